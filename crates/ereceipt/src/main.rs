@@ -1,0 +1,67 @@
+//! `ereceipt`: the command-line edge of the system. Parses arguments, reads and writes files,
+//! and calls the receipt core; all receipt logic lives in `ereceipt-core`.
+
+mod ca;
+mod files;
+mod receipt;
+mod sample;
+mod verify;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "ereceipt", version, about = "Signed, watermarked electronic receipts for phone POS terminals")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The offline certificate authority: the platform root and terminal identities.
+    #[command(subcommand)]
+    Ca(ca::CaCommand),
+    /// Create and inspect receipts.
+    #[command(subcommand)]
+    Receipt(receipt::ReceiptCommand),
+    /// Verify a receipt image offline: exit 0 authentic, 1 tampered, 2 unverifiable.
+    Verify {
+        /// The receipt image (PNG, or a JPEG as an MMS gateway recompressed it).
+        image: PathBuf,
+        /// The platform's CA certificate (PEM).
+        #[arg(long)]
+        trust: PathBuf,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make a sample CA, terminal and receipt, verify it, and print where the files are.
+    Sample {
+        /// Where to put the files.
+        #[arg(long, default_value = "ereceipt-sample")]
+        dir: PathBuf,
+        /// A TrueType/OpenType font covering Chinese (default: search the usual system paths).
+        #[arg(long)]
+        font: Option<PathBuf>,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Ca(c) => ca::run(c).map(|()| 0),
+        Command::Receipt(c) => receipt::run(c).map(|()| 0),
+        Command::Verify { image, trust, json } => verify::run(&image, &trust, json),
+        Command::Sample { dir, font } => sample::run(&dir, font.as_deref()).map(|()| 0),
+    };
+    match result {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            // Bad input to `verify` is "unverifiable" (2); other failures are 3.
+            std::process::exit(3);
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! `ereceipt receipt`: compose a receipt from a transaction and a signature, and show one.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::Subcommand;
+use ereceipt_core::compose::{build_record, compose_receipt, Sale};
+use ereceipt_core::identity::Signer;
+use ereceipt_core::render::png;
+use ereceipt_core::signature::Signature;
+use ereceipt_core::txjson::parse_transaction;
+use ereceipt_core::verify::{read_claims, ReceiptSummary};
+
+use crate::files::{self, TerminalSettings};
+
+#[derive(Subcommand)]
+pub enum ReceiptCommand {
+    /// Compose, render, sign and watermark one receipt; writes OUT and the record OUT.cbor.
+    Create {
+        /// The terminal directory made by `ca issue`.
+        #[arg(long)]
+        terminal: PathBuf,
+        /// The transaction JSON.
+        #[arg(long)]
+        transaction: PathBuf,
+        /// The signature as signature_pad's toData() JSON.
+        #[arg(long)]
+        signature: PathBuf,
+        /// Where to write the receipt PNG.
+        #[arg(long)]
+        out: PathBuf,
+        /// A font covering Chinese (overrides the terminal settings).
+        #[arg(long)]
+        font: Option<PathBuf>,
+    },
+    /// Print the fields a receipt image carries (not a verification: use `ereceipt verify`).
+    Show {
+        image: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn run(cmd: ReceiptCommand) -> Result<()> {
+    match cmd {
+        ReceiptCommand::Create { terminal, transaction, signature, out, font } => {
+            let made = create(&terminal, &transaction, &signature, &out, font.as_deref())?;
+            println!("receipt {}", made.0);
+            println!("image:  {} ({} bytes)", out.display(), made.1);
+            println!("record: {}", record_path(&out).display());
+            Ok(())
+        }
+        ReceiptCommand::Show { image, json } => show(&image, json),
+    }
+}
+
+pub fn record_path(out: &Path) -> PathBuf {
+    out.with_extension("cbor")
+}
+
+/// Creates one receipt; returns its id and PNG size.
+pub fn create(tdir: &Path, tx: &Path, sig: &Path, out: &Path, font: Option<&Path>) -> Result<(String, usize)> {
+    let settings = TerminalSettings::load(tdir)?;
+    let identity = files::load_identity(tdir, files::TERMINAL_CERT, files::TERMINAL_KEY)?;
+    let signer = Signer::new(&identity).context("terminal identity")?;
+    let (transaction, _authorisation) =
+        parse_transaction(&files::read_text(tx)?, &settings.policy()).with_context(|| format!("{}", tx.display()))?;
+    let signature =
+        Signature::from_signature_pad_json(&files::read_text(sig)?).with_context(|| format!("{}", sig.display()))?;
+    let fonts = files::load_fonts(font.or(settings.font.as_deref()))?;
+    let record = build_record(Sale { transaction, signature, chain: None }, &signer)?;
+    let receipt = compose_receipt(record, &signer, &fonts, files::width(settings.slip_width)?)?;
+    files::write_replace(out, &receipt.png)?;
+    files::write_replace(&record_path(out), &receipt.record_bytes)?;
+    Ok((receipt.record.id.to_string(), receipt.png.len()))
+}
+
+fn show(image: &Path, json: bool) -> Result<()> {
+    let decoded = png::decode(&files::read_limited(image)?).with_context(|| format!("{}", image.display()))?;
+    let signed = read_claims(&decoded).map_err(anyhow::Error::msg).with_context(|| format!("{}", image.display()))?;
+    let summary = ReceiptSummary::from(&signed.claims);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+        return Ok(());
+    }
+    let c = &signed.claims;
+    println!("receipt      {}", c.id);
+    println!("merchant     {} ({})", c.merchant_name, c.merchant_id);
+    println!("terminal     {}", c.terminal_id);
+    println!("type         {} {}", c.kind.code(), c.kind.name_zh());
+    println!("amount       {}", c.amount);
+    println!("time         {}", c.time);
+    println!("card         {}", summary.pan_masked);
+    println!("batch/serial {}/{}", c.batch, c.serial);
+    println!("rrn          {}", c.rrn);
+    println!("auth code    {}", c.auth_code);
+    println!("signed by    {}", signed.certificate.subject);
+    println!("(decoded only; run `ereceipt verify` to check authenticity)");
+    Ok(())
+}

@@ -1,0 +1,50 @@
+//! `ereceipt verify`: offline verification of a receipt image.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use ereceipt_core::identity::pem_decode;
+use ereceipt_core::verify::{verify_image, Verdict, Verification};
+
+use crate::files;
+
+/// Returns the exit code: 0 authentic, 1 tampered, 2 unverifiable.
+pub fn run(image: &Path, trust: &Path, json: bool) -> Result<i32> {
+    let anchor = pem_decode(&files::read_text(trust)?, "CERTIFICATE")
+        .with_context(|| format!("trust anchor {}", trust.display()))?;
+    let v = match files::read_limited(image) {
+        Ok(bytes) => verify_image(&bytes, &anchor),
+        Err(e) => unreadable(format!("unreadable file: {e:#}")),
+    };
+    if json {
+        println!("{}", serde_json::to_string(&v)?);
+    } else {
+        print_text(&v);
+    }
+    Ok(v.verdict.exit_code())
+}
+
+fn unreadable(reason: String) -> Verification {
+    let mut v = verify_image(b"", b"");
+    v.reason = reason;
+    v
+}
+
+fn print_text(v: &Verification) {
+    let word = match v.verdict {
+        Verdict::Authentic => "AUTHENTIC",
+        Verdict::Tampered => "TAMPERED",
+        Verdict::Unverifiable => "UNVERIFIABLE",
+    };
+    println!("{word}: {}", v.reason);
+    println!("feature value {} (threshold {})", v.feature, v.threshold);
+    if let Some(r) = &v.receipt {
+        println!("receipt {} — {} {} minor units {} at {}", r.id, r.merchant_name, r.amount_minor, r.currency, r.time);
+    }
+    if let Some(s) = &v.signer {
+        println!("signer {} (issuer {}, serial {})", s.subject, s.issuer, s.serial);
+    }
+    for r in &v.regions {
+        println!("altered region x={} y={} w={} h={}", r.x, r.y, r.w, r.h);
+    }
+}

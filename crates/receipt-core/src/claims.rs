@@ -1,0 +1,190 @@
+//! The signed, offline-verifiable summary of a receipt carried in its QR code, built the way EU
+//! digital COVID certificates are: CBOR claims → COSE_Sign1 (EdDSA, with the terminal's X.509
+//! certificate in the protected `x5chain` header) → zlib → Base45 behind the prefix `ER1:`.
+//! A phone camera and the platform's CA certificate suffice to check it.
+
+use std::io::{Read, Write};
+
+use ciborium::Value;
+use coset::{iana, CborSerializable, CoseSign1, CoseSign1Builder, HeaderBuilder, TaggedCborSerializable};
+
+use crate::encoding::{int, text, uint, EncodingError, MapBuilder, MapReader};
+use crate::identity::{CertError, PosCertificate, Signer};
+use crate::model::{
+    AuthCode, BatchNo, Currency, LocalTime, MerchantId, MerchantName, Money, ReceiptId, ReceiptRecord, Rrn, Stan,
+    TerminalId, TransactionType,
+};
+
+/// The prefix that marks an ereceipt QR payload, version 1.
+pub const PREFIX: &str = "ER1:";
+/// COSE header label of `x5chain` (RFC 9360).
+const X5CHAIN: i64 = 33;
+/// Decompressed payloads larger than this are refused (zip-bomb guard).
+const MAX_INFLATED: u64 = 16 * 1024;
+
+/// Why a QR payload cannot be read or trusted.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClaimsError {
+    /// The text does not start with the ereceipt prefix.
+    #[error("not an ereceipt QR payload (expected the prefix {PREFIX})")]
+    Prefix,
+    /// Base45, zlib or COSE framing is broken.
+    #[error("QR payload is damaged: {0}")]
+    Framing(String),
+    /// The claims inside do not decode.
+    #[error("QR claims: {0}")]
+    Claims(#[from] EncodingError),
+    /// The embedded certificate is unusable.
+    #[error("QR certificate: {0}")]
+    Certificate(#[from] CertError),
+    /// The COSE signature does not verify with the embedded certificate.
+    #[error("the QR payload's signature does not verify with the certificate it carries")]
+    Signature,
+}
+
+/// What the QR code states about the sale. The card appears only as its last 4 digits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReceiptClaims {
+    pub id: ReceiptId,
+    pub terminal_id: TerminalId,
+    pub merchant_id: MerchantId,
+    pub merchant_name: MerchantName,
+    pub serial: Stan,
+    pub batch: BatchNo,
+    pub kind: TransactionType,
+    pub amount: Money,
+    pub time: LocalTime,
+    pub pan_last4: String,
+    pub rrn: Rrn,
+    pub auth_code: AuthCode,
+    /// SHA-256 of the full canonical record (signature strokes, certificate, location...).
+    pub record_hash: [u8; 32],
+}
+
+impl ReceiptClaims {
+    pub fn of(record: &ReceiptRecord, record_hash: [u8; 32]) -> Self {
+        let t = &record.transaction;
+        Self {
+            id: record.id.clone(),
+            terminal_id: record.terminal.terminal_id.clone(),
+            merchant_id: record.terminal.merchant_id.clone(),
+            merchant_name: record.terminal.merchant_name.clone(),
+            serial: t.serial,
+            batch: t.batch,
+            kind: t.kind,
+            amount: t.amount,
+            time: t.time,
+            pan_last4: t.card.masked_pan.last4().to_owned(),
+            rrn: t.rrn.clone(),
+            auth_code: t.auth_code.clone(),
+            record_hash,
+        }
+    }
+
+    fn to_value(&self) -> Value {
+        MapBuilder::new()
+            .put(1, text(self.id.as_str()))
+            .put(2, text(self.terminal_id.as_str()))
+            .put(3, text(self.merchant_id.as_str()))
+            .put(4, text(self.merchant_name.as_str()))
+            .put(5, uint(self.serial.value().into()))
+            .put(6, uint(self.batch.value().into()))
+            .put(7, text(self.kind.code()))
+            .put(8, uint(self.amount.minor()))
+            .put(9, text(self.amount.currency().code()))
+            .put(10, int(self.time.utc_seconds()))
+            .put(11, int(self.time.offset_minutes().into()))
+            .put(12, text(&self.pan_last4))
+            .put(13, text(self.rrn.as_str()))
+            .put(14, text(self.auth_code.as_str()))
+            .put(15, Value::Bytes(self.record_hash.to_vec()))
+            .build()
+    }
+
+    fn from_value(v: &Value) -> Result<Self, EncodingError> {
+        let m = MapReader::new(v, "claims")?;
+        let currency: Currency = m.text(9, "currency")?.parse()?;
+        let last4 = m.text(12, "pan_last4")?;
+        if last4.len() != 4 || !last4.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(EncodingError::Field("pan_last4"));
+        }
+        Ok(Self {
+            id: m.text(1, "id")?.parse()?,
+            terminal_id: m.text(2, "terminal_id")?.parse()?,
+            merchant_id: m.text(3, "merchant_id")?.parse()?,
+            merchant_name: m.text(4, "merchant_name")?.parse()?,
+            serial: Stan::new(m.int_as(5, "serial")?)?,
+            batch: BatchNo::new(m.int_as(6, "batch")?)?,
+            kind: m.text(7, "type")?.parse()?,
+            amount: Money::new(m.int_as(8, "amount")?, currency)?,
+            time: LocalTime::new(m.int_as(10, "time")?, m.int_as(11, "offset")?)?,
+            pan_last4: last4.to_owned(),
+            rrn: m.text(13, "rrn")?.parse()?,
+            auth_code: m.text(14, "auth_code")?.parse()?,
+            record_hash: m.bytes(15, "record_hash")?.try_into().map_err(|_| EncodingError::Field("record_hash"))?,
+        })
+    }
+}
+
+/// Claims whose COSE signature verified against the certificate they carry. The certificate
+/// itself still has to be checked against a trusted CA.
+#[derive(Clone, Debug)]
+pub struct SignedClaims {
+    pub claims: ReceiptClaims,
+    pub certificate: PosCertificate,
+    /// The COSE_Sign1 bytes as carried.
+    pub cose: Vec<u8>,
+}
+
+/// Signs the claims and returns the QR text (`ER1:` + Base45).
+pub fn seal(claims: &ReceiptClaims, signer: &Signer) -> Result<String, ClaimsError> {
+    let payload = crate::encoding::to_bytes(&claims.to_value());
+    let protected = HeaderBuilder::new()
+        .algorithm(iana::Algorithm::EdDSA)
+        .value(X5CHAIN, Value::Bytes(signer.certificate().der.clone()))
+        .build();
+    let sign1 = CoseSign1Builder::new()
+        .protected(protected)
+        .payload(payload)
+        .create_signature(b"", |tbs| signer.sign(tbs).to_vec())
+        .build();
+    let cose = sign1.to_tagged_vec().map_err(|e| ClaimsError::Framing(e.to_string()))?;
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+    z.write_all(&cose).map_err(|e| ClaimsError::Framing(e.to_string()))?;
+    let zipped = z.finish().map_err(|e| ClaimsError::Framing(e.to_string()))?;
+    Ok(format!("{PREFIX}{}", base45::encode(&zipped)))
+}
+
+/// Decodes QR text and verifies its COSE signature with the certificate it carries.
+pub fn open(qr_text: &str) -> Result<SignedClaims, ClaimsError> {
+    let body = qr_text.trim().strip_prefix(PREFIX).ok_or(ClaimsError::Prefix)?;
+    let zipped = base45::decode(body).map_err(|e| ClaimsError::Framing(format!("Base45: {e}")))?;
+    let mut cose = Vec::new();
+    flate2::read::ZlibDecoder::new(zipped.as_slice())
+        .take(MAX_INFLATED + 1)
+        .read_to_end(&mut cose)
+        .map_err(|e| ClaimsError::Framing(format!("zlib: {e}")))?;
+    if cose.len() as u64 > MAX_INFLATED {
+        return Err(ClaimsError::Framing("payload too large".into()));
+    }
+    let sign1 = CoseSign1::from_tagged_slice(&cose)
+        .or_else(|_| CoseSign1::from_slice(&cose))
+        .map_err(|e| ClaimsError::Framing(format!("COSE_Sign1: {e}")))?;
+    if sign1.protected.header.alg != Some(coset::RegisteredLabelWithPrivate::Assigned(iana::Algorithm::EdDSA)) {
+        return Err(ClaimsError::Framing("COSE algorithm is not EdDSA".into()));
+    }
+    let der = sign1
+        .protected
+        .header
+        .rest
+        .iter()
+        .find(|(l, _)| *l == coset::Label::Int(X5CHAIN))
+        .and_then(|(_, v)| v.as_bytes())
+        .ok_or_else(|| ClaimsError::Framing("no x5chain certificate in the protected header".into()))?;
+    let certificate = PosCertificate::parse(der)?;
+    sign1.verify_signature(b"", |sig, data| certificate.verify(data, sig)).map_err(|_| ClaimsError::Signature)?;
+    let payload = sign1.payload.as_deref().ok_or_else(|| ClaimsError::Framing("COSE payload is empty".into()))?;
+    let claims = ReceiptClaims::from_value(&crate::encoding::from_bytes(payload)?)?;
+    Ok(SignedClaims { claims, certificate, cose })
+}

@@ -1,0 +1,17 @@
+//! The receipt core shared by the terminal and the platform: card capture, signature capture,
+//! the canonical receipt record, rendering, signing, the watermark and offline verification.
+//! Pure logic: no file or network I/O, no async, no clock (time is always passed in).
+
+pub mod card;
+pub mod claims;
+pub mod compose;
+pub mod encoding;
+pub mod identity;
+pub mod model;
+mod prng;
+pub mod render;
+pub mod samples;
+pub mod signature;
+pub mod txjson;
+pub mod verify;
+pub mod watermark;

@@ -1,0 +1,24 @@
+//! The receipt's domain types. Each can only hold a valid value (parse, don't validate).
+
+mod ids;
+mod money;
+mod receipt;
+mod terminal;
+mod time;
+mod transaction;
+
+pub use ids::{AuthCode, BatchNo, MerchantId, OperatorId, ReceiptId, Rrn, Stan, TerminalId, VoucherNo};
+pub use money::{Currency, Money, MAX_MINOR};
+pub use receipt::{ChainLink, ReceiptRecord};
+pub use terminal::{Location, MerchantName, TerminalInfo};
+pub use time::LocalTime;
+pub use transaction::{Transaction, TransactionType};
+
+/// A value that does not fit its field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ModelError {
+    /// `value` (shortened) is not a valid `field`.
+    #[error("{field}: {value:?} is not valid (expected {expected})")]
+    Invalid { field: &'static str, value: String, expected: &'static str },
+}

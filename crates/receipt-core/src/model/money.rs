@@ -1,0 +1,158 @@
+//! Money: integer minor units with an ISO 4217 currency. Never floating point.
+
+use std::fmt;
+use std::str::FromStr;
+
+use super::ModelError;
+
+/// (alphabetic code, numeric code, minor-unit exponent) for the currencies a terminal may use.
+const CURRENCIES: &[(&str, u16, u8)] = &[
+    ("CNY", 156, 2),
+    ("HKD", 344, 2),
+    ("MOP", 446, 2),
+    ("TWD", 901, 2),
+    ("USD", 840, 2),
+    ("EUR", 978, 2),
+    ("GBP", 826, 2),
+    ("JPY", 392, 0),
+    ("KRW", 410, 0),
+    ("SGD", 702, 2),
+    ("AUD", 36, 2),
+    ("CAD", 124, 2),
+    ("CHF", 756, 2),
+    ("THB", 764, 2),
+    ("MYR", 458, 2),
+    ("RUB", 643, 2),
+    ("INR", 356, 2),
+    ("VND", 704, 0),
+    ("KWD", 414, 3),
+    ("BHD", 48, 3),
+];
+
+/// An ISO 4217 currency known to the terminal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Currency(usize);
+
+impl Currency {
+    pub fn code(self) -> &'static str {
+        CURRENCIES[self.0].0
+    }
+    pub fn numeric(self) -> u16 {
+        CURRENCIES[self.0].1
+    }
+    /// Digits after the decimal point (2 for CNY, 0 for JPY).
+    pub fn exponent(self) -> u8 {
+        CURRENCIES[self.0].2
+    }
+    /// The symbol printed before the amount on a slip.
+    pub fn symbol(self) -> &'static str {
+        match self.code() {
+            "CNY" | "JPY" => "¥",
+            "USD" | "HKD" | "TWD" | "SGD" | "AUD" | "CAD" => "$",
+            "EUR" => "€",
+            "GBP" => "£",
+            _ => "",
+        }
+    }
+}
+
+impl FromStr for Currency {
+    type Err = ModelError;
+    fn from_str(s: &str) -> Result<Self, ModelError> {
+        CURRENCIES.iter().position(|c| c.0 == s).map(Self).ok_or_else(|| ModelError::Invalid {
+            field: "currency",
+            value: s.chars().take(10).collect(),
+            expected: "an ISO 4217 code such as CNY, HKD, USD, EUR, JPY",
+        })
+    }
+}
+
+impl fmt::Display for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// A positive amount in minor units of a currency (fen for CNY).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Money {
+    minor: u64,
+    currency: Currency,
+}
+
+/// The largest amount a slip accepts: ISO 8583 field 4 holds 12 digits.
+pub const MAX_MINOR: u64 = 999_999_999_999;
+
+impl Money {
+    pub fn new(minor: u64, currency: Currency) -> Result<Self, ModelError> {
+        if minor == 0 || minor > MAX_MINOR {
+            return Err(ModelError::Invalid {
+                field: "amount_minor",
+                value: minor.to_string(),
+                expected: "a whole number of minor units from 1 to 999999999999",
+            });
+        }
+        Ok(Self { minor, currency })
+    }
+
+    pub fn minor(self) -> u64 {
+        self.minor
+    }
+
+    pub fn currency(self) -> Currency {
+        self.currency
+    }
+
+    /// The amount as a decimal string without symbol, e.g. `128.50`.
+    pub fn decimal(self) -> String {
+        let e = u32::from(self.currency.exponent());
+        if e == 0 {
+            return group(self.minor);
+        }
+        let unit = 10u64.pow(e);
+        format!("{}.{:0width$}", group(self.minor / unit), self.minor % unit, width = e as usize)
+    }
+}
+
+fn group(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+impl fmt::Display for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.currency, self.decimal())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_minor_units_by_exponent() {
+        let cny: Currency = "CNY".parse().unwrap();
+        assert_eq!(Money::new(12850, cny).unwrap().decimal(), "128.50");
+        assert_eq!(Money::new(5, cny).unwrap().decimal(), "0.05");
+        assert_eq!(Money::new(123456789, cny).unwrap().decimal(), "1,234,567.89");
+        let jpy: Currency = "JPY".parse().unwrap();
+        assert_eq!(Money::new(1500, jpy).unwrap().decimal(), "1,500");
+        assert_eq!(cny.numeric(), 156);
+    }
+
+    #[test]
+    fn refuses_zero_overflow_and_unknown_currency() {
+        let cny: Currency = "CNY".parse().unwrap();
+        assert!(Money::new(0, cny).is_err());
+        assert!(Money::new(MAX_MINOR + 1, cny).is_err());
+        assert!("XXX".parse::<Currency>().is_err());
+        assert!("cny".parse::<Currency>().is_err());
+    }
+}

@@ -1,0 +1,95 @@
+//! Transaction time: a UTC instant plus the terminal's UTC offset, kept for display.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, FixedOffset, Offset, TimeZone, Utc};
+
+use super::ModelError;
+
+/// A UTC instant (whole seconds) with the offset the terminal was at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct LocalTime {
+    utc: i64,
+    offset_minutes: i16,
+}
+
+impl LocalTime {
+    pub fn new(utc_seconds: i64, offset_minutes: i16) -> Result<Self, ModelError> {
+        let bad = |v: String| ModelError::Invalid {
+            field: "time",
+            value: v,
+            expected: "an RFC 3339 time with offset, e.g. 2026-11-25T14:03:11+08:00",
+        };
+        if !(-18 * 60..=18 * 60).contains(&offset_minutes) {
+            return Err(bad(format!("offset {offset_minutes} min")));
+        }
+        // 1990..2200 keeps every value representable and sane for a card slip.
+        if !(631_152_000..=7_258_118_400).contains(&utc_seconds) {
+            return Err(bad(format!("{utc_seconds} s")));
+        }
+        Ok(Self { utc: utc_seconds, offset_minutes })
+    }
+
+    pub fn utc_seconds(self) -> i64 {
+        self.utc
+    }
+
+    pub fn offset_minutes(self) -> i16 {
+        self.offset_minutes
+    }
+
+    pub fn utc(self) -> DateTime<Utc> {
+        Utc.timestamp_opt(self.utc, 0).single().unwrap_or_default()
+    }
+
+    /// The instant as the terminal's wall clock showed it.
+    pub fn local(self) -> DateTime<FixedOffset> {
+        let offset = FixedOffset::east_opt(i32::from(self.offset_minutes) * 60)
+            .unwrap_or_else(|| FixedOffset::east_opt(0).unwrap_or(Utc.fix()));
+        self.utc().with_timezone(&offset)
+    }
+
+    /// `2026-11-25T14:03:11+08:00`
+    pub fn rfc3339(self) -> String {
+        self.local().to_rfc3339()
+    }
+}
+
+impl FromStr for LocalTime {
+    type Err = ModelError;
+    fn from_str(s: &str) -> Result<Self, ModelError> {
+        let t = DateTime::parse_from_rfc3339(s).map_err(|e| ModelError::Invalid {
+            field: "time",
+            value: format!("{} ({e})", s.chars().take(40).collect::<String>()),
+            expected: "an RFC 3339 time with offset, e.g. 2026-11-25T14:03:11+08:00",
+        })?;
+        let offset = i16::try_from(t.offset().local_minus_utc() / 60).unwrap_or(i16::MAX);
+        Self::new(t.timestamp(), offset)
+    }
+}
+
+impl fmt::Display for LocalTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.rfc3339())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_the_instant_and_the_offset() {
+        let t: LocalTime = "2026-11-25T14:03:11+08:00".parse().unwrap();
+        assert_eq!(t.utc().to_rfc3339(), "2026-11-25T06:03:11+00:00");
+        assert_eq!(t.offset_minutes(), 480);
+        assert_eq!(t.rfc3339(), "2026-11-25T14:03:11+08:00");
+    }
+
+    #[test]
+    fn refuses_a_time_without_offset() {
+        assert!("2026-11-25T14:03:11".parse::<LocalTime>().is_err());
+        assert!("yesterday".parse::<LocalTime>().is_err());
+    }
+}

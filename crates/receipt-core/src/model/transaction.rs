@@ -1,0 +1,73 @@
+//! The card-transaction record (T1): what the sale was, as the slip prints it.
+
+use std::fmt;
+use std::str::FromStr;
+
+use super::{AuthCode, BatchNo, LocalTime, ModelError, Money, OperatorId, Rrn, Stan, VoucherNo};
+use crate::card::CardSummary;
+
+/// The kinds of card transaction a slip is printed for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TransactionType {
+    Sale,
+    Void,
+    Refund,
+    PreAuthCompletion,
+}
+
+impl TransactionType {
+    /// The code used in transaction JSON and in the canonical record.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Sale => "SALE",
+            Self::Void => "VOID",
+            Self::Refund => "REFUND",
+            Self::PreAuthCompletion => "PRE-AUTH COMPLETION",
+        }
+    }
+
+    /// The title printed on UnionPay slips.
+    pub fn name_zh(self) -> &'static str {
+        match self {
+            Self::Sale => "消费",
+            Self::Void => "消费撤销",
+            Self::Refund => "退货",
+            Self::PreAuthCompletion => "预授权完成",
+        }
+    }
+}
+
+impl FromStr for TransactionType {
+    type Err = ModelError;
+    fn from_str(s: &str) -> Result<Self, ModelError> {
+        [Self::Sale, Self::Void, Self::Refund, Self::PreAuthCompletion].into_iter().find(|t| t.code() == s).ok_or_else(
+            || ModelError::Invalid {
+                field: "type",
+                value: s.chars().take(30).collect(),
+                expected: "SALE, VOID, REFUND or PRE-AUTH COMPLETION",
+            },
+        )
+    }
+}
+
+impl fmt::Display for TransactionType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// One card transaction, without any sensitive card data: the card appears only as the
+/// PCI-safe summary (brand, BIN + last 4, name, entry mode).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transaction {
+    pub serial: Stan,
+    pub batch: BatchNo,
+    pub voucher: VoucherNo,
+    pub kind: TransactionType,
+    pub amount: Money,
+    pub time: LocalTime,
+    pub auth_code: AuthCode,
+    pub rrn: Rrn,
+    pub operator: OperatorId,
+    pub card: CardSummary,
+}

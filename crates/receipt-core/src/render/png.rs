@@ -1,0 +1,121 @@
+//! PNG and JPEG at the edge of the core: encoding a receipt canvas as an 8-bit greyscale PNG
+//! with its QR payload in a `tEXt` chunk, and decoding any PNG or JPEG back to greyscale.
+
+use super::canvas::Canvas;
+
+/// `tEXt` keyword under which the signed QR payload is also stored in the PNG.
+pub const TEXT_KEYWORD: &str = "ereceipt";
+/// Images larger than this are refused before decoding (about 20 times a receipt).
+pub const MAX_PIXELS: u64 = 16_000_000;
+
+/// Why image bytes cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ImageError {
+    /// Neither PNG nor JPEG.
+    #[error("not a PNG or JPEG image")]
+    Format,
+    /// The PNG is corrupt or truncated.
+    #[error("corrupt or truncated PNG: {0}")]
+    Png(String),
+    /// The JPEG is corrupt or truncated.
+    #[error("corrupt or truncated JPEG: {0}")]
+    Jpeg(String),
+    /// Too many pixels to be a receipt.
+    #[error("image of {0}x{1} pixels is too large to be a receipt")]
+    TooLarge(u32, u32),
+    /// Encoding failed.
+    #[error("cannot encode PNG: {0}")]
+    Encode(String),
+}
+
+/// The container an image came in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImageKind {
+    Png,
+    Jpeg,
+}
+
+/// A decoded image: greyscale pixels plus the ereceipt text chunk if the file kept it.
+#[derive(Debug)]
+pub struct Decoded {
+    pub kind: ImageKind,
+    pub canvas: Canvas,
+    pub payload: Option<String>,
+}
+
+/// Encodes a greyscale canvas as PNG, with `payload` as a `tEXt` chunk.
+pub fn encode(img: &Canvas, payload: Option<&str>) -> Result<Vec<u8>, ImageError> {
+    let mut out = Vec::new();
+    let mut enc = png::Encoder::new(&mut out, img.width(), img.height());
+    enc.set_color(png::ColorType::Grayscale);
+    enc.set_depth(png::BitDepth::Eight);
+    enc.set_compression(png::Compression::High);
+    enc.set_filter(png::Filter::Adaptive);
+    if let Some(p) = payload {
+        enc.add_text_chunk(TEXT_KEYWORD.to_owned(), p.to_owned()).map_err(|e| ImageError::Encode(e.to_string()))?;
+    }
+    let mut writer = enc.write_header().map_err(|e| ImageError::Encode(e.to_string()))?;
+    writer.write_image_data(img.pixels()).map_err(|e| ImageError::Encode(e.to_string()))?;
+    writer.finish().map_err(|e| ImageError::Encode(e.to_string()))?;
+    Ok(out)
+}
+
+/// Decodes PNG or JPEG bytes to greyscale (ITU-R BT.601 luma; alpha composited over white).
+pub fn decode(bytes: &[u8]) -> Result<Decoded, ImageError> {
+    if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        decode_png(bytes)
+    } else if bytes.starts_with(&[0xff, 0xd8, 0xff]) {
+        decode_jpeg(bytes)
+    } else {
+        Err(ImageError::Format)
+    }
+}
+
+fn luma(r: u8, g: u8, b: u8) -> u8 {
+    ((299 * u32::from(r) + 587 * u32::from(g) + 114 * u32::from(b) + 500) / 1000) as u8
+}
+
+fn over_white(v: u8, a: u8) -> u8 {
+    ((u32::from(v) * u32::from(a) + 255 * (255 - u32::from(a)) + 127) / 255) as u8
+}
+
+fn decode_png(bytes: &[u8]) -> Result<Decoded, ImageError> {
+    let err = |e: png::DecodingError| ImageError::Png(e.to_string());
+    let mut dec = png::Decoder::new(std::io::Cursor::new(bytes));
+    dec.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
+    let mut reader = dec.read_info().map_err(err)?;
+    let (w, h) = (reader.info().width, reader.info().height);
+    if u64::from(w) * u64::from(h) > MAX_PIXELS {
+        return Err(ImageError::TooLarge(w, h));
+    }
+    let mut buf = vec![0u8; reader.output_buffer_size().ok_or_else(|| ImageError::TooLarge(w, h))?];
+    let frame = reader.next_frame(&mut buf).map_err(err)?;
+    let data = &buf[..frame.buffer_size()];
+    let px: Vec<u8> = match frame.color_type {
+        png::ColorType::Grayscale => data.to_vec(),
+        png::ColorType::GrayscaleAlpha => data.chunks_exact(2).map(|c| over_white(c[0], c[1])).collect(),
+        png::ColorType::Rgb => data.chunks_exact(3).map(|c| luma(c[0], c[1], c[2])).collect(),
+        png::ColorType::Rgba => data.chunks_exact(4).map(|c| over_white(luma(c[0], c[1], c[2]), c[3])).collect(),
+        png::ColorType::Indexed => return Err(ImageError::Png("palette was not expanded".into())),
+    };
+    let payload =
+        reader.info().uncompressed_latin1_text.iter().find(|t| t.keyword == TEXT_KEYWORD).map(|t| t.text.clone());
+    let canvas = Canvas::from_pixels(w, h, px).ok_or_else(|| ImageError::Png("pixel data size mismatch".into()))?;
+    Ok(Decoded { kind: ImageKind::Png, canvas, payload })
+}
+
+fn decode_jpeg(bytes: &[u8]) -> Result<Decoded, ImageError> {
+    let reader = image::ImageReader::with_format(std::io::Cursor::new(bytes), image::ImageFormat::Jpeg);
+    let img = reader.decode().map_err(|e| ImageError::Jpeg(e.to_string()))?;
+    let (w, h) = (img.width(), img.height());
+    if u64::from(w) * u64::from(h) > MAX_PIXELS {
+        return Err(ImageError::TooLarge(w, h));
+    }
+    let px = match img {
+        image::DynamicImage::ImageLuma8(g) => g.into_raw(),
+        other => other.to_rgb8().pixels().map(|p| luma(p[0], p[1], p[2])).collect(),
+    };
+    let canvas = Canvas::from_pixels(w, h, px).ok_or_else(|| ImageError::Jpeg("pixel data size mismatch".into()))?;
+    Ok(Decoded { kind: ImageKind::Jpeg, canvas, payload: None })
+}

@@ -1,0 +1,221 @@
+//! Verification (P5): anyone holding the platform's CA certificate checks a receipt image
+//! offline. The extraction yields a feature value that is compared with the preset threshold.
+
+use serde::Serialize;
+
+use crate::claims::{self, ClaimsError, ReceiptClaims};
+use crate::identity::PosCertificate;
+use crate::render::canvas::Canvas;
+use crate::render::png::{self, Decoded};
+use crate::render::qr;
+use crate::watermark::{self, Extraction, Region, TAG_BLOCK, THRESHOLD};
+
+/// Receipt widths in pixels: 80 mm and 58 mm thermal paper at 203 dpi.
+pub const RECEIPT_WIDTHS: [u32; 2] = [576, 384];
+
+/// The verdict on one image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// Signed by a terminal the CA issued, and unaltered.
+    Authentic,
+    /// Signed data present, but the image or its data was altered.
+    Tampered,
+    /// Cannot be checked: unreadable file, no watermark or QR, or a signer the CA did not issue.
+    Unverifiable,
+}
+
+impl Verdict {
+    /// Exit code of `ereceipt verify`: 0 authentic, 1 tampered, 2 unverifiable.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Self::Authentic => 0,
+            Self::Tampered => 1,
+            Self::Unverifiable => 2,
+        }
+    }
+}
+
+/// The signer as its certificate names it.
+#[derive(Clone, Debug, Serialize)]
+pub struct SignerInfo {
+    pub subject: String,
+    pub issuer: String,
+    pub serial: String,
+}
+
+/// The receipt fields a verifier shows (from the signed QR data).
+#[derive(Clone, Debug, Serialize)]
+pub struct ReceiptSummary {
+    pub id: String,
+    pub terminal_id: String,
+    pub merchant_id: String,
+    pub merchant_name: String,
+    pub serial: String,
+    pub batch: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub amount_minor: u64,
+    pub currency: String,
+    pub time: String,
+    pub pan_masked: String,
+    pub rrn: String,
+    pub auth_code: String,
+    pub record_hash: String,
+}
+
+impl From<&ReceiptClaims> for ReceiptSummary {
+    fn from(c: &ReceiptClaims) -> Self {
+        Self {
+            id: c.id.to_string(),
+            terminal_id: c.terminal_id.to_string(),
+            merchant_id: c.merchant_id.to_string(),
+            merchant_name: c.merchant_name.to_string(),
+            serial: c.serial.to_string(),
+            batch: c.batch.to_string(),
+            kind: c.kind.code().to_owned(),
+            amount_minor: c.amount.minor(),
+            currency: c.amount.currency().code().to_owned(),
+            time: c.time.rfc3339(),
+            pan_masked: format!("**** **** **** {}", c.pan_last4),
+            rrn: c.rrn.to_string(),
+            auth_code: c.auth_code.to_string(),
+            record_hash: crate::identity::hex(&c.record_hash),
+        }
+    }
+}
+
+/// The full result, serialised as `ereceipt verify --json` prints it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Verification {
+    pub verdict: Verdict,
+    pub feature: u8,
+    pub threshold: u8,
+    pub regions: Vec<Region>,
+    pub receipt: Option<ReceiptSummary>,
+    pub signer: Option<SignerInfo>,
+    pub reason: String,
+    /// Claims as decoded, for callers that need typed fields.
+    #[serde(skip)]
+    pub claims: Option<ReceiptClaims>,
+}
+
+impl Verification {
+    fn unverifiable(reason: impl Into<String>) -> Self {
+        Self {
+            verdict: Verdict::Unverifiable,
+            feature: 255,
+            threshold: THRESHOLD,
+            regions: Vec::new(),
+            receipt: None,
+            signer: None,
+            reason: reason.into(),
+            claims: None,
+        }
+    }
+}
+
+/// Reads the signed QR data of an image: from the PNG text chunk when present, else by
+/// scanning the QR code in the pixels.
+pub fn read_claims(decoded: &Decoded) -> Result<claims::SignedClaims, String> {
+    if let Some(text) = &decoded.payload {
+        if let Ok(c) = claims::open(text) {
+            return Ok(c);
+        }
+    }
+    let text = qr::read(&decoded.canvas).map_err(|e| e.to_string())?;
+    claims::open(&text).map_err(|e| e.to_string())
+}
+
+/// Verifies receipt image bytes (PNG or JPEG) against the trusted CA certificate (DER).
+pub fn verify_image(bytes: &[u8], trust_anchor: &[u8]) -> Verification {
+    match png::decode(bytes) {
+        Ok(decoded) => verify_decoded(&decoded, trust_anchor),
+        Err(e) => Verification::unverifiable(format!("unreadable file: {e}")),
+    }
+}
+
+pub fn verify_decoded(decoded: &Decoded, trust_anchor: &[u8]) -> Verification {
+    let img: &Canvas = &decoded.canvas;
+    if !RECEIPT_WIDTHS.contains(&img.width()) {
+        return Verification::unverifiable(format!(
+            "image is {} px wide, not a receipt width (576 or 384): it was cropped or resized",
+            img.width()
+        ));
+    }
+    if img.height() % TAG_BLOCK != 0 {
+        return Verification::unverifiable(format!(
+            "image height {} px is not a multiple of {TAG_BLOCK}: it was cropped or resized",
+            img.height()
+        ));
+    }
+    let signed = match decoded_claims(decoded) {
+        Ok(s) => s,
+        Err(v) => return v,
+    };
+    let claims = signed.claims.clone();
+    let cert: &PosCertificate = &signed.certificate;
+    let mut v = Verification {
+        verdict: Verdict::Unverifiable,
+        feature: 255,
+        threshold: THRESHOLD,
+        regions: Vec::new(),
+        receipt: Some(ReceiptSummary::from(&claims)),
+        signer: Some(SignerInfo {
+            subject: cert.subject.clone(),
+            issuer: cert.issuer.clone(),
+            serial: cert.serial.clone(),
+        }),
+        reason: String::new(),
+        claims: Some(claims.clone()),
+    };
+    if let Err(e) = cert.verify_issued_by(trust_anchor, claims.time.utc_seconds()) {
+        v.reason = format!("untrusted signer: {e}");
+        return v;
+    }
+    if cert.terminal.terminal_id != claims.terminal_id || cert.terminal.merchant_id != claims.merchant_id {
+        v.verdict = Verdict::Tampered;
+        v.reason = "the QR data names another terminal or merchant than its certificate".into();
+        return v;
+    }
+    match watermark::extract(img, &claims.record_hash, cert) {
+        Extraction::Absent => {
+            v.reason = "no watermark found in the image".into();
+        }
+        Extraction::Unreadable => {
+            v.verdict = Verdict::Tampered;
+            v.reason = "the watermark is damaged or belongs to another receipt".into();
+        }
+        Extraction::Read(inspection) => {
+            v.feature = inspection.feature;
+            v.regions = inspection.regions.clone();
+            if inspection.authentic() {
+                v.verdict = Verdict::Authentic;
+                v.reason = format!(
+                    "signature valid; feature value {} is within the threshold {THRESHOLD}",
+                    inspection.feature
+                );
+            } else {
+                v.verdict = Verdict::Tampered;
+                v.reason = if inspection.regions.is_empty() {
+                    "the watermark's signature does not match this image".into()
+                } else {
+                    format!("content altered in {} block(s) of {TAG_BLOCK}x{TAG_BLOCK} px", inspection.regions.len())
+                };
+            }
+        }
+    }
+    v
+}
+
+fn decoded_claims(decoded: &Decoded) -> Result<claims::SignedClaims, Verification> {
+    read_claims(decoded).map_err(|reason| {
+        // A QR whose signature fails was altered; anything else leaves nothing to check.
+        let forged = reason == ClaimsError::Signature.to_string();
+        let mut v = Verification::unverifiable(format!("no valid receipt data: {reason}"));
+        if forged {
+            v.verdict = Verdict::Tampered;
+        }
+        v
+    })
+}

@@ -1,0 +1,415 @@
+//! The tamper-evident watermark (T5, P5). It carries the terminal's Ed25519 signature over the
+//! receipt's binarised content, plus a 12-bit tag per 64×64 block for localisation, in the
+//! grey level of blank 8×8 blocks: a blank block is left at paper white (bit 0) or lowered by
+//! [`AMPLITUDE`] (bit 1). Blocks are aligned with JPEG's 8×8 grid, and a flat block survives
+//! JPEG exactly (only its DC coefficient is non-zero), so the mark survives recompression while
+//! any change of content breaks the signature. Bytes travel in horizontal strips of eight
+//! blocks; strips are shuffled by a public pseudo-random permutation seeded by the record hash
+//! and protected by Reed-Solomon codes, with strips that hold ink treated as erasures.
+//!
+//! Verification needs only the image, the record hash (from the signed QR) and the terminal's
+//! certificate: it yields a feature value (the largest deviation of any pixel from what the
+//! authenticated content predicts) that is compared with [`THRESHOLD`].
+
+use crate::encoding::sha256;
+use crate::identity::{PosCertificate, Signer};
+use crate::prng::Prng;
+use crate::render::canvas::Canvas;
+
+/// Size of a carrier unit: one JPEG block.
+pub const UNIT: u32 = 8;
+/// Units per strip: one strip carries one byte.
+const STRIP_UNITS: u32 = 8;
+/// Side of a localisation block.
+pub const TAG_BLOCK: u32 = 64;
+/// Grey levels a blank unit is lowered by to carry a 1.
+pub const AMPLITUDE: u8 = 3;
+/// The preset threshold of the feature value: the largest deviation (grey levels) from the
+/// authenticated content that still counts as untampered. JPEG at quality 75 on our bilevel
+/// slips stays well below it; grey overwrites land above it.
+pub const THRESHOLD: u8 = 64;
+/// Ed25519 signature length.
+const SIG_LEN: usize = 64;
+/// Bits of each block's tag: a changed block escapes localisation with probability 2^-12.
+const TAG_BITS: usize = 12;
+/// The Reed-Solomon decoder we use keeps polynomials in 256-byte arrays; products of the
+/// syndrome and errata locator stay within them only up to ~127 parity symbols.
+const MAX_PARITY: usize = 120;
+/// Parity kept beyond the erasures, in percent of all strips, and at least per codeword.
+const SPARE_PERCENT: usize = 15;
+const MIN_SPARE: usize = 8;
+
+/// Why a watermark cannot be embedded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WatermarkError {
+    /// The canvas holds grey pixels; the watermark is embedded into bilevel content only.
+    #[error("cannot watermark: the image is not bilevel (pixel {0} is grey)")]
+    NotBilevel(usize),
+    /// The image size is not a multiple of the localisation block.
+    #[error("cannot watermark a {0}x{1} image: width and height must be multiples of {TAG_BLOCK}")]
+    Size(u32, u32),
+    /// The image has too little blank space to carry the mark with enough redundancy.
+    #[error("cannot watermark: only {have} blank strips for {need} (the receipt is too dense)")]
+    Capacity { have: usize, need: usize },
+}
+
+/// A pixel rectangle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Region {
+    pub x: u32,
+    pub y: u32,
+    pub w: u32,
+    pub h: u32,
+}
+
+/// What the extraction found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Extraction {
+    /// No carrier signal: the image was never watermarked or the mark was wiped.
+    Absent,
+    /// A mark is there but cannot be read back (too damaged, or not made for this record).
+    Unreadable,
+    /// The payload was read back.
+    Read(Inspection),
+}
+
+/// The result of checking a readable watermark against the image.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Inspection {
+    /// The terminal's signature over this image's content and the record verifies.
+    pub signature_valid: bool,
+    /// Largest deviation (grey levels) of any pixel from the authenticated content; 255 when
+    /// the content itself differs from what was signed.
+    pub feature: u8,
+    /// Blocks whose tag no longer matches or whose pixels deviate beyond the threshold.
+    pub regions: Vec<Region>,
+}
+
+impl Inspection {
+    /// The patent's rule: untampered when the feature value is at or below the threshold, here
+    /// together with a valid signature over the content.
+    pub fn authentic(&self) -> bool {
+        self.signature_valid && self.feature <= THRESHOLD
+    }
+}
+
+/// Geometry and coding parameters, all derived from the image size and the record hash.
+struct Plan {
+    width: u32,
+    height: u32,
+    strips_x: u32,
+    tags_x: u32,
+    tags: usize,
+    /// Global symbol index → strip index.
+    placement: Vec<usize>,
+    /// (symbols, data bytes) per Reed-Solomon codeword.
+    codewords: Vec<(usize, usize)>,
+    scramble: Vec<u8>,
+}
+
+impl Plan {
+    fn new(width: u32, height: u32, record_hash: &[u8; 32]) -> Option<Self> {
+        if width == 0 || height == 0 || width % TAG_BLOCK != 0 || height % TAG_BLOCK != 0 {
+            return None;
+        }
+        let strips_x = width / (UNIT * STRIP_UNITS);
+        let strips = (strips_x * (height / UNIT)) as usize;
+        let tags_x = width / TAG_BLOCK;
+        let tags = (tags_x * (height / TAG_BLOCK)) as usize;
+        let payload = SIG_LEN + (tags * TAG_BITS).div_ceil(8);
+        // Codewords of at most 255 symbols with at most MAX_PARITY parity each.
+        let m = strips.div_ceil(255).max(strips.saturating_sub(payload).div_ceil(MAX_PARITY)).max(1);
+        let codewords = (0..m)
+            .map(|j| (strips / m + usize::from(j < strips % m), payload / m + usize::from(j < payload % m)))
+            .collect();
+        let dims = [width.to_be_bytes(), height.to_be_bytes()].concat();
+        let placement = Prng::new("ereceipt/watermark/placement/v1", &[record_hash, &dims]).permutation(strips);
+        let mut ks = Prng::new("ereceipt/watermark/scramble/v1", &[record_hash, &dims]);
+        let scramble = (0..strips).map(|_| ks.next_byte()).collect();
+        Some(Self { width, height, strips_x, tags_x, tags, placement, codewords, scramble })
+    }
+
+    fn payload_len(&self) -> usize {
+        SIG_LEN + (self.tags * TAG_BITS).div_ceil(8)
+    }
+
+    /// Symbols are interleaved over codewords: symbol s of codeword j is the (s·m + j)-th
+    /// transmitted symbol, so a damaged area spreads its losses over all codewords.
+    fn interleave(&self) -> Vec<(usize, usize)> {
+        let longest = self.codewords.iter().map(|c| c.0).max().unwrap_or(0);
+        let mut order = Vec::with_capacity(self.placement.len());
+        for s in 0..longest {
+            for (j, c) in self.codewords.iter().enumerate() {
+                if s < c.0 {
+                    order.push((j, s));
+                }
+            }
+        }
+        order
+    }
+
+    /// Top-left pixel of a strip.
+    fn strip_origin(&self, strip: usize) -> (u32, u32) {
+        let sx = strip as u32 % self.strips_x;
+        let sy = strip as u32 / self.strips_x;
+        (sx * UNIT * STRIP_UNITS, sy * UNIT)
+    }
+
+    fn strip_is_blank(&self, img: &Canvas, strip: usize) -> bool {
+        let (x0, y0) = self.strip_origin(strip);
+        let w = self.width as usize;
+        let px = img.pixels();
+        (y0..y0 + UNIT).all(|y| {
+            let row = y as usize * w + x0 as usize;
+            px[row..row + (UNIT * STRIP_UNITS) as usize].iter().all(|&v| v >= 128)
+        })
+    }
+
+    fn tag_rect(&self, i: usize) -> Region {
+        let x = (i as u32 % self.tags_x) * TAG_BLOCK;
+        let y = (i as u32 / self.tags_x) * TAG_BLOCK;
+        Region { x, y, w: TAG_BLOCK, h: TAG_BLOCK }
+    }
+}
+
+/// One bit per pixel, 1 = ink (value below 128), rows padded to whole bytes.
+fn packed_bits(img: &Canvas, x0: u32, y0: u32, w: u32, h: u32) -> Vec<u8> {
+    let mut out = Vec::with_capacity((w as usize).div_ceil(8) * h as usize);
+    let stride = img.width() as usize;
+    let px = img.pixels();
+    for y in y0..y0 + h {
+        let row = &px[y as usize * stride + x0 as usize..][..w as usize];
+        for chunk in row.chunks(8) {
+            out.push(chunk.iter().enumerate().fold(0u8, |b, (i, &v)| b | (u8::from(v < 128) << (7 - i))));
+        }
+    }
+    out
+}
+
+/// SHA-256 of the binarised image: what the watermark's signature covers.
+pub fn content_hash(img: &Canvas) -> [u8; 32] {
+    let mut data = b"ereceipt/content/v1\0".to_vec();
+    data.extend_from_slice(&img.width().to_be_bytes());
+    data.extend_from_slice(&img.height().to_be_bytes());
+    data.extend(packed_bits(img, 0, 0, img.width(), img.height()));
+    sha256(&data)
+}
+
+/// The 12-bit tag of every localisation block of `img`, bound to the record.
+fn tags(plan: &Plan, img: &Canvas, record_hash: &[u8; 32]) -> Vec<u16> {
+    (0..plan.tags)
+        .map(|i| {
+            let r = plan.tag_rect(i);
+            let mut data = b"ereceipt/tag/v1\0".to_vec();
+            data.extend_from_slice(record_hash);
+            data.extend_from_slice(&(i as u32).to_be_bytes());
+            data.extend(packed_bits(img, r.x, r.y, r.w, r.h));
+            let h = sha256(&data);
+            u16::from_be_bytes([h[0], h[1]]) >> (16 - TAG_BITS)
+        })
+        .collect()
+}
+
+fn pack_tags(tags: &[u16]) -> Vec<u8> {
+    let mut out = vec![0u8; (tags.len() * TAG_BITS).div_ceil(8)];
+    for (i, &t) in tags.iter().enumerate() {
+        for b in 0..TAG_BITS {
+            if t >> (TAG_BITS - 1 - b) & 1 == 1 {
+                let bit = i * TAG_BITS + b;
+                out[bit / 8] |= 0x80 >> (bit % 8);
+            }
+        }
+    }
+    out
+}
+
+fn unpack_tags(bytes: &[u8], n: usize) -> Vec<u16> {
+    (0..n)
+        .map(|i| {
+            (0..TAG_BITS).fold(0u16, |t, b| {
+                let bit = i * TAG_BITS + b;
+                (t << 1) | u16::from(bytes.get(bit / 8).is_some_and(|&v| v & (0x80 >> (bit % 8)) != 0))
+            })
+        })
+        .collect()
+}
+
+fn signed_message(plan: &Plan, record_hash: &[u8; 32], content: &[u8; 32], tags: &[u8]) -> Vec<u8> {
+    let mut m = b"ereceipt/watermark/v1\0".to_vec();
+    m.extend_from_slice(record_hash);
+    m.extend_from_slice(&plan.width.to_be_bytes());
+    m.extend_from_slice(&plan.height.to_be_bytes());
+    m.extend_from_slice(content);
+    m.extend_from_slice(tags);
+    m
+}
+
+/// Embeds the watermark into a bilevel rendering of the receipt whose canonical record hashes
+/// to `record_hash`, signing with the terminal's key.
+pub fn embed(img: &mut Canvas, record_hash: &[u8; 32], signer: &Signer) -> Result<(), WatermarkError> {
+    if let Some(i) = img.pixels().iter().position(|&v| v != 0 && v != 255) {
+        return Err(WatermarkError::NotBilevel(i));
+    }
+    let plan =
+        Plan::new(img.width(), img.height(), record_hash).ok_or(WatermarkError::Size(img.width(), img.height()))?;
+    let blank: Vec<bool> = (0..plan.placement.len()).map(|s| plan.strip_is_blank(img, s)).collect();
+    // Non-blank strips are erasures. Each codeword must keep spare parity for errors after its
+    // erasures: pasted pixels of another receipt carry foreign bits, and each such error costs
+    // two parity symbols.
+    let mut erased = vec![0usize; plan.codewords.len()];
+    for (g, (j, _)) in plan.interleave().into_iter().enumerate() {
+        erased[j] += usize::from(!blank[plan.placement[g]]);
+    }
+    let spare: Vec<usize> = plan.codewords.iter().zip(&erased).map(|(&(n, k), &e)| (n - k).saturating_sub(e)).collect();
+    if spare.iter().sum::<usize>() * 100 < plan.placement.len() * SPARE_PERCENT || spare.iter().any(|&s| s < MIN_SPARE)
+    {
+        let have = blank.iter().filter(|&&b| b).count();
+        let need = plan.payload_len() + plan.placement.len() * SPARE_PERCENT / 100;
+        return Err(WatermarkError::Capacity { have, need });
+    }
+    let tag_bytes = pack_tags(&tags(&plan, img, record_hash));
+    let signature = signer.sign(&signed_message(&plan, record_hash, &content_hash(img), &tag_bytes));
+    let payload: Vec<u8> = signature.iter().chain(&tag_bytes).copied().collect();
+
+    let mut coded: Vec<Vec<u8>> = Vec::with_capacity(plan.codewords.len());
+    let mut offset = 0;
+    for &(n, k) in &plan.codewords {
+        let enc = reed_solomon::Encoder::new(n - k);
+        coded.push(enc.encode(&payload[offset..offset + k]).to_vec());
+        offset += k;
+    }
+    let w = plan.width as usize;
+    for (g, (j, s)) in plan.interleave().into_iter().enumerate() {
+        let strip = plan.placement[g];
+        if !blank[strip] {
+            continue;
+        }
+        let byte = coded[j][s] ^ plan.scramble[g];
+        let (x0, y0) = plan.strip_origin(strip);
+        let px = img.pixels_mut();
+        for u in 0..STRIP_UNITS {
+            if byte >> (7 - u) & 1 == 1 {
+                for y in y0..y0 + UNIT {
+                    let start = y as usize * w + (x0 + u * UNIT) as usize;
+                    px[start..start + UNIT as usize].fill(255 - AMPLITUDE);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Binarises an image (threshold 128): the content the watermark authenticates.
+pub fn binarise(img: &Canvas) -> Canvas {
+    let px = img.pixels().iter().map(|&v| if v < 128 { 0 } else { 255 }).collect();
+    Canvas::from_pixels(img.width(), img.height(), px).unwrap_or_else(|| Canvas::new(img.width(), img.height()))
+}
+
+fn unit_sum(img: &Canvas, x0: u32, y0: u32) -> u32 {
+    let w = img.width() as usize;
+    let px = img.pixels();
+    (y0..y0 + UNIT)
+        .map(|y| px[y as usize * w + x0 as usize..][..UNIT as usize].iter().map(|&v| u32::from(v)).sum::<u32>())
+        .sum()
+}
+
+/// Reads the watermark of a (possibly recompressed or edited) greyscale image and checks it
+/// against the record hash and the terminal's certificate.
+pub fn extract(img: &Canvas, record_hash: &[u8; 32], cert: &PosCertificate) -> Extraction {
+    let Some(plan) = Plan::new(img.width(), img.height(), record_hash) else {
+        return Extraction::Absent;
+    };
+    let content = binarise(img);
+    // A unit carries 1 when its mean is below paper white minus half the amplitude.
+    let one_below = (UNIT * UNIT) * 255 - (UNIT * UNIT) * u32::from(AMPLITUDE) / 2;
+    let order = plan.interleave();
+    let mut received: Vec<Vec<u8>> = plan.codewords.iter().map(|c| vec![0u8; c.0]).collect();
+    let mut erasures: Vec<Vec<u8>> = plan.codewords.iter().map(|_| Vec::new()).collect();
+    let (mut units, mut ones) = (0usize, 0usize);
+    for (g, &(j, s)) in order.iter().enumerate() {
+        let strip = plan.placement[g];
+        if !plan.strip_is_blank(&content, strip) {
+            erasures[j].push(s as u8);
+            continue;
+        }
+        let (x0, y0) = plan.strip_origin(strip);
+        let mut byte = 0u8;
+        for u in 0..STRIP_UNITS {
+            let bit = unit_sum(img, x0 + u * UNIT, y0) < one_below;
+            byte |= u8::from(bit) << (7 - u);
+            units += 1;
+            ones += usize::from(bit);
+        }
+        received[j][s] = byte ^ plan.scramble[g];
+    }
+    // Scrambled payloads set about half the units; an unmarked image sets almost none.
+    if units == 0 || ones * 20 < units {
+        return Extraction::Absent;
+    }
+    let mut payload = Vec::with_capacity(plan.payload_len());
+    let mut corrected: Vec<Vec<u8>> = Vec::with_capacity(plan.codewords.len());
+    for (j, &(n, k)) in plan.codewords.iter().enumerate() {
+        if erasures[j].len() > n - k {
+            return Extraction::Unreadable;
+        }
+        let dec = reed_solomon::Decoder::new(n - k);
+        match dec.correct(&received[j], Some(&erasures[j])) {
+            Ok(buf) => {
+                payload.extend_from_slice(buf.data());
+                corrected.push(buf.to_vec());
+            }
+            Err(_) => return Extraction::Unreadable,
+        }
+    }
+    let (signature, tag_bytes) = payload.split_at(SIG_LEN);
+    let tags_read = unpack_tags(tag_bytes, plan.tags);
+    let tags_now = tags(&plan, &content, record_hash);
+    let digest = content_hash(&content);
+    let signature_valid = cert.verify(&signed_message(&plan, record_hash, &digest, tag_bytes), signature).is_ok();
+
+    // The expected image: authenticated bilevel content plus the re-embedded carrier.
+    let mut expected = content.clone();
+    let w = plan.width as usize;
+    for (g, &(j, s)) in order.iter().enumerate() {
+        let strip = plan.placement[g];
+        if !plan.strip_is_blank(&content, strip) {
+            continue;
+        }
+        let byte = corrected[j][s] ^ plan.scramble[g];
+        let (x0, y0) = plan.strip_origin(strip);
+        let px = expected.pixels_mut();
+        for u in 0..STRIP_UNITS {
+            if byte >> (7 - u) & 1 == 1 {
+                for y in y0..y0 + UNIT {
+                    let start = y as usize * w + (x0 + u * UNIT) as usize;
+                    px[start..start + UNIT as usize].fill(255 - AMPLITUDE);
+                }
+            }
+        }
+    }
+    let mut feature = 0u8;
+    let mut regions = Vec::new();
+    for i in 0..plan.tags {
+        let r = plan.tag_rect(i);
+        let mut worst = 0u8;
+        for y in r.y..r.y + r.h {
+            let row = y as usize * w + r.x as usize;
+            let a = &img.pixels()[row..row + r.w as usize];
+            let b = &expected.pixels()[row..row + r.w as usize];
+            worst = a.iter().zip(b).map(|(&p, &q)| p.abs_diff(q)).fold(worst, u8::max);
+        }
+        let tag_differs = tags_read[i] != tags_now[i];
+        if tag_differs || worst > THRESHOLD {
+            regions.push(r);
+        }
+        feature = feature.max(if tag_differs { 255 } else { worst });
+    }
+    if !signature_valid {
+        feature = 255;
+    }
+    Extraction::Read(Inspection { signature_valid, feature, regions })
+}
+
+#[cfg(test)]
+mod tests;
