@@ -188,3 +188,89 @@ pub fn open(qr_text: &str) -> Result<SignedClaims, ClaimsError> {
     let claims = ReceiptClaims::from_value(&crate::encoding::from_bytes(payload)?)?;
     Ok(SignedClaims { claims, certificate, cose })
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::identity::{create_ca, issue_terminal};
+    use crate::model::TerminalInfo;
+
+    fn signer() -> Signer {
+        let now = chrono::Utc::now();
+        let ca = create_ca("t", now).unwrap();
+        let info = TerminalInfo {
+            terminal_id: "POS00001".parse().unwrap(),
+            merchant_id: "898440358120001".parse().unwrap(),
+            merchant_name: "上海便利店".parse().unwrap(),
+            location: "上海".parse().unwrap(),
+        };
+        Signer::new(&issue_terminal(&ca, &info, now, 10).unwrap()).unwrap()
+    }
+
+    fn claims(amount: u64) -> ReceiptClaims {
+        ReceiptClaims {
+            id: "POS00001-000001-000123".parse().unwrap(),
+            terminal_id: "POS00001".parse().unwrap(),
+            merchant_id: "898440358120001".parse().unwrap(),
+            merchant_name: "上海便利店".parse().unwrap(),
+            serial: "000123".parse().unwrap(),
+            batch: "000001".parse().unwrap(),
+            kind: TransactionType::Sale,
+            amount: Money::new(amount, "CNY".parse().unwrap()).unwrap(),
+            time: "2026-11-25T14:03:11+08:00".parse().unwrap(),
+            pan_last4: "3446".into(),
+            rrn: "332914567890".parse().unwrap(),
+            auth_code: "A1B2C3".parse().unwrap(),
+            record_hash: [7; 32],
+        }
+    }
+
+    #[test]
+    fn seal_then_open_gives_the_claims_and_the_signer() {
+        let s = signer();
+        let text = seal(&claims(12850), &s).unwrap();
+        assert!(text.starts_with(PREFIX));
+        assert!(text.len() < 1400, "fits a QR code comfortably: {}", text.len());
+        let opened = open(&text).unwrap();
+        assert_eq!(opened.claims, claims(12850));
+        assert_eq!(opened.certificate, *s.certificate());
+    }
+
+    #[test]
+    fn a_payload_with_other_claims_under_the_old_signature_is_refused() {
+        let s = signer();
+        let good = open(&seal(&claims(12850), &s).unwrap()).unwrap();
+        let mut sign1 = CoseSign1::from_tagged_slice(&good.cose).unwrap();
+        sign1.payload = Some(crate::encoding::to_bytes(&claims(99_999_999).to_value()));
+        let forged = sign1.to_tagged_vec().unwrap();
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        z.write_all(&forged).unwrap();
+        let text = format!("{PREFIX}{}", base45::encode(&z.finish().unwrap()));
+        assert!(matches!(open(&text), Err(ClaimsError::Signature)));
+    }
+
+    #[test]
+    fn framing_errors_are_named() {
+        assert!(matches!(open("HC1:ABC"), Err(ClaimsError::Prefix)));
+        assert!(matches!(open("ER1:!!"), Err(ClaimsError::Framing(_))));
+        assert!(matches!(open(&format!("{PREFIX}{}", base45::encode(b"not zlib"))), Err(ClaimsError::Framing(_))));
+    }
+
+    proptest! {
+        #[test]
+        fn open_never_panics_on_arbitrary_text(s in ".{0,300}") {
+            let _ = open(&s);
+            let _ = open(&format!("{PREFIX}{s}"));
+        }
+
+        #[test]
+        fn open_never_panics_on_arbitrary_compressed_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+            let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+            z.write_all(&bytes).unwrap();
+            let text = format!("{PREFIX}{}", base45::encode(&z.finish().unwrap()));
+            prop_assert!(open(&text).is_err());
+        }
+    }
+}

@@ -126,3 +126,86 @@ pub fn compose_receipt(
     let png = png::encode(&image, Some(&qr_text))?;
     Ok(ComposedReceipt { record, record_bytes, record_hash, qr_text, image, png })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::card::CardPolicy;
+    use crate::identity::CertifiedKey;
+    use crate::txjson::parse_transaction;
+    use crate::verify::{verify_image, Verdict};
+
+    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+
+    fn fonts() -> Fonts {
+        let path = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc";
+        let bytes = std::fs::read(path).unwrap_or_else(|_| panic!("{path} missing: run scripts/install-deps"));
+        Fonts::from_bytes(vec![("wqy-microhei".into(), bytes, 0)]).unwrap()
+    }
+
+    fn fixture(name: &str) -> String {
+        std::fs::read_to_string(format!("{FIXTURES}/{name}")).unwrap()
+    }
+
+    fn golden_receipt() -> ComposedReceipt {
+        let signer =
+            Signer::new(&CertifiedKey::from_pem(&fixture("terminal.pem"), &fixture("terminal.key")).unwrap()).unwrap();
+        let policy = CardPolicy { accept_clear_tracks: true, allow_chip_fallback: false };
+        let (transaction, _) = parse_transaction(&fixture("transaction.json"), &policy).unwrap();
+        let signature = Signature::from_signature_pad_json(&fixture("signature.json")).unwrap();
+        let record = build_record(Sale { transaction, signature, chain: None }, &signer).unwrap();
+        compose_receipt(record, &signer, &fonts(), SlipWidth::W576).unwrap()
+    }
+
+    /// Same input, byte-identical PNG: receipts can be re-derived and compared years later.
+    #[test]
+    fn golden_receipt_is_byte_identical() {
+        let receipt = golden_receipt();
+        let path = format!("{FIXTURES}/golden-576.png");
+        if std::env::var_os("UPDATE_GOLDEN").is_some() {
+            std::fs::write(&path, &receipt.png).unwrap();
+        }
+        let golden = std::fs::read(&path).unwrap();
+        assert!(
+            receipt.png == golden,
+            "rendering changed: compare {path} with a new receipt (UPDATE_GOLDEN=1 to accept)"
+        );
+        assert_eq!(receipt.png, golden_receipt().png);
+        assert!(receipt.png.len() <= 30_000, "{} bytes", receipt.png.len());
+    }
+
+    #[test]
+    fn the_golden_receipt_verifies_and_carries_no_card_number() {
+        let receipt = golden_receipt();
+        let anchor = crate::identity::pem_decode(&fixture("ca.pem"), "CERTIFICATE").unwrap();
+        let v = verify_image(&receipt.png, &anchor);
+        assert_eq!(v.verdict, Verdict::Authentic, "{}", v.reason);
+        let s = v.receipt.unwrap();
+        assert_eq!((s.id.as_str(), s.amount_minor, s.currency.as_str()), ("POS00001-000001-000123", 12850, "CNY"));
+        assert_eq!(s.pan_masked, "**** **** **** 3446");
+        // PCI DSS: neither the image file nor the record holds the full PAN or track data.
+        for bytes in [&receipt.png, &receipt.record_bytes] {
+            let text = String::from_utf8_lossy(bytes);
+            assert!(!text.contains("6222020200112233446") && !text.contains("=2912"));
+        }
+        assert!(String::from_utf8_lossy(&receipt.record_bytes).contains("622202*********3446"));
+    }
+
+    #[test]
+    fn a_retried_sale_gets_the_same_receipt_id() {
+        let a = golden_receipt();
+        let b = golden_receipt();
+        assert_eq!(a.record.id, b.record.id);
+        assert_eq!(a.record_hash, b.record_hash);
+    }
+
+    #[test]
+    fn an_empty_signature_is_refused_before_anything_is_drawn() {
+        let signer =
+            Signer::new(&CertifiedKey::from_pem(&fixture("terminal.pem"), &fixture("terminal.key")).unwrap()).unwrap();
+        let policy = CardPolicy { accept_clear_tracks: true, allow_chip_fallback: false };
+        let (transaction, _) = parse_transaction(&fixture("transaction.json"), &policy).unwrap();
+        let sale = Sale { transaction, signature: Signature::default(), chain: None };
+        assert!(matches!(build_record(sale, &signer), Err(ComposeError::Signature(_))));
+    }
+}
