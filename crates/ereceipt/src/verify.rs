@@ -14,7 +14,7 @@ pub fn run(image: &Path, trust: &Path, json: bool) -> Result<i32> {
         .with_context(|| format!("trust anchor {}", trust.display()))?;
     let v = match files::read_limited(image) {
         Ok(bytes) => verify_image(&bytes, &anchor),
-        Err(e) => unreadable(format!("unreadable file: {e:#}")),
+        Err(e) => Verification::unverifiable(format!("unreadable file: {e:#}")),
     };
     if json {
         println!("{}", serde_json::to_string(&v)?);
@@ -22,12 +22,6 @@ pub fn run(image: &Path, trust: &Path, json: bool) -> Result<i32> {
         print_text(&v);
     }
     Ok(v.verdict.exit_code())
-}
-
-fn unreadable(reason: String) -> Verification {
-    let mut v = verify_image(b"", b"");
-    v.reason = reason;
-    v
 }
 
 fn print_text(v: &Verification) {

@@ -101,7 +101,8 @@ pub struct Verification {
 }
 
 impl Verification {
-    fn unverifiable(reason: impl Into<String>) -> Self {
+    /// A verdict of unverifiable with no data: the file could not be read at all.
+    pub fn unverifiable(reason: impl Into<String>) -> Self {
         Self {
             verdict: Verdict::Unverifiable,
             feature: 255,
@@ -218,4 +219,69 @@ fn decoded_claims(decoded: &Decoded) -> Result<claims::SignedClaims, Verificatio
         }
         v
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::watermark::binarise;
+
+    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+
+    fn golden() -> (Vec<u8>, Vec<u8>) {
+        let png = std::fs::read(format!("{FIXTURES}/golden-576.png")).unwrap();
+        let ca = std::fs::read_to_string(format!("{FIXTURES}/ca.pem")).unwrap();
+        (png, crate::identity::pem_decode(&ca, "CERTIFICATE").unwrap())
+    }
+
+    #[test]
+    fn bad_files_are_unverifiable_with_a_reason() {
+        let (png, anchor) = golden();
+        for (bytes, says) in [
+            (b"hello".to_vec(), "not a PNG or JPEG"),
+            (png[..png.len() / 3].to_vec(), "corrupt or truncated PNG"),
+            (vec![0xff, 0xd8, 0xff, 0xe0, 1, 2, 3], "corrupt or truncated JPEG"),
+        ] {
+            let v = verify_image(&bytes, &anchor);
+            assert_eq!(v.verdict, Verdict::Unverifiable);
+            assert!(v.reason.contains(says), "{}", v.reason);
+        }
+        let v = verify_image(&png, b"not a certificate");
+        assert_eq!(v.verdict, Verdict::Unverifiable);
+        assert!(v.reason.contains("untrusted signer"), "{}", v.reason);
+    }
+
+    #[test]
+    fn wrong_width_is_unverifiable() {
+        let img = Canvas::new(500, 640);
+        let bytes = crate::render::png::encode(&img, None).unwrap();
+        let v = verify_image(&bytes, &golden().1);
+        assert_eq!(v.verdict, Verdict::Unverifiable);
+        assert!(v.reason.contains("500 px wide"), "{}", v.reason);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// Flipped bytes anywhere in a genuine receipt file never crash the verifier, and a
+        /// file still judged authentic shows exactly the genuine content.
+        #[test]
+        fn mutated_files_never_panic_and_authentic_means_unchanged(
+            edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6)
+        ) {
+            let (png, anchor) = golden();
+            let original = binarise(&crate::render::png::decode(&png).unwrap().canvas);
+            let mut bytes = png.clone();
+            for (i, v) in edits {
+                let at = i.index(bytes.len());
+                bytes[at] = v;
+            }
+            let v = verify_image(&bytes, &anchor);
+            if v.verdict == Verdict::Authentic {
+                let seen = crate::render::png::decode(&bytes).unwrap().canvas;
+                prop_assert!(binarise(&seen) == original);
+            }
+        }
+    }
 }
