@@ -56,13 +56,14 @@ pub enum CaCommand {
 pub fn run(cmd: CaCommand) -> Result<()> {
     match cmd {
         CaCommand::Init { dir, name } => {
+            files::refuse_existing(&[dir.join(files::CA_KEY), dir.join(files::CA_CERT)])?;
             fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
             let ca = create_ca(&name, Utc::now())?;
             files::write_new(&dir.join(files::CA_KEY), ca.key_pem().as_bytes(), true)?;
             files::write_new(&dir.join(files::CA_CERT), ca.cert_pem().as_bytes(), false)?;
-            println!("CA certificate: {}", dir.join(files::CA_CERT).display());
-            println!("CA private key: {} (keep it offline)", dir.join(files::CA_KEY).display());
-            println!("SHA-256 fingerprint: {}", fingerprint_der(&ca.cert_der));
+            say!("CA certificate: {}", dir.join(files::CA_CERT).display());
+            say!("CA private key: {} (keep it offline)", dir.join(files::CA_KEY).display());
+            say!("SHA-256 fingerprint: {}", fingerprint_der(&ca.cert_der));
             Ok(())
         }
         CaCommand::Issue { ca, terminal_id, merchant_id, merchant_name, location, out, days, test_cards, width } => {
@@ -77,6 +78,8 @@ pub fn run(cmd: CaCommand) -> Result<()> {
                 bail!("--days must be between 1 and 3650");
             }
             let ca_key = files::load_identity(&ca, files::CA_CERT, files::CA_KEY)?;
+            let targets = [files::TERMINAL_KEY, files::TERMINAL_CERT, files::CA_CERT, files::TERMINAL_SETTINGS];
+            files::refuse_existing(&targets.map(|f| out.join(f)))?;
             let identity = issue_terminal(&ca_key, &info, Utc::now(), days)?;
             fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
             files::write_new(&out.join(files::TERMINAL_KEY), identity.key_pem().as_bytes(), true)?;
@@ -84,10 +87,10 @@ pub fn run(cmd: CaCommand) -> Result<()> {
             files::write_new(&out.join(files::CA_CERT), ca_key.cert_pem().as_bytes(), false)?;
             TerminalSettings { test_cards, allow_chip_fallback: false, slip_width: width, font: None }.write(&out)?;
             let cert = PosCertificate::parse(&identity.cert_der)?;
-            println!("terminal {} of merchant {} ({})", info.terminal_id, info.merchant_id, info.merchant_name);
-            println!("certificate: {} (serial {})", out.join(files::TERMINAL_CERT).display(), cert.serial);
-            println!("private key: {}", out.join(files::TERMINAL_KEY).display());
-            println!(
+            say!("terminal {} of merchant {} ({})", info.terminal_id, info.merchant_id, info.merchant_name);
+            say!("certificate: {} (serial {})", out.join(files::TERMINAL_CERT).display(), cert.serial);
+            say!("private key: {}", out.join(files::TERMINAL_KEY).display());
+            say!(
                 "settings:    {}{}",
                 out.join(files::TERMINAL_SETTINGS).display(),
                 if test_cards { " (test cards accepted)" } else { "" }

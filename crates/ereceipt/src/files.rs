@@ -98,6 +98,15 @@ pub fn write_new(path: &Path, data: &[u8], secret: bool) -> Result<()> {
     f.sync_all().with_context(|| format!("cannot write {}", path.display()))
 }
 
+/// Refuses when any of `paths` exists, before anything is written: a CA or terminal
+/// directory is made whole or not at all.
+pub fn refuse_existing(paths: &[PathBuf]) -> Result<()> {
+    if let Some(p) = paths.iter().find(|p| p.exists()) {
+        bail!("{} already exists; refusing to overwrite keys or certificates", p.display());
+    }
+    Ok(())
+}
+
 /// Writes a file atomically (temp file + rename), replacing any previous one.
 pub fn write_replace(path: &Path, data: &[u8]) -> Result<()> {
     let tmp = path.with_extension("tmp");

@@ -1,6 +1,15 @@
 //! `ereceipt`: the command-line edge of the system. Parses arguments, reads and writes files,
 //! and calls the receipt core; all receipt logic lives in `ereceipt-core`.
 
+/// `println!` that never panics: a closed stdout (`ereceipt verify … | head -1`) is not an
+/// error worth a crash, and the exit code still tells the verdict.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 mod ca;
 mod files;
 mod receipt;
@@ -26,7 +35,8 @@ enum Command {
     /// Create and inspect receipts.
     #[command(subcommand)]
     Receipt(receipt::ReceiptCommand),
-    /// Verify a receipt image offline: exit 0 authentic, 1 tampered, 2 unverifiable.
+    /// Verify a receipt image offline: exit 0 authentic, 1 tampered, 2 unverifiable
+    /// (3: the command itself failed, e.g. an unreadable --trust file).
     Verify {
         /// The receipt image (PNG, or a JPEG as an MMS gateway recompressed it).
         image: PathBuf,
@@ -60,7 +70,7 @@ fn main() {
         Ok(code) => std::process::exit(code),
         Err(e) => {
             eprintln!("error: {e:#}");
-            // Bad input to `verify` is "unverifiable" (2); other failures are 3.
+            // A receipt that cannot be checked is a verdict (2); a command that cannot run is 3.
             std::process::exit(3);
         }
     }

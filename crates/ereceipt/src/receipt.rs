@@ -7,7 +7,7 @@ use clap::Subcommand;
 use ereceipt_core::compose::{build_record, compose_receipt, Sale};
 use ereceipt_core::identity::Signer;
 use ereceipt_core::render::png;
-use ereceipt_core::signature::Signature;
+use ereceipt_core::signature::{Signature, SignatureRules};
 use ereceipt_core::txjson::parse_transaction;
 use ereceipt_core::verify::{read_claims, ReceiptSummary};
 
@@ -45,9 +45,9 @@ pub fn run(cmd: ReceiptCommand) -> Result<()> {
     match cmd {
         ReceiptCommand::Create { terminal, transaction, signature, out, font } => {
             let made = create(&terminal, &transaction, &signature, &out, font.as_deref())?;
-            println!("receipt {}", made.0);
-            println!("image:  {} ({} bytes)", out.display(), made.1);
-            println!("record: {}", record_path(&out).display());
+            say!("receipt {}", made.0);
+            say!("image:  {} ({} bytes)", out.display(), made.1);
+            say!("record: {}", record_path(&out).display());
             Ok(())
         }
         ReceiptCommand::Show { image, json } => show(&image, json),
@@ -67,6 +67,7 @@ pub fn create(tdir: &Path, tx: &Path, sig: &Path, out: &Path, font: Option<&Path
         parse_transaction(&files::read_text(tx)?, &settings.policy()).with_context(|| format!("{}", tx.display()))?;
     let signature =
         Signature::from_signature_pad_json(&files::read_text(sig)?).with_context(|| format!("{}", sig.display()))?;
+    signature.check(&SignatureRules::default()).with_context(|| format!("{}: signature rejected", sig.display()))?;
     let fonts = files::load_fonts(font.or(settings.font.as_deref()))?;
     let record = build_record(Sale { transaction, signature, chain: None }, &signer)?;
     let receipt = compose_receipt(record, &signer, &fonts, files::width(settings.slip_width)?)?;
@@ -80,21 +81,21 @@ fn show(image: &Path, json: bool) -> Result<()> {
     let signed = read_claims(&decoded).map_err(anyhow::Error::msg).with_context(|| format!("{}", image.display()))?;
     let summary = ReceiptSummary::from(&signed.claims);
     if json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        say!("{}", serde_json::to_string_pretty(&summary)?);
         return Ok(());
     }
     let c = &signed.claims;
-    println!("receipt      {}", c.id);
-    println!("merchant     {} ({})", c.merchant_name, c.merchant_id);
-    println!("terminal     {}", c.terminal_id);
-    println!("type         {} {}", c.kind.code(), c.kind.name_zh());
-    println!("amount       {}", c.amount);
-    println!("time         {}", c.time);
-    println!("card         {}", summary.pan_masked);
-    println!("batch/serial {}/{}", c.batch, c.serial);
-    println!("rrn          {}", c.rrn);
-    println!("auth code    {}", c.auth_code);
-    println!("signed by    {}", signed.certificate.subject);
-    println!("(decoded only; run `ereceipt verify` to check authenticity)");
+    say!("receipt      {}", c.id);
+    say!("merchant     {} ({})", c.merchant_name, c.merchant_id);
+    say!("terminal     {}", c.terminal_id);
+    say!("type         {} {}", c.kind.code(), c.kind.name_zh());
+    say!("amount       {}", c.amount);
+    say!("time         {}", c.time);
+    say!("card         {}", summary.pan_masked);
+    say!("batch/serial {}/{}", c.batch, c.serial);
+    say!("rrn          {}", c.rrn);
+    say!("auth code    {}", c.auth_code);
+    say!("signed by    {}", signed.certificate.subject);
+    say!("(decoded only; run `ereceipt verify` to check authenticity)");
     Ok(())
 }

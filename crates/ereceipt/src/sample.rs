@@ -37,13 +37,13 @@ pub fn run(dir: &Path, font: Option<&Path>) -> Result<()> {
     files::write_new(&sig, ereceipt_core::samples::signature(123).to_signature_pad_json().as_bytes(), false)?;
     let out = dir.join("receipt.png");
     let (id, size) = crate::receipt::create(&tdir, &tx, &sig, &out, font)?;
-    println!();
-    println!("receipt {id}: {} ({size} bytes)", out.display());
+    say!();
+    say!("receipt {id}: {} ({size} bytes)", out.display());
     let code = crate::verify::run(&out, &ca_dir.join(files::CA_CERT), false)?;
     if code != 0 {
         bail!("the sample receipt did not verify as authentic");
     }
-    println!();
-    println!("Try: ereceipt verify {} --trust {} --json", out.display(), ca_dir.join(files::CA_CERT).display());
+    say!();
+    say!("Try: ereceipt verify {} --trust {} --json", out.display(), ca_dir.join(files::CA_CERT).display());
     Ok(())
 }

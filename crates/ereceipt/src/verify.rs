@@ -17,7 +17,7 @@ pub fn run(image: &Path, trust: &Path, json: bool) -> Result<i32> {
         Err(e) => Verification::unverifiable(format!("unreadable file: {e:#}")),
     };
     if json {
-        println!("{}", serde_json::to_string(&v)?);
+        say!("{}", serde_json::to_string(&v)?);
     } else {
         print_text(&v);
     }
@@ -30,15 +30,15 @@ fn print_text(v: &Verification) {
         Verdict::Tampered => "TAMPERED",
         Verdict::Unverifiable => "UNVERIFIABLE",
     };
-    println!("{word}: {}", v.reason);
-    println!("feature value {} (threshold {})", v.feature, v.threshold);
+    say!("{word}: {}", v.reason);
+    say!("feature value {} (threshold {})", v.feature, v.threshold);
     if let Some(r) = &v.receipt {
-        println!("receipt {} — {} {} minor units {} at {}", r.id, r.merchant_name, r.amount_minor, r.currency, r.time);
+        say!("receipt {} — {} {} minor units {} at {}", r.id, r.merchant_name, r.amount_minor, r.currency, r.time);
     }
     if let Some(s) = &v.signer {
-        println!("signer {} (issuer {}, serial {})", s.subject, s.issuer, s.serial);
+        say!("signer {} (issuer {}, serial {})", s.subject, s.issuer, s.serial);
     }
     for r in &v.regions {
-        println!("altered region x={} y={} w={} h={}", r.x, r.y, r.w, r.h);
+        say!("altered region x={} y={} w={} h={}", r.x, r.y, r.w, r.h);
     }
 }

@@ -21,9 +21,8 @@ fn fixture(name: &str) -> String {
 fn bench(c: &mut Criterion) {
     let font = std::fs::read("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc").expect("run scripts/install-deps");
     let fonts = Fonts::from_bytes(vec![("wqy-microhei".into(), font, 0)]).expect("font");
-    let signer =
-        Signer::new(&CertifiedKey::from_pem(&fixture("terminal.pem"), &fixture("terminal.key")).expect("key"))
-            .expect("signer");
+    let signer = Signer::new(&CertifiedKey::from_pem(&fixture("terminal.pem"), &fixture("terminal.key")).expect("key"))
+        .expect("signer");
     let anchor = pem_decode(&fixture("ca.pem"), "CERTIFICATE").expect("ca");
     let policy = CardPolicy { accept_clear_tracks: true, allow_chip_fallback: false };
     let tx = fixture("transaction.json");

@@ -34,13 +34,27 @@ pub enum ClaimsError {
     Framing(String),
     /// The claims inside do not decode.
     #[error("QR claims: {0}")]
-    Claims(#[from] EncodingError),
+    Claims(EncodingError),
     /// The embedded certificate is unusable.
     #[error("QR certificate: {0}")]
-    Certificate(#[from] CertError),
+    Certificate(CertError),
     /// The COSE signature does not verify with the embedded certificate.
     #[error("the QR payload's signature does not verify with the certificate it carries")]
     Signature,
+}
+
+// The wrapped errors are shown in the message, so they are not also exposed as `source()`:
+// a caller printing the whole chain would say every cause twice.
+impl From<EncodingError> for ClaimsError {
+    fn from(e: EncodingError) -> Self {
+        Self::Claims(e)
+    }
+}
+
+impl From<CertError> for ClaimsError {
+    fn from(e: CertError) -> Self {
+        Self::Certificate(e)
+    }
 }
 
 /// What the QR code states about the sale. The card appears only as its last 4 digits.

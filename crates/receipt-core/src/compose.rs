@@ -17,7 +17,11 @@ use crate::watermark::{self, WatermarkError};
 pub enum ComposeError {
     /// The cardholder's signature is not acceptable.
     #[error("signature rejected: {0}")]
-    Signature(#[from] SignatureRejected),
+    Signature(SignatureRejected),
+    /// The sale's time lies outside the terminal certificate's validity, so the receipt could
+    /// never verify.
+    #[error("the sale's time {time} is outside the terminal certificate's validity ({not_before} to {not_after})")]
+    OutsideValidity { time: String, not_before: String, not_after: String },
     /// The slip cannot be drawn (e.g. a missing font glyph).
     #[error(transparent)]
     Render(#[from] crate::render::slip::RenderError),
@@ -30,6 +34,14 @@ pub enum ComposeError {
     Watermark(#[from] WatermarkError),
     #[error(transparent)]
     Image(#[from] png::ImageError),
+}
+
+// The wrapped errors are shown in the message, so they are not also exposed as `source()`:
+// a caller printing the whole chain would say every cause twice.
+impl From<SignatureRejected> for ComposeError {
+    fn from(e: SignatureRejected) -> Self {
+        Self::Signature(e)
+    }
 }
 
 /// A composed receipt: the record, its canonical bytes and hash, and the watermarked PNG.
@@ -55,7 +67,17 @@ pub struct Sale {
 /// Builds the record of a sale signed by `signer`'s terminal.
 pub fn build_record(sale: Sale, signer: &Signer) -> Result<ReceiptRecord, ComposeError> {
     sale.signature.check(&SignatureRules::default())?;
-    let terminal = signer.certificate().terminal.clone();
+    let cert = signer.certificate();
+    let at = sale.transaction.time.utc_seconds();
+    if at < cert.not_before || at > cert.not_after {
+        let fmt = |t: i64| chrono::DateTime::from_timestamp(t, 0).map(|d| d.to_rfc3339()).unwrap_or_default();
+        return Err(ComposeError::OutsideValidity {
+            time: sale.transaction.time.rfc3339(),
+            not_before: fmt(cert.not_before),
+            not_after: fmt(cert.not_after),
+        });
+    }
+    let terminal = cert.terminal.clone();
     Ok(ReceiptRecord {
         id: ReceiptId::derive(&terminal.terminal_id, sale.transaction.batch, sale.transaction.serial),
         terminal,
@@ -197,6 +219,18 @@ mod tests {
         let b = golden_receipt();
         assert_eq!(a.record.id, b.record.id);
         assert_eq!(a.record_hash, b.record_hash);
+    }
+
+    #[test]
+    fn a_sale_outside_the_certificate_validity_is_refused() {
+        let signer =
+            Signer::new(&CertifiedKey::from_pem(&fixture("terminal.pem"), &fixture("terminal.key")).unwrap()).unwrap();
+        let policy = CardPolicy { accept_clear_tracks: true, allow_chip_fallback: false };
+        let tx = fixture("transaction.json").replace("2026-12-01", "2040-12-01");
+        let (transaction, _) = parse_transaction(&tx, &policy).unwrap();
+        let signature = Signature::from_signature_pad_json(&fixture("signature.json")).unwrap();
+        let e = build_record(Sale { transaction, signature, chain: None }, &signer).unwrap_err();
+        assert!(matches!(e, ComposeError::OutsideValidity { .. }), "{e}");
     }
 
     #[test]

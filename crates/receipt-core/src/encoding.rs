@@ -25,10 +25,18 @@ pub enum EncodingError {
     Field(&'static str),
     /// A field is present but its value is not valid.
     #[error("receipt record: {0}")]
-    Value(#[from] ModelError),
+    Value(ModelError),
     /// The record was written by a newer version.
     #[error("receipt record version {0} is not supported (this build reads version {RECORD_VERSION})")]
     Version(u64),
+}
+
+// The wrapped errors are shown in the message, so they are not also exposed as `source()`:
+// a caller printing the whole chain would say every cause twice.
+impl From<ModelError> for EncodingError {
+    fn from(e: ModelError) -> Self {
+        Self::Value(e)
+    }
 }
 
 /// Builds a CBOR map whose integer keys must be given in ascending order; `None` values are

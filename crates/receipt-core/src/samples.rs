@@ -15,7 +15,8 @@ pub fn signature(seed: u64) -> Signature {
     let mut x0 = 40.0 + unit() * 40.0;
     for s in 0..strokes_n {
         let points_n = 30 + (unit() * 40.0) as usize;
-        let (amp, freq, phase, slope) = (25.0 + unit() * 45.0, 0.15 + unit() * 0.25, unit() * 6.28, unit() * 0.6 - 0.3);
+        let (amp, freq, phase, slope) =
+            (25.0 + unit() * 45.0, 0.15 + unit() * 0.25, unit() * std::f64::consts::TAU, unit() * 0.6 - 0.3);
         let step = 4.0 + unit() * 5.0;
         let base_y = 100.0 + (unit() - 0.5) * 40.0;
         let mut points = Vec::with_capacity(points_n);
@@ -23,7 +24,7 @@ pub fn signature(seed: u64) -> Signature {
             let fi = i as f64;
             let x = x0 + fi * step;
             let y = base_y + amp * (fi * freq + phase).sin() * (1.0 - fi / (points_n as f64 * 1.6)) + slope * fi * step;
-            let pressure = 0.35 + 0.4 * (fi / points_n as f64 * 3.14).sin().abs();
+            let pressure = 0.35 + 0.4 * (fi / points_n as f64 * std::f64::consts::PI).sin().abs();
             points.push(SignaturePoint {
                 x: (x * 10.0).round() as i32,
                 y: (y * 10.0).round() as i32,

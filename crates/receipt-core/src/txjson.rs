@@ -19,10 +19,24 @@ pub enum TxError {
     Json(String),
     /// A field is present but not valid.
     #[error("transaction JSON: {0}")]
-    Field(#[from] ModelError),
+    Field(ModelError),
     /// The card data is refused.
     #[error("transaction JSON: card: {0}")]
-    Card(#[from] CardError),
+    Card(CardError),
+}
+
+// The wrapped errors are shown in the message, so they are not also exposed as `source()`:
+// a caller printing the whole chain would say every cause twice.
+impl From<ModelError> for TxError {
+    fn from(e: ModelError) -> Self {
+        Self::Field(e)
+    }
+}
+
+impl From<CardError> for TxError {
+    fn from(e: CardError) -> Self {
+        Self::Card(e)
+    }
 }
 
 #[derive(Deserialize)]

@@ -152,7 +152,7 @@ pub fn verify_decoded(decoded: &Decoded, trust_anchor: &[u8]) -> Verification {
     }
     let signed = match decoded_claims(decoded) {
         Ok(s) => s,
-        Err(v) => return v,
+        Err((verdict, reason)) => return Verification { verdict, ..Verification::unverifiable(reason) },
     };
     let claims = signed.claims.clone();
     let cert: &PosCertificate = &signed.certificate;
@@ -181,7 +181,9 @@ pub fn verify_decoded(decoded: &Decoded, trust_anchor: &[u8]) -> Verification {
     }
     match watermark::extract(img, &claims.record_hash, cert) {
         Extraction::Absent => {
-            v.reason = "no watermark found in the image".into();
+            v.reason = "no watermark found in the image: it was re-rendered or its mark removed; the signed \
+                        QR data shown is genuine, but the printed content cannot be checked against it"
+                .into();
         }
         Extraction::Unreadable => {
             v.verdict = Verdict::Tampered;
@@ -209,15 +211,13 @@ pub fn verify_decoded(decoded: &Decoded, trust_anchor: &[u8]) -> Verification {
     v
 }
 
-fn decoded_claims(decoded: &Decoded) -> Result<claims::SignedClaims, Verification> {
+/// The signed claims, or the verdict and reason when there are none to check.
+fn decoded_claims(decoded: &Decoded) -> Result<claims::SignedClaims, (Verdict, String)> {
     read_claims(decoded).map_err(|reason| {
         // A QR whose signature fails was altered; anything else leaves nothing to check.
-        let forged = reason == ClaimsError::Signature.to_string();
-        let mut v = Verification::unverifiable(format!("no valid receipt data: {reason}"));
-        if forged {
-            v.verdict = Verdict::Tampered;
-        }
-        v
+        let verdict =
+            if reason == ClaimsError::Signature.to_string() { Verdict::Tampered } else { Verdict::Unverifiable };
+        (verdict, format!("no valid receipt data: {reason}"))
     })
 }
 

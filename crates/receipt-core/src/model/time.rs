@@ -59,9 +59,9 @@ impl LocalTime {
 impl FromStr for LocalTime {
     type Err = ModelError;
     fn from_str(s: &str) -> Result<Self, ModelError> {
-        let t = DateTime::parse_from_rfc3339(s).map_err(|e| ModelError::Invalid {
+        let t = DateTime::parse_from_rfc3339(s).map_err(|_| ModelError::Invalid {
             field: "time",
-            value: format!("{} ({e})", s.chars().take(40).collect::<String>()),
+            value: s.chars().take(40).collect(),
             expected: "an RFC 3339 time with offset, e.g. 2026-11-25T14:03:11+08:00",
         })?;
         let offset = i16::try_from(t.offset().local_minus_utc() / 60).unwrap_or(i16::MAX);

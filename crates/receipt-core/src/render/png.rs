@@ -120,7 +120,7 @@ fn decode_png(bytes: &[u8]) -> Result<Decoded, ImageError> {
     if u64::from(w) * u64::from(h) > MAX_PIXELS {
         return Err(ImageError::TooLarge(w, h));
     }
-    let mut buf = vec![0u8; reader.output_buffer_size().ok_or_else(|| ImageError::TooLarge(w, h))?];
+    let mut buf = vec![0u8; reader.output_buffer_size().ok_or(ImageError::TooLarge(w, h))?];
     let frame = reader.next_frame(&mut buf).map_err(err)?;
     let data = &buf[..frame.buffer_size()];
     let px: Vec<u8> = match frame.color_type {

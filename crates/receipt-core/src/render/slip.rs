@@ -88,6 +88,17 @@ struct Scale {
     dash: (i64, i64, i64),
     /// Blank space above and below a separator.
     rule_gap: i64,
+    /// QR module sizes to try, largest first.
+    qr_module_px: &'static [usize],
+}
+
+/// The watermark travels in blank 8-row bands of the JPEG grid; every text line starts on
+/// the grid and leaves one whole blank band below it, so a slip has room for the mark.
+const BAND: i64 = 8;
+
+/// `y` rounded up to the band grid.
+fn on_grid(y: i64) -> i64 {
+    (y + BAND - 1).div_euclid(BAND) * BAND
 }
 
 impl Scale {
@@ -105,6 +116,7 @@ impl Scale {
                 signature_h: 168,
                 dash: (10, 6, 2),
                 rule_gap: 5,
+                qr_module_px: &QR_MODULE_PX,
             },
             SlipWidth::W384 => Scale {
                 margin_x: 18,
@@ -118,6 +130,9 @@ impl Scale {
                 signature_h: 128,
                 dash: (8, 5, 2),
                 rule_gap: 5,
+                // 3-px modules would span the whole 58 mm paper and leave no blank band
+                // beside the code for the watermark.
+                qr_module_px: &[2],
             },
         }
     }
@@ -246,7 +261,7 @@ impl<'a> Sheet<'a> {
         self.reserve(height);
         let y = self.y + base;
         self.fonts.draw_aligned(&mut self.canvas, self.left, self.right, y, s, style, align)?;
-        self.y += height;
+        self.advance(height);
         Ok(())
     }
 
@@ -288,8 +303,13 @@ impl<'a> Sheet<'a> {
         let (left, right) = (self.left, self.right);
         self.fonts.draw(&mut self.canvas, left, baseline, title, label_style)?;
         self.fonts.draw_aligned(&mut self.canvas, left, right, baseline, value, style, Align::Right)?;
-        self.y += height;
+        self.advance(height);
         Ok(())
+    }
+
+    /// Moves below a line of `height` to the next grid row, leaving one blank band.
+    fn advance(&mut self, height: i64) {
+        self.y = on_grid(self.y + height) + BAND;
     }
 
     /// A dashed line across the content width with some space around it.
@@ -304,7 +324,7 @@ impl<'a> Sheet<'a> {
             self.canvas.fill_rect(x, y, w, thick, INK);
             x += dash + gap;
         }
-        self.y += 2 * gap_y + thick;
+        self.y = on_grid(self.y + 2 * gap_y + thick);
     }
 
     /// The signature box (content width × the scale's height), then a 2-px rule under it.
@@ -340,7 +360,7 @@ impl<'a> Sheet<'a> {
         }
         let avail = self.content_width() as usize;
         let span = qr.size + 2 * QR_QUIET;
-        let Some(m) = QR_MODULE_PX.into_iter().find(|m| span * m <= avail) else {
+        let Some(m) = self.sc.qr_module_px.iter().copied().find(|m| span * m <= avail) else {
             return Err(RenderError::TooLarge(format!(
                 "a QR code of {} modules needs {} px with its quiet zone, the slip has {avail}",
                 qr.size,

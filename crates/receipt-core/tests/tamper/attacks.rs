@@ -221,6 +221,17 @@ pub fn recolour_ink(img: &mut Canvas, r: Rect, v: u8) {
     }
 }
 
+/// Redraws `dst`'s strokes inside `r` as `src`'s: pixels whose binarised value differs become
+/// pure ink or pure paper, the rest (and so most of the carrier) is left alone.
+pub fn redraw_strokes(dst: &mut Canvas, src: &Canvas, r: Rect) {
+    for (x, y) in r.pixels() {
+        let s = at(src, x, y);
+        if ink(s) != ink(at(dst, x, y)) {
+            put(dst, x, y, if ink(s) { 0 } else { 255 });
+        }
+    }
+}
+
 pub fn fill(img: &mut Canvas, r: Rect, v: u8) {
     img.fill_rect(i64::from(r.x), i64::from(r.y), i64::from(r.w), i64::from(r.h), v);
 }

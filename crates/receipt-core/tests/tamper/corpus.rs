@@ -91,19 +91,10 @@ impl Spec {
     }
 }
 
-/// Seeds `seed` and `seed + PARTNER_STRIDE` share terminal and width: "another receipt of the
-/// same terminal" for collages and replays.
-pub const PARTNER_STRIDE: u64 = 20;
-
 /// The sample transaction of `seed` as JSON, at a time that varies with the seed.
 pub fn transaction_json(seed: u64) -> String {
-    let time = format!(
-        "2026-11-{:02}T{:02}:{:02}:{:02}+08:00",
-        1 + seed % 28,
-        8 + seed % 12,
-        seed * 7 % 60,
-        seed * 13 % 60
-    );
+    let time =
+        format!("2026-11-{:02}T{:02}:{:02}:{:02}+08:00", 1 + seed % 28, 8 + seed % 12, seed * 7 % 60, seed * 13 % 60);
     samples::transaction_json(seed, &time)
 }
 
@@ -119,7 +110,8 @@ pub struct Made {
     pub create_time: Duration,
 }
 
-pub fn make(spec: Spec, signer: &Signer, fonts: &Fonts) -> Made {
+/// Composes the receipt of `spec`; the error is the core's reason for refusing it.
+pub fn make(spec: Spec, signer: &Signer, fonts: &Fonts) -> Result<Made, String> {
     let mut tx: serde_json::Value = serde_json::from_str(&transaction_json(spec.seed)).unwrap();
     if let Some(a) = spec.amount_minor {
         tx["amount_minor"] = a.into();
@@ -129,9 +121,8 @@ pub fn make(spec: Spec, signer: &Signer, fonts: &Fonts) -> Made {
     let start = Instant::now();
     let sale = Sale { transaction, signature: samples::signature(spec.signature_seed), chain: None };
     let record = build_record(sale, signer).unwrap();
-    let receipt = compose_receipt(record, signer, fonts, spec.width())
-        .unwrap_or_else(|e| panic!("composing receipt {spec:?}: {e}"));
-    Made { receipt, create_time: start.elapsed() }
+    let receipt = compose_receipt(record, signer, fonts, spec.width()).map_err(|e| e.to_string())?;
+    Ok(Made { receipt, create_time: start.elapsed() })
 }
 
 /// The slip exactly as composed but without the watermark.

@@ -5,6 +5,9 @@
 //! `cargo test --release -p ereceipt-core --test tamper -- --nocapture` prints the table.
 //! `TAMPER_RECEIPTS=n` changes the corpus size (default 200).
 
+// A test binary: a failed unwrap is a failed test, with its location.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod attacks;
 mod benign;
 mod corpus;
@@ -39,6 +42,7 @@ pub struct Ctx {
 /// A corpus receipt as the malicious set needs it, with its measurements.
 pub struct Stored {
     pub seed: u64,
+    pub terminal: usize,
     pub width: SlipWidth,
     pub height: u32,
     pub png: Vec<u8>,
@@ -79,16 +83,20 @@ fn par_map<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
     out.into_iter().map(|(_, t)| t).collect()
 }
 
-fn compose_and_check_benign(seed: u64, ctx: &Ctx) -> Stored {
+/// Composes the corpus receipt of `seed` and runs the benign set on it; the error says why the
+/// core refused to compose it.
+fn compose_and_check_benign(seed: u64, ctx: &Ctx) -> Result<Stored, String> {
     let spec = Spec::corpus(seed);
-    let made = make(spec, &ctx.real.terminals[spec.terminal()], &ctx.fonts);
+    let made = make(spec, &ctx.real.terminals[spec.terminal()], &ctx.fonts)
+        .map_err(|e| format!("receipt {seed} ({} px): {e}", spec.width().pixels()))?;
     let r = &made.receipt;
     let plain = unwatermarked(r, &ctx.fonts, spec.width());
     let margin = if spec.width() == SlipWidth::W576 { 20 } else { 18 };
     let qr = attacks::locate_qr(&r.image, &qr::modules(&r.qr_text).unwrap(), margin);
     let (benign, timing) = benign::run(seed, &r.image, &r.png, &r.qr_text, &ctx.real.ca.cert_der);
-    Stored {
+    Ok(Stored {
         seed,
+        terminal: spec.terminal(),
         width: spec.width(),
         height: r.image.height(),
         png: r.png.clone(),
@@ -100,7 +108,7 @@ fn compose_and_check_benign(seed: u64, ctx: &Ctx) -> Stored {
         psnr: psnr(&plain, &r.image),
         bilevel_intact: binarise(&r.image) == plain,
         benign,
-    }
+    })
 }
 
 fn rows(cases: Vec<Case>) -> Vec<Row> {
@@ -110,7 +118,7 @@ fn rows(cases: Vec<Case>) -> Vec<Row> {
         .map(|&(name, kind)| Row { name, kind, cases: Vec::new() })
         .collect();
     for c in cases {
-        let row = rows.iter_mut().find(|r| r.name == c.row).unwrap();
+        let row = rows.iter_mut().find(|r| r.name == c.row).unwrap_or_else(|| panic!("no row named {}", c.row));
         row.cases.push(c);
     }
     rows
@@ -120,6 +128,9 @@ fn figures(corpus: &[Stored]) -> String {
     let stat = |v: Vec<f64>| (percentile(&v, 50.0), percentile(&v, 95.0), percentile(&v, 100.0));
     let sizes = |w: SlipWidth| {
         let v: Vec<f64> = corpus.iter().filter(|s| s.width == w).map(|s| s.png.len() as f64 / 1024.0).collect();
+        if v.is_empty() {
+            return format!("no receipt at {} px", w.pixels());
+        }
         let (med, _, max) = stat(v.clone());
         format!("{} receipts at {} px: median {med:.1} KB, max {max:.1} KB", v.len(), w.pixels())
     };
@@ -158,14 +169,23 @@ fn tamper_evaluation() {
     let started = Instant::now();
     let n: usize = std::env::var("TAMPER_RECEIPTS").ok().and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_RECEIPTS);
     let ctx = Ctx { fonts: corpus::fonts(), real: Authority::new("Test Root"), rogue: Authority::new("Test Root") };
-    let corpus: Vec<Stored> = par_map(n, |i| compose_and_check_benign(i as u64, &ctx));
+    let (corpus, refused): (Vec<_>, Vec<_>) =
+        par_map(n, |i| compose_and_check_benign(i as u64, &ctx)).into_iter().partition(Result::is_ok);
+    let corpus: Vec<Stored> = corpus.into_iter().map(Result::unwrap).collect();
+    let refused: Vec<String> = refused.into_iter().filter_map(Result::err).collect();
     let composed = started.elapsed();
-    let attacked: Vec<Vec<Case>> = par_map(n, |i| malicious::run(i, &ctx, &corpus));
-    let cases: Vec<Case> = corpus.iter().flat_map(|s| s.benign.iter().cloned()).chain(attacked.into_iter().flatten()).collect();
+    let attacked: Vec<Vec<Case>> = par_map(corpus.len(), |i| malicious::run(i, &ctx, &corpus));
+    let cases: Vec<Case> =
+        corpus.iter().flat_map(|s| s.benign.iter().cloned()).chain(attacked.into_iter().flatten()).collect();
     let rows = rows(cases);
 
     println!("\n{}", score::table(&rows));
     println!("{}", figures(&corpus));
+    println!(
+        "- receipts the core refused to compose: {}/{n}{}",
+        refused.len(),
+        refused.first().map_or(String::new(), |e| format!(", e.g. {e}"))
+    );
     println!(
         "- suite: {n} receipts, {} verifications, {:.1} s (corpus and benign set {:.1} s)\n",
         rows.iter().map(|r| r.cases.len()).sum::<usize>(),
@@ -173,7 +193,10 @@ fn tamper_evaluation() {
         composed.as_secs_f64()
     );
 
-    let mut problems = Vec::new();
+    let mut problems = refused.clone();
+    if corpus.len() < DEFAULT_RECEIPTS.min(n) {
+        problems.push(format!("only {} receipts in the benign set", corpus.len()));
+    }
     for row in &rows {
         let failures = row.failures();
         for c in &failures {
@@ -185,9 +208,7 @@ fn tamper_evaluation() {
         let ok = match row.kind {
             Kind::Benign | Kind::Malicious => failures.is_empty(),
             Kind::OutOfSpec => true,
-            Kind::Edit => {
-                row.authentic() == 0 && row.localised() as f64 >= MIN_LOCALISED * row.cases.len() as f64
-            }
+            Kind::Edit => row.authentic() == 0 && row.localised() as f64 >= MIN_LOCALISED * row.cases.len() as f64,
         };
         if !ok || row.cases.is_empty() {
             problems.push(format!("{}: {} of {} cases fail", row.name, failures.len(), row.cases.len()));

@@ -146,7 +146,10 @@ pub fn psnr(a: &Canvas, b: &Canvas) -> f64 {
 }
 
 /// The `p`-th percentile (nearest rank) of `v`.
-pub fn percentile<T: Copy + PartialOrd>(v: &[T], p: f64) -> T {
+pub fn percentile(v: &[f64], p: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
     let mut s = v.to_vec();
     s.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
     let rank = ((p / 100.0 * s.len() as f64).ceil() as usize).clamp(1, s.len());
