@@ -226,7 +226,7 @@ mod tests {
         let signer =
             Signer::new(&CertifiedKey::from_pem(&fixture("terminal.pem"), &fixture("terminal.key")).unwrap()).unwrap();
         let policy = CardPolicy { accept_clear_tracks: true, allow_chip_fallback: false };
-        let tx = fixture("transaction.json").replace("2026-12-01", "2040-12-01");
+        let tx = fixture("transaction.json").replace("2026-12-01", "2026-06-01");
         let (transaction, _) = parse_transaction(&tx, &policy).unwrap();
         let signature = Signature::from_signature_pad_json(&fixture("signature.json")).unwrap();
         let e = build_record(Sale { transaction, signature, chain: None }, &signer).unwrap_err();

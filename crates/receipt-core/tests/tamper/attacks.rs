@@ -157,25 +157,38 @@ pub fn top_cluster(a: &Canvas, b: &Canvas) -> Rect {
     found.expect("the two renderings do not differ")
 }
 
-/// Where the QR symbol (without quiet zone) is drawn: the slip centres it with modules of 3 px,
-/// or 2 px when 3 do not fit; its row is found by matching the module matrix.
-pub fn locate_qr(img: &Canvas, qr: &QrModules, margin_x: u32) -> Rect {
-    let content = img.width() - 2 * margin_x;
-    let span = qr.size as u32 + 8;
-    let m = if span * 3 <= content { 3 } else { 2 };
-    let total = span * m;
-    let x0 = margin_x + (content - total) / 2 + 4 * m;
-    let side = qr.size as u32 * m;
-    let matches = |y0: u32| {
-        (0..qr.size).all(|r| {
-            (0..qr.size).all(|c| {
-                let v = at(img, x0 + c as u32 * m + m / 2, y0 + r as u32 * m + m / 2);
-                ink(v) == qr.dark[r * qr.size + c]
-            })
+/// Where the QR symbol (without quiet zone) is drawn: the slip centres it horizontally with
+/// modules of 3 px (or 2 px when it does not fit, or on narrow paper); its row is found by
+/// matching the module matrix.
+pub fn locate_qr(img: &Canvas, qr: &QrModules) -> Rect {
+    let n = qr.size as u32;
+    [3, 2, 1]
+        .into_iter()
+        .filter(|m| (n + 8) * m <= img.width())
+        .find_map(|m| {
+            let x0 = (img.width() - (n + 8) * m) / 2 + 4 * m;
+            let matches = |y0: u32| {
+                (0..n).all(|r| {
+                    (0..n).all(|c| {
+                        let v = at(img, x0 + c * m + m / 2, y0 + r * m + m / 2);
+                        ink(v) == qr.dark[(r * n + c) as usize]
+                    })
+                })
+            };
+            let y0 = (0..img.height().saturating_sub(n * m)).rev().find(|&y| matches(y))?;
+            Some(Rect { x: x0, y: y0, w: n * m, h: n * m })
         })
-    };
-    let y0 = (0..img.height() - side).rev().find(|&y| matches(y)).expect("QR symbol not found");
-    Rect { x: x0, y: y0, w: side, h: side }
+        .expect("QR symbol not found")
+}
+
+/// The right edge of right-aligned values: one past the rightmost ink column above `limit_y`.
+pub fn right_edge(img: &Canvas, limit_y: u32) -> u32 {
+    let w = img.width() as usize;
+    img.pixels()[..limit_y as usize * w]
+        .chunks(w)
+        .filter_map(|row| row.iter().rposition(|&v| ink(v)))
+        .max()
+        .map_or(img.width(), |x| x as u32 + 1)
 }
 
 /// Text lines of right-aligned values: row bands with ink near the right margin, 12–28 px

@@ -91,8 +91,7 @@ fn compose_and_check_benign(seed: u64, ctx: &Ctx) -> Result<Stored, String> {
         .map_err(|e| format!("receipt {seed} ({} px): {e}", spec.width().pixels()))?;
     let r = &made.receipt;
     let plain = unwatermarked(r, &ctx.fonts, spec.width());
-    let margin = if spec.width() == SlipWidth::W576 { 20 } else { 18 };
-    let qr = attacks::locate_qr(&r.image, &qr::modules(&r.qr_text).unwrap(), margin);
+    let qr = attacks::locate_qr(&r.image, &qr::modules(&r.qr_text).unwrap());
     let (benign, timing) = benign::run(seed, &r.image, &r.png, &r.qr_text, &ctx.real.ca.cert_der);
     Ok(Stored {
         seed,

@@ -3,7 +3,6 @@
 
 use ereceipt_core::render::canvas::Canvas;
 use ereceipt_core::render::png::decode;
-use ereceipt_core::render::slip::SlipWidth;
 use ereceipt_core::verify::{verify_image, Verification};
 use ereceipt_core::watermark::TAG_BLOCK;
 
@@ -41,14 +40,6 @@ pub const ROWS: [(&str, Kind); 23] = [
 
 fn verify(bytes: &[u8], ctx: &Ctx) -> Verification {
     verify_image(bytes, &ctx.real.ca.cert_der)
-}
-
-/// The side margin of the slip layout.
-fn margin_x(width: SlipWidth) -> u32 {
-    match width {
-        SlipWidth::W576 => 20,
-        SlipWidth::W384 => 18,
-    }
 }
 
 /// A second genuine receipt that differs from `seed`'s only in one digit of the amount (the
@@ -137,7 +128,7 @@ pub fn run(i: usize, ctx: &Ctx, corpus: &[Stored]) -> Vec<Case> {
     s.edit("digit erased (paper over its ink)", &e);
 
     // Copy-move: the last 48×24 px of one value line onto another that differs there.
-    let right = w - margin_x(me.width);
+    let right = at::right_edge(&a, digit.y);
     let lines = at::value_lines(&a, right, digit.y);
     let n = lines.len();
     assert!(n >= 4, "receipt {seed}: only {n} value lines found");
