@@ -3,6 +3,8 @@
 //! slower path of a JPEG without the metadata chunk (QR scanned from pixels).
 //! Run: `cargo bench -p ereceipt-core --bench receipt`.
 
+#![allow(clippy::expect_used)] // a benchmark aborts on broken fixtures
+
 use criterion::{criterion_group, criterion_main, Criterion};
 use ereceipt_core::card::CardPolicy;
 use ereceipt_core::compose::{build_record, compose_receipt, Sale};

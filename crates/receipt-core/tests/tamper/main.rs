@@ -180,6 +180,13 @@ fn tamper_evaluation() {
 
     println!("\n{}", score::table(&rows));
     println!("{}", figures(&corpus));
+    let worst = rows
+        .iter()
+        .filter(|r| r.kind == Kind::Benign)
+        .flat_map(|r| r.cases.iter())
+        .max_by_key(|c| c.feature)
+        .map_or(String::new(), |c| format!("{} ({}, receipt {})", c.feature, c.row, c.seed));
+    println!("- largest feature value on the benign set: {worst}; threshold {}", ereceipt_core::watermark::THRESHOLD);
     println!(
         "- receipts the core refused to compose: {}/{n}{}",
         refused.len(),
