@@ -261,7 +261,7 @@ mod tests {
         let forged = sign1.to_tagged_vec().unwrap();
         let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
         z.write_all(&forged).unwrap();
-        let text = format!("{PREFIX}{}", base45::encode(&z.finish().unwrap()));
+        let text = format!("{PREFIX}{}", base45::encode(z.finish().unwrap()));
         assert!(matches!(open(&text), Err(ClaimsError::Signature)));
     }
 
@@ -283,7 +283,7 @@ mod tests {
         fn open_never_panics_on_arbitrary_compressed_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
             let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
             z.write_all(&bytes).unwrap();
-            let text = format!("{PREFIX}{}", base45::encode(&z.finish().unwrap()));
+            let text = format!("{PREFIX}{}", base45::encode(z.finish().unwrap()));
             prop_assert!(open(&text).is_err());
         }
     }
