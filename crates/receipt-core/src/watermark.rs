@@ -279,25 +279,29 @@ pub fn embed(img: &mut Canvas, record_hash: &[u8; 32], signer: &Signer) -> Resul
         coded.push(enc.encode(&payload[offset..offset + k]).to_vec());
         offset += k;
     }
-    let w = plan.width as usize;
     for (g, (j, s)) in plan.interleave().into_iter().enumerate() {
         let strip = plan.placement[g];
         if !blank[strip] {
             continue;
         }
-        let byte = coded[j][s] ^ plan.scramble[g];
-        let (x0, y0) = plan.strip_origin(strip);
-        let px = img.pixels_mut();
-        for u in 0..STRIP_UNITS {
-            if byte >> (7 - u) & 1 == 1 {
-                for y in y0..y0 + UNIT {
-                    let start = y as usize * w + (x0 + u * UNIT) as usize;
-                    px[start..start + UNIT as usize].fill(255 - AMPLITUDE);
-                }
+        paint_strip(img, &plan, strip, coded[j][s] ^ plan.scramble[g]);
+    }
+    Ok(())
+}
+
+/// Lowers the units of `strip` whose bit in `byte` is 1 by the amplitude.
+fn paint_strip(img: &mut Canvas, plan: &Plan, strip: usize, byte: u8) {
+    let w = plan.width as usize;
+    let (x0, y0) = plan.strip_origin(strip);
+    let px = img.pixels_mut();
+    for u in 0..STRIP_UNITS {
+        if byte >> (7 - u) & 1 == 1 {
+            for y in y0..y0 + UNIT {
+                let start = y as usize * w + (x0 + u * UNIT) as usize;
+                px[start..start + UNIT as usize].fill(255 - AMPLITUDE);
             }
         }
     }
-    Ok(())
 }
 
 /// Binarises an image (threshold 128): the content the watermark authenticates.
@@ -376,17 +380,7 @@ pub fn extract(img: &Canvas, record_hash: &[u8; 32], cert: &PosCertificate) -> E
         if !plan.strip_is_blank(&content, strip) {
             continue;
         }
-        let byte = corrected[j][s] ^ plan.scramble[g];
-        let (x0, y0) = plan.strip_origin(strip);
-        let px = expected.pixels_mut();
-        for u in 0..STRIP_UNITS {
-            if byte >> (7 - u) & 1 == 1 {
-                for y in y0..y0 + UNIT {
-                    let start = y as usize * w + (x0 + u * UNIT) as usize;
-                    px[start..start + UNIT as usize].fill(255 - AMPLITUDE);
-                }
-            }
-        }
+        paint_strip(&mut expected, &plan, strip, corrected[j][s] ^ plan.scramble[g]);
     }
     let mut feature = 0u8;
     let mut regions = Vec::new();
