@@ -15,3 +15,4 @@ pub mod signature;
 pub mod txjson;
 pub mod verify;
 pub mod watermark;
+pub mod upload;

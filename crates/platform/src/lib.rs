@@ -1,0 +1,2 @@
+//! The management platform.
+pub mod store;
