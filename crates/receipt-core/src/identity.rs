@@ -74,7 +74,7 @@ impl CertifiedKey {
             key_pkcs8: Zeroizing::new(pem_decode(key_pem, "PRIVATE KEY")?),
         })
     }
-    fn rcgen_key(&self) -> Result<KeyPair, CertError> {
+    pub(crate) fn rcgen_key(&self) -> Result<KeyPair, CertError> {
         KeyPair::from_pkcs8_der_and_sign_algo(&self.key_pkcs8.as_slice().into(), &PKCS_ED25519)
             .map_err(|e| CertError::Key(e.to_string()))
     }
@@ -97,11 +97,11 @@ pub fn pem_decode(text: &str, label: &'static str) -> Result<Vec<u8>, CertError>
         .ok_or(CertError::Pem(label))
 }
 
-fn offset_time(t: DateTime<Utc>) -> Result<time::OffsetDateTime, CertError> {
+pub(crate) fn offset_time(t: DateTime<Utc>) -> Result<time::OffsetDateTime, CertError> {
     time::OffsetDateTime::from_unix_timestamp(t.timestamp()).map_err(|e| CertError::Generate(e.to_string()))
 }
 
-fn random_serial() -> Result<SerialNumber, CertError> {
+pub(crate) fn random_serial() -> Result<SerialNumber, CertError> {
     let mut bytes = [0u8; 16];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
         .map_err(|_| CertError::Generate("no randomness".into()))?;

@@ -6,6 +6,7 @@ pub mod card;
 pub mod claims;
 pub mod compose;
 pub mod encoding;
+pub mod enrolment;
 pub mod identity;
 pub mod model;
 mod prng;

@@ -1,0 +1,147 @@
+//! Online enrolment crypto (T8 on the platform side): terminal key pairs and certificate signing
+//! requests, CSR signing by the platform CA, the platform's TLS server certificate, and the CRL.
+//! The terminal's private key is generated on the terminal and never leaves it.
+
+use chrono::{DateTime, Utc};
+use rcgen::{
+    CertificateRevocationListParams, CertificateSigningRequestParams, DistinguishedName, DnType,
+    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose, RevocationReason, RevokedCertParams,
+    SanType, SerialNumber, PKCS_ED25519,
+};
+use zeroize::Zeroizing;
+
+use crate::identity::{offset_time, pos_certificate_params, random_serial, CertError, CertifiedKey};
+use crate::model::TerminalInfo;
+
+fn generate(e: impl std::fmt::Display) -> CertError {
+    CertError::Generate(e.to_string())
+}
+
+/// A fresh Ed25519 key pair for a terminal, as PKCS#8 DER.
+pub fn generate_key() -> Result<Zeroizing<Vec<u8>>, CertError> {
+    let key = KeyPair::generate_for(&PKCS_ED25519).map_err(generate)?;
+    Ok(Zeroizing::new(key.serialize_der()))
+}
+
+/// A PKCS#10 request (DER) proving possession of `key_pkcs8`. The platform ignores the subject
+/// (it fills in the registered terminal's identity) but the signature proves the key.
+pub fn create_csr(key_pkcs8: &[u8], label: &str) -> Result<Vec<u8>, CertError> {
+    let key = KeyPair::from_pkcs8_der_and_sign_algo(&key_pkcs8.into(), &PKCS_ED25519)
+        .map_err(|e| CertError::Key(e.to_string()))?;
+    let mut params = rcgen::CertificateParams::default();
+    params.distinguished_name = DistinguishedName::new();
+    params.distinguished_name.push(DnType::CommonName, label);
+    let csr = params.serialize_request(&key).map_err(generate)?;
+    Ok(csr.der().to_vec())
+}
+
+/// Signs a terminal's CSR with the CA: the certificate says who `info` is (never what the CSR
+/// claims) and carries the CSR's public key, which must be Ed25519.
+pub fn sign_csr(
+    ca: &CertifiedKey,
+    csr_der: &[u8],
+    info: &TerminalInfo,
+    now: DateTime<Utc>,
+    validity_days: u32,
+) -> Result<Vec<u8>, CertError> {
+    let csr = CertificateSigningRequestParams::from_der(&csr_der.into())
+        .map_err(|e| CertError::Parse(format!("certificate signing request: {e}")))?;
+    if csr.public_key.algorithm() != &PKCS_ED25519 {
+        return Err(CertError::Key("the CSR's key is not Ed25519".into()));
+    }
+    let params = pos_certificate_params(info, now, validity_days)?;
+    let issuer = Issuer::from_ca_cert_der(&ca.cert_der.as_slice().into(), ca.rcgen_key()?).map_err(generate)?;
+    let cert = params.signed_by(&csr.public_key, &issuer).map_err(generate)?;
+    Ok(cert.der().to_vec())
+}
+
+/// The platform's TLS server certificate for `names` (DNS names or IP addresses), issued by the CA.
+pub fn issue_server(
+    ca: &CertifiedKey,
+    names: &[String],
+    now: DateTime<Utc>,
+    validity_days: u32,
+) -> Result<CertifiedKey, CertError> {
+    let key = KeyPair::generate_for(&PKCS_ED25519).map_err(generate)?;
+    let mut params = rcgen::CertificateParams::default();
+    params.distinguished_name = DistinguishedName::new();
+    params.distinguished_name.push(DnType::CommonName, names.first().map_or("ereceipt platform", String::as_str));
+    params.distinguished_name.push(DnType::OrganizationName, "ereceipt platform");
+    params.subject_alt_names = names
+        .iter()
+        .map(|n| match n.parse::<std::net::IpAddr>() {
+            Ok(ip) => Ok(SanType::IpAddress(ip)),
+            Err(_) if is_dns_name(n) => n.clone().try_into().map(SanType::DnsName).map_err(generate),
+            Err(_) => Err(CertError::Generate(format!("{n:?} is neither a DNS name nor an IP address"))),
+        })
+        .collect::<Result<_, _>>()?;
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    params.not_before = offset_time(now - chrono::Duration::minutes(5))?;
+    params.not_after = offset_time(now + chrono::Duration::days(i64::from(validity_days)))?;
+    params.serial_number = Some(random_serial()?);
+    let issuer = Issuer::from_ca_cert_der(&ca.cert_der.as_slice().into(), ca.rcgen_key()?).map_err(generate)?;
+    let cert = params.signed_by(&key, &issuer).map_err(generate)?;
+    Ok(CertifiedKey { cert_der: cert.der().to_vec(), key_pkcs8: Zeroizing::new(key.serialize_der()) })
+}
+
+fn is_dns_name(n: &str) -> bool {
+    !n.is_empty()
+        && n.len() <= 253
+        && n.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !l.starts_with('-')
+        })
+}
+
+/// One revoked certificate for the CRL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Revoked {
+    /// Serial number, hex (as [`crate::identity::PosCertificate::serial`]).
+    pub serial_hex: String,
+    pub revoked_at: DateTime<Utc>,
+}
+
+/// A CRL (DER) signed by the CA, valid from `now` for `validity_hours`.
+pub fn crl(
+    ca: &CertifiedKey,
+    revoked: &[Revoked],
+    crl_number: u64,
+    now: DateTime<Utc>,
+    validity_hours: u32,
+) -> Result<Vec<u8>, CertError> {
+    let revoked_certs = revoked
+        .iter()
+        .map(|r| {
+            Ok(RevokedCertParams {
+                serial_number: SerialNumber::from_slice(&unhex(&r.serial_hex)?),
+                revocation_time: offset_time(r.revoked_at)?,
+                reason_code: Some(RevocationReason::CessationOfOperation),
+                invalidity_date: None,
+            })
+        })
+        .collect::<Result<Vec<_>, CertError>>()?;
+    let params = CertificateRevocationListParams {
+        this_update: offset_time(now)?,
+        next_update: offset_time(now + chrono::Duration::hours(i64::from(validity_hours.max(1))))?,
+        crl_number: SerialNumber::from(crl_number),
+        issuing_distribution_point: None,
+        revoked_certs,
+        key_identifier_method: KeyIdMethod::Sha256,
+    };
+    let issuer = Issuer::from_ca_cert_der(&ca.cert_der.as_slice().into(), ca.rcgen_key()?).map_err(generate)?;
+    Ok(params.signed_by(&issuer).map_err(generate)?.der().to_vec())
+}
+
+fn unhex(s: &str) -> Result<Vec<u8>, CertError> {
+    if s.len() % 2 != 0 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(CertError::Parse(format!("serial {s:?} is not hex")));
+    }
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(generate)).collect()
+}
+
+#[cfg(test)]
+mod tests;
