@@ -44,15 +44,21 @@ pub fn sign_csr(
     now: DateTime<Utc>,
     validity_days: u32,
 ) -> Result<Vec<u8>, CertError> {
+    let csr = check_csr(csr_der)?;
+    let params = pos_certificate_params(info, now, validity_days)?;
+    let issuer = Issuer::from_ca_cert_der(&ca.cert_der.as_slice().into(), ca.rcgen_key()?).map_err(generate)?;
+    let cert = params.signed_by(&csr.public_key, &issuer).map_err(generate)?;
+    Ok(cert.der().to_vec())
+}
+
+/// Parses a CSR and checks its self-signature (proof of possession) and that its key is Ed25519.
+pub fn check_csr(csr_der: &[u8]) -> Result<CertificateSigningRequestParams, CertError> {
     let csr = CertificateSigningRequestParams::from_der(&csr_der.into())
         .map_err(|e| CertError::Parse(format!("certificate signing request: {e}")))?;
     if csr.public_key.algorithm() != &PKCS_ED25519 {
         return Err(CertError::Key("the CSR's key is not Ed25519".into()));
     }
-    let params = pos_certificate_params(info, now, validity_days)?;
-    let issuer = Issuer::from_ca_cert_der(&ca.cert_der.as_slice().into(), ca.rcgen_key()?).map_err(generate)?;
-    let cert = params.signed_by(&csr.public_key, &issuer).map_err(generate)?;
-    Ok(cert.der().to_vec())
+    Ok(csr)
 }
 
 /// The platform's TLS server certificate for `names` (DNS names or IP addresses), issued by the CA.
@@ -134,6 +140,52 @@ pub fn crl(
     };
     let issuer = Issuer::from_ca_cert_der(&ca.cert_der.as_slice().into(), ca.rcgen_key()?).map_err(generate)?;
     Ok(params.signed_by(&issuer).map_err(generate)?.der().to_vec())
+}
+
+/// An enrolment token as handed to the terminal's installer: a single-use secret and the SHA-256
+/// of the platform CA, so the terminal can pin the CA on first contact (as `kubeadm join`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct EnrolmentToken {
+    /// 32 random bytes, hex.
+    pub secret: String,
+    /// SHA-256 of the CA certificate, hex.
+    pub ca_fingerprint: String,
+}
+
+impl std::fmt::Debug for EnrolmentToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "EnrolmentToken {{ secret: <redacted>, ca_fingerprint: {} }}", self.ca_fingerprint)
+    }
+}
+
+const TOKEN_PREFIX: &str = "ert1";
+
+impl std::fmt::Display for EnrolmentToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{TOKEN_PREFIX}.{}.{}", self.secret, self.ca_fingerprint)
+    }
+}
+
+impl std::str::FromStr for EnrolmentToken {
+    type Err = CertError;
+    fn from_str(s: &str) -> Result<Self, CertError> {
+        let bad = |why: &str| CertError::Parse(format!("enrolment token: {why}"));
+        let mut parts = s.trim().split('.');
+        if parts.next() != Some(TOKEN_PREFIX) {
+            return Err(bad("does not start with ert1."));
+        }
+        let (Some(secret), Some(fp), None) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(bad("expected ert1.SECRET.CA-FINGERPRINT"));
+        };
+        let is_hex64 = |x: &str| x.len() == 64 && x.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if !is_hex64(secret) {
+            return Err(bad("the secret is not 64 lowercase hex digits"));
+        }
+        if !is_hex64(fp) {
+            return Err(bad("the CA fingerprint is not 64 lowercase hex digits"));
+        }
+        Ok(Self { secret: secret.to_owned(), ca_fingerprint: fp.to_owned() })
+    }
 }
 
 fn unhex(s: &str) -> Result<Vec<u8>, CertError> {

@@ -66,3 +66,21 @@ fn crl_lists_revoked_serials_and_is_signed_by_the_ca() {
     parsed.verify_signature(ca_cert.public_key()).unwrap();
     assert!(crl(&ca, &[Revoked { serial_hex: "zz".into(), revoked_at: now }], 1, now, 1).is_err());
 }
+
+#[test]
+fn tokens_round_trip_and_malformed_ones_say_why() {
+    let t = EnrolmentToken { secret: "ab".repeat(32), ca_fingerprint: "0c".repeat(32) };
+    let text = t.to_string();
+    assert!(text.starts_with("ert1."));
+    assert_eq!(text.parse::<EnrolmentToken>().unwrap(), t);
+    assert!(!format!("{t:?}").contains(&t.secret), "Debug hides the secret");
+    for (bad, why) in [
+        ("xyz.ab.cd", "ert1"),
+        ("ert1.abc", "expected"),
+        (&format!("ert1.{}.{}", "g".repeat(64), "0".repeat(64)), "secret"),
+        (&format!("ert1.{}.{}", "a".repeat(64), "0".repeat(63)), "fingerprint"),
+    ] {
+        let err = bad.parse::<EnrolmentToken>().unwrap_err().to_string();
+        assert!(err.contains(why), "{bad}: {err}");
+    }
+}
