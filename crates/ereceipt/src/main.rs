@@ -10,10 +10,13 @@ macro_rules! say {
     }};
 }
 
+mod bench;
 mod ca;
 mod files;
+mod platform;
 mod receipt;
 mod sample;
+mod terminal;
 mod verify;
 
 use std::path::PathBuf;
@@ -47,6 +50,18 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The management platform: serve, and administer terminals.
+    #[command(subcommand)]
+    Platform(platform::PlatformCommand),
+    /// The phone POS: enrol, sell, sync, status.
+    #[command(subcommand)]
+    Terminal(terminal::TerminalCommand),
+    /// Settings helpers.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Load generators.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
     /// Make a sample CA, terminal and receipt, verify it, and print where the files are.
     Sample {
         /// Where to put the files.
@@ -58,6 +73,12 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print a commented example of DATA_DIR/platform.toml.
+    Example,
+}
+
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -65,6 +86,13 @@ fn main() {
         Command::Receipt(c) => receipt::run(c).map(|()| 0),
         Command::Verify { image, trust, json } => verify::run(&image, &trust, json),
         Command::Sample { dir, font } => sample::run(&dir, font.as_deref()).map(|()| 0),
+        Command::Platform(c) => platform::run(c).map(|()| 0),
+        Command::Terminal(c) => terminal::run(c),
+        Command::Config(ConfigCommand::Example) => {
+            say!("{}", ereceipt_platform::settings::EXAMPLE);
+            Ok(0)
+        }
+        Command::Bench(c) => bench::run(c).map(|()| 0),
     };
     match result {
         Ok(code) => std::process::exit(code),

@@ -1,0 +1,225 @@
+//! `ereceipt terminal …`: the phone POS from the command line: enrol with a platform, make a
+//! sale (stored in the outbox, then uploaded), sync, renew and show the outbox.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use chrono::Utc;
+use clap::Subcommand;
+use ereceipt_core::identity::Signer;
+use ereceipt_core::signature::Signature;
+use ereceipt_core::txjson::parse_transaction;
+use ereceipt_terminal::device::Device;
+use ereceipt_terminal::enrol;
+use ereceipt_terminal::outbox::Outbox;
+use ereceipt_terminal::sale::record_sale;
+use ereceipt_terminal::sync::Uploader;
+
+use crate::files::{self, TerminalSettings};
+use crate::platform::runtime;
+
+#[derive(Subcommand)]
+pub enum TerminalCommand {
+    /// Enrol with a platform: make a key pair here, get it certified with the token.
+    Enroll {
+        /// The platform's base URL, e.g. https://127.0.0.1:8443
+        #[arg(long)]
+        platform: String,
+        /// The enrolment token from `ereceipt platform terminal add`.
+        #[arg(long)]
+        token: String,
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Accept clear test-card tracks (demo and test terminals only).
+        #[arg(long)]
+        test_cards: bool,
+    },
+    /// Make a sale: compose the receipt, store it in the outbox, then try to upload.
+    Sale {
+        #[arg(long)]
+        data_dir: PathBuf,
+        #[arg(long)]
+        transaction: PathBuf,
+        #[arg(long)]
+        signature: PathBuf,
+        /// Write the receipt image here too.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Store only; do not try to upload now.
+        #[arg(long)]
+        offline: bool,
+    },
+    /// Upload what is pending. With --wait, keep retrying (with backoff) up to SECONDS.
+    Sync {
+        #[arg(long)]
+        data_dir: PathBuf,
+        #[arg(long, value_name = "SECONDS")]
+        wait: Option<u64>,
+        /// Ignore backoff: try every pending receipt now.
+        #[arg(long)]
+        now: bool,
+    },
+    /// Show the outbox: pending, uploaded, refused, and why.
+    Status {
+        #[arg(long)]
+        data_dir: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Renew the terminal certificate with a fresh key (authenticated by the current one).
+    Renew {
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
+}
+
+pub fn run(cmd: TerminalCommand) -> Result<i32> {
+    crate::platform::init_logs(false);
+    runtime()?.block_on(async move {
+        match cmd {
+            TerminalCommand::Enroll { platform, token, data_dir, test_cards } => {
+                enroll(&platform, &token, &data_dir, test_cards).await.map(|()| 0)
+            }
+            TerminalCommand::Sale { data_dir, transaction, signature, out, offline } => {
+                sale(&data_dir, &transaction, &signature, out.as_deref(), offline).await
+            }
+            TerminalCommand::Sync { data_dir, wait, now } => sync(&data_dir, wait, now).await,
+            TerminalCommand::Status { data_dir, json } => status(&data_dir, json).await.map(|()| 0),
+            TerminalCommand::Renew { data_dir } => {
+                let cert = enrol::renew(&Device::new(&data_dir), Utc::now()).await?;
+                say!("certificate renewed: serial {}, valid until {}", cert.serial, ts(cert.not_after * 1000));
+                Ok(0)
+            }
+        }
+    })
+}
+
+fn ts(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms).map(|d| d.to_rfc3339()).unwrap_or_default()
+}
+
+async fn enroll(platform: &str, token: &str, dir: &Path, test_cards: bool) -> Result<()> {
+    let device = Device::new(dir);
+    let cert = enrol::enrol(&device, platform, token, Utc::now()).await?;
+    if !dir.join(files::TERMINAL_SETTINGS).exists() {
+        TerminalSettings { test_cards, allow_chip_fallback: false, slip_width: 576, font: None }.write(dir)?;
+    }
+    Outbox::open(&device.outbox_path()).await?;
+    say!(
+        "enrolled terminal {} of {} ({})",
+        cert.terminal.terminal_id,
+        cert.terminal.merchant_name,
+        cert.terminal.merchant_id
+    );
+    say!("certificate serial {}, valid until {}", cert.serial, ts(cert.not_after * 1000));
+    say!("data directory {}", dir.display());
+    Ok(())
+}
+
+/// Exit code 0: uploaded; 4: stored and queued (platform unreachable or refusing for now).
+async fn sale(dir: &Path, tx: &Path, sig: &Path, out: Option<&Path>, offline: bool) -> Result<i32> {
+    let device = Device::new(dir);
+    let settings = TerminalSettings::load(dir)?;
+    let signer = Signer::new(&device.identity()?).context("terminal identity")?;
+    let (transaction, _authorisation) =
+        parse_transaction(&files::read_text(tx)?, &settings.policy()).with_context(|| format!("{}", tx.display()))?;
+    let signature =
+        Signature::from_signature_pad_json(&files::read_text(sig)?).with_context(|| format!("{}", sig.display()))?;
+    let fonts = files::load_fonts(settings.font.as_deref())?;
+    let width = files::width(settings.slip_width)?;
+    let uploader = Uploader::open(&device).await?;
+    let receipt = record_sale(&uploader.outbox, &signer, &fonts, width, transaction, signature, None).await?;
+    let id = receipt.record.id.to_string();
+    say!("receipt {id} stored in the outbox ({} bytes)", receipt.png.len());
+    if let Some(out) = out {
+        files::write_replace(out, &receipt.png)?;
+        say!("image: {}", out.display());
+    }
+    if std::env::var_os("EReceipt_TEST_ABORT_AFTER_STORE").is_some() {
+        // Fault injection for the crash tests: die like kill -9 between storing and uploading.
+        std::process::abort();
+    }
+    if offline {
+        say!("queued (offline)");
+        return Ok(4);
+    }
+    let report = uploader.drain_due().await?;
+    let entry = uploader.outbox.entry(&id).await?;
+    match entry.map(|e| e.state.to_string()) {
+        Some(s) if s == "uploaded" => {
+            say!("uploaded to {} and acknowledged", uploader.platform_url());
+            Ok(0)
+        }
+        _ => {
+            say!("queued: {}", report.last_error.unwrap_or_else(|| "waiting for older receipts".into()));
+            Ok(4)
+        }
+    }
+}
+
+async fn sync(dir: &Path, wait: Option<u64>, now: bool) -> Result<i32> {
+    let uploader = Uploader::open(&Device::new(dir)).await?;
+    if now {
+        uploader.outbox.retry_now(Utc::now().timestamp_millis()).await?;
+    }
+    let report = match wait {
+        Some(secs) => uploader.drain_until(Instant::now() + Duration::from_secs(secs)).await?,
+        None => uploader.drain_due().await?,
+    };
+    let st = uploader.outbox.status().await?;
+    say!("uploaded {}, refused {}, still pending {}", report.uploaded, report.refused, st.pending);
+    if let Some(e) = report.last_error.or(st.last_error) {
+        if st.pending > 0 {
+            say!("last error: {e}");
+        }
+    }
+    Ok(if st.pending == 0 { 0 } else { 4 })
+}
+
+async fn status(dir: &Path, json: bool) -> Result<()> {
+    let device = Device::new(dir);
+    let outbox = Outbox::open(&device.outbox_path()).await?;
+    let st = outbox.status().await?;
+    let entries = outbox.entries(20).await?;
+    if json {
+        let list: Vec<_> = entries
+            .iter()
+            .map(|e| {
+                serde_json::json!({"receipt_id": e.receipt_id, "sequence": e.sequence, "state": e.state.to_string(),
+                    "attempts": e.attempts, "last_error": e.last_error, "next_attempt_at": e.next_attempt_at})
+            })
+            .collect();
+        say!(
+            "{}",
+            serde_json::json!({"pending": st.pending, "uploaded": st.acked, "refused": st.refused,
+                "oldest_pending_at": st.oldest_pending_at, "next_attempt_at": st.next_attempt_at,
+                "last_error": st.last_error, "last_sequence": st.last_sequence, "recent": list})
+        );
+        return Ok(());
+    }
+    if let Ok(link) = device.platform() {
+        say!("platform   {}", link.url);
+    }
+    if let Ok(cert) = device.certificate() {
+        let renew = if enrol::renewal_due(&cert, Utc::now()) { " (renewal due: ereceipt terminal renew)" } else { "" };
+        say!("terminal   {}, certificate valid until {}{renew}", cert.terminal.terminal_id, ts(cert.not_after * 1000));
+    }
+    say!("pending    {}", st.pending);
+    say!("uploaded   {}", st.acked);
+    say!("refused    {}", st.refused);
+    if let Some(t) = st.oldest_pending_at {
+        say!("oldest pending since {}", ts(t));
+    }
+    if let Some(t) = st.next_attempt_at {
+        say!("next attempt at {}", ts(t));
+    }
+    if let Some(e) = &st.last_error {
+        say!("last error: {e}");
+    }
+    for e in entries {
+        let why = e.last_error.as_deref().map(|x| format!(" — {x}")).unwrap_or_default();
+        say!("  #{:<6} {} {:9} attempts {}{why}", e.sequence, e.receipt_id, e.state.to_string(), e.attempts);
+    }
+    Ok(())
+}

@@ -1,0 +1,94 @@
+//! The one HTTP error type: logs the detail, answers with a safe message and the right status.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+use crate::ingest::Refusal;
+use crate::store::StoreError;
+use crate::terminals::TerminalError;
+
+/// An error answered as `{"error": code, "message": text}`.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into() }
+    }
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.status.is_server_error() {
+            tracing::error!(status = %self.status, code = self.code, message = %self.message, "request failed");
+        } else {
+            tracing::info!(status = %self.status, code = self.code, message = %self.message, "request refused");
+        }
+        // Server-side failures say little: the detail is in the log under the request id.
+        let message =
+            if self.status.is_server_error() { "internal error; see the platform log".into() } else { self.message };
+        (self.status, Json(serde_json::json!({ "error": self.code, "message": message }))).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::TerminalExists(_) => Self::new(StatusCode::CONFLICT, "terminal_exists", e.to_string()),
+            StoreError::UnknownTerminal(_) => Self::not_found(e.to_string()),
+            StoreError::TokenUnknown | StoreError::TokenUsed | StoreError::TokenExpired => {
+                Self::new(StatusCode::FORBIDDEN, "enrolment_token", e.to_string())
+            }
+            StoreError::BadCursor => Self::bad_request(e.to_string()),
+            _ => Self::new(StatusCode::SERVICE_UNAVAILABLE, "storage", e.to_string()),
+        }
+    }
+}
+
+impl From<TerminalError> for ApiError {
+    fn from(e: TerminalError) -> Self {
+        match e {
+            TerminalError::Store(s) => s.into(),
+            TerminalError::Invalid { .. } => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.to_string()),
+            TerminalError::Certificate(_) => Self::bad_request(e.to_string()),
+            TerminalError::Revoked(_) => Self::new(StatusCode::FORBIDDEN, "revoked", e.to_string()),
+            _ => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
+        }
+    }
+}
+
+impl From<Refusal> for ApiError {
+    fn from(e: Refusal) -> Self {
+        let status = match &e {
+            Refusal::NoClientCertificate => StatusCode::UNAUTHORIZED,
+            Refusal::NotPos(_) | Refusal::CertificateRefused { .. } | Refusal::WrongTerminal { .. } => {
+                StatusCode::FORBIDDEN
+            }
+            Refusal::SignerRevoked(_) => StatusCode::FORBIDDEN,
+            Refusal::Malformed(_) | Refusal::Open | Refusal::Inconsistent(_) => StatusCode::BAD_REQUEST,
+            Refusal::NotAuthentic { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Refusal::Conflict(_) => StatusCode::CONFLICT,
+            _ => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        let mut err = Self::new(status, e.reason(), e.to_string());
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            // Retryable: the terminal should try again; do not hide it behind "internal error".
+            err.status = StatusCode::SERVICE_UNAVAILABLE;
+        }
+        err
+    }
+}

@@ -1,0 +1,193 @@
+//! Ingest of one uploaded receipt (T7, P5): authenticate the uploading terminal, open the HPKE
+//! envelope, verify signature, certificate chain, revocation and watermark, then store exactly
+//! once and acknowledge with the platform's signature.
+
+use chrono::{DateTime, Utc};
+use ereceipt_core::encoding::decode_record;
+use ereceipt_core::identity::PosCertificate;
+use ereceipt_core::model::ReceiptRecord;
+use ereceipt_core::upload::{Acknowledgement, Envelope};
+use ereceipt_core::verify::{verify_image, Verdict};
+
+use crate::state::AppState;
+use crate::store::{NewReceipt, StoreOutcome};
+
+/// Why an upload was refused. `reason()` is the metrics label; `Display` is what the terminal
+/// and the log are told (never key material or card data).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// The TLS connection carried no client certificate.
+    #[error("a client certificate is required to upload")]
+    NoClientCertificate,
+    /// The client certificate is CA-issued but not a POS certificate.
+    #[error("client certificate is not a POS certificate: {0}")]
+    NotPos(String),
+    /// The client certificate is unknown to the platform's records or revoked.
+    #[error("client certificate {serial} is {state}")]
+    CertificateRefused { serial: String, state: &'static str },
+    /// The envelope is not well formed.
+    #[error("{0}")]
+    Malformed(String),
+    /// The envelope names another terminal than the client certificate.
+    #[error("envelope is from terminal {envelope} but the client certificate is terminal {client}")]
+    WrongTerminal { envelope: String, client: String },
+    /// HPKE could not open it.
+    #[error("envelope does not open: altered in transit or sealed to another platform key")]
+    Open,
+    /// The record inside says something else than the envelope.
+    #[error("{0}")]
+    Inconsistent(String),
+    /// Verification of the receipt image failed.
+    #[error("receipt {receipt_id} is {verdict}: {reason}")]
+    NotAuthentic { receipt_id: String, verdict: &'static str, reason: String },
+    /// The receipt was signed by a certificate revoked before the transaction time.
+    #[error("receipt {0} was signed with a revoked certificate")]
+    SignerRevoked(String),
+    /// A different receipt is already stored under this id.
+    #[error("a different receipt is already stored as {0}")]
+    Conflict(String),
+    /// The store failed; the upload may be retried.
+    #[error("storage unavailable, retry later")]
+    Unavailable(String),
+}
+
+impl Refusal {
+    /// Short label for metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::NoClientCertificate => "no_client_certificate",
+            Self::NotPos(_) => "not_pos_certificate",
+            Self::CertificateRefused { .. } => "certificate_refused",
+            Self::Malformed(_) => "malformed",
+            Self::WrongTerminal { .. } => "wrong_terminal",
+            Self::Open => "envelope_open",
+            Self::Inconsistent(_) => "inconsistent",
+            Self::NotAuthentic { .. } => "not_authentic",
+            Self::SignerRevoked(_) => "signer_revoked",
+            Self::Conflict(_) => "conflict",
+            Self::Unavailable(_) => "unavailable",
+        }
+    }
+}
+
+/// A receipt whose envelope opened and whose image verified.
+pub struct Opened {
+    pub record: ReceiptRecord,
+    pub record_bytes: Vec<u8>,
+    pub record_hash: [u8; 32],
+    pub png: Vec<u8>,
+    pub signer: PosCertificate,
+}
+
+/// The CPU-bound part (run off the async workers): open, decode, cross-check, verify the image.
+pub fn open_and_verify(state: &AppState, client: &PosCertificate, body: &[u8]) -> Result<Opened, Refusal> {
+    let envelope = Envelope::from_bytes(body).map_err(|e| Refusal::Malformed(e.to_string()))?;
+    let client_tid = client.terminal.terminal_id.to_string();
+    if envelope.terminal_id != client_tid {
+        return Err(Refusal::WrongTerminal { envelope: envelope.terminal_id, client: client_tid });
+    }
+    let payload = envelope.open(&state.keys.hpke).map_err(|_| Refusal::Open)?;
+    let record = decode_record(&payload.record).map_err(|e| Refusal::Malformed(e.to_string()))?;
+    if record.id.as_str() != envelope.receipt_id {
+        return Err(Refusal::Inconsistent(format!(
+            "envelope says receipt {} but the record inside is {}",
+            envelope.receipt_id, record.id
+        )));
+    }
+    if record.terminal.terminal_id.as_str() != client_tid {
+        return Err(Refusal::WrongTerminal { envelope: record.terminal.terminal_id.to_string(), client: client_tid });
+    }
+    let signer = PosCertificate::parse(&record.certificate).map_err(|e| Refusal::Malformed(e.to_string()))?;
+    if signer.terminal.terminal_id != client.terminal.terminal_id {
+        return Err(Refusal::WrongTerminal { envelope: signer.terminal.terminal_id.to_string(), client: client_tid });
+    }
+    let record_hash = ring_sha256(&payload.record);
+    let v = verify_image(&payload.png, &state.keys.ca.cert_der);
+    if v.verdict != Verdict::Authentic {
+        let verdict = if v.verdict == Verdict::Tampered { "tampered" } else { "unverifiable" };
+        return Err(Refusal::NotAuthentic { receipt_id: record.id.to_string(), verdict, reason: v.reason });
+    }
+    if v.claims.as_ref().map(|c| c.record_hash) != Some(record_hash) {
+        return Err(Refusal::Inconsistent(format!(
+            "the image of {} is authentic but for another record than the one uploaded",
+            record.id
+        )));
+    }
+    Ok(Opened { record, record_bytes: payload.record, record_hash, png: payload.png, signer })
+}
+
+fn ring_sha256(b: &[u8]) -> [u8; 32] {
+    let d = ring::digest::digest(&ring::digest::SHA256, b);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    out
+}
+
+/// The outcome the terminal sees: the signed acknowledgement, and whether it was new.
+pub struct Accepted {
+    pub ack: Vec<u8>,
+    pub created: bool,
+}
+
+/// Checks the client's certificate against the platform's records (issued by us, not revoked).
+pub async fn check_client(state: &AppState, client: &PosCertificate) -> Result<(), Refusal> {
+    let unavailable = |e: crate::store::StoreError| Refusal::Unavailable(e.to_string());
+    let row = state.store.certificate(&client.serial).await.map_err(unavailable)?;
+    let state_of = |s: &'static str| Refusal::CertificateRefused { serial: client.serial.clone(), state: s };
+    match row {
+        None => Err(state_of("not issued by this platform")),
+        Some(r) if r.revoked_at.is_some() => Err(state_of("revoked")),
+        Some(_) => Ok(()),
+    }
+}
+
+/// Stores an opened receipt and returns the acknowledgement to send.
+pub async fn store(state: &AppState, opened: Opened, now: DateTime<Utc>) -> Result<Accepted, Refusal> {
+    let unavailable = |e: crate::store::StoreError| Refusal::Unavailable(e.to_string());
+    let r = &opened.record;
+    let tx = &r.transaction;
+    // Revocation: a receipt signed after its certificate was revoked is not accepted.
+    if let Some(cert) = state.store.certificate(&opened.signer.serial).await.map_err(unavailable)? {
+        if cert.revoked_at.is_some_and(|at| tx.time.utc_seconds() * 1000 >= at) {
+            return Err(Refusal::SignerRevoked(r.id.to_string()));
+        }
+    }
+    let ack = state.keys.ack.sign(&Acknowledgement {
+        receipt_id: r.id.to_string(),
+        record_hash: opened.record_hash,
+        sequence: r.chain.as_ref().map(|c| c.sequence),
+        stored_at_ms: now.timestamp_millis(),
+    });
+    let card = &tx.card;
+    let new = NewReceipt {
+        receipt_id: r.id.to_string(),
+        terminal_id: r.terminal.terminal_id.to_string(),
+        merchant_id: r.terminal.merchant_id.to_string(),
+        merchant_name: r.terminal.merchant_name.to_string(),
+        batch: i64::from(tx.batch.value()),
+        serial: i64::from(tx.serial.value()),
+        sequence: r.chain.as_ref().and_then(|c| i64::try_from(c.sequence).ok()),
+        previous_hash: r.chain.as_ref().map(|c| c.previous.to_vec()),
+        record_hash: opened.record_hash,
+        record: opened.record_bytes,
+        png: opened.png,
+        amount_minor: i64::try_from(tx.amount.minor()).unwrap_or(i64::MAX),
+        currency: tx.amount.currency().code().to_owned(),
+        tx_time: tx.time.utc_seconds() * 1000,
+        tx_offset_minutes: i32::from(tx.time.offset_minutes()),
+        rrn: tx.rrn.to_string(),
+        auth_code: tx.auth_code.to_string(),
+        card_masked: card.masked_pan.for_receipt(),
+        card_last4: card.masked_pan.last4().to_owned(),
+        card_brand: card.brand.code().to_owned(),
+        signer_serial: opened.signer.serial.clone(),
+        received_at: now.timestamp_millis(),
+        ack,
+    };
+    match state.store.store_receipt(&new).await.map_err(unavailable)? {
+        StoreOutcome::Stored(ack) => Ok(Accepted { ack, created: true }),
+        StoreOutcome::Duplicate(ack) => Ok(Accepted { ack, created: false }),
+        StoreOutcome::Conflict { .. } => Err(Refusal::Conflict(new.receipt_id)),
+    }
+}

@@ -1,0 +1,180 @@
+//! The platform's key material in its data directory, made on first start: the CA (same code as
+//! `ereceipt ca`), the TLS server certificate, the HPKE key pair, the acknowledgement signing key
+//! and the admin token. Private files are written once, mode 0600, never overwritten.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use chrono::Utc;
+use ereceipt_core::enrolment::issue_server;
+use ereceipt_core::identity::{create_ca, fingerprint_der, pem_decode, pem_encode, CertError, CertifiedKey};
+use ereceipt_core::upload::{AckSigner, PlatformKey, UploadError};
+use zeroize::Zeroizing;
+
+/// Why the data directory could not be prepared.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeysError {
+    /// Reading or writing a file failed.
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    /// A certificate or key file is not what it should be.
+    #[error("{path}: {detail}")]
+    Bad { path: PathBuf, detail: String },
+}
+
+/// Everything the platform signs, decrypts and authenticates with.
+pub struct PlatformKeys {
+    pub ca: CertifiedKey,
+    pub server: CertifiedKey,
+    pub hpke: PlatformKey,
+    pub ack: AckSigner,
+    /// SHA-256 of the admin token (the token itself is not kept in memory).
+    pub admin_token_hash: [u8; 32],
+}
+
+impl PlatformKeys {
+    /// SHA-256 of the CA certificate, hex: what enrolment tokens pin.
+    pub fn ca_fingerprint(&self) -> String {
+        fingerprint_der(&self.ca.cert_der)
+    }
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> KeysError + '_ {
+    move |source| KeysError::Io { path: path.to_path_buf(), source }
+}
+
+fn bad(path: &Path, detail: impl std::fmt::Display) -> KeysError {
+    KeysError::Bad { path: path.to_path_buf(), detail: detail.to_string() }
+}
+
+/// Writes `contents` to a new file; a file that appeared meanwhile (another process starting on
+/// the same directory) is left as it is.
+fn write_new(path: &Path, contents: &[u8], private: bool) -> Result<(), KeysError> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(if private { 0o600 } else { 0o644 });
+    }
+    match opts.open(path) {
+        Ok(mut f) => {
+            f.write_all(contents).map_err(io(path))?;
+            f.sync_all().map_err(io(path))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(io(path)(e)),
+    }
+}
+
+fn read(path: &Path) -> Result<String, KeysError> {
+    std::fs::read_to_string(path).map_err(io(path))
+}
+
+fn load_certified(dir: &Path, name: &str) -> Result<CertifiedKey, KeysError> {
+    let cert = dir.join(format!("{name}.pem"));
+    let key = dir.join(format!("{name}.key"));
+    CertifiedKey::from_pem(&read(&cert)?, &read(&key)?).map_err(|e: CertError| bad(&cert, e))
+}
+
+fn random_hex(bytes: usize) -> Result<String, KeysError> {
+    let mut b = vec![0u8; bytes];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b)
+        .map_err(|_| bad(Path::new("/dev/urandom"), "no randomness"))?;
+    Ok(hex::encode(b))
+}
+
+/// SHA-256 of a bearer token, for constant-length comparison.
+pub fn token_hash(token: &str) -> [u8; 32] {
+    let d = ring::digest::digest(&ring::digest::SHA256, token.trim().as_bytes());
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    out
+}
+
+/// Loads the keys in `dir`, creating whatever is missing. `admin_token` (from settings) wins
+/// over the token file.
+pub fn load_or_create(dir: &Path, server_names: &[String], admin_token: &str) -> Result<PlatformKeys, KeysError> {
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let now = Utc::now();
+    let bad_gen = |p: &Path| {
+        let p = p.to_path_buf();
+        move |e: CertError| KeysError::Bad { path: p, detail: e.to_string() }
+    };
+    if !dir.join("ca.pem").exists() {
+        let ca = create_ca("ereceipt platform CA", now).map_err(bad_gen(dir))?;
+        write_new(&dir.join("ca.key"), ca.key_pem().as_bytes(), true)?;
+        write_new(&dir.join("ca.pem"), ca.cert_pem().as_bytes(), false)?;
+    }
+    let ca = load_certified(dir, "ca")?;
+    if !dir.join("server.pem").exists() {
+        let server = issue_server(&ca, server_names, now, 825).map_err(bad_gen(dir))?;
+        write_new(&dir.join("server.key"), server.key_pem().as_bytes(), true)?;
+        write_new(&dir.join("server.pem"), server.cert_pem().as_bytes(), false)?;
+    }
+    let server = load_certified(dir, "server")?;
+
+    let hpke_path = dir.join("hpke.key");
+    if !hpke_path.exists() {
+        let key = PlatformKey::generate().map_err(|e: UploadError| bad(&hpke_path, e))?;
+        write_new(&hpke_path, pem_encode("HPKE X25519 PRIVATE KEY", key.secret_bytes()).as_bytes(), true)?;
+    }
+    let secret =
+        Zeroizing::new(pem_decode(&read(&hpke_path)?, "HPKE X25519 PRIVATE KEY").map_err(|e| bad(&hpke_path, e))?);
+    let hpke = PlatformKey::from_secret(&secret).map_err(|e| bad(&hpke_path, e))?;
+
+    let ack_path = dir.join("ack.key");
+    if !ack_path.exists() {
+        let (_, pkcs8) = AckSigner::generate().map_err(|e| bad(&ack_path, e))?;
+        write_new(&ack_path, pem_encode("PRIVATE KEY", &pkcs8).as_bytes(), true)?;
+    }
+    let pkcs8 = Zeroizing::new(pem_decode(&read(&ack_path)?, "PRIVATE KEY").map_err(|e| bad(&ack_path, e))?);
+    let ack = AckSigner::from_pkcs8(&pkcs8).map_err(|e| bad(&ack_path, e))?;
+
+    let admin_path = dir.join("admin.token");
+    let admin_token_hash = if admin_token.is_empty() {
+        if !admin_path.exists() {
+            write_new(&admin_path, format!("{}\n", random_hex(32)?).as_bytes(), true)?;
+        }
+        token_hash(&read(&admin_path)?)
+    } else {
+        token_hash(admin_token)
+    };
+    Ok(PlatformKeys { ca, server, hpke, ack, admin_token_hash })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn made_once_then_reloaded_unchanged_with_private_files_0600() {
+        let dir = tempfile::tempdir().unwrap();
+        let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+        let first = load_or_create(dir.path(), &names, "").unwrap();
+        let again = load_or_create(dir.path(), &names, "").unwrap();
+        assert_eq!(first.ca.cert_der, again.ca.cert_der);
+        assert_eq!(first.server.cert_der, again.server.cert_der);
+        assert_eq!(first.hpke.public_bytes(), again.hpke.public_bytes());
+        assert_eq!(first.ack.public_key(), again.ack.public_key());
+        assert_eq!(first.admin_token_hash, again.admin_token_hash);
+        #[cfg(unix)]
+        for f in ["ca.key", "server.key", "hpke.key", "ack.key", "admin.token"] {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join(f)).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{f}");
+        }
+        let configured = load_or_create(dir.path(), &names, "from-settings").unwrap();
+        assert_eq!(configured.admin_token_hash, token_hash("from-settings"));
+    }
+
+    #[test]
+    fn a_corrupt_key_file_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        load_or_create(dir.path(), &["localhost".into()], "").unwrap();
+        std::fs::write(dir.path().join("hpke.key"), "garbage").unwrap();
+        let err = load_or_create(dir.path(), &["localhost".into()], "").err().unwrap().to_string();
+        assert!(err.contains("hpke.key"), "{err}");
+    }
+}

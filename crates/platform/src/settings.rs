@@ -1,0 +1,155 @@
+//! The platform's typed settings: defaults, then `DATA_DIR/platform.toml`, then the environment
+//! (`EReceipt__PLATFORM__LISTEN=…`), environment last; command-line flags override all three.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Why settings could not be read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SettingsError {
+    /// The file or an environment variable has a value of the wrong shape.
+    #[error("settings: {0}")]
+    Invalid(String),
+}
+
+/// A secret that never shows in `Debug` output or logs.
+#[derive(Clone, Deserialize, Default)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_empty() { "<unset>" } else { "<redacted>" })
+    }
+}
+
+/// Everything `platform serve` can be told.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Address of the HTTPS listener.
+    pub listen: SocketAddr,
+    /// Where the CA, keys and the SQLite database live.
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; empty means `DATA_DIR/platform.db`.
+    pub database_url: String,
+    /// Host names and IP addresses the server certificate names (used when it is first made).
+    pub server_names: Vec<String>,
+    /// How long an enrolment token stays usable.
+    pub enrolment_token_hours: u32,
+    /// Validity of the terminal certificates the platform issues.
+    pub certificate_days: u32,
+    /// Largest upload body accepted, bytes.
+    pub max_upload_bytes: usize,
+    /// Bearer token of the admin and query API; empty means the one in `DATA_DIR/admin.token`.
+    pub admin_token: Secret,
+    /// Log as JSON lines (true) or human-readable text.
+    pub json_logs: bool,
+}
+
+#[derive(Deserialize)]
+struct Root {
+    platform: Settings,
+}
+
+/// The example configuration printed by `ereceipt config example`; also the source of defaults.
+pub const EXAMPLE: &str = r#"# ereceipt platform settings: DATA_DIR/platform.toml.
+# Every key can also be set in the environment, which wins over this file:
+#   EReceipt__PLATFORM__LISTEN=0.0.0.0:8443
+[platform]
+# HTTPS listener (TLS 1.2/1.3 with optional client certificates; uploads require one).
+listen = "127.0.0.1:8443"
+# Filled in from --data-dir.
+data_dir = "."
+# Empty: SQLite at DATA_DIR/platform.db. For several processes, one PostgreSQL:
+#   database_url = "postgres://ereceipt@db.example/ereceipt"
+database_url = ""
+# Names in the server certificate, made on first start.
+server_names = ["localhost", "127.0.0.1"]
+enrolment_token_hours = 24
+certificate_days = 365
+max_upload_bytes = 1048576
+# Empty: read DATA_DIR/admin.token (created on first start, mode 0600).
+admin_token = ""
+json_logs = true
+"#;
+
+impl Settings {
+    /// Defaults, then `data_dir/platform.toml` if present, then the environment.
+    pub fn load(data_dir: &Path) -> Result<Self, SettingsError> {
+        Self::load_with_env(data_dir, std::env::vars())
+    }
+
+    /// As [`Settings::load`] with an explicit environment (tests).
+    pub fn load_with_env(
+        data_dir: &Path,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, SettingsError> {
+        let invalid = |e: config::ConfigError| SettingsError::Invalid(e.to_string());
+        let env: config::Map<String, String> = env.into_iter().collect();
+        let file = data_dir.join("platform.toml");
+        let root: Root = config::Config::builder()
+            .add_source(config::File::from_str(EXAMPLE, config::FileFormat::Toml))
+            .add_source(config::File::from(file).required(false))
+            .add_source(
+                config::Environment::with_prefix("EReceipt")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .list_separator(",")
+                    .with_list_parse_key("platform.server_names")
+                    .try_parsing(true)
+                    .source(Some(env)),
+            )
+            .build()
+            .map_err(invalid)?
+            .try_deserialize()
+            .map_err(invalid)?;
+        let mut s = root.platform;
+        s.data_dir = data_dir.to_path_buf();
+        if s.database_url.is_empty() {
+            s.database_url = format!("sqlite://{}", data_dir.join("platform.db").display());
+        }
+        Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_then_file_then_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Settings::load_with_env(dir.path(), []).unwrap();
+        assert_eq!(s.listen.to_string(), "127.0.0.1:8443");
+        assert!(s.database_url.ends_with("platform.db"));
+        std::fs::write(
+            dir.path().join("platform.toml"),
+            "[platform]\nlisten = \"127.0.0.1:9000\"\ncertificate_days = 30\n",
+        )
+        .unwrap();
+        let env = [
+            ("EReceipt__PLATFORM__LISTEN".to_string(), "127.0.0.1:9100".to_string()),
+            ("EReceipt__PLATFORM__ADMIN_TOKEN".to_string(), "sesame".to_string()),
+        ];
+        let s = Settings::load_with_env(dir.path(), env).unwrap();
+        assert_eq!(s.listen.to_string(), "127.0.0.1:9100", "environment wins over the file");
+        assert_eq!(s.certificate_days, 30, "file wins over defaults");
+        assert_eq!(s.admin_token.0, "sesame");
+        assert!(!format!("{s:?}").contains("sesame"), "secrets are redacted in Debug");
+    }
+
+    #[test]
+    fn a_bad_value_names_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("platform.toml"), "[platform]\nlisten = \"nowhere\"\n").unwrap();
+        let err = Settings::load_with_env(dir.path(), []).unwrap_err().to_string();
+        assert!(err.contains("listen") || err.contains("socket"), "{err}");
+        std::fs::write(dir.path().join("platform.toml"), "[platform]\nlisen = \"127.0.0.1:1\"\n").unwrap();
+        let err = Settings::load_with_env(dir.path(), []).unwrap_err().to_string();
+        assert!(err.contains("lisen"), "{err}");
+    }
+}

@@ -1,0 +1,18 @@
+//! What every request handler shares: the store, the keys, settings and metrics.
+
+use std::sync::Arc;
+
+use crate::keys::PlatformKeys;
+use crate::metrics::Metrics;
+use crate::settings::Settings;
+use crate::store::Store;
+
+/// Shared, immutable after start (the store and metrics are internally synchronised).
+pub struct AppState {
+    pub store: Store,
+    pub keys: PlatformKeys,
+    pub settings: Settings,
+    pub metrics: Metrics,
+}
+
+pub type SharedState = Arc<AppState>;

@@ -1,0 +1,70 @@
+//! A sale on the terminal (T1-T6): the captured transaction and signature become a composed,
+//! chained receipt stored durably in the outbox before any upload is tried.
+
+use chrono::Utc;
+use ereceipt_core::compose::{build_record, compose_receipt, ComposeError, ComposedReceipt, Sale};
+use ereceipt_core::identity::Signer;
+use ereceipt_core::model::{ChainLink, Stan, Transaction};
+use ereceipt_core::render::slip::{Fonts, SlipWidth};
+use ereceipt_core::signature::Signature;
+
+use crate::outbox::{NewEntry, Outbox, OutboxError};
+
+/// Why a sale could not be recorded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SaleError {
+    /// The receipt could not be composed (signature rejected, certificate not valid…).
+    #[error("{0}")]
+    Compose(ComposeError),
+    /// The outbox could not store it.
+    #[error("outbox: {0}")]
+    Outbox(OutboxError),
+    /// The serial counter produced a value the model refuses.
+    #[error("serial number: {0}")]
+    Serial(String),
+}
+
+impl From<ComposeError> for SaleError {
+    fn from(e: ComposeError) -> Self {
+        Self::Compose(e)
+    }
+}
+impl From<OutboxError> for SaleError {
+    fn from(e: OutboxError) -> Self {
+        Self::Outbox(e)
+    }
+}
+
+/// Composes the receipt of `transaction` as the next link of the terminal's chain, with the
+/// terminal's own serial number (it replaces the one given), and stores it in the outbox.
+pub async fn record_sale(
+    outbox: &Outbox,
+    signer: &Signer,
+    fonts: &Fonts,
+    width: SlipWidth,
+    mut transaction: Transaction,
+    signature: Signature,
+    delivery: Option<String>,
+) -> Result<ComposedReceipt, SaleError> {
+    let link = outbox.next_link().await?;
+    transaction.serial = Stan::new(link.serial).map_err(|e| SaleError::Serial(e.to_string()))?;
+    let chain = Some(ChainLink { sequence: link.sequence, previous: link.previous });
+    let record = build_record(Sale { transaction, signature, chain }, signer)?;
+    let receipt = compose_receipt(record, signer, fonts, width)?;
+    outbox
+        .store(
+            &NewEntry {
+                receipt_id: receipt.record.id.to_string(),
+                sequence: link.sequence,
+                record_hash: receipt.record_hash,
+                record: receipt.record_bytes.clone(),
+                png: receipt.png.clone(),
+                serial: link.serial,
+                delivery,
+            },
+            Utc::now().timestamp_millis(),
+        )
+        .await?;
+    Ok(receipt)
+}

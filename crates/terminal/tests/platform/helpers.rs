@@ -1,0 +1,167 @@
+//! Test harness: a real platform (HTTPS, mTLS, SQLite or PostgreSQL) on a random loopback port,
+//! and real terminals enrolled with it.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+
+use chrono::Utc;
+use ereceipt_core::card::CardPolicy;
+use ereceipt_core::compose::ComposedReceipt;
+use ereceipt_core::identity::Signer;
+use ereceipt_core::render::slip::{Fonts, SlipWidth};
+use ereceipt_core::samples;
+use ereceipt_core::txjson::parse_transaction;
+use ereceipt_platform::app::App;
+use ereceipt_platform::pg_cluster::TempCluster;
+use ereceipt_platform::settings::Settings;
+use ereceipt_platform::state::SharedState;
+use ereceipt_platform::terminals::{self, Registration};
+use ereceipt_terminal::device::Device;
+use ereceipt_terminal::enrol;
+use ereceipt_terminal::sale::record_sale;
+use ereceipt_terminal::sync::Uploader;
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+static CLUSTER: OnceLock<TempCluster> = OnceLock::new();
+static DB_COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+fn postgres_url() -> String {
+    let cluster = CLUSTER.get_or_init(|| TempCluster::start().expect("PostgreSQL for tests (scripts/install-deps)"));
+    let n = DB_COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    cluster.create_database(&format!("api_{}_{n}", std::process::id())).unwrap()
+}
+
+pub fn fonts() -> Arc<Fonts> {
+    static FONTS: OnceLock<Arc<Fonts>> = OnceLock::new();
+    FONTS
+        .get_or_init(|| {
+            let path = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc";
+            let bytes = std::fs::read(path).unwrap_or_else(|_| panic!("{path} missing: run scripts/install-deps"));
+            Arc::new(Fonts::from_bytes(vec![("wqy-microhei".into(), bytes, 0)]).unwrap())
+        })
+        .clone()
+}
+
+pub struct TestPlatform {
+    pub addr: SocketAddr,
+    pub url: String,
+    pub dir: Arc<TempDir>,
+    pub database_url: String,
+    pub state: SharedState,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TestPlatform {
+    pub async fn start(db: Db) -> Self {
+        let dir = Arc::new(tempfile::tempdir().unwrap());
+        let database_url = match db {
+            Db::Sqlite => format!("sqlite://{}", dir.path().join("platform.db").display()),
+            Db::Postgres => postgres_url(),
+        };
+        Self::start_on(dir, database_url, "127.0.0.1:0".parse().unwrap(), 1 << 20).await
+    }
+
+    pub async fn start_on(dir: Arc<TempDir>, database_url: String, listen: SocketAddr, max_upload: usize) -> Self {
+        let mut settings = Settings::load_with_env(dir.path(), []).unwrap();
+        settings.listen = listen;
+        settings.database_url.clone_from(&database_url);
+        settings.max_upload_bytes = max_upload;
+        let app = App::build(settings).await.unwrap();
+        let addr = app.local_addr();
+        let state = app.state().clone();
+        let (tx, rx) = oneshot::channel();
+        let task = tokio::spawn(app.run_until_stopped(async {
+            let _ = rx.await;
+        }));
+        Self { addr, url: format!("https://{addr}"), dir, database_url, state, stop: Some(tx), task: Some(task) }
+    }
+
+    /// Stops serving and waits until the port is closed.
+    pub async fn stop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.task.take() {
+            t.await.unwrap();
+        }
+    }
+
+    /// Starts again on the same port, data directory and database.
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        *self = Self::start_on(self.dir.clone(), self.database_url.clone(), self.addr, 1 << 20).await;
+    }
+
+    pub async fn register(&self, terminal_id: &str) -> String {
+        let reg = Registration {
+            terminal_id: terminal_id.into(),
+            merchant_id: "104110070110001".into(),
+            merchant_name: "Harbour Books 海港书店".into(),
+            location: "1 Quay St, Hong Kong; geo:22.2855,114.1577".into(),
+        };
+        terminals::register(&self.state.store, &self.state.keys, &reg, 24, Utc::now()).await.unwrap().token
+    }
+
+    pub fn admin_token(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("admin.token")).unwrap().trim().to_string()
+    }
+
+    pub fn ca_der(&self) -> Vec<u8> {
+        self.state.keys.ca.cert_der.clone()
+    }
+
+    /// A registered and enrolled terminal.
+    pub async fn terminal(&self, terminal_id: &str) -> TestTerminal {
+        let token = self.register(terminal_id).await;
+        let dir = tempfile::tempdir().unwrap();
+        let device = Device::new(dir.path());
+        enrol::enrol(&device, &self.url, &token, Utc::now()).await.unwrap();
+        let uploader = Uploader::open(&device).await.unwrap();
+        TestTerminal { _dir: dir, device, uploader, seed: 0 }
+    }
+
+    /// An HTTPS client trusting the platform CA, without a client certificate.
+    pub fn anonymous_client(&self) -> reqwest::Client {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(rustls::pki_types::CertificateDer::from(self.ca_der())).unwrap();
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        reqwest::Client::builder().use_preconfigured_tls(config).build().unwrap()
+    }
+}
+
+pub struct TestTerminal {
+    _dir: TempDir,
+    pub device: Device,
+    pub uploader: Uploader,
+    seed: u64,
+}
+
+impl TestTerminal {
+    /// Makes a sale now and stores it in the outbox (no upload).
+    pub async fn sale(&mut self) -> ComposedReceipt {
+        self.seed += 1;
+        let time = Utc::now().with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap()).to_rfc3339();
+        let policy = CardPolicy { accept_clear_tracks: true, allow_chip_fallback: false };
+        let (tx, _) = parse_transaction(&samples::transaction_json(self.seed, &time), &policy).unwrap();
+        let signer = Signer::new(&self.device.identity().unwrap()).unwrap();
+        record_sale(&self.uploader.outbox, &signer, &fonts(), SlipWidth::W576, tx, samples::signature(self.seed), None)
+            .await
+            .unwrap()
+    }
+
+    pub fn terminal_id(&self) -> String {
+        self.device.certificate().unwrap().terminal.terminal_id.to_string()
+    }
+}
