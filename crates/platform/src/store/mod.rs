@@ -1,1 +1,220 @@
-//! Storage.
+//! The platform's storage: terminals, enrolment tokens, certificates, receipts and refusals.
+//! One implementation over `sqlx::AnyPool`, so SQLite and PostgreSQL run the very same queries.
+//!
+//! Queries use `$1, $2 …` placeholders and only the types the Any driver carries (`i64`, `i32`,
+//! `String`, `Vec<u8>` and their `Option`s); times are Unix milliseconds UTC. Several platform
+//! processes may share one PostgreSQL database, so every write is a single conditional statement
+//! (or a transaction that writes first) whose result says who won.
+
+mod model;
+mod receipts;
+mod search;
+mod terminals;
+#[cfg(test)]
+mod tests;
+
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{Any, AnyPool, Decode, Executor, Row, Type};
+
+pub use model::{
+    CertificateRow, ChainEntry, NewReceipt, NewTerminal, NewToken, Page, ReceiptQuery, Refusal, StoreOutcome,
+    StoredReceipt, TerminalRow,
+};
+
+/// Connections per SQLite pool: readers run in parallel under WAL, writers queue on the file lock.
+const SQLITE_POOL_SIZE: u32 = 4;
+/// Connections per PostgreSQL pool; several processes may share the server's `max_connections`.
+const POSTGRES_POOL_SIZE: u32 = 10;
+/// Set on every SQLite connection: wait up to 10 s for the write lock, enforce foreign keys, WAL
+/// so readers never block the writer (`synchronous = NORMAL` is durable enough under WAL).
+const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; \
+                              PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;";
+
+/// Which database a [`Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// An embedded SQLite file (the default).
+    Sqlite,
+    /// A PostgreSQL server, possibly shared by several platform processes.
+    Postgres,
+}
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database failed or refused a statement; the text is sqlx's (never contains the URL).
+    #[error("database error: {0}")]
+    Database(String),
+    /// The schema migrations could not be applied.
+    #[error("database migration failed: {0}")]
+    Migrate(String),
+    /// The URL names neither SQLite (`sqlite:`) nor PostgreSQL (`postgres://`); carries the scheme.
+    #[error("unsupported database URL scheme {0:?}: expected sqlite: or postgres://")]
+    UnsupportedUrl(String),
+    /// A terminal with this id is already registered.
+    #[error("terminal {0} already exists")]
+    TerminalExists(String),
+    /// No terminal with this id is registered.
+    #[error("unknown terminal {0}")]
+    UnknownTerminal(String),
+    /// No enrolment token has this hash.
+    #[error("unknown enrolment token")]
+    TokenUnknown,
+    /// The enrolment token was already used.
+    #[error("enrolment token already used")]
+    TokenUsed,
+    /// The enrolment token expired (or its terminal was revoked) before it was used.
+    #[error("enrolment token expired")]
+    TokenExpired,
+    /// A search cursor that this store did not hand out.
+    #[error("malformed search cursor")]
+    BadCursor,
+    /// A stored row does not decode into what the schema promises.
+    #[error("corrupt row: {0}")]
+    CorruptRow(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        StoreError::Database(e.to_string())
+    }
+}
+
+/// The platform's database. Cheap to clone: clones share one connection pool.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("backend", &self.backend).finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens the database at `url` and brings its schema up to date.
+    ///
+    /// `sqlite:` URLs (`sqlite:///abs/path.db`, `sqlite:relative.db`, `sqlite::memory:`) create the
+    /// file if it is missing, and run in WAL mode with foreign keys on and a busy timeout.
+    /// `postgres://` URLs connect to an existing database; concurrent starts of several processes
+    /// are safe (migrations hold an advisory lock).
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = backend_of(url)?;
+        let pool = match backend {
+            Backend::Sqlite => {
+                let url = sqlite_url(url);
+                let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+                let options = AnyPoolOptions::new().after_connect(|conn, _meta| {
+                    Box::pin(async move { conn.execute(SQLITE_PRAGMAS).await.map(|_| ()) })
+                });
+                // Every connection to `:memory:` is its own database: keep exactly one, forever.
+                let options = if in_memory {
+                    options.max_connections(1).min_connections(1).idle_timeout(None).max_lifetime(None)
+                } else {
+                    options.max_connections(SQLITE_POOL_SIZE)
+                };
+                options.connect(&url).await?
+            }
+            Backend::Postgres => {
+                AnyPoolOptions::new()
+                    .max_connections(POSTGRES_POOL_SIZE)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect(url)
+                    .await?
+            }
+        };
+        let migrator = match backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
+        };
+        migrator.run(&pool).await.map_err(|e| StoreError::Migrate(e.to_string()))?;
+        Ok(Store { pool, backend })
+    }
+
+    /// Which database this store talks to.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Closes every connection, waiting for those in use to be returned (graceful shutdown; a
+    /// SQLite file is checkpointed). Later calls fail.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Readiness check: one round trip to the database.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}
+
+/// Tells the backend from the URL scheme.
+fn backend_of(url: &str) -> Result<Backend, StoreError> {
+    let scheme = url.split_once(':').map_or(url, |(scheme, _)| scheme);
+    match scheme {
+        "sqlite" => Ok(Backend::Sqlite),
+        "postgres" | "postgresql" => Ok(Backend::Postgres),
+        other => Err(StoreError::UnsupportedUrl(other.chars().take(32).collect())),
+    }
+}
+
+/// Adds `mode=rwc` to a SQLite URL that names no mode, so a missing file is created.
+fn sqlite_url(url: &str) -> String {
+    if url.contains(":memory:") {
+        return url.to_owned();
+    }
+    match url.split_once('?') {
+        Some((_, query)) if query.split('&').any(|pair| pair.starts_with("mode=")) => url.to_owned(),
+        Some(_) => format!("{url}&mode=rwc"),
+        None => format!("{url}?mode=rwc"),
+    }
+}
+
+/// Reads one column, reporting a type mismatch as a corrupt row rather than a database failure.
+fn column<'r, T>(row: &'r AnyRow, name: &str) -> Result<T, StoreError>
+where
+    T: Decode<'r, Any> + Type<Any>,
+{
+    row.try_get(name).map_err(|e| StoreError::CorruptRow(format!("column {name}: {e}")))
+}
+
+/// Reads a SHA-256 column.
+fn hash_column(row: &AnyRow, name: &str) -> Result<[u8; 32], StoreError> {
+    let bytes: Vec<u8> = column(row, name)?;
+    <[u8; 32]>::try_from(bytes.as_slice())
+        .map_err(|_| StoreError::CorruptRow(format!("column {name}: {} bytes, expected 32", bytes.len())))
+}
+
+/// Whether the statement broke a foreign key (e.g. a row for a terminal that is not registered).
+fn is_foreign_key_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.kind() == sqlx::error::ErrorKind::ForeignKeyViolation)
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_get_create_mode_unless_they_name_one() {
+        assert_eq!(sqlite_url("sqlite:///tmp/a.db"), "sqlite:///tmp/a.db?mode=rwc");
+        assert_eq!(sqlite_url("sqlite:a.db?cache=shared"), "sqlite:a.db?cache=shared&mode=rwc");
+        assert_eq!(sqlite_url("sqlite:a.db?mode=ro"), "sqlite:a.db?mode=ro");
+        assert_eq!(sqlite_url("sqlite::memory:"), "sqlite::memory:");
+    }
+
+    #[test]
+    fn backend_follows_the_scheme_and_never_echoes_the_url() {
+        assert_eq!(backend_of("sqlite:a.db").ok(), Some(Backend::Sqlite));
+        assert_eq!(backend_of("postgres://u:secret@h/db").ok(), Some(Backend::Postgres));
+        assert_eq!(backend_of("postgresql://h/db").ok(), Some(Backend::Postgres));
+        let err = backend_of("mysql://u:secret@h/db").err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("mysql") && !err.contains("secret"), "{err}");
+    }
+}

@@ -1,0 +1,184 @@
+//! Receipts as uploaded, each terminal's chain in arrival order, and refused uploads.
+//! A receipt id is stored at most once: the unique key decides between concurrent uploaders.
+
+use sqlx::any::AnyRow;
+
+use super::{
+    column, hash_column, is_foreign_key_violation, ChainEntry, NewReceipt, Refusal, Store, StoreError, StoreOutcome,
+    StoredReceipt,
+};
+
+/// Every column of a receipt except the image, in [`receipt_from_row`]'s terms.
+pub(super) const RECEIPT_COLUMNS: &str = "receipt_id, terminal_id, merchant_id, merchant_name, batch, serial, \
+     sequence, previous_hash, record_hash, record, amount_minor, currency, tx_time, tx_offset_minutes, rrn, \
+     auth_code, card_masked, card_last4, card_brand, signer_serial, received_at, ack, ingest_seq";
+
+impl Store {
+    /// Stores a receipt atomically.
+    ///
+    /// If the id is already stored with the same record hash, returns
+    /// [`StoreOutcome::Duplicate`] with the acknowledgement stored then, and changes nothing; with
+    /// another hash, [`StoreOutcome::Conflict`]. Otherwise [`StoreOutcome::Stored`] with `r.ack`.
+    /// Safe under concurrent callers in several processes: the unique key on `receipt_id` lets
+    /// exactly one insert through. [`StoreError::UnknownTerminal`] if the terminal is not registered.
+    pub async fn store_receipt(&self, r: &NewReceipt) -> Result<StoreOutcome, StoreError> {
+        let result = sqlx::query(
+            "INSERT INTO receipts (receipt_id, terminal_id, merchant_id, merchant_name, batch, serial, sequence, \
+             previous_hash, record_hash, amount_minor, currency, tx_time, tx_offset_minutes, rrn, auth_code, \
+             card_masked, card_last4, card_brand, signer_serial, received_at, ack, record, png) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
+             $21, $22, $23) ON CONFLICT (receipt_id) DO NOTHING",
+        )
+        .bind(&r.receipt_id)
+        .bind(&r.terminal_id)
+        .bind(&r.merchant_id)
+        .bind(&r.merchant_name)
+        .bind(r.batch)
+        .bind(r.serial)
+        .bind(r.sequence)
+        .bind(r.previous_hash.as_deref())
+        .bind(r.record_hash.as_slice())
+        .bind(r.amount_minor)
+        .bind(&r.currency)
+        .bind(r.tx_time)
+        .bind(r.tx_offset_minutes)
+        .bind(&r.rrn)
+        .bind(&r.auth_code)
+        .bind(&r.card_masked)
+        .bind(&r.card_last4)
+        .bind(&r.card_brand)
+        .bind(&r.signer_serial)
+        .bind(r.received_at)
+        .bind(r.ack.as_slice())
+        .bind(r.record.as_slice())
+        .bind(r.png.as_slice())
+        .execute(&self.pool)
+        .await;
+        let inserted = match result {
+            Ok(done) => done.rows_affected(),
+            Err(e) if is_foreign_key_violation(&e) => return Err(StoreError::UnknownTerminal(r.terminal_id.clone())),
+            Err(e) => return Err(e.into()),
+        };
+        if inserted > 0 {
+            return Ok(StoreOutcome::Stored(r.ack.clone()));
+        }
+        // Someone stored this id first. Their insert has committed (PostgreSQL's ON CONFLICT waits
+        // for it), and rows are never deleted, so this read finds it.
+        let row = sqlx::query("SELECT record_hash, ack FROM receipts WHERE receipt_id = $1")
+            .bind(&r.receipt_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::Database(format!("receipt {} neither inserted nor found", r.receipt_id)))?;
+        let stored_hash = hash_column(&row, "record_hash")?;
+        if stored_hash == r.record_hash {
+            Ok(StoreOutcome::Duplicate(column(&row, "ack")?))
+        } else {
+            Ok(StoreOutcome::Conflict { stored_hash })
+        }
+    }
+
+    /// The receipt with this id, without its image.
+    pub async fn receipt(&self, id: &str) -> Result<Option<StoredReceipt>, StoreError> {
+        let sql = format!("SELECT {RECEIPT_COLUMNS} FROM receipts WHERE receipt_id = $1");
+        let row = sqlx::query(&sql).bind(id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(receipt_from_row).transpose()
+    }
+
+    /// The PNG of the receipt with this id.
+    pub async fn receipt_image(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let png = sqlx::query_scalar("SELECT png FROM receipts WHERE receipt_id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(png)
+    }
+
+    /// The terminal's chain as stored, in ingest order (the platform-side arrival order).
+    pub async fn chain(&self, terminal_id: &str) -> Result<Vec<ChainEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT receipt_id, sequence, previous_hash, record_hash, ingest_seq, received_at \
+             FROM receipts WHERE terminal_id = $1 ORDER BY ingest_seq",
+        )
+        .bind(terminal_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ChainEntry {
+                    receipt_id: column(row, "receipt_id")?,
+                    sequence: column(row, "sequence")?,
+                    previous_hash: column(row, "previous_hash")?,
+                    record_hash: hash_column(row, "record_hash")?,
+                    ingest_seq: column(row, "ingest_seq")?,
+                    received_at: column(row, "received_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// How many receipts are stored.
+    pub async fn receipt_count(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM receipts").fetch_one(&self.pool).await?)
+    }
+
+    /// Records an upload refusal the operator should see (e.g. a different receipt under an
+    /// existing id).
+    pub async fn record_refusal(&self, r: &Refusal) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO refusals (at, terminal_id, receipt_id, reason) VALUES ($1, $2, $3, $4)")
+            .bind(r.at)
+            .bind(&r.terminal_id)
+            .bind(&r.receipt_id)
+            .bind(&r.reason)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The latest `limit` refusals (clamped to 1..=1000), newest first.
+    pub async fn refusals(&self, limit: i64) -> Result<Vec<Refusal>, StoreError> {
+        let rows =
+            sqlx::query("SELECT at, terminal_id, receipt_id, reason FROM refusals ORDER BY at DESC, id DESC LIMIT $1")
+                .bind(limit.clamp(1, 1000))
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Refusal {
+                    at: column(row, "at")?,
+                    terminal_id: column(row, "terminal_id")?,
+                    receipt_id: column(row, "receipt_id")?,
+                    reason: column(row, "reason")?,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Decodes a row selected with [`RECEIPT_COLUMNS`].
+pub(super) fn receipt_from_row(row: &AnyRow) -> Result<StoredReceipt, StoreError> {
+    Ok(StoredReceipt {
+        receipt_id: column(row, "receipt_id")?,
+        terminal_id: column(row, "terminal_id")?,
+        merchant_id: column(row, "merchant_id")?,
+        merchant_name: column(row, "merchant_name")?,
+        batch: column(row, "batch")?,
+        serial: column(row, "serial")?,
+        sequence: column(row, "sequence")?,
+        previous_hash: column(row, "previous_hash")?,
+        record_hash: hash_column(row, "record_hash")?,
+        record: column(row, "record")?,
+        amount_minor: column(row, "amount_minor")?,
+        currency: column(row, "currency")?,
+        tx_time: column(row, "tx_time")?,
+        tx_offset_minutes: column(row, "tx_offset_minutes")?,
+        rrn: column(row, "rrn")?,
+        auth_code: column(row, "auth_code")?,
+        card_masked: column(row, "card_masked")?,
+        card_last4: column(row, "card_last4")?,
+        card_brand: column(row, "card_brand")?,
+        signer_serial: column(row, "signer_serial")?,
+        received_at: column(row, "received_at")?,
+        ack: column(row, "ack")?,
+        ingest_seq: column(row, "ingest_seq")?,
+    })
+}
