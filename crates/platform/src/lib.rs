@@ -1,3 +1,16 @@
-//! The management platform.
+//! The management platform (T6-T8 on the receiving side, P1): online enrolment of terminals,
+//! encrypted upload over mutual TLS, verification, storage on SQLite or PostgreSQL, the query
+//! API. A library with a thin `main` in the `ereceipt` binary.
+
+pub mod app;
+pub mod chain;
+pub mod http;
+pub mod ingest;
+pub mod keys;
+pub mod metrics;
 pub mod pg_cluster;
+pub mod settings;
+pub mod state;
 pub mod store;
+pub mod terminals;
+pub mod tls;
