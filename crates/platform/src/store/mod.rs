@@ -28,9 +28,11 @@ const SQLITE_POOL_SIZE: u32 = 4;
 /// Connections per PostgreSQL pool; several processes may share the server's `max_connections`.
 const POSTGRES_POOL_SIZE: u32 = 10;
 /// Set on every SQLite connection: wait up to 10 s for the write lock, enforce foreign keys, WAL
-/// so readers never block the writer (`synchronous = NORMAL` is durable enough under WAL).
+/// so readers never block the writer, and `synchronous = FULL`: the platform acknowledges a
+/// receipt only after its commit, and the terminal then forgets about it, so a commit must
+/// survive a power cut, not only a crash of the process (WAL + NORMAL may lose the last ones).
 const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; \
-                              PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;";
+                              PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;";
 
 /// Which database a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -158,6 +158,9 @@ async fn sqlite_runs_in_wal_mode_with_foreign_keys_and_a_busy_timeout() {
     assert_eq!(foreign_keys, 1);
     let busy_timeout: i64 = sqlx::query_scalar("PRAGMA busy_timeout").fetch_one(&mut *conn).await.expect("busy");
     assert!(busy_timeout >= 5_000, "{busy_timeout}");
+    // 2 = FULL: an acknowledged receipt survives a power cut.
+    let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(&mut *conn).await.expect("sync");
+    assert_eq!(synchronous, 2);
 }
 
 #[tokio::test]
