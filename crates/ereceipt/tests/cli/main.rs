@@ -10,3 +10,4 @@ mod helpers;
 mod pngfile;
 mod sample;
 mod verify;
+mod faults;
