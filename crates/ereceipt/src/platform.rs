@@ -1,7 +1,7 @@
 //! `ereceipt platform …`: run the management platform and administer its terminals.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use chrono::Utc;
@@ -143,11 +143,10 @@ async fn serve(at: &Location, listen: Option<SocketAddr>) -> Result<()> {
     Ok(())
 }
 
-fn print_token(t: &terminals::IssuedToken, data_dir: &Path) {
+fn print_token(t: &terminals::IssuedToken) {
     say!("terminal {} registered; enrolment token (single use, expires {}):", t.terminal_id, t.expires_at.to_rfc3339());
     say!("{}", t.token);
     say!("on the terminal: ereceipt terminal enroll --platform https://HOST:PORT --token TOKEN --data-dir TDIR");
-    let _ = data_dir;
 }
 
 async fn admin(cmd: TerminalAdmin) -> Result<()> {
@@ -157,7 +156,7 @@ async fn admin(cmd: TerminalAdmin) -> Result<()> {
             let (keys, store) = app::open(&s).await?;
             let reg = Registration { terminal_id, merchant_id, merchant_name, location };
             let t = terminals::register(&store, &keys, &reg, s.enrolment_token_hours, Utc::now()).await?;
-            print_token(&t, &s.data_dir);
+            print_token(&t);
         }
         TerminalAdmin::List { at } => {
             let s = settings(&at)?;
@@ -177,7 +176,7 @@ async fn admin(cmd: TerminalAdmin) -> Result<()> {
             let s = settings(&at)?;
             let (keys, store) = app::open(&s).await?;
             let t = terminals::reissue_token(&store, &keys, &terminal_id, s.enrolment_token_hours, Utc::now()).await?;
-            print_token(&t, &s.data_dir);
+            print_token(&t);
         }
         TerminalAdmin::Revoke { at, terminal_id, reason } => {
             let s = settings(&at)?;
@@ -188,6 +187,9 @@ async fn admin(cmd: TerminalAdmin) -> Result<()> {
         TerminalAdmin::Chain { at, terminal_id } => {
             let s = settings(&at)?;
             let (_, store) = app::open(&s).await?;
+            if store.terminal(&terminal_id).await?.is_none() {
+                anyhow::bail!("no terminal {terminal_id} is registered");
+            }
             let report = analyse(&store.chain(&terminal_id).await?);
             say!("{}", serde_json::to_string_pretty(&report)?);
             if !report.is_clean() {

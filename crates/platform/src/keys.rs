@@ -48,24 +48,28 @@ fn bad(path: &Path, detail: impl std::fmt::Display) -> KeysError {
     KeysError::Bad { path: path.to_path_buf(), detail: detail.to_string() }
 }
 
-/// Writes `contents` to a new file; a file that appeared meanwhile (another process starting on
-/// the same directory) is left as it is.
-fn write_new(path: &Path, contents: &[u8], private: bool) -> Result<(), KeysError> {
+/// Writes `contents` under a temporary name and renames it into place, so a crash leaves either
+/// no file or the whole file, never an empty or half-written key.
+fn write_atomic(path: &Path, contents: &[u8], private: bool) -> Result<(), KeysError> {
+    let tmp = path.with_extension("tmp");
     let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
+    opts.write(true).create(true).truncate(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(if private { 0o600 } else { 0o644 });
     }
-    match opts.open(path) {
-        Ok(mut f) => {
-            f.write_all(contents).map_err(io(path))?;
-            f.sync_all().map_err(io(path))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(io(path)(e)),
-    }
+    let mut f = opts.open(&tmp).map_err(io(&tmp))?;
+    f.write_all(contents).map_err(io(&tmp))?;
+    f.sync_all().map_err(io(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(io(path))
+}
+
+/// Writes a key and its certificate: key first, certificate last, so a present certificate
+/// always has its key beside it (a key without certificate is replaced on the next start).
+fn write_pair(dir: &Path, name: &str, pair: &CertifiedKey) -> Result<(), KeysError> {
+    write_atomic(&dir.join(format!("{name}.key")), pair.key_pem().as_bytes(), true)?;
+    write_atomic(&dir.join(format!("{name}.pem")), pair.cert_pem().as_bytes(), false)
 }
 
 fn read(path: &Path) -> Result<String, KeysError> {
@@ -95,8 +99,20 @@ pub fn token_hash(token: &str) -> [u8; 32] {
 
 /// Loads the keys in `dir`, creating whatever is missing. `admin_token` (from settings) wins
 /// over the token file.
+///
+/// Several processes may start at once on one directory (scale-out on a shared volume): an
+/// exclusive lock on `DIR/.keys.lock` makes exactly one of them create the files.
 pub fn load_or_create(dir: &Path, server_names: &[String], admin_token: &str) -> Result<PlatformKeys, KeysError> {
     std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let lock_path = dir.join(".keys.lock");
+    let lock = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(io(&lock_path))?;
+    lock.lock().map_err(io(&lock_path))?;
+    let keys = create_missing_then_load(dir, server_names, admin_token);
+    let _ = lock.unlock();
+    keys
+}
+
+fn create_missing_then_load(dir: &Path, server_names: &[String], admin_token: &str) -> Result<PlatformKeys, KeysError> {
     let now = Utc::now();
     let bad_gen = |p: &Path| {
         let p = p.to_path_buf();
@@ -104,21 +120,19 @@ pub fn load_or_create(dir: &Path, server_names: &[String], admin_token: &str) ->
     };
     if !dir.join("ca.pem").exists() {
         let ca = create_ca("ereceipt platform CA", now).map_err(bad_gen(dir))?;
-        write_new(&dir.join("ca.key"), ca.key_pem().as_bytes(), true)?;
-        write_new(&dir.join("ca.pem"), ca.cert_pem().as_bytes(), false)?;
+        write_pair(dir, "ca", &ca)?;
     }
     let ca = load_certified(dir, "ca")?;
     if !dir.join("server.pem").exists() {
         let server = issue_server(&ca, server_names, now, 825).map_err(bad_gen(dir))?;
-        write_new(&dir.join("server.key"), server.key_pem().as_bytes(), true)?;
-        write_new(&dir.join("server.pem"), server.cert_pem().as_bytes(), false)?;
+        write_pair(dir, "server", &server)?;
     }
     let server = load_certified(dir, "server")?;
 
     let hpke_path = dir.join("hpke.key");
     if !hpke_path.exists() {
         let key = PlatformKey::generate().map_err(|e: UploadError| bad(&hpke_path, e))?;
-        write_new(&hpke_path, pem_encode("HPKE X25519 PRIVATE KEY", key.secret_bytes()).as_bytes(), true)?;
+        write_atomic(&hpke_path, pem_encode("HPKE X25519 PRIVATE KEY", key.secret_bytes()).as_bytes(), true)?;
     }
     let secret =
         Zeroizing::new(pem_decode(&read(&hpke_path)?, "HPKE X25519 PRIVATE KEY").map_err(|e| bad(&hpke_path, e))?);
@@ -127,7 +141,7 @@ pub fn load_or_create(dir: &Path, server_names: &[String], admin_token: &str) ->
     let ack_path = dir.join("ack.key");
     if !ack_path.exists() {
         let (_, pkcs8) = AckSigner::generate().map_err(|e| bad(&ack_path, e))?;
-        write_new(&ack_path, pem_encode("PRIVATE KEY", &pkcs8).as_bytes(), true)?;
+        write_atomic(&ack_path, pem_encode("PRIVATE KEY", &pkcs8).as_bytes(), true)?;
     }
     let pkcs8 = Zeroizing::new(pem_decode(&read(&ack_path)?, "PRIVATE KEY").map_err(|e| bad(&ack_path, e))?);
     let ack = AckSigner::from_pkcs8(&pkcs8).map_err(|e| bad(&ack_path, e))?;
@@ -135,7 +149,7 @@ pub fn load_or_create(dir: &Path, server_names: &[String], admin_token: &str) ->
     let admin_path = dir.join("admin.token");
     let admin_token_hash = if admin_token.is_empty() {
         if !admin_path.exists() {
-            write_new(&admin_path, format!("{}\n", random_hex(32)?).as_bytes(), true)?;
+            write_atomic(&admin_path, format!("{}\n", random_hex(32)?).as_bytes(), true)?;
         }
         token_hash(&read(&admin_path)?)
     } else {
@@ -167,6 +181,34 @@ mod tests {
         }
         let configured = load_or_create(dir.path(), &names, "from-settings").unwrap();
         assert_eq!(configured.admin_token_hash, token_hash("from-settings"));
+    }
+
+    #[test]
+    fn processes_starting_together_on_one_directory_agree_on_every_key() {
+        for _ in 0..5 {
+            let dir = tempfile::tempdir().unwrap();
+            let names = vec!["localhost".to_string()];
+            let loaded: Vec<PlatformKeys> = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..4).map(|_| s.spawn(|| load_or_create(dir.path(), &names, "").unwrap())).collect();
+                handles.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            for k in &loaded[1..] {
+                assert_eq!(k.ca.cert_der, loaded[0].ca.cert_der);
+                assert_eq!(k.server.cert_der, loaded[0].server.cert_der);
+                assert_eq!(k.hpke.public_bytes(), loaded[0].hpke.public_bytes());
+                assert_eq!(k.admin_token_hash, loaded[0].admin_token_hash);
+            }
+            // Key and certificate belong together (rustls checks it).
+            crate::tls::server_config(&loaded[0].ca.cert_der, &loaded[0].server).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_key_left_without_its_certificate_by_a_crash_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("server.key"), "").unwrap();
+        let keys = load_or_create(dir.path(), &["localhost".into()], "").unwrap();
+        crate::tls::server_config(&keys.ca.cert_der, &keys.server).unwrap();
     }
 
     #[test]
