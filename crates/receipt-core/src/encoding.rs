@@ -113,9 +113,17 @@ pub(crate) fn from_bytes(bytes: &[u8]) -> Result<Value, EncodingError> {
 }
 
 pub(crate) fn sha256(data: &[u8]) -> [u8; 32] {
-    let d = ring::digest::digest(&ring::digest::SHA256, data);
+    sha256_parts(&[data])
+}
+
+/// SHA-256 of the concatenation of `parts`, without copying them together.
+pub(crate) fn sha256_parts(parts: &[&[u8]]) -> [u8; 32] {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    for p in parts {
+        ctx.update(p);
+    }
     let mut out = [0u8; 32];
-    out.copy_from_slice(d.as_ref());
+    out.copy_from_slice(ctx.finish().as_ref());
     out
 }
 

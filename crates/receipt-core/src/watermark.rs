@@ -11,10 +11,14 @@
 //! certificate: it yields a feature value (the largest deviation of any pixel from what the
 //! authenticated content predicts) that is compared with [`THRESHOLD`].
 
-use crate::encoding::sha256;
+mod erasure;
+mod plan;
+mod scan;
+
 use crate::identity::{PosCertificate, Signer};
-use crate::prng::Prng;
 use crate::render::canvas::Canvas;
+use plan::Plan;
+use scan::Content;
 
 /// Size of a carrier unit: one JPEG block.
 pub const UNIT: u32 = 8;
@@ -32,9 +36,6 @@ pub const THRESHOLD: u8 = 64;
 const SIG_LEN: usize = 64;
 /// Bits of each block's tag: a changed block escapes localisation with probability 2^-12.
 const TAG_BITS: usize = 12;
-/// The Reed-Solomon decoder we use keeps polynomials in 256-byte arrays; products of the
-/// syndrome and errata locator stay within them only up to ~127 parity symbols.
-const MAX_PARITY: usize = 120;
 /// Parity kept beyond the erasures, in percent of all strips, and at least per codeword.
 const SPARE_PERCENT: usize = 15;
 const MIN_SPARE: usize = 8;
@@ -94,121 +95,9 @@ impl Inspection {
     }
 }
 
-/// Geometry and coding parameters, all derived from the image size and the record hash.
-struct Plan {
-    width: u32,
-    height: u32,
-    strips_x: u32,
-    tags_x: u32,
-    tags: usize,
-    /// Global symbol index → strip index.
-    placement: Vec<usize>,
-    /// (symbols, data bytes) per Reed-Solomon codeword.
-    codewords: Vec<(usize, usize)>,
-    scramble: Vec<u8>,
-}
-
-impl Plan {
-    fn new(width: u32, height: u32, record_hash: &[u8; 32]) -> Option<Self> {
-        if width == 0 || height == 0 || width % TAG_BLOCK != 0 || height % TAG_BLOCK != 0 {
-            return None;
-        }
-        let strips_x = width / (UNIT * STRIP_UNITS);
-        let strips = (strips_x * (height / UNIT)) as usize;
-        let tags_x = width / TAG_BLOCK;
-        let tags = (tags_x * (height / TAG_BLOCK)) as usize;
-        let payload = SIG_LEN + (tags * TAG_BITS).div_ceil(8);
-        // Codewords of at most 255 symbols with at most MAX_PARITY parity each.
-        let m = strips.div_ceil(255).max(strips.saturating_sub(payload).div_ceil(MAX_PARITY)).max(1);
-        let codewords = (0..m)
-            .map(|j| (strips / m + usize::from(j < strips % m), payload / m + usize::from(j < payload % m)))
-            .collect();
-        let dims = [width.to_be_bytes(), height.to_be_bytes()].concat();
-        let placement = Prng::new("ereceipt/watermark/placement/v1", &[record_hash, &dims]).permutation(strips);
-        let mut ks = Prng::new("ereceipt/watermark/scramble/v1", &[record_hash, &dims]);
-        let scramble = (0..strips).map(|_| ks.next_byte()).collect();
-        Some(Self { width, height, strips_x, tags_x, tags, placement, codewords, scramble })
-    }
-
-    fn payload_len(&self) -> usize {
-        SIG_LEN + (self.tags * TAG_BITS).div_ceil(8)
-    }
-
-    /// Symbols are interleaved over codewords: symbol s of codeword j is the (s·m + j)-th
-    /// transmitted symbol, so a damaged area spreads its losses over all codewords.
-    fn interleave(&self) -> Vec<(usize, usize)> {
-        let longest = self.codewords.iter().map(|c| c.0).max().unwrap_or(0);
-        let mut order = Vec::with_capacity(self.placement.len());
-        for s in 0..longest {
-            for (j, c) in self.codewords.iter().enumerate() {
-                if s < c.0 {
-                    order.push((j, s));
-                }
-            }
-        }
-        order
-    }
-
-    /// Top-left pixel of a strip.
-    fn strip_origin(&self, strip: usize) -> (u32, u32) {
-        let sx = strip as u32 % self.strips_x;
-        let sy = strip as u32 / self.strips_x;
-        (sx * UNIT * STRIP_UNITS, sy * UNIT)
-    }
-
-    fn strip_is_blank(&self, img: &Canvas, strip: usize) -> bool {
-        let (x0, y0) = self.strip_origin(strip);
-        let w = self.width as usize;
-        let px = img.pixels();
-        (y0..y0 + UNIT).all(|y| {
-            let row = y as usize * w + x0 as usize;
-            px[row..row + (UNIT * STRIP_UNITS) as usize].iter().all(|&v| v >= 128)
-        })
-    }
-
-    fn tag_rect(&self, i: usize) -> Region {
-        let x = (i as u32 % self.tags_x) * TAG_BLOCK;
-        let y = (i as u32 / self.tags_x) * TAG_BLOCK;
-        Region { x, y, w: TAG_BLOCK, h: TAG_BLOCK }
-    }
-}
-
-/// One bit per pixel, 1 = ink (value below 128), rows padded to whole bytes.
-fn packed_bits(img: &Canvas, x0: u32, y0: u32, w: u32, h: u32) -> Vec<u8> {
-    let mut out = Vec::with_capacity((w as usize).div_ceil(8) * h as usize);
-    let stride = img.width() as usize;
-    let px = img.pixels();
-    for y in y0..y0 + h {
-        let row = &px[y as usize * stride + x0 as usize..][..w as usize];
-        for chunk in row.chunks(8) {
-            out.push(chunk.iter().enumerate().fold(0u8, |b, (i, &v)| b | (u8::from(v < 128) << (7 - i))));
-        }
-    }
-    out
-}
-
 /// SHA-256 of the binarised image: what the watermark's signature covers.
 pub fn content_hash(img: &Canvas) -> [u8; 32] {
-    let mut data = b"ereceipt/content/v1\0".to_vec();
-    data.extend_from_slice(&img.width().to_be_bytes());
-    data.extend_from_slice(&img.height().to_be_bytes());
-    data.extend(packed_bits(img, 0, 0, img.width(), img.height()));
-    sha256(&data)
-}
-
-/// The 12-bit tag of every localisation block of `img`, bound to the record.
-fn tags(plan: &Plan, img: &Canvas, record_hash: &[u8; 32]) -> Vec<u16> {
-    (0..plan.tags)
-        .map(|i| {
-            let r = plan.tag_rect(i);
-            let mut data = b"ereceipt/tag/v1\0".to_vec();
-            data.extend_from_slice(record_hash);
-            data.extend_from_slice(&(i as u32).to_be_bytes());
-            data.extend(packed_bits(img, r.x, r.y, r.w, r.h));
-            let h = sha256(&data);
-            u16::from_be_bytes([h[0], h[1]]) >> (16 - TAG_BITS)
-        })
-        .collect()
+    Content::of(img).hash()
 }
 
 fn pack_tags(tags: &[u16]) -> Vec<u8> {
@@ -253,23 +142,24 @@ pub fn embed(img: &mut Canvas, record_hash: &[u8; 32], signer: &Signer) -> Resul
     }
     let plan =
         Plan::new(img.width(), img.height(), record_hash).ok_or(WatermarkError::Size(img.width(), img.height()))?;
-    let blank: Vec<bool> = (0..plan.placement.len()).map(|s| plan.strip_is_blank(img, s)).collect();
+    let content = Content::of(img);
+    let blank = content.blank_strips(&plan);
     // Non-blank strips are erasures. Each codeword must keep spare parity for errors after its
     // erasures: pasted pixels of another receipt carry foreign bits, and each such error costs
     // two parity symbols.
+    let order = plan.interleave();
     let mut erased = vec![0usize; plan.codewords.len()];
-    for (g, (j, _)) in plan.interleave().into_iter().enumerate() {
+    for (g, &(j, _)) in order.iter().enumerate() {
         erased[j] += usize::from(!blank[plan.placement[g]]);
     }
     let spare: Vec<usize> = plan.codewords.iter().zip(&erased).map(|(&(n, k), &e)| (n - k).saturating_sub(e)).collect();
-    if spare.iter().sum::<usize>() * 100 < plan.placement.len() * SPARE_PERCENT || spare.iter().any(|&s| s < MIN_SPARE)
-    {
+    if spare.iter().sum::<usize>() * 100 < plan.strips() * SPARE_PERCENT || spare.iter().any(|&s| s < MIN_SPARE) {
         let have = blank.iter().filter(|&&b| b).count();
-        let need = plan.payload_len() + plan.placement.len() * SPARE_PERCENT / 100;
+        let need = plan.payload_len() + plan.strips() * SPARE_PERCENT / 100;
         return Err(WatermarkError::Capacity { have, need });
     }
-    let tag_bytes = pack_tags(&tags(&plan, img, record_hash));
-    let signature = signer.sign(&signed_message(&plan, record_hash, &content_hash(img), &tag_bytes));
+    let tag_bytes = pack_tags(&content.tags(&plan, record_hash));
+    let signature = signer.sign(&signed_message(&plan, record_hash, &content.hash(), &tag_bytes));
     let payload: Vec<u8> = signature.iter().chain(&tag_bytes).copied().collect();
 
     let mut coded: Vec<Vec<u8>> = Vec::with_capacity(plan.codewords.len());
@@ -279,12 +169,11 @@ pub fn embed(img: &mut Canvas, record_hash: &[u8; 32], signer: &Signer) -> Resul
         coded.push(enc.encode(&payload[offset..offset + k]).to_vec());
         offset += k;
     }
-    for (g, (j, s)) in plan.interleave().into_iter().enumerate() {
+    for (g, &(j, s)) in order.iter().enumerate() {
         let strip = plan.placement[g];
-        if !blank[strip] {
-            continue;
+        if blank[strip] {
+            paint_strip(img, &plan, strip, coded[j][s] ^ plan.scramble[g]);
         }
-        paint_strip(img, &plan, strip, coded[j][s] ^ plan.scramble[g]);
     }
     Ok(())
 }
@@ -310,21 +199,22 @@ pub fn binarise(img: &Canvas) -> Canvas {
     Canvas::from_pixels(img.width(), img.height(), px).unwrap_or_else(|| Canvas::new(img.width(), img.height()))
 }
 
-fn unit_sum(img: &Canvas, x0: u32, y0: u32) -> u32 {
-    let w = img.width() as usize;
-    let px = img.pixels();
-    (y0..y0 + UNIT)
-        .map(|y| px[y as usize * w + x0 as usize..][..UNIT as usize].iter().map(|&v| u32::from(v)).sum::<u32>())
-        .sum()
-}
-
 /// Reads the watermark of a (possibly recompressed or edited) greyscale image and checks it
 /// against the record hash and the terminal's certificate.
 pub fn extract(img: &Canvas, record_hash: &[u8; 32], cert: &PosCertificate) -> Extraction {
     let Some(plan) = Plan::new(img.width(), img.height(), record_hash) else {
         return Extraction::Absent;
     };
-    let content = binarise(img);
+    // Everything below reads the binarised content through `content`, and grey levels only
+    // through the unit sums and the final deviation pass.
+    let content = Content::of(img);
+    let blank = content.blank_strips(&plan);
+    let sums = scan::unit_sums(img);
+    let units_x = (plan.width / UNIT) as usize;
+    let unit_index = |strip: usize, u: u32| {
+        let (x0, y0) = plan.strip_origin(strip);
+        (y0 / UNIT) as usize * units_x + ((x0 / UNIT) + u) as usize
+    };
     // A unit carries 1 when its mean is below paper white minus half the amplitude.
     let one_below = (UNIT * UNIT) * 255 - (UNIT * UNIT) * u32::from(AMPLITUDE) / 2;
     let order = plan.interleave();
@@ -333,14 +223,13 @@ pub fn extract(img: &Canvas, record_hash: &[u8; 32], cert: &PosCertificate) -> E
     let (mut units, mut ones) = (0usize, 0usize);
     for (g, &(j, s)) in order.iter().enumerate() {
         let strip = plan.placement[g];
-        if !plan.strip_is_blank(&content, strip) {
+        if !blank[strip] {
             erasures[j].push(s as u8);
             continue;
         }
-        let (x0, y0) = plan.strip_origin(strip);
         let mut byte = 0u8;
         for u in 0..STRIP_UNITS {
-            let bit = unit_sum(img, x0 + u * UNIT, y0) < one_below;
+            let bit = u32::from(sums[unit_index(strip, u)]) < one_below;
             byte |= u8::from(bit) << (7 - u);
             units += 1;
             ones += usize::from(bit);
@@ -357,45 +246,39 @@ pub fn extract(img: &Canvas, record_hash: &[u8; 32], cert: &PosCertificate) -> E
         if erasures[j].len() > n - k {
             return Extraction::Unreadable;
         }
-        let dec = reed_solomon::Decoder::new(n - k);
-        match dec.correct(&received[j], Some(&erasures[j])) {
-            Ok(buf) => {
-                payload.extend_from_slice(buf.data());
-                corrected.push(buf.to_vec());
+        match erasure::correct(&received[j], &erasures[j], n - k) {
+            Some(word) => {
+                payload.extend_from_slice(&word[..k]);
+                corrected.push(word);
             }
-            Err(_) => return Extraction::Unreadable,
+            None => return Extraction::Unreadable,
         }
     }
     let (signature, tag_bytes) = payload.split_at(SIG_LEN);
     let tags_read = unpack_tags(tag_bytes, plan.tags);
-    let tags_now = tags(&plan, &content, record_hash);
-    let digest = content_hash(&content);
+    let tags_now = content.tags(&plan, record_hash);
+    let digest = content.hash();
     let signature_valid = cert.verify(&signed_message(&plan, record_hash, &digest, tag_bytes), signature).is_ok();
 
-    // The expected image: authenticated bilevel content plus the re-embedded carrier.
-    let mut expected = content.clone();
-    let w = plan.width as usize;
+    // The expected image is the authenticated bilevel content plus the re-embedded carrier:
+    // paper is expected at white, or lowered in the units whose carrier bit is 1.
+    let mut paper = vec![255u8; sums.len()];
     for (g, &(j, s)) in order.iter().enumerate() {
         let strip = plan.placement[g];
-        if !plan.strip_is_blank(&content, strip) {
-            continue;
+        if blank[strip] {
+            let byte = corrected[j][s] ^ plan.scramble[g];
+            for u in (0..STRIP_UNITS).filter(|u| byte >> (7 - u) & 1 == 1) {
+                paper[unit_index(strip, u)] = 255 - AMPLITUDE;
+            }
         }
-        paint_strip(&mut expected, &plan, strip, corrected[j][s] ^ plan.scramble[g]);
     }
+    let deviations = scan::block_deviations(img, &plan, &paper);
     let mut feature = 0u8;
     let mut regions = Vec::new();
-    for i in 0..plan.tags {
-        let r = plan.tag_rect(i);
-        let mut worst = 0u8;
-        for y in r.y..r.y + r.h {
-            let row = y as usize * w + r.x as usize;
-            let a = &img.pixels()[row..row + r.w as usize];
-            let b = &expected.pixels()[row..row + r.w as usize];
-            worst = a.iter().zip(b).map(|(&p, &q)| p.abs_diff(q)).fold(worst, u8::max);
-        }
+    for (i, &worst) in deviations.iter().enumerate() {
         let tag_differs = tags_read[i] != tags_now[i];
         if tag_differs || worst > THRESHOLD {
-            regions.push(r);
+            regions.push(plan.tag_rect(i));
         }
         feature = feature.max(if tag_differs { 255 } else { worst });
     }
@@ -405,5 +288,7 @@ pub fn extract(img: &Canvas, record_hash: &[u8; 32], cert: &PosCertificate) -> E
     Extraction::Read(Inspection { signature_valid, feature, regions })
 }
 
+#[cfg(test)]
+mod reference;
 #[cfg(test)]
 mod tests;

@@ -112,16 +112,27 @@ fn over_white(v: u8, a: u8) -> u8 {
 }
 
 fn decode_png(bytes: &[u8]) -> Result<Decoded, ImageError> {
-    let err = |e: png::DecodingError| ImageError::Png(e.to_string());
+    match decode_palette_png(bytes)? {
+        Some(decoded) => Ok(decoded),
+        None => decode_expanded_png(bytes),
+    }
+}
+
+/// Any PNG, expanded by the decoder to 8-bit grey, grey + alpha, RGB or RGBA, then reduced to
+/// grey.
+fn decode_expanded_png(bytes: &[u8]) -> Result<Decoded, ImageError> {
     let mut dec = png::Decoder::new(std::io::Cursor::new(bytes));
     dec.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
-    let mut reader = dec.read_info().map_err(err)?;
+    let mut reader = dec.read_info().map_err(png_error)?;
     let (w, h) = (reader.info().width, reader.info().height);
     if u64::from(w) * u64::from(h) > MAX_PIXELS {
         return Err(ImageError::TooLarge(w, h));
     }
+    if reader.info().color_type == png::ColorType::Indexed {
+        check_palette(reader.info())?;
+    }
     let mut buf = vec![0u8; reader.output_buffer_size().ok_or(ImageError::TooLarge(w, h))?];
-    let frame = reader.next_frame(&mut buf).map_err(err)?;
+    let frame = reader.next_frame(&mut buf).map_err(png_error)?;
     let data = &buf[..frame.buffer_size()];
     let px: Vec<u8> = match frame.color_type {
         png::ColorType::Grayscale => data.to_vec(),
@@ -130,10 +141,96 @@ fn decode_png(bytes: &[u8]) -> Result<Decoded, ImageError> {
         png::ColorType::Rgba => data.chunks_exact(4).map(|c| over_white(luma(c[0], c[1], c[2]), c[3])).collect(),
         png::ColorType::Indexed => return Err(ImageError::Png("palette was not expanded".into())),
     };
-    let payload =
-        reader.info().uncompressed_latin1_text.iter().find(|t| t.keyword == TEXT_KEYWORD).map(|t| t.text.clone());
     let canvas = Canvas::from_pixels(w, h, px).ok_or_else(|| ImageError::Png("pixel data size mismatch".into()))?;
-    Ok(Decoded { kind: ImageKind::Png, canvas, payload })
+    Ok(Decoded { kind: ImageKind::Png, canvas, payload: text_payload(reader.info()) })
+}
+
+/// The fast path for what receipts are: a non-interlaced palette PNG, read as packed indices
+/// and mapped to grey through the palette, which gives exactly the grey levels of the expanded
+/// path (each entry's luma composited over white by its tRNS alpha) without an RGB(A) image in
+/// between. `None` for any other PNG, including odd ones (no palette, a first frame smaller
+/// than the image), which the expanded path then handles as it always did.
+fn decode_palette_png(bytes: &[u8]) -> Result<Option<Decoded>, ImageError> {
+    let mut dec = png::Decoder::new(std::io::Cursor::new(bytes));
+    let header = dec.read_header_info().map_err(png_error)?;
+    if header.color_type != png::ColorType::Indexed || header.interlaced {
+        return Ok(None);
+    }
+    dec.set_transformations(png::Transformations::IDENTITY);
+    let mut reader = dec.read_info().map_err(png_error)?;
+    let info = reader.info();
+    let (w, h, depth) = (info.width, info.height, info.bit_depth as usize);
+    if u64::from(w) * u64::from(h) > MAX_PIXELS {
+        return Err(ImageError::TooLarge(w, h));
+    }
+    check_palette(info)?;
+    let Some(grey) = palette_grey(info) else {
+        return Ok(None);
+    };
+    let mut buf = vec![0u8; reader.output_buffer_size().ok_or(ImageError::TooLarge(w, h))?];
+    let frame = reader.next_frame(&mut buf).map_err(png_error)?;
+    if (frame.width, frame.height) != (w, h) || !matches!(depth, 1 | 2 | 4 | 8) {
+        return Ok(None);
+    }
+    let (line, w_px, h_px) = (frame.line_size, w as usize, h as usize);
+    let px = match depth {
+        1 => unpack::<8>(&buf, line, w_px, h_px, &grey),
+        2 => unpack::<4>(&buf, line, w_px, h_px, &grey),
+        4 => unpack::<2>(&buf, line, w_px, h_px, &grey),
+        _ => unpack::<1>(&buf, line, w_px, h_px, &grey),
+    };
+    let canvas = Canvas::from_pixels(w, h, px).ok_or_else(|| ImageError::Png("pixel data size mismatch".into()))?;
+    Ok(Some(Decoded { kind: ImageKind::Png, canvas, payload: text_payload(reader.info()) }))
+}
+
+/// Refuses a palette that is not whole RGB triples: the spec forbids it, and the decoder's
+/// palette expansion would panic on it.
+fn check_palette(info: &png::Info) -> Result<(), ImageError> {
+    match info.palette.as_deref() {
+        Some(p) if p.len() % 3 != 0 => Err(ImageError::Png(format!("PLTE of {} bytes is not RGB triples", p.len()))),
+        _ => Ok(()),
+    }
+}
+
+/// The grey level of each palette index as the decoder's expansion would give it: the entry's
+/// colour (black past the end of the palette) and alpha (255 unless tRNS lowers it; a tRNS
+/// longer than the palette is ignored, as the decoder ignores it).
+fn palette_grey(info: &png::Info) -> Option<[u8; 256]> {
+    let palette = info.palette.as_deref()?;
+    let trns = info.trns.as_deref().filter(|t| t.len() <= palette.len() / 3).unwrap_or(&[]);
+    let mut grey = [0u8; 256];
+    for (i, (g, rgb)) in grey.iter_mut().zip(palette.chunks_exact(3)).enumerate() {
+        *g = over_white(luma(rgb[0], rgb[1], rgb[2]), trns.get(i).copied().unwrap_or(255));
+    }
+    Some(grey)
+}
+
+/// Grey pixels from rows of packed palette indices, `P` pixels per byte (first pixel in the
+/// high bits), through a table from each byte value to its `P` grey levels.
+fn unpack<const P: usize>(data: &[u8], line: usize, width: usize, height: usize, grey: &[u8; 256]) -> Vec<u8> {
+    let bits = 8 / P;
+    let table: Vec<[u8; P]> =
+        (0..256usize).map(|b| std::array::from_fn(|i| grey[(b >> (8 - bits * (i + 1))) & ((1 << bits) - 1)])).collect();
+    let mut px = vec![0u8; width * height];
+    for (out, row) in px.chunks_exact_mut(width).zip(data.chunks_exact(line)) {
+        let mut quads = out.chunks_exact_mut(P);
+        for (o, &b) in quads.by_ref().zip(row) {
+            o.copy_from_slice(&table[usize::from(b)]);
+        }
+        let rest = quads.into_remainder();
+        if let Some(&b) = row.get(width / P).filter(|_| !rest.is_empty()) {
+            rest.copy_from_slice(&table[usize::from(b)][..rest.len()]);
+        }
+    }
+    px
+}
+
+fn png_error(e: png::DecodingError) -> ImageError {
+    ImageError::Png(e.to_string())
+}
+
+fn text_payload(info: &png::Info) -> Option<String> {
+    info.uncompressed_latin1_text.iter().find(|t| t.keyword == TEXT_KEYWORD).map(|t| t.text.clone())
 }
 
 fn decode_jpeg(bytes: &[u8]) -> Result<Decoded, ImageError> {
@@ -171,6 +268,64 @@ mod tests {
         assert_eq!(d.payload.as_deref(), Some("ER1:ABC"));
         let grey = Canvas::from_pixels(16, 1, (0..16).map(|i| i * 16).collect()).unwrap();
         assert_eq!(decode(&encode(&grey, None).unwrap()).unwrap().canvas, grey);
+    }
+
+    /// A palette PNG of `width`×`height` random indices.
+    fn palette_png(width: u32, height: u32, depth: u8, palette: &[u8], trns: Option<&[u8]>, seed: u64) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut enc = png::Encoder::new(&mut out, width, height);
+        enc.set_color(png::ColorType::Indexed);
+        enc.set_depth(png::BitDepth::from_u8(depth).unwrap());
+        enc.set_palette(palette.to_vec());
+        if let Some(t) = trns {
+            enc.set_trns(t.to_vec());
+        }
+        let line = (width as usize * usize::from(depth)).div_ceil(8);
+        let mut st = seed;
+        let data: Vec<u8> = (0..line * height as usize)
+            .map(|_| {
+                st = st.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                (st >> 33) as u8
+            })
+            .collect();
+        let mut w = enc.write_header().unwrap();
+        w.write_image_data(&data).unwrap();
+        w.finish().unwrap();
+        out
+    }
+
+    proptest::proptest! {
+        /// The palette fast path gives exactly the expanded path's grey levels, for any bit
+        /// depth, width, palette (grey or colour, short or full), tRNS (short, full, too long)
+        /// and indices past the end of the palette.
+        #[test]
+        fn palette_fast_path_matches_the_expanded_decoder(
+            width in 1u32..40,
+            height in 1u32..6,
+            depth in proptest::sample::select(vec![1u8, 2, 4, 8]),
+            palette in proptest::collection::vec(proptest::prelude::any::<u8>(), 1..=256usize),
+            trns in proptest::option::of(proptest::collection::vec(proptest::prelude::any::<u8>(), 1..=256usize)),
+            seed in proptest::prelude::any::<u64>(),
+        ) {
+            let palette: Vec<u8> = palette.iter().flat_map(|&v| [v, v.wrapping_mul(7), v.wrapping_add(13)]).collect();
+            let bytes = palette_png(width, height, depth, &palette, trns.as_deref(), seed);
+            let fast = decode_palette_png(&bytes).unwrap().unwrap();
+            let slow = decode_expanded_png(&bytes).unwrap();
+            proptest::prop_assert_eq!(fast.canvas, slow.canvas);
+        }
+    }
+
+    #[test]
+    fn a_palette_of_partial_triples_is_refused_not_a_panic() {
+        let mut out = Vec::new();
+        let mut enc = png::Encoder::new(&mut out, 4, 1);
+        enc.set_color(png::ColorType::Indexed);
+        enc.set_depth(png::BitDepth::Two);
+        enc.set_palette(vec![0u8, 0, 0, 255]);
+        let mut w = enc.write_header().unwrap();
+        w.write_image_data(&[0x1b]).unwrap();
+        w.finish().unwrap();
+        assert!(matches!(decode(&out), Err(ImageError::Png(m)) if m.contains("PLTE of 4 bytes")));
     }
 
     #[test]

@@ -203,3 +203,60 @@ fn tags_pack_and_unpack() {
     let tags: Vec<u16> = (0..37).map(|i| (i * 977 % 4096) as u16).collect();
     assert_eq!(unpack_tags(&pack_tags(&tags), tags.len()), tags);
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+    /// The fast extraction gives exactly the straightforward one's result on clean, recompressed,
+    /// edited, noisy and foreign images.
+    #[test]
+    fn extraction_matches_the_reference(
+        seed in 0u64..1000,
+        edit in 0u8..8,
+        x in 0i64..560,
+        y in 0i64..1400,
+        size in 1i64..200,
+        level in any::<u8>(),
+    ) {
+        let (signer, cert) = identity();
+        let hash = [seed as u8; 32];
+        let mut img = fake_receipt(seed);
+        embed(&mut img, &hash, &signer).unwrap();
+        let (img, hash) = match edit {
+            0 => (img, hash),
+            1 => (jpeg(&img, 40 + level % 60), hash),
+            2 => {
+                let mut e = img.clone();
+                e.fill_rect(x, y, size, size / 2 + 1, level);
+                (e, hash)
+            }
+            3 => {
+                let mut e = img.clone();
+                e.fill_rect(x, y, size, 8, level);
+                (jpeg(&e, 75), hash)
+            }
+            4 => {
+                let mut e = img.clone();
+                let mut st = seed;
+                for v in e.pixels_mut().iter_mut() {
+                    st = st.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    if (st >> 40) % 64 < u64::from(level % 8) {
+                        *v = (st >> 16) as u8;
+                    }
+                }
+                (e, hash)
+            }
+            5 => (img, [seed as u8 ^ 1; 32]),
+            6 => (binarise(&img), hash),
+            _ => {
+                let mut other = fake_receipt(seed + 1);
+                embed(&mut other, &hash, &signer).unwrap();
+                let mut e = img.clone();
+                let w = e.width() as usize;
+                let (y0, rows) = (y.min(1300) as usize, size as usize / 2 + 1);
+                e.pixels_mut()[y0 * w..(y0 + rows) * w].copy_from_slice(&other.pixels()[y0 * w..(y0 + rows) * w]);
+                (e, hash)
+            }
+        };
+        prop_assert_eq!(extract(&img, &hash, &cert), super::reference::extract(&img, &hash, &cert));
+    }
+}

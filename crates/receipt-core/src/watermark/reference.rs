@@ -1,0 +1,137 @@
+//! The straightforward extraction the optimised one replaced (binarised copy, per-strip pixel
+//! scans, the crate's Reed-Solomon decoder, a painted expected image): a test oracle that the
+//! fast path must match result for result.
+
+use super::plan::Plan;
+use super::*;
+
+fn packed_bits(img: &Canvas, x0: u32, y0: u32, w: u32, h: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    let stride = img.width() as usize;
+    for y in y0..y0 + h {
+        let row = &img.pixels()[y as usize * stride + x0 as usize..][..w as usize];
+        for chunk in row.chunks(8) {
+            out.push(chunk.iter().enumerate().fold(0u8, |b, (i, &v)| b | (u8::from(v < 128) << (7 - i))));
+        }
+    }
+    out
+}
+
+fn content_hash(img: &Canvas) -> [u8; 32] {
+    let mut data = b"ereceipt/content/v1\0".to_vec();
+    data.extend_from_slice(&img.width().to_be_bytes());
+    data.extend_from_slice(&img.height().to_be_bytes());
+    data.extend(packed_bits(img, 0, 0, img.width(), img.height()));
+    crate::encoding::sha256(&data)
+}
+
+fn tags(plan: &Plan, img: &Canvas, record_hash: &[u8; 32]) -> Vec<u16> {
+    (0..plan.tags)
+        .map(|i| {
+            let r = plan.tag_rect(i);
+            let mut data = b"ereceipt/tag/v1\0".to_vec();
+            data.extend_from_slice(record_hash);
+            data.extend_from_slice(&(i as u32).to_be_bytes());
+            data.extend(packed_bits(img, r.x, r.y, r.w, r.h));
+            let h = crate::encoding::sha256(&data);
+            u16::from_be_bytes([h[0], h[1]]) >> (16 - TAG_BITS)
+        })
+        .collect()
+}
+
+fn strip_is_blank(plan: &Plan, img: &Canvas, strip: usize) -> bool {
+    let (x0, y0) = plan.strip_origin(strip);
+    let w = plan.width as usize;
+    (y0..y0 + UNIT).all(|y| {
+        let row = y as usize * w + x0 as usize;
+        img.pixels()[row..row + (UNIT * STRIP_UNITS) as usize].iter().all(|&v| v >= 128)
+    })
+}
+
+fn unit_sum(img: &Canvas, x0: u32, y0: u32) -> u32 {
+    let w = img.width() as usize;
+    (y0..y0 + UNIT)
+        .map(|y| {
+            img.pixels()[y as usize * w + x0 as usize..][..UNIT as usize].iter().map(|&v| u32::from(v)).sum::<u32>()
+        })
+        .sum()
+}
+
+pub(super) fn extract(img: &Canvas, record_hash: &[u8; 32], cert: &PosCertificate) -> Extraction {
+    let Some(plan) = Plan::new(img.width(), img.height(), record_hash) else {
+        return Extraction::Absent;
+    };
+    let content = binarise(img);
+    let one_below = (UNIT * UNIT) * 255 - (UNIT * UNIT) * u32::from(AMPLITUDE) / 2;
+    let order = plan.interleave();
+    let mut received: Vec<Vec<u8>> = plan.codewords.iter().map(|c| vec![0u8; c.0]).collect();
+    let mut erasures: Vec<Vec<u8>> = plan.codewords.iter().map(|_| Vec::new()).collect();
+    let (mut units, mut ones) = (0usize, 0usize);
+    for (g, &(j, s)) in order.iter().enumerate() {
+        let strip = plan.placement[g];
+        if !strip_is_blank(&plan, &content, strip) {
+            erasures[j].push(s as u8);
+            continue;
+        }
+        let (x0, y0) = plan.strip_origin(strip);
+        let mut byte = 0u8;
+        for u in 0..STRIP_UNITS {
+            let bit = unit_sum(img, x0 + u * UNIT, y0) < one_below;
+            byte |= u8::from(bit) << (7 - u);
+            units += 1;
+            ones += usize::from(bit);
+        }
+        received[j][s] = byte ^ plan.scramble[g];
+    }
+    if units == 0 || ones * 20 < units {
+        return Extraction::Absent;
+    }
+    let mut payload = Vec::new();
+    let mut corrected: Vec<Vec<u8>> = Vec::new();
+    for (j, &(n, k)) in plan.codewords.iter().enumerate() {
+        if erasures[j].len() > n - k {
+            return Extraction::Unreadable;
+        }
+        match reed_solomon::Decoder::new(n - k).correct(&received[j], Some(&erasures[j])) {
+            Ok(buf) => {
+                payload.extend_from_slice(buf.data());
+                corrected.push(buf.to_vec());
+            }
+            Err(_) => return Extraction::Unreadable,
+        }
+    }
+    let (signature, tag_bytes) = payload.split_at(SIG_LEN);
+    let tags_read = unpack_tags(tag_bytes, plan.tags);
+    let tags_now = tags(&plan, &content, record_hash);
+    let digest = content_hash(&content);
+    let signature_valid = cert.verify(&signed_message(&plan, record_hash, &digest, tag_bytes), signature).is_ok();
+    let mut expected = content.clone();
+    let w = plan.width as usize;
+    for (g, &(j, s)) in order.iter().enumerate() {
+        let strip = plan.placement[g];
+        if strip_is_blank(&plan, &content, strip) {
+            paint_strip(&mut expected, &plan, strip, corrected[j][s] ^ plan.scramble[g]);
+        }
+    }
+    let mut feature = 0u8;
+    let mut regions = Vec::new();
+    for i in 0..plan.tags {
+        let r = plan.tag_rect(i);
+        let mut worst = 0u8;
+        for y in r.y..r.y + r.h {
+            let row = y as usize * w + r.x as usize;
+            let a = &img.pixels()[row..row + r.w as usize];
+            let b = &expected.pixels()[row..row + r.w as usize];
+            worst = a.iter().zip(b).map(|(&p, &q)| p.abs_diff(q)).fold(worst, u8::max);
+        }
+        let tag_differs = tags_read[i] != tags_now[i];
+        if tag_differs || worst > THRESHOLD {
+            regions.push(r);
+        }
+        feature = feature.max(if tag_differs { 255 } else { worst });
+    }
+    if !signature_valid {
+        feature = 255;
+    }
+    Extraction::Read(Inspection { signature_valid, feature, regions })
+}

@@ -1,0 +1,166 @@
+//! What the watermark reads from an image's pixels, each in one sequential pass: the binarised
+//! content packed one bit per pixel (hashed for the signature and the block tags, and telling
+//! which strips are blank), the grey-level sum of every 8×8 unit (the carrier bits) and, once
+//! the carrier is known, each block's largest deviation from the authenticated content.
+
+use super::plan::Plan;
+use super::{STRIP_UNITS, TAG_BITS, TAG_BLOCK, UNIT};
+use crate::encoding::{sha256, sha256_parts};
+use crate::render::canvas::Canvas;
+
+/// Pixels per carrier unit side and per packed byte (both 8).
+const U: usize = UNIT as usize;
+
+/// An image's binarised content: one bit per pixel, 1 = ink (grey below 128), the leftmost
+/// pixel in the most significant bit, each row padded to whole bytes.
+pub(super) struct Content {
+    width: u32,
+    height: u32,
+    stride: usize,
+    bits: Vec<u8>,
+}
+
+impl Content {
+    pub(super) fn of(img: &Canvas) -> Self {
+        let w = img.width() as usize;
+        let stride = w.div_ceil(8);
+        let mut bits = Vec::with_capacity(stride * img.height() as usize);
+        if w > 0 {
+            for row in img.pixels().chunks_exact(w) {
+                let mut chunks = row.chunks_exact(8);
+                bits.extend(chunks.by_ref().map(|c| ink_byte(c.try_into().unwrap_or([255; 8]))));
+                let rest = chunks.remainder();
+                if !rest.is_empty() {
+                    bits.push(rest.iter().enumerate().fold(0u8, |b, (i, &v)| b | (u8::from(v < 128) << (7 - i))));
+                }
+            }
+        }
+        Self { width: img.width(), height: img.height(), stride, bits }
+    }
+
+    /// The `bytes` packed bytes of row `y` that start at pixel `x` (a multiple of 8).
+    fn row(&self, y: u32, x: u32, bytes: usize) -> &[u8] {
+        &self.bits[y as usize * self.stride + x as usize / 8..][..bytes]
+    }
+
+    /// SHA-256 of the binarised image: what the watermark's signature covers.
+    pub(super) fn hash(&self) -> [u8; 32] {
+        sha256_parts(&[b"ereceipt/content/v1\0", &self.width.to_be_bytes(), &self.height.to_be_bytes(), &self.bits])
+    }
+
+    /// Whether each strip of the plan holds no ink at all (the strips that carry the mark).
+    pub(super) fn blank_strips(&self, plan: &Plan) -> Vec<bool> {
+        let bytes = STRIP_UNITS as usize;
+        (0..plan.strips())
+            .map(|s| {
+                let (x0, y0) = plan.strip_origin(s);
+                (y0..y0 + UNIT).all(|y| self.row(y, x0, bytes).iter().all(|&b| b == 0))
+            })
+            .collect()
+    }
+
+    /// The 12-bit tag of every localisation block, bound to the record.
+    pub(super) fn tags(&self, plan: &Plan, record_hash: &[u8; 32]) -> Vec<u16> {
+        const PREFIX: &[u8] = b"ereceipt/tag/v1\0";
+        let bytes = (TAG_BLOCK / 8) as usize;
+        let mut data = Vec::with_capacity(PREFIX.len() + 32 + 4 + bytes * TAG_BLOCK as usize);
+        (0..plan.tags)
+            .map(|i| {
+                let r = plan.tag_rect(i);
+                data.clear();
+                data.extend_from_slice(PREFIX);
+                data.extend_from_slice(record_hash);
+                data.extend_from_slice(&(i as u32).to_be_bytes());
+                for y in r.y..r.y + r.h {
+                    data.extend_from_slice(self.row(y, r.x, bytes));
+                }
+                let h = sha256(&data);
+                u16::from_be_bytes([h[0], h[1]]) >> (16 - TAG_BITS)
+            })
+            .collect()
+    }
+}
+
+/// The ink bits of eight pixels, first pixel in the most significant bit. A grey level is ink
+/// (below 128) exactly when its top bit is clear; the multiplication gathers the eight top bits
+/// of the lanes into the top byte (every partial product lands on its own bit, so no carries).
+fn ink_byte(px: [u8; 8]) -> u8 {
+    const TOP: u64 = 0x8080_8080_8080_8080;
+    let ink = ((u64::from_be_bytes(px) & TOP) ^ TOP) >> 7;
+    (ink.wrapping_mul(0x0102_0408_1020_4080) >> 56) as u8
+}
+
+/// The sum of the grey levels of every 8×8 unit, units in row-major order. The image's sides
+/// must be multiples of 8 (the plan guarantees it).
+pub(super) fn unit_sums(img: &Canvas) -> Vec<u16> {
+    let w = img.width() as usize;
+    let mut sums = Vec::with_capacity(img.pixels().len() / (U * U));
+    let mut columns = vec![0u16; w];
+    for band in img.pixels().chunks_exact(w * U) {
+        columns.fill(0);
+        for row in band.chunks_exact(w) {
+            for (c, &v) in columns.iter_mut().zip(row) {
+                *c += u16::from(v);
+            }
+        }
+        sums.extend(columns.chunks_exact(U).map(|c| c.iter().sum::<u16>()));
+    }
+    sums
+}
+
+/// The largest deviation (grey levels) of each localisation block from the expected image:
+/// ink pixels (below 128) are expected at 0, paper pixels at their unit's level in `paper`
+/// (paper white, or lowered where the carrier holds a 1). A carrier unit lies in a blank strip,
+/// so it holds no ink and the two cases never mix within it.
+pub(super) fn block_deviations(img: &Canvas, plan: &Plan, paper: &[u8]) -> Vec<u8> {
+    let w = img.width() as usize;
+    let side = TAG_BLOCK as usize;
+    let mut worst = vec![0u8; plan.tags];
+    let mut level = vec![0u8; w];
+    for (uy, (band, paper)) in img.pixels().chunks_exact(w * U).zip(paper.chunks_exact(w / U)).enumerate() {
+        for (l, &p) in level.chunks_exact_mut(U).zip(paper) {
+            l.fill(p);
+        }
+        let blocks = &mut worst[uy * U / side * (w / side)..][..w / side];
+        for row in band.chunks_exact(w) {
+            for ((b, px), lv) in blocks.iter_mut().zip(row.chunks_exact(side)).zip(level.chunks_exact(side)) {
+                let d = px.iter().zip(lv).map(|(&v, &l)| if v < 128 { v } else { v.abs_diff(l) }).fold(0, u8::max);
+                *b = (*b).max(d);
+            }
+        }
+    }
+    worst
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ink_byte_matches_the_bit_by_bit_packing() {
+        let levels = [0u8, 1, 127, 128, 129, 200, 252, 255];
+        for pattern in 0..=255u8 {
+            for shift in 0..levels.len() {
+                let px: [u8; 8] = std::array::from_fn(|i| {
+                    if pattern >> (7 - i) & 1 == 1 {
+                        levels[(i + shift) % 3]
+                    } else {
+                        levels[3 + (i + shift) % 5]
+                    }
+                });
+                let slow = px.iter().enumerate().fold(0u8, |b, (i, &v)| b | (u8::from(v < 128) << (7 - i)));
+                assert_eq!(ink_byte(px), slow, "{px:?}");
+                assert_eq!(slow, pattern);
+            }
+        }
+    }
+
+    #[test]
+    fn odd_widths_pad_rows_to_whole_bytes() {
+        let mut c = Canvas::new(11, 2);
+        c.set(0, 0, 0);
+        c.set(10, 0, 100);
+        c.set(9, 1, 127);
+        assert_eq!(Content::of(&c).bits, vec![0x80, 0x20, 0x00, 0x40]);
+    }
+}
