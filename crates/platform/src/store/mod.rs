@@ -90,6 +90,11 @@ impl From<sqlx::Error> for StoreError {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// SQLite has one writer at a time, and connections that collide on its lock back off in
+    /// SQLite's busy handler with sleeps of up to 100 ms; each commit also costs an fsync. So on
+    /// SQLite, receipts are written by one task that commits whatever has queued up meanwhile in
+    /// one transaction (group commit): see [`receipts::GroupCommit`].
+    sqlite_writer: Option<receipts::GroupCommit>,
 }
 
 impl std::fmt::Debug for Store {
@@ -136,7 +141,8 @@ impl Store {
             Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
         };
         migrator.run(&pool).await.map_err(|e| StoreError::Migrate(e.to_string()))?;
-        Ok(Store { pool, backend })
+        let sqlite_writer = (backend == Backend::Sqlite).then(|| receipts::GroupCommit::start(pool.clone()));
+        Ok(Store { pool, backend, sqlite_writer })
     }
 
     /// Which database this store talks to.

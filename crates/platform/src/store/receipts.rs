@@ -2,6 +2,9 @@
 //! A receipt id is stored at most once: the unique key decides between concurrent uploaders.
 
 use sqlx::any::AnyRow;
+use sqlx::AnyConnection;
+use sqlx::AnyPool;
+use tokio::sync::{mpsc, oneshot};
 
 use super::{
     column, hash_column, is_foreign_key_violation, ChainEntry, NewReceipt, Refusal, Store, StoreError, StoreOutcome,
@@ -22,58 +25,12 @@ impl Store {
     /// Safe under concurrent callers in several processes: the unique key on `receipt_id` lets
     /// exactly one insert through. [`StoreError::UnknownTerminal`] if the terminal is not registered.
     pub async fn store_receipt(&self, r: &NewReceipt) -> Result<StoreOutcome, StoreError> {
-        let result = sqlx::query(
-            "INSERT INTO receipts (receipt_id, terminal_id, merchant_id, merchant_name, batch, serial, sequence, \
-             previous_hash, record_hash, amount_minor, currency, tx_time, tx_offset_minutes, rrn, auth_code, \
-             card_masked, card_last4, card_brand, signer_serial, received_at, ack, record, png) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
-             $21, $22, $23) ON CONFLICT (receipt_id) DO NOTHING",
-        )
-        .bind(&r.receipt_id)
-        .bind(&r.terminal_id)
-        .bind(&r.merchant_id)
-        .bind(&r.merchant_name)
-        .bind(r.batch)
-        .bind(r.serial)
-        .bind(r.sequence)
-        .bind(r.previous_hash.as_deref())
-        .bind(r.record_hash.as_slice())
-        .bind(r.amount_minor)
-        .bind(&r.currency)
-        .bind(r.tx_time)
-        .bind(r.tx_offset_minutes)
-        .bind(&r.rrn)
-        .bind(&r.auth_code)
-        .bind(&r.card_masked)
-        .bind(&r.card_last4)
-        .bind(&r.card_brand)
-        .bind(&r.signer_serial)
-        .bind(r.received_at)
-        .bind(r.ack.as_slice())
-        .bind(r.record.as_slice())
-        .bind(r.png.as_slice())
-        .execute(&self.pool)
-        .await;
-        let inserted = match result {
-            Ok(done) => done.rows_affected(),
-            Err(e) if is_foreign_key_violation(&e) => return Err(StoreError::UnknownTerminal(r.terminal_id.clone())),
-            Err(e) => return Err(e.into()),
-        };
-        if inserted > 0 {
-            return Ok(StoreOutcome::Stored(r.ack.clone()));
-        }
-        // Someone stored this id first. Their insert has committed (PostgreSQL's ON CONFLICT waits
-        // for it), and rows are never deleted, so this read finds it.
-        let row = sqlx::query("SELECT record_hash, ack FROM receipts WHERE receipt_id = $1")
-            .bind(&r.receipt_id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or_else(|| StoreError::Database(format!("receipt {} neither inserted nor found", r.receipt_id)))?;
-        let stored_hash = hash_column(&row, "record_hash")?;
-        if stored_hash == r.record_hash {
-            Ok(StoreOutcome::Duplicate(column(&row, "ack")?))
-        } else {
-            Ok(StoreOutcome::Conflict { stored_hash })
+        match &self.sqlite_writer {
+            Some(writer) => writer.store(r.clone()).await,
+            None => {
+                let mut conn = self.pool.acquire().await?;
+                insert_receipt(&mut conn, r).await
+            }
         }
     }
 
@@ -181,4 +138,120 @@ pub(super) fn receipt_from_row(row: &AnyRow) -> Result<StoredReceipt, StoreError
         ack: column(row, "ack")?,
         ingest_seq: column(row, "ingest_seq")?,
     })
+}
+
+/// Inserts one receipt unless its id is stored; on a repeat, compares hashes.
+async fn insert_receipt(conn: &mut AnyConnection, r: &NewReceipt) -> Result<StoreOutcome, StoreError> {
+    let result = sqlx::query(
+        "INSERT INTO receipts (receipt_id, terminal_id, merchant_id, merchant_name, batch, serial, sequence, \
+         previous_hash, record_hash, amount_minor, currency, tx_time, tx_offset_minutes, rrn, auth_code, \
+         card_masked, card_last4, card_brand, signer_serial, received_at, ack, record, png) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
+         $21, $22, $23) ON CONFLICT (receipt_id) DO NOTHING",
+    )
+    .bind(&r.receipt_id)
+    .bind(&r.terminal_id)
+    .bind(&r.merchant_id)
+    .bind(&r.merchant_name)
+    .bind(r.batch)
+    .bind(r.serial)
+    .bind(r.sequence)
+    .bind(r.previous_hash.as_deref())
+    .bind(r.record_hash.as_slice())
+    .bind(r.amount_minor)
+    .bind(&r.currency)
+    .bind(r.tx_time)
+    .bind(r.tx_offset_minutes)
+    .bind(&r.rrn)
+    .bind(&r.auth_code)
+    .bind(&r.card_masked)
+    .bind(&r.card_last4)
+    .bind(&r.card_brand)
+    .bind(&r.signer_serial)
+    .bind(r.received_at)
+    .bind(r.ack.as_slice())
+    .bind(r.record.as_slice())
+    .bind(r.png.as_slice())
+    .execute(&mut *conn)
+    .await;
+    let inserted = match result {
+        Ok(done) => done.rows_affected(),
+        Err(e) if is_foreign_key_violation(&e) => return Err(StoreError::UnknownTerminal(r.terminal_id.clone())),
+        Err(e) => return Err(e.into()),
+    };
+    if inserted > 0 {
+        return Ok(StoreOutcome::Stored(r.ack.clone()));
+    }
+    // Someone stored this id first. Their insert has committed (PostgreSQL's ON CONFLICT waits
+    // for it; SQLite has one writer), and rows are never deleted, so this read finds it.
+    let row = sqlx::query("SELECT record_hash, ack FROM receipts WHERE receipt_id = $1")
+        .bind(&r.receipt_id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| StoreError::Database(format!("receipt {} neither inserted nor found", r.receipt_id)))?;
+    let stored_hash = hash_column(&row, "record_hash")?;
+    if stored_hash == r.record_hash {
+        Ok(StoreOutcome::Duplicate(column(&row, "ack")?))
+    } else {
+        Ok(StoreOutcome::Conflict { stored_hash })
+    }
+}
+
+type Job = (NewReceipt, oneshot::Sender<Result<StoreOutcome, StoreError>>);
+
+/// Group commit for SQLite: one task takes the receipts queued since its last commit and stores
+/// them in one transaction, so N concurrent uploads cost one fsync instead of N. Each caller gets
+/// its own outcome only after the commit that holds its receipt.
+#[derive(Clone)]
+pub(crate) struct GroupCommit(mpsc::Sender<Job>);
+
+/// The most receipts one transaction takes (bounds the latency of the first in the group).
+const MAX_GROUP: usize = 64;
+
+impl GroupCommit {
+    pub(crate) fn start(pool: AnyPool) -> Self {
+        let (tx, mut rx) = mpsc::channel::<Job>(1024);
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut group = vec![first];
+                while group.len() < MAX_GROUP {
+                    match rx.try_recv() {
+                        Ok(job) => group.push(job),
+                        Err(_) => break,
+                    }
+                }
+                commit_group(&pool, group).await;
+            }
+        });
+        Self(tx)
+    }
+
+    async fn store(&self, r: NewReceipt) -> Result<StoreOutcome, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.0.send((r, reply)).await.map_err(|_| StoreError::Database("receipt writer stopped".into()))?;
+        answer.await.map_err(|_| StoreError::Database("receipt writer stopped".into()))?
+    }
+}
+
+async fn commit_group(pool: &AnyPool, group: Vec<Job>) {
+    let fail_all = |group: Vec<Job>, e: &StoreError| {
+        for (_, reply) in group {
+            let _ = reply.send(Err(StoreError::Database(e.to_string())));
+        }
+    };
+    let mut tx = match pool.begin().await {
+        Ok(tx) => tx,
+        Err(e) => return fail_all(group, &e.into()),
+    };
+    let mut outcomes = Vec::with_capacity(group.len());
+    for (r, _) in &group {
+        // A failing statement (an unknown terminal) is rolled back alone; the others go on.
+        outcomes.push(insert_receipt(&mut tx, r).await);
+    }
+    if let Err(e) = tx.commit().await {
+        return fail_all(group, &e.into());
+    }
+    for ((_, reply), outcome) in group.into_iter().zip(outcomes) {
+        let _ = reply.send(outcome);
+    }
 }

@@ -10,6 +10,7 @@ use crate::store::{Backend, NewReceipt, Refusal, Store, StoreError, StoreOutcome
 behaviours!(
     a_receipt_is_stored_once_and_a_different_one_conflicts,
     of_sixteen_concurrent_uploads_one_row_remains,
+    concurrent_receipts_get_their_own_outcomes,
     a_stored_receipt_reads_back_whole,
     the_chain_follows_arrival_order,
     refusals_list_newest_first;
@@ -106,6 +107,43 @@ async fn of_sixteen_concurrent_uploads_one_row_remains(store: &Store) {
     assert_eq!(store.chain("POS00001").await.expect("chain").len(), 1);
     let row = store.receipt("POS00001-000001-000007").await.expect("read").expect("stored");
     assert_eq!(row.ack, stored_acks[0]);
+}
+
+/// Many receipts at once (on SQLite they share one group commit): each new one is stored, a
+/// receipt of an unregistered terminal fails alone, and a conflicting one conflicts.
+async fn concurrent_receipts_get_their_own_outcomes(store: &Store) {
+    register(store, "POS00002", "M1").await;
+    let first = receipt("POS00002", 1, 1_700_000_000_000, 100);
+    assert!(matches!(store.store_receipt(&first).await.expect("store"), StoreOutcome::Stored(_)));
+    let barrier = Arc::new(Barrier::new(22));
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..22u32 {
+        let (store, barrier) = (store.clone(), barrier.clone());
+        let upload = match i {
+            20 => receipt("POS09999", 5, 1_700_000_000_000, 100),
+            21 => {
+                let mut other = receipt("POS00002", 1, 1_700_000_000_000, 999);
+                other.record = b"a different record".to_vec();
+                other.record_hash = sha256(&other.record);
+                other
+            }
+            _ => receipt("POS00002", i64::from(i) + 2, 1_700_000_000_000 + i64::from(i), 100 + i64::from(i)),
+        };
+        tasks.spawn(async move {
+            barrier.wait().await;
+            (i, store.store_receipt(&upload).await)
+        });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        match joined.expect("task") {
+            (20, r) => assert!(matches!(r, Err(StoreError::UnknownTerminal(_))), "{r:?}"),
+            (21, r) => assert!(matches!(r, Ok(StoreOutcome::Conflict { .. })), "{r:?}"),
+            (i, r) => assert!(matches!(r, Ok(StoreOutcome::Stored(_))), "{i}: {r:?}"),
+        }
+    }
+    assert_eq!(store.receipt_count().await.expect("count"), 21);
+    let kept = store.receipt("POS00002-000001-000001").await.expect("read").expect("stored");
+    assert_eq!(kept.record_hash, first.record_hash, "the conflicting upload changed nothing");
 }
 
 async fn a_stored_receipt_reads_back_whole(store: &Store) {
