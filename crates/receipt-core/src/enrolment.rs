@@ -189,7 +189,7 @@ impl std::str::FromStr for EnrolmentToken {
 }
 
 fn unhex(s: &str) -> Result<Vec<u8>, CertError> {
-    if s.len() % 2 != 0 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if !s.len().is_multiple_of(2) || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(CertError::Parse(format!("serial {s:?} is not hex")));
     }
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(generate)).collect()

@@ -144,7 +144,7 @@ pub fn verify_decoded(decoded: &Decoded, trust_anchor: &[u8]) -> Verification {
             img.width()
         ));
     }
-    if img.height() % TAG_BLOCK != 0 {
+    if !img.height().is_multiple_of(TAG_BLOCK) {
         return Verification::unverifiable(format!(
             "image height {} px is not a multiple of {TAG_BLOCK}: it was cropped or resized",
             img.height()

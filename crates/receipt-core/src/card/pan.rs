@@ -36,7 +36,7 @@ pub fn luhn_valid(digits: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// A full primary account number. PCI DSS: it exists only in memory, is wiped when dropped,
@@ -158,7 +158,7 @@ impl MaskedPan {
         let mut out = String::with_capacity(chars.len() + 4);
         let first_group = chars.len() % 4;
         for (i, c) in chars.iter().enumerate() {
-            if i > 0 && (i + 4 - first_group) % 4 == 0 {
+            if i > 0 && (i + 4 - first_group).is_multiple_of(4) {
                 out.push(' ');
             }
             out.push(*c);

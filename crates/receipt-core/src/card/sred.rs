@@ -220,7 +220,7 @@ fn masked_pan(pan: &str) -> Result<MaskedPan, CardError> {
 
 /// Even-length hex, upper or lower case; `None` if not hex.
 fn hex(field: &str) -> Option<Vec<u8>> {
-    if field.len() % 2 != 0 || !field.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if !field.len().is_multiple_of(2) || !field.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     field

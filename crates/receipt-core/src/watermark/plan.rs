@@ -25,7 +25,7 @@ pub(super) struct Plan {
 
 impl Plan {
     pub(super) fn new(width: u32, height: u32, record_hash: &[u8; 32]) -> Option<Self> {
-        if width == 0 || height == 0 || width % TAG_BLOCK != 0 || height % TAG_BLOCK != 0 {
+        if width == 0 || height == 0 || !width.is_multiple_of(TAG_BLOCK) || !height.is_multiple_of(TAG_BLOCK) {
             return None;
         }
         let strips_x = width / (UNIT * STRIP_UNITS);
