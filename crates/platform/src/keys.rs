@@ -105,7 +105,12 @@ pub fn token_hash(token: &str) -> [u8; 32] {
 pub fn load_or_create(dir: &Path, server_names: &[String], admin_token: &str) -> Result<PlatformKeys, KeysError> {
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let lock_path = dir.join(".keys.lock");
-    let lock = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(io(&lock_path))?;
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(io(&lock_path))?;
     lock.lock().map_err(io(&lock_path))?;
     let keys = create_missing_then_load(dir, server_names, admin_token);
     let _ = lock.unlock();
@@ -189,7 +194,8 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let names = vec!["localhost".to_string()];
             let loaded: Vec<PlatformKeys> = std::thread::scope(|s| {
-                let handles: Vec<_> = (0..4).map(|_| s.spawn(|| load_or_create(dir.path(), &names, "").unwrap())).collect();
+                let handles: Vec<_> =
+                    (0..4).map(|_| s.spawn(|| load_or_create(dir.path(), &names, "").unwrap())).collect();
                 handles.into_iter().map(|h| h.join().unwrap()).collect()
             });
             for k in &loaded[1..] {

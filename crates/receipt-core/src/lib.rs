@@ -14,6 +14,6 @@ pub mod render;
 pub mod samples;
 pub mod signature;
 pub mod txjson;
+pub mod upload;
 pub mod verify;
 pub mod watermark;
-pub mod upload;

@@ -6,8 +6,8 @@
 
 mod ca;
 mod create;
+mod faults;
 mod helpers;
 mod pngfile;
 mod sample;
 mod verify;
-mod faults;

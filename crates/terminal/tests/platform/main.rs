@@ -1,7 +1,6 @@
 //! End-to-end tests of enrolment, mTLS + HPKE upload, ingest, query and store-and-forward,
 //! against a real platform on loopback (SQLite, and PostgreSQL for the main flow).
 
-
 // A failed unwrap in a test is a test failure with a backtrace, which is what we want.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 mod helpers;
