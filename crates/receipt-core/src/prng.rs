@@ -38,7 +38,14 @@ impl Prng {
         b
     }
 
+    /// The next eight bytes, big-endian.
     pub fn next_u64(&mut self) -> u64 {
+        if self.used + 8 <= self.block.len() {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&self.block[self.used..self.used + 8]);
+            self.used += 8;
+            return u64::from_be_bytes(b);
+        }
         (0..8).fold(0u64, |acc, _| (acc << 8) | u64::from(self.next_byte()))
     }
 
@@ -74,6 +81,14 @@ mod tests {
         };
         assert_eq!(a, b);
         assert_ne!(a, c);
+        // Words are the byte stream read eight at a time, aligned to the block or not.
+        let mut bytes = Prng::new("t", &[b"x"]);
+        let mut words = Prng::new("t", &[b"x"]);
+        let _ = (bytes.next_byte(), words.next_byte());
+        for _ in 0..20 {
+            let w = (0..8).fold(0u64, |acc, _| (acc << 8) | u64::from(bytes.next_byte()));
+            assert_eq!(words.next_u64(), w);
+        }
         let mut p = Prng::new("t", &[]);
         let mut perm = p.permutation(1000);
         perm.sort_unstable();

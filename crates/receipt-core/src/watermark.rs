@@ -137,7 +137,7 @@ fn signed_message(plan: &Plan, record_hash: &[u8; 32], content: &[u8; 32], tags:
 /// Embeds the watermark into a bilevel rendering of the receipt whose canonical record hashes
 /// to `record_hash`, signing with the terminal's key.
 pub fn embed(img: &mut Canvas, record_hash: &[u8; 32], signer: &Signer) -> Result<(), WatermarkError> {
-    if let Some(i) = img.pixels().iter().position(|&v| v != 0 && v != 255) {
+    if let Some(i) = first_grey(img.pixels()) {
         return Err(WatermarkError::NotBilevel(i));
     }
     let plan =
@@ -164,8 +164,17 @@ pub fn embed(img: &mut Canvas, record_hash: &[u8; 32], signer: &Signer) -> Resul
 
     let mut coded: Vec<Vec<u8>> = Vec::with_capacity(plan.codewords.len());
     let mut offset = 0;
+    // Codewords differ in length by at most one: the generator polynomial of each parity
+    // length is built once.
+    let mut encoders: Vec<(usize, reed_solomon::Encoder)> = Vec::new();
     for &(n, k) in &plan.codewords {
-        let enc = reed_solomon::Encoder::new(n - k);
+        let enc = match encoders.iter().position(|(p, _)| *p == n - k) {
+            Some(i) => &encoders[i].1,
+            None => {
+                encoders.push((n - k, reed_solomon::Encoder::new(n - k)));
+                &encoders[encoders.len() - 1].1
+            }
+        };
         coded.push(enc.encode(&payload[offset..offset + k]).to_vec());
         offset += k;
     }
@@ -176,6 +185,14 @@ pub fn embed(img: &mut Canvas, record_hash: &[u8; 32], signer: &Signer) -> Resul
         }
     }
     Ok(())
+}
+
+/// The index of the first pixel that is neither ink (0) nor paper (255). Blocks of pixels are
+/// tested whole first (a branch-free test the compiler vectorises), then the one that fails.
+fn first_grey(px: &[u8]) -> Option<usize> {
+    let grey = |v: u8| v.wrapping_add(1) > 1;
+    let block = px.chunks(256).position(|c| c.iter().fold(false, |any, &v| any | grey(v)))?;
+    px[block * 256..].iter().position(|&v| grey(v)).map(|i| block * 256 + i)
 }
 
 /// Lowers the units of `strip` whose bit in `byte` is 1 by the amplitude.

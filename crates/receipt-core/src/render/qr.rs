@@ -1,7 +1,9 @@
 //! QR codes on the slip: making the module matrix for the signed payload, and finding and
 //! reading it back from a (possibly recompressed) receipt image.
 
-use qrcode::{Color, EcLevel, QrCode};
+mod mask;
+
+use qrcode::{Color, EcLevel, QrCode, Version};
 
 use super::canvas::Canvas;
 use super::slip::QrModules;
@@ -21,12 +23,25 @@ pub enum QrError {
     Unreadable(String),
 }
 
-/// The module matrix for `text` at error-correction level M (15% damage tolerated).
+/// The module matrix for `text` at error-correction level M (15% damage tolerated): exactly
+/// the code `QrCode::with_error_correction_level` makes, with its mask chosen by
+/// [`mask::best`] instead of the crate's much slower penalty scoring.
 pub fn modules(text: &str) -> Result<QrModules, QrError> {
-    let code =
-        QrCode::with_error_correction_level(text.as_bytes(), EcLevel::M).map_err(|_| QrError::TooLong(text.len()))?;
-    let dark = code.to_colors().into_iter().map(|c| c == Color::Dark).collect();
-    Ok(QrModules { size: code.width(), dark })
+    let too_long = |_| QrError::TooLong(text.len());
+    let bits = qrcode::bits::encode_auto(text.as_bytes(), EcLevel::M).map_err(too_long)?;
+    let version = bits.version();
+    if let Version::Micro(_) = version {
+        // Micro QR (a few dozen characters at most, never a receipt) keeps the crate's path.
+        let code = QrCode::with_bits(bits, EcLevel::M).map_err(too_long)?;
+        let dark = code.to_colors().into_iter().map(|c| c == Color::Dark).collect();
+        return Ok(QrModules { size: code.width(), dark });
+    }
+    let (data, ec) = qrcode::ec::construct_codewords(&bits.into_bytes(), version, EcLevel::M).map_err(too_long)?;
+    let mut canvas = qrcode::canvas::Canvas::new(version, EcLevel::M);
+    canvas.draw_all_functional_patterns();
+    canvas.draw_data(&data, &ec);
+    let dark = mask::best(&canvas, version.width().unsigned_abs().into());
+    Ok(QrModules { size: version.width().unsigned_abs().into(), dark })
 }
 
 /// Finds and decodes the QR codes in a greyscale image; returns the first readable payload.
@@ -94,6 +109,36 @@ mod tests {
         let m = modules(text).unwrap();
         assert_eq!(read(&draw(&m, 3, 1100)).unwrap(), text);
         assert_eq!(read(&draw(&m, 3, 40)).unwrap(), text, "found by the full scan");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// Same modules as the crate's own mask choice, for payloads of every size and kind.
+        #[test]
+        fn modules_are_the_crates(len in 1usize..1600, seed in proptest::prelude::any::<u64>(), alphabet in 0u8..3) {
+            let mut st = seed;
+            let text: String = (0..len)
+                .map(|_| {
+                    st = st.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    let r = (st >> 33) as usize;
+                    match alphabet {
+                        0 => char::from(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"[r % 45]),
+                        1 => char::from(b"0123456789"[r % 10]),
+                        _ => char::from(32 + (r % 95) as u8),
+                    }
+                })
+                .collect();
+            let ours = modules(&text);
+            match QrCode::with_error_correction_level(text.as_bytes(), EcLevel::M) {
+                Ok(code) => {
+                    let ours = ours.unwrap();
+                    proptest::prop_assert_eq!(ours.size, code.width());
+                    let dark: Vec<bool> = code.to_colors().into_iter().map(|c| c == Color::Dark).collect();
+                    proptest::prop_assert!(ours.dark == dark);
+                }
+                Err(_) => proptest::prop_assert!(matches!(ours, Err(QrError::TooLong(_)))),
+            }
+        }
     }
 
     #[test]

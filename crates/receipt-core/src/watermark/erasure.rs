@@ -89,18 +89,7 @@ fn solve_erasures(received: &[u8], erasures: &[u8], parity: usize) -> Option<Vec
         *x = (n - 1 - usize::from(p)) as u16;
     }
     let xs = &xs[..e];
-    // Erasure locator Λ(x) = ∏ (1 + X_l x), then kept as logarithms.
-    let mut coefs = [0u8; 256];
-    coefs[0] = 1;
-    for (l, &x) in xs.iter().enumerate() {
-        for m in (1..=l + 1).rev() {
-            coefs[m] ^= exp(log(coefs[m - 1]) + x);
-        }
-    }
-    let mut lambda = [LOG_ZERO; 256];
-    for (l, &c) in lambda.iter_mut().zip(&coefs[..=e]) {
-        *l = log(c);
-    }
+    let lambda = locator(xs);
     let lambda = &lambda[..=e];
     // S(x)Λ(x) mod x^parity: its coefficients from e on vanish exactly when an error pattern
     // confined to the erasures explains every syndrome; the lower ones are the evaluator Ω.
@@ -115,11 +104,20 @@ fn solve_erasures(received: &[u8], erasures: &[u8], parity: usize) -> Option<Vec
     }
     let omega = &omega[..e];
     // Forney, first root α^0: Y_l = X_l Ω(X_l⁻¹) / Λ'(X_l⁻¹); in characteristic 2 the formal
-    // derivative keeps the odd terms: Λ'(x) = Σ_{m odd} Λ_m x^(m-1).
-    for (&p, &x) in erasures.iter().zip(xs) {
-        let inv = (255 - x) % 255;
-        let num = poly_at(omega.iter().copied(), inv);
-        let den = poly_at(lambda.iter().skip(1).step_by(2).copied(), add_exponents(inv, inv));
+    // derivative keeps the odd terms: Λ'(x) = Σ_{m odd} Λ_m x^(m-1), a polynomial in x².
+    let (mut inv, mut inv2) = ([0u16; 256], [0u16; 256]);
+    for ((i, i2), &x) in inv.iter_mut().zip(inv2.iter_mut()).zip(xs) {
+        *i = (255 - x) % 255;
+        *i2 = add_exponents(*i, *i);
+    }
+    let mut odd = [LOG_ZERO; 128];
+    for (o, &l) in odd.iter_mut().zip(lambda.iter().skip(1).step_by(2)) {
+        *o = l;
+    }
+    let (mut num, mut den) = ([0u8; 256], [0u8; 256]);
+    evaluate(omega, &inv[..e], &mut num[..e]);
+    evaluate(&odd[..e.div_ceil(2)], &inv2[..e], &mut den[..e]);
+    for (((&p, &x), &num), &den) in erasures.iter().zip(xs).zip(&num[..e]).zip(&den[..e]) {
         if den == 0 {
             return None; // repeated erasure positions
         }
@@ -128,15 +126,33 @@ fn solve_erasures(received: &[u8], erasures: &[u8], parity: usize) -> Option<Vec
     Some(word)
 }
 
-/// Σ_m c_m (α^step)^m for coefficients given by their logarithms.
-fn poly_at(log_coefs: impl Iterator<Item = u16>, step: u16) -> u8 {
-    let mut power = 0;
-    let mut sum = 0u8;
-    for c in log_coefs {
-        sum ^= exp(c + power);
-        power = add_exponents(power, step);
+/// The erasure locator Λ(x) = ∏ (1 + X_l x) for the erasures at X_l = α^xs[l]: its e + 1
+/// coefficients as logarithms (the rest [`LOG_ZERO`]).
+fn locator(xs: &[u16]) -> [u16; 256] {
+    let mut coefs = [0u8; 256];
+    coefs[0] = 1;
+    for (l, &x) in xs.iter().enumerate() {
+        for m in (1..=l + 1).rev() {
+            coefs[m] ^= exp(log(coefs[m - 1]) + x);
+        }
     }
-    sum
+    coefs.map(log)
+}
+
+/// `out[l]` = Σ_m c_m α^(points[l]·m) for coefficients c_m given by their logarithms: every
+/// point at once, term by term, stepping each point's exponent.
+fn evaluate(log_coefs: &[u16], points: &[u16], out: &mut [u8]) {
+    let mut powers = [0u16; 256];
+    let powers = &mut powers[..points.len()];
+    out.fill(0);
+    for &c in log_coefs {
+        for (o, &p) in out.iter_mut().zip(powers.iter()) {
+            *o ^= exp(c + p);
+        }
+        for (p, &step) in powers.iter_mut().zip(points) {
+            *p = add_exponents(*p, step);
+        }
+    }
 }
 
 /// The logarithms of S_i = r(α^i) for i in 0..out.len(). Each non-zero symbol c of degree d

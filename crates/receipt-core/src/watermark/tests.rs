@@ -199,6 +199,19 @@ proptest! {
 }
 
 #[test]
+fn the_first_grey_pixel_is_found_in_any_block() {
+    let mut px = vec![255u8; 1000];
+    px[3] = 0;
+    assert_eq!(first_grey(&px), None);
+    for at in [0, 255, 256, 511, 999] {
+        let mut p = px.clone();
+        p[at] = 254;
+        p[999] = 1;
+        assert_eq!(first_grey(&p), Some(at));
+    }
+}
+
+#[test]
 fn tags_pack_and_unpack() {
     let tags: Vec<u16> = (0..37).map(|i| (i * 977 % 4096) as u16).collect();
     assert_eq!(unpack_tags(&pack_tags(&tags), tags.len()), tags);
