@@ -145,7 +145,8 @@ impl SignatureCapture {
 
     /// Finishes the signature if the pen is up and the idle time has run out by `now_ms`.
     fn settle(&mut self, now_ms: i64) {
-        if !matches!(self.phase, Phase::Signing) || self.idle_remaining(now_ms) > 0 {
+        // With the pen down nothing finishes, whatever the idle time (even a configured 0).
+        if !matches!(self.phase, Phase::Signing) || self.pen_down || self.idle_remaining(now_ms) > 0 {
             return;
         }
         let strokes: Vec<(usize, Vec<RawPoint>)> =
