@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod chain;
+pub mod delivery;
 pub mod http;
 pub mod ingest;
 pub mod keys;
