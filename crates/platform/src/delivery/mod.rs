@@ -43,3 +43,4 @@ pub enum SendError {
     #[error("permanent failure: {0}")]
     Permanent(String),
 }
+pub mod smpp;
