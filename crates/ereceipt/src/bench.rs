@@ -180,7 +180,10 @@ fn compose_many(
         let record = build_record(Sale { transaction: tx, signature: samples::signature(k as u64), chain }, &signer)?;
         let r = compose_receipt(record, &signer, fonts, SlipWidth::W576)?;
         previous = r.record_hash;
-        out.push((r.record.id.to_string(), Payload { record: r.record_bytes, png: r.png }));
+        out.push((
+            r.record.id.to_string(),
+            Payload { record: r.record_bytes, png: r.png, delivery: Some(format!("email:customer{k}@example.com")) },
+        ));
     }
     Ok(out)
 }

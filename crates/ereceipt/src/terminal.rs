@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use chrono::Utc;
 use clap::Subcommand;
 use ereceipt_core::identity::Signer;
+use ereceipt_core::model::DeliveryChoice;
 use ereceipt_core::signature::Signature;
 use ereceipt_core::txjson::parse_transaction;
 use ereceipt_terminal::device::Device;
@@ -49,6 +50,10 @@ pub enum TerminalCommand {
         /// Store only; do not try to upload now.
         #[arg(long)]
         offline: bool,
+        /// The customer's choice: sms:+8613800138000, mms:+86…, email:name@example.com or
+        /// pull:+86… (a login code by SMS). Sealed with the receipt, never printed on it.
+        #[arg(long, value_name = "CHOICE")]
+        deliver: Option<String>,
     },
     /// Upload what is pending. With --wait, keep retrying (with backoff) up to SECONDS.
     Sync {
@@ -81,8 +86,11 @@ pub fn run(cmd: TerminalCommand) -> Result<i32> {
             TerminalCommand::Enroll { platform, token, data_dir, test_cards } => {
                 enroll(&platform, &token, &data_dir, test_cards).await.map(|()| 0)
             }
-            TerminalCommand::Sale { data_dir, transaction, signature, out, offline } => {
-                sale(&data_dir, &transaction, &signature, out.as_deref(), offline).await
+            TerminalCommand::Sale { data_dir, transaction, signature, out, offline, deliver } => {
+                let deliver = deliver
+                    .map(|d| d.parse::<DeliveryChoice>().with_context(|| format!("--deliver {d}")))
+                    .transpose()?;
+                sale(&data_dir, &transaction, &signature, out.as_deref(), offline, deliver).await
             }
             TerminalCommand::Sync { data_dir, wait, now } => sync(&data_dir, wait, now).await,
             TerminalCommand::Status { data_dir, json } => status(&data_dir, json).await.map(|()| 0),
@@ -118,7 +126,14 @@ async fn enroll(platform: &str, token: &str, dir: &Path, test_cards: bool) -> Re
 }
 
 /// Exit code 0: uploaded; 4: stored and queued (platform unreachable or refusing for now).
-async fn sale(dir: &Path, tx: &Path, sig: &Path, out: Option<&Path>, offline: bool) -> Result<i32> {
+async fn sale(
+    dir: &Path,
+    tx: &Path,
+    sig: &Path,
+    out: Option<&Path>,
+    offline: bool,
+    deliver: Option<DeliveryChoice>,
+) -> Result<i32> {
     let device = Device::new(dir);
     let settings = TerminalSettings::load(dir)?;
     let signer = Signer::new(&device.identity()?).context("terminal identity")?;
@@ -129,7 +144,8 @@ async fn sale(dir: &Path, tx: &Path, sig: &Path, out: Option<&Path>, offline: bo
     let fonts = files::load_fonts(settings.font.as_deref())?;
     let width = files::width(settings.slip_width)?;
     let uploader = Uploader::open(&device).await?;
-    let receipt = record_sale(&uploader.outbox, &signer, &fonts, width, transaction, signature, None).await?;
+    let delivery = deliver.as_ref().map(ToString::to_string);
+    let receipt = record_sale(&uploader.outbox, &signer, &fonts, width, transaction, signature, delivery).await?;
     let id = receipt.record.id.to_string();
     say!("receipt {id} stored in the outbox ({} bytes)", receipt.png.len());
     if let Some(out) = out {

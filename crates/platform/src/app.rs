@@ -69,7 +69,8 @@ impl App {
         let listener = TcpListener::bind(settings.listen)
             .await
             .map_err(|source| StartError::Bind { addr: settings.listen, source })?;
-        let state = Arc::new(AppState { store, keys, settings, metrics: Metrics::new() });
+        let state =
+            Arc::new(AppState { store, keys, settings, metrics: Metrics::new(), deliveries_waiting: Arc::default() });
         Ok(Self { listener, state, tls })
     }
 
@@ -84,8 +85,34 @@ impl App {
 
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send) {
         tracing::info!(addr = %self.local_addr(), backend = ?self.state.store.backend(), "platform serving");
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let mut workers = Vec::new();
+        match crate::delivery::channels(&self.state.settings, self.local_addr()) {
+            Ok(channels) => {
+                let channels = Arc::new(channels);
+                for i in 0..self.state.settings.delivery.workers {
+                    let worker = format!("{}-{}-{i}", hostname(), std::process::id());
+                    workers.push(tokio::spawn(crate::delivery::worker::run(
+                        self.state.store.clone(),
+                        channels.clone(),
+                        worker,
+                        self.state.deliveries_waiting.clone(),
+                        stop_rx.clone(),
+                    )));
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "delivery channels not configured; deliveries wait in the queue"),
+        }
         let router = crate::http::router(self.state.clone());
         tls::serve(self.listener, self.tls, router, shutdown).await;
+        let _ = stop_tx.send(true);
+        for w in workers {
+            let _ = w.await;
+        }
         tracing::info!("platform stopped");
     }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "platform".into())
 }

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use ereceipt_core::encoding::decode_record;
 use ereceipt_core::identity::PosCertificate;
-use ereceipt_core::model::ReceiptRecord;
+use ereceipt_core::model::{DeliveryChoice, ReceiptRecord};
 use ereceipt_core::upload::{Acknowledgement, Envelope};
 use ereceipt_core::verify::{verify_image, Verdict};
 
@@ -78,6 +78,8 @@ pub struct Opened {
     pub record_hash: [u8; 32],
     pub png: Vec<u8>,
     pub signer: PosCertificate,
+    /// The customer's delivery choice, if the terminal sent a valid one.
+    pub delivery: Option<DeliveryChoice>,
 }
 
 /// The CPU-bound part (run off the async workers): open, decode, cross-check, verify the image.
@@ -114,7 +116,16 @@ pub fn open_and_verify(state: &AppState, client: &PosCertificate, body: &[u8]) -
             record.id
         )));
     }
-    Ok(Opened { record, record_bytes: payload.record, record_hash, png: payload.png, signer })
+    // The terminal validated the choice; one that still does not parse is dropped (logged), since
+    // refusing the receipt would lose it from the platform.
+    let delivery = payload.delivery.as_deref().and_then(|d| match d.parse::<DeliveryChoice>() {
+        Ok(c) => Some(c),
+        Err(e) => {
+            tracing::warn!(receipt = %record.id, error = %e, "ignoring an invalid delivery choice");
+            None
+        }
+    });
+    Ok(Opened { record, record_bytes: payload.record, record_hash, png: payload.png, signer, delivery })
 }
 
 fn ring_sha256(b: &[u8]) -> [u8; 32] {
@@ -184,6 +195,7 @@ pub async fn store(state: &AppState, opened: Opened, now: DateTime<Utc>) -> Resu
         signer_serial: opened.signer.serial.clone(),
         received_at: now.timestamp_millis(),
         ack,
+        delivery: opened.delivery.as_ref().map(|d| (d.channel().to_owned(), d.recipient().to_owned())),
     };
     match state.store.store_receipt(&new).await.map_err(unavailable)? {
         StoreOutcome::Stored(ack) => Ok(Accepted { ack, created: true }),

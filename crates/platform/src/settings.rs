@@ -48,6 +48,25 @@ pub struct Settings {
     pub admin_token: Secret,
     /// Log as JSON lines (true) or human-readable text.
     pub json_logs: bool,
+    /// Delivery of receipts to customers.
+    pub delivery: DeliverySettings,
+}
+
+/// Delivery channels and workers. A channel without a server section writes to the outbox folder.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliverySettings {
+    /// Where deliveries go when a channel has no server; empty means `DATA_DIR/outbox`.
+    pub outbox_dir: String,
+    /// Base URL of the portal for links in messages; empty means `https://LISTEN`.
+    pub portal_url: String,
+    /// Delivery workers in this process.
+    pub workers: usize,
+    /// The sender address of emails (also in the local outbox's `.eml` files).
+    pub email_from: String,
+    pub smtp: Option<crate::delivery::email::SmtpSettings>,
+    pub smpp: Option<crate::delivery::smpp::SmppSettings>,
+    pub mm7: Option<crate::delivery::mm7::Mm7Settings>,
 }
 
 #[derive(Deserialize)]
@@ -75,6 +94,41 @@ max_upload_bytes = 1048576
 # Empty: read DATA_DIR/admin.token (created on first start, mode 0600).
 admin_token = ""
 json_logs = true
+
+[platform.delivery]
+# With no [platform.delivery.smtp] / .smpp / .mm7 section, that channel writes to this folder
+# (email/*.eml, sms.log, mms/*.png + mms.log). Empty: DATA_DIR/outbox.
+outbox_dir = ""
+# Links in messages point here; empty: https://LISTEN.
+portal_url = ""
+workers = 2
+email_from = "ereceipt <receipts@localhost>"
+# [platform.delivery.smtp]
+# host = "smtp.example.com"
+# port = 587
+# tls = "starttls"            # or "implicit" (port 465)
+# username = "receipts"
+# password = "…"              # or EReceipt__PLATFORM__DELIVERY__SMTP__PASSWORD
+# from = "Receipts <receipts@example.com>"
+# timeout_secs = 30
+# [platform.delivery.smpp]
+# host = "smsc.example.net"
+# port = 2775
+# system_id = "ereceipt"
+# password = "…"
+# system_type = ""
+# source_addr = "10690000"
+# enquire_link_secs = 30
+# timeout_secs = 10
+# registered_delivery = true
+# [platform.delivery.mm7]
+# url = "https://mmsc.example.net/mm7"
+# vasp_id = "ereceipt"
+# vas_id = "receipts"
+# sender_address = "10690000"
+# mm7_version = "6.8.0"
+# namespace = "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4"
+# timeout_secs = 30
 "#;
 
 impl Settings {
@@ -109,6 +163,9 @@ impl Settings {
             .map_err(invalid)?;
         let mut s = root.platform;
         s.data_dir = data_dir.to_path_buf();
+        if s.delivery.outbox_dir.is_empty() {
+            s.delivery.outbox_dir = data_dir.join("outbox").display().to_string();
+        }
         if s.database_url.is_empty() {
             s.database_url = format!("sqlite://{}", data_dir.join("platform.db").display());
         }

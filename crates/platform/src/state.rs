@@ -13,6 +13,8 @@ pub struct AppState {
     pub keys: PlatformKeys,
     pub settings: Settings,
     pub metrics: Metrics,
+    /// Wakes the delivery workers when a receipt with a push delivery is stored.
+    pub deliveries_waiting: std::sync::Arc<tokio::sync::Notify>,
 }
 
 pub type SharedState = Arc<AppState>;

@@ -92,11 +92,14 @@ fn hex32(b: &[u8; 32]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// What an envelope carries: the canonical record and the watermarked image.
+/// What an envelope carries: the canonical record, the watermarked image, and the customer's
+/// delivery choice (`sms:+86…`, see [`crate::model::DeliveryChoice`]), which is sealed with the
+/// receipt but not part of the signed record or the image.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Payload {
     pub record: Vec<u8>,
     pub png: Vec<u8>,
+    pub delivery: Option<String>,
 }
 
 /// A sealed receipt. Terminal id and receipt id travel in clear (the platform routes and
@@ -129,6 +132,7 @@ impl Envelope {
             &MapBuilder::new()
                 .put(1, Value::Bytes(payload.record.clone()))
                 .put(2, Value::Bytes(payload.png.clone()))
+                .put(3, payload.delivery.as_deref().map(text))
                 .build(),
         ));
         let mut rng = SeededRng(Prng::new("ereceipt hpke ephemeral", &[&random32()?]));
@@ -170,6 +174,10 @@ impl Envelope {
         Ok(Payload {
             record: m.bytes(1, "record").map_err(malformed("envelope payload"))?.to_vec(),
             png: m.bytes(2, "png").map_err(malformed("envelope payload"))?.to_vec(),
+            delivery: match m.opt(3) {
+                Some(_) => Some(m.text(3, "delivery").map_err(malformed("envelope payload"))?.to_owned()),
+                None => None,
+            },
         })
     }
 

@@ -91,7 +91,7 @@ impl Uploader {
         let now = Utc::now().timestamp_millis();
         let Some(entry) = self.outbox.next_due(now).await? else { return Ok(Step::Idle) };
         let id = entry.receipt_id.clone();
-        let payload = Payload { record: entry.record, png: entry.png };
+        let payload = Payload { record: entry.record, png: entry.png, delivery: entry.delivery };
         let result = match Envelope::seal(&payload, &self.terminal_id, &id, &self.hpke_public) {
             Ok(envelope) => self.client.upload(envelope.to_bytes()).await,
             Err(e) => Err(ClientError::Protocol(format!("cannot seal: {e}"))),

@@ -51,6 +51,7 @@ pub async fn upload(
         Ok(accepted) => {
             let status = if accepted.created {
                 st.metrics.ingested.inc();
+                st.deliveries_waiting.notify_waiters();
                 StatusCode::CREATED
             } else {
                 st.metrics.duplicates.inc();

@@ -88,6 +88,9 @@ pub struct NewReceipt {
     pub record: Vec<u8>,
     /// The receipt image.
     pub png: Vec<u8>,
+    /// The customer's delivery choice: channel (`email`, `sms`, `mms`, `pull`) and recipient.
+    /// A push channel also queues a delivery in the same transaction.
+    pub delivery: Option<(String, String)>,
     /// Amount in minor units of `currency`.
     pub amount_minor: i64,
     /// ISO 4217 alphabetic code.
@@ -177,6 +180,8 @@ pub struct StoredReceipt {
     pub ack: Vec<u8>,
     /// Platform-side arrival order, increasing with each stored receipt.
     pub ingest_seq: i64,
+    /// The customer's delivery choice: channel and recipient.
+    pub delivery: Option<(String, String)>,
 }
 
 /// Search criteria; every `Some` narrows the result.

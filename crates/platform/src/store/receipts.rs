@@ -14,7 +14,8 @@ use super::{
 /// Every column of a receipt except the image, in [`receipt_from_row`]'s terms.
 pub(super) const RECEIPT_COLUMNS: &str = "receipt_id, terminal_id, merchant_id, merchant_name, batch, serial, \
      sequence, previous_hash, record_hash, record, amount_minor, currency, tx_time, tx_offset_minutes, rrn, \
-     auth_code, card_masked, card_last4, card_brand, signer_serial, received_at, ack, ingest_seq";
+     auth_code, card_masked, card_last4, card_brand, signer_serial, received_at, ack, ingest_seq, \
+     delivery_channel, delivery_to";
 
 impl Store {
     /// Stores a receipt atomically.
@@ -28,8 +29,11 @@ impl Store {
         match &self.sqlite_writer {
             Some(writer) => writer.store(r.clone()).await,
             None => {
-                let mut conn = self.pool.acquire().await?;
-                insert_receipt(&mut conn, r).await
+                // The receipt and its delivery job commit together or not at all.
+                let mut tx = self.pool.begin().await?;
+                let outcome = insert_receipt(&mut tx, r).await?;
+                tx.commit().await?;
+                Ok(outcome)
             }
         }
     }
@@ -137,6 +141,13 @@ pub(super) fn receipt_from_row(row: &AnyRow) -> Result<StoredReceipt, StoreError
         received_at: column(row, "received_at")?,
         ack: column(row, "ack")?,
         ingest_seq: column(row, "ingest_seq")?,
+        delivery: match (
+            column::<Option<String>>(row, "delivery_channel")?,
+            column::<Option<String>>(row, "delivery_to")?,
+        ) {
+            (Some(c), Some(t)) => Some((c, t)),
+            _ => None,
+        },
     })
 }
 
@@ -145,9 +156,10 @@ async fn insert_receipt(conn: &mut AnyConnection, r: &NewReceipt) -> Result<Stor
     let result = sqlx::query(
         "INSERT INTO receipts (receipt_id, terminal_id, merchant_id, merchant_name, batch, serial, sequence, \
          previous_hash, record_hash, amount_minor, currency, tx_time, tx_offset_minutes, rrn, auth_code, \
-         card_masked, card_last4, card_brand, signer_serial, received_at, ack, record, png) \
+         card_masked, card_last4, card_brand, signer_serial, received_at, ack, record, png, delivery_channel, \
+         delivery_to) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
-         $21, $22, $23) ON CONFLICT (receipt_id) DO NOTHING",
+         $21, $22, $23, $24, $25) ON CONFLICT (receipt_id) DO NOTHING",
     )
     .bind(&r.receipt_id)
     .bind(&r.terminal_id)
@@ -172,6 +184,8 @@ async fn insert_receipt(conn: &mut AnyConnection, r: &NewReceipt) -> Result<Stor
     .bind(r.ack.as_slice())
     .bind(r.record.as_slice())
     .bind(r.png.as_slice())
+    .bind(r.delivery.as_ref().map(|d| d.0.as_str()))
+    .bind(r.delivery.as_ref().map(|d| d.1.as_str()))
     .execute(&mut *conn)
     .await;
     let inserted = match result {
@@ -180,6 +194,11 @@ async fn insert_receipt(conn: &mut AnyConnection, r: &NewReceipt) -> Result<Stor
         Err(e) => return Err(e.into()),
     };
     if inserted > 0 {
+        if let Some((channel, to)) = &r.delivery {
+            if super::deliveries::PUSH_CHANNELS.contains(&channel.as_str()) {
+                super::deliveries::enqueue(conn, &r.receipt_id, channel, to, r.received_at).await?;
+            }
+        }
         return Ok(StoreOutcome::Stored(r.ack.clone()));
     }
     // Someone stored this id first. Their insert has committed (PostgreSQL's ON CONFLICT waits
@@ -245,8 +264,20 @@ async fn commit_group(pool: &AnyPool, group: Vec<Job>) {
     };
     let mut outcomes = Vec::with_capacity(group.len());
     for (r, _) in &group {
-        // A failing statement (an unknown terminal) is rolled back alone; the others go on.
-        outcomes.push(insert_receipt(&mut tx, r).await);
+        // Each receipt (with its delivery job) in a savepoint: one that fails (an unknown
+        // terminal) is rolled back whole and alone; the others go on.
+        if let Err(e) = sqlx::query("SAVEPOINT one_receipt").execute(&mut *tx).await {
+            return fail_all(group, &e.into());
+        }
+        let outcome = insert_receipt(&mut tx, r).await;
+        let end = if outcome.is_ok() { "RELEASE one_receipt" } else { "ROLLBACK TO one_receipt" };
+        if let Err(e) = sqlx::query(end).execute(&mut *tx).await {
+            return fail_all(group, &e.into());
+        }
+        if outcome.is_err() {
+            let _ = sqlx::query("RELEASE one_receipt").execute(&mut *tx).await;
+        }
+        outcomes.push(outcome);
     }
     if let Err(e) = tx.commit().await {
         return fail_all(group, &e.into());

@@ -1,5 +1,6 @@
 //! The receipt's domain types. Each can only hold a valid value (parse, don't validate).
 
+mod delivery;
 mod ids;
 mod money;
 mod receipt;
@@ -7,6 +8,7 @@ mod terminal;
 mod time;
 mod transaction;
 
+pub use delivery::{DeliveryChoice, Email, PhoneNumber};
 pub use ids::{AuthCode, BatchNo, MerchantId, OperatorId, ReceiptId, Rrn, Stan, TerminalId, VoucherNo};
 pub use money::{Currency, Money, MAX_MINOR};
 pub use receipt::{ChainLink, ReceiptRecord};

@@ -1,7 +1,7 @@
 use super::*;
 
 fn payload() -> Payload {
-    Payload { record: b"record bytes".to_vec(), png: vec![7u8; 2048] }
+    Payload { record: b"record bytes".to_vec(), png: vec![7u8; 2048], delivery: Some("email:li.na@example.com".into()) }
 }
 
 #[test]
@@ -92,4 +92,15 @@ fn acknowledgements_verify_only_with_the_platform_key() {
 
     let no_seq = Acknowledgement { sequence: None, ..ack };
     assert_eq!(verify_ack(&signer.sign(&no_seq), &signer.public_key()).unwrap(), no_seq);
+}
+
+#[test]
+fn the_delivery_choice_travels_sealed_and_may_be_absent() {
+    let key = PlatformKey::generate().unwrap();
+    let with = payload();
+    let env = Envelope::seal(&with, "T1", "R1", &key.public_bytes()).unwrap();
+    assert_eq!(env.open(&key).unwrap().delivery.as_deref(), Some("email:li.na@example.com"));
+    let without = Payload { delivery: None, ..payload() };
+    let env = Envelope::seal(&without, "T1", "R1", &key.public_bytes()).unwrap();
+    assert_eq!(env.open(&key).unwrap().delivery, None);
 }

@@ -151,14 +151,28 @@ pub struct TestTerminal {
 impl TestTerminal {
     /// Makes a sale now and stores it in the outbox (no upload).
     pub async fn sale(&mut self) -> ComposedReceipt {
+        self.sale_to(None).await
+    }
+
+    /// A sale whose customer chose `delivery` (e.g. `email:li.na@example.com`).
+    pub async fn sale_to(&mut self, delivery: Option<&str>) -> ComposedReceipt {
         self.seed += 1;
         let time = Utc::now().with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap()).to_rfc3339();
         let policy = CardPolicy { accept_clear_tracks: true, allow_chip_fallback: false };
         let (tx, _) = parse_transaction(&samples::transaction_json(self.seed, &time), &policy).unwrap();
         let signer = Signer::new(&self.device.identity().unwrap()).unwrap();
-        record_sale(&self.uploader.outbox, &signer, &fonts(), SlipWidth::W576, tx, samples::signature(self.seed), None)
-            .await
-            .unwrap()
+        let delivery = delivery.map(str::to_owned);
+        record_sale(
+            &self.uploader.outbox,
+            &signer,
+            &fonts(),
+            SlipWidth::W576,
+            tx,
+            samples::signature(self.seed),
+            delivery,
+        )
+        .await
+        .unwrap()
     }
 
     pub fn terminal_id(&self) -> String {

@@ -3,6 +3,7 @@
 
 // A failed unwrap in a test is a test failure with a backtrace, which is what we want.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+mod delivery;
 mod helpers;
 mod refusals;
 
@@ -39,7 +40,11 @@ async fn enrol_upload_query(db: Db) {
         Some(&t.device.identity().unwrap()),
     )
     .unwrap();
-    let payload = ereceipt_core::upload::Payload { record: entry.record.clone(), png: entry.png.clone() };
+    let payload = ereceipt_core::upload::Payload {
+        record: entry.record.clone(),
+        png: entry.png.clone(),
+        delivery: entry.delivery.clone(),
+    };
     let env = ereceipt_core::upload::Envelope::seal(
         &payload,
         &t.terminal_id(),

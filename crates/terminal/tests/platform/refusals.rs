@@ -15,7 +15,7 @@ async fn envelope_of(platform: &TestPlatform, t: &mut TestTerminal, sealed_as: &
     let r = t.sale().await;
     let id = r.record.id.to_string();
     let env = Envelope::seal(
-        &Payload { record: r.record_bytes.clone(), png: r.png.clone() },
+        &Payload { record: r.record_bytes.clone(), png: r.png.clone(), delivery: None },
         sealed_as,
         &id,
         &platform.state.keys.hpke.public_bytes(),
@@ -116,7 +116,7 @@ async fn tampered_foreign_oversize_and_altered_replays_are_refused() {
     let forged = compose_receipt(forged, &signer, &fonts(), SlipWidth::W576).unwrap();
     assert_eq!(forged.record.id, first.record.id);
     let env = Envelope::seal(
-        &Payload { record: forged.record_bytes.clone(), png: forged.png.clone() },
+        &Payload { record: forged.record_bytes.clone(), png: forged.png.clone(), delivery: None },
         &c.terminal_id(),
         forged.record.id.as_str(),
         &platform.state.keys.hpke.public_bytes(),

@@ -114,6 +114,7 @@ pub(super) fn receipt(terminal_id: &str, serial: i64, tx_time: i64, amount_minor
     let receipt_id = format!("{terminal_id}-000001-{serial:06}");
     let record = format!("record of {receipt_id}").into_bytes();
     NewReceipt {
+        delivery: None,
         terminal_id: terminal_id.to_owned(),
         merchant_id: format!("M-{terminal_id}"),
         merchant_name: "Noodle Bar 面馆".to_owned(),

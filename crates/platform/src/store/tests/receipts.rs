@@ -43,6 +43,7 @@ fn stored(r: &NewReceipt, ingest_seq: i64) -> StoredReceipt {
         received_at: r.received_at,
         ack: r.ack.clone(),
         ingest_seq,
+        delivery: r.delivery.clone(),
     }
 }
 

@@ -1,0 +1,193 @@
+//! Delivery workers: claim one due delivery, build the message from the stored receipt, hand it
+//! to the channel (or the local outbox folder when the channel has no server), record the
+//! answer. `try_execute_task` is one step, so tests drive it exactly; `run` loops, woken at once
+//! when a receipt is stored (real time) and otherwise polling for retries that came due.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, FixedOffset, Utc};
+use rand::Rng;
+
+use super::email::EmailSender;
+use super::local::LocalOutbox;
+use super::mm7::MmsSender;
+use super::smpp::SmsSender;
+use super::{Accepted, Outgoing, SendError};
+use crate::store::{DeliveryRow, Store, StoreError};
+
+/// A claim lasts this long; a worker that dies mid-send loses it and another worker retries.
+pub const LEASE_MS: i64 = 120_000;
+
+/// The configured channels. A channel without a server writes to the local outbox.
+pub struct Channels {
+    pub email: Option<EmailSender>,
+    pub sms: Option<SmsSender>,
+    pub mms: Option<MmsSender>,
+    pub local: LocalOutbox,
+    /// Base URL of the portal, for the link in messages.
+    pub portal_url: String,
+    /// Builds `.eml` files for the local outbox when no SMTP server is configured.
+    pub eml_builder: EmailSender,
+}
+
+/// What one step did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Nothing was due.
+    Idle,
+    /// The peer accepted the message.
+    Sent(String),
+    /// A temporary failure; queued again.
+    Retry { delivery_id: String, error: String },
+    /// Given up: permanent failure or the retry horizon passed.
+    Failed { delivery_id: String, error: String },
+    /// The claim was lost meanwhile (another worker took over after the lease ran out).
+    Lost(String),
+}
+
+/// Capped exponential backoff with jitter for deliveries: 10 s, 20 s, … up to 30 min.
+pub fn backoff_ms(attempts: i64, jitter: f64) -> i64 {
+    let exp = attempts.clamp(1, 20) - 1;
+    let base = (10_000_i64.saturating_mul(1_i64 << exp.min(18))).min(30 * 60_000);
+    base / 2 + (base as f64 / 2.0 * jitter.clamp(0.0, 1.0)) as i64
+}
+
+fn local_time(ms: i64, offset_minutes: i32) -> String {
+    let offset = FixedOffset::east_opt(offset_minutes * 60).unwrap_or_else(|| chrono::Utc.fix());
+    DateTime::<Utc>::from_timestamp_millis(ms)
+        .map(|t| t.with_timezone(&offset).format("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_default()
+}
+
+use chrono::Offset;
+
+fn amount(minor: i64, currency: &str) -> String {
+    // Two decimals for the currencies of our markets; JPY and KRW have none.
+    match currency {
+        "JPY" | "KRW" => format!("{currency} {minor}"),
+        _ => format!("{currency} {}.{:02}", minor / 100, minor % 100),
+    }
+}
+
+async fn outgoing(store: &Store, d: &DeliveryRow, portal_url: &str) -> Result<Option<Outgoing>, StoreError> {
+    let (Some(r), Some(png)) = (store.receipt(&d.receipt_id).await?, store.receipt_image(&d.receipt_id).await?) else {
+        return Ok(None);
+    };
+    Ok(Some(Outgoing {
+        delivery_id: d.delivery_id.clone(),
+        receipt_id: r.receipt_id.clone(),
+        merchant_name: r.merchant_name.clone(),
+        amount: amount(r.amount_minor, &r.currency),
+        time_local: local_time(r.tx_time, r.tx_offset_minutes),
+        link: format!("{}/r/{}", portal_url.trim_end_matches('/'), r.receipt_id),
+        png,
+        recipient: d.recipient.clone(),
+    }))
+}
+
+async fn send(channels: &Channels, channel: &str, out: &Outgoing) -> Result<Accepted, SendError> {
+    let now = Utc::now().to_rfc3339();
+    match channel {
+        "email" => match &channels.email {
+            Some(sender) => sender.send(out).await,
+            None => {
+                let eml = channels.eml_builder.message(out)?.formatted();
+                channels.local.email(out, &eml)
+            }
+        },
+        "sms" => match &channels.sms {
+            Some(sender) => sender.send(out).await,
+            None => channels.local.sms(out, &SmsSender::text(out), &now),
+        },
+        "mms" => match &channels.mms {
+            Some(sender) => sender.send(out).await,
+            None => channels.local.mms(out, &format!("{} {}", out.merchant_name, out.amount), &now),
+        },
+        other => Err(SendError::Permanent(format!("unknown channel {other}"))),
+    }
+}
+
+/// Claims and performs one delivery.
+pub async fn try_execute_task(store: &Store, channels: &Channels, worker: &str) -> Result<Step, StoreError> {
+    let now = Utc::now().timestamp_millis();
+    let Some(d) = store.claim_delivery(worker, now, LEASE_MS).await? else { return Ok(Step::Idle) };
+    let result = match outgoing(store, &d, &channels.portal_url).await? {
+        Some(out) => send(channels, &d.channel, &out).await,
+        None => Err(SendError::Permanent(format!("receipt {} not found", d.receipt_id))),
+    };
+    let now = Utc::now().timestamp_millis();
+    match result {
+        Ok(accepted) => {
+            let id = d.delivery_id.clone();
+            if store.delivery_sent(&id, worker, accepted.peer_id.as_deref(), &accepted.answer, now).await? {
+                tracing::info!(delivery = %id, channel = %d.channel, "delivered to the peer");
+                Ok(Step::Sent(id))
+            } else {
+                Ok(Step::Lost(id))
+            }
+        }
+        Err(e) => {
+            let permanent = matches!(e, SendError::Permanent(_));
+            let retry_at = now + backoff_ms(d.attempts, rand::thread_rng().gen::<f64>());
+            store.delivery_failed(&d.delivery_id, worker, &e.to_string(), permanent, retry_at, now).await?;
+            tracing::warn!(delivery = %d.delivery_id, channel = %d.channel, error = %e, "delivery attempt failed");
+            if permanent || now >= d.give_up_at {
+                Ok(Step::Failed { delivery_id: d.delivery_id, error: e.to_string() })
+            } else {
+                Ok(Step::Retry { delivery_id: d.delivery_id, error: e.to_string() })
+            }
+        }
+    }
+}
+
+/// Runs one worker until `stop` turns true: works while there is work, then waits for `wake`
+/// (a receipt was stored) or a poll interval (a retry may have come due).
+pub async fn run(
+    store: Store,
+    channels: Arc<Channels>,
+    worker: String,
+    wake: Arc<tokio::sync::Notify>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        match try_execute_task(&store, &channels, &worker).await {
+            Ok(Step::Idle) => {
+                tokio::select! {
+                    () = wake.notified() => {}
+                    () = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    _ = stop.changed() => {}
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "delivery worker: storage error");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        assert_eq!(backoff_ms(1, 0.0), 5_000);
+        assert_eq!(backoff_ms(1, 1.0), 10_000);
+        assert!(backoff_ms(3, 0.5) > backoff_ms(2, 0.5));
+        assert_eq!(backoff_ms(40, 1.0), 30 * 60_000);
+        assert_eq!(backoff_ms(0, 1.0), 10_000);
+    }
+
+    #[test]
+    fn amounts_and_times_read_as_printed() {
+        assert_eq!(amount(12_850, "CNY"), "CNY 128.50");
+        assert_eq!(amount(500, "JPY"), "JPY 500");
+        assert_eq!(local_time(1_764_050_591_000, 480), "2025-11-25 14:03");
+    }
+}

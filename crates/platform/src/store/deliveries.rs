@@ -1,0 +1,240 @@
+//! The delivery queue (P2): one row per push delivery, written in the same transaction as its
+//! receipt; workers claim rows with a lease (the same query on SQLite and PostgreSQL), record
+//! what the peer answered, and retry with backoff until `give_up_at`.
+
+use sqlx::any::AnyRow;
+use sqlx::AnyConnection;
+
+use super::{column, Store, StoreError};
+
+/// Channels that push to the customer (pull sends only a login code, on request).
+pub const PUSH_CHANNELS: [&str; 3] = ["email", "sms", "mms"];
+/// Temporary failures are retried for at least this long after the receipt arrived.
+pub const RETRY_HORIZON_MS: i64 = 26 * 3600 * 1000;
+
+/// One delivery as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryRow {
+    pub delivery_id: String,
+    pub receipt_id: String,
+    pub channel: String,
+    pub recipient: String,
+    /// `queued`, `sending`, `sent`, `delivered` or `failed`.
+    pub state: String,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub peer_id: Option<String>,
+    pub last_answer: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub give_up_at: i64,
+}
+
+/// One entry of a delivery's history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryEvent {
+    pub at: i64,
+    pub state: String,
+    pub answer: String,
+}
+
+const COLUMNS: &str = "delivery_id, receipt_id, channel, recipient, state, attempts, next_attempt_at, peer_id, \
+                       last_answer, created_at, updated_at, give_up_at";
+
+fn row_of(row: &AnyRow) -> Result<DeliveryRow, StoreError> {
+    Ok(DeliveryRow {
+        delivery_id: column(row, "delivery_id")?,
+        receipt_id: column(row, "receipt_id")?,
+        channel: column(row, "channel")?,
+        recipient: column(row, "recipient")?,
+        state: column(row, "state")?,
+        attempts: column(row, "attempts")?,
+        next_attempt_at: column(row, "next_attempt_at")?,
+        peer_id: column(row, "peer_id")?,
+        last_answer: column(row, "last_answer")?,
+        created_at: column(row, "created_at")?,
+        updated_at: column(row, "updated_at")?,
+        give_up_at: column(row, "give_up_at")?,
+    })
+}
+
+/// Queues a delivery inside the caller's transaction (the one storing the receipt).
+pub(super) async fn enqueue(
+    conn: &mut AnyConnection,
+    receipt_id: &str,
+    channel: &str,
+    recipient: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    let id = format!("{receipt_id}.{channel}");
+    sqlx::query(
+        "INSERT INTO deliveries (delivery_id, receipt_id, channel, recipient, state, attempts, next_attempt_at, \
+         created_at, updated_at, give_up_at) VALUES ($1, $2, $3, $4, 'queued', 0, $5, $5, $5, $6)",
+    )
+    .bind(&id)
+    .bind(receipt_id)
+    .bind(channel)
+    .bind(recipient)
+    .bind(now)
+    .bind(now + RETRY_HORIZON_MS)
+    .execute(&mut *conn)
+    .await?;
+    event(conn, &id, now, "queued", "").await
+}
+
+async fn event(conn: &mut AnyConnection, id: &str, at: i64, state: &str, answer: &str) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO delivery_events (delivery_id, at, state, answer) VALUES ($1, $2, $3, $4)")
+        .bind(id)
+        .bind(at)
+        .bind(state)
+        .bind(answer)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+impl Store {
+    /// Claims the oldest due delivery for `worker` until `now + lease_ms`: a queued one whose
+    /// time has come, or one whose previous worker's lease ran out (it died mid-send). Exactly
+    /// one of several concurrent workers, in any process, gets a given row.
+    pub async fn claim_delivery(
+        &self,
+        worker: &str,
+        now: i64,
+        lease_ms: i64,
+    ) -> Result<Option<DeliveryRow>, StoreError> {
+        let due = "((state = 'queued' AND next_attempt_at <= $1) OR (state = 'sending' AND lease_until < $1))";
+        let sql = format!(
+            "UPDATE deliveries SET state = 'sending', lease_until = $2, worker = $3, attempts = attempts + 1, \
+             updated_at = $1 WHERE delivery_id = (SELECT delivery_id FROM deliveries WHERE {due} \
+             ORDER BY next_attempt_at, delivery_id LIMIT 1) AND {due} RETURNING {COLUMNS}"
+        );
+        let row = sqlx::query(&sql).bind(now).bind(now + lease_ms).bind(worker).fetch_optional(&self.pool).await?;
+        row.as_ref().map(row_of).transpose()
+    }
+
+    /// Records that the peer accepted (`sent`) — only if `worker` still holds the claim.
+    /// Returns false when the claim was lost (the lease ran out and another worker took it).
+    pub async fn delivery_sent(
+        &self,
+        id: &str,
+        worker: &str,
+        peer_id: Option<&str>,
+        answer: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE deliveries SET state = 'sent', peer_id = $1, last_answer = $2, lease_until = NULL, updated_at = $3 \
+             WHERE delivery_id = $4 AND worker = $5 AND state = 'sending'",
+        )
+        .bind(peer_id)
+        .bind(answer)
+        .bind(now)
+        .bind(id)
+        .bind(worker)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if done > 0 {
+            event(&mut tx, id, now, "sent", answer).await?;
+        }
+        tx.commit().await?;
+        Ok(done > 0)
+    }
+
+    /// Records a failed attempt: `failed` for good when `permanent` or past `give_up_at`,
+    /// otherwise queued again for `retry_at`.
+    pub async fn delivery_failed(
+        &self,
+        id: &str,
+        worker: &str,
+        answer: &str,
+        permanent: bool,
+        retry_at: i64,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let state = sqlx::query(
+            "UPDATE deliveries SET state = CASE WHEN $1 = 1 OR give_up_at <= $2 THEN 'failed' ELSE 'queued' END, \
+             next_attempt_at = $3, last_answer = $4, lease_until = NULL, updated_at = $2 \
+             WHERE delivery_id = $5 AND worker = $6 AND state = 'sending' RETURNING state",
+        )
+        .bind(i64::from(permanent))
+        .bind(now)
+        .bind(retry_at)
+        .bind(answer)
+        .bind(id)
+        .bind(worker)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(row) = state {
+            let state: String = column(&row, "state")?;
+            let label = if state == "failed" { "failed" } else { "retry" };
+            event(&mut tx, id, now, label, answer).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A delivery report from the peer (e.g. an SMPP delivery receipt): `delivered` or `failed`.
+    pub async fn delivery_reported(
+        &self,
+        peer_id: &str,
+        delivered: bool,
+        answer: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let state = if delivered { "delivered" } else { "failed" };
+        let row = sqlx::query(
+            "UPDATE deliveries SET state = $1, last_answer = $2, updated_at = $3 \
+             WHERE peer_id = $4 AND state IN ('sent', 'delivered') RETURNING delivery_id",
+        )
+        .bind(state)
+        .bind(answer)
+        .bind(now)
+        .bind(peer_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(row) = &row {
+            let id: String = column(row, "delivery_id")?;
+            event(&mut tx, &id, now, state, answer).await?;
+        }
+        tx.commit().await?;
+        Ok(row.is_some())
+    }
+
+    /// The deliveries of a receipt, with their histories.
+    pub async fn deliveries_of(&self, receipt_id: &str) -> Result<Vec<(DeliveryRow, Vec<DeliveryEvent>)>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM deliveries WHERE receipt_id = $1 ORDER BY delivery_id");
+        let rows = sqlx::query(&sql).bind(receipt_id).fetch_all(&self.pool).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let d = row_of(row)?;
+            let events =
+                sqlx::query("SELECT at, state, answer FROM delivery_events WHERE delivery_id = $1 ORDER BY event_id")
+                    .bind(&d.delivery_id)
+                    .fetch_all(&self.pool)
+                    .await?
+                    .iter()
+                    .map(|e| {
+                        Ok(DeliveryEvent {
+                            at: column(e, "at")?,
+                            state: column(e, "state")?,
+                            answer: column(e, "answer")?,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, StoreError>>()?;
+            out.push((d, events));
+        }
+        Ok(out)
+    }
+
+    /// How many deliveries are waiting or being sent (the queue depth).
+    pub async fn deliveries_pending(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE state IN ('queued', 'sending')")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+}

@@ -1,0 +1,71 @@
+//! Delivery from the customer's choice at the terminal to the local outbox folder (no servers
+//! configured): the choice travels sealed, is stored with the receipt, and the push delivery is
+//! queued with it and performed once.
+
+use std::time::{Duration, Instant};
+
+use ereceipt_terminal::sync::Step;
+
+use crate::helpers::{Db, TestPlatform};
+
+async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn each_choice_reaches_its_outbox_once_and_pull_pushes_nothing() {
+    let platform = TestPlatform::start(Db::Sqlite).await;
+    let mut t = platform.terminal("T0000401").await;
+    let email = t.sale_to(Some("email:li.na@example.com")).await;
+    let sms = t.sale_to(Some("sms:+8613800138000")).await;
+    let mms = t.sale_to(Some("mms:+8613900139000")).await;
+    let pull = t.sale_to(Some("pull:+8613700137000")).await;
+    for r in [&email, &sms, &mms, &pull] {
+        assert_eq!(t.uploader.upload_next().await.unwrap(), Step::Uploaded(r.record.id.to_string()));
+    }
+    let outbox = platform.dir.path().join("outbox");
+    let eml = outbox.join("email").join(format!("{}.email.eml", email.record.id));
+    wait_for("the email in the outbox", || eml.exists()).await;
+    let mms_png = outbox.join("mms").join(format!("{}.mms.png", mms.record.id));
+    wait_for("the MMS image in the outbox", || mms_png.exists()).await;
+    wait_for("the SMS log line", || {
+        std::fs::read_to_string(outbox.join("sms.log")).is_ok_and(|l| l.contains(sms.record.id.as_str()))
+    })
+    .await;
+
+    // The file is written before the state is recorded: wait for the queue to empty.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while platform.state.store.deliveries_pending().await.unwrap() > 0 {
+        assert!(Instant::now() < deadline, "deliveries still pending");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let text = std::fs::read_to_string(&eml).unwrap();
+    assert!(text.contains("li.na@example.com"), "{text}");
+    assert!(text.contains(&format!("{}.png", email.record.id)), "the image is attached");
+    assert_eq!(std::fs::read(&mms_png).unwrap(), mms.png, "the MMS carries the receipt image");
+    let sms_log = std::fs::read_to_string(outbox.join("sms.log")).unwrap();
+    assert!(sms_log.contains("+8613800138000"));
+    assert!(sms_log.contains(&format!("/r/{}", sms.record.id)), "the text links to the receipt: {sms_log}");
+
+    // The choice is stored with the receipt; states and histories are visible per receipt.
+    let store = &platform.state.store;
+    let stored = store.receipt(email.record.id.as_str()).await.unwrap().unwrap();
+    assert_eq!(stored.delivery, Some(("email".into(), "li.na@example.com".into())));
+    let deliveries = store.deliveries_of(email.record.id.as_str()).await.unwrap();
+    assert_eq!(deliveries.len(), 1);
+    let (d, events) = &deliveries[0];
+    assert_eq!(d.state, "sent");
+    assert_eq!(d.attempts, 1);
+    assert_eq!(events.iter().map(|e| e.state.as_str()).collect::<Vec<_>>(), ["queued", "sent"]);
+    let stored_pull = store.receipt(pull.record.id.as_str()).await.unwrap().unwrap();
+    assert_eq!(stored_pull.delivery, Some(("pull".into(), "+8613700137000".into())));
+    assert!(store.deliveries_of(pull.record.id.as_str()).await.unwrap().is_empty(), "pull pushes nothing");
+
+    // Once: nothing is left to do and nothing was written twice.
+    let lines = sms_log.lines().filter(|l| l.contains(sms.record.id.as_str())).count();
+    assert_eq!(lines, 1);
+}
