@@ -23,6 +23,7 @@ pub struct Metrics {
     pub in_flight: Gauge,
     pub latency: Histogram,
     pub enrolments: Counter,
+    pub deliveries_pending: Gauge,
 }
 
 impl Default for Metrics {
@@ -40,6 +41,7 @@ impl Metrics {
         let in_flight = Gauge::default();
         let latency = Histogram::new([0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5]);
         let enrolments = Counter::default();
+        let deliveries_pending = Gauge::default();
         registry.register("receipts_ingested", "Receipts stored for the first time", ingested.clone());
         registry.register(
             "receipts_duplicate",
@@ -54,7 +56,21 @@ impl Metrics {
         );
         registry.register("ingest_latency_seconds", "Time from request to acknowledgement", latency.clone());
         registry.register("enrolments", "Terminal certificates issued", enrolments.clone());
-        Self { registry: std::sync::Arc::new(registry), ingested, duplicates, refused, in_flight, latency, enrolments }
+        registry.register(
+            "deliveries_pending",
+            "Deliveries queued or being sent (the delivery queue depth, all processes)",
+            deliveries_pending.clone(),
+        );
+        Self {
+            registry: std::sync::Arc::new(registry),
+            ingested,
+            duplicates,
+            refused,
+            in_flight,
+            latency,
+            enrolments,
+            deliveries_pending,
+        }
     }
 
     pub fn refuse(&self, reason: &str) {

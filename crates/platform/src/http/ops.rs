@@ -23,6 +23,9 @@ pub async fn ready(State(st): State<SharedState>) -> Result<&'static str, ApiErr
 }
 
 pub async fn metrics(State(st): State<SharedState>) -> impl IntoResponse {
+    if let Ok(n) = st.store.deliveries_pending().await {
+        st.metrics.deliveries_pending.set(n);
+    }
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], st.metrics.render())
 }
 

@@ -126,14 +126,37 @@ pub async fn search(
     Ok(Json(serde_json::json!({ "items": items, "next_cursor": page.next_cursor })))
 }
 
+/// One receipt, with its delivery choice and every delivery's state and history.
 pub async fn receipt(
     State(st): State<SharedState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Result<Json<ReceiptView>, ApiError> {
+) -> Result<Json<serde_json::Value>, ApiError> {
     require_admin(&st, &headers)?;
     let r = st.store.receipt(&id).await?.ok_or_else(|| ApiError::not_found(format!("no receipt {id}")))?;
-    Ok(Json(r.into()))
+    let delivery = r.delivery.as_ref().map(|(c, t)| format!("{c}:{t}"));
+    let deliveries: Vec<_> = st
+        .store
+        .deliveries_of(&id)
+        .await?
+        .into_iter()
+        .map(|(d, events)| {
+            serde_json::json!({
+                "channel": d.channel, "recipient": d.recipient, "state": d.state, "attempts": d.attempts,
+                "peer_id": d.peer_id, "last_answer": d.last_answer,
+                "history": events.iter().map(|e| serde_json::json!({
+                    "at": rfc3339(e.at, 0), "state": e.state, "answer": e.answer,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let mut view = serde_json::to_value(ReceiptView::from(r))
+        .map_err(|e| ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    if let Some(obj) = view.as_object_mut() {
+        obj.insert("delivery".into(), serde_json::json!(delivery));
+        obj.insert("deliveries".into(), serde_json::json!(deliveries));
+    }
+    Ok(Json(view))
 }
 
 pub async fn image(
