@@ -44,3 +44,4 @@ pub enum SendError {
     Permanent(String),
 }
 pub mod smpp;
+pub mod mm7;
