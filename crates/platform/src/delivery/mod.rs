@@ -45,3 +45,4 @@ pub enum SendError {
 }
 pub mod smpp;
 pub mod mm7;
+pub mod email;

@@ -1,0 +1,204 @@
+//! Email delivery (P2): one receipt becomes one bilingual MIME message with the receipt PNG
+//! attached, handed to an SMTP relay over STARTTLS or implicit TLS, with optional AUTH.
+
+mod message;
+#[cfg(test)]
+mod tests;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use lettre::message::Mailbox;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::transport::smtp::response::{Category, Response};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+
+use super::{Accepted, Outgoing, SendError};
+use crate::settings::Secret;
+
+/// How the connection to the relay is protected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    /// Plain connection upgraded with STARTTLS, which is required (usually port 587).
+    Starttls,
+    /// TLS from the first byte (SMTPS, usually port 465).
+    Implicit,
+    /// No TLS at all: only for a relay on the loopback interface (tests, a local MTA), and
+    /// never with credentials. [`EmailSender::new`] refuses it for any other host.
+    None,
+}
+
+/// The `[platform.smtp]` settings: which relay to hand receipts to, and as whom.
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpSettings {
+    /// Relay host name or IP address; also the name its TLS certificate must carry.
+    pub host: String,
+    pub port: u16,
+    pub tls: TlsMode,
+    /// AUTH user name; unset or empty means no AUTH. Requires `password`.
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<Secret>,
+    /// The From of every receipt, e.g. `ereceipt <receipts@example.com>`.
+    pub from: String,
+    /// Limit for one attempt, seconds: connecting, TLS, AUTH and the transfer together.
+    pub timeout_secs: u64,
+    /// A PEM file of CA certificates trusted in addition to the built-in web PKI roots (a
+    /// private relay's CA, the tests' CA).
+    #[serde(default)]
+    pub extra_ca_pem: Option<PathBuf>,
+}
+
+/// Why an [`EmailSender`] could not be built from its settings.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EmailSetupError {
+    /// `from` is not a mailbox (`Name <user@domain>` or `user@domain`).
+    #[error("smtp.from {0:?} is not an email address: {1}")]
+    From(String, String),
+    /// The extra CA file could not be read or holds no usable certificate.
+    #[error("smtp.extra_ca_pem {0}: {1}")]
+    ExtraCa(PathBuf, String),
+    /// The TLS library refused the parameters.
+    #[error("smtp TLS setup: {0}")]
+    Tls(String),
+    /// A combination of settings that cannot work or would be unsafe.
+    #[error("smtp settings: {0}")]
+    Invalid(String),
+}
+
+/// Sends receipts through one SMTP relay. A connection is opened per message, so a sender can
+/// be shared by concurrent workers.
+pub struct EmailSender {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for EmailSender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmailSender").field("from", &self.from.to_string()).finish_non_exhaustive()
+    }
+}
+
+impl EmailSender {
+    /// Checks the settings and reads the extra CA; does not contact the relay.
+    pub fn new(s: &SmtpSettings) -> Result<Self, EmailSetupError> {
+        let from: Mailbox = s.from.parse().map_err(|e| EmailSetupError::From(s.from.clone(), format!("{e}")))?;
+        if s.timeout_secs == 0 {
+            return Err(EmailSetupError::Invalid("timeout_secs must be at least 1".into()));
+        }
+        let username = s.username.as_deref().filter(|u| !u.is_empty());
+        let password = s.password.as_ref().map(|p| p.0.as_str()).filter(|p| !p.is_empty());
+        let credentials = match (username, password) {
+            (Some(u), Some(p)) => Some(Credentials::new(u.to_owned(), p.to_owned())),
+            (None, None) => None,
+            _ => return Err(EmailSetupError::Invalid("username and password go together".into())),
+        };
+        let tls = match s.tls {
+            TlsMode::Starttls => Tls::Required(tls_parameters(s)?),
+            TlsMode::Implicit => Tls::Wrapper(tls_parameters(s)?),
+            TlsMode::None if !is_loopback(&s.host) => {
+                return Err(EmailSetupError::Invalid(format!(
+                    "tls = \"none\" is only allowed for a relay on loopback, not {:?}",
+                    s.host
+                )))
+            }
+            TlsMode::None if credentials.is_some() => {
+                return Err(EmailSetupError::Invalid("credentials are never sent without TLS".into()))
+            }
+            TlsMode::None => Tls::None,
+        };
+        let timeout = Duration::from_secs(s.timeout_secs);
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(s.host.as_str())
+            .port(s.port)
+            .tls(tls)
+            .timeout(Some(timeout));
+        if let Some(c) = credentials {
+            builder = builder.credentials(c);
+        }
+        Ok(Self { transport: builder.build(), from, timeout })
+    }
+
+    /// The MIME message for `out`, as it would be sent (pure; a fresh `Date` each call).
+    pub fn message(&self, out: &Outgoing) -> Result<lettre::Message, SendError> {
+        message::compose(&self.from, out)
+    }
+
+    /// One attempt to hand `out` to the relay. A timeout after the message went out may
+    /// hide a delivery; the retry then carries the same Message-ID.
+    pub async fn send(&self, out: &Outgoing) -> Result<Accepted, SendError> {
+        let message = self.message(out)?;
+        // lettre's async transport bounds only the TCP connect, not the replies it waits for.
+        let response = tokio::time::timeout(self.timeout, self.transport.send(message))
+            .await
+            .map_err(|_| SendError::Temporary(format!("no answer from the relay within {:?}", self.timeout)))?
+            .map_err(classify)?;
+        Ok(accepted(&response))
+    }
+}
+
+fn tls_parameters(s: &SmtpSettings) -> Result<TlsParameters, EmailSetupError> {
+    let mut builder = TlsParameters::builder(s.host.clone());
+    if let Some(path) = s.extra_ca_pem.as_ref().filter(|p| !p.as_os_str().is_empty()) {
+        let ca_error = |e: &dyn std::fmt::Display| EmailSetupError::ExtraCa(path.clone(), e.to_string());
+        let pem = std::fs::read(path).map_err(|e| ca_error(&e))?;
+        if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+            return Err(ca_error(&"no PEM certificate in the file"));
+        }
+        builder = builder.add_root_certificate(Certificate::from_pem(&pem).map_err(|e| ca_error(&e))?);
+    }
+    builder.build_rustls().map_err(|e| EmailSetupError::Tls(e.to_string()))
+}
+
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// 5xx is final for this message, except the x3x codes of RFC 4954 (530 authentication
+/// required, 535 credentials invalid, …): those concern our account at the relay, which an
+/// operator can fix, so the receipt stays queued. Everything else (4xx, refused connection,
+/// timeout, TLS failure, a relay without STARTTLS) may work later.
+fn classify(e: lettre::transport::smtp::Error) -> SendError {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        let s_text = s.to_string();
+        if !text.contains(&s_text) {
+            text = format!("{text}: {s_text}");
+        }
+        source = s.source();
+    }
+    match e.status() {
+        Some(code) if e.is_permanent() && code.category != Category::Unspecified3 => SendError::Permanent(text),
+        _ => SendError::Temporary(text),
+    }
+}
+
+/// The relay's final answer as one line, and its queue id when it names one: Postfix and
+/// aiosmtpd say "queued as ID", Exim "id=ID".
+fn accepted(r: &Response) -> Accepted {
+    let code = u16::from(r.code());
+    let answer = std::iter::once(code.to_string()).chain(r.message().map(str::to_owned)).collect::<Vec<_>>().join(" ");
+    let peer_id = r.message().find_map(queue_id);
+    Accepted { peer_id, answer }
+}
+
+fn queue_id(line: &str) -> Option<String> {
+    let rest = match line.split_once("queued as ") {
+        Some((_, rest)) => rest,
+        None => line.split_whitespace().find_map(|w| w.strip_prefix("id="))?,
+    };
+    let id: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c)).collect();
+    let id = id.trim_end_matches('.');
+    (!id.is_empty()).then(|| id.to_owned())
+}
