@@ -3,6 +3,12 @@
 //! channel turns one [`Outgoing`] message into one attempt with the peer and says whether the
 //! peer accepted it, refused it for now (retry later) or for good.
 
+pub mod email;
+pub mod local;
+pub mod mm7;
+pub mod smpp;
+pub mod worker;
+
 /// What a customer receives about one receipt.
 #[derive(Clone, Debug)]
 pub struct Outgoing {
@@ -43,6 +49,30 @@ pub enum SendError {
     #[error("permanent failure: {0}")]
     Permanent(String),
 }
-pub mod smpp;
-pub mod mm7;
-pub mod email;
+
+/// The channels as configured: servers where set, the local outbox folder otherwise.
+pub fn channels(
+    settings: &crate::settings::Settings,
+    listen: std::net::SocketAddr,
+) -> Result<worker::Channels, String> {
+    let d = &settings.delivery;
+    let portal_url = if d.portal_url.is_empty() { format!("https://{listen}") } else { d.portal_url.clone() };
+    let local_smtp = email::SmtpSettings {
+        host: "localhost".into(),
+        port: 25,
+        tls: email::TlsMode::None,
+        username: None,
+        password: None,
+        from: d.email_from.clone(),
+        timeout_secs: 30,
+        extra_ca_pem: None,
+    };
+    Ok(worker::Channels {
+        email: d.smtp.as_ref().map(email::EmailSender::new).transpose().map_err(|e| format!("smtp: {e}"))?,
+        sms: d.smpp.as_ref().map(smpp::SmsSender::new),
+        mms: d.mm7.as_ref().map(mm7::MmsSender::new).transpose().map_err(|e| format!("mm7: {e}"))?,
+        local: local::LocalOutbox::new(std::path::Path::new(&d.outbox_dir)),
+        portal_url,
+        eml_builder: email::EmailSender::new(&local_smtp).map_err(|e| format!("email: {e}"))?,
+    })
+}
