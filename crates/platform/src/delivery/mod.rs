@@ -9,6 +9,9 @@ pub mod mm7;
 pub mod smpp;
 pub mod worker;
 
+#[cfg(test)]
+mod tests;
+
 /// What a customer receives about one receipt.
 #[derive(Clone, Debug)]
 pub struct Outgoing {

@@ -231,6 +231,16 @@ impl Store {
         Ok(out)
     }
 
+    /// Makes every queued delivery due now: the operator's "retry now" (also used by tests).
+    pub async fn make_due_now(&self) -> Result<u64, StoreError> {
+        let now = chrono::Utc::now().timestamp_millis();
+        Ok(sqlx::query("UPDATE deliveries SET next_attempt_at = $1 WHERE state = 'queued' AND next_attempt_at > $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
+    }
+
     /// How many deliveries are waiting or being sent (the queue depth).
     pub async fn deliveries_pending(&self) -> Result<i64, StoreError> {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE state IN ('queued', 'sending')")

@@ -76,6 +76,7 @@ async def main():
     p.add_argument("--user", help="require AUTH (over TLS) with this user and --password")
     p.add_argument("--password")
     p.add_argument("--verbose", action="store_true", help="log sessions and their errors")
+    p.add_argument("--port", type=int, default=0, help="listen on this port (default: any free one)")
     a = p.parse_args()
     # Refused handshakes and the like are what some tests provoke: quiet unless asked.
     logging.basicConfig(level=logging.INFO if a.verbose else logging.CRITICAL)
@@ -97,7 +98,7 @@ async def main():
     server = await loop.create_server(
         lambda: SMTP(handler, **options),
         host="127.0.0.1",
-        port=0,
+        port=a.port,
         ssl=context if a.tls == "implicit" else None,
     )
     print(server.sockets[0].getsockname()[1], flush=True)

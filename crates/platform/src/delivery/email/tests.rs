@@ -79,16 +79,16 @@ fn ed25519_pkcs8_v1(v2: &[u8]) -> Vec<u8> {
 }
 
 /// A running `smtp_server.py`; killed on drop.
-struct SmtpServer {
+pub(crate) struct SmtpServer {
     _child: tokio::process::Child,
-    port: u16,
+    pub(crate) port: u16,
     maildir: tempfile::TempDir,
 }
 
 impl SmtpServer {
     /// Starts the server with `args` and waits until it says which port it listens on (it
     /// prints that only once bound, so no polling or sleeping is needed).
-    async fn start(args: &[&OsStr]) -> Self {
+    pub(crate) async fn start(args: &[&OsStr]) -> Self {
         let maildir = tempfile::tempdir().unwrap();
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/delivery/email/smtp_server.py");
         let mut child = tokio::process::Command::new(venv_python())
@@ -120,7 +120,7 @@ impl SmtpServer {
     }
 
     /// Every message received so far: the bytes and the envelope, TLS and AUTH record.
-    fn received(&self) -> Vec<(Vec<u8>, serde_json::Value)> {
+    pub(crate) fn received(&self) -> Vec<(Vec<u8>, serde_json::Value)> {
         let mut names: Vec<PathBuf> = std::fs::read_dir(self.maildir.path())
             .unwrap()
             .map(|e| e.unwrap().path())
@@ -137,7 +137,7 @@ impl SmtpServer {
     }
 }
 
-fn settings(port: u16, tls: TlsMode) -> SmtpSettings {
+pub(crate) fn settings(port: u16, tls: TlsMode) -> SmtpSettings {
     SmtpSettings {
         host: "127.0.0.1".into(),
         port,
