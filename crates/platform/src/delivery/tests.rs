@@ -131,3 +131,16 @@ async fn a_claim_left_by_a_dead_worker_is_taken_over_after_its_lease_only() {
 async fn sqlx_due_now(store: &Store) {
     store.make_due_now().await.unwrap();
 }
+
+#[tokio::test]
+async fn an_sms_delivery_report_for_any_segment_marks_the_delivery() {
+    let (store, _dir, _) = store_with_receipt(("sms", "+8613800138000")).await;
+    let now = chrono::Utc::now().timestamp_millis();
+    let d = store.claim_delivery("w1", now, 60_000).await.unwrap().unwrap();
+    assert!(store.delivery_sent(&d.delivery_id, "w1", Some("m-17,m-18"), "ok", now).await.unwrap());
+    assert!(!store.delivery_reported("m-1", true, "Delivered", now + 1).await.unwrap(), "unknown id");
+    assert!(store.delivery_reported("m-18", true, "Delivered", now + 2).await.unwrap());
+    let (row, events) = &store.deliveries_of("T0000501-000001-000001").await.unwrap()[0];
+    assert_eq!(row.state, "delivered");
+    assert_eq!(events.last().unwrap().state, "delivered");
+}

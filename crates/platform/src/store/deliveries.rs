@@ -178,6 +178,8 @@ impl Store {
     }
 
     /// A delivery report from the peer (e.g. an SMPP delivery receipt): `delivered` or `failed`.
+    /// `peer_id` is one of the ids the peer gave (a long SMS has one per segment, stored
+    /// comma-separated).
     pub async fn delivery_reported(
         &self,
         peer_id: &str,
@@ -189,7 +191,8 @@ impl Store {
         let state = if delivered { "delivered" } else { "failed" };
         let row = sqlx::query(
             "UPDATE deliveries SET state = $1, last_answer = $2, updated_at = $3 \
-             WHERE peer_id = $4 AND state IN ('sent', 'delivered') RETURNING delivery_id",
+             WHERE (peer_id = $4 OR peer_id LIKE $4 || ',%' OR peer_id LIKE '%,' || $4 \
+             OR peer_id LIKE '%,' || $4 || ',%') AND state IN ('sent', 'delivered') RETURNING delivery_id",
         )
         .bind(state)
         .bind(answer)
