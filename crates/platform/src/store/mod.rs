@@ -228,12 +228,3 @@ mod url_tests {
         assert!(err.contains("mysql") && !err.contains("secret"), "{err}");
     }
 }
-
-/// SHA-256, for tests elsewhere in the crate that build receipts by hand.
-#[cfg(test)]
-pub(crate) fn tests_sha256(b: &[u8]) -> [u8; 32] {
-    let d = ring::digest::digest(&ring::digest::SHA256, b);
-    let mut out = [0u8; 32];
-    out.copy_from_slice(d.as_ref());
-    out
-}
