@@ -9,6 +9,7 @@ pub mod http;
 pub mod ingest;
 pub mod keys;
 pub mod metrics;
+pub mod otp;
 pub mod pg_cluster;
 pub mod settings;
 pub mod state;

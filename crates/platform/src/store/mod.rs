@@ -6,6 +6,7 @@
 //! processes may share one PostgreSQL database, so every write is a single conditional statement
 //! (or a transaction that writes first) whose result says who won.
 
+mod codes;
 mod deliveries;
 mod model;
 mod receipts;
@@ -19,6 +20,7 @@ use std::time::Duration;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Decode, Executor, Row, Type};
 
+pub use codes::Issued;
 pub use deliveries::{DeliveryEvent, DeliveryRow, PUSH_CHANNELS, RETRY_HORIZON_MS};
 pub use model::{
     CertificateRow, ChainEntry, NewReceipt, NewTerminal, NewToken, Page, ReceiptQuery, Refusal, StoreOutcome,
