@@ -380,3 +380,33 @@ fn two_platforms_on_one_postgres_store_concurrent_uploads_once() {
     assert!(differ.is_empty(), "the copies hold different acknowledgements for {differ:?}");
     assert!(rt.block_on(store.refusals(100)).expect("refusals").is_empty(), "nothing was refused");
 }
+
+/// The customer's choice from the command line to the platform's outbox folder (no delivery
+/// servers configured): a bad choice is refused before anything is stored; a good one arrives.
+#[test]
+fn a_sale_with_a_delivery_choice_reaches_the_outbox_folder_and_a_bad_choice_stores_nothing() {
+    let tmp = TempDir::new().expect("temp dir");
+    let data = tmp.path().join("platform");
+    let serve = Serve::start(&data, "127.0.0.1:0".parse().expect("addr"), None, &tmp.path().join("serve.log"));
+    let t = enrol(&data, None, &serve.url(), "T0000004", &tmp.path().join("terminal"));
+    let inputs = Inputs::write(tmp.path());
+
+    let mut bad = sale_args(&t, &inputs, false);
+    bad.extend(["--deliver".into(), "sms:13800138000".into()]);
+    let run = ereceipt(bad);
+    run.assert_exit(3);
+    assert!(run.stderr.contains("--deliver") && run.stderr.contains("E.164"), "{run}");
+    assert_eq!(status(&t)["pending"].as_u64(), Some(0));
+    assert_eq!(status(&t)["uploaded"].as_u64(), Some(0), "nothing stored");
+
+    let mut good = sale_args(&t, &inputs, false);
+    good.extend(["--deliver".into(), "email:li.na@example.com".into()]);
+    let run = ereceipt(good);
+    run.assert_ok();
+    let id = stored_id(&run);
+    let eml = data.join("outbox").join("email").join(format!("{id}.email.eml"));
+    poll_until(Duration::from_secs(20), "the email in the outbox folder", || eml.exists());
+    let text = fs::read_to_string(&eml).expect("eml");
+    assert!(text.contains("To: li.na@example.com"), "{text}");
+    assert!(text.contains(&format!("{id}.png")), "the receipt is attached");
+}
