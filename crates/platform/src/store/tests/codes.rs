@@ -17,6 +17,7 @@ behaviours!(
     codes_per_number_are_limited,
     codes_per_client_are_limited,
     of_concurrent_right_codes_one_logs_in,
+    concurrent_wrong_codes_lock_after_exactly_five,
     receipts_for_phone_lists_only_that_number,
 );
 
@@ -141,6 +142,32 @@ async fn of_concurrent_right_codes_one_logs_in(store: &Store) {
         assert_eq!(ok, 1, "{outcomes:?}");
         assert!(outcomes.iter().all(|o| matches!(o, LoginOutcome::Ok | LoginOutcome::Used)), "{outcomes:?}");
     }
+}
+
+async fn concurrent_wrong_codes_lock_after_exactly_five(store: &Store) {
+    issue(store, PHONE, "10.0.0.1", "424242", T0).await;
+    let tasks = 12;
+    let barrier = Arc::new(Barrier::new(tasks));
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..tasks {
+        let (store, barrier) = (store.clone(), barrier.clone());
+        set.spawn(async move {
+            barrier.wait().await;
+            store.check_code(PHONE, &hash(PHONE, &format!("{i:06}")), T0 + 1).await
+        });
+    }
+    let mut left = Vec::new();
+    while let Some(done) = set.join_next().await {
+        match done.expect("task").expect("check") {
+            LoginOutcome::Wrong { tries_left } => left.push(tries_left),
+            LoginOutcome::Locked => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    left.sort_unstable();
+    // Every wrong try is counted once: 4, 3, 2, 1, 0 left, and the rest find the code locked.
+    assert_eq!(left, (0..MAX_FAILURES).collect::<Vec<_>>());
+    assert_eq!(check(store, PHONE, "424242", T0 + 2).await, LoginOutcome::Locked);
 }
 
 async fn receipts_for_phone_lists_only_that_number(store: &Store) {
