@@ -43,12 +43,17 @@ pub enum BenchCommand {
         /// Start a throwaway PostgreSQL cluster and store there.
         #[arg(long)]
         postgres: bool,
+        /// Also deliver every receipt by email and report the delay from acknowledgement to
+        /// the SMTP server accepting it: `local` (the outbox folder) or `smtp://HOST:PORT` (a
+        /// relay without TLS on loopback, e.g. the tests' aiosmtpd).
+        #[arg(long, value_name = "local|smtp://HOST:PORT")]
+        deliver: Option<String>,
     },
 }
 
 pub fn run(cmd: BenchCommand) -> Result<()> {
-    let BenchCommand::Upload { terminals, receipts, rate, database_url, postgres } = cmd;
-    runtime()?.block_on(upload(terminals.max(1), receipts.max(1), rate, database_url, postgres))
+    let BenchCommand::Upload { terminals, receipts, rate, database_url, postgres, deliver } = cmd;
+    runtime()?.block_on(upload(terminals.max(1), receipts.max(1), rate, database_url, postgres, deliver))
 }
 
 struct Loaded {
@@ -57,7 +62,14 @@ struct Loaded {
     envelopes: Vec<(String, Payload)>,
 }
 
-async fn upload(n: usize, m: usize, rate: Option<f64>, database_url: Option<String>, postgres: bool) -> Result<()> {
+async fn upload(
+    n: usize,
+    m: usize,
+    rate: Option<f64>,
+    database_url: Option<String>,
+    postgres: bool,
+    deliver: Option<String>,
+) -> Result<()> {
     let dir = tempfile::tempdir().context("temp dir")?;
     let cluster = if postgres { Some(ereceipt_platform::pg_cluster::TempCluster::start()?) } else { None };
     let mut settings = Settings::load_with_env(dir.path(), std::iter::empty())?;
@@ -68,10 +80,32 @@ async fn upload(n: usize, m: usize, rate: Option<f64>, database_url: Option<Stri
         settings.database_url = c.create_database("bench")?;
     }
     let backend = if settings.database_url.starts_with("postgres") { "PostgreSQL" } else { "SQLite" };
+    match deliver.as_deref() {
+        None | Some("local") => {}
+        Some(relay) => {
+            let (host, port) = relay
+                .strip_prefix("smtp://")
+                .and_then(|hp| hp.rsplit_once(':'))
+                .context("--deliver: local or smtp://HOST:PORT")?;
+            settings.delivery.smtp = Some(ereceipt_platform::delivery::email::SmtpSettings {
+                host: host.to_owned(),
+                port: port.parse().context("--deliver: port")?,
+                tls: ereceipt_platform::delivery::email::TlsMode::None,
+                username: None,
+                password: None,
+                from: "ereceipt bench <bench@localhost>".into(),
+                timeout_secs: 30,
+                extra_ca_pem: None,
+            });
+        }
+    }
+    let with_delivery = deliver.is_some();
     // The platform runs on its own runtime with named threads, so its CPU time can be told
     // apart from the load generator's, which shares the machine.
     let platform_rt = tokio::runtime::Builder::new_multi_thread()
         .thread_name("platform")
+        // Idle blocking threads would exit and take their CPU time with them from /proc.
+        .thread_keep_alive(Duration::from_secs(3600))
         .enable_all()
         .build()
         .context("platform runtime")?;
@@ -103,8 +137,9 @@ async fn upload(n: usize, m: usize, rate: Option<f64>, database_url: Option<Stri
         let identity = device.identity()?;
         let fonts = fonts.clone();
         let id2 = CertifiedKey::from_pem(&identity.cert_pem(), &identity.key_pem())?;
-        let envelopes =
-            tokio::task::spawn_blocking(move || compose_many(&id2, &fonts, m, i as u64)).await.context("compose")??;
+        let envelopes = tokio::task::spawn_blocking(move || compose_many(&id2, &fonts, m, i as u64, with_delivery))
+            .await
+            .context("compose")??;
         loaded.push(Loaded {
             client: PlatformClient::new(&url, &device.ca_der()?, Some(&identity))?,
             terminal_id: tid,
@@ -122,6 +157,17 @@ async fn upload(n: usize, m: usize, rate: Option<f64>, database_url: Option<Stri
     };
     let wall = started.elapsed();
     let cpu_after = thread_cpu_ticks();
+    let mut delivery_delays = Vec::new();
+    if with_delivery {
+        let deadline = Instant::now() + Duration::from_secs(300);
+        while state.store.deliveries_pending().await? > 0 {
+            if Instant::now() > deadline {
+                anyhow::bail!("deliveries still pending after 5 minutes");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        delivery_delays = state.store.delivery_delays_ms().await?;
+    }
     let stored = state.store.receipt_count().await?;
     let _ = stop_tx.send(());
     let _ = server.await;
@@ -147,6 +193,20 @@ async fn upload(n: usize, m: usize, rate: Option<f64>, database_url: Option<Stri
         pct(0.99),
         pct(1.0)
     );
+    if with_delivery {
+        delivery_delays.sort_unstable();
+        let pick = |p: f64| {
+            let i = ((delivery_delays.len() as f64 - 1.0) * p).round() as usize;
+            delivery_delays.get(i).copied().unwrap_or_default()
+        };
+        say!(
+            "delivery       {} emails sent; acknowledgement → accepted by the relay: p50 {} ms, p99 {} ms, max {} ms",
+            delivery_delays.len(),
+            pick(0.5),
+            pick(0.99),
+            pick(1.0)
+        );
+    }
     if let (Some((p0, a0)), Some((p1, a1))) = (cpu_before, cpu_after) {
         // Clock ticks are 1/100 s on Linux.
         let platform_ms = (p1 - p0) as f64 * 10.0 / latencies.len() as f64;
@@ -167,6 +227,7 @@ fn compose_many(
     fonts: &ereceipt_core::render::slip::Fonts,
     m: usize,
     seed: u64,
+    with_delivery: bool,
 ) -> Result<Vec<(String, Payload)>> {
     let signer = Signer::new(identity)?;
     let policy = CardPolicy { accept_clear_tracks: true, allow_chip_fallback: false };
@@ -182,7 +243,11 @@ fn compose_many(
         previous = r.record_hash;
         out.push((
             r.record.id.to_string(),
-            Payload { record: r.record_bytes, png: r.png, delivery: Some(format!("email:customer{k}@example.com")) },
+            Payload {
+                record: r.record_bytes,
+                png: r.png,
+                delivery: with_delivery.then(|| format!("email:customer{k}@example.com")),
+            },
         ));
     }
     Ok(out)
@@ -242,23 +307,24 @@ async fn open_loop(loaded: Vec<Loaded>, hpke: [u8; 32], rate: f64) -> Result<Vec
     Ok(all)
 }
 
-/// CPU clock ticks (user + system) of this process's threads named `platform*`, and of all of
-/// them, from `/proc/self/task/*/stat` (Linux); `None` elsewhere.
+/// CPU clock ticks (user + system) of this process's threads named `platform*` (from
+/// `/proc/self/task/*/stat`), and of the whole process including threads that ended (from
+/// `/proc/self/stat`); Linux only, `None` elsewhere.
 fn thread_cpu_ticks() -> Option<(u64, u64)> {
     let mut platform = 0;
-    let mut all = 0;
+    let fields_of = |stat: &str| -> u64 {
+        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        f.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0)
+            + f.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
+    };
+    let all = fields_of(&std::fs::read_to_string("/proc/self/stat").ok()?);
     for task in std::fs::read_dir("/proc/self/task").ok()? {
         let path = task.ok()?.path();
         let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
-        let stat = std::fs::read_to_string(path.join("stat")).unwrap_or_default();
-        // Fields after the parenthesised name: state is field 3, utime 14, stime 15.
-        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let ticks = fields.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0)
-            + fields.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
-        all += ticks;
         if comm.starts_with("platform") {
-            platform += ticks;
+            // Fields after the parenthesised name: utime and stime are the 12th and 13th.
+            platform += fields_of(&std::fs::read_to_string(path.join("stat")).unwrap_or_default());
         }
     }
     Some((platform, all))

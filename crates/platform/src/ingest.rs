@@ -139,6 +139,8 @@ fn ring_sha256(b: &[u8]) -> [u8; 32] {
 pub struct Accepted {
     pub ack: Vec<u8>,
     pub created: bool,
+    /// A push delivery was queued with it (the delivery workers should wake up).
+    pub delivery_queued: bool,
 }
 
 /// Checks the client's certificate against the platform's records (issued by us, not revoked).
@@ -197,9 +199,10 @@ pub async fn store(state: &AppState, opened: Opened, now: DateTime<Utc>) -> Resu
         ack,
         delivery: opened.delivery.as_ref().map(|d| (d.channel().to_owned(), d.recipient().to_owned())),
     };
+    let push = new.delivery.as_ref().is_some_and(|(c, _)| crate::store::PUSH_CHANNELS.contains(&c.as_str()));
     match state.store.store_receipt(&new).await.map_err(unavailable)? {
-        StoreOutcome::Stored(ack) => Ok(Accepted { ack, created: true }),
-        StoreOutcome::Duplicate(ack) => Ok(Accepted { ack, created: false }),
+        StoreOutcome::Stored(ack) => Ok(Accepted { ack, created: true, delivery_queued: push }),
+        StoreOutcome::Duplicate(ack) => Ok(Accepted { ack, created: false, delivery_queued: false }),
         StoreOutcome::Conflict { .. } => Err(Refusal::Conflict(new.receipt_id)),
     }
 }

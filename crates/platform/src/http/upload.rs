@@ -51,7 +51,9 @@ pub async fn upload(
         Ok(accepted) => {
             let status = if accepted.created {
                 st.metrics.ingested.inc();
-                st.deliveries_waiting.notify_waiters();
+                if accepted.delivery_queued {
+                    st.deliveries_waiting.notify_waiters();
+                }
                 StatusCode::CREATED
             } else {
                 st.metrics.duplicates.inc();

@@ -244,6 +244,19 @@ impl Store {
             .rows_affected())
     }
 
+    /// For sent deliveries: milliseconds from the receipt being stored (and acknowledged) to the
+    /// peer accepting the message. For benchmarks.
+    pub async fn delivery_delays_ms(&self) -> Result<Vec<i64>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT e.at - r.received_at AS delay FROM delivery_events e \
+             JOIN deliveries d ON d.delivery_id = e.delivery_id \
+             JOIN receipts r ON r.receipt_id = d.receipt_id WHERE e.state = 'sent'",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| column(r, "delay")).collect()
+    }
+
     /// How many deliveries are waiting or being sent (the queue depth).
     pub async fn deliveries_pending(&self) -> Result<i64, StoreError> {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE state IN ('queued', 'sending')")

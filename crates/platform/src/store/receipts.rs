@@ -264,18 +264,24 @@ async fn commit_group(pool: &AnyPool, group: Vec<Job>) {
     };
     let mut outcomes = Vec::with_capacity(group.len());
     for (r, _) in &group {
-        // Each receipt (with its delivery job) in a savepoint: one that fails (an unknown
-        // terminal) is rolled back whole and alone; the others go on.
-        if let Err(e) = sqlx::query("SAVEPOINT one_receipt").execute(&mut *tx).await {
-            return fail_all(group, &e.into());
+        // A receipt with a delivery job goes in a savepoint, so that if either insert fails both
+        // are undone and the others in the group go on. (A lone INSERT that fails, such as an
+        // unknown terminal, is undone by SQLite by itself.)
+        let guarded = r.delivery.is_some();
+        if guarded {
+            if let Err(e) = sqlx::query("SAVEPOINT one_receipt").execute(&mut *tx).await {
+                return fail_all(group, &e.into());
+            }
         }
         let outcome = insert_receipt(&mut tx, r).await;
-        let end = if outcome.is_ok() { "RELEASE one_receipt" } else { "ROLLBACK TO one_receipt" };
-        if let Err(e) = sqlx::query(end).execute(&mut *tx).await {
-            return fail_all(group, &e.into());
-        }
-        if outcome.is_err() {
-            let _ = sqlx::query("RELEASE one_receipt").execute(&mut *tx).await;
+        if guarded {
+            let end = if outcome.is_ok() { "RELEASE one_receipt" } else { "ROLLBACK TO one_receipt" };
+            if let Err(e) = sqlx::query(end).execute(&mut *tx).await {
+                return fail_all(group, &e.into());
+            }
+            if outcome.is_err() {
+                let _ = sqlx::query("RELEASE one_receipt").execute(&mut *tx).await;
+            }
         }
         outcomes.push(outcome);
     }
