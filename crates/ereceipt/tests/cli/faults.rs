@@ -410,3 +410,24 @@ fn a_sale_with_a_delivery_choice_reaches_the_outbox_folder_and_a_bad_choice_stor
     assert!(text.contains("To: li.na@example.com"), "{text}");
     assert!(text.contains(&format!("{id}.png")), "the receipt is attached");
 }
+
+/// Processes starting together on a fresh data directory (SQLite) all come up: one creates the
+/// keys under a lock, and a migration that raced another process is tried again.
+#[test]
+fn processes_starting_together_on_a_fresh_directory_all_start() {
+    for round in 0..3 {
+        let tmp = TempDir::new().expect("temp dir");
+        let data = tmp.path().join("platform");
+        let runs: Vec<_> = (0..6)
+            .map(|_| {
+                let mut args: Vec<OsString> = vec!["platform".into(), "terminal".into(), "list".into()];
+                args.extend(at(&data, None));
+                spawn(tmp.path(), args, &[])
+            })
+            .collect();
+        for bg in runs {
+            let (run, exit) = bg.finish(Duration::from_secs(60));
+            assert!(exit.success(), "round {round}: a process failed to start:\n{run}");
+        }
+    }
+}

@@ -144,7 +144,22 @@ impl Store {
             Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
             Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
         };
-        migrator.run(&pool).await.map_err(|e| StoreError::Migrate(e.to_string()))?;
+        // PostgreSQL serialises concurrent migrators with an advisory lock. SQLite has none:
+        // a second process starting on a fresh file at the same moment fails on the tables the
+        // first one is creating; by then the first has committed, so trying again finds the
+        // migrations applied (each runs in its own transaction).
+        let mut attempt = 0;
+        loop {
+            match migrator.run(&pool).await {
+                Ok(()) => break,
+                Err(e) if backend == Backend::Sqlite && attempt < 5 => {
+                    attempt += 1;
+                    tracing::info!(error = %e, attempt, "SQLite migration raced another process; trying again");
+                    tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
+                }
+                Err(e) => return Err(StoreError::Migrate(e.to_string())),
+            }
+        }
         let sqlite_writer = (backend == Backend::Sqlite).then(|| receipts::GroupCommit::start(pool.clone()));
         Ok(Store { pool, backend, sqlite_writer })
     }
