@@ -69,8 +69,22 @@ impl App {
         let listener = TcpListener::bind(settings.listen)
             .await
             .map_err(|source| StartError::Bind { addr: settings.listen, source })?;
-        let state =
-            Arc::new(AppState { store, keys, settings, metrics: Metrics::new(), deliveries_waiting: Arc::default() });
+        let addr = listener.local_addr().unwrap_or(settings.listen);
+        let channels = match crate::delivery::channels(&settings, addr) {
+            Ok(c) => Some(Arc::new(c)),
+            Err(e) => {
+                tracing::error!(error = %e, "delivery channels not configured; deliveries wait in the queue");
+                None
+            }
+        };
+        let state = Arc::new(AppState {
+            store,
+            keys,
+            settings,
+            metrics: Metrics::new(),
+            deliveries_waiting: Arc::default(),
+            channels,
+        });
         Ok(Self { listener, state, tls })
     }
 
@@ -87,30 +101,26 @@ impl App {
         tracing::info!(addr = %self.local_addr(), backend = ?self.state.store.backend(), "platform serving");
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let mut workers = Vec::new();
-        match crate::delivery::channels(&self.state.settings, self.local_addr()) {
-            Ok(channels) => {
-                if let (Some(sms), Some(smpp)) = (&channels.sms, &self.state.settings.delivery.smpp) {
-                    if smpp.registered_delivery {
-                        workers.push(tokio::spawn(record_sms_reports(
-                            self.state.store.clone(),
-                            sms.delivery_reports(),
-                            stop_rx.clone(),
-                        )));
-                    }
-                }
-                let channels = Arc::new(channels);
-                for i in 0..self.state.settings.delivery.workers {
-                    let worker = format!("{}-{}-{i}", hostname(), std::process::id());
-                    workers.push(tokio::spawn(crate::delivery::worker::run(
+        if let Some(channels) = &self.state.channels {
+            if let (Some(sms), Some(smpp)) = (&channels.sms, &self.state.settings.delivery.smpp) {
+                if smpp.registered_delivery {
+                    workers.push(tokio::spawn(record_sms_reports(
                         self.state.store.clone(),
-                        channels.clone(),
-                        worker,
-                        self.state.deliveries_waiting.clone(),
+                        sms.delivery_reports(),
                         stop_rx.clone(),
                     )));
                 }
             }
-            Err(e) => tracing::error!(error = %e, "delivery channels not configured; deliveries wait in the queue"),
+            for i in 0..self.state.settings.delivery.workers {
+                let worker = format!("{}-{}-{i}", hostname(), std::process::id());
+                workers.push(tokio::spawn(crate::delivery::worker::run(
+                    self.state.store.clone(),
+                    channels.clone(),
+                    worker,
+                    self.state.deliveries_waiting.clone(),
+                    stop_rx.clone(),
+                )));
+            }
         }
         let router = crate::http::router(self.state.clone());
         tls::serve(self.listener, self.tls, router, shutdown).await;

@@ -31,6 +31,8 @@ pub struct PlatformKeys {
     pub ack: AckSigner,
     /// SHA-256 of the admin token (the token itself is not kept in memory).
     pub admin_token_hash: [u8; 32],
+    /// HMAC key under which one-time login codes are stored.
+    pub otp_key: Zeroizing<Vec<u8>>,
 }
 
 impl PlatformKeys {
@@ -160,7 +162,15 @@ fn create_missing_then_load(dir: &Path, server_names: &[String], admin_token: &s
     } else {
         token_hash(admin_token)
     };
-    Ok(PlatformKeys { ca, server, hpke, ack, admin_token_hash })
+    let otp_path = dir.join("otp.key");
+    if !otp_path.exists() {
+        write_atomic(&otp_path, format!("{}\n", random_hex(32)?).as_bytes(), true)?;
+    }
+    let otp_key = Zeroizing::new(hex::decode(read(&otp_path)?.trim()).map_err(|e| bad(&otp_path, e))?);
+    if otp_key.len() < 32 {
+        return Err(bad(&otp_path, "the key is shorter than 32 bytes"));
+    }
+    Ok(PlatformKeys { ca, server, hpke, ack, admin_token_hash, otp_key })
 }
 
 #[cfg(test)]
@@ -179,7 +189,7 @@ mod tests {
         assert_eq!(first.ack.public_key(), again.ack.public_key());
         assert_eq!(first.admin_token_hash, again.admin_token_hash);
         #[cfg(unix)]
-        for f in ["ca.key", "server.key", "hpke.key", "ack.key", "admin.token"] {
+        for f in ["ca.key", "server.key", "hpke.key", "ack.key", "admin.token", "otp.key"] {
             use std::os::unix::fs::PermissionsExt;
             let mode = std::fs::metadata(dir.path().join(f)).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o600, "{f}");

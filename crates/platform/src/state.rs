@@ -15,6 +15,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Wakes the delivery workers when a receipt with a push delivery is stored.
     pub deliveries_waiting: std::sync::Arc<tokio::sync::Notify>,
+    /// The delivery channels (also used for login codes); `None` when misconfigured.
+    pub channels: Option<std::sync::Arc<crate::delivery::worker::Channels>>,
 }
 
 pub type SharedState = Arc<AppState>;

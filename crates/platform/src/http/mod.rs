@@ -5,6 +5,7 @@ mod admin;
 mod enrol;
 mod error;
 mod ops;
+mod pull;
 mod query;
 mod upload;
 
@@ -40,6 +41,11 @@ pub fn router(state: SharedState) -> Router {
         .route("/api/v1/receipts/{id}/image", get(query::image))
         .route("/api/v1/receipts/{id}/record", get(query::record))
         .route("/api/v1/verify", post(query::verify))
+        .route("/api/v1/pull/code", post(pull::request_code))
+        .route("/api/v1/pull/login", post(pull::login))
+        .route("/api/v1/pull/logout", post(pull::logout))
+        .route("/api/v1/pull/receipts", get(pull::receipts))
+        .route("/api/v1/pull/receipts/{id}/image", get(pull::image))
         .route("/api/v1/admin/terminals", post(admin::add_terminal).get(admin::list_terminals))
         .route("/api/v1/admin/terminals/{id}/token", post(admin::new_token))
         .route("/api/v1/admin/terminals/{id}/revoke", post(admin::revoke))

@@ -34,7 +34,7 @@ pub struct SearchParams {
 
 /// One receipt as the API shows it.
 #[derive(Debug, Serialize)]
-pub struct ReceiptView {
+pub(crate) struct ReceiptView {
     id: String,
     terminal_id: String,
     merchant_id: String,

@@ -11,6 +11,7 @@ mod deliveries;
 mod model;
 mod receipts;
 mod search;
+mod sessions;
 mod terminals;
 #[cfg(test)]
 mod tests;
@@ -26,6 +27,7 @@ pub use model::{
     CertificateRow, ChainEntry, NewReceipt, NewTerminal, NewToken, Page, ReceiptQuery, Refusal, StoreOutcome,
     StoredReceipt, TerminalRow,
 };
+pub use sessions::{SESSION_IDLE_MS, SESSION_MAX_MS};
 
 /// Connections per SQLite pool: readers run in parallel under WAL, writers queue on the file lock.
 const SQLITE_POOL_SIZE: u32 = 4;

@@ -1,0 +1,236 @@
+//! Pull delivery (P3), the JSON half: a customer asks for a one-time code by SMS, logs in with
+//! it, and sees, downloads and (through `/api/v1/verify`) checks every receipt sent to that
+//! number. Sessions are `Secure; HttpOnly; SameSite=Strict` cookies rotated at each login;
+//! state-changing requests from a foreign origin are refused.
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use chrono::Utc;
+use ereceipt_core::model::PhoneNumber;
+use serde::Deserialize;
+
+use super::query::ReceiptView;
+use super::ApiError;
+use crate::delivery::Outgoing;
+use crate::otp::{self, LoginOutcome};
+use crate::state::SharedState;
+use crate::store::Issued;
+use crate::tls::Peer;
+
+const COOKIE: &str = "ereceipt_pull";
+const KIND: &str = "consumer";
+
+fn sha256(b: &[u8]) -> [u8; 32] {
+    let d = ring::digest::digest(&ring::digest::SHA256, b);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    out
+}
+
+/// Refuses a state-changing request whose `Origin` is not this platform (CSRF).
+fn same_origin(headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(origin) = headers.get(header::ORIGIN) else { return Ok(()) };
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+    if origin.to_str().ok() == Some(&format!("https://{host}")) {
+        Ok(())
+    } else {
+        Err(ApiError::new(StatusCode::FORBIDDEN, "foreign_origin", "request from another site refused"))
+    }
+}
+
+fn phone(s: &str) -> Result<PhoneNumber, ApiError> {
+    s.parse().map_err(|e: ereceipt_core::model::ModelError| {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.to_string())
+    })
+}
+
+#[derive(Deserialize)]
+pub struct CodeRequest {
+    phone: String,
+}
+
+/// Sends a login code when the number has receipts. The answer is the same either way, so the
+/// endpoint does not tell who has receipts.
+pub async fn request_code(
+    State(st): State<SharedState>,
+    Extension(Peer(peer)): Extension<Peer>,
+    headers: HeaderMap,
+    Json(req): Json<CodeRequest>,
+) -> Result<Response, ApiError> {
+    same_origin(&headers)?;
+    let phone = phone(&req.phone)?;
+    let accepted = (
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({"message": "if receipts were sent to this number, a code is on its way"})),
+    );
+    if st.store.receipts_for_phone(phone.as_str()).await?.is_empty() {
+        return Ok(accepted.into_response());
+    }
+    let code =
+        otp::new_code().map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    let now = Utc::now().timestamp_millis();
+    let hash = otp::code_hash(&st.keys.otp_key, phone.as_str(), &code);
+    let code_id = match st.store.issue_code(phone.as_str(), &peer.ip().to_string(), &hash, now).await? {
+        Issued::Code { code_id, .. } => code_id,
+        Issued::RateLimited { retry_after_ms } => {
+            let secs = (retry_after_ms + 999) / 1000;
+            let mut r = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!("too many codes; try again in {secs} s"),
+            )
+            .into_response();
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            return Ok(r);
+        }
+    };
+    let Some(channels) = &st.channels else {
+        return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no_sms", "SMS is not configured"));
+    };
+    let link = format!("{}/pull", channels.portal_url.trim_end_matches('/'));
+    let text = format!("【电子签购单】验证码 {code}，10分钟内有效。Receipt login code {code}, valid 10 min: {link}");
+    let out = Outgoing {
+        delivery_id: format!("login.{code_id}"),
+        receipt_id: String::new(),
+        merchant_name: String::new(),
+        amount: String::new(),
+        time_local: String::new(),
+        link,
+        png: Vec::new(),
+        recipient: phone.to_string(),
+    };
+    let sent = match &channels.sms {
+        Some(sms) => sms.send_text(&out.delivery_id, &out.recipient, &text).await,
+        None => channels.local.sms(&out, &text, &Utc::now().to_rfc3339()),
+    };
+    if let Err(e) = sent {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "sms_failed",
+            format!("the code could not be sent: {e}"),
+        ));
+    }
+    Ok(accepted.into_response())
+}
+
+#[derive(Deserialize)]
+pub struct LoginRequest {
+    phone: String,
+    code: String,
+}
+
+pub async fn login(
+    State(st): State<SharedState>,
+    headers: HeaderMap,
+    Json(req): Json<LoginRequest>,
+) -> Result<Response, ApiError> {
+    same_origin(&headers)?;
+    let phone = phone(&req.phone)?;
+    if !otp::is_well_formed(req.code.trim()) {
+        return Err(ApiError::unauthorized("the code is six digits"));
+    }
+    let now = Utc::now().timestamp_millis();
+    let hash = otp::code_hash(&st.keys.otp_key, phone.as_str(), req.code.trim());
+    match st.store.check_code(phone.as_str(), &hash, now).await? {
+        LoginOutcome::Ok => {}
+        LoginOutcome::Wrong { tries_left } => {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "wrong_code",
+                format!("wrong code; {tries_left} tries left"),
+            ))
+        }
+        LoginOutcome::Locked => {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "locked",
+                "too many wrong tries; ask for a new code",
+            ))
+        }
+        LoginOutcome::Expired => {
+            return Err(ApiError::new(StatusCode::UNAUTHORIZED, "expired", "the code expired; ask for a new one"))
+        }
+        LoginOutcome::Used => return Err(ApiError::new(StatusCode::UNAUTHORIZED, "used", "the code was already used")),
+        _ => return Err(ApiError::new(StatusCode::UNAUTHORIZED, "no_code", "ask for a code first")),
+    }
+    // A fresh session at every login (no fixation); the old one, if any, ends.
+    if let Some(old) = cookie(&headers) {
+        st.store.end_session(&sha256(old.as_bytes())).await?;
+    }
+    let mut secret = [0u8; 32];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut secret)
+        .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "no randomness"))?;
+    let token = hex::encode(secret);
+    st.store.create_session(&sha256(token.as_bytes()), KIND, phone.as_str(), now).await?;
+    let cookie = format!(
+        "{COOKIE}={token}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age={}",
+        crate::store::SESSION_MAX_MS / 1000
+    );
+    let mut r = Json(serde_json::json!({"phone": phone.as_str()})).into_response();
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        r.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    Ok(r)
+}
+
+fn cookie(headers: &HeaderMap) -> Option<String> {
+    headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|c| {
+        let (k, v) = c.trim().split_once('=')?;
+        (k == COOKIE).then(|| v.to_owned())
+    })
+}
+
+async fn customer(st: &SharedState, headers: &HeaderMap) -> Result<String, ApiError> {
+    let token = cookie(headers).ok_or_else(|| ApiError::unauthorized("log in with a code first"))?;
+    st.store
+        .session(&sha256(token.as_bytes()), KIND, Utc::now().timestamp_millis())
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("the session ended; log in again"))
+}
+
+pub async fn receipts(State(st): State<SharedState>, headers: HeaderMap) -> Result<Json<serde_json::Value>, ApiError> {
+    let phone = customer(&st, &headers).await?;
+    let items: Vec<ReceiptView> =
+        st.store.receipts_for_phone(&phone).await?.into_iter().map(ReceiptView::from).collect();
+    Ok(Json(serde_json::json!({ "items": items })))
+}
+
+/// The image of one of the customer's receipts; any other id is "not found", whether it
+/// exists or not.
+pub async fn image(
+    State(st): State<SharedState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let phone = customer(&st, &headers).await?;
+    let mine = st.store.receipt(&id).await?.filter(|r| r.delivery.as_ref().is_some_and(|(_, to)| *to == phone));
+    if mine.is_none() {
+        return Err(ApiError::not_found(format!("no receipt {id}")));
+    }
+    let png = st.store.receipt_image(&id).await?.ok_or_else(|| ApiError::not_found(format!("no receipt {id}")))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "image/png".to_owned()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{id}.png\"")),
+            (header::CACHE_CONTROL, "no-store".to_owned()),
+        ],
+        png,
+    ))
+}
+
+pub async fn logout(State(st): State<SharedState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    same_origin(&headers)?;
+    if let Some(token) = cookie(&headers) {
+        st.store.end_session(&sha256(token.as_bytes())).await?;
+    }
+    let mut r = StatusCode::NO_CONTENT.into_response();
+    r.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static("ereceipt_pull=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0"),
+    );
+    Ok(r)
+}

@@ -1,0 +1,115 @@
+//! Pull delivery end to end: a code by SMS (to the local outbox log), a login, the customer's
+//! own receipts only, download, logout; wrong, reused and foreign-origin attempts refused.
+
+use ereceipt_terminal::sync::Step;
+
+use crate::helpers::{Db, TestPlatform};
+
+fn code_in(log: &str, phone: &str) -> Option<String> {
+    let line = log.lines().rev().find(|l| l.contains("\tlogin.") && l.contains(phone))?;
+    let after = line.split("验证码 ").nth(1)?;
+    Some(after.chars().take(6).collect())
+}
+
+#[tokio::test]
+async fn a_customer_logs_in_with_a_code_and_sees_only_their_receipts() {
+    let platform = TestPlatform::start(Db::Sqlite).await;
+    let mut t = platform.terminal("T0000601").await;
+    let mine = t.sale_to(Some("pull:+8613700137000")).await;
+    let theirs = t.sale_to(Some("pull:+8613600136000")).await;
+    for r in [&mine, &theirs] {
+        assert_eq!(t.uploader.upload_next().await.unwrap(), Step::Uploaded(r.record.id.to_string()));
+    }
+    let http = platform.anonymous_client();
+    let url = |p: &str| format!("{}{p}", platform.url);
+    let sms_log = platform.dir.path().join("outbox").join("sms.log");
+
+    // A number without receipts gets the same answer and no text.
+    let r =
+        http.post(url("/api/v1/pull/code")).json(&serde_json::json!({"phone": "+8613500135000"})).send().await.unwrap();
+    assert_eq!(r.status(), 202);
+    assert!(!std::fs::read_to_string(&sms_log).unwrap_or_default().contains("+8613500135000"));
+    let r = http.post(url("/api/v1/pull/code")).json(&serde_json::json!({"phone": "12345"})).send().await.unwrap();
+    assert_eq!(r.status(), 422, "an invalid number is named");
+
+    let r = http
+        .post(url("/api/v1/pull/code"))
+        .json(&serde_json::json!({"phone": "+86 137 0013 7000"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let code = code_in(&std::fs::read_to_string(&sms_log).unwrap(), "+8613700137000").expect("a code by SMS");
+    assert_eq!(code.len(), 6);
+
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let r = http
+        .post(url("/api/v1/pull/login"))
+        .json(&serde_json::json!({"phone": "+8613700137000", "code": wrong}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.text().await.unwrap().contains("4 tries left"));
+
+    let r = http
+        .post(url("/api/v1/pull/login"))
+        .header("origin", "https://evil.example")
+        .json(&serde_json::json!({"phone": "+8613700137000", "code": code}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "a foreign-origin POST is refused");
+
+    let r = http
+        .post(url("/api/v1/pull/login"))
+        .json(&serde_json::json!({"phone": "+8613700137000", "code": code}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let set_cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    for attr in ["Secure", "HttpOnly", "SameSite=Strict"] {
+        assert!(set_cookie.contains(attr), "{set_cookie}");
+    }
+    let session = set_cookie.split(';').next().unwrap().to_owned();
+
+    let list: serde_json::Value =
+        http.get(url("/api/v1/pull/receipts")).header("cookie", &session).send().await.unwrap().json().await.unwrap();
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{list}");
+    assert_eq!(items[0]["id"], mine.record.id.to_string());
+
+    let own = http
+        .get(url(&format!("/api/v1/pull/receipts/{}/image", mine.record.id)))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(own.status(), 200);
+    assert_eq!(own.bytes().await.unwrap().as_ref(), mine.png.as_slice());
+    for other in [theirs.record.id.to_string(), "T0000601-000001-999999".to_string()] {
+        let r = http
+            .get(url(&format!("/api/v1/pull/receipts/{other}/image")))
+            .header("cookie", &session)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "another number's receipt is not found: {other}");
+    }
+
+    let r = http
+        .post(url("/api/v1/pull/login"))
+        .json(&serde_json::json!({"phone": "+8613700137000", "code": code}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "a code works once");
+
+    let r = http.post(url("/api/v1/pull/logout")).header("cookie", &session).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    let r = http.get(url("/api/v1/pull/receipts")).header("cookie", &session).send().await.unwrap();
+    assert_eq!(r.status(), 401, "the session ended at logout");
+    let r = http.get(url("/api/v1/pull/receipts")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+}
