@@ -3,7 +3,7 @@
 //! once and acknowledge with the platform's signature.
 
 use chrono::{DateTime, Utc};
-use ereceipt_core::encoding::decode_record;
+use ereceipt_core::encoding::{decode_record, sha256};
 use ereceipt_core::identity::PosCertificate;
 use ereceipt_core::model::{DeliveryChoice, ReceiptRecord};
 use ereceipt_core::upload::{Acknowledgement, Envelope};
@@ -78,6 +78,9 @@ pub struct Opened {
     pub record_hash: [u8; 32],
     pub png: Vec<u8>,
     pub signer: PosCertificate,
+    /// The signer is the uploading client's own certificate, which [`check_client`] already
+    /// found unrevoked, so it need not be looked up again.
+    pub signed_by_client: bool,
     /// The customer's delivery choice, if the terminal sent a valid one.
     pub delivery: Option<DeliveryChoice>,
 }
@@ -104,7 +107,7 @@ pub fn open_and_verify(state: &AppState, client: &PosCertificate, body: &[u8]) -
     if signer.terminal.terminal_id != client.terminal.terminal_id {
         return Err(Refusal::WrongTerminal { envelope: signer.terminal.terminal_id.to_string(), client: client_tid });
     }
-    let record_hash = ring_sha256(&payload.record);
+    let record_hash = sha256(&payload.record);
     let v = verify_image(&payload.png, &state.keys.ca.cert_der);
     if v.verdict != Verdict::Authentic {
         let verdict = if v.verdict == Verdict::Tampered { "tampered" } else { "unverifiable" };
@@ -125,14 +128,16 @@ pub fn open_and_verify(state: &AppState, client: &PosCertificate, body: &[u8]) -
             None
         }
     });
-    Ok(Opened { record, record_bytes: payload.record, record_hash, png: payload.png, signer, delivery })
-}
-
-fn ring_sha256(b: &[u8]) -> [u8; 32] {
-    let d = ring::digest::digest(&ring::digest::SHA256, b);
-    let mut out = [0u8; 32];
-    out.copy_from_slice(d.as_ref());
-    out
+    let signed_by_client = signer.serial == client.serial;
+    Ok(Opened {
+        record,
+        record_bytes: payload.record,
+        record_hash,
+        png: payload.png,
+        signer,
+        signed_by_client,
+        delivery,
+    })
 }
 
 /// The outcome the terminal sees: the signed acknowledgement, and whether it was new.
@@ -160,10 +165,13 @@ pub async fn store(state: &AppState, opened: Opened, now: DateTime<Utc>) -> Resu
     let unavailable = |e: crate::store::StoreError| Refusal::Unavailable(e.to_string());
     let r = &opened.record;
     let tx = &r.transaction;
-    // Revocation: a receipt signed after its certificate was revoked is not accepted.
-    if let Some(cert) = state.store.certificate(&opened.signer.serial).await.map_err(unavailable)? {
-        if cert.revoked_at.is_some_and(|at| tx.time.utc_seconds() * 1000 >= at) {
-            return Err(Refusal::SignerRevoked(r.id.to_string()));
+    // Revocation: a receipt signed after its certificate was revoked is not accepted. (Signed
+    // with an older certificate of the same terminal, it needs a look of its own.)
+    if !opened.signed_by_client {
+        if let Some(cert) = state.store.certificate(&opened.signer.serial).await.map_err(unavailable)? {
+            if cert.revoked_before(tx.time.utc_seconds() * 1000).is_some() {
+                return Err(Refusal::SignerRevoked(r.id.to_string()));
+            }
         }
     }
     let ack = state.keys.ack.sign(&Acknowledgement {

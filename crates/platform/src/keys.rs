@@ -84,19 +84,22 @@ fn load_certified(dir: &Path, name: &str) -> Result<CertifiedKey, KeysError> {
     CertifiedKey::from_pem(&read(&cert)?, &read(&key)?).map_err(|e: CertError| bad(&cert, e))
 }
 
-fn random_hex(bytes: usize) -> Result<String, KeysError> {
-    let mut b = vec![0u8; bytes];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b)
-        .map_err(|_| bad(Path::new("/dev/urandom"), "no randomness"))?;
-    Ok(hex::encode(b))
+/// 32 bytes from the system random generator, hex: the form of every secret the platform hands
+/// out (admin token, enrolment secrets, session cookies) or keeps (the OTP key). `None` only if
+/// the generator fails.
+pub fn random_secret() -> Option<String> {
+    let mut b = [0u8; 32];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b).ok()?;
+    Some(hex::encode(b))
 }
 
-/// SHA-256 of a bearer token, for constant-length comparison.
+fn random_hex() -> Result<String, KeysError> {
+    random_secret().ok_or_else(|| bad(Path::new("/dev/urandom"), "no randomness"))
+}
+
+/// SHA-256 of a bearer token or cookie value: what is stored and compared, never the secret.
 pub fn token_hash(token: &str) -> [u8; 32] {
-    let d = ring::digest::digest(&ring::digest::SHA256, token.trim().as_bytes());
-    let mut out = [0u8; 32];
-    out.copy_from_slice(d.as_ref());
-    out
+    ereceipt_core::encoding::sha256(token.trim().as_bytes())
 }
 
 /// Loads the keys in `dir`, creating whatever is missing. `admin_token` (from settings) wins
@@ -156,7 +159,7 @@ fn create_missing_then_load(dir: &Path, server_names: &[String], admin_token: &s
     let admin_path = dir.join("admin.token");
     let admin_token_hash = if admin_token.is_empty() {
         if !admin_path.exists() {
-            write_atomic(&admin_path, format!("{}\n", random_hex(32)?).as_bytes(), true)?;
+            write_atomic(&admin_path, format!("{}\n", random_hex()?).as_bytes(), true)?;
         }
         token_hash(&read(&admin_path)?)
     } else {
@@ -164,7 +167,7 @@ fn create_missing_then_load(dir: &Path, server_names: &[String], admin_token: &s
     };
     let otp_path = dir.join("otp.key");
     if !otp_path.exists() {
-        write_atomic(&otp_path, format!("{}\n", random_hex(32)?).as_bytes(), true)?;
+        write_atomic(&otp_path, format!("{}\n", random_hex()?).as_bytes(), true)?;
     }
     let otp_key = Zeroizing::new(hex::decode(read(&otp_path)?.trim()).map_err(|e| bad(&otp_path, e))?);
     if otp_key.len() < 32 {

@@ -75,9 +75,8 @@ pub struct IssuedToken {
 }
 
 fn fresh_token(keys: &PlatformKeys) -> Result<EnrolmentToken, TerminalError> {
-    let mut b = [0u8; 32];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b).map_err(|_| TerminalError::Random)?;
-    Ok(EnrolmentToken { secret: hex::encode(b), ca_fingerprint: keys.ca_fingerprint() })
+    let secret = crate::keys::random_secret().ok_or(TerminalError::Random)?;
+    Ok(EnrolmentToken { secret, ca_fingerprint: keys.ca_fingerprint() })
 }
 
 /// Registers a terminal and returns its single-use enrolment token.

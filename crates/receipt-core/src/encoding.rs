@@ -112,7 +112,8 @@ pub(crate) fn from_bytes(bytes: &[u8]) -> Result<Value, EncodingError> {
     ciborium::from_reader(bytes).map_err(|e| EncodingError::Cbor(e.to_string()))
 }
 
-pub(crate) fn sha256(data: &[u8]) -> [u8; 32] {
+/// SHA-256 of `data`.
+pub fn sha256(data: &[u8]) -> [u8; 32] {
     sha256_parts(&[data])
 }
 

@@ -84,12 +84,8 @@ impl PlatformKey {
 
 impl std::fmt::Debug for PlatformKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "PlatformKey {{ public: {}, secret: <redacted> }}", hex32(&self.public))
+        write!(f, "PlatformKey {{ public: {}, secret: <redacted> }}", crate::identity::hex(&self.public))
     }
-}
-
-fn hex32(b: &[u8; 32]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// What an envelope carries: the canonical record, the watermarked image, and the customer's

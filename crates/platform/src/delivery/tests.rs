@@ -10,13 +10,6 @@ use super::local::LocalOutbox;
 use super::worker::{try_execute_task, Channels, Step};
 use crate::store::{NewReceipt, NewTerminal, NewToken, Store, StoreOutcome};
 
-fn sha256(b: &[u8]) -> [u8; 32] {
-    let d = ring::digest::digest(&ring::digest::SHA256, b);
-    let mut out = [0u8; 32];
-    out.copy_from_slice(d.as_ref());
-    out
-}
-
 async fn store_with_receipt(delivery: (&str, &str)) -> (Store, tempfile::TempDir, Vec<u8>) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::connect(&format!("sqlite://{}", dir.path().join("p.db").display())).await.unwrap();
@@ -39,7 +32,7 @@ async fn store_with_receipt(delivery: (&str, &str)) -> (Store, tempfile::TempDir
         serial: 1,
         sequence: Some(1),
         previous_hash: Some(vec![0; 32]),
-        record_hash: sha256(&record),
+        record_hash: ereceipt_core::encoding::sha256(&record),
         record,
         png: png.clone(),
         amount_minor: 12_850,

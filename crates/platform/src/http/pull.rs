@@ -14,6 +14,7 @@ use serde::Deserialize;
 use super::query::ReceiptView;
 use super::ApiError;
 use crate::delivery::Outgoing;
+use crate::keys::{random_secret, token_hash};
 use crate::otp::{self, LoginOutcome};
 use crate::state::SharedState;
 use crate::store::Issued;
@@ -21,13 +22,6 @@ use crate::tls::Peer;
 
 const COOKIE: &str = "ereceipt_pull";
 const KIND: &str = "consumer";
-
-fn sha256(b: &[u8]) -> [u8; 32] {
-    let d = ring::digest::digest(&ring::digest::SHA256, b);
-    let mut out = [0u8; 32];
-    out.copy_from_slice(d.as_ref());
-    out
-}
 
 /// Refuses a state-changing request whose `Origin` is not this platform (CSRF).
 fn same_origin(headers: &HeaderMap) -> Result<(), ApiError> {
@@ -159,13 +153,11 @@ pub async fn login(
     }
     // A fresh session at every login (no fixation); the old one, if any, ends.
     if let Some(old) = cookie(&headers) {
-        st.store.end_session(&sha256(old.as_bytes())).await?;
+        st.store.end_session(&token_hash(&old)).await?;
     }
-    let mut secret = [0u8; 32];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut secret)
-        .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "no randomness"))?;
-    let token = hex::encode(secret);
-    st.store.create_session(&sha256(token.as_bytes()), KIND, phone.as_str(), now).await?;
+    let token =
+        random_secret().ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "no randomness"))?;
+    st.store.create_session(&token_hash(&token), KIND, phone.as_str(), now).await?;
     let cookie = format!(
         "{COOKIE}={token}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age={}",
         crate::store::SESSION_MAX_MS / 1000
@@ -187,7 +179,7 @@ fn cookie(headers: &HeaderMap) -> Option<String> {
 async fn customer(st: &SharedState, headers: &HeaderMap) -> Result<String, ApiError> {
     let token = cookie(headers).ok_or_else(|| ApiError::unauthorized("log in with a code first"))?;
     st.store
-        .session(&sha256(token.as_bytes()), KIND, Utc::now().timestamp_millis())
+        .session(&token_hash(&token), KIND, Utc::now().timestamp_millis())
         .await?
         .ok_or_else(|| ApiError::unauthorized("the session ended; log in again"))
 }
@@ -225,7 +217,7 @@ pub async fn image(
 pub async fn logout(State(st): State<SharedState>, headers: HeaderMap) -> Result<Response, ApiError> {
     same_origin(&headers)?;
     if let Some(token) = cookie(&headers) {
-        st.store.end_session(&sha256(token.as_bytes())).await?;
+        st.store.end_session(&token_hash(&token)).await?;
     }
     let mut r = StatusCode::NO_CONTENT.into_response();
     r.headers_mut().insert(

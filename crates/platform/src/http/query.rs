@@ -188,7 +188,7 @@ pub async fn verify(State(st): State<SharedState>, body: Bytes) -> Result<impl I
         .map_err(|e| ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
     if let (Some(signer), Some(claims)) = (&v.signer, &v.claims) {
         if let Some(cert) = st.store.certificate(&signer.serial).await? {
-            if let Some(at) = cert.revoked_at.filter(|&at| claims.time.utc_seconds() * 1000 >= at) {
+            if let Some(at) = cert.revoked_before(claims.time.utc_seconds() * 1000) {
                 v.verdict = Verdict::Unverifiable;
                 v.reason = format!(
                     "the signing certificate {} was revoked at {}, before this receipt was signed",

@@ -63,6 +63,14 @@ pub struct CertificateRow {
     pub revoked_at: Option<i64>,
 }
 
+impl CertificateRow {
+    /// When it was revoked, if that was at or before `signed_at_ms`: something signed with it
+    /// then is not authentic. (Receipts signed before the revocation stay valid.)
+    pub fn revoked_before(&self, signed_at_ms: i64) -> Option<i64> {
+        self.revoked_at.filter(|&at| signed_at_ms >= at)
+    }
+}
+
 /// A verified receipt to store, with the acknowledgement the terminal gets for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewReceipt {

@@ -49,7 +49,7 @@ fn platform_key_round_trips_and_debug_hides_the_secret() {
     assert_eq!(key.public_bytes(), again.public_bytes());
     let shown = format!("{key:?}");
     assert!(shown.contains("redacted"));
-    assert!(!shown.contains(&hex32(key.secret_bytes())));
+    assert!(!shown.contains(&crate::identity::hex(key.secret_bytes())));
     assert!(matches!(PlatformKey::from_secret(&[1, 2, 3]), Err(UploadError::Key(_))));
 }
 

@@ -6,9 +6,7 @@ use std::collections::HashSet;
 
 use super::*;
 
-pub(super) fn sha256(data: &[u8]) -> [u8; 32] {
-    ring::digest::digest(&ring::digest::SHA256, data).as_ref().try_into().unwrap()
-}
+pub(super) use ereceipt_core::encoding::sha256;
 
 /// A receipt composed on `link`, as the sale code would.
 pub(super) fn compose(link: NextLink, id: &str) -> NewEntry {

@@ -67,15 +67,7 @@ async fn each_choice_reaches_its_outbox_once_and_pull_pushes_nothing() {
 
     // The query API shows the choice and each delivery's state and history.
     let http = platform.anonymous_client();
-    let view: serde_json::Value = http
-        .get(format!("{}/api/v1/receipts/{}", platform.url, email.record.id))
-        .bearer_auth(platform.admin_token())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let view: serde_json::Value = platform.admin_json(&format!("/api/v1/receipts/{}", email.record.id)).await;
     assert_eq!(view["delivery"], "email:li.na@example.com", "{view}");
     assert_eq!(view["deliveries"][0]["state"], "sent", "{view}");
     assert_eq!(view["deliveries"][0]["history"].as_array().unwrap().len(), 2, "{view}");

@@ -128,6 +128,16 @@ impl TestPlatform {
         TestTerminal { _dir: dir, device, uploader, seed: 0 }
     }
 
+    /// `GET path` with the admin token.
+    pub async fn admin_get(&self, path: &str) -> reqwest::Response {
+        self.anonymous_client().get(format!("{}{path}", self.url)).bearer_auth(self.admin_token()).send().await.unwrap()
+    }
+
+    /// `GET path` with the admin token, as JSON.
+    pub async fn admin_json(&self, path: &str) -> serde_json::Value {
+        self.admin_get(path).await.json().await.unwrap()
+    }
+
     /// An HTTPS client trusting the platform CA, without a client certificate.
     pub fn anonymous_client(&self) -> reqwest::Client {
         let mut roots = rustls::RootCertStore::empty();

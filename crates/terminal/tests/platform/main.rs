@@ -59,43 +59,19 @@ async fn enrol_upload_query(db: Db) {
 
     // Query API: search, record, image, verify.
     let http = platform.anonymous_client();
-    let admin = platform.admin_token();
     let unauth = http.get(format!("{}/api/v1/receipts", platform.url)).send().await.unwrap();
     assert_eq!(unauth.status(), 401);
-    let page: serde_json::Value = http
-        .get(format!("{}/api/v1/receipts?terminal_id=T0000101&rrn={}", platform.url, ids[1].2))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page: serde_json::Value =
+        platform.admin_json(&format!("/api/v1/receipts?terminal_id=T0000101&rrn={}", ids[1].2)).await;
     let items = page["items"].as_array().unwrap();
     assert_eq!(items.len(), 1, "{page}");
     assert_eq!(items[0]["id"], ids[1].0);
     let card = items[0]["card"].as_str().unwrap();
     assert!(card.contains("****") || card.contains('*'), "card is masked: {card}");
     let last4 = &card[card.len() - 4..];
-    let by_card: serde_json::Value = http
-        .get(format!("{}/api/v1/receipts?last4={last4}", platform.url))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let by_card: serde_json::Value = platform.admin_json(&format!("/api/v1/receipts?last4={last4}")).await;
     assert!(by_card["items"].as_array().unwrap().iter().any(|i| i["id"] == ids[1].0));
-    let image = http
-        .get(format!("{}/api/v1/receipts/{}/image", platform.url, ids[2].0))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let image = platform.admin_get(&format!("/api/v1/receipts/{}/image", ids[2].0)).await.bytes().await.unwrap();
     assert_eq!(image.as_ref(), ids[2].1.as_slice(), "the stored image is the terminal's image");
     let verdict: serde_json::Value = http
         .post(format!("{}/api/v1/verify", platform.url))
@@ -107,24 +83,11 @@ async fn enrol_upload_query(db: Db) {
         .await
         .unwrap();
     assert_eq!(verdict["verdict"], "authentic", "{verdict}");
-    let missing = http
-        .get(format!("{}/api/v1/receipts/T0000101-000001-999999", platform.url))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
+    let missing = platform.admin_get("/api/v1/receipts/T0000101-000001-999999").await;
     assert_eq!(missing.status(), 404);
 
     // The chain is intact.
-    let chain: serde_json::Value = http
-        .get(format!("{}/api/v1/admin/terminals/T0000101/chain", platform.url))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let chain: serde_json::Value = platform.admin_json("/api/v1/admin/terminals/T0000101/chain").await;
     assert_eq!(chain["receipts"], 3);
     assert_eq!(chain["gaps"].as_array().unwrap().len(), 0, "{chain}");
     assert_eq!(chain["last_sequence"], 3);

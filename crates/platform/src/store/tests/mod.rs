@@ -8,7 +8,6 @@ mod terminals;
 
 use std::sync::LazyLock;
 
-use ring::digest::{digest, SHA256};
 use tempfile::TempDir;
 
 use super::{NewReceipt, NewTerminal, NewToken, Store, StoreError};
@@ -104,11 +103,7 @@ pub(super) async fn register(store: &Store, terminal_id: &str, merchant_id: &str
     store.add_terminal(&new_terminal(terminal_id, merchant_id), &token, 1).await.expect("register terminal");
 }
 
-pub(super) fn sha256(bytes: &[u8]) -> [u8; 32] {
-    let mut out = [0; 32];
-    out.copy_from_slice(digest(&SHA256, bytes).as_ref());
-    out
-}
+pub(super) use ereceipt_core::encoding::sha256;
 
 /// A receipt of `terminal_id` (merchant `M-<terminal_id>`), its record and image derived from the id.
 pub(super) fn receipt(terminal_id: &str, serial: i64, tx_time: i64, amount_minor: i64) -> NewReceipt {
