@@ -2,6 +2,7 @@
 //! encrypted upload over mutual TLS, verification, storage on SQLite or PostgreSQL, the query
 //! API. A library with a thin `main` in the `ereceipt` binary.
 
+pub mod accounts;
 pub mod app;
 pub mod chain;
 pub mod delivery;

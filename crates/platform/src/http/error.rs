@@ -49,6 +49,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::TerminalExists(_) => Self::new(StatusCode::CONFLICT, "terminal_exists", e.to_string()),
+            StoreError::AccountExists(_) => Self::new(StatusCode::CONFLICT, "account_exists", e.to_string()),
             StoreError::UnknownTerminal(_) => Self::not_found(e.to_string()),
             StoreError::TokenUnknown | StoreError::TokenUsed | StoreError::TokenExpired => {
                 Self::new(StatusCode::FORBIDDEN, "enrolment_token", e.to_string())

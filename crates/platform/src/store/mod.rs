@@ -6,6 +6,7 @@
 //! processes may share one PostgreSQL database, so every write is a single conditional statement
 //! (or a transaction that writes first) whose result says who won.
 
+mod accounts;
 mod codes;
 mod deliveries;
 mod model;
@@ -21,6 +22,7 @@ use std::time::Duration;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Decode, Executor, Row, Type};
 
+pub use accounts::{AccountRow, NewAccount};
 pub use codes::Issued;
 pub use deliveries::{DeliveryEvent, DeliveryRow, PUSH_CHANNELS, RETRY_HORIZON_MS};
 pub use model::{
@@ -77,6 +79,9 @@ pub enum StoreError {
     /// The enrolment token expired (or its terminal was revoked) before it was used.
     #[error("enrolment token expired")]
     TokenExpired,
+    /// A portal account with this username already exists.
+    #[error("account {0} already exists")]
+    AccountExists(String),
     /// A search cursor that this store did not hand out.
     #[error("malformed search cursor")]
     BadCursor,

@@ -1,6 +1,7 @@
 //! The store's behaviour, each written once as an async fn over a `&Store` and run twice by
 //! [`behaviours!`]: on a fresh SQLite file and on a fresh database of a throwaway PostgreSQL cluster.
 
+mod accounts;
 mod codes;
 mod receipts;
 mod search;
