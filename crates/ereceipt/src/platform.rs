@@ -10,6 +10,7 @@ use ereceipt_platform::app::{self, App};
 use ereceipt_platform::chain::analyse;
 use ereceipt_platform::settings::Settings;
 use ereceipt_platform::terminals::{self, Registration};
+use ereceipt_platform::users;
 
 #[derive(Subcommand)]
 pub enum PlatformCommand {
@@ -25,6 +26,49 @@ pub enum PlatformCommand {
     /// Register, list, re-token and revoke terminals.
     #[command(subcommand)]
     Terminal(TerminalAdmin),
+    /// Portal users: merchant staff and the acquirer (password + TOTP).
+    #[command(subcommand)]
+    User(UserAdmin),
+}
+
+#[derive(Subcommand)]
+pub enum UserAdmin {
+    /// Create a user; prints the password (generated unless --password-stdin) and the TOTP
+    /// secret for an authenticator app, once.
+    Add {
+        #[command(flatten)]
+        at: Location,
+        username: String,
+        /// A merchant user who sees this merchant's receipts.
+        #[arg(long, conflicts_with = "acquirer", required_unless_present = "acquirer")]
+        merchant_id: Option<String>,
+        /// The acquirer, who finds any receipt by RRN.
+        #[arg(long)]
+        acquirer: bool,
+        /// Read the password from the first line of standard input instead of generating one.
+        #[arg(long)]
+        password_stdin: bool,
+        /// Print the credentials as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List users with their lock state.
+    List {
+        #[command(flatten)]
+        at: Location,
+    },
+    /// Lift a lockout after too many failed sign-ins.
+    Unlock {
+        #[command(flatten)]
+        at: Location,
+        username: String,
+    },
+    /// Sign a user out and refuse further sign-ins.
+    Disable {
+        #[command(flatten)]
+        at: Location,
+        username: String,
+    },
 }
 
 /// Where the platform's data is.
@@ -125,6 +169,7 @@ pub fn run(cmd: PlatformCommand) -> Result<()> {
         match cmd {
             PlatformCommand::Serve { at, listen } => serve(&at, listen).await,
             PlatformCommand::Terminal(t) => admin(t).await,
+            PlatformCommand::User(u) => users(u).await,
         }
     })
 }
@@ -147,6 +192,66 @@ fn print_token(t: &terminals::IssuedToken) {
     say!("terminal {} registered; enrolment token (single use, expires {}):", t.terminal_id, t.expires_at.to_rfc3339());
     say!("{}", t.token);
     say!("on the terminal: ereceipt terminal enroll --platform https://HOST:PORT --token TOKEN --data-dir TDIR");
+}
+
+async fn users(cmd: UserAdmin) -> Result<()> {
+    let now = Utc::now().timestamp_millis();
+    match cmd {
+        UserAdmin::Add { at, username, merchant_id, acquirer, password_stdin, json } => {
+            let password = if password_stdin {
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line).context("cannot read the password from standard input")?;
+                Some(line.trim_end_matches(['\r', '\n']).to_owned())
+            } else {
+                None
+            };
+            let s = settings(&at)?;
+            let (keys, store) = app::open(&s).await?;
+            let role = if acquirer { "acquirer" } else { "merchant" }.to_owned();
+            let u = users::NewUser { username, role, merchant_id, password };
+            let c = users::add(&store, &keys, &u, now).await?;
+            if json {
+                say!("{}", serde_json::to_string_pretty(&c)?);
+            } else {
+                say!(
+                    "user {} ({}) created.",
+                    c.username,
+                    c.merchant_id.as_deref().map_or("acquirer".to_owned(), |m| format!("merchant {m}"))
+                );
+                if let Some(p) = &c.password {
+                    say!("password:    {p}");
+                }
+                say!("TOTP secret: {}", c.totp_secret);
+                say!("TOTP URI:    {}", c.totp_uri);
+                say!("These are shown once; the platform keeps only a hash and a sealed secret.");
+            }
+        }
+        UserAdmin::List { at } => {
+            let s = settings(&at)?;
+            let (_, store) = app::open(&s).await?;
+            for a in store.accounts().await? {
+                let d = users::describe(&a, now);
+                say!("{}", serde_json::to_string(&d)?);
+            }
+        }
+        UserAdmin::Unlock { at, username } => {
+            let s = settings(&at)?;
+            let (_, store) = app::open(&s).await?;
+            if !store.unlock_account(&username).await? {
+                anyhow::bail!("no user {username}");
+            }
+            say!("user {username} unlocked");
+        }
+        UserAdmin::Disable { at, username } => {
+            let s = settings(&at)?;
+            let (_, store) = app::open(&s).await?;
+            if !store.disable_account(&username, now).await? {
+                anyhow::bail!("no active user {username}");
+            }
+            say!("user {username} disabled and signed out");
+        }
+    }
+    Ok(())
 }
 
 async fn admin(cmd: TerminalAdmin) -> Result<()> {

@@ -48,6 +48,8 @@ pub struct Settings {
     pub admin_token: Secret,
     /// Log as JSON lines (true) or human-readable text.
     pub json_logs: bool,
+    /// UTC offset (`+08:00`) in which the portal reads the dates of a search form.
+    pub portal_utc_offset: String,
     /// Delivery of receipts to customers.
     pub delivery: DeliverySettings,
 }
@@ -94,6 +96,9 @@ max_upload_bytes = 1048576
 # Empty: read DATA_DIR/admin.token (created on first start, mode 0600).
 admin_token = ""
 json_logs = true
+# The portal's search forms take dates as days in this UTC offset (receipts themselves show the
+# terminal's own offset).
+portal_utc_offset = "+08:00"
 
 [platform.delivery]
 # With no [platform.delivery.smtp] / .smpp / .mm7 section, that channel writes to this folder

@@ -100,3 +100,62 @@ pub async fn refusals(
         .collect();
     Ok(Json(serde_json::json!({ "refusals": list })))
 }
+
+/// `POST /api/v1/admin/users`: a merchant or acquirer portal user; the answer holds the
+/// password (when generated) and the TOTP secret, shown this once.
+pub async fn add_user(
+    State(st): State<SharedState>,
+    headers: HeaderMap,
+    Json(u): Json<crate::users::NewUser>,
+) -> Result<(StatusCode, Json<crate::users::Credentials>), ApiError> {
+    require_admin(&st, &headers)?;
+    let c = crate::users::add(&st.store, &st.keys, &u, Utc::now().timestamp_millis()).await.map_err(|e| match e {
+        crate::users::UserError::Store(s) => ApiError::from(s),
+        crate::users::UserError::Invalid { .. }
+        | crate::users::UserError::Account(crate::accounts::AccountError::WeakPassword) => {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.to_string())
+        }
+        other => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", other.to_string()),
+    })?;
+    tracing::info!(username = %c.username, role = %c.role, "portal user created");
+    Ok((StatusCode::CREATED, Json(c)))
+}
+
+/// `GET /api/v1/admin/users`.
+pub async fn list_users(
+    State(st): State<SharedState>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    require_admin(&st, &headers)?;
+    let now = Utc::now().timestamp_millis();
+    let users: Vec<_> = st.store.accounts().await?.iter().map(|a| crate::users::describe(a, now)).collect();
+    Ok(Json(serde_json::json!({ "users": users })))
+}
+
+/// `POST /api/v1/admin/users/{name}/unlock`: lifts a lockout.
+pub async fn unlock_user(
+    State(st): State<SharedState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    require_admin(&st, &headers)?;
+    if st.store.unlock_account(&name).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(format!("no user {name}")))
+    }
+}
+
+/// `POST /api/v1/admin/users/{name}/disable`: signs the user out and refuses further sign-ins.
+pub async fn disable_user(
+    State(st): State<SharedState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    require_admin(&st, &headers)?;
+    if st.store.disable_account(&name, Utc::now().timestamp_millis()).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(format!("no active user {name}")))
+    }
+}

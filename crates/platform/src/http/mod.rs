@@ -5,8 +5,8 @@ mod admin;
 mod enrol;
 mod error;
 mod ops;
-mod pull;
-mod query;
+pub(crate) mod pull;
+pub(crate) mod query;
 mod upload;
 
 use axum::extract::DefaultBodyLimit;
@@ -51,7 +51,11 @@ pub fn router(state: SharedState) -> Router {
         .route("/api/v1/admin/terminals/{id}/revoke", post(admin::revoke))
         .route("/api/v1/admin/terminals/{id}/chain", get(admin::chain))
         .route("/api/v1/admin/refusals", get(admin::refusals))
+        .route("/api/v1/admin/users", post(admin::add_user).get(admin::list_users))
+        .route("/api/v1/admin/users/{name}/unlock", post(admin::unlock_user))
+        .route("/api/v1/admin/users/{name}/disable", post(admin::disable_user))
         .layer(DefaultBodyLimit::max(max_upload))
+        .merge(crate::portal::routes().layer(DefaultBodyLimit::max(crate::portal::MAX_VERIFY_BYTES)))
         .with_state(state);
     api.layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {

@@ -20,8 +20,10 @@ use crate::state::SharedState;
 use crate::store::Issued;
 use crate::tls::Peer;
 
-const COOKIE: &str = "ereceipt_pull";
-const KIND: &str = "consumer";
+/// The customer's session cookie (the portal's pages use the same sessions).
+pub(crate) const COOKIE: &str = "ereceipt_pull";
+/// Sessions of customers.
+pub(crate) const KIND: &str = "consumer";
 
 /// Refuses a state-changing request whose `Origin` is not this platform (CSRF).
 fn same_origin(headers: &HeaderMap) -> Result<(), ApiError> {
@@ -45,46 +47,63 @@ pub struct CodeRequest {
     phone: String,
 }
 
-/// Sends a login code when the number has receipts. The answer is the same either way, so the
-/// endpoint does not tell who has receipts.
-pub async fn request_code(
-    State(st): State<SharedState>,
-    Extension(Peer(peer)): Extension<Peer>,
-    headers: HeaderMap,
-    Json(req): Json<CodeRequest>,
-) -> Result<Response, ApiError> {
-    same_origin(&headers)?;
-    let phone = phone(&req.phone)?;
-    let accepted = (
-        StatusCode::ACCEPTED,
-        Json(serde_json::json!({"message": "if receipts were sent to this number, a code is on its way"})),
-    );
-    if st.store.receipts_for_phone(phone.as_str()).await?.is_empty() {
-        return Ok(accepted.into_response());
+/// Why a login code was not sent.
+#[derive(Debug)]
+pub(crate) enum CodeRefused {
+    /// Too many codes for this number or from this client; try again after this many seconds.
+    RateLimited(i64),
+    /// No SMS channel (not even the local outbox) is set up.
+    NoSms,
+    /// The SMS channel failed; the reason.
+    SmsFailed(String),
+    /// The store failed.
+    Store(crate::store::StoreError),
+    /// Anything else (no randomness).
+    Internal(String),
+}
+
+impl CodeRefused {
+    /// The visitor's message in `lang`.
+    pub(crate) fn message(&self, lang: crate::portal::Lang) -> String {
+        match self {
+            CodeRefused::RateLimited(secs) => match lang {
+                crate::portal::Lang::En => format!("too many codes; try again in {secs} s"),
+                crate::portal::Lang::Zh => format!("验证码请求过于频繁，请 {secs} 秒后再试"),
+            },
+            CodeRefused::NoSms | CodeRefused::SmsFailed(_) => {
+                lang.t("the code could not be sent; try again later", "验证码发送失败，请稍后再试").to_owned()
+            }
+            CodeRefused::Store(_) | CodeRefused::Internal(_) => {
+                lang.t("temporarily unavailable; try again shortly", "服务暂时不可用，请稍后再试").to_owned()
+            }
+        }
     }
-    let code =
-        otp::new_code().map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+}
+
+impl From<crate::store::StoreError> for CodeRefused {
+    fn from(e: crate::store::StoreError) -> Self {
+        CodeRefused::Store(e)
+    }
+}
+
+/// Texts a login code to `phone` when it has receipts; when it has none, does nothing and
+/// reports success all the same, so the answer does not tell who has receipts.
+pub(crate) async fn send_login_code(
+    st: &SharedState,
+    phone: &PhoneNumber,
+    client: std::net::IpAddr,
+) -> Result<(), CodeRefused> {
+    if st.store.receipts_for_phone(phone.as_str()).await?.is_empty() {
+        return Ok(());
+    }
+    let code = otp::new_code().map_err(|e| CodeRefused::Internal(e.to_string()))?;
     let now = Utc::now().timestamp_millis();
     let hash = otp::code_hash(&st.keys.otp_key, phone.as_str(), &code);
-    let code_id = match st.store.issue_code(phone.as_str(), &peer.ip().to_string(), &hash, now).await? {
+    let code_id = match st.store.issue_code(phone.as_str(), &client.to_string(), &hash, now).await? {
         Issued::Code { code_id, .. } => code_id,
-        Issued::RateLimited { retry_after_ms } => {
-            let secs = (retry_after_ms + 999) / 1000;
-            let mut r = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                format!("too many codes; try again in {secs} s"),
-            )
-            .into_response();
-            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-                r.headers_mut().insert(header::RETRY_AFTER, v);
-            }
-            return Ok(r);
-        }
+        Issued::RateLimited { retry_after_ms } => return Err(CodeRefused::RateLimited((retry_after_ms + 999) / 1000)),
     };
-    let Some(channels) = &st.channels else {
-        return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no_sms", "SMS is not configured"));
-    };
+    let Some(channels) = &st.channels else { return Err(CodeRefused::NoSms) };
     let link = format!("{}/pull", channels.portal_url.trim_end_matches('/'));
     let text = format!("【电子签购单】验证码 {code}，10分钟内有效。Receipt login code {code}, valid 10 min: {link}");
     let out = Outgoing {
@@ -101,20 +120,112 @@ pub async fn request_code(
         Some(sms) => sms.send_text(&out.delivery_id, &out.recipient, &text).await,
         None => channels.local.sms(&out, &text, &Utc::now().to_rfc3339()),
     };
-    if let Err(e) = sent {
-        return Err(ApiError::new(
+    sent.map(|_| ()).map_err(|e| CodeRefused::SmsFailed(e.to_string()))
+}
+
+/// Sends a login code when the number has receipts. The answer is the same either way, so the
+/// endpoint does not tell who has receipts.
+pub async fn request_code(
+    State(st): State<SharedState>,
+    Extension(Peer(peer)): Extension<Peer>,
+    headers: HeaderMap,
+    Json(req): Json<CodeRequest>,
+) -> Result<Response, ApiError> {
+    same_origin(&headers)?;
+    let phone = phone(&req.phone)?;
+    match send_login_code(&st, &phone, peer.ip()).await {
+        Ok(()) => Ok((
+            StatusCode::ACCEPTED,
+            Json(serde_json::json!({"message": "if receipts were sent to this number, a code is on its way"})),
+        )
+            .into_response()),
+        Err(CodeRefused::RateLimited(secs)) => {
+            let mut r = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!("too many codes; try again in {secs} s"),
+            )
+            .into_response();
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            Ok(r)
+        }
+        Err(CodeRefused::NoSms) => {
+            Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no_sms", "SMS is not configured"))
+        }
+        Err(CodeRefused::SmsFailed(e)) => Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "sms_failed",
             format!("the code could not be sent: {e}"),
-        ));
+        )),
+        Err(CodeRefused::Store(e)) => Err(e.into()),
+        Err(CodeRefused::Internal(e)) => Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e)),
     }
-    Ok(accepted.into_response())
 }
 
 #[derive(Deserialize)]
 pub struct LoginRequest {
     phone: String,
     code: String,
+}
+
+/// Why a code did not log in: HTTP status, machine code, and the message in each language.
+pub(crate) struct LoginRefused {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub en: String,
+    pub zh: String,
+}
+
+impl LoginRefused {
+    fn new(status: StatusCode, code: &'static str, en: impl Into<String>, zh: impl Into<String>) -> Self {
+        Self { status, code, en: en.into(), zh: zh.into() }
+    }
+}
+
+/// Checks a login code for `phone`: `Ok` uses it up.
+pub(crate) async fn check_login_code(st: &SharedState, phone: &PhoneNumber, code: &str) -> Result<(), LoginRefused> {
+    let code = code.trim();
+    if !otp::is_well_formed(code) {
+        return Err(LoginRefused::new(
+            StatusCode::UNAUTHORIZED,
+            "malformed",
+            "the code is six digits",
+            "验证码为六位数字",
+        ));
+    }
+    let now = Utc::now().timestamp_millis();
+    let hash = otp::code_hash(&st.keys.otp_key, phone.as_str(), code);
+    let outcome = st.store.check_code(phone.as_str(), &hash, now).await.map_err(|e| {
+        tracing::error!(error = %e, "checking a login code failed");
+        LoginRefused::new(StatusCode::SERVICE_UNAVAILABLE, "storage", "temporarily unavailable", "服务暂时不可用")
+    })?;
+    match outcome {
+        LoginOutcome::Ok => Ok(()),
+        LoginOutcome::Wrong { tries_left } => Err(LoginRefused::new(
+            StatusCode::UNAUTHORIZED,
+            "wrong_code",
+            format!("wrong code; {tries_left} tries left"),
+            format!("验证码错误，还可尝试 {tries_left} 次"),
+        )),
+        LoginOutcome::Locked => Err(LoginRefused::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "locked",
+            "too many wrong tries; ask for a new code",
+            "错误次数过多，请重新获取验证码",
+        )),
+        LoginOutcome::Expired => Err(LoginRefused::new(
+            StatusCode::UNAUTHORIZED,
+            "expired",
+            "the code expired; ask for a new one",
+            "验证码已过期，请重新获取",
+        )),
+        LoginOutcome::Used => {
+            Err(LoginRefused::new(StatusCode::UNAUTHORIZED, "used", "the code was already used", "验证码已使用"))
+        }
+        _ => Err(LoginRefused::new(StatusCode::UNAUTHORIZED, "no_code", "ask for a code first", "请先获取验证码")),
+    }
 }
 
 pub async fn login(
@@ -124,33 +235,10 @@ pub async fn login(
 ) -> Result<Response, ApiError> {
     same_origin(&headers)?;
     let phone = phone(&req.phone)?;
-    if !otp::is_well_formed(req.code.trim()) {
-        return Err(ApiError::unauthorized("the code is six digits"));
+    if let Err(r) = check_login_code(&st, &phone, &req.code).await {
+        return Err(ApiError::new(r.status, r.code, r.en));
     }
     let now = Utc::now().timestamp_millis();
-    let hash = otp::code_hash(&st.keys.otp_key, phone.as_str(), req.code.trim());
-    match st.store.check_code(phone.as_str(), &hash, now).await? {
-        LoginOutcome::Ok => {}
-        LoginOutcome::Wrong { tries_left } => {
-            return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "wrong_code",
-                format!("wrong code; {tries_left} tries left"),
-            ))
-        }
-        LoginOutcome::Locked => {
-            return Err(ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "locked",
-                "too many wrong tries; ask for a new code",
-            ))
-        }
-        LoginOutcome::Expired => {
-            return Err(ApiError::new(StatusCode::UNAUTHORIZED, "expired", "the code expired; ask for a new one"))
-        }
-        LoginOutcome::Used => return Err(ApiError::new(StatusCode::UNAUTHORIZED, "used", "the code was already used")),
-        _ => return Err(ApiError::new(StatusCode::UNAUTHORIZED, "no_code", "ask for a code first")),
-    }
     // A fresh session at every login (no fixation); the old one, if any, ends.
     if let Some(old) = cookie(&headers) {
         st.store.end_session(&token_hash(&old)).await?;

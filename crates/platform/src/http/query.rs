@@ -7,12 +7,12 @@ use axum::response::IntoResponse;
 use axum::Json;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use ereceipt_core::verify::{verify_image, Verdict};
+use ereceipt_core::verify::{verify_image, Verdict, Verification};
 use serde::{Deserialize, Serialize};
 
 use super::{require_admin, ApiError};
 use crate::state::SharedState;
-use crate::store::{ReceiptQuery, StoredReceipt};
+use crate::store::{DeliveryEvent, DeliveryRow, ReceiptQuery, StoreError, StoredReceipt};
 
 /// Search parameters; times are RFC 3339, amounts minor units.
 #[derive(Debug, Default, Deserialize)]
@@ -56,7 +56,7 @@ pub(crate) struct ReceiptView {
     record: String,
 }
 
-fn rfc3339(ms: i64, offset_minutes: i32) -> String {
+pub(crate) fn rfc3339(ms: i64, offset_minutes: i32) -> String {
     use chrono::Offset;
     let offset = chrono::FixedOffset::east_opt(offset_minutes * 60).unwrap_or_else(|| Utc.fix());
     DateTime::<Utc>::from_timestamp_millis(ms).map(|t| t.with_timezone(&offset).to_rfc3339()).unwrap_or_default()
@@ -135,11 +135,20 @@ pub async fn receipt(
     require_admin(&st, &headers)?;
     let r = st.store.receipt(&id).await?.ok_or_else(|| ApiError::not_found(format!("no receipt {id}")))?;
     let delivery = r.delivery.as_ref().map(|(c, t)| format!("{c}:{t}"));
-    let deliveries: Vec<_> = st
-        .store
-        .deliveries_of(&id)
-        .await?
-        .into_iter()
+    let deliveries = deliveries_json(st.store.deliveries_of(&id).await?);
+    let mut view = serde_json::to_value(ReceiptView::from(r))
+        .map_err(|e| ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    if let Some(obj) = view.as_object_mut() {
+        obj.insert("delivery".into(), serde_json::json!(delivery));
+        obj.insert("deliveries".into(), serde_json::json!(deliveries));
+    }
+    Ok(Json(view))
+}
+
+/// Every delivery of a receipt with its state and history, as the API and the retrieval bundle
+/// show them.
+pub(crate) fn deliveries_json(list: Vec<(DeliveryRow, Vec<DeliveryEvent>)>) -> Vec<serde_json::Value> {
+    list.into_iter()
         .map(|(d, events)| {
             serde_json::json!({
                 "channel": d.channel, "recipient": d.recipient, "state": d.state, "attempts": d.attempts,
@@ -149,14 +158,7 @@ pub async fn receipt(
                 })).collect::<Vec<_>>(),
             })
         })
-        .collect();
-    let mut view = serde_json::to_value(ReceiptView::from(r))
-        .map_err(|e| ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
-    if let Some(obj) = view.as_object_mut() {
-        obj.insert("delivery".into(), serde_json::json!(delivery));
-        obj.insert("deliveries".into(), serde_json::json!(deliveries));
-    }
-    Ok(Json(view))
+        .collect()
 }
 
 pub async fn image(
@@ -182,10 +184,16 @@ pub async fn record(
 /// Same JSON as `ereceipt verify --json`, with the platform's revocation list applied: a
 /// receipt signed at or after its certificate's revocation is not authentic.
 pub async fn verify(State(st): State<SharedState>, body: Bytes) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(verify_with_revocation(&st, body.to_vec()).await?))
+}
+
+/// Verifies an image as `ereceipt verify` does, against this platform's CA, then applies the
+/// revocation list (the JSON API and the portal both use this).
+pub(crate) async fn verify_with_revocation(st: &SharedState, image: Vec<u8>) -> Result<Verification, StoreError> {
     let worker = st.clone();
-    let mut v = tokio::task::spawn_blocking(move || verify_image(&body, &worker.keys.ca.cert_der))
+    let mut v = tokio::task::spawn_blocking(move || verify_image(&image, &worker.keys.ca.cert_der))
         .await
-        .map_err(|e| ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+        .unwrap_or_else(|e| Verification::unverifiable(format!("verification failed: {e}")));
     if let (Some(signer), Some(claims)) = (&v.signer, &v.claims) {
         if let Some(cert) = st.store.certificate(&signer.serial).await? {
             if let Some(at) = cert.revoked_before(claims.time.utc_seconds() * 1000) {
@@ -199,5 +207,5 @@ pub async fn verify(State(st): State<SharedState>, body: Bytes) -> Result<impl I
             }
         }
     }
-    Ok(Json(v))
+    Ok(v)
 }

@@ -9,6 +9,7 @@
 mod accounts;
 mod codes;
 mod deliveries;
+mod lookups;
 mod model;
 mod receipts;
 mod search;

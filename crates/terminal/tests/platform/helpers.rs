@@ -101,10 +101,15 @@ impl TestPlatform {
     }
 
     pub async fn register(&self, terminal_id: &str) -> String {
+        self.register_for(terminal_id, "104110070110001", "Harbour Books 海港书店").await
+    }
+
+    /// Registers a terminal of the given merchant; returns its enrolment token.
+    pub async fn register_for(&self, terminal_id: &str, merchant_id: &str, merchant_name: &str) -> String {
         let reg = Registration {
             terminal_id: terminal_id.into(),
-            merchant_id: "104110070110001".into(),
-            merchant_name: "Harbour Books 海港书店".into(),
+            merchant_id: merchant_id.into(),
+            merchant_name: merchant_name.into(),
             location: "1 Quay St, Hong Kong; geo:22.2855,114.1577".into(),
         };
         terminals::register(&self.state.store, &self.state.keys, &reg, 24, Utc::now()).await.unwrap().token
@@ -121,9 +126,19 @@ impl TestPlatform {
     /// A registered and enrolled terminal.
     pub async fn terminal(&self, terminal_id: &str) -> TestTerminal {
         let token = self.register(terminal_id).await;
+        self.enrolled(&token).await
+    }
+
+    /// A registered and enrolled terminal of the given merchant.
+    pub async fn terminal_for(&self, terminal_id: &str, merchant_id: &str, merchant_name: &str) -> TestTerminal {
+        let token = self.register_for(terminal_id, merchant_id, merchant_name).await;
+        self.enrolled(&token).await
+    }
+
+    async fn enrolled(&self, token: &str) -> TestTerminal {
         let dir = tempfile::tempdir().unwrap();
         let device = Device::new(dir.path());
-        enrol::enrol(&device, &self.url, &token, Utc::now()).await.unwrap();
+        enrol::enrol(&device, &self.url, token, Utc::now()).await.unwrap();
         let uploader = Uploader::open(&device).await.unwrap();
         TestTerminal { _dir: dir, device, uploader, seed: 0 }
     }
@@ -140,6 +155,11 @@ impl TestPlatform {
 
     /// An HTTPS client trusting the platform CA, without a client certificate.
     pub fn anonymous_client(&self) -> reqwest::Client {
+        self.client_builder().build().unwrap()
+    }
+
+    /// The builder of [`Self::anonymous_client`], for clients that need more (no redirects).
+    pub fn client_builder(&self) -> reqwest::ClientBuilder {
         let mut roots = rustls::RootCertStore::empty();
         roots.add(rustls::pki_types::CertificateDer::from(self.ca_der())).unwrap();
         let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
@@ -147,7 +167,7 @@ impl TestPlatform {
             .unwrap()
             .with_root_certificates(roots)
             .with_no_client_auth();
-        reqwest::Client::builder().use_preconfigured_tls(config).build().unwrap()
+        reqwest::Client::builder().use_preconfigured_tls(config)
     }
 }
 

@@ -1,0 +1,74 @@
+//! Lookups for the portal: the delivery state of many receipts at once (CSV export) and a
+//! receipt's neighbours in its terminal's hash chain (the acquirer's chain proof).
+
+use std::collections::HashMap;
+
+use super::{column, hash_column, ChainEntry, Store, StoreError};
+
+/// Receipts per `IN (…)` list: well under SQLite's and PostgreSQL's parameter limits.
+const CHUNK: usize = 500;
+
+impl Store {
+    /// For each receipt that has one: the delivery channel and the state of its newest push
+    /// delivery (`pull` receipts: the channel and an empty state).
+    pub async fn delivery_states(
+        &self,
+        receipt_ids: &[String],
+    ) -> Result<HashMap<String, (String, String)>, StoreError> {
+        let mut out = HashMap::new();
+        for chunk in receipt_ids.chunks(CHUNK) {
+            let list = (1..=chunk.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+            let sql = format!(
+                "SELECT r.receipt_id, r.delivery_channel, d.state FROM receipts r \
+                 LEFT JOIN deliveries d ON d.receipt_id = r.receipt_id \
+                 WHERE r.receipt_id IN ({list}) AND r.delivery_channel IS NOT NULL ORDER BY d.delivery_id"
+            );
+            let mut q = sqlx::query(&sql);
+            for id in chunk {
+                q = q.bind(id);
+            }
+            for row in q.fetch_all(&self.pool).await? {
+                let id: String = column(&row, "receipt_id")?;
+                let channel: String = column(&row, "delivery_channel")?;
+                let state: Option<String> = column(&row, "state")?;
+                out.insert(id, (channel, state.unwrap_or_default()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The receipts at `sequence - 1` and `sequence + 1` of `terminal_id`'s chain (each list
+    /// holds more than one entry when the terminal duplicated a sequence number).
+    pub async fn chain_neighbours(
+        &self,
+        terminal_id: &str,
+        sequence: i64,
+    ) -> Result<(Vec<ChainEntry>, Vec<ChainEntry>), StoreError> {
+        let rows = sqlx::query(
+            "SELECT receipt_id, sequence, previous_hash, record_hash, ingest_seq, received_at FROM receipts \
+             WHERE terminal_id = $1 AND sequence IN ($2, $3) ORDER BY ingest_seq",
+        )
+        .bind(terminal_id)
+        .bind(sequence - 1)
+        .bind(sequence + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        let (mut before, mut after) = (Vec::new(), Vec::new());
+        for row in &rows {
+            let e = ChainEntry {
+                receipt_id: column(row, "receipt_id")?,
+                sequence: column(row, "sequence")?,
+                previous_hash: column(row, "previous_hash")?,
+                record_hash: hash_column(row, "record_hash")?,
+                ingest_seq: column(row, "ingest_seq")?,
+                received_at: column(row, "received_at")?,
+            };
+            if e.sequence == Some(sequence - 1) {
+                before.push(e);
+            } else {
+                after.push(e);
+            }
+        }
+        Ok((before, after))
+    }
+}

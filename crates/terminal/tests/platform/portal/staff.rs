@@ -1,0 +1,259 @@
+//! Staff in the portal: password + TOTP sign-in and lockout, merchants confined to their own
+//! receipts with search and CSV export, the acquirer's RRN search and retrieval bundle.
+
+use std::io::Read;
+
+use ereceipt_core::encoding::sha256;
+use ereceipt_platform::accounts::totp_code;
+
+use super::web::{Page, Web};
+use super::{upload_all, Db, TestPlatform};
+
+/// TOTP codes as an authenticator app shows them. A code works once, so after a sign-in the
+/// next code is that of a later step (one step ahead is still accepted): no waiting 30 s.
+pub struct Authenticator {
+    secret: Vec<u8>,
+    /// The step of the last code the platform accepted.
+    accepted: u64,
+    /// The step of the last code handed out.
+    shown: u64,
+}
+
+impl Authenticator {
+    fn code(&mut self) -> String {
+        let now = chrono::Utc::now().timestamp() as u64 / 30;
+        self.shown = (self.accepted + 1).max(now.saturating_sub(1));
+        totp_code(&self.secret, self.shown * 30).unwrap()
+    }
+
+    /// The last code shown signed someone in.
+    fn accepted(&mut self) {
+        self.accepted = self.shown;
+    }
+}
+
+/// Creates a user through the admin API; returns the password and the authenticator.
+async fn add_user(platform: &TestPlatform, body: serde_json::Value) -> (String, Authenticator) {
+    let r = platform
+        .anonymous_client()
+        .post(format!("{}/api/v1/admin/users", platform.url))
+        .bearer_auth(platform.admin_token())
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let c: serde_json::Value = r.json().await.unwrap();
+    let secret =
+        base32::decode(base32::Alphabet::Rfc4648 { padding: false }, c["totp_secret"].as_str().unwrap()).unwrap();
+    assert!(c["totp_uri"].as_str().unwrap().starts_with("otpauth://totp/"));
+    (c["password"].as_str().unwrap().to_owned(), Authenticator { secret, accepted: 0, shown: 0 })
+}
+
+async fn sign_in(web: &mut Web, user: &str, password: &str, code: &str) -> Page {
+    web.get("/staff/login").await;
+    web.post("/staff/login", &[("username", user), ("password", password), ("code", code)]).await
+}
+
+#[tokio::test]
+async fn staff_need_password_and_code_and_ten_failures_lock_the_account() {
+    let platform = TestPlatform::start(Db::Sqlite).await;
+    let (password, mut auth) = add_user(
+        &platform,
+        serde_json::json!({"username": "shop.alice", "role": "merchant", "merchant_id": "104110070110001"}),
+    )
+    .await;
+    let mut web = Web::new(&platform);
+
+    // Right password, wrong code; wrong password, right code; unknown user: the same answer.
+    let p = sign_in(&mut web, "shop.alice", &password, "000000").await;
+    assert_eq!(p.status, 401);
+    assert!(p.text().contains("Wrong username, password or code"), "{}", p.text());
+    let p = sign_in(&mut web, "shop.alice", "not the password", &auth.code()).await;
+    assert_eq!(p.status, 401);
+    let p = sign_in(&mut web, "nobody", "whatever password", "123456").await;
+    assert_eq!(p.status, 401);
+    assert!(p.text().contains("Wrong username, password or code"));
+
+    // Right credentials sign in (and the code cannot be replayed).
+    let code = auth.code();
+    let p = sign_in(&mut web, "shop.alice", &password, &code).await;
+    assert_eq!(p.status, 303, "{}", p.text());
+    assert_eq!(p.location().as_deref(), Some("/merchant/receipts"));
+    auth.accepted();
+    assert!(web.set_cookies.iter().any(|c| c.starts_with("ereceipt_staff=") && c.contains("HttpOnly")));
+    // The form token is bound to the session: the token of the sign-in page no longer works.
+    let stale = web.csrf.clone();
+    assert_eq!(web.post("/staff/logout", &[("csrf", &stale)]).await.status, 403);
+    assert_eq!(web.get("/merchant/receipts").await.status, 200);
+    let p = web.post("/staff/logout", &[]).await;
+    assert_eq!(p.status, 303);
+    assert_eq!(web.get("/merchant/receipts").await.status, 303, "signed out");
+    let p = sign_in(&mut web, "shop.alice", &password, &code).await;
+    assert_eq!(p.status, 401, "a used code does not work twice");
+
+    // The success cleared the earlier failures; the replay was failure 1. Nine more lock the
+    // account for 30 minutes.
+    for i in 2..10 {
+        let p = sign_in(&mut web, "shop.alice", "wrong password!", "000000").await;
+        assert_eq!(p.status, 401, "failure {i}");
+    }
+    let p = sign_in(&mut web, "shop.alice", "wrong password!", "000000").await;
+    assert_eq!(p.status, 429, "the tenth failure locks");
+    assert!(p.text().contains("locked until"), "{}", p.text());
+    let p = sign_in(&mut web, "shop.alice", &password, &auth.code()).await;
+    assert_eq!(p.status, 429, "locked: even the right credentials are refused");
+
+    let users = platform.admin_json("/api/v1/admin/users").await;
+    assert_eq!(users["users"][0]["locked"], true, "{users}");
+    let r = platform
+        .anonymous_client()
+        .post(format!("{}/api/v1/admin/users/shop.alice/unlock", platform.url))
+        .bearer_auth(platform.admin_token())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let p = sign_in(&mut web, "shop.alice", &password, &auth.code()).await;
+    assert_eq!(p.status, 303, "unlocked by the administrator: {}", p.text());
+}
+
+#[tokio::test]
+async fn merchants_see_search_and_export_only_their_own_receipts() {
+    let platform = TestPlatform::start(Db::Sqlite).await;
+    let mut a = platform.terminal_for("T0000801", "104110070110001", "Harbour Books 海港书店").await;
+    let mut b = platform.terminal_for("T0000802", "104110070110002", "Noodle Bar 面馆").await;
+    let mut a_receipts = Vec::new();
+    for _ in 0..3 {
+        a_receipts.push(a.sale_to(Some("email:li.na@example.com")).await);
+    }
+    let b_receipt = b.sale().await;
+    upload_all(&mut a).await;
+    upload_all(&mut b).await;
+    let (password, mut auth) = add_user(
+        &platform,
+        serde_json::json!({"username": "books", "role": "merchant", "merchant_id": "104110070110001"}),
+    )
+    .await;
+    let mut web = Web::new(&platform);
+    assert_eq!(sign_in(&mut web, "books", &password, &auth.code()).await.status, 303);
+
+    let all = web.get("/merchant/receipts").await;
+    assert_eq!(all.status, 200);
+    let html = all.text();
+    for r in &a_receipts {
+        assert!(html.contains(&r.record.id.to_string()), "own receipt listed");
+    }
+    let b_id = b_receipt.record.id.to_string();
+    assert!(!html.contains(&b_id), "another merchant's receipt listed");
+    assert!(!html.contains("li.na@example.com"), "merchants do not see customers' addresses");
+
+    // Search by RRN, card last 4, serial and amount narrow the list.
+    let target = &a_receipts[1];
+    let rrn = target.record.transaction.rrn.to_string();
+    let p = web.get(&format!("/merchant/receipts?rrn={rrn}")).await;
+    assert_eq!(p.text().matches("/merchant/receipts/T0000801-").count(), 1, "{}", p.text());
+    assert!(p.text().contains(&target.record.id.to_string()));
+    let p = web
+        .get(&format!("/merchant/receipts?serial={}", target.record.id.to_string().rsplit('-').next().unwrap()))
+        .await;
+    assert!(p.text().contains(&target.record.id.to_string()));
+    let p = web.get("/merchant/receipts?min=999999999").await;
+    assert!(p.text().contains("No receipts."));
+    let p = web.get(&format!("/merchant/receipts?rrn={}", b_receipt.record.transaction.rrn)).await;
+    assert!(!p.text().contains(&b_id), "another merchant's RRN finds nothing");
+    let p = web.get("/merchant/receipts?last4=12a4").await;
+    assert_eq!(p.status, 422);
+    assert!(p.text().contains("last 4"), "the bad field is named");
+
+    // Direct URLs to another merchant's receipt: not found.
+    assert_eq!(web.get(&format!("/merchant/receipts/{b_id}")).await.status, 404);
+    assert_eq!(web.get(&format!("/merchant/receipts/{b_id}/png")).await.status, 404);
+    let own = web.get(&format!("/merchant/receipts/{}", target.record.id)).await;
+    assert_eq!(own.verdict().as_deref(), Some("authentic"));
+    assert_eq!(web.get(&format!("/merchant/receipts/{}/png", target.record.id)).await.bytes, target.png);
+    // Nor may a merchant use the acquirer's pages.
+    assert_eq!(web.get("/acquirer").await.status, 403);
+    assert_eq!(web.get(&format!("/acquirer/receipts/{b_id}/bundle.zip")).await.status, 403);
+
+    // CSV export: own receipts only, a header, one row each, amounts as decimals.
+    let csv = web.get("/merchant/receipts.csv").await;
+    assert_eq!(csv.status, 200);
+    assert!(csv.headers["content-disposition"].to_str().unwrap().contains("attachment"));
+    let text = csv.text();
+    let text = text.trim_start_matches('\u{feff}');
+    let mut lines = text.lines();
+    assert!(lines.next().unwrap().starts_with("receipt_id,time_local,time_utc,terminal_id"));
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 3, "{text}");
+    assert!(!text.contains(&b_id));
+    let row = rows.iter().find(|r| r.contains(&target.record.id.to_string())).unwrap();
+    assert!(row.contains(&format!("\"{}\"", target.record.transaction.amount.decimal())), "{row}");
+    assert!(row.contains("\"email\""), "the delivery channel, not the address: {row}");
+    let filtered = web.get(&format!("/merchant/receipts.csv?rrn={rrn}")).await.text();
+    assert_eq!(filtered.lines().count(), 2, "header + the one match");
+}
+
+#[tokio::test]
+async fn the_acquirer_finds_a_receipt_by_rrn_and_downloads_the_retrieval_bundle() {
+    let platform = TestPlatform::start(Db::Sqlite).await;
+    let mut t = platform.terminal_for("T0000901", "104110070110003", "Tea House 茶馆").await;
+    let first = t.sale_to(Some("email:wang.fang@example.com")).await;
+    let second = t.sale().await;
+    upload_all(&mut t).await;
+    let (password, mut auth) = add_user(&platform, serde_json::json!({"username": "bank", "role": "acquirer"})).await;
+    let mut web = Web::new(&platform);
+    let p = sign_in(&mut web, "bank", &password, &auth.code()).await;
+    assert_eq!(p.location().as_deref(), Some("/acquirer"));
+
+    let rrn = first.record.transaction.rrn.to_string();
+    let found = web.get(&format!("/acquirer?rrn={rrn}")).await;
+    assert_eq!(found.status, 200);
+    let id = first.record.id.to_string();
+    assert!(found.text().contains(&format!("/acquirer/receipts/{id}")), "{}", found.text());
+    assert!(!found.text().contains(&second.record.id.to_string()));
+    let detail = web.get(&format!("/acquirer/receipts/{id}")).await;
+    assert_eq!(detail.verdict().as_deref(), Some("authentic"));
+    assert!(detail.text().contains("wang.fang@example.com"), "the acquirer sees the delivery history in full");
+    // Merchant pages are not the acquirer's.
+    assert_eq!(web.get("/merchant/receipts").await.status, 403);
+
+    let zip = web.get(&format!("/acquirer/receipts/{id}/bundle.zip")).await;
+    assert_eq!(zip.status, 200);
+    assert_eq!(zip.headers["content-type"], "application/zip");
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip.bytes.clone())).unwrap();
+    let mut file = |name: &str| {
+        let mut out = Vec::new();
+        archive.by_name(&format!("{id}/{name}")).unwrap().read_to_end(&mut out).unwrap();
+        out
+    };
+    let png = file("receipt.png");
+    let record = file("record.cbor");
+    let signature = String::from_utf8(file("signature.csv")).unwrap();
+    let chain: serde_json::Value = serde_json::from_slice(&file("chain.json")).unwrap();
+    let deliveries: serde_json::Value = serde_json::from_slice(&file("deliveries.json")).unwrap();
+    let verification: serde_json::Value = serde_json::from_slice(&file("verification.json")).unwrap();
+    let manifest = String::from_utf8(file("MANIFEST.txt")).unwrap();
+
+    assert_eq!(png, first.png, "the signed image");
+    assert_eq!(hex::encode(sha256(&record)), chain["record_sha256"], "the record hashes to the chain's hash");
+    assert_eq!(record, ereceipt_core::encoding::encode_record(&first.record));
+    assert_eq!(signature.lines().count() - 1, first.record.signature.point_count(), "one row per pen sample");
+    assert_eq!(chain["sequence"], 1);
+    assert_eq!(chain["first_in_chain"], true);
+    assert_eq!(chain["next"][0]["receipt_id"], second.record.id.to_string());
+    assert_eq!(chain["next_links_match"][0], true, "{chain}");
+    let ack = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        chain["acknowledgement_base64"].as_str().unwrap(),
+    )
+    .unwrap();
+    let ack = ereceipt_core::upload::verify_ack(&ack, &platform.state.keys.ack.public_key()).unwrap();
+    assert_eq!(ack.receipt_id, id, "the platform's signed receipt of the upload");
+    assert_eq!(deliveries["deliveries"][0]["recipient"], "wang.fang@example.com", "{deliveries}");
+    assert_eq!(verification["verdict"], "authentic");
+    for name in ["receipt.png", "record.cbor", "signature.csv", "chain.json", "deliveries.json"] {
+        let sum = hex::encode(sha256(&file(name)));
+        assert!(manifest.contains(&format!("{sum}  {name}")), "{name} in the manifest: {manifest}");
+    }
+}
