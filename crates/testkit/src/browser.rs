@@ -150,7 +150,8 @@ impl Browser {
 
     /// Draws one stroke on the element matching `css` with a real pointer: down at the first
     /// point, a timed move to each next one, up at the last. Points are CSS pixels from the
-    /// element's top-left corner; `pressure` (0..=1) applies to pen and touch.
+    /// element's top-left corner; `pressure` (0..=1) is what the page's pointer events report
+    /// while the pointer is down (Chromium passes it on for the mouse too).
     pub async fn draw(&self, css: &str, points: &[(f64, f64)], kind: PointerKind, pressure: f64) -> Result<()> {
         const ORIGIN: &str = "const e = document.querySelector(arguments[0]); if (!e) return null;
             e.scrollIntoView({block: 'center', inline: 'center'});

@@ -87,6 +87,46 @@ async fn serve() -> Result<String, std::io::Error> {
     Ok(format!("http://{addr}/"))
 }
 
+/// Serves one fixed page over HTTPS with a self-signed certificate (as from a private CA) on a
+/// free loopback port.
+async fn serve_https(page: &'static str) -> Result<String, Box<dyn std::error::Error>> {
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()])?;
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.cert.der().clone()], key)?;
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(tls));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let Ok(mut tls) = acceptor.accept(tcp).await else { return };
+                let mut request = Vec::new();
+                let mut chunk = [0u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tls.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n\
+                     Content-Length: {}\r\nConnection: close\r\n\r\n{page}",
+                    page.len()
+                );
+                let _ = tls.write_all(response.as_bytes()).await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    Ok(format!("https://{addr}/"))
+}
+
 async fn browser() -> Result<Browser, ereceipt_testkit::Error> {
     Browser::start(BrowserOptions { width: 800, height: 600, ..BrowserOptions::default() }).await
 }
@@ -132,12 +172,13 @@ async fn strokes(browser: &Browser) -> Result<Vec<Value>, Box<dyn std::error::Er
 }
 
 #[tokio::test]
-async fn pen_and_touch_strokes_arrive_with_type_pressure_and_time() -> TestResult {
+async fn pen_touch_and_mouse_strokes_arrive_with_type_pressure_and_time() -> TestResult {
     let base = serve().await?;
     let browser = browser().await?;
     browser.goto(&base).await?;
     let points: Vec<(f64, f64)> = (0..12).map(|i| (20.0 + 20.0 * f64::from(i), 100.0)).collect();
-    for (kind, name) in [(PointerKind::Pen, "pen"), (PointerKind::Touch, "touch")] {
+    let kinds = [(PointerKind::Pen, "pen"), (PointerKind::Touch, "touch"), (PointerKind::Mouse, "mouse")];
+    for (kind, name) in kinds {
         browser.draw("#pad", &points, kind, 0.6).await?;
         let mut events = strokes(&browser).await?;
         // A pen hovers to the first point before touching down; only the stroke counts here.
@@ -176,7 +217,7 @@ async fn page_keystrokes_reach_the_document() -> TestResult {
 }
 
 #[tokio::test]
-async fn a_screenshot_is_a_png_of_the_requested_width() -> TestResult {
+async fn a_screenshot_is_a_png_of_the_requested_size_in_the_requested_language() -> TestResult {
     let base = serve().await?;
     let browser = Browser::start(BrowserOptions { width: 640, height: 480, ..BrowserOptions::default() }).await?;
     browser.goto(&base).await?;
@@ -186,5 +227,15 @@ async fn a_screenshot_is_a_png_of_the_requested_width() -> TestResult {
     let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&path)?));
     let reader = decoder.read_info()?;
     assert_eq!((reader.info().width, reader.info().height), (640, 480));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_page_over_https_from_a_private_ca_loads() -> TestResult {
+    let base = serve_https("<!doctype html><title>tls</title><p id=\"ok\">private CA</p>").await?;
+    let browser = browser().await?;
+    browser.goto(&base).await?;
+    assert_eq!(browser.wait_for_text("#ok", "private", WAIT).await?, "private CA");
+    assert_eq!(browser.url().await?, base);
     Ok(())
 }
