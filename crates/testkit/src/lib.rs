@@ -119,3 +119,14 @@ pub struct Cookie {
     #[serde(default)]
     pub expiry: Option<u64>,
 }
+
+#[cfg(test)]
+mod tests {
+    /// Tests hand the browser to spawned tasks and share it between them.
+    #[test]
+    fn a_browser_can_move_between_tasks() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<crate::Browser>();
+        send_sync::<crate::Error>();
+    }
+}
