@@ -23,6 +23,12 @@ pub enum KeysError {
     Bad { path: PathBuf, detail: String },
 }
 
+/// Whether a certificate's key is Ed25519.
+fn is_ed25519(cert_der: &[u8]) -> bool {
+    x509_parser::parse_x509_certificate(cert_der)
+        .is_ok_and(|(_, c)| c.public_key().algorithm.algorithm.to_id_string() == "1.3.101.112")
+}
+
 /// Everything the platform signs, decrypts and authenticates with.
 pub struct PlatformKeys {
     pub ca: CertifiedKey,
@@ -137,7 +143,14 @@ fn create_missing_then_load(dir: &Path, server_names: &[String], admin_token: &s
         let server = issue_server(&ca, server_names, now, 825).map_err(bad_gen(dir))?;
         write_pair(dir, "server", &server)?;
     }
-    let server = load_certified(dir, "server")?;
+    let mut server = load_certified(dir, "server")?;
+    if is_ed25519(&server.cert_der) {
+        // Made by an earlier version: browsers cannot handshake with an Ed25519 server key, so
+        // the portal would be unreachable. Terminals pin the CA, which stays, so nothing breaks.
+        server = issue_server(&ca, server_names, now, 825).map_err(bad_gen(dir))?;
+        write_pair(dir, "server", &server)?;
+        tracing::info!("server certificate re-issued with an ECDSA P-256 key for browsers");
+    }
 
     let hpke_path = dir.join("hpke.key");
     if !hpke_path.exists() {
@@ -199,6 +212,20 @@ mod tests {
         }
         let configured = load_or_create(dir.path(), &names, "from-settings").unwrap();
         assert_eq!(configured.admin_token_hash, token_hash("from-settings"));
+    }
+
+    #[test]
+    fn an_ed25519_server_certificate_of_an_earlier_version_is_reissued_for_browsers() {
+        let dir = tempfile::tempdir().unwrap();
+        let names = vec!["localhost".to_string()];
+        let first = load_or_create(dir.path(), &names, "").unwrap();
+        assert!(!is_ed25519(&first.server.cert_der), "new server keys are ECDSA");
+        // What earlier versions made: an Ed25519 server key (the CA's pair stands in for it).
+        write_pair(dir.path(), "server", &first.ca).unwrap();
+        let again = load_or_create(dir.path(), &names, "").unwrap();
+        assert!(!is_ed25519(&again.server.cert_der));
+        assert_eq!(again.ca.cert_der, first.ca.cert_der, "the CA the terminals pin stays");
+        assert_eq!(load_or_create(dir.path(), &names, "").unwrap().server.cert_der, again.server.cert_der);
     }
 
     #[test]

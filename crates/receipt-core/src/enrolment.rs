@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use rcgen::{
     CertificateRevocationListParams, CertificateSigningRequestParams, DistinguishedName, DnType,
     ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose, RevocationReason, RevokedCertParams,
-    SanType, SerialNumber, PKCS_ED25519,
+    SanType, SerialNumber, PKCS_ECDSA_P256_SHA256, PKCS_ED25519,
 };
 use zeroize::Zeroizing;
 
@@ -62,13 +62,15 @@ pub fn check_csr(csr_der: &[u8]) -> Result<CertificateSigningRequestParams, Cert
 }
 
 /// The platform's TLS server certificate for `names` (DNS names or IP addresses), issued by the CA.
+/// Its key is ECDSA P-256, not Ed25519 like the rest of the PKI: browsers (the portal's users)
+/// do not sign TLS handshakes with Ed25519.
 pub fn issue_server(
     ca: &CertifiedKey,
     names: &[String],
     now: DateTime<Utc>,
     validity_days: u32,
 ) -> Result<CertifiedKey, CertError> {
-    let key = KeyPair::generate_for(&PKCS_ED25519).map_err(generate)?;
+    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(generate)?;
     let mut params = rcgen::CertificateParams::default();
     params.distinguished_name = DistinguishedName::new();
     params.distinguished_name.push(DnType::CommonName, names.first().map_or("ereceipt platform", String::as_str));

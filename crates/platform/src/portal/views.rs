@@ -116,7 +116,7 @@ pub async fn home(State(st): State<SharedState>, headers: HeaderMap) -> Response
             }
         }
     };
-    ctx.page(StatusCode::OK, layout(&ctx, &Viewer::Anonymous, l.t("Electronic receipts", "电子签购单"), body))
+    ctx.page(StatusCode::OK, layout(&ctx, &Viewer::Anonymous, l.t("Welcome", "欢迎使用"), body))
 }
 
 #[derive(Deserialize)]
@@ -208,6 +208,7 @@ pub(crate) fn receipt_detail(
     extra: Markup,
 ) -> Markup {
     html! {
+        (verdict(l, verification))
         div.detail {
             figure.slip {
                 img src=(image_url) alt=(l.t("Receipt image", "签购单图片")) width="360";
@@ -216,7 +217,6 @@ pub(crate) fn receipt_detail(
                 }
             }
             div.facts {
-                (verdict(l, verification))
                 dl {
                     dt { (l.t("Merchant", "商户")) } dd { (r.merchant_name) " (" (r.merchant_id) ")" }
                     dt { (l.t("Amount", "金额")) } dd.amount { (money(r.amount_minor, &r.currency)) }

@@ -48,6 +48,8 @@ fn server_certificate_names_hosts_and_ips() {
     let (_, cert) = x509_parser::parse_x509_certificate(&server.cert_der).unwrap();
     let san = cert.subject_alternative_name().unwrap().unwrap().value.general_names.len();
     assert_eq!(san, 2);
+    // ECDSA P-256 (id-ecPublicKey): browsers cannot handshake with an Ed25519 server key.
+    assert_eq!(cert.public_key().algorithm.algorithm.to_id_string(), "1.2.840.10045.2.1");
     assert!(issue_server(&ca, &["bad name with spaces\u{0}".into()], now, 1).is_err());
 }
 

@@ -3,6 +3,7 @@
 //! direct URL), CSV export, the acquirer's RRN search and retrieval bundle, public verification,
 //! CSRF and security headers.
 
+mod browser;
 mod staff;
 mod web;
 

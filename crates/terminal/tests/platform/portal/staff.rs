@@ -20,20 +20,20 @@ pub struct Authenticator {
 }
 
 impl Authenticator {
-    fn code(&mut self) -> String {
+    pub fn code(&mut self) -> String {
         let now = chrono::Utc::now().timestamp() as u64 / 30;
         self.shown = (self.accepted + 1).max(now.saturating_sub(1));
         totp_code(&self.secret, self.shown * 30).unwrap()
     }
 
     /// The last code shown signed someone in.
-    fn accepted(&mut self) {
+    pub fn accepted(&mut self) {
         self.accepted = self.shown;
     }
 }
 
 /// Creates a user through the admin API; returns the password and the authenticator.
-async fn add_user(platform: &TestPlatform, body: serde_json::Value) -> (String, Authenticator) {
+pub async fn add_user(platform: &TestPlatform, body: serde_json::Value) -> (String, Authenticator) {
     let r = platform
         .anonymous_client()
         .post(format!("{}/api/v1/admin/users", platform.url))
