@@ -157,8 +157,9 @@
   let clearOnNextDown = false;
 
   function fillSignFacts() {
-    $("sign-amount").textContent = sale.symbol + " " + sale.amount + " " + sale.currency;
-    $("sign-card").textContent = (lang === "zh" ? sale.card.brand_zh : sale.card.brand) + " " + sale.card.number;
+    $("sign-amount").textContent = sale.symbol + " " + sale.amount;
+    const last4 = sale.card.number.split(" ").pop();
+    $("sign-card").textContent = (lang === "zh" ? sale.card.brand_zh : sale.card.brand) + " •••• " + last4;
     $("sign-auth").textContent = sale.approval.auth_code;
     $("sign-rrn").textContent = sale.approval.rrn;
     const note = $("authoriser-note");
