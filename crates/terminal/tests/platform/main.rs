@@ -7,6 +7,7 @@ mod delivery;
 mod helpers;
 mod pull;
 mod refusals;
+mod ui;
 
 use chrono::Utc;
 use ereceipt_core::upload::verify_ack;
