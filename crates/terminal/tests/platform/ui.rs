@@ -33,20 +33,26 @@ fn wave(x0: f64, width: f64) -> Vec<(f64, f64)> {
     (0..=40).map(|i| (x0 + width * f64::from(i) / 40.0, 100.0 + 45.0 * (f64::from(i) * 0.45).sin())).collect()
 }
 
-/// Keys in an amount, swipes the test card as a wedge reader types it, signs, and waits for
-/// the server to finish the signature; `shots` saves the screenshots of the first sale.
+/// Keys in an amount (on the keypad with `shots`, else on the keyboard), swipes the test card as
+/// a wedge reader types it, signs, and waits for the server to finish the signature; `shots`
+/// also saves the screenshots.
 async fn sell_and_sign(b: &Browser, ui_url: &str, digits: &str, shots: bool) {
     let shot = |name: &str| screenshots().join(format!("terminal-{name}.png"));
     b.goto(ui_url).await.unwrap();
     b.wait_for("body[data-ready=true]", WAIT).await.unwrap();
-    for d in digits.chars() {
-        b.click(&format!("[data-key='{d}']")).await.unwrap();
-    }
-    b.wait_for_text("#amount-display", "128.50", WAIT).await.unwrap();
     if shots {
+        for d in digits.chars() {
+            b.click(&format!("[data-key='{d}']")).await.unwrap();
+        }
+        b.wait_for_text("#amount-display", "128.50", WAIT).await.unwrap();
         b.screenshot(shot("amount")).await.unwrap();
+        b.click("#amount-next").await.unwrap();
+    } else {
+        // By keyboard only: a typo, Backspace, the digits, Enter to charge.
+        b.send_keys_to_page(&format!("9\u{e003}{digits}")).await.unwrap();
+        b.wait_for_text("#amount-display", "128.50", WAIT).await.unwrap();
+        b.send_keys_to_page("\n").await.unwrap();
     }
-    b.click("#amount-next").await.unwrap();
     b.wait_for_text("#swipe-status", "Waiting for the card reader", WAIT).await.unwrap();
     if shots {
         b.screenshot(shot("swipe")).await.unwrap();
