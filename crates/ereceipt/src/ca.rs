@@ -85,7 +85,7 @@ pub fn run(cmd: CaCommand) -> Result<()> {
             files::write_new(&out.join(files::TERMINAL_KEY), identity.key_pem().as_bytes(), true)?;
             files::write_new(&out.join(files::TERMINAL_CERT), identity.cert_pem().as_bytes(), false)?;
             files::write_new(&out.join(files::CA_CERT), ca_key.cert_pem().as_bytes(), false)?;
-            TerminalSettings { test_cards, allow_chip_fallback: false, slip_width: width, font: None }.write(&out)?;
+            TerminalSettings::new(test_cards, width).write(&out)?;
             let cert = PosCertificate::parse(&identity.cert_der)?;
             say!("terminal {} of merchant {} ({})", info.terminal_id, info.merchant_id, info.merchant_name);
             say!("certificate: {} (serial {})", out.join(files::TERMINAL_CERT).display(), cert.serial);

@@ -35,13 +35,25 @@ pub struct TerminalSettings {
     /// A font covering Chinese; default: the usual system paths.
     #[serde(default)]
     pub font: Option<PathBuf>,
+    /// The currency amounts are keyed in on the touch UI (ISO 4217).
+    #[serde(default = "default_currency")]
+    pub currency: String,
 }
 
 fn default_width() -> u32 {
     576
 }
 
+fn default_currency() -> String {
+    "CNY".into()
+}
+
 impl TerminalSettings {
+    /// Settings for a new terminal: 80 mm slips, CNY, the system's CJK font.
+    pub fn new(test_cards: bool, slip_width: u32) -> Self {
+        Self { test_cards, allow_chip_fallback: false, slip_width, font: None, currency: default_currency() }
+    }
+
     pub fn policy(&self) -> CardPolicy {
         CardPolicy { accept_clear_tracks: self.test_cards, allow_chip_fallback: self.allow_chip_fallback }
     }

@@ -12,6 +12,7 @@ macro_rules! say {
 
 mod bench;
 mod ca;
+mod demo;
 mod files;
 mod platform;
 mod receipt;
@@ -62,6 +63,19 @@ enum Command {
     /// Load generators.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// The whole system on this machine: a platform (SQLite, deliveries to a local folder) and
+    /// an enrolled test-card terminal serving its touch UI. Prints the URLs; Ctrl-C stops.
+    Demo {
+        /// Where the demo keeps its data (made on first use, reused afterwards).
+        #[arg(long, default_value = "ereceipt-demo")]
+        dir: PathBuf,
+        /// The platform's HTTPS port (0: any free port).
+        #[arg(long, default_value_t = 0)]
+        platform_port: u16,
+        /// The terminal UI's port (0: any free port).
+        #[arg(long, default_value_t = 0)]
+        ui_port: u16,
+    },
     /// Make a sample CA, terminal and receipt, verify it, and print where the files are.
     Sample {
         /// Where to put the files.
@@ -85,6 +99,7 @@ fn main() {
         Command::Ca(c) => ca::run(c).map(|()| 0),
         Command::Receipt(c) => receipt::run(c).map(|()| 0),
         Command::Verify { image, trust, json } => verify::run(&image, &trust, json),
+        Command::Demo { dir, platform_port, ui_port } => demo::run(&dir, platform_port, ui_port).map(|()| 0),
         Command::Sample { dir, font } => sample::run(&dir, font.as_deref()).map(|()| 0),
         Command::Platform(c) => platform::run(c).map(|()| 0),
         Command::Terminal(c) => terminal::run(c),

@@ -1,21 +1,24 @@
 //! `ereceipt terminal …`: the phone POS from the command line: enrol with a platform, make a
 //! sale (stored in the outbox, then uploaded), sync, renew and show the outbox.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use chrono::Utc;
 use clap::Subcommand;
 use ereceipt_core::identity::Signer;
-use ereceipt_core::model::DeliveryChoice;
-use ereceipt_core::signature::Signature;
+use ereceipt_core::model::{BatchNo, DeliveryChoice};
+use ereceipt_core::signature::{CaptureConfig, Signature};
 use ereceipt_core::txjson::parse_transaction;
 use ereceipt_terminal::device::Device;
 use ereceipt_terminal::enrol;
 use ereceipt_terminal::outbox::Outbox;
 use ereceipt_terminal::sale::record_sale;
 use ereceipt_terminal::sync::Uploader;
+use ereceipt_terminal::ui::{SimulatedAuthoriser, UiApp, UiConfig};
 
 use crate::files::{self, TerminalSettings};
 use crate::platform::runtime;
@@ -77,6 +80,15 @@ pub enum TerminalCommand {
         #[arg(long)]
         data_dir: PathBuf,
     },
+    /// Serve the touch UI for cashier and cardholder (amount, swipe, signature, delivery
+    /// choice, receipt) on a loopback address; sales are stored and uploaded as with `sale`.
+    Ui {
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Where to serve the UI (keep it on loopback: the page is for this device only).
+        #[arg(long, default_value = "127.0.0.1:8480")]
+        listen: SocketAddr,
+    },
 }
 
 pub fn run(cmd: TerminalCommand) -> Result<i32> {
@@ -94,6 +106,13 @@ pub fn run(cmd: TerminalCommand) -> Result<i32> {
             }
             TerminalCommand::Sync { data_dir, wait, now } => sync(&data_dir, wait, now).await,
             TerminalCommand::Status { data_dir, json } => status(&data_dir, json).await.map(|()| 0),
+            TerminalCommand::Ui { data_dir, listen } => {
+                let app = ui_app(&data_dir, listen, false).await?;
+                say!("terminal UI on {}", app.url());
+                say!("data directory {}", data_dir.display());
+                app.run_until_stopped(crate::platform::shutdown_signal()).await;
+                Ok(0)
+            }
             TerminalCommand::Renew { data_dir } => {
                 let cert = enrol::renew(&Device::new(&data_dir), Utc::now()).await?;
                 say!("certificate renewed: serial {}, valid until {}", cert.serial, ts(cert.not_after * 1000));
@@ -101,6 +120,26 @@ pub fn run(cmd: TerminalCommand) -> Result<i32> {
             }
         }
     })
+}
+
+/// The touch UI of the terminal in `dir`, bound to `listen`, with the simulated authoriser
+/// (a real deployment links its acquirer's SDK through `ereceipt_terminal::ui::Authoriser`).
+pub async fn ui_app(dir: &Path, listen: SocketAddr, demo: bool) -> Result<UiApp> {
+    let settings = TerminalSettings::load(dir)?;
+    let config = UiConfig {
+        device: Device::new(dir),
+        listen,
+        demo,
+        policy: settings.policy(),
+        width: files::width(settings.slip_width)?,
+        fonts: Arc::new(files::load_fonts(settings.font.as_deref())?),
+        currency: settings.currency.parse().with_context(|| format!("{}: currency", files::TERMINAL_SETTINGS))?,
+        batch: BatchNo::new(1)?,
+        operator: "01".parse()?,
+        authoriser: Arc::new(SimulatedAuthoriser),
+        capture: CaptureConfig::default(),
+    };
+    UiApp::build(config).await.with_context(|| format!("terminal UI in {}", dir.display()))
 }
 
 fn ts(ms: i64) -> String {
@@ -111,7 +150,7 @@ async fn enroll(platform: &str, token: &str, dir: &Path, test_cards: bool) -> Re
     let device = Device::new(dir);
     let cert = enrol::enrol(&device, platform, token, Utc::now()).await?;
     if !dir.join(files::TERMINAL_SETTINGS).exists() {
-        TerminalSettings { test_cards, allow_chip_fallback: false, slip_width: 576, font: None }.write(dir)?;
+        TerminalSettings::new(test_cards, 576).write(dir)?;
     }
     Outbox::open(&device.outbox_path()).await?;
     say!(

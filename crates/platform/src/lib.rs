@@ -17,5 +17,7 @@ pub mod settings;
 pub mod state;
 pub mod store;
 pub mod terminals;
+#[cfg(any(test, feature = "test-peers"))]
+pub mod test_peers;
 pub mod tls;
 pub mod users;

@@ -233,4 +233,42 @@ impl PlatformClient {
         }
         Ok(resp.bytes().await.map_err(unreachable)?.to_vec())
     }
+
+    /// The platform's view of one of this terminal's receipts: whether it is stored, and the
+    /// state of each delivery to the customer (mutual TLS; `None` when the platform has no such
+    /// receipt from this terminal).
+    pub async fn receipt_deliveries(&self, receipt_id: &str) -> Result<Option<DeliveryView>, ClientError> {
+        let resp = self
+            .http
+            .get(format!("{}/api/v1/terminal/receipts/{receipt_id}", self.base))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .map_err(unreachable)?;
+        if resp.status() == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !resp.status().is_success() {
+            return Err(refused(resp).await);
+        }
+        resp.json().await.map(Some).map_err(|e| ClientError::Protocol(format!("receipt deliveries: {e}")))
+    }
+}
+
+/// A stored receipt's deliveries, as the platform reports them to its terminal.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct DeliveryView {
+    pub id: String,
+    /// `sms`, `mms`, `email` or `pull`; `None` when the customer chose nothing.
+    pub channel: Option<String>,
+    pub deliveries: Vec<DeliveryState>,
+}
+
+/// One push delivery's state: `queued`, `sending`, `sent` (the peer accepted it), `delivered`
+/// (the handset confirmed it) or `failed`.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct DeliveryState {
+    pub channel: String,
+    pub state: String,
+    pub attempts: i64,
 }

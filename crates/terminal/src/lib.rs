@@ -7,3 +7,4 @@ pub mod enrol;
 pub mod outbox;
 pub mod sale;
 pub mod sync;
+pub mod ui;

@@ -86,6 +86,11 @@ impl Uploader {
         &self.link.url
     }
 
+    /// The mutual-TLS client to the platform, for reads such as delivery states.
+    pub fn client(&self) -> &PlatformClient {
+        &self.client
+    }
+
     /// Uploads the oldest due receipt, if any.
     pub async fn upload_next(&self) -> Result<Step, SyncError> {
         let now = Utc::now().timestamp_millis();

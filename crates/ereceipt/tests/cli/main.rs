@@ -6,6 +6,7 @@
 
 mod ca;
 mod create;
+mod demo;
 mod faults;
 mod helpers;
 mod pngfile;

@@ -7,6 +7,7 @@ mod error;
 mod ops;
 pub(crate) mod pull;
 pub(crate) mod query;
+mod terminal_receipts;
 mod upload;
 
 use axum::extract::DefaultBodyLimit;
@@ -41,6 +42,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/api/v1/receipts/{id}/image", get(query::image))
         .route("/api/v1/receipts/{id}/record", get(query::record))
         .route("/api/v1/verify", post(query::verify))
+        .route("/api/v1/terminal/receipts/{id}", get(terminal_receipts::receipt))
         .route("/api/v1/pull/code", post(pull::request_code))
         .route("/api/v1/pull/login", post(pull::login))
         .route("/api/v1/pull/logout", post(pull::logout))

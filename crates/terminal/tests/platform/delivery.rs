@@ -78,3 +78,30 @@ async fn each_choice_reaches_its_outbox_once_and_pull_pushes_nothing() {
     let lines = sms_log.lines().filter(|l| l.contains(sms.record.id.as_str())).count();
     assert_eq!(lines, 1);
 }
+
+#[tokio::test]
+async fn a_terminal_reads_the_delivery_state_of_its_own_receipts_only() {
+    let platform = TestPlatform::start(Db::Sqlite).await;
+    let mut a = platform.terminal("T0000402").await;
+    let b = platform.terminal("T0000403").await;
+    let r = a.sale_to(Some("email:li.na@example.com")).await;
+    let id = r.record.id.to_string();
+    assert_eq!(a.uploader.upload_next().await.unwrap(), Step::Uploaded(id.clone()));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let view = loop {
+        let view = a.uploader.client().receipt_deliveries(&id).await.unwrap().expect("its own receipt");
+        if view.deliveries.iter().any(|d| d.state == "sent") {
+            break view;
+        }
+        assert!(Instant::now() < deadline, "not delivered: {view:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(view.channel.as_deref(), Some("email"));
+    assert_eq!(view.deliveries.len(), 1);
+    assert_eq!(view.deliveries[0].channel, "email");
+    assert_eq!(b.uploader.client().receipt_deliveries(&id).await.unwrap(), None, "another terminal's receipt");
+    assert_eq!(a.uploader.client().receipt_deliveries("T0000402-000001-999999").await.unwrap(), None);
+    let anonymous = platform.anonymous_client();
+    let r = anonymous.get(format!("{}/api/v1/terminal/receipts/{id}", platform.url)).send().await.unwrap();
+    assert_eq!(r.status(), 401, "a client certificate is required");
+}

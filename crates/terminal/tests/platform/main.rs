@@ -8,6 +8,7 @@ mod helpers;
 mod portal;
 mod pull;
 mod refusals;
+mod ui;
 
 use chrono::Utc;
 use ereceipt_core::upload::verify_ack;

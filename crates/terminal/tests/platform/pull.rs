@@ -5,7 +5,8 @@ use ereceipt_terminal::sync::Step;
 
 use crate::helpers::{Db, TestPlatform};
 
-fn code_in(log: &str, phone: &str) -> Option<String> {
+/// The newest login code texted to `phone`, from the SMS outbox log.
+pub(crate) fn code_in(log: &str, phone: &str) -> Option<String> {
     let line = log.lines().rev().find(|l| l.contains("\tlogin.") && l.contains(phone))?;
     let after = line.split("验证码 ").nth(1)?;
     Some(after.chars().take(6).collect())

@@ -1,0 +1,88 @@
+//! `ereceipt demo`: the whole system on one machine, in one process: a platform (SQLite,
+//! deliveries to a local outbox folder) and an enrolled test-card terminal serving its touch UI.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use chrono::Utc;
+use ereceipt_platform::app::App;
+use ereceipt_platform::settings::Settings;
+use ereceipt_platform::terminals::{self, Registration};
+use ereceipt_terminal::device::Device;
+use ereceipt_terminal::enrol;
+
+use crate::files::{self, TerminalSettings};
+use crate::platform::runtime;
+
+const TERMINAL_ID: &str = "DEMO0001";
+
+/// Runs the demo in `dir` (made on first use, reused after) until Ctrl-C.
+pub fn run(dir: &Path, platform_port: u16, ui_port: u16) -> Result<()> {
+    init_logs();
+    runtime()?.block_on(serve(dir, platform_port, ui_port))
+}
+
+/// Quiet by default (the demo prints what matters); `EReceipt_LOG=info` shows everything.
+fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("EReceipt_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,sqlx=warn,hyper=warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+async fn serve(dir: &Path, platform_port: u16, ui_port: u16) -> Result<()> {
+    let pdir = dir.join("platform");
+    let tdir = dir.join("terminal");
+    std::fs::create_dir_all(&pdir).with_context(|| format!("cannot create {}", pdir.display()))?;
+    let mut settings = Settings::load(&pdir)?;
+    settings.listen = SocketAddr::from(([127, 0, 0, 1], platform_port));
+    settings.json_logs = false;
+    // The demo always delivers to the local outbox folder, whatever the environment says.
+    settings.delivery.smtp = None;
+    settings.delivery.smpp = None;
+    settings.delivery.mm7 = None;
+    let outbox = settings.delivery.outbox_dir.clone();
+    let app = App::build(settings).await.context("the platform cannot start")?;
+    let platform_url = format!("https://{}", app.local_addr());
+    let state = app.state().clone();
+    let (stop_platform, platform_stopped) = tokio::sync::oneshot::channel::<()>();
+    let platform = tokio::spawn(app.run_until_stopped(async {
+        let _ = platform_stopped.await;
+    }));
+
+    let device = Device::new(&tdir);
+    if !device.is_enrolled() {
+        let token = match state.store.terminal(TERMINAL_ID).await? {
+            Some(_) => terminals::reissue_token(&state.store, &state.keys, TERMINAL_ID, 1, Utc::now()).await?,
+            None => {
+                let reg = Registration {
+                    terminal_id: TERMINAL_ID.into(),
+                    merchant_id: "898440358120001".into(),
+                    merchant_name: "深圳湾咖啡 Shenzhen Bay Coffee".into(),
+                    location: "深圳市南山区科技园科苑路15号; geo:22.543100,113.936500".into(),
+                };
+                terminals::register(&state.store, &state.keys, &reg, 1, Utc::now()).await?
+            }
+        };
+        enrol::enrol(&device, &platform_url, &token.token, Utc::now()).await.context("enrolling the demo terminal")?;
+    }
+    if !tdir.join(files::TERMINAL_SETTINGS).exists() {
+        TerminalSettings::new(true, 576).write(&tdir)?;
+    }
+    let ui = crate::terminal::ui_app(&tdir, SocketAddr::from(([127, 0, 0, 1], ui_port)), true).await?;
+    say!("ereceipt demo: a platform and terminal {TERMINAL_ID} on this machine (test cards, simulated acquirer)");
+    say!();
+    say!("  terminal UI      {}", ui.url());
+    say!("  platform portal  {platform_url}/   (customers' pull login: {platform_url}/pull)");
+    say!("  deliveries       {outbox}   (emails as .eml, SMS and MMS logs)");
+    say!("  platform CA      {}   (ereceipt verify RECEIPT.png --trust this file)", pdir.join("ca.pem").display());
+    say!("  admin API token  {}", pdir.join("admin.token").display());
+    say!("  data             {}", dir.display());
+    say!();
+    say!("Open the terminal UI, key an amount, press TEST CARD, sign, choose email. Ctrl-C stops.");
+    ui.run_until_stopped(crate::platform::shutdown_signal()).await;
+    let _ = stop_platform.send(());
+    platform.await.context("the platform task")?;
+    say!("demo stopped; its data stays in {} (run the demo again to continue)", dir.display());
+    Ok(())
+}

@@ -1,0 +1,260 @@
+//! The UI's API driven through its router as the page drives it: a whole sale into the outbox,
+//! validation answers, and refusals of other origins, hosts and missing tokens.
+
+use std::sync::{Arc, OnceLock};
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use chrono::Utc;
+use ereceipt_core::identity::{create_ca, fingerprint_der, issue_terminal};
+use ereceipt_core::model::TerminalInfo;
+use ereceipt_core::render::slip::{Fonts, SlipWidth};
+use ereceipt_core::signature::CaptureConfig;
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+use super::*;
+use crate::client::PlatformInfo;
+use crate::device::PlatformLink;
+
+fn fonts() -> Arc<Fonts> {
+    static FONTS: OnceLock<Arc<Fonts>> = OnceLock::new();
+    FONTS
+        .get_or_init(|| {
+            let path = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc";
+            let bytes = std::fs::read(path).unwrap_or_else(|_| panic!("{path} missing: run scripts/install-deps"));
+            Arc::new(Fonts::from_bytes(vec![("wqy-microhei".into(), bytes, 0)]).expect("font"))
+        })
+        .clone()
+}
+
+/// An enrolled-looking terminal whose platform is unreachable (uploads are never tried here).
+fn device(dir: &std::path::Path) -> Device {
+    let now = Utc::now();
+    let ca = create_ca("UI test CA", now).expect("CA");
+    let info = TerminalInfo {
+        terminal_id: "POS00077".parse().expect("id"),
+        merchant_id: "898440358120001".parse().expect("merchant"),
+        merchant_name: "深圳湾咖啡 Shenzhen Bay Coffee".parse().expect("name"),
+        location: "深圳市南山区科苑路15号; geo:22.5431,113.9365".parse().expect("location"),
+    };
+    let id = issue_terminal(&ca, &info, now, 30).expect("terminal certificate");
+    let link = PlatformLink {
+        url: "https://127.0.0.1:9".into(),
+        info: PlatformInfo {
+            ca_fingerprint: fingerprint_der(&ca.cert_der),
+            hpke_public_key: hex::encode([7u8; 32]),
+            ack_public_key: hex::encode([9u8; 32]),
+        },
+    };
+    let d = Device::new(dir);
+    d.save_enrolment(&id.key_pkcs8, &id.cert_der, &ca.cert_der, &link).expect("save");
+    d
+}
+
+struct Ui {
+    _dir: tempfile::TempDir,
+    app: UiApp,
+    host: String,
+}
+
+async fn ui(demo: bool) -> Ui {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = UiConfig {
+        device: device(dir.path()),
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        demo,
+        policy: ereceipt_core::card::CardPolicy { accept_clear_tracks: true, allow_chip_fallback: false },
+        width: SlipWidth::W384,
+        fonts: fonts(),
+        currency: "CNY".parse().expect("CNY"),
+        batch: ereceipt_core::model::BatchNo::new(1).expect("batch"),
+        operator: "01".parse().expect("operator"),
+        authoriser: Arc::new(SimulatedAuthoriser),
+        // Short, so the test need not wait 2.5 s; the rule itself is the core's.
+        capture: CaptureConfig { idle_ms: 300, ..CaptureConfig::default() },
+    };
+    let app = UiApp::build(config).await.expect("UI starts");
+    let host = app.local_addr().to_string();
+    Ui { _dir: dir, app, host }
+}
+
+impl Ui {
+    async fn send(&self, req: Request<Body>) -> (StatusCode, Vec<u8>, axum::http::HeaderMap) {
+        let resp = router(self.app.state.clone()).oneshot(req).await.expect("infallible");
+        let (parts, body) = resp.into_parts();
+        (parts.status, body.collect().await.expect("body").to_bytes().to_vec(), parts.headers)
+    }
+
+    fn post(&self, path: &str, body: Value) -> Request<Body> {
+        Request::post(path)
+            .header(header::HOST, &self.host)
+            .header(header::ORIGIN, format!("http://{}", self.host))
+            .header(TOKEN_HEADER, self.app.state.guard.token())
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()))
+            .expect("request")
+    }
+
+    fn get(&self, path: &str) -> Request<Body> {
+        Request::get(path)
+            .header(header::HOST, &self.host)
+            .header(TOKEN_HEADER, self.app.state.guard.token())
+            .body(Body::empty())
+            .expect("request")
+    }
+
+    async fn json(&self, req: Request<Body>) -> (StatusCode, Value) {
+        let (status, body, _) = self.send(req).await;
+        (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+    }
+}
+
+/// A signature that ended 500 ms ago on the page's clock (30 points, a wave 230 px wide).
+fn signed_batch() -> Value {
+    let now = Utc::now().timestamp_millis() as f64;
+    let events: Vec<Value> = (0..30)
+        .map(|i| {
+            let kind = match i {
+                0 => "down",
+                29 => "up",
+                _ => "move",
+            };
+            json!({"type": kind, "pointerType": "touch", "x": 20.0 + f64::from(i) * 8.0,
+                   "y": 60.0 + 25.0 * (f64::from(i) * 0.5).sin(), "time": now - 1_000.0 + f64::from(i) * 16.0,
+                   "pressure": 0.4})
+        })
+        .collect();
+    json!({"now": now, "events": events})
+}
+
+#[tokio::test]
+async fn a_sale_goes_from_keypad_to_a_stored_receipt() {
+    let ui = ui(false).await;
+    let (status, page, headers) = ui.send(ui.get("/")).await;
+    assert_eq!(status, StatusCode::OK);
+    let page = String::from_utf8(page).expect("utf-8");
+    assert!(page.contains(ui.app.state.guard.token()), "the page carries the token");
+    assert_eq!(headers[header::CONTENT_SECURITY_POLICY], CSP);
+    assert_eq!(headers[header::X_FRAME_OPTIONS], "DENY");
+
+    let (status, cfg) = ui.json(ui.get("/api/config")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(cfg["currency"], "CNY");
+    assert_eq!(cfg["authoriser"]["simulator"], true);
+
+    let (status, started) = ui.json(ui.post("/api/sales", json!({"amount": "12850"}))).await;
+    assert_eq!(status, StatusCode::OK, "{started}");
+    assert_eq!(started["amount"], "128.50");
+    let sale = started["sale"].as_str().expect("sale id").to_owned();
+
+    let (status, early) = ui.json(ui.post(&format!("/api/sales/{sale}/signature"), signed_batch())).await;
+    assert_eq!(status, StatusCode::CONFLICT, "no signing before the card: {early}");
+
+    let swipe = test_card_swipe(Utc::now().date_naive());
+    let (status, carded) = ui.json(ui.post(&format!("/api/sales/{sale}/card"), json!({"swipe": swipe.as_str()}))).await;
+    assert_eq!(status, StatusCode::OK, "{carded}");
+    assert_eq!(carded["card"]["number"], "*** **** **** **** 3446", "masked as the receipt prints it");
+    assert_eq!(carded["approval"]["rrn"].as_str().map(str::len), Some(12));
+
+    let (status, pad) = ui.json(ui.post(&format!("/api/sales/{sale}/signature"), signed_batch())).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(pad, json!({"state": "finished", "strokes": 1, "points": 30}));
+
+    let (status, bad) =
+        ui.json(ui.post(&format!("/api/sales/{sale}/complete"), json!({"channel": "email", "to": "li.na@"}))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(bad["field"], "email address", "{bad}");
+
+    let form = json!({"channel": "email", "to": "li.na@example.com"});
+    let (status, done) = ui.json(ui.post(&format!("/api/sales/{sale}/complete"), form.clone())).await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    let receipt = done["receipt"].as_str().expect("receipt id").to_owned();
+    assert_eq!(receipt, "POS00077-000001-000001");
+    assert_eq!(done["status"]["state"], "queued", "stored, not uploaded (the platform is unreachable)");
+    let (_, again) = ui.json(ui.post(&format!("/api/sales/{sale}/complete"), form)).await;
+    assert_eq!(again["receipt"], receipt.as_str(), "completing twice gives the same receipt");
+
+    let entry = ui.app.state.uploader.outbox.entry(&receipt).await.expect("outbox").expect("stored");
+    assert_eq!(entry.delivery.as_deref(), Some("email:li.na@example.com"));
+    let pan = swipe::TEST_CARD_PAN;
+    for bytes in [&entry.record, &entry.png] {
+        assert!(!bytes.windows(pan.len()).any(|w| w == pan.as_bytes()), "no card number at rest");
+    }
+    let (status, png, headers) = ui.send(ui.get(&format!("/api/receipts/{receipt}/image"))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[header::CONTENT_TYPE], "image/png");
+    let ca = Device::new(ui._dir.path()).ca_der().expect("CA");
+    let verdict = ereceipt_core::verify::verify_image(&png, &ca);
+    assert_eq!(verdict.verdict, ereceipt_core::verify::Verdict::Authentic, "{}", verdict.reason);
+    let (_, st) = ui.json(ui.get(&format!("/api/receipts/{receipt}"))).await;
+    assert_eq!(st["state"], "queued");
+}
+
+#[tokio::test]
+async fn bad_input_is_answered_with_the_field_and_both_languages() {
+    let ui = ui(false).await;
+    let (status, e) = ui.json(ui.post("/api/sales", json!({"amount": "0"}))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(e["field"], "amount");
+    assert!(e["message_zh"].as_str().is_some_and(|m| m.contains("金额")), "{e}");
+    let (status, e) = ui.json(ui.post("/api/delivery", json!({"channel": "sms", "to": "138 0013 8000"}))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(e["field"], "phone number");
+    assert!(e["message_en"].as_str().is_some_and(|m| m.contains("E.164")), "{e}");
+    let (status, ok) = ui.json(ui.post("/api/delivery", json!({"channel": "sms", "to": "+86 138 0013 8000"}))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(ok["choice"], "sms:+8613800138000");
+
+    let (_, started) = ui.json(ui.post("/api/sales", json!({"amount": "100"}))).await;
+    let sale = started["sale"].as_str().expect("sale id").to_owned();
+    let (status, e) = ui.json(ui.post(&format!("/api/sales/{sale}/card"), json!({"test_card": true}))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "the test card is for demo mode only: {e}");
+    let (status, e) = ui.json(ui.post(&format!("/api/sales/{sale}/card"), json!({"swipe": ";123=4?\r"}))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(e["error"], "card", "{e}");
+    let (status, _) = ui.json(ui.post("/api/sales/nope/card", json!({"test_card": true}))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_demo_test_card_is_approved() {
+    let ui = ui(true).await;
+    let (_, started) = ui.json(ui.post("/api/sales", json!({"amount": "100"}))).await;
+    let sale = started["sale"].as_str().expect("sale id").to_owned();
+    let (status, carded) = ui.json(ui.post(&format!("/api/sales/{sale}/card"), json!({"test_card": true}))).await;
+    assert_eq!(status, StatusCode::OK, "{carded}");
+    assert_eq!(carded["card"]["brand"], "UnionPay");
+}
+
+#[tokio::test]
+async fn other_origins_hosts_and_tokenless_requests_are_refused() {
+    let ui = ui(true).await;
+    let body = || Body::from(json!({"amount": "100"}).to_string());
+    let foreign = Request::post("/api/sales")
+        .header(header::HOST, &ui.host)
+        .header(header::ORIGIN, "http://evil.example")
+        .header(TOKEN_HEADER, ui.app.state.guard.token())
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(body())
+        .expect("request");
+    assert_eq!(ui.send(foreign).await.0, StatusCode::FORBIDDEN);
+    let tokenless = Request::post("/api/sales")
+        .header(header::HOST, &ui.host)
+        .header(header::ORIGIN, format!("http://{}", ui.host))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(body())
+        .expect("request");
+    let (status, refused, headers) = ui.send(tokenless).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(String::from_utf8_lossy(&refused).contains("token"));
+    assert_eq!(headers[header::CONTENT_SECURITY_POLICY], CSP, "refusals carry the headers too");
+    let rebound = Request::get("/").header(header::HOST, "attacker.example").body(Body::empty()).expect("request");
+    assert_eq!(ui.send(rebound).await.0, StatusCode::MISDIRECTED_REQUEST);
+    assert!(ui.app.state.sales.lock().expect("lock").is_empty(), "nothing was started");
+    let (status, js, headers) = ui.send(ui.get("/assets/app.js")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(headers[header::CONTENT_TYPE].to_str().is_ok_and(|t| t.starts_with("text/javascript")));
+    assert!(String::from_utf8_lossy(&js).contains("/api/sales"));
+}

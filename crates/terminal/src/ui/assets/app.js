@@ -1,0 +1,399 @@
+// The terminal's touch UI. It shows what the server says: amounts are parsed, cards read and
+// authorised, and the signature's idle rule decided on the server (one implementation, in the
+// receipt core); this page only collects input and draws.
+"use strict";
+(function () {
+  const TOKEN = document.querySelector('meta[name="ereceipt-ui-token"]').content;
+  const DEMO = document.querySelector('meta[name="ereceipt-demo"]').content === "true";
+  const TEXT = window.EReceiptText;
+  const $ = (id) => document.getElementById(id);
+  let lang = localStorage.getItem("ereceipt-lang") || (document.documentElement.lang.startsWith("zh") ? "zh" : "en");
+  let config = null;
+  let screen = "amount";
+  let sale = null; // {id, amount, symbol, card, approval}
+  let lastError = {}; // element id -> server error, re-rendered on language change
+
+  function t(key, vars) {
+    let s = (TEXT[lang] && TEXT[lang][key]) || TEXT.en[key] || key;
+    for (const [k, v] of Object.entries(vars || {})) s = s.replace("{" + k + "}", v);
+    return s;
+  }
+
+  function applyLanguage() {
+    document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
+    document.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
+    document.querySelectorAll("[data-i18n-label]").forEach((el) => el.setAttribute("aria-label", t(el.dataset.i18nLabel)));
+    document.querySelectorAll("[data-i18n-alt]").forEach((el) => el.setAttribute("alt", t(el.dataset.i18nAlt)));
+    $("lang-toggle").textContent = t("lang_button");
+    updateRecipientLabel();
+    for (const [id, err] of Object.entries(lastError)) showError(id, err);
+    if (sale && sale.approval) fillSignFacts();
+    if (sale && sale.receipt) renderStatus(sale.status);
+  }
+
+  function message(err) {
+    if (!err) return "";
+    if (typeof err === "string") return err;
+    return (lang === "zh" ? err.message_zh : err.message_en) || err.message_en || "";
+  }
+  function showError(id, err) {
+    if (err) lastError[id] = err; else delete lastError[id];
+    $(id).textContent = message(err);
+  }
+
+  async function api(method, path, body) {
+    const opts = { method, headers: { "x-ereceipt-ui-token": TOKEN } };
+    if (body !== undefined) {
+      opts.headers["content-type"] = "application/json";
+      opts.body = JSON.stringify(body);
+    }
+    let resp;
+    try {
+      resp = await fetch(path, opts);
+    } catch (e) {
+      throw { message_en: TEXT.en.network.replace("{e}", e.message), message_zh: TEXT.zh.network.replace("{e}", e.message) };
+    }
+    const data = await resp.json().catch(() => ({}));
+    if (!resp.ok) throw data;
+    return data;
+  }
+
+  function show(name) {
+    if (screen === "swipe" && name !== "swipe") swipeBuffer = "";
+    if (screen === "result" && name !== "result") stopStatusPolling();
+    screen = name;
+    document.querySelectorAll(".screen").forEach((s) => { s.hidden = s.id !== "screen-" + name; });
+    const title = document.querySelector("#screen-" + name + " h1");
+    if (title) title.focus();
+    if (name === "sign") sizePad();
+  }
+
+  // ---- amount -------------------------------------------------------------------------
+  let digits = "";
+  function renderAmount() {
+    const exp = config ? config.exponent : 2;
+    const d = digits.replace(/^0+/, "").padStart(exp + 1, "0");
+    const whole = exp ? d.slice(0, -exp) : d;
+    const grouped = whole.replace(/\B(?=(\d{3})+$)/g, ",");
+    const text = exp ? grouped + "." + d.slice(-exp) : grouped;
+    $("amount-display").textContent = (config ? config.symbol + " " : "") + text;
+  }
+  function key(k) {
+    showError("amount-error", null);
+    if (k === "back") digits = digits.slice(0, -1);
+    else if (digits.length < 12) digits = (digits + k).replace(/^0+/, "").slice(0, 12);
+    renderAmount();
+  }
+  async function charge() {
+    if (!digits) { showError("amount-error", { message_en: TEXT.en.amount_zero, message_zh: TEXT.zh.amount_zero }); return; }
+    try {
+      const r = await api("POST", "/api/sales", { amount: digits });
+      sale = { id: r.sale, amount: r.amount, symbol: r.symbol, currency: r.currency };
+      $("swipe-amount").textContent = r.symbol + " " + r.amount + " " + r.currency;
+      $("swipe-status").textContent = t("swipe_waiting");
+      showError("swipe-error", null);
+      show("swipe");
+    } catch (e) { showError("amount-error", e); }
+  }
+  document.querySelectorAll("[data-key]").forEach((b) => b.addEventListener("click", () => key(b.dataset.key)));
+  $("amount-clear").addEventListener("click", () => { digits = ""; renderAmount(); });
+  $("amount-next").addEventListener("click", charge);
+
+  // ---- swipe: the reader types; no visible field --------------------------------------
+  let swipeBuffer = "";
+  let swipeTimer = null;
+  let swiping = false;
+  function swipeKey(e) {
+    if (e.key === "Escape") { e.preventDefault(); cancelSale(); return; }
+    if (swiping) { e.preventDefault(); return; }
+    if (e.key === "Enter") {
+      if (!swipeBuffer) return; // a focused button's Enter
+      e.preventDefault();
+      swipeBuffer += "\r";
+    } else if (e.key.length === 1 && !e.ctrlKey && !e.metaKey && !e.altKey) {
+      e.preventDefault();
+      if (swipeBuffer.length < 4096) swipeBuffer += e.key;
+      $("swipe-status").textContent = t("swipe_reading");
+    } else {
+      return;
+    }
+    clearTimeout(swipeTimer);
+    // A reader types a whole swipe in well under a second; a pause after Enter ends it.
+    swipeTimer = setTimeout(submitSwipe, swipeBuffer.endsWith("\r") ? 150 : 800);
+  }
+  async function submitSwipe(testCard) {
+    const raw = swipeBuffer;
+    swipeBuffer = "";
+    if (!testCard && raw.trim().length < 10) { $("swipe-status").textContent = t("swipe_waiting"); return; }
+    swiping = true;
+    showError("swipe-error", null);
+    $("swipe-status").textContent = t("authorising", { name: config.authoriser.simulator ? "SIMULATOR" : config.authoriser.name });
+    try {
+      const r = await api("POST", "/api/sales/" + sale.id + "/card", testCard ? { test_card: true } : { swipe: raw });
+      sale.card = r.card;
+      sale.approval = r.approval;
+      sale.authoriser = r.authoriser;
+      fillSignFacts();
+      startSigning();
+    } catch (e) {
+      $("swipe-status").textContent = t("swipe_waiting");
+      showError("swipe-error", e);
+    } finally { swiping = false; }
+  }
+  function cancelSale() { sale = null; digits = ""; renderAmount(); show("amount"); }
+  $("swipe-cancel").addEventListener("click", cancelSale);
+  $("test-card").addEventListener("click", () => submitSwipe(true));
+
+  // ---- signature ---------------------------------------------------------------------
+  const pad = $("pad");
+  const ctx = pad.getContext("2d");
+  let queue = [];
+  let inFlight = false;
+  let penDown = false;
+  let padState = { state: "waiting" };
+  let pollTimer = null;
+  let flushTimer = null;
+  let lastPoint = null;
+  let clearOnNextDown = false;
+
+  function fillSignFacts() {
+    $("sign-amount").textContent = sale.symbol + " " + sale.amount;
+    const last4 = sale.card.number.split(" ").pop();
+    $("sign-card").textContent = (lang === "zh" ? sale.card.brand_zh : sale.card.brand) + " •••• " + last4;
+    $("sign-auth").textContent = sale.approval.auth_code;
+    $("sign-rrn").textContent = sale.approval.rrn;
+    const note = $("authoriser-note");
+    note.hidden = !sale.authoriser.simulator;
+    note.textContent = t("simulator_note");
+  }
+  function sizePad() {
+    const r = pad.getBoundingClientRect();
+    const ratio = window.devicePixelRatio || 1;
+    pad.width = Math.round(r.width * ratio);
+    pad.height = Math.round(r.height * ratio);
+    ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+    ctx.lineCap = "round";
+    ctx.lineJoin = "round";
+    ctx.strokeStyle = "#111";
+  }
+  function clearPad() { ctx.clearRect(0, 0, pad.width, pad.height); lastPoint = null; }
+  function startSigning() {
+    queue = []; padState = { state: "waiting" }; clearOnNextDown = false;
+    show("sign");
+    clearPad();
+    renderPad();
+  }
+  function at(e) {
+    const r = pad.getBoundingClientRect();
+    return {
+      type: "", pointerType: e.pointerType || "mouse",
+      x: Math.round((e.clientX - r.left) * 10) / 10, y: Math.round((e.clientY - r.top) * 10) / 10,
+      time: Math.round(performance.timeOrigin + e.timeStamp),
+      pressure: typeof e.pressure === "number" ? e.pressure : 0.5,
+    };
+  }
+  function draw(p, type) {
+    ctx.lineWidth = 1.5 + 2.5 * (p.pointerType === "mouse" ? 0.5 : p.pressure);
+    if (type === "down" || !lastPoint) { ctx.beginPath(); ctx.arc(p.x, p.y, ctx.lineWidth / 2, 0, 7); ctx.fill(); }
+    else { ctx.beginPath(); ctx.moveTo(lastPoint.x, lastPoint.y); ctx.lineTo(p.x, p.y); ctx.stroke(); }
+    lastPoint = type === "up" ? null : p;
+  }
+  function pointer(type, e) {
+    if (screen !== "sign" || padState.state === "finished") return;
+    if (type !== "down" && !penDown) return;
+    e.preventDefault();
+    if (type === "down") {
+      if (clearOnNextDown) { clearPad(); clearOnNextDown = false; showError("sign-error", null); }
+      penDown = true;
+      try { pad.setPointerCapture(e.pointerId); } catch (_) { /* synthetic events may lack an id */ }
+    }
+    if (type === "up") penDown = false;
+    const p = at(e);
+    p.type = type;
+    draw(p, type);
+    queue.push(p);
+    if (type === "move") { if (!flushTimer) flushTimer = setTimeout(flush, 40); } else flush();
+  }
+  pad.addEventListener("pointerdown", (e) => pointer("down", e));
+  pad.addEventListener("pointermove", (e) => pointer("move", e));
+  pad.addEventListener("pointerup", (e) => pointer("up", e));
+  pad.addEventListener("pointercancel", (e) => pointer("up", e));
+
+  async function flush() {
+    clearTimeout(flushTimer); flushTimer = null;
+    if (inFlight || !sale) return;
+    inFlight = true;
+    const events = queue; queue = [];
+    try {
+      padState = await api("POST", "/api/sales/" + sale.id + "/signature", { now: Date.now(), events });
+      showError("sign-error", null);
+    } catch (e) { showError("sign-error", e); }
+    inFlight = false;
+    renderPad();
+    if (queue.length) flush();
+  }
+  function renderPad() {
+    clearTimeout(pollTimer); pollTimer = null;
+    const s = padState;
+    const bar = $("sign-countdown-bar");
+    const status = $("sign-status");
+    if (s.state === "signing") {
+      const frac = s.pen_down ? 1 : s.idle_remaining_ms / s.idle_ms;
+      bar.style.width = (frac * 100).toFixed(1) + "%";
+      status.textContent = s.pen_down ? t("sign_drawing") : t("sign_idle", { s: (s.idle_remaining_ms / 1000).toFixed(1) });
+      status.dataset.state = s.pen_down ? "drawing" : "idle";
+      // Ask the server again; it alone decides when the idle time is over.
+      if (!s.pen_down && screen === "sign") pollTimer = setTimeout(flush, 100);
+    } else if (s.state === "finished") {
+      bar.style.width = "0%";
+      status.textContent = t("sign_done");
+      status.dataset.state = "finished";
+      if (screen === "sign") goDeliver();
+    } else if (s.state === "rejected") {
+      bar.style.width = "0%";
+      status.textContent = t("sign_waiting");
+      status.dataset.state = "rejected";
+      showError("sign-error", { message_en: s.reason_en, message_zh: s.reason_zh });
+      clearOnNextDown = true;
+    } else {
+      bar.style.width = "100%";
+      status.textContent = t("sign_waiting");
+      status.dataset.state = "waiting";
+    }
+  }
+  async function clearSignature() {
+    try {
+      padState = await api("POST", "/api/sales/" + sale.id + "/signature/clear");
+      queue = []; penDown = false; clearPad(); showError("sign-error", null); renderPad();
+    } catch (e) { showError("sign-error", e); }
+  }
+  $("sign-clear").addEventListener("click", clearSignature);
+
+  // ---- delivery choice -----------------------------------------------------------------
+  function channel() { return document.querySelector('input[name="channel"]:checked').value; }
+  function updateRecipientLabel() {
+    const email = channel() === "email";
+    $("recipient-label").textContent = t(email ? "to_email" : "to_phone");
+    $("recipient").setAttribute("inputmode", email ? "email" : "tel");
+    $("recipient").setAttribute("placeholder", email ? "name@example.com" : "+8613800138000");
+  }
+  function goDeliver() {
+    showError("recipient-error", null);
+    show("deliver");
+    updateRecipientLabel();
+  }
+  let validateTimer = null;
+  async function validate() {
+    const to = $("recipient").value;
+    if (!to.trim()) { showError("recipient-error", null); $("recipient").removeAttribute("aria-invalid"); return true; }
+    try {
+      await api("POST", "/api/delivery", { channel: channel(), to });
+      showError("recipient-error", null);
+      $("recipient").removeAttribute("aria-invalid");
+      return true;
+    } catch (e) {
+      showError("recipient-error", e);
+      $("recipient").setAttribute("aria-invalid", "true");
+      return false;
+    }
+  }
+  document.querySelectorAll('input[name="channel"]').forEach((r) => r.addEventListener("change", () => { updateRecipientLabel(); validate(); }));
+  $("recipient").addEventListener("input", () => { clearTimeout(validateTimer); validateTimer = setTimeout(validate, 400); });
+  $("deliver-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    clearTimeout(validateTimer);
+    const send = $("send");
+    send.disabled = true;
+    showError("recipient-error", { message_en: TEXT.en.making, message_zh: TEXT.zh.making });
+    try {
+      const r = await api("POST", "/api/sales/" + sale.id + "/complete", { channel: channel(), to: $("recipient").value });
+      showError("recipient-error", null);
+      sale.receipt = r.receipt;
+      sale.channel = channel();
+      showResult(r.status);
+    } catch (err) {
+      showError("recipient-error", err);
+      if (err.field) $("recipient").setAttribute("aria-invalid", "true");
+      $("recipient").focus();
+    } finally { send.disabled = false; }
+  });
+  $("sign-again").addEventListener("click", async () => { await clearSignature(); startSigning(); });
+
+  // ---- result ----------------------------------------------------------------------------
+  let statusTimer = null;
+  let polls = 0;
+  function stopStatusPolling() { clearTimeout(statusTimer); statusTimer = null; }
+  function showResult(status) {
+    $("result-id").textContent = sale.receipt;
+    $("receipt-image").src = "/api/receipts/" + encodeURIComponent(sale.receipt) + "/image?token=" + encodeURIComponent(TOKEN);
+    polls = 0;
+    renderStatus(status);
+    show("result");
+    pollStatus();
+  }
+  function renderStatus(s) {
+    if (!s) return;
+    sale.status = s;
+    const el = $("result-state");
+    const ch = t("ch_name_" + (s.channel || sale.channel || "email"));
+    let title, detail;
+    if (s.state === "queued") { title = t("st_queued"); detail = t("st_queued_detail"); }
+    else if (s.state === "uploaded" && (s.channel || sale.channel) === "pull") { title = t("st_pull"); detail = t("st_pull_detail"); }
+    else if (s.state === "uploaded") { title = t("st_uploaded"); detail = t("st_uploaded_detail"); }
+    else if (s.state === "delivered") { title = t("st_delivered", { channel: ch }); detail = t("st_delivered_detail", { channel: ch }); }
+    else if (s.state === "delivery_failed") { title = t("st_failed"); detail = t("st_failed_detail"); }
+    else { title = t("st_refused"); detail = s.error || ""; }
+    el.textContent = title;
+    el.dataset.state = s.state;
+    $("result-detail").textContent = detail;
+  }
+  async function pollStatus() {
+    stopStatusPolling();
+    if (screen !== "result" || !sale) return;
+    try {
+      const s = await api("GET", "/api/receipts/" + encodeURIComponent(sale.receipt));
+      renderStatus(s);
+      if (s.state === "delivered" || s.state === "delivery_failed" || s.state === "refused") return;
+      if (s.state === "uploaded" && (s.channel || sale.channel) === "pull") return;
+    } catch (_) { /* keep the last state shown */ }
+    polls += 1;
+    statusTimer = setTimeout(pollStatus, polls < 120 ? 1000 : 5000);
+  }
+  $("new-sale").addEventListener("click", () => { sale = null; digits = ""; renderAmount(); show("amount"); });
+
+  // ---- keyboard ------------------------------------------------------------------------
+  document.addEventListener("keydown", (e) => {
+    if (screen === "swipe") { swipeKey(e); return; }
+    if (screen === "amount") {
+      if (/^[0-9]$/.test(e.key)) { e.preventDefault(); key(e.key); }
+      else if (e.key === "Backspace") { e.preventDefault(); key("back"); }
+      else if (e.key === "Escape") { digits = ""; renderAmount(); }
+      else if (e.key === "Enter" && !(e.target instanceof HTMLButtonElement)) { e.preventDefault(); charge(); }
+      return;
+    }
+    if (screen === "sign" && e.key === "Escape") { e.preventDefault(); clearSignature(); return; }
+    if (screen === "deliver" && e.key === "Escape") { e.preventDefault(); $("sign-again").click(); return; }
+    if (screen === "result" && e.key === "Enter" && !(e.target instanceof HTMLButtonElement)) { $("new-sale").click(); }
+  });
+  $("lang-toggle").addEventListener("click", () => {
+    lang = lang === "zh" ? "en" : "zh";
+    localStorage.setItem("ereceipt-lang", lang);
+    applyLanguage();
+  });
+  window.addEventListener("resize", () => { if (screen === "sign") { sizePad(); lastPoint = null; } });
+
+  // ---- start -----------------------------------------------------------------------------
+  (async function init() {
+    $("demo-banner").hidden = !DEMO;
+    $("test-card").hidden = !DEMO;
+    applyLanguage();
+    try {
+      config = await api("GET", "/api/config");
+      $("merchant-name").textContent = config.merchant_name;
+      $("terminal-id").textContent = config.terminal_id;
+    } catch (e) { showError("amount-error", e); }
+    renderAmount();
+    show("amount");
+    document.body.dataset.ready = "true";
+  })();
+})();

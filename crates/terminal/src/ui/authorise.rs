@@ -1,0 +1,118 @@
+//! Authorisation of a card sale. Real deployments plug in their acquirer's SDK behind the
+//! [`Authoriser`] trait; the built-in [`SimulatedAuthoriser`] is a SIMULATOR that approves all.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use ereceipt_core::card::{AuthorisationData, CardSummary};
+use ereceipt_core::model::{AuthCode, LocalTime, MerchantId, Money, Rrn, TerminalId};
+
+/// What the acquirer is asked to approve. `card_data` is the full track or the encrypting
+/// reader's ciphertext: for the authorisation message only, never stored or logged.
+pub struct AuthorisationRequest<'a> {
+    pub amount: Money,
+    pub card: &'a CardSummary,
+    pub card_data: &'a AuthorisationData,
+    pub terminal_id: &'a TerminalId,
+    pub merchant_id: &'a MerchantId,
+    pub time: LocalTime,
+}
+
+/// The acquirer's approval: the codes printed on the slip.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Approval {
+    /// ISO 8583 field 38.
+    pub auth_code: AuthCode,
+    /// ISO 8583 field 37: what chargeback retrieval requests name.
+    pub rrn: Rrn,
+}
+
+/// Why a sale was not approved.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthorisationError {
+    /// The issuer or acquirer declined (response code and its text).
+    #[error("declined ({code}): {message}")]
+    Declined { code: String, message: String },
+    /// The acquirer could not be reached; the sale may be tried again.
+    #[error("authorisation unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// How the UI names the authoriser; a simulator is labelled as one on every screen.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AuthoriserInfo {
+    pub name: String,
+    pub simulator: bool,
+}
+
+/// A boxed future, so authorisers can be chosen at run time (`Arc<dyn Authoriser>`).
+pub type AuthoriseFuture<'a> = Pin<Box<dyn Future<Output = Result<Approval, AuthorisationError>> + Send + 'a>>;
+
+/// The acquirer link. Implement this with the acquirer's SDK for a real terminal.
+pub trait Authoriser: Send + Sync {
+    /// Name and whether this is a simulator.
+    fn info(&self) -> AuthoriserInfo;
+    /// Asks for approval of one sale.
+    fn authorise<'a>(&'a self, request: AuthorisationRequest<'a>) -> AuthoriseFuture<'a>;
+}
+
+/// A SIMULATOR, not an acquirer: approves every sale and makes up an authorisation code and an
+/// RRN (`YDDDhh` + 6 random digits, the common layout). For demos and tests only.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SimulatedAuthoriser;
+
+impl Authoriser for SimulatedAuthoriser {
+    fn info(&self) -> AuthoriserInfo {
+        AuthoriserInfo {
+            name: "Simulated acquirer (approves everything; not a real authorisation)".into(),
+            simulator: true,
+        }
+    }
+
+    fn authorise<'a>(&'a self, request: AuthorisationRequest<'a>) -> AuthoriseFuture<'a> {
+        Box::pin(async move { simulate(&request) })
+    }
+}
+
+fn simulate(request: &AuthorisationRequest<'_>) -> Result<Approval, AuthorisationError> {
+    use chrono::{Datelike, Timelike};
+    use rand::Rng;
+    const CODE: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ0123456789";
+    let mut rng = rand::thread_rng();
+    let auth: String = (0..6).map(|_| char::from(CODE[rng.gen_range(0..CODE.len())])).collect();
+    let t = request.time.local();
+    let rrn = format!("{}{:03}{:02}{:06}", t.year() % 10, t.ordinal(), t.hour(), rng.gen_range(0..1_000_000));
+    let bad = |e: ereceipt_core::model::ModelError| AuthorisationError::Unavailable(format!("simulator: {e}"));
+    Ok(Approval { auth_code: auth.parse().map_err(bad)?, rrn: rrn.parse().map_err(bad)? })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ereceipt_core::card::{capture, CardInput, CardPolicy};
+
+    #[tokio::test]
+    async fn the_simulator_approves_with_valid_codes_and_says_it_is_one() {
+        let policy = CardPolicy { accept_clear_tracks: true, allow_chip_fallback: false };
+        let time: LocalTime = "2026-11-25T14:03:11+08:00".parse().expect("time");
+        let card =
+            capture(&CardInput::track2(";6222020200112233446=29121011234567890?"), &policy, time.local().date_naive())
+                .expect("card");
+        let terminal: TerminalId = "POS00001".parse().expect("terminal");
+        let merchant: MerchantId = "898440358120001".parse().expect("merchant");
+        let request = AuthorisationRequest {
+            amount: Money::new(12850, "CNY".parse().expect("CNY")).expect("money"),
+            card: &card.summary,
+            card_data: &card.authorisation,
+            terminal_id: &terminal,
+            merchant_id: &merchant,
+            time,
+        };
+        let a = SimulatedAuthoriser.authorise(request).await.expect("approved");
+        assert!(a.rrn.as_str().starts_with("632914"), "year digit, day 329, hour 14: {}", a.rrn.as_str());
+        assert_eq!(a.auth_code.as_str().len(), 6);
+        let info = SimulatedAuthoriser.info();
+        assert!(info.simulator && info.name.contains("Simulated"));
+    }
+}

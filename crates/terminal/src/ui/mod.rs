@@ -1,0 +1,187 @@
+//! The terminal's touch UI (T1-T3 as the cashier and cardholder meet them): a small HTTP server
+//! on loopback serving a phone-sized page and the API it drives, all assets inside the binary.
+//!
+//! Amount keypad → swipe (keyboard-wedge or encrypting reader) → authorisation (pluggable;
+//! built in: a labelled simulator) → signature pad (server-side idle rule of the core) → the
+//! customer's delivery choice → the receipt, stored in the outbox and uploaded in the background.
+
+mod amount;
+mod assets;
+mod authorise;
+mod delivery;
+mod error;
+mod guard;
+mod sales;
+mod signing;
+mod status;
+mod swipe;
+
+#[cfg(test)]
+mod api_tests;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::routing::{get, post};
+use axum::Router;
+use ereceipt_core::card::CardPolicy;
+use ereceipt_core::identity::{CertError, Signer};
+use ereceipt_core::model::{BatchNo, Currency, OperatorId, TerminalInfo};
+use ereceipt_core::render::slip::{Fonts, SlipWidth};
+use ereceipt_core::signature::CaptureConfig;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+pub use amount::parse_amount;
+pub use authorise::{
+    Approval, AuthorisationError, AuthorisationRequest, AuthoriseFuture, Authoriser, AuthoriserInfo,
+    SimulatedAuthoriser,
+};
+pub use delivery::{parse_delivery, DeliveryForm};
+pub use error::UiError;
+pub use guard::{Guard, Refused, CSP, TOKEN_HEADER};
+pub use signing::{PadState, PointerBatch, PointerEvent, PointerKind, SigningSession};
+pub use status::ReceiptStatus;
+pub use swipe::{read_card, test_card_swipe, TEST_CARD_PAN};
+
+use crate::device::{Device, DeviceError};
+use crate::sync::{SyncError, Uploader};
+
+/// How the UI runs; the `ereceipt` binary fills it from `terminal.toml` and the command line.
+pub struct UiConfig {
+    /// The enrolled terminal's data directory.
+    pub device: Device,
+    /// Where to listen; loopback unless the operator says otherwise.
+    pub listen: SocketAddr,
+    /// Demo mode: shows the test-card button and a demo banner.
+    pub demo: bool,
+    pub policy: CardPolicy,
+    pub width: SlipWidth,
+    pub fonts: Arc<Fonts>,
+    /// The currency amounts are keyed in.
+    pub currency: Currency,
+    pub batch: BatchNo,
+    pub operator: OperatorId,
+    pub authoriser: Arc<dyn Authoriser>,
+    pub capture: CaptureConfig,
+}
+
+/// Why the UI could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum UiStartError {
+    /// The data directory (not enrolled, unreadable key…).
+    #[error("{0}")]
+    Device(#[from] DeviceError),
+    /// The outbox or platform link.
+    #[error("{0}")]
+    Sync(#[from] SyncError),
+    /// The terminal's key does not fit its certificate.
+    #[error("terminal identity: {0}")]
+    Identity(#[from] CertError),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+}
+
+/// Everything the handlers share.
+pub(crate) struct UiState {
+    pub demo: bool,
+    pub policy: CardPolicy,
+    pub width: SlipWidth,
+    pub fonts: Arc<Fonts>,
+    pub currency: Currency,
+    pub batch: BatchNo,
+    pub operator: OperatorId,
+    pub authoriser: Arc<dyn Authoriser>,
+    pub capture: CaptureConfig,
+    pub signer: Signer,
+    pub terminal: TerminalInfo,
+    pub uploader: Uploader,
+    /// Wakes the background uploader after a sale.
+    pub upload_wake: Notify,
+    pub guard: Arc<Guard>,
+    pub sales: Mutex<HashMap<String, sales::SaleSession>>,
+}
+
+type Shared = Arc<UiState>;
+
+/// A bound, ready-to-serve UI.
+pub struct UiApp {
+    listener: TcpListener,
+    state: Shared,
+}
+
+impl UiApp {
+    /// Loads the terminal's identity and outbox and binds the listener.
+    pub async fn build(config: UiConfig) -> Result<Self, UiStartError> {
+        let identity = config.device.identity()?;
+        let signer = Signer::new(&identity)?;
+        let terminal = config.device.certificate()?.terminal;
+        let uploader = Uploader::open(&config.device).await?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| UiStartError::Bind { addr: config.listen, source })?;
+        let addr = listener.local_addr().map_err(|source| UiStartError::Bind { addr: config.listen, source })?;
+        let state = Arc::new(UiState {
+            demo: config.demo,
+            policy: config.policy,
+            width: config.width,
+            fonts: config.fonts,
+            currency: config.currency,
+            batch: config.batch,
+            operator: config.operator,
+            authoriser: config.authoriser,
+            capture: config.capture,
+            signer,
+            terminal,
+            uploader,
+            upload_wake: Notify::new(),
+            guard: Arc::new(Guard::new(addr)),
+            sales: Mutex::new(HashMap::new()),
+        });
+        Ok(Self { listener, state })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// The page's URL.
+    pub fn url(&self) -> String {
+        format!("http://{}/", self.local_addr())
+    }
+
+    /// Serves until `shutdown` completes; uploads pending receipts in the background meanwhile.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) {
+        let uploads = tokio::spawn(status::upload_loop(self.state.clone()));
+        let app = router(self.state);
+        if let Err(e) = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await {
+            tracing::error!(error = %e, "terminal UI server stopped");
+        }
+        uploads.abort();
+    }
+}
+
+/// The page, its assets and the API, behind the guard.
+fn router(state: Shared) -> Router {
+    let guard = state.guard.clone();
+    Router::new()
+        .route("/", get(assets::index))
+        .route("/assets/{name}", get(assets::asset))
+        .route("/api/config", get(sales::config))
+        .route("/api/sales", post(sales::start))
+        .route("/api/sales/{id}/card", post(sales::card))
+        .route("/api/sales/{id}/signature", post(sales::signature))
+        .route("/api/sales/{id}/signature/clear", post(sales::clear_signature))
+        .route("/api/sales/{id}/complete", post(sales::complete))
+        .route("/api/delivery", post(sales::validate_delivery))
+        .route("/api/receipts/{id}", get(status::receipt))
+        .route("/api/receipts/{id}/image", get(status::image))
+        .layer(axum::extract::DefaultBodyLimit::max(256 * 1024))
+        .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(guard, guard::protect))
+}

@@ -1,0 +1,107 @@
+//! Where a receipt is: queued on the terminal (offline or waiting its turn), uploaded, or
+//! delivered to the customer as the platform reports over mutual TLS; and the background
+//! uploader that drains the outbox while the UI runs.
+
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::Json;
+use chrono::Utc;
+use serde::Serialize;
+
+use super::error::UiError;
+use super::Shared;
+use crate::outbox::EntryState;
+
+/// A receipt's state as the result screen shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum ReceiptStatus {
+    /// Stored on the terminal; not on the platform yet (offline, or retrying after an error).
+    Queued { attempts: u32, last_error: Option<String> },
+    /// The platform stored it and signed the acknowledgement; delivery is under way, or the
+    /// customer chose to pull it.
+    Uploaded { channel: Option<String>, delivery: Option<String> },
+    /// The customer's server or handset accepted it (`sent` or `delivered` on the platform).
+    Delivered { channel: String, delivery: String },
+    /// The platform gave up delivering it.
+    DeliveryFailed { channel: String },
+    /// The platform refused the receipt itself.
+    Refused { error: String },
+}
+
+/// The state from the outbox alone (no network).
+pub(crate) async fn local_status(st: &Shared, id: &str) -> Result<ReceiptStatus, UiError> {
+    let entry = st.uploader.outbox.entry(id).await.map_err(UiError::internal)?;
+    let entry = entry.ok_or_else(|| UiError::not_found("such receipt"))?;
+    let channel = entry.delivery.as_deref().and_then(|d| d.split_once(':')).map(|(c, _)| c.to_owned());
+    Ok(match entry.state {
+        EntryState::Pending => ReceiptStatus::Queued { attempts: entry.attempts, last_error: entry.last_error },
+        EntryState::Refused => ReceiptStatus::Refused { error: entry.last_error.unwrap_or_default() },
+        EntryState::Acked => ReceiptStatus::Uploaded { channel, delivery: None },
+    })
+}
+
+/// `GET /api/receipts/{id}`: the outbox state, and for uploaded receipts the platform's view.
+pub async fn receipt(State(st): State<Shared>, Path(id): Path<String>) -> Result<Json<ReceiptStatus>, UiError> {
+    let local = local_status(&st, &id).await?;
+    let ReceiptStatus::Uploaded { channel, .. } = &local else { return Ok(Json(local)) };
+    let view = match st.uploader.client().receipt_deliveries(&id).await {
+        Ok(Some(view)) => view,
+        Ok(None) => return Ok(Json(local)),
+        Err(e) => {
+            tracing::info!(receipt = %id, error = %e, "delivery state not available");
+            return Ok(Json(local));
+        }
+    };
+    let channel = view.channel.clone().or_else(|| channel.clone());
+    let best = view
+        .deliveries
+        .iter()
+        .find(|d| d.state == "delivered")
+        .or_else(|| view.deliveries.iter().find(|d| d.state == "sent"))
+        .or_else(|| view.deliveries.iter().find(|d| d.state != "failed"))
+        .or_else(|| view.deliveries.first());
+    Ok(Json(match best {
+        Some(d) if d.state == "delivered" || d.state == "sent" => {
+            ReceiptStatus::Delivered { channel: d.channel.clone(), delivery: d.state.clone() }
+        }
+        Some(d) if d.state == "failed" => ReceiptStatus::DeliveryFailed { channel: d.channel.clone() },
+        Some(d) => ReceiptStatus::Uploaded { channel, delivery: Some(d.state.clone()) },
+        None => ReceiptStatus::Uploaded { channel, delivery: None },
+    }))
+}
+
+/// `GET /api/receipts/{id}/image`: the receipt PNG as stored in the outbox.
+pub async fn image(State(st): State<Shared>, Path(id): Path<String>) -> Result<impl IntoResponse, UiError> {
+    let entry = st.uploader.outbox.entry(&id).await.map_err(UiError::internal)?;
+    let png = entry.map(|e| e.png).filter(|p| !p.is_empty()).ok_or_else(|| UiError::not_found("such receipt image"))?;
+    Ok(([(header::CONTENT_TYPE, "image/png")], png))
+}
+
+/// Drains the outbox whenever a sale wakes it, and retries pending receipts when their backoff
+/// ends, until the task is aborted.
+pub(crate) async fn upload_loop(st: Shared) {
+    loop {
+        match st.uploader.drain_due().await {
+            Ok(r) if r.uploaded > 0 || r.last_error.is_some() => {
+                tracing::info!(uploaded = r.uploaded, error = r.last_error.as_deref().unwrap_or(""), "outbox drained");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "upload step failed"),
+        }
+        let wait_ms = match st.uploader.outbox.status().await {
+            Ok(s) if s.pending > 0 => {
+                s.next_attempt_at.map_or(1_000, |t| (t - Utc::now().timestamp_millis()).clamp(50, 30_000))
+            }
+            _ => 60_000,
+        };
+        let wait = Duration::from_millis(u64::try_from(wait_ms).unwrap_or(1_000));
+        tokio::select! {
+            () = st.upload_wake.notified() => {}
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
+}

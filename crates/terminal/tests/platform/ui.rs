@@ -1,0 +1,209 @@
+//! The touch UI end to end in a real headless Chromium at 360×640: keypad, a card swiped as
+//! keystrokes, a signature drawn with pointer events and finished by the server's idle rule,
+//! the email choice; the email reaches a real SMTP server with an authentic receipt, and a pull
+//! sale made the same way is listed through the pull login. Saves the README's screenshots.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ereceipt_core::card::CardPolicy;
+use ereceipt_core::render::slip::SlipWidth;
+use ereceipt_core::signature::CaptureConfig;
+use ereceipt_core::verify::{verify_image, Verdict};
+use ereceipt_platform::delivery::email::{SmtpSettings, TlsMode};
+use ereceipt_platform::test_peers::SmtpServer;
+use ereceipt_terminal::ui::{SimulatedAuthoriser, UiApp, UiConfig, TEST_CARD_PAN};
+use ereceipt_testkit::{Browser, BrowserOptions, PointerKind};
+use mail_parser::{MessageParser, MimeHeaders};
+
+use crate::helpers::{fonts, TestPlatform};
+use crate::pull::code_in;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn screenshots() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A signature-like wave across the pad, in CSS pixels from its top-left corner.
+fn wave(x0: f64, width: f64) -> Vec<(f64, f64)> {
+    (0..=40).map(|i| (x0 + width * f64::from(i) / 40.0, 100.0 + 45.0 * (f64::from(i) * 0.45).sin())).collect()
+}
+
+/// Keys in an amount (on the keypad with `shots`, else on the keyboard), swipes the test card as
+/// a wedge reader types it, signs, and waits for the server to finish the signature; `shots`
+/// also saves the screenshots.
+async fn sell_and_sign(b: &Browser, ui_url: &str, digits: &str, shots: bool) {
+    let shot = |name: &str| screenshots().join(format!("terminal-{name}.png"));
+    b.goto(ui_url).await.unwrap();
+    b.wait_for("body[data-ready=true]", WAIT).await.unwrap();
+    if shots {
+        for d in digits.chars() {
+            b.click(&format!("[data-key='{d}']")).await.unwrap();
+        }
+        b.wait_for_text("#amount-display", "128.50", WAIT).await.unwrap();
+        b.screenshot(shot("amount")).await.unwrap();
+        b.click("#amount-next").await.unwrap();
+    } else {
+        // By keyboard only: a typo, Backspace, the digits, Enter to charge.
+        b.send_keys_to_page(&format!("9\u{e003}{digits}")).await.unwrap();
+        b.wait_for_text("#amount-display", "128.50", WAIT).await.unwrap();
+        b.send_keys_to_page("\n").await.unwrap();
+    }
+    b.wait_for_text("#swipe-status", "Waiting for the card reader", WAIT).await.unwrap();
+    if shots {
+        b.screenshot(shot("swipe")).await.unwrap();
+    }
+    // What a keyboard-wedge reader types for one swipe: track 1, track 2, Enter.
+    b.send_keys_to_page(&format!("%B{TEST_CARD_PAN}^TEST/CARD^3912101123456789?;{TEST_CARD_PAN}=39121011234567890?\n"))
+        .await
+        .unwrap();
+    b.wait_for_text("#sign-card", "3446", WAIT).await.unwrap();
+    let simulator = b.text("#authoriser-note").await.unwrap();
+    assert!(simulator.contains("SIMULATOR"), "the simulated acquirer is labelled: {simulator:?}");
+    b.draw("#pad", &wave(20.0, 150.0), PointerKind::Touch, 0.6).await.unwrap();
+    b.draw("#pad", &wave(180.0, 120.0), PointerKind::Pen, 0.4).await.unwrap();
+    // The countdown the server reports is on screen, then the server finishes the signature.
+    let counting = b.wait_for_text("#sign-status", "Finishing in", WAIT).await.unwrap();
+    let secs: f64 = counting.trim_start_matches("Finishing in ").split(' ').next().unwrap().parse().unwrap();
+    assert!(secs > 0.0 && secs <= 2.5, "a countdown within the 2.5 s idle time: {counting}");
+    if shots {
+        b.screenshot(shot("sign")).await.unwrap();
+    }
+    b.wait_for_text("#deliver-title", "How would you like your receipt", WAIT).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_cashier_sells_in_the_browser_and_the_customer_gets_an_authentic_receipt() {
+    let smtp = SmtpServer::start(&[]).await;
+    let port = smtp.port;
+    let platform = TestPlatform::start_with(|s| {
+        s.delivery.smtp = Some(SmtpSettings {
+            host: "127.0.0.1".into(),
+            port,
+            tls: TlsMode::None,
+            username: None,
+            password: None,
+            from: "ereceipt <receipts@example.com>".into(),
+            timeout_secs: 10,
+            extra_ca_pem: None,
+        });
+    })
+    .await;
+    let terminal = platform.terminal("T0000901").await;
+    let ui = UiApp::build(UiConfig {
+        device: terminal.device.clone(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        demo: true,
+        policy: CardPolicy { accept_clear_tracks: true, allow_chip_fallback: false },
+        width: SlipWidth::W576,
+        fonts: fonts(),
+        currency: "CNY".parse().unwrap(),
+        batch: ereceipt_core::model::BatchNo::new(1).unwrap(),
+        operator: "01".parse().unwrap(),
+        authoriser: Arc::new(SimulatedAuthoriser),
+        capture: CaptureConfig::default(),
+    })
+    .await
+    .unwrap();
+    let ui_url = ui.url();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = tokio::spawn(ui.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
+
+    let options = BrowserOptions { width: 360, height: 640, lang: Some("en-US".into()), ..BrowserOptions::default() };
+    let b = Browser::start(options).await.unwrap();
+    sell_and_sign(&b, &ui_url, "12850", true).await;
+    let shot = |name: &str| screenshots().join(format!("terminal-{name}.png"));
+
+    // Delivery choice: a wrong address is named inline, in the CLI's words.
+    b.click("input[name=channel][value=email]").await.unwrap();
+    b.wait_for_text("#recipient-label", "Email address", WAIT).await.unwrap();
+    b.fill("#recipient", "li.na@").await.unwrap();
+    let error = b.wait_for_text("#recipient-error", "email address", WAIT).await.unwrap();
+    assert!(error.contains("name@example.com"), "{error}");
+    b.screenshot(shot("deliver")).await.unwrap();
+    b.fill("#recipient", "li.na@example.com").await.unwrap();
+    b.click("#send").await.unwrap();
+
+    // The result screen: the receipt, uploaded, then delivered.
+    let receipt_id = b.wait_for_text("#result-id", "T0000901-", WAIT).await.unwrap();
+    b.wait_for_text("#result-state", "Delivered by email", WAIT).await.unwrap();
+    let loaded = "const i = document.getElementById('receipt-image'); return i.complete && i.naturalWidth;";
+    let deadline = Instant::now() + WAIT;
+    while b.execute(loaded, vec![]).await.unwrap().as_u64().unwrap_or(0) != 576 {
+        assert!(Instant::now() < deadline, "the receipt image did not load");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    b.screenshot(shot("result")).await.unwrap();
+    b.click("#lang-toggle").await.unwrap();
+    b.wait_for_text("#result-state", "已通过电子邮件送达", WAIT).await.unwrap();
+    b.screenshot(shot("result-zh")).await.unwrap();
+    b.click("#lang-toggle").await.unwrap();
+
+    // The email arrived at the SMTP server, addressed to the customer, with an authentic receipt.
+    let deadline = Instant::now() + WAIT;
+    while smtp.received().is_empty() {
+        assert!(Instant::now() < deadline, "no email arrived");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let received = smtp.received();
+    assert_eq!(received.len(), 1, "exactly one email");
+    let (raw, meta) = &received[0];
+    assert_eq!(meta["rcpt_tos"], serde_json::json!(["li.na@example.com"]));
+    let msg = MessageParser::default().parse(raw.as_slice()).unwrap();
+    let png = msg.attachments().find(|a| a.is_content_type("image", "png")).expect("the receipt PNG").contents();
+    let verdict = verify_image(png, &platform.ca_der());
+    assert_eq!(verdict.verdict, Verdict::Authentic, "{}", verdict.reason);
+    let claims = verdict.claims.as_ref().unwrap();
+    assert_eq!(claims.id.to_string(), receipt_id.trim());
+    assert_eq!(claims.amount.minor(), 12850);
+
+    // A second sale in the browser, this time "download later": a login code by SMS, then the
+    // customer finds it (and only it: the email receipt went to an address, not this number).
+    b.click("#new-sale").await.unwrap();
+    sell_and_sign(&b, &ui_url, "12850", false).await;
+    b.click("input[name=channel][value=pull]").await.unwrap();
+    b.fill("#recipient", "+86 137 0013 7000").await.unwrap();
+    b.click("#send").await.unwrap();
+    b.wait_for_text("#result-state", "ready to download", WAIT).await.unwrap();
+    let pull_id = b.text("#result-id").await.unwrap();
+    b.close().await.unwrap();
+
+    let http = platform.anonymous_client();
+    let url = |p: &str| format!("{}{p}", platform.url);
+    let r =
+        http.post(url("/api/v1/pull/code")).json(&serde_json::json!({"phone": "+8613700137000"})).send().await.unwrap();
+    assert_eq!(r.status(), 202);
+    let sms_log = platform.dir.path().join("outbox").join("sms.log");
+    let code = code_in(&std::fs::read_to_string(&sms_log).unwrap(), "+8613700137000").expect("a code by SMS");
+    let r = http
+        .post(url("/api/v1/pull/login"))
+        .json(&serde_json::json!({"phone": "+8613700137000", "code": code}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let session = r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let list: serde_json::Value =
+        http.get(url("/api/v1/pull/receipts")).header("cookie", &session).send().await.unwrap().json().await.unwrap();
+    let ids: Vec<&str> = list["items"].as_array().unwrap().iter().filter_map(|i| i["id"].as_str()).collect();
+    assert_eq!(ids, [pull_id.trim()], "{list}");
+    let image = http
+        .get(url(&format!("/api/v1/pull/receipts/{}/image", pull_id.trim())))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(verify_image(&image, &platform.ca_der()).verdict, Verdict::Authentic);
+
+    let _ = stop.send(());
+    served.await.unwrap();
+}
