@@ -173,12 +173,12 @@ pub(crate) fn receipt_table(l: Lang, items: &[StoredReceipt], link: impl Fn(&Sto
                     tbody {
                         @for r in items {
                             tr {
-                                td { a href=(link(r)) { (local_time(r.tx_time, r.tx_offset_minutes)) } }
-                                td { (r.merchant_name) }
-                                td.num { (money(r.amount_minor, &r.currency)) }
-                                td { (r.card_masked) }
-                                td { (r.terminal_id) " / " (format!("{:06}", r.serial)) }
-                                td { (r.rrn) }
+                                td data-label=(l.t("Time", "时间")) { a href=(link(r)) { (local_time(r.tx_time, r.tx_offset_minutes)) } }
+                                td data-label=(l.t("Merchant", "商户")) { (r.merchant_name) }
+                                td.num data-label=(l.t("Amount", "金额")) { strong { (money(r.amount_minor, &r.currency)) } }
+                                td data-label=(l.t("Card", "卡号")) { (r.card_masked) }
+                                td data-label=(l.t("Terminal / serial", "终端 / 凭证号")) { (r.terminal_id) " / " (format!("{:06}", r.serial)) }
+                                td data-label="RRN" { (r.rrn) }
                             }
                         }
                     }

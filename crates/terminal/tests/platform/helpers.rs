@@ -227,3 +227,16 @@ impl TestTerminal {
         self.device.certificate().unwrap().terminal.terminal_id.to_string()
     }
 }
+
+/// Where the browser tests save their screenshots: `docs/screenshots` (the README's) when
+/// `EReceipt_UPDATE_SCREENSHOTS=1`, otherwise under cargo's scratch directory, so a test run
+/// does not rewrite tracked files.
+pub fn screenshot_dir() -> std::path::PathBuf {
+    let dir = if std::env::var("EReceipt_UPDATE_SCREENSHOTS").is_ok_and(|v| v == "1") {
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/screenshots")
+    } else {
+        std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots")
+    };
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}

@@ -1,7 +1,7 @@
 //! The touch UI end to end in a real headless Chromium at 360×640: keypad, a card swiped as
 //! keystrokes, a signature drawn with pointer events and finished by the server's idle rule,
 //! the email choice; the email reaches a real SMTP server with an authentic receipt, and a pull
-//! sale made the same way is listed through the pull login. Saves the README's screenshots.
+//! sale made the same way is listed through the pull login. Saves the README's screenshots (see `helpers::screenshot_dir`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -23,9 +23,7 @@ use crate::pull::code_in;
 const WAIT: Duration = Duration::from_secs(30);
 
 fn screenshots() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/screenshots");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    crate::helpers::screenshot_dir()
 }
 
 /// A signature-like wave across the pad, in CSS pixels from its top-left corner.

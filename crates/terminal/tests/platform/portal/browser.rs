@@ -1,7 +1,7 @@
 //! The portal in a real headless Chromium at phone size (360×640): a customer logs in with the
 //! texted code and opens a verified receipt; merchant staff sign in with password and TOTP,
-//! search by RRN and download the receipt and the CSV export. Screenshots go to
-//! docs/screenshots/portal-*.png for the README.
+//! search by RRN and download the receipt and the CSV export. Screenshots: portal-*.png (with
+//! `EReceipt_UPDATE_SCREENSHOTS=1` into docs/screenshots for the README).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -14,9 +14,7 @@ use super::{code_for, upload_all, Db, TestPlatform};
 const WAIT: Duration = Duration::from_secs(15);
 
 fn shot(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/screenshots");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(format!("portal-{name}.png"))
+    crate::helpers::screenshot_dir().join(format!("portal-{name}.png"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
