@@ -190,9 +190,52 @@ pub async fn logout(
     Ok(see_other("/pull", gone))
 }
 
-/// `GET /r/{id}`: the short link in messages.
-pub async fn short_link(Path(id): Path<String>) -> Response {
-    Redirect::to(&format!("/pull/receipts/{}", views::urlencode(&id))).into_response()
+#[derive(Deserialize, Default)]
+pub struct LinkQuery {
+    k: Option<String>,
+    download: Option<String>,
+}
+
+/// `GET /r/{id}?k=TOKEN`: the link in messages. With the receipt's token: that receipt, verified,
+/// for whoever holds the message (the customer it was sent to, whatever the channel). Without a
+/// valid token: the customer's own receipt after the code login.
+pub async fn short_link(
+    State(st): State<SharedState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<LinkQuery>,
+) -> Result<Response, PageError> {
+    let own_page = format!("/pull/receipts/{}", views::urlencode(&id));
+    let Some(token) = q.k.as_deref() else { return Ok(Redirect::to(&own_page).into_response()) };
+    let ctx = Ctx::new(&st, &headers, &format!("/r/{}?k={token}", views::urlencode(&id)));
+    let stored = match super::link_token_matches(&st.keys.otp_key, &id, token) {
+        true => st.store.receipt(&id).await?,
+        false => None,
+    };
+    let Some(r) = stored else { return Ok(views::not_found(&ctx, &Viewer::Anonymous)) };
+    let png = st.store.receipt_image(&id).await?.unwrap_or_default();
+    let verification = verify_with_revocation(&st, png).await?;
+    let deliveries = st.store.deliveries_of(&id).await?;
+    let image = format!("/r/{}/png?k={token}", views::urlencode(&id));
+    let l = ctx.lang;
+    let more = html! {
+        p { a href={ "/pull?next=" (views::urlencode(&own_page)) } { (l.t("All receipts sent to my phone", "查看发送到我手机的全部签购单")) } }
+    };
+    let body = views::receipt_detail(l, &r, &image, &verification, &deliveries, DeliveryDetail::StateOnly, more);
+    Ok(ctx.page(StatusCode::OK, layout(&ctx, &Viewer::Anonymous, &r.merchant_name, body)))
+}
+
+/// `GET /r/{id}/png?k=TOKEN[&download=1]`: the image behind a message's link.
+pub async fn short_link_image(
+    State(st): State<SharedState>,
+    Path(id): Path<String>,
+    Query(q): Query<LinkQuery>,
+) -> Result<Response, PageError> {
+    let ok = q.k.as_deref().is_some_and(|k| super::link_token_matches(&st.keys.otp_key, &id, k));
+    match (ok, if ok { st.store.receipt_image(&id).await? } else { None }) {
+        (true, Some(png)) => Ok(views::png_response(&id, png, q.download.as_deref() == Some("1"))),
+        _ => Ok(StatusCode::NOT_FOUND.into_response()),
+    }
 }
 
 fn to_login(path: &str) -> Response {

@@ -41,6 +41,7 @@ pub fn routes() -> Router<SharedState> {
         .route("/static/portal.css", get(views::stylesheet))
         .route("/verify", get(consumer::verify_form).post(consumer::verify_upload))
         .route("/r/{id}", get(consumer::short_link))
+        .route("/r/{id}/png", get(consumer::short_link_image))
         .route("/pull", get(consumer::start))
         .route("/pull/code", post(consumer::send_code))
         .route("/pull/login", post(consumer::login))
@@ -193,6 +194,25 @@ fn csrf_token(key: &[u8], csrf_cookie: &str, sessions: Option<&str>) -> String {
     ctx.update(b"\0");
     ctx.update(sessions.unwrap_or("").as_bytes());
     hex::encode(ctx.sign().as_ref())
+}
+
+/// The link put in a receipt's messages: `BASE/r/ID?k=TOKEN`. The token (96 bits of an HMAC
+/// under the platform's key) lets whoever holds the message see that one receipt without logging
+/// in, as the person it was sent to; without it, `/r/ID` asks for the code login.
+pub fn receipt_link(key: &[u8], base: &str, receipt_id: &str) -> String {
+    format!("{}/r/{}?k={}", base.trim_end_matches('/'), views::urlencode(receipt_id), link_token(key, receipt_id))
+}
+
+fn link_token(key: &[u8], receipt_id: &str) -> String {
+    let tag =
+        hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), format!("ereceipt receipt link\0{receipt_id}").as_bytes());
+    base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, &tag.as_ref()[..12])
+}
+
+/// Whether `token` is the link token of `receipt_id` (constant time).
+pub(crate) fn link_token_matches(key: &[u8], receipt_id: &str, token: &str) -> bool {
+    let expected = link_token(key, receipt_id);
+    expected.len() == token.len() && expected.bytes().zip(token.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
 }
 
 /// Why a POST was refused before it was looked at.
@@ -365,6 +385,18 @@ mod tests {
         assert_ne!(t, csrf_token(k, "browser-a", Some("session\0")));
         assert_ne!(csrf_token(k, "browser-a", Some("s1\0")), csrf_token(k, "browser-a", Some("s2\0")));
         assert_ne!(t, csrf_token(b"other key", "browser-a", None));
+    }
+
+    #[test]
+    fn receipt_links_open_only_their_receipt() {
+        let link = receipt_link(b"key", "https://r.example/", "T1-000001-000001");
+        let token = link.split("?k=").nth(1).unwrap_or_default();
+        assert!(link.starts_with("https://r.example/r/T1-000001-000001?k="), "{link}");
+        assert_eq!(token.len(), 16, "short enough for an SMS");
+        assert!(link_token_matches(b"key", "T1-000001-000001", token));
+        assert!(!link_token_matches(b"key", "T1-000001-000002", token));
+        assert!(!link_token_matches(b"other key", "T1-000001-000001", token));
+        assert!(!link_token_matches(b"key", "T1-000001-000001", ""));
     }
 
     #[test]

@@ -213,7 +213,7 @@ pub(crate) fn receipt_detail(
             figure.slip {
                 img src=(image_url) alt=(l.t("Receipt image", "签购单图片")) width="360";
                 figcaption {
-                    a.button href={ (image_url) "?download=1" } id="download" download { (l.t("Download PNG", "下载 PNG")) }
+                    a.button href={ (image_url) (if image_url.contains('?') { "&" } else { "?" }) "download=1" } id="download" download { (l.t("Download PNG", "下载 PNG")) }
                 }
             }
             div.facts {

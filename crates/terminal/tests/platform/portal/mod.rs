@@ -172,3 +172,34 @@ async fn anyone_can_check_a_receipt_image_and_bad_uploads_are_named() {
     let p = web.post_multipart("/verify", form(r.png.clone(), "forged")).await;
     assert_eq!(p.status, 403, "the CSRF token is checked on uploads too");
 }
+
+#[tokio::test]
+async fn a_message_link_opens_that_receipt_without_login_and_nothing_else() {
+    let platform = TestPlatform::start(Db::Sqlite).await;
+    let mut t = platform.terminal("T0000703").await;
+    let r = t.sale_to(Some("email:li.na@example.com")).await;
+    let other = t.sale_to(Some("email:li.na@example.com")).await;
+    upload_all(&mut t).await;
+    let id = r.record.id.to_string();
+    let link = ereceipt_platform::portal::receipt_link(&platform.state.keys.otp_key, &platform.url, &id);
+    let path = link.trim_start_matches(&platform.url).to_owned();
+    let token = path.split("?k=").nth(1).unwrap().to_owned();
+
+    let mut web = Web::new(&platform);
+    let p = web.get(&path).await;
+    assert_eq!(p.status, 200, "{}", p.text());
+    assert_eq!(p.verdict().as_deref(), Some("authentic"));
+    assert!(!p.text().contains("li.na@example.com"), "the page does not repeat the address");
+    let png = web.get(&format!("/r/{id}/png?k={token}&download=1")).await;
+    assert_eq!(png.bytes, r.png);
+    assert!(png.headers["content-disposition"].to_str().unwrap().starts_with("attachment"));
+
+    // The token opens only its own receipt; a wrong or missing token shows nothing.
+    let other_id = other.record.id.to_string();
+    assert_eq!(web.get(&format!("/r/{other_id}?k={token}")).await.status, 404);
+    assert_eq!(web.get(&format!("/r/{other_id}/png?k={token}")).await.status, 404);
+    assert_eq!(web.get(&format!("/r/{id}?k=AAAAAAAAAAAAAAAA")).await.status, 404);
+    assert_eq!(web.get(&format!("/r/{id}/png")).await.status, 404);
+    let p = web.get(&format!("/r/{id}")).await;
+    assert_eq!(p.location().as_deref(), Some(format!("/pull/receipts/{id}").as_str()), "no token: the login");
+}
