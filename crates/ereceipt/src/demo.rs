@@ -23,6 +23,38 @@ pub fn run(dir: &Path, platform_port: u16, ui_port: u16) -> Result<()> {
     runtime()?.block_on(serve(dir, platform_port, ui_port))
 }
 
+/// A merchant user for the demo terminal's merchant and an acquirer user; their passwords and
+/// TOTP secrets (for an authenticator app) go to `path`, readable by the owner only.
+async fn demo_staff(state: &ereceipt_platform::state::SharedState, path: &Path) -> Result<()> {
+    let mut text = String::from(
+        "Demo portal users. Sign in at /staff/login with the password and the 6-digit code of an\n\
+         authenticator app (add the TOTP secret or scan the otpauth URI).\n\n",
+    );
+    for (username, role, merchant) in
+        [("demo.shop", "merchant", Some("898440358120001")), ("demo.bank", "acquirer", None)]
+    {
+        if state.store.account(username).await?.is_some() {
+            continue; // made by an earlier run whose staff.txt was removed
+        }
+        let u = ereceipt_platform::users::NewUser {
+            username: username.into(),
+            role: role.into(),
+            merchant_id: merchant.map(str::to_owned),
+            password: None,
+        };
+        let c = ereceipt_platform::users::add(&state.store, &state.keys, &u, Utc::now().timestamp_millis())
+            .await
+            .with_context(|| format!("creating the demo user {username}"))?;
+        text.push_str(&format!(
+            "{username} ({role})\n  password     {}\n  TOTP secret  {}\n  otpauth URI  {}\n\n",
+            c.password.unwrap_or_default(),
+            c.totp_secret,
+            c.totp_uri
+        ));
+    }
+    files::write_new(path, text.as_bytes(), true)
+}
+
 /// Quiet by default (the demo prints what matters); `EReceipt_LOG=info` shows everything.
 fn init_logs() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("EReceipt_LOG")
@@ -69,6 +101,10 @@ async fn serve(dir: &Path, platform_port: u16, ui_port: u16) -> Result<()> {
     if !tdir.join(files::TERMINAL_SETTINGS).exists() {
         TerminalSettings::new(true, 576).write(&tdir)?;
     }
+    let staff = dir.join("staff.txt");
+    if !staff.exists() {
+        demo_staff(&state, &staff).await?;
+    }
     let ui = crate::terminal::ui_app(&tdir, SocketAddr::from(([127, 0, 0, 1], ui_port)), true).await?;
     say!("ereceipt demo: a platform and terminal {TERMINAL_ID} on this machine (test cards, simulated acquirer)");
     say!();
@@ -77,6 +113,7 @@ async fn serve(dir: &Path, platform_port: u16, ui_port: u16) -> Result<()> {
     say!("  deliveries       {outbox}   (emails as .eml, SMS and MMS logs)");
     say!("  platform CA      {}   (ereceipt verify RECEIPT.png --trust this file)", pdir.join("ca.pem").display());
     say!("  admin API token  {}", pdir.join("admin.token").display());
+    say!("  staff sign-in    {platform_url}/staff/login   (merchant and acquirer users: {})", staff.display());
     say!("  data             {}", dir.display());
     say!();
     say!("Open the terminal UI, key an amount, press TEST CARD, sign, choose email. Ctrl-C stops.");

@@ -109,9 +109,21 @@ fn the_demo_serves_an_enrolled_terminal_ui_stops_on_ctrl_c_and_starts_again() {
         assert!(ui.starts_with("http://127.0.0.1:"), "on loopback: {ui}");
         assert!(demo.printed("platform portal").starts_with("https://127.0.0.1:"));
         assert_eq!(Path::new(&demo.printed("deliveries")), dir.path().join("platform/outbox"));
+        assert!(demo.printed("staff sign-in").ends_with("/staff/login"));
         rt.block_on(check_ui(&ui));
         let status = demo.interrupt();
         assert!(status.success(), "run {run}: Ctrl-C ends the demo cleanly ({status})");
     }
     assert!(dir.path().join("terminal/terminal.pem").exists());
+    // Portal users for the demo merchant and the acquirer, made once, readable by the owner only.
+    let staff = std::fs::read_to_string(dir.path().join("staff.txt")).expect("staff.txt");
+    for needle in ["demo.shop (merchant)", "demo.bank (acquirer)", "password", "otpauth://totp/"] {
+        assert!(staff.contains(needle), "{needle} in {staff}");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("staff.txt")).expect("metadata").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
 }
