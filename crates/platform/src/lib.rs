@@ -15,4 +15,7 @@ pub mod settings;
 pub mod state;
 pub mod store;
 pub mod terminals;
+#[cfg(any(test, feature = "test-peers"))]
+#[doc(hidden)]
+pub mod testing;
 pub mod tls;

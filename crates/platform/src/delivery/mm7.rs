@@ -15,6 +15,7 @@ use rustls::pki_types::CertificateDer;
 use crate::delivery::{Accepted, Outgoing, SendError};
 use crate::settings::Secret;
 
+pub use envelope::SOAP_ENV_NS;
 pub use response::{parse_submit_rsp, StatusClass, SubmitRsp};
 
 /// Largest MMSC answer read: a SubmitRsp is well under 2 KiB.

@@ -5,8 +5,6 @@ mod receipt;
 mod segment;
 mod session;
 #[cfg(test)]
-mod smsc;
-#[cfg(test)]
 mod tests;
 
 use std::collections::VecDeque;

@@ -4,11 +4,12 @@
 
 use std::ffi::OsStr;
 
-use super::email::tests::{settings, SmtpServer};
+use super::email::tests::settings;
 use super::email::{EmailSender, SmtpSettings, TlsMode};
 use super::local::LocalOutbox;
 use super::worker::{try_execute_task, Channels, Step};
 use crate::store::{NewReceipt, NewTerminal, NewToken, Store, StoreOutcome};
+use crate::testing::smtp::SmtpServer;
 
 async fn store_with_receipt(delivery: (&str, &str)) -> (Store, tempfile::TempDir, Vec<u8>) {
     let dir = tempfile::tempdir().unwrap();

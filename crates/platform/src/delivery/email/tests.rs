@@ -1,48 +1,13 @@
-//! The sender against a real SMTP server: aiosmtpd (PyPI) in a venv under `target/`, run on a
-//! free loopback port by `smtp_server.py`, over plain SMTP, STARTTLS with AUTH and implicit TLS
-//! with a CA made for the test.
+//! The sender against a real SMTP server (aiosmtpd, `crate::testing::smtp`) over plain SMTP,
+//! STARTTLS with AUTH and implicit TLS with a CA made for the test.
 
 use std::ffi::OsStr;
-use std::fs::File;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
 use std::time::Duration;
-
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 use super::message::tests::{assert_receipt_email, sample};
 use super::*;
-
-const AIOSMTPD: &str = "aiosmtpd==1.4.6";
-
-/// The venv's python with aiosmtpd, made on first use (`scripts/install-deps` makes it too).
-/// A file lock keeps concurrent tests and test processes from building it twice.
-fn venv_python() -> PathBuf {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let venv = workspace.join("target/test-venv");
-    let python = venv.join("bin/python");
-    let ready = |p: &Path| {
-        Command::new(p).args(["-c", "import aiosmtpd"]).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
-    };
-    if ready(&python) {
-        return python;
-    }
-    std::fs::create_dir_all(workspace.join("target")).unwrap();
-    let lock = File::create(workspace.join("target/test-venv.lock")).unwrap();
-    lock.lock().unwrap();
-    if !ready(&python) {
-        let venv_made = Command::new("python3").arg("-m").arg("venv").arg("--clear").arg(&venv).status();
-        assert!(
-            venv_made.is_ok_and(|s| s.success()),
-            "could not make {venv:?}: the SMTP tests need python3 with venv (Debian: apt-get install python3-venv)"
-        );
-        let installed = Command::new(&python)
-            .args(["-m", "pip", "install", "--disable-pip-version-check", "-q", AIOSMTPD])
-            .status();
-        assert!(installed.is_ok_and(|s| s.success()), "pip install {AIOSMTPD} into {venv:?} failed");
-    }
-    python
-}
+use crate::testing::smtp::SmtpServer;
 
 /// A CA and a server certificate for "localhost" and 127.0.0.1, as PEM files.
 struct Pki {
@@ -78,63 +43,14 @@ fn ed25519_pkcs8_v1(v2: &[u8]) -> Vec<u8> {
     [&PREFIX[..], &v2[seed..seed + 32]].concat()
 }
 
-/// A running `smtp_server.py`; killed on drop.
-pub(crate) struct SmtpServer {
-    _child: tokio::process::Child,
-    pub(crate) port: u16,
-    maildir: tempfile::TempDir,
-}
-
-impl SmtpServer {
-    /// Starts the server with `args` and waits until it says which port it listens on (it
-    /// prints that only once bound, so no polling or sleeping is needed).
-    pub(crate) async fn start(args: &[&OsStr]) -> Self {
-        let maildir = tempfile::tempdir().unwrap();
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/delivery/email/smtp_server.py");
-        let mut child = tokio::process::Command::new(venv_python())
-            .arg(script)
-            .arg("--maildir")
-            .arg(maildir.path())
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let line = tokio::time::timeout(Duration::from_secs(60), BufReader::new(stdout).lines().next_line())
-            .await
-            .expect("smtp_server.py starts within a minute")
-            .unwrap()
-            .expect("smtp_server.py prints its port");
-        Self { _child: child, port: line.trim().parse().unwrap(), maildir }
+/// Starts the server in TLS `mode` with the test PKI, requiring AUTH when `auth` is given.
+async fn with_tls(mode: &str, pki: &Pki, auth: Option<(&str, &str)>) -> SmtpServer {
+    let mut args = vec![OsStr::new("--tls"), OsStr::new(mode)];
+    args.extend([OsStr::new("--cert"), pki.cert.as_os_str(), OsStr::new("--key"), pki.key.as_os_str()]);
+    if let Some((user, password)) = auth {
+        args.extend([OsStr::new("--user"), OsStr::new(user), OsStr::new("--password"), OsStr::new(password)]);
     }
-
-    async fn with_tls(mode: &str, pki: &Pki, auth: Option<(&str, &str)>) -> Self {
-        let mut args = vec![OsStr::new("--tls"), OsStr::new(mode)];
-        args.extend([OsStr::new("--cert"), pki.cert.as_os_str(), OsStr::new("--key"), pki.key.as_os_str()]);
-        if let Some((user, password)) = auth {
-            args.extend([OsStr::new("--user"), OsStr::new(user), OsStr::new("--password"), OsStr::new(password)]);
-        }
-        Self::start(&args).await
-    }
-
-    /// Every message received so far: the bytes and the envelope, TLS and AUTH record.
-    pub(crate) fn received(&self) -> Vec<(Vec<u8>, serde_json::Value)> {
-        let mut names: Vec<PathBuf> = std::fs::read_dir(self.maildir.path())
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|x| x == "eml"))
-            .collect();
-        names.sort();
-        names
-            .iter()
-            .map(|eml| {
-                let meta = std::fs::read(eml.with_extension("json")).unwrap();
-                (std::fs::read(eml).unwrap(), serde_json::from_slice(&meta).unwrap())
-            })
-            .collect()
-    }
+    SmtpServer::start(&args).await
 }
 
 pub(crate) fn settings(port: u16, tls: TlsMode) -> SmtpSettings {
@@ -210,7 +126,7 @@ async fn silent_server_is_a_temporary_timeout() {
 #[tokio::test]
 async fn starttls_with_auth_and_a_private_ca() {
     let pki = pki();
-    let server = SmtpServer::with_tls("starttls", &pki, Some(("till-7", "s3cret"))).await;
+    let server = with_tls("starttls", &pki, Some(("till-7", "s3cret"))).await;
     let mut s = settings(server.port, TlsMode::Starttls);
     s.extra_ca_pem = Some(pki.ca.clone());
     s.username = Some("till-7".into());
@@ -240,7 +156,7 @@ async fn starttls_with_auth_and_a_private_ca() {
 #[tokio::test]
 async fn implicit_tls() {
     let pki = pki();
-    let server = SmtpServer::with_tls("implicit", &pki, None).await;
+    let server = with_tls("implicit", &pki, None).await;
     let mut s = settings(server.port, TlsMode::Implicit);
     s.extra_ca_pem = Some(pki.ca.clone());
     let out = sample("customer@example.org");
@@ -254,7 +170,7 @@ async fn implicit_tls() {
 #[tokio::test]
 async fn unverified_tls_or_no_starttls_is_temporary_and_sends_nothing() {
     let pki = pki();
-    let tls_server = SmtpServer::with_tls("starttls", &pki, None).await;
+    let tls_server = with_tls("starttls", &pki, None).await;
     // Not signed by any trusted root (no extra CA given).
     let result = EmailSender::new(&settings(tls_server.port, TlsMode::Starttls))
         .unwrap()

@@ -6,8 +6,8 @@ use std::time::Duration;
 use rusmpp::{CommandId, CommandStatus};
 use tokio::time::Instant;
 
-use super::smsc::{reassemble, Smsc};
 use super::*;
+use crate::testing::smsc::{reassemble, Smsc};
 
 const SYSTEM_ID: &str = "ereceipt";
 const PASSWORD: &str = "s3cret";

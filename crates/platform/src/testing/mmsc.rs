@@ -14,7 +14,7 @@ use quick_xml::name::ResolveResult;
 use quick_xml::reader::NsReader;
 use quick_xml::XmlVersion;
 
-use super::super::envelope::SOAP_ENV_NS;
+use crate::delivery::mm7::SOAP_ENV_NS;
 
 /// The order of SubmitReq's children in the REL-6-MM7-1-4 schema (a sequence).
 const SUBMIT_REQ_ORDER: &[&str] = &[
@@ -73,6 +73,8 @@ pub struct Submitted {
     pub png_location: String,
     pub authorization: Option<String>,
     pub soap_action: Option<String>,
+    /// The MessageID the stand-in answered with, when it accepted the message.
+    pub message_id: Option<String>,
 }
 
 #[derive(Clone)]
@@ -130,17 +132,26 @@ impl Mmsc {
 }
 
 async fn submit(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
-    let checked = check(&shared.namespace, &headers, &body);
+    let mut checked = check(&shared.namespace, &headers, &body);
     let tid = checked.as_ref().map(|s| s.transaction_id.clone()).unwrap_or_default();
     let failure = checked.as_ref().err().cloned();
-    shared.received.lock().unwrap().push(checked);
+    let script = shared.script.lock().unwrap().clone();
+    let message_id = {
+        let mut received = shared.received.lock().unwrap();
+        // Each accepted message gets its own id: mmsc-4711, mmsc-4712, …
+        let message_id = format!("mmsc-{}", 4711 + received.len());
+        if let (Ok(s), Script::Rsp(code, _)) = (checked.as_mut(), &script) {
+            s.message_id = (code / 1000 == 1).then(|| message_id.clone());
+        }
+        received.push(checked);
+        message_id
+    };
     let ns = &shared.namespace;
     if let Some(why) = failure {
         return soap(StatusCode::INTERNAL_SERVER_ERROR, fault(ns, &tid, "Client", Some((4004, &why))));
     }
-    let script = shared.script.lock().unwrap().clone();
     match script {
-        Script::Rsp(code, text) => soap(StatusCode::OK, submit_rsp(ns, &tid, code, text)),
+        Script::Rsp(code, text) => soap(StatusCode::OK, submit_rsp(ns, &tid, code, text, &message_id)),
         Script::Fault(code, status) => soap(StatusCode::INTERNAL_SERVER_ERROR, fault(ns, &tid, code, status)),
         Script::Http(code, body) => (StatusCode::from_u16(code).unwrap(), body).into_response(),
         Script::Hang => std::future::pending().await,
@@ -153,8 +164,8 @@ fn soap(status: StatusCode, xml: String) -> Response {
 
 /// A SubmitRsp written the way one commercial MMSC documents it: a prefix on the envelope, the
 /// MM7 namespace as the default on the envelope.
-fn submit_rsp(ns: &str, tid: &str, code: u16, text: &str) -> String {
-    let id = if code / 1000 == 1 { "<MessageID>mmsc-4711</MessageID>" } else { "" };
+fn submit_rsp(ns: &str, tid: &str, code: u16, text: &str, message_id: &str) -> String {
+    let id = if code / 1000 == 1 { format!("<MessageID>{message_id}</MessageID>") } else { String::new() };
     format!(
         r#"<?xml version="1.0" encoding="UTF-8"?>
 <env:Envelope xmlns:env="{SOAP_ENV_NS}" xmlns="{ns}"><env:Header>
@@ -337,5 +348,6 @@ fn check(ns: &str, headers: &HeaderMap, body: &[u8]) -> Result<Submitted, String
         png_location: png.content_location().unwrap_or_default().to_string(),
         authorization: hv(header::AUTHORIZATION),
         soap_action: headers.get("SOAPAction").and_then(|v| v.to_str().ok()).map(str::to_string),
+        message_id: None,
     })
 }

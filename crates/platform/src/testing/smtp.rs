@@ -1,0 +1,102 @@
+//! A real SMTP server for tests: aiosmtpd (PyPI) in a venv under `target/`, run by
+//! `smtp_server.py` on a free loopback port, saving what it accepts in a folder.
+
+use std::ffi::OsStr;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+const AIOSMTPD: &str = "aiosmtpd==1.4.6";
+
+/// The venv's python with aiosmtpd, made on first use (`scripts/install-deps` makes it too).
+/// A file lock keeps concurrent tests and test processes from building it twice.
+pub fn venv_python() -> PathBuf {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let venv = workspace.join("target/test-venv");
+    let python = venv.join("bin/python");
+    let ready = |p: &Path| {
+        Command::new(p).args(["-c", "import aiosmtpd"]).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+    };
+    if ready(&python) {
+        return python;
+    }
+    std::fs::create_dir_all(workspace.join("target")).unwrap();
+    let lock = File::create(workspace.join("target/test-venv.lock")).unwrap();
+    lock.lock().unwrap();
+    if !ready(&python) {
+        let venv_made = Command::new("python3").arg("-m").arg("venv").arg("--clear").arg(&venv).status();
+        assert!(
+            venv_made.is_ok_and(|s| s.success()),
+            "could not make {venv:?}: the SMTP tests need python3 with venv (Debian: apt-get install python3-venv)"
+        );
+        let installed = Command::new(&python)
+            .args(["-m", "pip", "install", "--disable-pip-version-check", "-q", AIOSMTPD])
+            .status();
+        assert!(installed.is_ok_and(|s| s.success()), "pip install {AIOSMTPD} into {venv:?} failed");
+    }
+    python
+}
+
+/// A running `smtp_server.py`; killed on drop.
+pub struct SmtpServer {
+    _child: tokio::process::Child,
+    pub port: u16,
+    maildir: tempfile::TempDir,
+}
+
+impl SmtpServer {
+    /// Starts the server with `args` (see `smtp_server.py --help`: `--tls`, `--user`, `--port`,
+    /// `--hold N` …) and waits until it says which port it listens on (it prints that only once
+    /// bound, so no polling or sleeping is needed).
+    pub async fn start(args: &[&OsStr]) -> Self {
+        let maildir = tempfile::tempdir().unwrap();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/testing/smtp_server.py");
+        let mut child = tokio::process::Command::new(venv_python())
+            .arg(script)
+            .arg("--maildir")
+            .arg(maildir.path())
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let line = tokio::time::timeout(Duration::from_secs(60), BufReader::new(stdout).lines().next_line())
+            .await
+            .expect("smtp_server.py starts within a minute")
+            .unwrap()
+            .expect("smtp_server.py prints its port");
+        Self { _child: child, port: line.trim().parse().unwrap(), maildir }
+    }
+
+    fn files(&self, extension: &str) -> Vec<PathBuf> {
+        let mut names: Vec<PathBuf> = std::fs::read_dir(self.maildir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == extension))
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Every message accepted (answered 250) so far: the bytes and the envelope, TLS and AUTH
+    /// record.
+    pub fn received(&self) -> Vec<(Vec<u8>, serde_json::Value)> {
+        self.files("eml")
+            .iter()
+            .map(|eml| {
+                let meta = std::fs::read(eml.with_extension("json")).unwrap();
+                (std::fs::read(eml).unwrap(), serde_json::from_slice(&meta).unwrap())
+            })
+            .collect()
+    }
+
+    /// How many DATA transfers the server held without answering (`--hold N`).
+    pub fn held(&self) -> usize {
+        self.files("held").len()
+    }
+}
