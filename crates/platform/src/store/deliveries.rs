@@ -30,6 +30,17 @@ pub struct DeliveryRow {
     pub give_up_at: i64,
 }
 
+/// How `last_answer` begins when a claim took over an attempt that ended without an outcome.
+const INTERRUPTED: &str = "interrupted: ";
+
+impl DeliveryRow {
+    /// When this claim took over an attempt that ended without an outcome (its worker died or
+    /// hung past the lease): what is known about that attempt. The peer may have accepted it.
+    pub fn interrupted(&self) -> Option<&str> {
+        self.last_answer.as_deref().filter(|a| a.starts_with(INTERRUPTED))
+    }
+}
+
 /// One entry of a delivery's history.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeliveryEvent {
@@ -97,6 +108,9 @@ impl Store {
     /// Claims the oldest due delivery for `worker` until `now + lease_ms`: a queued one whose
     /// time has come, or one whose previous worker's lease ran out (it died mid-send). Exactly
     /// one of several concurrent workers, in any process, gets a given row.
+    ///
+    /// Taking over from a dead worker is recorded: `last_answer` then says so (see
+    /// [`DeliveryRow::interrupted`]) and the history gets an `interrupted` entry.
     pub async fn claim_delivery(
         &self,
         worker: &str,
@@ -104,13 +118,25 @@ impl Store {
         lease_ms: i64,
     ) -> Result<Option<DeliveryRow>, StoreError> {
         let due = "((state = 'queued' AND next_attempt_at <= $1) OR (state = 'sending' AND lease_until < $1))";
+        // SET sees the row as it was: 'sending' here means the previous attempt never ended.
         let sql = format!(
             "UPDATE deliveries SET state = 'sending', lease_until = $2, worker = $3, attempts = attempts + 1, \
-             updated_at = $1 WHERE delivery_id = (SELECT delivery_id FROM deliveries WHERE {due} \
+             updated_at = $1, last_answer = CASE WHEN state = 'sending' THEN '{INTERRUPTED}attempt ' || attempts \
+             || ' (worker ' || COALESCE(worker, '?') || ') ended without an outcome and its lease ran out; the peer \
+             may have accepted it, so the resend carries the same message id' ELSE last_answer END \
+             WHERE delivery_id = (SELECT delivery_id FROM deliveries WHERE {due} \
              ORDER BY next_attempt_at, delivery_id LIMIT 1) AND {due} RETURNING {COLUMNS}"
         );
-        let row = sqlx::query(&sql).bind(now).bind(now + lease_ms).bind(worker).fetch_optional(&self.pool).await?;
-        row.as_ref().map(row_of).transpose()
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(&sql).bind(now).bind(now + lease_ms).bind(worker).fetch_optional(&mut *tx).await?;
+        let claimed = row.as_ref().map(row_of).transpose()?;
+        if let Some(d) = &claimed {
+            if let Some(note) = d.interrupted() {
+                event(&mut tx, &d.delivery_id, now, "interrupted", note).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(claimed)
     }
 
     /// Records that the peer accepted (`sent`) — only if `worker` still holds the claim.
@@ -177,35 +203,57 @@ impl Store {
         Ok(())
     }
 
-    /// A delivery report from the peer (e.g. an SMPP delivery receipt): `delivered` or `failed`.
-    /// `peer_id` is one of the ids the peer gave (a long SMS has one per segment, stored
-    /// comma-separated).
+    /// A delivery report from the `channel`'s peer (an SMPP delivery receipt, an MM7
+    /// DeliveryReportReq) about a sent delivery: `Some(true)` marks it `delivered`,
+    /// `Some(false)` `failed`, `None` (not final yet: deferred, forwarded …) only adds the answer
+    /// to its history. `peer_id` is one of the ids the peer gave (a long SMS has one per
+    /// segment, stored comma-separated). Returns the delivery's id, or `None` when no sent
+    /// delivery of that channel has this peer id.
     pub async fn delivery_reported(
         &self,
+        channel: &str,
         peer_id: &str,
-        delivered: bool,
+        delivered: Option<bool>,
         answer: &str,
         now: i64,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<String>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let state = if delivered { "delivered" } else { "failed" };
+        let label = match delivered {
+            Some(true) => "delivered",
+            Some(false) => "failed",
+            None => "report",
+        };
+        // An id is matched whole, never as a pattern: LIKE's wildcards in it are escaped.
+        let pattern = peer_id.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
         let row = sqlx::query(
-            "UPDATE deliveries SET state = $1, last_answer = $2, updated_at = $3 \
-             WHERE (peer_id = $4 OR peer_id LIKE $4 || ',%' OR peer_id LIKE '%,' || $4 \
-             OR peer_id LIKE '%,' || $4 || ',%') AND state IN ('sent', 'delivered') RETURNING delivery_id",
+            "UPDATE deliveries SET state = CASE WHEN $1 = 'report' THEN state ELSE $1 END, last_answer = $2, \
+             updated_at = $3 WHERE channel = $4 AND state IN ('sent', 'delivered') AND (peer_id = $5 \
+             OR peer_id LIKE $6 || ',%' ESCAPE '\\' OR peer_id LIKE '%,' || $6 ESCAPE '\\' \
+             OR peer_id LIKE '%,' || $6 || ',%' ESCAPE '\\') RETURNING delivery_id",
         )
-        .bind(state)
+        .bind(label)
         .bind(answer)
         .bind(now)
+        .bind(channel)
         .bind(peer_id)
+        .bind(&pattern)
         .fetch_optional(&mut *tx)
         .await?;
-        if let Some(row) = &row {
-            let id: String = column(row, "delivery_id")?;
-            event(&mut tx, &id, now, state, answer).await?;
+        let id = row.as_ref().map(|row| column::<String>(row, "delivery_id")).transpose()?;
+        if let Some(id) = &id {
+            event(&mut tx, id, now, label, answer).await?;
         }
         tx.commit().await?;
-        Ok(row.is_some())
+        Ok(id)
+    }
+
+    /// Whether a delivery on `channel` is being sent right now (a report may be about it before
+    /// its acceptance is recorded).
+    pub async fn deliveries_sending(&self, channel: &str) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE channel = $1 AND state = 'sending'")
+            .bind(channel)
+            .fetch_one(&self.pool)
+            .await?)
     }
 
     /// The deliveries of a receipt, with their histories.

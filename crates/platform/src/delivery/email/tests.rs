@@ -285,3 +285,54 @@ fn sender_and_its_sends_can_cross_threads() {
     let out = sample("customer@example.org");
     spawnable(sender.send(&out));
 }
+
+/// The relay's 250 to the data is the acceptance: it is returned at once, without waiting for
+/// the QUIT exchange, so nothing but recording it stands between the relay accepting and the
+/// delivery being marked sent (a relay that never answers QUIT cannot turn it into a retry).
+#[tokio::test]
+async fn the_acceptance_is_returned_without_waiting_for_quit() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (quit_tx, quit_rx) = tokio::sync::oneshot::channel();
+    let relay = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let (r, mut w) = tcp.into_split();
+        let mut lines = BufReader::new(r).lines();
+        w.write_all(b"220 relay.test ESMTP\r\n").await.unwrap();
+        let mut in_data = false;
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if in_data {
+                if line == "." {
+                    in_data = false;
+                    w.write_all(b"250 2.0.0 Ok: queued as SLOW1\r\n").await.unwrap();
+                }
+                continue;
+            }
+            let verb = line.split(' ').next().unwrap_or_default().to_ascii_uppercase();
+            let answer: &[u8] = match verb.as_str() {
+                "EHLO" => b"250-relay.test\r\n250 8BITMIME\r\n",
+                "MAIL" | "RCPT" => b"250 2.1.0 OK\r\n",
+                "DATA" => {
+                    in_data = true;
+                    b"354 go ahead\r\n"
+                }
+                "QUIT" => {
+                    // Heard, never answered.
+                    quit_tx.send(()).unwrap();
+                    return std::future::pending::<()>().await;
+                }
+                _ => b"502 5.5.2 not here\r\n",
+            };
+            w.write_all(answer).await.unwrap();
+        }
+    });
+    let mut s = settings(port, TlsMode::None);
+    s.timeout_secs = 3;
+    let started = std::time::Instant::now();
+    let accepted = EmailSender::new(&s).unwrap().send(&sample("customer@example.org")).await.unwrap();
+    assert_eq!(accepted.peer_id.as_deref(), Some("SLOW1"));
+    assert!(started.elapsed() < Duration::from_secs(2), "returned after {:?}", started.elapsed());
+    tokio::time::timeout(Duration::from_secs(5), quit_rx).await.unwrap().unwrap();
+    relay.abort();
+}
