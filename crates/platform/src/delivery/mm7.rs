@@ -2,6 +2,7 @@
 //! as a MIME attachment, POSTed to the operator's MMSC; its status code decides accept or retry.
 
 mod envelope;
+pub mod report;
 mod response;
 #[cfg(test)]
 mod tests;
@@ -40,6 +41,12 @@ pub struct Mm7Settings {
     pub username: Option<String>,
     #[serde(default)]
     pub password: Option<Secret>,
+    /// The HTTP basic credentials the MMSC must present when it posts delivery reports to
+    /// `/api/v1/mm7`; unset or empty turns that endpoint off.
+    #[serde(default)]
+    pub report_username: Option<String>,
+    #[serde(default)]
+    pub report_password: Option<Secret>,
     /// The MM7Version element: the schema release the MMSC speaks.
     #[serde(default = "default_mm7_version")]
     pub mm7_version: String,

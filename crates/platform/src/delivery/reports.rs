@@ -7,17 +7,39 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::smpp::{DeliveryReport, ReportState};
-use crate::store::{Store, StoreError};
+use crate::store::{DeliveryRow, Store, StoreError};
 
 /// How long a report that matches no sent delivery is tried again while a delivery on its
 /// channel is being sent: a peer can report before the worker has recorded its acceptance
 /// (an SMSC may send the receipt right after `submit_sm_resp`).
 pub const REPORT_PATIENCE: Duration = Duration::from_secs(10);
 
+/// The sent delivery on `channel` that the peer knows as `peer_id`. When none is found yet, looks
+/// again with growing pauses up to `patience`, as long as some delivery on `channel` is still
+/// being sent: the report may be about that one, its acceptance not recorded yet.
+pub async fn find_reported(
+    store: &Store,
+    channel: &str,
+    peer_id: &str,
+    patience: Duration,
+) -> Result<Option<DeliveryRow>, StoreError> {
+    let deadline = Instant::now() + patience;
+    let mut pause = Duration::from_millis(20);
+    loop {
+        if let Some(d) = store.delivery_with_peer_id(channel, peer_id).await? {
+            return Ok(Some(d));
+        }
+        if Instant::now() + pause > deadline || store.deliveries_sending(channel).await? == 0 {
+            return Ok(None);
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(1));
+    }
+}
+
 /// Records a report about the delivery the peer knows as `peer_id` (see
-/// [`Store::delivery_reported`]). A report that matches nothing is tried again, with growing
-/// pauses up to `patience`, as long as some delivery on `channel` is still being sent: it may be
-/// about that one. Returns the delivery's id, or `None` when it matches no delivery.
+/// [`Store::delivery_reported`]), waiting up to `patience` for it as [`find_reported`] does.
+/// Returns the delivery's id, or `None` when it matches no delivery.
 pub async fn record_report(
     store: &Store,
     channel: &str,
@@ -26,19 +48,11 @@ pub async fn record_report(
     answer: &str,
     patience: Duration,
 ) -> Result<Option<String>, StoreError> {
-    let deadline = Instant::now() + patience;
-    let mut pause = Duration::from_millis(20);
-    loop {
-        let now = chrono::Utc::now().timestamp_millis();
-        if let Some(id) = store.delivery_reported(channel, peer_id, delivered, answer, now).await? {
-            return Ok(Some(id));
-        }
-        if Instant::now() + pause > deadline || store.deliveries_sending(channel).await? == 0 {
-            return Ok(None);
-        }
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_secs(1));
+    if find_reported(store, channel, peer_id, patience).await?.is_none() {
+        return Ok(None);
     }
+    let now = chrono::Utc::now().timestamp_millis();
+    store.delivery_reported(channel, peer_id, delivered, answer, now).await
 }
 
 /// Stores the SMSC's delivery receipts as they arrive: `delivered` or `failed` for a final

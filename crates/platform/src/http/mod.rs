@@ -4,6 +4,7 @@
 mod admin;
 mod enrol;
 mod error;
+mod mm7;
 mod ops;
 mod pull;
 mod query;
@@ -41,6 +42,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/api/v1/receipts/{id}/image", get(query::image))
         .route("/api/v1/receipts/{id}/record", get(query::record))
         .route("/api/v1/verify", post(query::verify))
+        .route("/api/v1/mm7", post(mm7::vasp))
         .route("/api/v1/pull/code", post(pull::request_code))
         .route("/api/v1/pull/login", post(pull::login))
         .route("/api/v1/pull/logout", post(pull::logout))

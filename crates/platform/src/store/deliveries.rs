@@ -30,6 +30,23 @@ pub struct DeliveryRow {
     pub give_up_at: i64,
 }
 
+/// The condition for a sent delivery on channel `$n` that the peer knows as `$n+1`: its id, or
+/// one of its comma-separated ids (`$n+2` is that id with LIKE's wildcards escaped, so an id is
+/// never taken as a pattern).
+fn reported(n: usize) -> String {
+    let (channel, id, literal) = (n, n + 1, n + 2);
+    format!(
+        "channel = ${channel} AND state IN ('sent', 'delivered') AND (peer_id = ${id} \
+         OR peer_id LIKE ${literal} || ',%' ESCAPE '\\' OR peer_id LIKE '%,' || ${literal} ESCAPE '\\' \
+         OR peer_id LIKE '%,' || ${literal} || ',%' ESCAPE '\\')"
+    )
+}
+
+/// `s` as a LIKE pattern that matches only itself (with `ESCAPE '\'`).
+fn like_literal(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}
+
 /// How `last_answer` begins when a claim took over an attempt that ended without an outcome.
 const INTERRUPTED: &str = "interrupted: ";
 
@@ -206,9 +223,10 @@ impl Store {
     /// A delivery report from the `channel`'s peer (an SMPP delivery receipt, an MM7
     /// DeliveryReportReq) about a sent delivery: `Some(true)` marks it `delivered`,
     /// `Some(false)` `failed`, `None` (not final yet: deferred, forwarded …) only adds the answer
-    /// to its history. `peer_id` is one of the ids the peer gave (a long SMS has one per
-    /// segment, stored comma-separated). Returns the delivery's id, or `None` when no sent
-    /// delivery of that channel has this peer id.
+    /// to its history. A report that says nothing new (the receipt of each segment of a long
+    /// SMS, a report sent twice) changes nothing. `peer_id` is one of the ids the peer gave (a
+    /// long SMS has one per segment, stored comma-separated). Returns the delivery's id, or
+    /// `None` when no sent delivery of that channel has this peer id.
     pub async fn delivery_reported(
         &self,
         channel: &str,
@@ -217,34 +235,49 @@ impl Store {
         answer: &str,
         now: i64,
     ) -> Result<Option<String>, StoreError> {
-        let mut tx = self.pool.begin().await?;
         let label = match delivered {
             Some(true) => "delivered",
             Some(false) => "failed",
             None => "report",
         };
-        // An id is matched whole, never as a pattern: LIKE's wildcards in it are escaped.
-        let pattern = peer_id.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-        let row = sqlx::query(
-            "UPDATE deliveries SET state = CASE WHEN $1 = 'report' THEN state ELSE $1 END, last_answer = $2, \
-             updated_at = $3 WHERE channel = $4 AND state IN ('sent', 'delivered') AND (peer_id = $5 \
-             OR peer_id LIKE $6 || ',%' ESCAPE '\\' OR peer_id LIKE '%,' || $6 ESCAPE '\\' \
-             OR peer_id LIKE '%,' || $6 || ',%' ESCAPE '\\') RETURNING delivery_id",
-        )
-        .bind(label)
-        .bind(answer)
-        .bind(now)
-        .bind(channel)
-        .bind(peer_id)
-        .bind(&pattern)
-        .fetch_optional(&mut *tx)
-        .await?;
+        let state = "CASE WHEN $1 = 'report' THEN state ELSE $1 END";
+        let sql = format!(
+            "UPDATE deliveries SET state = {state}, last_answer = $2, updated_at = $3 WHERE {} \
+             AND NOT (state = {state} AND COALESCE(last_answer, '') = $2) RETURNING delivery_id",
+            reported(4)
+        );
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(&sql)
+            .bind(label)
+            .bind(answer)
+            .bind(now)
+            .bind(channel)
+            .bind(peer_id)
+            .bind(like_literal(peer_id))
+            .fetch_optional(&mut *tx)
+            .await?;
         let id = row.as_ref().map(|row| column::<String>(row, "delivery_id")).transpose()?;
         if let Some(id) = &id {
             event(&mut tx, id, now, label, answer).await?;
         }
         tx.commit().await?;
-        Ok(id)
+        match id {
+            Some(id) => Ok(Some(id)),
+            // Nothing changed: a repeat, or no such delivery.
+            None => Ok(self.delivery_with_peer_id(channel, peer_id).await?.map(|d| d.delivery_id)),
+        }
+    }
+
+    /// The sent (or already reported) delivery on `channel` that the peer knows as `peer_id`.
+    pub async fn delivery_with_peer_id(&self, channel: &str, peer_id: &str) -> Result<Option<DeliveryRow>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM deliveries WHERE {} LIMIT 1", reported(1));
+        let row = sqlx::query(&sql)
+            .bind(channel)
+            .bind(peer_id)
+            .bind(like_literal(peer_id))
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(row_of).transpose()
     }
 
     /// Whether a delivery on `channel` is being sent right now (a report may be about it before

@@ -351,3 +351,24 @@ fn check(ns: &str, headers: &HeaderMap, body: &[u8]) -> Result<Submitted, String
         message_id: None,
     })
 }
+
+/// A DeliveryReportReq as an MMSC posts it to the VASP: `message_id` (from its SubmitRsp) reached
+/// `number` (written "+86…/TYPE=PLMN", as MMSCs do) with `mm_status` ("Retrieved", "Rejected" …).
+pub fn delivery_report_req(ns: &str, transaction_id: &str, message_id: &str, number: &str, mm_status: &str) -> String {
+    let esc = |s: &str| quick_xml::escape::escape(s).into_owned();
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<env:Envelope xmlns:env="{SOAP_ENV_NS}"><env:Header>
+<mm7:TransactionID xmlns:mm7="{ns}" env:mustUnderstand="1">{tid}</mm7:TransactionID></env:Header>
+<env:Body><mm7:DeliveryReportReq xmlns:mm7="{ns}"><mm7:MM7Version>6.8.0</mm7:MM7Version>
+<mm7:MMSRelayServerID>mmsc.test</mm7:MMSRelayServerID><mm7:MessageID>{id}</mm7:MessageID>
+<mm7:Recipient><mm7:Number>{number}/TYPE=PLMN</mm7:Number></mm7:Recipient>
+<mm7:Sender><mm7:ShortCode>1069000123</mm7:ShortCode></mm7:Sender>
+<mm7:Date>2026-11-25T14:05:09+08:00</mm7:Date><mm7:MMStatus>{status}</mm7:MMStatus>
+<mm7:StatusText>{status} by the handset</mm7:StatusText></mm7:DeliveryReportReq></env:Body></env:Envelope>"#,
+        tid = esc(transaction_id),
+        id = esc(message_id),
+        number = esc(number),
+        status = esc(mm_status),
+    )
+}

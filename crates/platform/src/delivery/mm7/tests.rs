@@ -2,6 +2,7 @@
 //! own.
 
 mod answers;
+mod reports;
 
 use std::sync::Arc;
 
@@ -43,6 +44,8 @@ fn settings(url: String) -> Mm7Settings {
         sender_address: "1069000123".into(),
         username: None,
         password: None,
+        report_username: None,
+        report_password: None,
         mm7_version: "6.8.0".into(),
         namespace: NS.into(),
         timeout_secs: 5,
