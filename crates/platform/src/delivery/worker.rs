@@ -121,6 +121,15 @@ async fn send(channels: &Channels, channel: &str, out: &Outgoing, resumed: bool)
     }
 }
 
+/// The outcome of an attempt that reached the end of its share of the lease.
+fn cut_off(limit: Duration) -> SendError {
+    SendError::Temporary(format!(
+        "no outcome within {} s (3/4 of the delivery lease): the peer may have taken it; a retry carries the \
+         same message id",
+        limit.as_secs_f64()
+    ))
+}
+
 /// Claims and performs one delivery. The attempt is cut off at 3/4 of the lease, so its outcome
 /// is recorded while the claim still holds and no other worker can be sending the same message.
 pub async fn try_execute_task(store: &Store, channels: &Channels, worker: &str) -> Result<Step, StoreError> {
@@ -133,15 +142,10 @@ pub async fn try_execute_task(store: &Store, channels: &Channels, worker: &str) 
     }
     let limit = crate::settings::attempt_limit(channels.lease);
     let result = match outgoing(store, &d, &channels.portal_url).await? {
-        Some(out) => {
-            tokio::time::timeout(limit, send(channels, &d.channel, &out, resumed)).await.unwrap_or_else(|_| {
-                Err(SendError::Temporary(format!(
-                    "no outcome within {} s (3/4 of the delivery lease): the peer may have taken it; a retry \
-                 carries the same message id",
-                    limit.as_secs_f64()
-                )))
-            })
-        }
+        Some(out) => match tokio::time::timeout(limit, send(channels, &d.channel, &out, resumed)).await {
+            Ok(result) => result,
+            Err(_) => Err(cut_off(limit)),
+        },
         None => Err(SendError::Permanent(format!("receipt {} not found", d.receipt_id))),
     };
     let now = Utc::now().timestamp_millis();
