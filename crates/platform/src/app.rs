@@ -104,7 +104,7 @@ impl App {
         if let Some(channels) = &self.state.channels {
             if let (Some(sms), Some(smpp)) = (&channels.sms, &self.state.settings.delivery.smpp) {
                 if smpp.registered_delivery {
-                    workers.push(tokio::spawn(record_sms_reports(
+                    workers.push(tokio::spawn(crate::delivery::reports::record_sms_reports(
                         self.state.store.clone(),
                         sms.delivery_reports(),
                         stop_rx.clone(),
@@ -134,31 +134,4 @@ impl App {
 
 fn hostname() -> String {
     std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "platform".into())
-}
-
-/// Stores the SMSC's delivery receipts (`delivered` or `failed`) as they arrive.
-async fn record_sms_reports(
-    store: crate::store::Store,
-    mut reports: tokio::sync::mpsc::Receiver<crate::delivery::smpp::DeliveryReport>,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
-    use crate::delivery::smpp::ReportState;
-    loop {
-        let report = tokio::select! {
-            r = reports.recv() => match r { Some(r) => r, None => return },
-            _ = stop.changed() => return,
-        };
-        if !report.state.is_final() {
-            continue;
-        }
-        let delivered = report.state == ReportState::Delivered;
-        let answer =
-            format!("{:?}{}", report.state, report.error.as_deref().map(|e| format!(" err:{e}")).unwrap_or_default());
-        let now = chrono::Utc::now().timestamp_millis();
-        match store.delivery_reported(&report.message_id, delivered, &answer, now).await {
-            Ok(true) => tracing::info!(message_id = %report.message_id, %answer, "SMS delivery report stored"),
-            Ok(false) => tracing::info!(message_id = %report.message_id, "SMS delivery report for no known delivery"),
-            Err(e) => tracing::error!(error = %e, "cannot store an SMS delivery report"),
-        }
-    }
 }

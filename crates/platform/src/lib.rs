@@ -18,6 +18,7 @@ pub mod state;
 pub mod store;
 pub mod terminals;
 #[cfg(any(test, feature = "test-peers"))]
-pub mod test_peers;
+#[doc(hidden)]
+pub mod testing;
 pub mod tls;
 pub mod users;

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -64,6 +65,10 @@ pub struct DeliverySettings {
     pub portal_url: String,
     /// Delivery workers in this process.
     pub workers: usize,
+    /// How long a worker's claim on a delivery lasts. A worker that dies mid-send holds the
+    /// delivery this long before another worker sends it again; each attempt is cut off at 3/4
+    /// of it, so a live worker always records its outcome before its claim runs out.
+    pub lease_seconds: u64,
     /// The sender address of emails (also in the local outbox's `.eml` files).
     pub email_from: String,
     pub smtp: Option<crate::delivery::email::SmtpSettings>,
@@ -107,6 +112,10 @@ outbox_dir = ""
 # Links in messages point here; empty: https://LISTEN.
 portal_url = ""
 workers = 2
+# A worker's claim on a delivery. After a crash mid-send the delivery is sent again once the
+# claim runs out; each attempt is cut off at 3/4 of it, which must exceed every channel's
+# timeout_secs. At least 2.
+lease_seconds = 120
 email_from = "ereceipt <receipts@localhost>"
 # [platform.delivery.smtp]
 # host = "smtp.example.com"
@@ -131,6 +140,10 @@ email_from = "ereceipt <receipts@localhost>"
 # vasp_id = "ereceipt"
 # vas_id = "receipts"
 # sender_address = "10690000"
+# username = "vasp01"         # HTTP Basic towards the MMSC, when it asks for it
+# password = "…"
+# report_username = "mmsc"    # what the MMSC must present when it posts delivery reports to
+# report_password = "…"       # POST /api/v1/mm7; unset: that endpoint answers 404
 # mm7_version = "6.8.0"
 # namespace = "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4"
 # timeout_secs = 30
@@ -174,7 +187,50 @@ impl Settings {
         if s.database_url.is_empty() {
             s.database_url = format!("sqlite://{}", data_dir.join("platform.db").display());
         }
+        s.delivery.check()?;
         Ok(s)
+    }
+}
+
+/// The longest one delivery attempt may take under a claim of `lease`: 3/4 of it, leaving a
+/// quarter to record the outcome before anyone else may claim the delivery.
+pub fn attempt_limit(lease: Duration) -> Duration {
+    lease * 3 / 4
+}
+
+impl DeliverySettings {
+    /// The claim on a delivery.
+    pub fn lease(&self) -> Duration {
+        Duration::from_secs(self.lease_seconds)
+    }
+
+    /// The longest one attempt may take: see [`attempt_limit`].
+    pub fn attempt_limit(&self) -> Duration {
+        attempt_limit(self.lease())
+    }
+
+    /// A lease too short for the channels' own timeouts would cut off attempts that are still
+    /// working.
+    fn check(&self) -> Result<(), SettingsError> {
+        if self.lease_seconds < 2 {
+            return Err(SettingsError::Invalid(format!("delivery.lease_seconds = {} is below 2", self.lease_seconds)));
+        }
+        let limit = self.attempt_limit();
+        let timeouts = [
+            ("smtp", self.smtp.as_ref().map(|c| c.timeout_secs)),
+            ("smpp", self.smpp.as_ref().map(|c| c.timeout_secs)),
+            ("mm7", self.mm7.as_ref().map(|c| c.timeout_secs)),
+        ];
+        for (channel, secs) in timeouts {
+            if let Some(secs) = secs.filter(|s| Duration::from_secs(*s) >= limit) {
+                return Err(SettingsError::Invalid(format!(
+                    "delivery.{channel}.timeout_secs = {secs} does not fit in an attempt (3/4 of \
+                     delivery.lease_seconds = {}): raise lease_seconds or lower the timeout",
+                    self.lease_seconds
+                )));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -202,6 +258,29 @@ mod tests {
         assert_eq!(s.certificate_days, 30, "file wins over defaults");
         assert_eq!(s.admin_token.0, "sesame");
         assert!(!format!("{s:?}").contains("sesame"), "secrets are redacted in Debug");
+    }
+
+    #[test]
+    fn the_delivery_lease_is_a_setting_that_must_fit_the_channel_timeouts() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Settings::load_with_env(dir.path(), []).unwrap();
+        assert_eq!(s.delivery.lease(), Duration::from_secs(120));
+        assert_eq!(s.delivery.attempt_limit(), Duration::from_secs(90));
+        let env = |k: &str, v: &str| (format!("EReceipt__PLATFORM__DELIVERY__{k}"), v.to_string());
+        let s = Settings::load_with_env(dir.path(), [env("LEASE_SECONDS", "4")]).unwrap();
+        assert_eq!(s.delivery.attempt_limit(), Duration::from_secs(3));
+
+        let err = Settings::load_with_env(dir.path(), [env("LEASE_SECONDS", "1")]).unwrap_err().to_string();
+        assert!(err.contains("lease_seconds = 1"), "{err}");
+        std::fs::write(
+            dir.path().join("platform.toml"),
+            "[platform.delivery]\nlease_seconds = 40\n[platform.delivery.smtp]\nhost = \"127.0.0.1\"\nport = 25\n\
+             tls = \"none\"\nfrom = \"r@example.com\"\ntimeout_secs = 30\n",
+        )
+        .unwrap();
+        let err = Settings::load_with_env(dir.path(), []).unwrap_err().to_string();
+        assert!(err.contains("smtp.timeout_secs = 30") && err.contains("lease_seconds = 40"), "{err}");
+        assert!(Settings::load_with_env(dir.path(), [env("LEASE_SECONDS", "41")]).is_ok(), "30 s < 3/4 of 41 s");
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Fault tests of the real processes: the platform SIGKILLed mid-stream and restarted, a terminal
-//! dying between storing a receipt and uploading it, two platforms on one PostgreSQL database.
+//! dying between storing a receipt and uploading it, two platforms on one PostgreSQL database,
+//! the platform killed mid-delivery.
 
+mod delivery;
 mod procs;
 
 use std::collections::BTreeMap;

@@ -9,10 +9,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use lettre::message::Mailbox;
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::transport::smtp::authentication::{Credentials, DEFAULT_MECHANISMS};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, Tls, TlsParameters};
+use lettre::transport::smtp::extension::ClientId;
 use lettre::transport::smtp::response::{Category, Response};
-use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 use super::{Accepted, Outgoing, SendError};
 use crate::settings::Secret;
@@ -71,10 +71,17 @@ pub enum EmailSetupError {
     Invalid(String),
 }
 
+/// How long the polite QUIT after an accepted message may take; nobody waits for it.
+const QUIT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Sends receipts through one SMTP relay. A connection is opened per message, so a sender can
 /// be shared by concurrent workers.
 pub struct EmailSender {
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+    host: String,
+    port: u16,
+    tls: Tls,
+    credentials: Option<Credentials>,
+    hello: ClientId,
     from: Mailbox,
     timeout: Duration,
 }
@@ -114,14 +121,7 @@ impl EmailSender {
             TlsMode::None => Tls::None,
         };
         let timeout = Duration::from_secs(s.timeout_secs);
-        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(s.host.as_str())
-            .port(s.port)
-            .tls(tls)
-            .timeout(Some(timeout));
-        if let Some(c) = credentials {
-            builder = builder.credentials(c);
-        }
-        Ok(Self { transport: builder.build(), from, timeout })
+        Ok(Self { host: s.host.clone(), port: s.port, tls, credentials, hello: ClientId::default(), from, timeout })
     }
 
     /// The MIME message for `out`, as it would be sent (pure; a fresh `Date` each call).
@@ -131,14 +131,45 @@ impl EmailSender {
 
     /// One attempt to hand `out` to the relay. A timeout after the message went out may
     /// hide a delivery; the retry then carries the same Message-ID.
+    ///
+    /// Returns as soon as the relay's final reply to the data arrives: the QUIT that ends the
+    /// session is left to a background task, so the caller can record the acceptance without
+    /// another round trip in between (a crash in that window is what could make a resend).
     pub async fn send(&self, out: &Outgoing) -> Result<Accepted, SendError> {
         let message = self.message(out)?;
-        // lettre's async transport bounds only the TCP connect, not the replies it waits for.
-        let response = tokio::time::timeout(self.timeout, self.transport.send(message))
+        let attempt = async {
+            let mut conn = self.connect().await?;
+            let response = conn.send(message.envelope(), &message.formatted()).await?;
+            tokio::spawn(async move {
+                let _ = tokio::time::timeout(QUIT_TIMEOUT, conn.quit()).await;
+            });
+            Ok::<_, lettre::transport::smtp::Error>(response)
+        };
+        // lettre bounds only the TCP connect, not the replies it waits for.
+        let response = tokio::time::timeout(self.timeout, attempt)
             .await
             .map_err(|_| SendError::Temporary(format!("no answer from the relay within {:?}", self.timeout)))?
             .map_err(classify)?;
         Ok(accepted(&response))
+    }
+
+    /// A session ready for MAIL FROM: connected, greeted, TLS as configured, logged in.
+    async fn connect(&self) -> Result<AsyncSmtpConnection, lettre::transport::smtp::Error> {
+        let implicit = match &self.tls {
+            Tls::Wrapper(parameters) => Some(parameters.clone()),
+            _ => None,
+        };
+        let server = (self.host.as_str(), self.port);
+        let mut conn =
+            AsyncSmtpConnection::connect_tokio1(server, Some(self.timeout), &self.hello, implicit, None).await?;
+        if let Tls::Required(parameters) = &self.tls {
+            // Fails when the relay does not offer STARTTLS: never falls back to plain text.
+            conn.starttls(parameters.clone(), &self.hello).await?;
+        }
+        if let Some(credentials) = &self.credentials {
+            conn.auth(DEFAULT_MECHANISMS, credentials).await?;
+        }
+        Ok(conn)
     }
 }
 

@@ -59,6 +59,34 @@ impl LocalOutbox {
         Ok(Accepted { peer_id: None, answer: format!("appended to {}", path.display()) })
     }
 
+    /// What an interrupted attempt (killed before its outcome was recorded) already wrote for
+    /// `out` on `channel`, if all of it is there: then the resend writes nothing, so the outbox
+    /// gets every message exactly once. Files are written whole or not at all; a log line is one
+    /// append, found by its delivery id.
+    pub fn already_written(&self, channel: &str, out: &Outgoing) -> Option<Accepted> {
+        let logged = |log: &str| {
+            let path = self.dir.join(log);
+            let text = std::fs::read_to_string(&path).ok()?;
+            let found = text.lines().any(|l| l.split('\t').nth(1) == Some(out.delivery_id.as_str()));
+            found.then(|| Accepted {
+                peer_id: None,
+                answer: format!("already in {} (interrupted attempt)", path.display()),
+            })
+        };
+        match channel {
+            "email" => {
+                let path = self.dir.join("email").join(format!("{}.eml", out.delivery_id));
+                path.exists().then(|| Accepted {
+                    peer_id: None,
+                    answer: format!("already written to {} (interrupted attempt)", path.display()),
+                })
+            }
+            "sms" => logged("sms.log"),
+            "mms" if self.dir.join("mms").join(format!("{}.png", out.delivery_id)).exists() => logged("mms.log"),
+            _ => None,
+        }
+    }
+
     /// A picture message: the image in `mms/`, a line in `mms.log`.
     pub fn mms(&self, out: &Outgoing, subject: &str, now: &str) -> Result<Accepted, SendError> {
         let png = self.dir.join("mms").join(format!("{}.png", out.delivery_id));

@@ -2,6 +2,7 @@
 //! as a MIME attachment, POSTed to the operator's MMSC; its status code decides accept or retry.
 
 mod envelope;
+pub mod report;
 mod response;
 #[cfg(test)]
 mod tests;
@@ -15,6 +16,7 @@ use rustls::pki_types::CertificateDer;
 use crate::delivery::{Accepted, Outgoing, SendError};
 use crate::settings::Secret;
 
+pub use envelope::SOAP_ENV_NS;
 pub use response::{parse_submit_rsp, StatusClass, SubmitRsp};
 
 /// Largest MMSC answer read: a SubmitRsp is well under 2 KiB.
@@ -39,6 +41,12 @@ pub struct Mm7Settings {
     pub username: Option<String>,
     #[serde(default)]
     pub password: Option<Secret>,
+    /// The HTTP basic credentials the MMSC must present when it posts delivery reports to
+    /// `/api/v1/mm7`; unset or empty turns that endpoint off.
+    #[serde(default)]
+    pub report_username: Option<String>,
+    #[serde(default)]
+    pub report_password: Option<Secret>,
     /// The MM7Version element: the schema release the MMSC speaks.
     #[serde(default = "default_mm7_version")]
     pub mm7_version: String,

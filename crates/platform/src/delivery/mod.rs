@@ -6,6 +6,7 @@
 pub mod email;
 pub mod local;
 pub mod mm7;
+pub mod reports;
 pub mod smpp;
 pub mod worker;
 
@@ -76,6 +77,7 @@ pub fn channels(
         mms: d.mm7.as_ref().map(mm7::MmsSender::new).transpose().map_err(|e| format!("mm7: {e}"))?,
         local: local::LocalOutbox::new(std::path::Path::new(&d.outbox_dir)),
         portal_url,
+        lease: d.lease(),
         eml_builder: email::EmailSender::new(&local_smtp).map_err(|e| format!("email: {e}"))?,
     })
 }

@@ -5,16 +5,15 @@ mod receipt;
 mod segment;
 mod session;
 #[cfg(test)]
-mod smsc;
-#[cfg(test)]
 mod tests;
 
 use std::collections::VecDeque;
 use std::time::Duration;
 
 use rusmpp::pdus::SubmitSm;
+use rusmpp::tlvs::MessageSubmissionRequestTlvValue;
 use rusmpp::types::{COctetString, OctetString};
-use rusmpp::values::{DataCoding, EsmClass, Npi, RegisteredDelivery, Ton};
+use rusmpp::values::{DataCoding, EsmClass, Npi, RegisteredDelivery, Ton, UserMessageReference};
 use rusmpp::{CommandStatus, Pdu};
 use tokio::sync::{mpsc, Mutex};
 use tokio::time::Instant;
@@ -188,6 +187,11 @@ impl SmsSender {
                 .esm_class(EsmClass::default())
                 .short_message(octets(part.short_message())?)
                 .build();
+            // Every part of every attempt carries the same reference: a resend after a crash
+            // (the SMSC may have taken the first) is recognisable by it.
+            submit.push_tlv(MessageSubmissionRequestTlvValue::UserMessageReference(UserMessageReference::new(
+                user_reference(delivery_id),
+            )));
             if part.udh.is_some() {
                 submit = submit.with_udhi_indicator();
             }
@@ -349,11 +353,21 @@ fn status_name(status: CommandStatus) -> String {
     }
 }
 
+/// FNV-1a of the delivery id: the same on every attempt and in every process.
+fn delivery_hash(delivery_id: &str) -> u32 {
+    delivery_id.bytes().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193))
+}
+
 /// The concatenation reference of a delivery: the same on every retry, so parts of two
 /// attempts join on the handset.
 fn reference(delivery_id: &str) -> u8 {
-    let h = delivery_id.bytes().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
-    h.to_be_bytes().iter().fold(0, |acc, b| acc ^ b)
+    delivery_hash(delivery_id).to_be_bytes().iter().fold(0, |acc, b| acc ^ b)
+}
+
+/// The `user_message_reference` of a delivery (SMPP 3.4 §5.3.2.17), the same on every attempt.
+pub fn user_reference(delivery_id: &str) -> u16 {
+    let h = delivery_hash(delivery_id);
+    ((h >> 16) ^ (h & 0xffff)) as u16
 }
 
 /// An E.164 number ("+8613800138000") as TON and digits; anything else will never work.

@@ -2,15 +2,19 @@
 //! arrives once with its attachment; with the server down it waits, retries, and arrives once
 //! when the server is back; a worker that died mid-send is taken over after its lease.
 
+mod interrupted;
+mod throttling;
+
 use std::ffi::OsStr;
 
-use super::email::tests::{settings, SmtpServer};
+use super::email::tests::settings;
 use super::email::{EmailSender, SmtpSettings, TlsMode};
 use super::local::LocalOutbox;
 use super::worker::{try_execute_task, Channels, Step};
 use crate::store::{NewReceipt, NewTerminal, NewToken, Store, StoreOutcome};
+use crate::testing::smtp::SmtpServer;
 
-async fn store_with_receipt(delivery: (&str, &str)) -> (Store, tempfile::TempDir, Vec<u8>) {
+pub(super) async fn store_with_receipt(delivery: (&str, &str)) -> (Store, tempfile::TempDir, Vec<u8>) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::connect(&format!("sqlite://{}", dir.path().join("p.db").display())).await.unwrap();
     let terminal = NewTerminal {
@@ -53,7 +57,7 @@ async fn store_with_receipt(delivery: (&str, &str)) -> (Store, tempfile::TempDir
     (store, dir, png)
 }
 
-fn channels(smtp: &SmtpSettings, outbox: &std::path::Path) -> Channels {
+pub(super) fn channels(smtp: &SmtpSettings, outbox: &std::path::Path) -> Channels {
     Channels {
         email: Some(EmailSender::new(smtp).unwrap()),
         sms: None,
@@ -61,6 +65,7 @@ fn channels(smtp: &SmtpSettings, outbox: &std::path::Path) -> Channels {
         local: LocalOutbox::new(outbox),
         portal_url: "https://receipts.example".into(),
         eml_builder: EmailSender::new(smtp).unwrap(),
+        lease: std::time::Duration::from_secs(120),
     }
 }
 
@@ -138,8 +143,10 @@ async fn an_sms_delivery_report_for_any_segment_marks_the_delivery() {
     let now = chrono::Utc::now().timestamp_millis();
     let d = store.claim_delivery("w1", now, 60_000).await.unwrap().unwrap();
     assert!(store.delivery_sent(&d.delivery_id, "w1", Some("m-17,m-18"), "ok", now).await.unwrap());
-    assert!(!store.delivery_reported("m-1", true, "Delivered", now + 1).await.unwrap(), "unknown id");
-    assert!(store.delivery_reported("m-18", true, "Delivered", now + 2).await.unwrap());
+    assert_eq!(store.delivery_reported("sms", "m-1", Some(true), "Delivered", now + 1).await.unwrap(), None);
+    assert_eq!(store.delivery_reported("mms", "m-18", Some(true), "Delivered", now + 1).await.unwrap(), None);
+    let reported = store.delivery_reported("sms", "m-18", Some(true), "Delivered", now + 2).await.unwrap();
+    assert_eq!(reported.as_deref(), Some("T0000501-000001-000001.sms"));
     let (row, events) = &store.deliveries_of("T0000501-000001-000001").await.unwrap()[0];
     assert_eq!(row.state, "delivered");
     assert_eq!(events.last().unwrap().state, "delivered");

@@ -16,9 +16,6 @@ use super::smpp::SmsSender;
 use super::{Accepted, Outgoing, SendError};
 use crate::store::{DeliveryRow, Store, StoreError};
 
-/// A claim lasts this long; a worker that dies mid-send loses it and another worker retries.
-pub const LEASE_MS: i64 = 120_000;
-
 /// The configured channels. A channel without a server writes to the local outbox.
 pub struct Channels {
     pub email: Option<EmailSender>,
@@ -29,6 +26,9 @@ pub struct Channels {
     pub portal_url: String,
     /// Builds `.eml` files for the local outbox when no SMTP server is configured.
     pub eml_builder: EmailSender,
+    /// How long a worker's claim on a delivery lasts (`delivery.lease_seconds`); each attempt
+    /// is cut off at [`crate::settings::attempt_limit`] of it.
+    pub lease: Duration,
 }
 
 /// What one step did.
@@ -86,7 +86,20 @@ async fn outgoing(store: &Store, d: &DeliveryRow, portal_url: &str) -> Result<Op
     }))
 }
 
-async fn send(channels: &Channels, channel: &str, out: &Outgoing) -> Result<Accepted, SendError> {
+/// Hands `out` to its channel. `resumed`: an earlier attempt ended without an outcome, so the
+/// local outbox looks for what it may already have written (a server peer cannot be asked).
+async fn send(channels: &Channels, channel: &str, out: &Outgoing, resumed: bool) -> Result<Accepted, SendError> {
+    let local_only = match channel {
+        "email" => channels.email.is_none(),
+        "sms" => channels.sms.is_none(),
+        "mms" => channels.mms.is_none(),
+        _ => false,
+    };
+    if resumed && local_only {
+        if let Some(done) = channels.local.already_written(channel, out) {
+            return Ok(done);
+        }
+    }
     let now = Utc::now().to_rfc3339();
     match channel {
         "email" => match &channels.email {
@@ -108,12 +121,31 @@ async fn send(channels: &Channels, channel: &str, out: &Outgoing) -> Result<Acce
     }
 }
 
-/// Claims and performs one delivery.
+/// The outcome of an attempt that reached the end of its share of the lease.
+fn cut_off(limit: Duration) -> SendError {
+    SendError::Temporary(format!(
+        "no outcome within {} s (3/4 of the delivery lease): the peer may have taken it; a retry carries the \
+         same message id",
+        limit.as_secs_f64()
+    ))
+}
+
+/// Claims and performs one delivery. The attempt is cut off at 3/4 of the lease, so its outcome
+/// is recorded while the claim still holds and no other worker can be sending the same message.
 pub async fn try_execute_task(store: &Store, channels: &Channels, worker: &str) -> Result<Step, StoreError> {
     let now = Utc::now().timestamp_millis();
-    let Some(d) = store.claim_delivery(worker, now, LEASE_MS).await? else { return Ok(Step::Idle) };
+    let lease_ms = i64::try_from(channels.lease.as_millis()).unwrap_or(i64::MAX);
+    let Some(d) = store.claim_delivery(worker, now, lease_ms).await? else { return Ok(Step::Idle) };
+    let resumed = d.interrupted().is_some();
+    if let Some(note) = d.interrupted() {
+        tracing::warn!(delivery = %d.delivery_id, channel = %d.channel, %note, "resuming an interrupted delivery");
+    }
+    let limit = crate::settings::attempt_limit(channels.lease);
     let result = match outgoing(store, &d, &channels.portal_url).await? {
-        Some(out) => send(channels, &d.channel, &out).await,
+        Some(out) => match tokio::time::timeout(limit, send(channels, &d.channel, &out, resumed)).await {
+            Ok(result) => result,
+            Err(_) => Err(cut_off(limit)),
+        },
         None => Err(SendError::Permanent(format!("receipt {} not found", d.receipt_id))),
     };
     let now = Utc::now().timestamp_millis();

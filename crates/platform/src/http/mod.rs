@@ -4,6 +4,7 @@
 mod admin;
 mod enrol;
 mod error;
+mod mm7;
 mod ops;
 pub(crate) mod pull;
 pub(crate) mod query;
@@ -43,6 +44,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/api/v1/receipts/{id}/record", get(query::record))
         .route("/api/v1/verify", post(query::verify))
         .route("/api/v1/terminal/receipts/{id}", get(terminal_receipts::receipt))
+        .route("/api/v1/mm7", post(mm7::vasp))
         .route("/api/v1/pull/code", post(pull::request_code))
         .route("/api/v1/pull/login", post(pull::login))
         .route("/api/v1/pull/logout", post(pull::logout))

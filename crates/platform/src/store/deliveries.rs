@@ -30,6 +30,34 @@ pub struct DeliveryRow {
     pub give_up_at: i64,
 }
 
+/// The condition for a sent delivery on channel `$n` that the peer knows as `$n+1`: its id, or
+/// one of its comma-separated ids (`$n+2` is that id with LIKE's wildcards escaped, so an id is
+/// never taken as a pattern).
+fn reported(n: usize) -> String {
+    let (channel, id, literal) = (n, n + 1, n + 2);
+    format!(
+        "channel = ${channel} AND state IN ('sent', 'delivered') AND (peer_id = ${id} \
+         OR peer_id LIKE ${literal} || ',%' ESCAPE '\\' OR peer_id LIKE '%,' || ${literal} ESCAPE '\\' \
+         OR peer_id LIKE '%,' || ${literal} || ',%' ESCAPE '\\')"
+    )
+}
+
+/// `s` as a LIKE pattern that matches only itself (with `ESCAPE '\'`).
+fn like_literal(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}
+
+/// How `last_answer` begins when a claim took over an attempt that ended without an outcome.
+const INTERRUPTED: &str = "interrupted: ";
+
+impl DeliveryRow {
+    /// When this claim took over an attempt that ended without an outcome (its worker died or
+    /// hung past the lease): what is known about that attempt. The peer may have accepted it.
+    pub fn interrupted(&self) -> Option<&str> {
+        self.last_answer.as_deref().filter(|a| a.starts_with(INTERRUPTED))
+    }
+}
+
 /// One entry of a delivery's history.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeliveryEvent {
@@ -97,6 +125,9 @@ impl Store {
     /// Claims the oldest due delivery for `worker` until `now + lease_ms`: a queued one whose
     /// time has come, or one whose previous worker's lease ran out (it died mid-send). Exactly
     /// one of several concurrent workers, in any process, gets a given row.
+    ///
+    /// Taking over from a dead worker is recorded: `last_answer` then says so (see
+    /// [`DeliveryRow::interrupted`]) and the history gets an `interrupted` entry.
     pub async fn claim_delivery(
         &self,
         worker: &str,
@@ -104,13 +135,25 @@ impl Store {
         lease_ms: i64,
     ) -> Result<Option<DeliveryRow>, StoreError> {
         let due = "((state = 'queued' AND next_attempt_at <= $1) OR (state = 'sending' AND lease_until < $1))";
+        // SET sees the row as it was: 'sending' here means the previous attempt never ended.
         let sql = format!(
             "UPDATE deliveries SET state = 'sending', lease_until = $2, worker = $3, attempts = attempts + 1, \
-             updated_at = $1 WHERE delivery_id = (SELECT delivery_id FROM deliveries WHERE {due} \
+             updated_at = $1, last_answer = CASE WHEN state = 'sending' THEN '{INTERRUPTED}attempt ' || attempts \
+             || ' (worker ' || COALESCE(worker, '?') || ') ended without an outcome and its lease ran out; the peer \
+             may have accepted it, so the resend carries the same message id' ELSE last_answer END \
+             WHERE delivery_id = (SELECT delivery_id FROM deliveries WHERE {due} \
              ORDER BY next_attempt_at, delivery_id LIMIT 1) AND {due} RETURNING {COLUMNS}"
         );
-        let row = sqlx::query(&sql).bind(now).bind(now + lease_ms).bind(worker).fetch_optional(&self.pool).await?;
-        row.as_ref().map(row_of).transpose()
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(&sql).bind(now).bind(now + lease_ms).bind(worker).fetch_optional(&mut *tx).await?;
+        let claimed = row.as_ref().map(row_of).transpose()?;
+        if let Some(d) = &claimed {
+            if let Some(note) = d.interrupted() {
+                event(&mut tx, &d.delivery_id, now, "interrupted", note).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(claimed)
     }
 
     /// Records that the peer accepted (`sent`) — only if `worker` still holds the claim.
@@ -177,35 +220,73 @@ impl Store {
         Ok(())
     }
 
-    /// A delivery report from the peer (e.g. an SMPP delivery receipt): `delivered` or `failed`.
-    /// `peer_id` is one of the ids the peer gave (a long SMS has one per segment, stored
-    /// comma-separated).
+    /// A delivery report from the `channel`'s peer (an SMPP delivery receipt, an MM7
+    /// DeliveryReportReq) about a sent delivery: `Some(true)` marks it `delivered`,
+    /// `Some(false)` `failed`, `None` (not final yet: deferred, forwarded …) only adds the answer
+    /// to its history. A report that says nothing new (the receipt of each segment of a long
+    /// SMS, a report sent twice) changes nothing. `peer_id` is one of the ids the peer gave (a
+    /// long SMS has one per segment, stored comma-separated). Returns the delivery's id, or
+    /// `None` when no sent delivery of that channel has this peer id.
     pub async fn delivery_reported(
         &self,
+        channel: &str,
         peer_id: &str,
-        delivered: bool,
+        delivered: Option<bool>,
         answer: &str,
         now: i64,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<String>, StoreError> {
+        let label = match delivered {
+            Some(true) => "delivered",
+            Some(false) => "failed",
+            None => "report",
+        };
+        let state = "CASE WHEN $1 = 'report' THEN state ELSE $1 END";
+        let sql = format!(
+            "UPDATE deliveries SET state = {state}, last_answer = $2, updated_at = $3 WHERE {} \
+             AND NOT (state = {state} AND COALESCE(last_answer, '') = $2) RETURNING delivery_id",
+            reported(4)
+        );
         let mut tx = self.pool.begin().await?;
-        let state = if delivered { "delivered" } else { "failed" };
-        let row = sqlx::query(
-            "UPDATE deliveries SET state = $1, last_answer = $2, updated_at = $3 \
-             WHERE (peer_id = $4 OR peer_id LIKE $4 || ',%' OR peer_id LIKE '%,' || $4 \
-             OR peer_id LIKE '%,' || $4 || ',%') AND state IN ('sent', 'delivered') RETURNING delivery_id",
-        )
-        .bind(state)
-        .bind(answer)
-        .bind(now)
-        .bind(peer_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if let Some(row) = &row {
-            let id: String = column(row, "delivery_id")?;
-            event(&mut tx, &id, now, state, answer).await?;
+        let row = sqlx::query(&sql)
+            .bind(label)
+            .bind(answer)
+            .bind(now)
+            .bind(channel)
+            .bind(peer_id)
+            .bind(like_literal(peer_id))
+            .fetch_optional(&mut *tx)
+            .await?;
+        let id = row.as_ref().map(|row| column::<String>(row, "delivery_id")).transpose()?;
+        if let Some(id) = &id {
+            event(&mut tx, id, now, label, answer).await?;
         }
         tx.commit().await?;
-        Ok(row.is_some())
+        match id {
+            Some(id) => Ok(Some(id)),
+            // Nothing changed: a repeat, or no such delivery.
+            None => Ok(self.delivery_with_peer_id(channel, peer_id).await?.map(|d| d.delivery_id)),
+        }
+    }
+
+    /// The sent (or already reported) delivery on `channel` that the peer knows as `peer_id`.
+    pub async fn delivery_with_peer_id(&self, channel: &str, peer_id: &str) -> Result<Option<DeliveryRow>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM deliveries WHERE {} LIMIT 1", reported(1));
+        let row = sqlx::query(&sql)
+            .bind(channel)
+            .bind(peer_id)
+            .bind(like_literal(peer_id))
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(row_of).transpose()
+    }
+
+    /// Whether a delivery on `channel` is being sent right now (a report may be about it before
+    /// its acceptance is recorded).
+    pub async fn deliveries_sending(&self, channel: &str) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE channel = $1 AND state = 'sending'")
+            .bind(channel)
+            .fetch_one(&self.pool)
+            .await?)
     }
 
     /// The deliveries of a receipt, with their histories.

@@ -69,15 +69,15 @@ impl TestPlatform {
         Self::start_on(dir, database_url, "127.0.0.1:0".parse().unwrap(), 1 << 20).await
     }
 
-    pub async fn start_on(dir: Arc<TempDir>, database_url: String, listen: SocketAddr, max_upload: usize) -> Self {
-        Self::start_configured(dir, database_url, listen, max_upload, |_| {}).await
-    }
-
-    /// A platform on SQLite whose settings `configure` adjusts (delivery servers, …).
+    /// A platform on SQLite whose settings `configure` changes first (delivery servers …).
     pub async fn start_with(configure: impl FnOnce(&mut Settings)) -> Self {
         let dir = Arc::new(tempfile::tempdir().unwrap());
         let database_url = format!("sqlite://{}", dir.path().join("platform.db").display());
         Self::start_configured(dir, database_url, "127.0.0.1:0".parse().unwrap(), 1 << 20, configure).await
+    }
+
+    pub async fn start_on(dir: Arc<TempDir>, database_url: String, listen: SocketAddr, max_upload: usize) -> Self {
+        Self::start_configured(dir, database_url, listen, max_upload, |_| {}).await
     }
 
     async fn start_configured(

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 mod delivery;
 mod helpers;
+mod peers;
 mod portal;
 mod pull;
 mod refusals;

@@ -1,6 +1,5 @@
-//! The sender against a real SMTP server (`crate::test_peers::SmtpServer`: aiosmtpd on a free
-//! loopback port), over plain SMTP, STARTTLS with AUTH and implicit TLS with a CA made for the
-//! test.
+//! The sender against a real SMTP server (aiosmtpd, `crate::testing::smtp`) over plain SMTP,
+//! STARTTLS with AUTH and implicit TLS with a CA made for the test.
 
 use std::ffi::OsStr;
 use std::path::PathBuf;
@@ -8,6 +7,7 @@ use std::time::Duration;
 
 use super::message::tests::{assert_receipt_email, sample};
 use super::*;
+use crate::testing::smtp::SmtpServer;
 
 /// A CA and a server certificate for "localhost" and 127.0.0.1, as PEM files.
 struct Pki {
@@ -43,17 +43,14 @@ fn ed25519_pkcs8_v1(v2: &[u8]) -> Vec<u8> {
     [&PREFIX[..], &v2[seed..seed + 32]].concat()
 }
 
-pub(crate) use crate::test_peers::SmtpServer;
-
-impl SmtpServer {
-    async fn with_tls(mode: &str, pki: &Pki, auth: Option<(&str, &str)>) -> Self {
-        let mut args = vec![OsStr::new("--tls"), OsStr::new(mode)];
-        args.extend([OsStr::new("--cert"), pki.cert.as_os_str(), OsStr::new("--key"), pki.key.as_os_str()]);
-        if let Some((user, password)) = auth {
-            args.extend([OsStr::new("--user"), OsStr::new(user), OsStr::new("--password"), OsStr::new(password)]);
-        }
-        Self::start(&args).await
+/// Starts the server in TLS `mode` with the test PKI, requiring AUTH when `auth` is given.
+async fn with_tls(mode: &str, pki: &Pki, auth: Option<(&str, &str)>) -> SmtpServer {
+    let mut args = vec![OsStr::new("--tls"), OsStr::new(mode)];
+    args.extend([OsStr::new("--cert"), pki.cert.as_os_str(), OsStr::new("--key"), pki.key.as_os_str()]);
+    if let Some((user, password)) = auth {
+        args.extend([OsStr::new("--user"), OsStr::new(user), OsStr::new("--password"), OsStr::new(password)]);
     }
+    SmtpServer::start(&args).await
 }
 
 pub(crate) fn settings(port: u16, tls: TlsMode) -> SmtpSettings {
@@ -129,7 +126,7 @@ async fn silent_server_is_a_temporary_timeout() {
 #[tokio::test]
 async fn starttls_with_auth_and_a_private_ca() {
     let pki = pki();
-    let server = SmtpServer::with_tls("starttls", &pki, Some(("till-7", "s3cret"))).await;
+    let server = with_tls("starttls", &pki, Some(("till-7", "s3cret"))).await;
     let mut s = settings(server.port, TlsMode::Starttls);
     s.extra_ca_pem = Some(pki.ca.clone());
     s.username = Some("till-7".into());
@@ -159,7 +156,7 @@ async fn starttls_with_auth_and_a_private_ca() {
 #[tokio::test]
 async fn implicit_tls() {
     let pki = pki();
-    let server = SmtpServer::with_tls("implicit", &pki, None).await;
+    let server = with_tls("implicit", &pki, None).await;
     let mut s = settings(server.port, TlsMode::Implicit);
     s.extra_ca_pem = Some(pki.ca.clone());
     let out = sample("customer@example.org");
@@ -173,7 +170,7 @@ async fn implicit_tls() {
 #[tokio::test]
 async fn unverified_tls_or_no_starttls_is_temporary_and_sends_nothing() {
     let pki = pki();
-    let tls_server = SmtpServer::with_tls("starttls", &pki, None).await;
+    let tls_server = with_tls("starttls", &pki, None).await;
     // Not signed by any trusted root (no extra CA given).
     let result = EmailSender::new(&settings(tls_server.port, TlsMode::Starttls))
         .unwrap()
@@ -287,4 +284,55 @@ fn sender_and_its_sends_can_cross_threads() {
     shared(&sender);
     let out = sample("customer@example.org");
     spawnable(sender.send(&out));
+}
+
+/// The relay's 250 to the data is the acceptance: it is returned at once, without waiting for
+/// the QUIT exchange, so nothing but recording it stands between the relay accepting and the
+/// delivery being marked sent (a relay that never answers QUIT cannot turn it into a retry).
+#[tokio::test]
+async fn the_acceptance_is_returned_without_waiting_for_quit() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (quit_tx, quit_rx) = tokio::sync::oneshot::channel();
+    let relay = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let (r, mut w) = tcp.into_split();
+        let mut lines = BufReader::new(r).lines();
+        w.write_all(b"220 relay.test ESMTP\r\n").await.unwrap();
+        let mut in_data = false;
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if in_data {
+                if line == "." {
+                    in_data = false;
+                    w.write_all(b"250 2.0.0 Ok: queued as SLOW1\r\n").await.unwrap();
+                }
+                continue;
+            }
+            let verb = line.split(' ').next().unwrap_or_default().to_ascii_uppercase();
+            let answer: &[u8] = match verb.as_str() {
+                "EHLO" => b"250-relay.test\r\n250 8BITMIME\r\n",
+                "MAIL" | "RCPT" => b"250 2.1.0 OK\r\n",
+                "DATA" => {
+                    in_data = true;
+                    b"354 go ahead\r\n"
+                }
+                "QUIT" => {
+                    // Heard, never answered.
+                    quit_tx.send(()).unwrap();
+                    return std::future::pending::<()>().await;
+                }
+                _ => b"502 5.5.2 not here\r\n",
+            };
+            w.write_all(answer).await.unwrap();
+        }
+    });
+    let mut s = settings(port, TlsMode::None);
+    s.timeout_secs = 3;
+    let started = std::time::Instant::now();
+    let accepted = EmailSender::new(&s).unwrap().send(&sample("customer@example.org")).await.unwrap();
+    assert_eq!(accepted.peer_id.as_deref(), Some("SLOW1"));
+    assert!(started.elapsed() < Duration::from_secs(2), "returned after {:?}", started.elapsed());
+    tokio::time::timeout(Duration::from_secs(5), quit_rx).await.unwrap().unwrap();
+    relay.abort();
 }

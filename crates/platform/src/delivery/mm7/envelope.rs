@@ -9,7 +9,8 @@ use quick_xml::Writer;
 
 use crate::delivery::Outgoing;
 
-pub(super) const SOAP_ENV_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
+/// The SOAP 1.1 envelope namespace.
+pub const SOAP_ENV_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
 /// Content-ID of the SOAP part, named by the `start` parameter of the body.
 pub(super) const SOAP_START: &str = "soap-start";
 /// Content-ID of the MMS content, named by `<Content href="cid:…">`.

@@ -1,14 +1,15 @@
-//! MM7 against the loopback MMSC stand-in in `tests/mmsc.rs`, and the answer parser on its own.
+//! MM7 against the loopback MMSC stand-in (`crate::testing::mmsc`), and the answer parser on its
+//! own.
 
 mod answers;
-mod mmsc;
+mod reports;
 
 use std::sync::Arc;
 
 use base64::Engine as _;
 
 use super::*;
-use mmsc::{Mmsc, Script};
+use crate::testing::mmsc::{Mmsc, Script};
 
 const NS: &str = "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4";
 
@@ -43,6 +44,8 @@ fn settings(url: String) -> Mm7Settings {
         sender_address: "1069000123".into(),
         username: None,
         password: None,
+        report_username: None,
+        report_password: None,
         mm7_version: "6.8.0".into(),
         namespace: NS.into(),
         timeout_secs: 5,

@@ -6,8 +6,8 @@ use std::time::Duration;
 use rusmpp::{CommandId, CommandStatus};
 use tokio::time::Instant;
 
-use super::smsc::{reassemble, Smsc};
 use super::*;
+use crate::testing::smsc::{reassemble, Smsc};
 
 const SYSTEM_ID: &str = "ereceipt";
 const PASSWORD: &str = "s3cret";
@@ -114,6 +114,26 @@ async fn throttling_is_temporary_and_the_next_send_waits_out_the_pause() {
 }
 
 #[tokio::test]
+async fn a_full_queue_is_temporary_and_the_next_send_waits_out_the_pause_and_delivers() {
+    let smsc = Smsc::start(SYSTEM_ID, PASSWORD).await;
+    let pause = Duration::from_millis(300);
+    let backoff = Backoff { throttled: Duration::from_secs(60), queue_full: pause };
+    let sender = SmsSender::new(&settings(&smsc)).with_backoff(backoff);
+    smsc.with(|log| log.answers.push_back(CommandStatus::EsmeRmsgqful));
+
+    let err = sender.send_text("d-1", "+8613800138000", "hello").await.unwrap_err();
+    let refused_at = Instant::now();
+    assert!(matches!(&err, SendError::Temporary(m) if m.contains("ESME_RMSGQFUL") && m.contains("0.3 s")), "{err}");
+    let accepted = sender.send_text("d-1", "+8613800138000", "hello").await.unwrap();
+    assert!(refused_at.elapsed() >= pause - Duration::from_millis(20), "waited out the pause");
+    let submits = smsc.with(|log| log.submits.clone());
+    let statuses: Vec<_> = submits.iter().map(|s| s.status).collect();
+    assert_eq!(statuses, vec![CommandStatus::EsmeRmsgqful, CommandStatus::EsmeRok]);
+    assert_eq!(accepted.peer_id.as_deref(), Some(submits[1].message_id.as_str()));
+    assert_eq!(reassemble(&submits), vec!["hello".to_string()], "delivered once");
+}
+
+#[tokio::test]
 async fn a_message_refused_midway_is_resumed_without_repeating_parts() {
     let smsc = Smsc::start(SYSTEM_ID, PASSWORD).await;
     let backoff = Backoff { throttled: Duration::ZERO, queue_full: Duration::ZERO };
@@ -127,6 +147,8 @@ async fn a_message_refused_midway_is_resumed_without_repeating_parts() {
     let total = submits[0].udh.unwrap().1 as usize;
     assert!(total >= 3);
     assert_eq!(submits.len(), total + 1, "only the refused part was sent twice");
+    let reference = Some(user_reference(&out.delivery_id));
+    assert!(submits.iter().all(|s| s.user_reference == reference), "one user_message_reference for all");
     assert_eq!(reassemble(&submits), vec![SmsSender::text(&out)]);
     assert_eq!(accepted.peer_id.unwrap().split(',').count(), total);
 }

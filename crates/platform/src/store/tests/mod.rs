@@ -3,6 +3,7 @@
 
 mod accounts;
 mod codes;
+mod deliveries;
 mod receipts;
 mod search;
 mod terminals;

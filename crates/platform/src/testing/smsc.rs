@@ -10,6 +10,7 @@ use futures_util::{SinkExt, StreamExt};
 use rusmpp::decode::Decode;
 use rusmpp::extra::encoding::gsm7bit::Gsm7BitUnpacked;
 use rusmpp::pdus::{BindTransceiverResp, BindTransmitterResp, DeliverSm, SubmitSm, SubmitSmResp};
+use rusmpp::tlvs::TlvValue;
 use rusmpp::tokio_codec::CommandCodec;
 use rusmpp::types::{COctetString, OctetString};
 use rusmpp::udhs::{Udh, UdhValue};
@@ -32,6 +33,8 @@ pub struct Submitted {
     pub dest_ton: u8,
     pub destination: String,
     pub source: String,
+    /// The `user_message_reference` TLV, when present.
+    pub user_reference: Option<u16>,
     /// The answer it got: a message_id when accepted.
     pub status: CommandStatus,
     pub message_id: String,
@@ -232,6 +235,10 @@ fn submitted(shared: &Shared, sm: &SubmitSm) -> Submitted {
         dest_ton: u8::from(sm.dest_addr_ton),
         destination: sm.destination_addr.to_string(),
         source: sm.source_addr.to_string(),
+        user_reference: sm.tlvs().iter().find_map(|t| match t.value() {
+            Some(TlvValue::UserMessageReference(r)) => Some(r.value),
+            _ => None,
+        }),
         status,
         message_id,
     }

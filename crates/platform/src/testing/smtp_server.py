@@ -4,6 +4,10 @@ Binds 127.0.0.1 on a free port, prints the port as the first line of stdout once
 then serves until killed. Each accepted message is saved in --maildir as NNNN.eml (the bytes
 as received) beside NNNN.json (envelope, TLS version, AUTH login). Recipients whose local part
 starts with "tempfail" are refused with 451, those starting with "reject" with 550.
+
+With --hold N, the first N messages are held after their data arrived: the server writes
+HNNNN.held and never answers; when the client goes away the message is dropped unaccepted, as an
+MTA does when the connection breaks before its final reply (RFC 5321 4.1.1.4).
 """
 
 import argparse
@@ -19,9 +23,11 @@ from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 
 class Handler:
-    def __init__(self, maildir):
+    def __init__(self, maildir, hold):
         self.maildir = maildir
         self.count = 0
+        self.hold = hold
+        self.held = 0
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         local = address.split("@", 1)[0]
@@ -33,6 +39,11 @@ class Handler:
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.held < self.hold:
+            self.held += 1
+            write(os.path.join(self.maildir, f"H{self.held:04d}.held"), envelope.original_content)
+            # Cancelled by aiosmtpd when the connection is lost; nothing is saved then.
+            await asyncio.Event().wait()
         self.count += 1
         name = f"{self.count:04d}"
         tls = server.transport.get_extra_info("ssl_object") if server.transport else None
@@ -77,6 +88,7 @@ async def main():
     p.add_argument("--password")
     p.add_argument("--verbose", action="store_true", help="log sessions and their errors")
     p.add_argument("--port", type=int, default=0, help="listen on this port (default: any free one)")
+    p.add_argument("--hold", type=int, default=0, help="hold the first N messages unanswered")
     a = p.parse_args()
     # Refused handshakes and the like are what some tests provoke: quiet unless asked.
     logging.basicConfig(level=logging.INFO if a.verbose else logging.CRITICAL)
@@ -87,7 +99,7 @@ async def main():
     if a.tls != "none":
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(a.cert, a.key)
-    handler = Handler(a.maildir)
+    handler = Handler(a.maildir, a.hold)
     options = {"hostname": "smtp.test"}
     if a.tls == "starttls":
         options.update(tls_context=context, require_starttls=True)

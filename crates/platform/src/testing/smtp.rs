@@ -1,7 +1,5 @@
-//! Real peers for tests, shared with other crates' tests through the `test-peers` feature: an
-//! SMTP server (aiosmtpd from PyPI, in a venv under `target/`) on a free loopback port.
-// A test harness: failing loudly with the reason is its job.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! A real SMTP server for tests: aiosmtpd (PyPI) in a venv under `target/`, run by
+//! `smtp_server.py` on a free loopback port, saving what it accepts in a folder.
 
 use std::ffi::OsStr;
 use std::fs::File;
@@ -42,8 +40,7 @@ pub fn venv_python() -> PathBuf {
     python
 }
 
-/// A running `smtp_server.py` (see its docstring for what it accepts and refuses); killed on
-/// drop.
+/// A running `smtp_server.py`; killed on drop.
 pub struct SmtpServer {
     _child: tokio::process::Child,
     pub port: u16,
@@ -51,11 +48,12 @@ pub struct SmtpServer {
 }
 
 impl SmtpServer {
-    /// Starts the server with `args` and waits until it says which port it listens on (it
-    /// prints that only once bound, so no polling or sleeping is needed).
+    /// Starts the server with `args` (see `smtp_server.py --help`: `--tls`, `--user`, `--port`,
+    /// `--hold N` …) and waits until it says which port it listens on (it prints that only once
+    /// bound, so no polling or sleeping is needed).
     pub async fn start(args: &[&OsStr]) -> Self {
         let maildir = tempfile::tempdir().unwrap();
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/delivery/email/smtp_server.py");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/testing/smtp_server.py");
         let mut child = tokio::process::Command::new(venv_python())
             .arg(script)
             .arg("--maildir")
@@ -75,20 +73,30 @@ impl SmtpServer {
         Self { _child: child, port: line.trim().parse().unwrap(), maildir }
     }
 
-    /// Every message received so far: the bytes and the envelope, TLS and AUTH record.
-    pub fn received(&self) -> Vec<(Vec<u8>, serde_json::Value)> {
+    fn files(&self, extension: &str) -> Vec<PathBuf> {
         let mut names: Vec<PathBuf> = std::fs::read_dir(self.maildir.path())
             .unwrap()
             .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+            .filter(|p| p.extension().is_some_and(|x| x == extension))
             .collect();
         names.sort();
         names
+    }
+
+    /// Every message accepted (answered 250) so far: the bytes and the envelope, TLS and AUTH
+    /// record.
+    pub fn received(&self) -> Vec<(Vec<u8>, serde_json::Value)> {
+        self.files("eml")
             .iter()
             .map(|eml| {
                 let meta = std::fs::read(eml.with_extension("json")).unwrap();
                 (std::fs::read(eml).unwrap(), serde_json::from_slice(&meta).unwrap())
             })
             .collect()
+    }
+
+    /// How many DATA transfers the server held without answering (`--hold N`).
+    pub fn held(&self) -> usize {
+        self.files("held").len()
     }
 }

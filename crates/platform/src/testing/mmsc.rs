@@ -14,7 +14,7 @@ use quick_xml::name::ResolveResult;
 use quick_xml::reader::NsReader;
 use quick_xml::XmlVersion;
 
-use super::super::envelope::SOAP_ENV_NS;
+use crate::delivery::mm7::SOAP_ENV_NS;
 
 /// The order of SubmitReq's children in the REL-6-MM7-1-4 schema (a sequence).
 const SUBMIT_REQ_ORDER: &[&str] = &[
@@ -73,6 +73,8 @@ pub struct Submitted {
     pub png_location: String,
     pub authorization: Option<String>,
     pub soap_action: Option<String>,
+    /// The MessageID the stand-in answered with, when it accepted the message.
+    pub message_id: Option<String>,
 }
 
 #[derive(Clone)]
@@ -130,17 +132,26 @@ impl Mmsc {
 }
 
 async fn submit(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
-    let checked = check(&shared.namespace, &headers, &body);
+    let mut checked = check(&shared.namespace, &headers, &body);
     let tid = checked.as_ref().map(|s| s.transaction_id.clone()).unwrap_or_default();
     let failure = checked.as_ref().err().cloned();
-    shared.received.lock().unwrap().push(checked);
+    let script = shared.script.lock().unwrap().clone();
+    let message_id = {
+        let mut received = shared.received.lock().unwrap();
+        // Each accepted message gets its own id: mmsc-4711, mmsc-4712, …
+        let message_id = format!("mmsc-{}", 4711 + received.len());
+        if let (Ok(s), Script::Rsp(code, _)) = (checked.as_mut(), &script) {
+            s.message_id = (code / 1000 == 1).then(|| message_id.clone());
+        }
+        received.push(checked);
+        message_id
+    };
     let ns = &shared.namespace;
     if let Some(why) = failure {
         return soap(StatusCode::INTERNAL_SERVER_ERROR, fault(ns, &tid, "Client", Some((4004, &why))));
     }
-    let script = shared.script.lock().unwrap().clone();
     match script {
-        Script::Rsp(code, text) => soap(StatusCode::OK, submit_rsp(ns, &tid, code, text)),
+        Script::Rsp(code, text) => soap(StatusCode::OK, submit_rsp(ns, &tid, code, text, &message_id)),
         Script::Fault(code, status) => soap(StatusCode::INTERNAL_SERVER_ERROR, fault(ns, &tid, code, status)),
         Script::Http(code, body) => (StatusCode::from_u16(code).unwrap(), body).into_response(),
         Script::Hang => std::future::pending().await,
@@ -153,8 +164,8 @@ fn soap(status: StatusCode, xml: String) -> Response {
 
 /// A SubmitRsp written the way one commercial MMSC documents it: a prefix on the envelope, the
 /// MM7 namespace as the default on the envelope.
-fn submit_rsp(ns: &str, tid: &str, code: u16, text: &str) -> String {
-    let id = if code / 1000 == 1 { "<MessageID>mmsc-4711</MessageID>" } else { "" };
+fn submit_rsp(ns: &str, tid: &str, code: u16, text: &str, message_id: &str) -> String {
+    let id = if code / 1000 == 1 { format!("<MessageID>{message_id}</MessageID>") } else { String::new() };
     format!(
         r#"<?xml version="1.0" encoding="UTF-8"?>
 <env:Envelope xmlns:env="{SOAP_ENV_NS}" xmlns="{ns}"><env:Header>
@@ -337,5 +348,27 @@ fn check(ns: &str, headers: &HeaderMap, body: &[u8]) -> Result<Submitted, String
         png_location: png.content_location().unwrap_or_default().to_string(),
         authorization: hv(header::AUTHORIZATION),
         soap_action: headers.get("SOAPAction").and_then(|v| v.to_str().ok()).map(str::to_string),
+        message_id: None,
     })
+}
+
+/// A DeliveryReportReq as an MMSC posts it to the VASP: `message_id` (from its SubmitRsp) reached
+/// `number` (written "+86…/TYPE=PLMN", as MMSCs do) with `mm_status` ("Retrieved", "Rejected" …).
+pub fn delivery_report_req(ns: &str, transaction_id: &str, message_id: &str, number: &str, mm_status: &str) -> String {
+    let esc = |s: &str| quick_xml::escape::escape(s).into_owned();
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<env:Envelope xmlns:env="{SOAP_ENV_NS}"><env:Header>
+<mm7:TransactionID xmlns:mm7="{ns}" env:mustUnderstand="1">{tid}</mm7:TransactionID></env:Header>
+<env:Body><mm7:DeliveryReportReq xmlns:mm7="{ns}"><mm7:MM7Version>6.8.0</mm7:MM7Version>
+<mm7:MMSRelayServerID>mmsc.test</mm7:MMSRelayServerID><mm7:MessageID>{id}</mm7:MessageID>
+<mm7:Recipient><mm7:Number>{number}/TYPE=PLMN</mm7:Number></mm7:Recipient>
+<mm7:Sender><mm7:ShortCode>1069000123</mm7:ShortCode></mm7:Sender>
+<mm7:Date>2026-11-25T14:05:09+08:00</mm7:Date><mm7:MMStatus>{status}</mm7:MMStatus>
+<mm7:StatusText>{status} by the handset</mm7:StatusText></mm7:DeliveryReportReq></env:Body></env:Envelope>"#,
+        tid = esc(transaction_id),
+        id = esc(message_id),
+        number = esc(number),
+        status = esc(mm_status),
+    )
 }
