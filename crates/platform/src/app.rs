@@ -70,7 +70,7 @@ impl App {
             .await
             .map_err(|source| StartError::Bind { addr: settings.listen, source })?;
         let addr = listener.local_addr().unwrap_or(settings.listen);
-        let channels = match crate::delivery::channels(&settings, addr) {
+        let channels = match crate::delivery::channels(&settings, addr, &keys.otp_key) {
             Ok(c) => Some(Arc::new(c)),
             Err(e) => {
                 tracing::error!(error = %e, "delivery channels not configured; deliveries wait in the queue");

@@ -58,6 +58,7 @@ pub enum SendError {
 pub fn channels(
     settings: &crate::settings::Settings,
     listen: std::net::SocketAddr,
+    link_key: &[u8],
 ) -> Result<worker::Channels, String> {
     let d = &settings.delivery;
     let portal_url = if d.portal_url.is_empty() { format!("https://{listen}") } else { d.portal_url.clone() };
@@ -77,6 +78,7 @@ pub fn channels(
         mms: d.mm7.as_ref().map(mm7::MmsSender::new).transpose().map_err(|e| format!("mm7: {e}"))?,
         local: local::LocalOutbox::new(std::path::Path::new(&d.outbox_dir)),
         portal_url,
+        link_key: zeroize::Zeroizing::new(link_key.to_vec()),
         lease: d.lease(),
         eml_builder: email::EmailSender::new(&local_smtp).map_err(|e| format!("email: {e}"))?,
     })

@@ -64,6 +64,7 @@ pub(super) fn channels(smtp: &SmtpSettings, outbox: &std::path::Path) -> Channel
         mms: None,
         local: LocalOutbox::new(outbox),
         portal_url: "https://receipts.example".into(),
+        link_key: zeroize::Zeroizing::new(b"test link key".to_vec()),
         eml_builder: EmailSender::new(smtp).unwrap(),
         lease: std::time::Duration::from_secs(120),
     }

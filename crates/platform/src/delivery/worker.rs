@@ -24,6 +24,9 @@ pub struct Channels {
     pub local: LocalOutbox,
     /// Base URL of the portal, for the link in messages.
     pub portal_url: String,
+    /// Key of the link tokens that let a message's holder open its receipt
+    /// ([`crate::portal::receipt_link`]); the platform's `otp.key`.
+    pub link_key: zeroize::Zeroizing<Vec<u8>>,
     /// Builds `.eml` files for the local outbox when no SMTP server is configured.
     pub eml_builder: EmailSender,
     /// How long a worker's claim on a delivery lasts (`delivery.lease_seconds`); each attempt
@@ -70,7 +73,7 @@ fn amount(minor: i64, currency: &str) -> String {
     }
 }
 
-async fn outgoing(store: &Store, d: &DeliveryRow, portal_url: &str) -> Result<Option<Outgoing>, StoreError> {
+async fn outgoing(store: &Store, d: &DeliveryRow, channels: &Channels) -> Result<Option<Outgoing>, StoreError> {
     let (Some(r), Some(png)) = (store.receipt(&d.receipt_id).await?, store.receipt_image(&d.receipt_id).await?) else {
         return Ok(None);
     };
@@ -80,7 +83,7 @@ async fn outgoing(store: &Store, d: &DeliveryRow, portal_url: &str) -> Result<Op
         merchant_name: r.merchant_name.clone(),
         amount: amount(r.amount_minor, &r.currency),
         time_local: local_time(r.tx_time, r.tx_offset_minutes),
-        link: format!("{}/r/{}", portal_url.trim_end_matches('/'), r.receipt_id),
+        link: crate::portal::receipt_link(&channels.link_key, &channels.portal_url, &r.receipt_id),
         png,
         recipient: d.recipient.clone(),
     }))
@@ -141,7 +144,7 @@ pub async fn try_execute_task(store: &Store, channels: &Channels, worker: &str) 
         tracing::warn!(delivery = %d.delivery_id, channel = %d.channel, %note, "resuming an interrupted delivery");
     }
     let limit = crate::settings::attempt_limit(channels.lease);
-    let result = match outgoing(store, &d, &channels.portal_url).await? {
+    let result = match outgoing(store, &d, channels).await? {
         Some(out) => match tokio::time::timeout(limit, send(channels, &d.channel, &out, resumed)).await {
             Ok(result) => result,
             Err(_) => Err(cut_off(limit)),

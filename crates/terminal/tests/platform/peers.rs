@@ -143,6 +143,12 @@ async fn a_sale_by_sms_reaches_the_smsc_and_its_delivery_receipt_marks_it_delive
     assert!(text.contains("Harbour Books 海港书店"), "names the merchant: {text}");
     assert!(text.contains(&amount(&r)), "names the amount {}: {text}", amount(&r));
     assert!(text.contains(&format!("{}/r/{id}", platform.url)), "links to the receipt: {text}");
+    // The link opens this receipt, verified, for whoever holds the text (no login needed).
+    let at = text.find(&format!("{}/r/", platform.url)).unwrap();
+    let link: String = text[at..].chars().take_while(|c| !c.is_whitespace() && *c != '}').collect();
+    let page = platform.anonymous_client().get(&link).send().await.unwrap();
+    assert_eq!(page.status(), 200, "{link}");
+    assert!(page.text().await.unwrap().contains("data-verdict=\"authentic\""), "{link}");
     for s in &submits {
         assert_eq!((s.dest_ton, s.destination.as_str()), (1, "8613800138000"));
         assert_eq!((s.data_coding, s.registered_delivery), (0x08, 0x01), "UCS-2, a receipt asked for");

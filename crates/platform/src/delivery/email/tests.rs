@@ -28,19 +28,11 @@ fn pki() -> Pki {
         std::fs::write(&path, pem).unwrap();
         path
     };
-    let key = ereceipt_core::identity::pem_encode("PRIVATE KEY", &ed25519_pkcs8_v1(&server.key_pkcs8));
+    // An ECDSA P-256 key (as the platform's own server key), which OpenSSL reads as rcgen writes it.
+    let key = server.key_pem();
     let (ca, cert, key) =
         (write("ca.pem", &ca.cert_pem()), write("server.pem", &server.cert_pem()), write("server.key", &key));
     Pki { _dir: dir, ca, cert, key }
-}
-
-/// The same Ed25519 key as PKCS#8 v1 (RFC 8410): OpenSSL 3.0 (Python's `ssl` here and on
-/// Debian 12) cannot read the v2 form with the public key that ring writes.
-fn ed25519_pkcs8_v1(v2: &[u8]) -> Vec<u8> {
-    const PREFIX: [u8; 16] =
-        [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
-    let seed = v2.windows(4).position(|w| w == &PREFIX[12..]).expect("an Ed25519 PKCS#8 key") + 4;
-    [&PREFIX[..], &v2[seed..seed + 32]].concat()
 }
 
 /// Starts the server in TLS `mode` with the test PKI, requiring AUTH when `auth` is given.
