@@ -11,7 +11,7 @@ use maud::html;
 use super::bundle::{self, BundleInput};
 use super::merchant::{portal_offset, search_form, SearchForm};
 use super::staff::{signed_in, to_login, viewer};
-use super::views::{self, urlencode, DeliveryDetail, DownloadQuery};
+use super::views::{self, urlencode, DeliveryDetail, DetailPage, DownloadQuery};
 use super::{Ctx, PageError};
 use crate::accounts::Role;
 use crate::http::query::{deliveries_json, verify_with_revocation};
@@ -85,9 +85,6 @@ pub async fn detail(
     };
     let ctx = Ctx::new(&st, &headers, &path);
     let Some(r) = st.store.receipt(&id).await? else { return Ok(views::not_found(&ctx, &viewer(&account))) };
-    let png = st.store.receipt_image(&id).await?.unwrap_or_default();
-    let verification = verify_with_revocation(&st, png).await?;
-    let deliveries = st.store.deliveries_of(&id).await?;
     let l = ctx.lang;
     let extra = html! {
         p { a.button href={ (path) "/bundle.zip" } id="bundle" download { (l.t("Download retrieval bundle (ZIP)", "下载调单材料（ZIP）")) } }
@@ -95,9 +92,15 @@ pub async fn detail(
                         "包含图片、签名记录、签名时间序列、链式证明、发送记录、验证结果及 SHA-256 清单。")) }
         p { a href="/acquirer" { (l.t("New search", "重新查询")) } }
     };
-    let body =
-        views::receipt_detail(l, &r, &format!("{path}/png"), &verification, &deliveries, DeliveryDetail::Full, extra);
-    Ok(ctx.page(StatusCode::OK, views::layout(&ctx, &viewer(&account), &r.receipt_id, body)))
+    let page = DetailPage {
+        ctx: &ctx,
+        viewer: &viewer(&account),
+        image_url: format!("{path}/png"),
+        detail: DeliveryDetail::Full,
+        extra,
+        title: &r.receipt_id,
+    };
+    views::detail_page(&st, &r, page).await
 }
 
 /// `GET /acquirer/receipts/{id}/png`.
@@ -110,10 +113,7 @@ pub async fn image(
     if let Err(r) = acquirer(&st, &headers, "/acquirer").await? {
         return Ok(r);
     }
-    match st.store.receipt_image(&id).await? {
-        Some(png) => Ok(views::png_response(&id, png, q.wanted())),
-        None => Ok(StatusCode::NOT_FOUND.into_response()),
-    }
+    views::stored_png(&st, &id, q.wanted()).await
 }
 
 /// `GET /acquirer/receipts/{id}/bundle.zip`.

@@ -9,8 +9,8 @@ use ereceipt_core::model::PhoneNumber;
 use maud::html;
 use serde::Deserialize;
 
-use super::views::{self, csrf_field, layout, notice, DeliveryDetail, DownloadQuery, Viewer};
-use super::{check_post, see_other, session_subject, Ctx, Lang, PageError};
+use super::views::{self, csrf_field, layout, notice, DeliveryDetail, DetailPage, DownloadQuery, Viewer};
+use super::{check_post, see_other, session_subject, CsrfForm, Ctx, Lang, PageError};
 use crate::http::pull::{check_login_code, send_login_code, KIND};
 use crate::http::query::verify_with_revocation;
 use crate::state::SharedState;
@@ -94,6 +94,13 @@ pub struct CodeForm {
     csrf: String,
 }
 
+/// The phone form again, naming what is wrong with the number typed.
+fn phone_refused(ctx: &Ctx, next: &str, typed: &str, error: &str) -> Response {
+    let body = phone_form(ctx, next, typed, Some(error));
+    let title = ctx.lang.t("My receipts", "我的签购单");
+    ctx.page(StatusCode::UNPROCESSABLE_ENTITY, layout(ctx, &Viewer::Anonymous, title, body))
+}
+
 fn parse_phone(l: Lang, s: &str) -> Result<PhoneNumber, String> {
     s.trim().parse::<PhoneNumber>().map_err(|e| match l {
         Lang::En => e.to_string(),
@@ -115,10 +122,7 @@ pub async fn send_code(
     let next = super::safe_next(Some(&f.next), "/pull/receipts");
     let phone = match parse_phone(l, &f.phone) {
         Ok(p) => p,
-        Err(e) => {
-            let body = phone_form(&ctx, &next, &f.phone, Some(&e));
-            return Ok(ctx.page(StatusCode::UNPROCESSABLE_ENTITY, layout(&ctx, &Viewer::Anonymous, title, body)));
-        }
+        Err(e) => return Ok(phone_refused(&ctx, &next, &f.phone, &e)),
     };
     match send_login_code(&st, &phone, peer.ip()).await {
         Ok(()) => {
@@ -159,10 +163,7 @@ pub async fn login(
     let next = super::safe_next(Some(&f.next), "/pull/receipts");
     let phone = match parse_phone(l, &f.phone) {
         Ok(p) => p,
-        Err(e) => {
-            let body = phone_form(&ctx, &next, &f.phone, Some(&e));
-            return Ok(ctx.page(StatusCode::UNPROCESSABLE_ENTITY, layout(&ctx, &Viewer::Anonymous, title, body)));
-        }
+        Err(e) => return Ok(phone_refused(&ctx, &next, &f.phone, &e)),
     };
     if let Err(r) = check_login_code(&st, &phone, &f.code).await {
         let msg = if l == Lang::Zh { r.zh } else { r.en };
@@ -171,12 +172,6 @@ pub async fn login(
     }
     let session = super::new_session(&st, CONSUMER_COOKIE, KIND, phone.as_str(), &headers).await?;
     Ok(see_other(&next, [session]))
-}
-
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
 }
 
 /// `POST /pull/logout`.
@@ -213,16 +208,19 @@ pub async fn short_link(
         false => None,
     };
     let Some(r) = stored else { return Ok(views::not_found(&ctx, &Viewer::Anonymous)) };
-    let png = st.store.receipt_image(&id).await?.unwrap_or_default();
-    let verification = verify_with_revocation(&st, png).await?;
-    let deliveries = st.store.deliveries_of(&id).await?;
-    let image = format!("/r/{}/png?k={token}", views::urlencode(&id));
     let l = ctx.lang;
     let more = html! {
         p { a href={ "/pull?next=" (views::urlencode(&own_page)) } { (l.t("All receipts sent to my phone", "查看发送到我手机的全部签购单")) } }
     };
-    let body = views::receipt_detail(l, &r, &image, &verification, &deliveries, DeliveryDetail::StateOnly, more);
-    Ok(ctx.page(StatusCode::OK, layout(&ctx, &Viewer::Anonymous, &r.merchant_name, body)))
+    let page = DetailPage {
+        ctx: &ctx,
+        viewer: &Viewer::Anonymous,
+        image_url: format!("/r/{}/png?k={token}", views::urlencode(&id)),
+        detail: DeliveryDetail::StateOnly,
+        extra: more,
+        title: &r.merchant_name,
+    };
+    views::detail_page(&st, &r, page).await
 }
 
 /// `GET /r/{id}/png?k=TOKEN[&download=1]`: the image behind a message's link.
@@ -232,10 +230,10 @@ pub async fn short_link_image(
     Query(q): Query<LinkQuery>,
 ) -> Result<Response, PageError> {
     let ok = q.k.as_deref().is_some_and(|k| super::link_token_matches(&st.keys.otp_key, &id, k));
-    match (ok, if ok { st.store.receipt_image(&id).await? } else { None }) {
-        (true, Some(png)) => Ok(views::png_response(&id, png, q.download.as_deref() == Some("1"))),
-        _ => Ok(StatusCode::NOT_FOUND.into_response()),
+    if !ok {
+        return Ok(StatusCode::NOT_FOUND.into_response());
     }
+    views::stored_png(&st, &id, q.download.as_deref() == Some("1")).await
 }
 
 fn to_login(path: &str) -> Response {
@@ -269,20 +267,15 @@ pub async fn detail(
     let ctx = Ctx::new(&st, &headers, &path);
     let viewer = Viewer::Customer(phone.clone());
     let Some(r) = own_receipt(&st, &phone, &id).await? else { return Ok(views::not_found(&ctx, &viewer)) };
-    let png = st.store.receipt_image(&id).await?.unwrap_or_default();
-    let verification = verify_with_revocation(&st, png).await?;
-    let deliveries = st.store.deliveries_of(&id).await?;
-    let image = format!("{path}/png");
-    let body = views::receipt_detail(
-        ctx.lang,
-        &r,
-        &image,
-        &verification,
-        &deliveries,
-        DeliveryDetail::Full,
-        html! { p { a href="/pull/receipts" { (ctx.lang.t("All my receipts", "全部签购单")) } } },
-    );
-    Ok(ctx.page(StatusCode::OK, layout(&ctx, &viewer, &r.merchant_name, body)))
+    let page = DetailPage {
+        ctx: &ctx,
+        viewer: &viewer,
+        image_url: format!("{path}/png"),
+        detail: DeliveryDetail::Full,
+        extra: html! { p { a href="/pull/receipts" { (ctx.lang.t("All my receipts", "全部签购单")) } } },
+        title: &r.merchant_name,
+    };
+    views::detail_page(&st, &r, page).await
 }
 
 /// `GET /pull/receipts/{id}/png`.
@@ -296,8 +289,7 @@ pub async fn image(
     if own_receipt(&st, &phone, &id).await?.is_none() {
         return Ok(StatusCode::NOT_FOUND.into_response());
     }
-    let png = st.store.receipt_image(&id).await?.unwrap_or_default();
-    Ok(views::png_response(&id, png, q.wanted()))
+    views::stored_png(&st, &id, q.wanted()).await
 }
 
 fn verify_page(ctx: &Ctx, viewer: &Viewer, status: StatusCode, result: maud::Markup) -> Response {

@@ -10,10 +10,9 @@ use maud::{html, Markup};
 use serde::{Deserialize, Serialize};
 
 use super::staff::{signed_in, to_login, viewer};
-use super::views::{self, urlencode, DeliveryDetail, DownloadQuery};
+use super::views::{self, urlencode, DeliveryDetail, DetailPage, DownloadQuery};
 use super::{Ctx, Lang, PageError};
 use crate::accounts::Role;
-use crate::http::query::verify_with_revocation;
 use crate::state::SharedState;
 use crate::store::{AccountRow, ReceiptQuery, StoredReceipt};
 
@@ -305,20 +304,16 @@ pub async fn detail(
     };
     let ctx = Ctx::new(&st, &headers, &path);
     let Some(r) = own(&st, &merchant_id, &id).await? else { return Ok(views::not_found(&ctx, &viewer(&account))) };
-    let png = st.store.receipt_image(&id).await?.unwrap_or_default();
-    let verification = verify_with_revocation(&st, png).await?;
-    let deliveries = st.store.deliveries_of(&id).await?;
     let back = html! { p { a href="/merchant/receipts" { (ctx.lang.t("Back to the search", "返回查询")) } } };
-    let body = views::receipt_detail(
-        ctx.lang,
-        &r,
-        &format!("{path}/png"),
-        &verification,
-        &deliveries,
-        DeliveryDetail::StateOnly,
-        back,
-    );
-    Ok(ctx.page(StatusCode::OK, views::layout(&ctx, &viewer(&account), &r.receipt_id, body)))
+    let page = DetailPage {
+        ctx: &ctx,
+        viewer: &viewer(&account),
+        image_url: format!("{path}/png"),
+        detail: DeliveryDetail::StateOnly,
+        extra: back,
+        title: &r.receipt_id,
+    };
+    views::detail_page(&st, &r, page).await
 }
 
 /// `GET /merchant/receipts/{id}/png`.
@@ -335,8 +330,7 @@ pub async fn image(
     if own(&st, &merchant_id, &id).await?.is_none() {
         return Ok(StatusCode::NOT_FOUND.into_response());
     }
-    let png = st.store.receipt_image(&id).await?.unwrap_or_default();
-    Ok(views::png_response(&id, png, q.wanted()))
+    views::stored_png(&st, &id, q.wanted()).await
 }
 
 #[cfg(test)]

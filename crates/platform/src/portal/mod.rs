@@ -215,6 +215,13 @@ pub(crate) fn link_token_matches(key: &[u8], receipt_id: &str, token: &str) -> b
     expected.len() == token.len() && expected.bytes().zip(token.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
 }
 
+/// A form that carries nothing but its CSRF token (logout).
+#[derive(serde::Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
 /// Why a POST was refused before it was looked at.
 #[derive(Debug)]
 pub(crate) struct Forbidden(&'static str);

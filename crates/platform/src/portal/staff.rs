@@ -11,7 +11,7 @@ use maud::html;
 use serde::Deserialize;
 
 use super::views::{csrf_field, layout, local_time, notice, urlencode, Viewer};
-use super::{check_post, see_other, session_subject, Ctx, Lang, PageError};
+use super::{check_post, see_other, session_subject, CsrfForm, Ctx, Lang, PageError};
 use crate::accounts::{self, Role};
 use crate::state::SharedState;
 use crate::store::AccountRow;
@@ -184,12 +184,6 @@ pub async fn login(
             Ok(ctx.page(status, layout(&ctx, &Viewer::Anonymous, title, body)))
         }
     }
-}
-
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
 }
 
 /// `POST /staff/logout`.

@@ -12,7 +12,7 @@ use ereceipt_core::verify::{Verdict, Verification};
 use maud::{html, Markup, DOCTYPE};
 use serde::Deserialize;
 
-use super::{cookie_header, safe_next, Ctx, Lang, LANG_COOKIE};
+use super::{cookie_header, safe_next, Ctx, Lang, PageError, LANG_COOKIE};
 use crate::state::SharedState;
 use crate::store::{DeliveryEvent, DeliveryRow, StoredReceipt};
 
@@ -298,6 +298,42 @@ pub(crate) fn not_found(ctx: &Ctx, viewer: &Viewer) -> Response {
     let l = ctx.lang;
     let body = html! { p { (l.t("There is no such receipt among yours.", "您的签购单中没有这一张。")) } };
     ctx.page(StatusCode::NOT_FOUND, layout(ctx, viewer, l.t("Not found", "未找到"), body))
+}
+
+/// How a receipt page shows one receipt to one viewer.
+pub(crate) struct DetailPage<'a> {
+    pub ctx: &'a Ctx,
+    pub viewer: &'a Viewer,
+    /// Where its image is served for this viewer.
+    pub image_url: String,
+    pub detail: DeliveryDetail,
+    /// Links under the facts (back, bundle…).
+    pub extra: Markup,
+    /// The page heading.
+    pub title: &'a str,
+}
+
+/// The receipt page of `r` (already checked to be the viewer's): its stored image verified
+/// now, its deliveries, its facts.
+pub(crate) async fn detail_page(
+    st: &SharedState,
+    r: &StoredReceipt,
+    page: DetailPage<'_>,
+) -> Result<Response, PageError> {
+    let png = st.store.receipt_image(&r.receipt_id).await?.unwrap_or_default();
+    let verification = crate::http::query::verify_with_revocation(st, png).await?;
+    let deliveries = st.store.deliveries_of(&r.receipt_id).await?;
+    let l = page.ctx.lang;
+    let body = receipt_detail(l, r, &page.image_url, &verification, &deliveries, page.detail, page.extra);
+    Ok(page.ctx.page(StatusCode::OK, layout(page.ctx, page.viewer, page.title, body)))
+}
+
+/// The stored image of `id` (already checked to be the viewer's), or 404.
+pub(crate) async fn stored_png(st: &SharedState, id: &str, download: bool) -> Result<Response, PageError> {
+    Ok(match st.store.receipt_image(id).await? {
+        Some(png) => png_response(id, png, download),
+        None => StatusCode::NOT_FOUND.into_response(),
+    })
 }
 
 /// A stored PNG as a response: inline, or as a download with `?download=1`.

@@ -3,7 +3,8 @@
 
 use std::collections::HashMap;
 
-use super::{column, hash_column, ChainEntry, Store, StoreError};
+use super::receipts::chain_entry_from_row;
+use super::{column, ChainEntry, Store, StoreError};
 
 /// Receipts per `IN (…)` list: well under SQLite's and PostgreSQL's parameter limits.
 const CHUNK: usize = 500;
@@ -55,14 +56,7 @@ impl Store {
         .await?;
         let (mut before, mut after) = (Vec::new(), Vec::new());
         for row in &rows {
-            let e = ChainEntry {
-                receipt_id: column(row, "receipt_id")?,
-                sequence: column(row, "sequence")?,
-                previous_hash: column(row, "previous_hash")?,
-                record_hash: hash_column(row, "record_hash")?,
-                ingest_seq: column(row, "ingest_seq")?,
-                received_at: column(row, "received_at")?,
-            };
+            let e = chain_entry_from_row(row)?;
             if e.sequence == Some(sequence - 1) {
                 before.push(e);
             } else {

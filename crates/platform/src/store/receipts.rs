@@ -63,18 +63,7 @@ impl Store {
         .bind(terminal_id)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(ChainEntry {
-                    receipt_id: column(row, "receipt_id")?,
-                    sequence: column(row, "sequence")?,
-                    previous_hash: column(row, "previous_hash")?,
-                    record_hash: hash_column(row, "record_hash")?,
-                    ingest_seq: column(row, "ingest_seq")?,
-                    received_at: column(row, "received_at")?,
-                })
-            })
-            .collect()
+        rows.iter().map(chain_entry_from_row).collect()
     }
 
     /// How many receipts are stored.
@@ -291,4 +280,17 @@ async fn commit_group(pool: &AnyPool, group: Vec<Job>) {
     for ((_, reply), outcome) in group.into_iter().zip(outcomes) {
         let _ = reply.send(outcome);
     }
+}
+
+/// A chain entry from a row with the columns `receipt_id, sequence, previous_hash, record_hash,
+/// ingest_seq, received_at`.
+pub(super) fn chain_entry_from_row(row: &sqlx::any::AnyRow) -> Result<ChainEntry, StoreError> {
+    Ok(ChainEntry {
+        receipt_id: column(row, "receipt_id")?,
+        sequence: column(row, "sequence")?,
+        previous_hash: column(row, "previous_hash")?,
+        record_hash: hash_column(row, "record_hash")?,
+        ingest_seq: column(row, "ingest_seq")?,
+        received_at: column(row, "received_at")?,
+    })
 }

@@ -84,6 +84,12 @@ async fn the_portal_works_in_chromium_on_a_phone_for_customers_and_merchants() {
     auth.accepted();
     browser.fill("#f-rrn", &other.record.transaction.rrn.to_string()).await.unwrap();
     browser.click("#search").await.unwrap();
+    // The unfiltered list already shows this RRN: wait for the search's own page.
+    let deadline = std::time::Instant::now() + WAIT;
+    while !browser.url().await.unwrap().contains("rrn=") {
+        assert!(std::time::Instant::now() < deadline, "the search did not load");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     browser.wait_for_text("table.receipts", &other.record.transaction.rrn.to_string(), WAIT).await.unwrap();
     let rows = browser.execute("return document.querySelectorAll('table.receipts tbody tr').length", vec![]).await;
     assert_eq!(rows.unwrap(), serde_json::json!(1), "the RRN finds exactly one receipt");
