@@ -113,7 +113,7 @@ pub async fn image(
     if let Err(r) = acquirer(&st, &headers, "/acquirer").await? {
         return Ok(r);
     }
-    views::stored_png(&st, &id, q.wanted()).await
+    views::stored_image(&st, &id, &q).await
 }
 
 /// `GET /acquirer/receipts/{id}/bundle.zip`.

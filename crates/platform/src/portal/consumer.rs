@@ -188,7 +188,6 @@ pub async fn logout(
 #[derive(Deserialize, Default)]
 pub struct LinkQuery {
     k: Option<String>,
-    download: Option<String>,
 }
 
 /// `GET /r/{id}?k=TOKEN`: the link in messages. With the receipt's token: that receipt, verified,
@@ -223,17 +222,17 @@ pub async fn short_link(
     views::detail_page(&st, &r, page).await
 }
 
-/// `GET /r/{id}/png?k=TOKEN[&download=1]`: the image behind a message's link.
+/// `GET /r/{id}/png?k=TOKEN[&download=1][&format=pdf]`: the image behind a message's link.
 pub async fn short_link_image(
     State(st): State<SharedState>,
     Path(id): Path<String>,
-    Query(q): Query<LinkQuery>,
+    Query(q): Query<DownloadQuery>,
 ) -> Result<Response, PageError> {
     let ok = q.k.as_deref().is_some_and(|k| super::link_token_matches(&st.keys.otp_key, &id, k));
     if !ok {
         return Ok(StatusCode::NOT_FOUND.into_response());
     }
-    views::stored_png(&st, &id, q.download.as_deref() == Some("1")).await
+    views::stored_image(&st, &id, &q).await
 }
 
 fn to_login(path: &str) -> Response {
@@ -289,7 +288,7 @@ pub async fn image(
     if own_receipt(&st, &phone, &id).await?.is_none() {
         return Ok(StatusCode::NOT_FOUND.into_response());
     }
-    views::stored_png(&st, &id, q.wanted()).await
+    views::stored_image(&st, &id, &q).await
 }
 
 fn verify_page(ctx: &Ctx, viewer: &Viewer, status: StatusCode, result: maud::Markup) -> Response {

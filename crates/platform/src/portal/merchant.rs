@@ -330,7 +330,7 @@ pub async fn image(
     if own(&st, &merchant_id, &id).await?.is_none() {
         return Ok(StatusCode::NOT_FOUND.into_response());
     }
-    views::stored_png(&st, &id, q.wanted()).await
+    views::stored_image(&st, &id, &q).await
 }
 
 #[cfg(test)]

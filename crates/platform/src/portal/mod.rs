@@ -9,6 +9,7 @@ mod acquirer;
 mod bundle;
 mod consumer;
 mod merchant;
+mod pdf;
 mod staff;
 mod views;
 

@@ -214,6 +214,9 @@ pub(crate) fn receipt_detail(
                 img src=(image_url) alt=(l.t("Receipt image", "签购单图片")) width="360";
                 figcaption {
                     a.button href={ (image_url) (if image_url.contains('?') { "&" } else { "?" }) "download=1" } id="download" download { (l.t("Download PNG", "下载 PNG")) }
+                    " "
+                    a.button.secondary href={ (image_url) (if image_url.contains('?') { "&" } else { "?" }) "download=1&format=pdf" } id="download-pdf" download { "PDF" }
+                    p.small { (l.t("The PNG is the signed original that verifies; the PDF is for printing and filing.", "PNG 为可验证的签名原件；PDF 便于打印和存档。")) }
                 }
             }
             div.facts {
@@ -328,12 +331,32 @@ pub(crate) async fn detail_page(
     Ok(page.ctx.page(StatusCode::OK, layout(page.ctx, page.viewer, page.title, body)))
 }
 
-/// The stored image of `id` (already checked to be the viewer's), or 404.
-pub(crate) async fn stored_png(st: &SharedState, id: &str, download: bool) -> Result<Response, PageError> {
-    Ok(match st.store.receipt_image(id).await? {
-        Some(png) => png_response(id, png, download),
-        None => StatusCode::NOT_FOUND.into_response(),
-    })
+/// The stored image of `id` (already checked to be the viewer's) as PNG, or as PDF when
+/// `?format=pdf`; 404 if there is none.
+pub(crate) async fn stored_image(st: &SharedState, id: &str, q: &DownloadQuery) -> Result<Response, PageError> {
+    let Some(png) = st.store.receipt_image(id).await? else { return Ok(StatusCode::NOT_FOUND.into_response()) };
+    if q.format.as_deref() != Some("pdf") {
+        return Ok(png_response(id, png, q.wanted()));
+    }
+    let title = format!("Receipt {id}");
+    match tokio::task::spawn_blocking(move || super::pdf::receipt_pdf(&png, &title)).await {
+        Ok(Ok(pdf)) => {
+            let disposition = if q.wanted() { "attachment" } else { "inline" };
+            Ok((
+                [
+                    (header::CONTENT_TYPE, "application/pdf".to_owned()),
+                    (header::CONTENT_DISPOSITION, format!("{disposition}; filename=\"{id}.pdf\"")),
+                ],
+                pdf,
+            )
+                .into_response())
+        }
+        Ok(Err(e)) => {
+            tracing::error!(receipt = %id, error = %e, "PDF failed");
+            Ok((StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response())
+        }
+        Err(e) => Ok((StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response()),
+    }
 }
 
 /// A stored PNG as a response: inline, or as a download with `?download=1`.
@@ -345,7 +368,12 @@ pub(crate) fn png_response(id: &str, png: Vec<u8>, download: bool) -> Response {
 
 #[derive(Deserialize, Default)]
 pub struct DownloadQuery {
+    /// `1`: as an attachment.
     pub download: Option<String>,
+    /// `pdf`: a one-page PDF instead of the PNG.
+    pub format: Option<String>,
+    /// The link token of `/r/{id}` (checked there).
+    pub k: Option<String>,
 }
 
 impl DownloadQuery {

@@ -85,6 +85,11 @@ async fn a_customer_logs_in_with_a_texted_code_and_sees_views_downloads_and_veri
     assert_eq!(png.bytes, mine.png, "the download is the signed image");
     let disposition = png.headers["content-disposition"].to_str().unwrap();
     assert!(disposition.starts_with("attachment"), "{disposition}");
+    let pdf = web.get(&format!("/pull/receipts/{mine_id}/png?download=1&format=pdf")).await;
+    assert_eq!(pdf.status, 200);
+    assert_eq!(pdf.headers["content-type"], "application/pdf");
+    assert!(pdf.bytes.starts_with(b"%PDF-"), "a PDF for printing");
+    assert!(pdf.headers["content-disposition"].to_str().unwrap().contains(&format!("{mine_id}.pdf")));
 
     // The other number's receipt is "not found" by page and by image, as is a made-up id.
     assert_eq!(web.get(&format!("/pull/receipts/{theirs_id}")).await.status, 404);
