@@ -69,6 +69,8 @@ async fn serve(dir: &Path, platform_port: u16, ui_port: u16) -> Result<()> {
     let mut settings = Settings::load(&pdir)?;
     settings.listen = SocketAddr::from(([127, 0, 0, 1], platform_port));
     settings.json_logs = false;
+    // Browsers get a listener of their own that never asks for a client certificate.
+    settings.portal_listen = "127.0.0.1:0".into();
     // The demo always delivers to the local outbox folder, whatever the environment says.
     settings.delivery.smtp = None;
     settings.delivery.smpp = None;
@@ -76,6 +78,7 @@ async fn serve(dir: &Path, platform_port: u16, ui_port: u16) -> Result<()> {
     let outbox = settings.delivery.outbox_dir.clone();
     let app = App::build(settings).await.context("the platform cannot start")?;
     let platform_url = format!("https://{}", app.local_addr());
+    let portal_url = app.portal_addr().map_or_else(|| platform_url.clone(), |a| format!("https://{a}"));
     let state = app.state().clone();
     let (stop_platform, platform_stopped) = tokio::sync::oneshot::channel::<()>();
     let platform = tokio::spawn(app.run_until_stopped(async {
@@ -109,11 +112,11 @@ async fn serve(dir: &Path, platform_port: u16, ui_port: u16) -> Result<()> {
     say!("ereceipt demo: a platform and terminal {TERMINAL_ID} on this machine (test cards, simulated acquirer)");
     say!();
     say!("  terminal UI      {}", ui.url());
-    say!("  platform portal  {platform_url}/   (customers' pull login: {platform_url}/pull)");
+    say!("  platform portal  {portal_url}/   (customers' pull login: {portal_url}/pull)");
     say!("  deliveries       {outbox}   (emails as .eml, SMS and MMS logs)");
     say!("  platform CA      {}   (ereceipt verify RECEIPT.png --trust this file)", pdir.join("ca.pem").display());
     say!("  admin API token  {}", pdir.join("admin.token").display());
-    say!("  staff sign-in    {platform_url}/staff/login   (merchant and acquirer users: {})", staff.display());
+    say!("  staff sign-in    {portal_url}/staff/login   (merchant and acquirer users: {})", staff.display());
     say!("  data             {}", dir.display());
     say!();
     say!("Open the terminal UI, key an amount, press TEST CARD, sign, choose email. Ctrl-C stops.");

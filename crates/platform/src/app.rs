@@ -30,6 +30,9 @@ pub enum StartError {
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
+    /// A setting is not usable; names it.
+    #[error("setting {name}: {detail}")]
+    Setting { name: &'static str, detail: String },
 }
 
 impl From<KeysError> for StartError {
@@ -60,6 +63,8 @@ pub struct App {
     listener: TcpListener,
     state: SharedState,
     tls: Arc<rustls::ServerConfig>,
+    /// The browser-only listener (`portal_listen`) and its TLS configuration.
+    portal: Option<(TcpListener, Arc<rustls::ServerConfig>)>,
 }
 
 impl App {
@@ -70,7 +75,9 @@ impl App {
             .await
             .map_err(|source| StartError::Bind { addr: settings.listen, source })?;
         let addr = listener.local_addr().unwrap_or(settings.listen);
-        let channels = match crate::delivery::channels(&settings, addr, &keys.otp_key) {
+        let portal = Self::bind_portal(&settings, &keys).await?;
+        let link_addr = portal.as_ref().and_then(|(l, _)| l.local_addr().ok()).unwrap_or(addr);
+        let channels = match crate::delivery::channels(&settings, link_addr, &keys.otp_key) {
             Ok(c) => Some(Arc::new(c)),
             Err(e) => {
                 tracing::error!(error = %e, "delivery channels not configured; deliveries wait in the queue");
@@ -85,7 +92,38 @@ impl App {
             deliveries_waiting: Arc::default(),
             channels,
         });
-        Ok(Self { listener, state, tls })
+        Ok(Self { listener, state, tls, portal })
+    }
+
+    /// The browser-only listener, when `portal_listen` is set.
+    async fn bind_portal(
+        settings: &Settings,
+        keys: &PlatformKeys,
+    ) -> Result<Option<(TcpListener, Arc<rustls::ServerConfig>)>, StartError> {
+        if settings.portal_listen.trim().is_empty() {
+            return Ok(None);
+        }
+        let addr: SocketAddr = settings.portal_listen.trim().parse().map_err(|e: std::net::AddrParseError| {
+            StartError::Setting { name: "portal_listen", detail: format!("{:?}: {e}", settings.portal_listen) }
+        })?;
+        let files = match (settings.portal_cert.trim(), settings.portal_key.trim()) {
+            ("", "") => None,
+            ("", _) | (_, "") => {
+                return Err(StartError::Setting {
+                    name: "portal_cert",
+                    detail: "portal_cert and portal_key go together".into(),
+                })
+            }
+            (c, k) => Some((std::path::Path::new(c), std::path::Path::new(k))),
+        };
+        let config = tls::portal_config(files, &keys.ca.cert_der, &keys.server)?;
+        let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?;
+        Ok(Some((listener, config)))
+    }
+
+    /// The portal listener's address, when there is one.
+    pub fn portal_addr(&self) -> Option<SocketAddr> {
+        self.portal.as_ref().and_then(|(l, _)| l.local_addr().ok())
     }
 
     /// The address actually bound (port 0 in settings picks a free one).
@@ -123,7 +161,23 @@ impl App {
             }
         }
         let router = crate::http::router(self.state.clone());
-        tls::serve(self.listener, self.tls, router, shutdown).await;
+        let (down_tx, down_rx) = tokio::sync::watch::channel(false);
+        let portal = self.portal.map(|(listener, config)| {
+            tracing::info!(addr = ?listener.local_addr().ok(), "portal serving");
+            let mut down = down_rx.clone();
+            let router = crate::http::portal_router(self.state.clone());
+            tokio::spawn(tls::serve(listener, config, router, async move {
+                let _ = down.wait_for(|stopped| *stopped).await;
+            }))
+        });
+        tls::serve(self.listener, self.tls, router, async {
+            shutdown.await;
+            let _ = down_tx.send(true);
+        })
+        .await;
+        if let Some(p) = portal {
+            let _ = p.await;
+        }
         let _ = stop_tx.send(true);
         for w in workers {
             let _ = w.await;

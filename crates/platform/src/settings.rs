@@ -51,6 +51,13 @@ pub struct Settings {
     pub json_logs: bool,
     /// UTC offset (`+08:00`) in which the portal reads the dates of a search form.
     pub portal_utc_offset: String,
+    /// A second HTTPS listener for browsers only (portal pages, pull login, verification),
+    /// which never asks for a client certificate; empty: the portal is on `listen` only.
+    pub portal_listen: String,
+    /// PEM certificate chain and PKCS#8 key the portal listener presents (a certificate
+    /// browsers trust); empty: the platform's own server certificate.
+    pub portal_cert: String,
+    pub portal_key: String,
     /// Delivery of receipts to customers.
     pub delivery: DeliverySettings,
 }
@@ -104,6 +111,14 @@ json_logs = true
 # The portal's search forms take dates as days in this UTC offset (receipts themselves show the
 # terminal's own offset).
 portal_utc_offset = "+08:00"
+# Browsers are better served on a listener of their own: the main one asks every client for a
+# certificate (terminals need that), which makes desktop browsers with certificates installed
+# prompt their user. Empty: the portal is served on `listen` too (it always is).
+portal_listen = ""
+# The certificate browsers see there, e.g. from a public CA (PEM chain, PKCS#8 key files).
+# Empty: the platform's own server certificate, which only its private CA vouches for.
+portal_cert = ""
+portal_key = ""
 
 [platform.delivery]
 # With no [platform.delivery.smtp] / .smpp / .mm7 section, that channel writes to this folder

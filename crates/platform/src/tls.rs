@@ -56,6 +56,45 @@ pub fn server_config(ca_der: &[u8], server: &CertifiedKey) -> Result<Arc<ServerC
     Ok(Arc::new(config))
 }
 
+/// The rustls configuration of the browser-only portal listener: no client certificates asked
+/// for; the certificate chain and key from PEM files, or the platform's own server
+/// certificate (with its CA) when none are given.
+pub fn portal_config(
+    files: Option<(&std::path::Path, &std::path::Path)>,
+    ca_der: &[u8],
+    server: &CertifiedKey,
+) -> Result<Arc<ServerConfig>, TlsError> {
+    let setup = |e: &dyn std::fmt::Display| TlsError::Setup(e.to_string());
+    let (chain, key) = match files {
+        Some((cert_path, key_path)) => {
+            let read =
+                |p: &std::path::Path| std::fs::read(p).map_err(|e| TlsError::Setup(format!("{}: {e}", p.display())));
+            let chain: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut read(cert_path)?.as_slice())
+                .collect::<Result<_, _>>()
+                .map_err(|e| TlsError::Setup(format!("{}: {e}", cert_path.display())))?;
+            if chain.is_empty() {
+                return Err(TlsError::Setup(format!("{}: no PEM certificate in it", cert_path.display())));
+            }
+            let key = rustls_pemfile::private_key(&mut read(key_path)?.as_slice())
+                .map_err(|e| TlsError::Setup(format!("{}: {e}", key_path.display())))?
+                .ok_or_else(|| TlsError::Setup(format!("{}: no PEM private key in it", key_path.display())))?;
+            (chain, key)
+        }
+        None => (
+            vec![CertificateDer::from(server.cert_der.clone()), CertificateDer::from(ca_der.to_vec())],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(server.key_pkcs8.to_vec())),
+        ),
+    };
+    let mut config = ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| setup(&e))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| setup(&e))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
 /// Serves `router` over TLS on `listener` until `shutdown` completes, then lets open requests
 /// finish (up to 10 s).
 pub async fn serve(

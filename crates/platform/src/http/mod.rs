@@ -61,6 +61,28 @@ pub fn router(state: SharedState) -> Router {
         .layer(DefaultBodyLimit::max(max_upload))
         .merge(crate::portal::routes().layer(DefaultBodyLimit::max(crate::portal::MAX_VERIFY_BYTES)))
         .with_state(state);
+    with_request_ids(api)
+}
+
+/// What the browser-only portal listener serves: the portal's pages, the pull login API, public
+/// verification and health; no upload, enrolment, admin or query API.
+pub fn portal_router(state: SharedState) -> Router {
+    let api = Router::new()
+        .route("/healthz", get(ops::health))
+        .route("/api/v1/verify", post(query::verify))
+        .route("/api/v1/pull/code", post(pull::request_code))
+        .route("/api/v1/pull/login", post(pull::login))
+        .route("/api/v1/pull/logout", post(pull::logout))
+        .route("/api/v1/pull/receipts", get(pull::receipts))
+        .route("/api/v1/pull/receipts/{id}/image", get(pull::image))
+        .layer(DefaultBodyLimit::max(crate::portal::MAX_VERIFY_BYTES))
+        .merge(crate::portal::routes().layer(DefaultBodyLimit::max(crate::portal::MAX_VERIFY_BYTES)))
+        .with_state(state);
+    with_request_ids(api)
+}
+
+/// A request id on every request, its response and its log lines.
+fn with_request_ids(api: Router) -> Router {
     api.layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
             let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");

@@ -55,6 +55,8 @@ pub struct TestPlatform {
     pub dir: Arc<TempDir>,
     pub database_url: String,
     pub state: SharedState,
+    /// The browser-only listener, when `portal_listen` is set.
+    pub portal_url: Option<String>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -94,12 +96,22 @@ impl TestPlatform {
         configure(&mut settings);
         let app = App::build(settings).await.unwrap();
         let addr = app.local_addr();
+        let portal_url = app.portal_addr().map(|a| format!("https://{a}"));
         let state = app.state().clone();
         let (tx, rx) = oneshot::channel();
         let task = tokio::spawn(app.run_until_stopped(async {
             let _ = rx.await;
         }));
-        Self { addr, url: format!("https://{addr}"), dir, database_url, state, stop: Some(tx), task: Some(task) }
+        Self {
+            addr,
+            url: format!("https://{addr}"),
+            dir,
+            database_url,
+            state,
+            portal_url,
+            stop: Some(tx),
+            task: Some(task),
+        }
     }
 
     /// Stops serving and waits until the port is closed.

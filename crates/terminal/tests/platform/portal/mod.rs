@@ -4,6 +4,7 @@
 //! CSRF and security headers.
 
 mod browser;
+mod listener;
 mod staff;
 mod web;
 
