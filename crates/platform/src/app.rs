@@ -91,6 +91,8 @@ impl App {
             metrics: Metrics::new(),
             deliveries_waiting: Arc::default(),
             channels,
+            sign_in_limit: crate::portal::limits::ClientLimiter::new(crate::portal::limits::SIGN_IN),
+            verify_limit: crate::portal::limits::ClientLimiter::new(crate::portal::limits::VERIFY),
         });
         Ok(Self { listener, state, tls, portal })
     }

@@ -17,6 +17,10 @@ pub struct AppState {
     pub deliveries_waiting: std::sync::Arc<tokio::sync::Notify>,
     /// The delivery channels (also used for login codes); `None` when misconfigured.
     pub channels: Option<std::sync::Arc<crate::delivery::worker::Channels>>,
+    /// Staff sign-in attempts per client address.
+    pub sign_in_limit: crate::portal::limits::ClientLimiter,
+    /// Verification uploads per client address.
+    pub verify_limit: crate::portal::limits::ClientLimiter,
 }
 
 pub type SharedState = Arc<AppState>;

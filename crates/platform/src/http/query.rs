@@ -183,8 +183,24 @@ pub async fn record(
 
 /// Same JSON as `ereceipt verify --json`, with the platform's revocation list applied: a
 /// receipt signed at or after its certificate's revocation is not authentic.
-pub async fn verify(State(st): State<SharedState>, body: Bytes) -> Result<impl IntoResponse, ApiError> {
-    Ok(Json(verify_with_revocation(&st, body.to_vec()).await?))
+pub async fn verify(
+    State(st): State<SharedState>,
+    axum::Extension(crate::tls::Peer(peer)): axum::Extension<crate::tls::Peer>,
+    body: Bytes,
+) -> Result<axum::response::Response, ApiError> {
+    if let Err(secs) = st.verify_limit.check(peer.ip(), std::time::Instant::now()) {
+        let mut r = ApiError::new(
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("too many verifications from this address; try again in {secs} s"),
+        )
+        .into_response();
+        if let Ok(v) = axum::http::HeaderValue::from_str(&secs.to_string()) {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return Ok(r);
+    }
+    Ok(Json(verify_with_revocation(&st, body.to_vec()).await?).into_response())
 }
 
 /// Verifies an image as `ereceipt verify` does, against this platform's CA, then applies the

@@ -317,11 +317,19 @@ pub async fn verify_form(State(st): State<SharedState>, headers: HeaderMap) -> R
 /// `POST /verify`: the verdict on the uploaded image.
 pub async fn verify_upload(
     State(st): State<SharedState>,
+    Extension(Peer(peer)): Extension<Peer>,
     headers: HeaderMap,
     mut form: Multipart,
 ) -> Result<Response, PageError> {
     let ctx = Ctx::new(&st, &headers, "/verify");
     let l = ctx.lang;
+    if let Err(secs) = st.verify_limit.check(peer.ip(), std::time::Instant::now()) {
+        let text = match l {
+            Lang::En => format!("Too many checks from this address; try again in {secs} s."),
+            Lang::Zh => format!("此地址验证次数过多，请 {secs} 秒后再试。"),
+        };
+        return Ok(verify_page(&ctx, &Viewer::Anonymous, StatusCode::TOO_MANY_REQUESTS, notice("error", Some(&text))));
+    }
     let (mut csrf, mut image) = (String::new(), None);
     loop {
         match form.next_field().await {

@@ -8,6 +8,7 @@
 mod acquirer;
 mod bundle;
 mod consumer;
+pub mod limits;
 mod merchant;
 mod pdf;
 mod staff;

@@ -5,7 +5,7 @@
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Form;
+use axum::{Extension, Form};
 use chrono::Utc;
 use maud::html;
 use serde::Deserialize;
@@ -15,6 +15,7 @@ use super::{check_post, see_other, session_subject, CsrfForm, Ctx, Lang, PageErr
 use crate::accounts::{self, Role};
 use crate::state::SharedState;
 use crate::store::AccountRow;
+use crate::tls::Peer;
 
 /// The staff session cookie.
 pub(crate) const STAFF_COOKIE: &str = "ereceipt_staff";
@@ -150,6 +151,7 @@ async fn authenticate(st: &SharedState, f: &LoginForm) -> Result<Result<AccountR
 /// `POST /staff/login`.
 pub async fn login(
     State(st): State<SharedState>,
+    Extension(Peer(peer)): Extension<Peer>,
     headers: HeaderMap,
     Form(f): Form<LoginForm>,
 ) -> Result<Response, PageError> {
@@ -157,6 +159,17 @@ pub async fn login(
     let ctx = Ctx::new(&st, &headers, "/staff/login");
     let l = ctx.lang;
     let next = super::safe_next(Some(&f.next), "");
+    if let Err(secs) = st.sign_in_limit.check(peer.ip(), std::time::Instant::now()) {
+        let msg = match l {
+            Lang::En => format!("Too many sign-in attempts from this address; try again in {secs} s."),
+            Lang::Zh => format!("此地址登录尝试过多，请 {secs} 秒后再试。"),
+        };
+        let body = form(&ctx, &next, f.username.trim(), Some(&msg));
+        return Ok(ctx.page(
+            StatusCode::TOO_MANY_REQUESTS,
+            layout(&ctx, &Viewer::Anonymous, l.t("Staff sign-in", "员工登录"), body),
+        ));
+    }
     match authenticate(&st, &f).await? {
         Ok(account) => {
             let session = super::new_session(&st, STAFF_COOKIE, KIND, &account.username, &headers).await?;

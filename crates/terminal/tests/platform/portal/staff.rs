@@ -257,3 +257,25 @@ async fn the_acquirer_finds_a_receipt_by_rrn_and_downloads_the_retrieval_bundle(
         assert!(manifest.contains(&format!("{sum}  {name}")), "{name} in the manifest: {manifest}");
     }
 }
+
+#[tokio::test]
+async fn one_address_cannot_spray_sign_ins_across_usernames() {
+    let platform = TestPlatform::start(Db::Sqlite).await;
+    let mut web = Web::new(&platform);
+    web.get("/staff/login").await;
+    let limit = ereceipt_platform::portal::limits::SIGN_IN.max;
+    for i in 0..limit {
+        let p = web
+            .post(
+                "/staff/login",
+                &[("username", &format!("user{i}")), ("password", "guess guess guess"), ("code", "123456")],
+            )
+            .await;
+        assert_eq!(p.status, 401, "attempt {i}");
+    }
+    let p = web
+        .post("/staff/login", &[("username", "another"), ("password", "guess guess guess"), ("code", "123456")])
+        .await;
+    assert_eq!(p.status, 429);
+    assert!(p.text().contains("Too many sign-in attempts from this address"), "{}", p.text());
+}
