@@ -63,6 +63,17 @@ pub enum UserAdmin {
         at: Location,
         username: String,
     },
+    /// New credentials (forgotten password, lost authenticator): a new password (generated
+    /// unless --password-stdin) and TOTP secret, printed once; unlocks and signs the user out.
+    Reset {
+        #[command(flatten)]
+        at: Location,
+        username: String,
+        #[arg(long)]
+        password_stdin: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Sign a user out and refuse further sign-ins.
     Disable {
         #[command(flatten)]
@@ -194,37 +205,52 @@ fn print_token(t: &terminals::IssuedToken) {
     say!("on the terminal: ereceipt terminal enroll --platform https://HOST:PORT --token TOKEN --data-dir TDIR");
 }
 
+/// The first line of standard input, when asked to read the password from there.
+fn read_password(from_stdin: bool) -> Result<Option<String>> {
+    if !from_stdin {
+        return Ok(None);
+    }
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).context("cannot read the password from standard input")?;
+    Ok(Some(line.trim_end_matches(['\r', '\n']).to_owned()))
+}
+
+fn print_credentials(c: &users::Credentials, json: bool, what: &str) -> Result<()> {
+    if json {
+        say!("{}", serde_json::to_string_pretty(c)?);
+        return Ok(());
+    }
+    let who = c.merchant_id.as_deref().map_or("acquirer".to_owned(), |m| format!("merchant {m}"));
+    say!("user {} ({who}) {what}.", c.username);
+    if let Some(p) = &c.password {
+        say!("password:    {p}");
+    }
+    say!("TOTP secret: {}", c.totp_secret);
+    say!("TOTP URI:    {}", c.totp_uri);
+    say!("These are shown once; the platform keeps only a hash and a sealed secret.");
+    Ok(())
+}
+
 async fn users(cmd: UserAdmin) -> Result<()> {
     let now = Utc::now().timestamp_millis();
     match cmd {
         UserAdmin::Add { at, username, merchant_id, acquirer, password_stdin, json } => {
-            let password = if password_stdin {
-                let mut line = String::new();
-                std::io::stdin().read_line(&mut line).context("cannot read the password from standard input")?;
-                Some(line.trim_end_matches(['\r', '\n']).to_owned())
-            } else {
-                None
-            };
+            let password = read_password(password_stdin)?;
             let s = settings(&at)?;
             let (keys, store) = app::open(&s).await?;
             let role = if acquirer { "acquirer" } else { "merchant" }.to_owned();
             let u = users::NewUser { username, role, merchant_id, password };
             let c = users::add(&store, &keys, &u, now).await?;
-            if json {
-                say!("{}", serde_json::to_string_pretty(&c)?);
-            } else {
-                say!(
-                    "user {} ({}) created.",
-                    c.username,
-                    c.merchant_id.as_deref().map_or("acquirer".to_owned(), |m| format!("merchant {m}"))
-                );
-                if let Some(p) = &c.password {
-                    say!("password:    {p}");
-                }
-                say!("TOTP secret: {}", c.totp_secret);
-                say!("TOTP URI:    {}", c.totp_uri);
-                say!("These are shown once; the platform keeps only a hash and a sealed secret.");
-            }
+            print_credentials(&c, json, "created")?;
+        }
+        UserAdmin::Reset { at, username, password_stdin, json } => {
+            let password = read_password(password_stdin)?;
+            let s = settings(&at)?;
+            let (keys, store) = app::open(&s).await?;
+            let Some(c) = users::reset(&store, &keys, &username, password).await? else {
+                anyhow::bail!("no active user {username}");
+            };
+            print_credentials(&c, json, "has new credentials")?;
         }
         UserAdmin::List { at } => {
             let s = settings(&at)?;

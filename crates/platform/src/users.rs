@@ -107,6 +107,44 @@ pub async fn add(store: &Store, keys: &PlatformKeys, u: &NewUser, now_ms: i64) -
     })
 }
 
+/// New credentials for an active user: a password (generated unless given), a new TOTP secret;
+/// the lock is lifted and the user's sessions end. Shown once, like [`add`]'s.
+pub async fn reset(
+    store: &Store,
+    keys: &PlatformKeys,
+    username: &str,
+    password: Option<String>,
+) -> Result<Option<Credentials>, UserError> {
+    let Some(account) = store.account(username).await?.filter(|a| a.disabled_at.is_none()) else { return Ok(None) };
+    let (password, generated) = match password {
+        Some(p) => (p, None),
+        None => {
+            let p = accounts::generate_password()?;
+            (p.clone(), Some(p))
+        }
+    };
+    let hash = tokio::task::spawn_blocking(move || accounts::hash_password(&password))
+        .await
+        .map_err(|e| AccountError::Hash(e.to_string()))??;
+    let secret = accounts::new_totp_secret()?;
+    let sealed = accounts::seal_secret(&keys.otp_key, username, &secret)?;
+    if !store.reset_account(username, &hash, &sealed).await? {
+        return Ok(None);
+    }
+    let merchant_id = match &account.role {
+        Role::Merchant { merchant_id } => Some(merchant_id.clone()),
+        Role::Acquirer => None,
+    };
+    Ok(Some(Credentials {
+        totp_uri: accounts::totp_uri(&secret, "ereceipt", username),
+        totp_secret: accounts::totp_base32(&secret),
+        username: username.to_owned(),
+        role: account.role.name().to_owned(),
+        merchant_id,
+        password: generated,
+    }))
+}
+
 /// A user as listed (no secrets).
 pub fn describe(a: &AccountRow, now_ms: i64) -> serde_json::Value {
     let merchant_id = match &a.role {

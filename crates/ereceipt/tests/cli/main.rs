@@ -11,4 +11,5 @@ mod faults;
 mod helpers;
 mod pngfile;
 mod sample;
+mod users;
 mod verify;

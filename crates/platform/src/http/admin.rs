@@ -159,3 +159,36 @@ pub async fn disable_user(
         Err(ApiError::not_found(format!("no active user {name}")))
     }
 }
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ResetRequest {
+    #[serde(default)]
+    password: Option<String>,
+}
+
+/// `POST /api/v1/admin/users/{name}/reset`: a new password (generated unless given) and TOTP
+/// secret, shown once; unlocks and signs the user out.
+pub async fn reset_user(
+    State(st): State<SharedState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    body: Option<Json<ResetRequest>>,
+) -> Result<Json<crate::users::Credentials>, ApiError> {
+    require_admin(&st, &headers)?;
+    let password = body.and_then(|Json(b)| b.password);
+    match crate::users::reset(&st.store, &st.keys, &name, password).await {
+        Ok(Some(c)) => {
+            tracing::info!(username = %c.username, "portal user credentials reset");
+            Ok(Json(c))
+        }
+        Ok(None) => Err(ApiError::not_found(format!("no active user {name}"))),
+        Err(crate::users::UserError::Account(crate::accounts::AccountError::WeakPassword)) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            crate::accounts::AccountError::WeakPassword.to_string(),
+        )),
+        Err(crate::users::UserError::Store(e)) => Err(e.into()),
+        Err(e) => Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())),
+    }
+}

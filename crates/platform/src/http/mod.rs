@@ -58,6 +58,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/api/v1/admin/users", post(admin::add_user).get(admin::list_users))
         .route("/api/v1/admin/users/{name}/unlock", post(admin::unlock_user))
         .route("/api/v1/admin/users/{name}/disable", post(admin::disable_user))
+        .route("/api/v1/admin/users/{name}/reset", post(admin::reset_user))
         .layer(DefaultBodyLimit::max(max_upload))
         .merge(crate::portal::routes().layer(DefaultBodyLimit::max(crate::portal::MAX_VERIFY_BYTES)))
         .with_state(state);

@@ -141,6 +141,32 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// New credentials for an active account (forgotten password, lost authenticator): the
+    /// password hash and sealed TOTP secret are replaced, the lock and failure count cleared,
+    /// the used TOTP steps forgotten, and every session of the account ended. `false` when there
+    /// is no active account of that name.
+    pub async fn reset_account(
+        &self,
+        username: &str,
+        password_hash: &str,
+        totp_sealed: &[u8],
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE accounts SET password_hash = $2, totp_sealed = $3, totp_last_step = 0, failures = 0, \
+             locked_until = 0 WHERE username = $1 AND disabled_at IS NULL",
+        )
+        .bind(username)
+        .bind(password_hash)
+        .bind(totp_sealed.to_vec())
+        .execute(&self.pool)
+        .await?;
+        sqlx::query("DELETE FROM sessions WHERE kind = 'staff' AND subject = $1")
+            .bind(username)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Disables an account for good and ends its sessions.
     pub async fn disable_account(&self, username: &str, now: i64) -> Result<bool, StoreError> {
         let done = sqlx::query("UPDATE accounts SET disabled_at = $2 WHERE username = $1 AND disabled_at IS NULL")

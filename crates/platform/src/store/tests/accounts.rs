@@ -15,6 +15,7 @@ behaviours!(
     concurrent_failures_all_count,
     a_totp_step_logs_in_once,
     disabling_ends_sessions_and_logins,
+    a_reset_replaces_credentials_and_clears_lock_and_sessions,
 );
 
 const T0: i64 = 1_700_000_000_000;
@@ -106,4 +107,22 @@ async fn disabling_ends_sessions_and_logins(store: &Store) {
     assert_eq!(store.session(&[9; 32], "staff", T0 + 3).await.expect("read"), None);
     assert!(!store.login_succeeded("alice", 1, T0 + 4).await.expect("login"));
     assert!(!store.disable_account("alice", T0 + 5).await.expect("again"), "already disabled");
+}
+
+async fn a_reset_replaces_credentials_and_clears_lock_and_sessions(store: &Store) {
+    store.create_account(&merchant("alice", "M-1"), T0).await.expect("create");
+    assert!(store.login_succeeded("alice", 500, T0).await.expect("login"));
+    for i in 0..MAX_FAILURES {
+        store.login_failed("alice", T0 + i).await.expect("fail");
+    }
+    store.create_session(&[7; 32], "staff", "alice", T0).await.expect("session");
+    assert!(store.reset_account("alice", "new hash", &[9, 9]).await.expect("reset"));
+    let a = store.account("alice").await.expect("read").expect("exists");
+    assert_eq!((a.password_hash.as_str(), a.totp_sealed.as_slice()), ("new hash", &[9u8, 9][..]));
+    assert_eq!((a.failures, a.locked_until, a.totp_last_step), (0, 0, 0), "unlocked, steps forgotten");
+    assert_eq!(store.session(&[7; 32], "staff", T0 + 1).await.expect("read"), None, "signed out");
+    assert!(store.login_succeeded("alice", 1, T0 + 2).await.expect("login"), "a new authenticator's step works");
+    assert!(!store.reset_account("nobody", "h", &[1]).await.expect("reset"));
+    store.disable_account("alice", T0 + 3).await.expect("disable");
+    assert!(!store.reset_account("alice", "h", &[1]).await.expect("reset"), "a disabled account stays disabled");
 }
