@@ -4,6 +4,7 @@
 mod accounts;
 mod codes;
 mod deliveries;
+mod lookups;
 mod receipts;
 mod search;
 mod terminals;
