@@ -279,3 +279,63 @@ async fn one_address_cannot_spray_sign_ins_across_usernames() {
     assert_eq!(p.status, 429);
     assert!(p.text().contains("Too many sign-in attempts from this address"), "{}", p.text());
 }
+
+#[tokio::test]
+async fn a_large_export_streams_every_match_across_pages() {
+    let platform = TestPlatform::start(Db::Sqlite).await;
+    platform.register_for("T0000811", "104110070110011", "Big Store 大商场").await;
+    platform.register_for("T0000812", "104110070110012", "Other Store").await;
+    // Stored directly (the export reads what is stored; making 450 signed receipts is slow).
+    let t0 = chrono::Utc::now().timestamp_millis();
+    for (terminal, merchant, n) in [("T0000811", "104110070110011", 450), ("T0000812", "104110070110012", 5)] {
+        for serial in 1..=n {
+            let receipt_id = format!("{terminal}-000001-{serial:06}");
+            let record = receipt_id.clone().into_bytes();
+            let r = ereceipt_platform::store::NewReceipt {
+                receipt_id: receipt_id.clone(),
+                terminal_id: terminal.into(),
+                merchant_id: merchant.into(),
+                merchant_name: "Big Store 大商场".into(),
+                batch: 1,
+                serial,
+                sequence: Some(serial),
+                previous_hash: None,
+                record_hash: sha256(&record),
+                record,
+                png: Vec::new(),
+                delivery: None,
+                amount_minor: 100 + serial,
+                currency: "CNY".into(),
+                tx_time: t0 - serial * 1000,
+                tx_offset_minutes: 480,
+                rrn: format!("{serial:012}"),
+                auth_code: "A1B2C3".into(),
+                card_masked: "622202******3446".into(),
+                card_last4: "3446".into(),
+                card_brand: "UnionPay".into(),
+                signer_serial: "00".into(),
+                received_at: t0,
+                ack: Vec::new(),
+            };
+            platform.state.store.store_receipt(&r).await.unwrap();
+        }
+    }
+    let (password, mut auth) = add_user(
+        &platform,
+        serde_json::json!({"username": "big", "role": "merchant", "merchant_id": "104110070110011"}),
+    )
+    .await;
+    let mut web = Web::new(&platform);
+    assert_eq!(sign_in(&mut web, "big", &password, &auth.code()).await.status, 303);
+    let csv = web.get("/merchant/receipts.csv").await;
+    assert_eq!(csv.status, 200);
+    let text = csv.text();
+    let rows: Vec<&str> = text.lines().skip(1).collect();
+    assert_eq!(rows.len(), 450, "every match, over three pages of 200");
+    let mut ids: Vec<&str> = rows.iter().map(|r| r.split(',').next().unwrap()).collect();
+    ids.dedup();
+    assert_eq!(ids.len(), 450, "no row twice");
+    assert!(ids.first().unwrap().contains("-000001\""), "newest first: {}", ids[0]);
+    assert!(ids.last().unwrap().contains("-000450\""), "oldest last");
+    assert!(!text.contains("T0000812"), "the other merchant's receipts are not exported");
+}
