@@ -39,6 +39,14 @@ impl Role {
             Role::Acquirer => "acquirer",
         }
     }
+
+    /// The merchant a merchant user sees; `None` for the acquirer.
+    pub fn merchant_id(&self) -> Option<&str> {
+        match self {
+            Role::Merchant { merchant_id } => Some(merchant_id),
+            Role::Acquirer => None,
+        }
+    }
 }
 
 /// Why an account operation failed.
@@ -171,9 +179,7 @@ pub fn check_totp(secret: &[u8], code: &str, unix_seconds: u64, last_step: i64) 
     let mut found = None;
     for step in now_step.saturating_sub(1)..=now_step + 1 {
         let expected = t.generate(step * TOTP_STEP);
-        let same = expected.len() == code.len()
-            && expected.bytes().zip(code.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
-        if same {
+        if ereceipt_core::encoding::constant_time_eq(expected.as_bytes(), code.as_bytes()) {
             found = i64::try_from(step).ok();
         }
     }

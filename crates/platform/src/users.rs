@@ -74,37 +74,15 @@ pub async fn add(store: &Store, keys: &PlatformKeys, u: &NewUser, now_ms: i64) -
             return Err(UserError::Invalid { field: "role", detail: format!("{other:?}: merchant or acquirer") })
         }
     };
-    let (password, generated) = match &u.password {
-        Some(p) => (p.clone(), None),
-        None => {
-            let p = accounts::generate_password()?;
-            (p.clone(), Some(p))
-        }
+    let minted = Minted::new(keys, &username, u.password.clone()).await?;
+    let account = NewAccount {
+        username: username.clone(),
+        role: role.clone(),
+        password_hash: minted.hash.clone(),
+        totp_sealed: minted.sealed.clone(),
     };
-    let hash = tokio::task::spawn_blocking(move || accounts::hash_password(&password))
-        .await
-        .map_err(|e| AccountError::Hash(e.to_string()))??;
-    let secret = accounts::new_totp_secret()?;
-    let sealed = accounts::seal_secret(&keys.otp_key, &username, &secret)?;
-    let merchant_id = match &role {
-        Role::Merchant { merchant_id } => Some(merchant_id.clone()),
-        Role::Acquirer => None,
-    };
-    let role_name = role.name().to_owned();
-    store
-        .create_account(
-            &NewAccount { username: username.clone(), role, password_hash: hash, totp_sealed: sealed },
-            now_ms,
-        )
-        .await?;
-    Ok(Credentials {
-        totp_uri: accounts::totp_uri(&secret, "ereceipt", &username),
-        totp_secret: accounts::totp_base32(&secret),
-        username,
-        role: role_name,
-        merchant_id,
-        password: generated,
-    })
+    store.create_account(&account, now_ms).await?;
+    Ok(minted.credentials(&username, &role))
 }
 
 /// New credentials for an active user: a password (generated unless given), a new TOTP secret;
@@ -116,45 +94,59 @@ pub async fn reset(
     password: Option<String>,
 ) -> Result<Option<Credentials>, UserError> {
     let Some(account) = store.account(username).await?.filter(|a| a.disabled_at.is_none()) else { return Ok(None) };
-    let (password, generated) = match password {
-        Some(p) => (p, None),
-        None => {
-            let p = accounts::generate_password()?;
-            (p.clone(), Some(p))
-        }
-    };
-    let hash = tokio::task::spawn_blocking(move || accounts::hash_password(&password))
-        .await
-        .map_err(|e| AccountError::Hash(e.to_string()))??;
-    let secret = accounts::new_totp_secret()?;
-    let sealed = accounts::seal_secret(&keys.otp_key, username, &secret)?;
-    if !store.reset_account(username, &hash, &sealed).await? {
+    let minted = Minted::new(keys, username, password).await?;
+    if !store.reset_account(username, &minted.hash, &minted.sealed).await? {
         return Ok(None);
     }
-    let merchant_id = match &account.role {
-        Role::Merchant { merchant_id } => Some(merchant_id.clone()),
-        Role::Acquirer => None,
-    };
-    Ok(Some(Credentials {
-        totp_uri: accounts::totp_uri(&secret, "ereceipt", username),
-        totp_secret: accounts::totp_base32(&secret),
-        username: username.to_owned(),
-        role: account.role.name().to_owned(),
-        merchant_id,
-        password: generated,
-    }))
+    Ok(Some(minted.credentials(username, &account.role)))
+}
+
+/// A user's new password and TOTP secret, and what the platform keeps of them.
+struct Minted {
+    /// The password when the platform generated it (shown once).
+    generated: Option<String>,
+    hash: String,
+    secret: Vec<u8>,
+    sealed: Vec<u8>,
+}
+
+impl Minted {
+    /// For `username`: `password` or a generated one, hashed off the async threads; a new TOTP
+    /// secret, sealed.
+    async fn new(keys: &PlatformKeys, username: &str, password: Option<String>) -> Result<Self, UserError> {
+        let (password, generated) = match password {
+            Some(p) => (p, None),
+            None => {
+                let p = accounts::generate_password()?;
+                (p.clone(), Some(p))
+            }
+        };
+        let hash = tokio::task::spawn_blocking(move || accounts::hash_password(&password))
+            .await
+            .map_err(|e| AccountError::Hash(e.to_string()))??;
+        let secret = accounts::new_totp_secret()?;
+        let sealed = accounts::seal_secret(&keys.otp_key, username, &secret)?;
+        Ok(Self { generated, hash, secret, sealed })
+    }
+
+    fn credentials(self, username: &str, role: &Role) -> Credentials {
+        Credentials {
+            totp_uri: accounts::totp_uri(&self.secret, "ereceipt", username),
+            totp_secret: accounts::totp_base32(&self.secret),
+            username: username.to_owned(),
+            role: role.name().to_owned(),
+            merchant_id: role.merchant_id().map(str::to_owned),
+            password: self.generated,
+        }
+    }
 }
 
 /// A user as listed (no secrets).
 pub fn describe(a: &AccountRow, now_ms: i64) -> serde_json::Value {
-    let merchant_id = match &a.role {
-        Role::Merchant { merchant_id } => Some(merchant_id.as_str()),
-        Role::Acquirer => None,
-    };
     serde_json::json!({
         "username": a.username,
         "role": a.role.name(),
-        "merchant_id": merchant_id,
+        "merchant_id": a.role.merchant_id(),
         "locked": a.locked_until > now_ms,
         "locked_until": (a.locked_until > now_ms).then_some(a.locked_until),
         "failed_logins": a.failures,

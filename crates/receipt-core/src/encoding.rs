@@ -112,6 +112,13 @@ pub(crate) fn from_bytes(bytes: &[u8]) -> Result<Value, EncodingError> {
     ciborium::from_reader(bytes).map_err(|e| EncodingError::Cbor(e.to_string()))
 }
 
+/// Whether `a` and `b` are equal, in time that does not depend on where they differ (for
+/// secrets: tokens, codes, card numbers). Unequal lengths are unequal at once.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    a.len() == b.len() && std::hint::black_box(diff) == 0
+}
+
 /// SHA-256 of `data`.
 pub fn sha256(data: &[u8]) -> [u8; 32] {
     sha256_parts(&[data])

@@ -109,14 +109,7 @@ pub async fn add_user(
     Json(u): Json<crate::users::NewUser>,
 ) -> Result<(StatusCode, Json<crate::users::Credentials>), ApiError> {
     require_admin(&st, &headers)?;
-    let c = crate::users::add(&st.store, &st.keys, &u, Utc::now().timestamp_millis()).await.map_err(|e| match e {
-        crate::users::UserError::Store(s) => ApiError::from(s),
-        crate::users::UserError::Invalid { .. }
-        | crate::users::UserError::Account(crate::accounts::AccountError::WeakPassword) => {
-            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.to_string())
-        }
-        other => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", other.to_string()),
-    })?;
+    let c = crate::users::add(&st.store, &st.keys, &u, Utc::now().timestamp_millis()).await?;
     tracing::info!(username = %c.username, role = %c.role, "portal user created");
     Ok((StatusCode::CREATED, Json(c)))
 }
@@ -177,18 +170,9 @@ pub async fn reset_user(
 ) -> Result<Json<crate::users::Credentials>, ApiError> {
     require_admin(&st, &headers)?;
     let password = body.and_then(|Json(b)| b.password);
-    match crate::users::reset(&st.store, &st.keys, &name, password).await {
-        Ok(Some(c)) => {
-            tracing::info!(username = %c.username, "portal user credentials reset");
-            Ok(Json(c))
-        }
-        Ok(None) => Err(ApiError::not_found(format!("no active user {name}"))),
-        Err(crate::users::UserError::Account(crate::accounts::AccountError::WeakPassword)) => Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid",
-            crate::accounts::AccountError::WeakPassword.to_string(),
-        )),
-        Err(crate::users::UserError::Store(e)) => Err(e.into()),
-        Err(e) => Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())),
-    }
+    let c = crate::users::reset(&st.store, &st.keys, &name, password)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no active user {name}")))?;
+    tracing::info!(username = %c.username, "portal user credentials reset");
+    Ok(Json(c))
 }

@@ -29,6 +29,39 @@ impl ApiError {
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)
     }
+
+    /// 429 with `Retry-After: secs`.
+    pub fn rate_limited(secs: i64, message: impl Into<String>) -> Response {
+        let mut r = Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message).into_response();
+        if let Ok(v) = axum::http::HeaderValue::from_str(&secs.to_string()) {
+            r.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+        }
+        r
+    }
+}
+
+impl From<crate::portal::PageError> for ApiError {
+    fn from(e: crate::portal::PageError) -> Self {
+        match e {
+            crate::portal::PageError::Store(s) => s.into(),
+            crate::portal::PageError::Forbidden(f) => Self::new(StatusCode::FORBIDDEN, "forbidden", f.0),
+            crate::portal::PageError::Internal(what) => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", what),
+        }
+    }
+}
+
+impl From<crate::users::UserError> for ApiError {
+    fn from(e: crate::users::UserError) -> Self {
+        use crate::accounts::AccountError;
+        use crate::users::UserError;
+        match e {
+            UserError::Store(s) => s.into(),
+            UserError::Invalid { .. } | UserError::Account(AccountError::WeakPassword) => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.to_string())
+            }
+            other => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", other.to_string()),
+        }
+    }
 }
 
 impl IntoResponse for ApiError {

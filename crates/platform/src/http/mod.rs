@@ -29,7 +29,6 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub fn router(state: SharedState) -> Router {
     let max_upload = state.settings.max_upload_bytes;
     let api = Router::new()
-        .route("/healthz", get(ops::health))
         .route("/readyz", get(ops::ready))
         .route("/metrics", get(ops::metrics))
         .route("/crl", get(ops::crl))
@@ -42,14 +41,8 @@ pub fn router(state: SharedState) -> Router {
         .route("/api/v1/receipts/{id}", get(query::receipt))
         .route("/api/v1/receipts/{id}/image", get(query::image))
         .route("/api/v1/receipts/{id}/record", get(query::record))
-        .route("/api/v1/verify", post(query::verify))
         .route("/api/v1/terminal/receipts/{id}", get(terminal_receipts::receipt))
         .route("/api/v1/mm7", post(mm7::vasp))
-        .route("/api/v1/pull/code", post(pull::request_code))
-        .route("/api/v1/pull/login", post(pull::login))
-        .route("/api/v1/pull/logout", post(pull::logout))
-        .route("/api/v1/pull/receipts", get(pull::receipts))
-        .route("/api/v1/pull/receipts/{id}/image", get(pull::image))
         .route("/api/v1/admin/terminals", post(admin::add_terminal).get(admin::list_terminals))
         .route("/api/v1/admin/terminals/{id}/token", post(admin::new_token))
         .route("/api/v1/admin/terminals/{id}/revoke", post(admin::revoke))
@@ -59,6 +52,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/api/v1/admin/users/{name}/unlock", post(admin::unlock_user))
         .route("/api/v1/admin/users/{name}/disable", post(admin::disable_user))
         .route("/api/v1/admin/users/{name}/reset", post(admin::reset_user))
+        .merge(browser_api())
         .layer(DefaultBodyLimit::max(max_upload))
         .merge(crate::portal::routes().layer(DefaultBodyLimit::max(crate::portal::MAX_VERIFY_BYTES)))
         .with_state(state);
@@ -68,7 +62,16 @@ pub fn router(state: SharedState) -> Router {
 /// What the browser-only portal listener serves: the portal's pages, the pull login API, public
 /// verification and health; no upload, enrolment, admin or query API.
 pub fn portal_router(state: SharedState) -> Router {
-    let api = Router::new()
+    let api = browser_api()
+        .merge(crate::portal::routes())
+        .layer(DefaultBodyLimit::max(crate::portal::MAX_VERIFY_BYTES))
+        .with_state(state);
+    with_request_ids(api)
+}
+
+/// The JSON endpoints both listeners serve to browsers: health, public verification, pull login.
+fn browser_api() -> Router<SharedState> {
+    Router::new()
         .route("/healthz", get(ops::health))
         .route("/api/v1/verify", post(query::verify))
         .route("/api/v1/pull/code", post(pull::request_code))
@@ -76,10 +79,6 @@ pub fn portal_router(state: SharedState) -> Router {
         .route("/api/v1/pull/logout", post(pull::logout))
         .route("/api/v1/pull/receipts", get(pull::receipts))
         .route("/api/v1/pull/receipts/{id}/image", get(pull::image))
-        .layer(DefaultBodyLimit::max(crate::portal::MAX_VERIFY_BYTES))
-        .merge(crate::portal::routes().layer(DefaultBodyLimit::max(crate::portal::MAX_VERIFY_BYTES)))
-        .with_state(state);
-    with_request_ids(api)
 }
 
 /// A request id on every request, its response and its log lines.

@@ -4,7 +4,7 @@
 //! state-changing requests from a foreign origin are refused.
 
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use chrono::Utc;
@@ -14,7 +14,7 @@ use serde::Deserialize;
 use super::query::ReceiptView;
 use super::ApiError;
 use crate::delivery::Outgoing;
-use crate::keys::{random_secret, token_hash};
+use crate::keys::token_hash;
 use crate::otp::{self, LoginOutcome};
 use crate::state::SharedState;
 use crate::store::Issued;
@@ -27,9 +27,7 @@ pub(crate) const KIND: &str = "consumer";
 
 /// Refuses a state-changing request whose `Origin` is not this platform (CSRF).
 fn same_origin(headers: &HeaderMap) -> Result<(), ApiError> {
-    let Some(origin) = headers.get(header::ORIGIN) else { return Ok(()) };
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
-    if origin.to_str().ok() == Some(&format!("https://{host}")) {
+    if crate::portal::origin_is_this_site(headers) {
         Ok(())
     } else {
         Err(ApiError::new(StatusCode::FORBIDDEN, "foreign_origin", "request from another site refused"))
@@ -140,16 +138,7 @@ pub async fn request_code(
         )
             .into_response()),
         Err(CodeRefused::RateLimited(secs)) => {
-            let mut r = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                format!("too many codes; try again in {secs} s"),
-            )
-            .into_response();
-            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-                r.headers_mut().insert(header::RETRY_AFTER, v);
-            }
-            Ok(r)
+            Ok(ApiError::rate_limited(secs, format!("too many codes; try again in {secs} s")))
         }
         Err(CodeRefused::NoSms) => {
             Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no_sms", "SMS is not configured"))
@@ -238,30 +227,15 @@ pub async fn login(
     if let Err(r) = check_login_code(&st, &phone, &req.code).await {
         return Err(ApiError::new(r.status, r.code, r.en));
     }
-    let now = Utc::now().timestamp_millis();
-    // A fresh session at every login (no fixation); the old one, if any, ends.
-    if let Some(old) = cookie(&headers) {
-        st.store.end_session(&token_hash(&old)).await?;
-    }
-    let token =
-        random_secret().ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "no randomness"))?;
-    st.store.create_session(&token_hash(&token), KIND, phone.as_str(), now).await?;
-    let cookie = format!(
-        "{COOKIE}={token}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age={}",
-        crate::store::SESSION_MAX_MS / 1000
-    );
+    // The same sessions as the portal's pages: a fresh one at every login, the old one ends.
+    let session = crate::portal::new_session(&st, COOKIE, KIND, phone.as_str(), &headers).await?;
     let mut r = Json(serde_json::json!({"phone": phone.as_str()})).into_response();
-    if let Ok(v) = HeaderValue::from_str(&cookie) {
-        r.headers_mut().insert(header::SET_COOKIE, v);
-    }
+    r.headers_mut().insert(header::SET_COOKIE, session);
     Ok(r)
 }
 
 fn cookie(headers: &HeaderMap) -> Option<String> {
-    headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|c| {
-        let (k, v) = c.trim().split_once('=')?;
-        (k == COOKIE).then(|| v.to_owned())
-    })
+    crate::portal::cookie(headers, COOKIE)
 }
 
 async fn customer(st: &SharedState, headers: &HeaderMap) -> Result<String, ApiError> {
@@ -304,13 +278,9 @@ pub async fn image(
 
 pub async fn logout(State(st): State<SharedState>, headers: HeaderMap) -> Result<Response, ApiError> {
     same_origin(&headers)?;
-    if let Some(token) = cookie(&headers) {
-        st.store.end_session(&token_hash(&token)).await?;
-    }
     let mut r = StatusCode::NO_CONTENT.into_response();
-    r.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_static("ereceipt_pull=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0"),
-    );
+    for gone in crate::portal::end_session(&st, COOKIE, &headers).await? {
+        r.headers_mut().append(header::SET_COOKIE, gone);
+    }
     Ok(r)
 }

@@ -189,16 +189,11 @@ pub async fn verify(
     body: Bytes,
 ) -> Result<axum::response::Response, ApiError> {
     if let Err(secs) = st.verify_limit.check(peer.ip(), std::time::Instant::now()) {
-        let mut r = ApiError::new(
-            axum::http::StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
+        let secs = i64::try_from(secs).unwrap_or(i64::MAX);
+        return Ok(ApiError::rate_limited(
+            secs,
             format!("too many verifications from this address; try again in {secs} s"),
-        )
-        .into_response();
-        if let Ok(v) = axum::http::HeaderValue::from_str(&secs.to_string()) {
-            r.headers_mut().insert(header::RETRY_AFTER, v);
-        }
-        return Ok(r);
+        ));
     }
     Ok(Json(verify_with_revocation(&st, body.to_vec()).await?).into_response())
 }

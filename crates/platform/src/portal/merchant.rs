@@ -259,7 +259,7 @@ pub async fn export_csv(
         Ok(m) => m,
         Err(r) => return Ok(r),
     };
-    let l = Ctx::new(&st, &headers, "/merchant/receipts").lang;
+    let l = Lang::of(&headers);
     let mut q = match f.to_query(Some(&merchant_id), portal_offset(&st), l) {
         Ok(q) => q,
         Err(e) => return Ok((StatusCode::UNPROCESSABLE_ENTITY, e).into_response()),

@@ -21,6 +21,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use chrono::Utc;
+use ereceipt_core::encoding::constant_time_eq;
 use maud::Markup;
 use ring::hmac;
 
@@ -214,7 +215,7 @@ fn link_token(key: &[u8], receipt_id: &str) -> String {
 /// Whether `token` is the link token of `receipt_id` (constant time).
 pub(crate) fn link_token_matches(key: &[u8], receipt_id: &str, token: &str) -> bool {
     let expected = link_token(key, receipt_id);
-    expected.len() == token.len() && expected.bytes().zip(token.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    constant_time_eq(expected.as_bytes(), token.as_bytes())
 }
 
 /// A form that carries nothing but its CSRF token (logout).
@@ -226,17 +227,22 @@ pub struct CsrfForm {
 
 /// Why a POST was refused before it was looked at.
 #[derive(Debug)]
-pub(crate) struct Forbidden(&'static str);
+pub(crate) struct Forbidden(pub(crate) &'static str);
+
+/// Whether the request's `Origin`, when the browser sends one, is this platform (the JSON pull
+/// API and the portal's forms both refuse state changes from elsewhere).
+pub(crate) fn origin_is_this_site(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else { return true };
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+    origin.to_str().ok() == Some(&format!("https://{host}"))
+}
 
 /// Checks a state-changing request: it must come from this origin (`Origin` and
 /// `Sec-Fetch-Site`, when the browser sends them) and carry the form token of this browser and
 /// session.
 pub(crate) fn check_post(st: &SharedState, headers: &HeaderMap, form_token: &str) -> Result<(), Forbidden> {
-    if let Some(origin) = headers.get(header::ORIGIN) {
-        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
-        if origin.to_str().ok() != Some(&format!("https://{host}")) {
-            return Err(Forbidden("request from another site refused"));
-        }
+    if !origin_is_this_site(headers) {
+        return Err(Forbidden("request from another site refused"));
     }
     if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
         if site != "same-origin" && site != "none" {
@@ -247,9 +253,7 @@ pub(crate) fn check_post(st: &SharedState, headers: &HeaderMap, form_token: &str
         return Err(Forbidden("the form expired; reload the page and try again"));
     };
     let expected = csrf_token(&st.keys.otp_key, &csrf_cookie, session_cookies(headers).as_deref());
-    let same = expected.len() == form_token.len()
-        && expected.bytes().zip(form_token.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
-    if same {
+    if constant_time_eq(expected.as_bytes(), form_token.as_bytes()) {
         Ok(())
     } else {
         Err(Forbidden("the form expired; reload the page and try again"))
@@ -267,6 +271,8 @@ impl IntoResponse for Forbidden {
 pub(crate) enum PageError {
     Store(StoreError),
     Forbidden(Forbidden),
+    /// The server could not do its part (no randomness for a session).
+    Internal(&'static str),
 }
 
 impl From<StoreError> for PageError {
@@ -285,6 +291,10 @@ impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         match self {
             PageError::Forbidden(f) => f.into_response(),
+            PageError::Internal(what) => {
+                tracing::error!(what, "portal page failed");
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal error; see the platform log").into_response()
+            }
             PageError::Store(e) => {
                 tracing::error!(error = %e, "portal page failed");
                 (
@@ -319,10 +329,10 @@ pub(crate) async fn new_session(
     if let Some(old) = cookie(headers, cookie_name) {
         st.store.end_session(&token_hash(&old)).await?;
     }
-    let token = random_secret().ok_or(PageError::Forbidden(Forbidden("no randomness")))?;
+    let token = random_secret().ok_or(PageError::Internal("no randomness"))?;
     st.store.create_session(&token_hash(&token), kind, subject, Utc::now().timestamp_millis()).await?;
     cookie_header(cookie_name, &token, crate::store::SESSION_MAX_MS / 1000)
-        .ok_or(PageError::Forbidden(Forbidden("bad cookie")))
+        .ok_or(PageError::Internal("session cookie header"))
 }
 
 /// Ends the session in `cookie_name` and returns the header that deletes the cookie.

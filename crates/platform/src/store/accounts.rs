@@ -56,10 +56,7 @@ fn account_from_row(row: &sqlx::any::AnyRow) -> Result<AccountRow, StoreError> {
 impl Store {
     /// Creates an account; [`StoreError::AccountExists`] if the username is taken.
     pub async fn create_account(&self, a: &NewAccount, now: i64) -> Result<(), StoreError> {
-        let merchant_id = match &a.role {
-            Role::Merchant { merchant_id } => Some(merchant_id.clone()),
-            Role::Acquirer => None,
-        };
+        let merchant_id = a.role.merchant_id().map(str::to_owned);
         let done = sqlx::query(
             "INSERT INTO accounts (username, role, merchant_id, password_hash, totp_sealed, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (username) DO NOTHING",
@@ -160,11 +157,17 @@ impl Store {
         .bind(totp_sealed.to_vec())
         .execute(&self.pool)
         .await?;
+        self.end_staff_sessions(username).await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Signs `username` out everywhere.
+    async fn end_staff_sessions(&self, username: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM sessions WHERE kind = 'staff' AND subject = $1")
             .bind(username)
             .execute(&self.pool)
             .await?;
-        Ok(done.rows_affected() == 1)
+        Ok(())
     }
 
     /// Disables an account for good and ends its sessions.
@@ -174,10 +177,7 @@ impl Store {
             .bind(now)
             .execute(&self.pool)
             .await?;
-        sqlx::query("DELETE FROM sessions WHERE kind = 'staff' AND subject = $1")
-            .bind(username)
-            .execute(&self.pool)
-            .await?;
+        self.end_staff_sessions(username).await?;
         Ok(done.rows_affected() == 1)
     }
 }

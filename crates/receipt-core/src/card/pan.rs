@@ -88,7 +88,7 @@ impl Pan {
 
     /// Constant-shape comparison of two card numbers, for checking that two tracks agree.
     pub(crate) fn same_as(&self, other: &Pan) -> bool {
-        self.0.len() == other.0.len() && self.0.bytes().zip(other.0.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+        crate::encoding::constant_time_eq(self.0.as_bytes(), other.0.as_bytes())
     }
 }
 

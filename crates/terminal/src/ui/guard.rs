@@ -5,6 +5,7 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use ereceipt_core::encoding::constant_time_eq;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -103,15 +104,11 @@ impl Guard {
         let from_query =
             if safe { query.and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("token="))) } else { None };
         match from_header.or(from_query) {
-            Some(t) if same(t.as_bytes(), self.token.as_bytes()) => Ok(()),
+            // Constant time, so the token cannot be guessed byte by byte from timings.
+            Some(t) if constant_time_eq(t.as_bytes(), self.token.as_bytes()) => Ok(()),
             _ => Err(Refused::Token),
         }
     }
-}
-
-/// Constant-time comparison, so the token cannot be guessed byte by byte from timings.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// The middleware: refuses what [`Guard::check`] refuses, and adds the security headers.
