@@ -8,11 +8,13 @@
 // A test binary: a failed unwrap is a failed test, with its location.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod adversarial;
 mod attacks;
 mod benign;
 mod corpus;
 mod malicious;
 mod score;
+mod tools;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;

@@ -44,7 +44,7 @@ fn verify(bytes: &[u8], ctx: &Ctx) -> Verification {
 
 /// A second genuine receipt that differs from `seed`'s only in one digit of the amount (the
 /// yuan units), with the same image size; `None` if no such variant keeps the size.
-fn amount_variant(seed: u64, ctx: &Ctx, height: u32) -> Option<Canvas> {
+pub fn amount_variant(seed: u64, ctx: &Ctx, height: u32) -> Option<Canvas> {
     let amount = corpus::amount_of(seed);
     let digit = amount / 100 % 10;
     let leading = amount < 1000;

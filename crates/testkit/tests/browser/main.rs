@@ -1,5 +1,8 @@
 //! Drives the real headless Chromium against a tiny in-test page: forms, downloads, pen and
-//! touch strokes, page keystrokes and screenshots as a portal or touch-UI test would use them.
+//! touch strokes, page keystrokes and screenshots as a portal or touch-UI test would use them;
+//! and what Chromium shows of forged receipts (`receipts`).
+
+mod receipts;
 
 use std::net::SocketAddr;
 use std::time::Duration;
