@@ -352,6 +352,15 @@ def jfif_thumb(s: Slip) -> bytes:
     return replace_app0(jpeg(s.grey), app0)
 
 
+def jfxx_thumb(s: Slip) -> bytes:
+    # A JFXX extension APP0 (code 0x10: a JPEG-coded thumbnail) after the JFIF APP0.
+    w, h = s.size
+    thumb = jpeg(s.altered.resize((96, h * 96 // w), Image.Resampling.LANCZOS), quality=75)
+    genuine = jpeg(s.grey)
+    n = struct.unpack(">H", genuine[4:6])[0]
+    return genuine[: 4 + n] + segment(0xE0, b"JFXX\0\x10" + thumb) + genuine[4 + n :]
+
+
 def mpo(s: Slip) -> bytes:
     buf = io.BytesIO()
     s.grey.convert("RGB").save(
@@ -458,6 +467,7 @@ MAKERS = {
     "exif6.jpg": exif6,
     "exif_thumb.jpg": exif_thumb,
     "jfif_thumb.jpg": jfif_thumb,
+    "jfxx_thumb.jpg": jfxx_thumb,
     "mpo.jpg": mpo,
     "after_eoi.jpg": after_eoi,
     "colour.jpg": colour_jpeg,
