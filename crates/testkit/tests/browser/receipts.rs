@@ -91,6 +91,18 @@ async fn displayed(
     Ok((Grey { width, height, pixels }, shot))
 }
 
+/// The chunk types of a PNG file, in order, so that a refusal says what Chromium wrote.
+fn chunk_types(png: &[u8]) -> Vec<String> {
+    let mut types = Vec::new();
+    let mut at = 8;
+    while let Some(head) = png.get(at..at + 8) {
+        let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        types.push(String::from_utf8_lossy(&head[4..8]).into_owned());
+        at += 12 + len;
+    }
+    types
+}
+
 /// Shares of the edit the display shows: (added strokes shown dark, removed strokes shown
 /// light), and the share of all other pixels that binarise as in the signed slip.
 fn shown(g: &Golden, shot: &Grey) -> (f64, f64, f64) {
@@ -153,6 +165,6 @@ async fn a_1_to_1_chromium_screenshot_of_the_genuine_png_is_authentic() -> TestR
     assert_eq!(shot, g.slip, "Chromium does not display the genuine slip exactly");
     // The screenshot file as Chromium wrote it (RGB(A), no text chunk: the QR is scanned).
     let v = verify_image(&file, &g.anchor);
-    assert_eq!(v.verdict, Verdict::Authentic, "{}", v.reason);
+    assert_eq!(v.verdict, Verdict::Authentic, "{} (the screenshot's chunks: {:?})", v.reason, chunk_types(&file));
     Ok(())
 }
