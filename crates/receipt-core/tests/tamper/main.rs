@@ -3,7 +3,9 @@
 //! verifies them against the real CA, prints a Markdown table and asserts the properties.
 //!
 //! `cargo test --release -p ereceipt-core --test tamper -- --nocapture` prints the table.
-//! `TAMPER_RECEIPTS=n` changes the corpus size (default 200).
+//! `TAMPER_RECEIPTS=n` changes the corpus size (default 200). The adversarial and
+//! benign-tools sets, made with real tools (Pillow, ImageMagick, optipng, oxipng, pngcrush,
+//! cjpeg), are a test of their own: `-- adversarial` (see `adversarial.rs`).
 
 // A test binary: a failed unwrap is a failed test, with its location.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
