@@ -143,9 +143,21 @@ pub(super) fn walk(bytes: &[u8], limits: Limits) -> Result<JpegFile, ImageError>
         }
         match marker {
             0xc0..=0xc2 => frame(&mut w, data, limits)?,
-            0xc3 => w.undecodable(Refusal::Lossless),
-            0xc5..=0xc7 | 0xde | 0xdf => w.undecodable(Refusal::Hierarchical(marker)),
-            0xc9..=0xcb | 0xcc..=0xcf => w.undecodable(Refusal::Arithmetic(marker)),
+            // Frames of other coding processes are read too (their scans are walked), then refused.
+            0xc3 => {
+                frame(&mut w, data, limits)?;
+                w.undecodable(Refusal::Lossless);
+            }
+            0xc5..=0xc7 => {
+                frame(&mut w, data, limits)?;
+                w.undecodable(Refusal::Hierarchical(marker));
+            }
+            0xc9..=0xcb | 0xcd..=0xcf => {
+                frame(&mut w, data, limits)?;
+                w.undecodable(Refusal::Arithmetic(marker));
+            }
+            0xde | 0xdf => w.undecodable(Refusal::Hierarchical(marker)),
+            0xcc => w.undecodable(Refusal::Arithmetic(marker)),
             0xc4 | 0xfe => {}
             0xdb => {
                 if w.scans > 0 {

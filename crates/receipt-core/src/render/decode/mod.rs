@@ -7,6 +7,8 @@
 
 mod exif;
 mod jpeg;
+#[cfg(test)]
+mod jpeg_tests;
 mod jpeg_walk;
 mod png;
 mod png_pixels;
@@ -38,7 +40,7 @@ pub enum ImageError {
     #[error("not a PNG or JPEG image")]
     Format,
     /// A format we recognise but do not verify.
-    #[error("a {0} file; only PNG and JPEG receipts can be verified")]
+    #[error("{article} {0} file; only PNG and JPEG receipts can be verified", article = article(.0))]
     Unsupported(&'static str),
     /// The PNG is corrupt or truncated.
     #[error("corrupt or truncated PNG: {0}")]
@@ -61,6 +63,14 @@ pub enum ImageError {
     /// Encoding failed.
     #[error("cannot encode PNG: {0}")]
     Encode(String),
+}
+
+fn article(name: &str) -> &'static str {
+    if name.starts_with(['A', 'E', 'I', 'O', 'S']) {
+        "an"
+    } else {
+        "a"
+    }
 }
 
 /// The container an image came in.
