@@ -298,7 +298,9 @@ pub fn extract(img: &Canvas, record_hash: &[u8; 32], cert: &PosCertificate, tole
     let threshold = tolerance.threshold();
     let deviations = match *tolerance {
         Tolerance::Exact => scan::block_deviations(img, &plan, &paper),
-        Tolerance::Jpeg { mixed_energy } => scan::block_jpeg_scores(img, &plan, &paper, mixed_energy),
+        Tolerance::Jpeg { luma_table } => {
+            scan::block_jpeg_scores(img, &plan, &paper, &tolerance::JpegModel::new(&luma_table))
+        }
     };
     let mut feature = 0u8;
     let mut regions = Vec::new();

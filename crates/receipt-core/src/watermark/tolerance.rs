@@ -2,8 +2,8 @@
 //! files must show exactly the levels the terminal wrote. A JPEG may carry the noise its own
 //! quantisation can produce, and no more: a blank 8×8 block (flat in the signed content) is
 //! coded by its DC coefficient alone and stays flat; a block with ink and paper may deviate by
-//! at most the energy its quantisation tables allow (Parseval: the DCT is orthonormal, so the
-//! squared pixel error equals the squared coefficient error, at most (Q[k]/2)² per coefficient).
+//! at most the squared error that quantising its signed content with the file's own luma table
+//! can produce ([`JpegModel`]); and no pixel by more than [`PIXEL_LIMIT`].
 
 use crate::render::decode::{Decoded, ImageKind};
 
@@ -11,11 +11,13 @@ use crate::render::decode::{Decoded, ImageKind};
 pub const FLAT_LIMIT: u8 = 4;
 /// Grey levels any pixel of a JPEG may move: a last bound whatever the tables.
 pub const PIXEL_LIMIT: u8 = 64;
-/// Rounding slack per coefficient (the encoder's integer DCT), in the coefficient's units.
-const COEFF_SLACK: f64 = 1.0;
-/// Rounding slack in the pixel domain, L2 over a block (one level per pixel: the decoder's
+/// Slack per coefficient, in the coefficient's units: twice the error of an encoder's integer
+/// DCT (libjpeg's fast DCT errs by up to about 1), since that error both moves the coefficient
+/// and can tip its rounding.
+const COEFF_SLACK: f32 = 2.0;
+/// Rounding slack in the pixel domain, L2 over a block: one level per pixel (the decoder's
 /// integer IDCT and output rounding).
-const PIXEL_SLACK: f64 = 8.0;
+const PIXEL_SLACK: f32 = 8.0;
 /// A JPEG block's score is the share of its tolerance it uses, in percent.
 pub const JPEG_THRESHOLD: u8 = 100;
 
@@ -26,9 +28,8 @@ pub enum Tolerance {
     Exact,
     /// JPEG: the feature is the largest share (percent) of its tolerance any 8×8 block uses.
     Jpeg {
-        /// The most squared error (summed over a block's 64 pixels) that quantising a block
-        /// with the file's luma table can produce, with rounding slack.
-        mixed_energy: u32,
+        /// The file's luma quantisation table, natural (row-major) order.
+        luma_table: [u16; 64],
     },
 }
 
@@ -36,16 +37,9 @@ impl Tolerance {
     /// The tolerance for an image as it was decoded: exact unless it came as a JPEG.
     pub fn for_image(decoded: &Decoded) -> Self {
         match (decoded.kind, decoded.luma_table) {
-            (ImageKind::Jpeg, Some(t)) => Self::jpeg(&t),
+            (ImageKind::Jpeg, Some(luma_table)) => Self::Jpeg { luma_table },
             _ => Self::Exact,
         }
-    }
-
-    /// The JPEG tolerance of a luma quantisation table.
-    pub fn jpeg(luma_table: &[u16; 64]) -> Self {
-        let coefficients = luma_table.iter().map(|&q| (f64::from(q) / 2.0 + COEFF_SLACK).powi(2)).sum::<f64>().sqrt();
-        let l2 = coefficients + PIXEL_SLACK;
-        Self::Jpeg { mixed_energy: (l2 * l2).ceil() as u32 }
     }
 
     /// The feature value at or below which an image counts as untampered.
@@ -55,17 +49,64 @@ impl Tolerance {
             Self::Jpeg { .. } => JPEG_THRESHOLD,
         }
     }
+}
 
-    /// The score of one 8×8 block of a JPEG: whether its expected content mixes ink and paper,
-    /// its largest pixel deviation and its squared error.
-    pub(super) fn jpeg_block(mixed_energy: u32, mixed: bool, worst: u8, energy: u32) -> u8 {
-        let pixel = u32::from(worst) * 100 / u32::from(PIXEL_LIMIT);
-        let block = if mixed {
-            (u64::from(energy) * 100 / u64::from(mixed_energy.max(1))).min(255) as u32
-        } else {
-            u32::from(worst) * 100 / u32::from(FLAT_LIMIT)
+/// The JPEG block model of one quantisation table.
+///
+/// The encoder quantises each coefficient c of a block to the nearest multiple of its step Q,
+/// so it errs by at most min(|c|, Q/2): a coefficient smaller than half a step becomes 0 and
+/// errs by itself. The signed content of a mixed block is known (ink 0, paper at its level), so
+/// its coefficients are, and the squared error a genuine JPEG can show in that block is at most
+/// the sum of those bounds squared (Parseval: the 8×8 DCT is orthonormal), which is far less
+/// than the table alone allows wherever the content is simple.
+pub(super) struct JpegModel {
+    half_step: [f32; 64],
+    /// `basis[u][x]`: the orthonormal 8-point DCT-II.
+    basis: [[f32; 8]; 8],
+    /// For each byte of ink bits (first pixel in the high bit), the 1-D DCT of that row of ink.
+    rows: Vec<[f32; 8]>,
+}
+
+impl JpegModel {
+    pub(super) fn new(luma_table: &[u16; 64]) -> Self {
+        let basis: [[f32; 8]; 8] = std::array::from_fn(|u| {
+            let a = if u == 0 { (1.0f32 / 8.0).sqrt() } else { 0.5 };
+            std::array::from_fn(|x| a * ((2 * x + 1) as f32 * u as f32 * std::f32::consts::PI / 16.0).cos())
+        });
+        let rows = (0..256usize)
+            .map(|b| std::array::from_fn(|u| (0..8).filter(|x| b >> (7 - x) & 1 == 1).map(|x| basis[u][x]).sum()))
+            .collect();
+        Self { half_step: std::array::from_fn(|k| f32::from(luma_table[k]) / 2.0), basis, rows }
+    }
+
+    /// The most squared error quantisation can give a block whose ink rows are `mask` and whose
+    /// paper is at `level`, with rounding slack.
+    pub(super) fn mixed_bound(&self, mask: &[u8; 8], level: u8) -> f32 {
+        // The block is (level - 128) everywhere minus level where there is ink.
+        let rows: [&[f32; 8]; 8] = std::array::from_fn(|y| &self.rows[usize::from(mask[y])]);
+        let mut sum = 0.0f32;
+        for (v, basis_v) in self.basis.iter().enumerate() {
+            for u in 0..8 {
+                let ink: f32 = (0..8).map(|y| basis_v[y] * rows[y][u]).sum();
+                let dc = if u == 0 && v == 0 { 8.0 * (f32::from(level) - 128.0) } else { 0.0 };
+                let c = dc - f32::from(level) * ink;
+                let e = c.abs().min(self.half_step[v * 8 + u]) + COEFF_SLACK;
+                sum += e * e;
+            }
+        }
+        let l2 = sum.sqrt() + PIXEL_SLACK;
+        l2 * l2
+    }
+
+    /// The score of one 8×8 block: whether its signed content mixes ink and paper (then its
+    /// ink rows and paper level), its largest pixel deviation and its squared error.
+    pub(super) fn score(&self, mixed: Option<(&[u8; 8], u8)>, worst: u8, energy: u32) -> u8 {
+        let pixel = f32::from(worst) * 100.0 / f32::from(PIXEL_LIMIT);
+        let block = match mixed {
+            Some((mask, level)) => energy as f32 * 100.0 / self.mixed_bound(mask, level),
+            None => f32::from(worst) * 100.0 / f32::from(FLAT_LIMIT),
         };
-        pixel.max(block).min(255) as u8
+        pixel.max(block).min(255.0) as u8
     }
 }
 
@@ -74,21 +115,54 @@ mod tests {
     use super::*;
     use crate::render::decode::jpeg_tables_for_tests as tables;
 
+    /// The DCT the bound uses, straight from its definition, for a block of levels.
+    fn dct(block: &[[f32; 8]; 8]) -> [f32; 64] {
+        let a = |u: usize| if u == 0 { (0.125f32).sqrt() } else { 0.5 };
+        std::array::from_fn(|k| {
+            let (v, u) = (k / 8, k % 8);
+            let mut s = 0.0;
+            for (y, row) in block.iter().enumerate() {
+                for (x, &f) in row.iter().enumerate() {
+                    s += f
+                        * ((2 * x + 1) as f32 * u as f32 * std::f32::consts::PI / 16.0).cos()
+                        * ((2 * y + 1) as f32 * v as f32 * std::f32::consts::PI / 16.0).cos();
+                }
+            }
+            a(u) * a(v) * s
+        })
+    }
+
     #[test]
-    fn coarser_tables_allow_more_and_flat_blocks_little() {
-        let (q95, q75) = (Tolerance::jpeg(&tables(95)), Tolerance::jpeg(&tables(75)));
-        let energy = |t: Tolerance| match t {
-            Tolerance::Jpeg { mixed_energy } => mixed_energy,
-            Tolerance::Exact => 0,
-        };
-        assert!(energy(q95) < energy(q75) / 4, "{q95:?} {q75:?}");
-        // A flat block: 4 levels pass, 5 do not; a mixed block: its energy budget.
-        let e = energy(q75);
-        assert_eq!(Tolerance::jpeg_block(e, false, 4, 0), 100);
-        assert!(Tolerance::jpeg_block(e, false, 5, 0) > JPEG_THRESHOLD);
-        assert!(Tolerance::jpeg_block(e, true, 40, e) <= JPEG_THRESHOLD);
-        assert!(Tolerance::jpeg_block(e, true, 40, e + e / 50) > JPEG_THRESHOLD);
-        // The per-pixel bound holds in any block.
-        assert!(Tolerance::jpeg_block(e, true, 65, 0) > JPEG_THRESHOLD);
+    fn the_bound_is_the_sum_of_the_per_coefficient_bounds_of_the_content() {
+        let t = tables(75);
+        let m = JpegModel::new(&t);
+        let mask = [0b1111_0000, 0b1110_0000, 0b0110_0000, 0, 0, 0b0000_0001, 0b0000_0011, 0xff];
+        let block: [[f32; 8]; 8] =
+            std::array::from_fn(|y| std::array::from_fn(|x| if mask[y] >> (7 - x) & 1 == 1 { -128.0 } else { 124.0 }));
+        let c = dct(&block);
+        let sum: f32 = (0..64).map(|k| (c[k].abs().min(f32::from(t[k]) / 2.0) + COEFF_SLACK).powi(2)).sum();
+        let expected = (sum.sqrt() + PIXEL_SLACK).powi(2);
+        assert!(
+            (m.mixed_bound(&mask, 252) - expected).abs() < expected * 1e-4,
+            "{} {expected}",
+            m.mixed_bound(&mask, 252)
+        );
+        // Never more than the table alone allows; far less for a straight edge.
+        let any: f32 = t.iter().map(|&q| f32::from(q) / 2.0 + COEFF_SLACK).map(|e| e * e).sum();
+        let any = (any.sqrt() + PIXEL_SLACK).powi(2);
+        assert!(m.mixed_bound(&mask, 252) <= any);
+        assert!(m.mixed_bound(&[0xf0; 8], 255) < any / 2.0);
+    }
+
+    #[test]
+    fn flat_blocks_allow_four_levels_and_any_pixel_sixty_four() {
+        let m = JpegModel::new(&tables(75));
+        assert_eq!(m.score(None, 4, 0), 100);
+        assert!(m.score(None, 5, 0) > JPEG_THRESHOLD);
+        let edge = [0xf0u8; 8];
+        let b = m.mixed_bound(&edge, 255);
+        assert!(m.score(Some((&edge, 255)), 10, (b * 0.99) as u32) <= JPEG_THRESHOLD);
+        assert!(m.score(Some((&edge, 255)), 10, (b * 1.02) as u32) > JPEG_THRESHOLD);
+        assert!(m.score(Some((&edge, 255)), 65, 0) > JPEG_THRESHOLD);
     }
 }
