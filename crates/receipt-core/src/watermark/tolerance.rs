@@ -86,11 +86,11 @@ impl JpegModel {
         let rows: [&[f32; 8]; 8] = std::array::from_fn(|y| &self.rows[usize::from(mask[y])]);
         let mut sum = 0.0f32;
         for (v, basis_v) in self.basis.iter().enumerate() {
-            for u in 0..8 {
-                let ink: f32 = (0..8).map(|y| basis_v[y] * rows[y][u]).sum();
+            for (u, &half_step) in self.half_step[v * 8..v * 8 + 8].iter().enumerate() {
+                let ink: f32 = basis_v.iter().zip(&rows).map(|(b, r)| b * r[u]).sum();
                 let dc = if u == 0 && v == 0 { 8.0 * (f32::from(level) - 128.0) } else { 0.0 };
                 let c = dc - f32::from(level) * ink;
-                let e = c.abs().min(self.half_step[v * 8 + u]) + COEFF_SLACK;
+                let e = c.abs().min(half_step) + COEFF_SLACK;
                 sum += e * e;
             }
         }

@@ -259,8 +259,8 @@ impl Converter {
                     o.copy_from_slice(&t.unpacked[usize::from(b)][..per]);
                     t.seen_bytes[usize::from(b)] = true;
                 }
-                for i in whole * per..pass.w {
-                    out[i] = t.pixel(row, i, depth);
+                for (i, o) in out.iter_mut().enumerate().take(pass.w).skip(whole * per) {
+                    *o = t.pixel(row, i, depth);
                 }
             } else {
                 for i in 0..pass.w {
