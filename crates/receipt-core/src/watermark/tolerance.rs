@@ -86,10 +86,16 @@ impl JpegModel {
         let rows: [&[f32; 8]; 8] = std::array::from_fn(|y| &self.rows[usize::from(mask[y])]);
         let mut sum = 0.0f32;
         for (v, basis_v) in self.basis.iter().enumerate() {
-            for (u, &half_step) in self.half_step[v * 8..v * 8 + 8].iter().enumerate() {
-                let ink: f32 = basis_v.iter().zip(&rows).map(|(b, r)| b * r[u]).sum();
-                let dc = if u == 0 && v == 0 { 8.0 * (f32::from(level) - 128.0) } else { 0.0 };
-                let c = dc - f32::from(level) * ink;
+            // Row v of the 2-D DCT of the ink, eight coefficients at once (vectorised).
+            let mut ink = [0.0f32; 8];
+            for (b, r) in basis_v.iter().zip(&rows) {
+                for (i, x) in ink.iter_mut().zip(r.iter()) {
+                    *i += b * x;
+                }
+            }
+            let dc = if v == 0 { 8.0 * (f32::from(level) - 128.0) } else { 0.0 };
+            for (u, (&i, &half_step)) in ink.iter().zip(&self.half_step[v * 8..v * 8 + 8]).enumerate() {
+                let c = if u == 0 { dc } else { 0.0 } - f32::from(level) * i;
                 let e = c.abs().min(half_step) + COEFF_SLACK;
                 sum += e * e;
             }

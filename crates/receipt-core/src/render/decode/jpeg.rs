@@ -63,7 +63,8 @@ fn pixels(bytes: &[u8], file: &JpegFile) -> Result<(Canvas, Option<Refusal>), Im
             let mut px = Vec::with_capacity(w * h);
             for (i, p) in data.chunks_exact(3).enumerate() {
                 px.push(p[0]);
-                if refusal.is_none() && spread(p[1], p[2]) > MAX_SPREAD {
+                // Neutral chroma (every pixel of a genuine grey JPEG) needs no arithmetic.
+                if (p[1], p[2]) != (128, 128) && refusal.is_none() && spread(p[1], p[2]) > MAX_SPREAD {
                     refusal = Some(Refusal::Colour { x: (i % w) as u32, y: (i / w) as u32 });
                 }
             }

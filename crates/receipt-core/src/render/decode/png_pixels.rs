@@ -255,9 +255,12 @@ impl Converter {
             let per = 8 / depth;
             if pass.dx == 1 {
                 let whole = pass.w / per;
-                for (o, &b) in out.chunks_exact_mut(per).zip(&row[..whole]) {
-                    o.copy_from_slice(&t.unpacked[usize::from(b)][..per]);
-                    t.seen_bytes[usize::from(b)] = true;
+                // A copy of a constant length per byte: the compiler makes it one store.
+                match per {
+                    8 => t.unpack::<8>(out, &row[..whole]),
+                    4 => t.unpack::<4>(out, &row[..whole]),
+                    2 => t.unpack::<2>(out, &row[..whole]),
+                    _ => t.unpack::<1>(out, &row[..whole]),
                 }
                 for (i, o) in out.iter_mut().enumerate().take(pass.w).skip(whole * per) {
                     *o = t.pixel(row, i, depth);
@@ -347,6 +350,14 @@ impl Levels {
             })
             .collect();
         Self { grey, problem, seen_bytes: [false; 256], seen: [false; 256], unpacked }
+    }
+
+    /// The grey levels of whole bytes of a packed row, `P` pixels per byte, noting the bytes seen.
+    fn unpack<const P: usize>(&mut self, out: &mut [u8], bytes: &[u8]) {
+        for (o, &b) in out.chunks_exact_mut(P).zip(bytes) {
+            o.copy_from_slice(&self.unpacked[usize::from(b)][..P]);
+            self.seen_bytes[usize::from(b)] = true;
+        }
     }
 
     /// The grey level of pixel `i` of a packed row, noting its index as used.
