@@ -6,9 +6,10 @@ use serde::Serialize;
 use crate::claims::{self, ClaimsError, ReceiptClaims};
 use crate::identity::PosCertificate;
 use crate::render::canvas::Canvas;
-use crate::render::png::{self, Decoded};
+use crate::render::decode::{self, Inspected, Refusal};
+use crate::render::png::Decoded;
 use crate::render::qr;
-use crate::watermark::{self, Extraction, Region, TAG_BLOCK, THRESHOLD};
+use crate::watermark::{self, Extraction, Region, Tolerance, TAG_BLOCK, THRESHOLD};
 
 /// Receipt widths in pixels: 80 mm and 58 mm thermal paper at 203 dpi.
 pub const RECEIPT_WIDTHS: [u32; 2] = [576, 384];
@@ -130,9 +131,46 @@ pub fn read_claims(decoded: &Decoded) -> Result<claims::SignedClaims, String> {
 
 /// Verifies receipt image bytes (PNG or JPEG) against the trusted CA certificate (DER).
 pub fn verify_image(bytes: &[u8], trust_anchor: &[u8]) -> Verification {
-    match png::decode(bytes) {
-        Ok(decoded) => verify_decoded(&decoded, trust_anchor),
-        Err(e) => Verification::unverifiable(format!("unreadable file: {e}")),
+    let mut inspected = match decode::inspect(bytes) {
+        Ok(i) => i,
+        Err(e) => return Verification::unverifiable(format!("unreadable file: {e}")),
+    };
+    match inspected.refusal.take() {
+        Some(refusal) => refused(&inspected, &refusal, trust_anchor),
+        None => match inspected.into_decoded() {
+            Ok(decoded) => verify_decoded(&decoded, trust_anchor),
+            Err(e) => Verification::unverifiable(format!("unreadable file: {e}")),
+        },
+    }
+}
+
+/// A file holding what an authentic receipt file may not (viewers could show other pixels than
+/// those checked): tampered when it carries signed receipt data of a trusted signer, since
+/// someone reworked a genuine receipt's file; unverifiable otherwise.
+fn refused(inspected: &Inspected, refusal: &Refusal, trust_anchor: &[u8]) -> Verification {
+    let reason = format!("refused: {refusal}");
+    let from_text = inspected.payload.as_deref().and_then(|t| claims::open(t).ok());
+    let signed = from_text.or_else(|| {
+        let text = qr::read(inspected.canvas.as_ref()?).ok()?;
+        claims::open(&text).ok()
+    });
+    let Some(signed) = signed else {
+        return Verification::unverifiable(reason);
+    };
+    let cert = &signed.certificate;
+    if cert.verify_issued_by(trust_anchor, signed.claims.time.utc_seconds()).is_err() {
+        return Verification::unverifiable(format!("{reason}; its receipt data is not from a trusted signer"));
+    }
+    Verification {
+        verdict: Verdict::Tampered,
+        receipt: Some(ReceiptSummary::from(&signed.claims)),
+        signer: Some(SignerInfo {
+            subject: cert.subject.clone(),
+            issuer: cert.issuer.clone(),
+            serial: cert.serial.clone(),
+        }),
+        claims: Some(signed.claims.clone()),
+        ..Verification::unverifiable(reason)
     }
 }
 
@@ -179,7 +217,9 @@ pub fn verify_decoded(decoded: &Decoded, trust_anchor: &[u8]) -> Verification {
         v.reason = "the QR data names another terminal or merchant than its certificate".into();
         return v;
     }
-    match watermark::extract(img, &claims.record_hash, cert) {
+    let tolerance = Tolerance::for_image(decoded);
+    v.threshold = tolerance.threshold();
+    match watermark::extract(img, &claims.record_hash, cert, &tolerance) {
         Extraction::Absent => {
             v.reason = "no watermark found in the image: it was re-rendered or its mark removed; the signed \
                         QR data shown is genuine, but the printed content cannot be checked against it"
@@ -195,8 +235,8 @@ pub fn verify_decoded(decoded: &Decoded, trust_anchor: &[u8]) -> Verification {
             if inspection.authentic() {
                 v.verdict = Verdict::Authentic;
                 v.reason = format!(
-                    "signature valid; feature value {} is within the threshold {THRESHOLD}",
-                    inspection.feature
+                    "signature valid; feature value {} is within the threshold {}",
+                    inspection.feature, inspection.threshold
                 );
             } else {
                 v.verdict = Verdict::Tampered;

@@ -8,17 +8,20 @@
 //! and protected by Reed-Solomon codes, with strips that hold ink treated as erasures.
 //!
 //! Verification needs only the image, the record hash (from the signed QR) and the terminal's
-//! certificate: it yields a feature value (the largest deviation of any pixel from what the
-//! authenticated content predicts) that is compared with [`THRESHOLD`].
+//! certificate: it yields a feature value (how far the pixels stray from what the authenticated
+//! content predicts) that is compared with the threshold of the file's format ([`Tolerance`]:
+//! none for lossless files, the JPEG noise its own quantisation tables allow for JPEG).
 
 mod erasure;
 mod plan;
 mod scan;
+mod tolerance;
 
 use crate::identity::{PosCertificate, Signer};
 use crate::render::canvas::Canvas;
 use plan::Plan;
 use scan::Content;
+pub use tolerance::{Tolerance, FLAT_LIMIT, JPEG_THRESHOLD, PIXEL_LIMIT};
 
 /// Size of a carrier unit: one JPEG block.
 pub const UNIT: u32 = 8;
@@ -28,10 +31,9 @@ const STRIP_UNITS: u32 = 8;
 pub const TAG_BLOCK: u32 = 64;
 /// Grey levels a blank unit is lowered by to carry a 1.
 pub const AMPLITUDE: u8 = 3;
-/// The preset threshold of the feature value: the largest deviation (grey levels) from the
-/// authenticated content that still counts as untampered. JPEG at quality 75 on our bilevel
-/// slips stays well below it; grey overwrites land above it.
-pub const THRESHOLD: u8 = 64;
+/// The largest deviation (grey levels) of any pixel from the authenticated content that a JPEG
+/// may show: the last of its bounds ([`Tolerance`] has them all; a PNG must show none).
+pub const THRESHOLD: u8 = PIXEL_LIMIT;
 /// Ed25519 signature length.
 const SIG_LEN: usize = 64;
 /// Bits of each block's tag: a changed block escapes localisation with probability 2^-12.
@@ -80,10 +82,13 @@ pub enum Extraction {
 pub struct Inspection {
     /// The terminal's signature over this image's content and the record verifies.
     pub signature_valid: bool,
-    /// Largest deviation (grey levels) of any pixel from the authenticated content; 255 when
-    /// the content itself differs from what was signed.
+    /// For a lossless file the largest deviation (grey levels) of any pixel from the
+    /// authenticated content; for a JPEG the largest share (percent) of its tolerance any 8×8
+    /// block uses. 255 when the content itself differs from what was signed.
     pub feature: u8,
-    /// Blocks whose tag no longer matches or whose pixels deviate beyond the threshold.
+    /// The preset threshold of the feature value for this file's format.
+    pub threshold: u8,
+    /// Blocks whose tag no longer matches or whose pixels exceed the tolerance.
     pub regions: Vec<Region>,
 }
 
@@ -91,7 +96,7 @@ impl Inspection {
     /// The patent's rule: untampered when the feature value is at or below the threshold, here
     /// together with a valid signature over the content.
     pub fn authentic(&self) -> bool {
-        self.signature_valid && self.feature <= THRESHOLD
+        self.signature_valid && self.feature <= self.threshold
     }
 }
 
@@ -217,8 +222,9 @@ pub fn binarise(img: &Canvas) -> Canvas {
 }
 
 /// Reads the watermark of a (possibly recompressed or edited) greyscale image and checks it
-/// against the record hash and the terminal's certificate.
-pub fn extract(img: &Canvas, record_hash: &[u8; 32], cert: &PosCertificate) -> Extraction {
+/// against the record hash and the terminal's certificate, measuring the pixels against the
+/// tolerance of the format they came in.
+pub fn extract(img: &Canvas, record_hash: &[u8; 32], cert: &PosCertificate, tolerance: &Tolerance) -> Extraction {
     let Some(plan) = Plan::new(img.width(), img.height(), record_hash) else {
         return Extraction::Absent;
     };
@@ -289,12 +295,18 @@ pub fn extract(img: &Canvas, record_hash: &[u8; 32], cert: &PosCertificate) -> E
             }
         }
     }
-    let deviations = scan::block_deviations(img, &plan, &paper);
+    let threshold = tolerance.threshold();
+    let deviations = match *tolerance {
+        Tolerance::Exact => scan::block_deviations(img, &plan, &paper),
+        Tolerance::Jpeg { luma_table } => {
+            scan::block_jpeg_scores(img, &plan, &paper, &tolerance::JpegModel::new(&luma_table))
+        }
+    };
     let mut feature = 0u8;
     let mut regions = Vec::new();
     for (i, &worst) in deviations.iter().enumerate() {
         let tag_differs = tags_read[i] != tags_now[i];
-        if tag_differs || worst > THRESHOLD {
+        if tag_differs || worst > threshold {
             regions.push(plan.tag_rect(i));
         }
         feature = feature.max(if tag_differs { 255 } else { worst });
@@ -302,7 +314,7 @@ pub fn extract(img: &Canvas, record_hash: &[u8; 32], cert: &PosCertificate) -> E
     if !signature_valid {
         feature = 255;
     }
-    Extraction::Read(Inspection { signature_valid, feature, regions })
+    Extraction::Read(Inspection { signature_valid, feature, threshold, regions })
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! The straightforward extraction the optimised one replaced (binarised copy, per-strip pixel
 //! scans, the crate's Reed-Solomon decoder, a painted expected image): a test oracle that the
-//! fast path must match result for result.
+//! fast path must match result for result (with the exact tolerance of lossless files).
 
 use super::plan::Plan;
 use super::*;
@@ -125,7 +125,7 @@ pub(super) fn extract(img: &Canvas, record_hash: &[u8; 32], cert: &PosCertificat
             worst = a.iter().zip(b).map(|(&p, &q)| p.abs_diff(q)).fold(worst, u8::max);
         }
         let tag_differs = tags_read[i] != tags_now[i];
-        if tag_differs || worst > THRESHOLD {
+        if tag_differs || worst > 0 {
             regions.push(r);
         }
         feature = feature.max(if tag_differs { 255 } else { worst });
@@ -133,5 +133,5 @@ pub(super) fn extract(img: &Canvas, record_hash: &[u8; 32], cert: &PosCertificat
     if !signature_valid {
         feature = 255;
     }
-    Extraction::Read(Inspection { signature_valid, feature, regions })
+    Extraction::Read(Inspection { signature_valid, feature, threshold: 0, regions })
 }

@@ -1,6 +1,7 @@
 //! The benign set: what a receipt goes through on its honest way to the customer (metadata
 //! stripped, colour conversion, PNG re-saves, JPEG at 90 and 75), which must all stay
-//! authentic, and JPEG at 50 (out of specification), which is only counted.
+//! authentic; JPEG at 50 (out of specification), which is only counted; and a JPEG re-saved as
+//! PNG, which must not be authentic (a PNG must show exactly the levels the terminal wrote).
 
 use std::time::Instant;
 
@@ -22,7 +23,7 @@ pub const ROWS: [(&str, Kind); 13] = [
     ("JPEG 75, RGB 4:2:0", Kind::Benign),
     ("JPEG 75, RGB 4:4:4", Kind::Benign),
     ("JPEG 75, greyscale", Kind::Benign),
-    ("JPEG 75 → PNG re-save (image crate)", Kind::Benign),
+    ("JPEG 75 → PNG re-save (image crate; lossless means exact)", Kind::Malicious),
     ("JPEG 50, RGB 4:2:0 (out of spec)", Kind::OutOfSpec),
     ("JPEG 50, greyscale (out of spec)", Kind::OutOfSpec),
 ];

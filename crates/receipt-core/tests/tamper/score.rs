@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use ereceipt_core::render::canvas::Canvas;
 use ereceipt_core::verify::{Verdict, Verification};
-use ereceipt_core::watermark::{TAG_BLOCK, THRESHOLD};
+use ereceipt_core::watermark::TAG_BLOCK;
 
 /// What a transformation is expected to do to the verdict.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,17 +41,15 @@ impl Case {
 type Block = (u32, u32);
 
 /// The ground truth of an edit: the 64×64 blocks (the verifier's localisation unit) holding at
-/// least one pixel whose binarised value (threshold 128) changed, or whose grey level moved by
-/// more than THRESHOLD. These are exactly the changes the watermark is meant to catch: the
-/// binarised content is signed block by block (tags), and any other move beyond the threshold
-/// breaks the feature value. Moves within the threshold on paper (the carrier's 3 grey levels,
-/// JPEG noise) are by design not an edit.
+/// least one changed pixel. The binarised content is signed block by block (tags), and a PNG
+/// must show exactly the levels the terminal wrote, so every change, even of the carrier's 3
+/// grey levels, is an edit the verifier must flag.
 pub fn truth_blocks(original: &Canvas, edited: &Canvas) -> BTreeSet<Block> {
     assert_eq!((original.width(), original.height()), (edited.width(), edited.height()));
     let w = original.width() as usize;
     let mut out = BTreeSet::new();
     for (i, (&a, &b)) in original.pixels().iter().zip(edited.pixels()).enumerate() {
-        if (a < 128) != (b < 128) || a.abs_diff(b) > THRESHOLD {
+        if a != b {
             out.insert(((i % w) as u32 / TAG_BLOCK, (i / w) as u32 / TAG_BLOCK));
         }
     }
