@@ -1,6 +1,7 @@
 //! QR codes on the slip: making the module matrix for the signed payload, and finding and
 //! reading it back from a (possibly recompressed) receipt image.
 
+mod decode;
 mod fallback;
 mod locate;
 mod mask;
@@ -57,15 +58,15 @@ pub fn modules(text: &str) -> Result<QrModules, QrError> {
 pub fn read(img: &Canvas) -> Result<String, QrError> {
     let mut last = None;
     for symbol in locate::symbols(img) {
-        match rqrr::Grid::new(locate::sample(img, symbol)).decode() {
-            Ok((_, content)) => return Ok(content),
-            Err(e) => last = Some(e.to_string()),
+        match decode::decode(&locate::sample(img, symbol)) {
+            Ok(content) => return Ok(content),
+            Err(e) => last = Some(e),
         }
     }
     match (fallback::read(img), last) {
         (Ok(text), _) => Ok(text),
         // A symbol where the layout puts it that does not decode says more than the search.
-        (Err(_), Some(e)) => Err(QrError::Unreadable(e)),
+        (Err(_), Some(e)) => Err(e),
         (Err(e), None) => Err(e),
     }
 }

@@ -5,6 +5,8 @@
 //! more of them than a receipt's code has is refused before rqrr sees it.
 
 use super::locate::{region_rows, INK_BELOW, MAX_DECODED};
+use rqrr::BitGrid;
+
 use super::QrError;
 use crate::render::canvas::Canvas;
 
@@ -29,14 +31,15 @@ pub(super) fn read(img: &Canvas) -> Result<String, QrError> {
     if grids.is_empty() {
         return Err(QrError::NotFound);
     }
-    let mut last = String::new();
+    let mut last = None;
     for g in grids.iter().take(MAX_DECODED) {
-        match g.decode() {
-            Ok((_, content)) => return Ok(content),
-            Err(e) => last = e.to_string(),
+        let modules = rqrr::SimpleGrid::from_func(g.grid.size(), |x, y| g.grid.bit(y, x));
+        match super::decode::decode(&modules) {
+            Ok(content) => return Ok(content),
+            Err(e) => last = Some(e),
         }
     }
-    Err(QrError::Unreadable(last))
+    Err(last.unwrap_or(QrError::NotFound))
 }
 
 /// How many dark-light-dark-light-dark runs in ratio 1:1:3:1:1 the rows of `window` (`w`

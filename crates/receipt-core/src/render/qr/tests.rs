@@ -138,6 +138,28 @@ fn a_lattice_of_finders_is_refused_without_searching() {
 }
 
 #[test]
+fn decodes_every_version_and_level_even_with_damaged_modules() {
+    use qrcode::Version as V;
+    for v in 1..=40 {
+        for level in [EcLevel::L, EcLevel::M, EcLevel::Q, EcLevel::H] {
+            // Numeric, alphanumeric and byte segments where the version has room for them.
+            let text =
+                if v < 5 { format!("ER1:{v}") } else { format!("ER1:VERSION {v} {level:?} 0123456789 and bytes") };
+            let code = QrCode::with_version(text.as_bytes(), V::Normal(v), level).unwrap();
+            let n = code.width();
+            let mut dark: Vec<bool> = code.to_colors().into_iter().map(|c| c == Color::Dark).collect();
+            let grid = |d: &[bool]| rqrr::SimpleGrid::from_func(n, |x, y| d[y * n + x]);
+            assert_eq!(decode::decode(&grid(&dark)).unwrap(), text, "version {v} {level:?}");
+            // A few wrong modules in the data area, as noise would make: corrected.
+            for i in [n * (n - 3) + n - 2, n * (n - 2) + n - 5, n * (n / 2) + n - 1] {
+                dark[i] = !dark[i];
+            }
+            assert_eq!(decode::decode(&grid(&dark)).unwrap(), text, "damaged version {v} {level:?}");
+        }
+    }
+}
+
+#[test]
 fn a_blank_image_has_no_code() {
     assert!(matches!(read(&Canvas::new(384, 640)), Err(QrError::NotFound)));
     assert!(matches!(read(&Canvas::new(0, 0)), Err(QrError::NotFound)));
@@ -156,6 +178,9 @@ proptest! {
                 prop_assert_eq!(ours.size, code.width());
                 let dark: Vec<bool> = code.to_colors().into_iter().map(|c| c == Color::Dark).collect();
                 prop_assert!(ours.dark == dark);
+                // And it decodes to the text, as rqrr's own decoder reads it.
+                let grid = rqrr::SimpleGrid::from_func(ours.size, |x, y| dark[y * ours.size + x]);
+                prop_assert_eq!(decode::decode(&grid).unwrap(), rqrr::Grid::new(grid).decode().unwrap().1);
             }
             Err(_) => prop_assert!(matches!(ours, Err(QrError::TooLong(_)))),
         }
