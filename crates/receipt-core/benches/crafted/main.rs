@@ -1,15 +1,18 @@
 //! Verification cost on crafted inputs: every adversarial image of [`images`] goes through the
-//! full `verify_image` path, one criterion benchmark each, and the run fails (exit code 1) if
-//! any single input's median exceeds the budget of issue 10 §4 or is judged authentic.
+//! full `verify_image` path, one criterion benchmark each (timed by thread CPU time, see
+//! [`cpu`]), and the run fails (exit code 1) if any single input's median exceeds the budget of
+//! issue 10 §4 or is judged authentic.
 //! Run: `cargo bench -p ereceipt-core --bench crafted` (criterion filters work as usual;
 //! `CRAFTED_DUMP=DIR` also writes the inputs there as files).
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // a benchmark aborts on broken fixtures
 
+#[path = "../common/cpu.rs"]
+mod cpu;
 mod images;
 
 use std::cell::RefCell;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::Criterion;
 use ereceipt_core::card::CardPolicy;
@@ -141,9 +144,7 @@ fn main() {
             b.iter_custom(|iters| {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
-                    let start = Instant::now();
-                    std::hint::black_box(verify_image(std::hint::black_box(&bytes), &anchor));
-                    let t = start.elapsed();
+                    let t = cpu::time(|| verify_image(std::hint::black_box(&bytes), &anchor));
                     times.borrow_mut().push(t);
                     total += t;
                 }
@@ -159,7 +160,8 @@ fn main() {
         report.push((name, times[times.len() / 2], verdict.verdict, verdict.reason, bytes.len()));
     }
     c.final_summary();
-    println!("\n{:>9}  {:>8}  {:<12}  input / reason", "median", "bytes", "verdict");
+    println!("\ntimes are thread CPU time per verification");
+    println!("{:>9}  {:>8}  {:<12}  input / reason", "median", "bytes", "verdict");
     let mut failed = Vec::new();
     for (name, median, verdict, reason, len) in &report {
         println!(

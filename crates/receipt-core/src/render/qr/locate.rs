@@ -41,24 +41,38 @@ pub(super) struct Symbol {
     pub module: usize,
 }
 
-/// The symbols the layout would have drawn, from the bottom up: at most [`MAX_DECODED`], each
-/// with finder and timing patterns where they belong.
-pub(super) fn symbols(img: &Canvas) -> Vec<Symbol> {
+/// The symbols the layout would have drawn, from the bottom up and found as they are asked
+/// for (the first one is usually the code): at most [`MAX_DECODED`], each with finder and
+/// timing patterns where they belong, after at most [`MAX_CHECKED`] candidate rows.
+pub(super) fn symbols(img: &Canvas) -> Symbols<'_> {
     let (w, h) = (img.width() as usize, img.height() as usize);
-    let px = img.pixels();
-    let mut found = Vec::new();
-    let mut checked = 0;
-    for y in (h - region_rows(w, h)..h).rev() {
-        let Some(s) = top_edge(px, w, h, y) else { continue };
-        checked += 1;
-        if patterns_fit(img, s) {
-            found.push(s);
+    Symbols { img, rows: (h - region_rows(w, h)..h).rev(), checked: 0, found: 0 }
+}
+
+/// The iterator of [`symbols`].
+pub(super) struct Symbols<'a> {
+    img: &'a Canvas,
+    rows: std::iter::Rev<std::ops::Range<usize>>,
+    checked: usize,
+    found: usize,
+}
+
+impl Iterator for Symbols<'_> {
+    type Item = Symbol;
+
+    fn next(&mut self) -> Option<Symbol> {
+        let (w, h) = (self.img.width() as usize, self.img.height() as usize);
+        while self.found < MAX_DECODED && self.checked < MAX_CHECKED {
+            let y = self.rows.next()?;
+            let Some(s) = top_edge(self.img.pixels(), w, h, y) else { continue };
+            self.checked += 1;
+            if patterns_fit(self.img, s) {
+                self.found += 1;
+                return Some(s);
+            }
         }
-        if found.len() == MAX_DECODED || checked == MAX_CHECKED {
-            break;
-        }
+        None
     }
-    found
 }
 
 /// A symbol whose top edge is row `y`, if the row looks like one: ink from `x` to `x + size·m`
