@@ -83,14 +83,14 @@ fn format_cell(n: usize, y: usize, x: usize) -> bool {
 /// The QR mask patterns (ISO/IEC 18004 table 10), `y` the row and `x` the column.
 fn mask_bit(mask: usize, y: usize, x: usize) -> bool {
     match mask {
-        0 => (y + x) % 2 == 0,
-        1 => y % 2 == 0,
-        2 => x % 3 == 0,
-        3 => (y + x) % 3 == 0,
-        4 => (y / 2 + x / 3) % 2 == 0,
+        0 => (y + x).is_multiple_of(2),
+        1 => y.is_multiple_of(2),
+        2 => x.is_multiple_of(3),
+        3 => (y + x).is_multiple_of(3),
+        4 => (y / 2 + x / 3).is_multiple_of(2),
         5 => (y * x) % 2 + (y * x) % 3 == 0,
-        6 => ((y * x) % 2 + (y * x) % 3) % 2 == 0,
-        _ => ((y * x) % 3 + (y + x) % 2) % 2 == 0,
+        6 => ((y * x) % 2 + (y * x) % 3).is_multiple_of(2),
+        _ => ((y * x) % 3 + (y + x) % 2).is_multiple_of(2),
     }
 }
 
