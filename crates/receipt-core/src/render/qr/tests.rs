@@ -58,6 +58,12 @@ fn through_jpeg(img: &Canvas, quality: u8, kind: u8) -> Canvas {
     Canvas::from_pixels(grey.width(), grey.height(), grey.into_raw()).unwrap()
 }
 
+/// The slip font, loaded once for all cases (`None` where it is not installed).
+fn fonts() -> Option<&'static crate::render::slip::Fonts> {
+    static FONTS: std::sync::OnceLock<Option<crate::render::slip::Fonts>> = std::sync::OnceLock::new();
+    FONTS.get_or_init(wqy).as_ref()
+}
+
 fn signer() -> Signer {
     let fixture =
         |name: &str| std::fs::read_to_string(format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap();
@@ -84,14 +90,14 @@ fn view() -> SlipView {
 
 #[test]
 fn reads_the_code_where_the_layout_puts_it() {
-    let Some(fonts) = wqy() else { return };
+    let Some(fonts) = fonts() else { return };
     let blank = |w: u32, h: u32| Canvas::new(w, h);
     // 2-px and 3-px modules at 576 px, 2-px at 384 px, small and large versions.
     for (width, len) in
         [(SlipWidth::W576, 40), (SlipWidth::W576, 1000), (SlipWidth::W576, 1500), (SlipWidth::W384, 900)]
     {
         let text = text_of(len, len as u64, 2);
-        let slip = compose_slip(&view(), &fonts, width, &blank, &modules(&text).unwrap()).unwrap();
+        let slip = compose_slip(&view(), fonts, width, &blank, &modules(&text).unwrap()).unwrap();
         let found: Vec<_> = locate::symbols(&slip).collect();
         assert_eq!(found.len(), 1, "{len} characters at {} px: {found:?}", width.pixels());
         assert_eq!(read(&slip).unwrap(), text);
@@ -198,7 +204,7 @@ proptest! {
         quality in 75u8..=100,
         kind in 0u8..3,
     ) {
-        let Some(fonts) = wqy() else { return Ok(()) };
+        let Some(fonts) = fonts() else { return Ok(()) };
         let time = format!("2026-12-{:02}T{:02}:{:02}:00+08:00", 1 + seed % 28, 8 + seed % 12, seed % 60);
         let policy = CardPolicy { accept_clear_tracks: true, allow_chip_fallback: false };
         let (transaction, _) = crate::txjson::parse_transaction(&crate::samples::transaction_json(seed, &time), &policy).unwrap();
@@ -206,7 +212,7 @@ proptest! {
         let signer = signer();
         let record = build_record(sale, &signer).unwrap();
         let width = if narrow { SlipWidth::W384 } else { SlipWidth::W576 };
-        let receipt = compose_receipt(record, &signer, &fonts, width).unwrap();
+        let receipt = compose_receipt(record, &signer, fonts, width).unwrap();
         let seen = through_jpeg(&receipt.image, quality, kind);
         prop_assert_eq!(locate::symbols(&seen).count(), 1);
         prop_assert_eq!(read(&seen).unwrap(), receipt.qr_text);
@@ -215,11 +221,11 @@ proptest! {
     /// Codes of every version the slip can hold, drawn by the layout, read back after JPEG 75.
     #[test]
     fn every_version_the_layout_draws_reads_back(len in 1usize..1700, seed in any::<u64>(), narrow in any::<bool>()) {
-        let Some(fonts) = wqy() else { return Ok(()) };
+        let Some(fonts) = fonts() else { return Ok(()) };
         let text = text_of(len, seed, 2);
         let width = if narrow { SlipWidth::W384 } else { SlipWidth::W576 };
         let blank = |w: u32, h: u32| Canvas::new(w, h);
-        let Ok(slip) = compose_slip(&view(), &fonts, width, &blank, &modules(&text).unwrap()) else {
+        let Ok(slip) = compose_slip(&view(), fonts, width, &blank, &modules(&text).unwrap()) else {
             // Too large for this paper: the layout refuses it, nothing to read.
             return Ok(());
         };
