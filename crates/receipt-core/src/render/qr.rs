@@ -5,6 +5,7 @@ mod decode;
 mod fallback;
 mod locate;
 mod mask;
+mod placement;
 
 use qrcode::{Color, EcLevel, QrCode, Version};
 

@@ -1,12 +1,12 @@
-//! Decoding a sampled QR module matrix. rqrr reads the format and walks the data modules;
-//! error correction and the payload are done here, because rqrr's Reed-Solomon syndromes
-//! recompute every power of the generator by repeated squaring (most of a JPEG verification's
-//! time, and tens of milliseconds on a crafted version-40 symbol). The work is linear in the
-//! symbol's size.
+//! Decoding a sampled QR module matrix: format and data modules ([`placement`]), error
+//! correction and the payload. Done here rather than with rqrr's decoder, whose Reed-Solomon
+//! syndromes recompute every power of the generator by repeated squaring (most of a JPEG
+//! verification's time, and tens of milliseconds on a crafted version-40 symbol). The work is
+//! linear in the symbol's size.
 
 use rqrr::{BitGrid, SimpleGrid};
 
-use super::QrError;
+use super::{placement, QrError};
 
 /// Per version 1-40 and error-correction level (L, M, Q, H): error-correction codewords per
 /// block, number of blocks, data codewords in all (ISO/IEC 18004 table 9, as the `qrcode` crate
@@ -57,41 +57,20 @@ const BLOCKS: [[(usize, usize, usize); 4]; 40] = [
 
 /// The text of the symbol whose modules `grid` holds (row-major, `true` dark).
 pub(super) fn decode(grid: &SimpleGrid) -> Result<String, QrError> {
-    let unreadable = |e: &dyn std::fmt::Display| QrError::Unreadable(e.to_string());
-    let (meta, _) = rqrr::Grid::new(grid.clone()).get_raw_data().map_err(|e| unreadable(&e))?;
-    let n = grid.size();
-    let mask = usize::from(meta.mask);
-    // rqrr returns the data bits as drawn: undo the mask on every module but the format
-    // information's, which rqrr reads first and must find unchanged.
-    let unmasked = SimpleGrid::from_func(n, |x, y| grid.bit(y, x) ^ (!format_cell(n, y, x) && mask_bit(mask, y, x)));
-    let (meta, raw) = rqrr::Grid::new(unmasked).get_raw_data().map_err(|e| unreadable(&e))?;
-    // Format levels are coded M=0, L=1, H=2, Q=3.
-    let level = [1, 0, 3, 2][usize::from(meta.ecc_level & 3)];
-    let version = meta.version.0;
-    let &(ec, blocks, data_len) =
-        BLOCKS.get(version.wrapping_sub(1)).and_then(|v| v.get(level)).ok_or_else(|| unreadable(&"no such version"))?;
-    let codewords = raw.data.get(..data_len + blocks * ec).ok_or_else(|| unreadable(&"too few modules"))?;
-    let data = correct(codewords, ec, blocks, data_len).ok_or_else(|| unreadable(&"too many errors to correct"))?;
-    payload(&data, version)
-}
-
-/// Whether (row `y`, column `x`) holds a bit of format information.
-fn format_cell(n: usize, y: usize, x: usize) -> bool {
-    (y == 8 && (x <= 8 || x + 8 >= n)) || (x == 8 && (y <= 8 || y + 7 >= n))
-}
-
-/// The QR mask patterns (ISO/IEC 18004 table 10), `y` the row and `x` the column.
-fn mask_bit(mask: usize, y: usize, x: usize) -> bool {
-    match mask {
-        0 => (y + x).is_multiple_of(2),
-        1 => y.is_multiple_of(2),
-        2 => x.is_multiple_of(3),
-        3 => (y + x).is_multiple_of(3),
-        4 => (y / 2 + x / 3).is_multiple_of(2),
-        5 => (y * x) % 2 + (y * x) % 3 == 0,
-        6 => ((y * x) % 2 + (y * x) % 3).is_multiple_of(2),
-        _ => ((y * x) % 3 + (y + x) % 2).is_multiple_of(2),
+    let unreadable = |e: &str| QrError::Unreadable(e.into());
+    let version = grid.size().wrapping_sub(17) / 4;
+    if !(1..=40).contains(&version) || grid.size() != 17 + 4 * version {
+        return Err(unreadable("not a QR symbol size"));
     }
+    let (level, mask) = placement::format(grid).ok_or_else(|| unreadable("unreadable format information"))?;
+    // Format levels are coded M=0, L=1, H=2, Q=3.
+    let level = [1, 0, 3, 2][level & 3];
+    let &(ec, blocks, data_len) =
+        BLOCKS.get(version - 1).and_then(|v| v.get(level)).ok_or_else(|| unreadable("no such version"))?;
+    let all = placement::codewords(grid, version, mask);
+    let codewords = all.get(..data_len + blocks * ec).ok_or_else(|| unreadable("too few modules"))?;
+    let data = correct(codewords, ec, blocks, data_len).ok_or_else(|| unreadable("too many errors to correct"))?;
+    payload(&data, version)
 }
 
 /// The data codewords of interleaved `codewords`, each block corrected: `None` when a block

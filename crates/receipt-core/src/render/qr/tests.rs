@@ -155,6 +155,14 @@ fn decodes_every_version_and_level_even_with_damaged_modules() {
             let n = code.width();
             let mut dark: Vec<bool> = code.to_colors().into_iter().map(|c| c == Color::Dark).collect();
             let grid = |d: &[bool]| rqrr::SimpleGrid::from_func(n, |x, y| d[y * n + x]);
+            // The codewords read are exactly those the encoder placed, none needing correction.
+            let mut bits = qrcode::bits::Bits::new(V::Normal(v));
+            bits.push_optimal_data(text.as_bytes()).unwrap();
+            bits.push_terminator(level).unwrap();
+            let (data, ec) = qrcode::ec::construct_codewords(&bits.into_bytes(), V::Normal(v), level).unwrap();
+            let (_, mask) = placement::format(&grid(&dark)).unwrap();
+            let read = placement::codewords(&grid(&dark), v as usize, mask);
+            assert!(read[..data.len() + ec.len()] == [data, ec].concat(), "codewords of version {v} {level:?}");
             assert_eq!(decode::decode(&grid(&dark)).unwrap(), text, "version {v} {level:?}");
             // A few wrong modules in the data area, as noise would make: corrected.
             for i in [n * (n - 3) + n - 2, n * (n - 2) + n - 5, n * (n / 2) + n - 1] {
