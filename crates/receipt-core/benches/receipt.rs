@@ -1,14 +1,22 @@
 //! Speed of the receipt core: create one receipt (compose record, render, sign, watermark, PNG
 //! encode) and verify one (PNG decode, COSE + chain check, watermark extraction), plus the
-//! slower path of a JPEG without the metadata chunk (QR scanned from pixels).
-//! Run: `cargo bench -p ereceipt-core --bench receipt`.
+//! slower path of a JPEG without the metadata chunk (QR read from the pixels), and that QR
+//! read alone.
+//! Run: `cargo bench -p ereceipt-core --bench receipt`. Times are the benchmark thread's CPU
+//! time (see [`cpu`]), so that other work on a shared machine does not inflate them.
 
 #![allow(clippy::expect_used)] // a benchmark aborts on broken fixtures
+
+#[path = "common/cpu.rs"]
+mod cpu;
+
+use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use ereceipt_core::card::CardPolicy;
 use ereceipt_core::compose::{build_record, compose_receipt, Sale};
 use ereceipt_core::identity::{pem_decode, CertifiedKey, Signer};
+use ereceipt_core::render::qr;
 use ereceipt_core::render::slip::{Fonts, SlipWidth};
 use ereceipt_core::signature::Signature;
 use ereceipt_core::txjson::parse_transaction;
@@ -18,6 +26,11 @@ const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 
 fn fixture(name: &str) -> String {
     std::fs::read_to_string(format!("{FIXTURES}/{name}")).expect("fixture")
+}
+
+/// A routine for `iter_custom`: `iters` runs of `f`, each timed by [`cpu::time`].
+fn per_iteration(f: &dyn Fn()) -> impl FnMut(u64) -> Duration + '_ {
+    move |iters| (0..iters).map(|_| cpu::time(f)).sum()
 }
 
 fn bench(c: &mut Criterion) {
@@ -35,9 +48,13 @@ fn bench(c: &mut Criterion) {
         compose_receipt(record, &signer, &fonts, SlipWidth::W576).expect("compose")
     };
     let receipt = make();
-    c.bench_function("create receipt (576 px)", |b| b.iter(make));
+    c.bench_function("create receipt (576 px)", |b| {
+        b.iter_custom(per_iteration(&|| {
+            make();
+        }))
+    });
     c.bench_function("verify receipt (PNG)", |b| {
-        b.iter(|| assert_eq!(verify_image(&receipt.png, &anchor).verdict, Verdict::Authentic))
+        b.iter_custom(per_iteration(&|| assert_eq!(verify_image(&receipt.png, &anchor).verdict, Verdict::Authentic)))
     });
     let mut jpeg = Vec::new();
     let rgb: Vec<u8> = receipt.image.pixels().iter().flat_map(|&v| [v, v, v]).collect();
@@ -46,7 +63,12 @@ fn bench(c: &mut Criterion) {
     enc.encode(&rgb, receipt.image.width() as u16, receipt.image.height() as u16, jpeg_encoder::ColorType::Rgb)
         .expect("jpeg");
     c.bench_function("verify receipt (JPEG q75, QR scanned)", |b| {
-        b.iter(|| assert_eq!(verify_image(&jpeg, &anchor).verdict, Verdict::Authentic))
+        b.iter_custom(per_iteration(&|| assert_eq!(verify_image(&jpeg, &anchor).verdict, Verdict::Authentic)))
+    });
+    // The QR part of that alone, on the decoded JPEG's pixels.
+    let seen = ereceipt_core::render::png::decode(&jpeg).expect("decode").canvas;
+    c.bench_function("read the QR code from a JPEG's pixels", |b| {
+        b.iter_custom(per_iteration(&|| assert_eq!(qr::read(&seen).expect("qr"), receipt.qr_text)))
     });
 }
 
