@@ -50,6 +50,10 @@ enum Command {
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
+        /// Also write the receipt as a PNG with the verdict on a band on top and any altered
+        /// regions outlined in red.
+        #[arg(long, value_name = "OUT.png")]
+        annotate: Option<PathBuf>,
     },
     /// The management platform: serve, and administer terminals.
     #[command(subcommand)]
@@ -98,7 +102,7 @@ fn main() {
     let result = match cli.command {
         Command::Ca(c) => ca::run(c).map(|()| 0),
         Command::Receipt(c) => receipt::run(c).map(|()| 0),
-        Command::Verify { image, trust, json } => verify::run(&image, &trust, json),
+        Command::Verify { image, trust, json, annotate } => verify::run(&image, &trust, json, annotate.as_deref()),
         Command::Demo { dir, platform_port, ui_port } => demo::run(&dir, platform_port, ui_port).map(|()| 0),
         Command::Sample { dir, font } => sample::run(&dir, font.as_deref()).map(|()| 0),
         Command::Platform(c) => platform::run(c).map(|()| 0),

@@ -2,6 +2,7 @@
 //! the canonical receipt record, rendering, signing, the watermark and offline verification.
 //! Pure logic: no file or network I/O, no async, no clock (time is always passed in).
 
+pub mod annotate;
 pub mod card;
 pub mod claims;
 pub mod compose;

@@ -4,6 +4,7 @@
 // A failed unwrap in a test is a test failure with a backtrace, which is what we want.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod annotate;
 mod ca;
 mod create;
 mod demo;

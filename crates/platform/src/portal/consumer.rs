@@ -355,7 +355,9 @@ pub async fn verify_upload(
             l.t("choose an image file", "请选择图片文件"),
         ));
     };
-    let v = verify_with_revocation(&st, image).await?;
+    // The picture needs the image once more; it is drawn in memory and sent in the page.
+    let v = verify_with_revocation(&st, image.clone()).await?;
+    let picture = super::picture::data_url(image, &v).await;
     let result = html! {
         (views::verdict(l, &v))
         @if let Some(r) = &v.receipt {
@@ -367,8 +369,13 @@ pub async fn verify_upload(
                 dt { "RRN" } dd { (r.rrn) }
             }
         }
+        @if let Some(url) = &picture { (views::verdict_picture(l, url)) }
     };
-    Ok(verify_page(&ctx, &Viewer::Anonymous, StatusCode::OK, result))
+    let mut page = verify_page(&ctx, &Viewer::Anonymous, StatusCode::OK, result);
+    if picture.is_some() {
+        super::picture::allow_picture(&mut page);
+    }
+    Ok(page)
 }
 
 fn upload_error(ctx: &Ctx, l: Lang, status: StatusCode, what: &str) -> Response {

@@ -11,6 +11,7 @@ mod consumer;
 pub mod limits;
 mod merchant;
 mod pdf;
+mod picture;
 mod staff;
 mod views;
 
@@ -65,6 +66,10 @@ pub fn routes() -> Router<SharedState> {
         .layer(middleware::from_fn(security_headers))
 }
 
+/// The portal's content security policy: this origin's stylesheet and images, nothing else.
+const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; \
+     base-uri 'none'";
+
 /// Headers on every portal response: no framing, no sniffing, no caching of receipts, a CSP that
 /// allows only this origin's stylesheet and images, HSTS.
 async fn security_headers(req: Request, next: Next) -> Response {
@@ -73,12 +78,10 @@ async fn security_headers(req: Request, next: Next) -> Response {
     let set = |h: &mut HeaderMap, name: HeaderName, value: &'static str| {
         h.insert(name, HeaderValue::from_static(value));
     };
-    set(
-        h,
-        header::CONTENT_SECURITY_POLICY,
-        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; \
-         base-uri 'none'",
-    );
+    // A page may carry its own, stricter or with one named exception (the check page's picture).
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        set(h, header::CONTENT_SECURITY_POLICY, CSP);
+    }
     set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     set(h, header::X_FRAME_OPTIONS, "DENY");
     // Not `no-referrer`: with it, browsers send `Origin: null` on form posts, which the CSRF

@@ -5,6 +5,7 @@
 
 mod browser;
 mod listener;
+mod picture;
 mod staff;
 mod web;
 
