@@ -7,6 +7,7 @@
 mod ca;
 mod create;
 mod demo;
+mod evidence;
 mod faults;
 mod helpers;
 mod pngfile;
