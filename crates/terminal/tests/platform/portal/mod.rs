@@ -167,12 +167,11 @@ async fn anyone_can_check_a_receipt_image_and_bad_uploads_are_named() {
     assert_eq!(p.status, 200);
     assert_eq!(p.verdict().as_deref(), Some("authentic"), "{}", p.text());
     assert!(p.text().contains(&r.record.transaction.rrn.to_string()));
-    assert!(p.text().contains("On record at the platform"), "{}", p.text());
-    assert!(p.text().contains("faithful copy of the stored original"), "{}", p.text());
+    assert!(p.text().contains(r#"data-holds="true" data-faithful="yes""#), "on record, the same file: {}", p.text());
     // A receipt the platform never received is said to be unknown to it.
     let unsent = t.sale().await;
     let p = web.post_multipart("/verify", form(unsent.png.clone(), &csrf)).await;
-    assert!(p.text().contains("Unknown to the platform"), "{}", p.text());
+    assert!(p.text().contains(r#"data-holds="false""#), "unknown to the platform: {}", p.text());
     // With every verification slot taken, the page says so at once (503, Retry-After).
     let gate = &platform.state.verify_gate;
     let held: Vec<_> = (0..gate.total())
