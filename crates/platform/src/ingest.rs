@@ -183,11 +183,8 @@ fn bind(
     record_signer: &PosCertificate,
     client: &PosCertificate,
 ) -> Result<(), Refusal> {
-    let unbound = |field: &'static str, detail: String| Refusal::Unbound {
-        receipt_id: record.id.to_string(),
-        field,
-        detail,
-    };
+    let unbound =
+        |field: &'static str, detail: String| Refusal::Unbound { receipt_id: record.id.to_string(), field, detail };
     if record_signer.der != image_signer.der {
         return Err(unbound(
             "the record's certificate",
@@ -274,7 +271,10 @@ pub async fn store(state: &AppState, opened: Opened, now: DateTime<Utc>) -> Resu
     if !opened.signed_by_client {
         match state.store.certificate(&opened.signer.serial).await.map_err(unavailable)? {
             None => {
-                return Err(Refusal::SignerUnknown { receipt_id: r.id.to_string(), serial: opened.signer.serial.clone() })
+                return Err(Refusal::SignerUnknown {
+                    receipt_id: r.id.to_string(),
+                    serial: opened.signer.serial.clone(),
+                })
             }
             Some(cert) if cert.revoked_at.is_some() => return Err(Refusal::SignerRevoked(r.id.to_string())),
             Some(_) => {}

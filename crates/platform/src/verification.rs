@@ -94,11 +94,9 @@ pub async fn verify(st: &SharedState, image: Vec<u8>) -> Result<OnlineVerificati
     };
     let facts = TimeFacts {
         stored: match &stored {
-            Some(r) => Stored::At {
-                receipt_id: r.receipt_id.clone(),
-                record_hash: r.record_hash,
-                at_ms: r.received_at,
-            },
+            Some(r) => {
+                Stored::At { receipt_id: r.receipt_id.clone(), record_hash: r.record_hash, at_ms: r.received_at }
+            }
             None => Stored::Never,
         },
         revocations: Some(&revocations),

@@ -127,12 +127,8 @@ impl EvidenceFile {
     /// The file's text. The readable lines are taken from the acknowledgement itself, which
     /// must verify with the certificate's key (so the platform never hands out broken evidence).
     pub fn to_text(&self) -> Result<String, EvidenceError> {
-        let key = parse(&self.certificate)
-            .map_err(EvidenceError::Certificate)?
-            .public_key()
-            .subject_public_key
-            .data
-            .to_vec();
+        let key =
+            parse(&self.certificate).map_err(EvidenceError::Certificate)?.public_key().subject_public_key.data.to_vec();
         let ack = verify_ack(&self.signed_ack, &key).map_err(|e| EvidenceError::Acknowledgement(e.to_string()))?;
         Ok(format!(
             "{EVIDENCE_HEADER}\nreceipt: {}\nrecord-sha256: {}\nstored-at: {}\n{}{}",

@@ -33,14 +33,24 @@ fn write_crl(setup: &Setup, ca: &CertifiedKey, serial: &str, revoked_at: chrono:
 }
 
 /// The platform's evidence that it stored receipt `id` (record hash `hash`) at `at`.
-fn write_evidence(setup: &Setup, ca: &CertifiedKey, signer: &AckSigner, v: &serde_json::Value, at: i64, name: &str) -> PathBuf {
+fn write_evidence(
+    setup: &Setup,
+    ca: &CertifiedKey,
+    signer: &AckSigner,
+    v: &serde_json::Value,
+    at: i64,
+    name: &str,
+) -> PathBuf {
     let ack = Acknowledgement {
         receipt_id: v["receipt"]["id"].as_str().unwrap().into(),
         record_hash: hex::decode(v["receipt"]["record_hash"].as_str().unwrap()).unwrap().try_into().unwrap(),
         sequence: None,
         stored_at_ms: at,
     };
-    let file = EvidenceFile { signed_ack: signer.sign(&ack), certificate: issue_certificate(ca, signer.public_key()).unwrap() };
+    let file = EvidenceFile {
+        signed_ack: signer.sign(&ack),
+        certificate: issue_certificate(ca, signer.public_key()).unwrap(),
+    };
     let path = setup.inputs.join(name);
     fs::write(&path, file.to_text().unwrap()).unwrap();
     path
@@ -69,7 +79,10 @@ fn a_signer_revoked_after_the_claimed_time_needs_the_platforms_evidence() {
     plain.assert_exit(0);
     let v = plain.json();
     assert_eq!(v["time_basis"], "terminal_claim", "{plain}");
-    assert!(v["warnings"].as_array().unwrap().iter().any(|w| w.as_str().unwrap().contains("terminal's own claim")), "{plain}");
+    assert!(
+        v["warnings"].as_array().unwrap().iter().any(|w| w.as_str().unwrap().contains("terminal's own claim")),
+        "{plain}"
+    );
 
     // Revoked an hour after the receipt's claimed time: without evidence, a verdict of its own.
     let now = Utc::now();
@@ -85,7 +98,8 @@ fn a_signer_revoked_after_the_claimed_time_needs_the_platforms_evidence() {
 
     // The platform's evidence that it stored the receipt a minute later, before the revocation.
     let (ack_key, _) = AckSigner::generate().unwrap();
-    let before = write_evidence(&setup, &ca, &ack_key, &v, (now + Duration::minutes(1)).timestamp_millis(), "before.txt");
+    let before =
+        write_evidence(&setup, &ca, &ack_key, &v, (now + Duration::minutes(1)).timestamp_millis(), "before.txt");
     let run = verify(&png, &trust, &[("--crl", &crl), ("--evidence", &before)], false);
     run.assert_exit(0);
     assert!(run.stdout.starts_with("AUTHENTIC: "), "{run}");
@@ -101,7 +115,8 @@ fn a_signer_revoked_after_the_claimed_time_needs_the_platforms_evidence() {
 
     // Evidence certified by another CA is not used, and says so.
     let other = create_ca("Someone else's CA", Utc::now()).unwrap();
-    let forged = write_evidence(&setup, &other, &ack_key, &v, (now + Duration::minutes(1)).timestamp_millis(), "forged.txt");
+    let forged =
+        write_evidence(&setup, &other, &ack_key, &v, (now + Duration::minutes(1)).timestamp_millis(), "forged.txt");
     let run = verify(&png, &trust, &[("--crl", &crl), ("--evidence", &forged)], true);
     run.assert_exit(4);
     let warnings = run.json()["warnings"].to_string();
@@ -109,5 +124,6 @@ fn a_signer_revoked_after_the_claimed_time_needs_the_platforms_evidence() {
 
     // A CRL the CA did not sign cannot be used: the command fails (3).
     let foreign = write_crl(&setup, &other, &serial, now, "foreign.crl");
-    verify(&png, &trust, &[("--crl", &foreign)], false).assert_error(&["revocation list", "not signed by the trusted CA"]);
+    verify(&png, &trust, &[("--crl", &foreign)], false)
+        .assert_error(&["revocation list", "not signed by the trusted CA"]);
 }

@@ -19,7 +19,18 @@ fn verdict(run: &Run, code: i32, verdict: &str) -> Value {
     keys.sort_unstable();
     assert_eq!(
         keys,
-        ["feature", "judged_at", "reason", "receipt", "regions", "signer", "threshold", "time_basis", "verdict", "warnings"],
+        [
+            "feature",
+            "judged_at",
+            "reason",
+            "receipt",
+            "regions",
+            "signer",
+            "threshold",
+            "time_basis",
+            "verdict",
+            "warnings"
+        ],
         "{run}"
     );
     assert_eq!(v["verdict"], verdict, "{run}");

@@ -360,7 +360,9 @@ pub async fn verify_upload(
         Err(busy) => {
             let text = match (l, busy) {
                 (Lang::En, _) => format!("{busy}; try again in a second."),
-                (Lang::Zh, crate::verification::gate::Busy::Client(_)) => "此地址正在进行的验证过多，请稍后再试。".to_owned(),
+                (Lang::Zh, crate::verification::gate::Busy::Client(_)) => {
+                    "此地址正在进行的验证过多，请稍后再试。".to_owned()
+                }
                 (Lang::Zh, crate::verification::gate::Busy::Platform(_)) => "平台正忙于验证，请稍后再试。".to_owned(),
             };
             let status = match busy {

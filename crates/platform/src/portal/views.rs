@@ -283,7 +283,10 @@ pub(crate) fn verdict(l: Lang, v: &Verification) -> Markup {
         Verdict::Unverifiable => ("warn", l.t("Cannot be verified", "无法验证")),
         Verdict::Unconfirmed => (
             "warn",
-            l.t("Unconfirmed: its signer was revoked and nothing dates it before that", "未确认：签名证书已吊销，无法证明其签于吊销之前"),
+            l.t(
+                "Unconfirmed: its signer was revoked and nothing dates it before that",
+                "未确认：签名证书已吊销，无法证明其签于吊销之前",
+            ),
         ),
     };
     html! {

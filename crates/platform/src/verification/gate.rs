@@ -69,12 +69,7 @@ fn client_key(ip: IpAddr) -> IpAddr {
 impl VerifyGate {
     pub fn new(per_client: usize, total: usize) -> Self {
         let total = total.max(1);
-        Self {
-            per_client: per_client.max(1),
-            total,
-            slots: Arc::new(Semaphore::new(total)),
-            clients: Arc::default(),
-        }
+        Self { per_client: per_client.max(1), total, slots: Arc::new(Semaphore::new(total)), clients: Arc::default() }
     }
 
     /// [`PER_CLIENT`] per address and two per core in total.

@@ -199,7 +199,8 @@ mod tests {
         let cert = v.certificate.clone().unwrap();
         let claims = v.claims.unwrap();
         let after_expiry = (cert.not_after + 86_400) * 1000;
-        let stored = Stored::At { receipt_id: claims.id.to_string(), record_hash: claims.record_hash, at_ms: after_expiry };
+        let stored =
+            Stored::At { receipt_id: claims.id.to_string(), record_hash: claims.record_hash, at_ms: after_expiry };
         let none = Revocations::default();
         let v = verify_image_with(&png, &ca, &TimeFacts { stored, revocations: Some(&none) });
         assert_eq!(v.verdict, Verdict::Unverifiable, "{}", v.reason);

@@ -42,10 +42,20 @@ fn forge(
 
 /// Uploads as the terminal itself (its own client certificate); the refusal's status, code
 /// and message.
-async fn upload(platform: &TestPlatform, t: &TestTerminal, id: &str, record: Vec<u8>, png: Vec<u8>) -> (u16, String, String) {
-    let env =
-        Envelope::seal(&Payload { record, png, delivery: None }, &t.terminal_id(), id, &platform.state.keys.hpke.public_bytes())
-            .unwrap();
+async fn upload(
+    platform: &TestPlatform,
+    t: &TestTerminal,
+    id: &str,
+    record: Vec<u8>,
+    png: Vec<u8>,
+) -> (u16, String, String) {
+    let env = Envelope::seal(
+        &Payload { record, png, delivery: None },
+        &t.terminal_id(),
+        id,
+        &platform.state.keys.hpke.public_bytes(),
+    )
+    .unwrap();
     let client = PlatformClient::new(&platform.url, &platform.ca_der(), Some(&t.device.identity().unwrap())).unwrap();
     match client.upload(env.to_bytes()).await {
         Ok(_) => (201, "stored".into(), String::new()),

@@ -60,9 +60,8 @@ async fn a_revoked_key_cannot_back_date_receipts_and_evidence_keeps_earlier_ones
     // its own that names the certificate and the revocation.
     let crl = platform.anonymous_client().get(format!("{}/crl", platform.url)).send().await.unwrap();
     let crl = Revocations::from_crl(&crl.bytes().await.unwrap(), &ca).unwrap();
-    let offline = |png: &[u8], stored: Stored| {
-        verify_image_with(png, &ca, &TimeFacts { stored, revocations: Some(&crl) })
-    };
+    let offline =
+        |png: &[u8], stored: Stored| verify_image_with(png, &ca, &TimeFacts { stored, revocations: Some(&crl) });
     let v = offline(&forged.png, Stored::Unknown);
     assert_eq!(v.verdict, Verdict::Unconfirmed, "{}", v.reason);
     assert!(v.reason.contains(&serial) && v.reason.contains("revoked at"), "{}", v.reason);
@@ -112,11 +111,8 @@ async fn evidence_is_offered_wherever_the_receipt_can_be_downloaded() {
     let http = platform.anonymous_client();
     let page = http.get(&link).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("format=evidence"), "{page}");
-    let file = http
-        .get(format!("{}/r/{id}/png?k={token}&download=1&format=evidence", platform.url))
-        .send()
-        .await
-        .unwrap();
+    let file =
+        http.get(format!("{}/r/{id}/png?k={token}&download=1&format=evidence", platform.url)).send().await.unwrap();
     assert_eq!(file.status(), 200);
     assert_eq!(file.text().await.unwrap(), text);
 }
