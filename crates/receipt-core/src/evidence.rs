@@ -65,7 +65,7 @@ impl PublicKeyData for Ed25519Public {
 
 fn parse(der: &[u8]) -> Result<X509Certificate<'_>, String> {
     match x509_parser::parse_x509_certificate(der) {
-        Ok((rest, c)) if rest.is_empty() => Ok(c),
+        Ok(([], c)) => Ok(c),
         Ok(_) => Err("trailing bytes after the certificate".into()),
         Err(e) => Err(e.to_string()),
     }
