@@ -39,14 +39,22 @@ enum Command {
     /// Create and inspect receipts.
     #[command(subcommand)]
     Receipt(receipt::ReceiptCommand),
-    /// Verify a receipt image offline: exit 0 authentic, 1 tampered, 2 unverifiable
-    /// (3: the command itself failed, e.g. an unreadable --trust file).
+    /// Verify a receipt image offline: exit 0 authentic, 1 tampered, 2 unverifiable,
+    /// 4 unconfirmed (a signer revoked after the receipt's claimed time, without the platform's
+    /// evidence); 3: the command itself failed, e.g. an unreadable --trust file.
     Verify {
         /// The receipt image (PNG, or a JPEG as an MMS gateway recompressed it).
         image: PathBuf,
         /// The platform's CA certificate (PEM).
         #[arg(long)]
         trust: PathBuf,
+        /// The platform's evidence file for this receipt (from the portal or the retrieval
+        /// bundle): the signer is then judged at the time the platform stored it.
+        #[arg(long)]
+        evidence: Option<PathBuf>,
+        /// The platform's revocation list (its `/crl`, DER or PEM), checked against --trust.
+        #[arg(long)]
+        crl: Option<PathBuf>,
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
@@ -102,7 +110,12 @@ fn main() {
     let result = match cli.command {
         Command::Ca(c) => ca::run(c).map(|()| 0),
         Command::Receipt(c) => receipt::run(c).map(|()| 0),
-        Command::Verify { image, trust, json, annotate } => verify::run(&image, &trust, json, annotate.as_deref()),
+        Command::Verify { image, trust, evidence, crl, json, annotate } => verify::run_with(
+            &image,
+            &verify::Trust { ca: &trust, evidence: evidence.as_deref(), crl: crl.as_deref() },
+            json,
+            annotate.as_deref(),
+        ),
         Command::Demo { dir, platform_port, ui_port } => demo::run(&dir, platform_port, ui_port).map(|()| 0),
         Command::Sample { dir, font } => sample::run(&dir, font.as_deref()).map(|()| 0),
         Command::Platform(c) => platform::run(c).map(|()| 0),

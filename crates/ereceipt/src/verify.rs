@@ -1,25 +1,65 @@
-//! `ereceipt verify`: offline verification of a receipt image.
+//! `ereceipt verify`: offline verification of a receipt image, optionally with the platform's
+//! evidence (when it stored the receipt) and its CRL (which signers are revoked).
 
 use std::path::Path;
 
 use anyhow::{Context, Result};
 use ereceipt_core::annotate::{annotate, AnnotateError};
+use ereceipt_core::evidence::EvidenceFile;
 use ereceipt_core::identity::pem_decode;
 use ereceipt_core::render::png;
-use ereceipt_core::verify::{verify_image, Verdict, Verification};
+use ereceipt_core::revocation::Revocations;
+use ereceipt_core::verify::{verify_image_with, Stored, TimeBasis, TimeFacts, Verification};
 
 use crate::files;
 
-/// Returns the exit code: 0 authentic, 1 tampered, 2 unverifiable.
+/// What to check the image against.
+pub struct Trust<'a> {
+    /// The platform's CA certificate (PEM).
+    pub ca: &'a Path,
+    /// The platform's evidence file for this receipt.
+    pub evidence: Option<&'a Path>,
+    /// The platform's CRL (DER or PEM, from its `/crl`).
+    pub crl: Option<&'a Path>,
+}
+
+/// Verifies against the CA alone; returns the exit code (see [`run_with`]).
+pub fn run(image: &Path, ca: &Path, json: bool, annotated: Option<&Path>) -> Result<i32> {
+    run_with(image, &Trust { ca, evidence: None, crl: None }, json, annotated)
+}
+
+/// Returns the exit code: 0 authentic, 1 tampered, 2 unverifiable, 4 unconfirmed.
 /// With `annotated`, also writes the picture of the verdict there.
-pub fn run(image: &Path, trust: &Path, json: bool, annotated: Option<&Path>) -> Result<i32> {
-    let anchor = pem_decode(&files::read_text(trust)?, "CERTIFICATE")
-        .with_context(|| format!("trust anchor {}", trust.display()))?;
+pub fn run_with(image: &Path, trust: &Trust<'_>, json: bool, annotated: Option<&Path>) -> Result<i32> {
+    let anchor = pem_decode(&files::read_text(trust.ca)?, "CERTIFICATE")
+        .with_context(|| format!("trust anchor {}", trust.ca.display()))?;
+    let revocations = match trust.crl {
+        Some(path) => Some(
+            Revocations::from_crl(&files::read_limited(path)?, &anchor)
+                .with_context(|| format!("revocation list {}", path.display()))?,
+        ),
+        None => None,
+    };
+    // Evidence that does not verify is not an error of the command: the verdict then rests on
+    // the terminal's claimed time, and says why.
+    let mut evidence_warning = None;
+    let stored = match trust.evidence {
+        Some(path) => match EvidenceFile::parse(&files::read_limited(path)?).and_then(|e| e.verify(&anchor)) {
+            Ok(ack) => Stored::from(&ack),
+            Err(e) => {
+                evidence_warning = Some(format!("the evidence {} was not used: {e}", path.display()));
+                Stored::Unknown
+            }
+        },
+        None => Stored::Unknown,
+    };
+    let facts = TimeFacts { stored, revocations: revocations.as_ref() };
     let bytes = files::read_limited(image);
-    let v = match &bytes {
-        Ok(bytes) => verify_image(bytes, &anchor),
+    let mut v = match &bytes {
+        Ok(bytes) => verify_image_with(bytes, &anchor, &facts),
         Err(e) => Verification::unverifiable(format!("unreadable file: {e:#}")),
     };
+    v.warnings.splice(0..0, evidence_warning);
     if json {
         say!("{}", serde_json::to_string(&v)?);
     } else {
@@ -59,12 +99,7 @@ fn write_annotated(bytes: Option<&[u8]>, v: &Verification, out: &Path) -> Result
 }
 
 fn print_text(v: &Verification) {
-    let word = match v.verdict {
-        Verdict::Authentic => "AUTHENTIC",
-        Verdict::Tampered => "TAMPERED",
-        Verdict::Unverifiable => "UNVERIFIABLE",
-    };
-    say!("{word}: {}", v.reason);
+    say!("{}: {}", v.verdict.word(), v.reason);
     say!("feature value {} (threshold {})", v.feature, v.threshold);
     if let Some(r) = &v.receipt {
         say!("receipt {} — {} {} minor units {} at {}", r.id, r.merchant_name, r.amount_minor, r.currency, r.time);
@@ -72,7 +107,16 @@ fn print_text(v: &Verification) {
     if let Some(s) = &v.signer {
         say!("signer {} (issuer {}, serial {})", s.subject, s.issuer, s.serial);
     }
+    if let Some(at) = &v.judged_at {
+        match v.time_basis {
+            TimeBasis::PlatformEvidence => say!("time: stored by the platform at {at} (platform evidence)"),
+            TimeBasis::TerminalClaim => say!("time: {at} is the terminal's claim (no platform evidence)"),
+        }
+    }
     for r in &v.regions {
         say!("altered region x={} y={} w={} h={}", r.x, r.y, r.w, r.h);
+    }
+    for w in &v.warnings {
+        say!("warning: {w}");
     }
 }

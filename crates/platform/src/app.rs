@@ -93,6 +93,7 @@ impl App {
             channels,
             sign_in_limit: crate::portal::limits::ClientLimiter::new(crate::portal::limits::SIGN_IN),
             verify_limit: crate::portal::limits::ClientLimiter::new(crate::portal::limits::VERIFY),
+            verify_gate: crate::verification::gate::VerifyGate::for_this_machine(),
         });
         Ok(Self { listener, state, tls, portal })
     }

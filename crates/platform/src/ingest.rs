@@ -1,13 +1,15 @@
 //! Ingest of one uploaded receipt (T7, P5): authenticate the uploading terminal, open the HPKE
-//! envelope, verify signature, certificate chain, revocation and watermark, then store exactly
-//! once and acknowledge with the platform's signature.
+//! envelope, verify signature, certificate chain, revocation and watermark, bind every stored
+//! field to the certificate that signed the image, then store exactly once and acknowledge with
+//! the platform's signature.
 
 use chrono::{DateTime, Utc};
+use ereceipt_core::claims::ReceiptClaims;
 use ereceipt_core::encoding::{decode_record, sha256};
 use ereceipt_core::identity::PosCertificate;
-use ereceipt_core::model::{DeliveryChoice, ReceiptRecord};
+use ereceipt_core::model::{DeliveryChoice, ReceiptRecord, TerminalInfo};
 use ereceipt_core::upload::{Acknowledgement, Envelope};
-use ereceipt_core::verify::{verify_image, Verdict};
+use ereceipt_core::verify::{verify_image_with, Stored, TimeFacts, Verdict};
 
 use crate::state::AppState;
 use crate::store::{NewReceipt, StoreOutcome};
@@ -41,9 +43,16 @@ pub enum Refusal {
     /// Verification of the receipt image failed.
     #[error("receipt {receipt_id} is {verdict}: {reason}")]
     NotAuthentic { receipt_id: String, verdict: &'static str, reason: String },
-    /// The receipt was signed by a certificate revoked before the transaction time.
+    /// A stored or printed field is not the one the signing certificate vouches for.
+    #[error("receipt {receipt_id} is refused: {field} {detail}")]
+    Unbound { receipt_id: String, field: &'static str, detail: String },
+    /// The receipt was signed by a certificate that is revoked (judged at the platform's time:
+    /// the receipt's own time is the key holder's claim).
     #[error("receipt {0} was signed with a revoked certificate")]
     SignerRevoked(String),
+    /// The receipt was signed by a certificate of the CA that the platform never issued.
+    #[error("receipt {receipt_id} was signed with certificate {serial}, which this platform never issued")]
+    SignerUnknown { receipt_id: String, serial: String },
     /// A different receipt is already stored under this id.
     #[error("a different receipt is already stored as {0}")]
     Conflict(String),
@@ -64,7 +73,9 @@ impl Refusal {
             Self::Open => "envelope_open",
             Self::Inconsistent(_) => "inconsistent",
             Self::NotAuthentic { .. } => "not_authentic",
+            Self::Unbound { .. } => "unbound",
             Self::SignerRevoked(_) => "signer_revoked",
+            Self::SignerUnknown { .. } => "signer_unknown",
             Self::Conflict(_) => "conflict",
             Self::Unavailable(_) => "unavailable",
         }
@@ -77,6 +88,7 @@ pub struct Opened {
     pub record_bytes: Vec<u8>,
     pub record_hash: [u8; 32],
     pub png: Vec<u8>,
+    /// The certificate in the QR's `x5chain` that signed the image (and equals the record's).
     pub signer: PosCertificate,
     /// The signer is the uploading client's own certificate, which [`check_client`] already
     /// found unrevoked, so it need not be looked up again.
@@ -85,8 +97,14 @@ pub struct Opened {
     pub delivery: Option<DeliveryChoice>,
 }
 
-/// The CPU-bound part (run off the async workers): open, decode, cross-check, verify the image.
-pub fn open_and_verify(state: &AppState, client: &PosCertificate, body: &[u8]) -> Result<Opened, Refusal> {
+/// The CPU-bound part (run off the async workers): open, decode, cross-check, verify the image,
+/// judging the signer's expiry at `now` (the platform's time, never the receipt's claim).
+pub fn open_and_verify(
+    state: &AppState,
+    client: &PosCertificate,
+    body: &[u8],
+    now: DateTime<Utc>,
+) -> Result<Opened, Refusal> {
     let envelope = Envelope::from_bytes(body).map_err(|e| Refusal::Malformed(e.to_string()))?;
     let client_tid = client.terminal.terminal_id.to_string();
     if envelope.terminal_id != client_tid {
@@ -108,17 +126,30 @@ pub fn open_and_verify(state: &AppState, client: &PosCertificate, body: &[u8]) -
         return Err(Refusal::WrongTerminal { envelope: signer.terminal.terminal_id.to_string(), client: client_tid });
     }
     let record_hash = sha256(&payload.record);
-    let v = verify_image(&payload.png, &state.keys.ca.cert_der);
+    let facts = TimeFacts {
+        stored: Stored::At { receipt_id: record.id.to_string(), record_hash, at_ms: now.timestamp_millis() },
+        revocations: None, // looked up in the store by `store`
+    };
+    let v = verify_image_with(&payload.png, &state.keys.ca.cert_der, &facts);
     if v.verdict != Verdict::Authentic {
-        let verdict = if v.verdict == Verdict::Tampered { "tampered" } else { "unverifiable" };
+        let verdict = match v.verdict {
+            Verdict::Tampered => "tampered",
+            Verdict::Unconfirmed => "unconfirmed",
+            _ => "unverifiable",
+        };
         return Err(Refusal::NotAuthentic { receipt_id: record.id.to_string(), verdict, reason: v.reason });
     }
-    if v.claims.as_ref().map(|c| c.record_hash) != Some(record_hash) {
+    let (Some(claims), Some(image_signer)) = (v.claims, v.certificate) else {
+        return Err(Refusal::Inconsistent(format!("the image of {} carries no signed claims", record.id)));
+    };
+    if claims.record_hash != record_hash {
         return Err(Refusal::Inconsistent(format!(
             "the image of {} is authentic but for another record than the one uploaded",
             record.id
         )));
     }
+    bind(&record, record_hash, &claims, &image_signer, &signer, client)?;
+    let signer = image_signer;
     // The terminal validated the choice; one that still does not parse is dropped (logged), since
     // refusing the receipt would lose it from the platform.
     let delivery = payload.delivery.as_deref().and_then(|d| match d.parse::<DeliveryChoice>() {
@@ -138,6 +169,75 @@ pub fn open_and_verify(state: &AppState, client: &PosCertificate, body: &[u8]) -
         signed_by_client,
         delivery,
     })
+}
+
+/// Every field the platform stores, shows and sends in the merchant's name must be the one the
+/// image's signer vouches for: the record's certificate is the QR's, the record's terminal
+/// (id, merchant id and name, location) is the certificate's and the uploading client's, and
+/// the QR claims are exactly those derived from the record.
+fn bind(
+    record: &ReceiptRecord,
+    record_hash: [u8; 32],
+    claims: &ReceiptClaims,
+    image_signer: &PosCertificate,
+    record_signer: &PosCertificate,
+    client: &PosCertificate,
+) -> Result<(), Refusal> {
+    let unbound =
+        |field: &'static str, detail: String| Refusal::Unbound { receipt_id: record.id.to_string(), field, detail };
+    if record_signer.der != image_signer.der {
+        return Err(unbound(
+            "the record's certificate",
+            format!(
+                "(serial {}) is not the one that signed the image's QR code (serial {})",
+                record_signer.serial, image_signer.serial
+            ),
+        ));
+    }
+    for (whose, cert) in [("signing certificate", image_signer), ("client certificate", client)] {
+        if let Some(field) = terminal_mismatch(&record.terminal, &cert.terminal) {
+            return Err(unbound(field, format!("in the record differs from the {whose}'s")));
+        }
+    }
+    if let Some(field) = claims_mismatch(&ReceiptClaims::of(record, record_hash), claims) {
+        return Err(unbound(field, "in the QR code differs from the record's".into()));
+    }
+    Ok(())
+}
+
+/// The first field of a terminal's identity that differs, by name.
+fn terminal_mismatch(a: &TerminalInfo, b: &TerminalInfo) -> Option<&'static str> {
+    if a.terminal_id != b.terminal_id {
+        Some("terminal id")
+    } else if a.merchant_id != b.merchant_id {
+        Some("merchant id")
+    } else if a.merchant_name != b.merchant_name {
+        Some("merchant name")
+    } else if a.location != b.location {
+        Some("location")
+    } else {
+        None
+    }
+}
+
+/// The first claim that differs, by name.
+fn claims_mismatch(a: &ReceiptClaims, b: &ReceiptClaims) -> Option<&'static str> {
+    let fields: [(&'static str, bool); 13] = [
+        ("receipt id", a.id == b.id),
+        ("terminal id", a.terminal_id == b.terminal_id),
+        ("merchant id", a.merchant_id == b.merchant_id),
+        ("merchant name", a.merchant_name == b.merchant_name),
+        ("serial", a.serial == b.serial),
+        ("batch", a.batch == b.batch),
+        ("transaction type", a.kind == b.kind),
+        ("amount", a.amount == b.amount),
+        ("time", a.time == b.time),
+        ("card last 4", a.pan_last4 == b.pan_last4),
+        ("RRN", a.rrn == b.rrn),
+        ("authorisation code", a.auth_code == b.auth_code),
+        ("record hash", a.record_hash == b.record_hash),
+    ];
+    fields.into_iter().find(|(_, same)| !same).map(|(name, _)| name)
 }
 
 /// The outcome the terminal sees: the signed acknowledgement, and whether it was new.
@@ -165,13 +265,19 @@ pub async fn store(state: &AppState, opened: Opened, now: DateTime<Utc>) -> Resu
     let unavailable = |e: crate::store::StoreError| Refusal::Unavailable(e.to_string());
     let r = &opened.record;
     let tx = &r.transaction;
-    // Revocation: a receipt signed after its certificate was revoked is not accepted. (Signed
-    // with an older certificate of the same terminal, it needs a look of its own.)
+    // Revocation of the certificate that signed the image, judged now: the receipt's own time
+    // is whatever the key holder wrote, so a revoked key's receipts are refused whatever date
+    // they carry. (The client's own certificate was checked by `check_client`.)
     if !opened.signed_by_client {
-        if let Some(cert) = state.store.certificate(&opened.signer.serial).await.map_err(unavailable)? {
-            if cert.revoked_before(tx.time.utc_seconds() * 1000).is_some() {
-                return Err(Refusal::SignerRevoked(r.id.to_string()));
+        match state.store.certificate(&opened.signer.serial).await.map_err(unavailable)? {
+            None => {
+                return Err(Refusal::SignerUnknown {
+                    receipt_id: r.id.to_string(),
+                    serial: opened.signer.serial.clone(),
+                })
             }
+            Some(cert) if cert.revoked_at.is_some() => return Err(Refusal::SignerRevoked(r.id.to_string())),
+            Some(_) => {}
         }
     }
     let ack = state.keys.ack.sign(&Acknowledgement {

@@ -1,12 +1,14 @@
 //! The platform's key material in its data directory, made on first start: the CA (same code as
 //! `ereceipt ca`), the TLS server certificate, the HPKE key pair, the acknowledgement signing key
-//! and the admin token. Private files are written once, mode 0600, never overwritten.
+//! with its evidence certificate, and the admin token. Private files are written once, mode
+//! 0600, never overwritten.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use chrono::Utc;
 use ereceipt_core::enrolment::issue_server;
+use ereceipt_core::evidence::{check_certificate, issue_certificate};
 use ereceipt_core::identity::{create_ca, fingerprint_der, pem_decode, pem_encode, CertError, CertifiedKey};
 use ereceipt_core::upload::{AckSigner, PlatformKey, UploadError};
 use zeroize::Zeroizing;
@@ -35,6 +37,9 @@ pub struct PlatformKeys {
     pub server: CertifiedKey,
     pub hpke: PlatformKey,
     pub ack: AckSigner,
+    /// The CA's certificate (DER) for `ack`'s key: with it, an acknowledgement is evidence that
+    /// anyone holding the CA certificate can check offline.
+    pub evidence: Vec<u8>,
     /// SHA-256 of the admin token (the token itself is not kept in memory).
     pub admin_token_hash: [u8; 32],
     /// HMAC key under which one-time login codes are stored.
@@ -168,6 +173,7 @@ fn create_missing_then_load(dir: &Path, server_names: &[String], admin_token: &s
     }
     let pkcs8 = Zeroizing::new(pem_decode(&read(&ack_path)?, "PRIVATE KEY").map_err(|e| bad(&ack_path, e))?);
     let ack = AckSigner::from_pkcs8(&pkcs8).map_err(|e| bad(&ack_path, e))?;
+    let evidence = evidence_certificate(dir, &ca, &ack)?;
 
     let admin_path = dir.join("admin.token");
     let admin_token_hash = if admin_token.is_empty() {
@@ -186,7 +192,23 @@ fn create_missing_then_load(dir: &Path, server_names: &[String], admin_token: &s
     if otp_key.len() < 32 {
         return Err(bad(&otp_path, "the key is shorter than 32 bytes"));
     }
-    Ok(PlatformKeys { ca, server, hpke, ack, admin_token_hash, otp_key })
+    Ok(PlatformKeys { ca, server, hpke, ack, evidence, admin_token_hash, otp_key })
+}
+
+/// `evidence.pem`, issued on first start (and at the start of a data directory made before it
+/// existed, or whose acknowledgement key or CA it no longer matches).
+fn evidence_certificate(dir: &Path, ca: &CertifiedKey, ack: &AckSigner) -> Result<Vec<u8>, KeysError> {
+    let path = dir.join("evidence.pem");
+    if path.exists() {
+        let der = pem_decode(&read(&path)?, "CERTIFICATE").map_err(|e| bad(&path, e))?;
+        if check_certificate(&der, &ca.cert_der).is_ok_and(|(key, ..)| key == ack.public_key()) {
+            return Ok(der);
+        }
+        tracing::warn!("evidence.pem does not match the CA and acknowledgement key; issuing a new one");
+    }
+    let der = issue_certificate(ca, ack.public_key()).map_err(|e| bad(&path, e))?;
+    write_atomic(&path, pem_encode("CERTIFICATE", &der).as_bytes(), false)?;
+    Ok(der)
 }
 
 #[cfg(test)]
@@ -204,6 +226,7 @@ mod tests {
         assert_eq!(first.hpke.public_bytes(), again.hpke.public_bytes());
         assert_eq!(first.ack.public_key(), again.ack.public_key());
         assert_eq!(first.admin_token_hash, again.admin_token_hash);
+        assert_eq!(first.evidence, again.evidence);
         #[cfg(unix)]
         for f in ["ca.key", "server.key", "hpke.key", "ack.key", "admin.token", "otp.key"] {
             use std::os::unix::fs::PermissionsExt;
@@ -255,6 +278,19 @@ mod tests {
         std::fs::write(dir.path().join("server.key"), "").unwrap();
         let keys = load_or_create(dir.path(), &["localhost".into()], "").unwrap();
         crate::tls::server_config(&keys.ca.cert_der, &keys.server).unwrap();
+    }
+
+    #[test]
+    fn a_data_dir_without_an_evidence_certificate_gets_one_for_its_existing_ack_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let names = vec!["localhost".to_string()];
+        let first = load_or_create(dir.path(), &names, "").unwrap();
+        std::fs::remove_file(dir.path().join("evidence.pem")).unwrap();
+        let again = load_or_create(dir.path(), &names, "").unwrap();
+        assert_eq!(again.ack.public_key(), first.ack.public_key(), "the acknowledgement key stays");
+        let (key, ..) = check_certificate(&again.evidence, &again.ca.cert_der).unwrap();
+        assert_eq!(key, again.ack.public_key());
+        assert!(dir.path().join("evidence.pem").exists());
     }
 
     #[test]

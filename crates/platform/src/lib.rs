@@ -22,3 +22,4 @@ pub mod terminals;
 pub mod testing;
 pub mod tls;
 pub mod users;
+pub mod verification;

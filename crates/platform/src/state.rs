@@ -21,6 +21,8 @@ pub struct AppState {
     pub sign_in_limit: crate::portal::limits::ClientLimiter,
     /// Verification uploads per client address.
     pub verify_limit: crate::portal::limits::ClientLimiter,
+    /// Public verifications running at once, per client address and in total.
+    pub verify_gate: crate::verification::gate::VerifyGate,
 }
 
 pub type SharedState = Arc<AppState>;

@@ -215,7 +215,13 @@ pub async fn crl(store: &Store, keys: &PlatformKeys, now: DateTime<Utc>) -> Resu
         .into_iter()
         .map(|c| enrolment::Revoked {
             serial_hex: c.serial_hex,
-            revoked_at: DateTime::from_timestamp_millis(c.revoked_at.unwrap_or(0)).unwrap_or(now),
+            // CRL times are whole seconds; rounding up keeps a receipt the platform stored in
+            // the same second before the revocation authentic offline too. Nothing is stored
+            // in between: ingest refuses a revoked certificate from the instant it is revoked.
+            revoked_at: DateTime::from_timestamp_millis(
+                c.revoked_at.unwrap_or(0).saturating_add(999).div_euclid(1000) * 1000,
+            )
+            .unwrap_or(now),
         })
         .collect::<Vec<_>>();
     // The CRL number only has to grow: seconds since the epoch do.

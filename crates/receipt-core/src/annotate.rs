@@ -185,7 +185,8 @@ fn palette(verdict: Verdict) -> Vec<u8> {
     let band = match verdict {
         Verdict::Authentic => AUTHENTIC_RGB,
         Verdict::Tampered => TAMPERED_RGB,
-        Verdict::Unverifiable => UNVERIFIABLE_RGB,
+        // Intact but not confirmed: the slate of "cannot say", not the red of tampering.
+        Verdict::Unverifiable | Verdict::Unconfirmed => UNVERIFIABLE_RGB,
     };
     let mut p = Vec::with_capacity(PALETTE_LEN * 3);
     let grey = |i: u8| ((u32::from(i) * 255 + 31) / 63) as u8;

@@ -1,5 +1,6 @@
 //! Verification (P5): anyone holding the platform's CA certificate checks a receipt image
 //! offline. The extraction yields a feature value that is compared with the preset threshold.
+//! The signer's expiry and revocation are then judged at a time the verifier trusts (see [`time`]).
 
 use serde::Serialize;
 
@@ -10,6 +11,9 @@ use crate::render::decode::{self, Inspected, Refusal};
 use crate::render::png::Decoded;
 use crate::render::qr;
 use crate::watermark::{self, Extraction, Region, Tolerance, TAG_BLOCK, THRESHOLD};
+
+mod time;
+pub use time::{judge_time, Stored, TimeBasis, TimeFacts};
 
 /// Receipt widths in pixels: 80 mm and 58 mm thermal paper at 203 dpi.
 pub const RECEIPT_WIDTHS: [u32; 2] = [576, 384];
@@ -24,15 +28,30 @@ pub enum Verdict {
     Tampered,
     /// Cannot be checked: unreadable file, no watermark or QR, or a signer the CA did not issue.
     Unverifiable,
+    /// Signed and unaltered, but its signer was revoked after the time the receipt claims, and
+    /// nothing the verifier trusts (the platform's evidence) shows it existed before then.
+    Unconfirmed,
 }
 
 impl Verdict {
-    /// Exit code of `ereceipt verify`: 0 authentic, 1 tampered, 2 unverifiable.
+    /// Exit code of `ereceipt verify`: 0 authentic, 1 tampered, 2 unverifiable, 4 unconfirmed
+    /// (3 is the command's own failure, e.g. an unreadable trust anchor).
     pub fn exit_code(self) -> i32 {
         match self {
             Self::Authentic => 0,
             Self::Tampered => 1,
             Self::Unverifiable => 2,
+            Self::Unconfirmed => 4,
+        }
+    }
+
+    /// The word `ereceipt verify` prints.
+    pub fn word(self) -> &'static str {
+        match self {
+            Self::Authentic => "AUTHENTIC",
+            Self::Tampered => "TAMPERED",
+            Self::Unverifiable => "UNVERIFIABLE",
+            Self::Unconfirmed => "UNCONFIRMED",
         }
     }
 }
@@ -96,9 +115,18 @@ pub struct Verification {
     pub receipt: Option<ReceiptSummary>,
     pub signer: Option<SignerInfo>,
     pub reason: String,
+    /// Whose clock the signer's expiry and revocation were judged by.
+    pub time_basis: TimeBasis,
+    /// The instant they were judged at (RFC 3339), when there was a signer to judge.
+    pub judged_at: Option<String>,
+    /// What the verdict does not cover, or facts that qualify it.
+    pub warnings: Vec<String>,
     /// Claims as decoded, for callers that need typed fields.
     #[serde(skip)]
     pub claims: Option<ReceiptClaims>,
+    /// The certificate in the QR's `x5chain` that signed the claims and the watermark.
+    #[serde(skip)]
+    pub certificate: Option<PosCertificate>,
 }
 
 impl Verification {
@@ -112,7 +140,11 @@ impl Verification {
             receipt: None,
             signer: None,
             reason: reason.into(),
+            time_basis: TimeBasis::TerminalClaim,
+            judged_at: None,
+            warnings: Vec::new(),
             claims: None,
+            certificate: None,
         }
     }
 }
@@ -130,8 +162,23 @@ pub fn read_claims(decoded: &Decoded) -> Result<claims::SignedClaims, String> {
     claims::open(&text).map_err(|e| e.to_string())
 }
 
-/// Verifies receipt image bytes (PNG or JPEG) against the trusted CA certificate (DER).
+/// Verifies receipt image bytes (PNG or JPEG) against the trusted CA certificate (DER), with
+/// the signer's expiry judged at the time the receipt claims (all an image alone can tell).
 pub fn verify_image(bytes: &[u8], trust_anchor: &[u8]) -> Verification {
+    verify_image_with(bytes, trust_anchor, &TimeFacts::default())
+}
+
+/// Verifies receipt image bytes and judges the signer at the time `facts` establish (the
+/// platform's evidence, a revocation list).
+pub fn verify_image_with(bytes: &[u8], trust_anchor: &[u8], facts: &TimeFacts<'_>) -> Verification {
+    let mut v = examine_image(bytes, trust_anchor);
+    judge_time(&mut v, facts);
+    v
+}
+
+/// Checks the signature, its chain to the CA and the pixels, but not yet the signer's expiry
+/// or revocation: the caller then applies [`judge_time`] once it knows which time to trust.
+pub fn examine_image(bytes: &[u8], trust_anchor: &[u8]) -> Verification {
     let mut inspected = match decode::inspect(bytes) {
         Ok(i) => i,
         Err(e) => return Verification::unverifiable(format!("unreadable file: {e}")),
@@ -159,7 +206,7 @@ fn refused(inspected: &Inspected, refusal: &Refusal, trust_anchor: &[u8]) -> Ver
         return Verification::unverifiable(reason);
     };
     let cert = &signed.certificate;
-    if cert.verify_issued_by(trust_anchor, signed.claims.time.utc_seconds()).is_err() {
+    if cert.verify_chain(trust_anchor).is_err() {
         return Verification::unverifiable(format!("{reason}; its receipt data is not from a trusted signer"));
     }
     Verification {
@@ -171,10 +218,12 @@ fn refused(inspected: &Inspected, refusal: &Refusal, trust_anchor: &[u8]) -> Ver
             serial: cert.serial.clone(),
         }),
         claims: Some(signed.claims.clone()),
+        certificate: Some(cert.clone()),
         ..Verification::unverifiable(reason)
     }
 }
 
+/// [`examine_image`] of a decoded image: the verdict before the signer's time is judged.
 pub fn verify_decoded(decoded: &Decoded, trust_anchor: &[u8]) -> Verification {
     let img: &Canvas = &decoded.canvas;
     if !RECEIPT_WIDTHS.contains(&img.width()) {
@@ -207,15 +256,20 @@ pub fn verify_decoded(decoded: &Decoded, trust_anchor: &[u8]) -> Verification {
             serial: cert.serial.clone(),
         }),
         reason: String::new(),
+        time_basis: TimeBasis::TerminalClaim,
+        judged_at: None,
+        warnings: Vec::new(),
         claims: Some(claims.clone()),
+        certificate: None,
     };
-    if let Err(e) = cert.verify_issued_by(trust_anchor, claims.time.utc_seconds()) {
+    if let Err(e) = cert.verify_chain(trust_anchor) {
         v.reason = format!("untrusted signer: {e}");
         return v;
     }
-    if cert.terminal.terminal_id != claims.terminal_id || cert.terminal.merchant_id != claims.merchant_id {
+    v.certificate = Some(cert.clone());
+    if let Some(field) = unbound_field(&claims, cert) {
         v.verdict = Verdict::Tampered;
-        v.reason = "the QR data names another terminal or merchant than its certificate".into();
+        v.reason = format!("the QR data names another {field} than its signing certificate");
         return v;
     }
     let tolerance = Tolerance::for_image(decoded);
@@ -250,6 +304,20 @@ pub fn verify_decoded(decoded: &Decoded, trust_anchor: &[u8]) -> Verification {
         }
     }
     v
+}
+
+/// The first printed field the claims state differently from the certificate that signed them:
+/// every field a reader takes for the signer's identity must be the certificate's.
+pub fn unbound_field(claims: &ReceiptClaims, cert: &PosCertificate) -> Option<&'static str> {
+    if claims.terminal_id != cert.terminal.terminal_id {
+        Some("terminal id")
+    } else if claims.merchant_id != cert.terminal.merchant_id {
+        Some("merchant id")
+    } else if claims.merchant_name != cert.terminal.merchant_name {
+        Some("merchant name")
+    } else {
+        None
+    }
 }
 
 /// The signed claims, or the verdict and reason when there are none to check.

@@ -8,6 +8,7 @@ mod annotate;
 mod ca;
 mod create;
 mod demo;
+mod evidence;
 mod faults;
 mod helpers;
 mod pngfile;

@@ -17,7 +17,22 @@ fn verdict(run: &Run, code: i32, verdict: &str) -> Value {
     let v = run.json();
     let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
     keys.sort_unstable();
-    assert_eq!(keys, ["feature", "reason", "receipt", "regions", "signer", "threshold", "verdict"], "{run}");
+    assert_eq!(
+        keys,
+        [
+            "feature",
+            "judged_at",
+            "reason",
+            "receipt",
+            "regions",
+            "signer",
+            "threshold",
+            "time_basis",
+            "verdict",
+            "warnings"
+        ],
+        "{run}"
+    );
     assert_eq!(v["verdict"], verdict, "{run}");
     assert!(!v["reason"].as_str().unwrap().is_empty(), "a verdict needs a reason:\n{run}");
     assert_eq!(run.stdout.lines().count(), 1, "--json prints one line:\n{run}");

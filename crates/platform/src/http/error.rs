@@ -112,9 +112,9 @@ impl From<Refusal> for ApiError {
             Refusal::NotPos(_) | Refusal::CertificateRefused { .. } | Refusal::WrongTerminal { .. } => {
                 StatusCode::FORBIDDEN
             }
-            Refusal::SignerRevoked(_) => StatusCode::FORBIDDEN,
+            Refusal::SignerRevoked(_) | Refusal::SignerUnknown { .. } => StatusCode::FORBIDDEN,
             Refusal::Malformed(_) | Refusal::Open | Refusal::Inconsistent(_) => StatusCode::BAD_REQUEST,
-            Refusal::NotAuthentic { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Refusal::NotAuthentic { .. } | Refusal::Unbound { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Refusal::Conflict(_) => StatusCode::CONFLICT,
             _ => StatusCode::SERVICE_UNAVAILABLE,
         };

@@ -41,6 +41,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/api/v1/receipts/{id}", get(query::receipt))
         .route("/api/v1/receipts/{id}/image", get(query::image))
         .route("/api/v1/receipts/{id}/record", get(query::record))
+        .route("/api/v1/receipts/{id}/evidence", get(query::evidence))
         .route("/api/v1/terminal/receipts/{id}", get(terminal_receipts::receipt))
         .route("/api/v1/mm7", post(mm7::vasp))
         .route("/api/v1/admin/terminals", post(admin::add_terminal).get(admin::list_terminals))

@@ -1,5 +1,5 @@
-//! The query API (P1): a receipt's record and image by id, search with keyset paging, and
-//! verification of an image (public: whoever holds a receipt may check it).
+//! The query API (P1): a receipt's record, image and evidence by id, search with keyset paging,
+//! and verification of an image (public: whoever holds a receipt may check it).
 
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap};
@@ -7,12 +7,13 @@ use axum::response::IntoResponse;
 use axum::Json;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use ereceipt_core::verify::{verify_image, Verdict, Verification};
 use serde::{Deserialize, Serialize};
 
 use super::{require_admin, ApiError};
 use crate::state::SharedState;
 use crate::store::{DeliveryEvent, DeliveryRow, ReceiptQuery, StoreError, StoredReceipt};
+use crate::verification::gate::Busy;
+use crate::verification::OnlineVerification;
 
 /// Search parameters; times are RFC 3339, amounts minor units.
 #[derive(Debug, Default, Deserialize)]
@@ -181,8 +182,21 @@ pub async fn record(
     Ok(([(header::CONTENT_TYPE, "application/cbor")], r.record))
 }
 
-/// Same JSON as `ereceipt verify --json`, with the platform's revocation list applied: a
-/// receipt signed at or after its certificate's revocation is not authentic.
+/// The platform's evidence that it stored a receipt (see `ereceipt_core::evidence`).
+pub async fn evidence(
+    State(st): State<SharedState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    require_admin(&st, &headers)?;
+    let r = st.store.receipt(&id).await?.ok_or_else(|| ApiError::not_found(format!("no receipt {id}")))?;
+    let text = crate::verification::evidence_text(&st.keys, &r)
+        .map_err(|e| ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text))
+}
+
+/// Same JSON as `ereceipt verify --json` plus `platform` (whether the platform holds this
+/// receipt), with the signer judged at the platform's stored time.
 pub async fn verify(
     State(st): State<SharedState>,
     axum::Extension(crate::tls::Peer(peer)): axum::Extension<crate::tls::Peer>,
@@ -195,28 +209,28 @@ pub async fn verify(
             format!("too many verifications from this address; try again in {secs} s"),
         ));
     }
+    let _permit = match st.verify_gate.try_enter(peer.ip()) {
+        Ok(p) => p,
+        Err(busy) => return Ok(busy_response(busy)),
+    };
     Ok(Json(verify_with_revocation(&st, body.to_vec()).await?).into_response())
 }
 
-/// Verifies an image as `ereceipt verify` does, against this platform's CA, then applies the
-/// revocation list (the JSON API and the portal both use this).
-pub(crate) async fn verify_with_revocation(st: &SharedState, image: Vec<u8>) -> Result<Verification, StoreError> {
-    let worker = st.clone();
-    let mut v = tokio::task::spawn_blocking(move || verify_image(&image, &worker.keys.ca.cert_der))
-        .await
-        .unwrap_or_else(|e| Verification::unverifiable(format!("verification failed: {e}")));
-    if let (Some(signer), Some(claims)) = (&v.signer, &v.claims) {
-        if let Some(cert) = st.store.certificate(&signer.serial).await? {
-            if let Some(at) = cert.revoked_before(claims.time.utc_seconds() * 1000) {
-                v.verdict = Verdict::Unverifiable;
-                v.reason = format!(
-                    "the signing certificate {} was revoked at {}, before this receipt was signed",
-                    signer.serial,
-                    rfc3339(at, 0)
-                );
-                v.regions.clear();
-            }
-        }
+/// 429 (this client) or 503 (the platform) with `Retry-After: 1`: verifications take
+/// milliseconds, so a slot frees soon.
+pub(crate) fn busy_response(busy: Busy) -> axum::response::Response {
+    let message = format!("{busy}; try again in 1 s");
+    let mut r = match busy {
+        Busy::Client(_) => ApiError::new(axum::http::StatusCode::TOO_MANY_REQUESTS, "rate_limited", message),
+        Busy::Platform(_) => ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, "busy", message),
     }
-    Ok(v)
+    .into_response();
+    r.headers_mut().insert(header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
+    r
+}
+
+/// Verifies an image as `ereceipt verify` does, against this platform's CA, with the signer
+/// judged at the platform's stored time (the JSON API and the portal both use this).
+pub(crate) async fn verify_with_revocation(st: &SharedState, image: Vec<u8>) -> Result<OnlineVerification, StoreError> {
+    crate::verification::verify(st, image).await
 }

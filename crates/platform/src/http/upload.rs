@@ -40,10 +40,11 @@ pub async fn upload(
         };
         ingest::check_client(&st, &client).await?;
         let worker = st.clone();
-        let opened = tokio::task::spawn_blocking(move || ingest::open_and_verify(&worker, &client, &body))
+        let now = Utc::now();
+        let opened = tokio::task::spawn_blocking(move || ingest::open_and_verify(&worker, &client, &body, now))
             .await
             .map_err(|e| Refusal::Unavailable(format!("verification task: {e}")))??;
-        ingest::store(&st, opened, Utc::now()).await
+        ingest::store(&st, opened, now).await
     }
     .await;
     st.metrics.latency.observe(started.elapsed().as_secs_f64());

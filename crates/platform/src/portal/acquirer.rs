@@ -129,6 +129,13 @@ pub async fn bundle(
     let Some(r) = st.store.receipt(&id).await? else { return Ok(StatusCode::NOT_FOUND.into_response()) };
     let png = st.store.receipt_image(&id).await?.unwrap_or_default();
     let verification = verify_with_revocation(&st, png.clone()).await?;
+    let evidence = match crate::verification::evidence_text(&st.keys, &r) {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::error!(receipt = %id, error = %e, "evidence failed");
+            return Ok((StatusCode::INTERNAL_SERVER_ERROR, "the evidence cannot be made").into_response());
+        }
+    };
     let deliveries = deliveries_json(st.store.deliveries_of(&id).await?);
     let neighbours = match r.sequence {
         Some(seq) => st.store.chain_neighbours(&r.terminal_id, seq).await?,
@@ -138,6 +145,7 @@ pub async fn bundle(
         receipt: &r,
         png: &png,
         verification: &verification,
+        evidence: &evidence,
         deliveries,
         neighbours,
         ack_public_key: st.keys.ack.public_key(),

@@ -1,17 +1,18 @@
 //! The acquirer's chargeback retrieval bundle: one ZIP with the receipt image, the signed record
 //! (canonical CBOR and readable JSON), the signature time series, the chain proof, the delivery
-//! history, the verification verdict, and a manifest of SHA-256 sums. Pure: built from data.
+//! history, the verification verdict, the platform's evidence file, and a manifest of SHA-256
+//! sums. Pure: built from data.
 
 use std::io::{Cursor, Write};
 
 use chrono::{Datelike, Timelike};
 use ereceipt_core::encoding::{decode_record, sha256};
-use ereceipt_core::verify::Verification;
 use serde_json::{json, Value};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};
 
 use crate::store::{ChainEntry, StoredReceipt};
+use crate::verification::OnlineVerification;
 
 /// Why a bundle could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -29,7 +30,9 @@ pub enum BundleError {
 pub(crate) struct BundleInput<'a> {
     pub receipt: &'a StoredReceipt,
     pub png: &'a [u8],
-    pub verification: &'a Verification,
+    pub verification: &'a OnlineVerification,
+    /// The platform's evidence file for the receipt (`ereceipt verify --evidence`).
+    pub evidence: &'a str,
     /// From [`crate::http::query::deliveries_json`].
     pub deliveries: Vec<Value>,
     /// Receipts at sequence − 1 and + 1 of the same terminal.
@@ -137,6 +140,7 @@ pub(crate) fn build(input: &BundleInput<'_>) -> Result<Vec<u8>, BundleError> {
         ("chain.json", pretty(&chain_json(input))),
         ("deliveries.json", pretty(&json!({ "deliveries": input.deliveries }))),
         ("verification.json", serde_json::to_vec_pretty(input.verification).unwrap_or_default()),
+        ("evidence.txt", input.evidence.as_bytes().to_vec()),
     ];
     let mut manifest = format!(
         "ereceipt retrieval bundle for {}\r\nmade {}\r\nSHA-256 of each file:\r\n",

@@ -355,11 +355,32 @@ pub async fn verify_upload(
             l.t("choose an image file", "请选择图片文件"),
         ));
     };
+    let _permit = match st.verify_gate.try_enter(peer.ip()) {
+        Ok(p) => p,
+        Err(busy) => {
+            let text = match (l, busy) {
+                (Lang::En, _) => format!("{busy}; try again in a second."),
+                (Lang::Zh, crate::verification::gate::Busy::Client(_)) => {
+                    "此地址正在进行的验证过多，请稍后再试。".to_owned()
+                }
+                (Lang::Zh, crate::verification::gate::Busy::Platform(_)) => "平台正忙于验证，请稍后再试。".to_owned(),
+            };
+            let status = match busy {
+                crate::verification::gate::Busy::Client(_) => StatusCode::TOO_MANY_REQUESTS,
+                crate::verification::gate::Busy::Platform(_) => StatusCode::SERVICE_UNAVAILABLE,
+            };
+            let mut page = verify_page(&ctx, &Viewer::Anonymous, status, notice("error", Some(&text)));
+            page.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
+            return Ok(page);
+        }
+    };
     // The picture needs the image once more; it is drawn in memory and sent in the page.
-    let v = verify_with_revocation(&st, image.clone()).await?;
-    let picture = super::picture::data_url(image, &v).await;
+    let online = verify_with_revocation(&st, image.clone()).await?;
+    let v = &online.verification;
+    let picture = super::picture::data_url(image, v).await;
     let result = html! {
-        (views::verdict(l, &v))
+        (views::verdict(l, v))
+        (views::platform_record(l, &online.platform))
         @if let Some(r) = &v.receipt {
             dl {
                 dt { (l.t("Merchant", "商户")) } dd { (r.merchant_name) }

@@ -216,7 +216,11 @@ pub(crate) fn receipt_detail(
                     a.button href={ (image_url) (if image_url.contains('?') { "&" } else { "?" }) "download=1" } id="download" download { (l.t("Download PNG", "下载 PNG")) }
                     " "
                     a.button.secondary href={ (image_url) (if image_url.contains('?') { "&" } else { "?" }) "download=1&format=pdf" } id="download-pdf" download { "PDF" }
+                    " "
+                    a.button.secondary href={ (image_url) (if image_url.contains('?') { "&" } else { "?" }) "download=1&format=evidence" } id="download-evidence" download { (l.t("Evidence", "存证")) }
                     p.small { (l.t("The PNG is the signed original that verifies; the PDF is for printing and filing.", "PNG 为可验证的签名原件；PDF 便于打印和存档。")) }
+                    p.small { (l.t("The evidence file is the platform's signed statement of when it stored this receipt: `ereceipt verify RECEIPT.png --trust ca.pem --evidence FILE` then judges the signer at that time.",
+                                   "存证文件是平台签名的入库时间证明：用 `ereceipt verify RECEIPT.png --trust ca.pem --evidence FILE` 验证时，将按该时间判断签名证书。")) }
                 }
             }
             div.facts {
@@ -256,6 +260,19 @@ pub(crate) fn receipt_detail(
     }
 }
 
+/// Whether the platform holds the receipt that was checked.
+pub(crate) fn platform_record(l: Lang, p: &crate::verification::PlatformRecord) -> Markup {
+    html! {
+        p.small id="platform-record" data-holds=(p.holds) data-faithful=(p.faithful_copy.map_or("unknown", |f| if f { "yes" } else { "no" })) {
+            @match (p.holds, p.faithful_copy, &p.stored_at) {
+                (true, Some(true), Some(at)) => { (l.t("On record at the platform: stored at ", "平台已存档：入库时间 ")) (at) (l.t("; this file is a faithful copy of the stored original.", "；此文件与存档原件一致。")) }
+                (true, _, Some(at)) => { (l.t("On record at the platform: stored at ", "平台已存档：入库时间 ")) (at) (l.t("; this file is NOT a faithful copy of the stored original (other pixels).", "；此文件与存档原件不一致（像素不同）。")) }
+                _ => { (l.t("Unknown to the platform: it never received this receipt.", "平台未收到过这张签购单。")) }
+            }
+        }
+    }
+}
+
 /// The verdict box.
 pub(crate) fn verdict(l: Lang, v: &Verification) -> Markup {
     let (class, text) = match v.verdict {
@@ -264,6 +281,13 @@ pub(crate) fn verdict(l: Lang, v: &Verification) -> Markup {
         }
         Verdict::Tampered => ("bad", l.t("Tampered: the image or its data was altered", "已篡改：图片或数据被修改")),
         Verdict::Unverifiable => ("warn", l.t("Cannot be verified", "无法验证")),
+        Verdict::Unconfirmed => (
+            "warn",
+            l.t(
+                "Unconfirmed: its signer was revoked and nothing dates it before that",
+                "未确认：签名证书已吊销，无法证明其签于吊销之前",
+            ),
+        ),
     };
     html! {
         div class={ "verdict " (class) } id="verdict" data-verdict=(format!("{:?}", v.verdict).to_lowercase()) {
@@ -335,7 +359,7 @@ pub(crate) async fn detail_page(
     page: DetailPage<'_>,
 ) -> Result<Response, PageError> {
     let png = st.store.receipt_image(&r.receipt_id).await?.unwrap_or_default();
-    let verification = crate::http::query::verify_with_revocation(st, png).await?;
+    let verification = crate::http::query::verify_with_revocation(st, png).await?.verification;
     let deliveries = st.store.deliveries_of(&r.receipt_id).await?;
     let l = page.ctx.lang;
     let body = receipt_detail(l, r, &page.image_url, &verification, &deliveries, page.detail, page.extra);
@@ -345,6 +369,9 @@ pub(crate) async fn detail_page(
 /// The stored image of `id` (already checked to be the viewer's) as PNG, or as PDF when
 /// `?format=pdf`; 404 if there is none.
 pub(crate) async fn stored_image(st: &SharedState, id: &str, q: &DownloadQuery) -> Result<Response, PageError> {
+    if q.format.as_deref() == Some("evidence") {
+        return evidence_download(st, id, q.wanted()).await;
+    }
     let Some(png) = st.store.receipt_image(id).await? else { return Ok(StatusCode::NOT_FOUND.into_response()) };
     if q.format.as_deref() != Some("pdf") {
         return Ok(png_response(id, png, q.wanted()));
@@ -370,6 +397,28 @@ pub(crate) async fn stored_image(st: &SharedState, id: &str, q: &DownloadQuery) 
     }
 }
 
+/// The evidence file of `id` (already checked to be the viewer's).
+async fn evidence_download(st: &SharedState, id: &str, download: bool) -> Result<Response, PageError> {
+    let Some(r) = st.store.receipt(id).await? else { return Ok(StatusCode::NOT_FOUND.into_response()) };
+    match crate::verification::evidence_text(&st.keys, &r) {
+        Ok(text) => {
+            let disposition = if download { "attachment" } else { "inline" };
+            Ok((
+                [
+                    (header::CONTENT_TYPE, "text/plain; charset=utf-8".to_owned()),
+                    (header::CONTENT_DISPOSITION, format!("{disposition}; filename=\"{id}.evidence.txt\"")),
+                ],
+                text,
+            )
+                .into_response())
+        }
+        Err(e) => {
+            tracing::error!(receipt = %id, error = %e, "evidence failed");
+            Ok((StatusCode::INTERNAL_SERVER_ERROR, "the evidence cannot be made").into_response())
+        }
+    }
+}
+
 /// A stored PNG as a response: inline, or as a download with `?download=1`.
 pub(crate) fn png_response(id: &str, png: Vec<u8>, download: bool) -> Response {
     let disposition =
@@ -381,7 +430,7 @@ pub(crate) fn png_response(id: &str, png: Vec<u8>, download: bool) -> Response {
 pub struct DownloadQuery {
     /// `1`: as an attachment.
     pub download: Option<String>,
-    /// `pdf`: a one-page PDF instead of the PNG.
+    /// `pdf`: a one-page PDF instead of the PNG; `evidence`: the platform's evidence file.
     pub format: Option<String>,
     /// The link token of `/r/{id}` (checked there).
     pub k: Option<String>,

@@ -23,6 +23,7 @@ pub(super) fn draw(
         Verdict::Authentic => "AUTHENTIC  真实",
         Verdict::Tampered => "TAMPERED  已篡改",
         Verdict::Unverifiable => "UNVERIFIABLE  无法验证",
+        Verdict::Unconfirmed => "UNCONFIRMED  未能确认",
     };
     let body = TextStyle::regular(style.body);
     let text_width = (i64::from(width) - 2 * style.pad).max(1) as u32;
@@ -34,6 +35,7 @@ pub(super) fn draw(
         ],
         (Verdict::Tampered, _) => reason_lines(reason, body, text_width, fonts, "图片或签名数据被改动")?,
         (Verdict::Unverifiable, _) => reason_lines(reason, body, text_width, fonts, "无法确认这张签购单的真伪")?,
+        (Verdict::Unconfirmed, _) => reason_lines(reason, body, text_width, fonts, "签名终端的证书已被吊销，无法确认签购单是否早于吊销")?,
     };
     // Wrap the fixed lines too: at narrow widths the Chinese may not fit on one line.
     let mut wrapped = Vec::new();

@@ -216,8 +216,13 @@ impl TestTerminal {
 
     /// A sale whose customer chose `delivery` (e.g. `email:li.na@example.com`).
     pub async fn sale_to(&mut self, delivery: Option<&str>) -> ComposedReceipt {
+        self.sale_dated(Utc::now(), delivery).await
+    }
+
+    /// A sale stamped `at`, whatever the clock says (what a thief with the key can do).
+    pub async fn sale_dated(&mut self, at: chrono::DateTime<Utc>, delivery: Option<&str>) -> ComposedReceipt {
         self.seed += 1;
-        let time = Utc::now().with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap()).to_rfc3339();
+        let time = at.with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap()).to_rfc3339();
         let policy = CardPolicy { accept_clear_tracks: true, allow_chip_fallback: false };
         let (tx, _) = parse_transaction(&samples::transaction_json(self.seed, &time), &policy).unwrap();
         let signer = Signer::new(&self.device.identity().unwrap()).unwrap();

@@ -3,13 +3,16 @@
 
 // A failed unwrap in a test is a test failure with a backtrace, which is what we want.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+mod binding;
 mod delivery;
+mod evidence;
 mod helpers;
 mod peers;
 mod portal;
 mod pull;
 mod refusals;
 mod ui;
+mod verify_limits;
 
 use chrono::Utc;
 use ereceipt_core::upload::verify_ack;

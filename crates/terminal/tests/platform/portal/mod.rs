@@ -168,6 +168,20 @@ async fn anyone_can_check_a_receipt_image_and_bad_uploads_are_named() {
     assert_eq!(p.status, 200);
     assert_eq!(p.verdict().as_deref(), Some("authentic"), "{}", p.text());
     assert!(p.text().contains(&r.record.transaction.rrn.to_string()));
+    assert!(p.text().contains(r#"data-holds="true" data-faithful="yes""#), "on record, the same file: {}", p.text());
+    // A receipt the platform never received is said to be unknown to it.
+    let unsent = t.sale().await;
+    let p = web.post_multipart("/verify", form(unsent.png.clone(), &csrf)).await;
+    assert!(p.text().contains(r#"data-holds="false""#), "unknown to the platform: {}", p.text());
+    // With every verification slot taken, the page says so at once (503, Retry-After).
+    let gate = &platform.state.verify_gate;
+    let held: Vec<_> = (0..gate.total())
+        .map(|i| gate.try_enter(std::net::IpAddr::from([192, 0, 2, u8::try_from(i).unwrap()])).unwrap())
+        .collect();
+    let p = web.post_multipart("/verify", form(r.png.clone(), &csrf)).await;
+    assert_eq!(p.status, 503, "{}", p.text());
+    assert_eq!(p.headers["retry-after"], "1");
+    drop(held);
 
     let p = web.post_multipart("/verify", form(b"not an image".to_vec(), &csrf)).await;
     assert_eq!(p.verdict().as_deref(), Some("unverifiable"));
