@@ -197,6 +197,11 @@ pub fn examine_image(bytes: &[u8], trust_anchor: &[u8]) -> Verification {
 /// someone reworked a genuine receipt's file; unverifiable otherwise.
 fn refused(inspected: &Inspected, refusal: &Refusal, trust_anchor: &[u8]) -> Verification {
     let reason = format!("refused: {refusal}");
+    // Damage in transit (a chunk's checksum fails) is not evidence of a forger's hand: it says
+    // nothing can be checked, whatever signed data survived.
+    if matches!(refusal, Refusal::Crc(_)) {
+        return Verification::unverifiable(reason);
+    }
     let from_text = inspected.payload.as_deref().and_then(|t| claims::open(t).ok());
     let signed = from_text.or_else(|| {
         let text = qr::read(inspected.canvas.as_ref()?).ok()?;

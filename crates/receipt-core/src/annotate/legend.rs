@@ -35,7 +35,9 @@ pub(super) fn draw(
         ],
         (Verdict::Tampered, _) => reason_lines(reason, body, text_width, fonts, "图片或签名数据被改动")?,
         (Verdict::Unverifiable, _) => reason_lines(reason, body, text_width, fonts, "无法确认这张签购单的真伪")?,
-        (Verdict::Unconfirmed, _) => reason_lines(reason, body, text_width, fonts, "签名终端的证书已被吊销，无法确认签购单是否早于吊销")?,
+        (Verdict::Unconfirmed, _) => {
+            reason_lines(reason, body, text_width, fonts, "签名终端的证书已被吊销，无法确认签购单是否早于吊销")?
+        }
     };
     // Wrap the fixed lines too: at narrow widths the Chinese may not fit on one line.
     let mut wrapped = Vec::new();

@@ -66,7 +66,7 @@ pub enum Refusal {
     #[error("IDAT: {0}")]
     ImageData(&'static str),
     /// A chunk whose CRC does not match.
-    #[error("CRC mismatch in chunk {0}")]
+    #[error("corrupt file: CRC mismatch in chunk {0}")]
     Crc(ChunkName),
     /// Bytes after IEND.
     #[error("{0} bytes after IEND")]
