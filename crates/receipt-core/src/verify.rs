@@ -153,12 +153,17 @@ impl Verification {
 /// QR code in the pixels, where the slip's layout puts it ([`qr::read`]: bounded work whatever
 /// the pixels, so a JPEG or a crafted file without the chunk costs no more than a few ms).
 pub fn read_claims(decoded: &Decoded) -> Result<claims::SignedClaims, String> {
-    if let Some(text) = &decoded.payload {
-        if let Ok(c) = claims::open(text) {
-            return Ok(c);
-        }
+    claims_in(decoded.payload.as_deref(), Some(&decoded.canvas))
+}
+
+/// [`read_claims`] from a text payload and pixels that may each be missing (a refused file
+/// keeps whichever could be read).
+fn claims_in(payload: Option<&str>, canvas: Option<&Canvas>) -> Result<claims::SignedClaims, String> {
+    if let Some(c) = payload.and_then(|text| claims::open(text).ok()) {
+        return Ok(c);
     }
-    let text = qr::read(&decoded.canvas).map_err(|e| e.to_string())?;
+    let canvas = canvas.ok_or_else(|| "no pixels to read the QR code from".to_owned())?;
+    let text = qr::read(canvas).map_err(|e| e.to_string())?;
     claims::open(&text).map_err(|e| e.to_string())
 }
 
@@ -202,12 +207,7 @@ fn refused(inspected: &Inspected, refusal: &Refusal, trust_anchor: &[u8]) -> Ver
     if matches!(refusal, Refusal::Crc(_)) {
         return Verification::unverifiable(reason);
     }
-    let from_text = inspected.payload.as_deref().and_then(|t| claims::open(t).ok());
-    let signed = from_text.or_else(|| {
-        let text = qr::read(inspected.canvas.as_ref()?).ok()?;
-        claims::open(&text).ok()
-    });
-    let Some(signed) = signed else {
+    let Ok(signed) = claims_in(inspected.payload.as_deref(), inspected.canvas.as_ref()) else {
         return Verification::unverifiable(reason);
     };
     let cert = &signed.certificate;

@@ -32,11 +32,30 @@ impl ApiError {
 
     /// 429 with `Retry-After: secs`.
     pub fn rate_limited(secs: i64, message: impl Into<String>) -> Response {
-        let mut r = Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message).into_response();
-        if let Ok(v) = axum::http::HeaderValue::from_str(&secs.to_string()) {
-            r.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
-        }
+        Self::retry_later(StatusCode::TOO_MANY_REQUESTS, "rate_limited", secs, message)
+    }
+
+    /// An error answer that tells the client when to try again (`Retry-After`).
+    pub fn retry_later(status: StatusCode, code: &'static str, secs: i64, message: impl Into<String>) -> Response {
+        let mut r = Self::new(status, code, message).into_response();
+        retry_after(&mut r, secs);
         r
+    }
+}
+
+/// Sets `Retry-After` on any answer, JSON or page.
+pub(crate) fn retry_after(response: &mut Response, secs: i64) {
+    if let Ok(v) = axum::http::HeaderValue::from_str(&secs.to_string()) {
+        response.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+    }
+}
+
+/// The status of a refusal by the verification gate: 429 when this client has its share, 503
+/// when the platform is full.
+pub(crate) fn busy_status(busy: &crate::verification::gate::Busy) -> StatusCode {
+    match busy {
+        crate::verification::gate::Busy::Client(_) => StatusCode::TOO_MANY_REQUESTS,
+        crate::verification::gate::Busy::Platform(_) => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
 

@@ -3,7 +3,7 @@
 
 mod admin;
 mod enrol;
-mod error;
+pub(crate) mod error;
 mod mm7;
 mod ops;
 pub(crate) mod pull;

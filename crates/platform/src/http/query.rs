@@ -9,11 +9,11 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::error::busy_status;
 use super::{require_admin, ApiError};
 use crate::state::SharedState;
-use crate::store::{DeliveryEvent, DeliveryRow, ReceiptQuery, StoreError, StoredReceipt};
+use crate::store::{DeliveryEvent, DeliveryRow, ReceiptQuery, StoredReceipt};
 use crate::verification::gate::Busy;
-use crate::verification::OnlineVerification;
 
 /// Search parameters; times are RFC 3339, amounts minor units.
 #[derive(Debug, Default, Deserialize)]
@@ -213,24 +213,12 @@ pub async fn verify(
         Ok(p) => p,
         Err(busy) => return Ok(busy_response(busy)),
     };
-    Ok(Json(verify_with_revocation(&st, body.to_vec()).await?).into_response())
+    Ok(Json(crate::verification::verify(&st, body.to_vec()).await?).into_response())
 }
 
 /// 429 (this client) or 503 (the platform) with `Retry-After: 1`: verifications take
 /// milliseconds, so a slot frees soon.
-pub(crate) fn busy_response(busy: Busy) -> axum::response::Response {
-    let message = format!("{busy}; try again in 1 s");
-    let mut r = match busy {
-        Busy::Client(_) => ApiError::new(axum::http::StatusCode::TOO_MANY_REQUESTS, "rate_limited", message),
-        Busy::Platform(_) => ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, "busy", message),
-    }
-    .into_response();
-    r.headers_mut().insert(header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
-    r
-}
-
-/// Verifies an image as `ereceipt verify` does, against this platform's CA, with the signer
-/// judged at the platform's stored time (the JSON API and the portal both use this).
-pub(crate) async fn verify_with_revocation(st: &SharedState, image: Vec<u8>) -> Result<OnlineVerification, StoreError> {
-    crate::verification::verify(st, image).await
+fn busy_response(busy: Busy) -> axum::response::Response {
+    let code = if matches!(busy, Busy::Client(_)) { "rate_limited" } else { "busy" };
+    ApiError::retry_later(busy_status(&busy), code, 1, format!("{busy}; try again in 1 s"))
 }

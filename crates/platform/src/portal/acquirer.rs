@@ -14,7 +14,7 @@ use super::staff::{signed_in, to_login, viewer};
 use super::views::{self, urlencode, DeliveryDetail, DetailPage, DownloadQuery};
 use super::{Ctx, PageError};
 use crate::accounts::Role;
-use crate::http::query::{deliveries_json, verify_with_revocation};
+use crate::http::query::deliveries_json;
 use crate::state::SharedState;
 use crate::store::AccountRow;
 
@@ -128,7 +128,7 @@ pub async fn bundle(
     };
     let Some(r) = st.store.receipt(&id).await? else { return Ok(StatusCode::NOT_FOUND.into_response()) };
     let png = st.store.receipt_image(&id).await?.unwrap_or_default();
-    let verification = verify_with_revocation(&st, png.clone()).await?;
+    let verification = crate::verification::verify(&st, png.clone()).await?;
     let evidence = match crate::verification::evidence_text(&st.keys, &r) {
         Ok(e) => e,
         Err(e) => {

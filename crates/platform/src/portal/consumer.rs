@@ -12,7 +12,6 @@ use serde::Deserialize;
 use super::views::{self, csrf_field, layout, notice, DeliveryDetail, DetailPage, DownloadQuery, Viewer};
 use super::{check_post, see_other, session_subject, CsrfForm, Ctx, Lang, PageError};
 use crate::http::pull::{check_login_code, send_login_code, KIND};
-use crate::http::query::verify_with_revocation;
 use crate::state::SharedState;
 use crate::store::StoredReceipt;
 use crate::tls::Peer;
@@ -365,17 +364,14 @@ pub async fn verify_upload(
                 }
                 (Lang::Zh, crate::verification::gate::Busy::Platform(_)) => "平台正忙于验证，请稍后再试。".to_owned(),
             };
-            let status = match busy {
-                crate::verification::gate::Busy::Client(_) => StatusCode::TOO_MANY_REQUESTS,
-                crate::verification::gate::Busy::Platform(_) => StatusCode::SERVICE_UNAVAILABLE,
-            };
+            let status = crate::http::error::busy_status(&busy);
             let mut page = verify_page(&ctx, &Viewer::Anonymous, status, notice("error", Some(&text)));
-            page.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
+            crate::http::error::retry_after(&mut page, 1);
             return Ok(page);
         }
     };
     // The picture needs the image once more; it is drawn in memory and sent in the page.
-    let online = verify_with_revocation(&st, image.clone()).await?;
+    let online = crate::verification::verify(&st, image.clone()).await?;
     let v = &online.verification;
     let picture = super::picture::data_url(image, v).await;
     let result = html! {

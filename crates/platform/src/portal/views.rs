@@ -359,7 +359,7 @@ pub(crate) async fn detail_page(
     page: DetailPage<'_>,
 ) -> Result<Response, PageError> {
     let png = st.store.receipt_image(&r.receipt_id).await?.unwrap_or_default();
-    let verification = crate::http::query::verify_with_revocation(st, png).await?.verification;
+    let verification = crate::verification::verify(st, png).await?.verification;
     let deliveries = st.store.deliveries_of(&r.receipt_id).await?;
     let l = page.ctx.lang;
     let body = receipt_detail(l, r, &page.image_url, &verification, &deliveries, page.detail, page.extra);
