@@ -17,8 +17,8 @@ use ereceipt_core::samples;
 use ereceipt_core::txjson::parse_transaction;
 use ereceipt_core::upload::{Envelope, Payload};
 use ereceipt_platform::app::App;
+use ereceipt_platform::services::terminals::{self, Registration};
 use ereceipt_platform::settings::Settings;
-use ereceipt_platform::terminals::{self, Registration};
 use ereceipt_terminal::client::PlatformClient;
 use ereceipt_terminal::device::Device;
 
@@ -87,10 +87,10 @@ async fn upload(
                 .strip_prefix("smtp://")
                 .and_then(|hp| hp.rsplit_once(':'))
                 .context("--deliver: local or smtp://HOST:PORT")?;
-            settings.delivery.smtp = Some(ereceipt_platform::delivery::email::SmtpSettings {
+            settings.delivery.smtp = Some(ereceipt_platform::infra::delivery::email::SmtpSettings {
                 host: host.to_owned(),
                 port: port.parse().context("--deliver: port")?,
-                tls: ereceipt_platform::delivery::email::TlsMode::None,
+                tls: ereceipt_platform::infra::delivery::email::TlsMode::None,
                 username: None,
                 password: None,
                 from: "ereceipt bench <bench@localhost>".into(),

@@ -7,8 +7,8 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use chrono::Utc;
 use ereceipt_platform::app::App;
+use ereceipt_platform::services::terminals::{self, Registration};
 use ereceipt_platform::settings::Settings;
-use ereceipt_platform::terminals::{self, Registration};
 use ereceipt_terminal::device::Device;
 use ereceipt_terminal::enrol;
 
@@ -36,13 +36,13 @@ async fn demo_staff(state: &ereceipt_platform::state::SharedState, path: &Path) 
         if state.store.account(username).await?.is_some() {
             continue; // made by an earlier run whose staff.txt was removed
         }
-        let u = ereceipt_platform::users::NewUser {
+        let u = ereceipt_platform::services::staff::NewUser {
             username: username.into(),
             role: role.into(),
             merchant_id: merchant.map(str::to_owned),
             password: None,
         };
-        let c = ereceipt_platform::users::add(&state.store, &state.keys, &u, Utc::now().timestamp_millis())
+        let c = ereceipt_platform::services::staff::add(&state.store, &state.keys, &u, Utc::now().timestamp_millis())
             .await
             .with_context(|| format!("creating the demo user {username}"))?;
         text.push_str(&format!(

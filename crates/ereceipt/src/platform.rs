@@ -7,10 +7,10 @@ use anyhow::{Context, Result};
 use chrono::Utc;
 use clap::{Args, Subcommand};
 use ereceipt_platform::app::{self, App};
-use ereceipt_platform::chain::analyse;
+use ereceipt_platform::services::chain::analyse;
+use ereceipt_platform::services::staff;
+use ereceipt_platform::services::terminals::{self, Registration};
 use ereceipt_platform::settings::Settings;
-use ereceipt_platform::terminals::{self, Registration};
-use ereceipt_platform::users;
 
 #[derive(Subcommand)]
 pub enum PlatformCommand {
@@ -215,7 +215,7 @@ fn read_password(from_stdin: bool) -> Result<Option<String>> {
     Ok(Some(line.trim_end_matches(['\r', '\n']).to_owned()))
 }
 
-fn print_credentials(c: &users::Credentials, json: bool, what: &str) -> Result<()> {
+fn print_credentials(c: &staff::Credentials, json: bool, what: &str) -> Result<()> {
     if json {
         say!("{}", serde_json::to_string_pretty(c)?);
         return Ok(());
@@ -239,15 +239,15 @@ async fn users(cmd: UserAdmin) -> Result<()> {
             let s = settings(&at)?;
             let (keys, store) = app::open(&s).await?;
             let role = if acquirer { "acquirer" } else { "merchant" }.to_owned();
-            let u = users::NewUser { username, role, merchant_id, password };
-            let c = users::add(&store, &keys, &u, now).await?;
+            let u = staff::NewUser { username, role, merchant_id, password };
+            let c = staff::add(&store, &keys, &u, now).await?;
             print_credentials(&c, json, "created")?;
         }
         UserAdmin::Reset { at, username, password_stdin, json } => {
             let password = read_password(password_stdin)?;
             let s = settings(&at)?;
             let (keys, store) = app::open(&s).await?;
-            let Some(c) = users::reset(&store, &keys, &username, password).await? else {
+            let Some(c) = staff::reset(&store, &keys, &username, password).await? else {
                 anyhow::bail!("no active user {username}");
             };
             print_credentials(&c, json, "has new credentials")?;
@@ -256,7 +256,7 @@ async fn users(cmd: UserAdmin) -> Result<()> {
             let s = settings(&at)?;
             let (_, store) = app::open(&s).await?;
             for a in store.accounts().await? {
-                let d = users::describe(&a, now);
+                let d = staff::describe(&a, now);
                 say!("{}", serde_json::to_string(&d)?);
             }
         }

@@ -7,12 +7,12 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
-use crate::keys::{self, KeysError, PlatformKeys};
-use crate::metrics::Metrics;
+use crate::infra::keys::{self, KeysError, PlatformKeys};
+use crate::infra::metrics::Metrics;
+use crate::infra::store::{Store, StoreError};
+use crate::infra::tls::{self, TlsError};
 use crate::settings::Settings;
 use crate::state::{AppState, SharedState};
-use crate::store::{Store, StoreError};
-use crate::tls::{self, TlsError};
 
 /// Why the platform could not start.
 #[derive(Debug, thiserror::Error)]
@@ -77,7 +77,7 @@ impl App {
         let addr = listener.local_addr().unwrap_or(settings.listen);
         let portal = Self::bind_portal(&settings, &keys).await?;
         let link_addr = portal.as_ref().and_then(|(l, _)| l.local_addr().ok()).unwrap_or(addr);
-        let channels = match crate::delivery::channels(&settings, link_addr, &keys.otp_key) {
+        let channels = match crate::services::delivery::channels(&settings, link_addr, &keys.otp_key) {
             Ok(c) => Some(Arc::new(c)),
             Err(e) => {
                 tracing::error!(error = %e, "delivery channels not configured; deliveries wait in the queue");
@@ -91,9 +91,9 @@ impl App {
             metrics: Metrics::new(),
             deliveries_waiting: Arc::default(),
             channels,
-            sign_in_limit: crate::portal::limits::ClientLimiter::new(crate::portal::limits::SIGN_IN),
-            verify_limit: crate::portal::limits::ClientLimiter::new(crate::portal::limits::VERIFY),
-            verify_gate: crate::verification::gate::VerifyGate::for_this_machine(),
+            sign_in_limit: crate::web::limits::ClientLimiter::new(crate::web::limits::SIGN_IN),
+            verify_limit: crate::web::limits::ClientLimiter::new(crate::web::limits::VERIFY),
+            verify_gate: crate::services::verification::gate::VerifyGate::for_this_machine(),
         });
         Ok(Self { listener, state, tls, portal })
     }
@@ -145,7 +145,7 @@ impl App {
         if let Some(channels) = &self.state.channels {
             if let (Some(sms), Some(smpp)) = (&channels.sms, &self.state.settings.delivery.smpp) {
                 if smpp.registered_delivery {
-                    workers.push(tokio::spawn(crate::delivery::reports::record_sms_reports(
+                    workers.push(tokio::spawn(crate::infra::delivery::reports::record_sms_reports(
                         self.state.store.clone(),
                         sms.delivery_reports(),
                         stop_rx.clone(),
@@ -154,7 +154,7 @@ impl App {
             }
             for i in 0..self.state.settings.delivery.workers {
                 let worker = format!("{}-{}-{i}", hostname(), std::process::id());
-                workers.push(tokio::spawn(crate::delivery::worker::run(
+                workers.push(tokio::spawn(crate::services::delivery::run(
                     self.state.store.clone(),
                     channels.clone(),
                     worker,
@@ -163,12 +163,12 @@ impl App {
                 )));
             }
         }
-        let router = crate::http::router(self.state.clone());
+        let router = crate::web::api::router(self.state.clone());
         let (down_tx, down_rx) = tokio::sync::watch::channel(false);
         let portal = self.portal.map(|(listener, config)| {
             tracing::info!(addr = ?listener.local_addr().ok(), "portal serving");
             let mut down = down_rx.clone();
-            let router = crate::http::portal_router(self.state.clone());
+            let router = crate::web::api::portal_router(self.state.clone());
             tokio::spawn(tls::serve(listener, config, router, async move {
                 let _ = down.wait_for(|stopped| *stopped).await;
             }))

@@ -78,9 +78,9 @@ pub struct DeliverySettings {
     pub lease_seconds: u64,
     /// The sender address of emails (also in the local outbox's `.eml` files).
     pub email_from: String,
-    pub smtp: Option<crate::delivery::email::SmtpSettings>,
-    pub smpp: Option<crate::delivery::smpp::SmppSettings>,
-    pub mm7: Option<crate::delivery::mm7::Mm7Settings>,
+    pub smtp: Option<crate::infra::delivery::email::SmtpSettings>,
+    pub smpp: Option<crate::infra::delivery::smpp::SmppSettings>,
+    pub mm7: Option<crate::infra::delivery::mm7::Mm7Settings>,
 }
 
 #[derive(Deserialize)]

@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
-use crate::keys::PlatformKeys;
-use crate::metrics::Metrics;
+use crate::infra::keys::PlatformKeys;
+use crate::infra::metrics::Metrics;
+use crate::infra::store::Store;
 use crate::settings::Settings;
-use crate::store::Store;
 
 /// Shared, immutable after start (the store and metrics are internally synchronised).
 pub struct AppState {
@@ -16,13 +16,13 @@ pub struct AppState {
     /// Wakes the delivery workers when a receipt with a push delivery is stored.
     pub deliveries_waiting: std::sync::Arc<tokio::sync::Notify>,
     /// The delivery channels (also used for login codes); `None` when misconfigured.
-    pub channels: Option<std::sync::Arc<crate::delivery::worker::Channels>>,
+    pub channels: Option<std::sync::Arc<crate::services::delivery::Channels>>,
     /// Staff sign-in attempts per client address.
-    pub sign_in_limit: crate::portal::limits::ClientLimiter,
+    pub sign_in_limit: crate::web::limits::ClientLimiter,
     /// Verification uploads per client address.
-    pub verify_limit: crate::portal::limits::ClientLimiter,
+    pub verify_limit: crate::web::limits::ClientLimiter,
     /// Public verifications running at once, per client address and in total.
-    pub verify_gate: crate::verification::gate::VerifyGate,
+    pub verify_gate: crate::services::verification::gate::VerifyGate,
 }
 
 pub type SharedState = Arc<AppState>;

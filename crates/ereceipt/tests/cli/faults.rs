@@ -12,8 +12,8 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use ereceipt_platform::infra::store::Store;
 use ereceipt_platform::pg_cluster::TempCluster;
-use ereceipt_platform::store::Store;
 use ereceipt_terminal::outbox::{EntryState, Outbox};
 use serde_json::Value;
 use tempfile::TempDir;

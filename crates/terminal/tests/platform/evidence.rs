@@ -37,7 +37,7 @@ async fn a_revoked_key_cannot_back_date_receipts_and_evidence_keeps_earlier_ones
     // T2: the phone is stolen and its terminal revoked.
     let t2 = Utc::now();
     let serial = t.device.certificate().unwrap().serial;
-    ereceipt_platform::terminals::revoke(&platform.state.store, "T0000601", "stolen", t2).await.unwrap();
+    ereceipt_platform::services::terminals::revoke(&platform.state.store, "T0000601", "stolen", t2).await.unwrap();
     let stored = platform.state.store.receipt(&id).await.unwrap().unwrap();
     assert!(stored.received_at < t2.timestamp_millis(), "stored before T2");
 
@@ -101,12 +101,12 @@ async fn evidence_is_offered_wherever_the_receipt_can_be_downloaded() {
     let id = r.record.id.to_string();
     assert_eq!(t.uploader.upload_next().await.unwrap(), Step::Uploaded(id.clone()));
     let stored = platform.state.store.receipt(&id).await.unwrap().unwrap();
-    let text = ereceipt_platform::verification::evidence_text(&platform.state.keys, &stored).unwrap();
+    let text = ereceipt_platform::services::verification::evidence_text(&platform.state.keys, &stored).unwrap();
     let ack = EvidenceFile::parse(text.as_bytes()).unwrap().verify(&platform.ca_der()).unwrap();
     assert_eq!((ack.receipt_id.as_str(), ack.record_hash), (id.as_str(), r.record_hash));
 
     // The receipt's short link (what SMS and email carry) serves it next to PNG and PDF.
-    let link = ereceipt_platform::portal::receipt_link(&platform.state.keys.otp_key, &platform.url, &id);
+    let link = ereceipt_platform::web::portal::receipt_link(&platform.state.keys.otp_key, &platform.url, &id);
     let token = link.split("?k=").nth(1).unwrap().to_owned();
     let http = platform.anonymous_client();
     let page = http.get(&link).send().await.unwrap().text().await.unwrap();

@@ -140,7 +140,7 @@ async fn sales_continue_offline_and_drain_in_order_when_the_platform_returns() {
     let report = t.uploader.drain_until(std::time::Instant::now() + std::time::Duration::from_secs(30)).await.unwrap();
     assert_eq!(report.uploaded, 4);
     assert_eq!(t.uploader.outbox.status().await.unwrap().pending, 0);
-    let chain = ereceipt_platform::chain::analyse(&platform.state.store.chain("T0000102").await.unwrap());
+    let chain = ereceipt_platform::services::chain::analyse(&platform.state.store.chain("T0000102").await.unwrap());
     assert!(chain.is_clean(), "{chain:?}");
     assert_eq!(chain.receipts, 4);
 }

@@ -5,10 +5,10 @@
 use std::time::{Duration, Instant};
 
 use ereceipt_core::compose::ComposedReceipt;
-use ereceipt_platform::delivery::mm7::{parse_submit_rsp, Mm7Settings, SubmitRsp};
-use ereceipt_platform::delivery::smpp::SmppSettings;
+use ereceipt_platform::infra::delivery::mm7::{parse_submit_rsp, Mm7Settings, SubmitRsp};
+use ereceipt_platform::infra::delivery::smpp::SmppSettings;
+use ereceipt_platform::infra::store::{DeliveryEvent, DeliveryRow};
 use ereceipt_platform::settings::Secret;
-use ereceipt_platform::store::{DeliveryEvent, DeliveryRow};
 use ereceipt_platform::testing::mmsc::{delivery_report_req, Mmsc, Script, Submitted};
 use ereceipt_platform::testing::smsc::{reassemble, Smsc};
 use ereceipt_terminal::sync::Step;

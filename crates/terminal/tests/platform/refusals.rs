@@ -141,7 +141,9 @@ async fn revocation_refuses_uploads_lists_the_crl_and_unverifies_later_receipts(
     let serial = t.device.certificate().unwrap().serial;
 
     // Let the clock move past the revocation instant (millisecond resolution).
-    ereceipt_platform::terminals::revoke(&platform.state.store, "T0000305", "stolen", Utc::now()).await.unwrap();
+    ereceipt_platform::services::terminals::revoke(&platform.state.store, "T0000305", "stolen", Utc::now())
+        .await
+        .unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let after = t.sale().await;
     match t.uploader.upload_next().await.unwrap() {

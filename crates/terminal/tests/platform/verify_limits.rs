@@ -18,8 +18,9 @@ async fn public_verification_is_bounded_per_client_and_in_total_and_never_blocks
     let local: IpAddr = "127.0.0.1".parse().unwrap();
 
     // This client's verifications in flight (held here as a slow client would hold them).
-    let mine: Vec<_> =
-        (0..ereceipt_platform::verification::gate::PER_CLIENT).map(|_| gate.try_enter(local).unwrap()).collect();
+    let mine: Vec<_> = (0..ereceipt_platform::services::verification::gate::PER_CLIENT)
+        .map(|_| gate.try_enter(local).unwrap())
+        .collect();
     let busy = verify().await.unwrap();
     assert_eq!(busy.status(), 429);
     assert_eq!(busy.headers()["retry-after"], "1");

@@ -6,7 +6,7 @@ use std::ffi::OsStr;
 use std::fs;
 use std::time::Duration;
 
-use ereceipt_platform::store::Store;
+use ereceipt_platform::infra::store::Store;
 use ereceipt_platform::testing::smtp::SmtpServer;
 use tempfile::TempDir;
 

@@ -4,7 +4,7 @@
 use std::io::Read;
 
 use ereceipt_core::encoding::sha256;
-use ereceipt_platform::accounts::totp_code;
+use ereceipt_platform::domain::credentials::totp_code;
 
 use super::web::{Page, Web};
 use super::{upload_all, Db, TestPlatform};
@@ -263,7 +263,7 @@ async fn one_address_cannot_spray_sign_ins_across_usernames() {
     let platform = TestPlatform::start(Db::Sqlite).await;
     let mut web = Web::new(&platform);
     web.get("/staff/login").await;
-    let limit = ereceipt_platform::portal::limits::SIGN_IN.max;
+    let limit = ereceipt_platform::web::limits::SIGN_IN.max;
     for i in 0..limit {
         let p = web
             .post(
@@ -291,7 +291,7 @@ async fn a_large_export_streams_every_match_across_pages() {
         for serial in 1..=n {
             let receipt_id = format!("{terminal}-000001-{serial:06}");
             let record = receipt_id.clone().into_bytes();
-            let r = ereceipt_platform::store::NewReceipt {
+            let r = ereceipt_platform::infra::store::NewReceipt {
                 receipt_id: receipt_id.clone(),
                 terminal_id: terminal.into(),
                 merchant_id: merchant.into(),

@@ -1,0 +1,8 @@
+//! What the platform talks to: the database (`store`), the delivery channels (SMTP, SMPP, MM7,
+//! the local folder), the key material in the data directory, TLS and metrics.
+
+pub mod delivery;
+pub mod keys;
+pub mod metrics;
+pub mod store;
+pub mod tls;

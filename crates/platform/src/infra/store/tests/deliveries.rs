@@ -1,0 +1,132 @@
+//! The delivery queue: leases and their takeover, concurrent claims, and peer reports matched by
+//! whole id on their own channel.
+
+use super::{behaviours, receipt, register};
+use crate::infra::store::Store;
+
+behaviours!(
+    an_expired_lease_is_taken_over_and_the_history_says_so,
+    concurrent_claims_get_each_delivery_once,
+    reports_match_whole_ids_on_their_own_channel,
+);
+
+const T0: i64 = 1_764_050_591_000;
+
+/// Stores receipts 1..=n of POS00001, each with a push delivery on `channel`.
+async fn queued(store: &Store, channel: &str, to: &str, n: i64) {
+    register(store, "POS00001", "M1").await;
+    for serial in 1..=n {
+        let mut r = receipt("POS00001", serial, T0, 100);
+        r.received_at = T0;
+        r.delivery = Some((channel.to_owned(), to.to_owned()));
+        store.store_receipt(&r).await.expect("store");
+    }
+}
+
+async fn history(store: &Store, receipt_id: &str) -> Vec<(String, String)> {
+    let deliveries = store.deliveries_of(receipt_id).await.expect("deliveries");
+    deliveries[0].1.iter().map(|e| (e.state.clone(), e.answer.clone())).collect()
+}
+
+async fn an_expired_lease_is_taken_over_and_the_history_says_so(store: &Store) {
+    queued(store, "email", "li.na@example.com", 1).await;
+    let first = store.claim_delivery("w1", T0, 1_000).await.expect("claim").expect("due");
+    assert_eq!((first.state.as_str(), first.attempts, first.interrupted()), ("sending", 1, None));
+    assert!(store.claim_delivery("w2", T0 + 999, 1_000).await.expect("claim").is_none(), "the lease holds");
+
+    // w1 died mid-send: once its lease ran out, w2 takes over and knows it.
+    let second = store.claim_delivery("w2", T0 + 1_001, 1_000).await.expect("claim").expect("taken over");
+    assert_eq!((second.delivery_id.as_str(), second.attempts), (first.delivery_id.as_str(), 2));
+    let note = second.interrupted().expect("marked as resuming an interrupted attempt");
+    assert!(note.contains("attempt 1 (worker w1)") && note.contains("may have accepted"), "{note}");
+    assert!(!store.delivery_sent(&first.delivery_id, "w1", None, "late", T0 + 1_002).await.expect("sent"));
+    assert!(store.delivery_sent(&first.delivery_id, "w2", Some("Q1"), "250 ok", T0 + 1_003).await.expect("sent"));
+    let states: Vec<String> = history(store, "POS00001-000001-000001").await.into_iter().map(|e| e.0).collect();
+    assert_eq!(states, ["queued", "interrupted", "sent"]);
+
+    // A claim after an ordinary retry is not an interrupted one.
+    queued_again(store, &first.delivery_id).await;
+    let third = store.claim_delivery("w3", T0 + 5_000, 1_000).await.expect("claim").expect("due");
+    assert_eq!(third.interrupted(), None);
+}
+
+/// Fails the sent delivery's next attempt temporarily, so it is queued again (a test shortcut:
+/// a sent delivery is never claimed again in real life).
+async fn queued_again(store: &Store, delivery_id: &str) {
+    sqlx::query("UPDATE deliveries SET state = 'sending', worker = 'w2' WHERE delivery_id = $1")
+        .bind(delivery_id)
+        .execute(&store.pool)
+        .await
+        .expect("reset");
+    store.delivery_failed(delivery_id, "w2", "451 busy", false, T0 + 4_000, T0 + 3_000).await.expect("failed");
+}
+
+async fn concurrent_claims_get_each_delivery_once(store: &Store) {
+    queued(store, "sms", "+8613800138000", 12).await;
+    let mut claimers = tokio::task::JoinSet::new();
+    for w in 0..4 {
+        let store = store.clone();
+        claimers.spawn(async move {
+            let mut got = Vec::new();
+            while let Some(d) = store.claim_delivery(&format!("w{w}"), T0, 60_000).await.expect("claim") {
+                got.push(d.delivery_id);
+            }
+            got
+        });
+    }
+    let mut all = Vec::new();
+    while let Some(got) = claimers.join_next().await {
+        all.extend(got.expect("claimer"));
+    }
+    all.sort();
+    let expected: Vec<String> = (1..=12).map(|s| format!("POS00001-000001-{s:06}.sms")).collect();
+    assert_eq!(all, expected, "every delivery claimed by exactly one worker");
+}
+
+async fn reports_match_whole_ids_on_their_own_channel(store: &Store) {
+    register(store, "POS00001", "M1").await;
+    let sent = |serial: i64, channel: &str, to: &str, peer_id: &str| {
+        let (channel, to, peer_id) = (channel.to_owned(), to.to_owned(), peer_id.to_owned());
+        async move {
+            let mut r = receipt("POS00001", serial, T0, 100);
+            r.received_at = T0;
+            r.delivery = Some((channel, to));
+            store.store_receipt(&r).await.expect("store");
+            let d = store.claim_delivery("w", T0, 60_000).await.expect("claim").expect("due");
+            assert!(store.delivery_sent(&d.delivery_id, "w", Some(&peer_id), "accepted", T0).await.expect("sent"));
+            d.delivery_id
+        }
+    };
+    let sms = sent(1, "sms", "+8613800138000", "a_1,b%2,c3").await;
+    let mms = sent(2, "mms", "+8613800138000", "mmsc_7").await;
+
+    let report = |channel: &'static str, id: &'static str, delivered: Option<bool>| async move {
+        store.delivery_reported(channel, id, delivered, &format!("report {id}"), T0 + 1).await.expect("report")
+    };
+    // Wildcards in a reported id are plain characters; an id of one channel means nothing on another.
+    for (channel, id) in [("sms", "a%"), ("sms", "a_"), ("sms", "%"), ("sms", "_1"), ("sms", "mmsc_7"), ("mms", "a_1")]
+    {
+        assert_eq!(report(channel, id, Some(false)).await, None, "{channel} {id}");
+    }
+    assert_eq!(store.deliveries_of("POS00001-000001-000001").await.expect("of")[0].0.state, "sent");
+
+    // Not final yet: recorded in the history, the state stays.
+    assert_eq!(report("mms", "mmsc_7", None).await.as_deref(), Some(mms.as_str()));
+    assert_eq!(store.deliveries_of("POS00001-000001-000002").await.expect("of")[0].0.state, "sent");
+    assert_eq!(report("mms", "mmsc_7", Some(true)).await.as_deref(), Some(mms.as_str()));
+    assert_eq!(report("mms", "mmsc_7", Some(true)).await.as_deref(), Some(mms.as_str()), "a repeat");
+    let (d, _) = &store.deliveries_of("POS00001-000001-000002").await.expect("of")[0];
+    assert_eq!((d.state.as_str(), d.last_answer.as_deref()), ("delivered", Some("report mmsc_7")));
+    let states: Vec<String> = history(store, "POS00001-000001-000002").await.into_iter().map(|e| e.0).collect();
+    assert_eq!(states, ["queued", "sent", "report", "delivered"]);
+
+    // Any segment's id, first, middle or last, with its wildcard characters taken literally; the
+    // receipts of the later segments say nothing new and leave no trace.
+    for id in ["a_1", "b%2", "c3"] {
+        let found = store.delivery_reported("sms", id, Some(true), "DELIVRD", T0 + 2).await.expect("report");
+        assert_eq!(found.as_deref(), Some(sms.as_str()), "{id}");
+    }
+    assert_eq!(store.deliveries_of("POS00001-000001-000001").await.expect("of")[0].0.state, "delivered");
+    let states: Vec<String> = history(store, "POS00001-000001-000001").await.into_iter().map(|e| e.0).collect();
+    assert_eq!(states, ["queued", "sent", "delivered"]);
+}

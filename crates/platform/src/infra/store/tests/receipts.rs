@@ -1,0 +1,224 @@
+//! Storing receipts: duplicates, conflicts, concurrency, chains, images, refusals, durability.
+
+use std::sync::Arc;
+
+use tokio::sync::Barrier;
+
+use super::{assert_err, behaviours, receipt, register, sha256};
+use crate::infra::store::{Backend, NewReceipt, Refusal, Store, StoreError, StoreOutcome, StoredReceipt};
+
+behaviours!(
+    a_receipt_is_stored_once_and_a_different_one_conflicts,
+    of_sixteen_concurrent_uploads_one_row_remains,
+    concurrent_receipts_get_their_own_outcomes,
+    a_stored_receipt_reads_back_whole,
+    the_chain_follows_arrival_order,
+    refusals_list_newest_first;
+    url: data_survives_reopening,
+);
+
+/// What [`Store::receipt`] should return for `r`.
+fn stored(r: &NewReceipt, ingest_seq: i64) -> StoredReceipt {
+    StoredReceipt {
+        receipt_id: r.receipt_id.clone(),
+        terminal_id: r.terminal_id.clone(),
+        merchant_id: r.merchant_id.clone(),
+        merchant_name: r.merchant_name.clone(),
+        batch: r.batch,
+        serial: r.serial,
+        sequence: r.sequence,
+        previous_hash: r.previous_hash.clone(),
+        record_hash: r.record_hash,
+        record: r.record.clone(),
+        amount_minor: r.amount_minor,
+        currency: r.currency.clone(),
+        tx_time: r.tx_time,
+        tx_offset_minutes: r.tx_offset_minutes,
+        rrn: r.rrn.clone(),
+        auth_code: r.auth_code.clone(),
+        card_masked: r.card_masked.clone(),
+        card_last4: r.card_last4.clone(),
+        card_brand: r.card_brand.clone(),
+        signer_serial: r.signer_serial.clone(),
+        received_at: r.received_at,
+        ack: r.ack.clone(),
+        ingest_seq,
+        delivery: r.delivery.clone(),
+    }
+}
+
+async fn a_receipt_is_stored_once_and_a_different_one_conflicts(store: &Store) {
+    register(store, "POS00001", "M1").await;
+    let original = receipt("POS00001", 123, 1_700_000_000_000, 8_800);
+    assert_eq!(store.store_receipt(&original).await.expect("store"), StoreOutcome::Stored(original.ack.clone()));
+    let before = store.receipt(&original.receipt_id).await.expect("read").expect("stored");
+
+    // The terminal retries: it gets the acknowledgement it was first given, not the new one.
+    let mut retry = original.clone();
+    retry.ack = b"another ack".to_vec();
+    retry.received_at += 60_000;
+    assert_eq!(store.store_receipt(&retry).await.expect("retry"), StoreOutcome::Duplicate(original.ack.clone()));
+
+    let mut forged = original.clone();
+    forged.amount_minor = 1;
+    forged.record = b"a different record".to_vec();
+    forged.record_hash = sha256(&forged.record);
+    forged.png = b"another image".to_vec();
+    assert_eq!(
+        store.store_receipt(&forged).await.expect("conflict"),
+        StoreOutcome::Conflict { stored_hash: original.record_hash }
+    );
+
+    assert_eq!(store.receipt(&original.receipt_id).await.expect("read"), Some(before));
+    assert_eq!(store.receipt_image(&original.receipt_id).await.expect("image"), Some(original.png.clone()));
+    assert_eq!(store.receipt_count().await.expect("count"), 1);
+
+    assert_err(
+        store.store_receipt(&receipt("POS09999", 1, 0, 1)).await,
+        |e| matches!(e, StoreError::UnknownTerminal(id) if id == "POS09999"),
+    );
+}
+
+async fn of_sixteen_concurrent_uploads_one_row_remains(store: &Store) {
+    register(store, "POS00001", "M1").await;
+    let barrier = Arc::new(Barrier::new(16));
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..16 {
+        let (store, barrier) = (store.clone(), barrier.clone());
+        let mut upload = receipt("POS00001", 7, 1_700_000_000_000, 500);
+        upload.ack = format!("ack {i}").into_bytes();
+        tasks.spawn(async move {
+            barrier.wait().await;
+            store.store_receipt(&upload).await
+        });
+    }
+    let mut stored_acks = Vec::new();
+    let mut duplicate_acks = Vec::new();
+    while let Some(result) = tasks.join_next().await {
+        match result.expect("task").expect("store") {
+            StoreOutcome::Stored(ack) => stored_acks.push(ack),
+            StoreOutcome::Duplicate(ack) => duplicate_acks.push(ack),
+            conflict => panic!("unexpected {conflict:?}"),
+        }
+    }
+    assert_eq!(stored_acks.len(), 1, "exactly one upload stores");
+    assert_eq!(duplicate_acks.len(), 15);
+    assert!(duplicate_acks.iter().all(|ack| *ack == stored_acks[0]), "every retry gets the winner's ack");
+    assert_eq!(store.receipt_count().await.expect("count"), 1);
+    assert_eq!(store.chain("POS00001").await.expect("chain").len(), 1);
+    let row = store.receipt("POS00001-000001-000007").await.expect("read").expect("stored");
+    assert_eq!(row.ack, stored_acks[0]);
+}
+
+/// Many receipts at once (on SQLite they share one group commit): each new one is stored, a
+/// receipt of an unregistered terminal fails alone, and a conflicting one conflicts.
+async fn concurrent_receipts_get_their_own_outcomes(store: &Store) {
+    register(store, "POS00002", "M1").await;
+    let first = receipt("POS00002", 1, 1_700_000_000_000, 100);
+    assert!(matches!(store.store_receipt(&first).await.expect("store"), StoreOutcome::Stored(_)));
+    let barrier = Arc::new(Barrier::new(22));
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..22u32 {
+        let (store, barrier) = (store.clone(), barrier.clone());
+        let upload = match i {
+            20 => receipt("POS09999", 5, 1_700_000_000_000, 100),
+            21 => {
+                let mut other = receipt("POS00002", 1, 1_700_000_000_000, 999);
+                other.record = b"a different record".to_vec();
+                other.record_hash = sha256(&other.record);
+                other
+            }
+            _ => receipt("POS00002", i64::from(i) + 2, 1_700_000_000_000 + i64::from(i), 100 + i64::from(i)),
+        };
+        tasks.spawn(async move {
+            barrier.wait().await;
+            (i, store.store_receipt(&upload).await)
+        });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        match joined.expect("task") {
+            (20, r) => assert!(matches!(r, Err(StoreError::UnknownTerminal(_))), "{r:?}"),
+            (21, r) => assert!(matches!(r, Ok(StoreOutcome::Conflict { .. })), "{r:?}"),
+            (i, r) => assert!(matches!(r, Ok(StoreOutcome::Stored(_))), "{i}: {r:?}"),
+        }
+    }
+    assert_eq!(store.receipt_count().await.expect("count"), 21);
+    let kept = store.receipt("POS00002-000001-000001").await.expect("read").expect("stored");
+    assert_eq!(kept.record_hash, first.record_hash, "the conflicting upload changed nothing");
+}
+
+async fn a_stored_receipt_reads_back_whole(store: &Store) {
+    register(store, "POS00001", "M1").await;
+    let with_chain = receipt("POS00001", 1, 1_700_000_000_000, 12_345);
+    let mut without_chain = receipt("POS00001", 2, 1_700_000_100_000, 99);
+    without_chain.sequence = None;
+    without_chain.previous_hash = None;
+    without_chain.tx_offset_minutes = -300;
+    without_chain.png = (0..=255).cycle().take(100_000).collect();
+    for r in [&with_chain, &without_chain] {
+        store.store_receipt(r).await.expect("store");
+        let row = store.receipt(&r.receipt_id).await.expect("read").expect("stored");
+        assert_eq!(row, stored(r, row.ingest_seq));
+        assert_eq!(store.receipt_image(&r.receipt_id).await.expect("image").as_ref(), Some(&r.png));
+    }
+    assert_eq!(store.receipt("POS00001-000001-999999").await.expect("read"), None);
+    assert_eq!(store.receipt_image("POS00001-000001-999999").await.expect("image"), None);
+}
+
+async fn the_chain_follows_arrival_order(store: &Store) {
+    register(store, "POS00001", "M1").await;
+    register(store, "POS00002", "M1").await;
+    // Uploads arrive out of chain order, interleaved with another terminal's.
+    let arrivals = [("POS00001", 3), ("POS00002", 1), ("POS00001", 1), ("POS00001", 2), ("POS00002", 2)];
+    for (i, (terminal, serial)) in arrivals.into_iter().enumerate() {
+        let mut r = receipt(terminal, serial, 1_700_000_000_000 - i as i64, 100);
+        r.received_at = 1_800_000_000_000 + i as i64;
+        store.store_receipt(&r).await.expect("store");
+    }
+    let chain = store.chain("POS00001").await.expect("chain");
+    let order: Vec<(&str, Option<i64>)> = chain.iter().map(|e| (e.receipt_id.as_str(), e.sequence)).collect();
+    assert_eq!(
+        order,
+        [("POS00001-000001-000003", Some(3)), ("POS00001-000001-000001", Some(1)), ("POS00001-000001-000002", Some(2))]
+    );
+    assert!(chain.windows(2).all(|w| w[0].ingest_seq < w[1].ingest_seq), "ingest_seq increases: {chain:?}");
+    assert_eq!(chain[0].record_hash, receipt("POS00001", 3, 0, 100).record_hash);
+    assert_eq!(chain[0].previous_hash, Some(vec![0xAB; 32]));
+    assert_eq!(chain[1].received_at, 1_800_000_000_002);
+    assert!(store.chain("POS09999").await.expect("chain").is_empty());
+}
+
+async fn refusals_list_newest_first(store: &Store) {
+    assert!(store.refusals(10).await.expect("none yet").is_empty());
+    let refusal = |at: i64| Refusal {
+        at,
+        terminal_id: "POS00001".to_owned(),
+        receipt_id: format!("POS00001-000001-{at:06}"),
+        reason: "a different receipt under an existing id".to_owned(),
+    };
+    for at in [100, 300, 200] {
+        store.record_refusal(&refusal(at)).await.expect("record");
+    }
+    assert_eq!(store.refusals(10).await.expect("list"), [refusal(300), refusal(200), refusal(100)]);
+    assert_eq!(store.refusals(2).await.expect("list"), [refusal(300), refusal(200)]);
+}
+
+async fn data_survives_reopening(store: &Store, url: &str) {
+    store.ping().await.expect("ping");
+    register(store, "POS00001", "M1").await;
+    let r = receipt("POS00001", 42, 1_700_000_000_000, 4_200);
+    store.store_receipt(&r).await.expect("store");
+    let backend = store.backend();
+    assert_eq!(backend, if url.starts_with("sqlite:") { Backend::Sqlite } else { Backend::Postgres });
+    store.close().await;
+
+    // Migrations run again on an up-to-date schema without harm.
+    let reopened = Store::connect(url).await.expect("reopen");
+    assert_eq!(reopened.backend(), backend);
+    reopened.ping().await.expect("ping");
+    assert_eq!(reopened.receipt_count().await.expect("count"), 1);
+    assert_eq!(reopened.receipt_image(&r.receipt_id).await.expect("image"), Some(r.png.clone()));
+    assert_eq!(reopened.terminal("POS00001").await.expect("read").map(|t| t.merchant_id), Some("M1".to_owned()));
+    assert_eq!(reopened.store_receipt(&r).await.expect("retry"), StoreOutcome::Duplicate(r.ack.clone()));
+    reopened.close().await;
+}

@@ -1,0 +1,152 @@
+//! Terminals, enrolment tokens, certificates and revocation.
+
+use std::sync::Arc;
+
+use tokio::sync::Barrier;
+
+use super::{assert_err, behaviours, new_terminal, register, token};
+use crate::infra::store::{CertificateRow, Store, StoreError, TerminalRow};
+
+behaviours!(
+    adding_a_terminal_twice_is_refused,
+    a_token_enrols_once,
+    of_eight_concurrent_enrolments_one_wins,
+    expired_and_unknown_tokens_are_refused,
+    revocation_revokes_every_certificate_once,
+);
+
+async fn adding_a_terminal_twice_is_refused(store: &Store) {
+    let first = new_terminal("POS00002", "M1");
+    store.add_terminal(&first, &token("POS00002", 1, 10_000), 1_000).await.expect("add");
+    let mut other = new_terminal("POS00002", "M2");
+    other.location = "Back door".to_owned();
+    assert_err(
+        store.add_terminal(&other, &token("POS00002", 2, 10_000), 2_000).await,
+        |e| matches!(e, StoreError::TerminalExists(id) if id == "POS00002"),
+    );
+
+    let expected = TerminalRow {
+        terminal_id: "POS00002".to_owned(),
+        merchant_id: "M1".to_owned(),
+        merchant_name: "Shop M1".to_owned(),
+        location: "Counter 1".to_owned(),
+        created_at: 1_000,
+        revoked_at: None,
+        revoke_reason: None,
+    };
+    assert_eq!(store.terminal("POS00002").await.expect("read"), Some(expected.clone()));
+    // The refused registration left no token behind; the first one still works.
+    assert_err(store.consume_token(&[2; 32], 3_000).await, |e| matches!(e, StoreError::TokenUnknown));
+    assert_eq!(store.consume_token(&[1; 32], 3_000).await.expect("enrol"), expected);
+
+    store.add_terminal(&new_terminal("POS00001", "M1"), &token("POS00001", 3, 10_000), 4_000).await.expect("add");
+    let ids: Vec<String> = store.terminals().await.expect("list").into_iter().map(|t| t.terminal_id).collect();
+    assert_eq!(ids, ["POS00001", "POS00002"]);
+    assert_eq!(store.terminal("POS09999").await.expect("read"), None);
+}
+
+async fn a_token_enrols_once(store: &Store) {
+    store.add_terminal(&new_terminal("POS00001", "M1"), &token("POS00001", 7, 10_000), 1_000).await.expect("add");
+    let enrolled = store.consume_token(&[7; 32], 9_999).await.expect("first use");
+    assert_eq!(enrolled.terminal_id, "POS00001");
+    assert_err(store.consume_token(&[7; 32], 9_999).await, |e| matches!(e, StoreError::TokenUsed));
+    // Used stays used, also once it would have expired.
+    assert_err(store.consume_token(&[7; 32], 20_000).await, |e| matches!(e, StoreError::TokenUsed));
+
+    // A fresh token re-enrols the same terminal.
+    store.issue_token(&token("POS00001", 8, 30_000), 20_000).await.expect("issue");
+    assert_eq!(store.consume_token(&[8; 32], 20_001).await.expect("second token").terminal_id, "POS00001");
+}
+
+async fn of_eight_concurrent_enrolments_one_wins(store: &Store) {
+    register(store, "POS00001", "M1").await;
+    store.issue_token(&token("POS00001", 9, 10_000), 1_000).await.expect("issue");
+    let barrier = Arc::new(Barrier::new(8));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let (store, barrier) = (store.clone(), barrier.clone());
+        tasks.spawn(async move {
+            barrier.wait().await;
+            store.consume_token(&[9; 32], 2_000).await
+        });
+    }
+    let (mut won, mut used) = (0, 0);
+    while let Some(result) = tasks.join_next().await {
+        match result.expect("task") {
+            Ok(terminal) if terminal.terminal_id == "POS00001" => won += 1,
+            Err(StoreError::TokenUsed) => used += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((won, used), (1, 7));
+}
+
+async fn expired_and_unknown_tokens_are_refused(store: &Store) {
+    store.add_terminal(&new_terminal("POS00001", "M1"), &token("POS00001", 1, 5_000), 1_000).await.expect("add");
+    // expires_at is the first instant the token is refused.
+    assert_err(store.consume_token(&[1; 32], 5_000).await, |e| matches!(e, StoreError::TokenExpired));
+    assert_err(store.consume_token(&[1; 32], 9_000).await, |e| matches!(e, StoreError::TokenExpired));
+    store.issue_token(&token("POS00001", 2, 5_000), 1_000).await.expect("issue");
+    assert!(store.consume_token(&[2; 32], 4_999).await.is_ok());
+
+    assert_err(store.consume_token(&[0xEE; 32], 1_000).await, |e| matches!(e, StoreError::TokenUnknown));
+    assert_err(
+        store.issue_token(&token("POS09999", 3, 5_000), 1_000).await,
+        |e| matches!(e, StoreError::UnknownTerminal(id) if id == "POS09999"),
+    );
+}
+
+fn certificate(serial_hex: &str, terminal_id: &str, revoked_at: Option<i64>) -> CertificateRow {
+    CertificateRow {
+        serial_hex: serial_hex.to_owned(),
+        terminal_id: terminal_id.to_owned(),
+        fingerprint: format!("fp-{serial_hex}"),
+        not_before: 1_000,
+        not_after: 1_000_000,
+        issued_at: 1_500,
+        revoked_at,
+    }
+}
+
+async fn revocation_revokes_every_certificate_once(store: &Store) {
+    store.add_terminal(&new_terminal("POS00001", "M1"), &token("POS00001", 1, 90_000), 1_000).await.expect("add");
+    register(store, "POS00002", "M1").await;
+    for c in [
+        certificate("01", "POS00001", None),
+        certificate("02", "POS00001", None),
+        certificate("03", "POS00001", Some(2_000)),
+        certificate("04", "POS00002", None),
+    ] {
+        store.record_certificate(&c).await.expect("record");
+    }
+    assert_eq!(store.certificate("02").await.expect("read"), Some(certificate("02", "POS00001", None)));
+    assert_eq!(store.certificate("99").await.expect("read"), None);
+    assert_err(
+        store.record_certificate(&certificate("05", "POS09999", None)).await,
+        |e| matches!(e, StoreError::UnknownTerminal(id) if id == "POS09999"),
+    );
+    assert!(store.record_certificate(&certificate("01", "POS00001", None)).await.is_err(), "serial reused");
+
+    assert_eq!(store.revoke_terminal("POS00001", "stolen", 5_000).await.expect("revoke"), 2);
+    let revoked = store.terminal("POS00001").await.expect("read").expect("terminal");
+    assert_eq!((revoked.revoked_at, revoked.revoke_reason.as_deref()), (Some(5_000), Some("stolen")));
+    let crl: Vec<(String, Option<i64>)> =
+        store.revoked_certificates().await.expect("crl").into_iter().map(|c| (c.serial_hex, c.revoked_at)).collect();
+    let expected = [("03", Some(2_000)), ("01", Some(5_000)), ("02", Some(5_000))];
+    assert_eq!(crl, expected.map(|(s, t)| (s.to_owned(), t)));
+    // Its unused enrolment token died with it.
+    assert_err(store.consume_token(&[1; 32], 6_000).await, |e| matches!(e, StoreError::TokenExpired));
+
+    // Revoking again changes nothing: the earliest revocation and its reason stand.
+    assert_eq!(store.revoke_terminal("POS00001", "lost", 7_000).await.expect("revoke again"), 0);
+    let again = store.terminal("POS00001").await.expect("read").expect("terminal");
+    assert_eq!((again.revoked_at, again.revoke_reason.as_deref()), (Some(5_000), Some("stolen")));
+    assert_eq!(store.certificate("01").await.expect("read").and_then(|c| c.revoked_at), Some(5_000));
+    assert_eq!(store.certificate("04").await.expect("read").and_then(|c| c.revoked_at), None);
+    assert_eq!(store.terminal("POS00002").await.expect("read").and_then(|t| t.revoked_at), None);
+
+    assert_err(
+        store.revoke_terminal("POS09999", "typo", 8_000).await,
+        |e| matches!(e, StoreError::UnknownTerminal(id) if id == "POS09999"),
+    );
+}

@@ -1,0 +1,148 @@
+//! Checks a terminal's hash chain as stored (each receipt names its sequence number and the hash
+//! of the previous receipt, as Austria's RKSV chains receipts): gaps, duplicated sequence
+//! numbers, broken links and receipts that arrived out of order are reported to the operator.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+
+use crate::infra::store::ChainEntry;
+
+/// What is wrong (or right) with one terminal's chain.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ChainReport {
+    pub receipts: usize,
+    /// Highest sequence number seen.
+    pub last_sequence: Option<i64>,
+    /// Missing sequence numbers, as inclusive ranges.
+    pub gaps: Vec<(i64, i64)>,
+    /// Sequence numbers claimed by more than one receipt, with those receipts.
+    pub duplicates: Vec<(i64, Vec<String>)>,
+    /// Receipts whose `previous` is not the hash of the stored receipt before them.
+    pub broken_links: Vec<String>,
+    /// Receipts that arrived after a receipt with a higher sequence number.
+    pub out_of_order: Vec<String>,
+    /// Receipts without a chain link.
+    pub unchained: usize,
+}
+
+impl ChainReport {
+    pub fn is_clean(&self) -> bool {
+        self.gaps.is_empty()
+            && self.duplicates.is_empty()
+            && self.broken_links.is_empty()
+            && self.out_of_order.is_empty()
+    }
+}
+
+/// Analyses `entries` given in arrival (ingest) order.
+pub fn analyse(entries: &[ChainEntry]) -> ChainReport {
+    let mut report = ChainReport { receipts: entries.len(), ..ChainReport::default() };
+    let mut by_seq: BTreeMap<i64, Vec<&ChainEntry>> = BTreeMap::new();
+    let mut highest: Option<i64> = None;
+    for e in entries {
+        let Some(seq) = e.sequence else {
+            report.unchained += 1;
+            continue;
+        };
+        if highest.is_some_and(|h| seq < h) {
+            report.out_of_order.push(e.receipt_id.clone());
+        }
+        highest = Some(highest.map_or(seq, |h| h.max(seq)));
+        by_seq.entry(seq).or_default().push(e);
+    }
+    report.last_sequence = highest;
+    let mut expected = 1;
+    for (&seq, list) in &by_seq {
+        if seq > expected {
+            report.gaps.push((expected, seq - 1));
+        }
+        expected = seq + 1;
+        if list.len() > 1 {
+            report.duplicates.push((seq, list.iter().map(|e| e.receipt_id.clone()).collect()));
+        }
+    }
+    // A link is checked only when the previous receipt is stored and unambiguous.
+    let hash_at: HashMap<i64, [u8; 32]> =
+        by_seq.iter().filter(|(_, l)| l.len() == 1).map(|(&s, l)| (s, l[0].record_hash)).collect();
+    for e in entries {
+        let (Some(seq), Some(prev)) = (e.sequence, e.previous_hash.as_deref()) else { continue };
+        let expected_prev = if seq == 1 { Some([0u8; 32]) } else { hash_at.get(&(seq - 1)).copied() };
+        if let Some(h) = expected_prev {
+            if prev != h {
+                report.broken_links.push(e.receipt_id.clone());
+            }
+        }
+    }
+    report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chain(n: i64) -> Vec<ChainEntry> {
+        let mut prev = [0u8; 32];
+        (1..=n)
+            .map(|s| {
+                let hash = [s as u8; 32];
+                let e = ChainEntry {
+                    receipt_id: format!("R{s}"),
+                    sequence: Some(s),
+                    previous_hash: Some(prev.to_vec()),
+                    record_hash: hash,
+                    ingest_seq: s,
+                    received_at: s,
+                };
+                prev = hash;
+                e
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_intact_chain_is_clean() {
+        let r = analyse(&chain(5));
+        assert!(r.is_clean(), "{r:?}");
+        assert_eq!(r.last_sequence, Some(5));
+    }
+
+    #[test]
+    fn a_deleted_receipt_is_a_gap_and_breaks_no_link_it_cannot_see() {
+        let mut c = chain(6);
+        c.remove(2); // sequence 3
+        c.remove(2); // sequence 4
+        let r = analyse(&c);
+        assert_eq!(r.gaps, vec![(3, 4)]);
+        assert!(r.broken_links.is_empty());
+    }
+
+    #[test]
+    fn a_duplicate_sequence_and_a_reordering_are_flagged() {
+        let mut c = chain(4);
+        let mut twin = c[1].clone();
+        twin.receipt_id = "R2-bis".into();
+        twin.record_hash = [99; 32];
+        c.push(twin);
+        let r = analyse(&c);
+        assert_eq!(r.duplicates, vec![(2, vec!["R2".to_string(), "R2-bis".to_string()])]);
+        assert_eq!(r.out_of_order, vec!["R2-bis".to_string()]);
+
+        let mut swapped = chain(4);
+        swapped.swap(1, 2);
+        let r = analyse(&swapped);
+        assert_eq!(r.out_of_order, vec!["R2".to_string()]);
+        assert!(r.gaps.is_empty() && r.broken_links.is_empty());
+    }
+
+    #[test]
+    fn a_replaced_receipt_breaks_the_next_link() {
+        let mut c = chain(4);
+        c[1].record_hash = [42; 32]; // R2 is not the receipt R3 chained to
+        let r = analyse(&c);
+        assert_eq!(r.broken_links, vec!["R3".to_string()]);
+        let mut first = chain(2);
+        first[0].previous_hash = Some(vec![1; 32]);
+        assert_eq!(analyse(&first).broken_links, vec!["R1".to_string()]);
+    }
+}

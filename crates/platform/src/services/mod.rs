@@ -1,0 +1,10 @@
+//! The platform's use cases, each over the narrow dependencies it needs (store, keys, clock, its
+//! own settings), knowing nothing of HTTP or HTML: the JSON API and the portal are two edges
+//! over these.
+
+pub mod chain;
+pub mod delivery;
+pub mod ingest;
+pub mod staff;
+pub mod terminals;
+pub mod verification;

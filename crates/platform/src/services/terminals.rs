@@ -1,0 +1,229 @@
+//! Terminal registration, enrolment tokens, certificate issuance (first enrolment and renewal)
+//! and revocation: the logic behind both the admin API and `ereceipt platform terminal …`.
+
+use chrono::{DateTime, Duration, Utc};
+use ereceipt_core::enrolment::{self, EnrolmentToken};
+use ereceipt_core::identity::{CertError, PosCertificate};
+use ereceipt_core::model::{Location, MerchantId, MerchantName, TerminalId, TerminalInfo};
+use serde::{Deserialize, Serialize};
+
+use crate::infra::keys::{token_hash, PlatformKeys};
+use crate::infra::store::{CertificateRow, NewTerminal, NewToken, Store, StoreError, TerminalRow};
+
+/// Why a terminal operation was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TerminalError {
+    /// A registration field is not valid.
+    #[error("{field}: {detail}")]
+    Invalid { field: &'static str, detail: String },
+    /// The store refused (unknown terminal, duplicate id, used or expired token…).
+    #[error("{0}")]
+    Store(StoreError),
+    /// The CSR or a certificate could not be processed.
+    #[error("{0}")]
+    Certificate(CertError),
+    /// The terminal was revoked; it cannot enrol or renew.
+    #[error("terminal {0} is revoked")]
+    Revoked(String),
+    /// No randomness for a token.
+    #[error("no randomness available")]
+    Random,
+}
+
+impl From<StoreError> for TerminalError {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+impl From<CertError> for TerminalError {
+    fn from(e: CertError) -> Self {
+        Self::Certificate(e)
+    }
+}
+
+/// A terminal as a merchant administrator registers it.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct Registration {
+    pub terminal_id: String,
+    pub merchant_id: String,
+    pub merchant_name: String,
+    pub location: String,
+}
+
+impl Registration {
+    /// Parses every field with the receipt model's rules (so a certificate can always be made).
+    pub fn info(&self) -> Result<TerminalInfo, TerminalError> {
+        let inv = |field: &'static str| {
+            move |e: ereceipt_core::model::ModelError| TerminalError::Invalid { field, detail: e.to_string() }
+        };
+        Ok(TerminalInfo {
+            terminal_id: self.terminal_id.parse::<TerminalId>().map_err(inv("terminal_id"))?,
+            merchant_id: self.merchant_id.parse::<MerchantId>().map_err(inv("merchant_id"))?,
+            merchant_name: self.merchant_name.parse::<MerchantName>().map_err(inv("merchant_name"))?,
+            location: self.location.parse::<Location>().map_err(inv("location"))?,
+        })
+    }
+}
+
+/// A token handed to the installer, with its expiry.
+#[derive(Clone, Debug, Serialize)]
+pub struct IssuedToken {
+    pub terminal_id: String,
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+fn fresh_token(keys: &PlatformKeys) -> Result<EnrolmentToken, TerminalError> {
+    let secret = crate::infra::keys::random_secret().ok_or(TerminalError::Random)?;
+    Ok(EnrolmentToken { secret, ca_fingerprint: keys.ca_fingerprint() })
+}
+
+/// Registers a terminal and returns its single-use enrolment token.
+pub async fn register(
+    store: &Store,
+    keys: &PlatformKeys,
+    reg: &Registration,
+    ttl_hours: u32,
+    now: DateTime<Utc>,
+) -> Result<IssuedToken, TerminalError> {
+    let info = reg.info()?;
+    let token = fresh_token(keys)?;
+    let expires_at = now + Duration::hours(i64::from(ttl_hours));
+    let terminal = NewTerminal {
+        terminal_id: info.terminal_id.to_string(),
+        merchant_id: info.merchant_id.to_string(),
+        merchant_name: info.merchant_name.to_string(),
+        location: info.location.to_string(),
+    };
+    let new_token = NewToken {
+        terminal_id: terminal.terminal_id.clone(),
+        token_hash: token_hash(&token.secret),
+        expires_at: expires_at.timestamp_millis(),
+    };
+    store.add_terminal(&terminal, &new_token, now.timestamp_millis()).await?;
+    Ok(IssuedToken { terminal_id: terminal.terminal_id, token: token.to_string(), expires_at })
+}
+
+/// A fresh token for a registered terminal (a lost or expired one).
+pub async fn reissue_token(
+    store: &Store,
+    keys: &PlatformKeys,
+    terminal_id: &str,
+    ttl_hours: u32,
+    now: DateTime<Utc>,
+) -> Result<IssuedToken, TerminalError> {
+    let row = store.terminal(terminal_id).await?.ok_or_else(|| StoreError::UnknownTerminal(terminal_id.into()))?;
+    if row.revoked_at.is_some() {
+        return Err(TerminalError::Revoked(terminal_id.into()));
+    }
+    let token = fresh_token(keys)?;
+    let expires_at = now + Duration::hours(i64::from(ttl_hours));
+    store
+        .issue_token(
+            &NewToken {
+                terminal_id: terminal_id.into(),
+                token_hash: token_hash(&token.secret),
+                expires_at: expires_at.timestamp_millis(),
+            },
+            now.timestamp_millis(),
+        )
+        .await?;
+    Ok(IssuedToken { terminal_id: terminal_id.into(), token: token.to_string(), expires_at })
+}
+
+fn info_of(row: &TerminalRow) -> Result<TerminalInfo, TerminalError> {
+    Registration {
+        terminal_id: row.terminal_id.clone(),
+        merchant_id: row.merchant_id.clone(),
+        merchant_name: row.merchant_name.clone(),
+        location: row.location.clone(),
+    }
+    .info()
+}
+
+async fn issue(
+    store: &Store,
+    keys: &PlatformKeys,
+    row: &TerminalRow,
+    csr_der: &[u8],
+    validity_days: u32,
+    now: DateTime<Utc>,
+) -> Result<Vec<u8>, TerminalError> {
+    let der = enrolment::sign_csr(&keys.ca, csr_der, &info_of(row)?, now, validity_days)?;
+    let cert = PosCertificate::parse(&der)?;
+    store
+        .record_certificate(&CertificateRow {
+            serial_hex: cert.serial.clone(),
+            terminal_id: row.terminal_id.clone(),
+            fingerprint: cert.fingerprint(),
+            not_before: cert.not_before * 1000,
+            not_after: cert.not_after * 1000,
+            issued_at: now.timestamp_millis(),
+            revoked_at: None,
+        })
+        .await?;
+    Ok(der)
+}
+
+/// First enrolment: spends the token and certifies the CSR's key for the token's terminal.
+pub async fn enrol(
+    store: &Store,
+    keys: &PlatformKeys,
+    token_secret: &str,
+    csr_der: &[u8],
+    validity_days: u32,
+    now: DateTime<Utc>,
+) -> Result<Vec<u8>, TerminalError> {
+    // Check the CSR before spending the token, so a broken request does not burn it.
+    enrolment::check_csr(csr_der)?;
+    let row = store.consume_token(&token_hash(token_secret), now.timestamp_millis()).await?;
+    if row.revoked_at.is_some() {
+        return Err(TerminalError::Revoked(row.terminal_id));
+    }
+    issue(store, keys, &row, csr_der, validity_days, now).await
+}
+
+/// Renewal: the current (valid, unrevoked) certificate authenticates a new CSR.
+pub async fn reenrol(
+    store: &Store,
+    keys: &PlatformKeys,
+    current: &PosCertificate,
+    csr_der: &[u8],
+    validity_days: u32,
+    now: DateTime<Utc>,
+) -> Result<Vec<u8>, TerminalError> {
+    let tid = current.terminal.terminal_id.to_string();
+    let row = store.terminal(&tid).await?.ok_or_else(|| StoreError::UnknownTerminal(tid.clone()))?;
+    let cert = store.certificate(&current.serial).await?;
+    if row.revoked_at.is_some() || cert.as_ref().is_some_and(|c| c.revoked_at.is_some()) {
+        return Err(TerminalError::Revoked(tid));
+    }
+    issue(store, keys, &row, csr_der, validity_days, now).await
+}
+
+/// Revokes a terminal and all its certificates.
+pub async fn revoke(store: &Store, terminal_id: &str, reason: &str, now: DateTime<Utc>) -> Result<u64, TerminalError> {
+    Ok(store.revoke_terminal(terminal_id, reason, now.timestamp_millis()).await?)
+}
+
+/// The current CRL, DER.
+pub async fn crl(store: &Store, keys: &PlatformKeys, now: DateTime<Utc>) -> Result<Vec<u8>, TerminalError> {
+    let revoked = store
+        .revoked_certificates()
+        .await?
+        .into_iter()
+        .map(|c| enrolment::Revoked {
+            serial_hex: c.serial_hex,
+            // CRL times are whole seconds; rounding up keeps a receipt the platform stored in
+            // the same second before the revocation authentic offline too. Nothing is stored
+            // in between: ingest refuses a revoked certificate from the instant it is revoked.
+            revoked_at: DateTime::from_timestamp_millis(
+                c.revoked_at.unwrap_or(0).saturating_add(999).div_euclid(1000) * 1000,
+            )
+            .unwrap_or(now),
+        })
+        .collect::<Vec<_>>();
+    // The CRL number only has to grow: seconds since the epoch do.
+    Ok(enrolment::crl(&keys.ca, &revoked, u64::try_from(now.timestamp()).unwrap_or(0), now, 24)?)
+}

@@ -1,0 +1,149 @@
+//! The one HTTP error type: logs the detail, answers with a safe message and the right status.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+use crate::infra::store::StoreError;
+use crate::services::ingest::Refusal;
+use crate::services::terminals::TerminalError;
+
+/// An error answered as `{"error": code, "message": text}`.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into() }
+    }
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    /// 429 with `Retry-After: secs`.
+    pub fn rate_limited(secs: i64, message: impl Into<String>) -> Response {
+        Self::retry_later(StatusCode::TOO_MANY_REQUESTS, "rate_limited", secs, message)
+    }
+
+    /// An error answer that tells the client when to try again (`Retry-After`).
+    pub fn retry_later(status: StatusCode, code: &'static str, secs: i64, message: impl Into<String>) -> Response {
+        let mut r = Self::new(status, code, message).into_response();
+        retry_after(&mut r, secs);
+        r
+    }
+}
+
+/// Sets `Retry-After` on any answer, JSON or page.
+pub(crate) fn retry_after(response: &mut Response, secs: i64) {
+    if let Ok(v) = axum::http::HeaderValue::from_str(&secs.to_string()) {
+        response.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+    }
+}
+
+/// The status of a refusal by the verification gate: 429 when this client has its share, 503
+/// when the platform is full.
+pub(crate) fn busy_status(busy: &crate::services::verification::gate::Busy) -> StatusCode {
+    match busy {
+        crate::services::verification::gate::Busy::Client(_) => StatusCode::TOO_MANY_REQUESTS,
+        crate::services::verification::gate::Busy::Platform(_) => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+impl From<crate::web::portal::PageError> for ApiError {
+    fn from(e: crate::web::portal::PageError) -> Self {
+        match e {
+            crate::web::portal::PageError::Store(s) => s.into(),
+            crate::web::portal::PageError::Forbidden(f) => Self::new(StatusCode::FORBIDDEN, "forbidden", f.0),
+            crate::web::portal::PageError::Internal(what) => {
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", what)
+            }
+        }
+    }
+}
+
+impl From<crate::services::staff::UserError> for ApiError {
+    fn from(e: crate::services::staff::UserError) -> Self {
+        use crate::domain::credentials::AccountError;
+        use crate::services::staff::UserError;
+        match e {
+            UserError::Store(s) => s.into(),
+            UserError::Invalid { .. } | UserError::Account(AccountError::WeakPassword) => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.to_string())
+            }
+            other => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", other.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.status.is_server_error() {
+            tracing::error!(status = %self.status, code = self.code, message = %self.message, "request failed");
+        } else {
+            tracing::info!(status = %self.status, code = self.code, message = %self.message, "request refused");
+        }
+        // Server-side failures say little: the detail is in the log under the request id.
+        let message =
+            if self.status.is_server_error() { "internal error; see the platform log".into() } else { self.message };
+        (self.status, Json(serde_json::json!({ "error": self.code, "message": message }))).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::TerminalExists(_) => Self::new(StatusCode::CONFLICT, "terminal_exists", e.to_string()),
+            StoreError::AccountExists(_) => Self::new(StatusCode::CONFLICT, "account_exists", e.to_string()),
+            StoreError::UnknownTerminal(_) => Self::not_found(e.to_string()),
+            StoreError::TokenUnknown | StoreError::TokenUsed | StoreError::TokenExpired => {
+                Self::new(StatusCode::FORBIDDEN, "enrolment_token", e.to_string())
+            }
+            StoreError::BadCursor => Self::bad_request(e.to_string()),
+            _ => Self::new(StatusCode::SERVICE_UNAVAILABLE, "storage", e.to_string()),
+        }
+    }
+}
+
+impl From<TerminalError> for ApiError {
+    fn from(e: TerminalError) -> Self {
+        match e {
+            TerminalError::Store(s) => s.into(),
+            TerminalError::Invalid { .. } => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.to_string()),
+            TerminalError::Certificate(_) => Self::bad_request(e.to_string()),
+            TerminalError::Revoked(_) => Self::new(StatusCode::FORBIDDEN, "revoked", e.to_string()),
+            _ => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
+        }
+    }
+}
+
+impl From<Refusal> for ApiError {
+    fn from(e: Refusal) -> Self {
+        let status = match &e {
+            Refusal::NoClientCertificate => StatusCode::UNAUTHORIZED,
+            Refusal::NotPos(_) | Refusal::CertificateRefused { .. } | Refusal::WrongTerminal { .. } => {
+                StatusCode::FORBIDDEN
+            }
+            Refusal::SignerRevoked(_) | Refusal::SignerUnknown { .. } => StatusCode::FORBIDDEN,
+            Refusal::Malformed(_) | Refusal::Open | Refusal::Inconsistent(_) => StatusCode::BAD_REQUEST,
+            Refusal::NotAuthentic { .. } | Refusal::Unbound { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Refusal::Conflict(_) => StatusCode::CONFLICT,
+            _ => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        let mut err = Self::new(status, e.reason(), e.to_string());
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            // Retryable: the terminal should try again; do not hide it behind "internal error".
+            err.status = StatusCode::SERVICE_UNAVAILABLE;
+        }
+        err
+    }
+}

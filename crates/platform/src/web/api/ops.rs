@@ -1,0 +1,50 @@
+//! Operations endpoints: health, readiness, metrics, the CRL, the OpenAPI document and the
+//! platform's public keys.
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use chrono::Utc;
+
+use super::ApiError;
+use crate::state::SharedState;
+
+pub async fn health() -> &'static str {
+    "ok\n"
+}
+
+pub async fn ready(State(st): State<SharedState>) -> Result<&'static str, ApiError> {
+    st.store
+        .ping()
+        .await
+        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", format!("database: {e}")))?;
+    Ok("ready\n")
+}
+
+pub async fn metrics(State(st): State<SharedState>) -> impl IntoResponse {
+    if let Ok(n) = st.store.deliveries_pending().await {
+        st.metrics.deliveries_pending.set(n);
+    }
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], st.metrics.render())
+}
+
+pub async fn crl(State(st): State<SharedState>) -> Result<impl IntoResponse, ApiError> {
+    let der = crate::services::terminals::crl(&st.store, &st.keys, Utc::now()).await?;
+    Ok(([(header::CONTENT_TYPE, "application/pkix-crl")], der))
+}
+
+pub async fn openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], include_str!("openapi.json"))
+}
+
+/// What a terminal needs after enrolment: the keys to seal uploads to and to check acks with.
+pub async fn platform_info(State(st): State<SharedState>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({
+        "ca_fingerprint": st.keys.ca_fingerprint(),
+        "hpke_public_key": hex::encode(st.keys.hpke.public_bytes()),
+        "hpke_suite": "DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, ChaCha20Poly1305",
+        "ack_public_key": hex::encode(st.keys.ack.public_key()),
+        "max_upload_bytes": st.settings.max_upload_bytes,
+    }))
+}

@@ -1,0 +1,224 @@
+//! The query API (P1): a receipt's record, image and evidence by id, search with keyset paging,
+//! and verification of an image (public: whoever holds a receipt may check it).
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap};
+use axum::response::IntoResponse;
+use axum::Json;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::error::busy_status;
+use super::{require_admin, ApiError};
+use crate::infra::store::{DeliveryEvent, DeliveryRow, ReceiptQuery, StoredReceipt};
+use crate::services::verification::gate::Busy;
+use crate::state::SharedState;
+
+/// Search parameters; times are RFC 3339, amounts minor units.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchParams {
+    merchant_id: Option<String>,
+    terminal_id: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    min_amount: Option<i64>,
+    max_amount: Option<i64>,
+    currency: Option<String>,
+    serial: Option<i64>,
+    rrn: Option<String>,
+    last4: Option<String>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+/// One receipt as the API shows it.
+#[derive(Debug, Serialize)]
+pub(crate) struct ReceiptView {
+    id: String,
+    terminal_id: String,
+    merchant_id: String,
+    merchant_name: String,
+    batch: i64,
+    serial: i64,
+    amount_minor: i64,
+    currency: String,
+    /// Local time of the sale with the terminal's offset.
+    time: String,
+    rrn: String,
+    auth_code: String,
+    card: String,
+    card_brand: String,
+    sequence: Option<i64>,
+    record_hash: String,
+    received_at: String,
+    image: String,
+    record: String,
+}
+
+pub(crate) fn rfc3339(ms: i64, offset_minutes: i32) -> String {
+    use chrono::Offset;
+    let offset = chrono::FixedOffset::east_opt(offset_minutes * 60).unwrap_or_else(|| Utc.fix());
+    DateTime::<Utc>::from_timestamp_millis(ms).map(|t| t.with_timezone(&offset).to_rfc3339()).unwrap_or_default()
+}
+
+impl From<StoredReceipt> for ReceiptView {
+    fn from(r: StoredReceipt) -> Self {
+        Self {
+            image: format!("/api/v1/receipts/{}/image", r.receipt_id),
+            record: format!("/api/v1/receipts/{}/record", r.receipt_id),
+            time: rfc3339(r.tx_time, r.tx_offset_minutes),
+            received_at: rfc3339(r.received_at, 0),
+            record_hash: hex::encode(r.record_hash),
+            id: r.receipt_id,
+            terminal_id: r.terminal_id,
+            merchant_id: r.merchant_id,
+            merchant_name: r.merchant_name,
+            batch: r.batch,
+            serial: r.serial,
+            amount_minor: r.amount_minor,
+            currency: r.currency,
+            rrn: r.rrn,
+            auth_code: r.auth_code,
+            card: r.card_masked,
+            card_brand: r.card_brand,
+            sequence: r.sequence,
+        }
+    }
+}
+
+fn parse_time(field: &str, v: Option<&str>) -> Result<Option<i64>, ApiError> {
+    v.map(|s| {
+        DateTime::parse_from_rfc3339(s)
+            .map(|t| t.timestamp_millis())
+            .map_err(|e| ApiError::bad_request(format!("{field}: not an RFC 3339 time ({e})")))
+    })
+    .transpose()
+}
+
+pub async fn search(
+    State(st): State<SharedState>,
+    headers: HeaderMap,
+    Query(p): Query<SearchParams>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    require_admin(&st, &headers)?;
+    if let Some(l4) = &p.last4 {
+        if l4.len() != 4 || !l4.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ApiError::bad_request("last4: four digits"));
+        }
+    }
+    let q = ReceiptQuery {
+        merchant_id: p.merchant_id,
+        terminal_id: p.terminal_id,
+        from: parse_time("from", p.from.as_deref())?,
+        to: parse_time("to", p.to.as_deref())?,
+        min_amount: p.min_amount,
+        max_amount: p.max_amount,
+        currency: p.currency,
+        serial: p.serial,
+        rrn: p.rrn,
+        card_last4: p.last4,
+        limit: p.limit.unwrap_or(0),
+        cursor: p.cursor,
+    };
+    let page = st.store.search(&q).await?;
+    let items: Vec<ReceiptView> = page.items.into_iter().map(ReceiptView::from).collect();
+    Ok(Json(serde_json::json!({ "items": items, "next_cursor": page.next_cursor })))
+}
+
+/// One receipt, with its delivery choice and every delivery's state and history.
+pub async fn receipt(
+    State(st): State<SharedState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    require_admin(&st, &headers)?;
+    let r = st.store.receipt(&id).await?.ok_or_else(|| ApiError::not_found(format!("no receipt {id}")))?;
+    let delivery = r.delivery.as_ref().map(|(c, t)| format!("{c}:{t}"));
+    let deliveries = deliveries_json(st.store.deliveries_of(&id).await?);
+    let mut view = serde_json::to_value(ReceiptView::from(r))
+        .map_err(|e| ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    if let Some(obj) = view.as_object_mut() {
+        obj.insert("delivery".into(), serde_json::json!(delivery));
+        obj.insert("deliveries".into(), serde_json::json!(deliveries));
+    }
+    Ok(Json(view))
+}
+
+/// Every delivery of a receipt with its state and history, as the API and the retrieval bundle
+/// show them.
+pub(crate) fn deliveries_json(list: Vec<(DeliveryRow, Vec<DeliveryEvent>)>) -> Vec<serde_json::Value> {
+    list.into_iter()
+        .map(|(d, events)| {
+            serde_json::json!({
+                "channel": d.channel, "recipient": d.recipient, "state": d.state, "attempts": d.attempts,
+                "peer_id": d.peer_id, "last_answer": d.last_answer,
+                "history": events.iter().map(|e| serde_json::json!({
+                    "at": rfc3339(e.at, 0), "state": e.state, "answer": e.answer,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect()
+}
+
+pub async fn image(
+    State(st): State<SharedState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    require_admin(&st, &headers)?;
+    let png = st.store.receipt_image(&id).await?.ok_or_else(|| ApiError::not_found(format!("no receipt {id}")))?;
+    Ok(([(header::CONTENT_TYPE, "image/png")], png))
+}
+
+pub async fn record(
+    State(st): State<SharedState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    require_admin(&st, &headers)?;
+    let r = st.store.receipt(&id).await?.ok_or_else(|| ApiError::not_found(format!("no receipt {id}")))?;
+    Ok(([(header::CONTENT_TYPE, "application/cbor")], r.record))
+}
+
+/// The platform's evidence that it stored a receipt (see `ereceipt_core::evidence`).
+pub async fn evidence(
+    State(st): State<SharedState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    require_admin(&st, &headers)?;
+    let r = st.store.receipt(&id).await?.ok_or_else(|| ApiError::not_found(format!("no receipt {id}")))?;
+    let text = crate::services::verification::evidence_text(&st.keys, &r)
+        .map_err(|e| ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text))
+}
+
+/// Same JSON as `ereceipt verify --json` plus `platform` (whether the platform holds this
+/// receipt), with the signer judged at the platform's stored time.
+pub async fn verify(
+    State(st): State<SharedState>,
+    axum::Extension(crate::infra::tls::Peer(peer)): axum::Extension<crate::infra::tls::Peer>,
+    body: Bytes,
+) -> Result<axum::response::Response, ApiError> {
+    if let Err(secs) = st.verify_limit.check(peer.ip(), std::time::Instant::now()) {
+        let secs = i64::try_from(secs).unwrap_or(i64::MAX);
+        return Ok(ApiError::rate_limited(
+            secs,
+            format!("too many verifications from this address; try again in {secs} s"),
+        ));
+    }
+    let _permit = match st.verify_gate.try_enter(peer.ip()) {
+        Ok(p) => p,
+        Err(busy) => return Ok(busy_response(busy)),
+    };
+    Ok(Json(crate::services::verification::verify(&st, body.to_vec()).await?).into_response())
+}
+
+/// 429 (this client) or 503 (the platform) with `Retry-After: 1`: verifications take
+/// milliseconds, so a slot frees soon.
+fn busy_response(busy: Busy) -> axum::response::Response {
+    let code = if matches!(busy, Busy::Client(_)) { "rate_limited" } else { "busy" };
+    ApiError::retry_later(busy_status(&busy), code, 1, format!("{busy}; try again in 1 s"))
+}

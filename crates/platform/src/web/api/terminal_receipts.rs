@@ -1,0 +1,51 @@
+//! `GET /api/v1/terminal/receipts/{id}`: a terminal reads the delivery state of one of its own
+//! receipts over mutual TLS (its client certificate says which terminal it is).
+
+use axum::extract::{Path, State};
+use axum::{Extension, Json};
+use chrono::{DateTime, Utc};
+
+use super::ApiError;
+use crate::infra::tls::ClientCert;
+use crate::services::ingest::{self, Refusal};
+use crate::state::SharedState;
+
+fn utc(ms: i64) -> String {
+    DateTime::<Utc>::from_timestamp_millis(ms).map(|t| t.to_rfc3339()).unwrap_or_default()
+}
+
+/// The receipt's storage time, the customer's channel, and each delivery's state. Another
+/// terminal's receipt is answered as not found, like an unknown id; recipients are not shown.
+pub async fn receipt(
+    State(st): State<SharedState>,
+    Extension(ClientCert(client)): Extension<ClientCert>,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let client = match client {
+        None => return Err(Refusal::NoClientCertificate.into()),
+        Some(Err(e)) => return Err(Refusal::NotPos(e).into()),
+        Some(Ok(c)) => c,
+    };
+    ingest::check_client(&st, &client).await?;
+    let not_found = || ApiError::not_found(format!("no receipt {id} from this terminal"));
+    let r = st.store.receipt(&id).await?.ok_or_else(not_found)?;
+    if r.terminal_id != client.terminal.terminal_id.as_str() {
+        return Err(not_found());
+    }
+    let deliveries: Vec<_> = st
+        .store
+        .deliveries_of(&id)
+        .await?
+        .into_iter()
+        .map(|(d, _)| {
+            serde_json::json!({"channel": d.channel, "state": d.state, "attempts": d.attempts,
+                "updated_at": utc(d.updated_at)})
+        })
+        .collect();
+    Ok(Json(serde_json::json!({
+        "id": r.receipt_id,
+        "received_at": utc(r.received_at),
+        "channel": r.delivery.as_ref().map(|(channel, _)| channel.clone()),
+        "deliveries": deliveries,
+    })))
+}

@@ -1,0 +1,82 @@
+//! `POST /api/v1/receipts`: a terminal uploads one HPKE envelope over mTLS and gets the signed
+//! acknowledgement (201 when newly stored, 200 when it was already stored).
+
+use std::time::Instant;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use bytes::Bytes;
+use chrono::Utc;
+
+use super::ApiError;
+use crate::infra::store;
+use crate::infra::tls::ClientCert;
+use crate::services::ingest::{self, Refusal};
+use crate::state::SharedState;
+
+struct InFlight(prometheus_client::metrics::gauge::Gauge);
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+pub async fn upload(
+    State(st): State<SharedState>,
+    Extension(ClientCert(client)): Extension<ClientCert>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    st.metrics.in_flight.inc();
+    let _in_flight = InFlight(st.metrics.in_flight.clone());
+    let terminal = client.as_ref().and_then(|c| c.as_ref().ok()).map(|c| c.terminal.terminal_id.to_string());
+    let result = async {
+        let client = match client {
+            None => return Err(Refusal::NoClientCertificate),
+            Some(Err(e)) => return Err(Refusal::NotPos(e)),
+            Some(Ok(c)) => c,
+        };
+        ingest::check_client(&st, &client).await?;
+        let worker = st.clone();
+        let now = Utc::now();
+        let opened = tokio::task::spawn_blocking(move || ingest::open_and_verify(&worker, &client, &body, now))
+            .await
+            .map_err(|e| Refusal::Unavailable(format!("verification task: {e}")))??;
+        ingest::store(&st, opened, now).await
+    }
+    .await;
+    st.metrics.latency.observe(started.elapsed().as_secs_f64());
+    match result {
+        Ok(accepted) => {
+            let status = if accepted.created {
+                st.metrics.ingested.inc();
+                if accepted.delivery_queued {
+                    st.deliveries_waiting.notify_waiters();
+                }
+                StatusCode::CREATED
+            } else {
+                st.metrics.duplicates.inc();
+                StatusCode::OK
+            };
+            Ok((status, [(header::CONTENT_TYPE, "application/cbor")], accepted.ack).into_response())
+        }
+        Err(refusal) => {
+            st.metrics.refuse(refusal.reason());
+            tracing::warn!(terminal = terminal.as_deref().unwrap_or("-"), reason = refusal.reason(), detail = %refusal, "upload refused");
+            if let Refusal::Conflict(receipt_id) = &refusal {
+                let note = store::Refusal {
+                    at: Utc::now().timestamp_millis(),
+                    terminal_id: terminal.clone().unwrap_or_default(),
+                    receipt_id: receipt_id.clone(),
+                    reason: refusal.to_string(),
+                };
+                if let Err(e) = st.store.record_refusal(&note).await {
+                    tracing::error!(error = %e, "could not record the refusal");
+                }
+            }
+            Err(refusal.into())
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! The acquirer's chargeback retrieval bundle: one ZIP with the receipt image, the signed record
+//! (canonical CBOR and readable JSON), the signature time series, the chain proof, the delivery
+//! history, the verification verdict, the platform's evidence file, and a manifest of SHA-256
+//! sums. Pure: built from data.
+
+use std::io::{Cursor, Write};
+
+use chrono::{Datelike, Timelike};
+use ereceipt_core::encoding::{decode_record, sha256};
+use serde_json::{json, Value};
+use zip::write::SimpleFileOptions;
+use zip::{CompressionMethod, ZipWriter};
+
+use crate::infra::store::{ChainEntry, StoredReceipt};
+use crate::services::verification::OnlineVerification;
+
+/// Why a bundle could not be made.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BundleError {
+    /// The stored record does not decode (the store is damaged).
+    #[error("the stored record does not decode: {0}")]
+    Record(String),
+    /// Writing the archive failed.
+    #[error("writing the archive failed: {0}")]
+    Zip(String),
+}
+
+/// Everything a bundle holds about one receipt.
+pub(crate) struct BundleInput<'a> {
+    pub receipt: &'a StoredReceipt,
+    pub png: &'a [u8],
+    pub verification: &'a OnlineVerification,
+    /// The platform's evidence file for the receipt (`ereceipt verify --evidence`).
+    pub evidence: &'a str,
+    /// From [`crate::web::api::query::deliveries_json`].
+    pub deliveries: Vec<Value>,
+    /// Receipts at sequence − 1 and + 1 of the same terminal.
+    pub neighbours: (Vec<ChainEntry>, Vec<ChainEntry>),
+    /// The platform's acknowledgement-signing public key (Ed25519).
+    pub ack_public_key: [u8; 32],
+    /// When the bundle is made (Unix ms).
+    pub made_at: i64,
+}
+
+/// `x,y` in CSS pixels, time from the first point and as an instant, pressure 0..1.
+fn signature_csv(started_at_ms: i64, strokes: &[ereceipt_core::signature::Stroke]) -> String {
+    let mut out = String::from("stroke,point,x_px,y_px,t_ms,epoch_ms,pressure\r\n");
+    for (s, stroke) in strokes.iter().enumerate() {
+        for (i, p) in stroke.points.iter().enumerate() {
+            out.push_str(&format!(
+                "{},{},{:.1},{:.1},{},{},{:.3}\r\n",
+                s + 1,
+                i + 1,
+                f64::from(p.x) / 10.0,
+                f64::from(p.y) / 10.0,
+                p.t,
+                started_at_ms + i64::from(p.t),
+                f64::from(p.pressure) / 1000.0
+            ));
+        }
+    }
+    out
+}
+
+fn entry(e: &ChainEntry) -> Value {
+    json!({
+        "receipt_id": e.receipt_id,
+        "sequence": e.sequence,
+        "record_sha256": hex::encode(e.record_hash),
+        "previous_sha256": e.previous_hash.as_ref().map(hex::encode),
+        "received_at": crate::web::api::query::rfc3339(e.received_at, 0),
+    })
+}
+
+/// The chain proof: this receipt's link, whether the stored neighbours agree with it, and the
+/// platform's signed acknowledgement of the upload.
+fn chain_json(input: &BundleInput<'_>) -> Value {
+    let r = input.receipt;
+    let (before, after) = &input.neighbours;
+    let previous_ok: Vec<bool> =
+        before.iter().map(|b| r.previous_hash.as_deref() == Some(b.record_hash.as_slice())).collect();
+    let next_ok: Vec<bool> =
+        after.iter().map(|a| a.previous_hash.as_deref() == Some(r.record_hash.as_slice())).collect();
+    json!({
+        "explanation": "Each receipt names the SHA-256 of its terminal's previous record. The previous \
+            receipt's record_sha256 must equal this receipt's previous_sha256, and the next receipt's \
+            previous_sha256 must equal this receipt's record_sha256. record.cbor hashes to record_sha256. \
+            acknowledgement is the platform's Ed25519 signature over the upload (verify with ack_public_key).",
+        "terminal_id": r.terminal_id,
+        "sequence": r.sequence,
+        "record_sha256": hex::encode(r.record_hash),
+        "previous_sha256": r.previous_hash.as_ref().map(hex::encode),
+        "previous": before.iter().map(entry).collect::<Vec<_>>(),
+        "previous_links_match": previous_ok,
+        "next": after.iter().map(entry).collect::<Vec<_>>(),
+        "next_links_match": next_ok,
+        "first_in_chain": r.sequence == Some(1),
+        "acknowledgement_base64": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &r.ack),
+        "ack_public_key_hex": hex::encode(input.ack_public_key),
+        "received_at": crate::web::api::query::rfc3339(r.received_at, 0),
+    })
+}
+
+/// The ZIP's bytes.
+pub(crate) fn build(input: &BundleInput<'_>) -> Result<Vec<u8>, BundleError> {
+    let r = input.receipt;
+    let record = decode_record(&r.record).map_err(|e| BundleError::Record(e.to_string()))?;
+    let sig = &record.signature;
+    let record_json = json!({
+        "receipt_id": r.receipt_id,
+        "terminal_id": r.terminal_id,
+        "merchant_id": r.merchant_id,
+        "merchant_name": r.merchant_name,
+        "batch": r.batch,
+        "serial": r.serial,
+        "amount_minor": r.amount_minor,
+        "currency": r.currency,
+        "time_local": crate::web::api::query::rfc3339(r.tx_time, r.tx_offset_minutes),
+        "time_utc": crate::web::api::query::rfc3339(r.tx_time, 0),
+        "rrn": r.rrn,
+        "auth_code": r.auth_code,
+        "card_masked": r.card_masked,
+        "card_brand": r.card_brand,
+        "signer_certificate_serial": r.signer_serial,
+        "record_sha256": hex::encode(r.record_hash),
+        "signature": {
+            "started_at": crate::web::api::query::rfc3339(sig.started_at_ms, r.tx_offset_minutes),
+            "strokes": sig.strokes.len(),
+            "points": sig.point_count(),
+            "duration_ms": sig.duration_ms(),
+        },
+    });
+    let files: Vec<(&str, Vec<u8>)> = vec![
+        ("receipt.png", input.png.to_vec()),
+        ("record.cbor", r.record.clone()),
+        ("record.json", pretty(&record_json)),
+        ("signature.csv", signature_csv(sig.started_at_ms, &sig.strokes).into_bytes()),
+        ("signer-certificate.der", record.certificate.clone()),
+        ("chain.json", pretty(&chain_json(input))),
+        ("deliveries.json", pretty(&json!({ "deliveries": input.deliveries }))),
+        ("verification.json", serde_json::to_vec_pretty(input.verification).unwrap_or_default()),
+        ("evidence.txt", input.evidence.as_bytes().to_vec()),
+    ];
+    let mut manifest = format!(
+        "ereceipt retrieval bundle for {}\r\nmade {}\r\nSHA-256 of each file:\r\n",
+        r.receipt_id,
+        crate::web::api::query::rfc3339(input.made_at, 0)
+    );
+    for (name, bytes) in &files {
+        manifest.push_str(&format!("{}  {name}\r\n", hex::encode(sha256(bytes))));
+    }
+    let stamp = chrono::DateTime::from_timestamp_millis(input.made_at).and_then(|t| {
+        zip::DateTime::from_date_and_time(
+            u16::try_from(t.year()).ok()?,
+            u8::try_from(t.month()).ok()?,
+            u8::try_from(t.day()).ok()?,
+            u8::try_from(t.hour()).ok()?,
+            u8::try_from(t.minute()).ok()?,
+            u8::try_from(t.second()).ok()?,
+        )
+        .ok()
+    });
+    // Stored, not deflated: the PNG is compressed already and the rest is small.
+    let mut options = SimpleFileOptions::default().compression_method(CompressionMethod::Stored);
+    if let Some(stamp) = stamp {
+        options = options.last_modified_time(stamp);
+    }
+    let mut zip = ZipWriter::new(Cursor::new(Vec::new()));
+    let z = |e: zip::result::ZipError| BundleError::Zip(e.to_string());
+    for (name, bytes) in files.iter().map(|(n, b)| (*n, b.as_slice())).chain([("MANIFEST.txt", manifest.as_bytes())]) {
+        zip.start_file(format!("{}/{name}", r.receipt_id), options).map_err(z)?;
+        zip.write_all(bytes).map_err(|e| BundleError::Zip(e.to_string()))?;
+    }
+    Ok(zip.finish().map_err(z)?.into_inner())
+}
+
+fn pretty(v: &Value) -> Vec<u8> {
+    serde_json::to_vec_pretty(v).unwrap_or_default()
+}

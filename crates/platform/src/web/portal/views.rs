@@ -1,0 +1,469 @@
+//! What the portal's pages are made of: the layout, the home page, the language switch, and the
+//! receipt list, detail and verification blocks the three roles share.
+
+use std::str::FromStr;
+
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, FixedOffset};
+use ereceipt_core::model::{Currency, Money};
+use ereceipt_core::verify::{Verdict, Verification};
+use maud::{html, Markup, DOCTYPE};
+use serde::Deserialize;
+
+use super::{cookie_header, safe_next, Ctx, Lang, PageError, LANG_COOKIE};
+use crate::infra::store::{DeliveryEvent, DeliveryRow, StoredReceipt};
+use crate::state::SharedState;
+
+const CSS: &str = include_str!("portal.css");
+
+/// Who is looking, for the header (logout form) and for what the pages show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Viewer {
+    Anonymous,
+    /// A customer logged in with a code; the phone number.
+    Customer(String),
+    /// Staff; username and what they are.
+    Staff(String, &'static str),
+}
+
+/// The page frame: header with the product name, the language switch and logout, then `body`.
+pub(crate) fn layout(ctx: &Ctx, viewer: &Viewer, title: &str, body: Markup) -> Markup {
+    let l = ctx.lang;
+    let (switch_to, switch_label) = match l {
+        Lang::Zh => ("en", "English"),
+        Lang::En => ("zh", "中文"),
+    };
+    html! {
+        (DOCTYPE)
+        html lang=(if l == Lang::Zh { "zh-CN" } else { "en" }) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · " (l.t("e-Receipt", "电子签购单")) }
+                link rel="stylesheet" href="/static/portal.css";
+            }
+            body {
+                header.top {
+                    a.brand href="/" { (l.t("e-Receipt", "电子签购单")) }
+                    nav {
+                        @match viewer {
+                            Viewer::Customer(phone) => {
+                                span.who { (phone) }
+                                (logout_form(ctx, "/pull/logout"))
+                            }
+                            Viewer::Staff(name, _) => {
+                                span.who { (name) }
+                                (logout_form(ctx, "/staff/logout"))
+                            }
+                            Viewer::Anonymous => {}
+                        }
+                        a.lang href={ "/lang?to=" (switch_to) "&back=" (urlencode(&ctx.path)) } lang=(switch_to) { (switch_label) }
+                    }
+                }
+                main { h1 { (title) } (body) }
+            }
+        }
+    }
+}
+
+fn logout_form(ctx: &Ctx, action: &str) -> Markup {
+    html! {
+        form.inline method="post" action=(action) {
+            input type="hidden" name="csrf" value=(ctx.csrf);
+            button.link type="submit" id="logout" { (ctx.lang.t("Log out", "退出")) }
+        }
+    }
+}
+
+/// A form's hidden CSRF field.
+pub(crate) fn csrf_field(ctx: &Ctx) -> Markup {
+    html! { input type="hidden" name="csrf" value=(ctx.csrf); }
+}
+
+/// An error or notice line.
+pub(crate) fn notice(kind: &str, text: Option<&str>) -> Markup {
+    html! { @if let Some(t) = text { p class={ "notice " (kind) } role="alert" { (t) } } }
+}
+
+pub(crate) fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => char::from(b).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// `GET /`: where customers and staff start.
+pub async fn home(State(st): State<SharedState>, headers: HeaderMap) -> Response {
+    let ctx = Ctx::new(&st, &headers, "/");
+    let l = ctx.lang;
+    let body = html! {
+        section.cards {
+            a.card href="/pull" {
+                h2 { (l.t("My receipts", "我的签购单")) }
+                p { (l.t("Log in with the code we text to your phone.", "使用短信验证码登录查看。")) }
+            }
+            a.card href="/verify" {
+                h2 { (l.t("Check a receipt", "验证签购单")) }
+                p { (l.t("Upload a receipt image to see whether it is authentic.", "上传签购单图片，验证真伪。")) }
+            }
+            a.card href="/staff/login" {
+                h2 { (l.t("Merchant and acquirer staff", "商户与收单机构")) }
+                p { (l.t("Sign in with password and authenticator code.", "使用密码和动态口令登录。")) }
+            }
+        }
+    };
+    ctx.page(StatusCode::OK, layout(&ctx, &Viewer::Anonymous, l.t("Welcome", "欢迎使用"), body))
+}
+
+#[derive(Deserialize)]
+pub struct LangQuery {
+    to: String,
+    back: Option<String>,
+}
+
+/// `GET /lang?to=zh&back=/path`: remembers the language and goes back.
+pub async fn switch_language(Query(q): Query<LangQuery>) -> Response {
+    let lang = if q.to == "zh" { "zh" } else { "en" };
+    super::see_other(&safe_next(q.back.as_deref(), "/"), cookie_header(LANG_COOKIE, lang, 365 * 86400))
+}
+
+/// `GET /static/portal.css`.
+pub async fn stylesheet() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")], CSS)
+}
+
+/// `128.50 CNY` from minor units.
+pub(crate) fn money(minor: i64, currency: &str) -> String {
+    let m = Currency::from_str(currency).ok().and_then(|c| Money::new(u64::try_from(minor).ok()?, c).ok());
+    match m {
+        Some(m) => format!("{} {}", m.decimal(), m.currency().code()),
+        None => format!("{minor} {currency}"),
+    }
+}
+
+/// The sale's time as the terminal showed it: `2026-11-26 10:15 +08:00`.
+pub(crate) fn local_time(ms: i64, offset_minutes: i32) -> String {
+    let offset = FixedOffset::east_opt(offset_minutes * 60).or_else(|| FixedOffset::east_opt(0));
+    match (DateTime::from_timestamp_millis(ms), offset) {
+        (Some(t), Some(o)) => t.with_timezone(&o).format("%Y-%m-%d %H:%M:%S %:z").to_string(),
+        _ => ms.to_string(),
+    }
+}
+
+/// A table of receipts; each row links to `link(receipt)`.
+pub(crate) fn receipt_table(l: Lang, items: &[StoredReceipt], link: impl Fn(&StoredReceipt) -> String) -> Markup {
+    html! {
+        @if items.is_empty() {
+            p.empty { (l.t("No receipts.", "没有签购单。")) }
+        } @else {
+            div.scroll {
+                table.receipts {
+                    thead { tr {
+                        th { (l.t("Time", "时间")) }
+                        th { (l.t("Merchant", "商户")) }
+                        th.num { (l.t("Amount", "金额")) }
+                        th { (l.t("Card", "卡号")) }
+                        th { (l.t("Terminal / serial", "终端 / 凭证号")) }
+                        th { "RRN" }
+                    } }
+                    tbody {
+                        @for r in items {
+                            tr {
+                                td data-label=(l.t("Time", "时间")) { a href=(link(r)) { (local_time(r.tx_time, r.tx_offset_minutes)) } }
+                                td data-label=(l.t("Merchant", "商户")) { (r.merchant_name) }
+                                td.num data-label=(l.t("Amount", "金额")) { strong { (money(r.amount_minor, &r.currency)) } }
+                                td data-label=(l.t("Card", "卡号")) { (r.card_masked) }
+                                td data-label=(l.t("Terminal / serial", "终端 / 凭证号")) { (r.terminal_id) " / " (format!("{:06}", r.serial)) }
+                                td data-label="RRN" { (r.rrn) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// What a role may see of deliveries.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DeliveryDetail {
+    /// Channel and state, not the customer's address (merchants).
+    StateOnly,
+    /// Everything, with the peer's answers (the customer's own receipt, the acquirer).
+    Full,
+}
+
+/// One receipt: its image, its facts, the verification verdict and its deliveries.
+pub(crate) fn receipt_detail(
+    l: Lang,
+    r: &StoredReceipt,
+    image_url: &str,
+    verification: &Verification,
+    deliveries: &[(DeliveryRow, Vec<DeliveryEvent>)],
+    detail: DeliveryDetail,
+    extra: Markup,
+) -> Markup {
+    html! {
+        (verdict(l, verification))
+        div.detail {
+            figure.slip {
+                img src=(image_url) alt=(l.t("Receipt image", "签购单图片")) width="360";
+                figcaption {
+                    a.button href={ (image_url) (if image_url.contains('?') { "&" } else { "?" }) "download=1" } id="download" download { (l.t("Download PNG", "下载 PNG")) }
+                    " "
+                    a.button.secondary href={ (image_url) (if image_url.contains('?') { "&" } else { "?" }) "download=1&format=pdf" } id="download-pdf" download { "PDF" }
+                    " "
+                    a.button.secondary href={ (image_url) (if image_url.contains('?') { "&" } else { "?" }) "download=1&format=evidence" } id="download-evidence" download { (l.t("Evidence", "存证")) }
+                    p.small { (l.t("The PNG is the signed original that verifies; the PDF is for printing and filing.", "PNG 为可验证的签名原件；PDF 便于打印和存档。")) }
+                    p.small { (l.t("The evidence file is the platform's signed statement of when it stored this receipt: `ereceipt verify RECEIPT.png --trust ca.pem --evidence FILE` then judges the signer at that time.",
+                                   "存证文件是平台签名的入库时间证明：用 `ereceipt verify RECEIPT.png --trust ca.pem --evidence FILE` 验证时，将按该时间判断签名证书。")) }
+                }
+            }
+            div.facts {
+                dl {
+                    dt { (l.t("Merchant", "商户")) } dd { (r.merchant_name) " (" (r.merchant_id) ")" }
+                    dt { (l.t("Amount", "金额")) } dd.amount { (money(r.amount_minor, &r.currency)) }
+                    dt { (l.t("Time", "时间")) } dd { (local_time(r.tx_time, r.tx_offset_minutes)) }
+                    dt { (l.t("Card", "卡号")) } dd { (r.card_masked) " " (r.card_brand) }
+                    dt { (l.t("Terminal", "终端")) } dd { (r.terminal_id) }
+                    dt { (l.t("Batch / serial", "批次号 / 凭证号")) } dd { (format!("{:06} / {:06}", r.batch, r.serial)) }
+                    dt { "RRN" } dd.rrn { (r.rrn) }
+                    dt { (l.t("Authorisation code", "授权码")) } dd { (r.auth_code) }
+                    dt { (l.t("Receipt id", "签购单编号")) } dd { code { (r.receipt_id) } }
+                }
+                @if !deliveries.is_empty() {
+                    h2 { (l.t("Delivery", "发送")) }
+                    ul.deliveries {
+                        @for (d, events) in deliveries {
+                            li {
+                                strong { (channel_name(l, &d.channel)) }
+                                @if detail == DeliveryDetail::Full { " → " (d.recipient) }
+                                " · " span class={ "state " (d.state) } { (state_name(l, &d.state)) }
+                                @if detail == DeliveryDetail::Full {
+                                    ul.history {
+                                        @for e in events {
+                                            li { (local_time(e.at, 0)) " " (state_name(l, &e.state)) @if !e.answer.is_empty() { " — " (e.answer) } }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                (extra)
+            }
+        }
+    }
+}
+
+/// Whether the platform holds the receipt that was checked.
+pub(crate) fn platform_record(l: Lang, p: &crate::services::verification::PlatformRecord) -> Markup {
+    html! {
+        p.small id="platform-record" data-holds=(p.holds) data-faithful=(p.faithful_copy.map_or("unknown", |f| if f { "yes" } else { "no" })) {
+            @match (p.holds, p.faithful_copy, &p.stored_at) {
+                (true, Some(true), Some(at)) => { (l.t("On record at the platform: stored at ", "平台已存档：入库时间 ")) (at) (l.t("; this file is a faithful copy of the stored original.", "；此文件与存档原件一致。")) }
+                (true, _, Some(at)) => { (l.t("On record at the platform: stored at ", "平台已存档：入库时间 ")) (at) (l.t("; this file is NOT a faithful copy of the stored original (other pixels).", "；此文件与存档原件不一致（像素不同）。")) }
+                _ => { (l.t("Unknown to the platform: it never received this receipt.", "平台未收到过这张签购单。")) }
+            }
+        }
+    }
+}
+
+/// The verdict box.
+pub(crate) fn verdict(l: Lang, v: &Verification) -> Markup {
+    let (class, text) = match v.verdict {
+        Verdict::Authentic => {
+            ("ok", l.t("Authentic: signed by the terminal and unaltered", "真实：终端签名，未被篡改"))
+        }
+        Verdict::Tampered => ("bad", l.t("Tampered: the image or its data was altered", "已篡改：图片或数据被修改")),
+        Verdict::Unverifiable => ("warn", l.t("Cannot be verified", "无法验证")),
+        Verdict::Unconfirmed => (
+            "warn",
+            l.t(
+                "Unconfirmed: its signer was revoked and nothing dates it before that",
+                "未确认：签名证书已吊销，无法证明其签于吊销之前",
+            ),
+        ),
+    };
+    html! {
+        div class={ "verdict " (class) } id="verdict" data-verdict=(format!("{:?}", v.verdict).to_lowercase()) {
+            strong { (text) }
+            @if let Some(s) = &v.signer { p.small { (l.t("Signer: ", "签名者：")) (s.subject) } }
+            @if v.verdict != Verdict::Authentic { p.small { (v.reason) } }
+        }
+    }
+}
+
+/// The receipt with its verdict drawn on it (from [`super::picture`]); phones save it with a
+/// long press, so the page does not carry the picture twice for a download link.
+pub(crate) fn verdict_picture(l: Lang, data_url: &str) -> Markup {
+    html! {
+        figure.slip id="verdict-picture" {
+            img src=(data_url) alt=(l.t("The receipt with its verdict: altered areas outlined in red",
+                                        "签购单及验证结果：被改动处以红框标出"));
+        }
+    }
+}
+
+fn channel_name(l: Lang, c: &str) -> &'static str {
+    match c {
+        "sms" => l.t("SMS", "短信"),
+        "mms" => l.t("MMS", "彩信"),
+        "email" => l.t("Email", "电子邮件"),
+        "pull" => l.t("Pull (log in to fetch)", "自助查询"),
+        _ => l.t("Other", "其他"),
+    }
+}
+
+fn state_name(l: Lang, s: &str) -> &'static str {
+    match s {
+        "queued" => l.t("queued", "排队中"),
+        "sending" => l.t("sending", "发送中"),
+        "sent" => l.t("sent", "已发送"),
+        "delivered" => l.t("delivered", "已送达"),
+        "failed" => l.t("failed", "失败"),
+        "retry" => l.t("will retry", "将重试"),
+        _ => l.t("other", "其他"),
+    }
+}
+
+/// A plain page for "not found", "not yours" alike (never tells which).
+pub(crate) fn not_found(ctx: &Ctx, viewer: &Viewer) -> Response {
+    let l = ctx.lang;
+    let body = html! { p { (l.t("There is no such receipt among yours.", "您的签购单中没有这一张。")) } };
+    ctx.page(StatusCode::NOT_FOUND, layout(ctx, viewer, l.t("Not found", "未找到"), body))
+}
+
+/// How a receipt page shows one receipt to one viewer.
+pub(crate) struct DetailPage<'a> {
+    pub ctx: &'a Ctx,
+    pub viewer: &'a Viewer,
+    /// Where its image is served for this viewer.
+    pub image_url: String,
+    pub detail: DeliveryDetail,
+    /// Links under the facts (back, bundle…).
+    pub extra: Markup,
+    /// The page heading.
+    pub title: &'a str,
+}
+
+/// The receipt page of `r` (already checked to be the viewer's): its stored image verified
+/// now, its deliveries, its facts.
+pub(crate) async fn detail_page(
+    st: &SharedState,
+    r: &StoredReceipt,
+    page: DetailPage<'_>,
+) -> Result<Response, PageError> {
+    let png = st.store.receipt_image(&r.receipt_id).await?.unwrap_or_default();
+    let verification = crate::services::verification::verify(st, png).await?.verification;
+    let deliveries = st.store.deliveries_of(&r.receipt_id).await?;
+    let l = page.ctx.lang;
+    let body = receipt_detail(l, r, &page.image_url, &verification, &deliveries, page.detail, page.extra);
+    Ok(page.ctx.page(StatusCode::OK, layout(page.ctx, page.viewer, page.title, body)))
+}
+
+/// The stored image of `id` (already checked to be the viewer's) as PNG, or as PDF when
+/// `?format=pdf`; 404 if there is none.
+pub(crate) async fn stored_image(st: &SharedState, id: &str, q: &DownloadQuery) -> Result<Response, PageError> {
+    if q.format.as_deref() == Some("evidence") {
+        return evidence_download(st, id, q.wanted()).await;
+    }
+    let Some(png) = st.store.receipt_image(id).await? else { return Ok(StatusCode::NOT_FOUND.into_response()) };
+    if q.format.as_deref() != Some("pdf") {
+        return Ok(png_response(id, png, q.wanted()));
+    }
+    let title = format!("Receipt {id}");
+    match tokio::task::spawn_blocking(move || super::pdf::receipt_pdf(&png, &title)).await {
+        Ok(Ok(pdf)) => {
+            let disposition = if q.wanted() { "attachment" } else { "inline" };
+            Ok((
+                [
+                    (header::CONTENT_TYPE, "application/pdf".to_owned()),
+                    (header::CONTENT_DISPOSITION, format!("{disposition}; filename=\"{id}.pdf\"")),
+                ],
+                pdf,
+            )
+                .into_response())
+        }
+        Ok(Err(e)) => {
+            tracing::error!(receipt = %id, error = %e, "PDF failed");
+            Ok((StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response())
+        }
+        Err(e) => Ok((StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response()),
+    }
+}
+
+/// The evidence file of `id` (already checked to be the viewer's).
+async fn evidence_download(st: &SharedState, id: &str, download: bool) -> Result<Response, PageError> {
+    let Some(r) = st.store.receipt(id).await? else { return Ok(StatusCode::NOT_FOUND.into_response()) };
+    match crate::services::verification::evidence_text(&st.keys, &r) {
+        Ok(text) => {
+            let disposition = if download { "attachment" } else { "inline" };
+            Ok((
+                [
+                    (header::CONTENT_TYPE, "text/plain; charset=utf-8".to_owned()),
+                    (header::CONTENT_DISPOSITION, format!("{disposition}; filename=\"{id}.evidence.txt\"")),
+                ],
+                text,
+            )
+                .into_response())
+        }
+        Err(e) => {
+            tracing::error!(receipt = %id, error = %e, "evidence failed");
+            Ok((StatusCode::INTERNAL_SERVER_ERROR, "the evidence cannot be made").into_response())
+        }
+    }
+}
+
+/// A stored PNG as a response: inline, or as a download with `?download=1`.
+pub(crate) fn png_response(id: &str, png: Vec<u8>, download: bool) -> Response {
+    let disposition =
+        if download { format!("attachment; filename=\"{id}.png\"") } else { format!("inline; filename=\"{id}.png\"") };
+    ([(header::CONTENT_TYPE, "image/png".to_owned()), (header::CONTENT_DISPOSITION, disposition)], png).into_response()
+}
+
+#[derive(Deserialize, Default)]
+pub struct DownloadQuery {
+    /// `1`: as an attachment.
+    pub download: Option<String>,
+    /// `pdf`: a one-page PDF instead of the PNG; `evidence`: the platform's evidence file.
+    pub format: Option<String>,
+    /// The link token of `/r/{id}` (checked there).
+    pub k: Option<String>,
+}
+
+impl DownloadQuery {
+    pub(crate) fn wanted(&self) -> bool {
+        self.download.as_deref().is_some_and(|d| d == "1")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_uses_the_currency_exponent() {
+        assert_eq!(money(12850, "CNY"), "128.50 CNY");
+        assert_eq!(money(1234567, "CNY"), "12,345.67 CNY");
+        assert_eq!(money(500, "JPY"), "500 JPY");
+        assert_eq!(money(5, "XXX"), "5 XXX");
+    }
+
+    #[test]
+    fn local_time_keeps_the_terminal_offset() {
+        assert_eq!(local_time(1_764_000_000_000, 480), "2025-11-25 00:00:00 +08:00");
+        assert_eq!(local_time(1_764_000_000_000, 0), "2025-11-24 16:00:00 +00:00");
+    }
+
+    #[test]
+    fn markup_escapes_what_visitors_typed() {
+        let r = notice("error", Some("<script>alert(1)</script>")).into_string();
+        assert!(!r.contains("<script>"), "{r}");
+        assert!(r.contains("&lt;script&gt;"), "{r}");
+    }
+}
