@@ -1,5 +1,6 @@
-//! Online enrolment crypto (T8 on the platform side): terminal key pairs and certificate signing
-//! requests, CSR signing by the platform CA, the platform's TLS server certificate, and the CRL.
+//! Online enrolment crypto (issuing the POS business certificate that T4 and T5 use): terminal key
+//! pairs and certificate signing requests, CSR signing by the platform CA, the platform's TLS
+//! server certificate, and the CRL.
 //! The terminal's private key is generated on the terminal and never leaves it.
 
 use chrono::{DateTime, Utc};

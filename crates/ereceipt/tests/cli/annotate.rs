@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::helpers::{ereceipt, Run, Setup};
 
-/// Band colours and the outline, as the README states them.
+/// Band colours and the outline, as docs/verification.md states them.
 const GREEN: [u8; 3] = [0x2e, 0x7d, 0x32];
 const RED_BAND: [u8; 3] = [0xc6, 0x28, 0x28];
 const OUTLINE: [u8; 3] = [0xd3, 0x2f, 0x2f];

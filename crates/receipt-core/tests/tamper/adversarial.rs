@@ -5,7 +5,7 @@
 //! chunk) close to the genuine slip while some common viewer shows the edited amount: another
 //! animation frame, a colour profile, transparency over a dark background, colour, a second
 //! image or thumbnail, a low-amplitude edit. Every one must be refused, and the reason must
-//! name what was refused in the words of the policy (README: what an authentic file may
+//! name what was refused in the words of the policy (docs/verification.md: what an authentic file may
 //! contain). The set fails on a verifier that judges only the default image's luma.
 //!
 //! Benign tools: what honest people do to a receipt with the same tools (re-save, optimise,

@@ -1,5 +1,5 @@
 //! Scoring: the ground truth of an edit in 64×64 blocks, block IoU, per-transformation tallies
-//! and the Markdown table the README quotes.
+//! and the Markdown tables docs/tamper-evaluation.md quotes.
 
 use std::collections::BTreeSet;
 

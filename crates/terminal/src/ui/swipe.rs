@@ -27,7 +27,7 @@ fn card_error(en: &str) -> UiError {
     e
 }
 
-/// The demo's test card number: the Luhn-valid UnionPay test number of the README examples.
+/// The demo's test card number: the Luhn-valid UnionPay test number of the examples in docs/cli.md.
 pub const TEST_CARD_PAN: &str = "6222020200112233446";
 
 /// What a keyboard-wedge reader types for the demo's test card ([`TEST_CARD_PAN`]), valid

@@ -1,5 +1,5 @@
 //! What an authentic receipt file may not contain, one variant per class of the policy, each
-//! naming the chunk, marker or property (the README's "tolerance per format" explains why).
+//! naming the chunk, marker or property (docs/verification.md, "tolerance per format", explains why).
 
 use std::fmt;
 
