@@ -25,7 +25,7 @@ pub fn run(dir: &Path, platform_port: u16, ui_port: u16) -> Result<()> {
 
 /// A merchant user for the demo terminal's merchant and an acquirer user; their passwords and
 /// TOTP secrets (for an authenticator app) go to `path`, readable by the owner only.
-async fn demo_staff(state: &ereceipt_platform::state::SharedState, path: &Path) -> Result<()> {
+async fn demo_staff(state: &ereceipt_platform::web::state::SharedState, path: &Path) -> Result<()> {
     let mut text = String::from(
         "Demo portal users. Sign in at /staff/login with the password and the 6-digit code of an\n\
          authenticator app (add the TOTP secret or scan the otpauth URI).\n\n",

@@ -12,7 +12,7 @@ use crate::infra::metrics::Metrics;
 use crate::infra::store::{Store, StoreError};
 use crate::infra::tls::{self, TlsError};
 use crate::settings::Settings;
-use crate::state::{AppState, SharedState};
+use crate::web::state::{AppState, SharedState};
 
 /// Why the platform could not start.
 #[derive(Debug, thiserror::Error)]
@@ -77,7 +77,7 @@ impl App {
         let addr = listener.local_addr().unwrap_or(settings.listen);
         let portal = Self::bind_portal(&settings, &keys).await?;
         let link_addr = portal.as_ref().and_then(|(l, _)| l.local_addr().ok()).unwrap_or(addr);
-        let channels = match crate::services::delivery::channels(&settings, link_addr, &keys.otp_key) {
+        let channels = match crate::services::delivery::channels(&settings.delivery, link_addr, &keys.otp_key) {
             Ok(c) => Some(Arc::new(c)),
             Err(e) => {
                 tracing::error!(error = %e, "delivery channels not configured; deliveries wait in the queue");
@@ -163,12 +163,12 @@ impl App {
                 )));
             }
         }
-        let router = crate::web::api::router(self.state.clone());
+        let router = crate::web::router(self.state.clone());
         let (down_tx, down_rx) = tokio::sync::watch::channel(false);
         let portal = self.portal.map(|(listener, config)| {
             tracing::info!(addr = ?listener.local_addr().ok(), "portal serving");
             let mut down = down_rx.clone();
-            let router = crate::web::api::portal_router(self.state.clone());
+            let router = crate::web::portal_router(self.state.clone());
             tokio::spawn(tls::serve(listener, config, router, async move {
                 let _ = down.wait_for(|stopped| *stopped).await;
             }))

@@ -4,9 +4,10 @@
 //!
 //! # Layout
 //! The folders are the layers; each may use only those below it:
-//! - [`app`], [`state`], [`settings`]: composition. `App::build` wires everything from the
-//!   typed settings; nothing below imports them.
-//! - [`web`]: the HTTP edge, `web::api` (JSON) and `web::portal` (HTML) over the services.
+//! - [`app`], [`settings`]: composition. `App::build` wires everything from the typed
+//!   settings; nothing below imports them.
+//! - [`web`]: the HTTP edge, `web::api` (JSON) and `web::portal` (HTML) over the services, with
+//!   the state their handlers share (`web::state`).
 //! - [`services`]: the use cases (ingest, verification, delivery worker, terminals, staff,
 //!   chain report), free of HTTP.
 //! - [`infra`]: the store, delivery channels, keys, TLS, metrics.
@@ -18,7 +19,6 @@ pub mod infra;
 pub mod pg_cluster;
 pub mod services;
 pub mod settings;
-pub mod state;
 #[cfg(any(test, feature = "test-peers"))]
 #[doc(hidden)]
 pub mod testing;

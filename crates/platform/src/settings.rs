@@ -3,7 +3,6 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -16,16 +15,8 @@ pub enum SettingsError {
     Invalid(String),
 }
 
-/// A secret that never shows in `Debug` output or logs.
-#[derive(Clone, Deserialize, Default)]
-#[serde(transparent)]
-pub struct Secret(pub String);
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.is_empty() { "<unset>" } else { "<redacted>" })
-    }
-}
+pub use crate::infra::secret::Secret;
+pub use crate::services::delivery::DeliverySettings;
 
 /// Everything `platform serve` can be told.
 #[derive(Clone, Debug, Deserialize)]
@@ -60,27 +51,6 @@ pub struct Settings {
     pub portal_key: String,
     /// Delivery of receipts to customers.
     pub delivery: DeliverySettings,
-}
-
-/// Delivery channels and workers. A channel without a server section writes to the outbox folder.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DeliverySettings {
-    /// Where deliveries go when a channel has no server; empty means `DATA_DIR/outbox`.
-    pub outbox_dir: String,
-    /// Base URL of the portal for links in messages; empty means `https://LISTEN`.
-    pub portal_url: String,
-    /// Delivery workers in this process.
-    pub workers: usize,
-    /// How long a worker's claim on a delivery lasts. A worker that dies mid-send holds the
-    /// delivery this long before another worker sends it again; each attempt is cut off at 3/4
-    /// of it, so a live worker always records its outcome before its claim runs out.
-    pub lease_seconds: u64,
-    /// The sender address of emails (also in the local outbox's `.eml` files).
-    pub email_from: String,
-    pub smtp: Option<crate::infra::delivery::email::SmtpSettings>,
-    pub smpp: Option<crate::infra::delivery::smpp::SmppSettings>,
-    pub mm7: Option<crate::infra::delivery::mm7::Mm7Settings>,
 }
 
 #[derive(Deserialize)]
@@ -202,56 +172,15 @@ impl Settings {
         if s.database_url.is_empty() {
             s.database_url = format!("sqlite://{}", data_dir.join("platform.db").display());
         }
-        s.delivery.check()?;
+        s.delivery.check().map_err(SettingsError::Invalid)?;
         Ok(s)
-    }
-}
-
-/// The longest one delivery attempt may take under a claim of `lease`: 3/4 of it, leaving a
-/// quarter to record the outcome before anyone else may claim the delivery.
-pub fn attempt_limit(lease: Duration) -> Duration {
-    lease * 3 / 4
-}
-
-impl DeliverySettings {
-    /// The claim on a delivery.
-    pub fn lease(&self) -> Duration {
-        Duration::from_secs(self.lease_seconds)
-    }
-
-    /// The longest one attempt may take: see [`attempt_limit`].
-    pub fn attempt_limit(&self) -> Duration {
-        attempt_limit(self.lease())
-    }
-
-    /// A lease too short for the channels' own timeouts would cut off attempts that are still
-    /// working.
-    fn check(&self) -> Result<(), SettingsError> {
-        if self.lease_seconds < 2 {
-            return Err(SettingsError::Invalid(format!("delivery.lease_seconds = {} is below 2", self.lease_seconds)));
-        }
-        let limit = self.attempt_limit();
-        let timeouts = [
-            ("smtp", self.smtp.as_ref().map(|c| c.timeout_secs)),
-            ("smpp", self.smpp.as_ref().map(|c| c.timeout_secs)),
-            ("mm7", self.mm7.as_ref().map(|c| c.timeout_secs)),
-        ];
-        for (channel, secs) in timeouts {
-            if let Some(secs) = secs.filter(|s| Duration::from_secs(*s) >= limit) {
-                return Err(SettingsError::Invalid(format!(
-                    "delivery.{channel}.timeout_secs = {secs} does not fit in an attempt (3/4 of \
-                     delivery.lease_seconds = {}): raise lease_seconds or lower the timeout",
-                    self.lease_seconds
-                )));
-            }
-        }
-        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn defaults_then_file_then_environment() {

@@ -2,7 +2,8 @@
 //! receipt record, a slip image with a signed QR code, and the embedded watermark (T5).
 
 use crate::claims::{self, ClaimsError, ReceiptClaims};
-use crate::encoding::{encode_record, sha256};
+use crate::digest::sha256;
+use crate::encoding::encode_record;
 use crate::identity::Signer;
 use crate::model::{ChainLink, ReceiptId, ReceiptRecord, Transaction};
 use crate::render::canvas::Canvas;

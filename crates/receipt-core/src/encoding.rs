@@ -10,6 +10,11 @@ use crate::model::{
 };
 use crate::signature::{Signature, SignaturePoint, Stroke};
 
+// The content hash is part of the encoding's contract; it lives in the leaf `digest` module so
+// that modules below `encoding` (card numbers compare in constant time) need not import it.
+pub use crate::digest::sha256;
+pub(crate) use crate::digest::sha256_parts;
+
 /// Version of the record layout; bumped on any incompatible change.
 pub const RECORD_VERSION: u64 = 1;
 
@@ -110,29 +115,6 @@ pub(crate) fn to_bytes(v: &Value) -> Vec<u8> {
 
 pub(crate) fn from_bytes(bytes: &[u8]) -> Result<Value, EncodingError> {
     ciborium::from_reader(bytes).map_err(|e| EncodingError::Cbor(e.to_string()))
-}
-
-/// Whether `a` and `b` are equal, in time that does not depend on where they differ (for
-/// secrets: tokens, codes, card numbers). Unequal lengths are unequal at once.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
-    a.len() == b.len() && std::hint::black_box(diff) == 0
-}
-
-/// SHA-256 of `data`.
-pub fn sha256(data: &[u8]) -> [u8; 32] {
-    sha256_parts(&[data])
-}
-
-/// SHA-256 of the concatenation of `parts`, without copying them together.
-pub(crate) fn sha256_parts(parts: &[&[u8]]) -> [u8; 32] {
-    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-    for p in parts {
-        ctx.update(p);
-    }
-    let mut out = [0u8; 32];
-    out.copy_from_slice(ctx.finish().as_ref());
-    out
 }
 
 /// Canonical bytes of a record.

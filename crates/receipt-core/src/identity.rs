@@ -276,13 +276,13 @@ impl PosCertificate {
 
     /// SHA-256 of the DER, hex: how operators and enrolment tokens name a certificate.
     pub fn fingerprint(&self) -> String {
-        hex(&crate::encoding::sha256(&self.der))
+        hex(&crate::digest::sha256(&self.der))
     }
 }
 
 /// Hex of a CA certificate's SHA-256 (for pinning).
 pub fn fingerprint_der(der: &[u8]) -> String {
-    hex(&crate::encoding::sha256(der))
+    hex(&crate::digest::sha256(der))
 }
 
 pub(crate) fn hex(bytes: &[u8]) -> String {

@@ -2,7 +2,7 @@
 //! generator"): SHA-256 in counter mode over a seed. Public and deterministic; the security
 //! of the watermark rests on the signature it carries, not on secret positions.
 
-use crate::encoding::sha256;
+use crate::digest::sha256;
 
 pub struct Prng {
     seed: [u8; 32],

@@ -334,7 +334,7 @@ fn check_new(r: &NewEntry) -> Result<(), OutboxError> {
     if !(1..=MAX_SERIAL).contains(&r.serial) {
         return Err(OutboxError::Invalid(format!("serial {} is not in 1..={MAX_SERIAL}", r.serial)));
     }
-    if ereceipt_core::encoding::sha256(&r.record) != r.record_hash {
+    if ereceipt_core::digest::sha256(&r.record) != r.record_hash {
         // The next receipt chains to this hash: a wrong one would break the chain for good.
         return Err(OutboxError::Invalid(format!(
             "record hash of receipt {} is not the record's SHA-256",

@@ -179,7 +179,7 @@ pub fn check_totp(secret: &[u8], code: &str, unix_seconds: u64, last_step: i64) 
     let mut found = None;
     for step in now_step.saturating_sub(1)..=now_step + 1 {
         let expected = t.generate(step * TOTP_STEP);
-        if ereceipt_core::encoding::constant_time_eq(expected.as_bytes(), code.as_bytes()) {
+        if ereceipt_core::digest::constant_time_eq(expected.as_bytes(), code.as_bytes()) {
             found = i64::try_from(step).ok();
         }
     }

@@ -88,7 +88,7 @@ pub fn code_hash(key: &[u8], phone: &str, code: &str) -> [u8; 32] {
 
 /// Compares two code hashes in time independent of where they differ.
 pub fn hashes_match(a: &[u8; 32], b: &[u8; 32]) -> bool {
-    ereceipt_core::encoding::constant_time_eq(a, b)
+    ereceipt_core::digest::constant_time_eq(a, b)
 }
 
 #[cfg(test)]

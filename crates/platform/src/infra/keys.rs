@@ -110,7 +110,7 @@ fn random_hex() -> Result<String, KeysError> {
 
 /// SHA-256 of a bearer token or cookie value: what is stored and compared, never the secret.
 pub fn token_hash(token: &str) -> [u8; 32] {
-    ereceipt_core::encoding::sha256(token.trim().as_bytes())
+    ereceipt_core::digest::sha256(token.trim().as_bytes())
 }
 
 /// Loads the keys in `dir`, creating whatever is missing. `admin_token` (from settings) wins

@@ -4,5 +4,6 @@
 pub mod delivery;
 pub mod keys;
 pub mod metrics;
+pub mod secret;
 pub mod store;
 pub mod tls;

@@ -16,8 +16,11 @@ use crate::infra::delivery::smpp::SmsSender;
 use crate::infra::delivery::{Accepted, Outgoing, SendError};
 use crate::infra::store::{DeliveryRow, Store, StoreError};
 
+mod settings;
 #[cfg(test)]
 mod tests;
+
+pub use settings::{attempt_limit, DeliverySettings};
 
 /// The configured channels. A channel without a server writes to the local outbox.
 pub struct Channels {
@@ -28,22 +31,17 @@ pub struct Channels {
     /// Base URL of the portal, for the link in messages.
     pub portal_url: String,
     /// Key of the link tokens that let a message's holder open its receipt
-    /// ([`crate::web::portal::receipt_link`]); the platform's `otp.key`.
+    /// ([`crate::services::links::receipt_link`]); the platform's `otp.key`.
     pub link_key: zeroize::Zeroizing<Vec<u8>>,
     /// Builds `.eml` files for the local outbox when no SMTP server is configured.
     pub eml_builder: EmailSender,
     /// How long a worker's claim on a delivery lasts (`delivery.lease_seconds`); each attempt
-    /// is cut off at [`crate::settings::attempt_limit`] of it.
+    /// is cut off at [`attempt_limit`] of it.
     pub lease: Duration,
 }
 
 /// The channels as configured: servers where set, the local outbox folder otherwise.
-pub fn channels(
-    settings: &crate::settings::Settings,
-    listen: std::net::SocketAddr,
-    link_key: &[u8],
-) -> Result<Channels, String> {
-    let d = &settings.delivery;
+pub fn channels(d: &DeliverySettings, listen: std::net::SocketAddr, link_key: &[u8]) -> Result<Channels, String> {
     let portal_url = if d.portal_url.is_empty() { format!("https://{listen}") } else { d.portal_url.clone() };
     let local_smtp = crate::infra::delivery::email::SmtpSettings {
         host: "localhost".into(),
@@ -126,7 +124,7 @@ async fn outgoing(store: &Store, d: &DeliveryRow, channels: &Channels) -> Result
         merchant_name: r.merchant_name.clone(),
         amount: amount(r.amount_minor, &r.currency),
         time_local: local_time(r.tx_time, r.tx_offset_minutes),
-        link: crate::web::portal::receipt_link(&channels.link_key, &channels.portal_url, &r.receipt_id),
+        link: crate::services::links::receipt_link(&channels.link_key, &channels.portal_url, &r.receipt_id),
         png,
         recipient: d.recipient.clone(),
     }))
@@ -186,7 +184,7 @@ pub async fn try_execute_task(store: &Store, channels: &Channels, worker: &str) 
     if let Some(note) = d.interrupted() {
         tracing::warn!(delivery = %d.delivery_id, channel = %d.channel, %note, "resuming an interrupted delivery");
     }
-    let limit = crate::settings::attempt_limit(channels.lease);
+    let limit = attempt_limit(channels.lease);
     let result = match outgoing(store, &d, channels).await? {
         Some(out) => match tokio::time::timeout(limit, send(channels, &d.channel, &out, resumed)).await {
             Ok(result) => result,

@@ -5,14 +5,15 @@
 
 use chrono::{DateTime, Utc};
 use ereceipt_core::claims::ReceiptClaims;
-use ereceipt_core::encoding::{decode_record, sha256};
+use ereceipt_core::digest::sha256;
+use ereceipt_core::encoding::decode_record;
 use ereceipt_core::identity::PosCertificate;
 use ereceipt_core::model::{DeliveryChoice, ReceiptRecord, TerminalInfo};
 use ereceipt_core::upload::{Acknowledgement, Envelope};
 use ereceipt_core::verify::{verify_image_with, Stored, TimeFacts, Verdict};
 
-use crate::infra::store::{NewReceipt, StoreOutcome};
-use crate::state::AppState;
+use crate::infra::keys::PlatformKeys;
+use crate::infra::store::{NewReceipt, Store, StoreOutcome};
 
 /// Why an upload was refused. `reason()` is the metrics label; `Display` is what the terminal
 /// and the log are told (never key material or card data).
@@ -100,7 +101,7 @@ pub struct Opened {
 /// The CPU-bound part (run off the async workers): open, decode, cross-check, verify the image,
 /// judging the signer's expiry at `now` (the platform's time, never the receipt's claim).
 pub fn open_and_verify(
-    state: &AppState,
+    keys: &PlatformKeys,
     client: &PosCertificate,
     body: &[u8],
     now: DateTime<Utc>,
@@ -110,7 +111,7 @@ pub fn open_and_verify(
     if envelope.terminal_id != client_tid {
         return Err(Refusal::WrongTerminal { envelope: envelope.terminal_id, client: client_tid });
     }
-    let payload = envelope.open(&state.keys.hpke).map_err(|_| Refusal::Open)?;
+    let payload = envelope.open(&keys.hpke).map_err(|_| Refusal::Open)?;
     let record = decode_record(&payload.record).map_err(|e| Refusal::Malformed(e.to_string()))?;
     if record.id.as_str() != envelope.receipt_id {
         return Err(Refusal::Inconsistent(format!(
@@ -130,7 +131,7 @@ pub fn open_and_verify(
         stored: Stored::At { receipt_id: record.id.to_string(), record_hash, at_ms: now.timestamp_millis() },
         revocations: None, // looked up in the store by `store`
     };
-    let v = verify_image_with(&payload.png, &state.keys.ca.cert_der, &facts);
+    let v = verify_image_with(&payload.png, &keys.ca.cert_der, &facts);
     if v.verdict != Verdict::Authentic {
         let verdict = match v.verdict {
             Verdict::Tampered => "tampered",
@@ -249,9 +250,9 @@ pub struct Accepted {
 }
 
 /// Checks the client's certificate against the platform's records (issued by us, not revoked).
-pub async fn check_client(state: &AppState, client: &PosCertificate) -> Result<(), Refusal> {
+pub async fn check_client(store: &Store, client: &PosCertificate) -> Result<(), Refusal> {
     let unavailable = |e: crate::infra::store::StoreError| Refusal::Unavailable(e.to_string());
-    let row = state.store.certificate(&client.serial).await.map_err(unavailable)?;
+    let row = store.certificate(&client.serial).await.map_err(unavailable)?;
     let state_of = |s: &'static str| Refusal::CertificateRefused { serial: client.serial.clone(), state: s };
     match row {
         None => Err(state_of("not issued by this platform")),
@@ -261,7 +262,12 @@ pub async fn check_client(state: &AppState, client: &PosCertificate) -> Result<(
 }
 
 /// Stores an opened receipt and returns the acknowledgement to send.
-pub async fn store(state: &AppState, opened: Opened, now: DateTime<Utc>) -> Result<Accepted, Refusal> {
+pub async fn store(
+    store: &Store,
+    keys: &PlatformKeys,
+    opened: Opened,
+    now: DateTime<Utc>,
+) -> Result<Accepted, Refusal> {
     let unavailable = |e: crate::infra::store::StoreError| Refusal::Unavailable(e.to_string());
     let r = &opened.record;
     let tx = &r.transaction;
@@ -269,7 +275,7 @@ pub async fn store(state: &AppState, opened: Opened, now: DateTime<Utc>) -> Resu
     // is whatever the key holder wrote, so a revoked key's receipts are refused whatever date
     // they carry. (The client's own certificate was checked by `check_client`.)
     if !opened.signed_by_client {
-        match state.store.certificate(&opened.signer.serial).await.map_err(unavailable)? {
+        match store.certificate(&opened.signer.serial).await.map_err(unavailable)? {
             None => {
                 return Err(Refusal::SignerUnknown {
                     receipt_id: r.id.to_string(),
@@ -280,7 +286,7 @@ pub async fn store(state: &AppState, opened: Opened, now: DateTime<Utc>) -> Resu
             Some(_) => {}
         }
     }
-    let ack = state.keys.ack.sign(&Acknowledgement {
+    let ack = keys.ack.sign(&Acknowledgement {
         receipt_id: r.id.to_string(),
         record_hash: opened.record_hash,
         sequence: r.chain.as_ref().map(|c| c.sequence),
@@ -314,7 +320,7 @@ pub async fn store(state: &AppState, opened: Opened, now: DateTime<Utc>) -> Resu
         delivery: opened.delivery.as_ref().map(|d| (d.channel().to_owned(), d.recipient().to_owned())),
     };
     let push = new.delivery.as_ref().is_some_and(|(c, _)| crate::infra::store::PUSH_CHANNELS.contains(&c.as_str()));
-    match state.store.store_receipt(&new).await.map_err(unavailable)? {
+    match store.store_receipt(&new).await.map_err(unavailable)? {
         StoreOutcome::Stored(ack) => Ok(Accepted { ack, created: true, delivery_queued: push }),
         StoreOutcome::Duplicate(ack) => Ok(Accepted { ack, created: false, delivery_queued: false }),
         StoreOutcome::Conflict { .. } => Err(Refusal::Conflict(new.receipt_id)),

@@ -3,8 +3,10 @@
 //! over these.
 
 pub mod chain;
+pub mod customer_login;
 pub mod delivery;
 pub mod ingest;
+pub mod links;
 pub mod staff;
 pub mod terminals;
 pub mod verification;

@@ -4,7 +4,7 @@
 
 pub mod gate;
 
-use ereceipt_core::encoding::sha256;
+use ereceipt_core::digest::sha256;
 use ereceipt_core::evidence::{rfc3339_ms, EvidenceError, EvidenceFile};
 use ereceipt_core::render::png;
 use ereceipt_core::revocation::Revocations;
@@ -12,8 +12,7 @@ use ereceipt_core::verify::{examine_image, judge_time, Stored, TimeFacts, Verifi
 use serde::Serialize;
 
 use crate::infra::keys::PlatformKeys;
-use crate::infra::store::{StoreError, StoredReceipt};
-use crate::state::SharedState;
+use crate::infra::store::{Store, StoreError, StoredReceipt};
 
 /// What the platform knows of the submitted receipt.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
@@ -42,10 +41,10 @@ pub struct OnlineVerification {
 /// and revocation are judged at the platform's stored time when the platform holds it (with the
 /// same record hash), and a revoked signer of a receipt the platform never received is not
 /// authentic whatever time the receipt claims.
-pub async fn verify(st: &SharedState, image: Vec<u8>) -> Result<OnlineVerification, StoreError> {
-    let worker = st.clone();
+pub async fn verify(store: &Store, ca_der: &[u8], image: Vec<u8>) -> Result<OnlineVerification, StoreError> {
+    let ca_der = ca_der.to_vec();
     let (mut v, image) = tokio::task::spawn_blocking(move || {
-        let v = examine_image(&image, &worker.keys.ca.cert_der);
+        let v = examine_image(&image, &ca_der);
         (v, image)
     })
     .await
@@ -59,17 +58,17 @@ pub async fn verify(st: &SharedState, image: Vec<u8>) -> Result<OnlineVerificati
         };
         return Ok(OnlineVerification { verification: v, platform });
     };
-    let stored = st.store.receipt(claims.id.as_str()).await?.filter(|r| r.record_hash == claims.record_hash);
+    let stored = store.receipt(claims.id.as_str()).await?.filter(|r| r.record_hash == claims.record_hash);
     let revocations = match &v.certificate {
         Some(cert) => {
-            let row = st.store.certificate(&cert.serial).await?;
+            let row = store.certificate(&cert.serial).await?;
             Revocations::from_entries(row.and_then(|r| r.revoked_at).map(|at| (cert.serial.clone(), at)))
         }
         None => Revocations::default(),
     };
     let platform = match &stored {
         Some(r) => {
-            let faithful = faithful_copy(st, r, image).await?;
+            let faithful = faithful_copy(store, r, image).await?;
             let at = rfc3339_ms(r.received_at);
             PlatformRecord {
                 holds: true,
@@ -106,8 +105,8 @@ pub async fn verify(st: &SharedState, image: Vec<u8>) -> Result<OnlineVerificati
 }
 
 /// The same file as stored, or the same pixels.
-async fn faithful_copy(st: &SharedState, r: &StoredReceipt, image: Vec<u8>) -> Result<bool, StoreError> {
-    let Some(original) = st.store.receipt_image(&r.receipt_id).await? else { return Ok(false) };
+async fn faithful_copy(store: &Store, r: &StoredReceipt, image: Vec<u8>) -> Result<bool, StoreError> {
+    let Some(original) = store.receipt_image(&r.receipt_id).await? else { return Ok(false) };
     if sha256(&original) == sha256(&image) {
         return Ok(true);
     }

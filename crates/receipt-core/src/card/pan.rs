@@ -88,7 +88,7 @@ impl Pan {
 
     /// Constant-shape comparison of two card numbers, for checking that two tracks agree.
     pub(crate) fn same_as(&self, other: &Pan) -> bool {
-        crate::encoding::constant_time_eq(self.0.as_bytes(), other.0.as_bytes())
+        crate::digest::constant_time_eq(self.0.as_bytes(), other.0.as_bytes())
     }
 }
 

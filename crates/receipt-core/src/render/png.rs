@@ -6,7 +6,7 @@ use super::canvas::Canvas;
 pub use super::decode::{decode, Decoded, ImageError, ImageKind, MAX_PIXELS};
 
 /// `tEXt` keyword under which the signed QR payload is also stored in the PNG.
-pub const TEXT_KEYWORD: &str = "ereceipt";
+pub use super::TEXT_KEYWORD;
 /// Encodes a greyscale canvas as PNG, with `payload` as a `tEXt` chunk. A receipt holds at
 /// most four grey levels (ink, paper and the watermark's level), so it is written as a 2-bit
 /// palette image: a quarter of the raw data, which keeps receipts near 20 KB and fast to

@@ -5,16 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::SignatureError;
 
-/// Most strokes (pen-down to pen-up) a signature may have.
-pub const MAX_STROKES: usize = 50;
-/// Most points a signature may have, all strokes together.
-pub const MAX_POINTS: usize = 10_000;
-/// Largest coordinate magnitude accepted, in CSS pixels.
-pub const MAX_COORDINATE_PX: i64 = 100_000;
-/// Longest time from first to last point; also keeps `SignaturePoint::t` far inside `u32`.
-pub const MAX_DURATION_MS: u32 = 600_000;
-/// Pressure stored when the input has none (signature_pad's mouse default).
-pub const DEFAULT_PRESSURE: u16 = 500;
+pub use super::limits::{DEFAULT_PRESSURE, MAX_COORDINATE_PX, MAX_DURATION_MS, MAX_POINTS, MAX_STROKES};
 
 /// Largest magnitude of an epoch-millisecond time: 2^53, JavaScript's safe integers.
 const MAX_EPOCH_MS: f64 = 9_007_199_254_740_992.0;

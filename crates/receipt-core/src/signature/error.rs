@@ -1,7 +1,7 @@
 //! Why a captured signature could not be turned into the stored form.
 //! Stroke and point numbers in these errors count from 1, as a person reading them would.
 
-use super::data::{MAX_COORDINATE_PX, MAX_DURATION_MS, MAX_POINTS, MAX_STROKES};
+use super::limits::{MAX_COORDINATE_PX, MAX_DURATION_MS, MAX_POINTS, MAX_STROKES};
 
 /// A signature that cannot be read or stored: malformed JSON, bad numbers, or over a limit.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -6,6 +6,7 @@ mod check;
 mod data;
 mod error;
 mod json;
+mod limits;
 mod render;
 
 pub use capture::{CaptureConfig, CaptureState, SignatureCapture};

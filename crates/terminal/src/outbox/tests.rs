@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use super::*;
 
-pub(super) use ereceipt_core::encoding::sha256;
+pub(super) use ereceipt_core::digest::sha256;
 
 /// A receipt composed on `link`, as the sale code would.
 pub(super) fn compose(link: NextLink, id: &str) -> NewEntry {

@@ -5,7 +5,7 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use ereceipt_core::encoding::constant_time_eq;
+use ereceipt_core::digest::constant_time_eq;
 use std::net::SocketAddr;
 use std::sync::Arc;
 

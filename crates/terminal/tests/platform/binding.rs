@@ -5,7 +5,8 @@
 use chrono::Utc;
 use ereceipt_core::claims::{self, ReceiptClaims};
 use ereceipt_core::compose::slip_view;
-use ereceipt_core::encoding::{encode_record, sha256};
+use ereceipt_core::digest::sha256;
+use ereceipt_core::encoding::encode_record;
 use ereceipt_core::identity::{issue_terminal, Signer};
 use ereceipt_core::model::ReceiptRecord;
 use ereceipt_core::render::slip::{compose_slip, SlipWidth};

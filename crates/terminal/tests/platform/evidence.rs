@@ -106,7 +106,7 @@ async fn evidence_is_offered_wherever_the_receipt_can_be_downloaded() {
     assert_eq!((ack.receipt_id.as_str(), ack.record_hash), (id.as_str(), r.record_hash));
 
     // The receipt's short link (what SMS and email carry) serves it next to PNG and PDF.
-    let link = ereceipt_platform::web::portal::receipt_link(&platform.state.keys.otp_key, &platform.url, &id);
+    let link = ereceipt_platform::services::links::receipt_link(&platform.state.keys.otp_key, &platform.url, &id);
     let token = link.split("?k=").nth(1).unwrap().to_owned();
     let http = platform.anonymous_client();
     let page = http.get(&link).send().await.unwrap().text().await.unwrap();

@@ -15,7 +15,7 @@ use ereceipt_platform::app::App;
 use ereceipt_platform::pg_cluster::TempCluster;
 use ereceipt_platform::services::terminals::{self, Registration};
 use ereceipt_platform::settings::Settings;
-use ereceipt_platform::state::SharedState;
+use ereceipt_platform::web::state::SharedState;
 use ereceipt_terminal::device::Device;
 use ereceipt_terminal::enrol;
 use ereceipt_terminal::sale::record_sale;

@@ -15,7 +15,7 @@ use lettre::transport::smtp::extension::ClientId;
 use lettre::transport::smtp::response::{Category, Response};
 
 use super::{Accepted, Outgoing, SendError};
-use crate::settings::Secret;
+use crate::infra::secret::Secret;
 
 /// How the connection to the relay is protected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]

@@ -14,7 +14,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 
 use crate::infra::delivery::{Accepted, Outgoing, SendError};
-use crate::settings::Secret;
+use crate::infra::secret::Secret;
 
 pub use envelope::SOAP_ENV_NS;
 pub use response::{parse_submit_rsp, StatusClass, SubmitRsp};

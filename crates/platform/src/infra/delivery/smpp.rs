@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, Mutex};
 use tokio::time::Instant;
 
 use super::{Accepted, Outgoing, SendError};
-use crate::settings::Secret;
+use crate::infra::secret::Secret;
 pub use receipt::{parse_receipt_text, DeliveryReport, ReceiptText, ReportState};
 pub use segment::{segments, Coding, Segment, MAX_SEGMENTS};
 use session::{BindMode, Lost, OpenError, Peer, Session};

@@ -36,7 +36,7 @@ pub(super) async fn store_with_receipt(delivery: (&str, &str)) -> (Store, tempfi
         serial: 1,
         sequence: Some(1),
         previous_hash: Some(vec![0; 32]),
-        record_hash: ereceipt_core::encoding::sha256(&record),
+        record_hash: ereceipt_core::digest::sha256(&record),
         record,
         png: png.clone(),
         amount_minor: 12_850,

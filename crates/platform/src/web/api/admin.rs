@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::{require_admin, ApiError};
 use crate::services::chain::{analyse, ChainReport};
 use crate::services::terminals::{self, IssuedToken, Registration};
-use crate::state::SharedState;
+use crate::web::state::SharedState;
 
 pub async fn add_terminal(
     State(st): State<SharedState>,

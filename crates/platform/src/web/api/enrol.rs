@@ -15,7 +15,7 @@ use ereceipt_core::identity::{pem_decode, pem_encode};
 use super::{bearer, ApiError};
 use crate::infra::tls::ClientCert;
 use crate::services::terminals;
-use crate::state::SharedState;
+use crate::web::state::SharedState;
 
 const PEM_CHAIN: &str = "application/pem-certificate-chain";
 

@@ -38,33 +38,17 @@ impl ApiError {
     /// An error answer that tells the client when to try again (`Retry-After`).
     pub fn retry_later(status: StatusCode, code: &'static str, secs: i64, message: impl Into<String>) -> Response {
         let mut r = Self::new(status, code, message).into_response();
-        retry_after(&mut r, secs);
+        crate::web::support::retry_after(&mut r, secs);
         r
     }
 }
 
-/// Sets `Retry-After` on any answer, JSON or page.
-pub(crate) fn retry_after(response: &mut Response, secs: i64) {
-    if let Ok(v) = axum::http::HeaderValue::from_str(&secs.to_string()) {
-        response.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
-    }
-}
-
-/// The status of a refusal by the verification gate: 429 when this client has its share, 503
-/// when the platform is full.
-pub(crate) fn busy_status(busy: &crate::services::verification::gate::Busy) -> StatusCode {
-    match busy {
-        crate::services::verification::gate::Busy::Client(_) => StatusCode::TOO_MANY_REQUESTS,
-        crate::services::verification::gate::Busy::Platform(_) => StatusCode::SERVICE_UNAVAILABLE,
-    }
-}
-
-impl From<crate::web::portal::PageError> for ApiError {
-    fn from(e: crate::web::portal::PageError) -> Self {
+impl From<crate::web::support::PageError> for ApiError {
+    fn from(e: crate::web::support::PageError) -> Self {
         match e {
-            crate::web::portal::PageError::Store(s) => s.into(),
-            crate::web::portal::PageError::Forbidden(f) => Self::new(StatusCode::FORBIDDEN, "forbidden", f.0),
-            crate::web::portal::PageError::Internal(what) => {
+            crate::web::support::PageError::Store(s) => s.into(),
+            crate::web::support::PageError::Forbidden(f) => Self::new(StatusCode::FORBIDDEN, "forbidden", f.0),
+            crate::web::support::PageError::Internal(what) => {
                 Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", what)
             }
         }

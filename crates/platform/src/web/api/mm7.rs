@@ -6,13 +6,13 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
-use ereceipt_core::encoding::sha256;
+use ereceipt_core::digest::sha256;
 
 use super::ApiError;
 use crate::domain::login_codes::hashes_match;
 use crate::infra::delivery::mm7::report::{self, ReportError, Status, SUCCESS};
 use crate::infra::delivery::reports::find_reported;
-use crate::state::SharedState;
+use crate::web::state::SharedState;
 
 /// How long a report for an unknown MessageID waits while an MMS is still being submitted (its
 /// SubmitRsp may be in, its MessageID not yet recorded).

@@ -12,23 +12,19 @@ mod terminal_receipts;
 mod upload;
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderMap, HeaderName};
+use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::Router;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
 
 use crate::infra::keys::token_hash;
-use crate::state::SharedState;
+use crate::web::state::SharedState;
 
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-
-/// The whole API.
-pub fn router(state: SharedState) -> Router {
-    let max_upload = state.settings.max_upload_bytes;
-    let api = Router::new()
+/// The API's routes for the main listener (terminals, integrators, operators), without the
+/// browser endpoints ([`browser_routes`]) that both listeners serve.
+pub(crate) fn routes(max_upload: usize) -> Router<SharedState> {
+    Router::new()
         .route("/readyz", get(ops::ready))
         .route("/metrics", get(ops::metrics))
         .route("/crl", get(ops::crl))
@@ -53,25 +49,11 @@ pub fn router(state: SharedState) -> Router {
         .route("/api/v1/admin/users/{name}/unlock", post(admin::unlock_user))
         .route("/api/v1/admin/users/{name}/disable", post(admin::disable_user))
         .route("/api/v1/admin/users/{name}/reset", post(admin::reset_user))
-        .merge(browser_api())
         .layer(DefaultBodyLimit::max(max_upload))
-        .merge(crate::web::portal::routes().layer(DefaultBodyLimit::max(crate::web::portal::MAX_VERIFY_BYTES)))
-        .with_state(state);
-    with_request_ids(api)
-}
-
-/// What the browser-only portal listener serves: the portal's pages, the pull login API, public
-/// verification and health; no upload, enrolment, admin or query API.
-pub fn portal_router(state: SharedState) -> Router {
-    let api = browser_api()
-        .merge(crate::web::portal::routes())
-        .layer(DefaultBodyLimit::max(crate::web::portal::MAX_VERIFY_BYTES))
-        .with_state(state);
-    with_request_ids(api)
 }
 
 /// The JSON endpoints both listeners serve to browsers: health, public verification, pull login.
-fn browser_api() -> Router<SharedState> {
+pub(crate) fn browser_routes() -> Router<SharedState> {
     Router::new()
         .route("/healthz", get(ops::health))
         .route("/api/v1/verify", post(query::verify))
@@ -80,16 +62,6 @@ fn browser_api() -> Router<SharedState> {
         .route("/api/v1/pull/logout", post(pull::logout))
         .route("/api/v1/pull/receipts", get(pull::receipts))
         .route("/api/v1/pull/receipts/{id}/image", get(pull::image))
-}
-
-/// A request id on every request, its response and its log lines.
-fn with_request_ids(api: Router) -> Router {
-    api.layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
-            let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
-            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
-        }))
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
 }
 
 /// Admin and query endpoints need `Authorization: Bearer ADMIN-TOKEN`.

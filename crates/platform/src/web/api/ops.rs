@@ -8,7 +8,7 @@ use axum::Json;
 use chrono::Utc;
 
 use super::ApiError;
-use crate::state::SharedState;
+use crate::web::state::SharedState;
 
 pub async fn health() -> &'static str {
     "ok\n"

@@ -6,14 +6,15 @@ use axum::http::{header, HeaderMap};
 use axum::response::IntoResponse;
 use axum::Json;
 use bytes::Bytes;
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 use serde::{Deserialize, Serialize};
 
-use super::error::busy_status;
 use super::{require_admin, ApiError};
-use crate::infra::store::{DeliveryEvent, DeliveryRow, ReceiptQuery, StoredReceipt};
+use crate::infra::store::{ReceiptQuery, StoredReceipt};
 use crate::services::verification::gate::Busy;
-use crate::state::SharedState;
+use crate::web::state::SharedState;
+use crate::web::support::busy_status;
+use crate::web::support::json::{deliveries_json, rfc3339};
 
 /// Search parameters; times are RFC 3339, amounts minor units.
 #[derive(Debug, Default, Deserialize)]
@@ -55,12 +56,6 @@ pub(crate) struct ReceiptView {
     received_at: String,
     image: String,
     record: String,
-}
-
-pub(crate) fn rfc3339(ms: i64, offset_minutes: i32) -> String {
-    use chrono::Offset;
-    let offset = chrono::FixedOffset::east_opt(offset_minutes * 60).unwrap_or_else(|| Utc.fix());
-    DateTime::<Utc>::from_timestamp_millis(ms).map(|t| t.with_timezone(&offset).to_rfc3339()).unwrap_or_default()
 }
 
 impl From<StoredReceipt> for ReceiptView {
@@ -146,22 +141,6 @@ pub async fn receipt(
     Ok(Json(view))
 }
 
-/// Every delivery of a receipt with its state and history, as the API and the retrieval bundle
-/// show them.
-pub(crate) fn deliveries_json(list: Vec<(DeliveryRow, Vec<DeliveryEvent>)>) -> Vec<serde_json::Value> {
-    list.into_iter()
-        .map(|(d, events)| {
-            serde_json::json!({
-                "channel": d.channel, "recipient": d.recipient, "state": d.state, "attempts": d.attempts,
-                "peer_id": d.peer_id, "last_answer": d.last_answer,
-                "history": events.iter().map(|e| serde_json::json!({
-                    "at": rfc3339(e.at, 0), "state": e.state, "answer": e.answer,
-                })).collect::<Vec<_>>(),
-            })
-        })
-        .collect()
-}
-
 pub async fn image(
     State(st): State<SharedState>,
     headers: HeaderMap,
@@ -213,7 +192,8 @@ pub async fn verify(
         Ok(p) => p,
         Err(busy) => return Ok(busy_response(busy)),
     };
-    Ok(Json(crate::services::verification::verify(&st, body.to_vec()).await?).into_response())
+    Ok(Json(crate::services::verification::verify(&st.store, &st.keys.ca.cert_der, body.to_vec()).await?)
+        .into_response())
 }
 
 /// 429 (this client) or 503 (the platform) with `Retry-After: 1`: verifications take

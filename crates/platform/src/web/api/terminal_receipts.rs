@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use super::ApiError;
 use crate::infra::tls::ClientCert;
 use crate::services::ingest::{self, Refusal};
-use crate::state::SharedState;
+use crate::web::state::SharedState;
 
 fn utc(ms: i64) -> String {
     DateTime::<Utc>::from_timestamp_millis(ms).map(|t| t.to_rfc3339()).unwrap_or_default()
@@ -26,7 +26,7 @@ pub async fn receipt(
         Some(Err(e)) => return Err(Refusal::NotPos(e).into()),
         Some(Ok(c)) => c,
     };
-    ingest::check_client(&st, &client).await?;
+    ingest::check_client(&st.store, &client).await?;
     let not_found = || ApiError::not_found(format!("no receipt {id} from this terminal"));
     let r = st.store.receipt(&id).await?.ok_or_else(not_found)?;
     if r.terminal_id != client.terminal.terminal_id.as_str() {

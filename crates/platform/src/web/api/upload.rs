@@ -14,7 +14,7 @@ use super::ApiError;
 use crate::infra::store;
 use crate::infra::tls::ClientCert;
 use crate::services::ingest::{self, Refusal};
-use crate::state::SharedState;
+use crate::web::state::SharedState;
 
 struct InFlight(prometheus_client::metrics::gauge::Gauge);
 impl Drop for InFlight {
@@ -38,13 +38,13 @@ pub async fn upload(
             Some(Err(e)) => return Err(Refusal::NotPos(e)),
             Some(Ok(c)) => c,
         };
-        ingest::check_client(&st, &client).await?;
+        ingest::check_client(&st.store, &client).await?;
         let worker = st.clone();
         let now = Utc::now();
-        let opened = tokio::task::spawn_blocking(move || ingest::open_and_verify(&worker, &client, &body, now))
+        let opened = tokio::task::spawn_blocking(move || ingest::open_and_verify(&worker.keys, &client, &body, now))
             .await
             .map_err(|e| Refusal::Unavailable(format!("verification task: {e}")))??;
-        ingest::store(&st, opened, now).await
+        ingest::store(&st.store, &st.keys, opened, now).await
     }
     .await;
     st.metrics.latency.observe(started.elapsed().as_secs_f64());

@@ -15,8 +15,8 @@ use super::views::{self, urlencode, DeliveryDetail, DetailPage, DownloadQuery};
 use super::{Ctx, PageError};
 use crate::domain::credentials::Role;
 use crate::infra::store::AccountRow;
-use crate::state::SharedState;
-use crate::web::api::query::deliveries_json;
+use crate::web::state::SharedState;
+use crate::web::support::json::deliveries_json;
 
 /// The signed-in acquirer, or the response that sends a visitor away.
 async fn acquirer(
@@ -128,7 +128,7 @@ pub async fn bundle(
     };
     let Some(r) = st.store.receipt(&id).await? else { return Ok(StatusCode::NOT_FOUND.into_response()) };
     let png = st.store.receipt_image(&id).await?.unwrap_or_default();
-    let verification = crate::services::verification::verify(&st, png.clone()).await?;
+    let verification = crate::services::verification::verify(&st.store, &st.keys.ca.cert_der, png.clone()).await?;
     let evidence = match crate::services::verification::evidence_text(&st.keys, &r) {
         Ok(e) => e,
         Err(e) => {

@@ -6,7 +6,8 @@
 use std::io::{Cursor, Write};
 
 use chrono::{Datelike, Timelike};
-use ereceipt_core::encoding::{decode_record, sha256};
+use ereceipt_core::digest::sha256;
+use ereceipt_core::encoding::decode_record;
 use serde_json::{json, Value};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};
@@ -33,7 +34,7 @@ pub(crate) struct BundleInput<'a> {
     pub verification: &'a OnlineVerification,
     /// The platform's evidence file for the receipt (`ereceipt verify --evidence`).
     pub evidence: &'a str,
-    /// From [`crate::web::api::query::deliveries_json`].
+    /// From [`crate::web::support::json::deliveries_json`].
     pub deliveries: Vec<Value>,
     /// Receipts at sequence − 1 and + 1 of the same terminal.
     pub neighbours: (Vec<ChainEntry>, Vec<ChainEntry>),
@@ -69,7 +70,7 @@ fn entry(e: &ChainEntry) -> Value {
         "sequence": e.sequence,
         "record_sha256": hex::encode(e.record_hash),
         "previous_sha256": e.previous_hash.as_ref().map(hex::encode),
-        "received_at": crate::web::api::query::rfc3339(e.received_at, 0),
+        "received_at": crate::web::support::json::rfc3339(e.received_at, 0),
     })
 }
 
@@ -98,7 +99,7 @@ fn chain_json(input: &BundleInput<'_>) -> Value {
         "first_in_chain": r.sequence == Some(1),
         "acknowledgement_base64": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &r.ack),
         "ack_public_key_hex": hex::encode(input.ack_public_key),
-        "received_at": crate::web::api::query::rfc3339(r.received_at, 0),
+        "received_at": crate::web::support::json::rfc3339(r.received_at, 0),
     })
 }
 
@@ -116,8 +117,8 @@ pub(crate) fn build(input: &BundleInput<'_>) -> Result<Vec<u8>, BundleError> {
         "serial": r.serial,
         "amount_minor": r.amount_minor,
         "currency": r.currency,
-        "time_local": crate::web::api::query::rfc3339(r.tx_time, r.tx_offset_minutes),
-        "time_utc": crate::web::api::query::rfc3339(r.tx_time, 0),
+        "time_local": crate::web::support::json::rfc3339(r.tx_time, r.tx_offset_minutes),
+        "time_utc": crate::web::support::json::rfc3339(r.tx_time, 0),
         "rrn": r.rrn,
         "auth_code": r.auth_code,
         "card_masked": r.card_masked,
@@ -125,7 +126,7 @@ pub(crate) fn build(input: &BundleInput<'_>) -> Result<Vec<u8>, BundleError> {
         "signer_certificate_serial": r.signer_serial,
         "record_sha256": hex::encode(r.record_hash),
         "signature": {
-            "started_at": crate::web::api::query::rfc3339(sig.started_at_ms, r.tx_offset_minutes),
+            "started_at": crate::web::support::json::rfc3339(sig.started_at_ms, r.tx_offset_minutes),
             "strokes": sig.strokes.len(),
             "points": sig.point_count(),
             "duration_ms": sig.duration_ms(),
@@ -145,7 +146,7 @@ pub(crate) fn build(input: &BundleInput<'_>) -> Result<Vec<u8>, BundleError> {
     let mut manifest = format!(
         "ereceipt retrieval bundle for {}\r\nmade {}\r\nSHA-256 of each file:\r\n",
         r.receipt_id,
-        crate::web::api::query::rfc3339(input.made_at, 0)
+        crate::web::support::json::rfc3339(input.made_at, 0)
     );
     for (name, bytes) in &files {
         manifest.push_str(&format!("{}  {name}\r\n", hex::encode(sha256(bytes))));

@@ -13,10 +13,10 @@ use super::views::{self, csrf_field, layout, notice, DeliveryDetail, DetailPage,
 use super::{check_post, see_other, session_subject, CsrfForm, Ctx, Lang, PageError};
 use crate::infra::store::StoredReceipt;
 use crate::infra::tls::Peer;
-use crate::state::SharedState;
-use crate::web::api::pull::{check_login_code, send_login_code, KIND};
-
-pub(crate) use crate::web::api::pull::COOKIE as CONSUMER_COOKIE;
+use crate::services::customer_login::{check_login_code, send_login_code, CodeRefused};
+use crate::web::state::SharedState;
+use crate::web::support::session::CUSTOMER as KIND;
+use crate::web::support::{login_status, CUSTOMER_COOKIE};
 
 /// Largest image the public verification page takes.
 pub(crate) const MAX_VERIFY_BYTES: usize = 8 * 1024 * 1024;
@@ -27,7 +27,7 @@ pub struct NextQuery {
 }
 
 async fn customer(st: &SharedState, headers: &HeaderMap) -> Result<Option<String>, PageError> {
-    Ok(session_subject(st, headers, CONSUMER_COOKIE, KIND).await?)
+    Ok(session_subject(st, headers, CUSTOMER_COOKIE, KIND).await?)
 }
 
 fn phone_form(ctx: &Ctx, next: &str, phone: &str, error: Option<&str>) -> maud::Markup {
@@ -75,7 +75,7 @@ pub async fn start(
     headers: HeaderMap,
     Query(q): Query<NextQuery>,
 ) -> Result<Response, PageError> {
-    let next = super::safe_next(q.next.as_deref(), "/pull/receipts");
+    let next = crate::web::support::safe_next(q.next.as_deref(), "/pull/receipts");
     if customer(&st, &headers).await?.is_some() {
         return Ok(Redirect::to(&next).into_response());
     }
@@ -118,22 +118,22 @@ pub async fn send_code(
     let ctx = Ctx::new(&st, &headers, "/pull");
     let l = ctx.lang;
     let title = l.t("My receipts", "我的签购单");
-    let next = super::safe_next(Some(&f.next), "/pull/receipts");
+    let next = crate::web::support::safe_next(Some(&f.next), "/pull/receipts");
     let phone = match parse_phone(l, &f.phone) {
         Ok(p) => p,
         Err(e) => return Ok(phone_refused(&ctx, &next, &f.phone, &e)),
     };
-    match send_login_code(&st, &phone, peer.ip()).await {
+    match send_login_code(&st.customer_login(), &phone, peer.ip()).await {
         Ok(()) => {
             let body = code_form(&ctx, &next, phone.as_str(), None);
             Ok(ctx.page(StatusCode::OK, layout(&ctx, &Viewer::Anonymous, title, body)))
         }
         Err(e) => {
             let status = match e {
-                crate::web::api::pull::CodeRefused::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+                CodeRefused::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
                 _ => StatusCode::SERVICE_UNAVAILABLE,
             };
-            let body = phone_form(&ctx, &next, phone.as_str(), Some(&e.message(l)));
+            let body = phone_form(&ctx, &next, phone.as_str(), Some(&l.pick(e.text())));
             Ok(ctx.page(status, layout(&ctx, &Viewer::Anonymous, title, body)))
         }
     }
@@ -159,17 +159,17 @@ pub async fn login(
     let ctx = Ctx::new(&st, &headers, "/pull");
     let l = ctx.lang;
     let title = l.t("My receipts", "我的签购单");
-    let next = super::safe_next(Some(&f.next), "/pull/receipts");
+    let next = crate::web::support::safe_next(Some(&f.next), "/pull/receipts");
     let phone = match parse_phone(l, &f.phone) {
         Ok(p) => p,
         Err(e) => return Ok(phone_refused(&ctx, &next, &f.phone, &e)),
     };
-    if let Err(r) = check_login_code(&st, &phone, &f.code).await {
+    if let Err(r) = check_login_code(&st.customer_login(), &phone, &f.code).await {
         let msg = if l == Lang::Zh { r.zh } else { r.en };
         let body = code_form(&ctx, &next, phone.as_str(), Some(&msg));
-        return Ok(ctx.page(r.status, layout(&ctx, &Viewer::Anonymous, title, body)));
+        return Ok(ctx.page(login_status(r.kind), layout(&ctx, &Viewer::Anonymous, title, body)));
     }
-    let session = super::new_session(&st, CONSUMER_COOKIE, KIND, phone.as_str(), &headers).await?;
+    let session = super::new_session(&st, CUSTOMER_COOKIE, KIND, phone.as_str(), &headers).await?;
     Ok(see_other(&next, [session]))
 }
 
@@ -180,7 +180,7 @@ pub async fn logout(
     Form(f): Form<CsrfForm>,
 ) -> Result<Response, PageError> {
     check_post(&st, &headers, &f.csrf)?;
-    let gone = super::end_session(&st, CONSUMER_COOKIE, &headers).await?;
+    let gone = super::end_session(&st, CUSTOMER_COOKIE, &headers).await?;
     Ok(see_other("/pull", gone))
 }
 
@@ -201,7 +201,7 @@ pub async fn short_link(
     let own_page = format!("/pull/receipts/{}", views::urlencode(&id));
     let Some(token) = q.k.as_deref() else { return Ok(Redirect::to(&own_page).into_response()) };
     let ctx = Ctx::new(&st, &headers, &format!("/r/{}?k={token}", views::urlencode(&id)));
-    let stored = match super::link_token_matches(&st.keys.otp_key, &id, token) {
+    let stored = match crate::services::links::link_token_matches(&st.keys.otp_key, &id, token) {
         true => st.store.receipt(&id).await?,
         false => None,
     };
@@ -227,7 +227,7 @@ pub async fn short_link_image(
     Path(id): Path<String>,
     Query(q): Query<DownloadQuery>,
 ) -> Result<Response, PageError> {
-    let ok = q.k.as_deref().is_some_and(|k| super::link_token_matches(&st.keys.otp_key, &id, k));
+    let ok = q.k.as_deref().is_some_and(|k| crate::services::links::link_token_matches(&st.keys.otp_key, &id, k));
     if !ok {
         return Ok(StatusCode::NOT_FOUND.into_response());
     }
@@ -366,14 +366,14 @@ pub async fn verify_upload(
                     "平台正忙于验证，请稍后再试。".to_owned()
                 }
             };
-            let status = crate::web::api::error::busy_status(&busy);
+            let status = crate::web::support::busy_status(&busy);
             let mut page = verify_page(&ctx, &Viewer::Anonymous, status, notice("error", Some(&text)));
-            crate::web::api::error::retry_after(&mut page, 1);
+            crate::web::support::retry_after(&mut page, 1);
             return Ok(page);
         }
     };
     // The picture needs the image once more; it is drawn in memory and sent in the page.
-    let online = crate::services::verification::verify(&st, image.clone()).await?;
+    let online = crate::services::verification::verify(&st.store, &st.keys.ca.cert_der, image.clone()).await?;
     let v = &online.verification;
     let picture = super::picture::data_url(image, v).await;
     let result = html! {

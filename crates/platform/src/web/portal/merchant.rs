@@ -14,7 +14,7 @@ use super::views::{self, urlencode, DeliveryDetail, DetailPage, DownloadQuery};
 use super::{Ctx, Lang, PageError};
 use crate::domain::credentials::Role;
 use crate::infra::store::{AccountRow, ReceiptQuery, StoredReceipt};
-use crate::state::SharedState;
+use crate::web::state::SharedState;
 
 /// Rows in one page of results.
 const PAGE: i64 = 50;

@@ -15,12 +15,10 @@ use super::{check_post, see_other, session_subject, CsrfForm, Ctx, Lang, PageErr
 use crate::domain::credentials::{self, Role};
 use crate::infra::store::AccountRow;
 use crate::infra::tls::Peer;
-use crate::state::SharedState;
+use crate::web::state::SharedState;
 
-/// The staff session cookie.
-pub(crate) const STAFF_COOKIE: &str = "ereceipt_staff";
-/// Sessions of staff; the subject is the username.
-const KIND: &str = "staff";
+use crate::web::support::session::STAFF as KIND;
+use crate::web::support::STAFF_COOKIE;
 
 /// The signed-in staff member, if any (a disabled account is signed out at once).
 pub(crate) async fn signed_in(st: &SharedState, headers: &HeaderMap) -> Result<Option<AccountRow>, PageError> {
@@ -82,7 +80,7 @@ pub async fn login_form(
         return Ok(Redirect::to(home_of(&a.role)).into_response());
     }
     let ctx = Ctx::new(&st, &headers, "/staff/login");
-    let next = super::safe_next(q.next.as_deref(), "");
+    let next = crate::web::support::safe_next(q.next.as_deref(), "");
     let title = ctx.lang.t("Staff sign-in", "员工登录");
     Ok(ctx.page(StatusCode::OK, layout(&ctx, &Viewer::Anonymous, title, form(&ctx, &next, "", None))))
 }
@@ -159,7 +157,7 @@ pub async fn login(
     check_post(&st, &headers, &f.csrf)?;
     let ctx = Ctx::new(&st, &headers, "/staff/login");
     let l = ctx.lang;
-    let next = super::safe_next(Some(&f.next), "");
+    let next = crate::web::support::safe_next(Some(&f.next), "");
     if let Err(secs) = st.sign_in_limit.check(peer.ip(), std::time::Instant::now()) {
         let msg = match l {
             Lang::En => format!("Too many sign-in attempts from this address; try again in {secs} s."),

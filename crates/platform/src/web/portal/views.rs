@@ -12,9 +12,11 @@ use ereceipt_core::verify::{Verdict, Verification};
 use maud::{html, Markup, DOCTYPE};
 use serde::Deserialize;
 
-use super::{cookie_header, safe_next, Ctx, Lang, PageError, LANG_COOKIE};
+use super::{cookie_header, Ctx, Lang, PageError};
 use crate::infra::store::{DeliveryEvent, DeliveryRow, StoredReceipt};
-use crate::state::SharedState;
+use crate::web::state::SharedState;
+use crate::web::support::cookies::LANG_COOKIE;
+use crate::web::support::safe_next;
 
 const CSS: &str = include_str!("portal.css");
 
@@ -87,14 +89,7 @@ pub(crate) fn notice(kind: &str, text: Option<&str>) -> Markup {
     html! { @if let Some(t) = text { p class={ "notice " (kind) } role="alert" { (t) } } }
 }
 
-pub(crate) fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => char::from(b).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
+pub(crate) use crate::services::links::urlencode;
 
 /// `GET /`: where customers and staff start.
 pub async fn home(State(st): State<SharedState>, headers: HeaderMap) -> Response {
@@ -359,7 +354,7 @@ pub(crate) async fn detail_page(
     page: DetailPage<'_>,
 ) -> Result<Response, PageError> {
     let png = st.store.receipt_image(&r.receipt_id).await?.unwrap_or_default();
-    let verification = crate::services::verification::verify(st, png).await?.verification;
+    let verification = crate::services::verification::verify(&st.store, &st.keys.ca.cert_der, png).await?.verification;
     let deliveries = st.store.deliveries_of(&r.receipt_id).await?;
     let l = page.ctx.lang;
     let body = receipt_detail(l, r, &page.image_url, &verification, &deliveries, page.detail, page.extra);

@@ -6,7 +6,7 @@ use super::refusal::{ChunkName, Refusal};
 use super::{exif, inflate_bounded, png_pixels, ImageError, ImageKind, Inspected, Limits};
 
 /// `tEXt` keyword under which the signed QR payload is stored (the encoder's constant).
-const KEYWORD: &[u8] = super::super::png::TEXT_KEYWORD.as_bytes();
+const KEYWORD: &[u8] = crate::render::TEXT_KEYWORD.as_bytes();
 /// No genuine file has more chunks (a receipt has 6; tools split IDAT into 8-64 KiB chunks).
 pub(super) const MAX_CHUNKS: usize = 1024;
 /// Text a receipt needs: the payload is a few KiB; tools add a few dates and a comment.

@@ -202,7 +202,7 @@ async fn a_message_link_opens_that_receipt_without_login_and_nothing_else() {
     let other = t.sale_to(Some("email:li.na@example.com")).await;
     upload_all(&mut t).await;
     let id = r.record.id.to_string();
-    let link = ereceipt_platform::web::portal::receipt_link(&platform.state.keys.otp_key, &platform.url, &id);
+    let link = ereceipt_platform::services::links::receipt_link(&platform.state.keys.otp_key, &platform.url, &id);
     let path = link.trim_start_matches(&platform.url).to_owned();
     let token = path.split("?k=").nth(1).unwrap().to_owned();
 

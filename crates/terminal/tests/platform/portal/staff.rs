@@ -3,7 +3,7 @@
 
 use std::io::Read;
 
-use ereceipt_core::encoding::sha256;
+use ereceipt_core::digest::sha256;
 use ereceipt_platform::domain::credentials::totp_code;
 
 use super::web::{Page, Web};

@@ -168,7 +168,7 @@ async fn basic_auth_is_sent_when_configured() {
     let mmsc = Mmsc::start(NS, Script::Rsp(1000, "Success")).await;
     let mut s = settings(mmsc.url("http"));
     s.username = Some("vasp01".into());
-    s.password = Some(crate::settings::Secret("s3cret:pw".into()));
+    s.password = Some(crate::infra::secret::Secret("s3cret:pw".into()));
     assert!(!format!("{s:?}").contains("s3cret"), "the password stays out of Debug");
     MmsSender::new(&s).unwrap().send(&outgoing()).await.unwrap();
     let auth = mmsc.received()[0].authorization.clone().unwrap();

@@ -106,7 +106,7 @@ pub(super) async fn register(store: &Store, terminal_id: &str, merchant_id: &str
     store.add_terminal(&new_terminal(terminal_id, merchant_id), &token, 1).await.expect("register terminal");
 }
 
-pub(super) use ereceipt_core::encoding::sha256;
+pub(super) use ereceipt_core::digest::sha256;
 
 /// A receipt of `terminal_id` (merchant `M-<terminal_id>`), its record and image derived from the id.
 pub(super) fn receipt(terminal_id: &str, serial: i64, tx_time: i64, amount_minor: i64) -> NewReceipt {

@@ -10,7 +10,7 @@ use super::{channels, store_with_receipt};
 use crate::infra::delivery::email::tests::settings;
 use crate::infra::delivery::email::TlsMode;
 use crate::infra::delivery::smpp::{Backoff, SmppSettings, SmsSender};
-use crate::settings::Secret;
+use crate::infra::secret::Secret;
 use crate::testing::smsc::{reassemble, Smsc};
 
 #[tokio::test]

@@ -26,3 +26,14 @@ pub struct AppState {
 }
 
 pub type SharedState = Arc<AppState>;
+
+impl AppState {
+    /// Customer login over this platform's store, key and SMS channel.
+    pub fn customer_login(&self) -> crate::services::customer_login::CustomerLogin<'_> {
+        crate::services::customer_login::CustomerLogin {
+            store: &self.store,
+            otp_key: &self.keys.otp_key,
+            channels: self.channels.as_deref(),
+        }
+    }
+}

@@ -1,0 +1,69 @@
+//! The delivery settings (`[platform.delivery]`): workers, the claim on a delivery, and each
+//! channel's own section; checked at load so that no attempt outlives its claim.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Delivery channels and workers. A channel without a server section writes to the outbox folder.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliverySettings {
+    /// Where deliveries go when a channel has no server; empty means `DATA_DIR/outbox`.
+    pub outbox_dir: String,
+    /// Base URL of the portal for links in messages; empty means `https://LISTEN`.
+    pub portal_url: String,
+    /// Delivery workers in this process.
+    pub workers: usize,
+    /// How long a worker's claim on a delivery lasts. A worker that dies mid-send holds the
+    /// delivery this long before another worker sends it again; each attempt is cut off at 3/4
+    /// of it, so a live worker always records its outcome before its claim runs out.
+    pub lease_seconds: u64,
+    /// The sender address of emails (also in the local outbox's `.eml` files).
+    pub email_from: String,
+    pub smtp: Option<crate::infra::delivery::email::SmtpSettings>,
+    pub smpp: Option<crate::infra::delivery::smpp::SmppSettings>,
+    pub mm7: Option<crate::infra::delivery::mm7::Mm7Settings>,
+}
+
+/// The longest one delivery attempt may take under a claim of `lease`: 3/4 of it, leaving a
+/// quarter to record the outcome before anyone else may claim the delivery.
+pub fn attempt_limit(lease: Duration) -> Duration {
+    lease * 3 / 4
+}
+
+impl DeliverySettings {
+    /// The claim on a delivery.
+    pub fn lease(&self) -> Duration {
+        Duration::from_secs(self.lease_seconds)
+    }
+
+    /// The longest one attempt may take: see [`attempt_limit`].
+    pub fn attempt_limit(&self) -> Duration {
+        attempt_limit(self.lease())
+    }
+
+    /// A lease too short for the channels' own timeouts would cut off attempts that are still
+    /// working.
+    pub(crate) fn check(&self) -> Result<(), String> {
+        if self.lease_seconds < 2 {
+            return Err(format!("delivery.lease_seconds = {} is below 2", self.lease_seconds));
+        }
+        let limit = self.attempt_limit();
+        let timeouts = [
+            ("smtp", self.smtp.as_ref().map(|c| c.timeout_secs)),
+            ("smpp", self.smpp.as_ref().map(|c| c.timeout_secs)),
+            ("mm7", self.mm7.as_ref().map(|c| c.timeout_secs)),
+        ];
+        for (channel, secs) in timeouts {
+            if let Some(secs) = secs.filter(|s| Duration::from_secs(*s) >= limit) {
+                return Err(format!(
+                    "delivery.{channel}.timeout_secs = {secs} does not fit in an attempt (3/4 of \
+                     delivery.lease_seconds = {}): raise lease_seconds or lower the timeout",
+                    self.lease_seconds
+                ));
+            }
+        }
+        Ok(())
+    }
+}
