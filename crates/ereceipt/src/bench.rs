@@ -75,11 +75,11 @@ async fn upload(
     let mut settings = Settings::load_with_env(dir.path(), std::iter::empty())?;
     settings.listen = "127.0.0.1:0".parse()?;
     if let Some(url) = database_url {
-        settings.database_url = url;
+        settings.database_url = Some(url);
     } else if let Some(c) = &cluster {
-        settings.database_url = c.create_database("bench")?;
+        settings.database_url = Some(c.create_database("bench")?);
     }
-    let backend = if settings.database_url.starts_with("postgres") { "PostgreSQL" } else { "SQLite" };
+    let backend = if settings.database_url().starts_with("postgres") { "PostgreSQL" } else { "SQLite" };
     match deliver.as_deref() {
         None | Some("local") => {}
         Some(relay) => {

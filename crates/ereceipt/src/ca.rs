@@ -67,7 +67,7 @@ pub fn run(cmd: CaCommand) -> Result<()> {
             Ok(())
         }
         CaCommand::Issue { ca, terminal_id, merchant_id, merchant_name, location, out, days, test_cards, width } => {
-            files::width(width)?;
+            let width = files::width(width)?;
             let info = TerminalInfo {
                 terminal_id: terminal_id.parse()?,
                 merchant_id: merchant_id.parse()?,

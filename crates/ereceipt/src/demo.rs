@@ -70,7 +70,7 @@ async fn serve(dir: &Path, platform_port: u16, ui_port: u16) -> Result<()> {
     settings.listen = SocketAddr::from(([127, 0, 0, 1], platform_port));
     settings.json_logs = false;
     // Browsers get a listener of their own that never asks for a client certificate.
-    settings.portal_listen = "127.0.0.1:0".into();
+    settings.portal_listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
     // The demo always delivers to the local outbox folder, whatever the environment says.
     settings.delivery.smtp = None;
     settings.delivery.smpp = None;
@@ -102,7 +102,7 @@ async fn serve(dir: &Path, platform_port: u16, ui_port: u16) -> Result<()> {
         enrol::enrol(&device, &platform_url, &token.token, Utc::now()).await.context("enrolling the demo terminal")?;
     }
     if !tdir.join(files::TERMINAL_SETTINGS).exists() {
-        TerminalSettings::new(true, 576).write(&tdir)?;
+        TerminalSettings::new(true, ereceipt_core::render::slip::SlipWidth::W576).write(&tdir)?;
     }
     let staff = dir.join("staff.txt");
     if !staff.exists() {

@@ -5,80 +5,20 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use ereceipt_core::card::CardPolicy;
 use ereceipt_core::identity::CertifiedKey;
 use ereceipt_core::render::slip::{Fonts, SlipWidth, DEFAULT_FONT_PATHS};
-use serde::{Deserialize, Serialize};
 
 pub const CA_CERT: &str = "ca.pem";
 pub const CA_KEY: &str = "ca.key";
 pub const TERMINAL_CERT: &str = "terminal.pem";
 pub const TERMINAL_KEY: &str = "terminal.key";
-pub const TERMINAL_SETTINGS: &str = "terminal.toml";
+pub use ereceipt_terminal::settings::{TerminalSettings, TERMINAL_SETTINGS};
 /// Receipts may be at most this large as input files (a receipt is ~30 KB).
 pub const MAX_INPUT: u64 = 20 * 1024 * 1024;
 
-/// Per-terminal settings, kept in `TDIR/terminal.toml`.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TerminalSettings {
-    /// Accept clear magnetic-stripe tracks (test cards only). Production terminals take the
-    /// output of an encrypting (SRED) reader only.
-    #[serde(default)]
-    pub test_cards: bool,
-    /// Accept a swipe of a chip card (fallback).
-    #[serde(default)]
-    pub allow_chip_fallback: bool,
-    /// Slip width in pixels: 576 (80 mm) or 384 (58 mm).
-    #[serde(default = "default_width")]
-    pub slip_width: u32,
-    /// A font covering Chinese; default: the usual system paths.
-    #[serde(default)]
-    pub font: Option<PathBuf>,
-    /// The currency amounts are keyed in on the touch UI (ISO 4217).
-    #[serde(default = "default_currency")]
-    pub currency: String,
-}
-
-fn default_width() -> u32 {
-    576
-}
-
-fn default_currency() -> String {
-    "CNY".into()
-}
-
-impl TerminalSettings {
-    /// Settings for a new terminal: 80 mm slips, CNY, the system's CJK font.
-    pub fn new(test_cards: bool, slip_width: u32) -> Self {
-        Self { test_cards, allow_chip_fallback: false, slip_width, font: None, currency: default_currency() }
-    }
-
-    pub fn policy(&self) -> CardPolicy {
-        CardPolicy { accept_clear_tracks: self.test_cards, allow_chip_fallback: self.allow_chip_fallback }
-    }
-
-    pub fn load(tdir: &Path) -> Result<Self> {
-        let path = tdir.join(TERMINAL_SETTINGS);
-        let text = fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("{} is not valid", path.display()))
-    }
-
-    pub fn write(&self, tdir: &Path) -> Result<()> {
-        let body = toml::to_string(self).context("cannot serialise settings")?;
-        let text = format!(
-            "# ereceipt terminal settings\n# test_cards: accept clear tracks (test cards only); production takes SRED reader output.\n{body}"
-        );
-        write_new(&tdir.join(TERMINAL_SETTINGS), text.as_bytes(), false)
-    }
-}
-
+/// A slip width in pixels as the CLI takes it: 576 or 384.
 pub fn width(px: u32) -> Result<SlipWidth> {
-    match px {
-        576 => Ok(SlipWidth::W576),
-        384 => Ok(SlipWidth::W384),
-        other => bail!("slip width {other} is not supported: use 576 (80 mm) or 384 (58 mm)"),
-    }
+    ereceipt_terminal::settings::slip_width(px).map_err(anyhow::Error::msg)
 }
 
 /// Reads a file no larger than `MAX_INPUT`.

@@ -140,7 +140,7 @@ fn settings(at: &Location) -> Result<Settings> {
     std::fs::create_dir_all(&at.data_dir).with_context(|| format!("cannot create {}", at.data_dir.display()))?;
     let mut s = Settings::load(&at.data_dir)?;
     if let Some(url) = &at.database_url {
-        s.database_url.clone_from(url);
+        s.database_url = Some(url.clone());
     }
     Ok(s)
 }

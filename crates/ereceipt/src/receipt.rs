@@ -70,7 +70,7 @@ pub fn create(tdir: &Path, tx: &Path, sig: &Path, out: &Path, font: Option<&Path
     signature.check(&SignatureRules::default()).with_context(|| format!("{}: signature rejected", sig.display()))?;
     let fonts = files::load_fonts(font.or(settings.font.as_deref()))?;
     let record = build_record(Sale { transaction, signature, chain: None }, &signer)?;
-    let receipt = compose_receipt(record, &signer, &fonts, files::width(settings.slip_width)?)?;
+    let receipt = compose_receipt(record, &signer, &fonts, settings.slip_width)?;
     files::write_replace(out, &receipt.png)?;
     files::write_replace(&record_path(out), &receipt.record_bytes)?;
     Ok((receipt.record.id.to_string(), receipt.png.len()))

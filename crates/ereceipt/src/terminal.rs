@@ -131,9 +131,9 @@ pub async fn ui_app(dir: &Path, listen: SocketAddr, demo: bool) -> Result<UiApp>
         listen,
         demo,
         policy: settings.policy(),
-        width: files::width(settings.slip_width)?,
+        width: settings.slip_width,
         fonts: Arc::new(files::load_fonts(settings.font.as_deref())?),
-        currency: settings.currency.parse().with_context(|| format!("{}: currency", files::TERMINAL_SETTINGS))?,
+        currency: settings.currency,
         batch: BatchNo::new(1)?,
         operator: "01".parse()?,
         authoriser: Arc::new(SimulatedAuthoriser),
@@ -150,7 +150,7 @@ async fn enroll(platform: &str, token: &str, dir: &Path, test_cards: bool) -> Re
     let device = Device::new(dir);
     let cert = enrol::enrol(&device, platform, token, Utc::now()).await?;
     if !dir.join(files::TERMINAL_SETTINGS).exists() {
-        TerminalSettings::new(test_cards, 576).write(dir)?;
+        TerminalSettings::new(test_cards, ereceipt_core::render::slip::SlipWidth::W576).write(dir)?;
     }
     Outbox::open(&device.outbox_path()).await?;
     say!(
@@ -181,7 +181,7 @@ async fn sale(
     let signature =
         Signature::from_signature_pad_json(&files::read_text(sig)?).with_context(|| format!("{}", sig.display()))?;
     let fonts = files::load_fonts(settings.font.as_deref())?;
-    let width = files::width(settings.slip_width)?;
+    let width = settings.slip_width;
     let uploader = Uploader::open(&device).await?;
     let delivery = deliver.as_ref().map(ToString::to_string);
     let receipt = record_sale(&uploader.outbox, &signer, &fonts, width, transaction, signature, delivery).await?;

@@ -53,8 +53,9 @@ impl From<TlsError> for StartError {
 
 /// Opens the data directory's keys and the store without serving (for the CLI's admin commands).
 pub async fn open(settings: &Settings) -> Result<(PlatformKeys, Store), StartError> {
-    let keys = keys::load_or_create(&settings.data_dir, &settings.server_names, &settings.admin_token.0)?;
-    let store = Store::connect(&settings.database_url).await?;
+    let admin_token = settings.admin_token.as_ref().map(|t| t.0.as_str()).unwrap_or("");
+    let keys = keys::load_or_create(&settings.data_dir, &settings.server_names, admin_token)?;
+    let store = Store::connect(&settings.database_url()).await?;
     Ok((keys, store))
 }
 
@@ -103,22 +104,9 @@ impl App {
         settings: &Settings,
         keys: &PlatformKeys,
     ) -> Result<Option<(TcpListener, Arc<rustls::ServerConfig>)>, StartError> {
-        if settings.portal_listen.trim().is_empty() {
-            return Ok(None);
-        }
-        let addr: SocketAddr = settings.portal_listen.trim().parse().map_err(|e: std::net::AddrParseError| {
-            StartError::Setting { name: "portal_listen", detail: format!("{:?}: {e}", settings.portal_listen) }
-        })?;
-        let files = match (settings.portal_cert.trim(), settings.portal_key.trim()) {
-            ("", "") => None,
-            ("", _) | (_, "") => {
-                return Err(StartError::Setting {
-                    name: "portal_cert",
-                    detail: "portal_cert and portal_key go together".into(),
-                })
-            }
-            (c, k) => Some((std::path::Path::new(c), std::path::Path::new(k))),
-        };
+        let Some(addr) = settings.portal_listen else { return Ok(None) };
+        let files =
+            settings.portal_files().map_err(|e| StartError::Setting { name: "portal_cert", detail: e.to_string() })?;
         let config = tls::portal_config(files, &keys.ca.cert_der, &keys.server)?;
         let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?;
         Ok(Some((listener, config)))

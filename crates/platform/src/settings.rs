@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use chrono::{FixedOffset, Offset};
 use serde::Deserialize;
 
 /// Why settings could not be read.
@@ -26,8 +27,10 @@ pub struct Settings {
     pub listen: SocketAddr,
     /// Where the CA, keys and the SQLite database live.
     pub data_dir: PathBuf,
-    /// `sqlite://…` or `postgres://…`; empty means `DATA_DIR/platform.db`.
-    pub database_url: String,
+    /// `sqlite://…` or `postgres://…`; SQLite at `DATA_DIR/platform.db` when not set (see
+    /// [`Settings::database_url`]).
+    #[serde(default)]
+    pub database_url: Option<String>,
     /// Host names and IP addresses the server certificate names (used when it is first made).
     pub server_names: Vec<String>,
     /// How long an enrolment token stays usable.
@@ -36,19 +39,24 @@ pub struct Settings {
     pub certificate_days: u32,
     /// Largest upload body accepted, bytes.
     pub max_upload_bytes: usize,
-    /// Bearer token of the admin and query API; empty means the one in `DATA_DIR/admin.token`.
-    pub admin_token: Secret,
+    /// Bearer token of the admin and query API; not set: the one in `DATA_DIR/admin.token`.
+    #[serde(default)]
+    pub admin_token: Option<Secret>,
     /// Log as JSON lines (true) or human-readable text.
     pub json_logs: bool,
     /// UTC offset (`+08:00`) in which the portal reads the dates of a search form.
-    pub portal_utc_offset: String,
+    #[serde(deserialize_with = "utc_offset")]
+    pub portal_utc_offset: FixedOffset,
     /// A second HTTPS listener for browsers only (portal pages, pull login, verification),
-    /// which never asks for a client certificate; empty: the portal is on `listen` only.
-    pub portal_listen: String,
+    /// which never asks for a client certificate; not set: the portal is on `listen` only.
+    #[serde(default)]
+    pub portal_listen: Option<SocketAddr>,
     /// PEM certificate chain and PKCS#8 key the portal listener presents (a certificate
-    /// browsers trust); empty: the platform's own server certificate.
-    pub portal_cert: String,
-    pub portal_key: String,
+    /// browsers trust); not set: the platform's own server certificate. Both or neither.
+    #[serde(default)]
+    pub portal_cert: Option<PathBuf>,
+    #[serde(default)]
+    pub portal_key: Option<PathBuf>,
     /// Delivery of receipts to customers.
     pub delivery: DeliverySettings,
 }
@@ -67,28 +75,27 @@ pub const EXAMPLE: &str = r#"# ereceipt platform settings: DATA_DIR/platform.tom
 listen = "127.0.0.1:8443"
 # Filled in from --data-dir.
 data_dir = "."
-# Empty: SQLite at DATA_DIR/platform.db. For several processes, one PostgreSQL:
-#   database_url = "postgres://ereceipt@db.example/ereceipt"
-database_url = ""
+# Not set: SQLite at DATA_DIR/platform.db. For several processes, one PostgreSQL:
+# database_url = "postgres://ereceipt@db.example/ereceipt"
 # Names in the server certificate, made on first start.
 server_names = ["localhost", "127.0.0.1"]
 enrolment_token_hours = 24
 certificate_days = 365
 max_upload_bytes = 1048576
-# Empty: read DATA_DIR/admin.token (created on first start, mode 0600).
-admin_token = ""
+# Not set: read DATA_DIR/admin.token (created on first start, mode 0600).
+# admin_token = "…"
 json_logs = true
 # The portal's search forms take dates as days in this UTC offset (receipts themselves show the
 # terminal's own offset).
 portal_utc_offset = "+08:00"
 # Browsers are better served on a listener of their own: the main one asks every client for a
 # certificate (terminals need that), which makes desktop browsers with certificates installed
-# prompt their user. Empty: the portal is served on `listen` too (it always is).
-portal_listen = ""
+# prompt their user. Not set: the portal is served on `listen` only (it always is there).
+# portal_listen = "0.0.0.0:443"
 # The certificate browsers see there, e.g. from a public CA (PEM chain, PKCS#8 key files).
-# Empty: the platform's own server certificate, which only its private CA vouches for.
-portal_cert = ""
-portal_key = ""
+# Not set: the platform's own server certificate, which only its private CA vouches for.
+# portal_cert = "/etc/ereceipt/portal.pem"
+# portal_key = "/etc/ereceipt/portal.key"
 
 [platform.delivery]
 # With no [platform.delivery.smtp] / .smpp / .mm7 section, that channel writes to this folder
@@ -134,7 +141,36 @@ email_from = "ereceipt <receipts@localhost>"
 # timeout_secs = 30
 "#;
 
+/// `+08:00`, `-05:30`, `Z`: an offset from UTC, refused with the key's name otherwise.
+fn utc_offset<'de, D: serde::Deserializer<'de>>(d: D) -> Result<FixedOffset, D::Error> {
+    let text = String::deserialize(d)?;
+    let t = text.trim();
+    if t.eq_ignore_ascii_case("z") || t.eq_ignore_ascii_case("utc") {
+        return Ok(chrono::Utc.fix());
+    }
+    t.parse::<FixedOffset>()
+        .map_err(|_| serde::de::Error::custom(format!("{text:?} is not a UTC offset such as +08:00")))
+}
+
 impl Settings {
+    /// The portal listener's own certificate and key files, if set; one without the other is
+    /// refused (at load, and again by `App::build` for settings made in code).
+    pub fn portal_files(&self) -> Result<Option<(&Path, &Path)>, SettingsError> {
+        match (&self.portal_cert, &self.portal_key) {
+            (Some(c), Some(k)) => Ok(Some((c, k))),
+            (None, None) => Ok(None),
+            _ => Err(SettingsError::Invalid("portal_cert and portal_key go together: set both or neither".into())),
+        }
+    }
+
+    /// The store's URL: the setting, else SQLite in the data directory.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("platform.db").display()),
+        }
+    }
+
     /// Defaults, then `data_dir/platform.toml` if present, then the environment.
     pub fn load(data_dir: &Path) -> Result<Self, SettingsError> {
         Self::load_with_env(data_dir, std::env::vars())
@@ -169,9 +205,7 @@ impl Settings {
         if s.delivery.outbox_dir.is_empty() {
             s.delivery.outbox_dir = data_dir.join("outbox").display().to_string();
         }
-        if s.database_url.is_empty() {
-            s.database_url = format!("sqlite://{}", data_dir.join("platform.db").display());
-        }
+        s.portal_files()?;
         s.delivery.check().map_err(SettingsError::Invalid)?;
         Ok(s)
     }
@@ -187,7 +221,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = Settings::load_with_env(dir.path(), []).unwrap();
         assert_eq!(s.listen.to_string(), "127.0.0.1:8443");
-        assert!(s.database_url.ends_with("platform.db"));
+        assert!(s.database_url().ends_with("platform.db"), "{}", s.database_url());
         std::fs::write(
             dir.path().join("platform.toml"),
             "[platform]\nlisten = \"127.0.0.1:9000\"\ncertificate_days = 30\n",
@@ -200,7 +234,7 @@ mod tests {
         let s = Settings::load_with_env(dir.path(), env).unwrap();
         assert_eq!(s.listen.to_string(), "127.0.0.1:9100", "environment wins over the file");
         assert_eq!(s.certificate_days, 30, "file wins over defaults");
-        assert_eq!(s.admin_token.0, "sesame");
+        assert_eq!(s.admin_token.as_ref().map(|t| t.0.as_str()), Some("sesame"));
         assert!(!format!("{s:?}").contains("sesame"), "secrets are redacted in Debug");
     }
 
@@ -236,5 +270,32 @@ mod tests {
         std::fs::write(dir.path().join("platform.toml"), "[platform]\nlisen = \"127.0.0.1:1\"\n").unwrap();
         let err = Settings::load_with_env(dir.path(), []).unwrap_err().to_string();
         assert!(err.contains("lisen"), "{err}");
+    }
+
+    /// What used to be an empty string is now absent, and what is set is parsed at load: a typo
+    /// in the portal's offset, its listener or a lone certificate is refused with the key's name
+    /// instead of shifting search dates or failing at bind time.
+    #[test]
+    fn optional_settings_are_absent_or_parsed_at_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Settings::load_with_env(dir.path(), []).unwrap();
+        assert_eq!((s.database_url.as_deref(), s.portal_listen, s.portal_cert.as_deref()), (None, None, None));
+        assert!(s.admin_token.is_none());
+        assert_eq!(s.portal_utc_offset.local_minus_utc(), 8 * 3600);
+        let env = |k: &str, v: &str| [(format!("EReceipt__PLATFORM__{k}"), v.to_string())];
+        let s = Settings::load_with_env(dir.path(), env("PORTAL_UTC_OFFSET", "-05:30")).unwrap();
+        assert_eq!(s.portal_utc_offset.local_minus_utc(), -(5 * 3600 + 1800));
+        let s = Settings::load_with_env(dir.path(), env("PORTAL_LISTEN", "127.0.0.1:8444")).unwrap();
+        assert_eq!(s.portal_listen.map(|a| a.port()), Some(8444));
+        for (key, value, named) in [
+            ("PORTAL_UTC_OFFSET", "+8", "portal_utc_offset"),
+            ("PORTAL_UTC_OFFSET", "Asia/Shanghai", "portal_utc_offset"),
+            ("PORTAL_LISTEN", "localhost", "portal_listen"),
+            ("PORTAL_LISTEN", "", "portal_listen"),
+            ("PORTAL_CERT", "/etc/portal.pem", "portal_cert and portal_key"),
+        ] {
+            let err = Settings::load_with_env(dir.path(), env(key, value)).unwrap_err().to_string();
+            assert!(err.contains(named), "{key}={value:?}: {err}");
+        }
     }
 }

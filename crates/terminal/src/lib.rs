@@ -6,5 +6,6 @@ pub mod device;
 pub mod enrol;
 pub mod outbox;
 pub mod sale;
+pub mod settings;
 pub mod sync;
 pub mod ui;

@@ -34,6 +34,9 @@ const CURRENCIES: &[(&str, u16, u8)] = &[
 pub struct Currency(usize);
 
 impl Currency {
+    /// Renminbi, the terminal's default (the first row of the table).
+    pub const CNY: Currency = Currency(0);
+
     pub fn code(self) -> &'static str {
         CURRENCIES[self.0].0
     }
@@ -114,6 +117,33 @@ impl Money {
     }
 }
 
+impl Currency {
+    /// Minor units of a decimal amount as people type it in this currency (`128.5` CNY is 12850,
+    /// `1500` JPY is 1500; thousands separators `,` allowed): more fraction digits than the
+    /// currency has, signs, exponents or anything else are refused. The inverse of
+    /// [`Money::decimal`]; zero is allowed (search bounds).
+    pub fn parse_minor(self, text: &str) -> Result<u64, ModelError> {
+        let bad = || ModelError::Invalid {
+            field: "amount",
+            value: text.chars().take(24).collect(),
+            expected: "a decimal amount with at most the currency's minor-unit digits",
+        };
+        let plain: String = text.trim().chars().filter(|c| *c != ',').collect();
+        let (whole, frac) = plain.split_once('.').unwrap_or((&plain, ""));
+        let e = usize::from(self.exponent());
+        let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+        if (whole.is_empty() && frac.is_empty()) || !digits(whole) || !digits(frac) || frac.len() > e {
+            return Err(bad());
+        }
+        if plain.contains('.') && (e == 0 || frac.is_empty()) {
+            return Err(bad());
+        }
+        let whole: u64 = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| bad())? };
+        let frac: u64 = if frac.is_empty() { 0 } else { format!("{frac:0<e$}").parse().map_err(|_| bad())? };
+        whole.checked_mul(10u64.pow(e as u32)).and_then(|w| w.checked_add(frac)).ok_or_else(bad)
+    }
+}
+
 fn group(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
@@ -145,6 +175,30 @@ mod tests {
         let jpy: Currency = "JPY".parse().unwrap();
         assert_eq!(Money::new(1500, jpy).unwrap().decimal(), "1,500");
         assert_eq!(cny.numeric(), 156);
+    }
+
+    #[test]
+    fn typed_amounts_parse_by_the_currency_minor_unit() {
+        let (cny, jpy, kwd): (Currency, Currency, Currency) =
+            ("CNY".parse().unwrap(), "JPY".parse().unwrap(), "KWD".parse().unwrap());
+        assert_eq!(cny.parse_minor("128.5").unwrap(), 12850);
+        assert_eq!(cny.parse_minor("1,234.56").unwrap(), 123456);
+        assert_eq!(cny.parse_minor(".05").unwrap(), 5);
+        assert_eq!(cny.parse_minor("0").unwrap(), 0);
+        assert_eq!(jpy.parse_minor("1500").unwrap(), 1500);
+        assert_eq!(kwd.parse_minor("1.234").unwrap(), 1234);
+        for (c, bad) in [(cny, "1.234"), (cny, "-1"), (cny, "1e3"), (cny, ""), (cny, "."), (cny, "1."), (jpy, "15.0")] {
+            assert!(c.parse_minor(bad).is_err(), "{c} {bad:?}");
+        }
+        assert!(cny.parse_minor("99999999999999999999").is_err());
+        let m = Money::new(cny.parse_minor("1,234,567.89").unwrap(), cny).unwrap();
+        assert_eq!(m.decimal(), "1,234,567.89", "parse is the inverse of decimal");
+    }
+
+    #[test]
+    fn the_default_currency_is_renminbi() {
+        assert_eq!((Currency::CNY.code(), Currency::CNY.numeric(), Currency::CNY.exponent()), ("CNY", 156, 2));
+        assert_eq!("CNY".parse::<Currency>().ok(), Some(Currency::CNY));
     }
 
     #[test]

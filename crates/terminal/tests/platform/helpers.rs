@@ -91,7 +91,7 @@ impl TestPlatform {
     ) -> Self {
         let mut settings = Settings::load_with_env(dir.path(), []).unwrap();
         settings.listen = listen;
-        settings.database_url.clone_from(&database_url);
+        settings.database_url = Some(database_url.clone());
         settings.max_upload_bytes = max_upload;
         configure(&mut settings);
         let app = App::build(settings).await.unwrap();

@@ -5,7 +5,7 @@
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use chrono::{FixedOffset, NaiveDate, Offset, TimeZone};
+use chrono::{FixedOffset, NaiveDate, TimeZone};
 use maud::{html, Markup};
 use serde::{Deserialize, Serialize};
 
@@ -132,7 +132,7 @@ pub(crate) fn parse_amount(s: &str) -> Option<i64> {
 
 /// The portal's offset for the dates of search forms.
 pub(crate) fn portal_offset(st: &SharedState) -> FixedOffset {
-    st.settings.portal_utc_offset.parse::<FixedOffset>().unwrap_or_else(|_| chrono::Utc.fix())
+    st.settings.portal_utc_offset
 }
 
 /// The merchant a signed-in merchant user may see, or the response that sends them away.

@@ -57,9 +57,9 @@ async fn browsers_get_a_listener_of_their_own_with_the_configured_certificate() 
     std::fs::write(&cert, public.cert.pem()).unwrap();
     std::fs::write(&key, public.signing_key.serialize_pem()).unwrap();
     let platform = TestPlatform::start_with(|s| {
-        s.portal_listen = "127.0.0.1:0".into();
-        s.portal_cert = cert.display().to_string();
-        s.portal_key = key.display().to_string();
+        s.portal_listen = Some("127.0.0.1:0".parse().unwrap());
+        s.portal_cert = Some(cert.clone());
+        s.portal_key = Some(key.clone());
     })
     .await;
     let portal = platform.portal_url.clone().expect("a portal listener");
@@ -112,11 +112,11 @@ async fn a_half_configured_portal_certificate_is_refused_at_start() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = ereceipt_platform::settings::Settings::load_with_env(dir.path(), []).unwrap();
     s.listen = "127.0.0.1:0".parse().unwrap();
-    s.portal_listen = "127.0.0.1:0".into();
-    s.portal_cert = "/nonexistent/portal.pem".into();
+    s.portal_listen = Some("127.0.0.1:0".parse().unwrap());
+    s.portal_cert = Some("/nonexistent/portal.pem".into());
     let err = ereceipt_platform::app::App::build(s.clone()).await.err().expect("refused").to_string();
     assert!(err.contains("portal_cert"), "{err}");
-    s.portal_key = "/nonexistent/portal.key".into();
+    s.portal_key = Some("/nonexistent/portal.key".into());
     let err = ereceipt_platform::app::App::build(s).await.err().expect("refused").to_string();
     assert!(err.contains("/nonexistent/portal.pem"), "names the file: {err}");
 }
