@@ -15,11 +15,7 @@
 pub mod app;
 pub mod domain;
 pub mod infra;
-pub mod pg_cluster;
 pub mod services;
 pub mod settings;
 pub mod state;
-#[cfg(any(test, feature = "test-peers"))]
-#[doc(hidden)]
-pub mod testing;
 pub mod web;
