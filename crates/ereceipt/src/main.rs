@@ -10,7 +10,6 @@ macro_rules! say {
     }};
 }
 
-mod bench;
 mod ca;
 mod demo;
 mod files;
@@ -72,9 +71,6 @@ enum Command {
     /// Settings helpers.
     #[command(subcommand)]
     Config(ConfigCommand),
-    /// Load generators.
-    #[command(subcommand)]
-    Bench(bench::BenchCommand),
     /// The whole system on this machine: a platform (SQLite, deliveries to a local folder) and
     /// an enrolled test-card terminal serving its touch UI. Prints the URLs; Ctrl-C stops.
     Demo {
@@ -124,7 +120,6 @@ fn main() {
             say!("{}", ereceipt_platform::settings::EXAMPLE);
             Ok(0)
         }
-        Command::Bench(c) => bench::run(c).map(|()| 0),
     };
     match result {
         Ok(code) => std::process::exit(code),

@@ -29,6 +29,20 @@ pub enum PlatformCommand {
     /// Portal users: merchant staff and the acquirer (password + TOTP).
     #[command(subcommand)]
     User(UserAdmin),
+    /// The delivery queue (email, SMS, MMS to customers).
+    #[command(subcommand)]
+    Deliveries(DeliveriesAdmin),
+}
+
+#[derive(Subcommand)]
+pub enum DeliveriesAdmin {
+    /// Make every delivery waiting to be retried due now, for when a relay, SMSC or MMSC is
+    /// back after an outage: a running platform sends them at once instead of after each
+    /// one's back-off.
+    Retry {
+        #[command(flatten)]
+        at: Location,
+    },
 }
 
 #[derive(Subcommand)]
@@ -181,6 +195,7 @@ pub fn run(cmd: PlatformCommand) -> Result<()> {
             PlatformCommand::Serve { at, listen } => serve(&at, listen).await,
             PlatformCommand::Terminal(t) => admin(t).await,
             PlatformCommand::User(u) => users(u).await,
+            PlatformCommand::Deliveries(DeliveriesAdmin::Retry { at }) => retry_deliveries(&at).await,
         }
     })
 }
@@ -196,6 +211,13 @@ async fn serve(at: &Location, listen: Option<SocketAddr>) -> Result<()> {
     say!("platform listening on https://{}", app.local_addr());
     say!("data directory {}", data_dir.display());
     app.run_until_stopped(shutdown_signal()).await;
+    Ok(())
+}
+
+async fn retry_deliveries(at: &Location) -> Result<()> {
+    let (_, store) = app::open(&settings(at)?).await?;
+    let due = store.make_due_now().await?;
+    say!("{due} waiting deliveries are due now; a running platform sends them within a second or two.");
     Ok(())
 }
 

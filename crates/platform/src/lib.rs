@@ -16,10 +16,6 @@
 pub mod app;
 pub mod domain;
 pub mod infra;
-pub mod pg_cluster;
 pub mod services;
 pub mod settings;
-#[cfg(any(test, feature = "test-peers"))]
-#[doc(hidden)]
-pub mod testing;
 pub mod web;

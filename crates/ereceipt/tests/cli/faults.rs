@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ereceipt_platform::infra::store::Store;
-use ereceipt_platform::pg_cluster::TempCluster;
 use ereceipt_terminal::outbox::{EntryState, Outbox};
+use ereceipt_test_peers::pg_cluster::TempCluster;
 use serde_json::Value;
 use tempfile::TempDir;
 use tokio::runtime::Runtime;

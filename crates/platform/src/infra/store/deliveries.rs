@@ -315,7 +315,9 @@ impl Store {
         Ok(out)
     }
 
-    /// Makes every queued delivery due now: the operator's "retry now" (also used by tests).
+    /// Makes every queued delivery due now, returning how many: the operator's
+    /// `ereceipt platform deliveries retry`, for when a relay or SMSC is back after an outage
+    /// and waiting out each delivery's back-off would delay receipts for no reason.
     pub async fn make_due_now(&self) -> Result<u64, StoreError> {
         let now = chrono::Utc::now().timestamp_millis();
         Ok(sqlx::query("UPDATE deliveries SET next_attempt_at = $1 WHERE state = 'queued' AND next_attempt_at > $1")
@@ -323,19 +325,6 @@ impl Store {
             .execute(&self.pool)
             .await?
             .rows_affected())
-    }
-
-    /// For sent deliveries: milliseconds from the receipt being stored (and acknowledged) to the
-    /// peer accepting the message. For benchmarks.
-    pub async fn delivery_delays_ms(&self) -> Result<Vec<i64>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT e.at - r.received_at AS delay FROM delivery_events e \
-             JOIN deliveries d ON d.delivery_id = e.delivery_id \
-             JOIN receipts r ON r.receipt_id = d.receipt_id WHERE e.state = 'sent'",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(|r| column(r, "delay")).collect()
     }
 
     /// How many deliveries are waiting or being sent (the queue depth).

@@ -12,7 +12,7 @@ use crate::infra::delivery::email::tests::settings;
 use crate::infra::delivery::email::{EmailSender, SmtpSettings, TlsMode};
 use crate::infra::delivery::local::LocalOutbox;
 use crate::infra::store::{NewReceipt, NewTerminal, NewToken, Store, StoreOutcome};
-use crate::testing::smtp::SmtpServer;
+use ereceipt_test_peers::smtp::SmtpServer;
 
 pub(super) async fn store_with_receipt(delivery: (&str, &str)) -> (Store, tempfile::TempDir, Vec<u8>) {
     let dir = tempfile::tempdir().unwrap();

@@ -1,4 +1,4 @@
-//! The sender against a real SMTP server (aiosmtpd, `crate::testing::smtp`) over plain SMTP,
+//! The sender against a real SMTP server (aiosmtpd, `ereceipt_test_peers::smtp`) over plain SMTP,
 //! STARTTLS with AUTH and implicit TLS with a CA made for the test.
 
 use std::ffi::OsStr;
@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::message::tests::{assert_receipt_email, sample};
 use super::*;
-use crate::testing::smtp::SmtpServer;
+use ereceipt_test_peers::smtp::SmtpServer;
 
 /// A CA and a server certificate for "localhost" and 127.0.0.1, as PEM files.
 struct Pki {

@@ -1,4 +1,4 @@
-//! MM7 against the loopback MMSC stand-in (`crate::testing::mmsc`), and the answer parser on its
+//! MM7 against the loopback MMSC stand-in (`ereceipt_test_peers::mmsc`), and the answer parser on its
 //! own.
 
 mod answers;
@@ -9,7 +9,7 @@ use std::sync::Arc;
 use base64::Engine as _;
 
 use super::*;
-use crate::testing::mmsc::{Mmsc, Script};
+use ereceipt_test_peers::mmsc::{Mmsc, Script};
 
 const NS: &str = "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4";
 

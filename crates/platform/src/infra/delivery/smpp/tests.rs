@@ -7,7 +7,7 @@ use rusmpp::{CommandId, CommandStatus};
 use tokio::time::Instant;
 
 use super::*;
-use crate::testing::smsc::{reassemble, Smsc};
+use ereceipt_test_peers::smsc::{reassemble, Smsc};
 
 const SYSTEM_ID: &str = "ereceipt";
 const PASSWORD: &str = "s3cret";

@@ -14,7 +14,7 @@ use std::sync::LazyLock;
 use tempfile::TempDir;
 
 use super::{NewReceipt, NewTerminal, NewToken, Store, StoreError};
-use crate::pg_cluster::TempCluster;
+use ereceipt_test_peers::pg_cluster::TempCluster;
 
 /// One cluster per test binary, a database per test. A missing PostgreSQL fails the tests loudly.
 static CLUSTER: LazyLock<Result<TempCluster, String>> =

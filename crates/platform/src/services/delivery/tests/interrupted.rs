@@ -11,7 +11,7 @@ use crate::infra::delivery::email::tests::settings;
 use crate::infra::delivery::email::{EmailSender, TlsMode};
 use crate::infra::delivery::Outgoing;
 use crate::infra::store::Store;
-use crate::testing::smtp::SmtpServer;
+use ereceipt_test_peers::smtp::SmtpServer;
 
 const RECEIPT: &str = "T0000501-000001-000001";
 

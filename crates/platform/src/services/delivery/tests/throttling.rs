@@ -11,7 +11,7 @@ use crate::infra::delivery::email::tests::settings;
 use crate::infra::delivery::email::TlsMode;
 use crate::infra::delivery::smpp::{Backoff, SmppSettings, SmsSender};
 use crate::infra::secret::Secret;
-use crate::testing::smsc::{reassemble, Smsc};
+use ereceipt_test_peers::smsc::{reassemble, Smsc};
 
 #[tokio::test]
 async fn smsc_throttling_and_a_full_queue_back_off_then_deliver_once() {

@@ -9,9 +9,9 @@ use ereceipt_platform::infra::delivery::mm7::{parse_submit_rsp, Mm7Settings, Sub
 use ereceipt_platform::infra::delivery::smpp::SmppSettings;
 use ereceipt_platform::infra::store::{DeliveryEvent, DeliveryRow};
 use ereceipt_platform::settings::Secret;
-use ereceipt_platform::testing::mmsc::{delivery_report_req, Mmsc, Script, Submitted};
-use ereceipt_platform::testing::smsc::{reassemble, Smsc};
 use ereceipt_terminal::sync::Step;
+use ereceipt_test_peers::mmsc::{delivery_report_req, Mmsc, Script, Submitted};
+use ereceipt_test_peers::smsc::{reassemble, Smsc};
 
 use crate::helpers::{Db, TestPlatform, TestTerminal};
 

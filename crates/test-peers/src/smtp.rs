@@ -1,4 +1,4 @@
-//! A real SMTP server for tests: aiosmtpd (PyPI) in a venv under `target/`, run by
+//! A real SMTP server for tests: aiosmtpd (PyPI) in a venv (see [`venv_dir`]), run by
 //! `smtp_server.py` on a free loopback port, saving what it accepts in a folder.
 
 use std::ffi::OsStr;
@@ -10,12 +10,26 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 const AIOSMTPD: &str = "aiosmtpd==1.4.6";
+/// The environment variable naming the venv directory (`scripts/test` sets it to the one
+/// `scripts/install-deps` fills: `target/test-venv` of the workspace).
+pub const VENV_VAR: &str = "EReceipt_TEST_VENV";
+
+/// Where the venv is: `$EReceipt_TEST_VENV`, or else `target/test-venv` of the workspace this
+/// crate was built in (the directory above it that holds `Cargo.lock`), so a plain
+/// `cargo test` finds the venv `scripts/install-deps` made.
+pub fn venv_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os(VENV_VAR).filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let workspace = crate_dir.ancestors().find(|d| d.join("Cargo.lock").is_file()).unwrap_or(crate_dir);
+    workspace.join("target/test-venv")
+}
 
 /// The venv's python with aiosmtpd, made on first use (`scripts/install-deps` makes it too).
 /// A file lock keeps concurrent tests and test processes from building it twice.
 pub fn venv_python() -> PathBuf {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let venv = workspace.join("target/test-venv");
+    let venv = venv_dir();
     let python = venv.join("bin/python");
     let ready = |p: &Path| {
         Command::new(p).args(["-c", "import aiosmtpd"]).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
@@ -23,8 +37,10 @@ pub fn venv_python() -> PathBuf {
     if ready(&python) {
         return python;
     }
-    std::fs::create_dir_all(workspace.join("target")).unwrap();
-    let lock = File::create(workspace.join("target/test-venv.lock")).unwrap();
+    if let Some(parent) = venv.parent() {
+        std::fs::create_dir_all(parent).unwrap();
+    }
+    let lock = File::create(venv.with_extension("lock")).unwrap();
     lock.lock().unwrap();
     if !ready(&python) {
         let venv_made = Command::new("python3").arg("-m").arg("venv").arg("--clear").arg(&venv).status();
@@ -53,7 +69,7 @@ impl SmtpServer {
     /// bound, so no polling or sleeping is needed).
     pub async fn start(args: &[&OsStr]) -> Self {
         let maildir = tempfile::tempdir().unwrap();
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/testing/smtp_server.py");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/smtp_server.py");
         let mut child = tokio::process::Command::new(venv_python())
             .arg(script)
             .arg("--maildir")

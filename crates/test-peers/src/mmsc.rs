@@ -14,7 +14,9 @@ use quick_xml::name::ResolveResult;
 use quick_xml::reader::NsReader;
 use quick_xml::XmlVersion;
 
-use crate::infra::delivery::mm7::SOAP_ENV_NS;
+/// SOAP 1.1's envelope namespace, written out here rather than taken from the platform's MM7
+/// client: a peer that shared the code it checks would agree with its mistakes.
+pub const SOAP_ENV_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
 
 /// The order of SubmitReq's children in the REL-6-MM7-1-4 schema (a sequence).
 const SUBMIT_REQ_ORDER: &[&str] = &[
@@ -111,7 +113,7 @@ impl Mmsc {
         let addr = listener.local_addr().unwrap();
         let server = match tls {
             None => tokio::spawn(async move { axum::serve(listener, router).await.unwrap() }),
-            Some(config) => tokio::spawn(crate::infra::tls::serve(listener, config, router, std::future::pending())),
+            Some(config) => tokio::spawn(crate::tls::serve(listener, config, router)),
         };
         Self { addr, shared, server }
     }

@@ -1,5 +1,6 @@
 //! Test harness: a real platform (HTTPS, mTLS, SQLite or PostgreSQL) on a random loopback port,
-//! and real terminals enrolled with it.
+//! real terminals enrolled with it, the receipt fonts, polling, and the platform's log on
+//! the test output when `TEST_LOG` is set (a failing test's "see the platform log" is then readable).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
@@ -12,7 +13,6 @@ use ereceipt_core::render::slip::{Fonts, SlipWidth};
 use ereceipt_core::samples;
 use ereceipt_core::txjson::parse_transaction;
 use ereceipt_platform::app::App;
-use ereceipt_platform::pg_cluster::TempCluster;
 use ereceipt_platform::services::terminals::{self, Registration};
 use ereceipt_platform::settings::Settings;
 use ereceipt_platform::web::state::SharedState;
@@ -20,6 +20,7 @@ use ereceipt_terminal::device::Device;
 use ereceipt_terminal::enrol;
 use ereceipt_terminal::sale::record_sale;
 use ereceipt_terminal::sync::Uploader;
+use ereceipt_test_peers::pg_cluster::TempCluster;
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 
@@ -47,6 +48,31 @@ pub fn fonts() -> Arc<Fonts> {
             Arc::new(Fonts::from_bytes(vec![("wqy-microhei".into(), bytes, 0)]).unwrap())
         })
         .clone()
+}
+
+/// The platform's tracing output in the test's output (as `ereceipt platform serve` logs), once per test
+/// binary, when `TEST_LOG` is set: `TEST_LOG=1` for the default filter, or a filter such as
+/// `TEST_LOG=ereceipt_platform=debug`. Off by default, so passing runs stay quiet.
+fn init_test_log() {
+    static LOG: OnceLock<()> = OnceLock::new();
+    LOG.get_or_init(|| {
+        let Ok(filter) = std::env::var("TEST_LOG") else { return };
+        let filter = if filter == "1" { "info,sqlx=warn,hyper=warn".to_owned() } else { filter };
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_test_writer()
+            .try_init();
+    });
+}
+
+/// Waits until `done` holds, checking every 20 ms, and fails the test naming `what` after
+/// `limit`: the platform works in the background, so tests poll instead of sleeping.
+pub async fn poll_until(limit: std::time::Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + limit;
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "timed out after {limit:?} waiting for {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
 
 pub struct TestPlatform {
@@ -89,6 +115,7 @@ impl TestPlatform {
         max_upload: usize,
         configure: impl FnOnce(&mut Settings),
     ) -> Self {
+        init_test_log();
         let mut settings = Settings::load_with_env(dir.path(), []).unwrap();
         settings.listen = listen;
         settings.database_url = Some(database_url.clone());

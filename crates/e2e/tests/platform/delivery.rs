@@ -6,14 +6,10 @@ use std::time::{Duration, Instant};
 
 use ereceipt_terminal::sync::Step;
 
-use crate::helpers::{Db, TestPlatform};
+use crate::helpers::{poll_until, Db, TestPlatform};
 
-async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+async fn wait_for(what: &str, done: impl FnMut() -> bool) {
+    poll_until(Duration::from_secs(20), what, done).await;
 }
 
 #[tokio::test]

@@ -13,6 +13,7 @@ mod pull;
 mod refusals;
 mod ui;
 mod verify_limits;
+mod web;
 
 use chrono::Utc;
 use ereceipt_core::upload::verify_ack;

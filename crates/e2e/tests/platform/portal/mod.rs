@@ -7,12 +7,11 @@ mod browser;
 mod listener;
 mod picture;
 mod staff;
-mod web;
 
 use ereceipt_terminal::sync::Step;
 
 use crate::helpers::{Db, TestPlatform, TestTerminal};
-use web::Web;
+use crate::web::Web;
 
 /// Uploads everything the terminal has queued.
 async fn upload_all(t: &mut TestTerminal) {

@@ -8,8 +8,8 @@ use ereceipt_core::render::canvas::INK;
 use ereceipt_core::render::png;
 use ereceipt_testkit::{Browser, BrowserOptions};
 
-use super::web::{Page, Web};
 use super::{upload_all, Db, TestPlatform};
+use crate::web::{Page, Web};
 
 const GREEN: [u8; 3] = [0x2e, 0x7d, 0x32];
 const RED_BAND: [u8; 3] = [0xc6, 0x28, 0x28];

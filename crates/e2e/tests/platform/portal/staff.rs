@@ -6,8 +6,8 @@ use std::io::Read;
 use ereceipt_core::digest::sha256;
 use ereceipt_platform::domain::credentials::totp_code;
 
-use super::web::{Page, Web};
 use super::{upload_all, Db, TestPlatform};
+use crate::web::{Page, Web};
 
 /// TOTP codes as an authenticator app shows them. A code works once, so after a sign-in the
 /// next code is that of a later step (one step ahead is still accepted): no waiting 30 s.

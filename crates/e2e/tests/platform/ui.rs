@@ -13,8 +13,8 @@ use ereceipt_core::render::slip::SlipWidth;
 use ereceipt_core::signature::CaptureConfig;
 use ereceipt_core::verify::{verify_image, Verdict};
 use ereceipt_platform::infra::delivery::email::{SmtpSettings, TlsMode};
-use ereceipt_platform::testing::smtp::SmtpServer;
 use ereceipt_terminal::ui::{SimulatedAuthoriser, UiApp, UiConfig, TEST_CARD_PAN};
+use ereceipt_test_peers::smtp::SmtpServer;
 use ereceipt_testkit::{Browser, BrowserOptions, PointerKind};
 use mail_parser::{MessageParser, MimeHeaders};
 
