@@ -131,14 +131,12 @@ impl App {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let mut workers = Vec::new();
         if let Some(channels) = &self.state.channels {
-            if let (Some(sms), Some(smpp)) = (&channels.sms, &self.state.settings.delivery.smpp) {
-                if smpp.registered_delivery {
-                    workers.push(tokio::spawn(crate::infra::delivery::reports::record_sms_reports(
-                        self.state.store.clone(),
-                        sms.delivery_reports(),
-                        stop_rx.clone(),
-                    )));
-                }
+            if let Some(reports) = channels.take_sms_reports() {
+                workers.push(tokio::spawn(crate::infra::delivery::reports::record_sms_reports(
+                    self.state.store.clone(),
+                    reports,
+                    stop_rx.clone(),
+                )));
             }
             for i in 0..self.state.settings.delivery.workers {
                 let worker = format!("{}-{}-{i}", hostname(), std::process::id());

@@ -6,7 +6,7 @@ use chrono::Utc;
 use ereceipt_core::model::PhoneNumber;
 
 use crate::domain::login_codes::{self, LoginOutcome};
-use crate::infra::delivery::Outgoing;
+use crate::infra::delivery::{LoginCode, Message};
 use crate::infra::store::{Issued, Store};
 use crate::services::delivery::Channels;
 
@@ -77,21 +77,13 @@ pub async fn send_login_code(
     };
     let Some(channels) = login.channels else { return Err(CodeRefused::NoSms) };
     let link = format!("{}/pull", channels.portal_url.trim_end_matches('/'));
-    let text = format!("【电子签购单】验证码 {code}，10分钟内有效。Receipt login code {code}, valid 10 min: {link}");
-    let out = Outgoing {
+    let msg = Message::LoginCode(LoginCode {
         delivery_id: format!("login.{code_id}"),
-        receipt_id: String::new(),
-        merchant_name: String::new(),
-        amount: String::new(),
-        time_local: String::new(),
-        link,
-        png: Vec::new(),
         recipient: phone.to_string(),
-    };
-    let sent = match &channels.sms {
-        Some(sms) => sms.send_text(&out.delivery_id, &out.recipient, &text).await,
-        None => channels.local.sms(&out, &text, &Utc::now().to_rfc3339()),
-    };
+        code,
+        link,
+    });
+    let sent = channels.sms.send(&msg).await;
     sent.map(|_| ()).map_err(|e| CodeRefused::SmsFailed(e.to_string()))
 }
 

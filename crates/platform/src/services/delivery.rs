@@ -3,17 +3,19 @@
 //! answer. `try_execute_task` is one step, so tests drive it exactly; `run` loops, woken at once
 //! when a receipt is stored (real time) and otherwise polling for retries that came due.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, FixedOffset, Offset, Utc};
 use rand::Rng;
+use tokio::sync::mpsc;
 
-use crate::infra::delivery::email::EmailSender;
+use crate::infra::delivery::email::{sender_mailbox, EmailSender};
 use crate::infra::delivery::local::LocalOutbox;
 use crate::infra::delivery::mm7::MmsSender;
-use crate::infra::delivery::smpp::SmsSender;
-use crate::infra::delivery::{Accepted, Outgoing, SendError};
+use crate::infra::delivery::smpp::{DeliveryReport, SmsSender};
+use crate::infra::delivery::{Accepted, Channel, Message, ReceiptMessage, SendError, Sender, UnknownChannel};
 use crate::infra::store::{DeliveryRow, Store, StoreError};
 
 mod settings;
@@ -22,56 +24,75 @@ mod tests;
 
 pub use settings::{attempt_limit, DeliverySettings};
 
-/// The configured channels. A channel without a server writes to the local outbox.
+/// One sender per channel, chosen once at start: the channel's server where one is configured,
+/// the local outbox folder otherwise.
 pub struct Channels {
-    pub email: Option<EmailSender>,
-    pub sms: Option<SmsSender>,
-    pub mms: Option<MmsSender>,
-    pub local: LocalOutbox,
+    pub email: Box<dyn Sender>,
+    pub sms: Box<dyn Sender>,
+    pub mms: Box<dyn Sender>,
     /// Base URL of the portal, for the link in messages.
     pub portal_url: String,
     /// Key of the link tokens that let a message's holder open its receipt
     /// ([`crate::services::links::receipt_link`]); the platform's `otp.key`.
     pub link_key: zeroize::Zeroizing<Vec<u8>>,
-    /// Builds `.eml` files for the local outbox when no SMTP server is configured.
-    pub eml_builder: EmailSender,
     /// How long a worker's claim on a delivery lasts (`delivery.lease_seconds`); each attempt
     /// is cut off at [`attempt_limit`] of it.
     pub lease: Duration,
+    /// The SMSC's delivery receipts when they were asked for (`smpp.registered_delivery`),
+    /// until the task that records them takes them.
+    sms_reports: std::sync::Mutex<Option<mpsc::Receiver<DeliveryReport>>>,
+}
+
+impl Channels {
+    /// The sender of `channel`.
+    pub fn sender(&self, channel: Channel) -> &dyn Sender {
+        match channel {
+            Channel::Email => self.email.as_ref(),
+            Channel::Sms => self.sms.as_ref(),
+            Channel::Mms => self.mms.as_ref(),
+        }
+    }
+
+    /// The SMSC's delivery receipts, once (`None` when not asked for or already taken).
+    pub fn take_sms_reports(&self) -> Option<mpsc::Receiver<DeliveryReport>> {
+        self.sms_reports.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
 }
 
 /// The channels as configured: servers where set, the local outbox folder otherwise.
 pub fn channels(d: &DeliverySettings, listen: std::net::SocketAddr, link_key: &[u8]) -> Result<Channels, String> {
     let portal_url = if d.portal_url.is_empty() { format!("https://{listen}") } else { d.portal_url.clone() };
-    let local_smtp = crate::infra::delivery::email::SmtpSettings {
-        host: "localhost".into(),
-        port: 25,
-        tls: crate::infra::delivery::email::TlsMode::None,
-        username: None,
-        password: None,
-        from: d.email_from.clone(),
-        timeout_secs: 30,
-        extra_ca_pem: None,
+    let outbox = Path::new(&d.outbox_dir);
+    // Checked even with a relay configured: a bad sender address is a settings error either way.
+    let from = sender_mailbox(&d.email_from).map_err(|e| format!("email: {e}"))?;
+    let email: Box<dyn Sender> = match &d.smtp {
+        Some(s) => Box::new(EmailSender::new(s).map_err(|e| format!("smtp: {e}"))?),
+        None => Box::new(LocalOutbox::email(outbox, from)),
+    };
+    let mut sms_reports = None;
+    let sms: Box<dyn Sender> = match &d.smpp {
+        Some(s) => {
+            let sender = SmsSender::new(s);
+            if s.registered_delivery {
+                // Makes the session bind as a transceiver, so the receipts can come back.
+                sms_reports = Some(sender.delivery_reports());
+            }
+            Box::new(sender)
+        }
+        None => Box::new(LocalOutbox::sms(outbox)),
+    };
+    let mms: Box<dyn Sender> = match &d.mm7 {
+        Some(s) => Box::new(MmsSender::new(s).map_err(|e| format!("mm7: {e}"))?),
+        None => Box::new(LocalOutbox::mms(outbox)),
     };
     Ok(Channels {
-        email: d
-            .smtp
-            .as_ref()
-            .map(crate::infra::delivery::email::EmailSender::new)
-            .transpose()
-            .map_err(|e| format!("smtp: {e}"))?,
-        sms: d.smpp.as_ref().map(crate::infra::delivery::smpp::SmsSender::new),
-        mms: d
-            .mm7
-            .as_ref()
-            .map(crate::infra::delivery::mm7::MmsSender::new)
-            .transpose()
-            .map_err(|e| format!("mm7: {e}"))?,
-        local: crate::infra::delivery::local::LocalOutbox::new(std::path::Path::new(&d.outbox_dir)),
+        email,
+        sms,
+        mms,
         portal_url,
         link_key: zeroize::Zeroizing::new(link_key.to_vec()),
         lease: d.lease(),
-        eml_builder: crate::infra::delivery::email::EmailSender::new(&local_smtp).map_err(|e| format!("email: {e}"))?,
+        sms_reports: std::sync::Mutex::new(sms_reports),
     })
 }
 
@@ -104,8 +125,6 @@ fn local_time(ms: i64, offset_minutes: i32) -> String {
         .unwrap_or_default()
 }
 
-use chrono::Offset;
-
 fn amount(minor: i64, currency: &str) -> String {
     // Two decimals for the currencies of our markets; JPY and KRW have none.
     match currency {
@@ -114,11 +133,12 @@ fn amount(minor: i64, currency: &str) -> String {
     }
 }
 
-async fn outgoing(store: &Store, d: &DeliveryRow, channels: &Channels) -> Result<Option<Outgoing>, StoreError> {
+/// The receipt message for delivery `d`, or `None` when its receipt is gone.
+async fn receipt_message(store: &Store, d: &DeliveryRow, channels: &Channels) -> Result<Option<Message>, StoreError> {
     let (Some(r), Some(png)) = (store.receipt(&d.receipt_id).await?, store.receipt_image(&d.receipt_id).await?) else {
         return Ok(None);
     };
-    Ok(Some(Outgoing {
+    Ok(Some(Message::Receipt(ReceiptMessage {
         delivery_id: d.delivery_id.clone(),
         receipt_id: r.receipt_id.clone(),
         merchant_name: r.merchant_name.clone(),
@@ -127,41 +147,27 @@ async fn outgoing(store: &Store, d: &DeliveryRow, channels: &Channels) -> Result
         link: crate::services::links::receipt_link(&channels.link_key, &channels.portal_url, &r.receipt_id),
         png,
         recipient: d.recipient.clone(),
-    }))
+    })))
 }
 
-/// Hands `out` to its channel. `resumed`: an earlier attempt ended without an outcome, so the
-/// local outbox looks for what it may already have written (a server peer cannot be asked).
-async fn send(channels: &Channels, channel: &str, out: &Outgoing, resumed: bool) -> Result<Accepted, SendError> {
-    let local_only = match channel {
-        "email" => channels.email.is_none(),
-        "sms" => channels.sms.is_none(),
-        "mms" => channels.mms.is_none(),
-        _ => false,
-    };
-    if resumed && local_only {
-        if let Some(done) = channels.local.already_written(channel, out) {
+/// Hands `msg` to `sender`. `resumed`: an earlier attempt ended without an outcome, so the
+/// sender is asked what it may already have delivered (only the local outbox can tell).
+async fn send(sender: &dyn Sender, msg: &Message, resumed: bool) -> Result<Accepted, SendError> {
+    if resumed {
+        if let Some(done) = sender.already_sent(msg) {
             return Ok(done);
         }
     }
-    let now = Utc::now().to_rfc3339();
-    match channel {
-        "email" => match &channels.email {
-            Some(sender) => sender.send(out).await,
-            None => {
-                let eml = channels.eml_builder.message(out)?.formatted();
-                channels.local.email(out, &eml)
-            }
-        },
-        "sms" => match &channels.sms {
-            Some(sender) => sender.send(out).await,
-            None => channels.local.sms(out, &SmsSender::text(out), &now),
-        },
-        "mms" => match &channels.mms {
-            Some(sender) => sender.send(out).await,
-            None => channels.local.mms(out, &format!("{} {}", out.merchant_name, out.amount), &now),
-        },
-        other => Err(SendError::Permanent(format!("unknown channel {other}"))),
+    sender.send(msg).await
+}
+
+/// One attempt at delivery `d` with `msg` on its channel's sender, cut off at `limit`.
+async fn attempt(channels: &Channels, d: &DeliveryRow, msg: &Message, limit: Duration) -> Result<Accepted, SendError> {
+    let channel: Channel = d.channel.parse().map_err(|e: UnknownChannel| SendError::Permanent(e.to_string()))?;
+    let resumed = d.interrupted().is_some();
+    match tokio::time::timeout(limit, send(channels.sender(channel), msg, resumed)).await {
+        Ok(result) => result,
+        Err(_) => Err(cut_off(limit)),
     }
 }
 
@@ -180,16 +186,12 @@ pub async fn try_execute_task(store: &Store, channels: &Channels, worker: &str) 
     let now = Utc::now().timestamp_millis();
     let lease_ms = i64::try_from(channels.lease.as_millis()).unwrap_or(i64::MAX);
     let Some(d) = store.claim_delivery(worker, now, lease_ms).await? else { return Ok(Step::Idle) };
-    let resumed = d.interrupted().is_some();
     if let Some(note) = d.interrupted() {
         tracing::warn!(delivery = %d.delivery_id, channel = %d.channel, %note, "resuming an interrupted delivery");
     }
     let limit = attempt_limit(channels.lease);
-    let result = match outgoing(store, &d, channels).await? {
-        Some(out) => match tokio::time::timeout(limit, send(channels, &d.channel, &out, resumed)).await {
-            Ok(result) => result,
-            Err(_) => Err(cut_off(limit)),
-        },
+    let result = match receipt_message(store, &d, channels).await? {
+        Some(msg) => attempt(channels, &d, &msg, limit).await,
         None => Err(SendError::Permanent(format!("receipt {} not found", d.receipt_id))),
     };
     let now = Utc::now().timestamp_millis();

@@ -14,7 +14,7 @@ use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, Tls, Tls
 use lettre::transport::smtp::extension::ClientId;
 use lettre::transport::smtp::response::{Category, Response};
 
-use super::{Accepted, Outgoing, SendError};
+use super::{not_carried, Accepted, Channel, Message, ReceiptMessage, SendError, Sender, Sending};
 use crate::infra::secret::Secret;
 
 /// How the connection to the relay is protected.
@@ -95,7 +95,7 @@ impl std::fmt::Debug for EmailSender {
 impl EmailSender {
     /// Checks the settings and reads the extra CA; does not contact the relay.
     pub fn new(s: &SmtpSettings) -> Result<Self, EmailSetupError> {
-        let from: Mailbox = s.from.parse().map_err(|e| EmailSetupError::From(s.from.clone(), format!("{e}")))?;
+        let from = sender_mailbox(&s.from)?;
         if s.timeout_secs == 0 {
             return Err(EmailSetupError::Invalid("timeout_secs must be at least 1".into()));
         }
@@ -125,8 +125,8 @@ impl EmailSender {
     }
 
     /// The MIME message for `out`, as it would be sent (pure; a fresh `Date` each call).
-    pub fn message(&self, out: &Outgoing) -> Result<lettre::Message, SendError> {
-        message::compose(&self.from, out)
+    pub fn message(&self, out: &ReceiptMessage) -> Result<lettre::Message, SendError> {
+        receipt_email(&self.from, out)
     }
 
     /// One attempt to hand `out` to the relay. A timeout after the message went out may
@@ -135,7 +135,7 @@ impl EmailSender {
     /// Returns as soon as the relay's final reply to the data arrives: the QUIT that ends the
     /// session is left to a background task, so the caller can record the acceptance without
     /// another round trip in between (a crash in that window is what could make a resend).
-    pub async fn send(&self, out: &Outgoing) -> Result<Accepted, SendError> {
+    pub async fn send(&self, out: &ReceiptMessage) -> Result<Accepted, SendError> {
         let message = self.message(out)?;
         let attempt = async {
             let mut conn = self.connect().await?;
@@ -171,6 +171,27 @@ impl EmailSender {
         }
         Ok(conn)
     }
+}
+
+impl Sender for EmailSender {
+    fn send<'a>(&'a self, msg: &'a Message) -> Sending<'a> {
+        match msg {
+            // The inherent `send`, which takes the receipt itself.
+            Message::Receipt(out) => Box::pin(EmailSender::send(self, out)),
+            other => Box::pin(std::future::ready(Err(not_carried(Channel::Email, other)))),
+        }
+    }
+}
+
+/// The From of every receipt, parsed from `smtp.from` (or `delivery.email_from`).
+pub fn sender_mailbox(from: &str) -> Result<Mailbox, EmailSetupError> {
+    from.parse().map_err(|e| EmailSetupError::From(from.to_owned(), format!("{e}")))
+}
+
+/// The receipt email for `out` from `from`, as the SMTP channel sends it and the local outbox
+/// keeps it (pure; a fresh `Date` each call). Needs no relay settings.
+pub fn receipt_email(from: &Mailbox, out: &ReceiptMessage) -> Result<lettre::Message, SendError> {
+    message::compose(from, out)
 }
 
 fn tls_parameters(s: &SmtpSettings) -> Result<TlsParameters, EmailSetupError> {

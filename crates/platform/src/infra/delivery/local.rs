@@ -5,12 +5,27 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::{Accepted, Outgoing, SendError};
+use lettre::message::Mailbox;
 
-/// Writes deliveries under `dir`.
+use super::{email, not_carried, Accepted, Channel, Message, SendError, Sender, Sending};
+
+/// Writes one channel's messages under `dir`, in that channel's form: lettre's `FileTransport`
+/// for every channel.
 #[derive(Clone, Debug)]
 pub struct LocalOutbox {
     dir: PathBuf,
+    form: Form,
+}
+
+/// What the folder keeps of a message, per channel.
+#[derive(Clone, Debug)]
+enum Form {
+    /// `email/ID.eml`, the very message SMTP would carry, from this sender.
+    Email(Mailbox),
+    /// A line of `sms.log`.
+    Sms,
+    /// `mms/ID.png` and a line of `mms.log`.
+    Mms,
 }
 
 fn io_error(path: &Path, e: std::io::Error) -> SendError {
@@ -37,64 +52,99 @@ fn append_line(path: &Path, line: &str) -> Result<(), SendError> {
 }
 
 impl LocalOutbox {
-    pub fn new(dir: &Path) -> Self {
-        Self { dir: dir.to_path_buf() }
+    /// Emails as `.eml` files, built as the SMTP channel builds them (no relay settings needed).
+    pub fn email(dir: &Path, from: Mailbox) -> Self {
+        Self { dir: dir.to_path_buf(), form: Form::Email(from) }
+    }
+
+    /// Texts as lines of `sms.log`: `time, delivery id, number, text`.
+    pub fn sms(dir: &Path) -> Self {
+        Self { dir: dir.to_path_buf(), form: Form::Sms }
+    }
+
+    /// Picture messages as `mms/ID.png` plus a line of `mms.log`.
+    pub fn mms(dir: &Path) -> Self {
+        Self { dir: dir.to_path_buf(), form: Form::Mms }
     }
 
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
-    /// An email, as the complete RFC 5322 message (`eml`) the SMTP channel would send.
-    pub fn email(&self, out: &Outgoing, eml: &[u8]) -> Result<Accepted, SendError> {
-        let path = self.dir.join("email").join(format!("{}.eml", out.delivery_id));
-        write_file(&path, eml)?;
-        Ok(Accepted { peer_id: None, answer: format!("written to {}", path.display()) })
+    fn channel(&self) -> Channel {
+        match self.form {
+            Form::Email(_) => Channel::Email,
+            Form::Sms => Channel::Sms,
+            Form::Mms => Channel::Mms,
+        }
     }
 
-    /// A text message: appended to `sms.log` as `time to text`.
-    pub fn sms(&self, out: &Outgoing, text: &str, now: &str) -> Result<Accepted, SendError> {
-        let path = self.dir.join("sms.log");
-        append_line(&path, &format!("{now}\t{}\t{}\t{}", out.delivery_id, out.recipient, text.replace('\n', " ")))?;
-        Ok(Accepted { peer_id: None, answer: format!("appended to {}", path.display()) })
+    fn eml_path(&self, delivery_id: &str) -> PathBuf {
+        self.dir.join("email").join(format!("{delivery_id}.eml"))
+    }
+
+    fn png_path(&self, delivery_id: &str) -> PathBuf {
+        self.dir.join("mms").join(format!("{delivery_id}.png"))
+    }
+
+    /// Writes `msg` whole (files) or as one append (log lines).
+    fn write(&self, msg: &Message) -> Result<Accepted, SendError> {
+        let now = chrono::Utc::now().to_rfc3339();
+        let (id, to) = (msg.delivery_id(), msg.recipient());
+        match (&self.form, msg) {
+            (Form::Email(from), Message::Receipt(out)) => {
+                let path = self.eml_path(id);
+                write_file(&path, &email::receipt_email(from, out)?.formatted())?;
+                Ok(Accepted { peer_id: None, answer: format!("written to {}", path.display()) })
+            }
+            (Form::Sms, msg) => {
+                let path = self.dir.join("sms.log");
+                append_line(&path, &format!("{now}\t{id}\t{to}\t{}", msg.text().replace('\n', " ")))?;
+                Ok(Accepted { peer_id: None, answer: format!("appended to {}", path.display()) })
+            }
+            (Form::Mms, Message::Receipt(out)) => {
+                let png = self.png_path(id);
+                write_file(&png, &out.png)?;
+                let subject = format!("{} {}", out.merchant_name, out.amount);
+                append_line(&self.dir.join("mms.log"), &format!("{now}\t{id}\t{to}\t{subject}\t{}", png.display()))?;
+                Ok(Accepted { peer_id: None, answer: format!("written to {}", png.display()) })
+            }
+            (_, other) => Err(not_carried(self.channel(), other)),
+        }
+    }
+}
+
+impl Sender for LocalOutbox {
+    fn send<'a>(&'a self, msg: &'a Message) -> Sending<'a> {
+        Box::pin(std::future::ready(self.write(msg)))
     }
 
     /// What an interrupted attempt (killed before its outcome was recorded) already wrote for
-    /// `out` on `channel`, if all of it is there: then the resend writes nothing, so the outbox
-    /// gets every message exactly once. Files are written whole or not at all; a log line is one
-    /// append, found by its delivery id.
-    pub fn already_written(&self, channel: &str, out: &Outgoing) -> Option<Accepted> {
+    /// `msg`, if all of it is there: then the resend writes nothing, so the outbox gets every
+    /// message exactly once. Files are written whole or not at all; a log line is one append,
+    /// found by its delivery id.
+    fn already_sent(&self, msg: &Message) -> Option<Accepted> {
+        let id = msg.delivery_id();
         let logged = |log: &str| {
             let path = self.dir.join(log);
             let text = std::fs::read_to_string(&path).ok()?;
-            let found = text.lines().any(|l| l.split('\t').nth(1) == Some(out.delivery_id.as_str()));
+            let found = text.lines().any(|l| l.split('\t').nth(1) == Some(id));
             found.then(|| Accepted {
                 peer_id: None,
                 answer: format!("already in {} (interrupted attempt)", path.display()),
             })
         };
-        match channel {
-            "email" => {
-                let path = self.dir.join("email").join(format!("{}.eml", out.delivery_id));
+        match self.form {
+            Form::Email(_) => {
+                let path = self.eml_path(id);
                 path.exists().then(|| Accepted {
                     peer_id: None,
                     answer: format!("already written to {} (interrupted attempt)", path.display()),
                 })
             }
-            "sms" => logged("sms.log"),
-            "mms" if self.dir.join("mms").join(format!("{}.png", out.delivery_id)).exists() => logged("mms.log"),
-            _ => None,
+            Form::Sms => logged("sms.log"),
+            Form::Mms if self.png_path(id).exists() => logged("mms.log"),
+            Form::Mms => None,
         }
-    }
-
-    /// A picture message: the image in `mms/`, a line in `mms.log`.
-    pub fn mms(&self, out: &Outgoing, subject: &str, now: &str) -> Result<Accepted, SendError> {
-        let png = self.dir.join("mms").join(format!("{}.png", out.delivery_id));
-        write_file(&png, &out.png)?;
-        append_line(
-            &self.dir.join("mms.log"),
-            &format!("{now}\t{}\t{}\t{subject}\t{}", out.delivery_id, out.recipient, png.display()),
-        )?;
-        Ok(Accepted { peer_id: None, answer: format!("written to {}", png.display()) })
     }
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 
-use crate::infra::delivery::{Accepted, Outgoing, SendError};
+use super::{not_carried, Accepted, Channel, Message, ReceiptMessage, SendError, Sender, Sending};
 use crate::infra::secret::Secret;
 
 pub use envelope::SOAP_ENV_NS;
@@ -105,7 +105,7 @@ impl MmsSender {
 
     /// The HTTP request body of a SubmitReq for `out`: (Content-Type header, body). Pure: the same
     /// message and transaction id give the same bytes.
-    pub fn submit_req(&self, out: &Outgoing, transaction_id: &str) -> (String, Vec<u8>) {
+    pub fn submit_req(&self, out: &ReceiptMessage, transaction_id: &str) -> (String, Vec<u8>) {
         let s = &self.settings;
         let subject = envelope::subject(out);
         let soap = envelope::soap_envelope(&envelope::Envelope {
@@ -130,7 +130,7 @@ impl MmsSender {
     /// The MM7 status in the answer decides when there is one (SOAP faults come with HTTP 500);
     /// otherwise the HTTP status does: 408, 429 and 5xx are temporary, other 4xx and 3xx
     /// permanent. Network errors and timeouts are temporary.
-    pub async fn send(&self, out: &Outgoing) -> Result<Accepted, SendError> {
+    pub async fn send(&self, out: &ReceiptMessage) -> Result<Accepted, SendError> {
         check_number(&out.recipient)?;
         let (content_type, body) = self.submit_req(out, &out.delivery_id);
         let mut request = self
@@ -187,6 +187,16 @@ impl MmsSender {
             source = s.source();
         }
         SendError::Temporary(msg)
+    }
+}
+
+impl Sender for MmsSender {
+    fn send<'a>(&'a self, msg: &'a Message) -> Sending<'a> {
+        match msg {
+            // The inherent `send`, which takes the receipt itself.
+            Message::Receipt(out) => Box::pin(MmsSender::send(self, out)),
+            other => Box::pin(std::future::ready(Err(not_carried(Channel::Mms, other)))),
+        }
     }
 }
 

@@ -1,7 +1,9 @@
-//! Delivery of receipts to customers (P2, P3): the push channels (email over SMTP, SMS over
-//! SMPP 3.4, MMS over MM7) and the local outbox folder used when no server is configured. Each
-//! channel turns one [`Outgoing`] message into one attempt with the peer and says whether the
-//! peer accepted it, refused it for now (retry later) or for good.
+//! Delivery to customers (P2, P3): the push channels (email over SMTP, SMS over SMPP 3.4, MMS
+//! over MM7) and the local outbox folder used when a channel has no server. Every way of sending
+//! is a [`Sender`] (lettre's `AsyncTransport` pattern): it turns one [`Message`] into one attempt
+//! with the peer and says whether the peer accepted it, refused it for now (retry later) or for
+//! good. A new way of sending is one module implementing [`Sender`]; a new channel is one more
+//! [`Channel`] arm.
 
 pub mod email;
 pub mod local;
@@ -9,9 +11,110 @@ pub mod mm7;
 pub mod reports;
 pub mod smpp;
 
+use std::future::Future;
+use std::pin::Pin;
+
+/// The channels a message can go by. The store keeps them in their string form
+/// ([`Channel::as_str`]); everywhere else code matches this enum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Channel {
+    Email,
+    Sms,
+    Mms,
+}
+
+impl Channel {
+    /// Every channel, in the order the portal lists them.
+    pub const ALL: [Channel; 3] = [Channel::Email, Channel::Sms, Channel::Mms];
+
+    /// The stored form, also the suffix of delivery ids (`RECEIPT.email`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Email => "email",
+            Channel::Sms => "sms",
+            Channel::Mms => "mms",
+        }
+    }
+}
+
+impl std::fmt::Display for Channel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A channel name that is none of ours (a row written by a newer version, a typo).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown channel {0:?}")]
+pub struct UnknownChannel(pub String);
+
+impl std::str::FromStr for Channel {
+    type Err = UnknownChannel;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Channel::ALL.into_iter().find(|c| c.as_str() == s).ok_or_else(|| UnknownChannel(s.to_owned()))
+    }
+}
+
+/// What goes to a customer.
+#[derive(Clone, Debug)]
+pub enum Message {
+    /// A stored receipt, pushed by the delivery worker.
+    Receipt(ReceiptMessage),
+    /// A code to log in to the customer pages, texted on request.
+    LoginCode(LoginCode),
+}
+
+impl Message {
+    /// Unique per message: peers that support it get it as a message id / client reference, so
+    /// a retry after a crash can be recognised.
+    pub fn delivery_id(&self) -> &str {
+        match self {
+            Message::Receipt(r) => &r.delivery_id,
+            Message::LoginCode(c) => &c.delivery_id,
+        }
+    }
+
+    /// An E.164 number ("+8613800138000") or an email address.
+    pub fn recipient(&self) -> &str {
+        match self {
+            Message::Receipt(r) => &r.recipient,
+            Message::LoginCode(c) => &c.recipient,
+        }
+    }
+
+    /// The message as one short text (an SMS, a line of the local outbox's log).
+    pub fn text(&self) -> String {
+        match self {
+            Message::Receipt(r) => smpp::SmsSender::text(r),
+            Message::LoginCode(c) => c.text(),
+        }
+    }
+}
+
+/// A login code for the customer pages.
+#[derive(Clone, Debug)]
+pub struct LoginCode {
+    /// `login.CODE_ID`.
+    pub delivery_id: String,
+    pub recipient: String,
+    /// The six digits.
+    pub code: String,
+    /// The page where the code is entered.
+    pub link: String,
+}
+
+impl LoginCode {
+    /// The text: bilingual, with the code first so handsets can offer to fill it in.
+    pub fn text(&self) -> String {
+        let (code, link) = (&self.code, &self.link);
+        format!("【电子签购单】验证码 {code}，10分钟内有效。Receipt login code {code}, valid 10 min: {link}")
+    }
+}
+
 /// What a customer receives about one receipt.
 #[derive(Clone, Debug)]
-pub struct Outgoing {
+pub struct ReceiptMessage {
     /// Delivery id (unique per receipt and channel): peers that support it get it as a
     /// message id / client reference, so a retry after a crash can be recognised.
     pub delivery_id: String,
@@ -48,4 +151,30 @@ pub enum SendError {
     /// Will never work: bad address, 5xx permanent refusal, rejected content.
     #[error("permanent failure: {0}")]
     Permanent(String),
+}
+
+/// The future of one attempt; boxed so that [`Sender`] can be a trait object, one chosen per
+/// channel at start.
+pub type Sending<'a> = Pin<Box<dyn Future<Output = Result<Accepted, SendError>> + Send + 'a>>;
+
+/// One way of sending messages: an SMTP relay, an SMSC, an MMSC, the local folder.
+pub trait Sender: Send + Sync {
+    /// One attempt to hand `msg` to the peer.
+    fn send<'a>(&'a self, msg: &'a Message) -> Sending<'a>;
+
+    /// What an earlier attempt at `msg` that ended without a recorded outcome (the worker was
+    /// killed) already delivered, when this sender can tell: the local folder can look; a server
+    /// cannot be asked, so the default says nothing and the message goes again.
+    fn already_sent(&self, _msg: &Message) -> Option<Accepted> {
+        None
+    }
+}
+
+/// The error for a message a sender cannot carry (a login code by MMS): never retried.
+pub(crate) fn not_carried(channel: Channel, msg: &Message) -> SendError {
+    let what = match msg {
+        Message::Receipt(_) => "receipts",
+        Message::LoginCode(_) => "login codes",
+    };
+    SendError::Permanent(format!("{what} do not go by {channel}"))
 }

@@ -7,6 +7,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::smpp::{DeliveryReport, ReportState};
+use super::Channel;
 use crate::infra::store::{DeliveryRow, Store, StoreError};
 
 /// How long a report that matches no sent delivery is tried again while a delivery on its
@@ -19,17 +20,17 @@ pub const REPORT_PATIENCE: Duration = Duration::from_secs(10);
 /// being sent: the report may be about that one, its acceptance not recorded yet.
 pub async fn find_reported(
     store: &Store,
-    channel: &str,
+    channel: Channel,
     peer_id: &str,
     patience: Duration,
 ) -> Result<Option<DeliveryRow>, StoreError> {
     let deadline = Instant::now() + patience;
     let mut pause = Duration::from_millis(20);
     loop {
-        if let Some(d) = store.delivery_with_peer_id(channel, peer_id).await? {
+        if let Some(d) = store.delivery_with_peer_id(channel.as_str(), peer_id).await? {
             return Ok(Some(d));
         }
-        if Instant::now() + pause > deadline || store.deliveries_sending(channel).await? == 0 {
+        if Instant::now() + pause > deadline || store.deliveries_sending(channel.as_str()).await? == 0 {
             return Ok(None);
         }
         tokio::time::sleep(pause).await;
@@ -42,7 +43,7 @@ pub async fn find_reported(
 /// Returns the delivery's id, or `None` when it matches no delivery.
 pub async fn record_report(
     store: &Store,
-    channel: &str,
+    channel: Channel,
     peer_id: &str,
     delivered: Option<bool>,
     answer: &str,
@@ -52,7 +53,7 @@ pub async fn record_report(
         return Ok(None);
     }
     let now = chrono::Utc::now().timestamp_millis();
-    store.delivery_reported(channel, peer_id, delivered, answer, now).await
+    store.delivery_reported(channel.as_str(), peer_id, delivered, answer, now).await
 }
 
 /// Stores the SMSC's delivery receipts as they arrive: `delivered` or `failed` for a final
@@ -77,7 +78,7 @@ pub async fn record_sms_reports(
         // Each on its own: one that waits for its delivery to be recorded holds up no other.
         tokio::spawn(async move {
             let id = &report.message_id;
-            match record_report(&store, "sms", id, Some(delivered), &answer, REPORT_PATIENCE).await {
+            match record_report(&store, Channel::Sms, id, Some(delivered), &answer, REPORT_PATIENCE).await {
                 Ok(Some(delivery)) => {
                     tracing::info!(message_id = %id, %delivery, %answer, "SMS delivery report stored")
                 }

@@ -18,7 +18,7 @@ use rusmpp::{CommandStatus, Pdu};
 use tokio::sync::{mpsc, Mutex};
 use tokio::time::Instant;
 
-use super::{Accepted, Outgoing, SendError};
+use super::{Accepted, Message, ReceiptMessage, SendError, Sender, Sending};
 use crate::infra::secret::Secret;
 pub use receipt::{parse_receipt_text, DeliveryReport, ReceiptText, ReportState};
 pub use segment::{segments, Coding, Segment, MAX_SEGMENTS};
@@ -134,7 +134,7 @@ impl SmsSender {
     }
 
     /// The text: bilingual, short, naming merchant and amount, with the receipt link.
-    pub fn text(out: &Outgoing) -> String {
+    pub fn text(out: &ReceiptMessage) -> String {
         format!(
             "【电子签购单】{} {} 收据/receipt: {}",
             one_line(&out.merchant_name),
@@ -145,7 +145,7 @@ impl SmsSender {
 
     /// Submits [`SmsSender::text`] (in segments if long). `Accepted::peer_id` holds the SMSC's
     /// message_ids, one per segment in order, joined by commas.
-    pub async fn send(&self, out: &Outgoing) -> Result<Accepted, SendError> {
+    pub async fn send(&self, out: &ReceiptMessage) -> Result<Accepted, SendError> {
         self.send_text(&out.delivery_id, &out.recipient, &Self::text(out)).await
     }
 
@@ -371,6 +371,13 @@ pub fn user_reference(delivery_id: &str) -> u16 {
 }
 
 /// An E.164 number ("+8613800138000") as TON and digits; anything else will never work.
+/// Receipts and login codes alike go as their [`Message::text`].
+impl Sender for SmsSender {
+    fn send<'a>(&'a self, msg: &'a Message) -> Sending<'a> {
+        Box::pin(async move { self.send_text(msg.delivery_id(), msg.recipient(), &msg.text()).await })
+    }
+}
+
 fn destination(recipient: &str) -> Result<(Ton, COctetString<1, 21>), SendError> {
     let (ton, digits) = match recipient.trim().strip_prefix('+') {
         Some(digits) => (Ton::International, digits),

@@ -3,6 +3,7 @@
 //! when the server is back; a worker that died mid-send is taken over after its lease.
 
 mod interrupted;
+mod stub;
 mod throttling;
 
 use std::ffi::OsStr;
@@ -59,14 +60,13 @@ pub(super) async fn store_with_receipt(delivery: (&str, &str)) -> (Store, tempfi
 
 pub(super) fn channels(smtp: &SmtpSettings, outbox: &std::path::Path) -> Channels {
     Channels {
-        email: Some(EmailSender::new(smtp).unwrap()),
-        sms: None,
-        mms: None,
-        local: LocalOutbox::new(outbox),
+        email: Box::new(EmailSender::new(smtp).unwrap()),
+        sms: Box::new(LocalOutbox::sms(outbox)),
+        mms: Box::new(LocalOutbox::mms(outbox)),
         portal_url: "https://receipts.example".into(),
         link_key: zeroize::Zeroizing::new(b"test link key".to_vec()),
-        eml_builder: EmailSender::new(smtp).unwrap(),
         lease: std::time::Duration::from_secs(120),
+        sms_reports: std::sync::Mutex::new(None),
     }
 }
 

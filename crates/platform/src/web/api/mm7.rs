@@ -12,6 +12,7 @@ use super::ApiError;
 use crate::domain::login_codes::hashes_match;
 use crate::infra::delivery::mm7::report::{self, ReportError, Status, SUCCESS};
 use crate::infra::delivery::reports::find_reported;
+use crate::infra::delivery::Channel;
 use crate::web::state::SharedState;
 
 /// How long a report for an unknown MessageID waits while an MMS is still being submitted (its
@@ -89,7 +90,7 @@ pub async fn vasp(State(st): State<SharedState>, headers: HeaderMap, body: Bytes
         tracing::info!(message_id = %req.message_id, why, "MM7 delivery report refused");
         soap(StatusCode::INTERNAL_SERVER_ERROR, report::vasp_error(ns, version, tid, status, why))
     };
-    let delivery = match find_reported(&st.store, "mms", &req.message_id, PATIENCE).await {
+    let delivery = match find_reported(&st.store, Channel::Mms, &req.message_id, PATIENCE).await {
         Ok(Some(d)) => d,
         Ok(None) => {
             let why = format!("no MMS was sent with MessageID {}", req.message_id);

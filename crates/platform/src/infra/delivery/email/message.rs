@@ -5,11 +5,11 @@ use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart};
 use lettre::Address;
 
-use crate::infra::delivery::{Outgoing, SendError};
+use crate::infra::delivery::{ReceiptMessage, SendError};
 
 /// The message for `out` from `from`. Its Message-ID is derived from the delivery id, so a
 /// resend after a crash is recognisable as the same message.
-pub(super) fn compose(from: &Mailbox, out: &Outgoing) -> Result<lettre::Message, SendError> {
+pub(super) fn compose(from: &Mailbox, out: &ReceiptMessage) -> Result<lettre::Message, SendError> {
     let to: Address = out
         .recipient
         .trim()
@@ -30,7 +30,7 @@ pub(super) fn compose(from: &Mailbox, out: &Outgoing) -> Result<lettre::Message,
         .map_err(|e| SendError::Permanent(format!("building the message: {e}")))
 }
 
-fn subject(out: &Outgoing) -> String {
+fn subject(out: &ReceiptMessage) -> String {
     one_line(&format!("电子签购单 / Your receipt – {} {}", out.merchant_name, out.amount))
 }
 
@@ -62,7 +62,7 @@ fn one_line(s: &str) -> String {
     s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
 }
 
-fn plain_text(out: &Outgoing) -> String {
+fn plain_text(out: &ReceiptMessage) -> String {
     let (merchant, amount, time, id, link) =
         (one_line(&out.merchant_name), one_line(&out.amount), one_line(&out.time_local), &out.receipt_id, &out.link);
     let file = file_stem(id);
@@ -85,7 +85,7 @@ fn plain_text(out: &Outgoing) -> String {
     )
 }
 
-fn html(out: &Outgoing) -> String {
+fn html(out: &ReceiptMessage) -> String {
     let (merchant, amount, time, id) =
         (escape(&out.merchant_name), escape(&out.amount), escape(&out.time_local), escape(&out.receipt_id));
     let file = escape(&format!("{}.png", file_stem(&out.receipt_id)));
@@ -135,8 +135,8 @@ pub(super) mod tests {
 
     use super::*;
 
-    pub(crate) fn sample(recipient: &str) -> Outgoing {
-        Outgoing {
+    pub(crate) fn sample(recipient: &str) -> ReceiptMessage {
+        ReceiptMessage {
             delivery_id: "d-0001.email".into(),
             receipt_id: "R20261125-0042".into(),
             merchant_name: "<b>&\"茶餐厅'".into(),
@@ -153,13 +153,13 @@ pub(super) mod tests {
         "ereceipt <receipts@example.com>".parse().unwrap()
     }
 
-    fn build(out: &Outgoing) -> Vec<u8> {
+    fn build(out: &ReceiptMessage) -> Vec<u8> {
         compose(&from(), out).unwrap().formatted()
     }
 
     /// Checks everything a customer's mail program will show; used by the SMTP tests too, on
     /// the bytes the server received.
-    pub(crate) fn assert_receipt_email(raw: &[u8], out: &Outgoing) {
+    pub(crate) fn assert_receipt_email(raw: &[u8], out: &ReceiptMessage) {
         let msg = MessageParser::default().parse(raw).expect("parses as a message");
         assert_eq!(
             msg.subject(),

@@ -7,7 +7,7 @@ use base64::Engine as _;
 use quick_xml::events::{BytesDecl, BytesText, Event};
 use quick_xml::Writer;
 
-use crate::infra::delivery::Outgoing;
+use crate::infra::delivery::ReceiptMessage;
 
 /// The SOAP 1.1 envelope namespace.
 pub const SOAP_ENV_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
@@ -90,13 +90,13 @@ fn leaf(w: &mut Writer<Vec<u8>>, name: &str, text: &str) -> io::Result<()> {
 }
 
 /// "电子签购单 Receipt: {merchant} {amount}", the merchant cut to a length handsets show.
-pub(super) fn subject(out: &Outgoing) -> String {
+pub(super) fn subject(out: &ReceiptMessage) -> String {
     let merchant: String = xml_safe(&out.merchant_name).chars().take(SUBJECT_MERCHANT_CHARS).collect();
     format!("电子签购单 Receipt: {} {}", merchant.trim(), xml_safe(&out.amount))
 }
 
 /// The text slide: merchant, amount, time and link in Chinese and English.
-pub(super) fn text_slide(out: &Outgoing) -> String {
+pub(super) fn text_slide(out: &ReceiptMessage) -> String {
     format!(
         "{merchant} 电子签购单 / Card receipt\r\n金额 Amount: {amount}\r\n时间 Time: {time}\r\n查看 View: {link}\r\n",
         merchant = xml_safe(&out.merchant_name),
@@ -122,7 +122,7 @@ fn token(s: &str) -> String {
 }
 
 /// Content-ID (without brackets) and Content-Location of the receipt image.
-pub(super) fn image_names(out: &Outgoing) -> (String, String) {
+pub(super) fn image_names(out: &ReceiptMessage) -> (String, String) {
     let name = format!("{}.png", token(&out.receipt_id));
     (name.clone(), name)
 }
@@ -149,7 +149,7 @@ fn smil(image_id: &str) -> String {
 /// Text and image are base64, so the boundaries (which start with "=_", impossible in base64)
 /// can only collide with the SOAP part; they carry a digest of all parts, which no merchant
 /// name can contain.
-pub(super) fn multipart(soap: &[u8], out: &Outgoing) -> (String, Vec<u8>) {
+pub(super) fn multipart(soap: &[u8], out: &ReceiptMessage) -> (String, Vec<u8>) {
     let text = text_slide(out);
     let (image_id, image_location) = image_names(out);
     let smil = smil(&image_id);

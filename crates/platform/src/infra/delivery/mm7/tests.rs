@@ -23,8 +23,8 @@ fn png_like() -> Vec<u8> {
     png
 }
 
-fn outgoing() -> Outgoing {
-    Outgoing {
+fn outgoing() -> ReceiptMessage {
+    ReceiptMessage {
         delivery_id: "r-0001/mms".into(),
         receipt_id: "R20261125-0001".into(),
         merchant_name: "长城书店 Great Wall Books".into(),

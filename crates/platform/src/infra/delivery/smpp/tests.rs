@@ -26,8 +26,8 @@ fn settings(smsc: &Smsc) -> SmppSettings {
     }
 }
 
-fn outgoing(merchant: &str) -> Outgoing {
-    Outgoing {
+fn outgoing(merchant: &str) -> ReceiptMessage {
+    ReceiptMessage {
         delivery_id: "d-0001-sms".into(),
         receipt_id: "r-0001".into(),
         merchant_name: merchant.into(),

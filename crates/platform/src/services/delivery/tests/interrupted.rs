@@ -9,7 +9,8 @@ use super::super::{try_execute_task, Step};
 use super::{channels, store_with_receipt};
 use crate::infra::delivery::email::tests::settings;
 use crate::infra::delivery::email::{EmailSender, TlsMode};
-use crate::infra::delivery::Outgoing;
+use crate::infra::delivery::local::LocalOutbox;
+use crate::infra::delivery::{Message, ReceiptMessage, Sender};
 use crate::infra::store::Store;
 use ereceipt_test_peers::smtp::SmtpServer;
 
@@ -22,8 +23,8 @@ async fn claimed_by_a_dead_worker(store: &Store) -> crate::infra::store::Deliver
     store.claim_delivery("dead", now, -1).await.unwrap().unwrap()
 }
 
-fn outgoing(d: &crate::infra::store::DeliveryRow, png: &[u8]) -> Outgoing {
-    Outgoing {
+fn outgoing(d: &crate::infra::store::DeliveryRow, png: &[u8]) -> ReceiptMessage {
+    ReceiptMessage {
         delivery_id: d.delivery_id.clone(),
         receipt_id: d.receipt_id.clone(),
         merchant_name: "海港书店 Harbour Books".into(),
@@ -94,15 +95,12 @@ async fn the_local_outbox_gets_an_interrupted_message_exactly_once() {
     for (channel, to, written) in [("sms", "+8613800138000", "sms.log"), ("mms", "+8613800138000", "mms.log")] {
         let (store, dir, png) = store_with_receipt((channel, to)).await;
         let outbox = dir.path().join("outbox");
-        let mut ch = channels(&settings(25, TlsMode::None), &outbox);
-        ch.email = None;
+        let ch = channels(&settings(25, TlsMode::None), &outbox);
         let dead = claimed_by_a_dead_worker(&store).await;
-        let out = outgoing(&dead, &png);
+        let msg = Message::Receipt(outgoing(&dead, &png));
         // The dead worker wrote the message, then died before recording it.
-        match channel {
-            "sms" => ch.local.sms(&out, "text", "2026-11-25T14:03:00Z").unwrap(),
-            _ => ch.local.mms(&out, "subject", "2026-11-25T14:03:00Z").unwrap(),
-        };
+        let local = if channel == "sms" { LocalOutbox::sms(&outbox) } else { LocalOutbox::mms(&outbox) };
+        local.send(&msg).await.unwrap();
 
         let id = format!("{RECEIPT}.{channel}");
         assert_eq!(try_execute_task(&store, &ch, "w2").await.unwrap(), Step::Sent(id.clone()));
@@ -115,8 +113,7 @@ async fn the_local_outbox_gets_an_interrupted_message_exactly_once() {
         // Without the crash, a message is written once too (and the log gets its line).
         let (store, dir, _) = store_with_receipt((channel, to)).await;
         let outbox = dir.path().join("outbox");
-        let mut ch = channels(&settings(25, TlsMode::None), &outbox);
-        ch.email = None;
+        let ch = channels(&settings(25, TlsMode::None), &outbox);
         assert_eq!(try_execute_task(&store, &ch, "w1").await.unwrap(), Step::Sent(id.clone()));
         let log = std::fs::read_to_string(outbox.join(written)).unwrap();
         assert_eq!(log.lines().filter(|l| l.contains(&id)).count(), 1, "{channel}: {log}");

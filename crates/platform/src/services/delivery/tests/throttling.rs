@@ -31,7 +31,7 @@ async fn smsc_throttling_and_a_full_queue_back_off_then_deliver_once() {
     let pauses = Backoff { throttled: Duration::from_millis(400), queue_full: Duration::from_millis(300) };
     let (store, dir, _) = store_with_receipt(("sms", "+8613800138000")).await;
     let mut ch = channels(&settings(25, TlsMode::None), dir.path());
-    ch.sms = Some(SmsSender::new(&smpp).with_backoff(pauses));
+    ch.sms = Box::new(SmsSender::new(&smpp).with_backoff(pauses));
 
     let mut refusals = Vec::new();
     for _ in 0..2 {
