@@ -299,7 +299,7 @@ pub fn extract(img: &Canvas, record_hash: &[u8; 32], cert: &PosCertificate, tole
     let deviations = match *tolerance {
         Tolerance::Exact => scan::block_deviations(img, &plan, &paper),
         Tolerance::Jpeg { luma_table } => {
-            scan::block_jpeg_scores(img, &plan, &paper, &tolerance::JpegModel::new(&luma_table))
+            scan::block_jpeg_scores(img, &content, &plan, &paper, &tolerance::JpegModel::new(&luma_table))
         }
     };
     let mut feature = 0u8;

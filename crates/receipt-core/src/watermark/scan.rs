@@ -4,6 +4,8 @@
 //! the carrier is known, each block's largest deviation from the authenticated content.
 
 use super::plan::Plan;
+use std::collections::HashMap;
+
 use super::tolerance::JpegModel;
 use super::{STRIP_UNITS, TAG_BITS, TAG_BLOCK, UNIT};
 use crate::encoding::{sha256, sha256_parts};
@@ -37,6 +39,11 @@ impl Content {
             }
         }
         Self { width: img.width(), height: img.height(), stride, bits }
+    }
+
+    /// The ink bits of the 8×8 unit at unit column `ux`, unit row `uy`, one byte per row.
+    fn unit_mask(&self, ux: usize, uy: usize) -> [u8; U] {
+        std::array::from_fn(|r| self.bits[(uy * U + r) * self.stride + ux])
     }
 
     /// The `bytes` packed bytes of row `y` that start at pixel `x` (a multiple of 8).
@@ -135,37 +142,51 @@ pub(super) fn block_deviations(img: &Canvas, plan: &Plan, paper: &[u8]) -> Vec<u
 
 /// The JPEG score (see [`JpegModel::score`]) of each localisation block: the largest over its
 /// 8×8 units, each judged flat (all ink or all paper in the authenticated content) or mixed,
-/// with the same expected levels as [`block_deviations`].
-pub(super) fn block_jpeg_scores(img: &Canvas, plan: &Plan, paper: &[u8], model: &JpegModel) -> Vec<u8> {
+/// with the same expected levels as [`block_deviations`]. The ink masks come from `content`;
+/// deviations and squared errors are gathered per column over each band of eight rows (vector
+/// operations), then per unit; the quantisation bound of a mixed unit depends only on its mask
+/// and level, so each distinct one is computed once.
+pub(super) fn block_jpeg_scores(
+    img: &Canvas,
+    content: &Content,
+    plan: &Plan,
+    paper: &[u8],
+    model: &JpegModel,
+) -> Vec<u8> {
     let w = img.width() as usize;
     let units = w / U;
     let blocks_x = w / TAG_BLOCK as usize;
     let per_block = TAG_BLOCK as usize / U;
     let mut worst = vec![0u8; plan.tags];
-    let (mut mask, mut dev, mut energy) = (vec![[0u8; U]; units], vec![0u8; units], vec![0u32; units]);
+    let (mut level, mut delta, mut dev, mut energy) = (vec![0u8; w], vec![0u8; w], vec![0u8; w], vec![0u32; w]);
+    let mut bounds: HashMap<([u8; U], u8), f32> = HashMap::new();
     for (uy, (band, paper)) in img.pixels().chunks_exact(w * U).zip(paper.chunks_exact(units)).enumerate() {
+        for (l, &p) in level.chunks_exact_mut(U).zip(paper) {
+            l.fill(p);
+        }
         dev.fill(0);
         energy.fill(0);
-        for (r, row) in band.chunks_exact(w).enumerate() {
-            for (u, (px, &level)) in row.chunks_exact(U).zip(paper).enumerate() {
-                let (mut bits, mut d, mut e) = (0u8, 0u8, 0u32);
-                for &v in px {
-                    let is_ink = v < 128;
-                    let delta = if is_ink { v } else { v.abs_diff(level) };
-                    bits = bits << 1 | u8::from(is_ink);
-                    d = d.max(delta);
-                    e += u32::from(delta) * u32::from(delta);
-                }
-                mask[u][r] = bits;
-                dev[u] = dev[u].max(d);
-                energy[u] += e;
+        for row in band.chunks_exact(w) {
+            // One simple loop per quantity, each of which the compiler vectorises.
+            for ((d, &v), &l) in delta.iter_mut().zip(row).zip(&level) {
+                // Branch-free: `paper` is all ones for a level of 128 or more.
+                let paper = 0u8.wrapping_sub(v >> 7);
+                *d = (v & !paper) | ((v.max(l) - v.min(l)) & paper);
+            }
+            for (d, &x) in dev.iter_mut().zip(&delta) {
+                *d = (*d).max(x);
+            }
+            for (e, &x) in energy.iter_mut().zip(&delta) {
+                *e += u32::from(u16::from(x) * u16::from(x));
             }
         }
         let blocks = &mut worst[uy / per_block * blocks_x..][..blocks_x];
-        for u in 0..units {
-            let m = &mask[u];
+        for (u, ((d, e), &level)) in dev.chunks_exact(U).zip(energy.chunks_exact(U)).zip(paper).enumerate() {
+            let m = content.unit_mask(u, uy);
             let mixed = m.iter().any(|&b| b != 0) && m.iter().any(|&b| b != 0xff);
-            let score = model.score(mixed.then_some((m, paper[u])), dev[u], energy[u]);
+            let bound = mixed.then(|| *bounds.entry((m, level)).or_insert_with(|| model.mixed_bound(&m, level)));
+            let d = d.iter().copied().fold(0, u8::max);
+            let score = model.score_with(bound, d, e.iter().sum());
             let b = &mut blocks[u / per_block];
             *b = (*b).max(score);
         }
