@@ -147,6 +147,14 @@ pub(super) fn unit_sums(img: &Canvas) -> Vec<u16> {
     sums
 }
 
+/// A pixel's deviation from the expected image: an ink pixel's (below 128) from 0, a paper
+/// pixel's from its unit's `level`. Branch-free (`paper` is all ones for a level of 128 or
+/// more), so that the JPEG pass's loop over it becomes vector operations.
+fn deviation(v: u8, level: u8) -> u8 {
+    let paper = 0u8.wrapping_sub(v >> 7);
+    (v & !paper) | ((v.max(level) - v.min(level)) & paper)
+}
+
 /// The largest deviation (grey levels) of each localisation block from the expected image:
 /// ink pixels (below 128) are expected at 0, paper pixels at their unit's level in `paper`
 /// (paper white, or lowered where the carrier holds a 1). A carrier unit lies in a blank strip,
@@ -200,9 +208,7 @@ pub(super) fn block_jpeg_scores(
         for row in band.chunks_exact(w) {
             // One simple loop per quantity, each of which the compiler vectorises.
             for ((d, &v), &l) in delta.iter_mut().zip(row).zip(&level) {
-                // Branch-free: `paper` is all ones for a level of 128 or more.
-                let paper = 0u8.wrapping_sub(v >> 7);
-                *d = (v & !paper) | ((v.max(l) - v.min(l)) & paper);
+                *d = deviation(v, l);
             }
             for (d, &x) in dev.iter_mut().zip(&delta) {
                 *d = (*d).max(x);
@@ -244,6 +250,15 @@ mod tests {
                 let slow = px.iter().enumerate().fold(0u8, |b, (i, &v)| b | (u8::from(v < 128) << (7 - i)));
                 assert_eq!(ink_byte(px), slow, "{px:?}");
                 assert_eq!(slow, pattern);
+            }
+        }
+    }
+
+    #[test]
+    fn the_branch_free_deviation_is_the_plain_one() {
+        for v in 0..=255u8 {
+            for level in 0..=255u8 {
+                assert_eq!(deviation(v, level), if v < 128 { v } else { v.abs_diff(level) }, "{v} {level}");
             }
         }
     }
