@@ -230,9 +230,8 @@ pub fn extract(img: &Canvas, record_hash: &[u8; 32], cert: &PosCertificate, tole
     };
     // Everything below reads the binarised content through `content`, and grey levels only
     // through the unit sums and the final deviation pass.
-    let content = Content::of(img);
+    let (content, sums) = Content::with_unit_sums(img);
     let blank = content.blank_strips(&plan);
-    let sums = scan::unit_sums(img);
     let units_x = (plan.width / UNIT) as usize;
     let unit_index = |strip: usize, u: u32| {
         let (x0, y0) = plan.strip_origin(strip);
@@ -265,11 +264,12 @@ pub fn extract(img: &Canvas, record_hash: &[u8; 32], cert: &PosCertificate, tole
     }
     let mut payload = Vec::with_capacity(plan.payload_len());
     let mut corrected: Vec<Vec<u8>> = Vec::with_capacity(plan.codewords.len());
+    let mut decoder = erasure::Decoder::default();
     for (j, &(n, k)) in plan.codewords.iter().enumerate() {
         if erasures[j].len() > n - k {
             return Extraction::Unreadable;
         }
-        match erasure::correct(&received[j], &erasures[j], n - k) {
+        match decoder.correct(&received[j], &erasures[j], n - k) {
             Some(word) => {
                 payload.extend_from_slice(&word[..k]);
                 corrected.push(word);
@@ -299,7 +299,7 @@ pub fn extract(img: &Canvas, record_hash: &[u8; 32], cert: &PosCertificate, tole
     let deviations = match *tolerance {
         Tolerance::Exact => scan::block_deviations(img, &plan, &paper),
         Tolerance::Jpeg { luma_table } => {
-            scan::block_jpeg_scores(img, &plan, &paper, &tolerance::JpegModel::new(&luma_table))
+            scan::block_jpeg_scores(img, &content, &plan, &paper, &tolerance::JpegModel::new(&luma_table))
         }
     };
     let mut feature = 0u8;

@@ -1,8 +1,10 @@
 //! Reed-Solomon decoding of the watermark's codewords, fast in the common case. The strips
 //! that hold ink are known erasures, and a receipt that was not edited has no other errors, so
-//! a direct erasure solve (syndromes, erasure locator, Forney) recovers the codeword without
-//! the general errors-and-erasures search. Anything else (a real error, a degenerate input) is
-//! left to `reed_solomon::Decoder`, so results are exactly the crate's.
+//! the codeword is recovered by re-encoding: the code is systematic, so the erased data symbols
+//! (a few per codeword; most erasures fall on parity) are the solution of a small linear system
+//! over known parity symbols, and the whole codeword then follows by encoding and is checked
+//! against every symbol that was read. Anything else (a real error, a degenerate input) is left
+//! to `reed_solomon::Decoder`, so results are exactly the crate's.
 //!
 //! Conventions are the crate's: GF(2^8) modulo x^8+x^4+x^3+x^2+1 (0x11d), generator α = 2,
 //! parity roots α^0 … α^(parity-1), and symbol k of an n-symbol codeword is the coefficient of
@@ -45,135 +47,164 @@ fn exp(e: u16) -> u8 {
     EXP[usize::from(e) & 2047]
 }
 
-/// (a + b) mod 255 for exponents below 255.
-fn add_exponents(a: u16, b: u16) -> u16 {
-    let s = a + b;
-    if s >= 255 {
-        s - 255
-    } else {
-        s
-    }
+/// Decodes the codewords of one image: the generator polynomial of each parity length is built
+/// once (the codewords of an image differ in length by at most one).
+#[derive(Default)]
+pub(super) struct Decoder {
+    generators: Vec<(usize, Vec<u8>)>,
 }
 
-/// The corrected codeword (all n symbols) for `received`, whose symbols at the positions in
-/// `erasures` are unknown, or `None` when it cannot be decoded: what
-/// `reed_solomon::Decoder::new(parity).correct(received, Some(erasures))` returns.
-pub(super) fn correct(received: &[u8], erasures: &[u8], parity: usize) -> Option<Vec<u8>> {
-    if let Some(word) = solve_erasures(received, erasures, parity) {
-        return Some(word);
+impl Decoder {
+    /// The corrected codeword (all n symbols) for `received`, whose symbols at the positions in
+    /// `erasures` are unknown, or `None` when it cannot be decoded: what
+    /// `reed_solomon::Decoder::new(parity).correct(received, Some(erasures))` returns.
+    pub(super) fn correct(&mut self, received: &[u8], erasures: &[u8], parity: usize) -> Option<Vec<u8>> {
+        if let Some(word) = solve_erasures(received, erasures, parity, self.generator(parity)) {
+            return Some(word);
+        }
+        let decoded = reed_solomon::Decoder::new(parity).correct(received, Some(erasures)).ok()?;
+        Some(decoded.to_vec())
     }
-    let decoded = reed_solomon::Decoder::new(parity).correct(received, Some(erasures)).ok()?;
-    Some(decoded.to_vec())
+
+    /// The coefficients of x^0 … x^(parity-1) of the generator ∏ (x + α^i), i < parity (monic).
+    fn generator(&mut self, parity: usize) -> &[u8] {
+        let at = match self.generators.iter().position(|(p, _)| *p == parity) {
+            Some(at) => at,
+            None => {
+                let mut g = vec![0u8; parity + 1];
+                g[0] = 1;
+                for i in 0..parity {
+                    // Multiply by (x + α^i), highest degree first so each step reads the old one.
+                    for d in (1..=i + 1).rev() {
+                        g[d] = g[d - 1] ^ exp(log(g[d]) + i as u16);
+                    }
+                    g[0] = exp(log(g[0]) + i as u16);
+                }
+                g.truncate(parity);
+                self.generators.push((parity, g));
+                self.generators.len() - 1
+            }
+        };
+        &self.generators[at].1
+    }
 }
 
 /// The codeword that agrees with `received` everywhere except at `erasures`, when there is
 /// one. It is then unique (at most `parity` erasures on a code of distance parity + 1), so any
 /// correct decoder returns it too. `None` means "not this simple case", never "undecodable".
-fn solve_erasures(received: &[u8], erasures: &[u8], parity: usize) -> Option<Vec<u8>> {
+///
+/// The code is systematic: data symbol j contributes d_j · R_j to the parity, where R_j is
+/// x^(n-1-j) mod g. The known data give part of the parity; the erased data symbols solve the
+/// linear system that as many known parity symbols pose (every square submatrix of an MDS
+/// code's parity part is invertible); the full parity then follows and must match every parity
+/// symbol that was read. `low`: the generator's coefficients below x^parity.
+fn solve_erasures(received: &[u8], erasures: &[u8], parity: usize, low: &[u8]) -> Option<Vec<u8>> {
     let n = received.len();
     let e = erasures.len();
-    if n >= 256 || n <= parity || e > parity {
+    if n >= 256 || n <= parity || e > parity || low.len() != parity {
         return None;
     }
-    let mut word = received.to_vec();
+    let k = n - parity;
+    let mut erased = [false; 256];
     for &p in erasures {
-        *word.get_mut(usize::from(p))? = 0;
-    }
-    // Everything below is at most 255 long (n < 256): fixed arrays, no allocation.
-    let mut s = [0u16; 256];
-    syndromes(&word, &mut s[..parity]);
-    let s = &s[..parity];
-    // log X_l: an erasure at position p is the coefficient of x^(n-1-p).
-    let mut xs = [0u16; 256];
-    for (x, &p) in xs.iter_mut().zip(erasures) {
-        *x = (n - 1 - usize::from(p)) as u16;
-    }
-    let xs = &xs[..e];
-    let lambda = locator(xs);
-    let lambda = &lambda[..=e];
-    // S(x)Λ(x) mod x^parity: its coefficients from e on vanish exactly when an error pattern
-    // confined to the erasures explains every syndrome; the lower ones are the evaluator Ω.
-    let product =
-        |i: usize| lambda[..=i.min(e)].iter().zip(s[..=i].iter().rev()).fold(0u8, |a, (&l, &s)| a ^ exp(l + s));
-    if (e..parity).any(|i| product(i) != 0) {
-        return None;
-    }
-    let mut omega = [LOG_ZERO; 256];
-    for (i, o) in omega[..e].iter_mut().enumerate() {
-        *o = log(product(i));
-    }
-    let omega = &omega[..e];
-    // Forney, first root α^0: Y_l = X_l Ω(X_l⁻¹) / Λ'(X_l⁻¹); in characteristic 2 the formal
-    // derivative keeps the odd terms: Λ'(x) = Σ_{m odd} Λ_m x^(m-1), a polynomial in x².
-    let (mut inv, mut inv2) = ([0u16; 256], [0u16; 256]);
-    for ((i, i2), &x) in inv.iter_mut().zip(inv2.iter_mut()).zip(xs) {
-        *i = (255 - x) % 255;
-        *i2 = add_exponents(*i, *i);
-    }
-    let mut odd = [LOG_ZERO; 128];
-    for (o, &l) in odd.iter_mut().zip(lambda.iter().skip(1).step_by(2)) {
-        *o = l;
-    }
-    let (mut num, mut den) = ([0u8; 256], [0u8; 256]);
-    evaluate(omega, &inv[..e], &mut num[..e]);
-    evaluate(&odd[..e.div_ceil(2)], &inv2[..e], &mut den[..e]);
-    for (((&p, &x), &num), &den) in erasures.iter().zip(xs).zip(&num[..e]).zip(&den[..e]) {
-        if den == 0 {
-            return None; // repeated erasure positions
+        let p = usize::from(p);
+        if p >= n || erased[p] {
+            return None; // outside the codeword, or repeated: the crate's decoder judges
         }
-        word[usize::from(p)] = if num == 0 { 0 } else { exp((x + log(num) + 255 - log(den)) % 255) };
+        erased[p] = true;
+    }
+    // rows[r]: the logarithms of x^(parity + r) mod g, coefficient of x^q at q; data symbol j
+    // has degree n-1-j, so it uses row k-1-j.
+    let low_logs: Vec<u16> = low.iter().map(|&c| log(c)).collect();
+    let mut rows = vec![LOG_ZERO; k * parity];
+    let mut cur = low.to_vec();
+    for row in rows.chunks_exact_mut(parity) {
+        for (r, &c) in row.iter_mut().zip(&cur) {
+            *r = log(c);
+        }
+        // Times x: the top coefficient wraps round through x^parity ≡ low(x).
+        let top = log(cur[parity - 1]);
+        for q in (1..parity).rev() {
+            cur[q] = cur[q - 1] ^ exp(top + low_logs[q]);
+        }
+        cur[0] = exp(top + low_logs[0]);
+    }
+    let row = |j: usize| &rows[(k - 1 - j) * parity..(k - j) * parity];
+    // The parity of the known data (coefficient of x^q at q).
+    let mut par = [0u8; 256];
+    let par = &mut par[..parity];
+    let add = |par: &mut [u8], j: usize, d: u8| {
+        let ld = log(d);
+        for (p, &r) in par.iter_mut().zip(row(j)) {
+            *p ^= exp(ld + r);
+        }
+    };
+    for j in (0..k).filter(|&j| !erased[j] && received[j] != 0) {
+        add(par, j, received[j]);
+    }
+    let unknown: Vec<usize> = (0..k).filter(|&j| erased[j]).collect();
+    let mut word = received.to_vec();
+    if !unknown.is_empty() {
+        // One equation per known parity symbol, as many as there are unknowns (there are
+        // enough: e ≤ parity).
+        let m = unknown.len();
+        let equations: Vec<usize> = (k..n).filter(|&p| !erased[p]).take(m).collect();
+        if equations.len() < m {
+            return None;
+        }
+        let mut a: Vec<u8> = Vec::with_capacity(m * (m + 1));
+        for &p in &equations {
+            let q = n - 1 - p;
+            a.extend(unknown.iter().map(|&j| exp(row(j)[q])));
+            a.push(received[p] ^ par[q]);
+        }
+        let x = solve(&mut a, m)?;
+        for (&j, &v) in unknown.iter().zip(&x) {
+            word[j] = v;
+            if v != 0 {
+                add(par, j, v);
+            }
+        }
+    }
+    for p in k..n {
+        let v = par[n - 1 - p];
+        if !erased[p] && received[p] != v {
+            return None; // an error outside the erasures
+        }
+        word[p] = v;
     }
     Some(word)
 }
 
-/// The erasure locator Λ(x) = ∏ (1 + X_l x) for the erasures at X_l = α^xs[l]: its e + 1
-/// coefficients as logarithms (the rest [`LOG_ZERO`]).
-fn locator(xs: &[u16]) -> [u16; 256] {
-    let mut coefs = [0u8; 256];
-    coefs[0] = 1;
-    for (l, &x) in xs.iter().enumerate() {
-        for m in (1..=l + 1).rev() {
-            coefs[m] ^= exp(log(coefs[m - 1]) + x);
+/// Gauss-Jordan elimination over GF(2^8) of the m × (m + 1) augmented matrix `a` (row-major):
+/// the solution, or `None` when the matrix is singular.
+fn solve(a: &mut [u8], m: usize) -> Option<Vec<u8>> {
+    let w = m + 1;
+    for col in 0..m {
+        let pivot = (col..m).find(|&r| a[r * w + col] != 0)?;
+        if pivot != col {
+            for c in 0..w {
+                a.swap(pivot * w + c, col * w + c);
+            }
+        }
+        // Scale the pivot row to 1 at the pivot, then clear the column elsewhere.
+        let inv = 255 - log(a[col * w + col]);
+        for c in col..w {
+            a[col * w + c] = exp(log(a[col * w + c]) + inv);
+        }
+        let (above, rest) = a.split_at_mut(col * w);
+        let (pivot_row, below) = rest.split_at_mut(w);
+        for other in above.chunks_exact_mut(w).chain(below.chunks_exact_mut(w)) {
+            let f = log(other[col]);
+            if f == LOG_ZERO {
+                continue;
+            }
+            for (o, &p) in other[col..].iter_mut().zip(&pivot_row[col..]) {
+                *o ^= exp(f + log(p));
+            }
         }
     }
-    coefs.map(log)
-}
-
-/// `out[l]` = Σ_m c_m α^(points[l]·m) for coefficients c_m given by their logarithms: every
-/// point at once, term by term, stepping each point's exponent.
-fn evaluate(log_coefs: &[u16], points: &[u16], out: &mut [u8]) {
-    let mut powers = [0u16; 256];
-    let powers = &mut powers[..points.len()];
-    out.fill(0);
-    for &c in log_coefs {
-        for (o, &p) in out.iter_mut().zip(powers.iter()) {
-            *o ^= exp(c + p);
-        }
-        for (p, &step) in powers.iter_mut().zip(points) {
-            *p = add_exponents(*p, step);
-        }
-    }
-}
-
-/// The logarithms of S_i = r(α^i) for i in 0..out.len(). Each non-zero symbol c of degree d
-/// contributes α^(log c + i·d) to S_i; the exponents of all terms step together from one
-/// syndrome to the next, so each syndrome is a run of table look-ups XORed in a register.
-fn syndromes(word: &[u8], out: &mut [u16]) {
-    let n = word.len();
-    let (mut exps, mut degrees) = ([0u16; 256], [0u16; 256]);
-    let mut terms = 0;
-    for (k, &c) in word.iter().enumerate().filter(|&(_, &c)| c != 0) {
-        exps[terms] = log(c);
-        degrees[terms] = (n - 1 - k) as u16;
-        terms += 1;
-    }
-    let (exps, degrees) = (&mut exps[..terms], &degrees[..terms]);
-    for o in out {
-        *o = log(exps.iter().fold(0u8, |acc, &x| acc ^ exp(x)));
-        for (x, &d) in exps.iter_mut().zip(degrees) {
-            *x = add_exponents(*x, d);
-        }
-    }
+    Some(a.chunks_exact(w).map(|r| r[m]).collect())
 }
 
 #[cfg(test)]
@@ -221,12 +252,13 @@ mod tests {
             for &p in &erasures {
                 received[usize::from(p)] = 0;
             }
-            prop_assert_eq!(solve_erasures(&received, &erasures, parity), Some(word.clone()));
-            prop_assert_eq!(correct(&received, &erasures, parity), crate_decode(&received, &erasures, parity));
+            let mut dec = Decoder::default();
+            prop_assert_eq!(solve_erasures(&received, &erasures, parity, dec.generator(parity)), Some(word.clone()));
+            prop_assert_eq!(dec.correct(&received, &erasures, parity), crate_decode(&received, &erasures, parity));
             for (at, flip) in errors {
                 received[at.index(n)] ^= flip;
             }
-            prop_assert_eq!(correct(&received, &erasures, parity), crate_decode(&received, &erasures, parity));
+            prop_assert_eq!(dec.correct(&received, &erasures, parity), crate_decode(&received, &erasures, parity));
         }
     }
 }

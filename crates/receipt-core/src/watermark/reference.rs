@@ -1,9 +1,13 @@
 //! The straightforward extraction the optimised one replaced (binarised copy, per-strip pixel
 //! scans, the crate's Reed-Solomon decoder, a painted expected image): a test oracle that the
-//! fast path must match result for result (with the exact tolerance of lossless files).
+//! fast path must match result for result (with the exact tolerance of lossless files), and
+//! the per-pixel JPEG scoring the per-column one replaced.
 
 use super::plan::Plan;
 use super::*;
+
+/// Pixels per carrier unit side.
+const U: usize = UNIT as usize;
 
 fn packed_bits(img: &Canvas, x0: u32, y0: u32, w: u32, h: u32) -> Vec<u8> {
     let mut out = Vec::new();
@@ -134,4 +138,49 @@ pub(super) fn extract(img: &Canvas, record_hash: &[u8; 32], cert: &PosCertificat
         feature = 255;
     }
     Extraction::Read(Inspection { signature_valid, feature, threshold: 0, regions })
+}
+
+/// The JPEG score (see [`JpegModel::score`]) of each localisation block: the largest over its
+/// 8×8 units, each judged flat (all ink or all paper in the authenticated content) or mixed,
+/// with the same expected levels as [`block_deviations`].
+pub(super) fn block_jpeg_scores(
+    img: &Canvas,
+    plan: &Plan,
+    paper: &[u8],
+    model: &super::tolerance::JpegModel,
+) -> Vec<u8> {
+    let w = img.width() as usize;
+    let units = w / U;
+    let blocks_x = w / TAG_BLOCK as usize;
+    let per_block = TAG_BLOCK as usize / U;
+    let mut worst = vec![0u8; plan.tags];
+    let (mut mask, mut dev, mut energy) = (vec![[0u8; U]; units], vec![0u8; units], vec![0u32; units]);
+    for (uy, (band, paper)) in img.pixels().chunks_exact(w * U).zip(paper.chunks_exact(units)).enumerate() {
+        dev.fill(0);
+        energy.fill(0);
+        for (r, row) in band.chunks_exact(w).enumerate() {
+            for (u, (px, &level)) in row.chunks_exact(U).zip(paper).enumerate() {
+                let (mut bits, mut d, mut e) = (0u8, 0u8, 0u32);
+                for &v in px {
+                    let is_ink = v < 128;
+                    let delta = if is_ink { v } else { v.abs_diff(level) };
+                    bits = bits << 1 | u8::from(is_ink);
+                    d = d.max(delta);
+                    e += u32::from(delta) * u32::from(delta);
+                }
+                mask[u][r] = bits;
+                dev[u] = dev[u].max(d);
+                energy[u] += e;
+            }
+        }
+        let blocks = &mut worst[uy / per_block * blocks_x..][..blocks_x];
+        for u in 0..units {
+            let m = &mask[u];
+            let mixed = m.iter().any(|&b| b != 0) && m.iter().any(|&b| b != 0xff);
+            let score = model.score(mixed.then_some((m, paper[u])), dev[u], energy[u]);
+            let b = &mut blocks[u / per_block];
+            *b = (*b).max(score);
+        }
+    }
+    worst
 }

@@ -4,6 +4,8 @@
 //! the carrier is known, each block's largest deviation from the authenticated content.
 
 use super::plan::Plan;
+use std::collections::HashMap;
+
 use super::tolerance::JpegModel;
 use super::{STRIP_UNITS, TAG_BITS, TAG_BLOCK, UNIT};
 use crate::encoding::{sha256, sha256_parts};
@@ -25,18 +27,41 @@ impl Content {
     pub(super) fn of(img: &Canvas) -> Self {
         let w = img.width() as usize;
         let stride = w.div_ceil(8);
-        let mut bits = Vec::with_capacity(stride * img.height() as usize);
+        let mut bits = vec![0u8; stride * img.height() as usize];
         if w > 0 {
-            for row in img.pixels().chunks_exact(w) {
-                let mut chunks = row.chunks_exact(8);
-                bits.extend(chunks.by_ref().map(|c| ink_byte(c.try_into().unwrap_or([255; 8]))));
-                let rest = chunks.remainder();
-                if !rest.is_empty() {
-                    bits.push(rest.iter().enumerate().fold(0u8, |b, (i, &v)| b | (u8::from(v < 128) << (7 - i))));
-                }
+            for (row, out) in img.pixels().chunks_exact(w).zip(bits.chunks_exact_mut(stride)) {
+                pack_row(row, out);
             }
         }
         Self { width: img.width(), height: img.height(), stride, bits }
+    }
+
+    /// [`Content::of`] and the grey-level sum of every 8×8 unit (row-major) in one pass, band by band of eight rows (a few KiB that
+    /// stay in the first-level cache between the two), for sides that are multiples of 8.
+    pub(super) fn with_unit_sums(img: &Canvas) -> (Self, Vec<u16>) {
+        let w = img.width() as usize;
+        let stride = w / 8;
+        let mut bits = vec![0u8; img.pixels().len() / 8];
+        let mut sums = Vec::with_capacity(img.pixels().len() / (U * U));
+        let mut columns = vec![0u16; w];
+        if w > 0 {
+            for (band, out) in img.pixels().chunks_exact(w * U).zip(bits.chunks_exact_mut(stride * U)) {
+                columns.fill(0);
+                for (row, out) in band.chunks_exact(w).zip(out.chunks_exact_mut(stride)) {
+                    pack_row(row, out);
+                    for (c, &v) in columns.iter_mut().zip(row) {
+                        *c += u16::from(v);
+                    }
+                }
+                sums.extend(columns.chunks_exact(U).map(|c| c.iter().sum::<u16>()));
+            }
+        }
+        (Self { width: img.width(), height: img.height(), stride, bits }, sums)
+    }
+
+    /// The ink bits of the 8×8 unit at unit column `ux`, unit row `uy`, one byte per row.
+    fn unit_mask(&self, ux: usize, uy: usize) -> [u8; U] {
+        std::array::from_fn(|r| self.bits[(uy * U + r) * self.stride + ux])
     }
 
     /// The `bytes` packed bytes of row `y` that start at pixel `x` (a multiple of 8).
@@ -82,6 +107,18 @@ impl Content {
     }
 }
 
+/// Packs one row of pixels into `out` (its length rounded up to whole bytes).
+fn pack_row(row: &[u8], out: &mut [u8]) {
+    let mut chunks = row.chunks_exact(8);
+    for (o, c) in out.iter_mut().zip(chunks.by_ref()) {
+        *o = ink_byte(c.try_into().unwrap_or([255; 8]));
+    }
+    let rest = chunks.remainder();
+    if let (false, Some(last)) = (rest.is_empty(), out.last_mut()) {
+        *last = rest.iter().enumerate().fold(0u8, |b, (i, &v)| b | (u8::from(v < 128) << (7 - i)));
+    }
+}
+
 /// The ink bits of eight pixels, first pixel in the most significant bit. A grey level is ink
 /// (below 128) exactly when its top bit is clear; the multiplication gathers the eight top bits
 /// of the lanes into the top byte (every partial product lands on its own bit, so no carries).
@@ -93,6 +130,7 @@ fn ink_byte(px: [u8; 8]) -> u8 {
 
 /// The sum of the grey levels of every 8×8 unit, units in row-major order. The image's sides
 /// must be multiples of 8 (the plan guarantees it).
+#[cfg(test)]
 pub(super) fn unit_sums(img: &Canvas) -> Vec<u16> {
     let w = img.width() as usize;
     let mut sums = Vec::with_capacity(img.pixels().len() / (U * U));
@@ -107,6 +145,14 @@ pub(super) fn unit_sums(img: &Canvas) -> Vec<u16> {
         sums.extend(columns.chunks_exact(U).map(|c| c.iter().sum::<u16>()));
     }
     sums
+}
+
+/// A pixel's deviation from the expected image: an ink pixel's (below 128) from 0, a paper
+/// pixel's from its unit's `level`. Branch-free (`paper` is all ones for a level of 128 or
+/// more), so that the JPEG pass's loop over it becomes vector operations.
+fn deviation(v: u8, level: u8) -> u8 {
+    let paper = 0u8.wrapping_sub(v >> 7);
+    (v & !paper) | ((v.max(level) - v.min(level)) & paper)
 }
 
 /// The largest deviation (grey levels) of each localisation block from the expected image:
@@ -135,37 +181,49 @@ pub(super) fn block_deviations(img: &Canvas, plan: &Plan, paper: &[u8]) -> Vec<u
 
 /// The JPEG score (see [`JpegModel::score`]) of each localisation block: the largest over its
 /// 8×8 units, each judged flat (all ink or all paper in the authenticated content) or mixed,
-/// with the same expected levels as [`block_deviations`].
-pub(super) fn block_jpeg_scores(img: &Canvas, plan: &Plan, paper: &[u8], model: &JpegModel) -> Vec<u8> {
+/// with the same expected levels as [`block_deviations`]. The ink masks come from `content`;
+/// deviations and squared errors are gathered per column over each band of eight rows (vector
+/// operations), then per unit; the quantisation bound of a mixed unit depends only on its mask
+/// and level, so each distinct one is computed once.
+pub(super) fn block_jpeg_scores(
+    img: &Canvas,
+    content: &Content,
+    plan: &Plan,
+    paper: &[u8],
+    model: &JpegModel,
+) -> Vec<u8> {
     let w = img.width() as usize;
     let units = w / U;
     let blocks_x = w / TAG_BLOCK as usize;
     let per_block = TAG_BLOCK as usize / U;
     let mut worst = vec![0u8; plan.tags];
-    let (mut mask, mut dev, mut energy) = (vec![[0u8; U]; units], vec![0u8; units], vec![0u32; units]);
+    let (mut level, mut delta, mut dev, mut energy) = (vec![0u8; w], vec![0u8; w], vec![0u8; w], vec![0u32; w]);
+    let mut bounds: HashMap<([u8; U], u8), f32> = HashMap::new();
     for (uy, (band, paper)) in img.pixels().chunks_exact(w * U).zip(paper.chunks_exact(units)).enumerate() {
+        for (l, &p) in level.chunks_exact_mut(U).zip(paper) {
+            l.fill(p);
+        }
         dev.fill(0);
         energy.fill(0);
-        for (r, row) in band.chunks_exact(w).enumerate() {
-            for (u, (px, &level)) in row.chunks_exact(U).zip(paper).enumerate() {
-                let (mut bits, mut d, mut e) = (0u8, 0u8, 0u32);
-                for &v in px {
-                    let is_ink = v < 128;
-                    let delta = if is_ink { v } else { v.abs_diff(level) };
-                    bits = bits << 1 | u8::from(is_ink);
-                    d = d.max(delta);
-                    e += u32::from(delta) * u32::from(delta);
-                }
-                mask[u][r] = bits;
-                dev[u] = dev[u].max(d);
-                energy[u] += e;
+        for row in band.chunks_exact(w) {
+            // One simple loop per quantity, each of which the compiler vectorises.
+            for ((d, &v), &l) in delta.iter_mut().zip(row).zip(&level) {
+                *d = deviation(v, l);
+            }
+            for (d, &x) in dev.iter_mut().zip(&delta) {
+                *d = (*d).max(x);
+            }
+            for (e, &x) in energy.iter_mut().zip(&delta) {
+                *e += u32::from(u16::from(x) * u16::from(x));
             }
         }
         let blocks = &mut worst[uy / per_block * blocks_x..][..blocks_x];
-        for u in 0..units {
-            let m = &mask[u];
+        for (u, ((d, e), &level)) in dev.chunks_exact(U).zip(energy.chunks_exact(U)).zip(paper).enumerate() {
+            let m = content.unit_mask(u, uy);
             let mixed = m.iter().any(|&b| b != 0) && m.iter().any(|&b| b != 0xff);
-            let score = model.score(mixed.then_some((m, paper[u])), dev[u], energy[u]);
+            let bound = mixed.then(|| *bounds.entry((m, level)).or_insert_with(|| model.mixed_bound(&m, level)));
+            let d = d.iter().copied().fold(0, u8::max);
+            let score = model.score_with(bound, d, e.iter().sum());
             let b = &mut blocks[u / per_block];
             *b = (*b).max(score);
         }
@@ -194,6 +252,30 @@ mod tests {
                 assert_eq!(slow, pattern);
             }
         }
+    }
+
+    #[test]
+    fn the_branch_free_deviation_is_the_plain_one() {
+        for v in 0..=255u8 {
+            for level in 0..=255u8 {
+                assert_eq!(deviation(v, level), if v < 128 { v } else { v.abs_diff(level) }, "{v} {level}");
+            }
+        }
+    }
+
+    #[test]
+    fn one_pass_gives_the_content_and_the_unit_sums() {
+        let mut st = 7u64;
+        let px = (0..384 * 128)
+            .map(|_| {
+                st = st.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                (st >> 56) as u8
+            })
+            .collect();
+        let img = Canvas::from_pixels(384, 128, px).unwrap();
+        let (content, sums) = Content::with_unit_sums(&img);
+        assert!(content.bits == Content::of(&img).bits);
+        assert_eq!(sums, unit_sums(&img));
     }
 
     #[test]

@@ -293,3 +293,52 @@ proptest! {
         prop_assert_eq!(extract(&img, &hash, &cert, &EXACT), super::reference::extract(&img, &hash, &cert));
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+    /// The per-column JPEG scoring gives exactly the per-pixel one's block scores, for any
+    /// expected paper levels, on clean, recompressed and noisy images.
+    #[test]
+    fn jpeg_scores_match_the_per_pixel_pass(
+        seed in 0u64..1000,
+        edit in 0u8..3,
+        quality in 30u8..95,
+        lowered in proptest::collection::vec(any::<prop::sample::Index>(), 0..4000),
+    ) {
+        let (signer, _) = identity();
+        let hash = [seed as u8; 32];
+        let mut img = fake_receipt(seed);
+        embed(&mut img, &hash, &signer).unwrap();
+        let tables = |q: u8| crate::render::decode::jpeg_tables_for_tests(u32::from(q));
+        let (img, table) = match edit {
+            0 => (img, tables(75)),
+            1 => {
+                let (c, t) = jpeg_file(&img, quality);
+                let Tolerance::Jpeg { luma_table } = t else { panic!("a JPEG has tables") };
+                (c, luma_table)
+            }
+            _ => {
+                let mut e = img.clone();
+                let mut st = seed;
+                for v in e.pixels_mut().iter_mut() {
+                    st = st.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    if (st >> 40) % 16 == 0 {
+                        *v = (st >> 16) as u8;
+                    }
+                }
+                (e, tables(quality))
+            }
+        };
+        let plan = plan::Plan::new(img.width(), img.height(), &hash).unwrap();
+        let units = (img.width() / UNIT * img.height() / UNIT) as usize;
+        let mut paper = vec![255u8; units];
+        for i in lowered {
+            paper[i.index(units)] = 255 - AMPLITUDE;
+        }
+        let model = tolerance::JpegModel::new(&table);
+        prop_assert_eq!(
+            scan::block_jpeg_scores(&img, &Content::of(&img), &plan, &paper, &model),
+            super::reference::block_jpeg_scores(&img, &plan, &paper, &model)
+        );
+    }
+}

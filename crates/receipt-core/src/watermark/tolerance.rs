@@ -106,10 +106,16 @@ impl JpegModel {
 
     /// The score of one 8×8 block: whether its signed content mixes ink and paper (then its
     /// ink rows and paper level), its largest pixel deviation and its squared error.
+    #[cfg(test)]
     pub(super) fn score(&self, mixed: Option<(&[u8; 8], u8)>, worst: u8, energy: u32) -> u8 {
+        self.score_with(mixed.map(|(mask, level)| self.mixed_bound(mask, level)), worst, energy)
+    }
+
+    /// [`Self::score`] given the [`Self::mixed_bound`] of a mixed block (`None` for a flat one).
+    pub(super) fn score_with(&self, mixed_bound: Option<f32>, worst: u8, energy: u32) -> u8 {
         let pixel = f32::from(worst) * 100.0 / f32::from(PIXEL_LIMIT);
-        let block = match mixed {
-            Some((mask, level)) => energy as f32 * 100.0 / self.mixed_bound(mask, level),
+        let block = match mixed_bound {
+            Some(bound) => energy as f32 * 100.0 / bound,
             None => f32::from(worst) * 100.0 / f32::from(FLAT_LIMIT),
         };
         pixel.max(block).min(255.0) as u8

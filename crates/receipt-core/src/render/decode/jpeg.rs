@@ -55,26 +55,51 @@ fn pixels(bytes: &[u8], file: &JpegFile) -> Result<(Canvas, Option<Refusal>), Im
         .jpeg_set_out_colorspace(out);
     let mut dec = JpegDecoder::new_with_options(ZCursor::new(bytes), options);
     let data = dec.decode().map_err(|e| ImageError::Jpeg(format!("{e:?}")))?;
-    let (w, h) = (file.width as usize, file.height as usize);
+    let w = file.width as usize;
     let mut refusal = None;
     let px: Vec<u8> = match out {
         ColorSpace::Luma => data,
         ColorSpace::YCbCr => {
-            let mut px = Vec::with_capacity(w * h);
-            for (i, p) in data.chunks_exact(3).enumerate() {
-                px.push(p[0]);
-                // Neutral chroma (every pixel of a genuine grey JPEG) needs no arithmetic.
-                if (p[1], p[2]) != (128, 128) && refusal.is_none() && spread(p[1], p[2]) > MAX_SPREAD {
-                    refusal = Some(Refusal::Colour { x: (i % w) as u32, y: (i / w) as u32 });
-                }
-            }
-            px
+            refusal = first_colour(&data, w);
+            data.chunks_exact(3).map(|p| p[0]).collect()
         }
         _ => data.chunks_exact(3).map(|p| luma(p[0], p[1], p[2])).collect(),
     };
     let canvas = Canvas::from_pixels(file.width, file.height, px)
         .ok_or_else(|| ImageError::Jpeg("decoded size differs from the frame header".into()))?;
     Ok((canvas, refusal))
+}
+
+/// Pixels per run whose chroma is tested whole: a genuine grey JPEG has neutral chroma (128,
+/// 128) everywhere, which a branch-free test over the run's bytes finds (vectorised); only a run
+/// that fails it is looked at pixel by pixel.
+const RUN: usize = 64;
+/// Per byte of a run of YCbCr pixels: which bits must equal those of 128 (the chroma bytes).
+static CHROMA: [u8; 3 * RUN] = {
+    let mut m = [0u8; 3 * RUN];
+    let mut i = 0;
+    while i < RUN {
+        m[3 * i + 1] = 0xff;
+        m[3 * i + 2] = 0xff;
+        i += 1;
+    }
+    m
+};
+
+/// The first pixel (of interleaved YCbCr rows `w` wide) whose chroma a viewer would show as
+/// colour: spread above [`MAX_SPREAD`].
+fn first_colour(data: &[u8], w: usize) -> Option<Refusal> {
+    for (r, run) in data.chunks(3 * RUN).enumerate() {
+        if run.iter().zip(&CHROMA).fold(0u8, |any, (&b, &m)| any | ((b ^ 0x80) & m)) == 0 {
+            continue;
+        }
+        let at = run.chunks_exact(3).position(|p| (p[1], p[2]) != (128, 128) && spread(p[1], p[2]) > MAX_SPREAD);
+        if let Some(k) = at {
+            let i = r * RUN + k;
+            return Some(Refusal::Colour { x: (i % w) as u32, y: (i / w) as u32 });
+        }
+    }
+    None
 }
 
 /// The largest difference between the R, G and B that the JFIF conversion makes of a pixel's
@@ -84,4 +109,39 @@ fn spread(cb: u8, cr: u8) -> i32 {
     // Offsets from Y of R, G and B, in thousandths.
     let (r, g, b) = (1402 * cr, -344 * cb - 714 * cr, 1772 * cb);
     (r.max(g).max(b) - r.min(g).min(b)) / 1000
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// The pixel-by-pixel test the run test stands in front of.
+    fn first_colour_slowly(data: &[u8], w: usize) -> Option<Refusal> {
+        let i = data.chunks_exact(3).position(|p| (p[1], p[2]) != (128, 128) && spread(p[1], p[2]) > MAX_SPREAD)?;
+        Some(Refusal::Colour { x: (i % w) as u32, y: (i / w) as u32 })
+    }
+
+    proptest! {
+        /// Same first coloured pixel as the per-pixel test, whatever the chroma of a few pixels
+        /// (neutral, slightly off, coloured) and wherever they lie.
+        #[test]
+        fn the_run_test_finds_the_same_first_coloured_pixel(
+            rows in 1usize..40,
+            off in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>(), any::<u8>()), 0..6),
+        ) {
+            let w = 384;
+            let mut data: Vec<u8> = (0..w * rows).flat_map(|i| [(i % 251) as u8, 128, 128]).collect();
+            for (at, cb, cr) in off {
+                let i = at.index(w * rows);
+                data[3 * i + 1] = cb;
+                data[3 * i + 2] = cr;
+            }
+            prop_assert_eq!(
+                format!("{:?}", first_colour(&data, w)),
+                format!("{:?}", first_colour_slowly(&data, w))
+            );
+        }
+    }
 }
