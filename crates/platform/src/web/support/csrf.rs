@@ -124,4 +124,29 @@ mod tests {
         assert_ne!(csrf_token(k, "browser-a", Some("s1\0")), csrf_token(k, "browser-a", Some("s2\0")));
         assert_ne!(t, csrf_token(b"other key", "browser-a", None));
     }
+
+    #[derive(serde::Deserialize)]
+    struct Login {
+        phone: String,
+        #[serde(default)]
+        next: String,
+    }
+
+    async fn form<T: serde::de::DeserializeOwned>(body: &'static str) -> Option<WithToken<T>> {
+        let req = Request::post("/")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(axum::body::Body::from(body))
+            .ok()?;
+        Form::<WithToken<T>>::from_request(req, &()).await.ok().map(|Form(f)| f)
+    }
+
+    #[tokio::test]
+    async fn the_token_is_taken_out_and_the_handler_gets_the_rest_of_the_form() {
+        let f = form::<Login>("phone=%2B8613800138000&csrf=abc&next=%2Fpull").await.expect("form");
+        assert_eq!((f.csrf.as_str(), f.form.phone.as_str(), f.form.next.as_str()), ("abc", "+8613800138000", "/pull"));
+        let f = form::<Login>("phone=1").await.expect("a missing token is empty, refused by the check");
+        assert_eq!((f.csrf.as_str(), f.form.next.as_str()), ("", ""));
+        assert!(form::<NoFields>("csrf=abc&extra=1").await.is_some_and(|f| f.csrf == "abc"));
+        assert!(form::<Login>("csrf=abc").await.is_none(), "a form without its fields is still refused");
+    }
 }
