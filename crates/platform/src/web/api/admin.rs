@@ -2,32 +2,27 @@
 //! revoke, inspect a terminal's hash chain and the refused uploads.
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::Json;
 use chrono::Utc;
 use serde::Deserialize;
 
-use super::{require_admin, ApiError};
+use super::{Admin, ApiError};
 use crate::services::chain::{analyse, ChainReport};
 use crate::services::terminals::{self, IssuedToken, Registration};
 use crate::web::state::SharedState;
 
 pub async fn add_terminal(
+    _: Admin,
     State(st): State<SharedState>,
-    headers: HeaderMap,
     Json(reg): Json<Registration>,
 ) -> Result<(StatusCode, Json<IssuedToken>), ApiError> {
-    require_admin(&st, &headers)?;
     let issued = terminals::register(&st.store, &st.keys, &reg, st.settings.enrolment_token_hours, Utc::now()).await?;
     tracing::info!(terminal = %issued.terminal_id, "terminal registered");
     Ok((StatusCode::CREATED, Json(issued)))
 }
 
-pub async fn list_terminals(
-    State(st): State<SharedState>,
-    headers: HeaderMap,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    require_admin(&st, &headers)?;
+pub async fn list_terminals(_: Admin, State(st): State<SharedState>) -> Result<Json<serde_json::Value>, ApiError> {
     let rows = st.store.terminals().await?;
     let list: Vec<_> = rows
         .into_iter()
@@ -43,11 +38,10 @@ pub async fn list_terminals(
 }
 
 pub async fn new_token(
+    _: Admin,
     State(st): State<SharedState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<IssuedToken>, ApiError> {
-    require_admin(&st, &headers)?;
     Ok(Json(terminals::reissue_token(&st.store, &st.keys, &id, st.settings.enrolment_token_hours, Utc::now()).await?))
 }
 
@@ -58,12 +52,11 @@ pub struct RevokeBody {
 }
 
 pub async fn revoke(
+    _: Admin,
     State(st): State<SharedState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
     body: Option<Json<RevokeBody>>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    require_admin(&st, &headers)?;
     let reason = body.map(|b| b.0.reason).unwrap_or_default();
     let n = terminals::revoke(&st.store, &id, &reason, Utc::now()).await?;
     tracing::warn!(terminal = %id, certificates = n, "terminal revoked");
@@ -71,11 +64,10 @@ pub async fn revoke(
 }
 
 pub async fn chain(
+    _: Admin,
     State(st): State<SharedState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<ChainReport>, ApiError> {
-    require_admin(&st, &headers)?;
     if st.store.terminal(&id).await?.is_none() {
         return Err(ApiError::not_found(format!("no terminal {id}")));
     }
@@ -88,11 +80,10 @@ pub struct Limit {
 }
 
 pub async fn refusals(
+    _: Admin,
     State(st): State<SharedState>,
-    headers: HeaderMap,
     Query(l): Query<Limit>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    require_admin(&st, &headers)?;
     let list = st.store.refusals(l.limit.unwrap_or(100).clamp(1, 1000)).await?;
     let list: Vec<_> = list
         .into_iter()
@@ -104,22 +95,17 @@ pub async fn refusals(
 /// `POST /api/v1/admin/users`: a merchant or acquirer portal user; the answer holds the
 /// password (when generated) and the TOTP secret, shown this once.
 pub async fn add_user(
+    _: Admin,
     State(st): State<SharedState>,
-    headers: HeaderMap,
     Json(u): Json<crate::services::staff::NewUser>,
 ) -> Result<(StatusCode, Json<crate::services::staff::Credentials>), ApiError> {
-    require_admin(&st, &headers)?;
     let c = crate::services::staff::add(&st.store, &st.keys, &u, Utc::now().timestamp_millis()).await?;
     tracing::info!(username = %c.username, role = %c.role, "portal user created");
     Ok((StatusCode::CREATED, Json(c)))
 }
 
 /// `GET /api/v1/admin/users`.
-pub async fn list_users(
-    State(st): State<SharedState>,
-    headers: HeaderMap,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    require_admin(&st, &headers)?;
+pub async fn list_users(_: Admin, State(st): State<SharedState>) -> Result<Json<serde_json::Value>, ApiError> {
     let now = Utc::now().timestamp_millis();
     let users: Vec<_> = st.store.accounts().await?.iter().map(|a| crate::services::staff::describe(a, now)).collect();
     Ok(Json(serde_json::json!({ "users": users })))
@@ -127,11 +113,10 @@ pub async fn list_users(
 
 /// `POST /api/v1/admin/users/{name}/unlock`: lifts a lockout.
 pub async fn unlock_user(
+    _: Admin,
     State(st): State<SharedState>,
-    headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    require_admin(&st, &headers)?;
     if st.store.unlock_account(&name).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -141,11 +126,10 @@ pub async fn unlock_user(
 
 /// `POST /api/v1/admin/users/{name}/disable`: signs the user out and refuses further sign-ins.
 pub async fn disable_user(
+    _: Admin,
     State(st): State<SharedState>,
-    headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    require_admin(&st, &headers)?;
     if st.store.disable_account(&name, Utc::now().timestamp_millis()).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -163,12 +147,11 @@ pub struct ResetRequest {
 /// `POST /api/v1/admin/users/{name}/reset`: a new password (generated unless given) and TOTP
 /// secret, shown once; unlocks and signs the user out.
 pub async fn reset_user(
+    _: Admin,
     State(st): State<SharedState>,
-    headers: HeaderMap,
     Path(name): Path<String>,
     body: Option<Json<ResetRequest>>,
 ) -> Result<Json<crate::services::staff::Credentials>, ApiError> {
-    require_admin(&st, &headers)?;
     let password = body.and_then(|Json(b)| b.password);
     let c = crate::services::staff::reset(&st.store, &st.keys, &name, password)
         .await?

@@ -11,7 +11,8 @@ pub(crate) mod query;
 mod terminal_receipts;
 mod upload;
 
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, FromRequestParts};
+use axum::http::request::Parts;
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::Router;
@@ -64,13 +65,21 @@ pub(crate) fn browser_routes() -> Router<SharedState> {
         .route("/api/v1/pull/receipts/{id}/image", get(pull::image))
 }
 
-/// Admin and query endpoints need `Authorization: Bearer ADMIN-TOKEN`.
-fn require_admin(state: &SharedState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let token = bearer(headers).ok_or_else(|| ApiError::unauthorized("Authorization: Bearer ADMIN-TOKEN required"))?;
-    if token_hash(token) != state.keys.admin_token_hash {
-        return Err(ApiError::unauthorized("wrong admin token"));
+/// The admin bearer token, as an extractor: admin and query endpoints need
+/// `Authorization: Bearer ADMIN-TOKEN` and answer 401 without it.
+pub(crate) struct Admin;
+
+impl FromRequestParts<SharedState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, st: &SharedState) -> Result<Self, ApiError> {
+        let token = bearer(&parts.headers)
+            .ok_or_else(|| ApiError::unauthorized("Authorization: Bearer ADMIN-TOKEN required"))?;
+        if token_hash(token) != st.keys.admin_token_hash {
+            return Err(ApiError::unauthorized("wrong admin token"));
+        }
+        Ok(Admin)
     }
-    Ok(())
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {

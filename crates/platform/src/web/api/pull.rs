@@ -7,18 +7,18 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use chrono::Utc;
 use ereceipt_core::model::PhoneNumber;
 use serde::Deserialize;
 
-use super::query::ReceiptView;
+use super::query::{receipt_png, ReceiptView};
 use super::ApiError;
-use crate::infra::keys::token_hash;
+use crate::infra::store::StoreError;
 use crate::infra::tls::Peer;
 use crate::services::customer_login::{check_login_code, send_login_code, CodeRefused};
 use crate::web::state::SharedState;
 use crate::web::support::session::CUSTOMER as KIND;
 use crate::web::support::CUSTOMER_COOKIE as COOKIE;
+use crate::web::support::{Door, ReceiptScope, SignedOut};
 
 /// Refuses a state-changing request whose `Origin` is not this platform (CSRF).
 fn same_origin(headers: &HeaderMap) -> Result<(), ApiError> {
@@ -95,38 +95,36 @@ pub async fn login(
     Ok(r)
 }
 
-fn cookie(headers: &HeaderMap) -> Option<String> {
-    crate::web::support::cookie(headers, COOKIE)
+/// A pull request without a live session: JSON 401.
+pub(crate) struct NoSession;
+
+impl SignedOut for NoSession {
+    fn answer(_: Door, _: &str, had_cookie: bool) -> Response {
+        let message = if had_cookie { "the session ended; log in again" } else { "log in with a code first" };
+        ApiError::unauthorized(message).into_response()
+    }
+    fn failed(e: StoreError) -> Response {
+        ApiError::from(e).into_response()
+    }
 }
 
-async fn customer(st: &SharedState, headers: &HeaderMap) -> Result<String, ApiError> {
-    let token = cookie(headers).ok_or_else(|| ApiError::unauthorized("log in with a code first"))?;
-    st.store
-        .session(&token_hash(&token), KIND, Utc::now().timestamp_millis())
-        .await?
-        .ok_or_else(|| ApiError::unauthorized("the session ended; log in again"))
-}
+/// The customer of a pull request.
+type Customer = crate::web::support::Customer<NoSession>;
 
-pub async fn receipts(State(st): State<SharedState>, headers: HeaderMap) -> Result<Json<serde_json::Value>, ApiError> {
-    let phone = customer(&st, &headers).await?;
+pub async fn receipts(who: Customer, State(st): State<SharedState>) -> Result<Json<serde_json::Value>, ApiError> {
     let items: Vec<ReceiptView> =
-        st.store.receipts_for_phone(&phone).await?.into_iter().map(ReceiptView::from).collect();
+        st.store.receipts_for_phone(who.phone()).await?.into_iter().map(ReceiptView::from).collect();
     Ok(Json(serde_json::json!({ "items": items })))
 }
 
 /// The image of one of the customer's receipts; any other id is "not found", whether it
 /// exists or not.
 pub async fn image(
+    who: Customer,
     State(st): State<SharedState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let phone = customer(&st, &headers).await?;
-    let mine = st.store.receipt(&id).await?.filter(|r| r.delivery.as_ref().is_some_and(|(_, to)| *to == phone));
-    if mine.is_none() {
-        return Err(ApiError::not_found(format!("no receipt {id}")));
-    }
-    let png = st.store.receipt_image(&id).await?.ok_or_else(|| ApiError::not_found(format!("no receipt {id}")))?;
+    let png = receipt_png(&st, &ReceiptScope::Phone(who.phone().to_owned()), &id).await?;
     Ok((
         [
             (header::CONTENT_TYPE, "image/png".to_owned()),

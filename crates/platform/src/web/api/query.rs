@@ -2,19 +2,19 @@
 //! and verification of an image (public: whoever holds a receipt may check it).
 
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap};
+use axum::http::header;
 use axum::response::IntoResponse;
 use axum::Json;
 use bytes::Bytes;
 use chrono::DateTime;
 use serde::{Deserialize, Serialize};
 
-use super::{require_admin, ApiError};
+use super::{Admin, ApiError};
 use crate::infra::store::{ReceiptQuery, StoredReceipt};
 use crate::services::verification::gate::Busy;
 use crate::web::state::SharedState;
-use crate::web::support::busy_status;
 use crate::web::support::json::{deliveries_json, rfc3339};
+use crate::web::support::{busy_status, ReceiptScope};
 
 /// Search parameters; times are RFC 3339, amounts minor units.
 #[derive(Debug, Default, Deserialize)]
@@ -93,11 +93,10 @@ fn parse_time(field: &str, v: Option<&str>) -> Result<Option<i64>, ApiError> {
 }
 
 pub async fn search(
+    _: Admin,
     State(st): State<SharedState>,
-    headers: HeaderMap,
     Query(p): Query<SearchParams>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    require_admin(&st, &headers)?;
     if let Some(l4) = &p.last4 {
         if l4.len() != 4 || !l4.bytes().all(|b| b.is_ascii_digit()) {
             return Err(ApiError::bad_request("last4: four digits"));
@@ -124,11 +123,10 @@ pub async fn search(
 
 /// One receipt, with its delivery choice and every delivery's state and history.
 pub async fn receipt(
+    _: Admin,
     State(st): State<SharedState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    require_admin(&st, &headers)?;
     let r = st.store.receipt(&id).await?.ok_or_else(|| ApiError::not_found(format!("no receipt {id}")))?;
     let delivery = r.delivery.as_ref().map(|(c, t)| format!("{c}:{t}"));
     let deliveries = deliveries_json(st.store.deliveries_of(&id).await?);
@@ -142,32 +140,37 @@ pub async fn receipt(
 }
 
 pub async fn image(
+    _: Admin,
     State(st): State<SharedState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    require_admin(&st, &headers)?;
-    let png = st.store.receipt_image(&id).await?.ok_or_else(|| ApiError::not_found(format!("no receipt {id}")))?;
+    let png = receipt_png(&st, &ReceiptScope::Any, &id).await?;
     Ok(([(header::CONTENT_TYPE, "image/png")], png))
 }
 
+/// The stored image of receipt `id` if it is within `scope`; "not found" otherwise, whether it
+/// exists or not. The admin API and the customer's pull API both serve images through it.
+pub(crate) async fn receipt_png(st: &SharedState, scope: &ReceiptScope, id: &str) -> Result<Vec<u8>, ApiError> {
+    let missing = || ApiError::not_found(format!("no receipt {id}"));
+    scope.receipt(&st.store, id).await?.ok_or_else(missing)?;
+    st.store.receipt_image(id).await?.ok_or_else(missing)
+}
+
 pub async fn record(
+    _: Admin,
     State(st): State<SharedState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    require_admin(&st, &headers)?;
     let r = st.store.receipt(&id).await?.ok_or_else(|| ApiError::not_found(format!("no receipt {id}")))?;
     Ok(([(header::CONTENT_TYPE, "application/cbor")], r.record))
 }
 
 /// The platform's evidence that it stored a receipt (see `ereceipt_core::evidence`).
 pub async fn evidence(
+    _: Admin,
     State(st): State<SharedState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    require_admin(&st, &headers)?;
     let r = st.store.receipt(&id).await?.ok_or_else(|| ApiError::not_found(format!("no receipt {id}")))?;
     let text = crate::services::verification::evidence_text(&st.keys, &r)
         .map_err(|e| ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;

@@ -1,22 +1,23 @@
 //! The customer's pages (P3): ask for a code by SMS, log in with it, list, view, download and
-//! verify every receipt sent to that number; and the public "check a receipt" upload.
+//! verify every receipt sent to that number (the receipt pages are `portal::receipts`, shared
+//! with the other roles); and the public "check a receipt" upload.
 
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::{Extension, Form};
+use axum::Extension;
 use ereceipt_core::model::PhoneNumber;
 use maud::html;
 use serde::Deserialize;
 
+use super::guards::ToLogin;
 use super::views::{self, csrf_field, layout, notice, DeliveryDetail, DetailPage, DownloadQuery, Viewer};
 use super::{check_post, see_other, session_subject, CsrfForm, Ctx, Lang, PageError};
-use crate::infra::store::StoredReceipt;
 use crate::infra::tls::Peer;
 use crate::services::customer_login::{check_login_code, send_login_code, CodeRefused};
 use crate::web::state::SharedState;
 use crate::web::support::session::CUSTOMER as KIND;
-use crate::web::support::{login_status, CUSTOMER_COOKIE};
+use crate::web::support::{login_status, Customer, NoFields, CUSTOMER_COOKIE};
 
 /// Largest image the public verification page takes.
 pub(crate) const MAX_VERIFY_BYTES: usize = 8 * 1024 * 1024;
@@ -24,10 +25,6 @@ pub(crate) const MAX_VERIFY_BYTES: usize = 8 * 1024 * 1024;
 #[derive(Deserialize, Default)]
 pub struct NextQuery {
     next: Option<String>,
-}
-
-async fn customer(st: &SharedState, headers: &HeaderMap) -> Result<Option<String>, PageError> {
-    Ok(session_subject(st, headers, CUSTOMER_COOKIE, KIND).await?)
 }
 
 fn phone_form(ctx: &Ctx, next: &str, phone: &str, error: Option<&str>) -> maud::Markup {
@@ -72,14 +69,14 @@ fn code_form(ctx: &Ctx, next: &str, phone: &str, error: Option<&str>) -> maud::M
 /// `GET /pull`: the phone form, or the receipts when already logged in.
 pub async fn start(
     State(st): State<SharedState>,
+    ctx: Ctx,
     headers: HeaderMap,
     Query(q): Query<NextQuery>,
 ) -> Result<Response, PageError> {
     let next = crate::web::support::safe_next(q.next.as_deref(), "/pull/receipts");
-    if customer(&st, &headers).await?.is_some() {
+    if session_subject(&st, &headers, CUSTOMER_COOKIE, KIND).await?.is_some() {
         return Ok(Redirect::to(&next).into_response());
     }
-    let ctx = Ctx::new(&st, &headers, "/pull");
     let title = ctx.lang.t("My receipts", "我的签购单");
     Ok(ctx.page(StatusCode::OK, layout(&ctx, &Viewer::Anonymous, title, phone_form(&ctx, &next, "", None))))
 }
@@ -89,8 +86,6 @@ pub struct CodeForm {
     phone: String,
     #[serde(default)]
     next: String,
-    #[serde(default)]
-    csrf: String,
 }
 
 /// The phone form again, naming what is wrong with the number typed.
@@ -111,11 +106,10 @@ fn parse_phone(l: Lang, s: &str) -> Result<PhoneNumber, String> {
 pub async fn send_code(
     State(st): State<SharedState>,
     Extension(Peer(peer)): Extension<Peer>,
-    headers: HeaderMap,
-    Form(f): Form<CodeForm>,
+    ctx: Ctx,
+    CsrfForm(f): CsrfForm<CodeForm>,
 ) -> Result<Response, PageError> {
-    check_post(&st, &headers, &f.csrf)?;
-    let ctx = Ctx::new(&st, &headers, "/pull");
+    let ctx = ctx.at("/pull");
     let l = ctx.lang;
     let title = l.t("My receipts", "我的签购单");
     let next = crate::web::support::safe_next(Some(&f.next), "/pull/receipts");
@@ -145,18 +139,16 @@ pub struct LoginForm {
     code: String,
     #[serde(default)]
     next: String,
-    #[serde(default)]
-    csrf: String,
 }
 
 /// `POST /pull/login`: checks the code; on success a fresh session and on to the receipts.
 pub async fn login(
     State(st): State<SharedState>,
+    ctx: Ctx,
     headers: HeaderMap,
-    Form(f): Form<LoginForm>,
+    CsrfForm(f): CsrfForm<LoginForm>,
 ) -> Result<Response, PageError> {
-    check_post(&st, &headers, &f.csrf)?;
-    let ctx = Ctx::new(&st, &headers, "/pull");
+    let ctx = ctx.at("/pull");
     let l = ctx.lang;
     let title = l.t("My receipts", "我的签购单");
     let next = crate::web::support::safe_next(Some(&f.next), "/pull/receipts");
@@ -177,9 +169,8 @@ pub async fn login(
 pub async fn logout(
     State(st): State<SharedState>,
     headers: HeaderMap,
-    Form(f): Form<CsrfForm>,
+    _: CsrfForm<NoFields>,
 ) -> Result<Response, PageError> {
-    check_post(&st, &headers, &f.csrf)?;
     let gone = super::end_session(&st, CUSTOMER_COOKIE, &headers).await?;
     Ok(see_other("/pull", gone))
 }
@@ -194,13 +185,13 @@ pub struct LinkQuery {
 /// valid token: the customer's own receipt after the code login.
 pub async fn short_link(
     State(st): State<SharedState>,
-    headers: HeaderMap,
+    ctx: Ctx,
     Path(id): Path<String>,
     Query(q): Query<LinkQuery>,
 ) -> Result<Response, PageError> {
     let own_page = format!("/pull/receipts/{}", views::urlencode(&id));
     let Some(token) = q.k.as_deref() else { return Ok(Redirect::to(&own_page).into_response()) };
-    let ctx = Ctx::new(&st, &headers, &format!("/r/{}?k={token}", views::urlencode(&id)));
+    let ctx = ctx.at(&format!("/r/{}?k={token}", views::urlencode(&id)));
     let stored = match crate::services::links::link_token_matches(&st.keys.otp_key, &id, token) {
         true => st.store.receipt(&id).await?,
         false => None,
@@ -234,60 +225,14 @@ pub async fn short_link_image(
     views::stored_image(&st, &id, &q).await
 }
 
-fn to_login(path: &str) -> Response {
-    Redirect::to(&format!("/pull?next={}", views::urlencode(path))).into_response()
-}
-
 /// `GET /pull/receipts`.
-pub async fn list(State(st): State<SharedState>, headers: HeaderMap) -> Result<Response, PageError> {
-    let Some(phone) = customer(&st, &headers).await? else { return Ok(to_login("/pull/receipts")) };
-    let ctx = Ctx::new(&st, &headers, "/pull/receipts");
+pub async fn list(who: Customer<ToLogin>, State(st): State<SharedState>, ctx: Ctx) -> Result<Response, PageError> {
+    let phone = who.phone().to_owned();
     let items = st.store.receipts_for_phone(&phone).await?;
     let body =
         views::receipt_table(ctx.lang, &items, |r| format!("/pull/receipts/{}", views::urlencode(&r.receipt_id)));
     let title = ctx.lang.t("My receipts", "我的签购单");
     Ok(ctx.page(StatusCode::OK, layout(&ctx, &Viewer::Customer(phone), title, body)))
-}
-
-/// The receipt `id` if it was sent to `phone`.
-async fn own_receipt(st: &SharedState, phone: &str, id: &str) -> Result<Option<StoredReceipt>, PageError> {
-    Ok(st.store.receipt(id).await?.filter(|r| r.delivery.as_ref().is_some_and(|(_, to)| to == phone)))
-}
-
-/// `GET /pull/receipts/{id}`: the receipt, verified.
-pub async fn detail(
-    State(st): State<SharedState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<Response, PageError> {
-    let path = format!("/pull/receipts/{}", views::urlencode(&id));
-    let Some(phone) = customer(&st, &headers).await? else { return Ok(to_login(&path)) };
-    let ctx = Ctx::new(&st, &headers, &path);
-    let viewer = Viewer::Customer(phone.clone());
-    let Some(r) = own_receipt(&st, &phone, &id).await? else { return Ok(views::not_found(&ctx, &viewer)) };
-    let page = DetailPage {
-        ctx: &ctx,
-        viewer: &viewer,
-        image_url: format!("{path}/png"),
-        detail: DeliveryDetail::Full,
-        extra: html! { p { a href="/pull/receipts" { (ctx.lang.t("All my receipts", "全部签购单")) } } },
-        title: &r.merchant_name,
-    };
-    views::detail_page(&st, &r, page).await
-}
-
-/// `GET /pull/receipts/{id}/png`.
-pub async fn image(
-    State(st): State<SharedState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    Query(q): Query<DownloadQuery>,
-) -> Result<Response, PageError> {
-    let Some(phone) = customer(&st, &headers).await? else { return Ok(StatusCode::UNAUTHORIZED.into_response()) };
-    if own_receipt(&st, &phone, &id).await?.is_none() {
-        return Ok(StatusCode::NOT_FOUND.into_response());
-    }
-    views::stored_image(&st, &id, &q).await
 }
 
 fn verify_page(ctx: &Ctx, viewer: &Viewer, status: StatusCode, result: maud::Markup) -> Response {
@@ -308,8 +253,7 @@ fn verify_page(ctx: &Ctx, viewer: &Viewer, status: StatusCode, result: maud::Mar
 }
 
 /// `GET /verify`: upload an image to check it.
-pub async fn verify_form(State(st): State<SharedState>, headers: HeaderMap) -> Response {
-    let ctx = Ctx::new(&st, &headers, "/verify");
+pub async fn verify_form(ctx: Ctx) -> Response {
     verify_page(&ctx, &Viewer::Anonymous, StatusCode::OK, html! {})
 }
 
@@ -317,10 +261,10 @@ pub async fn verify_form(State(st): State<SharedState>, headers: HeaderMap) -> R
 pub async fn verify_upload(
     State(st): State<SharedState>,
     Extension(Peer(peer)): Extension<Peer>,
+    ctx: Ctx,
     headers: HeaderMap,
     mut form: Multipart,
 ) -> Result<Response, PageError> {
-    let ctx = Ctx::new(&st, &headers, "/verify");
     let l = ctx.lang;
     if let Err(secs) = st.verify_limit.check(peer.ip(), std::time::Instant::now()) {
         let text = match l {

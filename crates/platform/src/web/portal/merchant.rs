@@ -2,18 +2,18 @@
 //! serial, RRN, card last 4), view, download, and export the matches as CSV. Any other merchant's
 //! receipt is "not found", whatever the id or URL.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{FixedOffset, NaiveDate, TimeZone};
 use maud::{html, Markup};
 use serde::{Deserialize, Serialize};
 
-use super::staff::{signed_in, to_login, viewer};
-use super::views::{self, urlencode, DeliveryDetail, DetailPage, DownloadQuery};
+use super::guards::{Merchant, ToLogin, ToStart};
+use super::staff::viewer;
+use super::views::{self, urlencode};
 use super::{Ctx, Lang, PageError};
-use crate::domain::credentials::Role;
-use crate::infra::store::{AccountRow, ReceiptQuery, StoredReceipt};
+use crate::infra::store::{ReceiptQuery, StoredReceipt};
 use crate::web::state::SharedState;
 
 /// Rows in one page of results.
@@ -135,22 +135,6 @@ pub(crate) fn portal_offset(st: &SharedState) -> FixedOffset {
     st.settings.portal_utc_offset
 }
 
-/// The merchant a signed-in merchant user may see, or the response that sends them away.
-async fn merchant_of(
-    st: &SharedState,
-    headers: &HeaderMap,
-    path: &str,
-) -> Result<Result<(AccountRow, String), Response>, PageError> {
-    let Some(account) = signed_in(st, headers).await? else { return Ok(Err(to_login(path))) };
-    match &account.role {
-        Role::Merchant { merchant_id } => {
-            let m = merchant_id.clone();
-            Ok(Ok((account, m)))
-        }
-        Role::Acquirer => Ok(Err(StatusCode::FORBIDDEN.into_response())),
-    }
-}
-
 pub(crate) fn search_form(l: Lang, action: &str, f: &SearchForm, csv: Option<&str>) -> Markup {
     let field = |name: &'static str, label: &'static str, value: &str, kind: &'static str, extra: &'static str| {
         html! { label { (label) input type=(kind) name=(name) id={ "f-" (name) } value=(value) placeholder=(extra); } }
@@ -175,19 +159,15 @@ pub(crate) fn search_form(l: Lang, action: &str, f: &SearchForm, csv: Option<&st
 
 /// `GET /merchant/receipts`: search form and one page of results.
 pub async fn search(
+    who: Merchant<ToLogin>,
     State(st): State<SharedState>,
-    headers: HeaderMap,
+    ctx: Ctx,
     Query(f): Query<SearchForm>,
 ) -> Result<Response, PageError> {
-    let (account, merchant_id) = match merchant_of(&st, &headers, "/merchant/receipts").await? {
-        Ok(m) => m,
-        Err(r) => return Ok(r),
-    };
-    let ctx = Ctx::new(&st, &headers, "/merchant/receipts");
     let l = ctx.lang;
     let qs = f.query_string();
     let csv = format!("/merchant/receipts.csv?{qs}");
-    let (status, results) = match f.to_query(Some(&merchant_id), portal_offset(&st), l) {
+    let (status, results) = match f.to_query(Some(&who.merchant_id), portal_offset(&st), l) {
         Err(e) => (StatusCode::UNPROCESSABLE_ENTITY, views::notice("error", Some(&e))),
         Ok(q) => {
             let page = st.store.search(&q).await?;
@@ -209,7 +189,7 @@ pub async fn search(
     };
     let body = html! { (search_form(l, "/merchant/receipts", &f, Some(&csv))) (results) };
     let title = l.t("Receipts", "签购单查询");
-    Ok(ctx.page(status, views::layout(&ctx, &viewer(&account), title, body)))
+    Ok(ctx.page(status, views::layout(&ctx, &viewer(&who.account), title, body)))
 }
 
 /// A CSV cell: quoted, and defused when a spreadsheet would read it as a formula.
@@ -251,14 +231,12 @@ fn csv_rows(items: &[StoredReceipt], deliveries: &[Option<(String, String)>]) ->
 
 /// `GET /merchant/receipts.csv`: every match of the search, streamed a page at a time.
 pub async fn export_csv(
+    who: Merchant<ToStart>,
     State(st): State<SharedState>,
     headers: HeaderMap,
     Query(f): Query<SearchForm>,
 ) -> Result<Response, PageError> {
-    let (_, merchant_id) = match merchant_of(&st, &headers, "/merchant/receipts").await? {
-        Ok(m) => m,
-        Err(r) => return Ok(r),
-    };
+    let merchant_id = who.merchant_id;
     let l = Lang::of(&headers);
     let mut q = match f.to_query(Some(&merchant_id), portal_offset(&st), l) {
         Ok(q) => q,
@@ -310,53 +288,6 @@ async fn export_page(
     let states = st.store.delivery_states(&ids).await?;
     let deliveries: Vec<Option<(String, String)>> = ids.iter().map(|id| states.get(id).cloned()).collect();
     Ok((csv_rows(&page.items, &deliveries), page.next_cursor))
-}
-
-/// The receipt `id` if it belongs to `merchant_id`.
-async fn own(st: &SharedState, merchant_id: &str, id: &str) -> Result<Option<StoredReceipt>, PageError> {
-    Ok(st.store.receipt(id).await?.filter(|r| r.merchant_id == merchant_id))
-}
-
-/// `GET /merchant/receipts/{id}`.
-pub async fn detail(
-    State(st): State<SharedState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<Response, PageError> {
-    let path = format!("/merchant/receipts/{}", urlencode(&id));
-    let (account, merchant_id) = match merchant_of(&st, &headers, &path).await? {
-        Ok(m) => m,
-        Err(r) => return Ok(r),
-    };
-    let ctx = Ctx::new(&st, &headers, &path);
-    let Some(r) = own(&st, &merchant_id, &id).await? else { return Ok(views::not_found(&ctx, &viewer(&account))) };
-    let back = html! { p { a href="/merchant/receipts" { (ctx.lang.t("Back to the search", "返回查询")) } } };
-    let page = DetailPage {
-        ctx: &ctx,
-        viewer: &viewer(&account),
-        image_url: format!("{path}/png"),
-        detail: DeliveryDetail::StateOnly,
-        extra: back,
-        title: &r.receipt_id,
-    };
-    views::detail_page(&st, &r, page).await
-}
-
-/// `GET /merchant/receipts/{id}/png`.
-pub async fn image(
-    State(st): State<SharedState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    Query(q): Query<DownloadQuery>,
-) -> Result<Response, PageError> {
-    let (_, merchant_id) = match merchant_of(&st, &headers, "/merchant/receipts").await? {
-        Ok(m) => m,
-        Err(r) => return Ok(r),
-    };
-    if own(&st, &merchant_id, &id).await?.is_none() {
-        return Ok(StatusCode::NOT_FOUND.into_response());
-    }
-    views::stored_image(&st, &id, &q).await
 }
 
 #[cfg(test)]

@@ -8,13 +8,18 @@
 mod acquirer;
 mod bundle;
 mod consumer;
+mod guards;
 mod merchant;
 mod pdf;
 mod picture;
+mod receipts;
 mod staff;
 mod views;
 
-use axum::extract::Request;
+use std::convert::Infallible;
+
+use axum::extract::{FromRequestParts, Request};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -28,11 +33,14 @@ pub(crate) use crate::web::support::{
     check_post, cookie, cookie_header, end_session, new_session, see_other, session_subject, CsrfForm, Lang, PageError,
     CSRF_COOKIE,
 };
-use crate::web::support::{csrf_token, session_cookies};
+use crate::web::support::{csrf_token, session_cookies, Customer};
+use guards::{Acquirer, Merchant, Refused, ToLogin, ToStart};
 
 pub(crate) use consumer::MAX_VERIFY_BYTES;
 
-/// The portal's pages.
+/// The portal's pages: the public ones, then one router per role. A role's guard is its session
+/// extractor, named in each handler's type (a page without a session goes to the login page and
+/// back; a file to the login page and then the role's start page; a customer's image is 401).
 pub fn routes() -> Router<SharedState> {
     Router::new()
         .route("/", get(views::home))
@@ -41,24 +49,42 @@ pub fn routes() -> Router<SharedState> {
         .route("/verify", get(consumer::verify_form).post(consumer::verify_upload))
         .route("/r/{id}", get(consumer::short_link))
         .route("/r/{id}/png", get(consumer::short_link_image))
+        .route("/staff/login", get(staff::login_form).post(staff::login))
+        .route("/staff/logout", post(staff::logout))
+        .merge(pull_routes())
+        .merge(merchant_routes())
+        .merge(acquirer_routes())
+        .layer(middleware::from_fn(security_headers))
+}
+
+/// The customer's pages (code login, then their own receipts).
+fn pull_routes() -> Router<SharedState> {
+    Router::new()
         .route("/pull", get(consumer::start))
         .route("/pull/code", post(consumer::send_code))
         .route("/pull/login", post(consumer::login))
         .route("/pull/logout", post(consumer::logout))
         .route("/pull/receipts", get(consumer::list))
-        .route("/pull/receipts/{id}", get(consumer::detail))
-        .route("/pull/receipts/{id}/png", get(consumer::image))
-        .route("/staff/login", get(staff::login_form).post(staff::login))
-        .route("/staff/logout", post(staff::logout))
+        .route("/pull/receipts/{id}", get(receipts::detail::<Customer<ToLogin>>))
+        .route("/pull/receipts/{id}/png", get(receipts::image::<Customer<Refused>>))
+}
+
+/// Merchant staff's pages (their merchant's receipts).
+fn merchant_routes() -> Router<SharedState> {
+    Router::new()
         .route("/merchant/receipts", get(merchant::search))
         .route("/merchant/receipts.csv", get(merchant::export_csv))
-        .route("/merchant/receipts/{id}", get(merchant::detail))
-        .route("/merchant/receipts/{id}/png", get(merchant::image))
+        .route("/merchant/receipts/{id}", get(receipts::detail::<Merchant<ToLogin>>))
+        .route("/merchant/receipts/{id}/png", get(receipts::image::<Merchant<ToStart>>))
+}
+
+/// The acquirer's pages (every receipt, and the retrieval bundle).
+fn acquirer_routes() -> Router<SharedState> {
+    Router::new()
         .route("/acquirer", get(acquirer::find))
-        .route("/acquirer/receipts/{id}", get(acquirer::detail))
-        .route("/acquirer/receipts/{id}/png", get(acquirer::image))
-        .route("/acquirer/receipts/{id}/bundle.zip", get(acquirer::bundle))
-        .layer(middleware::from_fn(security_headers))
+        .route("/acquirer/receipts/{id}", get(receipts::detail::<Acquirer<ToLogin>>))
+        .route("/acquirer/receipts/{id}/png", get(receipts::image::<Acquirer<ToStart>>))
+        .route("/acquirer/receipts/{id}/bundle.zip", get(receipts::bundle::<Acquirer<ToStart>>))
 }
 
 /// The portal's content security policy: this origin's stylesheet and images, nothing else.
@@ -91,7 +117,9 @@ async fn security_headers(req: Request, next: Next) -> Response {
     res
 }
 
-/// What a page needs to know about the request: language, CSRF token, where it is.
+/// What a page needs to know about the request: language, CSRF token, where it is. An
+/// extractor (the path is the request's; [`Ctx::at`] names another, e.g. the form a POST
+/// answers with).
 pub(crate) struct Ctx {
     pub lang: Lang,
     /// The token forms on this page carry.
@@ -104,7 +132,7 @@ pub(crate) struct Ctx {
 
 impl Ctx {
     /// The context of a page request, creating the CSRF cookie if the browser has none.
-    pub(crate) fn new(st: &SharedState, headers: &HeaderMap, path: &str) -> Ctx {
+    fn new(st: &SharedState, headers: &HeaderMap, path: &str) -> Ctx {
         let (csrf_cookie, new_csrf_cookie) = match cookie(headers, CSRF_COOKIE) {
             Some(c) => (c, None),
             None => {
@@ -114,6 +142,12 @@ impl Ctx {
         };
         let csrf = csrf_token(&st.keys.otp_key, &csrf_cookie, session_cookies(headers).as_deref());
         Ctx { lang: Lang::of(headers), csrf, new_csrf_cookie, path: path.to_owned() }
+    }
+
+    /// The same context for the page at `path` (the language switch comes back there).
+    pub(crate) fn at(mut self, path: &str) -> Ctx {
+        path.clone_into(&mut self.path);
+        self
     }
 
     /// Renders `body` with `status`, setting the CSRF cookie when it is new.
@@ -126,5 +160,13 @@ impl Ctx {
             }
         }
         r
+    }
+}
+
+impl FromRequestParts<SharedState> for Ctx {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, st: &SharedState) -> Result<Self, Infallible> {
+        Ok(Ctx::new(st, &parts.headers, parts.uri.path()))
     }
 }

@@ -5,20 +5,20 @@
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::{Extension, Form};
+use axum::Extension;
 use chrono::Utc;
 use maud::html;
 use serde::Deserialize;
 
-use super::views::{csrf_field, layout, local_time, notice, urlencode, Viewer};
-use super::{check_post, see_other, session_subject, CsrfForm, Ctx, Lang, PageError};
+use super::views::{csrf_field, layout, local_time, notice, Viewer};
+use super::{see_other, session_subject, CsrfForm, Ctx, Lang, PageError};
 use crate::domain::credentials::{self, Role};
 use crate::infra::store::AccountRow;
 use crate::infra::tls::Peer;
 use crate::web::state::SharedState;
 
 use crate::web::support::session::STAFF as KIND;
-use crate::web::support::STAFF_COOKIE;
+use crate::web::support::{NoFields, STAFF_COOKIE};
 
 /// The signed-in staff member, if any (a disabled account is signed out at once).
 pub(crate) async fn signed_in(st: &SharedState, headers: &HeaderMap) -> Result<Option<AccountRow>, PageError> {
@@ -37,11 +37,6 @@ fn home_of(role: &Role) -> &'static str {
 /// The header's view of a staff member.
 pub(crate) fn viewer(a: &AccountRow) -> Viewer {
     Viewer::Staff(a.username.clone(), a.role.name())
-}
-
-/// A redirect to the sign-in page, coming back to `path`.
-pub(crate) fn to_login(path: &str) -> Response {
-    Redirect::to(&format!("/staff/login?next={}", urlencode(path))).into_response()
 }
 
 #[derive(Deserialize, Default)]
@@ -73,13 +68,13 @@ fn form(ctx: &Ctx, next: &str, username: &str, error: Option<&str>) -> maud::Mar
 /// `GET /staff/login`.
 pub async fn login_form(
     State(st): State<SharedState>,
+    ctx: Ctx,
     headers: HeaderMap,
     Query(q): Query<NextQuery>,
 ) -> Result<Response, PageError> {
     if let Some(a) = signed_in(&st, &headers).await? {
         return Ok(Redirect::to(home_of(&a.role)).into_response());
     }
-    let ctx = Ctx::new(&st, &headers, "/staff/login");
     let next = crate::web::support::safe_next(q.next.as_deref(), "");
     let title = ctx.lang.t("Staff sign-in", "员工登录");
     Ok(ctx.page(StatusCode::OK, layout(&ctx, &Viewer::Anonymous, title, form(&ctx, &next, "", None))))
@@ -92,8 +87,6 @@ pub struct LoginForm {
     code: String,
     #[serde(default)]
     next: String,
-    #[serde(default)]
-    csrf: String,
 }
 
 /// Why a sign-in failed, as the visitor is told.
@@ -151,11 +144,10 @@ async fn authenticate(st: &SharedState, f: &LoginForm) -> Result<Result<AccountR
 pub async fn login(
     State(st): State<SharedState>,
     Extension(Peer(peer)): Extension<Peer>,
+    ctx: Ctx,
     headers: HeaderMap,
-    Form(f): Form<LoginForm>,
+    CsrfForm(f): CsrfForm<LoginForm>,
 ) -> Result<Response, PageError> {
-    check_post(&st, &headers, &f.csrf)?;
-    let ctx = Ctx::new(&st, &headers, "/staff/login");
     let l = ctx.lang;
     let next = crate::web::support::safe_next(Some(&f.next), "");
     if let Err(secs) = st.sign_in_limit.check(peer.ip(), std::time::Instant::now()) {
@@ -202,9 +194,8 @@ pub async fn login(
 pub async fn logout(
     State(st): State<SharedState>,
     headers: HeaderMap,
-    Form(f): Form<CsrfForm>,
+    _: CsrfForm<NoFields>,
 ) -> Result<Response, PageError> {
-    check_post(&st, &headers, &f.csrf)?;
     let gone = super::end_session(&st, STAFF_COOKIE, &headers).await?;
     Ok(see_other("/staff/login", gone))
 }

@@ -3,8 +3,8 @@
 
 use std::str::FromStr;
 
-use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::Query;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, FixedOffset};
 use ereceipt_core::model::{Currency, Money};
@@ -92,8 +92,7 @@ pub(crate) fn notice(kind: &str, text: Option<&str>) -> Markup {
 pub(crate) use crate::services::links::urlencode;
 
 /// `GET /`: where customers and staff start.
-pub async fn home(State(st): State<SharedState>, headers: HeaderMap) -> Response {
-    let ctx = Ctx::new(&st, &headers, "/");
+pub async fn home(ctx: Ctx) -> Response {
     let l = ctx.lang;
     let body = html! {
         section.cards {

@@ -1,11 +1,15 @@
 //! Sessions in cookies: a fresh one at every login (the old one ends), stored hashed, looked up
 //! by kind; and where a login may send the browser afterwards.
 
+use std::marker::PhantomData;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
 
-use super::cookies::{cookie, cookie_header};
+use super::cookies::{cookie, cookie_header, CUSTOMER_COOKIE};
 use super::error::PageError;
 use crate::infra::keys::{random_secret, token_hash};
 use crate::infra::store::StoreError;
@@ -55,6 +59,50 @@ pub(crate) async fn session_subject(
 ) -> Result<Option<String>, StoreError> {
     let Some(token) = cookie(headers, cookie_name) else { return Ok(None) };
     st.store.session(&token_hash(&token), kind, Utc::now().timestamp_millis()).await
+}
+
+/// Where a role signs in and where its pages start (a file's request cannot come back to the
+/// file after login, so staff are sent to their start page instead).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Door {
+    pub(crate) login: &'static str,
+    pub(crate) start: &'static str,
+}
+
+/// The customers' door.
+pub(crate) const CUSTOMER_DOOR: Door = Door { login: "/pull", start: "/pull/receipts" };
+
+/// How an edge answers a request that needs a session and has none: a redirect to the login
+/// page for a portal page, a bare 401 for a file, a JSON 401 for the API.
+pub(crate) trait SignedOut: Send + Sync + 'static {
+    /// `here`: the request's path; `had_cookie`: a session cookie came, but its session ended.
+    fn answer(door: Door, here: &str, had_cookie: bool) -> Response;
+    /// The store failed while looking the session up.
+    fn failed(e: StoreError) -> Response;
+}
+
+/// The customer signed in with a code, as an extractor: their phone number. `E` answers a
+/// request without a live customer session. The JSON pull API and the portal share it.
+pub(crate) struct Customer<E>(String, PhantomData<fn() -> E>);
+
+impl<E> Customer<E> {
+    /// The customer's phone number.
+    pub(crate) fn phone(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<E: SignedOut> FromRequestParts<SharedState> for Customer<E> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, st: &SharedState) -> Result<Self, Response> {
+        let had_cookie = cookie(&parts.headers, CUSTOMER_COOKIE).is_some();
+        match session_subject(st, &parts.headers, CUSTOMER_COOKIE, CUSTOMER).await {
+            Ok(Some(phone)) => Ok(Customer(phone, PhantomData)),
+            Ok(None) => Err(E::answer(CUSTOMER_DOOR, parts.uri.path(), had_cookie)),
+            Err(e) => Err(E::failed(e)),
+        }
+    }
 }
 
 /// A 303 to `to` (after a POST), with extra `Set-Cookie` headers.
