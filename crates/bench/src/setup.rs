@@ -20,7 +20,7 @@ use ereceipt_platform::app::App;
 use ereceipt_platform::infra::delivery::email::{SmtpSettings, TlsMode};
 use ereceipt_platform::services::terminals::{self, Registration};
 use ereceipt_platform::settings::Settings;
-use ereceipt_platform::state::SharedState;
+use ereceipt_platform::web::state::SharedState;
 use ereceipt_terminal::client::PlatformClient;
 use ereceipt_terminal::device::Device;
 use ereceipt_test_peers::pg_cluster::TempCluster;

@@ -11,6 +11,7 @@ mod jpeg;
 mod jpeg_tests;
 mod jpeg_walk;
 mod png;
+mod png_file;
 mod png_pixels;
 mod refusal;
 mod sniff;

@@ -2,6 +2,7 @@
 //! checked and its type judged against the policy before any pixel is inflated. What passes
 //! goes to [`super::png_pixels`] with the header, palette, tRNS and IDAT data.
 
+pub(super) use super::png_file::{Header, PngFile};
 use super::refusal::{ChunkName, Refusal};
 use super::{exif, inflate_bounded, png_pixels, ImageError, ImageKind, Inspected, Limits};
 
@@ -19,37 +20,6 @@ const GAMMA_SLACK: u32 = 455;
 /// cHRM of sRGB / Rec. 709 (white x, y, red x, y, green x, y, blue x, y) × 100 000, ± 0.01.
 const SRGB_CHRM: [u32; 8] = [31270, 32900, 64000, 33000, 30000, 60000, 15000, 6000];
 const CHRM_SLACK: u32 = 1000;
-
-/// What IHDR says.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct Header {
-    pub width: u32,
-    pub height: u32,
-    pub depth: u8,
-    pub colour: u8,
-    pub interlaced: bool,
-}
-
-impl Header {
-    pub(super) fn channels(&self) -> usize {
-        match self.colour {
-            2 => 3,
-            4 => 2,
-            6 => 4,
-            _ => 1,
-        }
-    }
-}
-
-/// The chunks the pixel decoder needs, and the first refusal found on the way.
-pub(super) struct PngFile<'a> {
-    pub header: Header,
-    pub palette: Option<&'a [u8]>,
-    pub trns: Option<&'a [u8]>,
-    pub idat: Vec<&'a [u8]>,
-    pub payload: Option<String>,
-    pub refusal: Option<Refusal>,
-}
 
 impl PngFile<'_> {
     fn refuse(&mut self, r: Refusal) {

@@ -3,7 +3,7 @@
 //! stops one byte past it, whatever the file), rows are unfiltered, Adam7 passes scattered,
 //! and every sample is judged as it is turned into grey (colour, alpha, tRNS, 16-bit levels).
 
-use super::png::{Header, PngFile};
+use super::png_file::{Header, PngFile};
 use super::refusal::Refusal;
 use super::{luma, over_white, ImageError};
 use crate::render::canvas::Canvas;
