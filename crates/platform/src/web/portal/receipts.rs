@@ -13,7 +13,7 @@ use super::bundle::{self, BundleInput};
 use super::guards::Signed;
 use super::views::{self, urlencode, DeliveryDetail, DetailPage, DownloadQuery};
 use super::{Ctx, Lang, PageError};
-use crate::infra::store::StoredReceipt;
+use crate::infra::store::{StoreError, StoredReceipt};
 use crate::web::state::SharedState;
 use crate::web::support::json::deliveries_json;
 use crate::web::support::ReceiptScope;
@@ -99,7 +99,7 @@ pub async fn bundle<V: Viewing>(
 ) -> Result<Response, PageError> {
     let who: Signed = who.into();
     let Some(r) = who.scope.receipt(&st.store, &id).await? else { return Ok(StatusCode::NOT_FOUND.into_response()) };
-    let zip = match bundle_of(&st, &r).await? {
+    let zip = match bundle_of(&st, &r).await {
         Ok(z) => z,
         Err(response) => return Ok(response),
     };
@@ -114,21 +114,22 @@ pub async fn bundle<V: Viewing>(
         .into_response())
 }
 
-/// The retrieval bundle of `r`, or the 500 that says why it cannot be made.
-async fn bundle_of(st: &SharedState, r: &StoredReceipt) -> Result<Result<Vec<u8>, Response>, PageError> {
+/// The retrieval bundle of `r`, or the page that says why it cannot be made (503 when the
+/// store failed, 500 when the evidence or the archive could not be made).
+async fn bundle_of(st: &SharedState, r: &StoredReceipt) -> Result<Vec<u8>, Response> {
     let id = &r.receipt_id;
-    let png = st.store.receipt_image(id).await?.unwrap_or_default();
-    let verification = crate::services::verification::verify(&st.store, &st.keys.ca.cert_der, png.clone()).await?;
-    let evidence = match crate::services::verification::evidence_text(&st.keys, r) {
-        Ok(e) => e,
-        Err(e) => {
-            tracing::error!(receipt = %id, error = %e, "evidence failed");
-            return Ok(Err((StatusCode::INTERNAL_SERVER_ERROR, "the evidence cannot be made").into_response()));
-        }
-    };
-    let deliveries = deliveries_json(st.store.deliveries_of(id).await?);
+    let unavailable = |e: StoreError| PageError::from(e).into_response();
+    let png = st.store.receipt_image(id).await.map_err(unavailable)?.unwrap_or_default();
+    let verification = crate::services::verification::verify(&st.store, &st.keys.ca.cert_der, png.clone())
+        .await
+        .map_err(unavailable)?;
+    let evidence = crate::services::verification::evidence_text(&st.keys, r).map_err(|e| {
+        tracing::error!(receipt = %id, error = %e, "evidence failed");
+        (StatusCode::INTERNAL_SERVER_ERROR, "the evidence cannot be made").into_response()
+    })?;
+    let deliveries = deliveries_json(st.store.deliveries_of(id).await.map_err(unavailable)?);
     let neighbours = match r.sequence {
-        Some(seq) => st.store.chain_neighbours(&r.terminal_id, seq).await?,
+        Some(seq) => st.store.chain_neighbours(&r.terminal_id, seq).await.map_err(unavailable)?,
         None => (Vec::new(), Vec::new()),
     };
     let input = BundleInput {
@@ -141,8 +142,8 @@ async fn bundle_of(st: &SharedState, r: &StoredReceipt) -> Result<Result<Vec<u8>
         ack_public_key: st.keys.ack.public_key(),
         made_at: Utc::now().timestamp_millis(),
     };
-    Ok(bundle::build(&input).map_err(|e| {
+    bundle::build(&input).map_err(|e| {
         tracing::error!(receipt = %id, error = %e, "retrieval bundle failed");
         (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response()
-    }))
+    })
 }
