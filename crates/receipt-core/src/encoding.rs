@@ -10,10 +10,7 @@ use crate::model::{
 };
 use crate::signature::{Signature, SignaturePoint, Stroke};
 
-// The content hash is part of the encoding's contract; it lives in the leaf `digest` module so
-// that modules below `encoding` (card numbers compare in constant time) need not import it.
-pub use crate::digest::sha256;
-pub(crate) use crate::digest::sha256_parts;
+use crate::digest::sha256;
 
 /// Version of the record layout; bumped on any incompatible change.
 pub const RECORD_VERSION: u64 = 1;

@@ -26,7 +26,7 @@ fn content_hash(img: &Canvas) -> [u8; 32] {
     data.extend_from_slice(&img.width().to_be_bytes());
     data.extend_from_slice(&img.height().to_be_bytes());
     data.extend(packed_bits(img, 0, 0, img.width(), img.height()));
-    crate::encoding::sha256(&data)
+    crate::digest::sha256(&data)
 }
 
 fn tags(plan: &Plan, img: &Canvas, record_hash: &[u8; 32]) -> Vec<u16> {
@@ -37,7 +37,7 @@ fn tags(plan: &Plan, img: &Canvas, record_hash: &[u8; 32]) -> Vec<u16> {
             data.extend_from_slice(record_hash);
             data.extend_from_slice(&(i as u32).to_be_bytes());
             data.extend(packed_bits(img, r.x, r.y, r.w, r.h));
-            let h = crate::encoding::sha256(&data);
+            let h = crate::digest::sha256(&data);
             u16::from_be_bytes([h[0], h[1]]) >> (16 - TAG_BITS)
         })
         .collect()

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use super::tolerance::JpegModel;
 use super::{STRIP_UNITS, TAG_BITS, TAG_BLOCK, UNIT};
-use crate::encoding::{sha256, sha256_parts};
+use crate::digest::{sha256, sha256_parts};
 use crate::render::canvas::Canvas;
 
 /// Pixels per carrier unit side and per packed byte (both 8).

@@ -157,7 +157,7 @@ pub async fn login(
         Err(e) => return Ok(phone_refused(&ctx, &next, &f.phone, &e)),
     };
     if let Err(r) = check_login_code(&st.customer_login(), &phone, &f.code).await {
-        let msg = if l == Lang::Zh { r.zh } else { r.en };
+        let msg = l.pick((r.en, r.zh));
         let body = code_form(&ctx, &next, phone.as_str(), Some(&msg));
         return Ok(ctx.page(login_status(r.kind), layout(&ctx, &Viewer::Anonymous, title, body)));
     }
