@@ -3,6 +3,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use ereceipt_core::contract::ErrorBody;
 
 use crate::infra::store::StoreError;
 use crate::services::ingest::Refusal;
@@ -79,7 +80,7 @@ impl IntoResponse for ApiError {
         // Server-side failures say little: the detail is in the log under the request id.
         let message =
             if self.status.is_server_error() { "internal error; see the platform log".into() } else { self.message };
-        (self.status, Json(serde_json::json!({ "error": self.code, "message": message }))).into_response()
+        (self.status, Json(ErrorBody { error: self.code.to_owned(), message })).into_response()
     }
 }
 
