@@ -11,7 +11,7 @@ use chrono::{DateTime, FixedOffset, Offset, Utc};
 use rand::Rng;
 use tokio::sync::mpsc;
 
-use crate::infra::delivery::email::{sender_mailbox, EmailSender};
+use crate::infra::delivery::email::{sender_mailbox, EmailSender, EmailSetupError};
 use crate::infra::delivery::local::LocalOutbox;
 use crate::infra::delivery::mm7::MmsSender;
 use crate::infra::delivery::smpp::{DeliveryReport, SmsSender};
@@ -59,14 +59,34 @@ impl Channels {
     }
 }
 
-/// The channels as configured: servers where set, the local outbox folder otherwise.
-pub fn channels(d: &DeliverySettings, listen: std::net::SocketAddr, link_key: &[u8]) -> Result<Channels, String> {
-    let portal_url = if d.portal_url.is_empty() { format!("https://{listen}") } else { d.portal_url.clone() };
-    let outbox = Path::new(&d.outbox_dir);
+/// Why the channels could not be set up from their settings.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChannelsError {
+    /// `delivery.email_from` is not a mailbox.
+    #[error("email: {0}")]
+    EmailFrom(#[source] EmailSetupError),
+    /// The `[delivery.smtp]` section cannot work (bad sender, CA file, TLS or AUTH settings).
+    #[error("smtp: {0}")]
+    Smtp(#[source] EmailSetupError),
+    /// The `[delivery.mm7]` section cannot work (URL scheme, VASP id, CA certificates).
+    #[error("mm7: {0}")]
+    Mm7(#[source] SendError),
+}
+
+/// The channels as configured: servers where set, the local outbox folder `outbox` otherwise.
+/// Links in messages point to `delivery.portal_url`, else to `https://` `listen`.
+pub fn channels(
+    d: &DeliverySettings,
+    outbox: &Path,
+    listen: std::net::SocketAddr,
+    link_key: &[u8],
+) -> Result<Channels, ChannelsError> {
+    let portal_url = d.portal_url.as_ref().map_or_else(|| format!("https://{listen}"), |u| u.as_str().to_owned());
     // Checked even with a relay configured: a bad sender address is a settings error either way.
-    let from = sender_mailbox(&d.email_from).map_err(|e| format!("email: {e}"))?;
+    let from = sender_mailbox(&d.email_from).map_err(ChannelsError::EmailFrom)?;
     let email: Box<dyn Sender> = match &d.smtp {
-        Some(s) => Box::new(EmailSender::new(s).map_err(|e| format!("smtp: {e}"))?),
+        Some(s) => Box::new(EmailSender::new(s).map_err(ChannelsError::Smtp)?),
         None => Box::new(LocalOutbox::email(outbox, from)),
     };
     let mut sms_reports = None;
@@ -82,7 +102,7 @@ pub fn channels(d: &DeliverySettings, listen: std::net::SocketAddr, link_key: &[
         None => Box::new(LocalOutbox::sms(outbox)),
     };
     let mms: Box<dyn Sender> = match &d.mm7 {
-        Some(s) => Box::new(MmsSender::new(s).map_err(|e| format!("mm7: {e}"))?),
+        Some(s) => Box::new(MmsSender::new(s).map_err(ChannelsError::Mm7)?),
         None => Box::new(LocalOutbox::mms(outbox)),
     };
     Ok(Channels {

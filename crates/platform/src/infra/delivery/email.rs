@@ -16,6 +16,7 @@ use lettre::transport::smtp::response::{Category, Response};
 
 use super::{not_carried, Accepted, Channel, Message, ReceiptMessage, SendError, Sender, Sending};
 use crate::infra::secret::Secret;
+use crate::infra::setting;
 
 /// How the connection to the relay is protected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
@@ -38,10 +39,10 @@ pub struct SmtpSettings {
     pub host: String,
     pub port: u16,
     pub tls: TlsMode,
-    /// AUTH user name; unset or empty means no AUTH. Requires `password`.
-    #[serde(default)]
+    /// AUTH user name; not set means no AUTH. Requires `password`.
+    #[serde(default, deserialize_with = "setting::text")]
     pub username: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "setting::secret")]
     pub password: Option<Secret>,
     /// The From of every receipt, e.g. `ereceipt <receipts@example.com>`.
     pub from: String,
@@ -49,7 +50,7 @@ pub struct SmtpSettings {
     pub timeout_secs: u64,
     /// A PEM file of CA certificates trusted in addition to the built-in web PKI roots (a
     /// private relay's CA, the tests' CA).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "setting::path")]
     pub extra_ca_pem: Option<PathBuf>,
 }
 
@@ -99,9 +100,7 @@ impl EmailSender {
         if s.timeout_secs == 0 {
             return Err(EmailSetupError::Invalid("timeout_secs must be at least 1".into()));
         }
-        let username = s.username.as_deref().filter(|u| !u.is_empty());
-        let password = s.password.as_ref().map(|p| p.0.as_str()).filter(|p| !p.is_empty());
-        let credentials = match (username, password) {
+        let credentials = match (s.username.as_deref(), s.password.as_ref().map(|p| p.0.as_str())) {
             (Some(u), Some(p)) => Some(Credentials::new(u.to_owned(), p.to_owned())),
             (None, None) => None,
             _ => return Err(EmailSetupError::Invalid("username and password go together".into())),
@@ -196,7 +195,7 @@ pub fn receipt_email(from: &Mailbox, out: &ReceiptMessage) -> Result<lettre::Mes
 
 fn tls_parameters(s: &SmtpSettings) -> Result<TlsParameters, EmailSetupError> {
     let mut builder = TlsParameters::builder(s.host.clone());
-    if let Some(path) = s.extra_ca_pem.as_ref().filter(|p| !p.as_os_str().is_empty()) {
+    if let Some(path) = &s.extra_ca_pem {
         let ca_error = |e: &dyn std::fmt::Display| EmailSetupError::ExtraCa(path.clone(), e.to_string());
         let pem = std::fs::read(path).map_err(|e| ca_error(&e))?;
         if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
