@@ -20,7 +20,7 @@ use crate::infra::store::{DeliveryRow, Store, StoreError};
 
 mod settings;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use settings::{attempt_limit, DeliverySettings};
 
@@ -202,10 +202,15 @@ fn cut_off(limit: Duration) -> SendError {
 
 /// Claims and performs one delivery. The attempt is cut off at 3/4 of the lease, so its outcome
 /// is recorded while the claim still holds and no other worker can be sending the same message.
+#[tracing::instrument(skip_all, fields(worker = %worker, delivery = tracing::field::Empty, receipt = tracing::field::Empty))]
 pub async fn try_execute_task(store: &Store, channels: &Channels, worker: &str) -> Result<Step, StoreError> {
     let now = Utc::now().timestamp_millis();
     let lease_ms = i64::try_from(channels.lease.as_millis()).unwrap_or(i64::MAX);
     let Some(d) = store.claim_delivery(worker, now, lease_ms).await? else { return Ok(Step::Idle) };
+    // Known only once claimed; the recipient stays out of the span (it is a phone or address).
+    let span = tracing::Span::current();
+    span.record("delivery", d.delivery_id.as_str());
+    span.record("receipt", d.receipt_id.as_str());
     if let Some(note) = d.interrupted() {
         tracing::warn!(delivery = %d.delivery_id, channel = %d.channel, %note, "resuming an interrupted delivery");
     }

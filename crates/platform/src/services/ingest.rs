@@ -250,6 +250,7 @@ pub struct Accepted {
 }
 
 /// Checks the client's certificate against the platform's records (issued by us, not revoked).
+#[tracing::instrument(skip_all, fields(terminal = %client.terminal.terminal_id, serial = %client.serial))]
 pub async fn check_client(store: &Store, client: &PosCertificate) -> Result<(), Refusal> {
     let unavailable = |e: crate::infra::store::StoreError| Refusal::Unavailable(e.to_string());
     let row = store.certificate(&client.serial).await.map_err(unavailable)?;
@@ -262,6 +263,7 @@ pub async fn check_client(store: &Store, client: &PosCertificate) -> Result<(), 
 }
 
 /// Stores an opened receipt and returns the acknowledgement to send.
+#[tracing::instrument(skip_all, fields(receipt = %opened.record.id, terminal = %opened.record.terminal.terminal_id))]
 pub async fn store(
     store: &Store,
     keys: &PlatformKeys,

@@ -80,6 +80,7 @@ fn fresh_token(keys: &PlatformKeys) -> Result<EnrolmentToken, TerminalError> {
 }
 
 /// Registers a terminal and returns its single-use enrolment token.
+#[tracing::instrument(skip_all, fields(terminal = %reg.terminal_id))]
 pub async fn register(
     store: &Store,
     keys: &PlatformKeys,
@@ -167,6 +168,7 @@ async fn issue(
 }
 
 /// First enrolment: spends the token and certifies the CSR's key for the token's terminal.
+#[tracing::instrument(skip_all, fields(terminal = tracing::field::Empty))]
 pub async fn enrol(
     store: &Store,
     keys: &PlatformKeys,
@@ -178,6 +180,8 @@ pub async fn enrol(
     // Check the CSR before spending the token, so a broken request does not burn it.
     enrolment::check_csr(csr_der)?;
     let row = store.consume_token(&token_hash(token_secret), now.timestamp_millis()).await?;
+    // The token names the terminal only once spent; the secret itself never enters the span.
+    tracing::Span::current().record("terminal", row.terminal_id.as_str());
     if row.revoked_at.is_some() {
         return Err(TerminalError::Revoked(row.terminal_id));
     }
@@ -185,6 +189,7 @@ pub async fn enrol(
 }
 
 /// Renewal: the current (valid, unrevoked) certificate authenticates a new CSR.
+#[tracing::instrument(skip_all, fields(terminal = %current.terminal.terminal_id))]
 pub async fn reenrol(
     store: &Store,
     keys: &PlatformKeys,
@@ -203,6 +208,7 @@ pub async fn reenrol(
 }
 
 /// Revokes a terminal and all its certificates.
+#[tracing::instrument(skip_all, fields(terminal = terminal_id))]
 pub async fn revoke(store: &Store, terminal_id: &str, reason: &str, now: DateTime<Utc>) -> Result<u64, TerminalError> {
     Ok(store.revoke_terminal(terminal_id, reason, now.timestamp_millis()).await?)
 }
