@@ -13,7 +13,10 @@ use crate::infra::setting;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SettingsError {
-    /// The file or an environment variable has a value of the wrong shape.
+    /// The file or an environment variable has a value of the wrong shape; names the key.
+    #[error("settings: {0}")]
+    Malformed(#[source] config::ConfigError),
+    /// Values that are each well formed but do not fit together.
     #[error("settings: {0}")]
     Invalid(String),
 }
@@ -178,7 +181,6 @@ impl Settings {
         data_dir: &Path,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, SettingsError> {
-        let invalid = |e: config::ConfigError| SettingsError::Invalid(e.to_string());
         let env: config::Map<String, String> = env.into_iter().collect();
         let file = data_dir.join("platform.toml");
         let root: Root = config::Config::builder()
@@ -194,9 +196,9 @@ impl Settings {
                     .source(Some(env)),
             )
             .build()
-            .map_err(invalid)?
+            .map_err(SettingsError::Malformed)?
             .try_deserialize()
-            .map_err(invalid)?;
+            .map_err(SettingsError::Malformed)?;
         let mut s = root.platform;
         s.data_dir = data_dir.to_path_buf();
         s.portal_files()?;

@@ -60,13 +60,13 @@ pub struct SmtpSettings {
 pub enum EmailSetupError {
     /// `from` is not a mailbox (`Name <user@domain>` or `user@domain`).
     #[error("smtp.from {0:?} is not an email address: {1}")]
-    From(String, String),
+    From(String, #[source] lettre::address::AddressError),
     /// The extra CA file could not be read or holds no usable certificate.
     #[error("smtp.extra_ca_pem {0}: {1}")]
     ExtraCa(PathBuf, String),
     /// The TLS library refused the parameters.
     #[error("smtp TLS setup: {0}")]
-    Tls(String),
+    Tls(#[source] lettre::transport::smtp::Error),
     /// A combination of settings that cannot work or would be unsafe.
     #[error("smtp settings: {0}")]
     Invalid(String),
@@ -184,7 +184,7 @@ impl Sender for EmailSender {
 
 /// The From of every receipt, parsed from `smtp.from` (or `delivery.email_from`).
 pub fn sender_mailbox(from: &str) -> Result<Mailbox, EmailSetupError> {
-    from.parse().map_err(|e| EmailSetupError::From(from.to_owned(), format!("{e}")))
+    from.parse().map_err(|e| EmailSetupError::From(from.to_owned(), e))
 }
 
 /// The receipt email for `out` from `from`, as the SMTP channel sends it and the local outbox
@@ -203,7 +203,7 @@ fn tls_parameters(s: &SmtpSettings) -> Result<TlsParameters, EmailSetupError> {
         }
         builder = builder.add_root_certificate(Certificate::from_pem(&pem).map_err(|e| ca_error(&e))?);
     }
-    builder.build_rustls().map_err(|e| EmailSetupError::Tls(e.to_string()))
+    builder.build_rustls().map_err(EmailSetupError::Tls)
 }
 
 fn is_loopback(host: &str) -> bool {

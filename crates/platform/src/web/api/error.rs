@@ -84,6 +84,20 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// `e` and each error beneath it, `outer: inner: …`, skipping a cause its parent already quotes.
+pub(crate) fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text = format!("{text}: {more}");
+        }
+        cause = c.source();
+    }
+    text
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
@@ -124,11 +138,8 @@ impl From<Refusal> for ApiError {
             Refusal::Conflict(_) => StatusCode::CONFLICT,
             _ => StatusCode::SERVICE_UNAVAILABLE,
         };
-        let mut err = Self::new(status, e.reason(), e.to_string());
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            // Retryable: the terminal should try again; do not hide it behind "internal error".
-            err.status = StatusCode::SERVICE_UNAVAILABLE;
-        }
-        err
+        // A server-side failure's message goes to the log only, so it may carry the causes.
+        let message = if status.is_server_error() { with_causes(&e) } else { e.to_string() };
+        Self::new(status, e.reason(), message)
     }
 }
