@@ -10,6 +10,7 @@ use super::tolerance::JpegModel;
 use super::{STRIP_UNITS, TAG_BITS, TAG_BLOCK, UNIT};
 use crate::digest::{sha256, sha256_parts};
 use crate::render::canvas::Canvas;
+use crate::render::decode::UnitLevels;
 
 /// Pixels per carrier unit side and per packed byte (both 8).
 const U: usize = UNIT as usize;
@@ -34,6 +35,11 @@ impl Content {
             }
         }
         Self { width: img.width(), height: img.height(), stride, bits }
+    }
+
+    /// The content of a `width` × `height` image from its packed ink bits (rows of whole bytes).
+    pub(super) fn from_ink(width: u32, height: u32, bits: Vec<u8>) -> Self {
+        Self { width, height, stride: (width as usize).div_ceil(8), bits }
     }
 
     /// [`Content::of`] and the grey-level sum of every 8×8 unit (row-major) in one pass, band by band of eight rows (a few KiB that
@@ -175,6 +181,21 @@ pub(super) fn block_deviations(img: &Canvas, plan: &Plan, paper: &[u8]) -> Vec<u
                 *b = (*b).max(d);
             }
         }
+    }
+    worst
+}
+
+/// [`block_deviations`] from each 8×8 unit's extreme levels (a lossless decoder gathers them
+/// row by row) instead of its pixels: the same values, since a unit's largest deviation from
+/// its level is that of one of its extremes.
+pub(super) fn unit_deviations(levels: &[UnitLevels], plan: &Plan, paper: &[u8]) -> Vec<u8> {
+    let units_x = (plan.width / UNIT) as usize;
+    let per_block = TAG_BLOCK as usize / U;
+    let mut worst = vec![0u8; plan.tags];
+    for (i, (l, &p)) in levels.iter().zip(paper).enumerate() {
+        let (ux, uy) = (i % units_x, i / units_x);
+        let b = &mut worst[uy / per_block * (units_x / per_block) + ux / per_block];
+        *b = (*b).max(l.deviation(p));
     }
     worst
 }
