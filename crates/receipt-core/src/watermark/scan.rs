@@ -12,6 +12,9 @@ use crate::digest::{sha256, sha256_parts};
 use crate::render::canvas::Canvas;
 use crate::render::decode::UnitLevels;
 
+// Strip rows and block rows of the packed content are read as 8-byte words.
+const _: () = assert!(STRIP_UNITS == 8 && TAG_BLOCK == 64);
+
 /// Pixels per carrier unit side and per packed byte (both 8).
 const U: usize = UNIT as usize;
 
@@ -86,7 +89,11 @@ impl Content {
         (0..plan.strips())
             .map(|s| {
                 let (x0, y0) = plan.strip_origin(s);
-                (y0..y0 + UNIT).all(|y| self.row(y, x0, bytes).iter().all(|&b| b == 0))
+                // A strip row is eight bytes: one word each.
+                (y0..y0 + UNIT).all(|y| {
+                    let row: [u8; 8] = self.row(y, x0, bytes).try_into().unwrap_or([1; 8]);
+                    u64::from_ne_bytes(row) == 0
+                })
             })
             .collect()
     }
@@ -104,7 +111,9 @@ impl Content {
                 data.extend_from_slice(record_hash);
                 data.extend_from_slice(&(i as u32).to_be_bytes());
                 for y in r.y..r.y + r.h {
-                    data.extend_from_slice(self.row(y, r.x, bytes));
+                    // A block row is eight bytes: copied as one word rather than by memcpy.
+                    let row: [u8; 8] = self.row(y, r.x, bytes).try_into().unwrap_or([0; 8]);
+                    data.extend_from_slice(&row);
                 }
                 let h = sha256(&data);
                 u16::from_be_bytes([h[0], h[1]]) >> (16 - TAG_BITS)
