@@ -77,7 +77,8 @@ pub(super) fn decode(file: &PngFile<'_>) -> Result<(Canvas, Option<Refusal>), Im
 pub(super) fn inflate(idat: &[&[u8]], raw: usize) -> Result<(Vec<u8>, Option<Refusal>), ImageError> {
     let mut z = flate2::Decompress::new(true);
     // One byte of room past the image tells a longer stream without inflating it further.
-    let mut out = vec![0u8; raw + 1];
+    // Inflated into the spare capacity: nothing is zeroed first.
+    let mut out = Vec::with_capacity(raw + 1);
     let (mut ended, mut refusal) = (false, None);
     'chunks: for &chunk in idat {
         let mut input = chunk;
@@ -87,7 +88,7 @@ pub(super) fn inflate(idat: &[&[u8]], raw: usize) -> Result<(Vec<u8>, Option<Ref
                 break 'chunks;
             }
             let (in0, out0) = (z.total_in(), z.total_out() as usize);
-            let status = z.decompress(input, &mut out[out0..], flate2::FlushDecompress::None);
+            let status = z.decompress_vec(input, &mut out, flate2::FlushDecompress::None);
             let produced = z.total_out() as usize;
             match status {
                 Ok(flate2::Status::StreamEnd) => ended = true,

@@ -106,30 +106,31 @@ fn byte_table(depth: usize, grey: &[u8; 256]) -> [ByteLevels; 256] {
     })
 }
 
-/// The grey level of each index, and the count lanes of the indices the policy refuses.
+/// The levels of each index (as a unit of that one pixel level), and the count lanes of the
+/// indices the policy refuses.
 struct Levels<'a> {
     grey: &'a [u8; 256],
     refused: u64,
 }
 
 impl Levels<'_> {
-    /// The grey sum and extremes of a unit from its index counts; `None` if it uses a refused index.
+    /// The grey sum and extremes of a unit from its index counts (at most four lanes); `None`
+    /// if it uses a refused index.
     fn unit(&self, counts: u64) -> Option<(u16, UnitLevels)> {
         if counts & self.refused != 0 {
             return None;
         }
-        let (mut sum, mut lv, mut rest) = (0u16, UnitLevels::NONE, counts);
-        while rest != 0 {
-            let lane = rest.trailing_zeros() / 8;
-            let n = (rest >> (8 * lane)) as u8;
-            rest &= !(0xff << (8 * lane));
-            let v = self.grey[lane as usize];
-            sum += u16::from(n) * u16::from(v);
-            lv = lv.merge(if v < 128 {
-                UnitLevels { ink_max: v, ..UnitLevels::NONE }
-            } else {
-                UnitLevels { paper_min: v, paper_max: v, ..UnitLevels::NONE }
-            });
+        let (mut sum, mut lv) = (0u16, UnitLevels::NONE);
+        for (i, &v) in self.grey[..4].iter().enumerate() {
+            let n = (counts >> (8 * i)) as u8;
+            if n != 0 {
+                sum += u16::from(n) * u16::from(v);
+                lv = lv.merge(if v < 128 {
+                    UnitLevels { ink_max: v, ..UnitLevels::NONE }
+                } else {
+                    UnitLevels { paper_min: v, paper_max: v, ..UnitLevels::NONE }
+                });
+            }
         }
         Some((sum, lv))
     }
