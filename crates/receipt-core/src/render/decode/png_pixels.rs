@@ -241,10 +241,12 @@ fn index_levels(file: &PngFile<'_>, key: Option<[u16; 3]>) -> Result<Option<Inde
 }
 
 type IndexLevels = ([u8; 256], [Option<Problem>; 256]);
+/// Per index: its grey level, and whether the policy accepts it.
+pub(super) type IndexGreys = ([u8; 256], [bool; 256]);
 
 /// The grey level of each index of a palette or ≤8-bit grey image, and whether the policy
 /// accepts it (`None` for other images): what [`super::png_scan`] reads rows through.
-pub(super) fn index_greys(file: &PngFile<'_>) -> Result<Option<([u8; 256], [bool; 256])>, ImageError> {
+pub(super) fn index_greys(file: &PngFile<'_>) -> Result<Option<IndexGreys>, ImageError> {
     let key = Converter::transparent_key(file);
     Ok(index_levels(file, key)?.map(|(grey, problem)| (grey, problem.map(|p| p.is_none()))))
 }
