@@ -167,8 +167,8 @@ pub struct Scanned {
     pub scan: LosslessScan,
 }
 
-/// The verifier's reading of its common file, a PNG receipt of palette or grey levels (at
-/// most 8 bits, not interlaced) that the policy accepts whole and that carries a text payload:
+/// The verifier's reading of its common file, a PNG receipt of palette or grey levels (1 or
+/// 2 bits, not interlaced) that the policy accepts whole and that carries a text payload:
 /// straight into what the watermark check needs, without building the canvas. `None` for every
 /// other file, among them all that [`inspect`] refuses or cannot read: the caller then takes
 /// [`inspect`]'s way, which says why.

@@ -1,5 +1,5 @@
-//! The verifier's shortcut for the common file, a clean lossless receipt (palette or grey of at
-//! most 8 bits, not interlaced): its unfiltered rows are read, through a table per byte value,
+//! The verifier's shortcut for the common file, a clean lossless receipt (palette or grey of 1
+//! or 2 bits, not interlaced): its unfiltered rows are read, through a table per byte value,
 //! straight into what the watermark check needs ([`LosslessScan`]), so the canvas of a megabyte
 //! is never written nor read again. Any file it does not fit, or that earns a refusal, is left
 //! to [`super::inspect`], whose answer is then the verdict's.
