@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::claims::{self, ClaimsError, ReceiptClaims};
 use crate::identity::PosCertificate;
 use crate::render::canvas::Canvas;
-use crate::render::decode::{self, Inspected, Refusal};
+use crate::render::decode::{self, Inspected, Refusal, Scanned};
 use crate::render::png::Decoded;
 use crate::render::qr;
 use crate::watermark::{self, Extraction, Region, Tolerance, TAG_BLOCK, THRESHOLD};
@@ -184,6 +184,16 @@ pub fn verify_image_with(bytes: &[u8], trust_anchor: &[u8], facts: &TimeFacts<'_
 /// Checks the signature, its chain to the CA and the pixels, but not yet the signer's expiry
 /// or revocation: the caller then applies [`judge_time`] once it knows which time to trust.
 pub fn examine_image(bytes: &[u8], trust_anchor: &[u8]) -> Verification {
+    // The common file, a clean lossless receipt with its payload, is checked without building
+    // its canvas; any other is read whole, with every refusal reported.
+    if let Some(v) = decode::scan_lossless(bytes).and_then(|s| verify_scanned(s, trust_anchor)) {
+        return v;
+    }
+    examine_pixels(bytes, trust_anchor)
+}
+
+/// [`examine_image`] by way of the decoded canvas (and the oracle its shortcut is tested against).
+fn examine_pixels(bytes: &[u8], trust_anchor: &[u8]) -> Verification {
     let mut inspected = match decode::inspect(bytes) {
         Ok(i) => i,
         Err(e) => return Verification::unverifiable(format!("unreadable file: {e}")),
@@ -247,6 +257,30 @@ pub fn verify_decoded(decoded: &Decoded, trust_anchor: &[u8]) -> Verification {
         Ok(s) => s,
         Err((verdict, reason)) => return Verification { verdict, ..Verification::unverifiable(reason) },
     };
+    let tolerance = Tolerance::for_image(decoded);
+    verify_signed(&signed, trust_anchor, tolerance.threshold(), |hash, cert| {
+        watermark::extract(img, hash, cert, &tolerance)
+    })
+}
+
+/// [`verify_decoded`] of a clean lossless file as [`decode::scan_lossless`] read it; `None` when
+/// its payload is not valid signed data (the QR code in the pixels then decides, which
+/// [`examine_pixels`] reads).
+fn verify_scanned(scanned: Scanned, trust_anchor: &[u8]) -> Option<Verification> {
+    let Scanned { payload, scan } = scanned;
+    let signed = claims::open(&payload).ok()?;
+    let threshold = Tolerance::Exact.threshold();
+    Some(verify_signed(&signed, trust_anchor, threshold, |hash, cert| watermark::extract_lossless(scan, hash, cert)))
+}
+
+/// The verdict on signed claims and the image's watermark, which `extract` reads for a record
+/// hash and signer; `threshold` is that of the image's format.
+fn verify_signed(
+    signed: &claims::SignedClaims,
+    trust_anchor: &[u8],
+    threshold: u8,
+    extract: impl FnOnce(&[u8; 32], &PosCertificate) -> Extraction,
+) -> Verification {
     let claims = signed.claims.clone();
     let cert: &PosCertificate = &signed.certificate;
     let mut v = Verification {
@@ -277,9 +311,8 @@ pub fn verify_decoded(decoded: &Decoded, trust_anchor: &[u8]) -> Verification {
         v.reason = format!("the QR data names another {field} than its signing certificate");
         return v;
     }
-    let tolerance = Tolerance::for_image(decoded);
-    v.threshold = tolerance.threshold();
-    match watermark::extract(img, &claims.record_hash, cert, &tolerance) {
+    v.threshold = threshold;
+    match extract(&claims.record_hash, cert) {
         Extraction::Absent => {
             v.reason = "no watermark found in the image: it was re-rendered or its mark removed; the signed \
                         QR data shown is genuine, but the printed content cannot be checked against it"
@@ -395,6 +428,101 @@ mod tests {
             if v.verdict == Verdict::Authentic {
                 let seen = crate::render::png::decode(&bytes).unwrap().canvas;
                 prop_assert!(binarise(&seen) == original);
+            }
+        }
+    }
+
+    /// The golden receipt's pixels with `edits` (rectangles of one level) applied, encoded as
+    /// a palette PNG of `depth` bits (8 when more than four levels remain) with its palette
+    /// rotated by `rotate` and rows filtered by `filter`, and optionally one entry coloured.
+    fn resaved(edits: &[(u32, u32, u8, u8)], rotate: usize, filter: u8, coloured: bool) -> Vec<u8> {
+        let (png, _) = golden();
+        let d = crate::render::png::decode(&png).unwrap();
+        let mut c = d.canvas;
+        for &(x, y, side, level) in edits {
+            c.fill_rect(
+                i64::from(x % 576),
+                i64::from(y % c.height()),
+                i64::from(side % 24),
+                i64::from(side % 13),
+                level,
+            );
+        }
+        let mut levels: Vec<u8> = c
+            .pixels()
+            .iter()
+            .fold([false; 256], |mut seen, &v| {
+                seen[usize::from(v)] = true;
+                seen
+            })
+            .iter()
+            .enumerate()
+            .filter(|(_, &s)| s)
+            .map(|(v, _)| v as u8)
+            .collect();
+        let n = levels.len();
+        levels.rotate_left(rotate % n);
+        let mut index = [0u8; 256];
+        for (i, &v) in levels.iter().enumerate() {
+            index[usize::from(v)] = i as u8;
+        }
+        let two_bits = n <= 4;
+        let per = if two_bits { 4 } else { 1 };
+        let data: Vec<u8> = c
+            .pixels()
+            .chunks(per)
+            .map(|q| {
+                q.iter()
+                    .fold(0u8, |b, &v| if two_bits { b << 2 | index[usize::from(v)] } else { index[usize::from(v)] })
+            })
+            .collect();
+        let mut palette: Vec<u8> = levels.iter().flat_map(|&v| [v, v, v]).collect();
+        if coloured {
+            palette[0] ^= 1;
+        }
+        let mut out = Vec::new();
+        let mut enc = ::png::Encoder::new(&mut out, c.width(), c.height());
+        enc.set_color(::png::ColorType::Indexed);
+        enc.set_depth(if two_bits { ::png::BitDepth::Two } else { ::png::BitDepth::Eight });
+        enc.set_palette(palette);
+        enc.set_filter(match filter {
+            0 => ::png::Filter::NoFilter,
+            1 => ::png::Filter::Sub,
+            2 => ::png::Filter::Up,
+            3 => ::png::Filter::Avg,
+            _ => ::png::Filter::Paeth,
+        });
+        enc.add_text_chunk(crate::render::TEXT_KEYWORD.to_owned(), d.payload.unwrap()).unwrap();
+        let mut wr = enc.write_header().unwrap();
+        wr.write_image_data(&data).unwrap();
+        wr.finish().unwrap();
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+        /// The verifier's shortcut for clean lossless files (no canvas) gives exactly the
+        /// verdict, feature value, regions and reason of the way through the decoded canvas, on
+        /// the genuine file, re-saved ones (palette order, row filters, 8-bit palettes that the
+        /// shortcut leaves to the canvas) and tampered ones (edited pixels, a coloured entry).
+        #[test]
+        fn the_lossless_shortcut_gives_the_canvas_verdict(
+            edits in proptest::collection::vec(
+                (any::<u32>(), any::<u32>(), any::<u8>(), prop::sample::select(vec![0u8, 252, 255, 127, 128, 254, 90])),
+                0..4,
+            ),
+            rotate in 0usize..8,
+            filter in 0u8..5,
+            coloured in proptest::bool::weighted(0.15),
+        ) {
+            let anchor = golden().1;
+            for bytes in [golden().0, resaved(&edits, rotate, filter, coloured)] {
+                let (fast, oracle) = (examine_image(&bytes, &anchor), examine_pixels(&bytes, &anchor));
+                prop_assert_eq!(fast.verdict, oracle.verdict, "{} / {}", fast.reason, oracle.reason);
+                prop_assert_eq!(&fast.reason, &oracle.reason);
+                prop_assert_eq!(fast.feature, oracle.feature);
+                prop_assert_eq!(fast.threshold, oracle.threshold);
+                prop_assert_eq!(&fast.regions, &oracle.regions);
             }
         }
     }

@@ -19,6 +19,7 @@ mod tolerance;
 
 use crate::identity::{PosCertificate, Signer};
 use crate::render::canvas::Canvas;
+use crate::render::decode::LosslessScan;
 use plan::Plan;
 use scan::Content;
 pub use tolerance::{Tolerance, FLAT_LIMIT, JPEG_THRESHOLD, PIXEL_LIMIT};
@@ -231,7 +232,39 @@ pub fn extract(img: &Canvas, record_hash: &[u8; 32], cert: &PosCertificate, tole
     // Everything below reads the binarised content through `content`, and grey levels only
     // through the unit sums and the final deviation pass.
     let (content, sums) = Content::with_unit_sums(img);
-    let blank = content.blank_strips(&plan);
+    read_mark(&plan, &content, &sums, record_hash, cert, tolerance.threshold(), |paper| match *tolerance {
+        Tolerance::Exact => scan::block_deviations(img, &plan, paper),
+        Tolerance::Jpeg { luma_table } => {
+            scan::block_jpeg_scores(img, &content, &plan, paper, &tolerance::JpegModel::new(&luma_table))
+        }
+    })
+}
+
+/// [`extract`] with [`Tolerance::Exact`] from what a lossless file's decoder gathered instead of
+/// its canvas (the content, unit sums and extremes): the same answer.
+pub fn extract_lossless(scan: LosslessScan, record_hash: &[u8; 32], cert: &PosCertificate) -> Extraction {
+    let Some(plan) = Plan::new(scan.width, scan.height, record_hash) else {
+        return Extraction::Absent;
+    };
+    let content = Content::from_ink(scan.width, scan.height, scan.ink);
+    let threshold = Tolerance::Exact.threshold();
+    read_mark(&plan, &content, &scan.sums, record_hash, cert, threshold, |paper| {
+        scan::unit_deviations(&scan.levels, &plan, paper)
+    })
+}
+
+/// Reads the mark from the content and unit sums, and checks it; `deviations` gives each
+/// localisation block's feature value given the expected paper level of every unit.
+fn read_mark(
+    plan: &Plan,
+    content: &Content,
+    sums: &[u16],
+    record_hash: &[u8; 32],
+    cert: &PosCertificate,
+    threshold: u8,
+    deviations: impl FnOnce(&[u8]) -> Vec<u8>,
+) -> Extraction {
+    let blank = content.blank_strips(plan);
     let units_x = (plan.width / UNIT) as usize;
     let unit_index = |strip: usize, u: u32| {
         let (x0, y0) = plan.strip_origin(strip);
@@ -279,9 +312,9 @@ pub fn extract(img: &Canvas, record_hash: &[u8; 32], cert: &PosCertificate, tole
     }
     let (signature, tag_bytes) = payload.split_at(SIG_LEN);
     let tags_read = unpack_tags(tag_bytes, plan.tags);
-    let tags_now = content.tags(&plan, record_hash);
+    let tags_now = content.tags(plan, record_hash);
     let digest = content.hash();
-    let signature_valid = cert.verify(&signed_message(&plan, record_hash, &digest, tag_bytes), signature).is_ok();
+    let signature_valid = cert.verify(&signed_message(plan, record_hash, &digest, tag_bytes), signature).is_ok();
 
     // The expected image is the authenticated bilevel content plus the re-embedded carrier:
     // paper is expected at white, or lowered in the units whose carrier bit is 1.
@@ -295,13 +328,7 @@ pub fn extract(img: &Canvas, record_hash: &[u8; 32], cert: &PosCertificate, tole
             }
         }
     }
-    let threshold = tolerance.threshold();
-    let deviations = match *tolerance {
-        Tolerance::Exact => scan::block_deviations(img, &plan, &paper),
-        Tolerance::Jpeg { luma_table } => {
-            scan::block_jpeg_scores(img, &content, &plan, &paper, &tolerance::JpegModel::new(&luma_table))
-        }
-    };
+    let deviations = deviations(&paper);
     let mut feature = 0u8;
     let mut regions = Vec::new();
     for (i, &worst) in deviations.iter().enumerate() {

@@ -52,6 +52,10 @@ fn exp(e: u16) -> u8 {
 #[derive(Default)]
 pub(super) struct Decoder {
     generators: Vec<(usize, Vec<u8>)>,
+    /// Per parity length: the logarithms of x^(parity + r) mod g for r = 0, 1, … (row r at
+    /// `r * parity`), as many rows as the longest codeword so far needed; they do not depend
+    /// on the codeword's length, so the codewords of an image share them.
+    remainders: Vec<(usize, Vec<u16>)>,
 }
 
 impl Decoder {
@@ -59,11 +63,42 @@ impl Decoder {
     /// `erasures` are unknown, or `None` when it cannot be decoded: what
     /// `reed_solomon::Decoder::new(parity).correct(received, Some(erasures))` returns.
     pub(super) fn correct(&mut self, received: &[u8], erasures: &[u8], parity: usize) -> Option<Vec<u8>> {
-        if let Some(word) = solve_erasures(received, erasures, parity, self.generator(parity)) {
+        let k = received.len().saturating_sub(parity);
+        self.extend_remainders(parity, k);
+        let rows = self.remainders.iter().find(|(p, _)| *p == parity).map_or(&[][..], |(_, r)| &r[..]);
+        let low = self.generators.iter().find(|(p, _)| *p == parity).map_or(&[][..], |(_, g)| &g[..]);
+        if let Some(word) = solve_erasures(received, erasures, parity, low, rows) {
             return Some(word);
         }
         let decoded = reed_solomon::Decoder::new(parity).correct(received, Some(erasures)).ok()?;
         Some(decoded.to_vec())
+    }
+
+    /// Makes sure [`Decoder::remainders`] holds at least `k` rows for `parity` (and the
+    /// generator is built): each row is the one before times x, the top coefficient wrapping
+    /// round through x^parity ≡ low(x).
+    fn extend_remainders(&mut self, parity: usize, k: usize) {
+        if parity == 0 {
+            return;
+        }
+        let low_logs: Vec<u16> = self.generator(parity).iter().map(|&c| log(c)).collect();
+        let at = match self.remainders.iter().position(|(p, _)| *p == parity) {
+            Some(at) => at,
+            None => {
+                self.remainders.push((parity, low_logs.clone()));
+                self.remainders.len() - 1
+            }
+        };
+        let rows = &mut self.remainders[at].1;
+        while rows.len() < k * parity {
+            let mut cur: Vec<u8> = rows[rows.len() - parity..].iter().map(|&l| exp(l)).collect();
+            let top = log(cur[parity - 1]);
+            for q in (1..parity).rev() {
+                cur[q] = cur[q - 1] ^ exp(top + low_logs[q]);
+            }
+            cur[0] = exp(top + low_logs[0]);
+            rows.extend(cur.iter().map(|&c| log(c)));
+        }
     }
 
     /// The coefficients of x^0 … x^(parity-1) of the generator ∏ (x + α^i), i < parity (monic).
@@ -97,11 +132,12 @@ impl Decoder {
 /// x^(n-1-j) mod g. The known data give part of the parity; the erased data symbols solve the
 /// linear system that as many known parity symbols pose (every square submatrix of an MDS
 /// code's parity part is invertible); the full parity then follows and must match every parity
-/// symbol that was read. `low`: the generator's coefficients below x^parity.
-fn solve_erasures(received: &[u8], erasures: &[u8], parity: usize, low: &[u8]) -> Option<Vec<u8>> {
+/// symbol that was read. `low`: the generator's coefficients below x^parity; `rows`: the
+/// logarithms of x^(parity + r) mod g, coefficient of x^q at `r * parity + q`, for r < k at least.
+fn solve_erasures(received: &[u8], erasures: &[u8], parity: usize, low: &[u8], rows: &[u16]) -> Option<Vec<u8>> {
     let n = received.len();
     let e = erasures.len();
-    if n >= 256 || n <= parity || e > parity || low.len() != parity {
+    if n >= 256 || n <= parity || e > parity || low.len() != parity || rows.len() < (n - parity) * parity {
         return None;
     }
     let k = n - parity;
@@ -113,22 +149,7 @@ fn solve_erasures(received: &[u8], erasures: &[u8], parity: usize, low: &[u8]) -
         }
         erased[p] = true;
     }
-    // rows[r]: the logarithms of x^(parity + r) mod g, coefficient of x^q at q; data symbol j
-    // has degree n-1-j, so it uses row k-1-j.
-    let low_logs: Vec<u16> = low.iter().map(|&c| log(c)).collect();
-    let mut rows = vec![LOG_ZERO; k * parity];
-    let mut cur = low.to_vec();
-    for row in rows.chunks_exact_mut(parity) {
-        for (r, &c) in row.iter_mut().zip(&cur) {
-            *r = log(c);
-        }
-        // Times x: the top coefficient wraps round through x^parity ≡ low(x).
-        let top = log(cur[parity - 1]);
-        for q in (1..parity).rev() {
-            cur[q] = cur[q - 1] ^ exp(top + low_logs[q]);
-        }
-        cur[0] = exp(top + low_logs[0]);
-    }
+    // Data symbol j has degree n-1-j, so it uses row k-1-j.
     let row = |j: usize| &rows[(k - 1 - j) * parity..(k - j) * parity];
     // The parity of the known data (coefficient of x^q at q).
     let mut par = [0u8; 256];
@@ -253,7 +274,10 @@ mod tests {
                 received[usize::from(p)] = 0;
             }
             let mut dec = Decoder::default();
-            prop_assert_eq!(solve_erasures(&received, &erasures, parity, dec.generator(parity)), Some(word.clone()));
+            dec.extend_remainders(parity, data.len());
+            let low = dec.generator(parity).to_vec();
+            let rows = dec.remainders.iter().find(|(p, _)| *p == parity).map(|(_, r)| r.clone()).unwrap();
+            prop_assert_eq!(solve_erasures(&received, &erasures, parity, &low, &rows), Some(word.clone()));
             prop_assert_eq!(dec.correct(&received, &erasures, parity), crate_decode(&received, &erasures, parity));
             for (at, flip) in errors {
                 received[at.index(n)] ^= flip;

@@ -10,6 +10,10 @@ use super::tolerance::JpegModel;
 use super::{STRIP_UNITS, TAG_BITS, TAG_BLOCK, UNIT};
 use crate::digest::{sha256, sha256_parts};
 use crate::render::canvas::Canvas;
+use crate::render::decode::UnitLevels;
+
+// Strip rows and block rows of the packed content are read as 8-byte words.
+const _: () = assert!(STRIP_UNITS == 8 && TAG_BLOCK == 64);
 
 /// Pixels per carrier unit side and per packed byte (both 8).
 const U: usize = UNIT as usize;
@@ -34,6 +38,11 @@ impl Content {
             }
         }
         Self { width: img.width(), height: img.height(), stride, bits }
+    }
+
+    /// The content of a `width` × `height` image from its packed ink bits (rows of whole bytes).
+    pub(super) fn from_ink(width: u32, height: u32, bits: Vec<u8>) -> Self {
+        Self { width, height, stride: (width as usize).div_ceil(8), bits }
     }
 
     /// [`Content::of`] and the grey-level sum of every 8×8 unit (row-major) in one pass, band by band of eight rows (a few KiB that
@@ -80,7 +89,11 @@ impl Content {
         (0..plan.strips())
             .map(|s| {
                 let (x0, y0) = plan.strip_origin(s);
-                (y0..y0 + UNIT).all(|y| self.row(y, x0, bytes).iter().all(|&b| b == 0))
+                // A strip row is eight bytes: one word each.
+                (y0..y0 + UNIT).all(|y| {
+                    let row: [u8; 8] = self.row(y, x0, bytes).try_into().unwrap_or([1; 8]);
+                    u64::from_ne_bytes(row) == 0
+                })
             })
             .collect()
     }
@@ -98,7 +111,9 @@ impl Content {
                 data.extend_from_slice(record_hash);
                 data.extend_from_slice(&(i as u32).to_be_bytes());
                 for y in r.y..r.y + r.h {
-                    data.extend_from_slice(self.row(y, r.x, bytes));
+                    // A block row is eight bytes: copied as one word rather than by memcpy.
+                    let row: [u8; 8] = self.row(y, r.x, bytes).try_into().unwrap_or([0; 8]);
+                    data.extend_from_slice(&row);
                 }
                 let h = sha256(&data);
                 u16::from_be_bytes([h[0], h[1]]) >> (16 - TAG_BITS)
@@ -175,6 +190,21 @@ pub(super) fn block_deviations(img: &Canvas, plan: &Plan, paper: &[u8]) -> Vec<u
                 *b = (*b).max(d);
             }
         }
+    }
+    worst
+}
+
+/// [`block_deviations`] from each 8×8 unit's extreme levels (a lossless decoder gathers them
+/// row by row) instead of its pixels: the same values, since a unit's largest deviation from
+/// its level is that of one of its extremes.
+pub(super) fn unit_deviations(levels: &[UnitLevels], plan: &Plan, paper: &[u8]) -> Vec<u8> {
+    let units_x = (plan.width / UNIT) as usize;
+    let per_block = TAG_BLOCK as usize / U;
+    let mut worst = vec![0u8; plan.tags];
+    for (i, (l, &p)) in levels.iter().zip(paper).enumerate() {
+        let (ux, uy) = (i % units_x, i / units_x);
+        let b = &mut worst[uy / per_block * (units_x / per_block) + ux / per_block];
+        *b = (*b).max(l.deviation(p));
     }
     worst
 }

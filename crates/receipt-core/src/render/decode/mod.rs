@@ -13,11 +13,14 @@ mod jpeg_walk;
 mod png;
 mod png_file;
 mod png_pixels;
+mod png_scan;
 mod refusal;
 mod sniff;
 #[cfg(test)]
 mod tests;
 
+pub use png_scan::LosslessScan;
+pub(crate) use png_scan::UnitLevels;
 pub use refusal::Refusal;
 
 use super::canvas::Canvas;
@@ -154,6 +157,26 @@ pub fn inspect(bytes: &[u8]) -> Result<Inspected, ImageError> {
 /// ignoring what the verifier would refuse: for images that are already trusted.
 pub fn decode(bytes: &[u8]) -> Result<Decoded, ImageError> {
     read(bytes, Limits::Any)?.into_decoded()
+}
+
+/// A clean lossless receipt file as [`scan_lossless`] reads it.
+#[derive(Debug)]
+pub struct Scanned {
+    /// The text payload (the signed QR data, unless someone replaced it).
+    pub payload: String,
+    pub scan: LosslessScan,
+}
+
+/// The verifier's reading of its common file, a PNG receipt of palette or grey levels (1 or
+/// 2 bits, not interlaced) that the policy accepts whole and that carries a text payload:
+/// straight into what the watermark check needs, without building the canvas. `None` for every
+/// other file, among them all that [`inspect`] refuses or cannot read: the caller then takes
+/// [`inspect`]'s way, which says why.
+pub fn scan_lossless(bytes: &[u8]) -> Option<Scanned> {
+    match sniff::format(bytes) {
+        sniff::Format::Png => png::scan(bytes),
+        _ => None,
+    }
 }
 
 fn read(bytes: &[u8], limits: Limits) -> Result<Inspected, ImageError> {

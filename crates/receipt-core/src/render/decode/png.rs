@@ -4,7 +4,7 @@
 
 pub(super) use super::png_file::{Header, PngFile};
 use super::refusal::{ChunkName, Refusal};
-use super::{exif, inflate_bounded, png_pixels, ImageError, ImageKind, Inspected, Limits};
+use super::{exif, inflate_bounded, png_pixels, png_scan, ImageError, ImageKind, Inspected, Limits, Scanned};
 
 /// `tEXt` keyword under which the signed QR payload is stored (the encoder's constant).
 const KEYWORD: &[u8] = crate::render::TEXT_KEYWORD.as_bytes();
@@ -41,6 +41,15 @@ pub(super) fn read(bytes: &[u8], limits: Limits) -> Result<Inspected, ImageError
         Err(e) => return Err(e),
     };
     Ok(Inspected { kind: ImageKind::Png, payload: file.payload, canvas, luma_table: None, refusal: file.refusal })
+}
+
+/// [`super::scan_lossless`] of a PNG: the walk of [`read`], then the rows straight into the
+/// watermark's scan; `None` at the first thing [`read`] would refuse or fail on.
+pub(super) fn scan(bytes: &[u8]) -> Option<Scanned> {
+    let mut file = walk(bytes, Limits::Receipt).ok()?;
+    let payload = file.payload.take()?;
+    let scan = png_scan::scan(&file)?;
+    Some(Scanned { payload, scan })
 }
 
 fn be32(b: &[u8]) -> u32 {

@@ -74,10 +74,11 @@ pub(super) fn decode(file: &PngFile<'_>) -> Result<(Canvas, Option<Refusal>), Im
 /// Inflates the IDAT data into exactly `raw` bytes. More data than that, data after the zlib
 /// stream, or a stream that does not end are refusals (decoders disagree on them); too little
 /// data is an error.
-fn inflate(idat: &[&[u8]], raw: usize) -> Result<(Vec<u8>, Option<Refusal>), ImageError> {
+pub(super) fn inflate(idat: &[&[u8]], raw: usize) -> Result<(Vec<u8>, Option<Refusal>), ImageError> {
     let mut z = flate2::Decompress::new(true);
     // One byte of room past the image tells a longer stream without inflating it further.
-    let mut out = vec![0u8; raw + 1];
+    // Inflated into the spare capacity: nothing is zeroed first.
+    let mut out = Vec::with_capacity(raw + 1);
     let (mut ended, mut refusal) = (false, None);
     'chunks: for &chunk in idat {
         let mut input = chunk;
@@ -87,7 +88,7 @@ fn inflate(idat: &[&[u8]], raw: usize) -> Result<(Vec<u8>, Option<Refusal>), Ima
                 break 'chunks;
             }
             let (in0, out0) = (z.total_in(), z.total_out() as usize);
-            let status = z.decompress(input, &mut out[out0..], flate2::FlushDecompress::None);
+            let status = z.decompress_vec(input, &mut out, flate2::FlushDecompress::None);
             let produced = z.total_out() as usize;
             match status {
                 Ok(flate2::Status::StreamEnd) => ended = true,
@@ -122,7 +123,7 @@ fn inflate(idat: &[&[u8]], raw: usize) -> Result<(Vec<u8>, Option<Refusal>), Ima
 }
 
 /// Undoes the row filters of one reduced image in place.
-fn unfilter(block: &mut [u8], stride: usize, bpp: usize) -> Result<(), ImageError> {
+pub(super) fn unfilter(block: &mut [u8], stride: usize, bpp: usize) -> Result<(), ImageError> {
     let line = stride + 1;
     for i in 0..block.len() / line {
         let (before, rest) = block.split_at_mut(i * line);
@@ -200,48 +201,73 @@ enum Problem {
     Missing,
 }
 
+/// For a palette image or a grey one of at most 8 bits, per index (palette entry or grey
+/// level): its grey as displayed over white, and what a viewer would make of it that the check
+/// would not see. `None` for other images; `key` is the grey tRNS level, if any.
+fn index_levels(file: &PngFile<'_>, key: Option<[u16; 3]>) -> Result<Option<IndexLevels>, ImageError> {
+    let h = file.header;
+    let trns = file.trns.unwrap_or(&[]);
+    Ok(match (h.colour, h.depth) {
+        (3, _) => {
+            let palette = file.palette.ok_or_else(|| corrupt("a palette image without PLTE"))?;
+            let mut grey = [0u8; 256];
+            let mut problem = [Some(Problem::Missing); 256];
+            for (i, rgb) in palette.chunks_exact(3).enumerate() {
+                let alpha = trns.get(i).copied().unwrap_or(255);
+                grey[i] = over_white(luma(rgb[0], rgb[1], rgb[2]), alpha);
+                problem[i] = if rgb[0] != rgb[1] || rgb[1] != rgb[2] {
+                    Some(Problem::Colour)
+                } else if alpha != 255 {
+                    Some(Problem::Transparent)
+                } else {
+                    None
+                };
+            }
+            Some((grey, problem))
+        }
+        (0, d) if d <= 8 => {
+            let max = (1u16 << d) - 1;
+            let mut grey = [0u8; 256];
+            let mut problem = [None; 256];
+            for v in 0..=max {
+                let transparent = key.is_some_and(|k| k[0] == v);
+                grey[usize::from(v)] = if transparent { 255 } else { (v * 255 / max) as u8 };
+                problem[usize::from(v)] = transparent.then_some(Problem::Transparent);
+            }
+            Some((grey, problem))
+        }
+        _ => None,
+    })
+}
+
+type IndexLevels = ([u8; 256], [Option<Problem>; 256]);
+/// Per index: its grey level, and whether the policy accepts it.
+pub(super) type IndexGreys = ([u8; 256], [bool; 256]);
+
+/// The grey level of each index of a palette or ≤8-bit grey image, and whether the policy
+/// accepts it (`None` for other images): what [`super::png_scan`] reads rows through.
+pub(super) fn index_greys(file: &PngFile<'_>) -> Result<Option<IndexGreys>, ImageError> {
+    let key = Converter::transparent_key(file);
+    Ok(index_levels(file, key)?.map(|(grey, problem)| (grey, problem.map(|p| p.is_none()))))
+}
+
 impl Converter {
     fn new(file: &PngFile<'_>) -> Result<Self, ImageError> {
         let h = file.header;
+        let key = Self::transparent_key(file);
+        let table = index_levels(file, key)?.map(|(grey, problem)| Levels::new(grey, problem, h.depth));
+        Ok(Self { h, table, key, refusal: None })
+    }
+
+    /// The tRNS colour of a grey or RGB image (raw sample values).
+    fn transparent_key(file: &PngFile<'_>) -> Option<[u16; 3]> {
         let trns = file.trns.unwrap_or(&[]);
         let be16 = |i: usize| trns.get(i..i + 2).map(|b| u16::from_be_bytes([b[0], b[1]]));
-        let key = match h.colour {
+        match file.header.colour {
             0 => be16(0).map(|g| [g, g, g]),
             2 => be16(0).zip(be16(2)).zip(be16(4)).map(|((r, g), b)| [r, g, b]),
             _ => None,
-        };
-        let table = match (h.colour, h.depth) {
-            (3, _) => {
-                let palette = file.palette.ok_or_else(|| corrupt("a palette image without PLTE"))?;
-                let mut grey = [0u8; 256];
-                let mut problem = [Some(Problem::Missing); 256];
-                for (i, rgb) in palette.chunks_exact(3).enumerate() {
-                    let alpha = trns.get(i).copied().unwrap_or(255);
-                    grey[i] = over_white(luma(rgb[0], rgb[1], rgb[2]), alpha);
-                    problem[i] = if rgb[0] != rgb[1] || rgb[1] != rgb[2] {
-                        Some(Problem::Colour)
-                    } else if alpha != 255 {
-                        Some(Problem::Transparent)
-                    } else {
-                        None
-                    };
-                }
-                Some(Levels::new(grey, problem, h.depth))
-            }
-            (0, d) if d <= 8 => {
-                let max = (1u16 << d) - 1;
-                let mut grey = [0u8; 256];
-                let mut problem = [None; 256];
-                for v in 0..=max {
-                    let transparent = key.is_some_and(|k| k[0] == v);
-                    grey[usize::from(v)] = if transparent { 255 } else { (v * 255 / max) as u8 };
-                    problem[usize::from(v)] = transparent.then_some(Problem::Transparent);
-                }
-                Some(Levels::new(grey, problem, d))
-            }
-            _ => None,
-        };
-        Ok(Self { h, table, key, refusal: None })
+        }
     }
 
     fn refuse(&mut self, r: Refusal) {
