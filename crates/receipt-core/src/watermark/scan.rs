@@ -5,6 +5,7 @@
 
 use super::plan::Plan;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use super::tolerance::JpegModel;
 use super::{STRIP_UNITS, TAG_BITS, TAG_BLOCK, UNIT};
@@ -228,7 +229,8 @@ pub(super) fn block_jpeg_scores(
     let per_block = TAG_BLOCK as usize / U;
     let mut worst = vec![0u8; plan.tags];
     let (mut level, mut delta, mut dev, mut energy) = (vec![0u8; w], vec![0u8; w], vec![0u8; w], vec![0u32; w]);
-    let mut bounds: HashMap<([u8; U], u8), f32> = HashMap::new();
+    let mut bounds: HashMap<(u64, u8), f32, BuildHasherDefault<MaskHasher>> =
+        HashMap::with_capacity_and_hasher(4096, BuildHasherDefault::default());
     for (uy, (band, paper)) in img.pixels().chunks_exact(w * U).zip(paper.chunks_exact(units)).enumerate() {
         for (l, &p) in level.chunks_exact_mut(U).zip(paper) {
             l.fill(p);
@@ -251,7 +253,8 @@ pub(super) fn block_jpeg_scores(
         for (u, ((d, e), &level)) in dev.chunks_exact(U).zip(energy.chunks_exact(U)).zip(paper).enumerate() {
             let m = content.unit_mask(u, uy);
             let mixed = m.iter().any(|&b| b != 0) && m.iter().any(|&b| b != 0xff);
-            let bound = mixed.then(|| *bounds.entry((m, level)).or_insert_with(|| model.mixed_bound(&m, level)));
+            let key = (u64::from_be_bytes(m), level);
+            let bound = mixed.then(|| *bounds.entry(key).or_insert_with(|| model.mixed_bound(&m, level)));
             let d = d.iter().copied().fold(0, u8::max);
             let score = model.score_with(bound, d, e.iter().sum());
             let b = &mut blocks[u / per_block];
@@ -259,6 +262,29 @@ pub(super) fn block_jpeg_scores(
         }
     }
     worst
+}
+
+/// The hash of a unit's ink mask and level for the bound cache: one multiply per word (the
+/// keys are the image's own, so nothing is gained by SipHash's resistance to chosen keys, and
+/// its cost was a third of the JPEG scoring pass).
+#[derive(Default)]
+struct MaskHasher(u64);
+
+impl Hasher for MaskHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+    fn write_u8(&mut self, v: u8) {
+        self.write_u64(u64::from(v));
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(23) ^ v).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
 }
 
 #[cfg(test)]

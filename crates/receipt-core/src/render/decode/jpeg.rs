@@ -1,12 +1,14 @@
 //! JPEG pixels: after the marker walk, the luma plane is decoded (zune-jpeg, bounded by the
 //! walk's size and scan limits) and, for colour files, the chroma judged: a grey slip must
-//! decode to near-neutral pixels, so no viewer can show a colour the luma check ignores.
+//! decode to near-neutral pixels, so no viewer can show a colour the luma check ignores. When
+//! the entropy coding shows every chroma block empty ([`jpeg_chroma`]), only luma is decoded.
 
 use zune_core::bytestream::ZCursor;
 use zune_core::colorspace::ColorSpace;
 use zune_core::options::DecoderOptions;
 use zune_jpeg::JpegDecoder;
 
+use super::jpeg_chroma;
 use super::jpeg_walk::{self, JpegFile};
 use super::refusal::Refusal;
 use super::{luma, ImageError, ImageKind, Inspected, Limits};
@@ -41,19 +43,55 @@ pub(super) fn read(bytes: &[u8], limits: Limits) -> Result<Inspected, ImageError
 
 /// The grey image: the luma plane itself (what the quantisation model speaks of), and for a
 /// three-component file the first pixel whose chroma a viewer would show as colour.
+///
+/// An unrefused sequential YCbCr file whose chroma blocks all code nothing has neutral chroma
+/// everywhere (128 before and after upsampling), so its luma alone is decoded; anything else,
+/// or a luma decode that fails, takes the full decode ([`pixels_judged`]), which names the
+/// first coloured pixel and the decoder's error exactly as before.
 fn pixels(bytes: &[u8], file: &JpegFile) -> Result<(Canvas, Option<Refusal>), ImageError> {
+    let neutral = file.refusal.is_none()
+        && file.components.len() == 3
+        && file
+            .sequential
+            .as_ref()
+            .is_some_and(|s| jpeg_chroma::neutral(bytes, &file.components, file.width, file.height, s));
+    if neutral {
+        if let Some(canvas) = luma_of_ycbcr(bytes, file) {
+            return Ok((canvas, None));
+        }
+    }
+    pixels_judged(bytes, file)
+}
+
+/// The luma plane of a YCbCr file, `None` if zune-jpeg takes it for another colour space or
+/// cannot decode it. Only for single-scan files: zune-jpeg 0.5.15's luma output panics on a
+/// baseline file of one scan per component (`finish_baseline_decoding` slices past its rows).
+fn luma_of_ycbcr(bytes: &[u8], file: &JpegFile) -> Option<Canvas> {
+    let mut dec = JpegDecoder::new_with_options(ZCursor::new(bytes), options(file, ColorSpace::Luma));
+    dec.decode_headers().ok()?;
+    if dec.input_colorspace() != Some(ColorSpace::YCbCr) {
+        return None;
+    }
+    Canvas::from_pixels(file.width, file.height, dec.decode().ok()?)
+}
+
+fn options(file: &JpegFile, out: ColorSpace) -> DecoderOptions {
+    DecoderOptions::new_safe()
+        .set_strict_mode(true)
+        .set_max_width(file.width as usize)
+        .set_max_height(file.height as usize)
+        .jpeg_set_max_scans(64)
+        .jpeg_set_out_colorspace(out)
+}
+
+/// [`pixels`] by the full decode: every component, chroma upsampled and judged pixel by pixel.
+fn pixels_judged(bytes: &[u8], file: &JpegFile) -> Result<(Canvas, Option<Refusal>), ImageError> {
     let out = match file.components.len() {
         1 => ColorSpace::Luma,
         3 => ColorSpace::YCbCr,
         _ => ColorSpace::RGB,
     };
-    let options = DecoderOptions::new_safe()
-        .set_strict_mode(true)
-        .set_max_width(file.width as usize)
-        .set_max_height(file.height as usize)
-        .jpeg_set_max_scans(64)
-        .jpeg_set_out_colorspace(out);
-    let mut dec = JpegDecoder::new_with_options(ZCursor::new(bytes), options);
+    let mut dec = JpegDecoder::new_with_options(ZCursor::new(bytes), options(file, out));
     let data = dec.decode().map_err(|e| ImageError::Jpeg(format!("{e:?}")))?;
     let w = file.width as usize;
     let mut refusal = None;
@@ -110,6 +148,10 @@ fn spread(cb: u8, cr: u8) -> i32 {
     let (r, g, b) = (1402 * cr, -344 * cb - 714 * cr, 1772 * cb);
     (r.max(g).max(b) - r.min(g).min(b)) / 1000
 }
+
+#[cfg(test)]
+#[path = "jpeg_fast_tests.rs"]
+mod fast_tests;
 
 #[cfg(test)]
 mod tests {

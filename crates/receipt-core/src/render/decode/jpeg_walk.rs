@@ -1,7 +1,10 @@
 //! The JPEG marker walk: every segment from SOI to EOI is read (bounded in number), the frame
 //! header judged (coding process, components, size), the APP segments read for what changes
 //! the rendering (ICC, Adobe transform, EXIF orientation, thumbnails, MPF), the entropy-coded
-//! data of each scan walked for its restart markers, and the quantisation tables kept.
+//! data of each scan walked for its restart markers, and the quantisation tables kept, with
+//! where a sequential file's Huffman tables and single scan lie ([`Sequential`]).
+
+use std::ops::Range;
 
 use super::refusal::Refusal;
 use super::{exif, ImageError, Limits};
@@ -49,6 +52,19 @@ pub(super) struct Component {
     pub table: u8,
 }
 
+/// Where the entropy coding of a sequential Huffman file (SOF0 or SOF1) with a single scan lies,
+/// as byte ranges of the file: what [`super::jpeg_chroma`] reads to tell neutral chroma.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Sequential {
+    /// The DHT segments before the scan, in file order (later tables replace earlier ones).
+    pub huffman: Vec<Range<usize>>,
+    /// The SOS segment's data.
+    pub header: Range<usize>,
+    /// The entropy-coded data, up to the marker that ends it.
+    pub data: Range<usize>,
+    pub restart_interval: usize,
+}
+
 /// What the walk found.
 pub(super) struct JpegFile {
     pub width: u32,
@@ -59,6 +75,8 @@ pub(super) struct JpegFile {
     /// Whether a pixel decoder can be asked for the pixels at all.
     pub decodable: bool,
     pub refusal: Option<Refusal>,
+    /// Set for a sequential Huffman file with exactly one scan.
+    pub sequential: Option<Sequential>,
 }
 
 struct Walk {
@@ -69,6 +87,9 @@ struct Walk {
     adobe: Option<u8>,
     decodable: bool,
     refusal: Option<Refusal>,
+    /// Whether the frame is SOF0 or SOF1, and what [`Sequential`] records so far.
+    huffman_sequential: bool,
+    sequential: Sequential,
 }
 
 impl Walk {
@@ -98,6 +119,8 @@ pub(super) fn walk(bytes: &[u8], limits: Limits) -> Result<JpegFile, ImageError>
         adobe: None,
         decodable: true,
         refusal: None,
+        huffman_sequential: false,
+        sequential: Sequential::default(),
     };
     let (mut pos, mut segments) = (2usize, 0usize);
     loop {
@@ -142,7 +165,10 @@ pub(super) fn walk(bytes: &[u8], limits: Limits) -> Result<JpegFile, ImageError>
             break;
         }
         match marker {
-            0xc0..=0xc2 => frame(&mut w, data, limits)?,
+            0xc0..=0xc2 => {
+                w.huffman_sequential = w.frame.is_none() && marker != 0xc2;
+                frame(&mut w, data, limits)?;
+            }
             // Frames of other coding processes are read too (their scans are walked), then refused.
             0xc3 => {
                 frame(&mut w, data, limits)?;
@@ -158,6 +184,7 @@ pub(super) fn walk(bytes: &[u8], limits: Limits) -> Result<JpegFile, ImageError>
             }
             0xde | 0xdf => w.undecodable(Refusal::Hierarchical(marker)),
             0xcc => w.undecodable(Refusal::Arithmetic(marker)),
+            0xc4 if w.scans == 0 => w.sequential.huffman.push(pos - len + 2..pos),
             0xc4 | 0xfe => {}
             0xdb => {
                 if w.scans > 0 {
@@ -166,7 +193,16 @@ pub(super) fn walk(bytes: &[u8], limits: Limits) -> Result<JpegFile, ImageError>
                 quant_tables(&mut w, data)?;
             }
             0xdd => w.restart_interval = data.get(0..2).map(be16).ok_or_else(|| corrupt("short DRI"))?,
-            0xda => pos = scan(&mut w, data, bytes, pos)?,
+            0xda => {
+                let header = pos - len + 2..pos;
+                let start = pos;
+                pos = scan(&mut w, data, bytes, pos)?;
+                if w.scans == 1 {
+                    w.sequential.header = header;
+                    w.sequential.data = start..pos;
+                    w.sequential.restart_interval = w.restart_interval;
+                }
+            }
             0xdc => w.undecodable(Refusal::Segment("DNL".into())),
             0xe0..=0xef => app(&mut w, marker - 0xe0, data),
             _ => w.refuse(Refusal::Segment(format!("marker FF{marker:02X}"))),
@@ -374,5 +410,6 @@ fn finish(mut w: Walk) -> Result<JpegFile, ImageError> {
             luma_table = t;
         }
     }
-    Ok(JpegFile { width, height, components, luma_table, decodable: w.decodable, refusal: w.refusal })
+    let sequential = (w.huffman_sequential && w.scans == 1).then_some(w.sequential);
+    Ok(JpegFile { width, height, components, luma_table, decodable: w.decodable, refusal: w.refusal, sequential })
 }

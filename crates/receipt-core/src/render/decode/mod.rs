@@ -7,6 +7,7 @@
 
 mod exif;
 mod jpeg;
+mod jpeg_chroma;
 #[cfg(test)]
 mod jpeg_tests;
 mod jpeg_walk;
