@@ -28,8 +28,9 @@ async fn a_replaced_phone_keeps_every_receipt(db: Db) {
 
     // The phone is lost; the merchant's administrator reissues a token and a new phone (a
     // fresh data directory, so no outbox) enrols under the same terminal id.
-    let token =
-        terminals::reissue_token(&platform.state.store, &platform.state.keys, "T0000111", 24, Utc::now()).await.unwrap();
+    let token = terminals::reissue_token(&platform.state.store, &platform.state.keys, "T0000111", 24, Utc::now())
+        .await
+        .unwrap();
     let mut new = platform.enrolled(&token.token).await;
     ids.extend(sell_and_upload(&mut new, 3).await);
 

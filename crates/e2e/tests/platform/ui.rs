@@ -101,7 +101,6 @@ async fn a_cashier_sells_in_the_browser_and_the_customer_gets_an_authentic_recei
         width: SlipWidth::W576,
         fonts: fonts(),
         currency: "CNY".parse().unwrap(),
-        batch: ereceipt_core::model::BatchNo::new(1).unwrap(),
         operator: "01".parse().unwrap(),
         authoriser: Arc::new(SimulatedAuthoriser),
         capture: CaptureConfig::default(),

@@ -61,15 +61,24 @@ struct Ui {
 
 async fn ui(demo: bool) -> Ui {
     let dir = tempfile::tempdir().expect("tempdir");
+    let device = device(dir.path());
+    // What enrolment leaves behind: the platform's resume point (this enrolment sells in batch 4).
+    let outbox = crate::outbox::Outbox::open(&device.outbox_path()).await.expect("outbox");
+    let point = ereceipt_core::resume::ResumePoint { batch: 4, last_serial: 0, head: None };
+    outbox.set_resume(&point, 0).await.expect("resume point");
+    outbox.close().await;
+    ui_on(dir, device, demo).await
+}
+
+async fn ui_on(dir: tempfile::TempDir, device: Device, demo: bool) -> Ui {
     let config = UiConfig {
-        device: device(dir.path()),
+        device,
         listen: "127.0.0.1:0".parse().expect("addr"),
         demo,
         policy: ereceipt_core::card::CardPolicy { accept_clear_tracks: true, allow_chip_fallback: false },
         width: SlipWidth::W384,
         fonts: fonts(),
         currency: "CNY".parse().expect("CNY"),
-        batch: ereceipt_core::model::BatchNo::new(1).expect("batch"),
         operator: "01".parse().expect("operator"),
         authoriser: Arc::new(SimulatedAuthoriser),
         // Short, so the test need not wait 2.5 s; the rule itself is the core's.
@@ -171,7 +180,7 @@ async fn a_sale_goes_from_keypad_to_a_stored_receipt() {
     let (status, done) = ui.json(ui.post(&format!("/api/sales/{sale}/complete"), form.clone())).await;
     assert_eq!(status, StatusCode::OK, "{done}");
     let receipt = done["receipt"].as_str().expect("receipt id").to_owned();
-    assert_eq!(receipt, "POS00077-000001-000001");
+    assert_eq!(receipt, "POS00077-000004-000001", "the batch of the resume point");
     assert_eq!(done["status"]["state"], "queued", "stored, not uploaded (the platform is unreachable)");
     let (_, again) = ui.json(ui.post(&format!("/api/sales/{sale}/complete"), form)).await;
     assert_eq!(again["receipt"], receipt.as_str(), "completing twice gives the same receipt");

@@ -28,7 +28,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use ereceipt_core::card::CardPolicy;
 use ereceipt_core::identity::{CertError, Signer};
-use ereceipt_core::model::{BatchNo, Currency, OperatorId, TerminalInfo};
+use ereceipt_core::model::{Currency, OperatorId, TerminalInfo};
 use ereceipt_core::render::slip::{Fonts, SlipWidth};
 use ereceipt_core::signature::CaptureConfig;
 use tokio::net::TcpListener;
@@ -62,7 +62,6 @@ pub struct UiConfig {
     pub fonts: Arc<Fonts>,
     /// The currency amounts are keyed in.
     pub currency: Currency,
-    pub batch: BatchNo,
     pub operator: OperatorId,
     pub authoriser: Arc<dyn Authoriser>,
     pub capture: CaptureConfig,
@@ -93,7 +92,6 @@ pub(crate) struct UiState {
     pub width: SlipWidth,
     pub fonts: Arc<Fonts>,
     pub currency: Currency,
-    pub batch: BatchNo,
     pub operator: OperatorId,
     pub authoriser: Arc<dyn Authoriser>,
     pub capture: CaptureConfig,
@@ -131,7 +129,6 @@ impl UiApp {
             width: config.width,
             fonts: config.fonts,
             currency: config.currency,
-            batch: config.batch,
             operator: config.operator,
             authoriser: config.authoriser,
             capture: config.capture,
