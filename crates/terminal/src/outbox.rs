@@ -294,6 +294,15 @@ impl Outbox {
         rows.into_iter().map(EntrySummary::try_from).collect()
     }
 
+    /// At most `limit` refused receipts, newest first: the ones the operator must act on.
+    pub async fn refused(&self, limit: i64) -> Result<Vec<EntrySummary>, OutboxError> {
+        let sql = format!(
+            "SELECT {SUMMARY_COLUMNS} FROM outbox_entries WHERE state = 'refused' ORDER BY sequence DESC LIMIT ?1"
+        );
+        let rows: Vec<SummaryRow> = sqlx::query_as(&sql).bind(limit.max(0)).fetch_all(&self.pool).await?;
+        rows.into_iter().map(EntrySummary::try_from).collect()
+    }
+
     /// Drops the images of receipts acknowledged more than [`IMAGE_RETENTION_MS`] before
     /// `now_ms` (the record, its hash and the acknowledgement are kept). Returns how many.
     pub async fn prune_images(&self, now_ms: i64) -> Result<u64, OutboxError> {

@@ -267,3 +267,50 @@ async fn other_origins_hosts_and_tokenless_requests_are_refused() {
     assert!(headers[header::CONTENT_TYPE].to_str().is_ok_and(|t| t.starts_with("text/javascript")));
     assert!(String::from_utf8_lossy(&js).contains("/api/sales"));
 }
+
+#[tokio::test]
+async fn a_refused_receipt_raises_the_outbox_alert() {
+    let ui = ui(false).await;
+    let (status, page, _) = ui.send(ui.get("/")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(String::from_utf8(page).expect("utf-8").contains(r#"id="refused-alert""#), "the page has the alert");
+    let (_, quiet) = ui.json(ui.get("/api/outbox")).await;
+    assert_eq!(quiet, json!({"pending": 0, "refused": 0, "refused_receipts": []}));
+
+    // A receipt the platform refused for good (as the uploader parks a 409).
+    let outbox = &ui.app.state.uploader.outbox;
+    let link = outbox.next_link().await.expect("link");
+    let record = b"record".to_vec();
+    let id = "POS00077-000004-000001";
+    let entry = crate::outbox::NewEntry {
+        receipt_id: id.into(),
+        sequence: link.sequence,
+        record_hash: ereceipt_core::digest::sha256(&record),
+        record,
+        png: b"png".to_vec(),
+        batch: link.batch,
+        serial: link.serial,
+        delivery: None,
+    };
+    outbox.store(&entry, 0).await.expect("store");
+    let why = "platform refused (409, conflict): a different receipt is already stored as POS00077-000004-000001";
+    outbox.mark_failed(id, why, true, 0).await.expect("refuse");
+
+    let (status, alert) = ui.json(ui.get("/api/outbox")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(alert, json!({"pending": 0, "refused": 1, "refused_receipts": [{"id": id, "error": why}]}));
+    let (_, st) = ui.json(ui.get(&format!("/api/receipts/{id}"))).await;
+    assert_eq!(st, json!({"state": "refused", "error": why}));
+}
+
+#[tokio::test]
+async fn no_sale_starts_while_a_lost_outbox_cannot_learn_where_it_continues() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let device = device(dir.path());
+    // No resume point and an unreachable platform: the first receipt would reuse an id.
+    let ui = ui_on(dir, device, false).await;
+    let (status, refused) = ui.json(ui.post("/api/sales", json!({"amount": "100"}))).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{refused}");
+    assert_eq!(refused["error"], "no_resume_point", "{refused}");
+    assert!(ui.app.state.sales.lock().expect("sales").is_empty(), "no sale was opened");
+}

@@ -43,7 +43,7 @@ pub use delivery::{parse_delivery, DeliveryForm};
 pub use error::UiError;
 pub use guard::{Guard, Refused, CSP, TOKEN_HEADER};
 pub use signing::{PadState, PointerBatch, PointerEvent, PointerKind, SigningSession};
-pub use status::ReceiptStatus;
+pub use status::{OutboxSummary, ReceiptStatus, RefusedReceipt};
 pub use swipe::{read_card, test_card_swipe, TEST_CARD_PAN};
 
 use crate::device::{Device, DeviceError};
@@ -176,6 +176,7 @@ fn router(state: Shared) -> Router {
         .route("/api/sales/{id}/signature/clear", post(sales::clear_signature))
         .route("/api/sales/{id}/complete", post(sales::complete))
         .route("/api/delivery", post(sales::validate_delivery))
+        .route("/api/outbox", get(status::outbox))
         .route("/api/receipts/{id}", get(status::receipt))
         .route("/api/receipts/{id}/image", get(status::image))
         .layer(axum::extract::DefaultBodyLimit::max(256 * 1024))
