@@ -92,3 +92,21 @@ async fn a_lost_outbox_continues_the_serials_and_the_chain() {
     assert_eq!(chain["broken_links"], serde_json::json!([]), "{chain}");
     assert_eq!(chain["gaps"], serde_json::json!([]), "{chain}");
 }
+
+/// Renewal is the same device with the same outbox: it keeps its batch. The resume point is for
+/// enrolled terminals only.
+#[tokio::test]
+async fn renewal_keeps_the_batch_and_the_resume_point_needs_a_client_certificate() {
+    let platform = TestPlatform::start(Db::Sqlite).await;
+    let mut t = platform.terminal("T0000113").await;
+    let ids = sell_and_upload(&mut t, 2).await;
+    ereceipt_terminal::enrol::renew(&t.device, Utc::now()).await.unwrap();
+    t.uploader = Uploader::open(&t.device).await.unwrap();
+    let point = t.uploader.fetch_resume().await.unwrap();
+    assert_eq!((point.batch, point.last_serial, point.sequence), (1, 2, 2), "{point:?}");
+    let next = sell_and_upload(&mut t, 1).await;
+    assert_eq!(next, ["T0000113-000001-000003"], "after {ids:?}");
+
+    let anonymous = platform.anonymous_client().get(format!("{}/api/v1/terminal/resume", platform.url));
+    assert_eq!(anonymous.send().await.unwrap().status(), 401);
+}
