@@ -75,7 +75,7 @@ async fn serve(dir: &Path, platform_port: u16, ui_port: u16) -> Result<()> {
     settings.delivery.smtp = None;
     settings.delivery.smpp = None;
     settings.delivery.mm7 = None;
-    let outbox = settings.delivery.outbox_dir.clone();
+    let outbox = settings.outbox_dir();
     let app = App::build(settings).await.context("the platform cannot start")?;
     let platform_url = format!("https://{}", app.local_addr());
     let portal_url = app.portal_addr().map_or_else(|| platform_url.clone(), |a| format!("https://{a}"));
@@ -113,7 +113,7 @@ async fn serve(dir: &Path, platform_port: u16, ui_port: u16) -> Result<()> {
     say!();
     say!("  terminal UI      {}", ui.url());
     say!("  platform portal  {portal_url}/   (customers' pull login: {portal_url}/pull)");
-    say!("  deliveries       {outbox}   (emails as .eml, SMS and MMS logs)");
+    say!("  deliveries       {}   (emails as .eml, SMS and MMS logs)", outbox.display());
     say!("  platform CA      {}   (ereceipt verify RECEIPT.png --trust this file)", pdir.join("ca.pem").display());
     say!("  admin API token  {}", pdir.join("admin.token").display());
     say!("  staff sign-in    {portal_url}/staff/login   (merchant and acquirer users: {})", staff.display());

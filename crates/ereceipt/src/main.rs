@@ -124,9 +124,27 @@ fn main() {
     match result {
         Ok(code) => std::process::exit(code),
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", causes(&e));
             // A receipt that cannot be checked is a verdict (2); a command that cannot run is 3.
             std::process::exit(3);
         }
     }
+}
+
+/// The error and its causes, `outer: inner: …`, like anyhow's `{:#}` but skipping a cause whose
+/// text its parent already quotes: library errors keep their source for the chain and still say
+/// it in their own message, which users have always seen.
+fn causes(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let more = cause.to_string();
+        if text.contains(&more) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&more);
+    }
+    text
 }

@@ -53,7 +53,7 @@ impl From<TlsError> for StartError {
 
 /// Opens the data directory's keys and the store without serving (for the CLI's admin commands).
 pub async fn open(settings: &Settings) -> Result<(PlatformKeys, Store), StartError> {
-    let admin_token = settings.admin_token.as_ref().map(|t| t.0.as_str()).unwrap_or("");
+    let admin_token = settings.admin_token.as_ref().map(|t| t.0.as_str());
     let keys = keys::load_or_create(&settings.data_dir, &settings.server_names, admin_token)?;
     let store = Store::connect(&settings.database_url()).await?;
     Ok((keys, store))
@@ -78,7 +78,12 @@ impl App {
         let addr = listener.local_addr().unwrap_or(settings.listen);
         let portal = Self::bind_portal(&settings, &keys).await?;
         let link_addr = portal.as_ref().and_then(|(l, _)| l.local_addr().ok()).unwrap_or(addr);
-        let channels = match crate::services::delivery::channels(&settings.delivery, link_addr, &keys.otp_key) {
+        let channels = match crate::services::delivery::channels(
+            &settings.delivery,
+            &settings.outbox_dir(),
+            link_addr,
+            &keys.otp_key,
+        ) {
             Ok(c) => Some(Arc::new(c)),
             Err(e) => {
                 tracing::error!(error = %e, "delivery channels not configured; deliveries wait in the queue");

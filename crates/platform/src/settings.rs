@@ -4,14 +4,19 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use chrono::{FixedOffset, Offset};
+use chrono::FixedOffset;
 use serde::Deserialize;
+
+use crate::infra::setting;
 
 /// Why settings could not be read.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SettingsError {
-    /// The file or an environment variable has a value of the wrong shape.
+    /// The file or an environment variable has a value of the wrong shape; names the key.
+    #[error("settings: {0}")]
+    Malformed(#[source] config::ConfigError),
+    /// Values that are each well formed but do not fit together.
     #[error("settings: {0}")]
     Invalid(String),
 }
@@ -29,7 +34,7 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// `sqlite://…` or `postgres://…`; SQLite at `DATA_DIR/platform.db` when not set (see
     /// [`Settings::database_url`]).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "setting::text")]
     pub database_url: Option<String>,
     /// Host names and IP addresses the server certificate names (used when it is first made).
     pub server_names: Vec<String>,
@@ -40,12 +45,12 @@ pub struct Settings {
     /// Largest upload body accepted, bytes.
     pub max_upload_bytes: usize,
     /// Bearer token of the admin and query API; not set: the one in `DATA_DIR/admin.token`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "setting::secret")]
     pub admin_token: Option<Secret>,
     /// Log as JSON lines (true) or human-readable text.
     pub json_logs: bool,
     /// UTC offset (`+08:00`) in which the portal reads the dates of a search form.
-    #[serde(deserialize_with = "utc_offset")]
+    #[serde(deserialize_with = "setting::utc_offset")]
     pub portal_utc_offset: FixedOffset,
     /// A second HTTPS listener for browsers only (portal pages, pull login, verification),
     /// which never asks for a client certificate; not set: the portal is on `listen` only.
@@ -53,9 +58,9 @@ pub struct Settings {
     pub portal_listen: Option<SocketAddr>,
     /// PEM certificate chain and PKCS#8 key the portal listener presents (a certificate
     /// browsers trust); not set: the platform's own server certificate. Both or neither.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "setting::path")]
     pub portal_cert: Option<PathBuf>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "setting::path")]
     pub portal_key: Option<PathBuf>,
     /// Delivery of receipts to customers.
     pub delivery: DeliverySettings,
@@ -99,10 +104,11 @@ portal_utc_offset = "+08:00"
 
 [platform.delivery]
 # With no [platform.delivery.smtp] / .smpp / .mm7 section, that channel writes to this folder
-# (email/*.eml, sms.log, mms/*.png + mms.log). Empty: DATA_DIR/outbox.
-outbox_dir = ""
-# Links in messages point here; empty: https://LISTEN.
-portal_url = ""
+# (email/*.eml, sms.log, mms/*.png + mms.log). Not set: DATA_DIR/outbox.
+# outbox_dir = "/var/lib/ereceipt/outbox"
+# Links in messages point here (an http or https URL). Not set: https:// and the portal
+# listener's address (portal_listen), else the main listener's.
+# portal_url = "https://receipts.example.com"
 workers = 2
 # A worker's claim on a delivery. After a crash mid-send the delivery is sent again once the
 # claim runs out; each attempt is cut off at 3/4 of it, which must exceed every channel's
@@ -141,17 +147,6 @@ email_from = "ereceipt <receipts@localhost>"
 # timeout_secs = 30
 "#;
 
-/// `+08:00`, `-05:30`, `Z`: an offset from UTC, refused with the key's name otherwise.
-fn utc_offset<'de, D: serde::Deserializer<'de>>(d: D) -> Result<FixedOffset, D::Error> {
-    let text = String::deserialize(d)?;
-    let t = text.trim();
-    if t.eq_ignore_ascii_case("z") || t.eq_ignore_ascii_case("utc") {
-        return Ok(chrono::Utc.fix());
-    }
-    t.parse::<FixedOffset>()
-        .map_err(|_| serde::de::Error::custom(format!("{text:?} is not a UTC offset such as +08:00")))
-}
-
 impl Settings {
     /// The portal listener's own certificate and key files, if set; one without the other is
     /// refused (at load, and again by `App::build` for settings made in code).
@@ -161,6 +156,11 @@ impl Settings {
             (None, None) => Ok(None),
             _ => Err(SettingsError::Invalid("portal_cert and portal_key go together: set both or neither".into())),
         }
+    }
+
+    /// Where channels without a server write: `delivery.outbox_dir`, else `DATA_DIR/outbox`.
+    pub fn outbox_dir(&self) -> PathBuf {
+        self.delivery.outbox_dir.clone().unwrap_or_else(|| self.data_dir.join("outbox"))
     }
 
     /// The store's URL: the setting, else SQLite in the data directory.
@@ -181,7 +181,6 @@ impl Settings {
         data_dir: &Path,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, SettingsError> {
-        let invalid = |e: config::ConfigError| SettingsError::Invalid(e.to_string());
         let env: config::Map<String, String> = env.into_iter().collect();
         let file = data_dir.join("platform.toml");
         let root: Root = config::Config::builder()
@@ -197,14 +196,11 @@ impl Settings {
                     .source(Some(env)),
             )
             .build()
-            .map_err(invalid)?
+            .map_err(SettingsError::Malformed)?
             .try_deserialize()
-            .map_err(invalid)?;
+            .map_err(SettingsError::Malformed)?;
         let mut s = root.platform;
         s.data_dir = data_dir.to_path_buf();
-        if s.delivery.outbox_dir.is_empty() {
-            s.delivery.outbox_dir = data_dir.join("outbox").display().to_string();
-        }
         s.portal_files()?;
         s.delivery.check().map_err(SettingsError::Invalid)?;
         Ok(s)
@@ -281,18 +277,31 @@ mod tests {
         let s = Settings::load_with_env(dir.path(), []).unwrap();
         assert_eq!((s.database_url.as_deref(), s.portal_listen, s.portal_cert.as_deref()), (None, None, None));
         assert!(s.admin_token.is_none());
+        assert_eq!((s.delivery.outbox_dir.as_deref(), s.delivery.portal_url.as_ref()), (None, None));
+        assert_eq!(s.outbox_dir(), dir.path().join("outbox"), "the outbox defaults to one in the data directory");
         assert_eq!(s.portal_utc_offset.local_minus_utc(), 8 * 3600);
         let env = |k: &str, v: &str| [(format!("EReceipt__PLATFORM__{k}"), v.to_string())];
         let s = Settings::load_with_env(dir.path(), env("PORTAL_UTC_OFFSET", "-05:30")).unwrap();
         assert_eq!(s.portal_utc_offset.local_minus_utc(), -(5 * 3600 + 1800));
         let s = Settings::load_with_env(dir.path(), env("PORTAL_LISTEN", "127.0.0.1:8444")).unwrap();
         assert_eq!(s.portal_listen.map(|a| a.port()), Some(8444));
+        let s = Settings::load_with_env(dir.path(), env("DELIVERY__PORTAL_URL", "https://receipts.example/")).unwrap();
+        assert_eq!(s.delivery.portal_url.map(String::from).as_deref(), Some("https://receipts.example/"));
+        let s = Settings::load_with_env(dir.path(), env("DELIVERY__OUTBOX_DIR", "/var/spool/ereceipt")).unwrap();
+        assert_eq!(s.outbox_dir(), PathBuf::from("/var/spool/ereceipt"));
         for (key, value, named) in [
             ("PORTAL_UTC_OFFSET", "+8", "portal_utc_offset"),
             ("PORTAL_UTC_OFFSET", "Asia/Shanghai", "portal_utc_offset"),
             ("PORTAL_LISTEN", "localhost", "portal_listen"),
             ("PORTAL_LISTEN", "", "portal_listen"),
             ("PORTAL_CERT", "/etc/portal.pem", "portal_cert and portal_key"),
+            ("PORTAL_CERT", "", "portal_cert"),
+            ("ADMIN_TOKEN", "", "admin_token"),
+            ("DATABASE_URL", " ", "database_url"),
+            ("DELIVERY__OUTBOX_DIR", "", "delivery.outbox_dir"),
+            ("DELIVERY__PORTAL_URL", "", "delivery.portal_url"),
+            ("DELIVERY__PORTAL_URL", "receipts.example", "delivery.portal_url"),
+            ("DELIVERY__PORTAL_URL", "ftp://receipts.example", "delivery.portal_url"),
         ] {
             let err = Settings::load_with_env(dir.path(), env(key, value)).unwrap_err().to_string();
             assert!(err.contains(named), "{key}={value:?}: {err}");

@@ -6,6 +6,7 @@ pub mod annotate;
 pub mod card;
 pub mod claims;
 pub mod compose;
+pub mod contract;
 pub mod digest;
 pub mod encoding;
 pub mod enrolment;

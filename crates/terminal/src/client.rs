@@ -4,11 +4,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use ereceipt_core::contract::{ErrorBody, PlatformInfo, TerminalReceipt};
 use ereceipt_core::identity::{fingerprint_der, pem_decode, CertifiedKey};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
-use serde::Deserialize;
 
 /// Why talking to the platform failed.
 #[derive(Debug, thiserror::Error)]
@@ -123,12 +123,6 @@ fn tls_config(ca_der: &[u8], identity: Option<&CertifiedKey>) -> Result<ClientCo
     Ok(config)
 }
 
-#[derive(Deserialize)]
-struct ErrorBody {
-    error: String,
-    message: String,
-}
-
 async fn refused(resp: reqwest::Response) -> ClientError {
     let status = resp.status().as_u16();
     let text = resp.text().await.unwrap_or_default();
@@ -159,14 +153,6 @@ pub async fn discover_ca(base: &str, pinned: &str) -> Result<Vec<u8>, ClientErro
         return Err(ClientError::PinMismatch { got, pinned: pinned.into() });
     }
     Ok(der)
-}
-
-/// What the platform publishes for its terminals.
-#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq, Eq)]
-pub struct PlatformInfo {
-    pub ca_fingerprint: String,
-    pub hpke_public_key: String,
-    pub ack_public_key: String,
 }
 
 /// A client that trusts only the platform CA and, once enrolled, presents the terminal's
@@ -253,7 +239,7 @@ impl PlatformClient {
     /// The platform's view of one of this terminal's receipts: whether it is stored, and the
     /// state of each delivery to the customer (mutual TLS; `None` when the platform has no such
     /// receipt from this terminal).
-    pub async fn receipt_deliveries(&self, receipt_id: &str) -> Result<Option<DeliveryView>, ClientError> {
+    pub async fn receipt_deliveries(&self, receipt_id: &str) -> Result<Option<TerminalReceipt>, ClientError> {
         let resp = self
             .http
             .get(format!("{}/api/v1/terminal/receipts/{receipt_id}", self.base))
@@ -269,22 +255,4 @@ impl PlatformClient {
         }
         resp.json().await.map(Some).map_err(|e| ClientError::Protocol(format!("receipt deliveries: {e}")))
     }
-}
-
-/// A stored receipt's deliveries, as the platform reports them to its terminal.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-pub struct DeliveryView {
-    pub id: String,
-    /// `sms`, `mms`, `email` or `pull`; `None` when the customer chose nothing.
-    pub channel: Option<String>,
-    pub deliveries: Vec<DeliveryState>,
-}
-
-/// One push delivery's state: `queued`, `sending`, `sent` (the peer accepted it), `delivered`
-/// (the handset confirmed it) or `failed`.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-pub struct DeliveryState {
-    pub channel: String,
-    pub state: String,
-    pub attempts: i64,
 }

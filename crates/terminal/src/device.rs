@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use ereceipt_core::identity::{pem_decode, pem_encode, CertError, CertifiedKey, PosCertificate};
 use serde::{Deserialize, Serialize};
 
-use crate::client::PlatformInfo;
+use ereceipt_core::contract::PlatformInfo;
 
 /// Why the data directory could not be read or written.
 #[derive(Debug, thiserror::Error)]

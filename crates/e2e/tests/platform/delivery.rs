@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use ereceipt_core::contract::DeliveryState;
 use ereceipt_terminal::sync::Step;
 
 use crate::helpers::{poll_until, Db, TestPlatform};
@@ -86,7 +87,7 @@ async fn a_terminal_reads_the_delivery_state_of_its_own_receipts_only() {
     let deadline = Instant::now() + Duration::from_secs(20);
     let view = loop {
         let view = a.uploader.client().receipt_deliveries(&id).await.unwrap().expect("its own receipt");
-        if view.deliveries.iter().any(|d| d.state == "sent") {
+        if view.deliveries.iter().any(|d| d.state == DeliveryState::Sent) {
             break view;
         }
         assert!(Instant::now() < deadline, "not delivered: {view:?}");

@@ -36,10 +36,10 @@ async fn platform(smsc: &Smsc, mmsc: &Mmsc) -> TestPlatform {
             registered_delivery: true,
         });
         s.delivery.mm7 = Some(Mm7Settings {
-            url: mmsc_url,
+            url: mmsc_url.parse().expect("the MMSC's URL"),
             vasp_id: "vasp01".into(),
-            vas_id: "receipts".into(),
-            sender_address: "1069000123".into(),
+            vas_id: Some("receipts".into()),
+            sender_address: Some("1069000123".into()),
             username: None,
             password: None,
             report_username: Some(MMSC_USER.into()),

@@ -118,7 +118,11 @@ pub fn token_hash(token: &str) -> [u8; 32] {
 ///
 /// Several processes may start at once on one directory (scale-out on a shared volume): an
 /// exclusive lock on `DIR/.keys.lock` makes exactly one of them create the files.
-pub fn load_or_create(dir: &Path, server_names: &[String], admin_token: &str) -> Result<PlatformKeys, KeysError> {
+pub fn load_or_create(
+    dir: &Path,
+    server_names: &[String],
+    admin_token: Option<&str>,
+) -> Result<PlatformKeys, KeysError> {
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let lock_path = dir.join(".keys.lock");
     let lock = std::fs::OpenOptions::new()
@@ -133,7 +137,11 @@ pub fn load_or_create(dir: &Path, server_names: &[String], admin_token: &str) ->
     keys
 }
 
-fn create_missing_then_load(dir: &Path, server_names: &[String], admin_token: &str) -> Result<PlatformKeys, KeysError> {
+fn create_missing_then_load(
+    dir: &Path,
+    server_names: &[String],
+    admin_token: Option<&str>,
+) -> Result<PlatformKeys, KeysError> {
     let now = Utc::now();
     let bad_gen = |p: &Path| {
         let p = p.to_path_buf();
@@ -176,13 +184,14 @@ fn create_missing_then_load(dir: &Path, server_names: &[String], admin_token: &s
     let evidence = evidence_certificate(dir, &ca, &ack)?;
 
     let admin_path = dir.join("admin.token");
-    let admin_token_hash = if admin_token.is_empty() {
-        if !admin_path.exists() {
-            write_atomic(&admin_path, format!("{}\n", random_hex()?).as_bytes(), true)?;
+    let admin_token_hash = match admin_token {
+        Some(token) => token_hash(token),
+        None => {
+            if !admin_path.exists() {
+                write_atomic(&admin_path, format!("{}\n", random_hex()?).as_bytes(), true)?;
+            }
+            token_hash(&read(&admin_path)?)
         }
-        token_hash(&read(&admin_path)?)
-    } else {
-        token_hash(admin_token)
     };
     let otp_path = dir.join("otp.key");
     if !otp_path.exists() {
@@ -219,8 +228,8 @@ mod tests {
     fn made_once_then_reloaded_unchanged_with_private_files_0600() {
         let dir = tempfile::tempdir().unwrap();
         let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
-        let first = load_or_create(dir.path(), &names, "").unwrap();
-        let again = load_or_create(dir.path(), &names, "").unwrap();
+        let first = load_or_create(dir.path(), &names, None).unwrap();
+        let again = load_or_create(dir.path(), &names, None).unwrap();
         assert_eq!(first.ca.cert_der, again.ca.cert_der);
         assert_eq!(first.server.cert_der, again.server.cert_der);
         assert_eq!(first.hpke.public_bytes(), again.hpke.public_bytes());
@@ -233,7 +242,7 @@ mod tests {
             let mode = std::fs::metadata(dir.path().join(f)).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o600, "{f}");
         }
-        let configured = load_or_create(dir.path(), &names, "from-settings").unwrap();
+        let configured = load_or_create(dir.path(), &names, Some("from-settings")).unwrap();
         assert_eq!(configured.admin_token_hash, token_hash("from-settings"));
     }
 
@@ -241,14 +250,14 @@ mod tests {
     fn an_ed25519_server_certificate_of_an_earlier_version_is_reissued_for_browsers() {
         let dir = tempfile::tempdir().unwrap();
         let names = vec!["localhost".to_string()];
-        let first = load_or_create(dir.path(), &names, "").unwrap();
+        let first = load_or_create(dir.path(), &names, None).unwrap();
         assert!(!is_ed25519(&first.server.cert_der), "new server keys are ECDSA");
         // What earlier versions made: an Ed25519 server key (the CA's pair stands in for it).
         write_pair(dir.path(), "server", &first.ca).unwrap();
-        let again = load_or_create(dir.path(), &names, "").unwrap();
+        let again = load_or_create(dir.path(), &names, None).unwrap();
         assert!(!is_ed25519(&again.server.cert_der));
         assert_eq!(again.ca.cert_der, first.ca.cert_der, "the CA the terminals pin stays");
-        assert_eq!(load_or_create(dir.path(), &names, "").unwrap().server.cert_der, again.server.cert_der);
+        assert_eq!(load_or_create(dir.path(), &names, None).unwrap().server.cert_der, again.server.cert_der);
     }
 
     #[test]
@@ -258,7 +267,7 @@ mod tests {
             let names = vec!["localhost".to_string()];
             let loaded: Vec<PlatformKeys> = std::thread::scope(|s| {
                 let handles: Vec<_> =
-                    (0..4).map(|_| s.spawn(|| load_or_create(dir.path(), &names, "").unwrap())).collect();
+                    (0..4).map(|_| s.spawn(|| load_or_create(dir.path(), &names, None).unwrap())).collect();
                 handles.into_iter().map(|h| h.join().unwrap()).collect()
             });
             for k in &loaded[1..] {
@@ -276,7 +285,7 @@ mod tests {
     fn a_key_left_without_its_certificate_by_a_crash_is_replaced() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("server.key"), "").unwrap();
-        let keys = load_or_create(dir.path(), &["localhost".into()], "").unwrap();
+        let keys = load_or_create(dir.path(), &["localhost".into()], None).unwrap();
         crate::infra::tls::server_config(&keys.ca.cert_der, &keys.server).unwrap();
     }
 
@@ -284,9 +293,9 @@ mod tests {
     fn a_data_dir_without_an_evidence_certificate_gets_one_for_its_existing_ack_key() {
         let dir = tempfile::tempdir().unwrap();
         let names = vec!["localhost".to_string()];
-        let first = load_or_create(dir.path(), &names, "").unwrap();
+        let first = load_or_create(dir.path(), &names, None).unwrap();
         std::fs::remove_file(dir.path().join("evidence.pem")).unwrap();
-        let again = load_or_create(dir.path(), &names, "").unwrap();
+        let again = load_or_create(dir.path(), &names, None).unwrap();
         assert_eq!(again.ack.public_key(), first.ack.public_key(), "the acknowledgement key stays");
         let (key, ..) = check_certificate(&again.evidence, &again.ca.cert_der).unwrap();
         assert_eq!(key, again.ack.public_key());
@@ -296,9 +305,9 @@ mod tests {
     #[test]
     fn a_corrupt_key_file_is_named() {
         let dir = tempfile::tempdir().unwrap();
-        load_or_create(dir.path(), &["localhost".into()], "").unwrap();
+        load_or_create(dir.path(), &["localhost".into()], None).unwrap();
         std::fs::write(dir.path().join("hpke.key"), "garbage").unwrap();
-        let err = load_or_create(dir.path(), &["localhost".into()], "").err().unwrap().to_string();
+        let err = load_or_create(dir.path(), &["localhost".into()], None).err().unwrap().to_string();
         assert!(err.contains("hpke.key"), "{err}");
     }
 }

@@ -60,6 +60,8 @@ impl From<crate::infra::store::StoreError> for CodeRefused {
 
 /// Texts a login code to `phone` when it has receipts; when it has none, does nothing and
 /// reports success all the same, so the answer does not tell who has receipts.
+// The phone number and the code stay out of the spans: they are what the login protects.
+#[tracing::instrument(skip_all, fields(client = %client))]
 pub async fn send_login_code(
     login: &CustomerLogin<'_>,
     phone: &PhoneNumber,
@@ -115,6 +117,7 @@ impl LoginRefused {
 }
 
 /// Checks a login code for `phone`: `Ok` uses it up.
+#[tracing::instrument(skip_all)]
 pub async fn check_login_code(login: &CustomerLogin<'_>, phone: &PhoneNumber, code: &str) -> Result<(), LoginRefused> {
     let code = code.trim();
     if !login_codes::is_well_formed(code) {

@@ -11,7 +11,7 @@ use chrono::{DateTime, FixedOffset, Offset, Utc};
 use rand::Rng;
 use tokio::sync::mpsc;
 
-use crate::infra::delivery::email::{sender_mailbox, EmailSender};
+use crate::infra::delivery::email::{sender_mailbox, EmailSender, EmailSetupError};
 use crate::infra::delivery::local::LocalOutbox;
 use crate::infra::delivery::mm7::MmsSender;
 use crate::infra::delivery::smpp::{DeliveryReport, SmsSender};
@@ -20,7 +20,7 @@ use crate::infra::store::{DeliveryRow, Store, StoreError};
 
 mod settings;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use settings::{attempt_limit, DeliverySettings};
 
@@ -59,14 +59,34 @@ impl Channels {
     }
 }
 
-/// The channels as configured: servers where set, the local outbox folder otherwise.
-pub fn channels(d: &DeliverySettings, listen: std::net::SocketAddr, link_key: &[u8]) -> Result<Channels, String> {
-    let portal_url = if d.portal_url.is_empty() { format!("https://{listen}") } else { d.portal_url.clone() };
-    let outbox = Path::new(&d.outbox_dir);
+/// Why the channels could not be set up from their settings.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChannelsError {
+    /// `delivery.email_from` is not a mailbox.
+    #[error("email: {0}")]
+    EmailFrom(#[source] EmailSetupError),
+    /// The `[delivery.smtp]` section cannot work (bad sender, CA file, TLS or AUTH settings).
+    #[error("smtp: {0}")]
+    Smtp(#[source] EmailSetupError),
+    /// The `[delivery.mm7]` section cannot work (URL scheme, VASP id, CA certificates).
+    #[error("mm7: {0}")]
+    Mm7(#[source] SendError),
+}
+
+/// The channels as configured: servers where set, the local outbox folder `outbox` otherwise.
+/// Links in messages point to `delivery.portal_url`, else to `https://` `listen`.
+pub fn channels(
+    d: &DeliverySettings,
+    outbox: &Path,
+    listen: std::net::SocketAddr,
+    link_key: &[u8],
+) -> Result<Channels, ChannelsError> {
+    let portal_url = d.portal_url.as_ref().map_or_else(|| format!("https://{listen}"), |u| u.as_str().to_owned());
     // Checked even with a relay configured: a bad sender address is a settings error either way.
-    let from = sender_mailbox(&d.email_from).map_err(|e| format!("email: {e}"))?;
+    let from = sender_mailbox(&d.email_from).map_err(ChannelsError::EmailFrom)?;
     let email: Box<dyn Sender> = match &d.smtp {
-        Some(s) => Box::new(EmailSender::new(s).map_err(|e| format!("smtp: {e}"))?),
+        Some(s) => Box::new(EmailSender::new(s).map_err(ChannelsError::Smtp)?),
         None => Box::new(LocalOutbox::email(outbox, from)),
     };
     let mut sms_reports = None;
@@ -82,7 +102,7 @@ pub fn channels(d: &DeliverySettings, listen: std::net::SocketAddr, link_key: &[
         None => Box::new(LocalOutbox::sms(outbox)),
     };
     let mms: Box<dyn Sender> = match &d.mm7 {
-        Some(s) => Box::new(MmsSender::new(s).map_err(|e| format!("mm7: {e}"))?),
+        Some(s) => Box::new(MmsSender::new(s).map_err(ChannelsError::Mm7)?),
         None => Box::new(LocalOutbox::mms(outbox)),
     };
     Ok(Channels {
@@ -182,10 +202,15 @@ fn cut_off(limit: Duration) -> SendError {
 
 /// Claims and performs one delivery. The attempt is cut off at 3/4 of the lease, so its outcome
 /// is recorded while the claim still holds and no other worker can be sending the same message.
+#[tracing::instrument(skip_all, fields(worker = %worker, delivery = tracing::field::Empty, receipt = tracing::field::Empty))]
 pub async fn try_execute_task(store: &Store, channels: &Channels, worker: &str) -> Result<Step, StoreError> {
     let now = Utc::now().timestamp_millis();
     let lease_ms = i64::try_from(channels.lease.as_millis()).unwrap_or(i64::MAX);
     let Some(d) = store.claim_delivery(worker, now, lease_ms).await? else { return Ok(Step::Idle) };
+    // Known only once claimed; the recipient stays out of the span (it is a phone or address).
+    let span = tracing::Span::current();
+    span.record("delivery", d.delivery_id.as_str());
+    span.record("receipt", d.receipt_id.as_str());
     if let Some(note) = d.interrupted() {
         tracing::warn!(delivery = %d.delivery_id, channel = %d.channel, %note, "resuming an interrupted delivery");
     }

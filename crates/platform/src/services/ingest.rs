@@ -57,9 +57,10 @@ pub enum Refusal {
     /// A different receipt is already stored under this id.
     #[error("a different receipt is already stored as {0}")]
     Conflict(String),
-    /// The store failed; the upload may be retried.
+    /// The store (or the verification task) failed; the upload may be retried. The cause is
+    /// kept for the log, not shown to the terminal.
     #[error("storage unavailable, retry later")]
-    Unavailable(String),
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl Refusal {
@@ -250,8 +251,9 @@ pub struct Accepted {
 }
 
 /// Checks the client's certificate against the platform's records (issued by us, not revoked).
+#[tracing::instrument(skip_all, fields(terminal = %client.terminal.terminal_id, serial = %client.serial))]
 pub async fn check_client(store: &Store, client: &PosCertificate) -> Result<(), Refusal> {
-    let unavailable = |e: crate::infra::store::StoreError| Refusal::Unavailable(e.to_string());
+    let unavailable = |e: crate::infra::store::StoreError| Refusal::Unavailable(Box::new(e));
     let row = store.certificate(&client.serial).await.map_err(unavailable)?;
     let state_of = |s: &'static str| Refusal::CertificateRefused { serial: client.serial.clone(), state: s };
     match row {
@@ -262,13 +264,14 @@ pub async fn check_client(store: &Store, client: &PosCertificate) -> Result<(), 
 }
 
 /// Stores an opened receipt and returns the acknowledgement to send.
+#[tracing::instrument(skip_all, fields(receipt = %opened.record.id, terminal = %opened.record.terminal.terminal_id))]
 pub async fn store(
     store: &Store,
     keys: &PlatformKeys,
     opened: Opened,
     now: DateTime<Utc>,
 ) -> Result<Accepted, Refusal> {
-    let unavailable = |e: crate::infra::store::StoreError| Refusal::Unavailable(e.to_string());
+    let unavailable = |e: crate::infra::store::StoreError| Refusal::Unavailable(Box::new(e));
     let r = &opened.record;
     let tx = &r.transaction;
     // Revocation of the certificate that signed the image, judged now: the receipt's own time

@@ -85,6 +85,7 @@ fn fresh_token(keys: &PlatformKeys) -> Result<EnrolmentToken, TerminalError> {
 }
 
 /// Registers a terminal and returns its single-use enrolment token.
+#[tracing::instrument(skip_all, fields(terminal = %reg.terminal_id))]
 pub async fn register(
     store: &Store,
     keys: &PlatformKeys,
@@ -191,6 +192,7 @@ async fn issue(
 /// First enrolment (a new phone, or one that lost its data): spends the token and certifies the
 /// CSR's key for the token's terminal, in a batch of its own so that its receipt ids cannot
 /// collide with any the platform holds.
+#[tracing::instrument(skip_all, fields(terminal = tracing::field::Empty))]
 pub async fn enrol(
     store: &Store,
     keys: &PlatformKeys,
@@ -202,6 +204,8 @@ pub async fn enrol(
     // Check the CSR before spending the token, so a broken request does not burn it.
     enrolment::check_csr(csr_der)?;
     let row = store.consume_token(&token_hash(token_secret), now.timestamp_millis()).await?;
+    // The token names the terminal only once spent; the secret itself never enters the span.
+    tracing::Span::current().record("terminal", row.terminal_id.as_str());
     if row.revoked_at.is_some() {
         return Err(TerminalError::Revoked(row.terminal_id));
     }
@@ -212,6 +216,7 @@ pub async fn enrol(
 /// Renewal: the current (valid, unrevoked) certificate authenticates a new CSR. The same device
 /// goes on with its outbox, so the new certificate keeps the current one's batch (a current
 /// certificate the platform has no record of gets a fresh batch).
+#[tracing::instrument(skip_all, fields(terminal = %current.terminal.terminal_id))]
 pub async fn reenrol(
     store: &Store,
     keys: &PlatformKeys,
@@ -236,6 +241,7 @@ pub async fn reenrol(
 /// Where the receipts of the enrolment `client` belongs to continue: its batch (or the later one
 /// its receipts moved on to after serial 999999) after the highest serial stored there, and the
 /// head of the terminal's chain. The caller has checked the certificate (issued, unrevoked).
+#[tracing::instrument(skip_all, fields(terminal = %client.terminal.terminal_id))]
 pub async fn resume(store: &Store, client: &PosCertificate) -> Result<ResumePoint, TerminalError> {
     let tid = client.terminal.terminal_id.to_string();
     let batch = store
@@ -258,6 +264,7 @@ pub async fn resume(store: &Store, client: &PosCertificate) -> Result<ResumePoin
 }
 
 /// Revokes a terminal and all its certificates.
+#[tracing::instrument(skip_all, fields(terminal = terminal_id))]
 pub async fn revoke(store: &Store, terminal_id: &str, reason: &str, now: DateTime<Utc>) -> Result<u64, TerminalError> {
     Ok(store.revoke_terminal(terminal_id, reason, now.timestamp_millis()).await?)
 }

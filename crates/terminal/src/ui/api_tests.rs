@@ -15,8 +15,8 @@ use serde_json::{json, Value};
 use tower::ServiceExt;
 
 use super::*;
-use crate::client::PlatformInfo;
 use crate::device::PlatformLink;
+use ereceipt_core::contract::PlatformInfo;
 
 fn fonts() -> Arc<Fonts> {
     static FONTS: OnceLock<Arc<Fonts>> = OnceLock::new();
@@ -45,7 +45,9 @@ fn device(dir: &std::path::Path) -> Device {
         info: PlatformInfo {
             ca_fingerprint: fingerprint_der(&ca.cert_der),
             hpke_public_key: hex::encode([7u8; 32]),
+            hpke_suite: None,
             ack_public_key: hex::encode([9u8; 32]),
+            max_upload_bytes: None,
         },
     };
     let d = Device::new(dir);

@@ -10,6 +10,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::Json;
 use chrono::Utc;
+use ereceipt_core::contract::DeliveryState;
 use serde::Serialize;
 
 use super::error::UiError;
@@ -61,16 +62,16 @@ pub async fn receipt(State(st): State<Shared>, Path(id): Path<String>) -> Result
     let best = view
         .deliveries
         .iter()
-        .find(|d| d.state == "delivered")
-        .or_else(|| view.deliveries.iter().find(|d| d.state == "sent"))
-        .or_else(|| view.deliveries.iter().find(|d| d.state != "failed"))
+        .find(|d| d.state == DeliveryState::Delivered)
+        .or_else(|| view.deliveries.iter().find(|d| d.state == DeliveryState::Sent))
+        .or_else(|| view.deliveries.iter().find(|d| d.state != DeliveryState::Failed))
         .or_else(|| view.deliveries.first());
     Ok(Json(match best {
-        Some(d) if d.state == "delivered" || d.state == "sent" => {
-            ReceiptStatus::Delivered { channel: d.channel.clone(), delivery: d.state.clone() }
+        Some(d) if d.state.reached_peer() => {
+            ReceiptStatus::Delivered { channel: d.channel.clone(), delivery: d.state.to_string() }
         }
-        Some(d) if d.state == "failed" => ReceiptStatus::DeliveryFailed { channel: d.channel.clone() },
-        Some(d) => ReceiptStatus::Uploaded { channel, delivery: Some(d.state.clone()) },
+        Some(d) if d.state == DeliveryState::Failed => ReceiptStatus::DeliveryFailed { channel: d.channel.clone() },
+        Some(d) => ReceiptStatus::Uploaded { channel, delivery: Some(d.state.to_string()) },
         None => ReceiptStatus::Uploaded { channel, delivery: None },
     }))
 }

@@ -16,6 +16,7 @@ use lettre::transport::smtp::response::{Category, Response};
 
 use super::{not_carried, Accepted, Channel, Message, ReceiptMessage, SendError, Sender, Sending};
 use crate::infra::secret::Secret;
+use crate::infra::setting;
 
 /// How the connection to the relay is protected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
@@ -38,10 +39,10 @@ pub struct SmtpSettings {
     pub host: String,
     pub port: u16,
     pub tls: TlsMode,
-    /// AUTH user name; unset or empty means no AUTH. Requires `password`.
-    #[serde(default)]
+    /// AUTH user name; not set means no AUTH. Requires `password`.
+    #[serde(default, deserialize_with = "setting::text")]
     pub username: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "setting::secret")]
     pub password: Option<Secret>,
     /// The From of every receipt, e.g. `ereceipt <receipts@example.com>`.
     pub from: String,
@@ -49,7 +50,7 @@ pub struct SmtpSettings {
     pub timeout_secs: u64,
     /// A PEM file of CA certificates trusted in addition to the built-in web PKI roots (a
     /// private relay's CA, the tests' CA).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "setting::path")]
     pub extra_ca_pem: Option<PathBuf>,
 }
 
@@ -59,13 +60,13 @@ pub struct SmtpSettings {
 pub enum EmailSetupError {
     /// `from` is not a mailbox (`Name <user@domain>` or `user@domain`).
     #[error("smtp.from {0:?} is not an email address: {1}")]
-    From(String, String),
+    From(String, #[source] lettre::address::AddressError),
     /// The extra CA file could not be read or holds no usable certificate.
     #[error("smtp.extra_ca_pem {0}: {1}")]
     ExtraCa(PathBuf, String),
     /// The TLS library refused the parameters.
     #[error("smtp TLS setup: {0}")]
-    Tls(String),
+    Tls(#[source] lettre::transport::smtp::Error),
     /// A combination of settings that cannot work or would be unsafe.
     #[error("smtp settings: {0}")]
     Invalid(String),
@@ -99,9 +100,7 @@ impl EmailSender {
         if s.timeout_secs == 0 {
             return Err(EmailSetupError::Invalid("timeout_secs must be at least 1".into()));
         }
-        let username = s.username.as_deref().filter(|u| !u.is_empty());
-        let password = s.password.as_ref().map(|p| p.0.as_str()).filter(|p| !p.is_empty());
-        let credentials = match (username, password) {
+        let credentials = match (s.username.as_deref(), s.password.as_ref().map(|p| p.0.as_str())) {
             (Some(u), Some(p)) => Some(Credentials::new(u.to_owned(), p.to_owned())),
             (None, None) => None,
             _ => return Err(EmailSetupError::Invalid("username and password go together".into())),
@@ -185,7 +184,7 @@ impl Sender for EmailSender {
 
 /// The From of every receipt, parsed from `smtp.from` (or `delivery.email_from`).
 pub fn sender_mailbox(from: &str) -> Result<Mailbox, EmailSetupError> {
-    from.parse().map_err(|e| EmailSetupError::From(from.to_owned(), format!("{e}")))
+    from.parse().map_err(|e| EmailSetupError::From(from.to_owned(), e))
 }
 
 /// The receipt email for `out` from `from`, as the SMTP channel sends it and the local outbox
@@ -196,7 +195,7 @@ pub fn receipt_email(from: &Mailbox, out: &ReceiptMessage) -> Result<lettre::Mes
 
 fn tls_parameters(s: &SmtpSettings) -> Result<TlsParameters, EmailSetupError> {
     let mut builder = TlsParameters::builder(s.host.clone());
-    if let Some(path) = s.extra_ca_pem.as_ref().filter(|p| !p.as_os_str().is_empty()) {
+    if let Some(path) = &s.extra_ca_pem {
         let ca_error = |e: &dyn std::fmt::Display| EmailSetupError::ExtraCa(path.clone(), e.to_string());
         let pem = std::fs::read(path).map_err(|e| ca_error(&e))?;
         if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
@@ -204,7 +203,7 @@ fn tls_parameters(s: &SmtpSettings) -> Result<TlsParameters, EmailSetupError> {
         }
         builder = builder.add_root_certificate(Certificate::from_pem(&pem).map_err(|e| ca_error(&e))?);
     }
-    builder.build_rustls().map_err(|e| EmailSetupError::Tls(e.to_string()))
+    builder.build_rustls().map_err(EmailSetupError::Tls)
 }
 
 fn is_loopback(host: &str) -> bool {

@@ -12,9 +12,11 @@ use std::time::Duration;
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
+use url::Url;
 
 use super::{not_carried, Accepted, Channel, Message, ReceiptMessage, SendError, Sender, Sending};
 use crate::infra::secret::Secret;
+use crate::infra::setting;
 
 pub use envelope::SOAP_ENV_NS;
 pub use response::{parse_submit_rsp, StatusClass, SubmitRsp};
@@ -27,25 +29,26 @@ const MAX_ANSWER_BYTES: usize = 64 * 1024;
 #[serde(deny_unknown_fields)]
 pub struct Mm7Settings {
     /// The MMSC's MM7 endpoint, `https://…` (or `http://` on a private link).
-    pub url: String,
+    #[serde(deserialize_with = "setting::web_url")]
+    pub url: Url,
     /// The VASP id the operator gave (SenderIdentification/VASPID).
     pub vasp_id: String,
-    /// The service id under the VASP; empty leaves VASID out.
-    #[serde(default)]
-    pub vas_id: String,
-    /// The short code messages come from (SenderAddress/ShortCode); empty leaves it out.
-    #[serde(default)]
-    pub sender_address: String,
+    /// The service id under the VASP; not set leaves VASID out.
+    #[serde(default, deserialize_with = "setting::text")]
+    pub vas_id: Option<String>,
+    /// The short code messages come from (SenderAddress/ShortCode); not set leaves it out.
+    #[serde(default, deserialize_with = "setting::text")]
+    pub sender_address: Option<String>,
     /// HTTP basic authentication, when the MMSC asks for it.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "setting::text")]
     pub username: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "setting::secret")]
     pub password: Option<Secret>,
     /// The HTTP basic credentials the MMSC must present when it posts delivery reports to
-    /// `/api/v1/mm7`; unset or empty turns that endpoint off.
-    #[serde(default)]
+    /// `/api/v1/mm7`; not set turns that endpoint off.
+    #[serde(default, deserialize_with = "setting::text")]
     pub report_username: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "setting::secret")]
     pub report_password: Option<Secret>,
     /// The MM7Version element: the schema release the MMSC speaks.
     #[serde(default = "default_mm7_version")]
@@ -57,7 +60,7 @@ pub struct Mm7Settings {
     #[serde(default = "default_timeout_secs")]
     pub timeout_secs: u64,
     /// PEM certificates trusted besides the public roots (an operator's private CA).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "setting::text")]
     pub extra_ca_pem: Option<String>,
 }
 
@@ -85,9 +88,10 @@ impl MmsSender {
     /// A sender for `s`; a bad URL or certificate is a permanent error (no message can go).
     pub fn new(s: &Mm7Settings) -> Result<Self, SendError> {
         let bad = |what: String| SendError::Permanent(format!("MM7 settings: {what}"));
-        let url = reqwest::Url::parse(&s.url).map_err(|e| bad(format!("url {:?}: {e}", s.url)))?;
+        // The loader parses the URL; settings made in code may still name another scheme.
+        let url = s.url.clone();
         if !matches!(url.scheme(), "https" | "http") {
-            return Err(bad(format!("url {:?} is not http(s)", s.url)));
+            return Err(bad(format!("url {:?} is not http(s)", s.url.as_str())));
         }
         if s.vasp_id.is_empty() {
             return Err(bad("vasp_id is empty".into()));
@@ -112,8 +116,8 @@ impl MmsSender {
             namespace: &s.namespace,
             mm7_version: &s.mm7_version,
             vasp_id: &s.vasp_id,
-            vas_id: &s.vas_id,
-            sender_address: &s.sender_address,
+            vas_id: s.vas_id.as_deref(),
+            sender_address: s.sender_address.as_deref(),
             transaction_id,
             number: out.recipient.trim().trim_start_matches('+'),
             subject: &subject,
@@ -226,7 +230,7 @@ fn http_refusal(status: reqwest::StatusCode, body: &[u8]) -> SendError {
 /// Public roots plus `extra_ca_pem`, with the ring provider (the workspace builds no other).
 fn tls_config(extra_ca_pem: Option<&str>) -> Result<rustls::ClientConfig, String> {
     let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
-    if let Some(pem) = extra_ca_pem.filter(|p| !p.trim().is_empty()) {
+    if let Some(pem) = extra_ca_pem {
         let mut added = 0;
         for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
             let cert = cert.map_err(|e| format!("extra_ca_pem: {e}"))?;

@@ -1,18 +1,26 @@
 //! The delivery settings (`[platform.delivery]`): workers, the claim on a delivery, and each
 //! channel's own section; checked at load so that no attempt outlives its claim.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
+use url::Url;
+
+use crate::infra::setting;
 
 /// Delivery channels and workers. A channel without a server section writes to the outbox folder.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeliverySettings {
-    /// Where deliveries go when a channel has no server; empty means `DATA_DIR/outbox`.
-    pub outbox_dir: String,
-    /// Base URL of the portal for links in messages; empty means `https://LISTEN`.
-    pub portal_url: String,
+    /// Where deliveries go when a channel has no server; not set: `DATA_DIR/outbox`
+    /// ([`crate::settings::Settings::outbox_dir`]).
+    #[serde(default, deserialize_with = "setting::path")]
+    pub outbox_dir: Option<PathBuf>,
+    /// Base URL of the portal for links in messages; not set: `https://` and the address the
+    /// portal is served on.
+    #[serde(default, deserialize_with = "setting::optional_web_url")]
+    pub portal_url: Option<Url>,
     /// Delivery workers in this process.
     pub workers: usize,
     /// How long a worker's claim on a delivery lasts. A worker that dies mid-send holds the

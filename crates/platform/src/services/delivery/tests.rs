@@ -15,7 +15,9 @@ use crate::infra::delivery::local::LocalOutbox;
 use crate::infra::store::{NewReceipt, NewTerminal, NewToken, Store, StoreOutcome};
 use ereceipt_test_peers::smtp::SmtpServer;
 
-pub(super) async fn store_with_receipt(delivery: (&str, &str)) -> (Store, tempfile::TempDir, Vec<u8>) {
+/// A SQLite store in a fresh directory holding one receipt of merchant `104110070110001` that
+/// the customer chose `delivery` for.
+pub(crate) async fn store_with_receipt(delivery: (&str, &str)) -> (Store, tempfile::TempDir, Vec<u8>) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::connect(&format!("sqlite://{}", dir.path().join("p.db").display())).await.unwrap();
     let terminal = NewTerminal {

@@ -3,6 +3,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use ereceipt_core::contract::ErrorBody;
 
 use crate::infra::store::StoreError;
 use crate::services::ingest::Refusal;
@@ -79,8 +80,22 @@ impl IntoResponse for ApiError {
         // Server-side failures say little: the detail is in the log under the request id.
         let message =
             if self.status.is_server_error() { "internal error; see the platform log".into() } else { self.message };
-        (self.status, Json(serde_json::json!({ "error": self.code, "message": message }))).into_response()
+        (self.status, Json(ErrorBody { error: self.code.to_owned(), message })).into_response()
     }
+}
+
+/// `e` and each error beneath it, `outer: inner: …`, skipping a cause its parent already quotes.
+pub(crate) fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text = format!("{text}: {more}");
+        }
+        cause = c.source();
+    }
+    text
 }
 
 impl From<StoreError> for ApiError {
@@ -123,11 +138,8 @@ impl From<Refusal> for ApiError {
             Refusal::Conflict(_) => StatusCode::CONFLICT,
             _ => StatusCode::SERVICE_UNAVAILABLE,
         };
-        let mut err = Self::new(status, e.reason(), e.to_string());
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            // Retryable: the terminal should try again; do not hide it behind "internal error".
-            err.status = StatusCode::SERVICE_UNAVAILABLE;
-        }
-        err
+        // A server-side failure's message goes to the log only, so it may carry the causes.
+        let message = if status.is_server_error() { with_causes(&e) } else { e.to_string() };
+        Self::new(status, e.reason(), message)
     }
 }

@@ -46,8 +46,8 @@ fn soap(status: StatusCode, xml: Vec<u8>) -> Response {
 /// credentials are configured.
 pub async fn vasp(State(st): State<SharedState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
     let mm7 = st.settings.delivery.mm7.as_ref();
-    let user = mm7.and_then(|m| m.report_username.as_deref()).filter(|u| !u.is_empty());
-    let password = mm7.and_then(|m| m.report_password.as_ref()).map(|p| p.0.as_str()).filter(|p| !p.is_empty());
+    let user = mm7.and_then(|m| m.report_username.as_deref());
+    let password = mm7.and_then(|m| m.report_password.as_ref()).map(|p| p.0.as_str());
     let (Some(mm7), Some(user), Some(password)) = (mm7, user, password) else {
         return Err(ApiError::not_found(
             "MM7 delivery reports are off: set delivery.mm7.report_username and report_password",

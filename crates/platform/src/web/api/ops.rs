@@ -6,6 +6,7 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use chrono::Utc;
+use ereceipt_core::contract::{PlatformInfo, HPKE_SUITE};
 
 use super::ApiError;
 use crate::web::state::SharedState;
@@ -39,12 +40,12 @@ pub async fn openapi() -> impl IntoResponse {
 }
 
 /// What a terminal needs after enrolment: the keys to seal uploads to and to check acks with.
-pub async fn platform_info(State(st): State<SharedState>) -> Json<serde_json::Value> {
-    Json(serde_json::json!({
-        "ca_fingerprint": st.keys.ca_fingerprint(),
-        "hpke_public_key": hex::encode(st.keys.hpke.public_bytes()),
-        "hpke_suite": "DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, ChaCha20Poly1305",
-        "ack_public_key": hex::encode(st.keys.ack.public_key()),
-        "max_upload_bytes": st.settings.max_upload_bytes,
-    }))
+pub async fn platform_info(State(st): State<SharedState>) -> Json<PlatformInfo> {
+    Json(PlatformInfo {
+        ca_fingerprint: st.keys.ca_fingerprint(),
+        hpke_public_key: hex::encode(st.keys.hpke.public_bytes()),
+        hpke_suite: Some(HPKE_SUITE.into()),
+        ack_public_key: hex::encode(st.keys.ack.public_key()),
+        max_upload_bytes: u64::try_from(st.settings.max_upload_bytes).ok(),
+    })
 }

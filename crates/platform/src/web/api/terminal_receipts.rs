@@ -2,8 +2,10 @@
 //! receipts over mutual TLS (its client certificate says which terminal it is).
 
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
+use ereceipt_core::contract::{DeliveryProgress, TerminalReceipt, UnknownDeliveryState};
 
 use super::ApiError;
 use crate::infra::tls::ClientCert;
@@ -20,7 +22,7 @@ pub async fn receipt(
     State(st): State<SharedState>,
     Extension(ClientCert(client)): Extension<ClientCert>,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<TerminalReceipt>, ApiError> {
     let client = match client {
         None => return Err(Refusal::NoClientCertificate.into()),
         Some(Err(e)) => return Err(Refusal::NotPos(e).into()),
@@ -38,14 +40,18 @@ pub async fn receipt(
         .await?
         .into_iter()
         .map(|(d, _)| {
-            serde_json::json!({"channel": d.channel, "state": d.state, "attempts": d.attempts,
-                "updated_at": utc(d.updated_at)})
+            // The queue's CHECK constraint admits only the five states; anything else is a
+            // corrupt row, not something to pass on to the terminal.
+            let state = d.state.parse().map_err(|e: UnknownDeliveryState| {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("delivery {}: {e}", d.delivery_id))
+            })?;
+            Ok(DeliveryProgress { channel: d.channel, state, attempts: d.attempts, updated_at: utc(d.updated_at) })
         })
-        .collect();
-    Ok(Json(serde_json::json!({
-        "id": r.receipt_id,
-        "received_at": utc(r.received_at),
-        "channel": r.delivery.as_ref().map(|(channel, _)| channel.clone()),
-        "deliveries": deliveries,
-    })))
+        .collect::<Result<_, ApiError>>()?;
+    Ok(Json(TerminalReceipt {
+        id: r.receipt_id,
+        received_at: utc(r.received_at),
+        channel: r.delivery.map(|(channel, _)| channel),
+        deliveries,
+    }))
 }

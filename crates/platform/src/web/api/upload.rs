@@ -43,7 +43,7 @@ pub async fn upload(
         let now = Utc::now();
         let opened = tokio::task::spawn_blocking(move || ingest::open_and_verify(&worker.keys, &client, &body, now))
             .await
-            .map_err(|e| Refusal::Unavailable(format!("verification task: {e}")))??;
+            .map_err(|e| Refusal::Unavailable(Box::new(e)))??;
         ingest::store(&st.store, &st.keys, opened, now).await
     }
     .await;

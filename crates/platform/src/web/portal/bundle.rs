@@ -7,7 +7,7 @@ use std::io::{Cursor, Write};
 
 use chrono::{Datelike, Timelike};
 use ereceipt_core::digest::sha256;
-use ereceipt_core::encoding::decode_record;
+use ereceipt_core::encoding::{decode_record, EncodingError};
 use serde_json::{json, Value};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};
@@ -21,10 +21,10 @@ use crate::services::verification::OnlineVerification;
 pub enum BundleError {
     /// The stored record does not decode (the store is damaged).
     #[error("the stored record does not decode: {0}")]
-    Record(String),
+    Record(#[source] EncodingError),
     /// Writing the archive failed.
     #[error("writing the archive failed: {0}")]
-    Zip(String),
+    Zip(#[source] zip::result::ZipError),
 }
 
 /// Everything a bundle holds about one receipt.
@@ -106,7 +106,7 @@ fn chain_json(input: &BundleInput<'_>) -> Value {
 /// The ZIP's bytes.
 pub(crate) fn build(input: &BundleInput<'_>) -> Result<Vec<u8>, BundleError> {
     let r = input.receipt;
-    let record = decode_record(&r.record).map_err(|e| BundleError::Record(e.to_string()))?;
+    let record = decode_record(&r.record).map_err(BundleError::Record)?;
     let sig = &record.signature;
     let record_json = json!({
         "receipt_id": r.receipt_id,
@@ -168,10 +168,10 @@ pub(crate) fn build(input: &BundleInput<'_>) -> Result<Vec<u8>, BundleError> {
         options = options.last_modified_time(stamp);
     }
     let mut zip = ZipWriter::new(Cursor::new(Vec::new()));
-    let z = |e: zip::result::ZipError| BundleError::Zip(e.to_string());
+    let z = BundleError::Zip;
     for (name, bytes) in files.iter().map(|(n, b)| (*n, b.as_slice())).chain([("MANIFEST.txt", manifest.as_bytes())]) {
         zip.start_file(format!("{}/{name}", r.receipt_id), options).map_err(z)?;
-        zip.write_all(bytes).map_err(|e| BundleError::Zip(e.to_string()))?;
+        zip.write_all(bytes).map_err(|e| BundleError::Zip(e.into()))?;
     }
     Ok(zip.finish().map_err(z)?.into_inner())
 }

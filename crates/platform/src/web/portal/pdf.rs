@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use ereceipt_core::render::png::decode;
+use ereceipt_core::render::png::{decode, ImageError};
 use flate2::write::ZlibEncoder;
 use pdf_writer::{Content, Filter, Finish, Name, Pdf, Rect, Ref, TextStr};
 
@@ -16,20 +16,20 @@ const PT_PER_PX: f32 = 72.0 / 25.4 / 8.0;
 pub enum PdfError {
     /// The stored image does not decode.
     #[error("the receipt image does not decode: {0}")]
-    Image(String),
+    Image(#[source] ImageError),
     /// Compressing the pixels failed.
     #[error("compressing the image failed: {0}")]
-    Compress(String),
+    Compress(#[source] std::io::Error),
 }
 
 /// A PDF of one page showing the receipt image at print size, titled `title`.
 pub(crate) fn receipt_pdf(png: &[u8], title: &str) -> Result<Vec<u8>, PdfError> {
-    let decoded = decode(png).map_err(|e| PdfError::Image(e.to_string()))?;
+    let decoded = decode(png).map_err(PdfError::Image)?;
     let canvas = decoded.canvas;
     let (w, h) = (canvas.width(), canvas.height());
     let mut z = ZlibEncoder::new(Vec::new(), flate2::Compression::default());
-    z.write_all(canvas.pixels()).map_err(|e| PdfError::Compress(e.to_string()))?;
-    let samples = z.finish().map_err(|e| PdfError::Compress(e.to_string()))?;
+    z.write_all(canvas.pixels()).map_err(PdfError::Compress)?;
+    let samples = z.finish().map_err(PdfError::Compress)?;
 
     let (catalog, pages, page, image, content, info) =
         (Ref::new(1), Ref::new(2), Ref::new(3), Ref::new(4), Ref::new(5), Ref::new(6));

@@ -31,3 +31,38 @@ impl ReceiptScope {
         Ok(store.receipt(id).await?.filter(|r| self.admits(r)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ReceiptScope;
+    use crate::services::delivery::tests::store_with_receipt;
+
+    const PHONE: &str = "+8613900139000";
+    const MERCHANT: &str = "104110070110001";
+
+    /// Each role sees only its own: a customer the receipts sent to their number, merchant staff
+    /// their merchant's, the acquirer all; and a receipt outside the scope reads as absent.
+    #[tokio::test]
+    async fn each_scope_admits_only_its_own_receipts() {
+        let (store, _dir, _) = store_with_receipt(("sms", PHONE)).await;
+        let id = "T0000501-000001-000001";
+        let r = store.receipt(id).await.expect("store").expect("the receipt");
+
+        assert!(ReceiptScope::Phone(PHONE.into()).admits(&r));
+        assert!(!ReceiptScope::Phone("+8613800138000".into()).admits(&r), "another customer's number");
+        assert!(!ReceiptScope::Phone(MERCHANT.into()).admits(&r), "a phone scope never matches the merchant");
+        assert!(ReceiptScope::Merchant(MERCHANT.into()).admits(&r));
+        assert!(!ReceiptScope::Merchant("104110070110002".into()).admits(&r), "another merchant");
+        assert!(!ReceiptScope::Merchant(PHONE.into()).admits(&r), "a merchant scope never matches the recipient");
+        assert!(ReceiptScope::Any.admits(&r));
+
+        let mut pulled = r.clone();
+        pulled.delivery = None;
+        assert!(!ReceiptScope::Phone(PHONE.into()).admits(&pulled), "no recipient: no customer sees it by number");
+
+        assert!(ReceiptScope::Phone(PHONE.into()).receipt(&store, id).await.expect("store").is_some());
+        assert!(ReceiptScope::Phone("+8613800138000".into()).receipt(&store, id).await.expect("store").is_none());
+        assert!(ReceiptScope::Merchant("104110070110002".into()).receipt(&store, id).await.expect("store").is_none());
+        assert!(ReceiptScope::Any.receipt(&store, "T0000501-000001-000099").await.expect("store").is_none());
+    }
+}

@@ -214,12 +214,9 @@ fn settings_that_cannot_work_are_refused() {
     s.timeout_secs = 0;
     assert!(err(s).contains("timeout_secs"));
 
-    // Empty strings (as an environment variable gives them) mean unset; localhost may be plain.
+    // Localhost may be plain.
     let mut s = settings(25, TlsMode::None);
     s.host = "localhost".into();
-    s.username = Some(String::new());
-    s.password = Some(Secret(String::new()));
-    s.extra_ca_pem = Some(PathBuf::new());
     EmailSender::new(&s).unwrap();
     let mut s = settings(465, TlsMode::Implicit);
     s.host = "smtp.example.com".into();
@@ -254,6 +251,19 @@ fn settings_deserialize_from_toml() {
         .unwrap()
         .try_deserialize::<SmtpSettings>();
     assert!(bad.is_err());
+    // An empty value (as an environment variable gives it) is refused, naming the key, rather
+    // than read as "not set": leaving the key out is how to say that.
+    for key in ["username", "password", "extra_ca_pem"] {
+        let blank = format!("{toml}\n{key} = \"\"\n").replace(&format!("        {key} = \""), "        # ");
+        let err = config::Config::builder()
+            .add_source(config::File::from_str(&blank, config::FileFormat::Toml))
+            .build()
+            .unwrap()
+            .try_deserialize::<SmtpSettings>()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(key) && err.contains("is empty"), "{key}: {err}");
+    }
 }
 
 #[test]

@@ -25,8 +25,8 @@ pub(super) struct Envelope<'a> {
     pub namespace: &'a str,
     pub mm7_version: &'a str,
     pub vasp_id: &'a str,
-    pub vas_id: &'a str,
-    pub sender_address: &'a str,
+    pub vas_id: Option<&'a str>,
+    pub sender_address: Option<&'a str>,
     pub transaction_id: &'a str,
     /// The recipient in international format without '+', as MMSCs document (e.g.
     /// "8613800138000").
@@ -62,11 +62,11 @@ fn submit_req(w: &mut Writer<Vec<u8>>, e: &Envelope<'_>) -> io::Result<()> {
     leaf(w, "MM7Version", e.mm7_version)?;
     w.create_element("SenderIdentification").write_inner_content(|w| {
         leaf(w, "VASPID", e.vasp_id)?;
-        if !e.vas_id.is_empty() {
-            leaf(w, "VASID", e.vas_id)?;
+        if let Some(vas_id) = e.vas_id {
+            leaf(w, "VASID", vas_id)?;
         }
-        if !e.sender_address.is_empty() {
-            w.create_element("SenderAddress").write_inner_content(|w| leaf(w, "ShortCode", e.sender_address))?;
+        if let Some(code) = e.sender_address {
+            w.create_element("SenderAddress").write_inner_content(|w| leaf(w, "ShortCode", code))?;
         }
         Ok(())
     })?;

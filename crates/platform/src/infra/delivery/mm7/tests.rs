@@ -38,10 +38,10 @@ fn outgoing() -> ReceiptMessage {
 
 fn settings(url: String) -> Mm7Settings {
     Mm7Settings {
-        url,
+        url: url.parse().expect("a URL"),
         vasp_id: "vasp<&>1".into(),
-        vas_id: "receipts".into(),
-        sender_address: "1069000123".into(),
+        vas_id: Some("receipts".into()),
+        sender_address: Some("1069000123".into()),
         username: None,
         password: None,
         report_username: None,
@@ -221,6 +221,15 @@ fn settings_have_defaults_and_refuse_unknown_keys() {
         "url": "https://mmsc.example/mm7", "vasp_id": "v", "vaspid": "v"
     }));
     assert!(typo.unwrap_err().to_string().contains("vaspid"));
+    // Parsed at load: a URL that is none, or an empty optional value, is refused there.
+    for (key, value, says) in
+        [("url", "not a url", "not a URL"), ("url", "mmsc.example", "not a URL"), ("vas_id", "", "is empty")]
+    {
+        let mut v = serde_json::json!({"url": "https://mmsc.example/mm7", "vasp_id": "v"});
+        v[key] = value.into();
+        let err = serde_json::from_value::<Mm7Settings>(v).unwrap_err().to_string();
+        assert!(err.contains(says), "{key} = {value:?}: {err}");
+    }
 }
 
 #[test]
@@ -230,7 +239,6 @@ fn bad_settings_are_refused_up_front() {
         other => panic!("{other:?}"),
     };
     assert!(refuse(settings("ftp://mmsc.example/mm7".into())).contains("not http"));
-    assert!(refuse(settings("not a url".into())).contains("url"));
     let mut s = settings("https://mmsc.example/mm7".into());
     s.extra_ca_pem = Some("no certificate here".into());
     assert!(refuse(s.clone()).contains("extra_ca_pem"));
