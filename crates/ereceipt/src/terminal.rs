@@ -10,12 +10,12 @@ use anyhow::{Context, Result};
 use chrono::Utc;
 use clap::Subcommand;
 use ereceipt_core::identity::Signer;
-use ereceipt_core::model::{BatchNo, DeliveryChoice};
+use ereceipt_core::model::DeliveryChoice;
 use ereceipt_core::signature::{CaptureConfig, Signature};
 use ereceipt_core::txjson::parse_transaction;
 use ereceipt_terminal::device::Device;
 use ereceipt_terminal::enrol;
-use ereceipt_terminal::outbox::Outbox;
+use ereceipt_terminal::outbox::{EntryState, Outbox};
 use ereceipt_terminal::sale::record_sale;
 use ereceipt_terminal::sync::Uploader;
 use ereceipt_terminal::ui::{SimulatedAuthoriser, UiApp, UiConfig};
@@ -40,6 +40,12 @@ pub enum TerminalCommand {
         test_cards: bool,
     },
     /// Make a sale: compose the receipt, store it in the outbox, then try to upload.
+    ///
+    /// Exit 0: uploaded and acknowledged. 4: stored and queued (offline, platform unreachable,
+    /// or waiting behind older receipts); it is sent later. 5: the platform refused the receipt
+    /// itself; it is not retried and the customer does not get it from the platform: show the
+    /// operator `ereceipt terminal status`. 3: nothing was stored (bad input, or an outbox that
+    /// must first learn from the platform where its receipt numbers continue).
     Sale {
         #[arg(long)]
         data_dir: PathBuf,
@@ -59,6 +65,9 @@ pub enum TerminalCommand {
         deliver: Option<String>,
     },
     /// Upload what is pending. With --wait, keep retrying (with backoff) up to SECONDS.
+    ///
+    /// Exit 0: nothing pending. 4: receipts still pending. 5: the platform refused a receipt in
+    /// this run (parked, never retried: see `ereceipt terminal status`).
     Sync {
         #[arg(long)]
         data_dir: PathBuf,
@@ -134,7 +143,6 @@ pub async fn ui_app(dir: &Path, listen: SocketAddr, demo: bool) -> Result<UiApp>
         width: settings.slip_width,
         fonts: Arc::new(files::load_fonts(settings.font.as_deref())?),
         currency: settings.currency,
-        batch: BatchNo::new(1)?,
         operator: "01".parse()?,
         authoriser: Arc::new(SimulatedAuthoriser),
         capture: CaptureConfig::default(),
@@ -152,19 +160,31 @@ async fn enroll(platform: &str, token: &str, dir: &Path, test_cards: bool) -> Re
     if !dir.join(files::TERMINAL_SETTINGS).exists() {
         TerminalSettings::new(test_cards, ereceipt_core::render::slip::SlipWidth::W576).write(dir)?;
     }
-    Outbox::open(&device.outbox_path()).await?;
+    let outbox = Outbox::open(&device.outbox_path()).await?;
+    let resume = outbox.resume().await?;
+    outbox.close().await;
     say!(
         "enrolled terminal {} of {} ({})",
         cert.terminal.terminal_id,
         cert.terminal.merchant_name,
         cert.terminal.merchant_id
     );
+    match resume {
+        Some(r) => say!(
+            "receipts continue in batch {:06} after serial {:06}; the hash chain after sequence {}",
+            r.batch,
+            r.last_serial,
+            r.sequence
+        ),
+        None => say!("the platform gave no resume point yet: the first sale asks for it"),
+    }
     say!("certificate serial {}, valid until {}", cert.serial, ts(cert.not_after * 1000));
     say!("data directory {}", dir.display());
     Ok(())
 }
 
-/// Exit code 0: uploaded; 4: stored and queued (platform unreachable or refusing for now).
+/// Exit code 0: uploaded; 4: stored and queued (platform unreachable or refusing for now);
+/// 5: refused by the platform for good (the operator must act); errors before storing exit 3.
 async fn sale(
     dir: &Path,
     tx: &Path,
@@ -183,6 +203,11 @@ async fn sale(
     let fonts = files::load_fonts(settings.font.as_deref())?;
     let width = settings.slip_width;
     let uploader = Uploader::open(&device).await?;
+    // A lost outbox would number this receipt as the platform's first one: refuse to store it
+    // until the platform says where the numbers continue.
+    uploader.ensure_resume().await.context(
+        "the outbox holds no receipts and no resume point (was it lost?); connect to the platform and retry",
+    )?;
     let delivery = deliver.as_ref().map(ToString::to_string);
     let receipt = record_sale(&uploader.outbox, &signer, &fonts, width, transaction, signature, delivery).await?;
     let id = receipt.record.id.to_string();
@@ -201,10 +226,15 @@ async fn sale(
     }
     let report = uploader.drain_due().await?;
     let entry = uploader.outbox.entry(&id).await?;
-    match entry.map(|e| e.state.to_string()) {
-        Some(s) if s == "uploaded" => {
+    match entry {
+        Some(e) if e.state == EntryState::Acked => {
             say!("uploaded to {} and acknowledged", uploader.platform_url());
             Ok(0)
+        }
+        Some(e) if e.state == EntryState::Refused => {
+            say!("REFUSED by the platform: {}", e.last_error.as_deref().unwrap_or("no reason given"));
+            say!("the receipt is kept on this terminal but will not be sent again, and the customer does not get it from the platform: tell the operator (ereceipt terminal status)");
+            Ok(EXIT_REFUSED)
         }
         _ => {
             say!("queued: {}", report.last_error.unwrap_or_else(|| "waiting for older receipts".into()));
@@ -212,6 +242,9 @@ async fn sale(
         }
     }
 }
+
+/// `terminal sale` and `terminal sync`: the platform refused a receipt for good.
+const EXIT_REFUSED: i32 = 5;
 
 async fn sync(dir: &Path, wait: Option<u64>, now: bool) -> Result<i32> {
     let uploader = Uploader::open(&Device::new(dir)).await?;
@@ -228,6 +261,10 @@ async fn sync(dir: &Path, wait: Option<u64>, now: bool) -> Result<i32> {
         if st.pending > 0 {
             say!("last error: {e}");
         }
+    }
+    if report.refused > 0 {
+        say!("REFUSED by the platform: {} receipt(s), never retried; see ereceipt terminal status", report.refused);
+        return Ok(EXIT_REFUSED);
     }
     Ok(if st.pending == 0 { 0 } else { 4 })
 }

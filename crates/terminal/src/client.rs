@@ -220,6 +220,22 @@ impl PlatformClient {
         Ok(resp.bytes().await.map_err(unreachable)?.to_vec())
     }
 
+    /// Where this enrolment's receipts continue (mutual TLS): its batch, the highest serial the
+    /// platform holds there, and the head of the terminal's chain on the platform.
+    pub async fn resume(&self) -> Result<ereceipt_core::resume::ResumePoint, ClientError> {
+        let resp = self
+            .http
+            .get(format!("{}/api/v1/terminal/resume", self.base))
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .map_err(unreachable)?;
+        if !resp.status().is_success() {
+            return Err(refused(resp).await);
+        }
+        resp.json().await.map_err(|e| ClientError::Protocol(format!("resume point: {e}")))
+    }
+
     /// The platform's view of one of this terminal's receipts: whether it is stored, and the
     /// state of each delivery to the customer (mutual TLS; `None` when the platform has no such
     /// receipt from this terminal).

@@ -62,6 +62,13 @@ pub async fn enrol(device: &Device, url: &str, token: &str, now: DateTime<Utc>) 
         return Err(ClientError::PinMismatch { got: info.ca_fingerprint, pinned: token.ca_fingerprint }.into());
     }
     device.save_enrolment(&key, &cert_der, &ca_der, &PlatformLink { url: url.to_owned(), info })?;
+    // Before the first sale: where this enrolment's receipts continue (a new batch, the
+    // platform's chain head). Enrolment itself has succeeded either way; without the point the
+    // first sale fetches it (Uploader::ensure_resume) instead of reusing receipt ids.
+    match crate::sync::Uploader::open(device).await {
+        Ok(uploader) => uploader.outbox.close().await,
+        Err(e) => tracing::warn!(error = %e, "enrolled, but the resume point is not stored yet"),
+    }
     Ok(cert)
 }
 

@@ -1,5 +1,6 @@
 //! The terminal's local outbox (store-and-forward, T6/T7): every receipt is written here durably
-//! before upload, then drained oldest first; it also owns the terminal's hash chain and serials.
+//! before upload, then drained oldest first; it also owns the terminal's hash chain, batches and
+//! serials, which continue from the platform's resume point after an enrolment.
 //!
 //! One SQLite file in WAL mode with `synchronous = FULL`: a committed [`Outbox::store`] survives a
 //! kill or a power cut. Every write is a single statement or an `IMMEDIATE` transaction, so a crash
@@ -8,6 +9,7 @@
 
 mod backoff;
 mod entry;
+mod resume;
 
 use std::path::Path;
 use std::time::Duration;
@@ -17,6 +19,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 pub use backoff::{backoff_ms, BACKOFF_BASE_MS, BACKOFF_CAP_MS};
 pub use entry::{Entry, EntryState, EntrySummary, NewEntry, NextLink, OutboxStatus};
 use entry::{EntryRow, SummaryRow, ENTRY_COLUMNS, SUMMARY_COLUMNS};
+pub use resume::{Resume, MAX_BATCH};
 
 /// Receipt serials run 1..=MAX_SERIAL, then start again at 1.
 pub const MAX_SERIAL: u32 = 999_999;
@@ -96,27 +99,17 @@ impl Outbox {
         self.pool.close().await;
     }
 
-    /// The chain link and serial the next sale must use: they follow the last stored receipt.
+    /// The chain link, batch and serial the next sale must use: they follow the later of the last
+    /// stored receipt and the resume point ([`Outbox::set_resume`]).
     pub async fn next_link(&self) -> Result<NextLink, OutboxError> {
-        let head: Option<(i64, Vec<u8>, i64)> =
-            sqlx::query_as("SELECT sequence, record_hash, serial FROM outbox_entries ORDER BY sequence DESC LIMIT 1")
-                .fetch_optional(&self.pool)
-                .await?;
-        let Some((sequence, hash, serial)) = head else {
-            return Ok(NextLink { sequence: 1, previous: [0; 32], serial: 1 });
-        };
-        let sequence = entry::sequence(sequence)?;
-        Ok(NextLink {
-            sequence: sequence + 1,
-            previous: entry::hash(&hash)?,
-            serial: entry::serial(serial)? % MAX_SERIAL + 1,
-        })
+        resume::follow(self.own_head().await?, self.resume().await?)
     }
 
     /// Durably stores a composed receipt as pending, due now. Atomic: when this returns `Ok` the
     /// receipt is on disk; on any error nothing was stored.
     ///
-    /// `r.sequence` must be the chain head + 1 (what [`Outbox::next_link`] returned), else
+    /// `r.sequence` must be the chain head (the outbox's or the resume point's, whichever is
+    /// later) + 1, what [`Outbox::next_link`] returned, else
     /// [`OutboxError::Conflict`]: this is what keeps two sales from sharing a link.
     pub async fn store(&self, r: &NewEntry, now_ms: i64) -> Result<(), OutboxError> {
         check_new(r)?;
@@ -126,9 +119,10 @@ impl Outbox {
         let inserted = sqlx::query(
             "INSERT INTO outbox_entries \
                  (sequence, receipt_id, record_hash, record, png, serial, delivery, state, attempts, \
-                  next_attempt_at, created_at) \
-             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', 0, ?8, ?8 \
-             WHERE (SELECT COALESCE(MAX(sequence), 0) FROM outbox_entries) + 1 = ?1",
+                  next_attempt_at, created_at, batch) \
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', 0, ?8, ?8, ?9 \
+             WHERE max((SELECT COALESCE(MAX(sequence), 0) FROM outbox_entries), \
+                       (SELECT COALESCE(MAX(sequence), 0) FROM outbox_resume)) + 1 = ?1",
         )
         .bind(sequence)
         .bind(&r.receipt_id)
@@ -138,6 +132,7 @@ impl Outbox {
         .bind(i64::from(r.serial))
         .bind(&r.delivery)
         .bind(now_ms)
+        .bind(i64::from(r.batch))
         .execute(&self.pool)
         .await
         .map_err(|e| match OutboxError::from(e) {
@@ -299,6 +294,15 @@ impl Outbox {
         rows.into_iter().map(EntrySummary::try_from).collect()
     }
 
+    /// At most `limit` refused receipts, newest first: the ones the operator must act on.
+    pub async fn refused(&self, limit: i64) -> Result<Vec<EntrySummary>, OutboxError> {
+        let sql = format!(
+            "SELECT {SUMMARY_COLUMNS} FROM outbox_entries WHERE state = 'refused' ORDER BY sequence DESC LIMIT ?1"
+        );
+        let rows: Vec<SummaryRow> = sqlx::query_as(&sql).bind(limit.max(0)).fetch_all(&self.pool).await?;
+        rows.into_iter().map(EntrySummary::try_from).collect()
+    }
+
     /// Drops the images of receipts acknowledged more than [`IMAGE_RETENTION_MS`] before
     /// `now_ms` (the record, its hash and the acknowledgement are kept). Returns how many.
     pub async fn prune_images(&self, now_ms: i64) -> Result<u64, OutboxError> {
@@ -333,6 +337,9 @@ fn check_new(r: &NewEntry) -> Result<(), OutboxError> {
     }
     if !(1..=MAX_SERIAL).contains(&r.serial) {
         return Err(OutboxError::Invalid(format!("serial {} is not in 1..={MAX_SERIAL}", r.serial)));
+    }
+    if !(1..=MAX_BATCH).contains(&r.batch) {
+        return Err(OutboxError::Invalid(format!("batch {} is not in 1..={MAX_BATCH}", r.batch)));
     }
     if ereceipt_core::digest::sha256(&r.record) != r.record_hash {
         // The next receipt chains to this hash: a wrong one would break the chain for good.

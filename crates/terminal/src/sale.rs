@@ -4,7 +4,7 @@
 use chrono::Utc;
 use ereceipt_core::compose::{build_record, compose_receipt, ComposeError, ComposedReceipt, Sale};
 use ereceipt_core::identity::Signer;
-use ereceipt_core::model::{ChainLink, Stan, Transaction};
+use ereceipt_core::model::{BatchNo, ChainLink, Stan, Transaction};
 use ereceipt_core::render::slip::{Fonts, SlipWidth};
 use ereceipt_core::signature::Signature;
 
@@ -20,7 +20,7 @@ pub enum SaleError {
     /// The outbox could not store it.
     #[error("outbox: {0}")]
     Outbox(OutboxError),
-    /// The serial counter produced a value the model refuses.
+    /// The serial or batch counter produced a value the model refuses.
     #[error("serial number: {0}")]
     Serial(String),
 }
@@ -37,7 +37,8 @@ impl From<OutboxError> for SaleError {
 }
 
 /// Composes the receipt of `transaction` as the next link of the terminal's chain, with the
-/// terminal's own serial number (it replaces the one given), and stores it in the outbox.
+/// terminal's own batch and serial number (they replace the ones given: the receipt id is
+/// `TERMINAL-BATCH-SERIAL` and only the outbox knows which are free), and stores it in the outbox.
 pub async fn record_sale(
     outbox: &Outbox,
     signer: &Signer,
@@ -49,6 +50,7 @@ pub async fn record_sale(
 ) -> Result<ComposedReceipt, SaleError> {
     let link = outbox.next_link().await?;
     transaction.serial = Stan::new(link.serial).map_err(|e| SaleError::Serial(e.to_string()))?;
+    transaction.batch = BatchNo::new(link.batch).map_err(|e| SaleError::Serial(e.to_string()))?;
     let chain = Some(ChainLink { sequence: link.sequence, previous: link.previous });
     let record = build_record(Sale { transaction, signature, chain }, signer)?;
     let receipt = compose_receipt(record, signer, fonts, width)?;
@@ -60,6 +62,7 @@ pub async fn record_sale(
                 record_hash: receipt.record_hash,
                 record: receipt.record_bytes.clone(),
                 png: receipt.png.clone(),
+                batch: link.batch,
                 serial: link.serial,
                 delivery,
             },

@@ -1,6 +1,7 @@
 //! Store-and-forward upload: takes the oldest due receipt from the outbox, seals it to the
 //! platform's HPKE key, uploads it over mutual TLS and records the verified acknowledgement.
-//! One step is one function call (`upload_next`), so tests drive it exactly.
+//! One step is one function call (`upload_next`), so tests drive it exactly. It also fetches the
+//! resume point an outbox needs before its first sale (after enrolment, or once it was lost).
 
 use chrono::Utc;
 use ereceipt_core::upload::{verify_ack, Envelope, Payload};
@@ -79,7 +80,31 @@ impl Uploader {
         let hpke_public = hex::decode(&link.info.hpke_public_key).map_err(|_| bad("hpke_public_key"))?;
         let ack_public = hex::decode(&link.info.ack_public_key).map_err(|_| bad("ack_public_key"))?;
         let outbox = Outbox::open(&device.outbox_path()).await?;
-        Ok(Self { outbox, client, terminal_id: cert.terminal.terminal_id.to_string(), link, hpke_public, ack_public })
+        let uploader =
+            Self { outbox, client, terminal_id: cert.terminal.terminal_id.to_string(), link, hpke_public, ack_public };
+        // An outbox that lost its receipts would restart at serial 1 in batch 1: learn where
+        // they continue now if the platform is reachable; a sale asks again (ensure_resume).
+        if let Err(e) = uploader.ensure_resume().await {
+            tracing::warn!(error = %e, "the outbox has no resume point and the platform did not give one");
+        }
+        Ok(uploader)
+    }
+
+    /// Fetches and stores the resume point if the outbox has neither receipts nor one
+    /// ([`Outbox::needs_resume`]); a sale must not start while this fails. True when fetched.
+    pub async fn ensure_resume(&self) -> Result<bool, SyncError> {
+        if !self.outbox.needs_resume().await? {
+            return Ok(false);
+        }
+        self.fetch_resume().await?;
+        Ok(true)
+    }
+
+    /// Asks the platform where this enrolment's receipts continue and stores the answer.
+    pub async fn fetch_resume(&self) -> Result<crate::outbox::Resume, SyncError> {
+        let point = self.client.resume().await?;
+        self.outbox.set_resume(&point, Utc::now().timestamp_millis()).await?;
+        Ok(crate::outbox::Resume::try_from(&point)?)
     }
 
     pub fn platform_url(&self) -> &str {

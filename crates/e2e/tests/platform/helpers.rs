@@ -192,7 +192,8 @@ impl TestPlatform {
         self.enrolled(&token).await
     }
 
-    async fn enrolled(&self, token: &str) -> TestTerminal {
+    /// A terminal enrolled with `token` in a fresh data directory (a new phone).
+    pub async fn enrolled(&self, token: &str) -> TestTerminal {
         let dir = tempfile::tempdir().unwrap();
         let device = Device::new(dir.path());
         enrol::enrol(&device, &self.url, token, Utc::now()).await.unwrap();

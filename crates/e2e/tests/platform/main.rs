@@ -11,6 +11,7 @@ mod peers;
 mod portal;
 mod pull;
 mod refusals;
+mod replaced;
 mod ui;
 mod verify_limits;
 mod web;

@@ -101,7 +101,6 @@ async fn a_cashier_sells_in_the_browser_and_the_customer_gets_an_authentic_recei
         width: SlipWidth::W576,
         fonts: fonts(),
         currency: "CNY".parse().unwrap(),
-        batch: ereceipt_core::model::BatchNo::new(1).unwrap(),
         operator: "01".parse().unwrap(),
         authoriser: Arc::new(SimulatedAuthoriser),
         capture: CaptureConfig::default(),
@@ -210,6 +209,55 @@ async fn a_cashier_sells_in_the_browser_and_the_customer_gets_an_authentic_recei
         .unwrap();
     assert_eq!(verify_image(&image, &platform.ca_der()).verdict, Verdict::Authentic);
 
+    let _ = stop.send(());
+    served.await.unwrap();
+}
+
+/// A receipt the platform refused keeps a visible alert on the page (security review H1): the
+/// cashier has moved on by the time the background upload is refused.
+#[tokio::test]
+async fn a_refused_receipt_puts_an_alert_on_the_page() {
+    let platform = TestPlatform::start(crate::helpers::Db::Sqlite).await;
+    let mut terminal = platform.terminal("T0000902").await;
+    let refused = terminal.sale().await.record.id.to_string();
+    let why = "platform refused (409, conflict): a different receipt is already stored as ".to_owned() + &refused;
+    // What the uploader does with a 409: park the receipt for good.
+    terminal.uploader.outbox.mark_failed(&refused, &why, true, 0).await.unwrap();
+    let ui = UiApp::build(UiConfig {
+        device: terminal.device.clone(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        demo: true,
+        policy: CardPolicy { accept_clear_tracks: true, allow_chip_fallback: false },
+        width: SlipWidth::W576,
+        fonts: fonts(),
+        currency: "CNY".parse().unwrap(),
+        operator: "01".parse().unwrap(),
+        authoriser: Arc::new(SimulatedAuthoriser),
+        capture: CaptureConfig::default(),
+    })
+    .await
+    .unwrap();
+    let ui_url = ui.url();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = tokio::spawn(ui.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
+
+    let options = BrowserOptions { width: 360, height: 640, lang: Some("en-US".into()), ..BrowserOptions::default() };
+    let b = Browser::start(options).await.unwrap();
+    b.goto(&ui_url).await.unwrap();
+    b.wait_for("body[data-ready=true]", WAIT).await.unwrap();
+    b.wait_for("#refused-alert:not([hidden])", WAIT).await.unwrap();
+    let title = b.wait_for_text("#refused-title", "1 receipt(s) refused by the platform", WAIT).await.unwrap();
+    let alert = b.text("#refused-alert").await.unwrap();
+    assert!(alert.contains(&refused) && alert.contains("conflict"), "{title}: {alert}");
+    assert!(alert.contains("tell the operator"), "{alert}");
+    let shown = "const r = document.getElementById('refused-alert').getBoundingClientRect(); return r.height > 0;";
+    assert_eq!(b.execute(shown, vec![]).await.unwrap().as_bool(), Some(true), "the alert takes space on screen");
+    b.screenshot(screenshots().join("terminal-refused.png")).await.unwrap();
+    b.click("#lang-toggle").await.unwrap();
+    b.wait_for_text("#refused-title", "被平台拒收", WAIT).await.unwrap();
+    b.close().await.unwrap();
     let _ = stop.send(());
     served.await.unwrap();
 }

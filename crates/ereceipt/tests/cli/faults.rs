@@ -4,6 +4,7 @@
 
 mod delivery;
 mod procs;
+mod refused;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;

@@ -1,6 +1,8 @@
 //! Checks a terminal's hash chain as stored (each receipt names its sequence number and the hash
 //! of the previous receipt, as Austria's RKSV chains receipts): gaps, duplicated sequence
-//! numbers, broken links and receipts that arrived out of order are reported to the operator.
+//! numbers, broken links and receipts that arrived out of order are reported to the operator,
+//! with the batches that made the chain: a new enrolment of the terminal id (a replaced phone)
+//! continues the chain in a batch of its own, so where it took over is visible.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -24,6 +26,49 @@ pub struct ChainReport {
     pub out_of_order: Vec<String>,
     /// Receipts without a chain link.
     pub unchained: usize,
+    /// The batches of the chained receipts, in order of their first sequence number. A batch
+    /// starts at each enrolment of a new device under the terminal id (and after serial 999999);
+    /// its first receipt links to the last receipt the platform held from the previous one.
+    pub batches: Vec<BatchSpan>,
+}
+
+/// The chained receipts of one batch.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct BatchSpan {
+    pub batch: u32,
+    pub first_sequence: i64,
+    pub last_sequence: i64,
+    pub receipts: usize,
+    /// The receipt at `first_sequence`: where this batch took over the chain.
+    pub first_receipt: String,
+}
+
+/// The batch in a receipt id `TERMINAL-BATCH-SERIAL`.
+fn batch_of(receipt_id: &str) -> Option<u32> {
+    receipt_id.split('-').nth(1)?.parse().ok()
+}
+
+fn batches(entries: &[ChainEntry]) -> Vec<BatchSpan> {
+    let mut spans: BTreeMap<u32, BatchSpan> = BTreeMap::new();
+    for e in entries {
+        let (Some(seq), Some(batch)) = (e.sequence, batch_of(&e.receipt_id)) else { continue };
+        let span = spans.entry(batch).or_insert_with(|| BatchSpan {
+            batch,
+            first_sequence: seq,
+            last_sequence: seq,
+            receipts: 0,
+            first_receipt: e.receipt_id.clone(),
+        });
+        span.receipts += 1;
+        if seq < span.first_sequence {
+            span.first_sequence = seq;
+            span.first_receipt = e.receipt_id.clone();
+        }
+        span.last_sequence = span.last_sequence.max(seq);
+    }
+    let mut list: Vec<BatchSpan> = spans.into_values().collect();
+    list.sort_by_key(|s| (s.first_sequence, s.batch));
+    list
 }
 
 impl ChainReport {
@@ -52,6 +97,7 @@ pub fn analyse(entries: &[ChainEntry]) -> ChainReport {
         by_seq.entry(seq).or_default().push(e);
     }
     report.last_sequence = highest;
+    report.batches = batches(entries);
     let mut expected = 1;
     for (&seq, list) in &by_seq {
         if seq > expected {
@@ -133,6 +179,21 @@ mod tests {
         let r = analyse(&swapped);
         assert_eq!(r.out_of_order, vec!["R2".to_string()]);
         assert!(r.gaps.is_empty() && r.broken_links.is_empty());
+    }
+
+    #[test]
+    fn batches_show_where_a_new_enrolment_took_over() {
+        let mut c = chain(5);
+        for (i, e) in c.iter_mut().enumerate() {
+            let batch = if i < 3 { 1 } else { 2 };
+            e.receipt_id = format!("POS00001-{batch:06}-{:06}", if i < 3 { i + 1 } else { i - 2 });
+        }
+        let r = analyse(&c);
+        assert!(r.is_clean(), "{r:?}");
+        let spans: Vec<_> =
+            r.batches.iter().map(|b| (b.batch, b.first_sequence, b.last_sequence, b.receipts)).collect();
+        assert_eq!(spans, vec![(1, 1, 3, 3), (2, 4, 5, 2)]);
+        assert_eq!(r.batches[1].first_receipt, "POS00001-000002-000001");
     }
 
     #[test]

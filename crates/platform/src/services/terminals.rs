@@ -1,10 +1,12 @@
-//! Terminal registration, enrolment tokens, certificate issuance (first enrolment and renewal)
-//! and revocation: the logic behind both the admin API and `ereceipt platform terminal …`.
+//! Terminal registration, enrolment tokens, certificate issuance (first enrolment and renewal),
+//! the batch and chain head a terminal resumes from, and revocation: the logic behind both the
+//! admin API and `ereceipt platform terminal …`.
 
 use chrono::{DateTime, Duration, Utc};
 use ereceipt_core::enrolment::{self, EnrolmentToken};
 use ereceipt_core::identity::{CertError, PosCertificate};
 use ereceipt_core::model::{Location, MerchantId, MerchantName, TerminalId, TerminalInfo};
+use ereceipt_core::resume::{ChainHead, ResumePoint};
 use serde::{Deserialize, Serialize};
 
 use crate::infra::keys::{token_hash, PlatformKeys};
@@ -29,6 +31,9 @@ pub enum TerminalError {
     /// No randomness for a token.
     #[error("no randomness available")]
     Random,
+    /// The terminal id has used every batch number (999999 enrolments or serial wraps).
+    #[error("terminal {0} has no batch number left; register a new terminal id")]
+    BatchesExhausted(String),
 }
 
 impl From<StoreError> for TerminalError {
@@ -143,6 +148,19 @@ fn info_of(row: &TerminalRow) -> Result<TerminalInfo, TerminalError> {
     .info()
 }
 
+/// The highest batch a receipt id can carry (six digits).
+const MAX_BATCH: i64 = 999_999;
+
+/// A batch no earlier enrolment of the terminal and none of its stored receipts used.
+async fn new_batch(store: &Store, terminal_id: &str) -> Result<i64, TerminalError> {
+    let batch = store.allocate_batch(terminal_id).await?;
+    if batch > MAX_BATCH {
+        return Err(TerminalError::BatchesExhausted(terminal_id.to_owned()));
+    }
+    Ok(batch)
+}
+
+/// Certifies the CSR's key for `row`'s terminal, in the enrolment of `batch`.
 async fn issue(
     store: &Store,
     keys: &PlatformKeys,
@@ -150,24 +168,30 @@ async fn issue(
     csr_der: &[u8],
     validity_days: u32,
     now: DateTime<Utc>,
+    batch: i64,
 ) -> Result<Vec<u8>, TerminalError> {
     let der = enrolment::sign_csr(&keys.ca, csr_der, &info_of(row)?, now, validity_days)?;
     let cert = PosCertificate::parse(&der)?;
     store
-        .record_certificate(&CertificateRow {
-            serial_hex: cert.serial.clone(),
-            terminal_id: row.terminal_id.clone(),
-            fingerprint: cert.fingerprint(),
-            not_before: cert.not_before * 1000,
-            not_after: cert.not_after * 1000,
-            issued_at: now.timestamp_millis(),
-            revoked_at: None,
-        })
+        .record_certificate(
+            &CertificateRow {
+                serial_hex: cert.serial.clone(),
+                terminal_id: row.terminal_id.clone(),
+                fingerprint: cert.fingerprint(),
+                not_before: cert.not_before * 1000,
+                not_after: cert.not_after * 1000,
+                issued_at: now.timestamp_millis(),
+                revoked_at: None,
+            },
+            batch,
+        )
         .await?;
     Ok(der)
 }
 
-/// First enrolment: spends the token and certifies the CSR's key for the token's terminal.
+/// First enrolment (a new phone, or one that lost its data): spends the token and certifies the
+/// CSR's key for the token's terminal, in a batch of its own so that its receipt ids cannot
+/// collide with any the platform holds.
 #[tracing::instrument(skip_all, fields(terminal = tracing::field::Empty))]
 pub async fn enrol(
     store: &Store,
@@ -185,10 +209,13 @@ pub async fn enrol(
     if row.revoked_at.is_some() {
         return Err(TerminalError::Revoked(row.terminal_id));
     }
-    issue(store, keys, &row, csr_der, validity_days, now).await
+    let batch = new_batch(store, &row.terminal_id).await?;
+    issue(store, keys, &row, csr_der, validity_days, now, batch).await
 }
 
-/// Renewal: the current (valid, unrevoked) certificate authenticates a new CSR.
+/// Renewal: the current (valid, unrevoked) certificate authenticates a new CSR. The same device
+/// goes on with its outbox, so the new certificate keeps the current one's batch (a current
+/// certificate the platform has no record of gets a fresh batch).
 #[tracing::instrument(skip_all, fields(terminal = %current.terminal.terminal_id))]
 pub async fn reenrol(
     store: &Store,
@@ -204,7 +231,36 @@ pub async fn reenrol(
     if row.revoked_at.is_some() || cert.as_ref().is_some_and(|c| c.revoked_at.is_some()) {
         return Err(TerminalError::Revoked(tid));
     }
-    issue(store, keys, &row, csr_der, validity_days, now).await
+    let batch = match store.certificate_batch(&current.serial).await? {
+        Some(batch) => batch,
+        None => new_batch(store, &tid).await?,
+    };
+    issue(store, keys, &row, csr_der, validity_days, now, batch).await
+}
+
+/// Where the receipts of the enrolment `client` belongs to continue: its batch (or the later one
+/// its receipts moved on to after serial 999999) after the highest serial stored there, and the
+/// head of the terminal's chain. The caller has checked the certificate (issued, unrevoked).
+#[tracing::instrument(skip_all, fields(terminal = %client.terminal.terminal_id))]
+pub async fn resume(store: &Store, client: &PosCertificate) -> Result<ResumePoint, TerminalError> {
+    let tid = client.terminal.terminal_id.to_string();
+    let batch = store
+        .certificate_batch(&client.serial)
+        .await?
+        .ok_or_else(|| StoreError::CorruptRow(format!("certificate {} has no record", client.serial)))?;
+    let row = store.resume_of(&tid, batch).await?;
+    let number = |v: i64, what: &str| {
+        u32::try_from(v).map_err(|_| TerminalError::Store(StoreError::CorruptRow(format!("{what} {v} of {tid}"))))
+    };
+    let head = match row.head {
+        Some((sequence, hash)) => Some(ChainHead::new(
+            u64::try_from(sequence)
+                .map_err(|_| TerminalError::Store(StoreError::CorruptRow(format!("sequence {sequence} of {tid}"))))?,
+            &hash,
+        )),
+        None => None,
+    };
+    Ok(ResumePoint { batch: number(row.batch, "batch")?, last_serial: number(row.last_serial, "serial")?, head })
 }
 
 /// Revokes a terminal and all its certificates.

@@ -5,14 +5,17 @@ use std::fmt;
 
 use super::OutboxError;
 
-/// The chain link and serial the next sale must use.
+/// The chain link, batch and serial the next sale must use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NextLink {
-    /// 1 for the terminal's first receipt, then the last stored sequence + 1.
+    /// 1 for the terminal's first receipt, then the chain head's sequence + 1.
     pub sequence: u64,
-    /// SHA-256 of the last stored receipt's canonical record; all zero for the first.
+    /// SHA-256 of the chain head's canonical record; all zero for the first.
     pub previous: [u8; 32],
-    /// The receipt serial: 1..=999999, wrapping to 1 after 999999.
+    /// The receipt's batch: the enrolment's (1 before any resume point), the next one after
+    /// serial 999999.
+    pub batch: u32,
+    /// The receipt serial: 1..=999999, back to 1 (in the next batch) after 999999.
     pub serial: u32,
 }
 
@@ -27,6 +30,8 @@ pub struct NewEntry {
     /// The canonical record bytes.
     pub record: Vec<u8>,
     pub png: Vec<u8>,
+    /// Must be the [`NextLink::batch`] the receipt was composed with.
+    pub batch: u32,
     pub serial: u32,
     /// JSON for the delivery step, stored as given.
     pub delivery: Option<String>,
@@ -141,6 +146,7 @@ impl fmt::Debug for NewEntry {
             .field("record_hash", &Hex(&self.record_hash))
             .field("record", &Bytes(self.record.len()))
             .field("png", &Bytes(self.png.len()))
+            .field("batch", &self.batch)
             .field("serial", &self.serial)
             .field("delivery", &self.delivery)
             .finish()

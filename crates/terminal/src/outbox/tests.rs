@@ -17,6 +17,7 @@ pub(super) fn compose(link: NextLink, id: &str) -> NewEntry {
         record_hash: sha256(&record),
         record,
         png: b"\x89PNG fake image".to_vec(),
+        batch: link.batch,
         serial: link.serial,
         delivery: Some(r#"{"email":"a@example.com"}"#.to_owned()),
     }
@@ -42,7 +43,7 @@ async fn due_id(outbox: &Outbox, now_ms: i64) -> Option<String> {
 #[tokio::test]
 async fn first_link_is_sequence_one_after_zeros_with_serial_one() {
     let (_dir, outbox) = fresh().await;
-    assert_eq!(outbox.next_link().await.unwrap(), NextLink { sequence: 1, previous: [0; 32], serial: 1 });
+    assert_eq!(outbox.next_link().await.unwrap(), NextLink { sequence: 1, previous: [0; 32], batch: 1, serial: 1 });
     assert_eq!(outbox.status().await.unwrap(), OutboxStatus::default());
 }
 
@@ -54,21 +55,58 @@ async fn links_follow_the_last_stored_receipt() {
     assert_eq!((second.sequence, second.serial), (2, 2));
     assert!(second.record.ends_with(hex::encode(first.record_hash).as_bytes()), "composed after r1");
     let next = outbox.next_link().await.unwrap();
-    assert_eq!(next, NextLink { sequence: 3, previous: second.record_hash, serial: 3 });
+    assert_eq!(next, NextLink { sequence: 3, previous: second.record_hash, batch: 1, serial: 3 });
 }
 
 #[tokio::test]
-async fn serial_wraps_to_one_after_999999() {
+async fn after_serial_999999_the_next_sale_is_serial_1_of_the_next_batch() {
     let (_dir, outbox) = fresh().await;
-    let mut entry = compose(outbox.next_link().await.unwrap(), "r1");
+    let mut entry = compose(outbox.next_link().await.unwrap(), "POS00001-000001-999999");
     entry.serial = MAX_SERIAL;
     outbox.store(&entry, 0).await.unwrap();
-    assert_eq!(outbox.next_link().await.unwrap().serial, 1);
+    let next = outbox.next_link().await.unwrap();
+    assert_eq!((next.sequence, next.batch, next.serial), (2, 2, 1));
+    // The sale at the wrap is stored (its id is new), where it used to fail after the card was
+    // authorised because serial 1 of batch 1 was taken.
+    sell(&outbox, "POS00001-000002-000001", 0).await;
+    assert_eq!(outbox.status().await.unwrap().pending, 2);
 
     entry.serial = MAX_SERIAL + 1;
-    entry.sequence = 2;
-    entry.receipt_id = "r2".into();
+    entry.sequence = 3;
+    entry.receipt_id = "r3".into();
     assert!(matches!(outbox.store(&entry, 0).await, Err(OutboxError::Invalid(_))));
+    entry.serial = 2;
+    entry.batch = MAX_BATCH + 1;
+    assert!(matches!(outbox.store(&entry, 0).await, Err(OutboxError::Invalid(_))));
+}
+
+#[tokio::test]
+async fn a_resume_point_moves_the_first_link_and_survives_a_restart() {
+    use ereceipt_core::resume::{ChainHead, ResumePoint};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("outbox.db");
+    let outbox = Outbox::open(&path).await.unwrap();
+    assert!(outbox.needs_resume().await.unwrap());
+    let head = [0x5A; 32];
+    let point = ResumePoint { batch: 3, last_serial: 0, head: Some(ChainHead::new(12, &head)) };
+    outbox.set_resume(&point, 1_000).await.unwrap();
+    assert!(!outbox.needs_resume().await.unwrap());
+    assert_eq!(outbox.next_link().await.unwrap(), NextLink { sequence: 13, previous: head, batch: 3, serial: 1 });
+
+    // A link below the platform's head would be a second receipt for a sequence it holds.
+    let stale = compose(NextLink { sequence: 1, previous: [0; 32], batch: 3, serial: 1 }, "r1");
+    assert!(matches!(outbox.store(&stale, 0).await, Err(OutboxError::Conflict(_))));
+    let first = sell(&outbox, "POS00001-000003-000001", 2_000).await;
+    assert_eq!((first.sequence, first.batch, first.serial), (13, 3, 1));
+    outbox.close().await;
+
+    let outbox = Outbox::open(&path).await.unwrap();
+    let next = outbox.next_link().await.unwrap();
+    assert_eq!(next, NextLink { sequence: 14, previous: first.record_hash, batch: 3, serial: 2 });
+    // A stale point fetched again later does not move the outbox back.
+    outbox.set_resume(&ResumePoint { batch: 3, last_serial: 0, head: None }, 3_000).await.unwrap();
+    assert_eq!(outbox.next_link().await.unwrap(), next);
+    assert!(outbox.set_resume(&ResumePoint { batch: 0, last_serial: 0, head: None }, 3_000).await.is_err());
 }
 
 #[tokio::test]

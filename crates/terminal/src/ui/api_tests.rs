@@ -63,15 +63,24 @@ struct Ui {
 
 async fn ui(demo: bool) -> Ui {
     let dir = tempfile::tempdir().expect("tempdir");
+    let device = device(dir.path());
+    // What enrolment leaves behind: the platform's resume point (this enrolment sells in batch 4).
+    let outbox = crate::outbox::Outbox::open(&device.outbox_path()).await.expect("outbox");
+    let point = ereceipt_core::resume::ResumePoint { batch: 4, last_serial: 0, head: None };
+    outbox.set_resume(&point, 0).await.expect("resume point");
+    outbox.close().await;
+    ui_on(dir, device, demo).await
+}
+
+async fn ui_on(dir: tempfile::TempDir, device: Device, demo: bool) -> Ui {
     let config = UiConfig {
-        device: device(dir.path()),
+        device,
         listen: "127.0.0.1:0".parse().expect("addr"),
         demo,
         policy: ereceipt_core::card::CardPolicy { accept_clear_tracks: true, allow_chip_fallback: false },
         width: SlipWidth::W384,
         fonts: fonts(),
         currency: "CNY".parse().expect("CNY"),
-        batch: ereceipt_core::model::BatchNo::new(1).expect("batch"),
         operator: "01".parse().expect("operator"),
         authoriser: Arc::new(SimulatedAuthoriser),
         // Short, so the test need not wait 2.5 s; the rule itself is the core's.
@@ -173,7 +182,7 @@ async fn a_sale_goes_from_keypad_to_a_stored_receipt() {
     let (status, done) = ui.json(ui.post(&format!("/api/sales/{sale}/complete"), form.clone())).await;
     assert_eq!(status, StatusCode::OK, "{done}");
     let receipt = done["receipt"].as_str().expect("receipt id").to_owned();
-    assert_eq!(receipt, "POS00077-000001-000001");
+    assert_eq!(receipt, "POS00077-000004-000001", "the batch of the resume point");
     assert_eq!(done["status"]["state"], "queued", "stored, not uploaded (the platform is unreachable)");
     let (_, again) = ui.json(ui.post(&format!("/api/sales/{sale}/complete"), form)).await;
     assert_eq!(again["receipt"], receipt.as_str(), "completing twice gives the same receipt");
@@ -259,4 +268,51 @@ async fn other_origins_hosts_and_tokenless_requests_are_refused() {
     assert_eq!(status, StatusCode::OK);
     assert!(headers[header::CONTENT_TYPE].to_str().is_ok_and(|t| t.starts_with("text/javascript")));
     assert!(String::from_utf8_lossy(&js).contains("/api/sales"));
+}
+
+#[tokio::test]
+async fn a_refused_receipt_raises_the_outbox_alert() {
+    let ui = ui(false).await;
+    let (status, page, _) = ui.send(ui.get("/")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(String::from_utf8(page).expect("utf-8").contains(r#"id="refused-alert""#), "the page has the alert");
+    let (_, quiet) = ui.json(ui.get("/api/outbox")).await;
+    assert_eq!(quiet, json!({"pending": 0, "refused": 0, "refused_receipts": []}));
+
+    // A receipt the platform refused for good (as the uploader parks a 409).
+    let outbox = &ui.app.state.uploader.outbox;
+    let link = outbox.next_link().await.expect("link");
+    let record = b"record".to_vec();
+    let id = "POS00077-000004-000001";
+    let entry = crate::outbox::NewEntry {
+        receipt_id: id.into(),
+        sequence: link.sequence,
+        record_hash: ereceipt_core::digest::sha256(&record),
+        record,
+        png: b"png".to_vec(),
+        batch: link.batch,
+        serial: link.serial,
+        delivery: None,
+    };
+    outbox.store(&entry, 0).await.expect("store");
+    let why = "platform refused (409, conflict): a different receipt is already stored as POS00077-000004-000001";
+    outbox.mark_failed(id, why, true, 0).await.expect("refuse");
+
+    let (status, alert) = ui.json(ui.get("/api/outbox")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(alert, json!({"pending": 0, "refused": 1, "refused_receipts": [{"id": id, "error": why}]}));
+    let (_, st) = ui.json(ui.get(&format!("/api/receipts/{id}"))).await;
+    assert_eq!(st, json!({"state": "refused", "error": why}));
+}
+
+#[tokio::test]
+async fn no_sale_starts_while_a_lost_outbox_cannot_learn_where_it_continues() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let device = device(dir.path());
+    // No resume point and an unreachable platform: the first receipt would reuse an id.
+    let ui = ui_on(dir, device, false).await;
+    let (status, refused) = ui.json(ui.post("/api/sales", json!({"amount": "100"}))).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{refused}");
+    assert_eq!(refused["error"], "no_resume_point", "{refused}");
+    assert!(ui.app.state.sales.lock().expect("sales").is_empty(), "no sale was opened");
 }

@@ -28,7 +28,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use ereceipt_core::card::CardPolicy;
 use ereceipt_core::identity::{CertError, Signer};
-use ereceipt_core::model::{BatchNo, Currency, OperatorId, TerminalInfo};
+use ereceipt_core::model::{Currency, OperatorId, TerminalInfo};
 use ereceipt_core::render::slip::{Fonts, SlipWidth};
 use ereceipt_core::signature::CaptureConfig;
 use tokio::net::TcpListener;
@@ -43,7 +43,7 @@ pub use delivery::{parse_delivery, DeliveryForm};
 pub use error::UiError;
 pub use guard::{Guard, Refused, CSP, TOKEN_HEADER};
 pub use signing::{PadState, PointerBatch, PointerEvent, PointerKind, SigningSession};
-pub use status::ReceiptStatus;
+pub use status::{OutboxSummary, ReceiptStatus, RefusedReceipt};
 pub use swipe::{read_card, test_card_swipe, TEST_CARD_PAN};
 
 use crate::device::{Device, DeviceError};
@@ -62,7 +62,6 @@ pub struct UiConfig {
     pub fonts: Arc<Fonts>,
     /// The currency amounts are keyed in.
     pub currency: Currency,
-    pub batch: BatchNo,
     pub operator: OperatorId,
     pub authoriser: Arc<dyn Authoriser>,
     pub capture: CaptureConfig,
@@ -93,7 +92,6 @@ pub(crate) struct UiState {
     pub width: SlipWidth,
     pub fonts: Arc<Fonts>,
     pub currency: Currency,
-    pub batch: BatchNo,
     pub operator: OperatorId,
     pub authoriser: Arc<dyn Authoriser>,
     pub capture: CaptureConfig,
@@ -131,7 +129,6 @@ impl UiApp {
             width: config.width,
             fonts: config.fonts,
             currency: config.currency,
-            batch: config.batch,
             operator: config.operator,
             authoriser: config.authoriser,
             capture: config.capture,
@@ -179,6 +176,7 @@ fn router(state: Shared) -> Router {
         .route("/api/sales/{id}/signature/clear", post(sales::clear_signature))
         .route("/api/sales/{id}/complete", post(sales::complete))
         .route("/api/delivery", post(sales::validate_delivery))
+        .route("/api/outbox", get(status::outbox))
         .route("/api/receipts/{id}", get(status::receipt))
         .route("/api/receipts/{id}/image", get(status::image))
         .layer(axum::extract::DefaultBodyLimit::max(256 * 1024))

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use chrono::Utc;
 use ereceipt_core::card::CardSummary;
-use ereceipt_core::model::{LocalTime, Money, Stan, Transaction, TransactionType, VoucherNo};
+use ereceipt_core::model::{BatchNo, LocalTime, Money, Stan, Transaction, TransactionType, VoucherNo};
 use ereceipt_core::signature::Signature;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -71,6 +71,16 @@ pub struct StartForm {
 /// Starts a sale for the amount keyed in.
 pub async fn start(State(st): State<Shared>, Json(form): Json<StartForm>) -> Result<Json<Value>, UiError> {
     let amount = amount::parse_amount(&form.amount, st.currency)?;
+    // Before any card is authorised: an outbox that does not know where its receipt ids and
+    // chain continue (it was lost) would make receipts the platform refuses as duplicates.
+    if let Err(e) = st.uploader.ensure_resume().await {
+        return Err(UiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no_resume_point",
+            format!("the terminal must reach the platform once before its next sale, to learn where its receipt numbers continue: {e}"),
+            "终端需先连接平台，获取签购单编号的续接点后才能交易",
+        ));
+    }
     let id = {
         use rand::RngCore;
         let mut b = [0u8; 16];
@@ -249,12 +259,14 @@ async fn make_receipt(
     delivery: String,
 ) -> Result<String, UiError> {
     let outbox = &st.uploader.outbox;
-    // The voucher number is the serial by convention; record_sale assigns the same serial.
-    let serial = outbox.next_link().await.map_err(UiError::internal)?.serial;
+    // The voucher number is the serial by convention; record_sale assigns the same batch and
+    // serial (the outbox's, continuing from the platform's resume point).
+    let link = outbox.next_link().await.map_err(UiError::internal)?;
+    let serial = link.serial;
     let stan = Stan::new(serial).map_err(UiError::internal)?;
     let transaction = Transaction {
         serial: stan,
-        batch: st.batch,
+        batch: BatchNo::new(link.batch).map_err(UiError::internal)?,
         voucher: VoucherNo::new(serial).map_err(UiError::internal)?,
         kind: TransactionType::Sale,
         amount,

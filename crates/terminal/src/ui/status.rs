@@ -1,6 +1,7 @@
 //! Where a receipt is: queued on the terminal (offline or waiting its turn), uploaded, or
-//! delivered to the customer as the platform reports over mutual TLS; and the background
-//! uploader that drains the outbox while the UI runs.
+//! delivered to the customer as the platform reports over mutual TLS; the outbox summary behind
+//! the page's alert for refused receipts; and the background uploader that drains the outbox
+//! while the UI runs.
 
 use std::time::Duration;
 
@@ -72,6 +73,42 @@ pub async fn receipt(State(st): State<Shared>, Path(id): Path<String>) -> Result
         Some(d) if d.state == DeliveryState::Failed => ReceiptStatus::DeliveryFailed { channel: d.channel.clone() },
         Some(d) => ReceiptStatus::Uploaded { channel, delivery: Some(d.state.to_string()) },
         None => ReceiptStatus::Uploaded { channel, delivery: None },
+    }))
+}
+
+/// How many refused receipts the outbox summary lists by id.
+const REFUSED_LISTED: i64 = 5;
+
+/// The outbox as the page's alert shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OutboxSummary {
+    pub pending: u64,
+    /// Receipts the platform refused for good: not retried, and the customer does not get
+    /// them from the platform, so the page keeps an alert up while there are any.
+    pub refused: u64,
+    /// The newest refused receipts, with the platform's reason.
+    pub refused_receipts: Vec<RefusedReceipt>,
+}
+
+/// One refused receipt in [`OutboxSummary`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RefusedReceipt {
+    pub id: String,
+    pub error: String,
+}
+
+/// `GET /api/outbox`: pending and refused counts and the newest refused receipts.
+pub async fn outbox(State(st): State<Shared>) -> Result<Json<OutboxSummary>, UiError> {
+    let outbox = &st.uploader.outbox;
+    let status = outbox.status().await.map_err(UiError::internal)?;
+    let refused = outbox.refused(REFUSED_LISTED).await.map_err(UiError::internal)?;
+    Ok(Json(OutboxSummary {
+        pending: status.pending,
+        refused: status.refused,
+        refused_receipts: refused
+            .into_iter()
+            .map(|e| RefusedReceipt { id: e.receipt_id, error: e.last_error.unwrap_or_default() })
+            .collect(),
     }))
 }
 

@@ -31,6 +31,7 @@ pub use model::{
     StoredReceipt, TerminalRow,
 };
 pub use sessions::{SESSION_IDLE_MS, SESSION_MAX_MS};
+pub use terminals::ResumeRow;
 
 /// Connections per SQLite pool: readers run in parallel under WAL, writers queue on the file lock.
 const SQLITE_POOL_SIZE: u32 = 4;

@@ -1,14 +1,31 @@
-//! Terminals, their single-use enrolment tokens and the certificates issued to them.
-//! Token consumption and revocation are single conditional statements, safe across processes.
+//! Terminals, their single-use enrolment tokens, the certificates issued to them and the batch
+//! each enrolment owns. Token consumption, batch allocation and revocation are single
+//! conditional statements, safe across processes.
 
 use sqlx::any::AnyRow;
 use sqlx::AnyConnection;
 
-use super::{column, is_foreign_key_violation, CertificateRow, NewTerminal, NewToken, Store, StoreError, TerminalRow};
+use super::{
+    column, hash_column, is_foreign_key_violation, CertificateRow, NewTerminal, NewToken, Store, StoreError,
+    TerminalRow,
+};
 
 const TERMINAL_COLUMNS: &str =
     "terminal_id, merchant_id, merchant_name, location, created_at, revoked_at, revoke_reason";
 const CERTIFICATE_COLUMNS: &str = "serial_hex, terminal_id, fingerprint, not_before, not_after, issued_at, revoked_at";
+
+/// Where an enrolment's receipts continue, as stored: see [`Store::resume_of`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResumeRow {
+    /// The highest batch the terminal's receipts reached from the enrolment's own batch on (the
+    /// enrolment's batch when none is stored): a terminal moves to the next batch after serial
+    /// 999999.
+    pub batch: i64,
+    /// The highest serial stored in `batch`; 0 when none.
+    pub last_serial: i64,
+    /// The stored receipt with the highest sequence number: (sequence, record hash).
+    pub head: Option<(i64, [u8; 32])>,
+}
 
 impl Store {
     /// Registers a terminal together with its first enrolment token, in one transaction.
@@ -95,13 +112,65 @@ impl Store {
         }
     }
 
-    /// Records a certificate the CA issued ([`StoreError::UnknownTerminal`] if its terminal is not
-    /// registered). A serial recorded twice is a database error.
-    pub async fn record_certificate(&self, c: &CertificateRow) -> Result<(), StoreError> {
+    /// Hands the terminal the next batch for a new enrolment: one above every batch handed out
+    /// before and every batch its stored receipts carry. Two enrolments racing get two batches.
+    /// [`StoreError::UnknownTerminal`] if it is not registered.
+    pub async fn allocate_batch(&self, terminal_id: &str) -> Result<i64, StoreError> {
+        let seen = "(SELECT MAX(r.batch) FROM receipts r WHERE r.terminal_id = $1)";
+        let batch: Option<i64> = sqlx::query_scalar(&format!(
+            "UPDATE terminals SET last_batch = 1 + CASE WHEN last_batch >= COALESCE({seen}, 0) \
+             THEN last_batch ELSE {seen} END WHERE terminal_id = $1 RETURNING last_batch"
+        ))
+        .bind(terminal_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        batch.ok_or_else(|| StoreError::UnknownTerminal(terminal_id.to_owned()))
+    }
+
+    /// The batch of the enrolment a certificate belongs to, if the certificate is recorded.
+    pub async fn certificate_batch(&self, serial_hex: &str) -> Result<Option<i64>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT batch FROM certificates WHERE serial_hex = $1")
+            .bind(serial_hex)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    /// Where the terminal's receipts continue for an enrolment of `batch`: the highest (batch,
+    /// serial) stored from `batch` on, and the head of the terminal's chain.
+    pub async fn resume_of(&self, terminal_id: &str, batch: i64) -> Result<ResumeRow, StoreError> {
+        let last = sqlx::query(
+            "SELECT batch, serial FROM receipts WHERE terminal_id = $1 AND batch >= $2 \
+             ORDER BY batch DESC, serial DESC LIMIT 1",
+        )
+        .bind(terminal_id)
+        .bind(batch)
+        .fetch_optional(&self.pool)
+        .await?;
+        let (batch, last_serial) = match &last {
+            Some(row) => (column(row, "batch")?, column(row, "serial")?),
+            None => (batch, 0),
+        };
+        let head = sqlx::query(
+            "SELECT sequence, record_hash FROM receipts WHERE terminal_id = $1 AND sequence IS NOT NULL \
+             ORDER BY sequence DESC, ingest_seq DESC LIMIT 1",
+        )
+        .bind(terminal_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let head = match &head {
+            Some(row) => Some((column(row, "sequence")?, hash_column(row, "record_hash")?)),
+            None => None,
+        };
+        Ok(ResumeRow { batch, last_serial, head })
+    }
+
+    /// Records a certificate the CA issued to an enrolment of `batch` ([`StoreError::UnknownTerminal`]
+    /// if its terminal is not registered). A serial recorded twice is a database error.
+    pub async fn record_certificate(&self, c: &CertificateRow, batch: i64) -> Result<(), StoreError> {
         let result = sqlx::query(
             "INSERT INTO certificates \
-             (serial_hex, terminal_id, fingerprint, not_before, not_after, issued_at, revoked_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+             (serial_hex, terminal_id, fingerprint, not_before, not_after, issued_at, revoked_at, batch) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&c.serial_hex)
         .bind(&c.terminal_id)
@@ -110,6 +179,7 @@ impl Store {
         .bind(c.not_after)
         .bind(c.issued_at)
         .bind(c.revoked_at)
+        .bind(batch)
         .execute(&self.pool)
         .await;
         match result {

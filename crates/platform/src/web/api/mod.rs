@@ -9,6 +9,7 @@ mod ops;
 pub(crate) mod pull;
 pub(crate) mod query;
 mod terminal_receipts;
+mod terminal_resume;
 mod upload;
 
 use axum::extract::{DefaultBodyLimit, FromRequestParts};
@@ -40,6 +41,7 @@ pub(crate) fn routes(max_upload: usize) -> Router<SharedState> {
         .route("/api/v1/receipts/{id}/record", get(query::record))
         .route("/api/v1/receipts/{id}/evidence", get(query::evidence))
         .route("/api/v1/terminal/receipts/{id}", get(terminal_receipts::receipt))
+        .route("/api/v1/terminal/resume", get(terminal_resume::resume))
         .route("/api/v1/mm7", post(mm7::vasp))
         .route("/api/v1/admin/terminals", post(admin::add_terminal).get(admin::list_terminals))
         .route("/api/v1/admin/terminals/{id}/token", post(admin::new_token))

@@ -29,6 +29,7 @@
     for (const [id, err] of Object.entries(lastError)) showError(id, err);
     if (sale && sale.approval) fillSignFacts();
     if (sale && sale.receipt) renderStatus(sale.status);
+    renderOutbox();
   }
 
   function message(err) {
@@ -342,7 +343,7 @@
     else if (s.state === "uploaded") { title = t("st_uploaded"); detail = t("st_uploaded_detail"); }
     else if (s.state === "delivered") { title = t("st_delivered", { channel: ch }); detail = t("st_delivered_detail", { channel: ch }); }
     else if (s.state === "delivery_failed") { title = t("st_failed"); detail = t("st_failed_detail"); }
-    else { title = t("st_refused"); detail = s.error || ""; }
+    else { title = t("st_refused"); detail = t("st_refused_detail", { e: s.error || "" }); checkOutbox(); }
     el.textContent = title;
     el.dataset.state = s.state;
     $("result-detail").textContent = detail;
@@ -359,6 +360,27 @@
     polls += 1;
     statusTimer = setTimeout(pollStatus, polls < 120 ? 1000 : 5000);
   }
+  // ---- refused receipts: an alert on every screen while the outbox holds any ---------------
+  let outboxState = null;
+  function renderOutbox() {
+    const o = outboxState;
+    const box = $("refused-alert");
+    if (!o || !o.refused) { box.hidden = true; return; }
+    $("refused-title").textContent = t("alert_refused", { n: o.refused });
+    $("refused-detail").textContent = t("alert_refused_detail");
+    const list = $("refused-list");
+    list.replaceChildren(...o.refused_receipts.map((r) => {
+      const li = document.createElement("li");
+      li.textContent = r.id + (r.error ? " — " + r.error : "");
+      return li;
+    }));
+    box.hidden = false;
+  }
+  async function checkOutbox() {
+    try { outboxState = await api("GET", "/api/outbox"); renderOutbox(); } catch (_) { /* keep the last alert */ }
+  }
+  setInterval(checkOutbox, 10000);
+
   $("new-sale").addEventListener("click", () => { sale = null; digits = ""; renderAmount(); show("amount"); });
 
   // ---- keyboard ------------------------------------------------------------------------
@@ -392,6 +414,7 @@
       $("merchant-name").textContent = config.merchant_name;
       $("terminal-id").textContent = config.terminal_id;
     } catch (e) { showError("amount-error", e); }
+    await checkOutbox();
     renderAmount();
     show("amount");
     document.body.dataset.ready = "true";

@@ -51,6 +51,9 @@ window.EReceiptText = {
     st_failed: "Delivery failed",
     st_failed_detail: "The platform could not deliver it; the customer can still download it.",
     st_refused: "Refused by the platform",
+    st_refused_detail: "The customer will not get this receipt from the platform: tell the operator. Reason: {e}",
+    alert_refused: "{n} receipt(s) refused by the platform",
+    alert_refused_detail: "They are kept on this terminal but never sent again, and the customers do not get them: tell the operator (ereceipt terminal status).",
     network: "The terminal service did not answer: {e}",
     ch_name_sms: "SMS", ch_name_mms: "MMS", ch_name_email: "email", ch_name_pull: "download"
   },
@@ -103,6 +106,9 @@ window.EReceiptText = {
     st_failed: "发送失败",
     st_failed_detail: "平台未能发送，顾客仍可登录下载。",
     st_refused: "平台拒收",
+    st_refused_detail: "顾客不会从平台收到这张签购单，请通知管理员。原因：{e}",
+    alert_refused: "{n} 张签购单被平台拒收",
+    alert_refused_detail: "签购单保存在本终端，但不会再发送，顾客也收不到：请通知管理员（ereceipt terminal status）。",
     network: "终端服务无响应：{e}",
     ch_name_sms: "短信", ch_name_mms: "彩信", ch_name_email: "电子邮件", ch_name_pull: "下载"
   }

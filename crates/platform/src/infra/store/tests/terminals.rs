@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use tokio::sync::Barrier;
 
-use super::{assert_err, behaviours, new_terminal, register, token};
-use crate::infra::store::{CertificateRow, Store, StoreError, TerminalRow};
+use super::{assert_err, behaviours, new_terminal, receipt, register, token};
+use crate::infra::store::{CertificateRow, ResumeRow, Store, StoreError, TerminalRow};
 
 behaviours!(
     adding_a_terminal_twice_is_refused,
@@ -13,6 +13,8 @@ behaviours!(
     of_eight_concurrent_enrolments_one_wins,
     expired_and_unknown_tokens_are_refused,
     revocation_revokes_every_certificate_once,
+    each_enrolment_gets_a_batch_no_receipt_or_enrolment_used,
+    the_resume_point_is_the_highest_serial_and_the_chain_head,
 );
 
 async fn adding_a_terminal_twice_is_refused(store: &Store) {
@@ -117,15 +119,15 @@ async fn revocation_revokes_every_certificate_once(store: &Store) {
         certificate("03", "POS00001", Some(2_000)),
         certificate("04", "POS00002", None),
     ] {
-        store.record_certificate(&c).await.expect("record");
+        store.record_certificate(&c, 1).await.expect("record");
     }
     assert_eq!(store.certificate("02").await.expect("read"), Some(certificate("02", "POS00001", None)));
     assert_eq!(store.certificate("99").await.expect("read"), None);
     assert_err(
-        store.record_certificate(&certificate("05", "POS09999", None)).await,
+        store.record_certificate(&certificate("05", "POS09999", None), 1).await,
         |e| matches!(e, StoreError::UnknownTerminal(id) if id == "POS09999"),
     );
-    assert!(store.record_certificate(&certificate("01", "POS00001", None)).await.is_err(), "serial reused");
+    assert!(store.record_certificate(&certificate("01", "POS00001", None), 1).await.is_err(), "serial reused");
 
     assert_eq!(store.revoke_terminal("POS00001", "stolen", 5_000).await.expect("revoke"), 2);
     let revoked = store.terminal("POS00001").await.expect("read").expect("terminal");
@@ -148,5 +150,58 @@ async fn revocation_revokes_every_certificate_once(store: &Store) {
     assert_err(
         store.revoke_terminal("POS09999", "typo", 8_000).await,
         |e| matches!(e, StoreError::UnknownTerminal(id) if id == "POS09999"),
+    );
+}
+
+async fn each_enrolment_gets_a_batch_no_receipt_or_enrolment_used(store: &Store) {
+    register(store, "POS00001", "M1").await;
+    assert_eq!(store.allocate_batch("POS00001").await.expect("first"), 1);
+    assert_eq!(store.allocate_batch("POS00001").await.expect("second"), 2);
+    // Receipts in a later batch (a terminal moves on after serial 999999): the next enrolment
+    // starts above them.
+    let mut wrapped = receipt("POS00001", 3, 10_000, 100);
+    wrapped.batch = 7;
+    wrapped.receipt_id = "POS00001-000007-000003".to_owned();
+    store.store_receipt(&wrapped).await.expect("store");
+    assert_eq!(store.allocate_batch("POS00001").await.expect("third"), 8);
+    assert_err(store.allocate_batch("POS09999").await, |e| matches!(e, StoreError::UnknownTerminal(_)));
+
+    // Eight enrolments at once get eight different batches.
+    register(store, "POS00002", "M1").await;
+    let mut racing = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let store = store.clone();
+        racing.spawn(async move { store.allocate_batch("POS00002").await.expect("allocate") });
+    }
+    let mut got = Vec::new();
+    while let Some(b) = racing.join_next().await {
+        got.push(b.expect("task"));
+    }
+    got.sort_unstable();
+    assert_eq!(got, (1..=8).collect::<Vec<i64>>());
+
+    store.record_certificate(&certificate("0a", "POS00001", None), 8).await.expect("record");
+    assert_eq!(store.certificate_batch("0a").await.expect("read"), Some(8));
+    assert_eq!(store.certificate_batch("0b").await.expect("read"), None);
+}
+
+async fn the_resume_point_is_the_highest_serial_and_the_chain_head(store: &Store) {
+    register(store, "POS00001", "M1").await;
+    let empty = store.resume_of("POS00001", 2).await.expect("resume");
+    assert_eq!(empty, ResumeRow { batch: 2, last_serial: 0, head: None });
+    let mut stored = Vec::new();
+    for serial in 1..=3 {
+        let r = receipt("POS00001", serial, 10_000 + serial, 100);
+        store.store_receipt(&r).await.expect("store");
+        stored.push(r);
+    }
+    // Batch 1 holds serials 1 to 3; an enrolment of batch 1 continues after 3, one of batch 2
+    // starts at 1; both continue the chain after sequence 3.
+    let head = Some((3, stored[2].record_hash));
+    assert_eq!(store.resume_of("POS00001", 1).await.expect("resume"), ResumeRow { batch: 1, last_serial: 3, head });
+    assert_eq!(store.resume_of("POS00001", 2).await.expect("resume"), ResumeRow { batch: 2, last_serial: 0, head });
+    assert_eq!(
+        store.resume_of("POS00009", 1).await.expect("resume"),
+        ResumeRow { batch: 1, last_serial: 0, head: None }
     );
 }

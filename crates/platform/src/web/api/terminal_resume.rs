@@ -1,0 +1,30 @@
+//! `GET /api/v1/terminal/resume`: after enrolment (or when its outbox was lost) a terminal asks,
+//! over mutual TLS, which batch its receipts carry and where the platform's copy of its hash
+//! chain ends, so its next receipt id is new and its next link continues the chain.
+
+use axum::extract::State;
+use axum::{Extension, Json};
+use ereceipt_core::resume::ResumePoint;
+
+use super::ApiError;
+use crate::infra::tls::ClientCert;
+use crate::services::ingest::{self, Refusal};
+use crate::services::terminals;
+use crate::web::state::SharedState;
+
+/// The resume point of the enrolment the client certificate belongs to.
+pub async fn resume(
+    State(st): State<SharedState>,
+    Extension(ClientCert(client)): Extension<ClientCert>,
+) -> Result<Json<ResumePoint>, ApiError> {
+    let client = match client {
+        None => return Err(Refusal::NoClientCertificate.into()),
+        Some(Err(e)) => return Err(Refusal::NotPos(e).into()),
+        Some(Ok(c)) => c,
+    };
+    ingest::check_client(&st.store, &client).await?;
+    let point = terminals::resume(&st.store, &client).await?;
+    tracing::info!(terminal = %client.terminal.terminal_id, batch = point.batch, last_serial = point.last_serial,
+        head = point.head.as_ref().map(|h| h.sequence), "terminal resume point");
+    Ok(Json(point))
+}
