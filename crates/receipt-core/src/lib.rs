@@ -15,7 +15,6 @@ pub mod identity;
 pub mod model;
 mod prng;
 pub mod render;
-pub mod resume;
 pub mod revocation;
 pub mod samples;
 pub mod signature;

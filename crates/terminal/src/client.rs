@@ -222,7 +222,7 @@ impl PlatformClient {
 
     /// Where this enrolment's receipts continue (mutual TLS): its batch, the highest serial the
     /// platform holds there, and the head of the terminal's chain on the platform.
-    pub async fn resume(&self) -> Result<ereceipt_core::resume::ResumePoint, ClientError> {
+    pub async fn resume(&self) -> Result<ereceipt_core::contract::ResumePoint, ClientError> {
         let resp = self
             .http
             .get(format!("{}/api/v1/terminal/resume", self.base))

@@ -3,10 +3,10 @@
 //! admin API and `ereceipt platform terminal …`.
 
 use chrono::{DateTime, Duration, Utc};
+use ereceipt_core::contract::{ChainHead, ResumePoint};
 use ereceipt_core::enrolment::{self, EnrolmentToken};
 use ereceipt_core::identity::{CertError, PosCertificate};
 use ereceipt_core::model::{Location, MerchantId, MerchantName, TerminalId, TerminalInfo};
-use ereceipt_core::resume::{ChainHead, ResumePoint};
 use serde::{Deserialize, Serialize};
 
 use crate::infra::keys::{token_hash, PlatformKeys};

@@ -2,7 +2,7 @@
 //! terminal), kept in the outbox, and the rule that picks the next link: the later of the
 //! outbox's own last receipt and that point, moving to the next batch after serial 999999.
 
-use ereceipt_core::resume::ResumePoint;
+use ereceipt_core::contract::ResumePoint;
 
 use super::{entry, NextLink, Outbox, OutboxError, MAX_SERIAL};
 
@@ -182,7 +182,7 @@ mod tests {
 
     #[test]
     fn resume_points_are_checked() {
-        use ereceipt_core::resume::ChainHead;
+        use ereceipt_core::contract::ChainHead;
         let ok = ResumePoint { batch: 2, last_serial: 0, head: Some(ChainHead::new(3, &[9; 32])) };
         assert_eq!(
             Resume::try_from(&ok).ok(),

@@ -82,7 +82,7 @@ async fn after_serial_999999_the_next_sale_is_serial_1_of_the_next_batch() {
 
 #[tokio::test]
 async fn a_resume_point_moves_the_first_link_and_survives_a_restart() {
-    use ereceipt_core::resume::{ChainHead, ResumePoint};
+    use ereceipt_core::contract::{ChainHead, ResumePoint};
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("outbox.db");
     let outbox = Outbox::open(&path).await.unwrap();

@@ -66,7 +66,7 @@ async fn ui(demo: bool) -> Ui {
     let device = device(dir.path());
     // What enrolment leaves behind: the platform's resume point (this enrolment sells in batch 4).
     let outbox = crate::outbox::Outbox::open(&device.outbox_path()).await.expect("outbox");
-    let point = ereceipt_core::resume::ResumePoint { batch: 4, last_serial: 0, head: None };
+    let point = ereceipt_core::contract::ResumePoint { batch: 4, last_serial: 0, head: None };
     outbox.set_resume(&point, 0).await.expect("resume point");
     outbox.close().await;
     ui_on(dir, device, demo).await

@@ -4,7 +4,7 @@
 
 use axum::extract::State;
 use axum::{Extension, Json};
-use ereceipt_core::resume::ResumePoint;
+use ereceipt_core::contract::ResumePoint;
 
 use super::ApiError;
 use crate::infra::tls::ClientCert;

@@ -3,7 +3,13 @@
 //! serialises these types and the terminal deserialises the same ones, so neither side can drift
 //! from the other or from the OpenAPI document (`crates/platform/src/web/api/openapi.json`).
 //!
+//! Where a terminal's receipts continue after an enrolment is [`ResumePoint`].
+//!
 //! The sealed upload itself and its acknowledgement are CBOR and live in [`crate::upload`].
+
+mod resume;
+
+pub use resume::{ChainHead, ResumePoint};
 
 use std::fmt;
 use std::str::FromStr;
