@@ -38,14 +38,14 @@ pub async fn receipt(
         .await?
         .into_iter()
         .map(|(d, _)| {
-            serde_json::json!({"channel": d.channel, "state": d.state, "attempts": d.attempts,
+            serde_json::json!({"channel": d.channel.as_str(), "state": d.state.as_str(), "attempts": d.attempts,
                 "updated_at": utc(d.updated_at)})
         })
         .collect();
     Ok(Json(serde_json::json!({
         "id": r.receipt_id,
         "received_at": utc(r.received_at),
-        "channel": r.delivery.as_ref().map(|(channel, _)| channel.clone()),
+        "channel": r.delivery.as_ref().map(|d| d.channel()),
         "deliveries": deliveries,
     })))
 }
