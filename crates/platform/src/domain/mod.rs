@@ -1,8 +1,7 @@
 //! Domain rules with no I/O: what a staff credential is and how it is checked, what a login code
 //! is and how often one may be asked for, what a delivery's channel, state and steps are, how a
-typed amount filter reads in each currency. The
-//! store applies these rules atomically and decodes its rows into these types; services and the
-//! web edge name them.
+//! typed amount filter reads in each currency. The store applies these rules atomically and
+//! decodes its rows into these types; services and the web edge name them.
 
 pub mod amounts;
 pub mod credentials;
