@@ -125,20 +125,6 @@ async fn event(
     Ok(())
 }
 
-/// Marks a claimed delivery that does not decode as failed for good, with `why` as its answer.
-async fn give_up_undecodable(conn: &mut AnyConnection, id: &str, now: i64, why: &str) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE deliveries SET state = 'failed', last_answer = $1, lease_until = NULL, updated_at = $2 \
-         WHERE delivery_id = $3",
-    )
-    .bind(why)
-    .bind(now)
-    .bind(id)
-    .execute(&mut *conn)
-    .await?;
-    event(conn, id, now, DeliveryStep::Failed, why).await
-}
-
 impl Store {
     /// Claims the oldest due delivery for `worker` until `now + lease_ms`: a queued one whose
     /// time has come, or one whose previous worker's lease ran out (it died mid-send). Exactly
@@ -164,19 +150,9 @@ impl Store {
         );
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query(&sql).bind(now).bind(now + lease_ms).bind(worker).fetch_optional(&mut *tx).await?;
-        let claimed = match row.as_ref().map(row_of).transpose() {
-            Ok(claimed) => claimed,
-            Err(e) => {
-                // A row this version cannot send (a channel it does not know) would be claimed
-                // again and again ahead of every other: it fails for good, saying why.
-                if let Some(row) = &row {
-                    let id: String = column(row, "delivery_id")?;
-                    give_up_undecodable(&mut tx, &id, now, &e.to_string()).await?;
-                    tx.commit().await?;
-                }
-                return Err(e);
-            }
-        };
+        // The schema's CHECK keeps `channel` to the names `Channel` knows, so a claimed row
+        // decodes (an undecodable one would otherwise be claimed again and again).
+        let claimed = row.as_ref().map(row_of).transpose()?;
         if let Some(d) = &claimed {
             if let Some(note) = d.interrupted() {
                 event(&mut tx, &d.delivery_id, now, DeliveryStep::Interrupted, note).await?;

@@ -173,8 +173,8 @@ async fn concurrent_wrong_codes_lock_after_exactly_five(store: &Store) {
 async fn receipts_for_phone_lists_only_that_number(store: &Store) {
     register(store, "POS00001", "M1").await;
     let other = "+8613800138001";
-    let with = |serial, tx_time, to: Option<(&str, &str)>| {
-        let mut r = receipt("POS00001", serial, tx_time, 100 * serial);
+    let with = |serial, tx_time: i64, to: Option<(&str, &str)>| {
+        let mut r = receipt("POS00001", serial, T0 + tx_time * 1_000, 100 * serial);
         r.delivery = to.map(|(channel, to)| super::choice(channel, to));
         r
     };

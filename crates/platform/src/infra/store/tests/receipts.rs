@@ -169,7 +169,7 @@ async fn the_chain_follows_arrival_order(store: &Store) {
     // Uploads arrive out of chain order, interleaved with another terminal's.
     let arrivals = [("POS00001", 3), ("POS00002", 1), ("POS00001", 1), ("POS00001", 2), ("POS00002", 2)];
     for (i, (terminal, serial)) in arrivals.into_iter().enumerate() {
-        let mut r = receipt(terminal, serial, 1_700_000_000_000 - i as i64, 100);
+        let mut r = receipt(terminal, serial, 1_700_000_000_000 - i as i64 * 1_000, 100);
         r.received_at = 1_800_000_000_000 + i as i64;
         store.store_receipt(&r).await.expect("store");
     }
