@@ -78,9 +78,11 @@ pub struct AnyAmount(i64);
 /// `text` as an amount in no particular currency, or why not.
 pub fn parse_any(text: &str) -> Result<AnyAmount, AmountError> {
     let fine = finest();
-    fine.parse_minor(text).ok().and_then(|v| i64::try_from(v).ok()).map(AnyAmount).ok_or_else(|| {
-        AmountError::NotAnAmount { exponent: fine.exponent(), example: example(Currency::CNY) }
-    })
+    fine.parse_minor(text)
+        .ok()
+        .and_then(|v| i64::try_from(v).ok())
+        .map(AnyAmount)
+        .ok_or_else(|| AmountError::NotAnAmount { exponent: fine.exponent(), example: example(Currency::CNY) })
 }
 
 /// The bands for `min`..=`max` typed without a currency: one per minor-unit exponent, each

@@ -53,7 +53,9 @@ pub(super) fn delivery_choice(
         (Some(channel), None) => {
             return Err(StoreError::undecodable("delivery_to", "NULL", format!("a recipient for {channel}")))
         }
-        (None, Some(to)) => return Err(StoreError::undecodable("delivery_channel", "NULL", format!("a channel for {to}"))),
+        (None, Some(to)) => {
+            return Err(StoreError::undecodable("delivery_channel", "NULL", format!("a channel for {to}")))
+        }
     };
     let bad_to = |e| StoreError::undecodable("delivery_to", &to, e);
     // Exact names only: the parser of what terminals send also takes `mailto:` and capitals.
@@ -118,7 +120,10 @@ mod tests {
         assert_eq!(c.to_string(), "pull:+8613700137000");
         let c = delivery_choice(some("email"), some("li.na@example.com")).unwrap().unwrap();
         assert_eq!(Channel::pushing(&c), Some(Channel::Email));
-        assert_eq!(named_in(delivery_choice(some("fax"), some("+861")).unwrap_err()), ("delivery_channel", "fax".into()));
+        assert_eq!(
+            named_in(delivery_choice(some("fax"), some("+861")).unwrap_err()),
+            ("delivery_channel", "fax".into())
+        );
         assert_eq!(named_in(delivery_choice(some("mailto"), some("a@b.cn")).unwrap_err()).0, "delivery_channel");
         assert_eq!(named_in(delivery_choice(some("sms"), some("12345")).unwrap_err()), ("delivery_to", "12345".into()));
         assert_eq!(named_in(delivery_choice(some("sms"), None).unwrap_err()).0, "delivery_to");

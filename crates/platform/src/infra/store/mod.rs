@@ -105,8 +105,16 @@ pub enum StoreError {
 
 impl StoreError {
     /// The error for `value` of `column` that does not decode, for `reason`.
-    pub(crate) fn undecodable(column: &'static str, value: impl std::fmt::Display, reason: impl std::fmt::Display) -> Self {
-        StoreError::Undecodable { column, value: value.to_string().chars().take(40).collect(), reason: reason.to_string() }
+    pub(crate) fn undecodable(
+        column: &'static str,
+        value: impl std::fmt::Display,
+        reason: impl std::fmt::Display,
+    ) -> Self {
+        StoreError::Undecodable {
+            column,
+            value: value.to_string().chars().take(40).collect(),
+            reason: reason.to_string(),
+        }
     }
 }
 

@@ -9,8 +9,8 @@ use tokio::sync::{mpsc, oneshot};
 use crate::domain::delivery::Channel;
 
 use super::{
-    column, decode, hash_column, is_foreign_key_violation, ChainEntry, NewReceipt, Refusal, Store, StoreError, StoreOutcome,
-    StoredReceipt,
+    column, decode, hash_column, is_foreign_key_violation, ChainEntry, NewReceipt, Refusal, Store, StoreError,
+    StoreOutcome, StoredReceipt,
 };
 
 /// Every column of a receipt except the image, in [`receipt_from_row`]'s terms.

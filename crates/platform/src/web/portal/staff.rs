@@ -10,7 +10,7 @@ use chrono::Utc;
 use maud::html;
 use serde::Deserialize;
 
-use super::views::{csrf_field, layout, instant, notice, Viewer};
+use super::views::{csrf_field, instant, layout, notice, Viewer};
 use super::{see_other, session_subject, CsrfForm, Ctx, Lang, PageError};
 use crate::domain::credentials::{self, Role};
 use crate::infra::store::AccountRow;

@@ -113,7 +113,12 @@ async fn amounts_typed_without_a_currency_read_in_each_receipts_own(store: &Stor
     assert_eq!(ids(store, typed("0.5", "5")).await, [dinar.receipt_id.clone(), five_yuan.receipt_id.clone()]);
     assert_eq!(ids(store, typed("499.5", "500.4")).await, [cny_500.clone(), yen_id.clone()], "whole yen inside");
     // With the currency chosen, its minor units exactly.
-    let q = ReceiptQuery { currency: Some("JPY".into()), min_amount: Some(500), max_amount: Some(500), ..Default::default() };
+    let q = ReceiptQuery {
+        currency: Some("JPY".into()),
+        min_amount: Some(500),
+        max_amount: Some(500),
+        ..Default::default()
+    };
     assert_eq!(ids(store, q).await, [yen_id]);
     // Bands combine with the other filters.
     let q = ReceiptQuery { merchant_id: Some("nobody".into()), ..typed("500", "500") };
