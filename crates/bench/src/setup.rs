@@ -17,6 +17,7 @@ use ereceipt_core::samples;
 use ereceipt_core::txjson::parse_transaction;
 use ereceipt_core::upload::Payload;
 use ereceipt_platform::app::App;
+use ereceipt_platform::domain::delivery::DeliveryStep;
 use ereceipt_platform::infra::delivery::email::{SmtpSettings, TlsMode};
 use ereceipt_platform::services::terminals::{self, Registration};
 use ereceipt_platform::settings::Settings;
@@ -160,8 +161,8 @@ impl Bench {
         for id in receipt_ids {
             for (_, history) in self.state.store.deliveries_of(id).await? {
                 // The queued event is stamped with the receipt's storing time.
-                let queued = history.iter().find(|e| e.state == "queued").map(|e| e.at);
-                let sent = history.iter().find(|e| e.state == "sent").map(|e| e.at);
+                let queued = history.iter().find(|e| e.state == DeliveryStep::Queued).map(|e| e.at);
+                let sent = history.iter().find(|e| e.state == DeliveryStep::Sent).map(|e| e.at);
                 if let (Some(queued), Some(sent)) = (queued, sent) {
                     delays.push(sent - queued);
                 }

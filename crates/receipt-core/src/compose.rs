@@ -5,7 +5,7 @@ use crate::claims::{self, ClaimsError, ReceiptClaims};
 use crate::digest::sha256;
 use crate::encoding::encode_record;
 use crate::identity::Signer;
-use crate::model::{ChainLink, ReceiptId, ReceiptRecord, Transaction};
+use crate::model::{ChainLink, MoneyLayout, ReceiptId, ReceiptRecord, TimeLayout, Transaction};
 use crate::render::canvas::Canvas;
 use crate::render::slip::{compose_slip, Fonts, SlipView, SlipWidth};
 use crate::render::{png, qr};
@@ -92,12 +92,6 @@ pub fn build_record(sale: Sale, signer: &Signer) -> Result<ReceiptRecord, Compos
 /// The slip's text, formatted for printing.
 pub fn slip_view(r: &ReceiptRecord) -> SlipView {
     let t = &r.transaction;
-    let local = t.time.local();
-    let offset = t.time.offset_minutes();
-    let currency = match t.amount.currency().code() {
-        "CNY" => "RMB",
-        c => c,
-    };
     SlipView {
         merchant_name: r.terminal.merchant_name.to_string(),
         merchant_id: r.terminal.merchant_id.to_string(),
@@ -117,14 +111,8 @@ pub fn slip_view(r: &ReceiptRecord) -> SlipView {
         trace: t.serial.to_string(),
         rrn: t.rrn.to_string(),
         auth_code: t.auth_code.to_string(),
-        date_time: format!(
-            "{} UTC{}{:02}:{:02}",
-            local.format("%Y/%m/%d %H:%M:%S"),
-            if offset < 0 { '-' } else { '+' },
-            offset.unsigned_abs() / 60,
-            offset.unsigned_abs() % 60
-        ),
-        amount: format!("{currency} {}", t.amount.decimal()),
+        date_time: t.time.format(TimeLayout::Slip),
+        amount: t.amount.format(MoneyLayout::Slip),
         receipt_id: r.id.to_string(),
         copy_zh: "持卡人存根".into(),
         copy_en: "CARDHOLDER COPY".into(),

@@ -51,15 +51,15 @@ async fn each_choice_reaches_its_outbox_once_and_pull_pushes_nothing() {
     // The choice is stored with the receipt; states and histories are visible per receipt.
     let store = &platform.state.store;
     let stored = store.receipt(email.record.id.as_str()).await.unwrap().unwrap();
-    assert_eq!(stored.delivery, Some(("email".into(), "li.na@example.com".into())));
+    assert_eq!(stored.delivery.map(|d| d.to_string()).as_deref(), Some("email:li.na@example.com"));
     let deliveries = store.deliveries_of(email.record.id.as_str()).await.unwrap();
     assert_eq!(deliveries.len(), 1);
     let (d, events) = &deliveries[0];
-    assert_eq!(d.state, "sent");
+    assert_eq!(d.state.as_str(), "sent");
     assert_eq!(d.attempts, 1);
     assert_eq!(events.iter().map(|e| e.state.as_str()).collect::<Vec<_>>(), ["queued", "sent"]);
     let stored_pull = store.receipt(pull.record.id.as_str()).await.unwrap().unwrap();
-    assert_eq!(stored_pull.delivery, Some(("pull".into(), "+8613700137000".into())));
+    assert_eq!(stored_pull.delivery.map(|d| d.to_string()).as_deref(), Some("pull:+8613700137000"));
     assert!(store.deliveries_of(pull.record.id.as_str()).await.unwrap().is_empty(), "pull pushes nothing");
 
     // The query API shows the choice and each delivery's state and history.

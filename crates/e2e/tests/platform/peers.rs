@@ -73,7 +73,7 @@ async fn delivery_in(platform: &TestPlatform, receipt_id: &str, state: &str) -> 
     loop {
         let mut deliveries = platform.state.store.deliveries_of(receipt_id).await.unwrap();
         assert_eq!(deliveries.len(), 1);
-        if deliveries[0].0.state == state {
+        if deliveries[0].0.state.as_str() == state {
             return deliveries.remove(0);
         }
         assert!(Instant::now() < deadline, "{receipt_id} never became {state}: {:?}", deliveries[0]);

@@ -7,7 +7,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, FixedOffset, Offset, Utc};
+use chrono::Utc;
+use ereceipt_core::model::{MoneyLayout, TimeLayout};
 use rand::Rng;
 use tokio::sync::mpsc;
 
@@ -15,7 +16,7 @@ use crate::infra::delivery::email::{sender_mailbox, EmailSender, EmailSetupError
 use crate::infra::delivery::local::LocalOutbox;
 use crate::infra::delivery::mm7::MmsSender;
 use crate::infra::delivery::smpp::{DeliveryReport, SmsSender};
-use crate::infra::delivery::{Accepted, Channel, Message, ReceiptMessage, SendError, Sender, UnknownChannel};
+use crate::infra::delivery::{Accepted, Channel, Message, ReceiptMessage, SendError, Sender};
 use crate::infra::store::{DeliveryRow, Store, StoreError};
 
 mod settings;
@@ -138,21 +139,6 @@ pub fn backoff_ms(attempts: i64, jitter: f64) -> i64 {
     base / 2 + (base as f64 / 2.0 * jitter.clamp(0.0, 1.0)) as i64
 }
 
-fn local_time(ms: i64, offset_minutes: i32) -> String {
-    let offset = FixedOffset::east_opt(offset_minutes * 60).unwrap_or_else(|| chrono::Utc.fix());
-    DateTime::<Utc>::from_timestamp_millis(ms)
-        .map(|t| t.with_timezone(&offset).format("%Y-%m-%d %H:%M").to_string())
-        .unwrap_or_default()
-}
-
-fn amount(minor: i64, currency: &str) -> String {
-    // Two decimals for the currencies of our markets; JPY and KRW have none.
-    match currency {
-        "JPY" | "KRW" => format!("{currency} {minor}"),
-        _ => format!("{currency} {}.{:02}", minor / 100, minor % 100),
-    }
-}
-
 /// The receipt message for delivery `d`, or `None` when its receipt is gone.
 async fn receipt_message(store: &Store, d: &DeliveryRow, channels: &Channels) -> Result<Option<Message>, StoreError> {
     let (Some(r), Some(png)) = (store.receipt(&d.receipt_id).await?, store.receipt_image(&d.receipt_id).await?) else {
@@ -162,8 +148,8 @@ async fn receipt_message(store: &Store, d: &DeliveryRow, channels: &Channels) ->
         delivery_id: d.delivery_id.clone(),
         receipt_id: r.receipt_id.clone(),
         merchant_name: r.merchant_name.clone(),
-        amount: amount(r.amount_minor, &r.currency),
-        time_local: local_time(r.tx_time, r.tx_offset_minutes),
+        amount: r.amount.format(MoneyLayout::Message),
+        time_local: r.time.format(TimeLayout::Message),
         link: crate::services::links::receipt_link(&channels.link_key, &channels.portal_url, &r.receipt_id),
         png,
         recipient: d.recipient.clone(),
@@ -183,9 +169,8 @@ async fn send(sender: &dyn Sender, msg: &Message, resumed: bool) -> Result<Accep
 
 /// One attempt at delivery `d` with `msg` on its channel's sender, cut off at `limit`.
 async fn attempt(channels: &Channels, d: &DeliveryRow, msg: &Message, limit: Duration) -> Result<Accepted, SendError> {
-    let channel: Channel = d.channel.parse().map_err(|e: UnknownChannel| SendError::Permanent(e.to_string()))?;
     let resumed = d.interrupted().is_some();
-    match tokio::time::timeout(limit, send(channels.sender(channel), msg, resumed)).await {
+    match tokio::time::timeout(limit, send(channels.sender(d.channel), msg, resumed)).await {
         Ok(result) => result,
         Err(_) => Err(cut_off(limit)),
     }

@@ -12,6 +12,7 @@ use ereceipt_core::model::{DeliveryChoice, ReceiptRecord, TerminalInfo};
 use ereceipt_core::upload::{Acknowledgement, Envelope};
 use ereceipt_core::verify::{verify_image_with, Stored, TimeFacts, Verdict};
 
+use crate::domain::delivery::Channel;
 use crate::infra::keys::PlatformKeys;
 use crate::infra::store::{NewReceipt, Store, StoreOutcome};
 
@@ -308,10 +309,8 @@ pub async fn store(
         record_hash: opened.record_hash,
         record: opened.record_bytes,
         png: opened.png,
-        amount_minor: i64::try_from(tx.amount.minor()).unwrap_or(i64::MAX),
-        currency: tx.amount.currency().code().to_owned(),
-        tx_time: tx.time.utc_seconds() * 1000,
-        tx_offset_minutes: i32::from(tx.time.offset_minutes()),
+        amount: tx.amount,
+        time: tx.time,
         rrn: tx.rrn.to_string(),
         auth_code: tx.auth_code.to_string(),
         card_masked: card.masked_pan.for_receipt(),
@@ -320,9 +319,9 @@ pub async fn store(
         signer_serial: opened.signer.serial.clone(),
         received_at: now.timestamp_millis(),
         ack,
-        delivery: opened.delivery.as_ref().map(|d| (d.channel().to_owned(), d.recipient().to_owned())),
+        delivery: opened.delivery.clone(),
     };
-    let push = new.delivery.as_ref().is_some_and(|(c, _)| crate::infra::store::PUSH_CHANNELS.contains(&c.as_str()));
+    let push = new.delivery.as_ref().and_then(Channel::pushing).is_some();
     match store.store_receipt(&new).await.map_err(unavailable)? {
         StoreOutcome::Stored(ack) => Ok(Accepted { ack, created: true, delivery_queued: push }),
         StoreOutcome::Duplicate(ack) => Ok(Accepted { ack, created: false, delivery_queued: false }),

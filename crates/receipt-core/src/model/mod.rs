@@ -10,10 +10,10 @@ mod transaction;
 
 pub use delivery::{DeliveryChoice, Email, PhoneNumber};
 pub use ids::{AuthCode, BatchNo, MerchantId, OperatorId, ReceiptId, Rrn, Stan, TerminalId, VoucherNo};
-pub use money::{Currency, Money, MAX_MINOR};
+pub use money::{Currency, Money, MoneyLayout, MAX_MINOR};
 pub use receipt::{ChainLink, ReceiptRecord};
 pub use terminal::{Location, MerchantName, TerminalInfo};
-pub use time::LocalTime;
+pub use time::{LocalTime, TimeLayout};
 pub use transaction::{Transaction, TransactionType};
 
 /// A value that does not fit its field.

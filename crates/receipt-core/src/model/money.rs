@@ -1,4 +1,5 @@
 //! Money: integer minor units with an ISO 4217 currency. Never floating point.
+//! Every way an amount is written is made here ([`MoneyLayout`]), from the currency's exponent.
 
 use std::fmt;
 use std::str::FromStr;
@@ -36,6 +37,11 @@ pub struct Currency(usize);
 impl Currency {
     /// Renminbi, the terminal's default (the first row of the table).
     pub const CNY: Currency = Currency(0);
+
+    /// Every currency a terminal may use, in the table's order (CNY first).
+    pub fn all() -> impl Iterator<Item = Currency> {
+        (0..CURRENCIES.len()).map(Currency)
+    }
 
     pub fn code(self) -> &'static str {
         CURRENCIES[self.0].0
@@ -106,15 +112,49 @@ impl Money {
         self.currency
     }
 
-    /// The amount as a decimal string without symbol, e.g. `128.50`.
+    /// The amount as a decimal string without symbol, e.g. `1,234.50` (JPY: `1,500`).
     pub fn decimal(self) -> String {
+        self.digits(true)
+    }
+
+    /// The amount written for `layout`.
+    pub fn format(self, layout: MoneyLayout) -> String {
+        let code = self.currency.code();
+        match layout {
+            MoneyLayout::CodeFirst => format!("{code} {}", self.digits(true)),
+            MoneyLayout::CodeLast => format!("{} {code}", self.digits(true)),
+            MoneyLayout::Message => format!("{code} {}", self.digits(false)),
+            // Chinese slips print the renminbi as RMB, its customary Latin abbreviation.
+            MoneyLayout::Slip => format!("{} {}", if code == "CNY" { "RMB" } else { code }, self.digits(true)),
+        }
+    }
+
+    /// The decimal digits by the currency's exponent, with or without thousands separators.
+    fn digits(self, grouped: bool) -> String {
+        let whole = |n: u64| if grouped { group(n) } else { n.to_string() };
         let e = u32::from(self.currency.exponent());
         if e == 0 {
-            return group(self.minor);
+            return whole(self.minor);
         }
         let unit = 10u64.pow(e);
-        format!("{}.{:0width$}", group(self.minor / unit), self.minor % unit, width = e as usize)
+        format!("{}.{:0width$}", whole(self.minor / unit), self.minor % unit, width = e as usize)
     }
+}
+
+/// How an amount is written. One formatter ([`Money::format`]) serves every layout, so an
+/// amount reads the same wherever it is shown and always has its currency's decimals.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MoneyLayout {
+    /// `CNY 1,234.50`: code first ([`Money`]'s `Display`, the command line).
+    CodeFirst,
+    /// `1,234.50 CNY`: the portal's tables and receipt pages, where amounts align on the right.
+    CodeLast,
+    /// `CNY 1234.50`: the messages to customers (SMS, MMS, email) write the amount as one token
+    /// without separators, the form they have always had and that customers' mail rules match.
+    Message,
+    /// `RMB 1,234.50`: the printed slip.
+    Slip,
 }
 
 impl Currency {
@@ -158,7 +198,7 @@ fn group(n: u64) -> String {
 
 impl fmt::Display for Money {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.currency, self.decimal())
+        f.write_str(&self.format(MoneyLayout::CodeFirst))
     }
 }
 
@@ -193,6 +233,36 @@ mod tests {
         assert!(cny.parse_minor("99999999999999999999").is_err());
         let m = Money::new(cny.parse_minor("1,234,567.89").unwrap(), cny).unwrap();
         assert_eq!(m.decimal(), "1,234,567.89", "parse is the inverse of decimal");
+    }
+
+    #[test]
+    fn every_layout_follows_the_currency_exponent() {
+        let money = |minor, code: &str| Money::new(minor, code.parse().unwrap()).unwrap();
+        let cases = [
+            (money(174_355, "CNY"), "CNY 1,743.55", "1,743.55 CNY", "CNY 1743.55", "RMB 1,743.55"),
+            (money(1_500, "JPY"), "JPY 1,500", "1,500 JPY", "JPY 1500", "JPY 1,500"),
+            (money(50_000, "KRW"), "KRW 50,000", "50,000 KRW", "KRW 50000", "KRW 50,000"),
+            (money(5, "USD"), "USD 0.05", "0.05 USD", "USD 0.05", "USD 0.05"),
+            (money(1_234_567, "BHD"), "BHD 1,234.567", "1,234.567 BHD", "BHD 1234.567", "BHD 1,234.567"),
+            (money(1_005, "BHD"), "BHD 1.005", "1.005 BHD", "BHD 1.005", "BHD 1.005"),
+        ];
+        for (m, first, last, message, slip) in cases {
+            assert_eq!(m.to_string(), first);
+            assert_eq!(m.format(MoneyLayout::CodeFirst), first);
+            assert_eq!(m.format(MoneyLayout::CodeLast), last);
+            assert_eq!(m.format(MoneyLayout::Message), message);
+            assert_eq!(m.format(MoneyLayout::Slip), slip);
+        }
+    }
+
+    #[test]
+    fn every_currency_is_listed_once_and_parses_back() {
+        let all: Vec<Currency> = Currency::all().collect();
+        assert_eq!(all.len(), CURRENCIES.len());
+        assert_eq!(all[0], Currency::CNY);
+        for c in all {
+            assert_eq!(c.code().parse::<Currency>().ok(), Some(c));
+        }
     }
 
     #[test]

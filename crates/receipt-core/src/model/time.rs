@@ -1,4 +1,5 @@
 //! Transaction time: a UTC instant plus the terminal's UTC offset, kept for display.
+//! Every way a transaction time is written is made here ([`TimeLayout`]).
 
 use std::fmt;
 use std::str::FromStr;
@@ -52,8 +53,49 @@ impl LocalTime {
 
     /// `2026-11-25T14:03:11+08:00`
     pub fn rfc3339(self) -> String {
-        self.local().to_rfc3339()
+        self.format(TimeLayout::Rfc3339)
     }
+
+    /// The same instant with offset zero (the UTC column of an export).
+    pub fn in_utc(self) -> LocalTime {
+        Self { utc: self.utc, offset_minutes: 0 }
+    }
+
+    /// The time written for `layout`, on the terminal's wall clock.
+    pub fn format(self, layout: TimeLayout) -> String {
+        let local = self.local();
+        match layout {
+            TimeLayout::Rfc3339 => local.to_rfc3339(),
+            TimeLayout::Message => local.format("%Y-%m-%d %H:%M").to_string(),
+            TimeLayout::Page => local.format("%Y-%m-%d %H:%M:%S %:z").to_string(),
+            TimeLayout::Slip => {
+                let offset = self.offset_minutes;
+                format!(
+                    "{} UTC{}{:02}:{:02}",
+                    local.format("%Y/%m/%d %H:%M:%S"),
+                    if offset < 0 { '-' } else { '+' },
+                    offset.unsigned_abs() / 60,
+                    offset.unsigned_abs() % 60
+                )
+            }
+        }
+    }
+}
+
+/// How a transaction time is written. One formatter ([`LocalTime::format`]) serves every
+/// layout, and each shows the terminal's wall clock, as the cardholder saw it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TimeLayout {
+    /// `2026-11-25T14:03:11+08:00`: machines (the record, JSON answers); also `Display`.
+    Rfc3339,
+    /// `2026-11-25 14:03`: messages to customers, short enough for one SMS.
+    Message,
+    /// `2026-11-25 14:03:11 +08:00`: the portal and the CSV export, with the offset because
+    /// staff may be in another zone than the terminal.
+    Page,
+    /// `2026/11/25 14:03:11 UTC+08:00`: the printed slip.
+    Slip,
 }
 
 impl FromStr for LocalTime {
@@ -85,6 +127,20 @@ mod tests {
         assert_eq!(t.utc().to_rfc3339(), "2026-11-25T06:03:11+00:00");
         assert_eq!(t.offset_minutes(), 480);
         assert_eq!(t.rfc3339(), "2026-11-25T14:03:11+08:00");
+    }
+
+    #[test]
+    fn every_layout_shows_the_terminal_wall_clock() {
+        let t: LocalTime = "2026-11-25T14:03:11+08:00".parse().unwrap();
+        assert_eq!(t.format(TimeLayout::Rfc3339), "2026-11-25T14:03:11+08:00");
+        assert_eq!(t.to_string(), "2026-11-25T14:03:11+08:00");
+        assert_eq!(t.format(TimeLayout::Message), "2026-11-25 14:03");
+        assert_eq!(t.format(TimeLayout::Page), "2026-11-25 14:03:11 +08:00");
+        assert_eq!(t.format(TimeLayout::Slip), "2026/11/25 14:03:11 UTC+08:00");
+        assert_eq!(t.in_utc().format(TimeLayout::Page), "2026-11-25 06:03:11 +00:00");
+        assert_eq!(t.in_utc().rfc3339(), "2026-11-25T06:03:11+00:00");
+        let west: LocalTime = "2026-11-25T01:03:11-05:30".parse().unwrap();
+        assert_eq!(west.format(TimeLayout::Slip), "2026/11/25 01:03:11 UTC-05:30");
     }
 
     #[test]

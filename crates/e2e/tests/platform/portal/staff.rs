@@ -286,7 +286,8 @@ async fn a_large_export_streams_every_match_across_pages() {
     platform.register_for("T0000811", "104110070110011", "Big Store 大商场").await;
     platform.register_for("T0000812", "104110070110012", "Other Store").await;
     // Stored directly (the export reads what is stored; making 450 signed receipts is slow).
-    let t0 = chrono::Utc::now().timestamp_millis();
+    // Receipts carry whole seconds.
+    let t0 = chrono::Utc::now().timestamp() * 1000;
     for (terminal, merchant, n) in [("T0000811", "104110070110011", 450), ("T0000812", "104110070110012", 5)] {
         for serial in 1..=n {
             let receipt_id = format!("{terminal}-000001-{serial:06}");
@@ -304,10 +305,9 @@ async fn a_large_export_streams_every_match_across_pages() {
                 record,
                 png: Vec::new(),
                 delivery: None,
-                amount_minor: 100 + serial,
-                currency: "CNY".into(),
-                tx_time: t0 - serial * 1000,
-                tx_offset_minutes: 480,
+                amount: ereceipt_core::model::Money::new(100 + serial as u64, ereceipt_core::model::Currency::CNY)
+                    .unwrap(),
+                time: ereceipt_core::model::LocalTime::new(t0 / 1000 - serial, 480).unwrap(),
                 rrn: format!("{serial:012}"),
                 auth_code: "A1B2C3".into(),
                 card_masked: "622202******3446".into(),

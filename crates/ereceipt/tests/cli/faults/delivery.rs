@@ -52,13 +52,18 @@ fn platform_killed_mid_delivery_delivers_the_email_exactly_once() {
         .expect("open the platform database");
     let delivery = |store: &Store| rt.block_on(store.deliveries_of(&id)).expect("deliveries").remove(0);
     let (at_kill, _) = delivery(&store);
-    assert_eq!(at_kill.state, "sending", "killed while the SMTP transaction was open; log:\n{}", serve.log_text());
+    assert_eq!(
+        at_kill.state.as_str(),
+        "sending",
+        "killed while the SMTP transaction was open; log:\n{}",
+        serve.log_text()
+    );
     assert!(smtp.received().is_empty(), "the held email was not accepted");
 
     drop(serve);
     let mut serve = Serve::start(&data, listen, None, &log);
     poll_until(Duration::from_secs(30), "the restarted platform records the email as sent", || {
-        delivery(&store).0.state == "sent"
+        delivery(&store).0.state.as_str() == "sent"
     });
     serve.assert_running();
 
@@ -108,10 +113,10 @@ fn after_a_relay_outage_the_operators_retry_sends_the_waiting_email_at_once() {
     let delivery = |store: &Store| rt.block_on(store.deliveries_of(&id)).expect("deliveries").remove(0).0;
     poll_until(Duration::from_secs(20), "the first attempt fails", || {
         let d = delivery(&store);
-        d.attempts == 1 && d.state == "queued"
+        d.attempts == 1 && d.state.as_str() == "queued"
     });
     let waiting = delivery(&store);
-    assert_eq!(waiting.state, "queued", "log:\n{}", serve.log_text());
+    assert_eq!(waiting.state.as_str(), "queued", "log:\n{}", serve.log_text());
     let retry_at = waiting.next_attempt_at;
 
     // The relay is back; the operator does not wait for the back-off.
@@ -121,7 +126,9 @@ fn after_a_relay_outage_the_operators_retry_sends_the_waiting_email_at_once() {
     let answer = ereceipt(retry.clone());
     answer.assert_ok();
     assert!(answer.stdout.starts_with("1 waiting deliveries are due now"), "{}", answer.stdout);
-    poll_until(Duration::from_secs(5), "the email is sent after the retry", || delivery(&store).state == "sent");
+    poll_until(Duration::from_secs(5), "the email is sent after the retry", || {
+        delivery(&store).state.as_str() == "sent"
+    });
     let sent_at = rt.block_on(store.deliveries_of(&id)).expect("deliveries").remove(0).1.last().expect("events").at;
     assert!(sent_at < retry_at, "sent at {sent_at}, before the back-off's {retry_at}");
     assert_eq!(smtp.received().len(), 1, "log:\n{}", serve.log_text());

@@ -14,47 +14,7 @@ pub mod smpp;
 use std::future::Future;
 use std::pin::Pin;
 
-/// The channels a message can go by. The store keeps them in their string form
-/// ([`Channel::as_str`]); everywhere else code matches this enum.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Channel {
-    Email,
-    Sms,
-    Mms,
-}
-
-impl Channel {
-    /// Every channel, in the order the portal lists them.
-    pub const ALL: [Channel; 3] = [Channel::Email, Channel::Sms, Channel::Mms];
-
-    /// The stored form, also the suffix of delivery ids (`RECEIPT.email`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Channel::Email => "email",
-            Channel::Sms => "sms",
-            Channel::Mms => "mms",
-        }
-    }
-}
-
-impl std::fmt::Display for Channel {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A channel name that is none of ours (a row written by a newer version, a typo).
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("unknown channel {0:?}")]
-pub struct UnknownChannel(pub String);
-
-impl std::str::FromStr for Channel {
-    type Err = UnknownChannel;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Channel::ALL.into_iter().find(|c| c.as_str() == s).ok_or_else(|| UnknownChannel(s.to_owned()))
-    }
-}
+pub use crate::domain::delivery::Channel;
 
 /// What goes to a customer.
 #[derive(Clone, Debug)]

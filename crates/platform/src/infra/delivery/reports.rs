@@ -27,10 +27,10 @@ pub async fn find_reported(
     let deadline = Instant::now() + patience;
     let mut pause = Duration::from_millis(20);
     loop {
-        if let Some(d) = store.delivery_with_peer_id(channel.as_str(), peer_id).await? {
+        if let Some(d) = store.delivery_with_peer_id(channel, peer_id).await? {
             return Ok(Some(d));
         }
-        if Instant::now() + pause > deadline || store.deliveries_sending(channel.as_str()).await? == 0 {
+        if Instant::now() + pause > deadline || store.deliveries_sending(channel).await? == 0 {
             return Ok(None);
         }
         tokio::time::sleep(pause).await;
@@ -53,7 +53,7 @@ pub async fn record_report(
         return Ok(None);
     }
     let now = chrono::Utc::now().timestamp_millis();
-    store.delivery_reported(channel.as_str(), peer_id, delivered, answer, now).await
+    store.delivery_reported(channel, peer_id, delivered, answer, now).await
 }
 
 /// Stores the SMSC's delivery receipts as they arrive: `delivered` or `failed` for a final

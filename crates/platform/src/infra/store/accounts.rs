@@ -38,7 +38,11 @@ fn account_from_row(row: &sqlx::any::AnyRow) -> Result<AccountRow, StoreError> {
     let role = match (role.as_str(), merchant_id) {
         ("merchant", Some(merchant_id)) => Role::Merchant { merchant_id },
         ("acquirer", None) => Role::Acquirer,
-        (other, _) => return Err(StoreError::CorruptRow(format!("account role {other:?}"))),
+        ("merchant", None) => {
+            return Err(StoreError::undecodable("merchant_id", "NULL", "a merchant id for a merchant"))
+        }
+        ("acquirer", Some(m)) => return Err(StoreError::undecodable("merchant_id", m, "none for the acquirer")),
+        (other, _) => return Err(StoreError::undecodable("role", other, "merchant or acquirer")),
     };
     Ok(AccountRow {
         username: column(row, "username")?,

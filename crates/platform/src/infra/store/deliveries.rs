@@ -5,10 +5,9 @@
 use sqlx::any::AnyRow;
 use sqlx::AnyConnection;
 
-use super::{column, Store, StoreError};
+use super::{column, decode, Store, StoreError};
+use crate::domain::delivery::{Channel, DeliveryState, DeliveryStep};
 
-/// Channels that push to the customer (pull sends only a login code, on request).
-pub const PUSH_CHANNELS: [&str; 3] = ["email", "sms", "mms"];
 /// Temporary failures are retried for at least this long after the receipt arrived.
 pub const RETRY_HORIZON_MS: i64 = 26 * 3600 * 1000;
 
@@ -17,10 +16,9 @@ pub const RETRY_HORIZON_MS: i64 = 26 * 3600 * 1000;
 pub struct DeliveryRow {
     pub delivery_id: String,
     pub receipt_id: String,
-    pub channel: String,
+    pub channel: Channel,
     pub recipient: String,
-    /// `queued`, `sending`, `sent`, `delivered` or `failed`.
-    pub state: String,
+    pub state: DeliveryState,
     pub attempts: i64,
     pub next_attempt_at: i64,
     pub peer_id: Option<String>,
@@ -62,7 +60,7 @@ impl DeliveryRow {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeliveryEvent {
     pub at: i64,
-    pub state: String,
+    pub state: DeliveryStep,
     pub answer: String,
 }
 
@@ -73,9 +71,9 @@ fn row_of(row: &AnyRow) -> Result<DeliveryRow, StoreError> {
     Ok(DeliveryRow {
         delivery_id: column(row, "delivery_id")?,
         receipt_id: column(row, "receipt_id")?,
-        channel: column(row, "channel")?,
+        channel: decode::named("channel", &column::<String>(row, "channel")?)?,
         recipient: column(row, "recipient")?,
-        state: column(row, "state")?,
+        state: decode::named("state", &column::<String>(row, "state")?)?,
         attempts: column(row, "attempts")?,
         next_attempt_at: column(row, "next_attempt_at")?,
         peer_id: column(row, "peer_id")?,
@@ -90,7 +88,7 @@ fn row_of(row: &AnyRow) -> Result<DeliveryRow, StoreError> {
 pub(super) async fn enqueue(
     conn: &mut AnyConnection,
     receipt_id: &str,
-    channel: &str,
+    channel: Channel,
     recipient: &str,
     now: i64,
 ) -> Result<(), StoreError> {
@@ -101,20 +99,26 @@ pub(super) async fn enqueue(
     )
     .bind(&id)
     .bind(receipt_id)
-    .bind(channel)
+    .bind(channel.as_str())
     .bind(recipient)
     .bind(now)
     .bind(now + RETRY_HORIZON_MS)
     .execute(&mut *conn)
     .await?;
-    event(conn, &id, now, "queued", "").await
+    event(conn, &id, now, DeliveryStep::Queued, "").await
 }
 
-async fn event(conn: &mut AnyConnection, id: &str, at: i64, state: &str, answer: &str) -> Result<(), StoreError> {
+async fn event(
+    conn: &mut AnyConnection,
+    id: &str,
+    at: i64,
+    step: DeliveryStep,
+    answer: &str,
+) -> Result<(), StoreError> {
     sqlx::query("INSERT INTO delivery_events (delivery_id, at, state, answer) VALUES ($1, $2, $3, $4)")
         .bind(id)
         .bind(at)
-        .bind(state)
+        .bind(step.as_str())
         .bind(answer)
         .execute(&mut *conn)
         .await?;
@@ -146,10 +150,12 @@ impl Store {
         );
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query(&sql).bind(now).bind(now + lease_ms).bind(worker).fetch_optional(&mut *tx).await?;
+        // The schema's CHECK keeps `channel` to the names `Channel` knows, so a claimed row
+        // decodes (an undecodable one would otherwise be claimed again and again).
         let claimed = row.as_ref().map(row_of).transpose()?;
         if let Some(d) = &claimed {
             if let Some(note) = d.interrupted() {
-                event(&mut tx, &d.delivery_id, now, "interrupted", note).await?;
+                event(&mut tx, &d.delivery_id, now, DeliveryStep::Interrupted, note).await?;
             }
         }
         tx.commit().await?;
@@ -180,7 +186,7 @@ impl Store {
         .await?
         .rows_affected();
         if done > 0 {
-            event(&mut tx, id, now, "sent", answer).await?;
+            event(&mut tx, id, now, DeliveryStep::Sent, answer).await?;
         }
         tx.commit().await?;
         Ok(done > 0)
@@ -212,9 +218,9 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?;
         if let Some(row) = state {
-            let state: String = column(&row, "state")?;
-            let label = if state == "failed" { "failed" } else { "retry" };
-            event(&mut tx, id, now, label, answer).await?;
+            let state: DeliveryState = decode::named("state", &column::<String>(&row, "state")?)?;
+            let step = if state == DeliveryState::Failed { DeliveryStep::Failed } else { DeliveryStep::Retry };
+            event(&mut tx, id, now, step, answer).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -229,17 +235,18 @@ impl Store {
     /// `None` when no sent delivery of that channel has this peer id.
     pub async fn delivery_reported(
         &self,
-        channel: &str,
+        channel: Channel,
         peer_id: &str,
         delivered: Option<bool>,
         answer: &str,
         now: i64,
     ) -> Result<Option<String>, StoreError> {
-        let label = match delivered {
-            Some(true) => "delivered",
-            Some(false) => "failed",
-            None => "report",
+        let step = match delivered {
+            Some(true) => DeliveryStep::Delivered,
+            Some(false) => DeliveryStep::Failed,
+            None => DeliveryStep::Report,
         };
+        // The step names the state it leads to, except a report that is not final.
         let state = "CASE WHEN $1 = 'report' THEN state ELSE $1 END";
         let sql = format!(
             "UPDATE deliveries SET state = {state}, last_answer = $2, updated_at = $3 WHERE {} \
@@ -248,17 +255,17 @@ impl Store {
         );
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query(&sql)
-            .bind(label)
+            .bind(step.as_str())
             .bind(answer)
             .bind(now)
-            .bind(channel)
+            .bind(channel.as_str())
             .bind(peer_id)
             .bind(like_literal(peer_id))
             .fetch_optional(&mut *tx)
             .await?;
         let id = row.as_ref().map(|row| column::<String>(row, "delivery_id")).transpose()?;
         if let Some(id) = &id {
-            event(&mut tx, id, now, label, answer).await?;
+            event(&mut tx, id, now, step, answer).await?;
         }
         tx.commit().await?;
         match id {
@@ -269,10 +276,14 @@ impl Store {
     }
 
     /// The sent (or already reported) delivery on `channel` that the peer knows as `peer_id`.
-    pub async fn delivery_with_peer_id(&self, channel: &str, peer_id: &str) -> Result<Option<DeliveryRow>, StoreError> {
+    pub async fn delivery_with_peer_id(
+        &self,
+        channel: Channel,
+        peer_id: &str,
+    ) -> Result<Option<DeliveryRow>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM deliveries WHERE {} LIMIT 1", reported(1));
         let row = sqlx::query(&sql)
-            .bind(channel)
+            .bind(channel.as_str())
             .bind(peer_id)
             .bind(like_literal(peer_id))
             .fetch_optional(&self.pool)
@@ -282,9 +293,9 @@ impl Store {
 
     /// Whether a delivery on `channel` is being sent right now (a report may be about it before
     /// its acceptance is recorded).
-    pub async fn deliveries_sending(&self, channel: &str) -> Result<i64, StoreError> {
+    pub async fn deliveries_sending(&self, channel: Channel) -> Result<i64, StoreError> {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE channel = $1 AND state = 'sending'")
-            .bind(channel)
+            .bind(channel.as_str())
             .fetch_one(&self.pool)
             .await?)
     }
@@ -305,7 +316,7 @@ impl Store {
                     .map(|e| {
                         Ok(DeliveryEvent {
                             at: column(e, "at")?,
-                            state: column(e, "state")?,
+                            state: decode::named("state", &column::<String>(e, "state")?)?,
                             answer: column(e, "answer")?,
                         })
                     })

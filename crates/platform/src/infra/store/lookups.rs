@@ -4,23 +4,24 @@
 use std::collections::HashMap;
 
 use super::receipts::chain_entry_from_row;
-use super::{column, ChainEntry, Store, StoreError};
+use super::{column, decode, ChainEntry, Store, StoreError};
+use crate::domain::delivery::DeliveryState;
 
 /// Receipts per `IN (…)` list: well under SQLite's and PostgreSQL's parameter limits.
 const CHUNK: usize = 500;
 
 impl Store {
-    /// For each receipt that has one: the delivery channel and the state of its newest push
-    /// delivery (`pull` receipts: the channel and an empty state).
+    /// For each receipt that has one: the delivery channel (`email`, `sms`, `mms`, `pull`) and
+    /// the state of its newest push delivery (`pull` receipts: none).
     pub async fn delivery_states(
         &self,
         receipt_ids: &[String],
-    ) -> Result<HashMap<String, (String, String)>, StoreError> {
+    ) -> Result<HashMap<String, (&'static str, Option<DeliveryState>)>, StoreError> {
         let mut out = HashMap::new();
         for chunk in receipt_ids.chunks(CHUNK) {
             let list = (1..=chunk.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
             let sql = format!(
-                "SELECT r.receipt_id, r.delivery_channel, d.state FROM receipts r \
+                "SELECT r.receipt_id, r.delivery_channel, r.delivery_to, d.state FROM receipts r \
                  LEFT JOIN deliveries d ON d.receipt_id = r.receipt_id \
                  WHERE r.receipt_id IN ({list}) AND r.delivery_channel IS NOT NULL ORDER BY d.delivery_id"
             );
@@ -30,9 +31,11 @@ impl Store {
             }
             for row in q.fetch_all(&self.pool).await? {
                 let id: String = column(&row, "receipt_id")?;
-                let channel: String = column(&row, "delivery_channel")?;
-                let state: Option<String> = column(&row, "state")?;
-                out.insert(id, (channel, state.unwrap_or_default()));
+                let choice = decode::delivery_choice(column(&row, "delivery_channel")?, column(&row, "delivery_to")?)?;
+                let state = column::<Option<String>>(&row, "state")?.map(|s| decode::named("state", &s)).transpose()?;
+                if let Some(choice) = choice {
+                    out.insert(id, (choice.channel(), state));
+                }
             }
         }
         Ok(out)

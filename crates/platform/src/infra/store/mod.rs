@@ -8,6 +8,7 @@
 
 mod accounts;
 mod codes;
+mod decode;
 mod deliveries;
 mod lookups;
 mod model;
@@ -25,7 +26,7 @@ use sqlx::{Any, AnyPool, Decode, Executor, Row, Type};
 
 pub use accounts::{AccountRow, NewAccount};
 pub use codes::Issued;
-pub use deliveries::{DeliveryEvent, DeliveryRow, PUSH_CHANNELS, RETRY_HORIZON_MS};
+pub use deliveries::{DeliveryEvent, DeliveryRow, RETRY_HORIZON_MS};
 pub use model::{
     CertificateRow, ChainEntry, NewReceipt, NewTerminal, NewToken, Page, ReceiptQuery, Refusal, StoreOutcome,
     StoredReceipt, TerminalRow,
@@ -90,6 +91,32 @@ pub enum StoreError {
     /// A stored row does not decode into what the schema promises.
     #[error("corrupt row: {0}")]
     CorruptRow(String),
+    /// A stored value is not one this version can read: an unknown currency, channel, state or
+    /// role, an amount or time out of range (a row written by a newer version, or by hand).
+    #[error("column {column}: stored value {value:?} does not decode: {reason}")]
+    Undecodable {
+        /// The column read.
+        column: &'static str,
+        /// The value found, shortened.
+        value: String,
+        /// What it should have been.
+        reason: String,
+    },
+}
+
+impl StoreError {
+    /// The error for `value` of `column` that does not decode, for `reason`.
+    pub(crate) fn undecodable(
+        column: &'static str,
+        value: impl std::fmt::Display,
+        reason: impl std::fmt::Display,
+    ) -> Self {
+        StoreError::Undecodable {
+            column,
+            value: value.to_string().chars().take(40).collect(),
+            reason: reason.to_string(),
+        }
+    }
 }
 
 impl From<sqlx::Error> for StoreError {

@@ -1,5 +1,10 @@
-//! The rows the store reads and writes: plain data, no database types.
-//! Times are Unix milliseconds UTC; hashes are SHA-256.
+//! The rows the store reads and writes: plain data, no database types. Amounts, transaction
+//! times and delivery choices are domain types; other times are Unix milliseconds UTC; hashes
+//! are SHA-256.
+
+use ereceipt_core::model::{DeliveryChoice, LocalTime, Money};
+
+use crate::domain::amounts::AmountBand;
 
 /// A terminal as a merchant administrator registers it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,17 +101,13 @@ pub struct NewReceipt {
     pub record: Vec<u8>,
     /// The receipt image.
     pub png: Vec<u8>,
-    /// The customer's delivery choice: channel (`email`, `sms`, `mms`, `pull`) and recipient.
-    /// A push channel also queues a delivery in the same transaction.
-    pub delivery: Option<(String, String)>,
-    /// Amount in minor units of `currency`.
-    pub amount_minor: i64,
-    /// ISO 4217 alphabetic code.
-    pub currency: String,
-    /// Transaction time, UTC.
-    pub tx_time: i64,
-    /// The terminal's UTC offset at the time of the sale.
-    pub tx_offset_minutes: i32,
+    /// The customer's delivery choice. A push channel also queues a delivery in the same
+    /// transaction.
+    pub delivery: Option<DeliveryChoice>,
+    /// The amount and its currency.
+    pub amount: Money,
+    /// Transaction time with the terminal's UTC offset at the time of the sale.
+    pub time: LocalTime,
     /// Retrieval reference number.
     pub rrn: String,
     /// Authorisation code.
@@ -162,14 +163,10 @@ pub struct StoredReceipt {
     pub record_hash: [u8; 32],
     /// The receipt record, canonical CBOR.
     pub record: Vec<u8>,
-    /// Amount in minor units.
-    pub amount_minor: i64,
-    /// ISO 4217 alphabetic code.
-    pub currency: String,
-    /// Transaction time, UTC.
-    pub tx_time: i64,
-    /// The terminal's UTC offset at the time of the sale.
-    pub tx_offset_minutes: i32,
+    /// The amount and its currency.
+    pub amount: Money,
+    /// Transaction time with the terminal's UTC offset at the time of the sale.
+    pub time: LocalTime,
     /// Retrieval reference number.
     pub rrn: String,
     /// Authorisation code.
@@ -188,8 +185,8 @@ pub struct StoredReceipt {
     pub ack: Vec<u8>,
     /// Platform-side arrival order, increasing with each stored receipt.
     pub ingest_seq: i64,
-    /// The customer's delivery choice: channel and recipient.
-    pub delivery: Option<(String, String)>,
+    /// The customer's delivery choice.
+    pub delivery: Option<DeliveryChoice>,
 }
 
 /// Search criteria; every `Some` narrows the result.
@@ -209,6 +206,9 @@ pub struct ReceiptQuery {
     pub max_amount: Option<i64>,
     /// ISO 4217 alphabetic code, exact.
     pub currency: Option<String>,
+    /// Amounts within any one of these bands (none: any amount); each band is in the minor
+    /// units of its own currencies, so one typed range can ask about yen and yuan alike.
+    pub amount_bands: Vec<AmountBand>,
     /// Trace (serial) number.
     pub serial: Option<i64>,
     /// Retrieval reference number, exact.

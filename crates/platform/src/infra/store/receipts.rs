@@ -6,9 +6,11 @@ use sqlx::AnyConnection;
 use sqlx::AnyPool;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::domain::delivery::Channel;
+
 use super::{
-    column, hash_column, is_foreign_key_violation, ChainEntry, NewReceipt, Refusal, Store, StoreError, StoreOutcome,
-    StoredReceipt,
+    column, decode, hash_column, is_foreign_key_violation, ChainEntry, NewReceipt, Refusal, Store, StoreError,
+    StoreOutcome, StoredReceipt,
 };
 
 /// Every column of a receipt except the image, in [`receipt_from_row`]'s terms.
@@ -117,10 +119,8 @@ pub(super) fn receipt_from_row(row: &AnyRow) -> Result<StoredReceipt, StoreError
         previous_hash: column(row, "previous_hash")?,
         record_hash: hash_column(row, "record_hash")?,
         record: column(row, "record")?,
-        amount_minor: column(row, "amount_minor")?,
-        currency: column(row, "currency")?,
-        tx_time: column(row, "tx_time")?,
-        tx_offset_minutes: column(row, "tx_offset_minutes")?,
+        amount: decode::money(column(row, "amount_minor")?, &column::<String>(row, "currency")?)?,
+        time: decode::local_time(column(row, "tx_time")?, column(row, "tx_offset_minutes")?)?,
         rrn: column(row, "rrn")?,
         auth_code: column(row, "auth_code")?,
         card_masked: column(row, "card_masked")?,
@@ -130,13 +130,7 @@ pub(super) fn receipt_from_row(row: &AnyRow) -> Result<StoredReceipt, StoreError
         received_at: column(row, "received_at")?,
         ack: column(row, "ack")?,
         ingest_seq: column(row, "ingest_seq")?,
-        delivery: match (
-            column::<Option<String>>(row, "delivery_channel")?,
-            column::<Option<String>>(row, "delivery_to")?,
-        ) {
-            (Some(c), Some(t)) => Some((c, t)),
-            _ => None,
-        },
+        delivery: decode::delivery_choice(column(row, "delivery_channel")?, column(row, "delivery_to")?)?,
     })
 }
 
@@ -159,10 +153,10 @@ async fn insert_receipt(conn: &mut AnyConnection, r: &NewReceipt) -> Result<Stor
     .bind(r.sequence)
     .bind(r.previous_hash.as_deref())
     .bind(r.record_hash.as_slice())
-    .bind(r.amount_minor)
-    .bind(&r.currency)
-    .bind(r.tx_time)
-    .bind(r.tx_offset_minutes)
+    .bind(decode::minor(r.amount))
+    .bind(r.amount.currency().code())
+    .bind(decode::unix_ms(r.time))
+    .bind(i32::from(r.time.offset_minutes()))
     .bind(&r.rrn)
     .bind(&r.auth_code)
     .bind(&r.card_masked)
@@ -173,8 +167,8 @@ async fn insert_receipt(conn: &mut AnyConnection, r: &NewReceipt) -> Result<Stor
     .bind(r.ack.as_slice())
     .bind(r.record.as_slice())
     .bind(r.png.as_slice())
-    .bind(r.delivery.as_ref().map(|d| d.0.as_str()))
-    .bind(r.delivery.as_ref().map(|d| d.1.as_str()))
+    .bind(r.delivery.as_ref().map(|d| d.channel()))
+    .bind(r.delivery.as_ref().map(|d| d.recipient()))
     .execute(&mut *conn)
     .await;
     let inserted = match result {
@@ -183,9 +177,9 @@ async fn insert_receipt(conn: &mut AnyConnection, r: &NewReceipt) -> Result<Stor
         Err(e) => return Err(e.into()),
     };
     if inserted > 0 {
-        if let Some((channel, to)) = &r.delivery {
-            if super::deliveries::PUSH_CHANNELS.contains(&channel.as_str()) {
-                super::deliveries::enqueue(conn, &r.receipt_id, channel, to, r.received_at).await?;
+        if let Some(choice) = &r.delivery {
+            if let Some(channel) = Channel::pushing(choice) {
+                super::deliveries::enqueue(conn, &r.receipt_id, channel, choice.recipient(), r.received_at).await?;
             }
         }
         return Ok(StoreOutcome::Stored(r.ack.clone()));

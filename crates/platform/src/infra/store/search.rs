@@ -3,6 +3,7 @@
 
 use super::receipts::{receipt_from_row, RECEIPT_COLUMNS};
 use super::{Page, ReceiptQuery, Store, StoreError};
+use crate::domain::amounts::AmountBand;
 
 /// Page size when the query asks for none.
 const DEFAULT_LIMIT: i64 = 50;
@@ -24,7 +25,7 @@ struct Filters<'a> {
 
 impl<'a> Filters<'a> {
     /// Adds a condition; each `?` in `sql` becomes the next numbered placeholder.
-    fn push<const N: usize>(&mut self, sql: &str, values: [Param<'a>; N]) {
+    fn push(&mut self, sql: &str, values: impl IntoIterator<Item = Param<'a>>) {
         let mut numbered = String::new();
         for (i, piece) in sql.split('?').enumerate() {
             if i > 0 {
@@ -63,6 +64,10 @@ impl Store {
                 filters.push(sql, [value]);
             }
         }
+        if !q.amount_bands.is_empty() {
+            let (sql, values) = amount_bands(&q.amount_bands);
+            filters.push(&sql, values);
+        }
         if let Some((tx_time, receipt_id)) = &after {
             filters.push("(tx_time, receipt_id) < (?, ?)", [Param::Int(*tx_time), Param::Text(receipt_id)]);
         }
@@ -87,12 +92,33 @@ impl Store {
         let mut items = rows.iter().map(receipt_from_row).collect::<Result<Vec<_>, _>>()?;
         let next_cursor = if items.len() as i64 > limit {
             items.truncate(limit as usize);
-            items.last().map(|last| encode_cursor(last.tx_time, &last.receipt_id))
+            items.last().map(|last| encode_cursor(super::decode::unix_ms(last.time), &last.receipt_id))
         } else {
             None
         };
         Ok(Page { items, next_cursor })
     }
+}
+
+/// The condition that an amount lies within one of `bands`, with its values in `?` order.
+fn amount_bands(bands: &[AmountBand]) -> (String, Vec<Param<'_>>) {
+    let mut values = Vec::new();
+    let alternatives: Vec<String> = bands
+        .iter()
+        .map(|band| {
+            let list = vec!["?"; band.currencies.len()].join(", ");
+            let mut conditions = vec![format!("currency IN ({list})")];
+            values.extend(band.currencies.iter().map(|c| Param::Text(c.code())));
+            for (sql, bound) in [("amount_minor >= ?", band.min), ("amount_minor <= ?", band.max)] {
+                if let Some(bound) = bound {
+                    conditions.push(sql.to_owned());
+                    values.push(Param::Int(bound));
+                }
+            }
+            format!("({})", conditions.join(" AND "))
+        })
+        .collect();
+    (format!("({})", alternatives.join(" OR ")), values)
 }
 
 /// `TX_TIME.HEX(RECEIPT_ID)`: the key of the last receipt on a page.

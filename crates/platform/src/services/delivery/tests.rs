@@ -8,16 +8,18 @@ mod throttling;
 
 use std::ffi::OsStr;
 
-use super::{try_execute_task, Channels, Step};
+use super::{try_execute_task, Channel, Channels, Step};
 use crate::infra::delivery::email::tests::settings;
 use crate::infra::delivery::email::{EmailSender, SmtpSettings, TlsMode};
 use crate::infra::delivery::local::LocalOutbox;
 use crate::infra::store::{NewReceipt, NewTerminal, NewToken, Store, StoreOutcome};
+use ereceipt_core::model::{Currency, LocalTime, Money};
 use ereceipt_test_peers::smtp::SmtpServer;
 
 /// A SQLite store in a fresh directory holding one receipt of merchant `104110070110001` that
 /// the customer chose `delivery` for.
 pub(crate) async fn store_with_receipt(delivery: (&str, &str)) -> (Store, tempfile::TempDir, Vec<u8>) {
+    let choice = format!("{}:{}", delivery.0, delivery.1).parse().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let store = Store::connect(&format!("sqlite://{}", dir.path().join("p.db").display())).await.unwrap();
     let terminal = NewTerminal {
@@ -42,10 +44,8 @@ pub(crate) async fn store_with_receipt(delivery: (&str, &str)) -> (Store, tempfi
         record_hash: ereceipt_core::digest::sha256(&record),
         record,
         png: png.clone(),
-        amount_minor: 12_850,
-        currency: "CNY".into(),
-        tx_time: 1_764_050_591_000,
-        tx_offset_minutes: 480,
+        amount: Money::new(12_850, Currency::CNY).unwrap(),
+        time: LocalTime::new(1_764_050_591, 480).unwrap(),
         rrn: "332914567890".into(),
         auth_code: "A1B2C3".into(),
         card_masked: "622202******3446".into(),
@@ -54,7 +54,7 @@ pub(crate) async fn store_with_receipt(delivery: (&str, &str)) -> (Store, tempfi
         signer_serial: "01".into(),
         received_at: chrono::Utc::now().timestamp_millis(),
         ack: b"ack".to_vec(),
-        delivery: Some((delivery.0.into(), delivery.1.into())),
+        delivery: Some(choice),
     };
     assert!(matches!(store.store_receipt(&r).await.unwrap(), StoreOutcome::Stored(_)));
     (store, dir, png)
@@ -88,7 +88,7 @@ async fn an_email_arrives_once_with_the_receipt_attached() {
     let text = msg.body_text(0).unwrap();
     assert!(text.contains("https://receipts.example/r/T0000501-000001-000001"), "{text}");
     let (d, events) = &store.deliveries_of("T0000501-000001-000001").await.unwrap()[0];
-    assert_eq!(d.state, "sent");
+    assert_eq!(d.state.as_str(), "sent");
     assert!(d.last_answer.as_deref().unwrap_or("").starts_with("250"), "{d:?}");
     assert_eq!(events.len(), 2);
 }
@@ -126,7 +126,7 @@ async fn a_claim_left_by_a_dead_worker_is_taken_over_after_its_lease_only() {
     let now = chrono::Utc::now().timestamp_millis();
     // Worker "dead" claims and never reports.
     let claimed = store.claim_delivery("dead", now, 60_000).await.unwrap().unwrap();
-    assert_eq!(claimed.state, "sending");
+    assert_eq!(claimed.state.as_str(), "sending");
     let ch = channels(&settings(server.port, TlsMode::None), dir.path());
     assert_eq!(try_execute_task(&store, &ch, "w2").await.unwrap(), Step::Idle, "the lease holds");
     // The lease runs out (as if a minute passed).
@@ -146,13 +146,13 @@ async fn an_sms_delivery_report_for_any_segment_marks_the_delivery() {
     let now = chrono::Utc::now().timestamp_millis();
     let d = store.claim_delivery("w1", now, 60_000).await.unwrap().unwrap();
     assert!(store.delivery_sent(&d.delivery_id, "w1", Some("m-17,m-18"), "ok", now).await.unwrap());
-    assert_eq!(store.delivery_reported("sms", "m-1", Some(true), "Delivered", now + 1).await.unwrap(), None);
-    assert_eq!(store.delivery_reported("mms", "m-18", Some(true), "Delivered", now + 1).await.unwrap(), None);
-    let reported = store.delivery_reported("sms", "m-18", Some(true), "Delivered", now + 2).await.unwrap();
+    assert_eq!(store.delivery_reported(Channel::Sms, "m-1", Some(true), "Delivered", now + 1).await.unwrap(), None);
+    assert_eq!(store.delivery_reported(Channel::Mms, "m-18", Some(true), "Delivered", now + 1).await.unwrap(), None);
+    let reported = store.delivery_reported(Channel::Sms, "m-18", Some(true), "Delivered", now + 2).await.unwrap();
     assert_eq!(reported.as_deref(), Some("T0000501-000001-000001.sms"));
     let (row, events) = &store.deliveries_of("T0000501-000001-000001").await.unwrap()[0];
-    assert_eq!(row.state, "delivered");
-    assert_eq!(events.last().unwrap().state, "delivered");
+    assert_eq!(row.state.as_str(), "delivered");
+    assert_eq!(events.last().unwrap().state.as_str(), "delivered");
 }
 
 /// The pure parts: backoff, and amounts and times as the message prints them.
@@ -170,8 +170,15 @@ mod pure {
 
     #[test]
     fn amounts_and_times_read_as_printed() {
+        let amount = |minor, code: &str| {
+            ereceipt_core::model::Money::new(minor, code.parse().unwrap()).unwrap().format(MoneyLayout::Message)
+        };
         assert_eq!(amount(12_850, "CNY"), "CNY 128.50");
+        assert_eq!(amount(174_355, "CNY"), "CNY 1743.55");
         assert_eq!(amount(500, "JPY"), "JPY 500");
-        assert_eq!(local_time(1_764_050_591_000, 480), "2025-11-25 14:03");
+        assert_eq!(amount(50_000, "KRW"), "KRW 50000");
+        assert_eq!(amount(1_005, "BHD"), "BHD 1.005");
+        let t = ereceipt_core::model::LocalTime::new(1_764_050_591, 480).unwrap();
+        assert_eq!(t.format(TimeLayout::Message), "2025-11-25 14:03");
     }
 }

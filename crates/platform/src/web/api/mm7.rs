@@ -103,7 +103,7 @@ pub async fn vasp(State(st): State<SharedState>, headers: HeaderMap, body: Bytes
         return Ok(fault(Status { code: 2002, text: "Address Error" }, &why));
     }
     let now = chrono::Utc::now().timestamp_millis();
-    match st.store.delivery_reported("mms", &req.message_id, req.outcome(), &req.describe(), now).await {
+    match st.store.delivery_reported(Channel::Mms, &req.message_id, req.outcome(), &req.describe(), now).await {
         Ok(_) => {
             tracing::info!(delivery = %delivery.delivery_id, report = %req.describe(), "MMS delivery report stored");
             Ok(soap(StatusCode::OK, report::delivery_report_rsp(ns, version, tid, SUCCESS)))

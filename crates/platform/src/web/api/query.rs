@@ -63,7 +63,7 @@ impl From<StoredReceipt> for ReceiptView {
         Self {
             image: format!("/api/v1/receipts/{}/image", r.receipt_id),
             record: format!("/api/v1/receipts/{}/record", r.receipt_id),
-            time: rfc3339(r.tx_time, r.tx_offset_minutes),
+            time: r.time.rfc3339(),
             received_at: rfc3339(r.received_at, 0),
             record_hash: hex::encode(r.record_hash),
             id: r.receipt_id,
@@ -72,8 +72,8 @@ impl From<StoredReceipt> for ReceiptView {
             merchant_name: r.merchant_name,
             batch: r.batch,
             serial: r.serial,
-            amount_minor: r.amount_minor,
-            currency: r.currency,
+            amount_minor: i64::try_from(r.amount.minor()).unwrap_or(i64::MAX),
+            currency: r.amount.currency().code().to_owned(),
             rrn: r.rrn,
             auth_code: r.auth_code,
             card: r.card_masked,
@@ -110,6 +110,7 @@ pub async fn search(
         min_amount: p.min_amount,
         max_amount: p.max_amount,
         currency: p.currency,
+        amount_bands: Vec::new(),
         serial: p.serial,
         rrn: p.rrn,
         card_last4: p.last4,
@@ -128,7 +129,7 @@ pub async fn receipt(
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let r = st.store.receipt(&id).await?.ok_or_else(|| ApiError::not_found(format!("no receipt {id}")))?;
-    let delivery = r.delivery.as_ref().map(|(c, t)| format!("{c}:{t}"));
+    let delivery = r.delivery.as_ref().map(|d| d.to_string());
     let deliveries = deliveries_json(st.store.deliveries_of(&id).await?);
     let mut view = serde_json::to_value(ReceiptView::from(r))
         .map_err(|e| ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;

@@ -2,10 +2,9 @@
 //! receipts over mutual TLS (its client certificate says which terminal it is).
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
-use ereceipt_core::contract::{DeliveryProgress, TerminalReceipt, UnknownDeliveryState};
+use ereceipt_core::contract::{DeliveryProgress, TerminalReceipt};
 
 use super::ApiError;
 use crate::infra::tls::ClientCert;
@@ -39,19 +38,17 @@ pub async fn receipt(
         .deliveries_of(&id)
         .await?
         .into_iter()
-        .map(|(d, _)| {
-            // The queue's CHECK constraint admits only the five states; anything else is a
-            // corrupt row, not something to pass on to the terminal.
-            let state = d.state.parse().map_err(|e: UnknownDeliveryState| {
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("delivery {}: {e}", d.delivery_id))
-            })?;
-            Ok(DeliveryProgress { channel: d.channel, state, attempts: d.attempts, updated_at: utc(d.updated_at) })
+        .map(|(d, _)| DeliveryProgress {
+            channel: d.channel.as_str().to_owned(),
+            state: d.state,
+            attempts: d.attempts,
+            updated_at: utc(d.updated_at),
         })
-        .collect::<Result<_, ApiError>>()?;
+        .collect();
     Ok(Json(TerminalReceipt {
         id: r.receipt_id,
         received_at: utc(r.received_at),
-        channel: r.delivery.map(|(channel, _)| channel),
+        channel: r.delivery.as_ref().map(|d| d.channel().to_owned()),
         deliveries,
     }))
 }

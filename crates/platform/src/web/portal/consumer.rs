@@ -326,7 +326,7 @@ pub async fn verify_upload(
         @if let Some(r) = &v.receipt {
             dl {
                 dt { (l.t("Merchant", "商户")) } dd { (r.merchant_name) }
-                dt { (l.t("Amount", "金额")) } dd { (views::money(i64::try_from(r.amount_minor).unwrap_or(i64::MAX), &r.currency)) }
+                dt { (l.t("Amount", "金额")) } dd { (summary_amount(r)) }
                 dt { (l.t("Time", "时间")) } dd { (r.time) }
                 dt { (l.t("Terminal", "终端")) } dd { (r.terminal_id) }
                 dt { "RRN" } dd { (r.rrn) }
@@ -349,4 +349,11 @@ fn upload_error(ctx: &Ctx, l: Lang, status: StatusCode, what: &str) -> Response 
         MAX_VERIFY_BYTES / (1024 * 1024)
     );
     verify_page(ctx, &Viewer::Anonymous, status, notice("error", Some(&text)))
+}
+
+/// The amount of a checked receipt as the portal writes amounts (the summary keeps it in parts,
+/// as `ereceipt verify --json` prints it).
+fn summary_amount(r: &ereceipt_core::verify::ReceiptSummary) -> String {
+    let money = r.currency.parse().ok().and_then(|c| ereceipt_core::model::Money::new(r.amount_minor, c).ok());
+    money.map_or_else(|| format!("{} {}", r.amount_minor, r.currency), views::money)
 }

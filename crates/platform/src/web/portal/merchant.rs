@@ -6,6 +6,7 @@ use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{FixedOffset, NaiveDate, TimeZone};
+use ereceipt_core::model::Currency;
 use maud::{html, Markup};
 use serde::{Deserialize, Serialize};
 
@@ -13,6 +14,8 @@ use super::guards::{Merchant, ToLogin, ToStart};
 use super::staff::viewer;
 use super::views::{self, urlencode};
 use super::{Ctx, Lang, PageError};
+use crate::domain::amounts::{self, AmountBand, AmountError};
+use crate::domain::delivery::DeliveryState;
 use crate::infra::store::{ReceiptQuery, StoredReceipt};
 use crate::web::state::SharedState;
 
@@ -30,6 +33,8 @@ pub struct SearchForm {
     pub terminal: String,
     pub min: String,
     pub max: String,
+    /// The currency of `min` and `max` (and of the receipts shown); empty: any.
+    pub currency: String,
     pub serial: String,
     pub rrn: String,
     pub last4: String,
@@ -46,6 +51,7 @@ impl SearchForm {
             ("terminal", &self.terminal),
             ("min", &self.min),
             ("max", &self.max),
+            ("currency", &self.currency),
             ("serial", &self.serial),
             ("rrn", &self.rrn),
             ("last4", &self.last4),
@@ -85,6 +91,7 @@ impl SearchForm {
             Some(s) => Some(s.parse::<i64>().map_err(|_| bad(l, "serial", "123456"))?),
             None => None,
         };
+        let (currency, min_amount, max_amount, amount_bands) = self.amounts(l)?;
         let last4 = text(&self.last4);
         if let Some(l4) = &last4 {
             if l4.len() != 4 || !l4.bytes().all(|b| b.is_ascii_digit()) {
@@ -96,9 +103,10 @@ impl SearchForm {
             terminal_id: text(&self.terminal),
             from: day("from", &self.from, 0)?,
             to: day("to", &self.to, 1)?,
-            min_amount: text(&self.min).map(|s| parse_amount(&s).ok_or_else(|| bad(l, "min", "12.50"))).transpose()?,
-            max_amount: text(&self.max).map(|s| parse_amount(&s).ok_or_else(|| bad(l, "max", "12.50"))).transpose()?,
-            currency: None,
+            min_amount,
+            max_amount,
+            currency: currency.map(|c| c.code().to_owned()),
+            amount_bands,
             serial,
             rrn: text(&self.rrn),
             card_last4: last4,
@@ -108,26 +116,49 @@ impl SearchForm {
     }
 }
 
+impl SearchForm {
+    /// The currency chosen and the amount bounds: in that currency's minor unit when one is
+    /// chosen, otherwise as bands that read the typed amount in each receipt's own currency.
+    #[allow(clippy::type_complexity)]
+    fn amounts(&self, l: Lang) -> Result<(Option<Currency>, Option<i64>, Option<i64>, Vec<AmountBand>), String> {
+        let text = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_owned());
+        let (min, max) = (text(&self.min), text(&self.max));
+        let Some(code) = text(&self.currency) else {
+            let bound = |field: &str, s: Option<String>| {
+                s.map(|s| amounts::parse_any(&s).map_err(|e| amount_refused(l, field, &e))).transpose()
+            };
+            let bands = amounts::bands_for_any_currency(bound("min", min)?, bound("max", max)?);
+            return Ok((None, None, None, bands));
+        };
+        let currency: Currency = code.parse().map_err(|_| bad(l, "currency", "CNY"))?;
+        let bound = |field: &str, s: Option<String>| {
+            s.map(|s| amounts::parse_in(currency, &s).map_err(|e| amount_refused(l, field, &e))).transpose()
+        };
+        Ok((Some(currency), bound("min", min)?, bound("max", max)?, Vec::new()))
+    }
+}
+
+/// What is wrong with the amount bound `field`, in the page's language.
+fn amount_refused(l: Lang, field: &str, e: &AmountError) -> String {
+    match (l, e) {
+        (Lang::En, e) => format!("{field}: {e}"),
+        (Lang::Zh, AmountError::NotInCurrency { currency, exponent: 0, example }) => {
+            format!("{field}：{currency} 金额没有小数（例如 {example}）")
+        }
+        (Lang::Zh, AmountError::NotInCurrency { currency, exponent, example }) => {
+            format!("{field}：{currency} 金额最多 {exponent} 位小数（例如 {example}）")
+        }
+        (Lang::Zh, AmountError::NotAnAmount { exponent, example }) => {
+            format!("{field}：金额为最多 {exponent} 位小数的数字（例如 {example}）")
+        }
+    }
+}
+
 fn bad(l: Lang, field: &str, example: &str) -> String {
     match l {
         Lang::En => format!("{field}: not understood (example: {example})"),
         Lang::Zh => format!("{field}：格式不正确（例如 {example}）"),
     }
-}
-
-/// `12.50` → 1250 minor units (two decimals, as CNY, USD, EUR, HKD have).
-pub(crate) fn parse_amount(s: &str) -> Option<i64> {
-    let s = s.trim().replace(',', "");
-    let (whole, frac) = s.split_once('.').unwrap_or((&s, ""));
-    if whole.is_empty() && frac.is_empty() || frac.len() > 2 {
-        return None;
-    }
-    if !whole.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let whole: i64 = if whole.is_empty() { 0 } else { whole.parse().ok()? };
-    let frac: i64 = format!("{frac:0<2}").parse().ok()?;
-    whole.checked_mul(100)?.checked_add(frac)
 }
 
 /// The portal's offset for the dates of search forms.
@@ -146,6 +177,14 @@ pub(crate) fn search_form(l: Lang, action: &str, f: &SearchForm, csv: Option<&st
             (field("terminal", l.t("Terminal", "终端号"), &f.terminal, "text", ""))
             (field("min", l.t("Amount from", "最小金额"), &f.min, "text", "0.00"))
             (field("max", l.t("Amount to", "最大金额"), &f.max, "text", "0.00"))
+            label { (l.t("Currency", "币种"))
+                select name="currency" id="f-currency" {
+                    option value="" selected[f.currency.is_empty()] { (l.t("Any", "全部")) }
+                    @for c in Currency::all() {
+                        option value=(c.code()) selected[f.currency.trim() == c.code()] { (c.code()) }
+                    }
+                }
+            }
             (field("serial", l.t("Serial", "凭证号"), &f.serial, "text", ""))
             (field("rrn", "RRN", &f.rrn, "text", ""))
             (field("last4", l.t("Card last 4", "卡号后四位"), &f.last4, "text", ""))
@@ -202,26 +241,26 @@ fn cell(s: &str) -> String {
 const CSV_HEADER: &str = "\u{feff}receipt_id,time_local,time_utc,terminal_id,batch,serial,amount,currency,amount_minor,card,card_brand,rrn,auth_code,delivery_channel,delivery_state\r\n";
 
 /// The CSV lines of `items`, with their delivery channel and state.
-fn csv_rows(items: &[StoredReceipt], deliveries: &[Option<(String, String)>]) -> String {
+fn csv_rows(items: &[StoredReceipt], deliveries: &[Option<(&str, Option<DeliveryState>)>]) -> String {
     let mut out = String::new();
     for (r, d) in items.iter().zip(deliveries.iter().chain(std::iter::repeat(&None))) {
-        let (channel, state) = d.clone().unwrap_or_default();
+        let (channel, state) = d.unwrap_or_default();
         let row = [
             cell(&r.receipt_id),
-            cell(&views::local_time(r.tx_time, r.tx_offset_minutes)),
-            cell(&views::local_time(r.tx_time, 0)),
+            cell(&views::local_time(r.time)),
+            cell(&views::local_time(r.time.in_utc())),
             cell(&r.terminal_id),
             r.batch.to_string(),
             r.serial.to_string(),
-            cell(views::money(r.amount_minor, &r.currency).split(' ').next().unwrap_or("")),
-            cell(&r.currency),
-            r.amount_minor.to_string(),
+            cell(&r.amount.decimal()),
+            cell(r.amount.currency().code()),
+            r.amount.minor().to_string(),
             cell(&r.card_masked),
             cell(&r.card_brand),
             cell(&r.rrn),
             cell(&r.auth_code),
-            cell(&channel),
-            cell(&state),
+            cell(channel),
+            cell(state.map_or("", DeliveryState::as_str)),
         ];
         out.push_str(&row.join(","));
         out.push_str("\r\n");
@@ -286,7 +325,7 @@ async fn export_page(
     let page = st.store.search(q).await?;
     let ids: Vec<String> = page.items.iter().map(|r| r.receipt_id.clone()).collect();
     let states = st.store.delivery_states(&ids).await?;
-    let deliveries: Vec<Option<(String, String)>> = ids.iter().map(|id| states.get(id).cloned()).collect();
+    let deliveries: Vec<_> = ids.iter().map(|id| states.get(id).copied()).collect();
     Ok((csv_rows(&page.items, &deliveries), page.next_cursor))
 }
 
@@ -294,16 +333,42 @@ async fn export_page(
 mod tests {
     use super::*;
 
+    fn query(min: &str, max: &str, currency: &str, l: Lang) -> Result<ReceiptQuery, String> {
+        let f = SearchForm { min: min.into(), max: max.into(), currency: currency.into(), ..SearchForm::default() };
+        f.to_query(Some("M-1"), FixedOffset::east_opt(0).expect("offset"), l)
+    }
+
     #[test]
-    fn amounts_parse_to_minor_units() {
-        assert_eq!(parse_amount("12.50"), Some(1250));
-        assert_eq!(parse_amount("12.5"), Some(1250));
-        assert_eq!(parse_amount("12"), Some(1200));
-        assert_eq!(parse_amount("1,234.56"), Some(123_456));
-        assert_eq!(parse_amount(".5"), Some(50));
-        for bad in ["", ".", "1.234", "-1", "1e3", "abc", "99999999999999999999"] {
-            assert_eq!(parse_amount(bad), None, "{bad}");
+    fn amounts_follow_the_chosen_currency() {
+        let q = query("500", "500", "JPY", Lang::En).expect("yen");
+        assert_eq!((q.min_amount, q.max_amount, q.currency.as_deref()), (Some(500), Some(500), Some("JPY")));
+        assert!(q.amount_bands.is_empty());
+        let q = query("12.5", "1,234.56", "CNY", Lang::En).expect("yuan");
+        assert_eq!((q.min_amount, q.max_amount), (Some(1250), Some(123_456)));
+        let q = query("", "12.345", "BHD", Lang::En).expect("dinar");
+        assert_eq!(q.max_amount, Some(12_345));
+        assert_eq!(query("", "", "USD", Lang::En).expect("a currency alone").currency.as_deref(), Some("USD"));
+
+        let e = query("12.345", "", "USD", Lang::En).expect_err("three decimals in dollars");
+        assert_eq!(e, "min: USD amounts have at most 2 decimals (example: 12.50)");
+        let e = query("", "12.5", "JPY", Lang::Zh).expect_err("decimals in yen");
+        assert_eq!(e, "max：JPY 金额没有小数（例如 12）");
+        for bad in ["-1", "1e3", "abc", "99999999999999999999", "."] {
+            assert!(query(bad, "", "CNY", Lang::En).is_err(), "{bad}");
         }
+        assert!(query("1", "", "XXX", Lang::En).is_err_and(|e| e.contains("currency")));
+    }
+
+    #[test]
+    fn without_a_currency_amounts_are_read_in_each_receipts_own() {
+        let q = query("500", "500", "", Lang::En).expect("any currency");
+        assert_eq!((q.min_amount, q.max_amount, q.currency), (None, None, None));
+        let jpy: Currency = "JPY".parse().expect("JPY");
+        let band = q.amount_bands.iter().find(|b| b.currencies.contains(&jpy)).expect("a yen band");
+        assert_eq!((band.min, band.max), (Some(500), Some(500)));
+        assert!(query("", "", "", Lang::En).expect("no amount").amount_bands.is_empty());
+        let e = query("1.2345", "", "", Lang::En).expect_err("too fine for any currency");
+        assert!(e.starts_with("min: amounts are decimal numbers with at most 3 decimals"), "{e}");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use chrono::Utc;
 use maud::html;
 use serde::Deserialize;
 
-use super::views::{csrf_field, layout, local_time, notice, Viewer};
+use super::views::{csrf_field, instant, layout, notice, Viewer};
 use super::{see_other, session_subject, CsrfForm, Ctx, Lang, PageError};
 use crate::domain::credentials::{self, Role};
 use crate::infra::store::AccountRow;
@@ -177,9 +177,9 @@ pub async fn login(
                     StatusCode::TOO_MANY_REQUESTS,
                     match l {
                         Lang::En => {
-                            format!("Too many failed sign-ins: the account is locked until {}.", local_time(until, 0))
+                            format!("Too many failed sign-ins: the account is locked until {}.", instant(until))
                         }
-                        Lang::Zh => format!("登录失败次数过多，账户已锁定至 {}。", local_time(until, 0)),
+                        Lang::Zh => format!("登录失败次数过多，账户已锁定至 {}。", instant(until)),
                     },
                 ),
             };

@@ -1,18 +1,16 @@
 //! What the portal's pages are made of: the layout, the home page, the language switch, and the
 //! receipt list, detail and verification blocks the three roles share.
 
-use std::str::FromStr;
-
 use axum::extract::Query;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, FixedOffset};
-use ereceipt_core::model::{Currency, Money};
+use ereceipt_core::model::{LocalTime, Money, MoneyLayout, TimeLayout};
 use ereceipt_core::verify::{Verdict, Verification};
 use maud::{html, Markup, DOCTYPE};
 use serde::Deserialize;
 
 use super::{cookie_header, Ctx, Lang, PageError};
+use crate::domain::delivery::{Channel, DeliveryState, DeliveryStep};
 use crate::infra::store::{DeliveryEvent, DeliveryRow, StoredReceipt};
 use crate::web::state::SharedState;
 use crate::web::support::cookies::LANG_COOKIE;
@@ -130,22 +128,22 @@ pub async fn stylesheet() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")], CSS)
 }
 
-/// `128.50 CNY` from minor units.
-pub(crate) fn money(minor: i64, currency: &str) -> String {
-    let m = Currency::from_str(currency).ok().and_then(|c| Money::new(u64::try_from(minor).ok()?, c).ok());
-    match m {
-        Some(m) => format!("{} {}", m.decimal(), m.currency().code()),
-        None => format!("{minor} {currency}"),
-    }
+/// An amount as every portal page writes it, in either language: `1,234.50 CNY` (the code
+/// after the digits, so that amounts line up in a column).
+pub(crate) fn money(m: Money) -> String {
+    m.format(MoneyLayout::CodeLast)
 }
 
-/// The sale's time as the terminal showed it: `2026-11-26 10:15 +08:00`.
-pub(crate) fn local_time(ms: i64, offset_minutes: i32) -> String {
-    let offset = FixedOffset::east_opt(offset_minutes * 60).or_else(|| FixedOffset::east_opt(0));
-    match (DateTime::from_timestamp_millis(ms), offset) {
-        (Some(t), Some(o)) => t.with_timezone(&o).format("%Y-%m-%d %H:%M:%S %:z").to_string(),
-        _ => ms.to_string(),
-    }
+/// The sale's time as the terminal showed it, as every portal page and the CSV export write it:
+/// `2026-11-26 10:15:00 +08:00`.
+pub(crate) fn local_time(t: LocalTime) -> String {
+    t.format(TimeLayout::Page)
+}
+
+/// An instant (Unix ms: a delivery step, the end of a lock), in UTC, in the layout of
+/// [`local_time`].
+pub(crate) fn instant(ms: i64) -> String {
+    LocalTime::new(ms.div_euclid(1000), 0).map(local_time).unwrap_or_else(|_| ms.to_string())
 }
 
 /// A table of receipts; each row links to `link(receipt)`.
@@ -167,9 +165,9 @@ pub(crate) fn receipt_table(l: Lang, items: &[StoredReceipt], link: impl Fn(&Sto
                     tbody {
                         @for r in items {
                             tr {
-                                td data-label=(l.t("Time", "时间")) { a href=(link(r)) { (local_time(r.tx_time, r.tx_offset_minutes)) } }
+                                td data-label=(l.t("Time", "时间")) { a href=(link(r)) { (local_time(r.time)) } }
                                 td data-label=(l.t("Merchant", "商户")) { (r.merchant_name) }
-                                td.num data-label=(l.t("Amount", "金额")) { strong { (money(r.amount_minor, &r.currency)) } }
+                                td.num data-label=(l.t("Amount", "金额")) { strong { (money(r.amount)) } }
                                 td data-label=(l.t("Card", "卡号")) { (r.card_masked) }
                                 td data-label=(l.t("Terminal / serial", "终端 / 凭证号")) { (r.terminal_id) " / " (format!("{:06}", r.serial)) }
                                 td data-label="RRN" { (r.rrn) }
@@ -220,8 +218,8 @@ pub(crate) fn receipt_detail(
             div.facts {
                 dl {
                     dt { (l.t("Merchant", "商户")) } dd { (r.merchant_name) " (" (r.merchant_id) ")" }
-                    dt { (l.t("Amount", "金额")) } dd.amount { (money(r.amount_minor, &r.currency)) }
-                    dt { (l.t("Time", "时间")) } dd { (local_time(r.tx_time, r.tx_offset_minutes)) }
+                    dt { (l.t("Amount", "金额")) } dd.amount { (money(r.amount)) }
+                    dt { (l.t("Time", "时间")) } dd { (local_time(r.time)) }
                     dt { (l.t("Card", "卡号")) } dd { (r.card_masked) " " (r.card_brand) }
                     dt { (l.t("Terminal", "终端")) } dd { (r.terminal_id) }
                     dt { (l.t("Batch / serial", "批次号 / 凭证号")) } dd { (format!("{:06} / {:06}", r.batch, r.serial)) }
@@ -234,13 +232,13 @@ pub(crate) fn receipt_detail(
                     ul.deliveries {
                         @for (d, events) in deliveries {
                             li {
-                                strong { (channel_name(l, &d.channel)) }
+                                strong { (channel_name(l, d.channel)) }
                                 @if detail == DeliveryDetail::Full { " → " (d.recipient) }
-                                " · " span class={ "state " (d.state) } { (state_name(l, &d.state)) }
+                                " · " span class={ "state " (d.state.as_str()) } { (state_name(l, d.state)) }
                                 @if detail == DeliveryDetail::Full {
                                     ul.history {
                                         @for e in events {
-                                            li { (local_time(e.at, 0)) " " (state_name(l, &e.state)) @if !e.answer.is_empty() { " — " (e.answer) } }
+                                            li { (instant(e.at)) " " (step_name(l, e.state)) @if !e.answer.is_empty() { " — " (e.answer) } }
                                         }
                                     }
                                 }
@@ -303,25 +301,33 @@ pub(crate) fn verdict_picture(l: Lang, data_url: &str) -> Markup {
     }
 }
 
-fn channel_name(l: Lang, c: &str) -> &'static str {
+fn channel_name(l: Lang, c: Channel) -> &'static str {
     match c {
-        "sms" => l.t("SMS", "短信"),
-        "mms" => l.t("MMS", "彩信"),
-        "email" => l.t("Email", "电子邮件"),
-        "pull" => l.t("Pull (log in to fetch)", "自助查询"),
-        _ => l.t("Other", "其他"),
+        Channel::Sms => l.t("SMS", "短信"),
+        Channel::Mms => l.t("MMS", "彩信"),
+        Channel::Email => l.t("Email", "电子邮件"),
     }
 }
 
-fn state_name(l: Lang, s: &str) -> &'static str {
+fn state_name(l: Lang, s: DeliveryState) -> &'static str {
     match s {
-        "queued" => l.t("queued", "排队中"),
-        "sending" => l.t("sending", "发送中"),
-        "sent" => l.t("sent", "已发送"),
-        "delivered" => l.t("delivered", "已送达"),
-        "failed" => l.t("failed", "失败"),
-        "retry" => l.t("will retry", "将重试"),
-        _ => l.t("other", "其他"),
+        DeliveryState::Queued => l.t("queued", "排队中"),
+        DeliveryState::Sending => l.t("sending", "发送中"),
+        DeliveryState::Sent => l.t("sent", "已发送"),
+        DeliveryState::Delivered => l.t("delivered", "已送达"),
+        DeliveryState::Failed => l.t("failed", "失败"),
+    }
+}
+
+fn step_name(l: Lang, s: DeliveryStep) -> &'static str {
+    match s {
+        DeliveryStep::Queued => l.t("queued", "排队中"),
+        DeliveryStep::Interrupted => l.t("interrupted, resumed", "中断后继续"),
+        DeliveryStep::Sent => l.t("sent", "已发送"),
+        DeliveryStep::Retry => l.t("will retry", "将重试"),
+        DeliveryStep::Failed => l.t("failed", "失败"),
+        DeliveryStep::Delivered => l.t("delivered", "已送达"),
+        DeliveryStep::Report => l.t("report", "状态报告"),
     }
 }
 
@@ -442,16 +448,20 @@ mod tests {
 
     #[test]
     fn money_uses_the_currency_exponent() {
-        assert_eq!(money(12850, "CNY"), "128.50 CNY");
-        assert_eq!(money(1234567, "CNY"), "12,345.67 CNY");
-        assert_eq!(money(500, "JPY"), "500 JPY");
-        assert_eq!(money(5, "XXX"), "5 XXX");
+        let money_of = |minor, code: &str| money(Money::new(minor, code.parse().unwrap()).unwrap());
+        assert_eq!(money_of(12850, "CNY"), "128.50 CNY");
+        assert_eq!(money_of(1234567, "CNY"), "12,345.67 CNY");
+        assert_eq!(money_of(500, "JPY"), "500 JPY");
+        assert_eq!(money_of(50_000, "KRW"), "50,000 KRW");
+        assert_eq!(money_of(1_234_567, "BHD"), "1,234.567 BHD");
     }
 
     #[test]
     fn local_time_keeps_the_terminal_offset() {
-        assert_eq!(local_time(1_764_000_000_000, 480), "2025-11-25 00:00:00 +08:00");
-        assert_eq!(local_time(1_764_000_000_000, 0), "2025-11-24 16:00:00 +00:00");
+        let t = LocalTime::new(1_764_000_000, 480).unwrap();
+        assert_eq!(local_time(t), "2025-11-25 00:00:00 +08:00");
+        assert_eq!(local_time(t.in_utc()), "2025-11-24 16:00:00 +00:00");
+        assert_eq!(instant(1_764_000_000_999), "2025-11-24 16:00:00 +00:00");
     }
 
     #[test]

@@ -19,7 +19,7 @@ impl ReceiptScope {
     /// Whether `r` is within the scope.
     pub(crate) fn admits(&self, r: &StoredReceipt) -> bool {
         match self {
-            ReceiptScope::Phone(phone) => r.delivery.as_ref().is_some_and(|(_, to)| to == phone),
+            ReceiptScope::Phone(phone) => r.delivery.as_ref().is_some_and(|d| d.recipient() == phone),
             ReceiptScope::Merchant(id) => r.merchant_id == *id,
             ReceiptScope::Any => true,
         }

@@ -173,9 +173,9 @@ async fn concurrent_wrong_codes_lock_after_exactly_five(store: &Store) {
 async fn receipts_for_phone_lists_only_that_number(store: &Store) {
     register(store, "POS00001", "M1").await;
     let other = "+8613800138001";
-    let with = |serial, tx_time, to: Option<(&str, &str)>| {
-        let mut r = receipt("POS00001", serial, tx_time, 100 * serial);
-        r.delivery = to.map(|(channel, to)| (channel.to_owned(), to.to_owned()));
+    let with = |serial, tx_time: i64, to: Option<(&str, &str)>| {
+        let mut r = receipt("POS00001", serial, T0 + tx_time * 1_000, 100 * serial);
+        r.delivery = to.map(|(channel, to)| super::choice(channel, to));
         r
     };
     for r in [
@@ -192,5 +192,5 @@ async fn receipts_for_phone_lists_only_that_number(store: &Store) {
     assert_eq!(ids(store.receipts_for_phone(other).await.expect("list")), [3]);
     assert!(store.receipts_for_phone("+10000000000").await.expect("list").is_empty());
     let first = store.receipts_for_phone(other).await.expect("list").remove(0);
-    assert_eq!(first.delivery, Some(("pull".to_owned(), other.to_owned())));
+    assert_eq!(first.delivery, Some(super::choice("pull", other)));
 }

@@ -2,6 +2,7 @@
 //! whole id on their own channel.
 
 use super::{behaviours, receipt, register};
+use crate::domain::delivery::Channel;
 use crate::infra::store::Store;
 
 behaviours!(
@@ -18,14 +19,14 @@ async fn queued(store: &Store, channel: &str, to: &str, n: i64) {
     for serial in 1..=n {
         let mut r = receipt("POS00001", serial, T0, 100);
         r.received_at = T0;
-        r.delivery = Some((channel.to_owned(), to.to_owned()));
+        r.delivery = Some(super::choice(channel, to));
         store.store_receipt(&r).await.expect("store");
     }
 }
 
 async fn history(store: &Store, receipt_id: &str) -> Vec<(String, String)> {
     let deliveries = store.deliveries_of(receipt_id).await.expect("deliveries");
-    deliveries[0].1.iter().map(|e| (e.state.clone(), e.answer.clone())).collect()
+    deliveries[0].1.iter().map(|e| (e.state.to_string(), e.answer.clone())).collect()
 }
 
 async fn an_expired_lease_is_taken_over_and_the_history_says_so(store: &Store) {
@@ -90,7 +91,7 @@ async fn reports_match_whole_ids_on_their_own_channel(store: &Store) {
         async move {
             let mut r = receipt("POS00001", serial, T0, 100);
             r.received_at = T0;
-            r.delivery = Some((channel, to));
+            r.delivery = Some(super::choice(&channel, &to));
             store.store_receipt(&r).await.expect("store");
             let d = store.claim_delivery("w", T0, 60_000).await.expect("claim").expect("due");
             assert!(store.delivery_sent(&d.delivery_id, "w", Some(&peer_id), "accepted", T0).await.expect("sent"));
@@ -101,6 +102,7 @@ async fn reports_match_whole_ids_on_their_own_channel(store: &Store) {
     let mms = sent(2, "mms", "+8613800138000", "mmsc_7").await;
 
     let report = |channel: &'static str, id: &'static str, delivered: Option<bool>| async move {
+        let channel = channel.parse().expect("a channel");
         store.delivery_reported(channel, id, delivered, &format!("report {id}"), T0 + 1).await.expect("report")
     };
     // Wildcards in a reported id are plain characters; an id of one channel means nothing on another.
@@ -108,11 +110,11 @@ async fn reports_match_whole_ids_on_their_own_channel(store: &Store) {
     {
         assert_eq!(report(channel, id, Some(false)).await, None, "{channel} {id}");
     }
-    assert_eq!(store.deliveries_of("POS00001-000001-000001").await.expect("of")[0].0.state, "sent");
+    assert_eq!(store.deliveries_of("POS00001-000001-000001").await.expect("of")[0].0.state.as_str(), "sent");
 
     // Not final yet: recorded in the history, the state stays.
     assert_eq!(report("mms", "mmsc_7", None).await.as_deref(), Some(mms.as_str()));
-    assert_eq!(store.deliveries_of("POS00001-000001-000002").await.expect("of")[0].0.state, "sent");
+    assert_eq!(store.deliveries_of("POS00001-000001-000002").await.expect("of")[0].0.state.as_str(), "sent");
     assert_eq!(report("mms", "mmsc_7", Some(true)).await.as_deref(), Some(mms.as_str()));
     assert_eq!(report("mms", "mmsc_7", Some(true)).await.as_deref(), Some(mms.as_str()), "a repeat");
     let (d, _) = &store.deliveries_of("POS00001-000001-000002").await.expect("of")[0];
@@ -123,10 +125,10 @@ async fn reports_match_whole_ids_on_their_own_channel(store: &Store) {
     // Any segment's id, first, middle or last, with its wildcard characters taken literally; the
     // receipts of the later segments say nothing new and leave no trace.
     for id in ["a_1", "b%2", "c3"] {
-        let found = store.delivery_reported("sms", id, Some(true), "DELIVRD", T0 + 2).await.expect("report");
+        let found = store.delivery_reported(Channel::Sms, id, Some(true), "DELIVRD", T0 + 2).await.expect("report");
         assert_eq!(found.as_deref(), Some(sms.as_str()), "{id}");
     }
-    assert_eq!(store.deliveries_of("POS00001-000001-000001").await.expect("of")[0].0.state, "delivered");
+    assert_eq!(store.deliveries_of("POS00001-000001-000001").await.expect("of")[0].0.state.as_str(), "delivered");
     let states: Vec<String> = history(store, "POS00001-000001-000001").await.into_iter().map(|e| e.0).collect();
     assert_eq!(states, ["queued", "sent", "delivered"]);
 }

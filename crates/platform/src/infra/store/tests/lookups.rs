@@ -2,6 +2,7 @@
 //! neighbours in its terminal's chain (the acquirer's chain proof).
 
 use super::{behaviours, receipt, register};
+use crate::domain::delivery::DeliveryState;
 use crate::infra::store::Store;
 
 behaviours!(delivery_states_name_channel_and_state_of_each_receipt, chain_neighbours_are_the_adjacent_sequences);
@@ -14,8 +15,8 @@ async fn delivery_states_name_channel_and_state_of_each_receipt(store: &Store) {
     for (serial, delivery) in
         [(1, Some(("email", "li.na@example.com"))), (2, Some(("pull", "+8613700137000"))), (3, None)]
     {
-        let mut r = receipt("T1", serial, T0 + serial, 100);
-        r.delivery = delivery.map(|(c, to)| (c.to_owned(), to.to_owned()));
+        let mut r = receipt("T1", serial, T0 + serial * 1_000, 100);
+        r.delivery = delivery.map(|(c, to)| super::choice(c, to));
         store.store_receipt(&r).await.expect("store");
         ids.push(r.receipt_id);
     }
@@ -24,8 +25,8 @@ async fn delivery_states_name_channel_and_state_of_each_receipt(store: &Store) {
     asked.extend(ids.iter().cloned());
     let states = store.delivery_states(&asked).await.expect("states");
     assert_eq!(states.len(), 2, "{states:?}");
-    assert_eq!(states.get(&ids[0]), Some(&("email".to_owned(), "queued".to_owned())), "a push delivery, queued");
-    assert_eq!(states.get(&ids[1]), Some(&("pull".to_owned(), String::new())), "pull: nothing is sent");
+    assert_eq!(states.get(&ids[0]), Some(&("email", Some(DeliveryState::Queued))), "a push delivery, queued");
+    assert_eq!(states.get(&ids[1]), Some(&("pull", None)), "pull: nothing is sent");
     assert_eq!(states.get(&ids[2]), None, "no choice");
     assert!(store.delivery_states(&[]).await.expect("none").is_empty());
 }
@@ -34,8 +35,8 @@ async fn chain_neighbours_are_the_adjacent_sequences(store: &Store) {
     register(store, "T1", "M-T1").await;
     register(store, "T2", "M-T2").await;
     for serial in 1..=4 {
-        store.store_receipt(&receipt("T1", serial, T0 + serial, 100)).await.expect("store");
-        store.store_receipt(&receipt("T2", serial, T0 + serial, 100)).await.expect("store");
+        store.store_receipt(&receipt("T1", serial, T0 + serial * 1_000, 100)).await.expect("store");
+        store.store_receipt(&receipt("T2", serial, T0 + serial * 1_000, 100)).await.expect("store");
     }
     let (before, after) = store.chain_neighbours("T1", 2).await.expect("neighbours");
     assert_eq!(before.iter().map(|e| e.receipt_id.as_str()).collect::<Vec<_>>(), ["T1-000001-000001"]);

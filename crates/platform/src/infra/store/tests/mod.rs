@@ -3,6 +3,7 @@
 
 mod accounts;
 mod codes;
+mod decoding;
 mod deliveries;
 mod lookups;
 mod receipts;
@@ -14,6 +15,7 @@ use std::sync::LazyLock;
 use tempfile::TempDir;
 
 use super::{NewReceipt, NewTerminal, NewToken, Store, StoreError};
+use ereceipt_core::model::{DeliveryChoice, LocalTime, Money};
 use ereceipt_test_peers::pg_cluster::TempCluster;
 
 /// One cluster per test binary, a database per test. A missing PostgreSQL fails the tests loudly.
@@ -108,7 +110,24 @@ pub(super) async fn register(store: &Store, terminal_id: &str, merchant_id: &str
 
 pub(super) use ereceipt_core::digest::sha256;
 
-/// A receipt of `terminal_id` (merchant `M-<terminal_id>`), its record and image derived from the id.
+/// A delivery choice as a terminal writes it, e.g. `("sms", "+8613800138000")`.
+pub(super) fn choice(channel: &str, to: &str) -> DeliveryChoice {
+    format!("{channel}:{to}").parse().expect("a valid delivery choice")
+}
+
+/// `minor` units of `currency`.
+pub(super) fn money(minor: i64, currency: &str) -> Money {
+    Money::new(u64::try_from(minor).expect("positive"), currency.parse().expect("a currency")).expect("an amount")
+}
+
+/// The sale time `tx_time` (Unix ms, whole seconds) at the terminal's `offset_minutes`.
+pub(super) fn at(tx_time: i64, offset_minutes: i16) -> LocalTime {
+    assert_eq!(tx_time % 1000, 0, "receipts carry whole seconds");
+    LocalTime::new(tx_time / 1000, offset_minutes).expect("a sale time")
+}
+
+/// A receipt of `terminal_id` (merchant `M-<terminal_id>`), its record and image derived from
+/// the id, sold at `tx_time` (Unix ms, whole seconds) for `amount_minor` fen.
 pub(super) fn receipt(terminal_id: &str, serial: i64, tx_time: i64, amount_minor: i64) -> NewReceipt {
     let receipt_id = format!("{terminal_id}-000001-{serial:06}");
     let record = format!("record of {receipt_id}").into_bytes();
@@ -124,10 +143,8 @@ pub(super) fn receipt(terminal_id: &str, serial: i64, tx_time: i64, amount_minor
         record_hash: sha256(&record),
         record,
         png: format!("\u{89}PNG image of {receipt_id}").into_bytes(),
-        amount_minor,
-        currency: "CNY".to_owned(),
-        tx_time,
-        tx_offset_minutes: 480,
+        amount: money(amount_minor, "CNY"),
+        time: at(tx_time, 480),
         rrn: format!("RRN{serial:09}"),
         auth_code: "A1B2C3".to_owned(),
         card_masked: "622202*********3446".to_owned(),

@@ -30,10 +30,8 @@ fn stored(r: &NewReceipt, ingest_seq: i64) -> StoredReceipt {
         previous_hash: r.previous_hash.clone(),
         record_hash: r.record_hash,
         record: r.record.clone(),
-        amount_minor: r.amount_minor,
-        currency: r.currency.clone(),
-        tx_time: r.tx_time,
-        tx_offset_minutes: r.tx_offset_minutes,
+        amount: r.amount,
+        time: r.time,
         rrn: r.rrn.clone(),
         auth_code: r.auth_code.clone(),
         card_masked: r.card_masked.clone(),
@@ -60,7 +58,7 @@ async fn a_receipt_is_stored_once_and_a_different_one_conflicts(store: &Store) {
     assert_eq!(store.store_receipt(&retry).await.expect("retry"), StoreOutcome::Duplicate(original.ack.clone()));
 
     let mut forged = original.clone();
-    forged.amount_minor = 1;
+    forged.amount = super::money(1, "CNY");
     forged.record = b"a different record".to_vec();
     forged.record_hash = sha256(&forged.record);
     forged.png = b"another image".to_vec();
@@ -74,7 +72,7 @@ async fn a_receipt_is_stored_once_and_a_different_one_conflicts(store: &Store) {
     assert_eq!(store.receipt_count().await.expect("count"), 1);
 
     assert_err(
-        store.store_receipt(&receipt("POS09999", 1, 0, 1)).await,
+        store.store_receipt(&receipt("POS09999", 1, 1_700_000_000_000, 1)).await,
         |e| matches!(e, StoreError::UnknownTerminal(id) if id == "POS09999"),
     );
 }
@@ -128,7 +126,7 @@ async fn concurrent_receipts_get_their_own_outcomes(store: &Store) {
                 other.record_hash = sha256(&other.record);
                 other
             }
-            _ => receipt("POS00002", i64::from(i) + 2, 1_700_000_000_000 + i64::from(i), 100 + i64::from(i)),
+            _ => receipt("POS00002", i64::from(i) + 2, 1_700_000_000_000 + i64::from(i) * 1_000, 100 + i64::from(i)),
         };
         tasks.spawn(async move {
             barrier.wait().await;
@@ -153,7 +151,7 @@ async fn a_stored_receipt_reads_back_whole(store: &Store) {
     let mut without_chain = receipt("POS00001", 2, 1_700_000_100_000, 99);
     without_chain.sequence = None;
     without_chain.previous_hash = None;
-    without_chain.tx_offset_minutes = -300;
+    without_chain.time = super::at(1_700_000_100_000, -300);
     without_chain.png = (0..=255).cycle().take(100_000).collect();
     for r in [&with_chain, &without_chain] {
         store.store_receipt(r).await.expect("store");
@@ -171,7 +169,7 @@ async fn the_chain_follows_arrival_order(store: &Store) {
     // Uploads arrive out of chain order, interleaved with another terminal's.
     let arrivals = [("POS00001", 3), ("POS00002", 1), ("POS00001", 1), ("POS00001", 2), ("POS00002", 2)];
     for (i, (terminal, serial)) in arrivals.into_iter().enumerate() {
-        let mut r = receipt(terminal, serial, 1_700_000_000_000 - i as i64, 100);
+        let mut r = receipt(terminal, serial, 1_700_000_000_000 - i as i64 * 1_000, 100);
         r.received_at = 1_800_000_000_000 + i as i64;
         store.store_receipt(&r).await.expect("store");
     }
@@ -182,7 +180,7 @@ async fn the_chain_follows_arrival_order(store: &Store) {
         [("POS00001-000001-000003", Some(3)), ("POS00001-000001-000001", Some(1)), ("POS00001-000001-000002", Some(2))]
     );
     assert!(chain.windows(2).all(|w| w[0].ingest_seq < w[1].ingest_seq), "ingest_seq increases: {chain:?}");
-    assert_eq!(chain[0].record_hash, receipt("POS00001", 3, 0, 100).record_hash);
+    assert_eq!(chain[0].record_hash, receipt("POS00001", 3, 1_700_000_000_000, 100).record_hash);
     assert_eq!(chain[0].previous_hash, Some(vec![0xAB; 32]));
     assert_eq!(chain[1].received_at, 1_800_000_000_002);
     assert!(store.chain("POS09999").await.expect("chain").is_empty());

@@ -80,7 +80,7 @@ async fn an_attempt_is_cut_off_and_recorded_before_its_lease_runs_out() {
         other => panic!("expected a cut-off attempt, got {other:?}"),
     }
     assert!(started.elapsed() < Duration::from_secs(2), "recorded within the lease: {:?}", started.elapsed());
-    assert_eq!(store.deliveries_of(RECEIPT).await.unwrap()[0].0.state, "queued");
+    assert_eq!(store.deliveries_of(RECEIPT).await.unwrap()[0].0.state.as_str(), "queued");
     assert_eq!((server.held(), server.received().len()), (1, 0));
 
     store.make_due_now().await.unwrap();

@@ -79,7 +79,7 @@ fn with_sms(stub: &StubSender, dir: &std::path::Path) -> super::Channels {
 
 async fn history(store: &crate::infra::store::Store) -> (String, Vec<String>) {
     let (d, events) = store.deliveries_of(RECEIPT).await.unwrap().remove(0);
-    (d.state, events.into_iter().map(|e| e.state).collect())
+    (d.state.to_string(), events.into_iter().map(|e| e.state.to_string()).collect())
 }
 
 #[tokio::test]

@@ -59,7 +59,7 @@ async fn smsc_throttling_and_a_full_queue_back_off_then_deliver_once() {
     let reference = submits[0].user_reference;
     assert!(reference.is_some() && submits.iter().all(|s| s.user_reference == reference), "{submits:?}");
     let (d, events) = &store.deliveries_of("T0000501-000001-000001").await.unwrap()[0];
-    assert_eq!(d.state, "sent");
+    assert_eq!(d.state.as_str(), "sent");
     let states: Vec<&str> = events.iter().map(|e| e.state.as_str()).collect();
     assert_eq!(states, ["queued", "retry", "retry", "sent"]);
 }
