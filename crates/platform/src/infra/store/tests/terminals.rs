@@ -159,7 +159,7 @@ async fn each_enrolment_gets_a_batch_no_receipt_or_enrolment_used(store: &Store)
     assert_eq!(store.allocate_batch("POS00001").await.expect("second"), 2);
     // Receipts in a later batch (a terminal moves on after serial 999999): the next enrolment
     // starts above them.
-    let mut wrapped = receipt("POS00001", 3, 10_000, 100);
+    let mut wrapped = receipt("POS00001", 3, 1_700_000_000_000, 100);
     wrapped.batch = 7;
     wrapped.receipt_id = "POS00001-000007-000003".to_owned();
     store.store_receipt(&wrapped).await.expect("store");
@@ -191,7 +191,7 @@ async fn the_resume_point_is_the_highest_serial_and_the_chain_head(store: &Store
     assert_eq!(empty, ResumeRow { batch: 2, last_serial: 0, head: None });
     let mut stored = Vec::new();
     for serial in 1..=3 {
-        let r = receipt("POS00001", serial, 10_000 + serial, 100);
+        let r = receipt("POS00001", serial, 1_700_000_000_000 + serial * 1_000, 100);
         store.store_receipt(&r).await.expect("store");
         stored.push(r);
     }
