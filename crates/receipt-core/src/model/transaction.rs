@@ -43,7 +43,6 @@ impl FromStr for TransactionType {
         [Self::Sale, Self::Void, Self::Refund, Self::PreAuthCompletion].into_iter().find(|t| t.code() == s).ok_or_else(
             || ModelError::Invalid {
                 field: "type",
-                value: s.chars().take(30).collect(),
                 expected: "SALE, VOID, REFUND or PRE-AUTH COMPLETION",
             },
         )
