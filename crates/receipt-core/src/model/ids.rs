@@ -201,10 +201,11 @@ mod tests {
         assert!(!text.contains(pan) && !text.contains("41111"), "{text}");
         assert!(!format!("{e:?}").contains(pan), "{e:?}");
         assert!(text.starts_with("rrn is not valid (expected "), "{text}");
-        for e in [pan.parse::<AuthCode>().map(drop), pan.parse::<OperatorId>().map(drop), pan.parse::<ReceiptId>().map(drop)] {
+        for e in
+            [pan.parse::<AuthCode>().map(drop), pan.parse::<OperatorId>().map(drop), pan.parse::<ReceiptId>().map(drop)]
+        {
             let text = e.expect_err("refused").to_string();
             assert!(!text.contains(pan), "{text}");
         }
     }
 }
-

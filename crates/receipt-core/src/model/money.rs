@@ -62,7 +62,7 @@ impl Currency {
 impl FromStr for Currency {
     type Err = ModelError;
     fn from_str(s: &str) -> Result<Self, ModelError> {
-        CURRENCIES.iter().position(|c| c.0 == s).map(Self).ok_or_else(|| ModelError::Invalid {
+        CURRENCIES.iter().position(|c| c.0 == s).map(Self).ok_or(ModelError::Invalid {
             field: "currency",
             expected: "an ISO 4217 code such as CNY, HKD, USD, EUR, JPY",
         })

@@ -21,10 +21,7 @@ impl FromStr for MerchantName {
         let t = s.trim();
         let n = t.chars().count();
         if n == 0 || n > 40 || t.chars().any(char::is_control) {
-            return Err(ModelError::Invalid {
-                field: "merchant name",
-                expected: "1 to 40 printable characters",
-            });
+            return Err(ModelError::Invalid { field: "merchant name", expected: "1 to 40 printable characters" });
         }
         Ok(Self(t.to_owned()))
     }

@@ -177,7 +177,9 @@ mod tests {
     #[test]
     fn encoded_or_non_ascii_paths_are_refused() {
         // A `%09` left encoded is harmless to a browser, but nothing in the portal needs it.
-        for evil in ["/%09/evil", "/%2F%2Fevil", "/caf\u{e9}", "/\u{ff0f}\u{ff0f}evil", "/a b", "/x#frag", "/x:y", "/@evil"] {
+        for evil in
+            ["/%09/evil", "/%2F%2Fevil", "/caf\u{e9}", "/\u{ff0f}\u{ff0f}evil", "/a b", "/x#frag", "/x:y", "/@evil"]
+        {
             assert_eq!(safe_next(Some(evil), "/"), "/", "{evil:?}");
         }
     }
