@@ -51,7 +51,7 @@ impl ResumePoint {
     /// The batch as the model's type (refuses 0 and values over six digits).
     pub fn batch_no(&self) -> Result<BatchNo, ModelError> {
         if self.batch == 0 {
-            return Err(ModelError::Invalid { field: "batch", value: "0".into(), expected: "1 to 999999" });
+            return Err(ModelError::Invalid { field: "batch", expected: "1 to 999999" });
         }
         BatchNo::new(self.batch)
     }

@@ -6,11 +6,11 @@ use std::str::FromStr;
 
 use super::ModelError;
 
-fn check(field: &'static str, s: &str, ok: bool, expected: &'static str) -> Result<(), ModelError> {
+fn check(field: &'static str, ok: bool, expected: &'static str) -> Result<(), ModelError> {
     if ok {
         Ok(())
     } else {
-        Err(ModelError::Invalid { field, value: s.chars().take(40).collect(), expected })
+        Err(ModelError::Invalid { field, expected })
     }
 }
 
@@ -30,7 +30,7 @@ macro_rules! string_id {
             type Err = ModelError;
             fn from_str(s: &str) -> Result<Self, ModelError> {
                 let valid: fn(&str) -> bool = $valid;
-                check($field, s, valid(s), $expected)?;
+                check($field, valid(s), $expected)?;
                 Ok(Self(s.to_owned()))
             }
         }
@@ -81,7 +81,7 @@ macro_rules! six_digits {
                 if n <= 999_999 {
                     Ok(Self(n))
                 } else {
-                    Err(ModelError::Invalid { field: $field, value: n.to_string(), expected: "6 digits" })
+                    Err(ModelError::Invalid { field: $field, expected: "6 digits" })
                 }
             }
             pub fn value(self) -> u32 {
@@ -92,10 +92,9 @@ macro_rules! six_digits {
         impl FromStr for $name {
             type Err = ModelError;
             fn from_str(s: &str) -> Result<Self, ModelError> {
-                check($field, s, s.len() == 6 && s.bytes().all(|b| b.is_ascii_digit()), "6 digits")?;
+                check($field, s.len() == 6 && s.bytes().all(|b| b.is_ascii_digit()), "6 digits")?;
                 s.parse::<u32>().map(Self).map_err(|_| ModelError::Invalid {
                     field: $field,
-                    value: s.to_owned(),
                     expected: "6 digits",
                 })
             }
@@ -142,7 +141,6 @@ impl FromStr for ReceiptId {
     fn from_str(s: &str) -> Result<Self, ModelError> {
         let bad = || ModelError::Invalid {
             field: "receipt id",
-            value: s.chars().take(40).collect(),
             expected: "TERMINAL-BATCH-SERIAL, e.g. POS00001-000001-000123",
         };
         let mut parts = s.split('-');
@@ -192,5 +190,22 @@ mod tests {
     fn error_names_the_field() {
         let e = "12".parse::<MerchantId>().unwrap_err().to_string();
         assert!(e.contains("merchant id") && e.contains("15 digits"), "{e}");
+    }
+
+    #[test]
+    fn errors_name_the_field_and_shape_never_the_value() {
+        // A card number keyed into the RRN field must not travel on in the error (L2).
+        let pan = "4111111111111111";
+        let e = format!("rrn {pan}").parse::<Rrn>().expect_err("not an rrn");
+        let text = e.to_string();
+        assert!(!text.contains(pan) && !text.contains("41111"), "{text}");
+        assert!(!format!("{e:?}").contains(pan), "{e:?}");
+        assert!(text.starts_with("rrn is not valid (expected "), "{text}");
+        for e in
+            [pan.parse::<AuthCode>().map(drop), pan.parse::<OperatorId>().map(drop), pan.parse::<ReceiptId>().map(drop)]
+        {
+            let text = e.expect_err("refused").to_string();
+            assert!(!text.contains(pan), "{text}");
+        }
     }
 }

@@ -20,7 +20,8 @@ pub use transaction::{Transaction, TransactionType};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ModelError {
-    /// `value` (shortened) is not a valid `field`.
-    #[error("{field}: {value:?} is not valid (expected {expected})")]
-    Invalid { field: &'static str, value: String, expected: &'static str },
+    /// A `field` holds something that is not the `expected` shape. The offending value is never
+    /// kept: a card number keyed into the wrong field must not reach logs, the CLI or the API.
+    #[error("{field} is not valid (expected {expected})")]
+    Invalid { field: &'static str, expected: &'static str },
 }

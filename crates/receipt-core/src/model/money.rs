@@ -68,9 +68,8 @@ impl Currency {
 impl FromStr for Currency {
     type Err = ModelError;
     fn from_str(s: &str) -> Result<Self, ModelError> {
-        CURRENCIES.iter().position(|c| c.0 == s).map(Self).ok_or_else(|| ModelError::Invalid {
+        CURRENCIES.iter().position(|c| c.0 == s).map(Self).ok_or(ModelError::Invalid {
             field: "currency",
-            value: s.chars().take(10).collect(),
             expected: "an ISO 4217 code such as CNY, HKD, USD, EUR, JPY",
         })
     }
@@ -97,7 +96,6 @@ impl Money {
         if minor == 0 || minor > MAX_MINOR {
             return Err(ModelError::Invalid {
                 field: "amount_minor",
-                value: minor.to_string(),
                 expected: "a whole number of minor units from 1 to 999999999999",
             });
         }
@@ -165,7 +163,6 @@ impl Currency {
     pub fn parse_minor(self, text: &str) -> Result<u64, ModelError> {
         let bad = || ModelError::Invalid {
             field: "amount",
-            value: text.chars().take(24).collect(),
             expected: "a decimal amount with at most the currency's minor-unit digits",
         };
         let plain: String = text.trim().chars().filter(|c| *c != ',').collect();

@@ -21,11 +21,7 @@ impl FromStr for MerchantName {
         let t = s.trim();
         let n = t.chars().count();
         if n == 0 || n > 40 || t.chars().any(char::is_control) {
-            return Err(ModelError::Invalid {
-                field: "merchant name",
-                value: t.chars().take(40).collect(),
-                expected: "1 to 40 printable characters",
-            });
+            return Err(ModelError::Invalid { field: "merchant name", expected: "1 to 40 printable characters" });
         }
         Ok(Self(t.to_owned()))
     }
@@ -52,7 +48,6 @@ impl Location {
         if n == 0 || n > 80 || a.chars().any(char::is_control) || a.contains("; geo:") {
             return Err(ModelError::Invalid {
                 field: "location",
-                value: a.chars().take(40).collect(),
                 expected: "an address of 1 to 80 printable characters",
             });
         }
@@ -60,7 +55,6 @@ impl Location {
             if !(-90_000_000..=90_000_000).contains(&lat) || !(-180_000_000..=180_000_000).contains(&lon) {
                 return Err(ModelError::Invalid {
                     field: "location",
-                    value: format!("{lat},{lon}"),
                     expected: "latitude within ±90° and longitude within ±180°",
                 });
             }
@@ -88,7 +82,6 @@ impl FromStr for Location {
             Some((addr, geo)) => {
                 let bad = || ModelError::Invalid {
                     field: "location",
-                    value: geo.chars().take(40).collect(),
                     expected: "geo:LAT,LON in decimal degrees, e.g. geo:22.543100,113.936500",
                 };
                 let (lat, lon) = geo.split_once(',').ok_or_else(bad)?;
@@ -142,5 +135,8 @@ mod tests {
     fn merchant_name_takes_chinese_and_limits_length() {
         assert_eq!("  上海便利店 ".parse::<MerchantName>().unwrap().as_str(), "上海便利店");
         assert!("x".repeat(41).parse::<MerchantName>().is_err());
+        let long = format!("{}4111111111111111", "x".repeat(30));
+        let text = long.parse::<MerchantName>().expect_err("too long").to_string();
+        assert_eq!(text, "merchant name is not valid (expected 1 to 40 printable characters)");
     }
 }

@@ -17,17 +17,16 @@ pub struct LocalTime {
 
 impl LocalTime {
     pub fn new(utc_seconds: i64, offset_minutes: i16) -> Result<Self, ModelError> {
-        let bad = |v: String| ModelError::Invalid {
+        let bad = || ModelError::Invalid {
             field: "time",
-            value: v,
             expected: "an RFC 3339 time with offset, e.g. 2026-11-25T14:03:11+08:00",
         };
         if !(-18 * 60..=18 * 60).contains(&offset_minutes) {
-            return Err(bad(format!("offset {offset_minutes} min")));
+            return Err(bad());
         }
         // 1990..2200 keeps every value representable and sane for a card slip.
         if !(631_152_000..=7_258_118_400).contains(&utc_seconds) {
-            return Err(bad(format!("{utc_seconds} s")));
+            return Err(bad());
         }
         Ok(Self { utc: utc_seconds, offset_minutes })
     }
@@ -103,7 +102,6 @@ impl FromStr for LocalTime {
     fn from_str(s: &str) -> Result<Self, ModelError> {
         let t = DateTime::parse_from_rfc3339(s).map_err(|_| ModelError::Invalid {
             field: "time",
-            value: s.chars().take(40).collect(),
             expected: "an RFC 3339 time with offset, e.g. 2026-11-25T14:03:11+08:00",
         })?;
         let offset = i16::try_from(t.offset().local_minus_utc() / 60).unwrap_or(i16::MAX);

@@ -40,13 +40,10 @@ impl TransactionType {
 impl FromStr for TransactionType {
     type Err = ModelError;
     fn from_str(s: &str) -> Result<Self, ModelError> {
-        [Self::Sale, Self::Void, Self::Refund, Self::PreAuthCompletion].into_iter().find(|t| t.code() == s).ok_or_else(
-            || ModelError::Invalid {
-                field: "type",
-                value: s.chars().take(30).collect(),
-                expected: "SALE, VOID, REFUND or PRE-AUTH COMPLETION",
-            },
-        )
+        [Self::Sale, Self::Void, Self::Refund, Self::PreAuthCompletion]
+            .into_iter()
+            .find(|t| t.code() == s)
+            .ok_or(ModelError::Invalid { field: "type", expected: "SALE, VOID, REFUND or PRE-AUTH COMPLETION" })
     }
 }
 

@@ -470,4 +470,29 @@ mod tests {
         assert!(!r.contains("<script>"), "{r}");
         assert!(r.contains("&lt;script&gt;"), "{r}");
     }
+
+    /// Through the router as a browser sends it: `%09` arrives as a tab, which browsers would
+    /// drop from `Location`, turning `/\t/evil.example` into `//evil.example`.
+    #[tokio::test]
+    async fn language_switch_never_leaves_the_site() {
+        use axum::body::Body;
+        use axum::http::Request;
+        use tower::ServiceExt;
+        let app = axum::Router::new()
+            .route("/lang", axum::routing::get(switch_language))
+            .layer(axum::middleware::from_fn(super::super::security_headers));
+        for (back, to) in [
+            ("/%09/evil.example", "/"),
+            ("/%0A/evil.example", "/"),
+            ("%2F%2Fevil.example", "/"),
+            ("https://evil.example", "/"),
+            ("/merchant/receipts?page=2", "/merchant/receipts?page=2"),
+        ] {
+            let req = Request::get(format!("/lang?to=en&back={back}")).body(Body::empty()).expect("request");
+            let res = app.clone().oneshot(req).await.expect("answer");
+            assert_eq!(res.status(), StatusCode::SEE_OTHER, "{back}");
+            let location = res.headers().get(header::LOCATION).and_then(|v| v.to_str().ok());
+            assert_eq!(location, Some(to), "{back}");
+        }
+    }
 }

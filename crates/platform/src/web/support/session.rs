@@ -114,14 +114,32 @@ pub(crate) fn see_other(to: &str, cookies: impl IntoIterator<Item = HeaderValue>
     r
 }
 
-/// A local path to come back to after login: must start with one `/` (no other site).
+/// A local path to come back to after login or a language switch, else `default`.
+///
+/// Only the shape of a portal path is let through: `/` then `[A-Za-z0-9/_.-]`, and an optional
+/// query of `[A-Za-z0-9/_.~=&%+-]`. An allow-list rather than a deny-list because browsers
+/// delete tabs and newlines while parsing a URL (WHATWG), so `/\t/evil.example` is followed as
+/// `//evil.example`; any control character, backslash, colon or non-ASCII byte is refused.
 pub(crate) fn safe_next(next: Option<&str>, default: &str) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') && !n.contains("://") => {
-            n.to_owned()
-        }
+        Some(n) if is_portal_path(n) => n.to_owned(),
         _ => default.to_owned(),
     }
+}
+
+/// Whether `n` looks like a path of this site (see [`safe_next`]).
+fn is_portal_path(n: &str) -> bool {
+    let (path, query) = match n.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (n, None),
+    };
+    let path_ok = |c: u8| c.is_ascii_alphanumeric() || b"/_.-".contains(&c);
+    // `%` only in the query: an encoded byte there is never decoded into the path.
+    let query_ok = |c: u8| c.is_ascii_alphanumeric() || b"/_.~=&%+-".contains(&c);
+    path.starts_with('/')
+        && !path.starts_with("//")
+        && path.bytes().all(path_ok)
+        && query.is_none_or(|q| q.bytes().all(query_ok))
 }
 
 #[cfg(test)]
@@ -135,5 +153,34 @@ mod tests {
             assert_eq!(safe_next(Some(evil), "/pull"), "/pull", "{evil}");
         }
         assert_eq!(safe_next(None, "/pull"), "/pull");
+    }
+
+    #[test]
+    fn next_with_a_query_of_safe_characters_is_kept() {
+        for ok in ["/ok?x=1", "/pull/receipts?page=2&sort=new", "/r/T-1.R-2?k=ab_c-d%2F~", "/"] {
+            assert_eq!(safe_next(Some(ok), "/"), ok);
+        }
+    }
+
+    #[test]
+    fn whitespace_and_control_characters_cannot_smuggle_another_host() {
+        // Browsers strip tab, CR and LF inside URLs, so each of these would become `//evil`.
+        for evil in ["/\t/evil.example", "/\n/evil", "/\r/evil", "/\t\\evil", "\t//evil", "/ok\u{0}", "/ok?x=\t"] {
+            assert_eq!(safe_next(Some(evil), "/"), "/", "{evil:?}");
+        }
+        for c in (0u8..0x20).chain([0x7f]) {
+            let evil = format!("/{}/evil.example", c as char);
+            assert_eq!(safe_next(Some(&evil), "/"), "/", "{evil:?}");
+        }
+    }
+
+    #[test]
+    fn encoded_or_non_ascii_paths_are_refused() {
+        // A `%09` left encoded is harmless to a browser, but nothing in the portal needs it.
+        for evil in
+            ["/%09/evil", "/%2F%2Fevil", "/caf\u{e9}", "/\u{ff0f}\u{ff0f}evil", "/a b", "/x#frag", "/x:y", "/@evil"]
+        {
+            assert_eq!(safe_next(Some(evil), "/"), "/", "{evil:?}");
+        }
     }
 }
