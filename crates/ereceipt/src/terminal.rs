@@ -94,9 +94,13 @@ pub enum TerminalCommand {
     Ui {
         #[arg(long)]
         data_dir: PathBuf,
-        /// Where to serve the UI (keep it on loopback: the page is for this device only).
+        /// Where to serve the UI: a loopback address, as the page is for this device only.
         #[arg(long, default_value = "127.0.0.1:8480")]
         listen: SocketAddr,
+        /// Allow a `--listen` address other than loopback. The UI speaks plain HTTP, so anyone
+        /// on that network who sees the launch URL can sell and read receipts: for a lab only.
+        #[arg(long)]
+        insecure_lan: bool,
     },
 }
 
@@ -115,9 +119,15 @@ pub fn run(cmd: TerminalCommand) -> Result<i32> {
             }
             TerminalCommand::Sync { data_dir, wait, now } => sync(&data_dir, wait, now).await,
             TerminalCommand::Status { data_dir, json } => status(&data_dir, json).await.map(|()| 0),
-            TerminalCommand::Ui { data_dir, listen } => {
+            TerminalCommand::Ui { data_dir, listen, insecure_lan } => {
+                if !listen.ip().is_loopback() && !insecure_lan {
+                    anyhow::bail!(
+                        "--listen {listen} is not a loopback address: the touch UI speaks plain HTTP and is \
+                         for this device only; use 127.0.0.1 (or add --insecure-lan for a lab network)"
+                    );
+                }
                 let app = ui_app(&data_dir, listen, false).await?;
-                say!("terminal UI on {}", app.url());
+                say!("terminal UI on {} (open this address: it carries the UI's token)", app.url());
                 say!("data directory {}", data_dir.display());
                 app.run_until_stopped(crate::platform::shutdown_signal()).await;
                 Ok(0)

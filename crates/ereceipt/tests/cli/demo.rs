@@ -75,19 +75,23 @@ impl Drop for Demo {
     }
 }
 
-async fn check_ui(url: &str) {
+/// The printed launch URL opens the UI; its token is in the fragment, not in the page.
+async fn check_ui(launch: &str) {
     // reqwest wants a TLS provider even for plain HTTP.
     let _ = rustls::crypto::ring::default_provider().install_default();
+    let (url, token) = launch.split_once("#token=").expect("the launch URL carries the token");
     let http = reqwest::Client::new();
     let page = http.get(url).send().await.expect("the UI answers");
     assert_eq!(page.status(), 200);
     assert!(page.headers()["content-security-policy"].to_str().expect("ascii").contains("script-src 'self'"));
     let html = page.text().await.expect("page");
     assert!(html.contains(r#"<meta name="ereceipt-demo" content="true">"#), "demo mode");
-    let token = html.split(r#"name="ereceipt-ui-token" content=""#).nth(1).and_then(|s| s.split('"').next());
+    assert!(!html.contains(token), "the page does not give the token away");
+    let refused = http.get(format!("{url}api/config")).send().await.expect("config without token");
+    assert_eq!(refused.status(), 403);
     let config: serde_json::Value = http
         .get(format!("{url}api/config"))
-        .header("x-ereceipt-ui-token", token.expect("the page carries its token"))
+        .header("x-ereceipt-ui-token", token)
         .send()
         .await
         .expect("config")
@@ -126,4 +130,20 @@ fn the_demo_serves_an_enrolled_terminal_ui_stops_on_ctrl_c_and_starts_again() {
         let mode = std::fs::metadata(dir.path().join("staff.txt")).expect("metadata").permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
     }
+}
+
+/// The touch UI is plain HTTP for this device only: a LAN address is refused unless the
+/// operator says `--insecure-lan` (security review M7). The check comes before the data
+/// directory is read, so no terminal is needed to see it.
+#[test]
+fn the_terminal_ui_refuses_a_lan_address_without_insecure_lan() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().to_str().expect("utf-8 path");
+    for listen in ["0.0.0.0:0", "192.0.2.10:8480", "[::]:0"] {
+        crate::helpers::ereceipt(["terminal", "ui", "--data-dir", data, "--listen", listen])
+            .assert_error(&["not a loopback address", "--insecure-lan"]);
+    }
+    // With the flag the address is accepted, and what stops it is the missing enrolment.
+    crate::helpers::ereceipt(["terminal", "ui", "--data-dir", data, "--listen", "0.0.0.0:0", "--insecure-lan"])
+        .assert_error(&["terminal"]);
 }

@@ -146,7 +146,8 @@ async fn a_sale_goes_from_keypad_to_a_stored_receipt() {
     let (status, page, headers) = ui.send(ui.get("/")).await;
     assert_eq!(status, StatusCode::OK);
     let page = String::from_utf8(page).expect("utf-8");
-    assert!(page.contains(ui.app.state.guard.token()), "the page carries the token");
+    assert!(!page.contains(ui.app.state.guard.token()), "the page never carries the token");
+    assert!(ui.app.url().ends_with(&format!("/#token={}", ui.app.state.guard.token())), "the launch URL does");
     assert_eq!(headers[header::CONTENT_SECURITY_POLICY], CSP);
     assert_eq!(headers[header::X_FRAME_OPTIONS], "DENY");
 
@@ -201,6 +202,20 @@ async fn a_sale_goes_from_keypad_to_a_stored_receipt() {
     assert_eq!(verdict.verdict, ereceipt_core::verify::Verdict::Authentic, "{}", verdict.reason);
     let (_, st) = ui.json(ui.get(&format!("/api/receipts/{receipt}"))).await;
     assert_eq!(st["state"], "queued");
+
+    // The review's attack (M7): another program on the device (or the LAN) fetches the page
+    // with the right Host header, as any non-browser client can, and tries every token-shaped
+    // string in it on the receipt's image. Nothing in the page opens it.
+    let anonymous = |path: &str| Request::get(path).header(header::HOST, &ui.host).body(Body::empty()).expect("req");
+    let (status, page, _) = ui.send(anonymous("/")).await;
+    assert_eq!(status, StatusCode::OK);
+    let page = String::from_utf8(page).expect("utf-8");
+    let candidates: Vec<&str> =
+        page.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| w.len() >= 16).chain([""]).collect();
+    for guess in candidates {
+        let (status, ..) = ui.send(anonymous(&format!("/api/receipts/{receipt}/image?token={guess}"))).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "the page gave away a working token: {guess:?}");
+    }
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
 //! The page and its assets, compiled into the binary (no network resources at all). The page
-//! carries the per-launch token and the language picked from `Accept-Language`.
+//! carries the language picked from `Accept-Language`, never the per-launch token: that comes
+//! in the launch URL's fragment ([`super::UiApp::url`]), which only whoever started the UI has.
 
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -42,7 +43,6 @@ pub async fn index(State(st): State<Shared>, headers: HeaderMap) -> Html<String>
     Html(
         INDEX
             .replace("{{LANG}}", if lang == "zh" { "zh-CN" } else { "en" })
-            .replace("{{TOKEN}}", st.guard.token())
             .replace("{{DEMO}}", if st.demo { "true" } else { "false" }),
     )
 }

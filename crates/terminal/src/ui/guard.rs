@@ -40,7 +40,7 @@ impl Refused {
         match self {
             Refused::Host => "this server answers only to its own address (Host header refused)",
             Refused::Origin => "requests from other origins are refused",
-            Refused::Token => "missing or wrong UI token: reload the page",
+            Refused::Token => "missing or wrong UI token: open the address `ereceipt terminal ui` printed",
         }
     }
 }
@@ -50,7 +50,7 @@ impl IntoResponse for Refused {
         let status = if self == Refused::Host { StatusCode::MISDIRECTED_REQUEST } else { StatusCode::FORBIDDEN };
         tracing::warn!(reason = self.message(), "UI request refused");
         let body = serde_json::json!({"error": "refused", "message_en": self.message(),
-            "message_zh": "请求被拒绝：请重新加载页面"});
+            "message_zh": "请求被拒绝：请打开 ereceipt terminal ui 显示的地址"});
         (status, axum::Json(body)).into_response()
     }
 }

@@ -147,9 +147,12 @@ impl UiApp {
         self.listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
     }
 
-    /// The page's URL.
+    /// The launch URL: the page, with the per-launch token in the fragment. Browsers never send
+    /// a fragment to the server or in a `Referer`, and the page itself does not contain the
+    /// token, so another program that can reach the port cannot learn it by fetching `/`; only
+    /// whoever started the UI (and opens this URL) can call the API.
     pub fn url(&self) -> String {
-        format!("http://{}/", self.local_addr())
+        format!("http://{}/#token={}", self.local_addr(), self.state.guard.token())
     }
 
     /// Serves until `shutdown` completes; uploads pending receipts in the background meanwhile.

@@ -167,6 +167,11 @@ async fn anyone_can_check_a_receipt_image_and_bad_uploads_are_named() {
     assert_eq!(p.status, 200);
     assert_eq!(p.verdict().as_deref(), Some("authentic"), "{}", p.text());
     assert!(p.text().contains(&r.record.transaction.rrn.to_string()));
+    // The signed time is written as every portal page writes it: the terminal's wall clock
+    // with its offset, not the summary's RFC 3339.
+    let shown = r.record.transaction.time.format(ereceipt_core::model::TimeLayout::Page);
+    assert!(p.text().contains(&shown), "the time {shown} on the page: {}", p.text());
+    assert!(!p.text().contains(&r.record.transaction.time.rfc3339()), "no raw RFC 3339 time");
     assert!(p.text().contains(r#"data-holds="true" data-faithful="yes""#), "on record, the same file: {}", p.text());
     // A receipt the platform never received is said to be unknown to it.
     let unsent = t.sale().await;

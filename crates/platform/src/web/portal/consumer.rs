@@ -327,7 +327,7 @@ pub async fn verify_upload(
             dl {
                 dt { (l.t("Merchant", "商户")) } dd { (r.merchant_name) }
                 dt { (l.t("Amount", "金额")) } dd { (summary_amount(r)) }
-                dt { (l.t("Time", "时间")) } dd { (r.time) }
+                dt { (l.t("Time", "时间")) } dd { (summary_time(r)) }
                 dt { (l.t("Terminal", "终端")) } dd { (r.terminal_id) }
                 dt { "RRN" } dd { (r.rrn) }
             }
@@ -353,6 +353,12 @@ fn upload_error(ctx: &Ctx, l: Lang, status: StatusCode, what: &str) -> Response 
 
 /// The amount of a checked receipt as the portal writes amounts (the summary keeps it in parts,
 /// as `ereceipt verify --json` prints it).
+/// The signed time as the portal writes times (the terminal's wall clock and offset); the
+/// summary carries it as RFC 3339.
+fn summary_time(r: &ereceipt_core::verify::ReceiptSummary) -> String {
+    r.time.parse().map_or_else(|_| r.time.clone(), views::local_time)
+}
+
 fn summary_amount(r: &ereceipt_core::verify::ReceiptSummary) -> String {
     let money = r.currency.parse().ok().and_then(|c| ereceipt_core::model::Money::new(r.amount_minor, c).ok());
     money.map_or_else(|| format!("{} {}", r.amount_minor, r.currency), views::money)

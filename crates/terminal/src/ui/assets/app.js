@@ -3,7 +3,20 @@
 // receipt core); this page only collects input and draws.
 "use strict";
 (function () {
-  const TOKEN = document.querySelector('meta[name="ereceipt-ui-token"]').content;
+  // The per-launch token comes in the launch URL's fragment (#token=...), never in the page, so
+  // a program that fetches "/" does not learn it. It is kept for this tab and taken out of the
+  // address bar.
+  const TOKEN = (function () {
+    const m = /(?:^#|&)token=([0-9a-f]+)/.exec(location.hash);
+    if (m) {
+      sessionStorage.setItem("ereceipt-ui-token", m[1]);
+      history.replaceState(null, "", location.pathname + location.search);
+      return m[1];
+    }
+    return sessionStorage.getItem("ereceipt-ui-token") || "";
+  })();
+  // Opening the launch URL again in this tab changes only the fragment: start over with it.
+  window.addEventListener("hashchange", () => { if (/token=/.test(location.hash)) location.reload(); });
   const DEMO = document.querySelector('meta[name="ereceipt-demo"]').content === "true";
   const TEXT = window.EReceiptText;
   const $ = (id) => document.getElementById(id);
