@@ -29,7 +29,7 @@ pub use brand::{brand_from_iin, CardBrand};
 pub use error::{CardError, ReaderField, TrackPart};
 pub use fields::{display_cardholder_name, ExpiryDate, ServiceCode};
 pub use input::{CardInput, ReaderFormat};
-pub use pan::{luhn_valid, MaskedPan, Pan};
+pub use pan::{kept_leading, luhn_valid, MaskedPan, Pan, MIN_HIDDEN_DIGITS};
 pub use secret::{AuthorisationData, SensitiveText};
 pub use sred::MAGTEK_FORMAT;
 

@@ -1,5 +1,5 @@
 //! Card numbers: the full [`Pan`], which lives only in memory for authorisation, and the
-//! [`MaskedPan`] (BIN, last four digits, length) that is safe to print and store.
+//! [`MaskedPan`] (leading digits, last four, length) that is safe to print and store.
 
 use std::fmt;
 use std::str::FromStr;
@@ -81,9 +81,10 @@ impl Pan {
         brand_from_iin(&self.0)
     }
 
-    /// The storable form: BIN, last four, length.
+    /// The storable form: as many leading digits as [`kept_leading`] allows, the last four,
+    /// the length.
     pub fn masked(&self) -> MaskedPan {
-        MaskedPan { bin: self.0[..6].to_owned(), last4: self.0[self.0.len() - 4..].to_owned(), len: self.len() }
+        MaskedPan::reduced(&self.0, &self.0[self.0.len() - 4..], self.len())
     }
 
     /// Constant-shape comparison of two card numbers, for checking that two tracks agree.
@@ -104,8 +105,19 @@ impl Drop for Pan {
     }
 }
 
-/// A card number reduced to what PCI DSS allows to keep: the BIN (first six digits), the last
-/// four digits and the length. Printed on receipts through [`MaskedPan::for_receipt`], which
+/// Digits a masked card number hides, at least, whatever its length.
+pub const MIN_HIDDEN_DIGITS: usize = 6;
+
+/// How many leading digits a masked card number of `len` digits keeps: the six of the BIN from
+/// 16 digits up (PCI DSS's first six and last four), fewer below, so that at least
+/// [`MIN_HIDDEN_DIGITS`] stay hidden. First six and last four of a 12-digit number would hide
+/// two digits, about ten candidates after the Luhn check (security review L1).
+pub fn kept_leading(len: usize) -> usize {
+    len.saturating_sub(4 + MIN_HIDDEN_DIGITS).min(6)
+}
+
+/// A card number reduced to what PCI DSS allows to keep: its leading digits (the BIN, or fewer
+/// for numbers under 16 digits: [`kept_leading`]), the last four digits and the length. Printed on receipts through [`MaskedPan::for_receipt`], which
 /// shows only the last four; stored through [`MaskedPan::stored_form`] / [`FromStr`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct MaskedPan {
@@ -115,10 +127,15 @@ pub struct MaskedPan {
 }
 
 impl MaskedPan {
-    /// A masked card number from its parts, e.g. when decoding a stored record.
+    /// A masked card number from its parts, e.g. when decoding a stored record. `bin` may be
+    /// one to six digits: records written before [`kept_leading`] kept six for every length,
+    /// and they must decode as they were signed.
     pub fn new(bin: &str, last4: &str, len: u8) -> Result<Self, CardError> {
-        if bin.len() != 6 || !bin.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(CardError::InvalidMaskedPan { reason: "BIN is not 6 digits" });
+        if !(1..=6).contains(&bin.len()) || !bin.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(CardError::InvalidMaskedPan { reason: "the leading digits are not 1 to 6 digits" });
+        }
+        if usize::from(len) < bin.len() + 4 + 2 {
+            return Err(CardError::InvalidMaskedPan { reason: "fewer than 2 digits are hidden" });
         }
         if last4.len() != 4 || !last4.bytes().all(|b| b.is_ascii_digit()) {
             return Err(CardError::InvalidMaskedPan { reason: "last four is not 4 digits" });
@@ -129,7 +146,15 @@ impl MaskedPan {
         Ok(MaskedPan { bin: bin.to_owned(), last4: last4.to_owned(), len })
     }
 
-    /// The first six digits (issuer identification).
+    /// The masked form of a card number of `len` digits that starts with `leading` (at least
+    /// [`kept_leading`] digits of it) and ends with `last4`: keeps only what [`kept_leading`]
+    /// allows. The caller has checked the shapes (digits, 12 to 19 long).
+    pub(crate) fn reduced(leading: &str, last4: &str, len: u8) -> MaskedPan {
+        let keep = kept_leading(usize::from(len)).min(leading.len());
+        MaskedPan { bin: leading[..keep].to_owned(), last4: last4.to_owned(), len }
+    }
+
+    /// The leading digits kept (the BIN from 16 digits up, fewer below: [`kept_leading`]).
     pub fn bin(&self) -> &str {
         &self.bin
     }
@@ -145,7 +170,7 @@ impl MaskedPan {
         self.len
     }
 
-    /// The brand from the BIN.
+    /// The brand from the kept leading digits.
     pub fn brand(&self) -> CardBrand {
         brand_from_iin(&self.bin)
     }
@@ -166,10 +191,10 @@ impl MaskedPan {
         out
     }
 
-    /// The storage form: BIN, a star per hidden digit, last four; as long as the card number,
-    /// e.g. `622202*********3446`. [`FromStr`] reads it back.
+    /// The storage form: the leading digits, a star per hidden digit, last four; as long as
+    /// the card number, e.g. `622202*********3446` or `37828******0005`. [`FromStr`] reads it back.
     pub fn stored_form(&self) -> String {
-        let hidden = usize::from(self.len).saturating_sub(10);
+        let hidden = usize::from(self.len).saturating_sub(self.bin.len() + 4);
         format!("{}{}{}", self.bin, "*".repeat(hidden), self.last4)
     }
 }
@@ -183,9 +208,10 @@ impl FromStr for MaskedPan {
         if !PAN_LENGTHS.contains(&len) || !s.is_ascii() {
             return Err(CardError::InvalidMaskedPan { reason: "not 12 to 19 characters" });
         }
-        let (bin, rest) = s.split_at(6);
-        let (stars, last4) = rest.split_at(len - 10);
-        if !stars.bytes().all(|b| b == b'*') {
+        let leading = s.bytes().take_while(u8::is_ascii_digit).count().min(len - 4);
+        let (bin, rest) = s.split_at(leading);
+        let (stars, last4) = rest.split_at(len - 4 - leading);
+        if stars.is_empty() || !stars.bytes().all(|b| b == b'*') {
             return Err(CardError::InvalidMaskedPan { reason: "the middle digits are not masked with '*'" });
         }
         let len = u8::try_from(len).map_err(|_| CardError::InvalidMaskedPan { reason: "not 12 to 19 characters" })?;
@@ -276,9 +302,39 @@ mod tests {
         assert_eq!(visa.stored_form(), "411111******1111");
         let amex = Pan::from_digits("378282246310005").unwrap().masked();
         assert_eq!(amex.for_receipt(), "*** **** **** 0005");
+        assert_eq!(amex.stored_form(), "37828******0005", "15 digits: five leading, six hidden");
+        assert_eq!(amex.brand(), CardBrand::AmericanExpress);
+        let diners = Pan::from_digits("30569309025904").unwrap().masked();
+        assert_eq!(diners.stored_form(), "3056******5904");
+        assert_eq!(diners.brand(), CardBrand::DinersClub);
+        // A record signed before the reduction kept six leading digits of a 12-digit number;
+        // it still decodes and re-encodes byte for byte, as its signature needs.
         let twelve = MaskedPan::new("123456", "7890", 12).unwrap();
         assert_eq!(twelve.for_receipt(), "**** **** 7890");
         assert_eq!(twelve.stored_form(), "123456**7890");
+        assert_eq!("123456**7890".parse::<MaskedPan>().unwrap(), twelve);
+    }
+
+    /// Security review L1: whatever its length, a masked number hides at least six digits
+    /// (a million candidates, a hundred thousand after Luhn), and never more than the BIN and
+    /// the last four are kept.
+    #[test]
+    fn every_length_hides_at_least_six_digits() {
+        for len in PAN_LENGTHS {
+            let digits: String = "6222020200112233446".chars().cycle().take(len - 1).collect();
+            let check = (0..10).map(|d| format!("{digits}{d}")).find(|p| luhn_valid(p)).unwrap();
+            let masked = Pan::from_digits(&check).unwrap().masked();
+            let stored = masked.stored_form();
+            let hidden = stored.bytes().filter(|b| *b == b'*').count();
+            assert!(hidden >= MIN_HIDDEN_DIGITS, "{len} digits: {stored} hides {hidden}");
+            assert_eq!(stored.len(), len);
+            assert!(masked.bin().len() <= 6 && masked.last4().len() == 4, "{stored}");
+            assert_eq!(stored.parse::<MaskedPan>().unwrap(), masked, "{stored} reads back");
+        }
+        assert_eq!(kept_leading(12), 2);
+        assert_eq!(kept_leading(15), 5);
+        assert_eq!(kept_leading(16), 6);
+        assert_eq!(kept_leading(19), 6);
     }
 
     #[test]
@@ -315,7 +371,11 @@ mod tests {
         ] {
             assert!(bad.parse::<MaskedPan>().is_err(), "{bad}");
         }
-        assert!(MaskedPan::new("41111", "1111", 16).is_err());
+        assert!(MaskedPan::new("", "1111", 16).is_err());
+        assert!(MaskedPan::new("4111111", "1111", 16).is_err());
+        assert!(MaskedPan::new("411111", "1111", 11).is_err());
+        assert!(MaskedPan::new("41a111", "1111", 16).is_err());
+        assert!("411111111111".parse::<MaskedPan>().is_err(), "nothing hidden");
         assert!(MaskedPan::new("411111", "111", 16).is_err());
         assert!(MaskedPan::new("411111", "1111", 11).is_err());
         assert!(MaskedPan::new("411111", "1111", 20).is_err());

@@ -215,7 +215,10 @@ fn masked_pan(pan: &str) -> Result<MaskedPan, CardError> {
         }
     }
     let len = u8::try_from(pan.len()).map_err(|_| malformed(ReaderField::MaskedPan))?;
-    MaskedPan::new(&pan[..6], &pan[pan.len() - 4..], len).map_err(|_| malformed(ReaderField::MaskedPan))
+    // The reader shows six leading digits; a short card number keeps fewer (pan::kept_leading).
+    MaskedPan::new(&pan[..6], &pan[pan.len() - 4..], len)
+        .map(|m| MaskedPan::reduced(m.bin(), m.last4(), m.len()))
+        .map_err(|_| malformed(ReaderField::MaskedPan))
 }
 
 /// Even-length hex, upper or lower case; `None` if not hex.
