@@ -114,3 +114,55 @@ async fn a_customer_logs_in_with_a_code_and_sees_only_their_receipts() {
     let r = http.get(url("/api/v1/pull/receipts")).send().await.unwrap();
     assert_eq!(r.status(), 401);
 }
+
+/// M3: asking for codes answers alike — status and body — for a number with receipts and one
+/// without, and the limit applies to both: 202, 202, 202, 429 each.
+#[tokio::test]
+async fn code_requests_answer_alike_whether_or_not_the_number_has_receipts() {
+    let platform = TestPlatform::start(Db::Sqlite).await;
+    let mut t = platform.terminal("T0000602").await;
+    let r = t.sale_to(Some("pull:+8613700137000")).await;
+    assert_eq!(t.uploader.upload_next().await.unwrap(), Step::Uploaded(r.record.id.to_string()));
+    let http = platform.anonymous_client();
+    let mut answers = Vec::new();
+    for phone in ["+8613700137000", "+8613500135000"] {
+        let mut these = Vec::new();
+        for _ in 0..4 {
+            let r = http
+                .post(format!("{}/api/v1/pull/code", platform.url))
+                .json(&serde_json::json!({ "phone": phone }))
+                .send()
+                .await
+                .unwrap();
+            let retry_after = r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+            these.push((r.status().as_u16(), retry_after, r.text().await.unwrap()));
+        }
+        answers.push(these);
+    }
+    let statuses: Vec<u16> = answers[0].iter().map(|a| a.0).collect();
+    assert_eq!(statuses, [202, 202, 202, 429], "{answers:?}");
+    assert_eq!(answers[0], answers[1], "the answers tell who has receipts");
+}
+
+/// M3, the portal's form: the same pages for a number with receipts and one without.
+#[tokio::test]
+async fn the_portal_code_form_answers_alike_whether_or_not_the_number_has_receipts() {
+    let platform = TestPlatform::start(Db::Sqlite).await;
+    let mut t = platform.terminal("T0000603").await;
+    let r = t.sale_to(Some("pull:+8613700137000")).await;
+    assert_eq!(t.uploader.upload_next().await.unwrap(), Step::Uploaded(r.record.id.to_string()));
+    let mut web = crate::web::Web::new(&platform);
+    web.get("/pull").await;
+    let mut answers = Vec::new();
+    for phone in ["+8613700137000", "+8613500135000"] {
+        let mut these = Vec::new();
+        for _ in 0..4 {
+            let p = web.post("/pull/code", &[("phone", phone), ("next", "/pull/receipts")]).await;
+            these.push((p.status, p.text().replace(phone, "PHONE")));
+        }
+        answers.push(these);
+    }
+    let statuses: Vec<u16> = answers[0].iter().map(|a| a.0).collect();
+    assert_eq!(statuses, [200, 200, 200, 429]);
+    assert!(answers[0] == answers[1], "the pages tell who has receipts: {:?}", answers[1].iter().map(|a| a.0).collect::<Vec<_>>());
+}

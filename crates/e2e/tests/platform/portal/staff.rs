@@ -339,3 +339,32 @@ async fn a_large_export_streams_every_match_across_pages() {
     assert!(ids.last().unwrap().contains("-000450\""), "oldest last");
     assert!(!text.contains("T0000812"), "the other merchant's receipts are not exported");
 }
+
+/// M5: twelve bad sign-ins at an existing account and twelve at a missing one give the same
+/// answers (status and page), so neither a lock nor its message tells who has an account.
+#[tokio::test]
+async fn bad_sign_ins_answer_alike_for_existing_and_missing_users() {
+    let platform = TestPlatform::start(Db::Sqlite).await;
+    add_user(
+        &platform,
+        serde_json::json!({"username": "shop.alice", "role": "merchant", "merchant_id": "104110070110001"}),
+    )
+    .await;
+    let mut web = Web::new(&platform);
+    let mut answers = Vec::new();
+    for user in ["shop.alice", "shop.nobody"] {
+        let mut these = Vec::new();
+        for _ in 0..12 {
+            let p = sign_in(&mut web, user, "wrong password!", "000000").await;
+            these.push((p.status, p.text().replace(user, "USER")));
+        }
+        answers.push(these);
+    }
+    assert!(
+        answers[0] == answers[1],
+        "existing: {:?}; missing: {:?}",
+        answers[0].iter().map(|a| a.0).collect::<Vec<_>>(),
+        answers[1].iter().map(|a| a.0).collect::<Vec<_>>()
+    );
+    assert!(answers[0].iter().all(|a| a.0 == 401), "{:?}", answers[0].iter().map(|a| a.0).collect::<Vec<_>>());
+}

@@ -19,6 +19,7 @@ behaviours!(
     of_concurrent_right_codes_one_logs_in,
     concurrent_wrong_codes_lock_after_exactly_five,
     receipts_for_phone_lists_only_that_number,
+    wrong_codes_per_number_are_capped_over_a_day,
 );
 
 const KEY: &[u8] = b"server secret for tests";
@@ -193,4 +194,26 @@ async fn receipts_for_phone_lists_only_that_number(store: &Store) {
     assert!(store.receipts_for_phone("+10000000000").await.expect("list").is_empty());
     let first = store.receipts_for_phone(other).await.expect("list").remove(0);
     assert_eq!(first.delivery, Some(super::choice("pull", other)));
+}
+
+/// M4: an attacker who asks for a fresh code whenever one is issued and spends every try on it,
+/// for 24 simulated hours, gets at most the daily cap of wrong tries at the number (NIST
+/// 800-63B §5.2.2 allows at most 100); after that even the right code is refused.
+async fn wrong_codes_per_number_are_capped_over_a_day(store: &Store) {
+    const DAY: i64 = 24 * 60 * 60 * 1000;
+    let mut wrong = 0;
+    let mut t = T0;
+    while t < T0 + DAY {
+        // A new client address each time: the number's own cap must hold.
+        let client = format!("2001:db8:{:x}::1", (t - T0) / 60_000);
+        if let Issued::Code { .. } = store.issue_code(PHONE, &client, &hash(PHONE, "424242"), t).await.expect("issue") {
+            for k in 0..MAX_FAILURES {
+                if let LoginOutcome::Wrong { .. } = check(store, PHONE, &format!("{k:06}"), t + 1_000).await {
+                    wrong += 1;
+                }
+            }
+        }
+        t += 5 * 60 * 1000;
+    }
+    assert!(wrong <= 100, "{wrong} wrong tries at one number in 24 hours");
 }
