@@ -260,7 +260,10 @@ mod tests {
             ("EReceipt__PLATFORM__ARGON2_CONCURRENCY".to_string(), "2".to_string()),
         ];
         let s = Settings::load_with_env(dir.path(), env).unwrap();
-        assert_eq!(s.trusted_proxies, ["10.0.0.2".parse::<std::net::IpAddr>().unwrap(), "2001:db8::1".parse().unwrap()]);
+        assert_eq!(
+            s.trusted_proxies,
+            ["10.0.0.2".parse::<std::net::IpAddr>().unwrap(), "2001:db8::1".parse().unwrap()]
+        );
         assert_eq!(s.argon2_concurrency, 2);
         let zero = [("EReceipt__PLATFORM__ARGON2_CONCURRENCY".to_string(), "0".to_string())];
         assert!(Settings::load_with_env(dir.path(), zero).is_err());

@@ -174,5 +174,9 @@ async fn the_portal_code_form_answers_alike_whether_or_not_the_number_has_receip
     }
     let statuses: Vec<u16> = answers[0].iter().map(|a| a.0).collect();
     assert_eq!(statuses, [200, 200, 200, 429]);
-    assert!(answers[0] == answers[1], "the pages tell who has receipts: {:?}", answers[1].iter().map(|a| a.0).collect::<Vec<_>>());
+    assert!(
+        answers[0] == answers[1],
+        "the pages tell who has receipts: {:?}",
+        answers[1].iter().map(|a| a.0).collect::<Vec<_>>()
+    );
 }

@@ -92,10 +92,7 @@ mod tests {
     #[test]
     fn sign_in_delays_grow_to_a_cap_then_stop_at_the_hard_limit() {
         let delays: Vec<_> = (0..12).map(sign_in_delay_ms).collect();
-        assert_eq!(
-            delays,
-            [0, 0, 0, 0, 0, 1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 64_000].map(Some),
-        );
+        assert_eq!(delays, [0, 0, 0, 0, 0, 1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 64_000].map(Some),);
         assert_eq!(sign_in_delay_ms(40), Some(MAX_SIGN_IN_DELAY_MS));
         assert_eq!(sign_in_delay_ms(MAX_SIGN_IN_FAILURES - 1), Some(MAX_SIGN_IN_DELAY_MS));
         assert_eq!(sign_in_delay_ms(MAX_SIGN_IN_FAILURES), None);

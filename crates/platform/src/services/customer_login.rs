@@ -127,7 +127,11 @@ async fn within(
 /// receipts. Counts the request per network and per number first, whatever follows.
 // The phone number and the code stay out of the spans: they are what the login protects.
 #[tracing::instrument(skip_all, fields(client = %client))]
-pub async fn send_login_code(login: &CustomerLogin<'_>, phone: &PhoneNumber, client: IpAddr) -> Result<(), CodeRefused> {
+pub async fn send_login_code(
+    login: &CustomerLogin<'_>,
+    phone: &PhoneNumber,
+    client: IpAddr,
+) -> Result<(), CodeRefused> {
     // A setting, the same for every number: safe to tell.
     let Some(texts) = login.texts else { return Err(CodeRefused::NoSms) };
     let now = Utc::now().timestamp_millis();

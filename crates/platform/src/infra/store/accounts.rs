@@ -99,7 +99,13 @@ impl Store {
     /// was counted since `failures` was read. One conditional update, so of concurrent attempts
     /// exactly one is taken and the failure budget cannot be overrun; a success then clears it
     /// ([`Store::login_succeeded`]).
-    pub async fn claim_sign_in(&self, username: &str, failures: i64, now: i64, next_at: i64) -> Result<bool, StoreError> {
+    pub async fn claim_sign_in(
+        &self,
+        username: &str,
+        failures: i64,
+        now: i64,
+        next_at: i64,
+    ) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "UPDATE accounts SET failures = failures + 1, locked_until = $3 \
              WHERE username = $1 AND failures = $2 AND locked_until <= $4 AND disabled_at IS NULL",

@@ -12,7 +12,13 @@ impl Store {
     /// returns its id. It replaces every earlier code of the number. `code_hash` is
     /// [`login_codes::code_hash`] of the code. How often codes may be asked for is
     /// [`crate::domain::limits`]' business, counted before this is called.
-    pub async fn issue_code(&self, phone: &str, client: &str, code_hash: &[u8; 32], now: i64) -> Result<i64, StoreError> {
+    pub async fn issue_code(
+        &self,
+        phone: &str,
+        client: &str,
+        code_hash: &[u8; 32],
+        now: i64,
+    ) -> Result<i64, StoreError> {
         let row = sqlx::query(
             "INSERT INTO login_codes (phone, code_hash, created_at, expires_at, failures, client) \
              VALUES ($1, $2, $3, $4, 0, $5) RETURNING code_id",

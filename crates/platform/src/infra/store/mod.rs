@@ -26,8 +26,8 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Decode, Executor, Row, Type};
 
 pub use accounts::{AccountRow, NewAccount};
-pub use limits::Counted;
 pub use deliveries::{DeliveryEvent, DeliveryRow, RETRY_HORIZON_MS};
+pub use limits::Counted;
 pub use model::{
     CertificateRow, ChainEntry, NewReceipt, NewTerminal, NewToken, Page, ReceiptQuery, Refusal, StoreOutcome,
     StoredReceipt, TerminalRow,

@@ -79,6 +79,9 @@ async fn another_process_on_the_same_database_sees_the_count(store: &Store, url:
         other.count_event(LIMIT, "192.0.2.9", T0 + 10_000).await.expect("count"),
         Counted::Limited { .. }
     ));
-    assert!(matches!(store.count_event(LIMIT, "192.0.2.9", T0 + 10_000).await.expect("count"), Counted::Limited { .. }));
+    assert!(matches!(
+        store.count_event(LIMIT, "192.0.2.9", T0 + 10_000).await.expect("count"),
+        Counted::Limited { .. }
+    ));
     other.close().await;
 }
