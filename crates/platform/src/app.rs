@@ -90,15 +90,16 @@ impl App {
                 None
             }
         };
+        let password_gate = crate::services::staff_login::PasswordGate::new(settings.argon2_concurrency);
         let state = Arc::new(AppState {
             store,
             keys,
             settings,
             metrics: Metrics::new(),
             deliveries_waiting: Arc::default(),
+            login_texts: channels.clone().map(crate::services::customer_login::CodeTexts::new),
+            password_gate,
             channels,
-            sign_in_limit: crate::web::limits::ClientLimiter::new(crate::web::limits::SIGN_IN),
-            verify_limit: crate::web::limits::ClientLimiter::new(crate::web::limits::VERIFY),
             verify_gate: crate::services::verification::gate::VerifyGate::for_this_machine(),
         });
         Ok(Self { listener, state, tls, portal })

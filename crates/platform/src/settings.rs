@@ -62,6 +62,12 @@ pub struct Settings {
     pub portal_cert: Option<PathBuf>,
     #[serde(default, deserialize_with = "setting::path")]
     pub portal_key: Option<PathBuf>,
+    /// Peers (load balancers) whose `X-Forwarded-For` names the client for per-network limits;
+    /// empty (the default): the TCP peer is the client.
+    #[serde(default)]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Argon2id password checks (staff sign-in) at once, over all requests; at least 1.
+    pub argon2_concurrency: usize,
     /// Delivery of receipts to customers.
     pub delivery: DeliverySettings,
 }
@@ -101,6 +107,11 @@ portal_utc_offset = "+08:00"
 # Not set: the platform's own server certificate, which only its private CA vouches for.
 # portal_cert = "/etc/ereceipt/portal.pem"
 # portal_key = "/etc/ereceipt/portal.key"
+# Behind a load balancer, its addresses: only from these peers is X-Forwarded-For believed when
+# counting sign-ins, code requests and verifications per client network. Not set: none.
+# trusted_proxies = ["10.0.0.2"]
+# Staff password checks (Argon2id, 19 MiB each) running at once; the rest wait their turn.
+argon2_concurrency = 4
 
 [platform.delivery]
 # With no [platform.delivery.smtp] / .smpp / .mm7 section, that channel writes to this folder
@@ -192,6 +203,7 @@ impl Settings {
                     .separator("__")
                     .list_separator(",")
                     .with_list_parse_key("platform.server_names")
+                    .with_list_parse_key("platform.trusted_proxies")
                     .try_parsing(true)
                     .source(Some(env)),
             )
@@ -203,6 +215,9 @@ impl Settings {
         s.data_dir = data_dir.to_path_buf();
         s.portal_files()?;
         s.delivery.check().map_err(SettingsError::Invalid)?;
+        if s.argon2_concurrency == 0 {
+            return Err(SettingsError::Invalid("argon2_concurrency: at least 1".into()));
+        }
         Ok(s)
     }
 }
@@ -232,6 +247,26 @@ mod tests {
         assert_eq!(s.certificate_days, 30, "file wins over defaults");
         assert_eq!(s.admin_token.as_ref().map(|t| t.0.as_str()), Some("sesame"));
         assert!(!format!("{s:?}").contains("sesame"), "secrets are redacted in Debug");
+    }
+
+    #[test]
+    fn limits_settings_default_to_no_trusted_proxy_and_four_password_checks() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Settings::load_with_env(dir.path(), []).unwrap();
+        assert!(s.trusted_proxies.is_empty());
+        assert_eq!(s.argon2_concurrency, crate::services::staff_login::DEFAULT_ARGON2_CONCURRENCY);
+        let env = [
+            ("EReceipt__PLATFORM__TRUSTED_PROXIES".to_string(), "10.0.0.2,2001:db8::1".to_string()),
+            ("EReceipt__PLATFORM__ARGON2_CONCURRENCY".to_string(), "2".to_string()),
+        ];
+        let s = Settings::load_with_env(dir.path(), env).unwrap();
+        assert_eq!(
+            s.trusted_proxies,
+            ["10.0.0.2".parse::<std::net::IpAddr>().unwrap(), "2001:db8::1".parse().unwrap()]
+        );
+        assert_eq!(s.argon2_concurrency, 2);
+        let zero = [("EReceipt__PLATFORM__ARGON2_CONCURRENCY".to_string(), "0".to_string())];
+        assert!(Settings::load_with_env(dir.path(), zero).is_err());
     }
 
     #[test]

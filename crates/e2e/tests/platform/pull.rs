@@ -12,6 +12,15 @@ pub(crate) fn code_in(log: &str, phone: &str) -> Option<String> {
     Some(after.chars().take(6).collect())
 }
 
+/// The login code texted to `phone`, once it is in the local SMS outbox (codes are texted in the
+/// background, after the answer).
+pub(crate) async fn texted_code(platform: &TestPlatform, phone: &str) -> String {
+    let log = platform.dir.path().join("outbox").join("sms.log");
+    let read = || code_in(&std::fs::read_to_string(&log).unwrap_or_default(), phone);
+    crate::helpers::poll_until(std::time::Duration::from_secs(10), "the login code by SMS", || read().is_some()).await;
+    read().unwrap_or_default()
+}
+
 #[tokio::test]
 async fn a_customer_logs_in_with_a_code_and_sees_only_their_receipts() {
     let platform = TestPlatform::start(Db::Sqlite).await;
@@ -29,7 +38,6 @@ async fn a_customer_logs_in_with_a_code_and_sees_only_their_receipts() {
     let r =
         http.post(url("/api/v1/pull/code")).json(&serde_json::json!({"phone": "+8613500135000"})).send().await.unwrap();
     assert_eq!(r.status(), 202);
-    assert!(!std::fs::read_to_string(&sms_log).unwrap_or_default().contains("+8613500135000"));
     let r = http.post(url("/api/v1/pull/code")).json(&serde_json::json!({"phone": "12345"})).send().await.unwrap();
     assert_eq!(r.status(), 422, "an invalid number is named");
 
@@ -40,8 +48,10 @@ async fn a_customer_logs_in_with_a_code_and_sees_only_their_receipts() {
         .await
         .unwrap();
     assert_eq!(r.status(), 202);
-    let code = code_in(&std::fs::read_to_string(&sms_log).unwrap(), "+8613700137000").expect("a code by SMS");
+    let code = texted_code(&platform, "+8613700137000").await;
     assert_eq!(code.len(), 6);
+    // The number without receipts was asked for first and got no text.
+    assert!(!std::fs::read_to_string(&sms_log).unwrap_or_default().contains("+8613500135000"));
 
     let wrong = if code == "000000" { "111111" } else { "000000" };
     let r = http
@@ -113,4 +123,60 @@ async fn a_customer_logs_in_with_a_code_and_sees_only_their_receipts() {
     assert_eq!(r.status(), 401, "the session ended at logout");
     let r = http.get(url("/api/v1/pull/receipts")).send().await.unwrap();
     assert_eq!(r.status(), 401);
+}
+
+/// M3: asking for codes answers alike — status and body — for a number with receipts and one
+/// without, and the limit applies to both: 202, 202, 202, 429 each.
+#[tokio::test]
+async fn code_requests_answer_alike_whether_or_not_the_number_has_receipts() {
+    let platform = TestPlatform::start(Db::Sqlite).await;
+    let mut t = platform.terminal("T0000602").await;
+    let r = t.sale_to(Some("pull:+8613700137000")).await;
+    assert_eq!(t.uploader.upload_next().await.unwrap(), Step::Uploaded(r.record.id.to_string()));
+    let http = platform.anonymous_client();
+    let mut answers = Vec::new();
+    for phone in ["+8613700137000", "+8613500135000"] {
+        let mut these = Vec::new();
+        for _ in 0..4 {
+            let r = http
+                .post(format!("{}/api/v1/pull/code", platform.url))
+                .json(&serde_json::json!({ "phone": phone }))
+                .send()
+                .await
+                .unwrap();
+            let retry_after = r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+            these.push((r.status().as_u16(), retry_after, r.text().await.unwrap()));
+        }
+        answers.push(these);
+    }
+    let statuses: Vec<u16> = answers[0].iter().map(|a| a.0).collect();
+    assert_eq!(statuses, [202, 202, 202, 429], "{answers:?}");
+    assert_eq!(answers[0], answers[1], "the answers tell who has receipts");
+}
+
+/// M3, the portal's form: the same pages for a number with receipts and one without.
+#[tokio::test]
+async fn the_portal_code_form_answers_alike_whether_or_not_the_number_has_receipts() {
+    let platform = TestPlatform::start(Db::Sqlite).await;
+    let mut t = platform.terminal("T0000603").await;
+    let r = t.sale_to(Some("pull:+8613700137000")).await;
+    assert_eq!(t.uploader.upload_next().await.unwrap(), Step::Uploaded(r.record.id.to_string()));
+    let mut web = crate::web::Web::new(&platform);
+    web.get("/pull").await;
+    let mut answers = Vec::new();
+    for phone in ["+8613700137000", "+8613500135000"] {
+        let mut these = Vec::new();
+        for _ in 0..4 {
+            let p = web.post("/pull/code", &[("phone", phone), ("next", "/pull/receipts")]).await;
+            these.push((p.status, p.text().replace(phone, "PHONE")));
+        }
+        answers.push(these);
+    }
+    let statuses: Vec<u16> = answers[0].iter().map(|a| a.0).collect();
+    assert_eq!(statuses, [200, 200, 200, 429]);
+    assert!(
+        answers[0] == answers[1],
+        "the pages tell who has receipts: {:?}",
+        answers[1].iter().map(|a| a.0).collect::<Vec<_>>()
+    );
 }

@@ -19,7 +19,7 @@ use ereceipt_testkit::{Browser, BrowserOptions, PointerKind};
 use mail_parser::{MessageParser, MimeHeaders};
 
 use crate::helpers::{fonts, TestPlatform};
-use crate::pull::code_in;
+use crate::pull::texted_code;
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -184,8 +184,7 @@ async fn a_cashier_sells_in_the_browser_and_the_customer_gets_an_authentic_recei
     let r =
         http.post(url("/api/v1/pull/code")).json(&serde_json::json!({"phone": "+8613700137000"})).send().await.unwrap();
     assert_eq!(r.status(), 202);
-    let sms_log = platform.dir.path().join("outbox").join("sms.log");
-    let code = code_in(&std::fs::read_to_string(&sms_log).unwrap(), "+8613700137000").expect("a code by SMS");
+    let code = texted_code(&platform, "+8613700137000").await;
     let r = http
         .post(url("/api/v1/pull/login"))
         .json(&serde_json::json!({"phone": "+8613700137000", "code": code}))

@@ -1,6 +1,6 @@
 //! Portal accounts for merchant staff and the acquirer: Argon2id passwords, TOTP (RFC 6238) as
-//! the second factor with replay protection, TOTP secrets sealed at rest, and the lockout rule.
-//! Pure logic, no I/O.
+//! the second factor with replay protection, TOTP secrets sealed at rest (the waits after
+//! failures are `domain::limits`). Pure logic, no I/O.
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
@@ -9,10 +9,6 @@ use ring::hmac;
 use ring::rand::{SecureRandom, SystemRandom};
 use totp_rs::{Algorithm, TOTP};
 
-/// Failed logins after which an account locks.
-pub const MAX_FAILURES: i64 = 10;
-/// How long a locked account stays locked.
-pub const LOCK_MS: i64 = 30 * 60 * 1000;
 /// Shortest password accepted when an administrator chooses one.
 pub const MIN_PASSWORD_CHARS: usize = 12;
 /// TOTP time step, seconds (RFC 6238 default; what authenticator apps use).

@@ -1,5 +1,6 @@
 //! One-time login codes for pull delivery: six random digits sent by SMS, kept only as an HMAC,
-//! valid ten minutes, single use, five wrong tries, issued at a limited rate. Pure logic, no I/O.
+//! valid ten minutes, single use, five wrong tries (how often they may be asked for and tried is
+//! `domain::limits`). Pure logic, no I/O.
 
 use ring::hmac;
 use ring::rand::{SecureRandom, SystemRandom};
@@ -8,10 +9,6 @@ use ring::rand::{SecureRandom, SystemRandom};
 pub const CODE_TTL_MS: i64 = 10 * 60 * 1000;
 /// Wrong tries after which a code is locked for good (even the right code is then refused).
 pub const MAX_FAILURES: i64 = 5;
-/// Codes per phone number per window: an SMS costs money and annoys the number's owner.
-pub const PER_NUMBER: RateLimit = RateLimit { max: 3, window_ms: 15 * 60 * 1000 };
-/// Codes per client address per window: one client must not spray codes over many numbers.
-pub const PER_CLIENT: RateLimit = RateLimit { max: 10, window_ms: 15 * 60 * 1000 };
 
 /// Digits in a code.
 const DIGITS: usize = 6;
@@ -20,13 +17,6 @@ const CODE_SPACE: u32 = 1_000_000;
 /// The largest multiple of [`CODE_SPACE`] that fits in a `u32`: random words at or above it are
 /// drawn again, so every code is exactly equally likely.
 const ACCEPT_BELOW: u32 = (u32::MAX / CODE_SPACE) * CODE_SPACE;
-
-/// At most `max` codes within any `window_ms`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateLimit {
-    pub max: i64,
-    pub window_ms: i64,
-}
 
 /// What checking a code against the newest code issued for the number gave.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +33,9 @@ pub enum LoginOutcome {
     Locked,
     /// No code was ever issued for this number.
     NoCode,
+    /// The number had its day's tries ([`crate::domain::limits::LOGINS_PER_NUMBER`]); nothing
+    /// was compared, and the next try counts after `retry_after_ms`.
+    TooManyTries { retry_after_ms: i64 },
 }
 
 /// Why a code could not be made.

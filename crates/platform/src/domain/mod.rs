@@ -6,4 +6,5 @@
 pub mod amounts;
 pub mod credentials;
 pub mod delivery;
+pub mod limits;
 pub mod login_codes;

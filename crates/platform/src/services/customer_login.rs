@@ -1,33 +1,78 @@
 //! Customer login by SMS code (P3): texts a one-time code to a number that has receipts and
-//! checks a code given back, over the store's atomic rate limits. Both the JSON pull API and the
-//! portal's pages log customers in through here.
+//! checks a code given back, under limits per number and per network that the store counts for
+//! every process. Both the JSON pull API and the portal's pages log customers in through here.
+//!
+//! Asking for a code does the same work and gives the same answer whether or not the number has
+//! receipts (M3): the limits are counted first, whatever the outcome; a code is stored either
+//! way; only the text is skipped, and it is sent in the background, so neither its time nor its
+//! failure shows in the answer.
+
+use std::net::IpAddr;
+use std::sync::Arc;
 
 use chrono::Utc;
 use ereceipt_core::model::PhoneNumber;
 
+use crate::domain::limits::{network_of, CODES_PER_NETWORK, CODES_PER_NUMBER, LOGINS_PER_NETWORK};
 use crate::domain::login_codes::{self, LoginOutcome};
 use crate::infra::delivery::{LoginCode, Message};
-use crate::infra::store::{Issued, Store};
-use crate::services::delivery::Channels;
+use crate::infra::store::{Counted, Store};
+use crate::services::delivery::{attempt_limit, Channels};
 
-/// What customer login needs: the store, the key codes are hashed under, the SMS channel.
+/// Login texts on their way at once; beyond that a text is dropped (and logged) rather than
+/// queued without bound. The limits per number and network keep honest use far below it.
+pub const TEXTS_IN_FLIGHT: usize = 64;
+
+/// Sends login codes by SMS in the background, at most [`TEXTS_IN_FLIGHT`] at a time.
+///
+/// Not the delivery queue: its rows belong to a stored receipt (`deliveries.receipt_id`), it
+/// would keep the code in clear in the database (only an HMAC is kept), and its retries run for
+/// hours while a code is good for ten minutes. A text lost to a crash is asked for again.
+pub struct CodeTexts {
+    channels: Arc<Channels>,
+    in_flight: Arc<tokio::sync::Semaphore>,
+}
+
+impl CodeTexts {
+    pub fn new(channels: Arc<Channels>) -> Self {
+        Self { channels, in_flight: Arc::new(tokio::sync::Semaphore::new(TEXTS_IN_FLIGHT)) }
+    }
+
+    /// Hands `msg` to the SMS channel without waiting for it; the outcome is only logged.
+    fn send_later(&self, msg: Message) {
+        let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
+            tracing::error!("too many login texts on their way; one was dropped");
+            return;
+        };
+        let channels = self.channels.clone();
+        tokio::spawn(async move {
+            let limit = attempt_limit(channels.lease);
+            match tokio::time::timeout(limit, channels.sms.send(&msg)).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "a login code could not be texted"),
+                Err(_) => tracing::error!(seconds = limit.as_secs(), "texting a login code timed out"),
+            }
+            drop(permit);
+        });
+    }
+}
+
+/// What customer login needs: the store, the key codes are hashed under, the SMS sender.
 pub struct CustomerLogin<'a> {
     pub store: &'a Store,
     pub otp_key: &'a [u8],
-    /// The delivery channels; `None` when delivery is misconfigured (no code can be sent).
-    pub channels: Option<&'a Channels>,
+    /// The login texts; `None` when delivery is misconfigured (no code can be sent).
+    pub texts: Option<&'a CodeTexts>,
 }
 
 /// Why a login code was not sent.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum CodeRefused {
-    /// Too many codes for this number or from this client; try again after this many seconds.
+    /// Too many codes for this number or from this network; try again after this many seconds.
     RateLimited(i64),
     /// No SMS channel (not even the local outbox) is set up.
     NoSms,
-    /// The SMS channel failed; the reason.
-    SmsFailed(String),
     /// The store failed.
     Store(crate::infra::store::StoreError),
     /// Anything else (no randomness).
@@ -42,7 +87,7 @@ impl CodeRefused {
             CodeRefused::RateLimited(secs) => {
                 (format!("too many codes; try again in {secs} s"), format!("验证码请求过于频繁，请 {secs} 秒后再试"))
             }
-            CodeRefused::NoSms | CodeRefused::SmsFailed(_) => {
+            CodeRefused::NoSms => {
                 ("the code could not be sent; try again later".into(), "验证码发送失败，请稍后再试".into())
             }
             CodeRefused::Store(_) | CodeRefused::Internal(_) => {
@@ -58,35 +103,57 @@ impl From<crate::infra::store::StoreError> for CodeRefused {
     }
 }
 
-/// Texts a login code to `phone` when it has receipts; when it has none, does nothing and
-/// reports success all the same, so the answer does not tell who has receipts.
+/// Whole seconds until `retry_after_ms` has passed.
+fn seconds(retry_after_ms: i64) -> i64 {
+    (retry_after_ms + 999) / 1000
+}
+
+/// Counts a request against `limits` in turn (the first one refused stops the count).
+async fn within(
+    store: &Store,
+    limits: &[(crate::domain::limits::Limit, &str)],
+    now: i64,
+) -> Result<Result<(), i64>, crate::infra::store::StoreError> {
+    for (limit, subject) in limits {
+        if let Counted::Limited { retry_after_ms } = store.count_event(*limit, subject, now).await? {
+            return Ok(Err(seconds(retry_after_ms)));
+        }
+    }
+    Ok(Ok(()))
+}
+
+/// Texts a login code to `phone` when it has receipts; when it has none, does the same work
+/// without the text and reports success all the same, so the answer does not tell who has
+/// receipts. Counts the request per network and per number first, whatever follows.
 // The phone number and the code stay out of the spans: they are what the login protects.
 #[tracing::instrument(skip_all, fields(client = %client))]
 pub async fn send_login_code(
     login: &CustomerLogin<'_>,
     phone: &PhoneNumber,
-    client: std::net::IpAddr,
+    client: IpAddr,
 ) -> Result<(), CodeRefused> {
-    if login.store.receipts_for_phone(phone.as_str()).await?.is_empty() {
-        return Ok(());
-    }
-    let code = login_codes::new_code().map_err(|e| CodeRefused::Internal(e.to_string()))?;
+    // A setting, the same for every number: safe to tell.
+    let Some(texts) = login.texts else { return Err(CodeRefused::NoSms) };
     let now = Utc::now().timestamp_millis();
+    let network = network_of(client);
+    let limits = [(CODES_PER_NETWORK, network.as_str()), (CODES_PER_NUMBER, phone.as_str())];
+    if let Err(secs) = within(login.store, &limits, now).await? {
+        return Err(CodeRefused::RateLimited(secs));
+    }
+    let has_receipts = login.store.has_receipts_for_phone(phone.as_str()).await?;
+    let code = login_codes::new_code().map_err(|e| CodeRefused::Internal(e.to_string()))?;
     let hash = login_codes::code_hash(login.otp_key, phone.as_str(), &code);
-    let code_id = match login.store.issue_code(phone.as_str(), &client.to_string(), &hash, now).await? {
-        Issued::Code { code_id, .. } => code_id,
-        Issued::RateLimited { retry_after_ms } => return Err(CodeRefused::RateLimited((retry_after_ms + 999) / 1000)),
-    };
-    let Some(channels) = login.channels else { return Err(CodeRefused::NoSms) };
-    let link = format!("{}/pull", channels.portal_url.trim_end_matches('/'));
-    let msg = Message::LoginCode(LoginCode {
-        delivery_id: format!("login.{code_id}"),
-        recipient: phone.to_string(),
-        code,
-        link,
-    });
-    let sent = channels.sms.send(&msg).await;
-    sent.map(|_| ()).map_err(|e| CodeRefused::SmsFailed(e.to_string()))
+    let code_id = login.store.issue_code(phone.as_str(), &network, &hash, now).await?;
+    if has_receipts {
+        let link = format!("{}/pull", texts.channels.portal_url.trim_end_matches('/'));
+        texts.send_later(Message::LoginCode(LoginCode {
+            delivery_id: format!("login.{code_id}"),
+            recipient: phone.to_string(),
+            code,
+            link,
+        }));
+    }
+    Ok(())
 }
 
 /// Why a code did not log in: what kind of refusal (the web edge maps it to a status), a machine
@@ -116,9 +183,29 @@ impl LoginRefused {
     }
 }
 
-/// Checks a login code for `phone`: `Ok` uses it up.
-#[tracing::instrument(skip_all)]
-pub async fn check_login_code(login: &CustomerLogin<'_>, phone: &PhoneNumber, code: &str) -> Result<(), LoginRefused> {
+/// Checks a login code for `phone` from `client`: `Ok` uses it up. Every try counts against the
+/// client's network first, and the store counts it against the number's daily cap.
+#[tracing::instrument(skip_all, fields(client = %client))]
+pub async fn check_login_code(
+    login: &CustomerLogin<'_>,
+    phone: &PhoneNumber,
+    code: &str,
+    client: IpAddr,
+) -> Result<(), LoginRefused> {
+    let unavailable = |e: crate::infra::store::StoreError| {
+        tracing::error!(error = %e, "checking a login code failed");
+        LoginRefused::new(LoginRefusal::Unavailable, "storage", "temporarily unavailable", "服务暂时不可用")
+    };
+    let now = Utc::now().timestamp_millis();
+    let network = network_of(client);
+    if let Err(secs) = within(login.store, &[(LOGINS_PER_NETWORK, network.as_str())], now).await.map_err(unavailable)? {
+        return Err(LoginRefused::new(
+            LoginRefusal::Locked,
+            "rate_limited",
+            format!("too many login attempts from this address; try again in {secs} s"),
+            format!("此地址登录尝试过多，请 {secs} 秒后再试"),
+        ));
+    }
     let code = code.trim();
     if !login_codes::is_well_formed(code) {
         return Err(LoginRefused::new(
@@ -128,12 +215,8 @@ pub async fn check_login_code(login: &CustomerLogin<'_>, phone: &PhoneNumber, co
             "验证码为六位数字",
         ));
     }
-    let now = Utc::now().timestamp_millis();
     let hash = login_codes::code_hash(login.otp_key, phone.as_str(), code);
-    let outcome = login.store.check_code(phone.as_str(), &hash, now).await.map_err(|e| {
-        tracing::error!(error = %e, "checking a login code failed");
-        LoginRefused::new(LoginRefusal::Unavailable, "storage", "temporarily unavailable", "服务暂时不可用")
-    })?;
+    let outcome = login.store.check_code(phone.as_str(), &hash, now).await.map_err(unavailable)?;
     match outcome {
         LoginOutcome::Ok => Ok(()),
         LoginOutcome::Wrong { tries_left } => Err(LoginRefused::new(
@@ -154,6 +237,15 @@ pub async fn check_login_code(login: &CustomerLogin<'_>, phone: &PhoneNumber, co
             "the code expired; ask for a new one",
             "验证码已过期，请重新获取",
         )),
+        LoginOutcome::TooManyTries { retry_after_ms } => {
+            let hours = (retry_after_ms + 3_599_999) / 3_600_000;
+            Err(LoginRefused::new(
+                LoginRefusal::Locked,
+                "too_many_tries",
+                format!("too many wrong codes for this number; try again in {hours} h"),
+                format!("该号码验证码错误次数过多，请 {hours} 小时后再试"),
+            ))
+        }
         LoginOutcome::Used => {
             Err(LoginRefused::new(LoginRefusal::BadCode, "used", "the code was already used", "验证码已使用"))
         }

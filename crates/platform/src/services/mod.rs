@@ -8,5 +8,6 @@ pub mod delivery;
 pub mod ingest;
 pub mod links;
 pub mod staff;
+pub mod staff_login;
 pub mod terminals;
 pub mod verification;

@@ -1,10 +1,9 @@
 //! The HTTP edge: the JSON API (`api`, terminals and integrators) and the HTML portal
 //! (`portal`, browsers), both thin over `crate::services`; `support` (cookies, CSRF, sessions,
-//! language, errors) and `limits` (per-client limiters) are what they share, `state` what their
-//! handlers are given. The two listeners' routers are put together here.
+//! language, errors, the client's address and its per-network limits) is what they share,
+//! `state` what their handlers are given. The two listeners' routers are put together here.
 
 pub mod api;
-pub mod limits;
 pub mod portal;
 pub mod state;
 pub(crate) mod support;

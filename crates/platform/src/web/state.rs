@@ -17,10 +17,10 @@ pub struct AppState {
     pub deliveries_waiting: std::sync::Arc<tokio::sync::Notify>,
     /// The delivery channels (also used for login codes); `None` when misconfigured.
     pub channels: Option<std::sync::Arc<crate::services::delivery::Channels>>,
-    /// Staff sign-in attempts per client address.
-    pub sign_in_limit: crate::web::limits::ClientLimiter,
-    /// Verification uploads per client address.
-    pub verify_limit: crate::web::limits::ClientLimiter,
+    /// Login codes texted in the background (`None` when delivery is misconfigured).
+    pub login_texts: Option<crate::services::customer_login::CodeTexts>,
+    /// Argon2id password checks running at once (`argon2_concurrency`).
+    pub password_gate: crate::services::staff_login::PasswordGate,
     /// Public verifications running at once, per client address and in total.
     pub verify_gate: crate::services::verification::gate::VerifyGate,
 }
@@ -33,7 +33,7 @@ impl AppState {
         crate::services::customer_login::CustomerLogin {
             store: &self.store,
             otp_key: &self.keys.otp_key,
-            channels: self.channels.as_deref(),
+            texts: self.login_texts.as_ref(),
         }
     }
 }

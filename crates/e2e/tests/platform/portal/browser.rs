@@ -44,7 +44,7 @@ async fn the_portal_works_in_chromium_on_a_phone_for_customers_and_merchants() {
     browser.fill("#phone", "+8613700137000").await.unwrap();
     browser.click("#send-code").await.unwrap();
     browser.wait_for("#code", WAIT).await.unwrap();
-    browser.fill("#code", &code_for(&platform, "+8613700137000")).await.unwrap();
+    browser.fill("#code", &code_for(&platform, "+8613700137000").await).await.unwrap();
     browser.screenshot(shot("2-code")).await.unwrap();
     browser.click("#login").await.unwrap();
     browser.wait_for("table.receipts", WAIT).await.unwrap();

@@ -18,12 +18,7 @@ async fn upload_all(t: &mut TestTerminal) {
     while let Step::Uploaded(_) = t.uploader.upload_next().await.unwrap() {}
 }
 
-/// The newest login code texted to `phone` (local outbox SMS log).
-fn code_for(platform: &TestPlatform, phone: &str) -> String {
-    let log = std::fs::read_to_string(platform.dir.path().join("outbox").join("sms.log")).unwrap_or_default();
-    let line = log.lines().rev().find(|l| l.contains("\tlogin.") && l.contains(phone)).expect("a code by SMS");
-    line.split("验证码 ").nth(1).unwrap().chars().take(6).collect()
-}
+use crate::pull::texted_code as code_for;
 
 #[tokio::test]
 async fn a_customer_logs_in_with_a_texted_code_and_sees_views_downloads_and_verifies_only_their_receipts() {
@@ -54,7 +49,7 @@ async fn a_customer_logs_in_with_a_texted_code_and_sees_views_downloads_and_veri
     let p = web.post("/pull/code", &[("phone", "+86 137 0013 7000"), ("next", &next)]).await;
     assert_eq!(p.status, 200, "{}", p.text());
     assert!(p.text().contains("id=\"code\""));
-    let code = code_for(&platform, "+8613700137000");
+    let code = code_for(&platform, "+8613700137000").await;
 
     // A wrong code counts down; the right one logs in with a fresh, locked-down cookie.
     let wrong = if code == "000000" { "111111" } else { "000000" };

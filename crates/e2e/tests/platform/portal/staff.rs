@@ -56,7 +56,7 @@ async fn sign_in(web: &mut Web, user: &str, password: &str, code: &str) -> Page 
 }
 
 #[tokio::test]
-async fn staff_need_password_and_code_and_ten_failures_lock_the_account() {
+async fn staff_need_password_and_code_and_failures_make_the_account_wait() {
     let platform = TestPlatform::start(Db::Sqlite).await;
     let (password, mut auth) = add_user(
         &platform,
@@ -92,17 +92,33 @@ async fn staff_need_password_and_code_and_ten_failures_lock_the_account() {
     let p = sign_in(&mut web, "shop.alice", &password, &code).await;
     assert_eq!(p.status, 401, "a used code does not work twice");
 
-    // The success cleared the earlier failures; the replay was failure 1. Nine more lock the
-    // account for 30 minutes.
-    for i in 2..10 {
+    // The success cleared the earlier failures; the replay was failure 1. Four more are answered
+    // at once; from then on each failure makes the account wait (1 s, 2 s, … up to 15 minutes),
+    // and an attempt during the wait — even with the right credentials — is answered exactly as
+    // a wrong password, without being looked at.
+    for i in 2..=5 {
         let p = sign_in(&mut web, "shop.alice", "wrong password!", "000000").await;
         assert_eq!(p.status, 401, "failure {i}");
     }
-    let p = sign_in(&mut web, "shop.alice", "wrong password!", "000000").await;
-    assert_eq!(p.status, 429, "the tenth failure locks");
-    assert!(p.text().contains("locked until"), "{}", p.text());
+    // Another failure, counted here directly with a long wait so that a slow machine cannot
+    // outlast it between two requests.
+    let store = &platform.state.store;
+    let failures = store.account("shop.alice").await.unwrap().unwrap().failures;
+    assert_eq!(failures, 5);
+    // (The fifth failure's own wait of 1 s must pass first.)
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let now = chrono::Utc::now().timestamp_millis();
+        if store.claim_sign_in("shop.alice", failures, now, now + 600_000).await.unwrap() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the account never took the attempt");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let wrong = sign_in(&mut web, "shop.alice", "wrong password!", "000000").await;
     let p = sign_in(&mut web, "shop.alice", &password, &auth.code()).await;
-    assert_eq!(p.status, 429, "locked: even the right credentials are refused");
+    assert_eq!((p.status, p.text()), (wrong.status, wrong.text()), "waiting: refused like a wrong password");
+    assert!(!p.text().contains("locked"), "{}", p.text());
 
     let users = platform.admin_json("/api/v1/admin/users").await;
     assert_eq!(users["users"][0]["locked"], true, "{users}");
@@ -259,11 +275,11 @@ async fn the_acquirer_finds_a_receipt_by_rrn_and_downloads_the_retrieval_bundle(
 }
 
 #[tokio::test]
-async fn one_address_cannot_spray_sign_ins_across_usernames() {
+async fn one_address_cannot_spray_sign_ins_across_usernames_on_any_process() {
     let platform = TestPlatform::start(Db::Sqlite).await;
     let mut web = Web::new(&platform);
     web.get("/staff/login").await;
-    let limit = ereceipt_platform::web::limits::SIGN_IN.max;
+    let limit = ereceipt_platform::domain::limits::SIGN_INS_PER_NETWORK.max;
     for i in 0..limit {
         let p = web
             .post(
@@ -278,6 +294,21 @@ async fn one_address_cannot_spray_sign_ins_across_usernames() {
         .await;
     assert_eq!(p.status, 429);
     assert!(p.text().contains("Too many sign-in attempts from this address"), "{}", p.text());
+
+    // A second platform process on the same database counts the same attempts (M5).
+    let other = TestPlatform::start_on(
+        platform.dir.clone(),
+        platform.database_url.clone(),
+        "127.0.0.1:0".parse().unwrap(),
+        1 << 20,
+    )
+    .await;
+    let mut web = Web::new(&other);
+    web.get("/staff/login").await;
+    let p = web
+        .post("/staff/login", &[("username", "another"), ("password", "guess guess guess"), ("code", "123456")])
+        .await;
+    assert_eq!(p.status, 429, "the other process let the address go on");
 }
 
 #[tokio::test]
@@ -338,4 +369,33 @@ async fn a_large_export_streams_every_match_across_pages() {
     assert!(ids.first().unwrap().contains("-000001\""), "newest first: {}", ids[0]);
     assert!(ids.last().unwrap().contains("-000450\""), "oldest last");
     assert!(!text.contains("T0000812"), "the other merchant's receipts are not exported");
+}
+
+/// M5: twelve bad sign-ins at an existing account and twelve at a missing one give the same
+/// answers (status and page), so neither a lock nor its message tells who has an account.
+#[tokio::test]
+async fn bad_sign_ins_answer_alike_for_existing_and_missing_users() {
+    let platform = TestPlatform::start(Db::Sqlite).await;
+    add_user(
+        &platform,
+        serde_json::json!({"username": "shop.alice", "role": "merchant", "merchant_id": "104110070110001"}),
+    )
+    .await;
+    let mut web = Web::new(&platform);
+    let mut answers = Vec::new();
+    for user in ["shop.alice", "shop.nobody"] {
+        let mut these = Vec::new();
+        for _ in 0..12 {
+            let p = sign_in(&mut web, user, "wrong password!", "000000").await;
+            these.push((p.status, p.text().replace(user, "USER")));
+        }
+        answers.push(these);
+    }
+    assert!(
+        answers[0] == answers[1],
+        "existing: {:?}; missing: {:?}",
+        answers[0].iter().map(|a| a.0).collect::<Vec<_>>(),
+        answers[1].iter().map(|a| a.0).collect::<Vec<_>>()
+    );
+    assert!(answers[0].iter().all(|a| a.0 == 401), "{:?}", answers[0].iter().map(|a| a.0).collect::<Vec<_>>());
 }

@@ -1,8 +1,8 @@
 //! Portal accounts (merchant staff, acquirer): created by an administrator, looked up at login,
-//! failed logins counted and locked atomically, TOTP steps consumed at most once.
+//! sign-in attempts taken one at a time with growing waits, TOTP steps consumed at most once.
 
 use super::{column, Store, StoreError};
-use crate::domain::credentials::{Role, LOCK_MS, MAX_FAILURES};
+use crate::domain::credentials::Role;
 
 /// An account to create; hashes and sealed secrets come from [`crate::domain::credentials`].
 #[derive(Debug, Clone)]
@@ -21,9 +21,9 @@ pub struct AccountRow {
     pub password_hash: String,
     pub totp_sealed: Vec<u8>,
     pub totp_last_step: i64,
-    /// Failed logins since the last success or lockout.
+    /// Consecutive failed sign-ins since the last success (or an administrator's unlock).
     pub failures: i64,
-    /// Unix ms until which logins are refused (0 or past: not locked).
+    /// Unix ms before which the next sign-in attempt is not looked at (0 or past: none).
     pub locked_until: i64,
     pub created_at: i64,
     pub disabled_at: Option<i64>,
@@ -93,41 +93,43 @@ impl Store {
         rows.iter().map(account_from_row).collect()
     }
 
-    /// Counts a failed login at `now`. The [`MAX_FAILURES`]-th failure locks the account for
-    /// [`LOCK_MS`] (and starts the count again). Returns the lock's end (0 when not locked).
-    /// One statement, so concurrent failures are all counted.
-    pub async fn login_failed(&self, username: &str, now: i64) -> Result<i64, StoreError> {
-        let row = sqlx::query(
-            "UPDATE accounts SET \
-               failures = CASE WHEN failures + 1 >= $2 THEN 0 ELSE failures + 1 END, \
-               locked_until = CASE WHEN failures + 1 >= $2 THEN $3 ELSE locked_until END \
-             WHERE username = $1 RETURNING locked_until",
+    /// Takes a sign-in attempt at `username` for checking: counts it as a failure at once (the
+    /// `failures`-th one read before), and makes the next attempt wait until `next_at`. `false`
+    /// — nothing changes — when the account is still waiting, is disabled, or another attempt
+    /// was counted since `failures` was read. One conditional update, so of concurrent attempts
+    /// exactly one is taken and the failure budget cannot be overrun; a success then clears it
+    /// ([`Store::login_succeeded`]).
+    pub async fn claim_sign_in(
+        &self,
+        username: &str,
+        failures: i64,
+        now: i64,
+        next_at: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE accounts SET failures = failures + 1, locked_until = $3 \
+             WHERE username = $1 AND failures = $2 AND locked_until <= $4 AND disabled_at IS NULL",
         )
         .bind(username)
-        .bind(MAX_FAILURES)
-        .bind(now + LOCK_MS)
-        .fetch_optional(&self.pool)
+        .bind(failures)
+        .bind(next_at)
+        .bind(now)
+        .execute(&self.pool)
         .await?;
-        match row {
-            Some(r) => {
-                let until: i64 = column(&r, "locked_until")?;
-                Ok(if until > now { until } else { 0 })
-            }
-            None => Ok(0),
-        }
+        Ok(done.rows_affected() == 1)
     }
 
-    /// Records a successful login whose second factor was TOTP step `step`: clears the failure
-    /// count and consumes the step. `false` when the step (or a later one) was already used — a
-    /// replayed code — or the account is locked or disabled; nothing changes then.
-    pub async fn login_succeeded(&self, username: &str, step: i64, now: i64) -> Result<bool, StoreError> {
+    /// Records a successful sign-in, taken by [`Store::claim_sign_in`], whose second factor was
+    /// TOTP step `step`: clears the failures and the wait, and consumes the step. `false` when
+    /// the step (or a later one) was already used — a replayed code — or the account is
+    /// disabled; nothing changes then and the attempt stays a failure.
+    pub async fn login_succeeded(&self, username: &str, step: i64) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "UPDATE accounts SET failures = 0, totp_last_step = $2 \
-             WHERE username = $1 AND totp_last_step < $2 AND locked_until <= $3 AND disabled_at IS NULL",
+            "UPDATE accounts SET failures = 0, locked_until = 0, totp_last_step = $2 \
+             WHERE username = $1 AND totp_last_step < $2 AND disabled_at IS NULL",
         )
         .bind(username)
         .bind(step)
-        .bind(now)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)

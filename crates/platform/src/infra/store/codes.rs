@@ -1,85 +1,60 @@
-//! One-time login codes for pull delivery (P3): issued at a limited rate per number and per
-//! client address, checked against the newest code of the number, and the receipts they unlock.
+//! One-time login codes for pull delivery (P3): issued, checked against the newest code of the
+//! number under a daily cap of tries per number, and the receipts they unlock.
 
+use super::limits::Counted;
 use super::receipts::{receipt_from_row, RECEIPT_COLUMNS};
 use super::{column, hash_column, Store, StoreError, StoredReceipt};
-use crate::domain::login_codes::{self, LoginOutcome, RateLimit, CODE_TTL_MS, MAX_FAILURES, PER_CLIENT, PER_NUMBER};
-
-/// What asking for a code gave.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Issued {
-    /// The code is stored; send it. It replaces every earlier code of the number.
-    Code { code_id: i64, expires_at: i64 },
-    /// Too many codes for this number or from this client lately: nothing was stored, and
-    /// asking again succeeds at the earliest after `retry_after_ms`.
-    RateLimited { retry_after_ms: i64 },
-}
+use crate::domain::limits::LOGINS_PER_NUMBER;
+use crate::domain::login_codes::{self, LoginOutcome, CODE_TTL_MS, MAX_FAILURES};
 
 impl Store {
-    /// Stores a new code for `phone`, asked for by `client` (its address), unless that would
-    /// exceed [`PER_NUMBER`] codes for the number or [`PER_CLIENT`] codes from the client within
-    /// their windows. `code_hash` is [`login_codes::code_hash`] of the code.
-    ///
-    /// The counts and the insert are one statement: on SQLite (one writer) the limits hold
-    /// exactly; on PostgreSQL, requests for the same number at the very same instant may each
-    /// see the other's row missing and both pass, so a limit can be exceeded by the number of
-    /// truly concurrent requests, never more.
+    /// Stores a new code for `phone`, asked for by `client` (its network, for the record), and
+    /// returns its id. It replaces every earlier code of the number. `code_hash` is
+    /// [`login_codes::code_hash`] of the code. How often codes may be asked for is
+    /// [`crate::domain::limits`]' business, counted before this is called.
     pub async fn issue_code(
         &self,
         phone: &str,
         client: &str,
         code_hash: &[u8; 32],
         now: i64,
-    ) -> Result<Issued, StoreError> {
-        let expires_at = now + CODE_TTL_MS;
+    ) -> Result<i64, StoreError> {
         let row = sqlx::query(
             "INSERT INTO login_codes (phone, code_hash, created_at, expires_at, failures, client) \
-             SELECT $1, $2, $3, $4, 0, $5 \
-             WHERE (SELECT COUNT(*) FROM login_codes WHERE phone = $1 AND created_at > $6) < $7 \
-             AND (SELECT COUNT(*) FROM login_codes WHERE client = $5 AND created_at > $8) < $9 \
-             RETURNING code_id",
+             VALUES ($1, $2, $3, $4, 0, $5) RETURNING code_id",
         )
         .bind(phone)
         .bind(code_hash.to_vec())
         .bind(now)
-        .bind(expires_at)
+        .bind(now + CODE_TTL_MS)
         .bind(client)
-        .bind(now - PER_NUMBER.window_ms)
-        .bind(PER_NUMBER.max)
-        .bind(now - PER_CLIENT.window_ms)
-        .bind(PER_CLIENT.max)
-        .fetch_optional(&self.pool)
+        .fetch_one(&self.pool)
         .await?;
-        if let Some(row) = row {
-            return Ok(Issued::Code { code_id: column(&row, "code_id")?, expires_at });
-        }
-        let by_number = self.retry_after("phone", phone, PER_NUMBER, now).await?;
-        let by_client = self.retry_after("client", client, PER_CLIENT, now).await?;
-        Ok(Issued::RateLimited { retry_after_ms: by_number.max(by_client).max(1) })
-    }
-
-    /// How long until fewer than `limit.max` codes with this `key_column` value lie within the
-    /// window: until the `max`-th newest one leaves it (0 if there are fewer already).
-    async fn retry_after(&self, key_column: &str, key: &str, limit: RateLimit, now: i64) -> Result<i64, StoreError> {
-        // `key_column` is one of two names fixed in this file, never input.
-        let sql = format!(
-            "SELECT created_at FROM login_codes WHERE {key_column} = $1 AND created_at > $2 \
-             ORDER BY created_at DESC LIMIT 1 OFFSET $3"
-        );
-        let oldest: Option<i64> = sqlx::query_scalar(&sql)
-            .bind(key)
-            .bind(now - limit.window_ms)
-            .bind(limit.max - 1)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(oldest.map_or(0, |at| at + limit.window_ms - now))
+        column(&row, "code_id")
     }
 
     /// Checks a code for `phone` against the newest code issued for it (earlier ones no longer
     /// count). On a match with a code that is unused, unexpired and not locked, marks it used and
     /// returns [`LoginOutcome::Ok`] — to exactly one of several concurrent callers; on a mismatch,
     /// counts a failure. `code_hash` is [`login_codes::code_hash`] of what the customer typed.
+    ///
+    /// Every try that does not log in also counts against the number's daily cap
+    /// ([`LOGINS_PER_NUMBER`]), before anything is compared, so concurrent tries cannot exceed
+    /// it; past the cap, even the right code gives [`LoginOutcome::TooManyTries`]. A login
+    /// starts the count again.
     pub async fn check_code(&self, phone: &str, code_hash: &[u8; 32], now: i64) -> Result<LoginOutcome, StoreError> {
+        if let Counted::Limited { retry_after_ms } = self.count_event(LOGINS_PER_NUMBER, phone, now).await? {
+            return Ok(LoginOutcome::TooManyTries { retry_after_ms });
+        }
+        let outcome = self.check_newest_code(phone, code_hash, now).await?;
+        if outcome == LoginOutcome::Ok {
+            self.reset_count(LOGINS_PER_NUMBER, phone).await?;
+        }
+        Ok(outcome)
+    }
+
+    /// [`Store::check_code`] without the daily cap.
+    async fn check_newest_code(&self, phone: &str, code_hash: &[u8; 32], now: i64) -> Result<LoginOutcome, StoreError> {
         let row = sqlx::query(
             "SELECT code_id, code_hash, expires_at, used_at, failures FROM login_codes WHERE phone = $1 \
              ORDER BY created_at DESC, code_id DESC LIMIT 1",
@@ -139,6 +114,20 @@ impl Store {
             (column(&row, "expires_at")?, column(&row, "used_at")?, column(&row, "failures")?);
         settled(used_at, failures, expires_at, now)
             .ok_or_else(|| StoreError::CorruptRow(format!("login code {code_id} neither usable nor settled")))
+    }
+
+    /// Whether any receipt's customer chose delivery to `phone`: one index probe, the same work
+    /// whatever the answer (the code request must not tell who has receipts, M3).
+    pub async fn has_receipts_for_phone(&self, phone: &str) -> Result<bool, StoreError> {
+        // EXISTS as a count of at most one row: a BIGINT on both backends (EXISTS itself is a
+        // boolean on PostgreSQL and an integer on SQLite). No receipt column is read.
+        let found: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM receipts WHERE delivery_to = $1 LIMIT 1) AS any_receipt",
+        )
+        .bind(phone)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(found > 0)
     }
 
     /// Every receipt whose customer chose delivery to `phone` (any channel), newest first.

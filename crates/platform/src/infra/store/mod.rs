@@ -10,6 +10,7 @@ mod accounts;
 mod codes;
 mod decode;
 mod deliveries;
+mod limits;
 mod lookups;
 mod model;
 mod receipts;
@@ -25,8 +26,8 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Decode, Executor, Row, Type};
 
 pub use accounts::{AccountRow, NewAccount};
-pub use codes::Issued;
 pub use deliveries::{DeliveryEvent, DeliveryRow, RETRY_HORIZON_MS};
+pub use limits::Counted;
 pub use model::{
     CertificateRow, ChainEntry, NewReceipt, NewTerminal, NewToken, Page, ReceiptQuery, Refusal, StoreOutcome,
     StoredReceipt, TerminalRow,

@@ -40,8 +40,8 @@ pub struct CodeRequest {
     phone: String,
 }
 
-/// Sends a login code when the number has receipts. The answer is the same either way, so the
-/// endpoint does not tell who has receipts.
+/// Sends a login code when the number has receipts. The answer — status, body, and the work
+/// behind it — is the same either way, so the endpoint does not tell who has receipts (M3).
 pub async fn request_code(
     State(st): State<SharedState>,
     Extension(Peer(peer)): Extension<Peer>,
@@ -50,7 +50,8 @@ pub async fn request_code(
 ) -> Result<Response, ApiError> {
     same_origin(&headers)?;
     let phone = phone(&req.phone)?;
-    match send_login_code(&st.customer_login(), &phone, peer.ip()).await {
+    let client = crate::web::support::client_ip(&st, peer, &headers);
+    match send_login_code(&st.customer_login(), &phone, client).await {
         Ok(()) => Ok((
             StatusCode::ACCEPTED,
             Json(serde_json::json!({"message": "if receipts were sent to this number, a code is on its way"})),
@@ -62,11 +63,6 @@ pub async fn request_code(
         Err(CodeRefused::NoSms) => {
             Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no_sms", "SMS is not configured"))
         }
-        Err(CodeRefused::SmsFailed(e)) => Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "sms_failed",
-            format!("the code could not be sent: {e}"),
-        )),
         Err(CodeRefused::Store(e)) => Err(e.into()),
         Err(CodeRefused::Internal(e)) => Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e)),
     }
@@ -80,12 +76,14 @@ pub struct LoginRequest {
 
 pub async fn login(
     State(st): State<SharedState>,
+    Extension(Peer(peer)): Extension<Peer>,
     headers: HeaderMap,
     Json(req): Json<LoginRequest>,
 ) -> Result<Response, ApiError> {
     same_origin(&headers)?;
     let phone = phone(&req.phone)?;
-    if let Err(r) = check_login_code(&st.customer_login(), &phone, &req.code).await {
+    let client = crate::web::support::client_ip(&st, peer, &headers);
+    if let Err(r) = check_login_code(&st.customer_login(), &phone, &req.code, client).await {
         return Err(ApiError::new(crate::web::support::login_status(r.kind), r.code, r.en));
     }
     // The same sessions as the portal's pages: a fresh one at every login, the old one ends.

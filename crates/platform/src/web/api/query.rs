@@ -183,16 +183,18 @@ pub async fn evidence(
 pub async fn verify(
     State(st): State<SharedState>,
     axum::Extension(crate::infra::tls::Peer(peer)): axum::Extension<crate::infra::tls::Peer>,
+    headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> Result<axum::response::Response, ApiError> {
-    if let Err(secs) = st.verify_limit.check(peer.ip(), std::time::Instant::now()) {
-        let secs = i64::try_from(secs).unwrap_or(i64::MAX);
+    let client = crate::web::support::client_ip(&st, peer, &headers);
+    let limit = crate::domain::limits::VERIFIES_PER_NETWORK;
+    if let Some(secs) = crate::web::support::network_limited(&st, limit, client).await? {
         return Ok(ApiError::rate_limited(
             secs,
             format!("too many verifications from this address; try again in {secs} s"),
         ));
     }
-    let _permit = match st.verify_gate.try_enter(peer.ip()) {
+    let _permit = match st.verify_gate.try_enter(client) {
         Ok(p) => p,
         Err(busy) => return Ok(busy_response(busy)),
     };

@@ -107,6 +107,7 @@ pub async fn send_code(
     State(st): State<SharedState>,
     Extension(Peer(peer)): Extension<Peer>,
     ctx: Ctx,
+    headers: HeaderMap,
     CsrfForm(f): CsrfForm<CodeForm>,
 ) -> Result<Response, PageError> {
     let ctx = ctx.at("/pull");
@@ -117,7 +118,8 @@ pub async fn send_code(
         Ok(p) => p,
         Err(e) => return Ok(phone_refused(&ctx, &next, &f.phone, &e)),
     };
-    match send_login_code(&st.customer_login(), &phone, peer.ip()).await {
+    let client = crate::web::support::client_ip(&st, peer, &headers);
+    match send_login_code(&st.customer_login(), &phone, client).await {
         Ok(()) => {
             let body = code_form(&ctx, &next, phone.as_str(), None);
             Ok(ctx.page(StatusCode::OK, layout(&ctx, &Viewer::Anonymous, title, body)))
@@ -144,6 +146,7 @@ pub struct LoginForm {
 /// `POST /pull/login`: checks the code; on success a fresh session and on to the receipts.
 pub async fn login(
     State(st): State<SharedState>,
+    Extension(Peer(peer)): Extension<Peer>,
     ctx: Ctx,
     headers: HeaderMap,
     CsrfForm(f): CsrfForm<LoginForm>,
@@ -156,7 +159,8 @@ pub async fn login(
         Ok(p) => p,
         Err(e) => return Ok(phone_refused(&ctx, &next, &f.phone, &e)),
     };
-    if let Err(r) = check_login_code(&st.customer_login(), &phone, &f.code).await {
+    let client = crate::web::support::client_ip(&st, peer, &headers);
+    if let Err(r) = check_login_code(&st.customer_login(), &phone, &f.code, client).await {
         let msg = l.pick((r.en, r.zh));
         let body = code_form(&ctx, &next, phone.as_str(), Some(&msg));
         return Ok(ctx.page(login_status(r.kind), layout(&ctx, &Viewer::Anonymous, title, body)));
@@ -266,7 +270,9 @@ pub async fn verify_upload(
     mut form: Multipart,
 ) -> Result<Response, PageError> {
     let l = ctx.lang;
-    if let Err(secs) = st.verify_limit.check(peer.ip(), std::time::Instant::now()) {
+    let client = crate::web::support::client_ip(&st, peer, &headers);
+    let limit = crate::domain::limits::VERIFIES_PER_NETWORK;
+    if let Some(secs) = crate::web::support::network_limited(&st, limit, client).await? {
         let text = match l {
             Lang::En => format!("Too many checks from this address; try again in {secs} s."),
             Lang::Zh => format!("此地址验证次数过多，请 {secs} 秒后再试。"),
@@ -298,7 +304,7 @@ pub async fn verify_upload(
             l.t("choose an image file", "请选择图片文件"),
         ));
     };
-    let _permit = match st.verify_gate.try_enter(peer.ip()) {
+    let _permit = match st.verify_gate.try_enter(client) {
         Ok(p) => p,
         Err(busy) => {
             let text = match (l, busy) {

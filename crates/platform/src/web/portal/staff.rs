@@ -1,6 +1,5 @@
-//! Staff sign-in (merchant users and the acquirer): username, Argon2id password and a TOTP code
-//! on one form; ten failures lock the account for thirty minutes; the same answer for an unknown
-//! user as for a wrong password.
+//! Staff sign-in pages (merchant users and the acquirer): username, Argon2id password and a TOTP
+//! code on one form, checked by `services::staff_login`; one answer for every refusal.
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -10,11 +9,13 @@ use chrono::Utc;
 use maud::html;
 use serde::Deserialize;
 
-use super::views::{csrf_field, instant, layout, notice, Viewer};
+use super::views::{csrf_field, layout, notice, Viewer};
 use super::{see_other, session_subject, CsrfForm, Ctx, Lang, PageError};
-use crate::domain::credentials::{self, Role};
-use crate::infra::store::AccountRow;
+use crate::domain::credentials::Role;
+use crate::domain::limits::{network_of, SIGN_INS_PER_NETWORK};
+use crate::infra::store::{AccountRow, Counted};
 use crate::infra::tls::Peer;
+use crate::services::staff_login::{sign_in, SignIn};
 use crate::web::state::SharedState;
 
 use crate::web::support::session::STAFF as KIND;
@@ -89,58 +90,8 @@ pub struct LoginForm {
     next: String,
 }
 
-/// Why a sign-in failed, as the visitor is told.
-enum Refused {
-    /// Wrong username, password or code (never says which).
-    Wrong,
-    /// Locked until this instant (Unix ms).
-    Locked(i64),
-}
-
-/// Checks the credentials; counts a failure against a known account.
-async fn authenticate(st: &SharedState, f: &LoginForm) -> Result<Result<AccountRow, Refused>, PageError> {
-    let now = Utc::now();
-    let now_ms = now.timestamp_millis();
-    let username = f.username.trim().to_ascii_lowercase();
-    let account = st.store.account(&username).await?;
-    let Some(account) = account.filter(|a| a.disabled_at.is_none()) else {
-        // Spend the same time as for a real account, so timing does not tell who exists.
-        let password = f.password.clone();
-        let _ = tokio::task::spawn_blocking(move || credentials::verify_password(credentials::dummy_hash(), &password))
-            .await;
-        return Ok(Err(Refused::Wrong));
-    };
-    if account.locked_until > now_ms {
-        return Ok(Err(Refused::Locked(account.locked_until)));
-    }
-    let (phc, password) = (account.password_hash.clone(), f.password.clone());
-    let password_ok =
-        tokio::task::spawn_blocking(move || credentials::verify_password(&phc, &password)).await.unwrap_or(false);
-    let secret = credentials::open_secret(&st.keys.otp_key, &account.username, &account.totp_sealed);
-    let step = match secret {
-        Ok(secret) => credentials::check_totp(
-            &secret,
-            f.code.trim(),
-            u64::try_from(now.timestamp()).unwrap_or(0),
-            account.totp_last_step,
-        )
-        .unwrap_or(None),
-        Err(e) => {
-            tracing::error!(username = %account.username, error = %e, "cannot open the TOTP secret");
-            None
-        }
-    };
-    if let (true, Some(step)) = (password_ok, step) {
-        if st.store.login_succeeded(&account.username, step, now_ms).await? {
-            return Ok(Ok(account));
-        }
-    }
-    let locked_until = st.store.login_failed(&account.username, now_ms).await?;
-    tracing::warn!(username = %account.username, locked = locked_until > 0, "staff sign-in failed");
-    Ok(Err(if locked_until > 0 { Refused::Locked(locked_until) } else { Refused::Wrong }))
-}
-
-/// `POST /staff/login`.
+/// `POST /staff/login`. Counted per network first (shared by every process); then every
+/// refusal is one answer ([`crate::services::staff_login::sign_in`]).
 pub async fn login(
     State(st): State<SharedState>,
     Extension(Peer(peer)): Extension<Peer>,
@@ -150,42 +101,34 @@ pub async fn login(
 ) -> Result<Response, PageError> {
     let l = ctx.lang;
     let next = crate::web::support::safe_next(Some(&f.next), "");
-    if let Err(secs) = st.sign_in_limit.check(peer.ip(), std::time::Instant::now()) {
+    let title = l.t("Staff sign-in", "员工登录");
+    let now = Utc::now();
+    let client = crate::web::support::client_ip(&st, peer, &headers);
+    let network = network_of(client);
+    if let Counted::Limited { retry_after_ms } =
+        st.store.count_event(SIGN_INS_PER_NETWORK, &network, now.timestamp_millis()).await?
+    {
+        let secs = (retry_after_ms + 999) / 1000;
         let msg = match l {
             Lang::En => format!("Too many sign-in attempts from this address; try again in {secs} s."),
             Lang::Zh => format!("此地址登录尝试过多，请 {secs} 秒后再试。"),
         };
         let body = form(&ctx, &next, f.username.trim(), Some(&msg));
-        return Ok(ctx.page(
-            StatusCode::TOO_MANY_REQUESTS,
-            layout(&ctx, &Viewer::Anonymous, l.t("Staff sign-in", "员工登录"), body),
-        ));
+        let mut r = ctx.page(StatusCode::TOO_MANY_REQUESTS, layout(&ctx, &Viewer::Anonymous, title, body));
+        crate::web::support::retry_after(&mut r, secs);
+        return Ok(r);
     }
-    match authenticate(&st, &f).await? {
-        Ok(account) => {
+    let login = SignIn { store: &st.store, otp_key: &st.keys.otp_key, gate: &st.password_gate };
+    match sign_in(&login, &f.username, &f.password, &f.code, now).await? {
+        Some(account) => {
             let session = super::new_session(&st, STAFF_COOKIE, KIND, &account.username, &headers).await?;
             let to = if next.is_empty() { home_of(&account.role).to_owned() } else { next };
             Ok(see_other(&to, [session]))
         }
-        Err(refused) => {
-            let (status, msg) = match refused {
-                Refused::Wrong => (
-                    StatusCode::UNAUTHORIZED,
-                    l.t("Wrong username, password or code.", "用户名、密码或动态口令错误。").to_owned(),
-                ),
-                Refused::Locked(until) => (
-                    StatusCode::TOO_MANY_REQUESTS,
-                    match l {
-                        Lang::En => {
-                            format!("Too many failed sign-ins: the account is locked until {}.", instant(until))
-                        }
-                        Lang::Zh => format!("登录失败次数过多，账户已锁定至 {}。", instant(until)),
-                    },
-                ),
-            };
-            let title = l.t("Staff sign-in", "员工登录");
-            let body = form(&ctx, &next, f.username.trim(), Some(&msg));
-            Ok(ctx.page(status, layout(&ctx, &Viewer::Anonymous, title, body)))
+        None => {
+            let msg = l.t("Wrong username, password or code.", "用户名、密码或动态口令错误。");
+            let body = form(&ctx, &next, f.username.trim(), Some(msg));
+            Ok(ctx.page(StatusCode::UNAUTHORIZED, layout(&ctx, &Viewer::Anonymous, title, body)))
         }
     }
 }

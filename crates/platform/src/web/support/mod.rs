@@ -1,6 +1,7 @@
 //! What both web edges share: cookies, language, CSRF, sessions (and their extractors), receipt
-//! scopes, page errors and busy answers.
+//! scopes, page errors and busy answers, the client's address.
 
+pub(crate) mod client;
 pub(crate) mod cookies;
 pub(crate) mod csrf;
 pub(crate) mod error;
@@ -9,6 +10,7 @@ pub(crate) mod lang;
 pub(crate) mod scope;
 pub(crate) mod session;
 
+pub(crate) use client::{client_ip, network_limited};
 pub(crate) use cookies::{cookie, cookie_header, CSRF_COOKIE, CUSTOMER_COOKIE, STAFF_COOKIE};
 pub(crate) use csrf::{check_post, csrf_token, origin_is_this_site, session_cookies, CsrfForm, NoFields};
 pub(crate) use error::{busy_status, login_status, retry_after, PageError};

@@ -1,18 +1,19 @@
-//! Portal accounts: unique usernames, roles round-trip, lockout after ten failures for thirty
-//! minutes (also under concurrent failures), TOTP steps used at most once, disable ends sessions.
+//! Portal accounts: unique usernames, roles round-trip, sign-in attempts taken one at a time
+//! with a wait after each (also under concurrent attempts), TOTP steps used at most once,
+//! disable ends sessions.
 
 use std::sync::Arc;
 
 use tokio::sync::Barrier;
 
 use super::behaviours;
-use crate::domain::credentials::{Role, LOCK_MS, MAX_FAILURES};
+use crate::domain::credentials::Role;
 use crate::infra::store::{NewAccount, Store, StoreError};
 
 behaviours!(
     accounts_are_unique_and_keep_their_role,
-    ten_failures_lock_for_thirty_minutes,
-    concurrent_failures_all_count,
+    a_taken_attempt_counts_as_a_failure_and_sets_the_wait,
+    of_concurrent_attempts_exactly_one_is_taken,
     a_totp_step_logs_in_once,
     disabling_ends_sessions_and_logins,
     a_reset_replaces_credentials_and_clears_lock_and_sessions,
@@ -44,59 +45,56 @@ async fn accounts_are_unique_and_keep_their_role(store: &Store) {
     assert_eq!(names, ["alice", "bank"]);
 }
 
-async fn ten_failures_lock_for_thirty_minutes(store: &Store) {
+async fn a_taken_attempt_counts_as_a_failure_and_sets_the_wait(store: &Store) {
     store.create_account(&merchant("alice", "M-1"), T0).await.expect("create");
-    for i in 1..MAX_FAILURES {
-        assert_eq!(store.login_failed("alice", T0 + i).await.expect("fail"), 0, "failure {i} does not lock");
-    }
-    let until = store.login_failed("alice", T0 + 100).await.expect("fail");
-    assert_eq!(until, T0 + 100 + LOCK_MS, "the tenth failure locks for 30 minutes");
-    // While locked, even a right login does not count.
-    assert!(!store.login_succeeded("alice", 5, T0 + 200).await.expect("login"));
-    assert!(!store.login_succeeded("alice", 5, until - 1).await.expect("login"));
-    // After the lock, the right login works and the count starts again.
-    assert!(store.login_succeeded("alice", 5, until).await.expect("login"));
+    // Taken at failures = 0: counted at once, the next attempt not before T0 + 2 s.
+    assert!(store.claim_sign_in("alice", 0, T0, T0 + 2_000).await.expect("claim"));
     let a = store.account("alice").await.expect("read").expect("exists");
-    assert_eq!((a.failures, a.totp_last_step), (0, 5));
-    assert_eq!(store.login_failed("nobody", T0).await.expect("unknown user"), 0);
-    // An administrator can lift a lock early.
-    for i in 0..MAX_FAILURES {
-        store.login_failed("alice", until + i).await.expect("fail");
-    }
-    assert!(!store.login_succeeded("alice", 6, until + 20).await.expect("locked"));
+    assert_eq!((a.failures, a.locked_until), (1, T0 + 2_000));
+    assert!(!store.claim_sign_in("alice", 1, T0 + 1_000, T0 + 5_000).await.expect("claim"), "still waiting");
+    assert!(!store.claim_sign_in("alice", 0, T0 + 2_000, T0 + 5_000).await.expect("claim"), "a stale count");
+    assert!(store.claim_sign_in("alice", 1, T0 + 2_000, T0 + 5_000).await.expect("claim"));
+    // A success clears the failures and the wait, even one set by the attempt itself.
+    assert!(store.login_succeeded("alice", 5).await.expect("login"));
+    let a = store.account("alice").await.expect("read").expect("exists");
+    assert_eq!((a.failures, a.locked_until, a.totp_last_step), (0, 0, 5));
+    assert!(!store.claim_sign_in("nobody", 0, T0, T0).await.expect("unknown user"));
+    // An administrator can lift a wait early.
+    assert!(store.claim_sign_in("alice", 0, T0 + 6_000, T0 + 3_600_000).await.expect("claim"));
     assert!(store.unlock_account("alice").await.expect("unlock"));
-    assert!(store.login_succeeded("alice", 6, until + 21).await.expect("unlocked"));
+    assert!(store.claim_sign_in("alice", 0, T0 + 7_000, T0 + 7_000).await.expect("unlocked"));
 }
 
-async fn concurrent_failures_all_count(store: &Store) {
+/// M5: attempts at the same instant cannot overrun the budget: of twenty, one is taken (and
+/// counted once); the others are refused without a look at their credentials.
+async fn of_concurrent_attempts_exactly_one_is_taken(store: &Store) {
     store.create_account(&merchant("alice", "M-1"), T0).await.expect("create");
-    let barrier = Arc::new(Barrier::new(usize::try_from(MAX_FAILURES).unwrap_or(10)));
-    let mut tasks = Vec::new();
-    for _ in 0..MAX_FAILURES {
+    let tasks = 20;
+    let barrier = Arc::new(Barrier::new(tasks));
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..tasks {
         let (store, barrier) = (store.clone(), barrier.clone());
-        tasks.push(tokio::spawn(async move {
+        set.spawn(async move {
             barrier.wait().await;
-            store.login_failed("alice", T0).await.expect("fail")
-        }));
+            store.claim_sign_in("alice", 0, T0, T0).await.expect("claim")
+        });
     }
-    let mut locked = 0;
-    for t in tasks {
-        if t.await.expect("task") > 0 {
-            locked += 1;
-        }
+    let mut taken = 0;
+    while let Some(done) = set.join_next().await {
+        taken += usize::from(done.expect("task"));
     }
-    assert_eq!(locked, 1, "exactly the tenth concurrent failure locks");
-    assert!(!store.login_succeeded("alice", 1, T0 + 1).await.expect("locked"));
+    assert_eq!(taken, 1);
+    assert_eq!(store.account("alice").await.expect("read").map(|a| a.failures), Some(1));
 }
 
 async fn a_totp_step_logs_in_once(store: &Store) {
     store.create_account(&merchant("alice", "M-1"), T0).await.expect("create");
-    store.login_failed("alice", T0).await.expect("fail");
-    assert!(store.login_succeeded("alice", 1000, T0).await.expect("login"));
+    assert!(store.claim_sign_in("alice", 0, T0, T0).await.expect("claim"));
+    assert!(store.login_succeeded("alice", 1000).await.expect("login"));
     assert_eq!(store.account("alice").await.expect("read").map(|a| a.failures), Some(0), "success clears");
-    assert!(!store.login_succeeded("alice", 1000, T0).await.expect("replay"), "same step twice");
-    assert!(!store.login_succeeded("alice", 999, T0).await.expect("older"), "an older step");
-    assert!(store.login_succeeded("alice", 1001, T0).await.expect("next"));
+    assert!(!store.login_succeeded("alice", 1000).await.expect("replay"), "same step twice");
+    assert!(!store.login_succeeded("alice", 999).await.expect("older"), "an older step");
+    assert!(store.login_succeeded("alice", 1001).await.expect("next"));
 }
 
 async fn disabling_ends_sessions_and_logins(store: &Store) {
@@ -105,23 +103,22 @@ async fn disabling_ends_sessions_and_logins(store: &Store) {
     assert_eq!(store.session(&[9; 32], "staff", T0 + 1).await.expect("read").as_deref(), Some("alice"));
     assert!(store.disable_account("alice", T0 + 2).await.expect("disable"));
     assert_eq!(store.session(&[9; 32], "staff", T0 + 3).await.expect("read"), None);
-    assert!(!store.login_succeeded("alice", 1, T0 + 4).await.expect("login"));
+    assert!(!store.login_succeeded("alice", 1).await.expect("login"));
+    assert!(!store.claim_sign_in("alice", 0, T0 + 4, T0 + 4).await.expect("claim"), "disabled");
     assert!(!store.disable_account("alice", T0 + 5).await.expect("again"), "already disabled");
 }
 
 async fn a_reset_replaces_credentials_and_clears_lock_and_sessions(store: &Store) {
     store.create_account(&merchant("alice", "M-1"), T0).await.expect("create");
-    assert!(store.login_succeeded("alice", 500, T0).await.expect("login"));
-    for i in 0..MAX_FAILURES {
-        store.login_failed("alice", T0 + i).await.expect("fail");
-    }
+    assert!(store.login_succeeded("alice", 500).await.expect("login"));
+    assert!(store.claim_sign_in("alice", 0, T0, T0 + 900_000).await.expect("claim"));
     store.create_session(&[7; 32], "staff", "alice", T0).await.expect("session");
     assert!(store.reset_account("alice", "new hash", &[9, 9]).await.expect("reset"));
     let a = store.account("alice").await.expect("read").expect("exists");
     assert_eq!((a.password_hash.as_str(), a.totp_sealed.as_slice()), ("new hash", &[9u8, 9][..]));
     assert_eq!((a.failures, a.locked_until, a.totp_last_step), (0, 0, 0), "unlocked, steps forgotten");
     assert_eq!(store.session(&[7; 32], "staff", T0 + 1).await.expect("read"), None, "signed out");
-    assert!(store.login_succeeded("alice", 1, T0 + 2).await.expect("login"), "a new authenticator's step works");
+    assert!(store.login_succeeded("alice", 1).await.expect("login"), "a new authenticator's step works");
     assert!(!store.reset_account("nobody", "h", &[1]).await.expect("reset"));
     store.disable_account("alice", T0 + 3).await.expect("disable");
     assert!(!store.reset_account("alice", "h", &[1]).await.expect("reset"), "a disabled account stays disabled");

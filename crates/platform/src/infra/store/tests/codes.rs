@@ -1,24 +1,24 @@
-//! One-time login codes: single use, wrong tries, expiry, newest code only, rate limits,
-//! concurrent logins, and the receipts a number unlocks.
+//! One-time login codes: single use, wrong tries, expiry, newest code only, the daily cap of
+//! tries per number, concurrent logins, and the receipts a number unlocks.
 
 use std::sync::Arc;
 
 use tokio::sync::Barrier;
 
 use super::{behaviours, receipt, register};
-use crate::domain::login_codes::{code_hash, LoginOutcome, CODE_TTL_MS, MAX_FAILURES, PER_CLIENT, PER_NUMBER};
-use crate::infra::store::{Issued, Store};
+use crate::domain::limits::LOGINS_PER_NUMBER;
+use crate::domain::login_codes::{code_hash, LoginOutcome, CODE_TTL_MS, MAX_FAILURES};
+use crate::infra::store::Store;
 
 behaviours!(
     a_right_code_logs_in_once,
     wrong_codes_count_down_then_lock,
     a_code_expires_after_ten_minutes,
     only_the_newest_code_counts,
-    codes_per_number_are_limited,
-    codes_per_client_are_limited,
     of_concurrent_right_codes_one_logs_in,
     concurrent_wrong_codes_lock_after_exactly_five,
     receipts_for_phone_lists_only_that_number,
+    wrong_codes_per_number_are_capped_over_a_day,
 );
 
 const KEY: &[u8] = b"server secret for tests";
@@ -29,12 +29,9 @@ fn hash(phone: &str, code: &str) -> [u8; 32] {
     code_hash(KEY, phone, code)
 }
 
-/// Issues `code` for `phone` from `client` at `now`, which must not be rate-limited.
+/// Issues `code` for `phone` from `client` at `now`.
 async fn issue(store: &Store, phone: &str, client: &str, code: &str, now: i64) {
-    match store.issue_code(phone, client, &hash(phone, code), now).await.expect("issue") {
-        Issued::Code { expires_at, .. } => assert_eq!(expires_at, now + CODE_TTL_MS),
-        other => panic!("{other:?}"),
-    }
+    store.issue_code(phone, client, &hash(phone, code), now).await.expect("issue");
 }
 
 async fn check(store: &Store, phone: &str, code: &str, now: i64) -> LoginOutcome {
@@ -80,44 +77,6 @@ async fn only_the_newest_code_counts(store: &Store) {
     assert_eq!(check(store, PHONE, "111111", T0 + 2_000).await, LoginOutcome::Wrong { tries_left: MAX_FAILURES - 1 });
     assert_eq!(check(store, PHONE, "222222", T0 + 3_000).await, LoginOutcome::Ok);
     assert_eq!(check(store, PHONE, "111111", T0 + 4_000).await, LoginOutcome::Used);
-}
-
-async fn codes_per_number_are_limited(store: &Store) {
-    let window = PER_NUMBER.window_ms;
-    for i in 0..PER_NUMBER.max {
-        // Each from another client: the number's own limit applies.
-        issue(store, PHONE, &format!("10.0.0.{i}"), "123456", T0 + i * 1_000).await;
-    }
-    let at = T0 + 5_000;
-    let refused = store.issue_code(PHONE, "10.0.1.1", &hash(PHONE, "999999"), at).await.expect("issue");
-    assert_eq!(refused, Issued::RateLimited { retry_after_ms: T0 + window - at });
-    // A refused request stores nothing: the last issued code still logs in.
-    assert_eq!(check(store, PHONE, "123456", at + 1).await, LoginOutcome::Ok);
-    // Other numbers are unaffected.
-    issue(store, "+8613800138001", "10.0.1.1", "123456", at).await;
-    // When the oldest code leaves the window, one more may be issued — and then none again.
-    assert!(matches!(
-        store.issue_code(PHONE, "10.0.1.1", &hash(PHONE, "1"), T0 + window - 1).await.expect("issue"),
-        Issued::RateLimited { retry_after_ms: 1 }
-    ));
-    issue(store, PHONE, "10.0.1.1", "345678", T0 + window).await;
-    assert_eq!(
-        store.issue_code(PHONE, "10.0.1.1", &hash(PHONE, "1"), T0 + window).await.expect("issue"),
-        Issued::RateLimited { retry_after_ms: 1_000 }
-    );
-}
-
-async fn codes_per_client_are_limited(store: &Store) {
-    let client = "2001:db8::1";
-    for i in 0..PER_CLIENT.max {
-        issue(store, &format!("+86138001380{i:02}"), client, "123456", T0 + i).await;
-    }
-    let at = T0 + 60_000;
-    let refused = store.issue_code("+8613900000000", client, &hash("+8613900000000", "1"), at).await.expect("issue");
-    assert_eq!(refused, Issued::RateLimited { retry_after_ms: T0 + PER_CLIENT.window_ms - at });
-    // Another client may still ask for that number.
-    issue(store, "+8613900000000", "2001:db8::2", "123456", at).await;
-    issue(store, "+8613900000001", client, "123456", T0 + PER_CLIENT.window_ms).await;
 }
 
 async fn of_concurrent_right_codes_one_logs_in(store: &Store) {
@@ -191,6 +150,52 @@ async fn receipts_for_phone_lists_only_that_number(store: &Store) {
     assert_eq!(ids(store.receipts_for_phone(PHONE).await.expect("list")), [2, 5, 1]);
     assert_eq!(ids(store.receipts_for_phone(other).await.expect("list")), [3]);
     assert!(store.receipts_for_phone("+10000000000").await.expect("list").is_empty());
+    assert!(store.has_receipts_for_phone(PHONE).await.expect("exists"));
+    assert!(store.has_receipts_for_phone(other).await.expect("exists"));
+    assert!(!store.has_receipts_for_phone("+10000000000").await.expect("exists"));
     let first = store.receipts_for_phone(other).await.expect("list").remove(0);
     assert_eq!(first.delivery, Some(super::choice("pull", other)));
+}
+
+/// M4: an attacker who gets a fresh code every five minutes and spends every try on it, for 24
+/// simulated hours, gets exactly the daily cap of tries at the number (NIST SP 800-63B §5.2.2
+/// allows at most 100); after that even the right code is refused, until the day is over; a
+/// login starts the count again.
+async fn wrong_codes_per_number_are_capped_over_a_day(store: &Store) {
+    const DAY: i64 = 24 * 60 * 60 * 1000;
+    let mut wrong = 0;
+    let mut t = T0;
+    while t < T0 + DAY {
+        // A new client address each time: the number's own cap must hold.
+        let client = format!("2001:db8:{:x}::1", (t - T0) / 60_000);
+        store.issue_code(PHONE, &client, &hash(PHONE, "424242"), t).await.expect("issue");
+        for k in 0..MAX_FAILURES {
+            if let LoginOutcome::Wrong { .. } = check(store, PHONE, &format!("{k:06}"), t + 1_000).await {
+                wrong += 1;
+            }
+        }
+        t += 5 * 60 * 1000;
+    }
+    const { assert!(LOGINS_PER_NUMBER.max <= 100) };
+    assert_eq!(wrong, LOGINS_PER_NUMBER.max, "wrong tries at one number in 24 hours");
+    // The cap counted from the first try at T0 + 1 s; the last code is still fresh.
+    let last = t - 5 * 60 * 1000;
+    store.issue_code(PHONE, "10.0.0.1", &hash(PHONE, "424242"), last + 2_000).await.expect("issue");
+    assert_eq!(
+        check(store, PHONE, "424242", last + 3_000).await,
+        LoginOutcome::TooManyTries { retry_after_ms: T0 + 1_000 + DAY - (last + 3_000) },
+        "the right code is refused past the cap"
+    );
+    let next_day = T0 + 1_000 + DAY;
+    store.issue_code(PHONE, "10.0.0.1", &hash(PHONE, "135790"), next_day).await.expect("issue");
+    assert_eq!(check(store, PHONE, "000000", next_day + 1_000).await, LoginOutcome::Wrong { tries_left: 4 });
+    assert_eq!(check(store, PHONE, "135790", next_day + 2_000).await, LoginOutcome::Ok);
+    // The login started the count again: a full day's tries are there.
+    store.issue_code(PHONE, "10.0.0.1", &hash(PHONE, "246801"), next_day + 3_000).await.expect("issue");
+    for _ in 0..MAX_FAILURES {
+        assert!(matches!(check(store, PHONE, "000000", next_day + 4_000).await, LoginOutcome::Wrong { .. }));
+    }
+    // Other numbers were never held.
+    store.issue_code("+8613800138001", "10.0.0.1", &hash("+8613800138001", "111111"), last).await.expect("issue");
+    assert_eq!(check(store, "+8613800138001", "111111", last + 1_000).await, LoginOutcome::Ok);
 }

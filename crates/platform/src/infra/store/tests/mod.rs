@@ -5,6 +5,7 @@ mod accounts;
 mod codes;
 mod decoding;
 mod deliveries;
+mod limits;
 mod lookups;
 mod receipts;
 mod search;
