@@ -17,6 +17,9 @@ use serde::{Deserialize, Serialize};
 
 use ereceipt_core::contract::PlatformInfo;
 
+#[cfg(test)]
+mod tests;
+
 /// Why the data directory could not be read or written.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -39,6 +42,9 @@ pub struct PlatformLink {
     #[serde(flatten)]
     pub info: PlatformInfo,
 }
+
+/// How many steps saving a renewal takes (see `Device::renewal_steps`).
+const RENEWAL_STEPS: usize = 5;
 
 /// A terminal data directory.
 #[derive(Clone, Debug)]
@@ -129,16 +135,29 @@ impl Device {
     /// Replaces key and certificate after a renewal (key first: a crash in between leaves a
     /// new key with the old certificate, which the next renewal repairs).
     pub fn save_renewal(&self, key_pkcs8: &[u8], cert_der: &[u8]) -> Result<(), DeviceError> {
+        self.renewal_steps(key_pkcs8, cert_der, RENEWAL_STEPS)
+    }
+
+    /// The first `steps` of the [`RENEWAL_STEPS`] steps of saving a renewal (all of them but
+    /// in tests, which stop after each in turn as a crash would).
+    fn renewal_steps(&self, key_pkcs8: &[u8], cert_der: &[u8], steps: usize) -> Result<(), DeviceError> {
         let old_key = self.path("terminal.key");
         let backup = self.path("terminal.key.previous");
-        if old_key.exists() {
-            std::fs::copy(&old_key, &backup).map_err(io(&backup))?;
+        let next = self.path("terminal.pem.next");
+        for step in 1..=steps.min(RENEWAL_STEPS) {
+            match step {
+                1 if old_key.exists() => {
+                    std::fs::copy(&old_key, &backup).map_err(io(&backup))?;
+                }
+                2 => write_atomic(&next, pem_encode("CERTIFICATE", cert_der).as_bytes(), false)?,
+                3 => write_atomic(&old_key, pem_encode("PRIVATE KEY", key_pkcs8).as_bytes(), true)?,
+                4 => std::fs::rename(&next, self.path("terminal.pem")).map_err(io(&self.path("terminal.pem")))?,
+                5 => {
+                    let _ = std::fs::remove_file(&backup);
+                }
+                _ => {}
+            }
         }
-        write_atomic(&self.path("terminal.pem.next"), pem_encode("CERTIFICATE", cert_der).as_bytes(), false)?;
-        write_atomic(&old_key, pem_encode("PRIVATE KEY", key_pkcs8).as_bytes(), true)?;
-        std::fs::rename(self.path("terminal.pem.next"), self.path("terminal.pem"))
-            .map_err(io(&self.path("terminal.pem")))?;
-        let _ = std::fs::remove_file(&backup);
         Ok(())
     }
 }

@@ -213,6 +213,44 @@ pub async fn enrol(
     issue(store, keys, &row, csr_der, validity_days, now, batch).await
 }
 
+/// A renewal that passed its checks and is waiting to be issued: see [`check_renewal`].
+#[derive(Debug)]
+pub struct Renewal {
+    row: TerminalRow,
+    batch: i64,
+}
+
+/// The checks of a renewal, before anything is issued: the terminal is registered and neither
+/// it nor the current certificate is revoked. [`reenrol`] is this followed by
+/// [`Renewal::issue`]; they are two steps so that a test can revoke in between.
+pub async fn check_renewal(store: &Store, current: &PosCertificate) -> Result<Renewal, TerminalError> {
+    let tid = current.terminal.terminal_id.to_string();
+    let row = store.terminal(&tid).await?.ok_or_else(|| StoreError::UnknownTerminal(tid.clone()))?;
+    let cert = store.certificate(&current.serial).await?;
+    if row.revoked_at.is_some() || cert.as_ref().is_some_and(|c| c.revoked_at.is_some()) {
+        return Err(TerminalError::Revoked(tid));
+    }
+    let batch = match store.certificate_batch(&current.serial).await? {
+        Some(batch) => batch,
+        None => new_batch(store, &tid).await?,
+    };
+    Ok(Renewal { row, batch })
+}
+
+impl Renewal {
+    /// Certifies the CSR's key in the current certificate's enrolment (batch).
+    pub async fn issue(
+        self,
+        store: &Store,
+        keys: &PlatformKeys,
+        csr_der: &[u8],
+        validity_days: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<u8>, TerminalError> {
+        issue(store, keys, &self.row, csr_der, validity_days, now, self.batch).await
+    }
+}
+
 /// Renewal: the current (valid, unrevoked) certificate authenticates a new CSR. The same device
 /// goes on with its outbox, so the new certificate keeps the current one's batch (a current
 /// certificate the platform has no record of gets a fresh batch).
@@ -225,17 +263,7 @@ pub async fn reenrol(
     validity_days: u32,
     now: DateTime<Utc>,
 ) -> Result<Vec<u8>, TerminalError> {
-    let tid = current.terminal.terminal_id.to_string();
-    let row = store.terminal(&tid).await?.ok_or_else(|| StoreError::UnknownTerminal(tid.clone()))?;
-    let cert = store.certificate(&current.serial).await?;
-    if row.revoked_at.is_some() || cert.as_ref().is_some_and(|c| c.revoked_at.is_some()) {
-        return Err(TerminalError::Revoked(tid));
-    }
-    let batch = match store.certificate_batch(&current.serial).await? {
-        Some(batch) => batch,
-        None => new_batch(store, &tid).await?,
-    };
-    issue(store, keys, &row, csr_der, validity_days, now, batch).await
+    check_renewal(store, current).await?.issue(store, keys, csr_der, validity_days, now).await
 }
 
 /// Where the receipts of the enrolment `client` belongs to continue: its batch (or the later one

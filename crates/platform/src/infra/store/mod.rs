@@ -73,6 +73,9 @@ pub enum StoreError {
     /// No terminal with this id is registered.
     #[error("unknown terminal {0}")]
     UnknownTerminal(String),
+    /// The terminal is revoked: nothing more is issued to it.
+    #[error("terminal {0} is revoked")]
+    TerminalRevoked(String),
     /// No enrolment token has this hash.
     #[error("unknown enrolment token")]
     TokenUnknown,
