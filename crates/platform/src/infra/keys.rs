@@ -310,4 +310,23 @@ mod tests {
         let err = load_or_create(dir.path(), &["localhost".into()], None).err().unwrap().to_string();
         assert!(err.contains("hpke.key"), "{err}");
     }
+
+    /// What a crash while writing a certificate left in earlier versions: `NAME.tmp` at 0644,
+    /// the temporary file the next key was then written through.
+    #[cfg(unix)]
+    #[test]
+    fn stale_temporary_files_do_not_make_a_key_world_readable() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        for stale in ["ca.tmp", "server.tmp", "hpke.tmp", "ack.tmp", "admin.tmp", "otp.tmp"] {
+            let path = dir.path().join(stale);
+            std::fs::write(&path, "half a certificate").unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        load_or_create(dir.path(), &["localhost".into()], None).unwrap();
+        for f in ["ca.key", "server.key", "hpke.key", "ack.key", "admin.token", "otp.key"] {
+            let mode = std::fs::metadata(dir.path().join(f)).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{f}");
+        }
+    }
 }

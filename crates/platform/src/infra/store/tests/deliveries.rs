@@ -9,6 +9,8 @@ behaviours!(
     an_expired_lease_is_taken_over_and_the_history_says_so,
     concurrent_claims_get_each_delivery_once,
     reports_match_whole_ids_on_their_own_channel,
+    report_matching_uses_the_peer_id_index;
+    url: a_process_whose_clock_runs_ahead_does_not_steal_a_live_lease,
 );
 
 const T0: i64 = 1_764_050_591_000;
@@ -131,4 +133,46 @@ async fn reports_match_whole_ids_on_their_own_channel(store: &Store) {
     assert_eq!(store.deliveries_of("POS00001-000001-000001").await.expect("of")[0].0.state.as_str(), "delivered");
     let states: Vec<String> = history(store, "POS00001-000001-000001").await.into_iter().map(|e| e.0).collect();
     assert_eq!(states, ["queued", "sent", "delivered"]);
+}
+
+/// Two platform processes on one database, the second one's clock ahead of the first by the
+/// lease and a second: while the first one's lease holds, the second claims nothing, so only
+/// one of them sends the message.
+async fn a_process_whose_clock_runs_ahead_does_not_steal_a_live_lease(store: &Store, url: &str) {
+    queued(store, "email", "li.na@example.com", 1).await;
+    let other = Store::connect(url).await.expect("a second process on the same database");
+    let lease = 60_000;
+    let now = chrono::Utc::now().timestamp_millis();
+    let first = store.claim_delivery("a", now, lease).await.expect("claim").expect("due");
+    let ahead = now + lease + 1_000;
+    assert!(other.claim_delivery("b", ahead, lease).await.expect("claim").is_none(), "a live lease was stolen");
+    assert!(store.delivery_sent(&first.delivery_id, "a", Some("Q1"), "250 ok", now).await.expect("sent"));
+}
+
+/// A delivery report is looked up by an index on (channel, peer id), not by scanning every
+/// delivery (the lookup runs once per SMS segment).
+async fn report_matching_uses_the_peer_id_index(store: &Store) {
+    let mut conn = store.pool.acquire().await.expect("connection");
+    let (explain, column) = match store.backend() {
+        crate::infra::store::Backend::Sqlite => ("EXPLAIN QUERY PLAN", "detail"),
+        crate::infra::store::Backend::Postgres => {
+            // The test tables are tiny, so the planner would scan them anyway: ask whether the
+            // index can serve the lookup at all.
+            sqlx::query("SET enable_seqscan = off").execute(&mut *conn).await.expect("planner setting");
+            ("EXPLAIN", "QUERY PLAN")
+        }
+    };
+    let sql = format!("{explain} {}", crate::infra::store::deliveries::peer_lookup_sql());
+    let plan: Vec<String> = sqlx::query(&sql)
+        .bind("sms")
+        .bind("m-17")
+        .bind("m-17")
+        .fetch_all(&mut *conn)
+        .await
+        .expect("explain")
+        .iter()
+        .map(|row| sqlx::Row::try_get::<String, _>(row, column).expect("plan text"))
+        .collect();
+    let plan = plan.join("\n");
+    assert!(plan.contains("delivery_peer_ids_lookup"), "the report lookup does not use the index:\n{plan}");
 }
