@@ -4,7 +4,7 @@
 
 use chrono::Utc;
 use ereceipt_core::enrolment::{create_csr, generate_key};
-use ereceipt_core::identity::CertifiedKey;
+use ereceipt_core::identity::{issue_terminal, CertifiedKey};
 use ereceipt_core::upload::{Envelope, Payload};
 use ereceipt_platform::services::terminals::{self, TerminalError};
 use ereceipt_terminal::client::{ClientError, PlatformClient};
@@ -58,4 +58,23 @@ async fn a_renewal_across_a_revocation_yields_no_certificate_that_uploads_on_sql
 #[tokio::test]
 async fn a_renewal_across_a_revocation_yields_no_certificate_that_uploads_on_postgres() {
     renewal_across_a_revocation(Db::Postgres).await;
+}
+
+/// A certificate signed with the platform's CA but never recorded by it (made offline, by
+/// whoever got hold of the CA key or of an old backup) does not renew into one that is.
+#[tokio::test]
+async fn a_certificate_the_platform_never_issued_does_not_renew() {
+    let platform = TestPlatform::start(Db::Sqlite).await;
+    let t = platform.terminal("T0000309").await;
+    let info = t.device.certificate().unwrap().terminal;
+    let offline = issue_terminal(&platform.state.keys.ca, &info, Utc::now(), 30).unwrap();
+    let client = PlatformClient::new(&platform.url, &platform.ca_der(), Some(&offline)).unwrap();
+    let csr = create_csr(&generate_key().unwrap(), "ereceipt terminal").unwrap();
+    match client.simple_reenroll(&csr).await {
+        Err(ClientError::Refused { status, code, .. }) => {
+            assert_eq!((status, code.as_str()), (403, "certificate_refused"))
+        }
+        Ok(_) => panic!("a certificate the platform never issued was renewed"),
+        Err(other) => panic!("expected a refusal, got {other}"),
+    }
 }
