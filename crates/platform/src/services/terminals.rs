@@ -28,6 +28,10 @@ pub enum TerminalError {
     /// The terminal was revoked; it cannot enrol or renew.
     #[error("terminal {0} is revoked")]
     Revoked(String),
+    /// The certificate presented for a renewal was not issued by this platform (the CA's key
+    /// signed it elsewhere): only a certificate on record renews.
+    #[error("certificate {0} was not issued by this platform")]
+    UnknownCertificate(String),
     /// No randomness for a token.
     #[error("no randomness available")]
     Random,
@@ -38,7 +42,10 @@ pub enum TerminalError {
 
 impl From<StoreError> for TerminalError {
     fn from(e: StoreError) -> Self {
-        Self::Store(e)
+        match e {
+            StoreError::TerminalRevoked(id) => Self::Revoked(id),
+            e => Self::Store(e),
+        }
     }
 }
 impl From<CertError> for TerminalError {
@@ -220,20 +227,24 @@ pub struct Renewal {
     batch: i64,
 }
 
-/// The checks of a renewal, before anything is issued: the terminal is registered and neither
-/// it nor the current certificate is revoked. [`reenrol`] is this followed by
-/// [`Renewal::issue`]; they are two steps so that a test can revoke in between.
+/// The checks of a renewal, before anything is issued: the terminal is registered, the current
+/// certificate is on record, and neither is revoked. [`reenrol`] is this followed by
+/// [`Renewal::issue`]; they are two steps so that a test can revoke in between. A revocation
+/// that lands between them still wins: the certificate is recorded only while the terminal is
+/// not revoked ([`Store::record_certificate`]).
 pub async fn check_renewal(store: &Store, current: &PosCertificate) -> Result<Renewal, TerminalError> {
     let tid = current.terminal.terminal_id.to_string();
     let row = store.terminal(&tid).await?.ok_or_else(|| StoreError::UnknownTerminal(tid.clone()))?;
-    let cert = store.certificate(&current.serial).await?;
-    if row.revoked_at.is_some() || cert.as_ref().is_some_and(|c| c.revoked_at.is_some()) {
+    let Some(cert) = store.certificate(&current.serial).await? else {
+        return Err(TerminalError::UnknownCertificate(current.serial.clone()));
+    };
+    if row.revoked_at.is_some() || cert.revoked_at.is_some() {
         return Err(TerminalError::Revoked(tid));
     }
-    let batch = match store.certificate_batch(&current.serial).await? {
-        Some(batch) => batch,
-        None => new_batch(store, &tid).await?,
-    };
+    let batch = store
+        .certificate_batch(&current.serial)
+        .await?
+        .ok_or_else(|| StoreError::CorruptRow(format!("certificate {} has no batch", current.serial)))?;
     Ok(Renewal { row, batch })
 }
 
@@ -251,9 +262,8 @@ impl Renewal {
     }
 }
 
-/// Renewal: the current (valid, unrevoked) certificate authenticates a new CSR. The same device
-/// goes on with its outbox, so the new certificate keeps the current one's batch (a current
-/// certificate the platform has no record of gets a fresh batch).
+/// Renewal: the current (valid, unrevoked, issued here) certificate authenticates a new CSR.
+/// The same device goes on with its outbox, so the new certificate keeps the current one's batch.
 #[tracing::instrument(skip_all, fields(terminal = %current.terminal.terminal_id))]
 pub async fn reenrol(
     store: &Store,
