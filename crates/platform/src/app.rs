@@ -144,8 +144,7 @@ impl App {
                     stop_rx.clone(),
                 )));
             }
-            for i in 0..self.state.settings.delivery.workers {
-                let worker = format!("{}-{}-{i}", hostname(), std::process::id());
+            for worker in worker_ids(self.state.settings.delivery.workers) {
                 workers.push(tokio::spawn(crate::services::delivery::run(
                     self.state.store.clone(),
                     channels.clone(),
@@ -181,6 +180,25 @@ impl App {
     }
 }
 
+/// Names for `n` delivery workers of this start: host, process id and a random nonce, so two
+/// containers with the same hostname and pid 1 (or a restart that reuses a pid) never share a
+/// name and so can never complete each other's claims.
+fn worker_ids(n: usize) -> Vec<String> {
+    let (host, pid, nonce) = (hostname(), std::process::id(), rand::random::<u64>());
+    (0..n).map(|i| format!("{host}-{pid}-{nonce:016x}-{i}")).collect()
+}
+
 fn hostname() -> String {
     std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "platform".into())
+}
+
+#[cfg(test)]
+mod worker_id_tests {
+    #[test]
+    fn two_starts_of_one_process_name_their_workers_apart() {
+        let (first, second) = (super::worker_ids(2), super::worker_ids(2));
+        assert_eq!(first.len(), 2);
+        assert_ne!(first[0], first[1]);
+        assert!(first.iter().all(|w| !second.contains(w)), "{first:?} {second:?}");
+    }
 }

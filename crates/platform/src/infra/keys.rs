@@ -63,19 +63,46 @@ fn bad(path: &Path, detail: impl std::fmt::Display) -> KeysError {
 
 /// Writes `contents` under a temporary name and renames it into place, so a crash leaves either
 /// no file or the whole file, never an empty or half-written key.
+///
+/// The temporary file is new (`.NAME.PID-N.tmp`, created exclusively, O_EXCL, with its final
+/// mode), so nothing an earlier crash left behind is reused with its mode: a key is never
+/// written into a 0644 file. The file is synced before the rename and the directory after it.
+/// (The terminal's `device::write_atomic` is the same function: the two crates share only the
+/// receipt core, which does no I/O.)
 fn write_atomic(path: &Path, contents: &[u8], private: bool) -> Result<(), KeysError> {
-    let tmp = path.with_extension("tmp");
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
+    opts.write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(if private { 0o600 } else { 0o644 });
     }
-    let mut f = opts.open(&tmp).map_err(io(&tmp))?;
-    f.write_all(contents).map_err(io(&tmp))?;
-    f.sync_all().map_err(io(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io(path))
+    let mut attempts = 0;
+    let (tmp, mut f) = loop {
+        let tmp = dir.join(format!(".{name}.{}-{}.tmp", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed)));
+        match opts.open(&tmp) {
+            Ok(f) => break (tmp, f),
+            // Left by an earlier process with our pid: take the next name.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempts < 100 => attempts += 1,
+            Err(e) => return Err(io(&tmp)(e)),
+        }
+    };
+    if let Err(e) = f.write_all(contents).and_then(|()| f.sync_all()) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io(&tmp)(e));
+    }
+    drop(f);
+    if let Err(e) = std::fs::rename(&tmp, path) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io(path)(e));
+    }
+    #[cfg(unix)]
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))?;
+    Ok(())
 }
 
 /// Writes a key and its certificate: key first, certificate last, so a present certificate
@@ -309,5 +336,24 @@ mod tests {
         std::fs::write(dir.path().join("hpke.key"), "garbage").unwrap();
         let err = load_or_create(dir.path(), &["localhost".into()], None).err().unwrap().to_string();
         assert!(err.contains("hpke.key"), "{err}");
+    }
+
+    /// What a crash while writing a certificate left in earlier versions: `NAME.tmp` at 0644,
+    /// the temporary file the next key was then written through.
+    #[cfg(unix)]
+    #[test]
+    fn stale_temporary_files_do_not_make_a_key_world_readable() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        for stale in ["ca.tmp", "server.tmp", "hpke.tmp", "ack.tmp", "admin.tmp", "otp.tmp"] {
+            let path = dir.path().join(stale);
+            std::fs::write(&path, "half a certificate").unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        load_or_create(dir.path(), &["localhost".into()], None).unwrap();
+        for f in ["ca.key", "server.key", "hpke.key", "ack.key", "admin.token", "otp.key"] {
+            let mode = std::fs::metadata(dir.path().join(f)).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{f}");
+        }
     }
 }

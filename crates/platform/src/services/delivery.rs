@@ -7,11 +7,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
 use ereceipt_core::model::{MoneyLayout, TimeLayout};
 use rand::Rng;
 use tokio::sync::mpsc;
 
+use crate::domain::delivery::DeliveryState;
 use crate::infra::delivery::email::{sender_mailbox, EmailSender, EmailSetupError};
 use crate::infra::delivery::local::LocalOutbox;
 use crate::infra::delivery::mm7::MmsSender;
@@ -167,15 +167,6 @@ async fn send(sender: &dyn Sender, msg: &Message, resumed: bool) -> Result<Accep
     sender.send(msg).await
 }
 
-/// One attempt at delivery `d` with `msg` on its channel's sender, cut off at `limit`.
-async fn attempt(channels: &Channels, d: &DeliveryRow, msg: &Message, limit: Duration) -> Result<Accepted, SendError> {
-    let resumed = d.interrupted().is_some();
-    match tokio::time::timeout(limit, send(channels.sender(d.channel), msg, resumed)).await {
-        Ok(result) => result,
-        Err(_) => Err(cut_off(limit)),
-    }
-}
-
 /// The outcome of an attempt that reached the end of its share of the lease.
 fn cut_off(limit: Duration) -> SendError {
     SendError::Temporary(format!(
@@ -185,13 +176,17 @@ fn cut_off(limit: Duration) -> SendError {
     ))
 }
 
-/// Claims and performs one delivery. The attempt is cut off at 3/4 of the lease, so its outcome
-/// is recorded while the claim still holds and no other worker can be sending the same message.
+/// Claims and performs one delivery. The attempt — reading the receipt and handing it over —
+/// is cut off at 3/4 of the lease counted from just before the claim, so its outcome is
+/// recorded while the claim still holds and no other worker can be sending the same message.
+/// The lease itself runs on the database's clock ([`Store::claim_delivery`]).
 #[tracing::instrument(skip_all, fields(worker = %worker, delivery = tracing::field::Empty, receipt = tracing::field::Empty))]
 pub async fn try_execute_task(store: &Store, channels: &Channels, worker: &str) -> Result<Step, StoreError> {
-    let now = Utc::now().timestamp_millis();
     let lease_ms = i64::try_from(channels.lease.as_millis()).unwrap_or(i64::MAX);
-    let Some(d) = store.claim_delivery(worker, now, lease_ms).await? else { return Ok(Step::Idle) };
+    let limit = attempt_limit(channels.lease);
+    // Before the claim: the budget must not outlast the lease, which starts during the claim.
+    let deadline = tokio::time::Instant::now() + limit;
+    let Some(d) = store.claim_delivery(worker, lease_ms).await? else { return Ok(Step::Idle) };
     // Known only once claimed; the recipient stays out of the span (it is a phone or address).
     let span = tracing::Span::current();
     span.record("delivery", d.delivery_id.as_str());
@@ -199,16 +194,20 @@ pub async fn try_execute_task(store: &Store, channels: &Channels, worker: &str) 
     if let Some(note) = d.interrupted() {
         tracing::warn!(delivery = %d.delivery_id, channel = %d.channel, %note, "resuming an interrupted delivery");
     }
-    let limit = attempt_limit(channels.lease);
-    let result = match receipt_message(store, &d, channels).await? {
-        Some(msg) => attempt(channels, &d, &msg, limit).await,
-        None => Err(SendError::Permanent(format!("receipt {} not found", d.receipt_id))),
+    let work = async {
+        Ok::<_, StoreError>(match receipt_message(store, &d, channels).await? {
+            Some(msg) => send(channels.sender(d.channel), &msg, d.interrupted().is_some()).await,
+            None => Err(SendError::Permanent(format!("receipt {} not found", d.receipt_id))),
+        })
     };
-    let now = Utc::now().timestamp_millis();
+    let result = match tokio::time::timeout_at(deadline, work).await {
+        Ok(outcome) => outcome?,
+        Err(_) => Err(cut_off(limit)),
+    };
     match result {
         Ok(accepted) => {
             let id = d.delivery_id.clone();
-            if store.delivery_sent(&id, worker, accepted.peer_id.as_deref(), &accepted.answer, now).await? {
+            if store.delivery_sent(&id, worker, accepted.peer_id.as_deref(), &accepted.answer).await? {
                 tracing::info!(delivery = %id, channel = %d.channel, "delivered to the peer");
                 Ok(Step::Sent(id))
             } else {
@@ -217,13 +216,13 @@ pub async fn try_execute_task(store: &Store, channels: &Channels, worker: &str) 
         }
         Err(e) => {
             let permanent = matches!(e, SendError::Permanent(_));
-            let retry_at = now + backoff_ms(d.attempts, rand::thread_rng().gen::<f64>());
-            store.delivery_failed(&d.delivery_id, worker, &e.to_string(), permanent, retry_at, now).await?;
+            let retry_after = backoff_ms(d.attempts, rand::thread_rng().gen::<f64>());
+            let left = store.delivery_failed(&d.delivery_id, worker, &e.to_string(), permanent, retry_after).await?;
             tracing::warn!(delivery = %d.delivery_id, channel = %d.channel, error = %e, "delivery attempt failed");
-            if permanent || now >= d.give_up_at {
-                Ok(Step::Failed { delivery_id: d.delivery_id, error: e.to_string() })
-            } else {
-                Ok(Step::Retry { delivery_id: d.delivery_id, error: e.to_string() })
+            match left {
+                Some(DeliveryState::Failed) => Ok(Step::Failed { delivery_id: d.delivery_id, error: e.to_string() }),
+                Some(_) => Ok(Step::Retry { delivery_id: d.delivery_id, error: e.to_string() }),
+                None => Ok(Step::Lost(d.delivery_id)),
             }
         }
     }

@@ -28,6 +28,10 @@ pub enum TerminalError {
     /// The terminal was revoked; it cannot enrol or renew.
     #[error("terminal {0} is revoked")]
     Revoked(String),
+    /// The certificate presented for a renewal was not issued by this platform (the CA's key
+    /// signed it elsewhere): only a certificate on record renews.
+    #[error("certificate {0} was not issued by this platform")]
+    UnknownCertificate(String),
     /// No randomness for a token.
     #[error("no randomness available")]
     Random,
@@ -38,7 +42,10 @@ pub enum TerminalError {
 
 impl From<StoreError> for TerminalError {
     fn from(e: StoreError) -> Self {
-        Self::Store(e)
+        match e {
+            StoreError::TerminalRevoked(id) => Self::Revoked(id),
+            e => Self::Store(e),
+        }
     }
 }
 impl From<CertError> for TerminalError {
@@ -213,9 +220,50 @@ pub async fn enrol(
     issue(store, keys, &row, csr_der, validity_days, now, batch).await
 }
 
-/// Renewal: the current (valid, unrevoked) certificate authenticates a new CSR. The same device
-/// goes on with its outbox, so the new certificate keeps the current one's batch (a current
-/// certificate the platform has no record of gets a fresh batch).
+/// A renewal that passed its checks and is waiting to be issued: see [`check_renewal`].
+#[derive(Debug)]
+pub struct Renewal {
+    row: TerminalRow,
+    batch: i64,
+}
+
+/// The checks of a renewal, before anything is issued: the terminal is registered, the current
+/// certificate is on record, and neither is revoked. [`reenrol`] is this followed by
+/// [`Renewal::issue`]; they are two steps so that a test can revoke in between. A revocation
+/// that lands between them still wins: the certificate is recorded only while the terminal is
+/// not revoked ([`Store::record_certificate`]).
+pub async fn check_renewal(store: &Store, current: &PosCertificate) -> Result<Renewal, TerminalError> {
+    let tid = current.terminal.terminal_id.to_string();
+    let row = store.terminal(&tid).await?.ok_or_else(|| StoreError::UnknownTerminal(tid.clone()))?;
+    let Some(cert) = store.certificate(&current.serial).await? else {
+        return Err(TerminalError::UnknownCertificate(current.serial.clone()));
+    };
+    if row.revoked_at.is_some() || cert.revoked_at.is_some() {
+        return Err(TerminalError::Revoked(tid));
+    }
+    let batch = store
+        .certificate_batch(&current.serial)
+        .await?
+        .ok_or_else(|| StoreError::CorruptRow(format!("certificate {} has no batch", current.serial)))?;
+    Ok(Renewal { row, batch })
+}
+
+impl Renewal {
+    /// Certifies the CSR's key in the current certificate's enrolment (batch).
+    pub async fn issue(
+        self,
+        store: &Store,
+        keys: &PlatformKeys,
+        csr_der: &[u8],
+        validity_days: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<u8>, TerminalError> {
+        issue(store, keys, &self.row, csr_der, validity_days, now, self.batch).await
+    }
+}
+
+/// Renewal: the current (valid, unrevoked, issued here) certificate authenticates a new CSR.
+/// The same device goes on with its outbox, so the new certificate keeps the current one's batch.
 #[tracing::instrument(skip_all, fields(terminal = %current.terminal.terminal_id))]
 pub async fn reenrol(
     store: &Store,
@@ -225,17 +273,7 @@ pub async fn reenrol(
     validity_days: u32,
     now: DateTime<Utc>,
 ) -> Result<Vec<u8>, TerminalError> {
-    let tid = current.terminal.terminal_id.to_string();
-    let row = store.terminal(&tid).await?.ok_or_else(|| StoreError::UnknownTerminal(tid.clone()))?;
-    let cert = store.certificate(&current.serial).await?;
-    if row.revoked_at.is_some() || cert.as_ref().is_some_and(|c| c.revoked_at.is_some()) {
-        return Err(TerminalError::Revoked(tid));
-    }
-    let batch = match store.certificate_batch(&current.serial).await? {
-        Some(batch) => batch,
-        None => new_batch(store, &tid).await?,
-    };
-    issue(store, keys, &row, csr_der, validity_days, now, batch).await
+    check_renewal(store, current).await?.issue(store, keys, csr_der, validity_days, now).await
 }
 
 /// Where the receipts of the enrolment `client` belongs to continue: its batch (or the later one

@@ -146,7 +146,8 @@ impl Store {
 
     /// New credentials for an active account (forgotten password, lost authenticator): the
     /// password hash and sealed TOTP secret are replaced, the lock and failure count cleared,
-    /// the used TOTP steps forgotten, and every session of the account ended. `false` when there
+    /// the used TOTP steps forgotten, and every session of the account ended, all in one
+    /// transaction (new credentials never coexist with the old sessions). `false` when there
     /// is no active account of that name.
     pub async fn reset_account(
         &self,
@@ -154,6 +155,7 @@ impl Store {
         password_hash: &str,
         totp_sealed: &[u8],
     ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE accounts SET password_hash = $2, totp_sealed = $3, totp_last_step = 0, failures = 0, \
              locked_until = 0 WHERE username = $1 AND disabled_at IS NULL",
@@ -161,29 +163,29 @@ impl Store {
         .bind(username)
         .bind(password_hash)
         .bind(totp_sealed.to_vec())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        self.end_staff_sessions(username).await?;
+        end_staff_sessions(&mut tx, username).await?;
+        tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }
 
-    /// Signs `username` out everywhere.
-    async fn end_staff_sessions(&self, username: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM sessions WHERE kind = 'staff' AND subject = $1")
-            .bind(username)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    /// Disables an account for good and ends its sessions.
+    /// Disables an account for good and ends its sessions, in one transaction.
     pub async fn disable_account(&self, username: &str, now: i64) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query("UPDATE accounts SET disabled_at = $2 WHERE username = $1 AND disabled_at IS NULL")
             .bind(username)
             .bind(now)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
-        self.end_staff_sessions(username).await?;
+        end_staff_sessions(&mut tx, username).await?;
+        tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }
+}
+
+/// Signs `username` out everywhere, inside the caller's transaction.
+async fn end_staff_sessions(conn: &mut sqlx::AnyConnection, username: &str) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM sessions WHERE kind = 'staff' AND subject = $1").bind(username).execute(conn).await?;
+    Ok(())
 }

@@ -29,20 +29,19 @@ pub struct DeliveryRow {
 }
 
 /// The condition for a sent delivery on channel `$n` that the peer knows as `$n+1`: its id, or
-/// one of its comma-separated ids (`$n+2` is that id with LIKE's wildcards escaped, so an id is
-/// never taken as a pattern).
+/// one of its ids (a long SMS has one per segment), found through `delivery_peer_ids`' index.
 fn reported(n: usize) -> String {
-    let (channel, id, literal) = (n, n + 1, n + 2);
+    let (channel, id) = (n, n + 1);
     format!(
-        "channel = ${channel} AND state IN ('sent', 'delivered') AND (peer_id = ${id} \
-         OR peer_id LIKE ${literal} || ',%' ESCAPE '\\' OR peer_id LIKE '%,' || ${literal} ESCAPE '\\' \
-         OR peer_id LIKE '%,' || ${literal} || ',%' ESCAPE '\\')"
+        "channel = ${channel} AND state IN ('sent', 'delivered') AND delivery_id IN \
+         (SELECT delivery_id FROM delivery_peer_ids WHERE channel = ${channel} AND peer_id = ${id})"
     )
 }
 
-/// `s` as a LIKE pattern that matches only itself (with `ESCAPE '\'`).
-fn like_literal(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+/// The lookup of the delivery a report is about: `$1` channel, `$2` peer id. (Its plan is
+/// tested: it must use an index.)
+pub(super) fn peer_lookup_sql() -> String {
+    format!("SELECT {COLUMNS} FROM deliveries WHERE {} LIMIT 1", reported(1))
 }
 
 /// How `last_answer` begins when a claim took over an attempt that ended without an outcome.
@@ -126,104 +125,120 @@ async fn event(
 }
 
 impl Store {
-    /// Claims the oldest due delivery for `worker` until `now + lease_ms`: a queued one whose
-    /// time has come, or one whose previous worker's lease ran out (it died mid-send). Exactly
-    /// one of several concurrent workers, in any process, gets a given row.
+    /// Claims the oldest due delivery for `worker` for `lease_ms`: a queued one whose time has
+    /// come, or one whose previous worker's lease ran out (it died mid-send). Exactly one of
+    /// several concurrent workers, in any process, gets a given row.
+    ///
+    /// "Now" is the database's clock, never the caller's: processes whose clocks disagree still
+    /// agree on when a lease runs out, so a process whose clock runs ahead cannot take over a
+    /// live lease and send the message a second time.
     ///
     /// Taking over from a dead worker is recorded: `last_answer` then says so (see
     /// [`DeliveryRow::interrupted`]) and the history gets an `interrupted` entry.
-    pub async fn claim_delivery(
-        &self,
-        worker: &str,
-        now: i64,
-        lease_ms: i64,
-    ) -> Result<Option<DeliveryRow>, StoreError> {
-        let due = "((state = 'queued' AND next_attempt_at <= $1) OR (state = 'sending' AND lease_until < $1))";
+    pub async fn claim_delivery(&self, worker: &str, lease_ms: i64) -> Result<Option<DeliveryRow>, StoreError> {
+        let now = self.now_sql();
+        let due =
+            format!("((state = 'queued' AND next_attempt_at <= {now}) OR (state = 'sending' AND lease_until < {now}))");
         // SET sees the row as it was: 'sending' here means the previous attempt never ended.
         let sql = format!(
-            "UPDATE deliveries SET state = 'sending', lease_until = $2, worker = $3, attempts = attempts + 1, \
-             updated_at = $1, last_answer = CASE WHEN state = 'sending' THEN '{INTERRUPTED}attempt ' || attempts \
-             || ' (worker ' || COALESCE(worker, '?') || ') ended without an outcome and its lease ran out; the peer \
-             may have accepted it, so the resend carries the same message id' ELSE last_answer END \
+            "UPDATE deliveries SET state = 'sending', lease_until = {now} + $1, worker = $2, \
+             attempts = attempts + 1, updated_at = {now}, last_answer = CASE WHEN state = 'sending' THEN \
+             '{INTERRUPTED}attempt ' || attempts || ' (worker ' || COALESCE(worker, '?') || ') ended without an \
+             outcome and its lease ran out; the peer may have accepted it, so the resend carries the same message \
+             id' ELSE last_answer END \
              WHERE delivery_id = (SELECT delivery_id FROM deliveries WHERE {due} \
              ORDER BY next_attempt_at, delivery_id LIMIT 1) AND {due} RETURNING {COLUMNS}"
         );
         let mut tx = self.pool.begin().await?;
-        let row = sqlx::query(&sql).bind(now).bind(now + lease_ms).bind(worker).fetch_optional(&mut *tx).await?;
+        let row = sqlx::query(&sql).bind(lease_ms).bind(worker).fetch_optional(&mut *tx).await?;
         // The schema's CHECK keeps `channel` to the names `Channel` knows, so a claimed row
         // decodes (an undecodable one would otherwise be claimed again and again).
         let claimed = row.as_ref().map(row_of).transpose()?;
         if let Some(d) = &claimed {
             if let Some(note) = d.interrupted() {
-                event(&mut tx, &d.delivery_id, now, DeliveryStep::Interrupted, note).await?;
+                event(&mut tx, &d.delivery_id, d.updated_at, DeliveryStep::Interrupted, note).await?;
             }
         }
         tx.commit().await?;
         Ok(claimed)
     }
 
-    /// Records that the peer accepted (`sent`) — only if `worker` still holds the claim.
-    /// Returns false when the claim was lost (the lease ran out and another worker took it).
+    /// Records that the peer accepted (`sent`) — only if `worker` still holds the claim — with
+    /// the ids the peer gave it (`peer_id`, comma-separated for the segments of a long SMS), by
+    /// which its delivery reports find it. Returns false when the claim was lost (the lease ran
+    /// out and another worker took it).
     pub async fn delivery_sent(
         &self,
         id: &str,
         worker: &str,
         peer_id: Option<&str>,
         answer: &str,
-        now: i64,
     ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let done = sqlx::query(
-            "UPDATE deliveries SET state = 'sent', peer_id = $1, last_answer = $2, lease_until = NULL, updated_at = $3 \
-             WHERE delivery_id = $4 AND worker = $5 AND state = 'sending'",
-        )
-        .bind(peer_id)
-        .bind(answer)
-        .bind(now)
-        .bind(id)
-        .bind(worker)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if done > 0 {
-            event(&mut tx, id, now, DeliveryStep::Sent, answer).await?;
+        let sql = format!(
+            "UPDATE deliveries SET state = 'sent', peer_id = $1, last_answer = $2, lease_until = NULL, \
+             updated_at = {} WHERE delivery_id = $3 AND worker = $4 AND state = 'sending' \
+             RETURNING channel, updated_at",
+            self.now_sql()
+        );
+        let done = sqlx::query(&sql).bind(peer_id).bind(answer).bind(id).bind(worker).fetch_optional(&mut *tx).await?;
+        let Some(done) = done else {
+            tx.rollback().await?;
+            return Ok(false);
+        };
+        let (channel, at): (String, i64) = (column(&done, "channel")?, column(&done, "updated_at")?);
+        for segment in peer_id.unwrap_or_default().split(',').filter(|p| !p.is_empty()) {
+            sqlx::query(
+                "INSERT INTO delivery_peer_ids (delivery_id, channel, peer_id) VALUES ($1, $2, $3) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(id)
+            .bind(&channel)
+            .bind(segment)
+            .execute(&mut *tx)
+            .await?;
         }
+        event(&mut tx, id, at, DeliveryStep::Sent, answer).await?;
         tx.commit().await?;
-        Ok(done > 0)
+        Ok(true)
     }
 
-    /// Records a failed attempt: `failed` for good when `permanent` or past `give_up_at`,
-    /// otherwise queued again for `retry_at`.
+    /// Records a failed attempt — only if `worker` still holds the claim: `failed` for good when
+    /// `permanent` or past `give_up_at`, otherwise queued again `retry_after_ms` from now (the
+    /// database's clock, as for the claim). Returns the state it left, or `None` when the claim
+    /// was lost.
     pub async fn delivery_failed(
         &self,
         id: &str,
         worker: &str,
         answer: &str,
         permanent: bool,
-        retry_at: i64,
-        now: i64,
-    ) -> Result<(), StoreError> {
+        retry_after_ms: i64,
+    ) -> Result<Option<DeliveryState>, StoreError> {
+        let now = self.now_sql();
         let mut tx = self.pool.begin().await?;
-        let state = sqlx::query(
-            "UPDATE deliveries SET state = CASE WHEN $1 = 1 OR give_up_at <= $2 THEN 'failed' ELSE 'queued' END, \
-             next_attempt_at = $3, last_answer = $4, lease_until = NULL, updated_at = $2 \
-             WHERE delivery_id = $5 AND worker = $6 AND state = 'sending' RETURNING state",
-        )
-        .bind(i64::from(permanent))
-        .bind(now)
-        .bind(retry_at)
-        .bind(answer)
-        .bind(id)
-        .bind(worker)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if let Some(row) = state {
+        let sql = format!(
+            "UPDATE deliveries SET state = CASE WHEN $1 = 1 OR give_up_at <= {now} THEN 'failed' ELSE 'queued' END, \
+             next_attempt_at = {now} + $2, last_answer = $3, lease_until = NULL, updated_at = {now} \
+             WHERE delivery_id = $4 AND worker = $5 AND state = 'sending' RETURNING state, updated_at"
+        );
+        let row = sqlx::query(&sql)
+            .bind(i64::from(permanent))
+            .bind(retry_after_ms)
+            .bind(answer)
+            .bind(id)
+            .bind(worker)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let mut left = None;
+        if let Some(row) = row {
             let state: DeliveryState = decode::named("state", &column::<String>(&row, "state")?)?;
             let step = if state == DeliveryState::Failed { DeliveryStep::Failed } else { DeliveryStep::Retry };
-            event(&mut tx, id, now, step, answer).await?;
+            event(&mut tx, id, column(&row, "updated_at")?, step, answer).await?;
+            left = Some(state);
         }
         tx.commit().await?;
-        Ok(())
+        Ok(left)
     }
 
     /// A delivery report from the `channel`'s peer (an SMPP delivery receipt, an MM7
@@ -231,7 +246,7 @@ impl Store {
     /// `Some(false)` `failed`, `None` (not final yet: deferred, forwarded …) only adds the answer
     /// to its history. A report that says nothing new (the receipt of each segment of a long
     /// SMS, a report sent twice) changes nothing. `peer_id` is one of the ids the peer gave (a
-    /// long SMS has one per segment, stored comma-separated). Returns the delivery's id, or
+    /// long SMS has one per segment). Returns the delivery's id, or
     /// `None` when no sent delivery of that channel has this peer id.
     pub async fn delivery_reported(
         &self,
@@ -260,7 +275,6 @@ impl Store {
             .bind(now)
             .bind(channel.as_str())
             .bind(peer_id)
-            .bind(like_literal(peer_id))
             .fetch_optional(&mut *tx)
             .await?;
         let id = row.as_ref().map(|row| column::<String>(row, "delivery_id")).transpose()?;
@@ -281,13 +295,8 @@ impl Store {
         channel: Channel,
         peer_id: &str,
     ) -> Result<Option<DeliveryRow>, StoreError> {
-        let sql = format!("SELECT {COLUMNS} FROM deliveries WHERE {} LIMIT 1", reported(1));
-        let row = sqlx::query(&sql)
-            .bind(channel.as_str())
-            .bind(peer_id)
-            .bind(like_literal(peer_id))
-            .fetch_optional(&self.pool)
-            .await?;
+        let row =
+            sqlx::query(&peer_lookup_sql()).bind(channel.as_str()).bind(peer_id).fetch_optional(&self.pool).await?;
         row.as_ref().map(row_of).transpose()
     }
 
@@ -330,12 +339,21 @@ impl Store {
     /// `ereceipt platform deliveries retry`, for when a relay or SMSC is back after an outage
     /// and waiting out each delivery's back-off would delay receipts for no reason.
     pub async fn make_due_now(&self) -> Result<u64, StoreError> {
-        let now = chrono::Utc::now().timestamp_millis();
-        Ok(sqlx::query("UPDATE deliveries SET next_attempt_at = $1 WHERE state = 'queued' AND next_attempt_at > $1")
-            .bind(now)
+        let now = self.now_sql();
+        let sql =
+            format!("UPDATE deliveries SET next_attempt_at = {now} WHERE state = 'queued' AND next_attempt_at > {now}");
+        Ok(sqlx::query(&sql).execute(&self.pool).await?.rows_affected())
+    }
+
+    /// Moves every lease `ms` into the past: in tests, the time passing that lets another worker
+    /// take over (the lease runs on the database's clock, which tests cannot set).
+    #[cfg(test)]
+    pub(crate) async fn age_leases(&self, ms: i64) {
+        sqlx::query("UPDATE deliveries SET lease_until = lease_until - $1 WHERE lease_until IS NOT NULL")
+            .bind(ms)
             .execute(&self.pool)
-            .await?
-            .rows_affected())
+            .await
+            .expect("age the leases");
     }
 
     /// How many deliveries are waiting or being sent (the queue depth).

@@ -74,6 +74,9 @@ pub enum StoreError {
     /// No terminal with this id is registered.
     #[error("unknown terminal {0}")]
     UnknownTerminal(String),
+    /// The terminal is revoked: nothing more is issued to it.
+    #[error("terminal {0} is revoked")]
+    TerminalRevoked(String),
     /// No enrolment token has this hash.
     #[error("unknown enrolment token")]
     TokenUnknown,
@@ -204,6 +207,17 @@ impl Store {
     /// Which database this store talks to.
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// The database's clock, Unix milliseconds, as an SQL expression: what leases are judged by,
+    /// so that every process sharing the database agrees on when one runs out whatever its own
+    /// clock says. (PostgreSQL's `now()` is the transaction's start; SQLite's `'now'` is fixed
+    /// for the statement.)
+    pub(crate) fn now_sql(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => "CAST(ROUND((julianday('now') - 2440587.5) * 86400000.0) AS INTEGER)",
+            Backend::Postgres => "CAST(EXTRACT(EPOCH FROM now()) * 1000 AS BIGINT)",
+        }
     }
 
     /// Closes every connection, waiting for those in use to be returned (graceful shutdown; a

@@ -164,10 +164,30 @@ impl Store {
         Ok(ResumeRow { batch, last_serial, head })
     }
 
-    /// Records a certificate the CA issued to an enrolment of `batch` ([`StoreError::UnknownTerminal`]
-    /// if its terminal is not registered). A serial recorded twice is a database error.
+    /// Records a certificate the CA issued to an enrolment of `batch`: [`StoreError::UnknownTerminal`]
+    /// if its terminal is not registered, [`StoreError::TerminalRevoked`] if it is revoked (then
+    /// nothing is recorded). A serial recorded twice is a database error.
+    ///
+    /// One transaction that first writes the terminal's row (a no-op) where it is not revoked:
+    /// that takes the row's lock (PostgreSQL) or the write lock (SQLite), so a concurrent
+    /// [`Store::revoke_terminal`] either commits first and this refuses, or waits and then
+    /// revokes this certificate too.
     pub async fn record_certificate(&self, c: &CertificateRow, batch: i64) -> Result<(), StoreError> {
-        let result = sqlx::query(
+        let mut tx = self.pool.begin().await?;
+        let live =
+            sqlx::query("UPDATE terminals SET last_batch = last_batch WHERE terminal_id = $1 AND revoked_at IS NULL")
+                .bind(&c.terminal_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        if live == 0 {
+            tx.rollback().await?;
+            return Err(match self.terminal(&c.terminal_id).await? {
+                Some(_) => StoreError::TerminalRevoked(c.terminal_id.clone()),
+                None => StoreError::UnknownTerminal(c.terminal_id.clone()),
+            });
+        }
+        sqlx::query(
             "INSERT INTO certificates \
              (serial_hex, terminal_id, fingerprint, not_before, not_after, issued_at, revoked_at, batch) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -180,19 +200,20 @@ impl Store {
         .bind(c.issued_at)
         .bind(c.revoked_at)
         .bind(batch)
-        .execute(&self.pool)
-        .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if is_foreign_key_violation(&e) => Err(StoreError::UnknownTerminal(c.terminal_id.clone())),
-            Err(e) => Err(e.into()),
-        }
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
-    /// The certificate with this serial (lowercase hex), if recorded.
+    /// The certificate with this serial (lowercase hex), if recorded. It counts as revoked once
+    /// its terminal is, even where the certificate's own row missed the revocation: what the
+    /// upload and renewal checks read.
     pub async fn certificate(&self, serial_hex: &str) -> Result<Option<CertificateRow>, StoreError> {
-        let sql = format!("SELECT {CERTIFICATE_COLUMNS} FROM certificates WHERE serial_hex = $1");
-        let row = sqlx::query(&sql).bind(serial_hex).fetch_optional(&self.pool).await?;
+        let sql = "SELECT c.serial_hex, c.terminal_id, c.fingerprint, c.not_before, c.not_after, c.issued_at, \
+                   COALESCE(c.revoked_at, t.revoked_at) AS revoked_at \
+                   FROM certificates c JOIN terminals t ON t.terminal_id = c.terminal_id WHERE c.serial_hex = $1";
+        let row = sqlx::query(sql).bind(serial_hex).fetch_optional(&self.pool).await?;
         row.as_ref().map(certificate_from_row).transpose()
     }
 

@@ -104,6 +104,7 @@ impl From<StoreError> for ApiError {
             StoreError::TerminalExists(_) => Self::new(StatusCode::CONFLICT, "terminal_exists", e.to_string()),
             StoreError::AccountExists(_) => Self::new(StatusCode::CONFLICT, "account_exists", e.to_string()),
             StoreError::UnknownTerminal(_) => Self::not_found(e.to_string()),
+            StoreError::TerminalRevoked(_) => Self::new(StatusCode::FORBIDDEN, "revoked", e.to_string()),
             StoreError::TokenUnknown | StoreError::TokenUsed | StoreError::TokenExpired => {
                 Self::new(StatusCode::FORBIDDEN, "enrolment_token", e.to_string())
             }
@@ -120,6 +121,9 @@ impl From<TerminalError> for ApiError {
             TerminalError::Invalid { .. } => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.to_string()),
             TerminalError::Certificate(_) => Self::bad_request(e.to_string()),
             TerminalError::Revoked(_) => Self::new(StatusCode::FORBIDDEN, "revoked", e.to_string()),
+            TerminalError::UnknownCertificate(_) => {
+                Self::new(StatusCode::FORBIDDEN, "certificate_refused", e.to_string())
+            }
             _ => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
         }
     }

@@ -17,6 +17,7 @@ behaviours!(
     a_totp_step_logs_in_once,
     disabling_ends_sessions_and_logins,
     a_reset_replaces_credentials_and_clears_lock_and_sessions,
+    a_reset_that_cannot_end_the_sessions_changes_nothing,
 );
 
 const T0: i64 = 1_700_000_000_000;
@@ -122,4 +123,28 @@ async fn a_reset_replaces_credentials_and_clears_lock_and_sessions(store: &Store
     assert!(!store.reset_account("nobody", "h", &[1]).await.expect("reset"));
     store.disable_account("alice", T0 + 3).await.expect("disable");
     assert!(!store.reset_account("alice", "h", &[1]).await.expect("reset"), "a disabled account stays disabled");
+}
+
+/// Credentials and sessions change together or not at all: a reset whose sign-out fails (here a
+/// trigger refuses it) leaves the old credentials, so no one holds new credentials while the
+/// old sessions live on.
+async fn a_reset_that_cannot_end_the_sessions_changes_nothing(store: &Store) {
+    store.create_account(&merchant("alice", "M-1"), T0).await.expect("create");
+    store.create_session(&[7; 32], "staff", "alice", T0).await.expect("session");
+    let refuse: &[&str] = match store.backend() {
+        crate::infra::store::Backend::Sqlite => &["CREATE TRIGGER sessions_stay BEFORE DELETE ON sessions \
+             BEGIN SELECT RAISE(ABORT, 'sessions cannot be ended'); END"],
+        crate::infra::store::Backend::Postgres => &[
+            "CREATE FUNCTION sessions_stay() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'sessions cannot be ended'; END $$",
+            "CREATE TRIGGER sessions_stay BEFORE DELETE ON sessions FOR EACH ROW EXECUTE PROCEDURE sessions_stay()",
+        ],
+    };
+    for sql in refuse {
+        sqlx::query(sql).execute(&store.pool).await.expect("install the trigger");
+    }
+    assert!(store.reset_account("alice", "new hash", &[9, 9]).await.is_err(), "the sign-out failed");
+    let a = store.account("alice").await.expect("read").expect("exists");
+    assert_eq!((a.password_hash.as_str(), a.totp_sealed.as_slice()), ("hash of alice", &[1u8, 2, 3][..]));
+    assert_eq!(store.session(&[7; 32], "staff", T0 + 1).await.expect("read").as_deref(), Some("alice"));
 }

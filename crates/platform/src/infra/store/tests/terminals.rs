@@ -15,6 +15,9 @@ behaviours!(
     revocation_revokes_every_certificate_once,
     each_enrolment_gets_a_batch_no_receipt_or_enrolment_used,
     the_resume_point_is_the_highest_serial_and_the_chain_head,
+    no_certificate_is_recorded_for_a_revoked_terminal,
+    a_certificate_recorded_across_a_revocation_ends_up_revoked,
+    a_certificate_the_revocation_missed_reads_as_revoked,
 );
 
 async fn adding_a_terminal_twice_is_refused(store: &Store) {
@@ -204,4 +207,61 @@ async fn the_resume_point_is_the_highest_serial_and_the_chain_head(store: &Store
         store.resume_of("POS00009", 1).await.expect("resume"),
         ResumeRow { batch: 1, last_serial: 0, head: None }
     );
+}
+
+const T0: i64 = 1_700_000_000_000;
+
+async fn no_certificate_is_recorded_for_a_revoked_terminal(store: &Store) {
+    register(store, "POS00001", "M1").await;
+    store.revoke_terminal("POS00001", "stolen", T0).await.expect("revoke");
+    assert_err(
+        store.record_certificate(&certificate("0b", "POS00001", None), 1).await,
+        |e| matches!(e, StoreError::TerminalRevoked(id) if id == "POS00001"),
+    );
+    assert_eq!(store.certificate("0b").await.expect("read"), None);
+}
+
+/// Issuance and revocation at the same moment, for eight terminals: whichever commits first,
+/// no certificate of a revoked terminal is left unrevoked.
+async fn a_certificate_recorded_across_a_revocation_ends_up_revoked(store: &Store) {
+    let barrier = Arc::new(Barrier::new(16));
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..8_u8 {
+        let tid = format!("POS0010{i}");
+        register(store, &tid, "M1").await;
+        let (s, b, t) = (store.clone(), barrier.clone(), tid.clone());
+        tasks.spawn(async move {
+            b.wait().await;
+            s.revoke_terminal(&t, "stolen", T0 + 1_000).await.map(|_| ())
+        });
+        let (s, b) = (store.clone(), barrier.clone());
+        tasks.spawn(async move {
+            b.wait().await;
+            match s.record_certificate(&certificate(&format!("1{i}"), &tid, None), 1).await {
+                Err(StoreError::TerminalRevoked(_)) => Ok(()),
+                other => other,
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.expect("task").expect("revoke or record");
+    }
+    for i in 0..8_u8 {
+        if let Some(c) = store.certificate(&format!("1{i}")).await.expect("read") {
+            assert!(c.revoked_at.is_some(), "certificate {} of a revoked terminal is not revoked", c.serial_hex);
+        }
+    }
+}
+
+/// A certificate row left unrevoked beside a revoked terminal (written before the revocation
+/// took certificates into account) is revoked as of the terminal: what the upload check reads.
+async fn a_certificate_the_revocation_missed_reads_as_revoked(store: &Store) {
+    register(store, "POS00001", "M1").await;
+    store.record_certificate(&certificate("0c", "POS00001", None), 1).await.expect("record");
+    store.revoke_terminal("POS00001", "stolen", T0).await.expect("revoke");
+    sqlx::query("UPDATE certificates SET revoked_at = NULL WHERE serial_hex = '0c'")
+        .execute(&store.pool)
+        .await
+        .expect("undo the certificate's revocation");
+    assert_eq!(store.certificate("0c").await.expect("read").and_then(|c| c.revoked_at), Some(T0));
 }

@@ -19,8 +19,7 @@ const RECEIPT: &str = "T0000501-000001-000001";
 /// Claims the delivery as worker "dead" with a lease that has already run out, as a worker
 /// that was killed long enough ago would have left it.
 async fn claimed_by_a_dead_worker(store: &Store) -> crate::infra::store::DeliveryRow {
-    let now = chrono::Utc::now().timestamp_millis();
-    store.claim_delivery("dead", now, -1).await.unwrap().unwrap()
+    store.claim_delivery("dead", -1).await.unwrap().unwrap()
 }
 
 fn outgoing(d: &crate::infra::store::DeliveryRow, png: &[u8]) -> ReceiptMessage {

@@ -138,8 +138,7 @@ async fn a_live_claim_is_left_alone_and_a_resumed_attempt_asks_what_was_already_
     let (store, dir, _) = store_with_receipt(("sms", "+8613800138000")).await;
     let stub = StubSender::that_already_sent("already in the stub");
     let ch = with_sms(&stub, dir.path());
-    let now = chrono::Utc::now().timestamp_millis();
-    store.claim_delivery("alive", now, 60_000).await.unwrap().unwrap();
+    store.claim_delivery("alive", 60_000).await.unwrap().unwrap();
     assert_eq!(try_execute_task(&store, &ch, "w2").await.unwrap(), Step::Idle, "the lease holds");
     assert!(stub.sent().is_empty());
 
@@ -147,8 +146,7 @@ async fn a_live_claim_is_left_alone_and_a_resumed_attempt_asks_what_was_already_
     // that can tell what the dead worker delivered is not asked to send again.
     let (store, dir, _) = store_with_receipt(("sms", "+8613800138000")).await;
     let ch = with_sms(&stub, dir.path());
-    let now = chrono::Utc::now().timestamp_millis();
-    store.claim_delivery("dead", now, -1).await.unwrap().unwrap();
+    store.claim_delivery("dead", -1).await.unwrap().unwrap();
     assert_eq!(try_execute_task(&store, &ch, "w2").await.unwrap(), Step::Sent(format!("{RECEIPT}.sms")));
     assert!(stub.sent().is_empty(), "nothing sent twice");
     assert_eq!(history(&store).await.1, ["queued", "interrupted", "sent"]);
