@@ -21,6 +21,7 @@ pub enum SettingsError {
     Invalid(String),
 }
 
+pub use crate::infra::listener::ListenerLimits;
 pub use crate::infra::secret::Secret;
 pub use crate::services::delivery::DeliverySettings;
 
@@ -62,6 +63,8 @@ pub struct Settings {
     pub portal_cert: Option<PathBuf>,
     #[serde(default, deserialize_with = "setting::path")]
     pub portal_key: Option<PathBuf>,
+    /// Connection and time limits of each listener.
+    pub listener: ListenerLimits,
     /// Delivery of receipts to customers.
     pub delivery: DeliverySettings,
 }
@@ -101,6 +104,19 @@ portal_utc_offset = "+08:00"
 # Not set: the platform's own server certificate, which only its private CA vouches for.
 # portal_cert = "/etc/ereceipt/portal.pem"
 # portal_key = "/etc/ereceipt/portal.key"
+
+[platform.listener]
+# Each listener (listen, portal_listen) keeps at most this many connections open (each is a
+# file descriptor and some memory). When full, a new connection closes the open one that has
+# waited longest on its client (TLS handshake, headers, a slow body, idle keep-alive), never one
+# whose request is being answered: slow clients cannot lock terminals or browsers out.
+max_connections = 1024
+# Every request is answered within this, or 408.
+request_timeout_secs = 60
+# A request body may take body_grace_secs, plus one second per min_body_bytes_per_sec bytes
+# (a 1 MiB upload: 10 + 256 s); slower, 408 and the connection is closed.
+body_grace_secs = 10
+min_body_bytes_per_sec = 4096
 
 [platform.delivery]
 # With no [platform.delivery.smtp] / .smpp / .mm7 section, that channel writes to this folder
@@ -203,6 +219,7 @@ impl Settings {
         s.data_dir = data_dir.to_path_buf();
         s.portal_files()?;
         s.delivery.check().map_err(SettingsError::Invalid)?;
+        s.listener.check().map_err(SettingsError::Invalid)?;
         Ok(s)
     }
 }
