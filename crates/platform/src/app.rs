@@ -101,6 +101,7 @@ impl App {
             password_gate,
             channels,
             verify_gate: crate::services::verification::gate::VerifyGate::for_this_machine(),
+            crl: crate::services::crl::CrlCache::default(),
         });
         Ok(Self { listener, state, tls, portal })
     }
@@ -155,16 +156,17 @@ impl App {
             }
         }
         let router = crate::web::router(self.state.clone());
+        let max_connections = self.state.settings.listener.max_connections;
         let (down_tx, down_rx) = tokio::sync::watch::channel(false);
         let portal = self.portal.map(|(listener, config)| {
             tracing::info!(addr = ?listener.local_addr().ok(), "portal serving");
             let mut down = down_rx.clone();
             let router = crate::web::portal_router(self.state.clone());
-            tokio::spawn(tls::serve(listener, config, router, async move {
+            tokio::spawn(tls::serve(listener, config, router, max_connections, async move {
                 let _ = down.wait_for(|stopped| *stopped).await;
             }))
         });
-        tls::serve(self.listener, self.tls, router, async {
+        tls::serve(self.listener, self.tls, router, max_connections, async {
             shutdown.await;
             let _ = down_tx.send(true);
         })

@@ -21,6 +21,7 @@ pub enum SettingsError {
     Invalid(String),
 }
 
+pub use crate::infra::listener::ListenerLimits;
 pub use crate::infra::secret::Secret;
 pub use crate::services::delivery::DeliverySettings;
 
@@ -68,6 +69,8 @@ pub struct Settings {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Argon2id password checks (staff sign-in) at once, over all requests; at least 1.
     pub argon2_concurrency: usize,
+    /// Connection and time limits of each listener.
+    pub listener: ListenerLimits,
     /// Delivery of receipts to customers.
     pub delivery: DeliverySettings,
 }
@@ -112,6 +115,19 @@ portal_utc_offset = "+08:00"
 # trusted_proxies = ["10.0.0.2"]
 # Staff password checks (Argon2id, 19 MiB each) running at once; the rest wait their turn.
 argon2_concurrency = 4
+
+[platform.listener]
+# Each listener (listen, portal_listen) keeps at most this many connections open (each is a
+# file descriptor and some memory). When full, a new connection closes the open one that has
+# waited longest on its client (TLS handshake, headers, a slow body, idle keep-alive), never one
+# whose request is being answered: slow clients cannot lock terminals or browsers out.
+max_connections = 1024
+# Every request is answered within this, or 408.
+request_timeout_secs = 60
+# A request body may take body_grace_secs, plus one second per min_body_bytes_per_sec bytes
+# (a 1 MiB upload: 10 + 256 s); slower, 408 and the connection is closed.
+body_grace_secs = 10
+min_body_bytes_per_sec = 4096
 
 [platform.delivery]
 # With no [platform.delivery.smtp] / .smpp / .mm7 section, that channel writes to this folder
@@ -218,6 +234,7 @@ impl Settings {
         if s.argon2_concurrency == 0 {
             return Err(SettingsError::Invalid("argon2_concurrency: at least 1".into()));
         }
+        s.listener.check().map_err(SettingsError::Invalid)?;
         Ok(s)
     }
 }

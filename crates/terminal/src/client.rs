@@ -32,10 +32,23 @@ pub enum ClientError {
 }
 
 impl ClientError {
-    /// True when the receipt itself was refused and retrying cannot help (it is parked).
+    /// True when the receipt itself was refused and retrying cannot help (it is parked, so
+    /// later receipts go on): the platform's receipt-specific codes, and a 413 (the envelope is
+    /// larger than the platform's body limit, answered by the HTTP layer with no code of ours).
     pub fn is_permanent(&self) -> bool {
-        matches!(self, Self::Refused { code, .. }
-            if ["conflict", "not_authentic", "malformed", "inconsistent", "signer_revoked", "wrong_terminal"].contains(&code.as_str()))
+        const RECEIPT_CODES: [&str; 9] = [
+            "conflict",
+            "not_authentic",
+            "malformed",
+            "inconsistent",
+            "signer_revoked",
+            "wrong_terminal",
+            "unbound",
+            "signer_unknown",
+            "unverifiable",
+        ];
+        matches!(self, Self::Refused { status: 413, .. })
+            || matches!(self, Self::Refused { code, .. } if RECEIPT_CODES.contains(&code.as_str()))
     }
 }
 
@@ -254,5 +267,24 @@ impl PlatformClient {
             return Err(refused(resp).await);
         }
         resp.json().await.map(Some).map_err(|e| ClientError::Protocol(format!("receipt deliveries: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ClientError;
+
+    fn refused(status: u16, code: &str) -> ClientError {
+        ClientError::Refused { status, code: code.into(), message: String::new() }
+    }
+
+    #[test]
+    fn receipt_specific_refusals_are_parked_and_the_rest_retried() {
+        assert!(refused(413, "http").is_permanent(), "too large for the body limit: never fits");
+        assert!(refused(422, "unverifiable").is_permanent(), "the verifier failed on this receipt");
+        assert!(refused(409, "conflict").is_permanent());
+        assert!(!refused(503, "unavailable").is_permanent(), "the platform's own trouble passes");
+        assert!(!refused(401, "no_client_certificate").is_permanent());
+        assert!(!ClientError::Unreachable("down".into()).is_permanent());
     }
 }

@@ -63,12 +63,11 @@ async fn each_choice_reaches_its_outbox_once_and_pull_pushes_nothing() {
     assert!(store.deliveries_of(pull.record.id.as_str()).await.unwrap().is_empty(), "pull pushes nothing");
 
     // The query API shows the choice and each delivery's state and history.
-    let http = platform.anonymous_client();
     let view: serde_json::Value = platform.admin_json(&format!("/api/v1/receipts/{}", email.record.id)).await;
     assert_eq!(view["delivery"], "email:li.na@example.com", "{view}");
     assert_eq!(view["deliveries"][0]["state"], "sent", "{view}");
     assert_eq!(view["deliveries"][0]["history"].as_array().unwrap().len(), 2, "{view}");
-    let metrics = http.get(format!("{}/metrics", platform.url)).send().await.unwrap().text().await.unwrap();
+    let metrics = platform.admin_get("/metrics").await.text().await.unwrap();
     assert!(metrics.contains("ereceipt_deliveries_pending 0"), "{metrics}");
 
     // Once: nothing is left to do and nothing was written twice.

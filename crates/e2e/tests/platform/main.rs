@@ -7,6 +7,8 @@ mod binding;
 mod delivery;
 mod evidence;
 mod helpers;
+mod listen;
+mod ops;
 mod peers;
 mod portal;
 mod pull;
@@ -102,7 +104,9 @@ async fn enrol_upload_query(db: Db) {
     assert_eq!(chain["last_sequence"], 3);
 
     // Operations endpoints.
-    let metrics = http.get(format!("{}/metrics", platform.url)).send().await.unwrap().text().await.unwrap();
+    let public = http.get(format!("{}/metrics", platform.url)).send().await.unwrap();
+    assert_eq!(public.status(), 401, "metrics are for the operator, not the internet");
+    let metrics = platform.admin_get("/metrics").await.text().await.unwrap();
     assert!(metrics.contains("ereceipt_receipts_ingested_total 3"), "{metrics}");
     assert!(metrics.contains("ereceipt_receipts_duplicate_total 1"), "{metrics}");
     assert_eq!(http.get(format!("{}/readyz", platform.url)).send().await.unwrap().status(), 200);

@@ -198,3 +198,27 @@ async fn an_enrolment_token_works_once_and_pins_the_ca() {
     let err = ereceipt_terminal::enrol::enrol(&dev2, &platform.url, &wrong.to_string(), Utc::now()).await.unwrap_err();
     assert!(err.to_string().contains("pins"), "{err}");
 }
+
+#[tokio::test]
+async fn a_receipt_too_large_for_the_body_limit_is_parked_and_later_receipts_still_upload() {
+    // A platform whose body limit no receipt fits (a 413 from the HTTP layer, with no code of ours).
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let url = format!("sqlite://{}", dir.path().join("platform.db").display());
+    let mut platform = TestPlatform::start_on(dir, url, "127.0.0.1:0".parse().unwrap(), 4096).await;
+    let mut t = platform.terminal("T0000308").await;
+    let big = t.sale().await;
+    match t.uploader.upload_next().await.unwrap() {
+        Step::Refused { receipt_id, error } => {
+            assert_eq!(receipt_id, big.record.id.to_string());
+            assert!(error.contains("413"), "{error}");
+        }
+        other => panic!("expected the receipt parked as refused, got {other:?}"),
+    }
+    let status = t.uploader.outbox.status().await.unwrap();
+    assert_eq!((status.pending, status.refused), (0, 1), "visible as refused, not pending for ever");
+
+    // With the limit back to normal, the next receipt goes up: nothing waits behind the first.
+    platform.restart().await;
+    let next = t.sale().await;
+    assert_eq!(t.uploader.upload_next().await.unwrap(), Step::Uploaded(next.record.id.to_string()));
+}

@@ -3,6 +3,7 @@
 
 pub mod delivery;
 pub mod keys;
+pub mod listener;
 pub mod metrics;
 pub mod secret;
 pub mod setting;

@@ -17,6 +17,8 @@ use rustls::{RootCertStore, ServerConfig};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
+use crate::infra::listener::{Activity, ConnTable};
+
 /// Why TLS could not be set up.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -96,15 +98,18 @@ pub fn portal_config(
 }
 
 /// Serves `router` over TLS on `listener` until `shutdown` completes, then lets open requests
-/// finish (up to 10 s).
+/// finish (up to 10 s). At most `max_connections` are open at once ([`ConnTable`]); each
+/// request finds its connection's [`Activity`] in its extensions.
 pub async fn serve(
     listener: TcpListener,
     config: Arc<ServerConfig>,
     router: Router,
+    max_connections: usize,
     shutdown: impl Future<Output = ()> + Send,
 ) {
     let acceptor = TlsAcceptor::from(config);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let table = ConnTable::new(max_connections);
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -117,33 +122,23 @@ pub async fn serve(
                         continue;
                     }
                 };
+                let Some(admitted) = table.admit() else {
+                    tracing::warn!(%peer, max_connections, "every open connection is being answered; closing a new one");
+                    continue;
+                };
                 let _ = tcp.set_nodelay(true);
                 let acceptor = acceptor.clone();
                 let router = router.clone();
                 let watcher = graceful.watcher();
                 tokio::spawn(async move {
-                    let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
-                        Ok(Ok(tls)) => tls,
-                        Ok(Err(e)) => {
-                            tracing::info!(%peer, error = %e, "TLS handshake refused");
-                            return;
+                    let activity = admitted.activity.clone();
+                    tokio::select! {
+                        () = serve_connection(tcp, peer, acceptor, router, watcher, activity.clone()) => {}
+                        () = activity.closed() => {
+                            tracing::info!(%peer, "connection closed to make room: it waited longest on its client");
                         }
-                        Err(_) => {
-                            tracing::info!(%peer, "TLS handshake timed out");
-                            return;
-                        }
-                    };
-                    let cert = tls.get_ref().1.peer_certificates().and_then(|c| c.first()).map(|c| {
-                        PosCertificate::parse(c.as_ref()).map(Arc::new).map_err(|e| e.to_string())
-                    });
-                    let app = router.layer(axum::Extension(ClientCert(cert))).layer(axum::Extension(Peer(peer)));
-                    let conn = hyper::server::conn::http1::Builder::new()
-                        .timer(hyper_util::rt::TokioTimer::new())
-                        .header_read_timeout(Duration::from_secs(30))
-                        .serve_connection(TokioIo::new(tls), TowerToHyperService::new(app));
-                    if let Err(e) = watcher.watch(conn).await {
-                        tracing::debug!(%peer, error = %e, "connection ended with an error");
                     }
+                    drop(admitted);
                 });
             }
             () = &mut shutdown => break,
@@ -152,6 +147,44 @@ pub async fn serve(
     drop(listener);
     if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown()).await.is_err() {
         tracing::warn!("connections still open after 10 s; closing them");
+    }
+}
+
+async fn serve_connection(
+    tcp: tokio::net::TcpStream,
+    peer: SocketAddr,
+    acceptor: TlsAcceptor,
+    router: Router,
+    watcher: hyper_util::server::graceful::Watcher,
+    activity: Arc<Activity>,
+) {
+    let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(e)) => {
+            tracing::info!(%peer, error = %e, "TLS handshake refused");
+            return;
+        }
+        Err(_) => {
+            tracing::info!(%peer, "TLS handshake timed out");
+            return;
+        }
+    };
+    let cert = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .map(|c| PosCertificate::parse(c.as_ref()).map(Arc::new).map_err(|e| e.to_string()));
+    let app = router
+        .layer(axum::Extension(ClientCert(cert)))
+        .layer(axum::Extension(Peer(peer)))
+        .layer(axum::Extension(activity));
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(30))
+        .serve_connection(TokioIo::new(tls), TowerToHyperService::new(app));
+    if let Err(e) = watcher.watch(conn).await {
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
     }
 }
 

@@ -58,6 +58,10 @@ pub enum Refusal {
     /// A different receipt is already stored under this id.
     #[error("a different receipt is already stored as {0}")]
     Conflict(String),
+    /// Checking this receipt crashed the verifier (a panic). It is this receipt's doing, so the
+    /// terminal parks it rather than retrying it ahead of every later receipt for ever.
+    #[error("receipt could not be checked: the verifier failed on it")]
+    Unverifiable,
     /// The store (or the verification task) failed; the upload may be retried. The cause is
     /// kept for the log, not shown to the terminal.
     #[error("storage unavailable, retry later")]
@@ -80,7 +84,21 @@ impl Refusal {
             Self::SignerRevoked(_) => "signer_revoked",
             Self::SignerUnknown { .. } => "signer_unknown",
             Self::Conflict(_) => "conflict",
+            Self::Unverifiable => "unverifiable",
             Self::Unavailable(_) => "unavailable",
+        }
+    }
+}
+
+impl From<tokio::task::JoinError> for Refusal {
+    /// The verification task's end: a panic is the receipt's doing ([`Refusal::Unverifiable`]);
+    /// a cancelled task (shutdown) may be retried.
+    fn from(e: tokio::task::JoinError) -> Self {
+        if e.is_panic() {
+            tracing::error!("the verifier panicked on an upload");
+            Self::Unverifiable
+        } else {
+            Self::Unavailable(Box::new(e))
         }
     }
 }
@@ -326,5 +344,22 @@ pub async fn store(
         StoreOutcome::Stored(ack) => Ok(Accepted { ack, created: true, delivery_queued: push }),
         StoreOutcome::Duplicate(ack) => Ok(Accepted { ack, created: false, delivery_queued: false }),
         StoreOutcome::Conflict { .. } => Err(Refusal::Conflict(new.receipt_id)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Refusal;
+
+    #[tokio::test]
+    async fn a_verifier_panic_is_the_receipts_refusal_and_a_cancelled_task_may_be_retried() {
+        let panicked = tokio::task::spawn_blocking(|| panic!("a bug met by one image")).await;
+        let refusal = Refusal::from(panicked.expect_err("it panicked"));
+        assert_eq!(refusal.reason(), "unverifiable", "answered 422 with this code: the terminal parks it");
+
+        let task = tokio::spawn(std::future::pending::<()>());
+        task.abort();
+        let cancelled = Refusal::from(task.await.expect_err("cancelled"));
+        assert_eq!(cancelled.reason(), "unavailable");
     }
 }

@@ -3,6 +3,7 @@
 //! over these.
 
 pub mod chain;
+pub mod crl;
 pub mod customer_login;
 pub mod delivery;
 pub mod ingest;

@@ -1,9 +1,11 @@
 //! The HTTP edge: the JSON API (`api`, terminals and integrators) and the HTML portal
 //! (`portal`, browsers), both thin over `crate::services`; `support` (cookies, CSRF, sessions,
-//! language, errors, the client's address and its per-network limits) is what they share,
-//! `state` what their handlers are given. The two listeners' routers are put together here.
+//! language, errors, the client's address and its per-network limits) and `deadlines` (request
+//! and body time limits) are what they share, `state` what their handlers are given. The two
+//! listeners' routers are put together here.
 
 pub mod api;
+pub mod deadlines;
 pub mod portal;
 pub mod state;
 pub(crate) mod support;
@@ -24,8 +26,8 @@ pub fn router(state: SharedState) -> Router {
     let all = api::routes(max_upload)
         .merge(api::browser_routes().layer(DefaultBodyLimit::max(max_upload)))
         .merge(portal::routes().layer(DefaultBodyLimit::max(portal::MAX_VERIFY_BYTES)))
-        .with_state(state);
-    with_request_ids(all)
+        .with_state(state.clone());
+    with_request_ids(all, &state)
 }
 
 /// What the browser-only portal listener serves: the portal's pages, the pull login API, public
@@ -34,13 +36,15 @@ pub fn portal_router(state: SharedState) -> Router {
     let browser = api::browser_routes()
         .merge(portal::routes())
         .layer(DefaultBodyLimit::max(portal::MAX_VERIFY_BYTES))
-        .with_state(state);
-    with_request_ids(browser)
+        .with_state(state.clone());
+    with_request_ids(browser, &state)
 }
 
-/// A request id on every request, its response and its log lines.
-fn with_request_ids(routes: Router) -> Router {
+/// A request id on every request, its response and its log lines; the listener's time limits.
+fn with_request_ids(routes: Router, state: &SharedState) -> Router {
+    let limits = std::sync::Arc::new(state.settings.listener.clone());
     routes
+        .layer(axum::middleware::from_fn_with_state(limits, deadlines::limit_request))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
             let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");

@@ -23,6 +23,8 @@ pub struct AppState {
     pub password_gate: crate::services::staff_login::PasswordGate,
     /// Public verifications running at once, per client address and in total.
     pub verify_gate: crate::services::verification::gate::VerifyGate,
+    /// The CRL last signed, served until the revocations change.
+    pub crl: crate::services::crl::CrlCache,
 }
 
 pub type SharedState = Arc<AppState>;

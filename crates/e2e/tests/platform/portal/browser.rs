@@ -53,7 +53,7 @@ async fn the_portal_works_in_chromium_on_a_phone_for_customers_and_merchants() {
     assert!(listed.contains(&bought.record.transaction.rrn.to_string()), "{listed}");
     assert!(!listed.contains(&other.record.transaction.rrn.to_string()), "only this number's receipts");
     let cookies = browser.cookies().await.unwrap();
-    let session = cookies.iter().find(|c| c.name == "ereceipt_pull").expect("session cookie");
+    let session = cookies.iter().find(|c| c.name == "__Host-ereceipt_pull").expect("session cookie");
     assert!(session.secure && session.http_only && session.same_site.as_deref() == Some("Strict"), "{session:?}");
     browser.click("table.receipts tbody a").await.unwrap();
     browser.wait_for_text("#verdict", "真实", WAIT).await.unwrap();

@@ -59,7 +59,7 @@ async fn a_customer_logs_in_with_a_texted_code_and_sees_views_downloads_and_veri
     let p = web.post("/pull/login", &[("phone", "+8613700137000"), ("code", &code), ("next", &next)]).await;
     assert_eq!(p.status, 303, "{}", p.text());
     assert_eq!(p.location().as_deref(), Some(format!("/pull/receipts/{mine_id}").as_str()));
-    let session_cookie = web.set_cookies.iter().rev().find(|c| c.starts_with("ereceipt_pull=")).unwrap().clone();
+    let session_cookie = web.set_cookies.iter().rev().find(|c| c.starts_with("__Host-ereceipt_pull=")).unwrap().clone();
     for attr in ["Secure", "HttpOnly", "SameSite=Strict", "Path=/"] {
         assert!(session_cookie.contains(attr), "{session_cookie}");
     }
@@ -107,11 +107,11 @@ async fn a_customer_logs_in_with_a_texted_code_and_sees_views_downloads_and_veri
     assert_eq!(web.get("/pull/receipts").await.status, 200, "still logged in");
 
     // Logout ends the session on the server: the old cookie no longer works.
-    let old = web.cookies.get("ereceipt_pull").cloned().unwrap();
+    let old = web.cookies.get("__Host-ereceipt_pull").cloned().unwrap();
     let p = web.post("/pull/logout", &[]).await;
     assert_eq!(p.status, 303);
     assert_eq!(web.get("/pull/receipts").await.status, 303, "back to the login");
-    web.cookies.insert("ereceipt_pull".into(), old);
+    web.cookies.insert("__Host-ereceipt_pull".into(), old);
     assert_eq!(web.get("/pull/receipts").await.status, 303, "the old cookie is dead");
 }
 

@@ -81,7 +81,7 @@ async fn staff_need_password_and_code_and_failures_make_the_account_wait() {
     assert_eq!(p.status, 303, "{}", p.text());
     assert_eq!(p.location().as_deref(), Some("/merchant/receipts"));
     auth.accepted();
-    assert!(web.set_cookies.iter().any(|c| c.starts_with("ereceipt_staff=") && c.contains("HttpOnly")));
+    assert!(web.set_cookies.iter().any(|c| c.starts_with("__Host-ereceipt_staff=") && c.contains("HttpOnly")));
     // The form token is bound to the session: the token of the sign-in page no longer works.
     let stale = web.csrf.clone();
     assert_eq!(web.post("/staff/logout", &[("csrf", &stale)]).await.status, 403);

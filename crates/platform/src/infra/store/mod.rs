@@ -226,8 +226,12 @@ impl Store {
         self.pool.close().await;
     }
 
-    /// Readiness check: one round trip to the database.
+    /// Readiness check: one round trip to the database, and on SQLite the receipt writer is
+    /// running.
     pub async fn ping(&self) -> Result<(), StoreError> {
+        if self.sqlite_writer.as_ref().is_some_and(|w| !w.is_running()) {
+            return Err(StoreError::Database("receipt writer stopped".into()));
+        }
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }

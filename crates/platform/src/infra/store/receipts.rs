@@ -4,6 +4,9 @@
 use sqlx::any::AnyRow;
 use sqlx::AnyConnection;
 use sqlx::AnyPool;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use tokio::sync::{mpsc, oneshot};
 
 use crate::domain::delivery::Channel;
@@ -204,16 +207,81 @@ type Job = (NewReceipt, oneshot::Sender<Result<StoreOutcome, StoreError>>);
 /// Group commit for SQLite: one task takes the receipts queued since its last commit and stores
 /// them in one transaction, so N concurrent uploads cost one fsync instead of N. Each caller gets
 /// its own outcome only after the commit that holds its receipt.
+///
+/// The task is supervised ([`supervise`]): if a group panics, its callers get an error (their
+/// terminals retry; nothing half-written stays, the transaction is rolled back) and a new
+/// writer takes the queue. If the supervisor itself ends, [`GroupCommit::is_running`] turns
+/// false and readiness (`/readyz`) fails, instead of every upload failing unseen.
 #[derive(Clone)]
-pub(crate) struct GroupCommit(mpsc::Sender<Job>);
+pub(crate) struct GroupCommit {
+    jobs: mpsc::Sender<Job>,
+    running: Arc<AtomicBool>,
+    #[cfg(test)]
+    supervisor: tokio::task::AbortHandle,
+}
 
 /// The most receipts one transaction takes (bounds the latency of the first in the group).
 const MAX_GROUP: usize = 64;
 
 impl GroupCommit {
     pub(crate) fn start(pool: AnyPool) -> Self {
-        let (tx, mut rx) = mpsc::channel::<Job>(1024);
-        tokio::spawn(async move {
+        let (jobs, rx) = mpsc::channel::<Job>(1024);
+        let running = Arc::new(AtomicBool::new(true));
+        let commit = move |group: Vec<Job>| {
+            let pool = pool.clone();
+            async move { commit_group(&pool, group).await }
+        };
+        let _supervisor = tokio::spawn(supervise(rx, running.clone(), commit));
+        Self {
+            jobs,
+            running,
+            #[cfg(test)]
+            supervisor: _supervisor.abort_handle(),
+        }
+    }
+
+    /// False once the writer is gone for good: receipts can no longer be stored.
+    pub(crate) fn is_running(&self) -> bool {
+        self.running.load(Ordering::Acquire)
+    }
+
+    /// Ends the writer as a bug or a dead runtime would (for readiness tests).
+    #[cfg(test)]
+    pub(crate) fn stop_for_test(&self) {
+        self.supervisor.abort();
+    }
+
+    async fn store(&self, r: NewReceipt) -> Result<StoreOutcome, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs.send((r, reply)).await.map_err(|_| StoreError::Database("receipt writer stopped".into()))?;
+        answer.await.map_err(|_| StoreError::Database("receipt writer stopped".into()))?
+    }
+}
+
+/// Clears `running` however the supervisor ends (returns, panics or is aborted).
+struct Running(Arc<AtomicBool>);
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+/// Runs `commit` over groups of queued jobs in a writer task, and starts a new writer on the same
+/// queue whenever one panics. Returns when every sender is gone (the store was dropped).
+async fn supervise<J, F, Fut>(rx: mpsc::Receiver<J>, running: Arc<AtomicBool>, commit: F)
+where
+    J: Send + 'static,
+    F: Fn(Vec<J>) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let _running = Running(running);
+    let rx = Arc::new(tokio::sync::Mutex::new(rx));
+    let commit = Arc::new(commit);
+    let mut restarts = 0u64;
+    loop {
+        let (rx, commit) = (rx.clone(), commit.clone());
+        let writer = tokio::spawn(async move {
+            let mut rx = rx.lock().await;
             while let Some(first) = rx.recv().await {
                 let mut group = vec![first];
                 while group.len() < MAX_GROUP {
@@ -222,16 +290,23 @@ impl GroupCommit {
                         Err(_) => break,
                     }
                 }
-                commit_group(&pool, group).await;
+                commit(group).await;
             }
         });
-        Self(tx)
-    }
-
-    async fn store(&self, r: NewReceipt) -> Result<StoreOutcome, StoreError> {
-        let (reply, answer) = oneshot::channel();
-        self.0.send((r, reply)).await.map_err(|_| StoreError::Database("receipt writer stopped".into()))?;
-        answer.await.map_err(|_| StoreError::Database("receipt writer stopped".into()))?
+        match writer.await {
+            Ok(()) => return,
+            Err(e) if e.is_panic() => {
+                restarts += 1;
+                tracing::error!(
+                    restarts,
+                    "the receipt writer panicked; its group was answered with an error; starting a new writer"
+                );
+            }
+            Err(_) => {
+                tracing::error!("the receipt writer was cancelled; receipts can no longer be stored");
+                return;
+            }
+        }
     }
 }
 
@@ -287,4 +362,57 @@ pub(super) fn chain_entry_from_row(row: &sqlx::any::AnyRow) -> Result<ChainEntry
         ingest_seq: column(row, "ingest_seq")?,
         received_at: column(row, "received_at")?,
     })
+}
+
+#[cfg(test)]
+mod writer_tests {
+    use super::*;
+
+    type Echo = (u32, oneshot::Sender<u32>);
+
+    #[tokio::test]
+    async fn a_group_that_panics_fails_only_its_callers_and_a_new_writer_goes_on() {
+        let (tx, rx) = mpsc::channel::<Echo>(8);
+        let running = Arc::new(AtomicBool::new(true));
+        let commit = |group: Vec<Echo>| async move {
+            for (n, reply) in group {
+                assert_ne!(n, 13, "a bug met by one receipt");
+                let _ = reply.send(n);
+            }
+        };
+        let supervisor = tokio::spawn(supervise(rx, running.clone(), commit));
+        let ask = |n: u32| {
+            let tx = tx.clone();
+            async move {
+                let (reply, answer) = oneshot::channel();
+                tx.send((n, reply)).await.map_err(|_| "queue closed")?;
+                answer.await.map_err(|_| "no answer")
+            }
+        };
+        assert_eq!(ask(1).await, Ok(1));
+        assert_eq!(ask(13).await, Err("no answer"), "the panicking group's caller gets an error");
+        assert_eq!(ask(2).await, Ok(2), "later receipts are written by a new writer");
+        assert!(running.load(Ordering::Acquire));
+        drop(tx);
+        supervisor.await.expect("the supervisor ends when the store is gone");
+        assert!(!running.load(Ordering::Acquire));
+    }
+
+    #[tokio::test]
+    async fn readiness_fails_once_the_receipt_writer_is_gone() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::connect(&format!("sqlite:{}", dir.path().join("store.db").display())).await.expect("open");
+        store.ping().await.expect("ready");
+        let writer = store.sqlite_writer.clone().expect("SQLite has a writer");
+        writer.stop_for_test();
+        tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            while writer.is_running() {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("the writer is seen to stop");
+        let err = store.ping().await.expect_err("not ready without a writer");
+        assert!(err.to_string().contains("receipt writer stopped"), "{err}");
+    }
 }

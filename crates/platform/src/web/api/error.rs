@@ -138,7 +138,9 @@ impl From<Refusal> for ApiError {
             }
             Refusal::SignerRevoked(_) | Refusal::SignerUnknown { .. } => StatusCode::FORBIDDEN,
             Refusal::Malformed(_) | Refusal::Open | Refusal::Inconsistent(_) => StatusCode::BAD_REQUEST,
-            Refusal::NotAuthentic { .. } | Refusal::Unbound { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Refusal::NotAuthentic { .. } | Refusal::Unbound { .. } | Refusal::Unverifiable => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             Refusal::Conflict(_) => StatusCode::CONFLICT,
             _ => StatusCode::SERVICE_UNAVAILABLE,
         };

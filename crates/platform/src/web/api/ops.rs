@@ -8,7 +8,7 @@ use axum::Json;
 use chrono::Utc;
 use ereceipt_core::contract::{PlatformInfo, HPKE_SUITE};
 
-use super::ApiError;
+use super::{Admin, ApiError};
 use crate::web::state::SharedState;
 
 pub async fn health() -> &'static str {
@@ -23,7 +23,9 @@ pub async fn ready(State(st): State<SharedState>) -> Result<&'static str, ApiErr
     Ok("ready\n")
 }
 
-pub async fn metrics(State(st): State<SharedState>) -> impl IntoResponse {
+/// Prometheus metrics, for the operator only (the admin token): counts of uploads, refusals
+/// and deliveries are not for the internet.
+pub async fn metrics(_: Admin, State(st): State<SharedState>) -> impl IntoResponse {
     if let Ok(n) = st.store.deliveries_pending().await {
         st.metrics.deliveries_pending.set(n);
     }
@@ -31,7 +33,7 @@ pub async fn metrics(State(st): State<SharedState>) -> impl IntoResponse {
 }
 
 pub async fn crl(State(st): State<SharedState>) -> Result<impl IntoResponse, ApiError> {
-    let der = crate::services::terminals::crl(&st.store, &st.keys, Utc::now()).await?;
+    let der = st.crl.current(&st.store, &st.keys, Utc::now()).await?;
     Ok(([(header::CONTENT_TYPE, "application/pkix-crl")], der))
 }
 

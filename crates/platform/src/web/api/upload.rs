@@ -3,10 +3,10 @@
 
 use std::time::Instant;
 
-use axum::extract::State;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Extension;
 use bytes::Bytes;
 use chrono::Utc;
 
@@ -25,25 +25,19 @@ impl Drop for InFlight {
 
 pub async fn upload(
     State(st): State<SharedState>,
-    Extension(ClientCert(client)): Extension<ClientCert>,
+    PosClient(client): PosClient,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
     st.metrics.in_flight.inc();
     let _in_flight = InFlight(st.metrics.in_flight.clone());
-    let terminal = client.as_ref().and_then(|c| c.as_ref().ok()).map(|c| c.terminal.terminal_id.to_string());
+    let terminal = Some(client.terminal.terminal_id.to_string());
     let result = async {
-        let client = match client {
-            None => return Err(Refusal::NoClientCertificate),
-            Some(Err(e)) => return Err(Refusal::NotPos(e)),
-            Some(Ok(c)) => c,
-        };
-        ingest::check_client(&st.store, &client).await?;
         let worker = st.clone();
         let now = Utc::now();
         let opened = tokio::task::spawn_blocking(move || ingest::open_and_verify(&worker.keys, &client, &body, now))
             .await
-            .map_err(|e| Refusal::Unavailable(Box::new(e)))??;
+            .map_err(Refusal::from)??;
         ingest::store(&st.store, &st.keys, opened, now).await
     }
     .await;
@@ -78,5 +72,31 @@ pub async fn upload(
             }
             Err(refusal.into())
         }
+    }
+}
+
+/// The uploading terminal's certificate, checked (present, a POS certificate, known and not
+/// revoked) from the request's head, so that a client without one is refused before any of its
+/// body is read.
+pub struct PosClient(std::sync::Arc<ereceipt_core::identity::PosCertificate>);
+
+impl FromRequestParts<SharedState> for PosClient {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, st: &SharedState) -> Result<Self, ApiError> {
+        let checked = async {
+            let client = match parts.extensions.get::<ClientCert>().and_then(|c| c.0.clone()) {
+                None => return Err(Refusal::NoClientCertificate),
+                Some(Err(e)) => return Err(Refusal::NotPos(e)),
+                Some(Ok(c)) => c,
+            };
+            ingest::check_client(&st.store, &client).await?;
+            Ok(client)
+        };
+        checked.await.map(PosClient).map_err(|refusal| {
+            st.metrics.refuse(refusal.reason());
+            tracing::warn!(reason = refusal.reason(), detail = %refusal, "upload refused");
+            refusal.into()
+        })
     }
 }

@@ -68,7 +68,7 @@ mod tests {
         assert_eq!(Lang::of(&headers(&[("accept-language", "zh-CN,zh;q=0.9,en;q=0.8")])), Lang::Zh);
         assert_eq!(Lang::of(&headers(&[("accept-language", "fr, en;q=0.5")])), Lang::En);
         assert_eq!(
-            Lang::of(&headers(&[("accept-language", "en"), ("cookie", "a=b; ereceipt_lang=zh")])),
+            Lang::of(&headers(&[("accept-language", "en"), ("cookie", "a=b; __Host-ereceipt_lang=zh")])),
             Lang::Zh,
             "the visitor's choice wins"
         );
