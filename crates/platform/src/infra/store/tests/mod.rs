@@ -7,6 +7,7 @@ mod decoding;
 mod deliveries;
 mod lookups;
 mod receipts;
+mod retention;
 mod search;
 mod terminals;
 
