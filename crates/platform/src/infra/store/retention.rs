@@ -221,7 +221,8 @@ impl Store {
         .bind(limit.clamp(1, 1000))
         .fetch_all(&self.pool)
         .await?;
-        let count = |row: &sqlx::any::AnyRow, name: &str| column::<i64>(row, name).map(|v| u64::try_from(v).unwrap_or(0));
+        let count =
+            |row: &sqlx::any::AnyRow, name: &str| column::<i64>(row, name).map(|v| u64::try_from(v).unwrap_or(0));
         rows.iter()
             .map(|row| {
                 Ok(PurgeRun {

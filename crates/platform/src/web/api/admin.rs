@@ -138,11 +138,7 @@ pub async fn hold_of(
 }
 
 /// `DELETE /api/v1/admin/receipts/{id}/hold`: releases it.
-pub async fn release(
-    _: Admin,
-    State(st): State<SharedState>,
-    Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
+pub async fn release(_: Admin, State(st): State<SharedState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     retention::release(&st.store, &id, "admin-api").await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -91,12 +91,16 @@ fn refused(ctx: &Ctx, who: &Acquirer<ToStart>, id: &str, e: HoldError) -> Result
     let l = ctx.lang;
     let (status, text) = match e {
         HoldError::Store(s) => return Err(s.into()),
-        HoldError::NotFound(_) => {
-            (StatusCode::NOT_FOUND, l.t("There is no such receipt, or it is not held.", "没有这张签购单，或它未被保全。"))
-        }
+        HoldError::NotFound(_) => (
+            StatusCode::NOT_FOUND,
+            l.t("There is no such receipt, or it is not held.", "没有这张签购单，或它未被保全。"),
+        ),
         _ => (
             StatusCode::UNPROCESSABLE_ENTITY,
-            l.t("Give the dispute or case reference (1 to 200 characters).", "请填写争议或案件编号（1 至 200 个字符）。"),
+            l.t(
+                "Give the dispute or case reference (1 to 200 characters).",
+                "请填写争议或案件编号（1 至 200 个字符）。",
+            ),
         ),
     };
     let body = html! {

@@ -5,7 +5,7 @@ use crate::infra::store::{NewReceipt, PurgeRun, Refusal, Store, StoreOutcome, SE
 use crate::services::chain::analyse_after;
 
 behaviours!(
-    a_purge_takes_old_receipts_with_their_deliveries_and_keeps_held_and_recent_ones,
+    old_receipts_go_with_their_deliveries_held_and_recent_stay,
     a_purged_chain_start_leaves_a_floor_the_chain_verifies_from,
     old_login_codes_refusals_and_ended_sessions_are_purged,
     holds_are_placed_once_shown_and_released,
@@ -53,7 +53,7 @@ async fn count(store: &Store, table: &str) -> i64 {
     sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}")).fetch_one(&store.pool).await.expect("count")
 }
 
-async fn a_purge_takes_old_receipts_with_their_deliveries_and_keeps_held_and_recent_ones(store: &Store) {
+async fn old_receipts_go_with_their_deliveries_held_and_recent_stay(store: &Store) {
     register(store, "T1", "M-T1").await;
     register(store, "T2", "M-T2").await;
     let cutoff = T0 + 100 * DAY;
@@ -105,8 +105,8 @@ async fn a_purge_takes_old_receipts_with_their_deliveries_and_keeps_held_and_rec
 async fn a_purged_chain_start_leaves_a_floor_the_chain_verifies_from(store: &Store) {
     register(store, "T1", "M-T1").await;
     let cutoff = T0 + 100 * DAY;
-    let sold = sell_chain(store, "T1", &[T0, T0 + DAY, T0 + 2 * DAY, T0 + 3 * DAY, cutoff + DAY, cutoff + 2 * DAY])
-        .await;
+    let sold =
+        sell_chain(store, "T1", &[T0, T0 + DAY, T0 + 2 * DAY, T0 + 3 * DAY, cutoff + DAY, cutoff + 2 * DAY]).await;
     store.hold_receipt(&sold[1].receipt_id, "acquirer", "case 1", T0).await.expect("hold");
     assert_eq!(purge_all(store, cutoff, 1).await.0, 3);
 
