@@ -68,6 +68,9 @@ const DUE: &str = "r.tx_time < $1 AND r.received_at < $1 \
      AND (r.sequence IS NULL OR NOT EXISTS (SELECT 1 FROM receipts y WHERE y.terminal_id = r.terminal_id \
           AND y.sequence <= r.sequence AND (y.tx_time >= $1 OR y.received_at >= $1)))";
 
+/// A purged chain link: sequence, record hash, receipt id.
+type Link = (i64, [u8; 32], String);
+
 /// `$from, $from+1, …` for `n` values.
 fn placeholders(from: usize, n: usize) -> String {
     (from..from + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
@@ -92,8 +95,8 @@ impl Store {
             return Ok(PurgedBatch::default());
         }
         let mut ids = Vec::with_capacity(rows.len());
-        // Per terminal: receipts purged, and the newest chained one (sequence, hash, id).
-        let mut floors: BTreeMap<String, (i64, Option<(i64, [u8; 32], String)>)> = BTreeMap::new();
+        // Per terminal: receipts purged, and the newest chained one.
+        let mut floors: BTreeMap<String, (i64, Option<Link>)> = BTreeMap::new();
         for row in &rows {
             let id: String = column(row, "receipt_id")?;
             let floor = floors.entry(column(row, "terminal_id")?).or_default();
