@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use chrono::Utc;
 use clap::{Args, Subcommand};
 use ereceipt_platform::app::{self, App};
-use ereceipt_platform::services::chain::analyse;
+use ereceipt_platform::services::chain::analyse_after;
 use ereceipt_platform::services::staff;
 use ereceipt_platform::services::terminals::{self, Registration};
 use ereceipt_platform::settings::Settings;
@@ -343,8 +343,12 @@ async fn admin(cmd: TerminalAdmin) -> Result<()> {
             if store.terminal(&terminal_id).await?.is_none() {
                 anyhow::bail!("no terminal {terminal_id} is registered");
             }
-            let report = analyse(&store.chain(&terminal_id).await?);
+            let floor = store.chain_floor(&terminal_id).await?;
+            let report = analyse_after(&store.chain(&terminal_id).await?, floor.as_ref());
             say!("{}", serde_json::to_string_pretty(&report)?);
+            if let Some(purged) = &report.purged {
+                say!("{}", purged.summary());
+            }
             if !report.is_clean() {
                 anyhow::bail!("terminal {terminal_id}: the hash chain has anomalies");
             }

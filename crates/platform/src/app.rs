@@ -155,6 +155,12 @@ impl App {
                 )));
             }
         }
+        workers.push(tokio::spawn(crate::services::retention::run(
+            self.state.store.clone(),
+            self.state.settings.retention.clone(),
+            self.state.metrics.receipts_purged.clone(),
+            stop_rx.clone(),
+        )));
         let router = crate::web::router(self.state.clone());
         let max_connections = self.state.settings.listener.max_connections;
         let (down_tx, down_rx) = tokio::sync::watch::channel(false);

@@ -24,6 +24,7 @@ pub enum SettingsError {
 pub use crate::infra::listener::ListenerLimits;
 pub use crate::infra::secret::Secret;
 pub use crate::services::delivery::DeliverySettings;
+pub use crate::services::retention::RetentionSettings;
 
 /// Everything `platform serve` can be told.
 #[derive(Clone, Debug, Deserialize)]
@@ -73,6 +74,8 @@ pub struct Settings {
     pub listener: ListenerLimits,
     /// Delivery of receipts to customers.
     pub delivery: DeliverySettings,
+    /// How long receipts, login codes and refusals are kept.
+    pub retention: RetentionSettings,
 }
 
 #[derive(Deserialize)]
@@ -128,6 +131,20 @@ request_timeout_secs = 60
 # (a 1 MiB upload: 10 + 256 s); slower, 408 and the connection is closed.
 body_grace_secs = 10
 min_body_bytes_per_sec = 4096
+
+[platform.retention]
+# Receipts, with their deliveries and delivery history, are purged this many days after the sale
+# (and after they arrived, whichever is later), unless an acquirer holds them for a dispute.
+# 1827 days = 5 years: China's anti-money-laundering rules keep transaction records at least 5
+# years; card schemes accept disputes and copy requests up to 540 days (18 months) after the
+# sale, the least accepted here.
+receipt_days = 1827
+# Refused uploads stay in the operator's list this long. (Login codes go after 48 hours and
+# ended sessions at once; those are not settings.)
+refusal_days = 90
+# Minutes between purge runs, and rows deleted per transaction (1..=500).
+interval_minutes = 60
+batch_size = 200
 
 [platform.delivery]
 # With no [platform.delivery.smtp] / .smpp / .mm7 section, that channel writes to this folder
@@ -235,6 +252,7 @@ impl Settings {
             return Err(SettingsError::Invalid("argon2_concurrency: at least 1".into()));
         }
         s.listener.check().map_err(SettingsError::Invalid)?;
+        s.retention.check().map_err(SettingsError::Invalid)?;
         Ok(s)
     }
 }
@@ -307,6 +325,29 @@ mod tests {
         let err = Settings::load_with_env(dir.path(), []).unwrap_err().to_string();
         assert!(err.contains("smtp.timeout_secs = 30") && err.contains("lease_seconds = 40"), "{err}");
         assert!(Settings::load_with_env(dir.path(), [env("LEASE_SECONDS", "41")]).is_ok(), "30 s < 3/4 of 41 s");
+    }
+
+    /// Security review L6: the retention period is a typed setting, checked at load.
+    #[test]
+    fn receipt_retention_defaults_to_five_years_and_never_undercuts_the_dispute_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Settings::load_with_env(dir.path(), []).unwrap();
+        assert_eq!((s.retention.receipt_days, s.retention.refusal_days), (1827, 90));
+        assert_eq!(s.retention.receipt_cutoff(1827 * 86_400_000), 0);
+        let env = |k: &str, v: &str| [(format!("EReceipt__PLATFORM__RETENTION__{k}"), v.to_string())];
+        let s = Settings::load_with_env(dir.path(), env("RECEIPT_DAYS", "3650")).unwrap();
+        assert_eq!(s.retention.receipt_days, 3650);
+        for (key, value, named) in [
+            ("RECEIPT_DAYS", "18 months", "receipt_days"),
+            ("RECEIPT_DAYS", "-1", "receipt_days"),
+            ("RECEIPT_DAYS", "539", "retention.receipt_days = 539"),
+            ("REFUSAL_DAYS", "0", "retention.refusal_days"),
+            ("INTERVAL_MINUTES", "0", "retention.interval_minutes"),
+            ("BATCH_SIZE", "100000", "retention.batch_size"),
+        ] {
+            let err = Settings::load_with_env(dir.path(), env(key, value)).unwrap_err().to_string();
+            assert!(err.contains(named), "{key}={value:?}: {err}");
+        }
     }
 
     #[test]

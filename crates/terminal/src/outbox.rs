@@ -170,12 +170,18 @@ impl Outbox {
     /// Records the platform's acknowledgement (signed bytes, already verified by the caller) and
     /// drops old images ([`Outbox::prune_images`]). Idempotent: acking an acked receipt keeps
     /// the first acknowledgement. Also acks a refused receipt (the platform has it after all).
+    ///
+    /// The delivery choice keeps only its channel (`sms:+86…` becomes `sms`): the platform now
+    /// delivers the receipt, and the phone has no further use for the customer's number or
+    /// address (security review L6).
     pub async fn mark_acked(&self, receipt_id: &str, ack: &[u8], now_ms: i64) -> Result<(), OutboxError> {
         if ack.is_empty() {
             return Err(OutboxError::Invalid("an empty acknowledgement".into()));
         }
         let done = sqlx::query(
-            "UPDATE outbox_entries SET state = 'acked', ack = ?1, acked_at = ?2 \
+            "UPDATE outbox_entries SET state = 'acked', ack = ?1, acked_at = ?2, \
+             delivery = CASE WHEN instr(delivery, ':') > 0 THEN substr(delivery, 1, instr(delivery, ':') - 1) \
+                        ELSE NULL END \
              WHERE receipt_id = ?3 AND state <> 'acked'",
         )
         .bind(ack)

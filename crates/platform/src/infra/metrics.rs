@@ -24,6 +24,8 @@ pub struct Metrics {
     pub latency: Histogram,
     pub enrolments: Counter,
     pub deliveries_pending: Gauge,
+    /// Receipts purged under retention by this process.
+    pub receipts_purged: Counter,
 }
 
 impl Default for Metrics {
@@ -42,6 +44,7 @@ impl Metrics {
         let latency = Histogram::new([0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5]);
         let enrolments = Counter::default();
         let deliveries_pending = Gauge::default();
+        let receipts_purged = Counter::default();
         registry.register("receipts_ingested", "Receipts stored for the first time", ingested.clone());
         registry.register(
             "receipts_duplicate",
@@ -61,6 +64,11 @@ impl Metrics {
             "Deliveries queued or being sent (the delivery queue depth, all processes)",
             deliveries_pending.clone(),
         );
+        registry.register(
+            "receipts_purged",
+            "Receipts purged under retention (with their deliveries) by this process",
+            receipts_purged.clone(),
+        );
         Self {
             registry: std::sync::Arc::new(registry),
             ingested,
@@ -70,6 +78,7 @@ impl Metrics {
             latency,
             enrolments,
             deliveries_pending,
+            receipts_purged,
         }
     }
 

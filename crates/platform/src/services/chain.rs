@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
-use crate::infra::store::ChainEntry;
+use crate::infra::store::{ChainEntry, ChainFloor};
 
 /// What is wrong (or right) with one terminal's chain.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -30,6 +30,41 @@ pub struct ChainReport {
     /// starts at each enrolment of a new device under the terminal id (and after serial 999999);
     /// its first receipt links to the last receipt the platform held from the previous one.
     pub batches: Vec<BatchSpan>,
+    /// The chain's start purged under retention, if it was: missing sequence numbers up to
+    /// there are not gaps, and the chain is verified from the first receipt after it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub purged: Option<PurgedPrefix>,
+}
+
+/// The start of a chain purged under retention.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PurgedPrefix {
+    /// Sequence numbers up to this one were purged (receipts on hold among them are kept).
+    pub through_sequence: i64,
+    /// The newest purged receipt.
+    pub last_purged: String,
+    pub receipts_purged: i64,
+    /// When it was purged (Unix ms).
+    pub purged_at: i64,
+    /// The first receipt kept after the purged prefix, from which the chain is verified.
+    pub verified_from: Option<String>,
+}
+
+impl PurgedPrefix {
+    /// One line for the operator: "verified from receipt X (earlier ones purged on DATE under
+    /// retention)".
+    pub fn summary(&self) -> String {
+        let date = chrono::DateTime::from_timestamp_millis(self.purged_at)
+            .map(|d| d.format("%Y-%m-%d").to_string())
+            .unwrap_or_else(|| self.purged_at.to_string());
+        match &self.verified_from {
+            Some(id) => format!(
+                "verified from receipt {id} (earlier ones purged on {date} under retention, through {})",
+                self.last_purged
+            ),
+            None => format!("every receipt through {} purged on {date} under retention", self.last_purged),
+        }
+    }
 }
 
 /// The chained receipts of one batch.
@@ -80,9 +115,17 @@ impl ChainReport {
     }
 }
 
-/// Analyses `entries` given in arrival (ingest) order.
+/// Analyses `entries` given in arrival (ingest) order, of a chain nothing was purged from.
 pub fn analyse(entries: &[ChainEntry]) -> ChainReport {
+    analyse_after(entries, None)
+}
+
+/// Analyses `entries` given in arrival (ingest) order, of a chain whose start up to `floor`
+/// may have been purged under retention: sequence numbers up to the floor are not gaps, and the
+/// first receipt after it must link to the newest purged receipt's hash.
+pub fn analyse_after(entries: &[ChainEntry], floor: Option<&ChainFloor>) -> ChainReport {
     let mut report = ChainReport { receipts: entries.len(), ..ChainReport::default() };
+    let purged_through = floor.map_or(0, |f| f.last_sequence);
     let mut by_seq: BTreeMap<i64, Vec<&ChainEntry>> = BTreeMap::new();
     let mut highest: Option<i64> = None;
     for e in entries {
@@ -98,12 +141,12 @@ pub fn analyse(entries: &[ChainEntry]) -> ChainReport {
     }
     report.last_sequence = highest;
     report.batches = batches(entries);
-    let mut expected = 1;
+    let mut expected = purged_through + 1;
     for (&seq, list) in &by_seq {
-        if seq > expected {
+        if seq > purged_through && seq > expected {
             report.gaps.push((expected, seq - 1));
         }
-        expected = seq + 1;
+        expected = expected.max(seq + 1);
         if list.len() > 1 {
             report.duplicates.push((seq, list.iter().map(|e| e.receipt_id.clone()).collect()));
         }
@@ -113,13 +156,25 @@ pub fn analyse(entries: &[ChainEntry]) -> ChainReport {
         by_seq.iter().filter(|(_, l)| l.len() == 1).map(|(&s, l)| (s, l[0].record_hash)).collect();
     for e in entries {
         let (Some(seq), Some(prev)) = (e.sequence, e.previous_hash.as_deref()) else { continue };
-        let expected_prev = if seq == 1 { Some([0u8; 32]) } else { hash_at.get(&(seq - 1)).copied() };
+        let expected_prev = match floor {
+            _ if seq == 1 => Some([0u8; 32]),
+            Some(f) if seq == f.last_sequence + 1 => Some(f.last_hash),
+            // Held receipts inside the purged prefix: their predecessor may be gone.
+            _ => hash_at.get(&(seq - 1)).copied(),
+        };
         if let Some(h) = expected_prev {
             if prev != h {
                 report.broken_links.push(e.receipt_id.clone());
             }
         }
     }
+    report.purged = floor.map(|f| PurgedPrefix {
+        through_sequence: f.last_sequence,
+        last_purged: f.last_receipt_id.clone(),
+        receipts_purged: f.receipts,
+        purged_at: f.purged_at,
+        verified_from: by_seq.range(f.last_sequence + 1..).next().map(|(_, l)| l[0].receipt_id.clone()),
+    });
     report
 }
 
@@ -194,6 +249,43 @@ mod tests {
             r.batches.iter().map(|b| (b.batch, b.first_sequence, b.last_sequence, b.receipts)).collect();
         assert_eq!(spans, vec![(1, 1, 3, 3), (2, 4, 5, 2)]);
         assert_eq!(r.batches[1].first_receipt, "POS00001-000002-000001");
+    }
+
+    /// Security review L6: purging a chain's oldest receipts under retention must not make it
+    /// look broken; with the floor recorded at purge it verifies from the first receipt kept,
+    /// and a receipt kept on hold inside the purged prefix is no anomaly either.
+    #[test]
+    fn a_chain_whose_start_was_purged_verifies_from_the_first_receipt_kept() {
+        let full = chain(6);
+        let kept: Vec<ChainEntry> = full.iter().filter(|e| e.sequence > Some(3)).cloned().collect();
+        let mut with_held = vec![full[1].clone()];
+        with_held.extend(kept.iter().cloned());
+        let floor = ChainFloor {
+            last_sequence: 3,
+            last_hash: full[2].record_hash,
+            last_receipt_id: "R3".into(),
+            receipts: 2,
+            purged_at: 1_767_225_600_000,
+        };
+        assert_eq!(analyse(&kept).gaps, vec![(1, 3)], "without the floor the purge looks like deletion");
+        for entries in [&kept, &with_held] {
+            let r = analyse_after(entries, Some(&floor));
+            assert!(r.is_clean(), "{r:?}");
+            let purged = r.purged.as_ref().expect("the purged prefix is reported");
+            assert_eq!(purged.verified_from.as_deref(), Some("R4"));
+            assert_eq!(
+                purged.summary(),
+                "verified from receipt R4 (earlier ones purged on 2026-01-01 under retention, through R3)"
+            );
+        }
+        // The first receipt kept must still link to the newest purged one.
+        let mut forged = kept.clone();
+        forged[0].previous_hash = Some(vec![7; 32]);
+        assert_eq!(analyse_after(&forged, Some(&floor)).broken_links, vec!["R4".to_string()]);
+        // A deletion after the floor is still a gap.
+        let mut cut = kept;
+        cut.remove(1);
+        assert_eq!(analyse_after(&cut, Some(&floor)).gaps, vec![(5, 5)]);
     }
 
     #[test]

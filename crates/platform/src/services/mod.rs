@@ -8,6 +8,7 @@ pub mod customer_login;
 pub mod delivery;
 pub mod ingest;
 pub mod links;
+pub mod retention;
 pub mod staff;
 pub mod staff_login;
 pub mod terminals;

@@ -33,7 +33,8 @@ pub struct NewEntry {
     /// Must be the [`NextLink::batch`] the receipt was composed with.
     pub batch: u32,
     pub serial: u32,
-    /// JSON for the delivery step, stored as given.
+    /// The customer's delivery choice as the platform reads it (`sms:+8613800138000`), stored
+    /// as given until the receipt is acknowledged.
     pub delivery: Option<String>,
 }
 
@@ -87,6 +88,7 @@ pub struct Entry {
     /// Empty once dropped to save space, 30 days after the platform acknowledged the receipt.
     pub png: Vec<u8>,
     pub serial: u32,
+    /// The delivery choice, `channel:address`; only `channel` once acknowledged.
     pub delivery: Option<String>,
     pub state: EntryState,
     /// Failed upload attempts so far.

@@ -19,7 +19,7 @@ pub(super) fn compose(link: NextLink, id: &str) -> NewEntry {
         png: b"\x89PNG fake image".to_vec(),
         batch: link.batch,
         serial: link.serial,
-        delivery: Some(r#"{"email":"a@example.com"}"#.to_owned()),
+        delivery: Some("email:a@example.com".to_owned()),
     }
 }
 
@@ -278,6 +278,34 @@ async fn an_ack_after_a_refusal_counts() {
     outbox.mark_acked("r1", b"ack", 1).await.unwrap();
     let status = outbox.status().await.unwrap();
     assert_eq!((status.refused, status.acked), (0, 1));
+}
+
+/// Security review L6: once the platform holds a receipt, the phone has no more use for the
+/// customer's phone number or email address; a receipt still to deliver keeps it.
+#[tokio::test]
+async fn an_acknowledged_receipt_keeps_its_channel_but_not_the_address() {
+    let (_dir, outbox) = fresh().await;
+    let acked = sell(&outbox, "acked", 0).await;
+    sell(&outbox, "refused", 0).await;
+    sell(&outbox, "pending", 0).await;
+    sell(&outbox, "refused then acked", 0).await;
+    outbox.mark_acked("acked", b"ack", 1_000).await.unwrap();
+    outbox.mark_failed("refused", "409", true, 1_000).await.unwrap();
+    outbox.mark_failed("pending", "offline", false, 1_000).await.unwrap();
+    outbox.mark_failed("refused then acked", "409", true, 1_000).await.unwrap();
+    outbox.mark_acked("refused then acked", b"ack", 2_000).await.unwrap();
+
+    for id in ["acked", "refused then acked"] {
+        let e = outbox.entry(id).await.unwrap().unwrap();
+        assert_eq!(e.delivery.as_deref(), Some("email"), "{id}: the channel stays, the address goes");
+    }
+    let e = outbox.entry("acked").await.unwrap().unwrap();
+    assert_eq!(e.record, acked.record, "the record stays");
+    assert!(!e.png.is_empty(), "the image stays until the image retention");
+    for id in ["refused", "pending"] {
+        let e = outbox.entry(id).await.unwrap().unwrap();
+        assert_eq!(e.delivery.as_deref(), Some("email:a@example.com"), "{id} is still to deliver");
+    }
 }
 
 #[tokio::test]

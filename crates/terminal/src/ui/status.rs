@@ -38,7 +38,8 @@ pub enum ReceiptStatus {
 pub(crate) async fn local_status(st: &Shared, id: &str) -> Result<ReceiptStatus, UiError> {
     let entry = st.uploader.outbox.entry(id).await.map_err(UiError::internal)?;
     let entry = entry.ok_or_else(|| UiError::not_found("such receipt"))?;
-    let channel = entry.delivery.as_deref().and_then(|d| d.split_once(':')).map(|(c, _)| c.to_owned());
+    // `channel:address` while pending; only `channel` once acknowledged (the address is dropped).
+    let channel = entry.delivery.as_deref().map(|d| d.split_once(':').map_or(d, |(c, _)| c).to_owned());
     Ok(match entry.state {
         EntryState::Pending => ReceiptStatus::Queued { attempts: entry.attempts, last_error: entry.last_error },
         EntryState::Refused => ReceiptStatus::Refused { error: entry.last_error.unwrap_or_default() },

@@ -1,9 +1,10 @@
 //! The HTML portal over real HTTPS: the customer's code login and own receipts, staff sign-in
 //! with password + TOTP and its lockout, merchants confined to their own receipts (also by
-//! direct URL), CSV export, the acquirer's RRN search and retrieval bundle, public verification,
-//! CSRF and security headers.
+//! direct URL), CSV export, the acquirer's RRN search, retrieval bundle and legal hold, public
+//! verification, CSRF and security headers.
 
 mod browser;
+mod hold;
 mod listener;
 mod picture;
 mod staff;

@@ -1,4 +1,5 @@
-//! The platform's storage: terminals, enrolment tokens, certificates, receipts and refusals.
+//! The platform's storage: terminals, enrolment tokens, certificates, receipts and refusals,
+//! and their retention.
 //! One implementation over `sqlx::AnyPool`, so SQLite and PostgreSQL run the very same queries.
 //!
 //! Queries use `$1, $2 …` placeholders and only the types the Any driver carries (`i64`, `i32`,
@@ -14,6 +15,7 @@ mod limits;
 mod lookups;
 mod model;
 mod receipts;
+mod retention;
 mod search;
 mod sessions;
 mod terminals;
@@ -32,6 +34,7 @@ pub use model::{
     CertificateRow, ChainEntry, NewReceipt, NewTerminal, NewToken, Page, ReceiptQuery, Refusal, StoreOutcome,
     StoredReceipt, TerminalRow,
 };
+pub use retention::{ChainFloor, Hold, PurgeRun, PurgedBatch, MAX_BATCH as MAX_PURGE_BATCH};
 pub use sessions::{SESSION_IDLE_MS, SESSION_MAX_MS};
 pub use terminals::ResumeRow;
 

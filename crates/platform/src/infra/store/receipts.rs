@@ -188,7 +188,8 @@ async fn insert_receipt(conn: &mut AnyConnection, r: &NewReceipt) -> Result<Stor
         return Ok(StoreOutcome::Stored(r.ack.clone()));
     }
     // Someone stored this id first. Their insert has committed (PostgreSQL's ON CONFLICT waits
-    // for it; SQLite has one writer), and rows are never deleted, so this read finds it.
+    // for it; SQLite has one writer), so this read finds it, unless the retention purge deleted
+    // it in between (a receipt years old uploaded again): then the error below, and a retry.
     let row = sqlx::query("SELECT record_hash, ack FROM receipts WHERE receipt_id = $1")
         .bind(&r.receipt_id)
         .fetch_optional(&mut *conn)

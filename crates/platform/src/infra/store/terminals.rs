@@ -23,7 +23,8 @@ pub struct ResumeRow {
     pub batch: i64,
     /// The highest serial stored in `batch`; 0 when none.
     pub last_serial: i64,
-    /// The stored receipt with the highest sequence number: (sequence, record hash).
+    /// The stored receipt with the highest sequence number: (sequence, record hash); the newest
+    /// purged one ([`super::ChainFloor`]) when that is higher.
     pub head: Option<(i64, [u8; 32])>,
 }
 
@@ -160,6 +161,13 @@ impl Store {
         let head = match &head {
             Some(row) => Some((column(row, "sequence")?, hash_column(row, "record_hash")?)),
             None => None,
+        };
+        // Purged under retention, the chain's head may be gone: it continues from the floor.
+        let floor = self.chain_floor(terminal_id).await?.map(|f| (f.last_sequence, f.last_hash));
+        let head = match (head, floor) {
+            (Some(h), Some(f)) if f.0 > h.0 => Some(f),
+            (None, f) => f,
+            (h, _) => h,
         };
         Ok(ResumeRow { batch, last_serial, head })
     }

@@ -1,5 +1,6 @@
 //! The admin API of a merchant administrator or operator: register terminals, reissue tokens,
-//! revoke, inspect a terminal's hash chain and the refused uploads.
+//! revoke, inspect a terminal's hash chain and the refused uploads; hold receipts for a dispute
+//! and list the retention purges.
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -8,7 +9,8 @@ use chrono::Utc;
 use serde::Deserialize;
 
 use super::{Admin, ApiError};
-use crate::services::chain::{analyse, ChainReport};
+use crate::services::chain::{analyse_after, ChainReport};
+use crate::services::retention;
 use crate::services::terminals::{self, IssuedToken, Registration};
 use crate::web::state::SharedState;
 
@@ -71,7 +73,8 @@ pub async fn chain(
     if st.store.terminal(&id).await?.is_none() {
         return Err(ApiError::not_found(format!("no terminal {id}")));
     }
-    Ok(Json(analyse(&st.store.chain(&id).await?)))
+    let floor = st.store.chain_floor(&id).await?;
+    Ok(Json(analyse_after(&st.store.chain(&id).await?, floor.as_ref())))
 }
 
 #[derive(Debug, Deserialize)]
@@ -90,6 +93,54 @@ pub async fn refusals(
         .map(|r| serde_json::json!({"at": r.at, "terminal_id": r.terminal_id, "receipt_id": r.receipt_id, "reason": r.reason}))
         .collect();
     Ok(Json(serde_json::json!({ "refusals": list })))
+}
+
+/// `GET /api/v1/admin/purges?limit=N`: the latest retention purge runs, newest first.
+pub async fn purges(
+    _: Admin,
+    State(st): State<SharedState>,
+    Query(l): Query<Limit>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let runs = st.store.purge_runs(l.limit.unwrap_or(100).clamp(1, 1000)).await?;
+    Ok(Json(serde_json::json!({ "purges": runs })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HoldBody {
+    reason: String,
+}
+
+fn hold_json(h: &crate::infra::store::Hold) -> serde_json::Value {
+    serde_json::json!({ "receipt_id": h.receipt_id, "held_by": h.held_by, "reason": h.reason, "held_at": h.held_at })
+}
+
+/// `POST /api/v1/admin/receipts/{id}/hold` `{"reason": …}`: a legal hold (dispute); the receipt
+/// is never purged while held.
+pub async fn hold(
+    _: Admin,
+    State(st): State<SharedState>,
+    Path(id): Path<String>,
+    Json(body): Json<HoldBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let h = retention::hold(&st.store, &id, "admin-api", &body.reason, Utc::now().timestamp_millis()).await?;
+    Ok(Json(hold_json(&h)))
+}
+
+/// `GET /api/v1/admin/receipts/{id}/hold`: the hold, 404 when the receipt is not held.
+pub async fn hold_of(
+    _: Admin,
+    State(st): State<SharedState>,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let h = st.store.hold_of(&id).await?.ok_or_else(|| ApiError::not_found(format!("receipt {id} is not held")))?;
+    Ok(Json(hold_json(&h)))
+}
+
+/// `DELETE /api/v1/admin/receipts/{id}/hold`: releases it.
+pub async fn release(_: Admin, State(st): State<SharedState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    retention::release(&st.store, &id, "admin-api").await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `POST /api/v1/admin/users`: a merchant or acquirer portal user; the answer holds the

@@ -98,6 +98,17 @@ pub(crate) fn with_causes(e: &dyn std::error::Error) -> String {
     text
 }
 
+impl From<crate::services::retention::HoldError> for ApiError {
+    fn from(e: crate::services::retention::HoldError) -> Self {
+        use crate::services::retention::HoldError;
+        match e {
+            HoldError::Store(s) => s.into(),
+            HoldError::NotFound(_) => Self::not_found(e.to_string()),
+            HoldError::BadReason => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.to_string()),
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {

@@ -48,6 +48,8 @@ pub(crate) fn routes(max_upload: usize) -> Router<SharedState> {
         .route("/api/v1/admin/terminals/{id}/revoke", post(admin::revoke))
         .route("/api/v1/admin/terminals/{id}/chain", get(admin::chain))
         .route("/api/v1/admin/refusals", get(admin::refusals))
+        .route("/api/v1/admin/purges", get(admin::purges))
+        .route("/api/v1/admin/receipts/{id}/hold", get(admin::hold_of).post(admin::hold).delete(admin::release))
         .route("/api/v1/admin/users", post(admin::add_user).get(admin::list_users))
         .route("/api/v1/admin/users/{name}/unlock", post(admin::unlock_user))
         .route("/api/v1/admin/users/{name}/disable", post(admin::disable_user))

@@ -9,6 +9,7 @@ mod acquirer;
 mod bundle;
 mod consumer;
 mod guards;
+mod hold;
 mod merchant;
 mod pdf;
 mod picture;
@@ -78,13 +79,15 @@ fn merchant_routes() -> Router<SharedState> {
         .route("/merchant/receipts/{id}/png", get(receipts::image::<Merchant<ToStart>>))
 }
 
-/// The acquirer's pages (every receipt, and the retrieval bundle).
+/// The acquirer's pages (every receipt, the retrieval bundle, and legal holds).
 fn acquirer_routes() -> Router<SharedState> {
     Router::new()
         .route("/acquirer", get(acquirer::find))
         .route("/acquirer/receipts/{id}", get(receipts::detail::<Acquirer<ToLogin>>))
         .route("/acquirer/receipts/{id}/png", get(receipts::image::<Acquirer<ToStart>>))
         .route("/acquirer/receipts/{id}/bundle.zip", get(receipts::bundle::<Acquirer<ToStart>>))
+        .route("/acquirer/receipts/{id}/hold", post(hold::place))
+        .route("/acquirer/receipts/{id}/release", post(hold::release))
 }
 
 /// The portal's content security policy: this origin's stylesheet and images, nothing else.

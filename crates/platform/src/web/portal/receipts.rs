@@ -70,7 +70,14 @@ pub async fn detail<V: Viewing>(
     let path = format!("{}/{}", base(&who.scope), urlencode(&id));
     let ctx = ctx.at(&path);
     let Some(r) = who.scope.receipt(&st.store, &id).await? else { return Ok(views::not_found(&ctx, &who.viewer)) };
-    let (detail, extra, title) = presentation(&who.scope, ctx.lang, &path, &r);
+    let (detail, links, title) = presentation(&who.scope, ctx.lang, &path, &r);
+    let extra = if matches!(who.scope, ReceiptScope::Any) {
+        // The acquirer sees and sets the legal hold that keeps a disputed receipt.
+        let hold = super::hold::section(&st, &ctx, &path, &r.receipt_id).await?;
+        html! { (links) (hold) }
+    } else {
+        links
+    };
     let page =
         DetailPage { ctx: &ctx, viewer: &who.viewer, image_url: format!("{path}/png"), detail, extra, title: &title };
     views::detail_page(&st, &r, page).await

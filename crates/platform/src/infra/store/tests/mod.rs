@@ -8,6 +8,7 @@ mod deliveries;
 mod limits;
 mod lookups;
 mod receipts;
+mod retention;
 mod search;
 mod terminals;
 
