@@ -5,8 +5,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 mod binding;
 mod delivery;
+mod est;
 mod evidence;
 mod helpers;
+mod openapi;
 mod peers;
 mod portal;
 mod pull;
