@@ -45,7 +45,13 @@ fn cert_pubkey(dir: &Path, der: &[u8], name: &str) -> String {
 fn openssl_csr(dir: &Path, key: &str) -> String {
     let csr = format!("{key}.csr");
     let subject = "/CN=openssl terminal";
-    openssl(dir, &["req", "-new", "-newkey", "ed25519", "-nodes", "-keyout", key, "-subj", subject, "-outform", "DER", "-out", &csr]);
+    openssl(
+        dir,
+        &[
+            "req", "-new", "-newkey", "ed25519", "-nodes", "-keyout", key, "-subj", subject, "-outform", "DER", "-out",
+            &csr,
+        ],
+    );
     base64::engine::general_purpose::STANDARD.encode(std::fs::read(dir.join(csr)).unwrap())
 }
 

@@ -22,8 +22,12 @@ use crate::web::state::SharedState;
 
 /// A certs-only answer with the headers RFC 7030 §4.1.3 asks for.
 fn certs_only(certs: &[&[u8]]) -> Result<impl IntoResponse, ApiError> {
-    let body = encode_certs_only(certs).map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
-    Ok(([(header::CONTENT_TYPE, PKCS7_CERTS_ONLY), (HeaderName::from_static("content-transfer-encoding"), "base64")], body))
+    let body = encode_certs_only(certs)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    Ok((
+        [(header::CONTENT_TYPE, PKCS7_CERTS_ONLY), (HeaderName::from_static("content-transfer-encoding"), "base64")],
+        body,
+    ))
 }
 
 pub async fn cacerts(State(st): State<SharedState>) -> Result<impl IntoResponse, ApiError> {
