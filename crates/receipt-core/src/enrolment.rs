@@ -14,6 +14,8 @@ use zeroize::Zeroizing;
 use crate::identity::{offset_time, pos_certificate_params, random_serial, CertError, CertifiedKey};
 use crate::model::TerminalInfo;
 
+pub mod est;
+
 fn generate(e: impl std::fmt::Display) -> CertError {
     CertError::Generate(e.to_string())
 }

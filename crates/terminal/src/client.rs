@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ereceipt_core::contract::{ErrorBody, PlatformInfo, TerminalReceipt};
-use ereceipt_core::identity::{fingerprint_der, pem_decode, CertifiedKey};
+use ereceipt_core::enrolment::est::decode_certs_only;
+use ereceipt_core::identity::{fingerprint_der, CertifiedKey};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
@@ -159,13 +160,22 @@ pub async fn discover_ca(base: &str, pinned: &str) -> Result<Vec<u8>, ClientErro
     if !resp.status().is_success() {
         return Err(refused(resp).await);
     }
-    let pem = resp.text().await.map_err(unreachable)?;
-    let der = pem_decode(&pem, "CERTIFICATE").map_err(|e| ClientError::Protocol(format!("cacerts: {e}")))?;
+    let body = resp.text().await.map_err(unreachable)?;
+    let der = only_certificate("cacerts", &body)?;
     let got = fingerprint_der(&der);
     if got != pinned {
         return Err(ClientError::PinMismatch { got, pinned: pinned.into() });
     }
     Ok(der)
+}
+
+/// The one certificate of an EST certs-only answer (RFC 7030 §4.1.3, §4.2.3).
+fn only_certificate(what: &str, body: &str) -> Result<Vec<u8>, ClientError> {
+    let mut certs = decode_certs_only(body).map_err(|e| ClientError::Protocol(format!("{what}: {e}")))?;
+    match (certs.pop(), certs.is_empty()) {
+        (Some(der), true) => Ok(der),
+        _ => Err(ClientError::Protocol(format!("{what}: expected one certificate in the answer"))),
+    }
 }
 
 /// A client that trusts only the platform CA and, once enrolled, presents the terminal's
@@ -203,8 +213,8 @@ impl PlatformClient {
         if !resp.status().is_success() {
             return Err(refused(resp).await);
         }
-        let pem = resp.text().await.map_err(unreachable)?;
-        pem_decode(&pem, "CERTIFICATE").map_err(|e| ClientError::Protocol(format!("{path}: {e}")))
+        let body = resp.text().await.map_err(unreachable)?;
+        only_certificate(path, &body)
     }
 
     /// EST `simpleenroll` with the token's secret: returns the new certificate (DER).

@@ -5,10 +5,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 mod binding;
 mod delivery;
+mod est;
 mod evidence;
 mod helpers;
 mod listen;
 mod ops;
+mod openapi;
 mod peers;
 mod portal;
 mod pull;

@@ -11,6 +11,7 @@ use axum::Router;
 use ereceipt_core::identity::{CertifiedKey, PosCertificate};
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
@@ -71,15 +72,18 @@ pub fn portal_config(
         Some((cert_path, key_path)) => {
             let read =
                 |p: &std::path::Path| std::fs::read(p).map_err(|e| TlsError::Setup(format!("{}: {e}", p.display())));
-            let chain: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut read(cert_path)?.as_slice())
+            let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&read(cert_path)?)
                 .collect::<Result<_, _>>()
                 .map_err(|e| TlsError::Setup(format!("{}: {e}", cert_path.display())))?;
             if chain.is_empty() {
                 return Err(TlsError::Setup(format!("{}: no PEM certificate in it", cert_path.display())));
             }
-            let key = rustls_pemfile::private_key(&mut read(key_path)?.as_slice())
-                .map_err(|e| TlsError::Setup(format!("{}: {e}", key_path.display())))?
-                .ok_or_else(|| TlsError::Setup(format!("{}: no PEM private key in it", key_path.display())))?;
+            let key = PrivateKeyDer::from_pem_slice(&read(key_path)?).map_err(|e| match e {
+                rustls::pki_types::pem::Error::NoItemsFound => {
+                    TlsError::Setup(format!("{}: no PEM private key in it", key_path.display()))
+                }
+                e => TlsError::Setup(format!("{}: {e}", key_path.display())),
+            })?;
             (chain, key)
         }
         None => (

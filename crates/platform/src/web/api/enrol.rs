@@ -1,26 +1,37 @@
 //! Enrolment in the shape of EST (RFC 7030): `cacerts`, `simpleenroll` (authenticated by the
 //! single-use token as a bearer credential) and `simplereenroll` (authenticated by the current
-//! client certificate). Requests are a PKCS#10 CSR, base64 DER as EST sends it, or PEM;
-//! responses are a PEM certificate chain (leaf, then CA) rather than EST's PKCS#7.
+//! client certificate). Requests are a PKCS#10 CSR, base64 DER as EST sends it
+//! (`application/pkcs10`), or PEM; answers are EST's base64 certs-only PKCS#7
+//! (`application/pkcs7-mime; smime-type=certs-only`): the CA for `cacerts`, the issued
+//! certificate for the two enrolments.
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap};
+use axum::http::{header, HeaderMap, HeaderName, StatusCode};
 use axum::response::IntoResponse;
 use axum::Extension;
 use base64::Engine;
 use bytes::Bytes;
 use chrono::Utc;
-use ereceipt_core::identity::{pem_decode, pem_encode};
+use ereceipt_core::enrolment::est::{encode_certs_only, PKCS7_CERTS_ONLY};
+use ereceipt_core::identity::pem_decode;
 
 use super::{bearer, ApiError};
 use crate::infra::tls::ClientCert;
 use crate::services::terminals;
 use crate::web::state::SharedState;
 
-const PEM_CHAIN: &str = "application/pem-certificate-chain";
+/// A certs-only answer with the headers RFC 7030 §4.1.3 asks for.
+fn certs_only(certs: &[&[u8]]) -> Result<impl IntoResponse, ApiError> {
+    let body = encode_certs_only(certs)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    Ok((
+        [(header::CONTENT_TYPE, PKCS7_CERTS_ONLY), (HeaderName::from_static("content-transfer-encoding"), "base64")],
+        body,
+    ))
+}
 
-pub async fn cacerts(State(st): State<SharedState>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, PEM_CHAIN)], pem_encode("CERTIFICATE", &st.keys.ca.cert_der))
+pub async fn cacerts(State(st): State<SharedState>) -> Result<impl IntoResponse, ApiError> {
+    certs_only(&[&st.keys.ca.cert_der])
 }
 
 fn csr_der(body: &[u8]) -> Result<Vec<u8>, ApiError> {
@@ -34,11 +45,6 @@ fn csr_der(body: &[u8]) -> Result<Vec<u8>, ApiError> {
         .map_err(|e| ApiError::bad_request(format!("CSR is not base64: {e}")))
 }
 
-fn chain(st: &SharedState, leaf: &[u8]) -> impl IntoResponse {
-    let body = format!("{}{}", pem_encode("CERTIFICATE", leaf), pem_encode("CERTIFICATE", &st.keys.ca.cert_der));
-    ([(header::CONTENT_TYPE, PEM_CHAIN)], body)
-}
-
 pub async fn simple_enroll(
     State(st): State<SharedState>,
     headers: HeaderMap,
@@ -50,7 +56,7 @@ pub async fn simple_enroll(
     let der = terminals::enrol(&st.store, &st.keys, secret, &csr, st.settings.certificate_days, Utc::now()).await?;
     st.metrics.enrolments.inc();
     tracing::info!("terminal enrolled");
-    Ok(chain(&st, &der))
+    certs_only(&[&der])
 }
 
 pub async fn simple_reenroll(
@@ -60,7 +66,7 @@ pub async fn simple_reenroll(
 ) -> Result<impl IntoResponse, ApiError> {
     let current = match client {
         Some(Ok(c)) => c,
-        Some(Err(e)) => return Err(ApiError::new(axum::http::StatusCode::FORBIDDEN, "not_pos_certificate", e)),
+        Some(Err(e)) => return Err(ApiError::new(StatusCode::FORBIDDEN, "not_pos_certificate", e)),
         None => {
             return Err(ApiError::unauthorized("re-enrolment needs the current certificate as TLS client certificate"))
         }
@@ -69,5 +75,5 @@ pub async fn simple_reenroll(
     let der = terminals::reenrol(&st.store, &st.keys, &current, &csr, st.settings.certificate_days, Utc::now()).await?;
     st.metrics.enrolments.inc();
     tracing::info!(terminal = %current.terminal.terminal_id, "terminal certificate renewed");
-    Ok(chain(&st, &der))
+    certs_only(&[&der])
 }
