@@ -4,6 +4,7 @@
 pub mod delivery;
 pub mod keys;
 pub mod metrics;
+pub mod operator_certs;
 pub mod secret;
 pub mod setting;
 pub mod store;

@@ -7,6 +7,8 @@ pub mod customer_login;
 pub mod delivery;
 pub mod ingest;
 pub mod links;
+pub mod operators;
 pub mod staff;
+pub mod staff_enrolment;
 pub mod terminals;
 pub mod verification;

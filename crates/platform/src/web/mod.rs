@@ -3,6 +3,7 @@
 //! language, errors) and `limits` (per-client limiters) are what they share, `state` what their
 //! handlers are given. The two listeners' routers are put together here.
 
+pub mod admin;
 pub mod api;
 pub mod limits;
 pub mod portal;
@@ -40,7 +41,7 @@ pub fn portal_router(state: SharedState) -> Router {
 }
 
 /// A request id on every request, its response and its log lines.
-fn with_request_ids(routes: Router) -> Router {
+pub(crate) fn with_request_ids(routes: Router) -> Router {
     routes
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {

@@ -23,6 +23,9 @@ pub struct AppState {
     pub verify_limit: crate::web::limits::ClientLimiter,
     /// Public verifications running at once, per client address and in total.
     pub verify_gate: crate::services::verification::gate::VerifyGate,
+    /// Where links for browsers point (`delivery.portal_url`, else the portal listener's or
+    /// the main listener's address), without a trailing `/`.
+    pub portal_url: String,
 }
 
 pub type SharedState = Arc<AppState>;

@@ -6,7 +6,7 @@
 mod browser;
 mod listener;
 mod picture;
-mod staff;
+pub mod staff;
 
 use ereceipt_terminal::sync::Step;
 

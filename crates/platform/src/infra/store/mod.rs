@@ -7,6 +7,7 @@
 //! (or a transaction that writes first) whose result says who won.
 
 mod accounts;
+mod admin;
 mod codes;
 mod decode;
 mod deliveries;
@@ -25,6 +26,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Decode, Executor, Row, Type};
 
 pub use accounts::{AccountRow, NewAccount};
+pub use admin::{AuditRow, NewAudit, OperatorRow};
 pub use codes::Issued;
 pub use deliveries::{DeliveryEvent, DeliveryRow, RETRY_HORIZON_MS};
 pub use model::{
