@@ -170,7 +170,12 @@ async fn a_reset_gives_a_link_that_works_once_and_no_secret() {
     let mut other = Web::new(&platform);
     assert_eq!(other.get(path).await.status, 410, "a second use of the link");
     other.get("/staff/login").await;
-    let p = other.post("/staff/enrol", &[("token", token), ("password", "another long password"), ("confirm", "another long password")]).await;
+    let p = other
+        .post(
+            "/staff/enrol",
+            &[("token", token), ("password", "another long password"), ("confirm", "another long password")],
+        )
+        .await;
     assert_eq!(p.status, 410, "a second enrolment with the link");
 
     // An expired link does not work.
@@ -180,6 +185,11 @@ async fn a_reset_gives_a_link_that_works_once_and_no_secret() {
     let p = other.get(&path).await;
     assert_eq!(p.status, 410, "an expired link");
     let token = path.trim_start_matches("/staff/enrol?token=");
-    let p = other.post("/staff/enrol", &[("token", token), ("password", "another long password"), ("confirm", "another long password")]).await;
+    let p = other
+        .post(
+            "/staff/enrol",
+            &[("token", token), ("password", "another long password"), ("confirm", "another long password")],
+        )
+        .await;
     assert_eq!(p.status, 410, "an expired link, posted");
 }

@@ -77,8 +77,8 @@ pub fn issue(ca: &CertifiedKey, name: &str, now: DateTime<Utc>, days: u32) -> Re
         .map_err(|_| issue_error("no randomness"))?;
     serial[0] = (serial[0] & 0x7f) | 0x10;
     params.serial_number = Some(SerialNumber::from_slice(&serial));
-    let ca_key = KeyPair::from_pkcs8_der_and_sign_algo(&ca.key_pkcs8.as_slice().into(), &PKCS_ED25519)
-        .map_err(issue_error)?;
+    let ca_key =
+        KeyPair::from_pkcs8_der_and_sign_algo(&ca.key_pkcs8.as_slice().into(), &PKCS_ED25519).map_err(issue_error)?;
     let issuer = Issuer::from_ca_cert_der(&ca.cert_der.as_slice().into(), ca_key).map_err(issue_error)?;
     let cert = params.signed_by(&key, &issuer).map_err(issue_error)?;
     Ok(CertifiedKey { cert_der: cert.der().to_vec(), key_pkcs8: Zeroizing::new(key.serialize_der()) })
@@ -109,11 +109,9 @@ pub fn parse(der: &[u8]) -> Result<OperatorCert, OperatorCertError> {
     if !attr(OID_OU).iter().any(|ou| ou == OPERATOR_OU) {
         return Err(not("its subject has no operator unit (a terminal's certificate?)"));
     }
-    let client_auth = cert
-        .extended_key_usage()
-        .ok()
-        .flatten()
-        .is_some_and(|eku| eku.value.client_auth || eku.value.other.iter().any(|o| o.to_id_string() == OID_CLIENT_AUTH));
+    let client_auth = cert.extended_key_usage().ok().flatten().is_some_and(|eku| {
+        eku.value.client_auth || eku.value.other.iter().any(|o| o.to_id_string() == OID_CLIENT_AUTH)
+    });
     if !client_auth {
         return Err(not("it is not for client authentication"));
     }

@@ -89,13 +89,12 @@ impl Store {
 
     /// Revokes every unrevoked certificate of operator `name`; returns how many.
     pub async fn revoke_operator(&self, name: &str, now: i64) -> Result<u64, StoreError> {
-        let done = sqlx::query(
-            "UPDATE operator_certificates SET revoked_at = $2 WHERE name = $1 AND revoked_at IS NULL",
-        )
-        .bind(name)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
+        let done =
+            sqlx::query("UPDATE operator_certificates SET revoked_at = $2 WHERE name = $1 AND revoked_at IS NULL")
+                .bind(name)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
         Ok(done.rows_affected())
     }
 
@@ -165,13 +164,15 @@ impl Store {
             .bind(username)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("INSERT INTO staff_enrolments (token_hash, username, created_at, expires_at) VALUES ($1, $2, $3, $4)")
-            .bind(token_hash)
-            .bind(username)
-            .bind(now)
-            .bind(expires_at)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO staff_enrolments (token_hash, username, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(token_hash)
+        .bind(username)
+        .bind(now)
+        .bind(expires_at)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("DELETE FROM sessions WHERE kind = 'staff' AND subject = $1")
             .bind(username)
             .execute(&mut *tx)

@@ -64,8 +64,14 @@ pub(super) async fn gate(State(st): State<SharedState>, req: Request, next: Next
         },
     };
     let outcome = response.status().as_u16().to_string();
-    let record =
-        NewAudit { at: now.timestamp_millis(), operator: &operator, action: &action, target: &target, outcome: &outcome, client: &client };
+    let record = NewAudit {
+        at: now.timestamp_millis(),
+        operator: &operator,
+        action: &action,
+        target: &target,
+        outcome: &outcome,
+        client: &client,
+    };
     if let Err(e) = st.store.audit(&record).await {
         tracing::error!(error = %e, %operator, %action, %target, %outcome, "cannot write the audit record");
     }
@@ -98,8 +104,14 @@ mod tests {
     #[test]
     fn a_route_names_its_parameters() {
         let p = |k: &str, v: &str| (k.to_owned(), v.to_owned());
-        assert_eq!(route_of("/api/v1/admin/users/shop.bob/reset", &[p("name", "shop.bob")]), "/api/v1/admin/users/{name}/reset");
-        assert_eq!(route_of("/api/v1/admin/users/a%20b/unlock", &[p("name", "a b")]), "/api/v1/admin/users/{name}/unlock");
+        assert_eq!(
+            route_of("/api/v1/admin/users/shop.bob/reset", &[p("name", "shop.bob")]),
+            "/api/v1/admin/users/{name}/reset"
+        );
+        assert_eq!(
+            route_of("/api/v1/admin/users/a%20b/unlock", &[p("name", "a b")]),
+            "/api/v1/admin/users/{name}/unlock"
+        );
         assert_eq!(route_of("/api/v1/admin/users", &[]), "/api/v1/admin/users");
     }
 }

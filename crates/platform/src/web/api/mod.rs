@@ -80,18 +80,16 @@ pub(crate) fn browser_routes() -> Router<SharedState> {
 /// An operator, authenticated by their client certificate at the admin listener's gate
 /// (`crate::web::admin`): admin handlers take it, and answer 401 anywhere the gate did not
 /// run (were one ever routed on another listener).
-pub(crate) struct Admin(#[allow(dead_code)] pub(crate) Operator);
+pub(crate) struct Admin;
 
 impl FromRequestParts<SharedState> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &SharedState) -> Result<Self, ApiError> {
-        parts
-            .extensions
-            .get::<Operator>()
-            .cloned()
-            .map(Admin)
-            .ok_or_else(|| ApiError::unauthorized(NEEDS_OPERATOR))
+        match parts.extensions.get::<Operator>() {
+            Some(_) => Ok(Admin),
+            None => Err(ApiError::unauthorized(NEEDS_OPERATOR)),
+        }
     }
 }
 
