@@ -62,6 +62,25 @@ fn init_logs() {
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
+/// The demo's operator: a client certificate for the admin API in `out`.
+async fn demo_operator(state: &ereceipt_platform::web::state::SharedState, out: &Path) -> Result<()> {
+    use ereceipt_platform::services::operators;
+    let now = Utc::now();
+    // A demo directory from an earlier run whose files were removed: start the operator afresh.
+    let _ = operators::revoke(&state.store, "demo", "demo", now).await;
+    let pair = operators::add(&state.store, &state.keys, "demo", "demo", now).await?;
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    std::fs::write(out.join("demo.key"), pair.key_pem().as_bytes())?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(out.join("demo.key"), std::fs::Permissions::from_mode(0o600))?;
+    }
+    std::fs::write(out.join("demo.pem"), pair.cert_pem())?;
+    std::fs::write(out.join("ca.pem"), state.keys.ca.cert_pem())?;
+    Ok(())
+}
+
 async fn serve(dir: &Path, platform_port: u16, ui_port: u16) -> Result<()> {
     let pdir = dir.join("platform");
     let tdir = dir.join("terminal");
@@ -78,6 +97,7 @@ async fn serve(dir: &Path, platform_port: u16, ui_port: u16) -> Result<()> {
     let outbox = settings.outbox_dir();
     let app = App::build(settings).await.context("the platform cannot start")?;
     let platform_url = format!("https://{}", app.local_addr());
+    let admin_url = format!("https://{}", app.admin_addr());
     let portal_url = app.portal_addr().map_or_else(|| platform_url.clone(), |a| format!("https://{a}"));
     let state = app.state().clone();
     let (stop_platform, platform_stopped) = tokio::sync::oneshot::channel::<()>();
@@ -104,6 +124,10 @@ async fn serve(dir: &Path, platform_port: u16, ui_port: u16) -> Result<()> {
     if !tdir.join(files::TERMINAL_SETTINGS).exists() {
         TerminalSettings::new(true, ereceipt_core::render::slip::SlipWidth::W576).write(&tdir)?;
     }
+    let operator_dir = dir.join("operator");
+    if !operator_dir.join("demo.pem").exists() {
+        demo_operator(&state, &operator_dir).await?;
+    }
     let staff = dir.join("staff.txt");
     if !staff.exists() {
         demo_staff(&state, &staff).await?;
@@ -115,7 +139,7 @@ async fn serve(dir: &Path, platform_port: u16, ui_port: u16) -> Result<()> {
     say!("  platform portal  {portal_url}/   (customers' pull login: {portal_url}/pull)");
     say!("  deliveries       {}   (emails as .eml, SMS and MMS logs)", outbox.display());
     say!("  platform CA      {}   (ereceipt verify RECEIPT.png --trust this file)", pdir.join("ca.pem").display());
-    say!("  admin API token  {}", pdir.join("admin.token").display());
+    say!("  admin API        {admin_url}   (operator certificate and key: {}/demo.pem, demo.key)", operator_dir.display());
     say!("  staff sign-in    {portal_url}/staff/login   (merchant and acquirer users: {})", staff.display());
     say!("  data             {}", dir.display());
     say!();

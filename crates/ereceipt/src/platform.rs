@@ -3,12 +3,14 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+mod operator;
+
 use anyhow::{Context, Result};
 use chrono::Utc;
 use clap::{Args, Subcommand};
 use ereceipt_platform::app::{self, App};
 use ereceipt_platform::services::chain::analyse_after;
-use ereceipt_platform::services::staff;
+use ereceipt_platform::services::{staff, staff_enrolment};
 use ereceipt_platform::services::terminals::{self, Registration};
 use ereceipt_platform::settings::Settings;
 
@@ -22,6 +24,10 @@ pub enum PlatformCommand {
         /// Listen address (default from settings: 127.0.0.1:8443).
         #[arg(long)]
         listen: Option<SocketAddr>,
+        /// The admin listener's address, for operators with certificates (default from
+        /// settings: 127.0.0.1:0, a free loopback port, printed at start).
+        #[arg(long)]
+        admin_listen: Option<SocketAddr>,
     },
     /// Register, list, re-token and revoke terminals.
     #[command(subcommand)]
@@ -32,6 +38,17 @@ pub enum PlatformCommand {
     /// The delivery queue (email, SMS, MMS to customers).
     #[command(subcommand)]
     Deliveries(DeliveriesAdmin),
+    /// Operators: the people who use the admin API, each with a client certificate.
+    #[command(subcommand)]
+    Operator(operator::OperatorAdmin),
+    /// The audit log of administration (admin API requests and commands run here), newest first.
+    Audit {
+        #[command(flatten)]
+        at: Location,
+        /// How many records.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -77,14 +94,13 @@ pub enum UserAdmin {
         at: Location,
         username: String,
     },
-    /// New credentials (forgotten password, lost authenticator): a new password (generated
-    /// unless --password-stdin) and TOTP secret, printed once; unlocks and signs the user out.
+    /// Forgotten password or lost authenticator: the user's credentials stop working, their
+    /// sessions end, and a one-time enrolment link (24 h) is printed for them, with which they
+    /// set a new password and get a new TOTP secret. Nobody else sees their secrets.
     Reset {
         #[command(flatten)]
         at: Location,
         username: String,
-        #[arg(long)]
-        password_stdin: bool,
         #[arg(long)]
         json: bool,
     },
@@ -101,10 +117,10 @@ pub enum UserAdmin {
 pub struct Location {
     /// The platform's data directory (CA, keys, settings, SQLite database).
     #[arg(long)]
-    data_dir: PathBuf,
+    pub(crate) data_dir: PathBuf,
     /// `postgres://…` to use PostgreSQL instead of the embedded SQLite database.
     #[arg(long)]
-    database_url: Option<String>,
+    pub(crate) database_url: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -150,7 +166,7 @@ pub enum TerminalAdmin {
     },
 }
 
-fn settings(at: &Location) -> Result<Settings> {
+pub(crate) fn settings(at: &Location) -> Result<Settings> {
     std::fs::create_dir_all(&at.data_dir).with_context(|| format!("cannot create {}", at.data_dir.display()))?;
     let mut s = Settings::load(&at.data_dir)?;
     if let Some(url) = &at.database_url {
@@ -192,23 +208,29 @@ pub fn run(cmd: PlatformCommand) -> Result<()> {
     let rt = runtime()?;
     rt.block_on(async move {
         match cmd {
-            PlatformCommand::Serve { at, listen } => serve(&at, listen).await,
+            PlatformCommand::Serve { at, listen, admin_listen } => serve(&at, listen, admin_listen).await,
             PlatformCommand::Terminal(t) => admin(t).await,
             PlatformCommand::User(u) => users(u).await,
             PlatformCommand::Deliveries(DeliveriesAdmin::Retry { at }) => retry_deliveries(&at).await,
+            PlatformCommand::Operator(o) => operator::run(o).await,
+            PlatformCommand::Audit { at, limit } => operator::audit(&at, limit).await,
         }
     })
 }
 
-async fn serve(at: &Location, listen: Option<SocketAddr>) -> Result<()> {
+async fn serve(at: &Location, listen: Option<SocketAddr>, admin_listen: Option<SocketAddr>) -> Result<()> {
     let mut s = settings(at)?;
     if let Some(l) = listen {
         s.listen = l;
+    }
+    if let Some(l) = admin_listen {
+        s.admin_listen = l;
     }
     init_logs(s.json_logs);
     let data_dir = s.data_dir.clone();
     let app = App::build(s).await.context("platform cannot start")?;
     say!("platform listening on https://{}", app.local_addr());
+    say!("admin API on https://{} (operator certificates only)", app.admin_addr());
     say!("data directory {}", data_dir.display());
     app.run_until_stopped(shutdown_signal()).await;
     Ok(())
@@ -263,16 +285,26 @@ async fn users(cmd: UserAdmin) -> Result<()> {
             let role = if acquirer { "acquirer" } else { "merchant" }.to_owned();
             let u = staff::NewUser { username, role, merchant_id, password };
             let c = staff::add(&store, &keys, &u, now).await?;
+            operator::audit_here(&store, "user add", &c.username, "ok").await?;
             print_credentials(&c, json, "created")?;
         }
-        UserAdmin::Reset { at, username, password_stdin, json } => {
-            let password = read_password(password_stdin)?;
+        UserAdmin::Reset { at, username, json } => {
             let s = settings(&at)?;
-            let (keys, store) = app::open(&s).await?;
-            let Some(c) = staff::reset(&store, &keys, &username, password).await? else {
+            let (_, store) = app::open(&s).await?;
+            let link = staff_enrolment::reset(&store, &operator::portal_url(&s), &username, Utc::now()).await?;
+            let outcome = if link.is_some() { "ok" } else { "refused: no active user" };
+            operator::audit_here(&store, "user reset", &username, outcome).await?;
+            let Some(link) = link else {
                 anyhow::bail!("no active user {username}");
             };
-            print_credentials(&c, json, "has new credentials")?;
+            if json {
+                say!("{}", serde_json::to_string_pretty(&link)?);
+            } else {
+                say!("user {username}: the old password and authenticator no longer work; their sessions ended.");
+                say!("Give them this link (single use, until {}):", link.expires_at.to_rfc3339());
+                say!("{}", link.enrolment_url);
+                say!("They choose a new password there and see their new authenticator secret once.");
+            }
         }
         UserAdmin::List { at } => {
             let s = settings(&at)?;
@@ -288,6 +320,7 @@ async fn users(cmd: UserAdmin) -> Result<()> {
             if !store.unlock_account(&username).await? {
                 anyhow::bail!("no user {username}");
             }
+            operator::audit_here(&store, "user unlock", &username, "ok").await?;
             say!("user {username} unlocked");
         }
         UserAdmin::Disable { at, username } => {
@@ -296,6 +329,7 @@ async fn users(cmd: UserAdmin) -> Result<()> {
             if !store.disable_account(&username, now).await? {
                 anyhow::bail!("no active user {username}");
             }
+            operator::audit_here(&store, "user disable", &username, "ok").await?;
             say!("user {username} disabled and signed out");
         }
     }
@@ -309,6 +343,7 @@ async fn admin(cmd: TerminalAdmin) -> Result<()> {
             let (keys, store) = app::open(&s).await?;
             let reg = Registration { terminal_id, merchant_id, merchant_name, location };
             let t = terminals::register(&store, &keys, &reg, s.enrolment_token_hours, Utc::now()).await?;
+            operator::audit_here(&store, "terminal add", &t.terminal_id, "ok").await?;
             print_token(&t);
         }
         TerminalAdmin::List { at } => {
@@ -329,12 +364,14 @@ async fn admin(cmd: TerminalAdmin) -> Result<()> {
             let s = settings(&at)?;
             let (keys, store) = app::open(&s).await?;
             let t = terminals::reissue_token(&store, &keys, &terminal_id, s.enrolment_token_hours, Utc::now()).await?;
+            operator::audit_here(&store, "terminal token", &terminal_id, "ok").await?;
             print_token(&t);
         }
         TerminalAdmin::Revoke { at, terminal_id, reason } => {
             let s = settings(&at)?;
             let (_, store) = app::open(&s).await?;
             let n = terminals::revoke(&store, &terminal_id, &reason, Utc::now()).await?;
+            operator::audit_here(&store, "terminal revoke", &terminal_id, "ok").await?;
             say!("terminal {terminal_id} revoked ({n} certificate(s) newly revoked)");
         }
         TerminalAdmin::Chain { at, terminal_id } => {

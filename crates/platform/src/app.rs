@@ -66,6 +66,9 @@ pub struct App {
     tls: Arc<rustls::ServerConfig>,
     /// The browser-only listener (`portal_listen`) and its TLS configuration.
     portal: Option<(TcpListener, Arc<rustls::ServerConfig>)>,
+    /// The operators' listener (`admin_listen`); it uses `tls` too (client certificates are
+    /// checked against the CA, and its gate wants an operator's).
+    admin: TcpListener,
 }
 
 impl App {
@@ -77,7 +80,14 @@ impl App {
             .map_err(|source| StartError::Bind { addr: settings.listen, source })?;
         let addr = listener.local_addr().unwrap_or(settings.listen);
         let portal = Self::bind_portal(&settings, &keys).await?;
+        let admin = TcpListener::bind(settings.admin_listen)
+            .await
+            .map_err(|source| StartError::Bind { addr: settings.admin_listen, source })?;
         let link_addr = portal.as_ref().and_then(|(l, _)| l.local_addr().ok()).unwrap_or(addr);
+        let portal_url = settings.delivery.portal_url.as_ref().map_or_else(
+            || format!("https://{link_addr}"),
+            |u| u.as_str().trim_end_matches('/').to_owned(),
+        );
         let channels = match crate::services::delivery::channels(
             &settings.delivery,
             &settings.outbox_dir(),
@@ -102,8 +112,9 @@ impl App {
             channels,
             verify_gate: crate::services::verification::gate::VerifyGate::for_this_machine(),
             crl: crate::services::crl::CrlCache::default(),
+            portal_url,
         });
-        Ok(Self { listener, state, tls, portal })
+        Ok(Self { listener, state, tls, portal, admin })
     }
 
     /// The browser-only listener, when `portal_listen` is set.
@@ -122,6 +133,11 @@ impl App {
     /// The portal listener's address, when there is one.
     pub fn portal_addr(&self) -> Option<SocketAddr> {
         self.portal.as_ref().and_then(|(l, _)| l.local_addr().ok())
+    }
+
+    /// The admin listener's address.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin.local_addr().unwrap_or(self.state.settings.admin_listen)
     }
 
     /// The address actually bound (port 0 in settings picks a free one).
@@ -172,6 +188,14 @@ impl App {
                 let _ = down.wait_for(|stopped| *stopped).await;
             }))
         });
+        tracing::info!(addr = ?self.admin.local_addr().ok(), "admin serving (operator certificates only)");
+        let admin = {
+            let mut down = down_rx.clone();
+            let router = crate::web::admin::router(self.state.clone());
+            tokio::spawn(tls::serve(self.admin, self.tls.clone(), router, max_connections, async move {
+                let _ = down.wait_for(|stopped| *stopped).await;
+            }))
+        };
         tls::serve(self.listener, self.tls, router, max_connections, async {
             shutdown.await;
             let _ = down_tx.send(true);
@@ -180,6 +204,7 @@ impl App {
         if let Some(p) = portal {
             let _ = p.await;
         }
+        let _ = admin.await;
         let _ = stop_tx.send(true);
         for w in workers {
             let _ = w.await;

@@ -46,7 +46,11 @@ pub struct Settings {
     pub certificate_days: u32,
     /// Largest upload body accepted, bytes.
     pub max_upload_bytes: usize,
-    /// Bearer token of the admin and query API; not set: the one in `DATA_DIR/admin.token`.
+    /// The admin listener: the admin API, for operators with client certificates only (mTLS).
+    /// Loopback by default; port 0 picks a free one, printed and logged at start.
+    pub admin_listen: SocketAddr,
+    /// Bearer token of the query API (integrations); not set: the one in `DATA_DIR/admin.token`.
+    /// It no longer opens the admin API, which wants an operator certificate.
     #[serde(default, deserialize_with = "setting::secret")]
     pub admin_token: Option<Secret>,
     /// Log as JSON lines (true) or human-readable text.
@@ -99,7 +103,12 @@ server_names = ["localhost", "127.0.0.1"]
 enrolment_token_hours = 24
 certificate_days = 365
 max_upload_bytes = 1048576
-# Not set: read DATA_DIR/admin.token (created on first start, mode 0600).
+# The admin API's own listener. Operators present a client certificate made on this host with
+# `ereceipt platform operator add NAME --out DIR`; terminals' certificates are refused there.
+# Keep it on loopback or an admin network; port 0 picks a free port (printed at start).
+admin_listen = "127.0.0.1:0"
+# Bearer token of the query API (acquirer and merchant integrations on `listen`). Not set: read
+# DATA_DIR/admin.token (created on first start, mode 0600). It does not open the admin API.
 # admin_token = "…"
 json_logs = true
 # The portal's search forms take dates as days in this UTC offset (receipts themselves show the

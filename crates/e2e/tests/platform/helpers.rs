@@ -13,6 +13,7 @@ use ereceipt_core::render::slip::{Fonts, SlipWidth};
 use ereceipt_core::samples;
 use ereceipt_core::txjson::parse_transaction;
 use ereceipt_platform::app::App;
+use ereceipt_platform::services::operators;
 use ereceipt_platform::services::terminals::{self, Registration};
 use ereceipt_platform::settings::Settings;
 use ereceipt_platform::web::state::SharedState;
@@ -83,6 +84,10 @@ pub struct TestPlatform {
     pub state: SharedState,
     /// The browser-only listener, when `portal_listen` is set.
     pub portal_url: Option<String>,
+    /// The admin listener (operators' client certificates only).
+    pub admin_url: String,
+    /// A client with the certificate of an operator made at start, for the admin API.
+    admin: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -124,11 +129,16 @@ impl TestPlatform {
         let app = App::build(settings).await.unwrap();
         let addr = app.local_addr();
         let portal_url = app.portal_addr().map(|a| format!("https://{a}"));
+        let admin_url = format!("https://{}", app.admin_addr());
         let state = app.state().clone();
         let (tx, rx) = oneshot::channel();
         let task = tokio::spawn(app.run_until_stopped(async {
             let _ = rx.await;
         }));
+        static OPERATORS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let name = format!("tester-{}", OPERATORS.fetch_add(1, std::sync::atomic::Ordering::SeqCst));
+        let pair = operators::add(&state.store, &state.keys, &name, "e2e", Utc::now()).await.unwrap();
+        let admin = client_with(&state.keys.ca.cert_der, Some(&pair)).build().unwrap();
         Self {
             addr,
             url: format!("https://{addr}"),
@@ -136,6 +146,8 @@ impl TestPlatform {
             database_url,
             state,
             portal_url,
+            admin_url,
+            admin,
             stop: Some(tx),
             task: Some(task),
         }
@@ -201,14 +213,29 @@ impl TestPlatform {
         TestTerminal { _dir: dir, device, uploader, seed: 0 }
     }
 
-    /// `GET path` with the admin token.
+    /// `GET path`: an admin path on the admin listener as the operator made at start, any other
+    /// (the query API) on the main listener with the query token.
     pub async fn admin_get(&self, path: &str) -> reqwest::Response {
-        self.anonymous_client().get(format!("{}{path}", self.url)).bearer_auth(self.admin_token()).send().await.unwrap()
+        if path.starts_with("/api/v1/admin") {
+            self.admin.get(format!("{}{path}", self.admin_url)).send().await.unwrap()
+        } else {
+            self.anonymous_client().get(format!("{}{path}", self.url)).bearer_auth(self.admin_token()).send().await.unwrap()
+        }
     }
 
-    /// `GET path` with the admin token, as JSON.
+    /// [`Self::admin_get`] as JSON.
     pub async fn admin_json(&self, path: &str) -> serde_json::Value {
         self.admin_get(path).await.json().await.unwrap()
+    }
+
+    /// `POST path` on the admin listener with a JSON body, as the operator made at start.
+    pub async fn admin_post(&self, path: &str, body: serde_json::Value) -> reqwest::Response {
+        self.admin.post(format!("{}{path}", self.admin_url)).json(&body).send().await.unwrap()
+    }
+
+    /// An HTTPS client trusting the platform CA and presenting `identity`'s certificate.
+    pub fn client_as(&self, identity: &ereceipt_core::identity::CertifiedKey) -> reqwest::Client {
+        client_with(&self.ca_der(), Some(identity)).build().unwrap()
     }
 
     /// An HTTPS client trusting the platform CA, without a client certificate.
@@ -218,15 +245,28 @@ impl TestPlatform {
 
     /// The builder of [`Self::anonymous_client`], for clients that need more (no redirects).
     pub fn client_builder(&self) -> reqwest::ClientBuilder {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(rustls::pki_types::CertificateDer::from(self.ca_der())).unwrap();
-        let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        reqwest::Client::builder().use_preconfigured_tls(config)
+        client_with(&self.ca_der(), None)
     }
+}
+
+/// A client builder trusting `ca_der`, presenting `identity`'s certificate when given.
+fn client_with(ca_der: &[u8], identity: Option<&ereceipt_core::identity::CertifiedKey>) -> reqwest::ClientBuilder {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(rustls::pki_types::CertificateDer::from(ca_der.to_vec())).unwrap();
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
+    let config = match identity {
+        Some(id) => builder
+            .with_client_auth_cert(
+                vec![rustls::pki_types::CertificateDer::from(id.cert_der.clone())],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(id.key_pkcs8.to_vec().into()),
+            )
+            .unwrap(),
+        None => builder.with_no_client_auth(),
+    };
+    reqwest::Client::builder().use_preconfigured_tls(config)
 }
 
 pub struct TestTerminal {

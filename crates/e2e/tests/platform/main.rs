@@ -3,6 +3,7 @@
 
 // A failed unwrap in a test is a test failure with a backtrace, which is what we want.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+mod admin;
 mod binding;
 mod delivery;
 mod est;

@@ -5,6 +5,7 @@ pub mod delivery;
 pub mod keys;
 pub mod listener;
 pub mod metrics;
+pub mod operator_certs;
 pub mod secret;
 pub mod setting;
 pub mod store;

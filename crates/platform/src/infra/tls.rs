@@ -173,14 +173,11 @@ async fn serve_connection(
             return;
         }
     };
-    let cert = tls
-        .get_ref()
-        .1
-        .peer_certificates()
-        .and_then(|c| c.first())
-        .map(|c| PosCertificate::parse(c.as_ref()).map(Arc::new).map_err(|e| e.to_string()));
+    let der = tls.get_ref().1.peer_certificates().and_then(|c| c.first()).map(|c| Arc::new(c.to_vec()));
+    let cert = der.as_deref().map(|c| terminal_certificate(c));
     let app = router
         .layer(axum::Extension(ClientCert(cert)))
+        .layer(axum::Extension(PeerCertificate(der)))
         .layer(axum::Extension(Peer(peer)))
         .layer(axum::Extension(activity));
     let conn = hyper::server::conn::http1::Builder::new()
@@ -191,6 +188,19 @@ async fn serve_connection(
         tracing::debug!(%peer, error = %e, "connection ended with an error");
     }
 }
+
+/// A client certificate as a terminal's: an operator's never is, whatever else it holds.
+fn terminal_certificate(der: &[u8]) -> Result<Arc<PosCertificate>, String> {
+    if crate::infra::operator_certs::claims_operator(der) {
+        return Err("an operator certificate is not a terminal certificate".into());
+    }
+    PosCertificate::parse(der).map(Arc::new).map_err(|e| e.to_string())
+}
+
+/// The verified client certificate of the connection as presented (DER), if any: the admin
+/// listener's gate reads operators from it.
+#[derive(Clone, Debug)]
+pub struct PeerCertificate(pub Option<Arc<Vec<u8>>>);
 
 /// The TCP peer of the connection.
 #[derive(Clone, Copy, Debug)]

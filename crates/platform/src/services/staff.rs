@@ -1,6 +1,7 @@
 //! Portal user administration (merchant staff, the acquirer): the logic behind the admin API and
 //! `ereceipt platform user …`. A new user gets a password (generated unless given) and a TOTP
-//! secret, shown once; the platform keeps only the Argon2id hash and the sealed secret.
+//! secret, shown once; the platform keeps only the Argon2id hash and the sealed secret. A reset
+//! is a one-time link for the user ([`crate::services::staff_enrolment`]), never new secrets.
 
 use serde::{Deserialize, Serialize};
 
@@ -84,22 +85,6 @@ pub async fn add(store: &Store, keys: &PlatformKeys, u: &NewUser, now_ms: i64) -
     };
     store.create_account(&account, now_ms).await?;
     Ok(minted.credentials(&username, &role))
-}
-
-/// New credentials for an active user: a password (generated unless given), a new TOTP secret;
-/// the lock is lifted and the user's sessions end. Shown once, like [`add`]'s.
-pub async fn reset(
-    store: &Store,
-    keys: &PlatformKeys,
-    username: &str,
-    password: Option<String>,
-) -> Result<Option<Credentials>, UserError> {
-    let Some(account) = store.account(username).await?.filter(|a| a.disabled_at.is_none()) else { return Ok(None) };
-    let minted = Minted::new(keys, username, password).await?;
-    if !store.reset_account(username, &minted.hash, &minted.sealed).await? {
-        return Ok(None);
-    }
-    Ok(Some(minted.credentials(username, &account.role)))
 }
 
 /// A user's new password and TOTP secret, and what the platform keeps of them.

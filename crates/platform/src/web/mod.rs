@@ -4,6 +4,7 @@
 //! and body time limits) are what they share, `state` what their handlers are given. The two
 //! listeners' routers are put together here.
 
+pub mod admin;
 pub mod api;
 pub mod deadlines;
 pub mod portal;
@@ -41,7 +42,7 @@ pub fn portal_router(state: SharedState) -> Router {
 }
 
 /// A request id on every request, its response and its log lines; the listener's time limits.
-fn with_request_ids(routes: Router, state: &SharedState) -> Router {
+pub(crate) fn with_request_ids(routes: Router, state: &SharedState) -> Router {
     let limits = std::sync::Arc::new(state.settings.listener.clone());
     routes
         .layer(axum::middleware::from_fn_with_state(limits, deadlines::limit_request))

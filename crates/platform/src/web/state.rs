@@ -25,6 +25,9 @@ pub struct AppState {
     pub verify_gate: crate::services::verification::gate::VerifyGate,
     /// The CRL last signed, served until the revocations change.
     pub crl: crate::services::crl::CrlCache,
+    /// Where links for browsers point (`delivery.portal_url`, else the portal listener's or
+    /// the main listener's address), without a trailing `/`.
+    pub portal_url: String,
 }
 
 pub type SharedState = Arc<AppState>;

@@ -7,7 +7,7 @@ mod browser;
 mod hold;
 mod listener;
 mod picture;
-mod staff;
+pub mod staff;
 
 use ereceipt_terminal::sync::Step;
 

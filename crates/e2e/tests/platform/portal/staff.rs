@@ -34,14 +34,7 @@ impl Authenticator {
 
 /// Creates a user through the admin API; returns the password and the authenticator.
 pub async fn add_user(platform: &TestPlatform, body: serde_json::Value) -> (String, Authenticator) {
-    let r = platform
-        .anonymous_client()
-        .post(format!("{}/api/v1/admin/users", platform.url))
-        .bearer_auth(platform.admin_token())
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let r = platform.admin_post("/api/v1/admin/users", body).await;
     assert_eq!(r.status(), 201);
     let c: serde_json::Value = r.json().await.unwrap();
     let secret =
@@ -122,13 +115,7 @@ async fn staff_need_password_and_code_and_failures_make_the_account_wait() {
 
     let users = platform.admin_json("/api/v1/admin/users").await;
     assert_eq!(users["users"][0]["locked"], true, "{users}");
-    let r = platform
-        .anonymous_client()
-        .post(format!("{}/api/v1/admin/users/shop.alice/unlock", platform.url))
-        .bearer_auth(platform.admin_token())
-        .send()
-        .await
-        .unwrap();
+    let r = platform.admin_post("/api/v1/admin/users/shop.alice/unlock", serde_json::json!({})).await;
     assert_eq!(r.status(), 204);
     let p = sign_in(&mut web, "shop.alice", &password, &auth.code()).await;
     assert_eq!(p.status, 303, "unlocked by the administrator: {}", p.text());

@@ -8,6 +8,7 @@
 //! (or a transaction that writes first) whose result says who won.
 
 mod accounts;
+mod admin;
 mod codes;
 mod decode;
 mod deliveries;
@@ -28,6 +29,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Decode, Executor, Row, Type};
 
 pub use accounts::{AccountRow, NewAccount};
+pub use admin::{AuditRow, NewAudit, OperatorRow};
 pub use deliveries::{DeliveryEvent, DeliveryRow, RETRY_HORIZON_MS};
 pub use limits::Counted;
 pub use model::{

@@ -188,25 +188,17 @@ pub async fn disable_user(
     }
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct ResetRequest {
-    #[serde(default)]
-    password: Option<String>,
-}
-
-/// `POST /api/v1/admin/users/{name}/reset`: a new password (generated unless given) and TOTP
-/// secret, shown once; unlocks and signs the user out.
+/// `POST /api/v1/admin/users/{name}/reset`: the user's password and authenticator stop working
+/// and their sessions end; the answer is a one-time enrolment link (24 h) for the user, with
+/// which they set a new password and get a new TOTP secret. No secret of the user's is in it.
 pub async fn reset_user(
     _: Admin,
     State(st): State<SharedState>,
     Path(name): Path<String>,
-    body: Option<Json<ResetRequest>>,
-) -> Result<Json<crate::services::staff::Credentials>, ApiError> {
-    let password = body.and_then(|Json(b)| b.password);
-    let c = crate::services::staff::reset(&st.store, &st.keys, &name, password)
+) -> Result<Json<crate::services::staff_enrolment::EnrolmentLink>, ApiError> {
+    let link = crate::services::staff_enrolment::reset(&st.store, &st.portal_url, &name, Utc::now())
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no active user {name}")))?;
-    tracing::info!(username = %c.username, "portal user credentials reset");
-    Ok(Json(c))
+    tracing::info!(username = %link.username, "portal user reset; enrolment link issued");
+    Ok(Json(link))
 }

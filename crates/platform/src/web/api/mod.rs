@@ -15,16 +15,18 @@ mod upload;
 use axum::extract::{DefaultBodyLimit, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::Router;
 
 pub use error::ApiError;
 
 use crate::infra::keys::token_hash;
+use crate::services::operators::Operator;
 use crate::web::state::SharedState;
 
-/// The API's routes for the main listener (terminals, integrators, operators), without the
-/// browser endpoints ([`browser_routes`]) that both listeners serve.
+/// The API's routes for the main listener (terminals, integrators), without the browser
+/// endpoints ([`browser_routes`]) that both listeners serve; admin paths answer 404 there with
+/// a pointer to the admin listener.
 pub(crate) fn routes(max_upload: usize) -> Router<SharedState> {
     Router::new()
         .route("/readyz", get(ops::ready))
@@ -43,6 +45,15 @@ pub(crate) fn routes(max_upload: usize) -> Router<SharedState> {
         .route("/api/v1/terminal/receipts/{id}", get(terminal_receipts::receipt))
         .route("/api/v1/terminal/resume", get(terminal_resume::resume))
         .route("/api/v1/mm7", post(mm7::vasp))
+        .route("/api/v1/admin", any(moved))
+        .route("/api/v1/admin/{*rest}", any(moved))
+        .layer(DefaultBodyLimit::max(max_upload))
+}
+
+/// The admin API, served only on the admin listener (`admin_listen`) behind
+/// the admin listener's operator gate (`crate::web::admin`); its handlers also take [`Admin`].
+pub(crate) fn admin_routes() -> Router<SharedState> {
+    Router::new()
         .route("/api/v1/admin/terminals", post(admin::add_terminal).get(admin::list_terminals))
         .route("/api/v1/admin/terminals/{id}/token", post(admin::new_token))
         .route("/api/v1/admin/terminals/{id}/revoke", post(admin::revoke))
@@ -54,7 +65,6 @@ pub(crate) fn routes(max_upload: usize) -> Router<SharedState> {
         .route("/api/v1/admin/users/{name}/unlock", post(admin::unlock_user))
         .route("/api/v1/admin/users/{name}/disable", post(admin::disable_user))
         .route("/api/v1/admin/users/{name}/reset", post(admin::reset_user))
-        .layer(DefaultBodyLimit::max(max_upload))
 }
 
 /// The JSON endpoints both listeners serve to browsers: health, public verification, pull login.
@@ -69,23 +79,57 @@ pub(crate) fn browser_routes() -> Router<SharedState> {
         .route("/api/v1/pull/receipts/{id}/image", get(pull::image))
 }
 
-/// The admin bearer token, as an extractor: admin and query endpoints need
-/// `Authorization: Bearer ADMIN-TOKEN` and answer 401 without it.
+/// An operator, authenticated by their client certificate at the admin listener's gate
+/// (`crate::web::admin`): admin handlers take it, and answer 401 anywhere the gate did not
+/// run (were one ever routed on another listener).
 pub(crate) struct Admin;
 
 impl FromRequestParts<SharedState> for Admin {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, st: &SharedState) -> Result<Self, ApiError> {
-        let token = bearer(&parts.headers)
-            .ok_or_else(|| ApiError::unauthorized("Authorization: Bearer ADMIN-TOKEN required"))?;
-        if token_hash(token) != st.keys.admin_token_hash {
-            return Err(ApiError::unauthorized("wrong admin token"));
+    async fn from_request_parts(parts: &mut Parts, _: &SharedState) -> Result<Self, ApiError> {
+        match parts.extensions.get::<Operator>() {
+            Some(_) => Ok(Admin),
+            None => Err(ApiError::unauthorized(NEEDS_OPERATOR)),
         }
-        Ok(Admin)
     }
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+/// An integrator of the query API (acquirer, merchant systems): `Authorization: Bearer TOKEN`
+/// with the query token (`DATA_DIR/admin.token` or the `admin_token` setting), 401 without it.
+pub(crate) struct QueryClient;
+
+impl FromRequestParts<SharedState> for QueryClient {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, st: &SharedState) -> Result<Self, ApiError> {
+        let token = bearer(&parts.headers)
+            .ok_or_else(|| ApiError::unauthorized("Authorization: Bearer QUERY-TOKEN required"))?;
+        if token_hash(token) != st.keys.admin_token_hash {
+            return Err(ApiError::unauthorized("wrong query token"));
+        }
+        Ok(QueryClient)
+    }
+}
+
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ").map(str::trim)
+}
+
+/// Why an admin request without an operator certificate is refused.
+pub(crate) const NEEDS_OPERATOR: &str = "administration needs an operator client certificate, made on the \
+     platform host with `ereceipt platform operator add NAME --out DIR`";
+
+/// Why a request with the old admin bearer token is refused.
+pub(crate) const TOKEN_RETIRED: &str = "the admin bearer token is no longer accepted for administration: \
+     present an operator client certificate (made on the platform host with `ereceipt platform operator add \
+     NAME --out DIR`) to the admin listener (setting admin_listen)";
+
+/// `/api/v1/admin/…` on the main listener: 404, naming where administration went.
+async fn moved() -> ApiError {
+    ApiError::not_found(
+        "administration is not served on this listener: it moved to the admin listener (setting admin_listen, \
+         loopback by default), which requires an operator client certificate (`ereceipt platform operator add \
+         NAME --out DIR`); the admin bearer token is no longer accepted",
+    )
 }

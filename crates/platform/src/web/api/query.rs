@@ -9,7 +9,7 @@ use bytes::Bytes;
 use chrono::DateTime;
 use serde::{Deserialize, Serialize};
 
-use super::{Admin, ApiError};
+use super::{ApiError, QueryClient};
 use crate::infra::store::{ReceiptQuery, StoredReceipt};
 use crate::services::verification::gate::Busy;
 use crate::web::state::SharedState;
@@ -93,7 +93,7 @@ fn parse_time(field: &str, v: Option<&str>) -> Result<Option<i64>, ApiError> {
 }
 
 pub async fn search(
-    _: Admin,
+    _: QueryClient,
     State(st): State<SharedState>,
     Query(p): Query<SearchParams>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
@@ -124,7 +124,7 @@ pub async fn search(
 
 /// One receipt, with its delivery choice and every delivery's state and history.
 pub async fn receipt(
-    _: Admin,
+    _: QueryClient,
     State(st): State<SharedState>,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
@@ -141,7 +141,7 @@ pub async fn receipt(
 }
 
 pub async fn image(
-    _: Admin,
+    _: QueryClient,
     State(st): State<SharedState>,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -158,7 +158,7 @@ pub(crate) async fn receipt_png(st: &SharedState, scope: &ReceiptScope, id: &str
 }
 
 pub async fn record(
-    _: Admin,
+    _: QueryClient,
     State(st): State<SharedState>,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -168,7 +168,7 @@ pub async fn record(
 
 /// The platform's evidence that it stored a receipt (see `ereceipt_core::evidence`).
 pub async fn evidence(
-    _: Admin,
+    _: QueryClient,
     State(st): State<SharedState>,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {

@@ -8,6 +8,7 @@
 mod acquirer;
 mod bundle;
 mod consumer;
+mod enrol;
 mod guards;
 mod hold;
 mod merchant;
@@ -52,6 +53,7 @@ pub fn routes() -> Router<SharedState> {
         .route("/r/{id}/png", get(consumer::short_link_image))
         .route("/staff/login", get(staff::login_form).post(staff::login))
         .route("/staff/logout", post(staff::logout))
+        .route("/staff/enrol", get(enrol::enrol_form).post(enrol::enrol))
         .merge(pull_routes())
         .merge(merchant_routes())
         .merge(acquirer_routes())

@@ -2,6 +2,7 @@
 //! [`behaviours!`]: on a fresh SQLite file and on a fresh database of a throwaway PostgreSQL cluster.
 
 mod accounts;
+mod admin;
 mod codes;
 mod decoding;
 mod deliveries;
