@@ -35,7 +35,8 @@ impl ClientError {
     /// True when the receipt itself was refused and retrying cannot help (it is parked).
     pub fn is_permanent(&self) -> bool {
         matches!(self, Self::Refused { code, .. }
-            if ["conflict", "not_authentic", "malformed", "inconsistent", "signer_revoked", "wrong_terminal"].contains(&code.as_str()))
+            if ["conflict", "not_authentic", "malformed", "inconsistent", "signer_revoked", "wrong_terminal", "test_feature"]
+                .contains(&code.as_str()))
     }
 }
 
