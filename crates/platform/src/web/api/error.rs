@@ -132,7 +132,9 @@ impl From<Refusal> for ApiError {
             Refusal::NotPos(_) | Refusal::CertificateRefused { .. } | Refusal::WrongTerminal { .. } => {
                 StatusCode::FORBIDDEN
             }
-            Refusal::SignerRevoked(_) | Refusal::SignerUnknown { .. } => StatusCode::FORBIDDEN,
+            Refusal::SignerRevoked(_) | Refusal::SignerUnknown { .. } | Refusal::TestFeature { .. } => {
+                StatusCode::FORBIDDEN
+            }
             Refusal::Malformed(_) | Refusal::Open | Refusal::Inconsistent(_) => StatusCode::BAD_REQUEST,
             Refusal::NotAuthentic { .. } | Refusal::Unbound { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Refusal::Conflict(_) => StatusCode::CONFLICT,
