@@ -12,6 +12,7 @@ mod portal;
 mod pull;
 mod refusals;
 mod replaced;
+mod test_mode;
 mod ui;
 mod verify_limits;
 mod web;
