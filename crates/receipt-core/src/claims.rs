@@ -11,8 +11,8 @@ use coset::{iana, CborSerializable, CoseSign1, CoseSign1Builder, HeaderBuilder, 
 use crate::encoding::{int, text, uint, EncodingError, MapBuilder, MapReader};
 use crate::identity::{CertError, PosCertificate, Signer};
 use crate::model::{
-    AuthCode, Authorisation, BatchNo, Currency, LocalTime, MerchantId, MerchantName, Money, ReceiptId, ReceiptRecord, Rrn, Stan,
-    TerminalId, TransactionType,
+    AuthCode, Authorisation, BatchNo, Currency, LocalTime, MerchantId, MerchantName, Money, ReceiptId, ReceiptRecord,
+    Rrn, Stan, TerminalId, TransactionType,
 };
 
 /// The prefix that marks an ereceipt QR payload, version 1.
@@ -144,10 +144,9 @@ impl ReceiptClaims {
             record_hash: m.bytes(15, "record_hash")?.try_into().map_err(|_| EncodingError::Field("record_hash"))?,
             authorisation: match m.opt(16) {
                 None => Authorisation::Unstated,
-                Some(v) => v
-                    .as_text()
-                    .and_then(Authorisation::from_code)
-                    .ok_or(EncodingError::Field("authorisation"))?,
+                Some(v) => {
+                    v.as_text().and_then(Authorisation::from_code).ok_or(EncodingError::Field("authorisation"))?
+                }
             },
         })
     }

@@ -239,7 +239,8 @@ mod tests {
         let signer =
             Signer::new(&CertifiedKey::from_pem(&fixture("terminal.pem"), &fixture("terminal.key")).unwrap()).unwrap();
         let policy = CardPolicy { accept_clear_tracks: true, allow_chip_fallback: false };
-        let tx = fixture("transaction.json").replace(r#""operator":"01""#, r#""operator":"01","authorisation":"simulated""#);
+        let tx =
+            fixture("transaction.json").replace(r#""operator":"01""#, r#""operator":"01","authorisation":"simulated""#);
         let (transaction, _) = parse_transaction(&tx, &policy).unwrap();
         let signature = Signature::from_signature_pad_json(&fixture("signature.json")).unwrap();
         let record = build_record(Sale { transaction, signature, chain: None }, &signer).unwrap();

@@ -6,7 +6,8 @@ use ciborium::Value;
 
 use crate::card::{CardBrand, CardSummary, EntryMode, MaskedPan};
 use crate::model::{
-    Authorisation, ChainLink, Currency, LocalTime, Location, ModelError, Money, ReceiptId, ReceiptRecord, TerminalInfo, Transaction,
+    Authorisation, ChainLink, Currency, LocalTime, Location, ModelError, Money, ReceiptId, ReceiptRecord, TerminalInfo,
+    Transaction,
 };
 use crate::signature::{Signature, SignaturePoint, Stroke};
 

@@ -69,7 +69,9 @@ pub fn parse_transaction(json: &str, policy: &CardPolicy) -> Result<(Transaction
     let authorisation = match tx.authorisation.as_deref() {
         None | Some("host") => Authorisation::Host,
         Some("simulated") => Authorisation::Simulated,
-        Some(_) => return Err(TxError::Field(ModelError::Invalid { field: "authorisation", expected: "host or simulated" })),
+        Some(_) => {
+            return Err(TxError::Field(ModelError::Invalid { field: "authorisation", expected: "host or simulated" }))
+        }
     };
     let captured = card::capture(&tx.card, policy, time.local().date_naive())?;
     let transaction = Transaction {
