@@ -131,6 +131,8 @@ impl Bench {
                 merchant_id: "104110070110001".into(),
                 merchant_name: "Bench Books".into(),
                 location: "1 Bench St; geo:22.28,114.16".into(),
+                // The bench sells with clear test-card tracks.
+                mode: ereceipt_core::identity::TerminalMode::Test,
             };
             let token = terminals::register(&self.state.store, &self.state.keys, &reg, 1, Utc::now()).await?.token;
             let dir = tempfile::tempdir()?;

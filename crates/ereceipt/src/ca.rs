@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use chrono::Utc;
 use clap::Subcommand;
-use ereceipt_core::identity::{create_ca, fingerprint_der, issue_terminal, PosCertificate};
+use ereceipt_core::identity::{create_ca, fingerprint_der, issue_terminal_in, PosCertificate, TerminalMode};
 use ereceipt_core::model::{Location, TerminalInfo};
 
 use crate::files::{self, TerminalSettings};
@@ -44,7 +44,8 @@ pub enum CaCommand {
         /// Certificate lifetime in days.
         #[arg(long, default_value_t = 730)]
         days: u32,
-        /// Accept clear magnetic-stripe tracks (test cards). Never on a production terminal.
+        /// A test terminal: its certificate says so, and it accepts clear magnetic-stripe tracks
+        /// (test cards) and simulated authorisations. Without it, a production terminal.
         #[arg(long)]
         test_cards: bool,
         /// Slip width in pixels: 576 (80 mm) or 384 (58 mm).
@@ -80,21 +81,24 @@ pub fn run(cmd: CaCommand) -> Result<()> {
             let ca_key = files::load_identity(&ca, files::CA_CERT, files::CA_KEY)?;
             let targets = [files::TERMINAL_KEY, files::TERMINAL_CERT, files::CA_CERT, files::TERMINAL_SETTINGS];
             files::refuse_existing(&targets.map(|f| out.join(f)))?;
-            let identity = issue_terminal(&ca_key, &info, Utc::now(), days)?;
+            let mode = if test_cards { TerminalMode::Test } else { TerminalMode::Production };
+            let identity = issue_terminal_in(&ca_key, &info, mode, Utc::now(), days)?;
             fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
             files::write_new(&out.join(files::TERMINAL_KEY), identity.key_pem().as_bytes(), true)?;
             files::write_new(&out.join(files::TERMINAL_CERT), identity.cert_pem().as_bytes(), false)?;
             files::write_new(&out.join(files::CA_CERT), ca_key.cert_pem().as_bytes(), false)?;
-            TerminalSettings::new(test_cards, width).write(&out)?;
+            TerminalSettings::new(width).write(&out)?;
             let cert = PosCertificate::parse(&identity.cert_der)?;
             say!("terminal {} of merchant {} ({})", info.terminal_id, info.merchant_id, info.merchant_name);
-            say!("certificate: {} (serial {})", out.join(files::TERMINAL_CERT).display(), cert.serial);
-            say!("private key: {}", out.join(files::TERMINAL_KEY).display());
             say!(
-                "settings:    {}{}",
-                out.join(files::TERMINAL_SETTINGS).display(),
-                if test_cards { " (test cards accepted)" } else { "" }
+                "certificate: {} (serial {}, {} terminal{})",
+                out.join(files::TERMINAL_CERT).display(),
+                cert.serial,
+                cert.mode,
+                if test_cards { ": test cards accepted" } else { "" }
             );
+            say!("private key: {}", out.join(files::TERMINAL_KEY).display());
+            say!("settings:    {}", out.join(files::TERMINAL_SETTINGS).display());
             Ok(())
         }
     }

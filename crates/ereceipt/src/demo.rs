@@ -115,14 +115,24 @@ async fn serve(dir: &Path, platform_port: u16, ui_port: u16) -> Result<()> {
                     merchant_id: "898440358120001".into(),
                     merchant_name: "深圳湾咖啡 Shenzhen Bay Coffee".into(),
                     location: "深圳市南山区科技园科苑路15号; geo:22.543100,113.936500".into(),
+                    // Test cards and the simulated acquirer: a test terminal.
+                    mode: ereceipt_core::identity::TerminalMode::Test,
                 };
                 terminals::register(&state.store, &state.keys, &reg, 1, Utc::now()).await?
             }
         };
         enrol::enrol(&device, &platform_url, &token.token, Utc::now()).await.context("enrolling the demo terminal")?;
     }
+    if !device.certificate()?.mode.is_test() {
+        anyhow::bail!(
+            "the demo terminal in {} is a production terminal (the directory was made by an ereceipt from \
+             before terminal modes): the platform would refuse its test-card sales; remove {} to start afresh",
+            tdir.display(),
+            dir.display()
+        );
+    }
     if !tdir.join(files::TERMINAL_SETTINGS).exists() {
-        TerminalSettings::new(true, ereceipt_core::render::slip::SlipWidth::W576).write(&tdir)?;
+        TerminalSettings::new(ereceipt_core::render::slip::SlipWidth::W576).write(&tdir)?;
     }
     let operator_dir = dir.join("operator");
     if !operator_dir.join("demo.pem").exists() {

@@ -8,6 +8,7 @@ mod operator;
 use anyhow::{Context, Result};
 use chrono::Utc;
 use clap::{Args, Subcommand};
+use ereceipt_core::identity::TerminalMode;
 use ereceipt_platform::app::{self, App};
 use ereceipt_platform::services::chain::analyse_after;
 use ereceipt_platform::services::{staff, staff_enrolment};
@@ -138,6 +139,12 @@ pub enum TerminalAdmin {
         /// "street address; geo:LAT,LON"
         #[arg(long)]
         location: String,
+        /// A test terminal: it may read clear test-card tracks and sell with the simulated
+        /// acquirer, and its certificates say so. Without it, a production terminal, whose
+        /// receipts with clear tracks or a simulated authorisation ingest refuses. Cannot be
+        /// changed later.
+        #[arg(long)]
+        test: bool,
     },
     /// List registered terminals.
     List {
@@ -338,13 +345,15 @@ async fn users(cmd: UserAdmin) -> Result<()> {
 
 async fn admin(cmd: TerminalAdmin) -> Result<()> {
     match cmd {
-        TerminalAdmin::Add { at, terminal_id, merchant_id, merchant_name, location } => {
+        TerminalAdmin::Add { at, terminal_id, merchant_id, merchant_name, location, test } => {
             let s = settings(&at)?;
             let (keys, store) = app::open(&s).await?;
-            let reg = Registration { terminal_id, merchant_id, merchant_name, location };
+            let mode = if test { TerminalMode::Test } else { TerminalMode::Production };
+            let reg = Registration { terminal_id, merchant_id, merchant_name, location, mode };
             let t = terminals::register(&store, &keys, &reg, s.enrolment_token_hours, Utc::now()).await?;
             operator::audit_here(&store, "terminal add", &t.terminal_id, "ok").await?;
             print_token(&t);
+            say!("registered as a {mode} terminal (its certificates will say so)");
         }
         TerminalAdmin::List { at } => {
             let s = settings(&at)?;
@@ -357,7 +366,15 @@ async fn admin(cmd: TerminalAdmin) -> Result<()> {
                     ),
                     None => "active".into(),
                 };
-                say!("{}\t{}\t{}\t{}\t{}", t.terminal_id, t.merchant_id, t.merchant_name, t.location, state);
+                say!(
+                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    t.terminal_id,
+                    t.merchant_id,
+                    t.merchant_name,
+                    t.location,
+                    t.mode,
+                    state
+                );
             }
         }
         TerminalAdmin::Token { at, terminal_id } => {

@@ -63,8 +63,9 @@ pub fn create(tdir: &Path, tx: &Path, sig: &Path, out: &Path, font: Option<&Path
     let settings = TerminalSettings::load(tdir)?;
     let identity = files::load_identity(tdir, files::TERMINAL_CERT, files::TERMINAL_KEY)?;
     let signer = Signer::new(&identity).context("terminal identity")?;
+    let policy = settings.policy(signer.certificate().mode, tdir)?;
     let (transaction, _authorisation) =
-        parse_transaction(&files::read_text(tx)?, &settings.policy()).with_context(|| format!("{}", tx.display()))?;
+        parse_transaction(&files::read_text(tx)?, &policy).with_context(|| format!("{}", tx.display()))?;
     let signature =
         Signature::from_signature_pad_json(&files::read_text(sig)?).with_context(|| format!("{}", sig.display()))?;
     signature.check(&SignatureRules::default()).with_context(|| format!("{}: signature rejected", sig.display()))?;
@@ -74,6 +75,16 @@ pub fn create(tdir: &Path, tx: &Path, sig: &Path, out: &Path, font: Option<&Path
     files::write_replace(out, &receipt.png)?;
     files::write_replace(&record_path(out), &receipt.record_bytes)?;
     Ok((receipt.record.id.to_string(), receipt.png.len()))
+}
+
+/// Who approved the sale, as `receipt show` and `verify` print it.
+pub fn authorised(a: ereceipt_core::model::Authorisation) -> String {
+    use ereceipt_core::model::{Authorisation, SIMULATED_NOTICE};
+    match a {
+        Authorisation::Host => "by the acquirer's host".into(),
+        Authorisation::Simulated => format!("{SIMULATED_NOTICE} (a simulator approved it; no payment was authorised)"),
+        Authorisation::Unstated => "not stated (a receipt made before receipts said so)".into(),
+    }
 }
 
 fn show(image: &Path, json: bool) -> Result<()> {
@@ -95,6 +106,7 @@ fn show(image: &Path, json: bool) -> Result<()> {
     say!("batch/serial {}/{}", c.batch, c.serial);
     say!("rrn          {}", c.rrn);
     say!("auth code    {}", c.auth_code);
+    say!("authorised   {}", authorised(c.authorisation));
     say!("signed by    {}", signed.certificate.subject);
     say!("(decoded only; run `ereceipt verify` to check authenticity)");
     Ok(())

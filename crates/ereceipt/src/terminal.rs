@@ -35,7 +35,9 @@ pub enum TerminalCommand {
         token: String,
         #[arg(long)]
         data_dir: PathBuf,
-        /// Accept clear test-card tracks (demo and test terminals only).
+        /// Expect a test terminal (clear test-card tracks): fails if the platform registered
+        /// it as a production terminal. The mode is the registration's, carried in the
+        /// certificate; this flag cannot set it.
         #[arg(long)]
         test_cards: bool,
     },
@@ -91,6 +93,9 @@ pub enum TerminalCommand {
     },
     /// Serve the touch UI for cashier and cardholder (amount, swipe, signature, delivery
     /// choice, receipt) on a loopback address; sales are stored and uploaded as with `sale`.
+    ///
+    /// Its authoriser is a simulator (this build has no acquirer host link), so it starts on
+    /// test terminals only: on a production terminal it refuses to start (exit 3).
     Ui {
         #[arg(long)]
         data_dir: PathBuf,
@@ -143,13 +148,17 @@ pub fn run(cmd: TerminalCommand) -> Result<i32> {
 
 /// The touch UI of the terminal in `dir`, bound to `listen`, with the simulated authoriser
 /// (a real deployment links its acquirer's SDK through `ereceipt_terminal::ui::Authoriser`).
+/// A production terminal (its certificate says so) refuses the simulator outside the demo,
+/// and clear tracks whatever `terminal.toml` says.
 pub async fn ui_app(dir: &Path, listen: SocketAddr, demo: bool) -> Result<UiApp> {
     let settings = TerminalSettings::load(dir)?;
+    let device = Device::new(dir);
+    let mode = device.certificate().with_context(|| format!("terminal certificate in {}", dir.display()))?.mode;
     let config = UiConfig {
-        device: Device::new(dir),
+        device,
         listen,
         demo,
-        policy: settings.policy(),
+        policy: settings.policy(mode, dir)?,
         width: settings.slip_width,
         fonts: Arc::new(files::load_fonts(settings.font.as_deref())?),
         currency: settings.currency,
@@ -168,13 +177,22 @@ async fn enroll(platform: &str, token: &str, dir: &Path, test_cards: bool) -> Re
     let device = Device::new(dir);
     let cert = enrol::enrol(&device, platform, token, Utc::now()).await?;
     if !dir.join(files::TERMINAL_SETTINGS).exists() {
-        TerminalSettings::new(test_cards, ereceipt_core::render::slip::SlipWidth::W576).write(dir)?;
+        TerminalSettings::new(ereceipt_core::render::slip::SlipWidth::W576).write(dir)?;
+    }
+    if test_cards && !cert.mode.is_test() {
+        anyhow::bail!(
+            "terminal {} is enrolled, but the platform registered it as a production terminal: it takes no \
+             clear test-card tracks and no simulated sales. For a test terminal, register one with \
+             `ereceipt platform terminal add --test`",
+            cert.terminal.terminal_id
+        );
     }
     let outbox = Outbox::open(&device.outbox_path()).await?;
     let resume = outbox.resume().await?;
     outbox.close().await;
     say!(
-        "enrolled terminal {} of {} ({})",
+        "enrolled {} terminal {} of {} ({})",
+        cert.mode,
         cert.terminal.terminal_id,
         cert.terminal.merchant_name,
         cert.terminal.merchant_id
@@ -206,8 +224,9 @@ async fn sale(
     let device = Device::new(dir);
     let settings = TerminalSettings::load(dir)?;
     let signer = Signer::new(&device.identity()?).context("terminal identity")?;
+    let policy = settings.policy(signer.certificate().mode, dir)?;
     let (transaction, _authorisation) =
-        parse_transaction(&files::read_text(tx)?, &settings.policy()).with_context(|| format!("{}", tx.display()))?;
+        parse_transaction(&files::read_text(tx)?, &policy).with_context(|| format!("{}", tx.display()))?;
     let signature =
         Signature::from_signature_pad_json(&files::read_text(sig)?).with_context(|| format!("{}", sig.display()))?;
     let fonts = files::load_fonts(settings.font.as_deref())?;

@@ -104,6 +104,9 @@ fn print_text(v: &Verification) {
     if let Some(r) = &v.receipt {
         say!("receipt {} — {} {} minor units {} at {}", r.id, r.merchant_name, r.amount_minor, r.currency, r.time);
     }
+    if let Some(c) = &v.claims {
+        say!("authorised {}", crate::receipt::authorised(c.authorisation));
+    }
     if let Some(s) = &v.signer {
         say!("signer {} (issuer {}, serial {})", s.subject, s.issuer, s.serial);
     }

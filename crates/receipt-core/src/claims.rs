@@ -11,8 +11,8 @@ use coset::{iana, CborSerializable, CoseSign1, CoseSign1Builder, HeaderBuilder, 
 use crate::encoding::{int, text, uint, EncodingError, MapBuilder, MapReader};
 use crate::identity::{CertError, PosCertificate, Signer};
 use crate::model::{
-    AuthCode, BatchNo, Currency, LocalTime, MerchantId, MerchantName, Money, ReceiptId, ReceiptRecord, Rrn, Stan,
-    TerminalId, TransactionType,
+    AuthCode, Authorisation, BatchNo, Currency, LocalTime, MerchantId, MerchantName, Money, ReceiptId, ReceiptRecord,
+    Rrn, Stan, TerminalId, TransactionType,
 };
 
 /// The prefix that marks an ereceipt QR payload, version 1.
@@ -74,6 +74,9 @@ pub struct ReceiptClaims {
     pub auth_code: AuthCode,
     /// SHA-256 of the full canonical record (signature strokes, certificate, location...).
     pub record_hash: [u8; 32],
+    /// Who approved the sale (key 16; absent, and so [`Authorisation::Unstated`], in the QR
+    /// codes of version 1 records).
+    pub authorisation: Authorisation,
 }
 
 impl ReceiptClaims {
@@ -93,6 +96,7 @@ impl ReceiptClaims {
             rrn: t.rrn.clone(),
             auth_code: t.auth_code.clone(),
             record_hash,
+            authorisation: t.authorisation,
         }
     }
 
@@ -113,6 +117,7 @@ impl ReceiptClaims {
             .put(13, text(self.rrn.as_str()))
             .put(14, text(self.auth_code.as_str()))
             .put(15, Value::Bytes(self.record_hash.to_vec()))
+            .put(16, self.authorisation.code().map(text))
             .build()
     }
 
@@ -137,6 +142,12 @@ impl ReceiptClaims {
             rrn: m.text(13, "rrn")?.parse()?,
             auth_code: m.text(14, "auth_code")?.parse()?,
             record_hash: m.bytes(15, "record_hash")?.try_into().map_err(|_| EncodingError::Field("record_hash"))?,
+            authorisation: match m.opt(16) {
+                None => Authorisation::Unstated,
+                Some(v) => {
+                    v.as_text().and_then(Authorisation::from_code).ok_or(EncodingError::Field("authorisation"))?
+                }
+            },
         })
     }
 }
@@ -238,6 +249,7 @@ mod tests {
             rrn: "332914567890".parse().unwrap(),
             auth_code: "A1B2C3".parse().unwrap(),
             record_hash: [7; 32],
+            authorisation: Authorisation::Simulated,
         }
     }
 

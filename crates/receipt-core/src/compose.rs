@@ -5,7 +5,10 @@ use crate::claims::{self, ClaimsError, ReceiptClaims};
 use crate::digest::sha256;
 use crate::encoding::encode_record;
 use crate::identity::Signer;
-use crate::model::{ChainLink, MoneyLayout, ReceiptId, ReceiptRecord, TimeLayout, Transaction};
+use crate::model::{
+    Authorisation, ChainLink, MoneyLayout, ReceiptId, ReceiptRecord, TimeLayout, Transaction, SIMULATED_NOTICE,
+    SIMULATED_NOTICE_ZH,
+};
 use crate::render::canvas::Canvas;
 use crate::render::slip::{compose_slip, Fonts, SlipView, SlipWidth};
 use crate::render::{png, qr};
@@ -116,6 +119,10 @@ pub fn slip_view(r: &ReceiptRecord) -> SlipView {
         receipt_id: r.id.to_string(),
         copy_zh: "持卡人存根".into(),
         copy_en: "CARDHOLDER COPY".into(),
+        notice: match t.authorisation {
+            Authorisation::Simulated => vec![SIMULATED_NOTICE_ZH.into(), SIMULATED_NOTICE.into()],
+            Authorisation::Host | Authorisation::Unstated => Vec::new(),
+        },
     }
 }
 
@@ -200,6 +207,59 @@ mod tests {
             assert!(!text.contains("6222020200112233446") && !text.contains("=2912"));
         }
         assert!(String::from_utf8_lossy(&receipt.record_bytes).contains("622202*********3446"));
+    }
+
+    /// A receipt made before records stated their authorisation (version 1, the golden file of
+    /// that time) still verifies, says its authorisation is unstated, and its record re-encodes
+    /// to the very bytes its QR code's hash was taken of.
+    #[test]
+    fn a_version_1_receipt_still_verifies_and_its_record_round_trips() {
+        let v1 = std::fs::read(format!("{FIXTURES}/golden-576-v1.png")).unwrap();
+        let anchor = crate::identity::pem_decode(&fixture("ca.pem"), "CERTIFICATE").unwrap();
+        let v = verify_image(&v1, &anchor);
+        assert_eq!(v.verdict, Verdict::Authentic, "{}", v.reason);
+        let claims = v.claims.unwrap();
+        assert_eq!(claims.authorisation, Authorisation::Unstated);
+        assert_eq!(v.receipt.unwrap().authorisation, "unstated");
+        let mut record = golden_receipt().record;
+        record.transaction.authorisation = Authorisation::Unstated;
+        let bytes = encode_record(&record);
+        assert_eq!(sha256(&bytes), claims.record_hash, "version 1 bytes are what they were");
+        assert_eq!(crate::encoding::decode_record(&bytes).unwrap(), record);
+        // Today's records are version 2 and state it.
+        let now = golden_receipt();
+        assert_eq!(crate::encoding::decode_record(&now.record_bytes).unwrap(), now.record);
+        assert_eq!(now.record.transaction.authorisation, Authorisation::Host);
+    }
+
+    /// A simulated sale: signed as such (its record and QR claims say so, and the signature
+    /// covers it), printed as such on the image, and named by the verifier.
+    #[test]
+    fn a_simulated_sale_is_signed_printed_and_verified_as_one() {
+        let signer =
+            Signer::new(&CertifiedKey::from_pem(&fixture("terminal.pem"), &fixture("terminal.key")).unwrap()).unwrap();
+        let policy = CardPolicy { accept_clear_tracks: true, allow_chip_fallback: false };
+        let tx =
+            fixture("transaction.json").replace(r#""operator":"01""#, r#""operator":"01","authorisation":"simulated""#);
+        let (transaction, _) = parse_transaction(&tx, &policy).unwrap();
+        let signature = Signature::from_signature_pad_json(&fixture("signature.json")).unwrap();
+        let record = build_record(Sale { transaction, signature, chain: None }, &signer).unwrap();
+        let simulated = compose_receipt(record, &signer, &fonts(), SlipWidth::W576).unwrap();
+        let host = golden_receipt();
+        assert_eq!(slip_view(&simulated.record).notice, [SIMULATED_NOTICE_ZH, SIMULATED_NOTICE]);
+        assert!(slip_view(&host.record).notice.is_empty());
+        assert!(simulated.image.height() > host.image.height(), "the notice takes room on the slip");
+        assert_ne!(simulated.record_hash, host.record_hash, "the authorisation is in the signed record");
+        let decoded = crate::encoding::decode_record(&simulated.record_bytes).unwrap();
+        assert_eq!(decoded.transaction.authorisation, Authorisation::Simulated);
+        let anchor = crate::identity::pem_decode(&fixture("ca.pem"), "CERTIFICATE").unwrap();
+        let v = verify_image(&simulated.png, &anchor);
+        assert_eq!(v.verdict, Verdict::Authentic, "{}", v.reason);
+        assert_eq!(v.receipt.as_ref().unwrap().authorisation, "simulated");
+        assert!(v.warnings.iter().any(|w| w.starts_with(SIMULATED_NOTICE)), "{:?}", v.warnings);
+        let real = verify_image(&host.png, &anchor);
+        assert_eq!(real.receipt.unwrap().authorisation, "host");
+        assert!(!real.warnings.iter().any(|w| w.contains(SIMULATED_NOTICE)), "{:?}", real.warnings);
     }
 
     #[test]

@@ -6,14 +6,20 @@ use ciborium::Value;
 
 use crate::card::{CardBrand, CardSummary, EntryMode, MaskedPan};
 use crate::model::{
-    ChainLink, Currency, LocalTime, Location, ModelError, Money, ReceiptId, ReceiptRecord, TerminalInfo, Transaction,
+    Authorisation, ChainLink, Currency, LocalTime, Location, ModelError, Money, ReceiptId, ReceiptRecord, TerminalInfo,
+    Transaction,
 };
 use crate::signature::{Signature, SignaturePoint, Stroke};
 
 use crate::digest::sha256;
 
-/// Version of the record layout; bumped on any incompatible change.
-pub const RECORD_VERSION: u64 = 1;
+/// Version of the record layout; bumped on any incompatible change. Version 2 states who
+/// authorised the sale (transaction key 16), so that a reader that cannot tell a simulated sale
+/// from a real one refuses the record instead of misreading it. Version 1 records still decode
+/// (as [`Authorisation::Unstated`]) and re-encode to their own bytes.
+pub const RECORD_VERSION: u64 = 2;
+/// The version before records stated their authorisation.
+const RECORD_VERSION_1: u64 = 1;
 
 /// A record that cannot be decoded.
 #[derive(Debug, thiserror::Error)]
@@ -29,7 +35,7 @@ pub enum EncodingError {
     #[error("receipt record: {0}")]
     Value(ModelError),
     /// The record was written by a newer version.
-    #[error("receipt record version {0} is not supported (this build reads version {RECORD_VERSION})")]
+    #[error("receipt record version {0} is not supported (this build reads versions 1 to {RECORD_VERSION})")]
     Version(u64),
 }
 
@@ -125,8 +131,12 @@ pub fn record_hash(r: &ReceiptRecord) -> [u8; 32] {
 }
 
 fn record_value(r: &ReceiptRecord) -> Value {
+    let version = match r.transaction.authorisation {
+        Authorisation::Unstated => RECORD_VERSION_1,
+        _ => RECORD_VERSION,
+    };
     MapBuilder::new()
-        .put(0, uint(RECORD_VERSION))
+        .put(0, uint(version))
         .put(1, text(r.id.as_str()))
         .put(2, terminal_value(&r.terminal))
         .put(3, transaction_value(&r.transaction))
@@ -169,6 +179,7 @@ fn transaction_value(t: &Transaction) -> Value {
         .put(13, text(t.card.entry_mode.code()))
         .put(14, Value::Bool(t.card.encrypted_reader))
         .put(15, t.card.cardholder_name.as_deref().map(text))
+        .put(16, t.authorisation.code().map(text))
         .build()
 }
 
@@ -195,7 +206,7 @@ pub fn decode_record(bytes: &[u8]) -> Result<ReceiptRecord, EncodingError> {
     let v = from_bytes(bytes)?;
     let m = MapReader::new(&v, "record")?;
     let version: u64 = m.int_as(0, "version")?;
-    if version != RECORD_VERSION {
+    if !(RECORD_VERSION_1..=RECORD_VERSION).contains(&version) {
         return Err(EncodingError::Version(version));
     }
     let chain = match m.opt(6) {
@@ -212,7 +223,7 @@ pub fn decode_record(bytes: &[u8]) -> Result<ReceiptRecord, EncodingError> {
     Ok(ReceiptRecord {
         id: m.text(1, "id")?.parse()?,
         terminal: decode_terminal(m.get(2, "terminal")?)?,
-        transaction: decode_transaction(m.get(3, "transaction")?)?,
+        transaction: decode_transaction(m.get(3, "transaction")?, version)?,
         signature: decode_signature(m.get(4, "signature")?)?,
         certificate: m.bytes(5, "certificate")?.to_vec(),
         chain,
@@ -239,8 +250,18 @@ fn decode_terminal(v: &Value) -> Result<TerminalInfo, EncodingError> {
     })
 }
 
-fn decode_transaction(v: &Value) -> Result<Transaction, EncodingError> {
+fn decode_transaction(v: &Value, version: u64) -> Result<Transaction, EncodingError> {
     let m = MapReader::new(v, "transaction")?;
+    // Version 1 never states it; version 2 always does.
+    let authorisation = if version == RECORD_VERSION_1 {
+        if m.opt(16).is_some() {
+            return Err(EncodingError::Field("transaction.authorisation"));
+        }
+        Authorisation::Unstated
+    } else {
+        Authorisation::from_code(m.text(16, "transaction.authorisation")?)
+            .ok_or(EncodingError::Field("transaction.authorisation"))?
+    };
     let currency: Currency = m.text(5, "transaction.currency")?.parse()?;
     let masked: MaskedPan =
         m.text(12, "transaction.pan").and_then(|s| s.parse().map_err(|_| EncodingError::Field("transaction.pan")))?;
@@ -270,6 +291,7 @@ fn decode_transaction(v: &Value) -> Result<Transaction, EncodingError> {
         rrn: m.text(9, "transaction.rrn")?.parse()?,
         operator: m.text(10, "transaction.operator")?.parse()?,
         card,
+        authorisation,
     })
 }
 

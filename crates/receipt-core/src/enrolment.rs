@@ -11,7 +11,7 @@ use rcgen::{
 };
 use zeroize::Zeroizing;
 
-use crate::identity::{offset_time, pos_certificate_params, random_serial, CertError, CertifiedKey};
+use crate::identity::{offset_time, pos_certificate_params, random_serial, CertError, CertifiedKey, TerminalMode};
 use crate::model::TerminalInfo;
 
 pub mod est;
@@ -38,17 +38,19 @@ pub fn create_csr(key_pkcs8: &[u8], label: &str) -> Result<Vec<u8>, CertError> {
     Ok(csr.der().to_vec())
 }
 
-/// Signs a terminal's CSR with the CA: the certificate says who `info` is (never what the CSR
-/// claims) and carries the CSR's public key, which must be Ed25519.
+/// Signs a terminal's CSR with the CA: the certificate says who `info` is and in which `mode` it
+/// was registered (never what the CSR claims) and carries the CSR's public key, which must be
+/// Ed25519.
 pub fn sign_csr(
     ca: &CertifiedKey,
     csr_der: &[u8],
     info: &TerminalInfo,
+    mode: TerminalMode,
     now: DateTime<Utc>,
     validity_days: u32,
 ) -> Result<Vec<u8>, CertError> {
     let csr = check_csr(csr_der)?;
-    let params = pos_certificate_params(info, now, validity_days)?;
+    let params = pos_certificate_params(info, mode, now, validity_days)?;
     let issuer = Issuer::from_ca_cert_der(&ca.cert_der.as_slice().into(), ca.rcgen_key()?).map_err(generate)?;
     let cert = params.signed_by(&csr.public_key, &issuer).map_err(generate)?;
     Ok(cert.der().to_vec())

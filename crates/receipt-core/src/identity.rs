@@ -13,6 +13,9 @@ use zeroize::Zeroizing;
 
 use crate::model::{Location, TerminalInfo};
 
+mod mode;
+pub use mode::TerminalMode;
+
 /// OID of the X.520 organizationIdentifier attribute, which carries the merchant id.
 const OID_ORGANIZATION_IDENTIFIER: &[u64] = &[2, 5, 4, 97];
 /// Ed25519 public keys in SubjectPublicKeyInfo have this OID.
@@ -127,9 +130,10 @@ pub fn create_ca(common_name: &str, now: DateTime<Utc>) -> Result<CertifiedKey, 
     Ok(CertifiedKey { cert_der: cert.der().to_vec(), key_pkcs8: Zeroizing::new(key.serialize_der()) })
 }
 
-/// The subject and extensions of a POS business certificate for `info`.
+/// The subject and extensions of a POS business certificate for `info`, registered in `mode`.
 pub fn pos_certificate_params(
     info: &TerminalInfo,
+    mode: TerminalMode,
     now: DateTime<Utc>,
     validity_days: u32,
 ) -> Result<CertificateParams, CertError> {
@@ -146,19 +150,32 @@ pub fn pos_certificate_params(
     params.not_before = offset_time(now - chrono::Duration::minutes(5))?;
     params.not_after = offset_time(now + chrono::Duration::days(i64::from(validity_days)))?;
     params.serial_number = Some(random_serial()?);
+    params.custom_extensions.extend(mode::mode_extension(mode));
     Ok(params)
 }
 
-/// Issues a terminal identity: a fresh key pair and a POS business certificate signed by the CA.
-/// (Online enrolment signs a CSR instead, so the private key never leaves the terminal.)
+/// Issues a production terminal's identity: a fresh key pair and a POS business certificate
+/// signed by the CA. (Online enrolment signs a CSR instead, so the private key never leaves the
+/// terminal.)
 pub fn issue_terminal(
     ca: &CertifiedKey,
     info: &TerminalInfo,
     now: DateTime<Utc>,
     validity_days: u32,
 ) -> Result<CertifiedKey, CertError> {
+    issue_terminal_in(ca, info, TerminalMode::Production, now, validity_days)
+}
+
+/// [`issue_terminal`] for a terminal of `mode`, which its certificate then states.
+pub fn issue_terminal_in(
+    ca: &CertifiedKey,
+    info: &TerminalInfo,
+    mode: TerminalMode,
+    now: DateTime<Utc>,
+    validity_days: u32,
+) -> Result<CertifiedKey, CertError> {
     let key = KeyPair::generate_for(&PKCS_ED25519).map_err(|e| CertError::Generate(e.to_string()))?;
-    let params = pos_certificate_params(info, now, validity_days)?;
+    let params = pos_certificate_params(info, mode, now, validity_days)?;
     let issuer = Issuer::from_ca_cert_der(&ca.cert_der.as_slice().into(), ca.rcgen_key()?)
         .map_err(|e| CertError::Generate(e.to_string()))?;
     let cert = params.signed_by(&key, &issuer).map_err(|e| CertError::Generate(e.to_string()))?;
@@ -170,6 +187,8 @@ pub fn issue_terminal(
 pub struct PosCertificate {
     pub der: Vec<u8>,
     pub terminal: TerminalInfo,
+    /// Production or test, as the CA wrote it (from the platform's registration).
+    pub mode: TerminalMode,
     pub public_key: [u8; 32],
     /// Serial number, hex.
     pub serial: String,
@@ -217,9 +236,11 @@ impl PosCertificate {
             .as_ref()
             .try_into()
             .map_err(|_| CertError::Key("Ed25519 key is not 32 bytes".into()))?;
+        let mode = mode::mode_of(&cert)?;
         Ok(Self {
             der: der.to_vec(),
             terminal,
+            mode,
             public_key,
             serial: hex(cert.raw_serial()),
             subject: subject.to_string(),

@@ -3,12 +3,13 @@
 //!   "time":"2026-11-25T14:03:11+08:00","card":{"track2":";6222...=2912101...?"},
 //!   "auth_code":"A1B2C3","rrn":"332914567890","operator":"01"}`.
 //! Parsing captures the card (T1) and yields the PCI-safe transaction plus the sensitive
-//! authorisation data, which the caller passes on and drops.
+//! authorisation data, which the caller passes on and drops. `"authorisation"` says who approved
+//! the codes given: `"host"` (the acquirer's host, the default) or `"simulated"`.
 
 use serde::Deserialize;
 
 use crate::card::{self, CapturedCard, CardError, CardInput, CardPolicy};
-use crate::model::{Currency, LocalTime, ModelError, Money, Transaction, VoucherNo};
+use crate::model::{Authorisation, Currency, LocalTime, ModelError, Money, Transaction, VoucherNo};
 
 /// Why a transaction JSON cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +56,8 @@ struct TxJson {
     auth_code: String,
     rrn: String,
     operator: String,
+    #[serde(default)]
+    authorisation: Option<String>,
 }
 
 /// Parses a transaction JSON and captures its card under `policy`.
@@ -63,6 +66,13 @@ pub fn parse_transaction(json: &str, policy: &CardPolicy) -> Result<(Transaction
     let currency: Currency = tx.currency.parse()?;
     let time: LocalTime = tx.time.parse()?;
     let serial = tx.serial.parse()?;
+    let authorisation = match tx.authorisation.as_deref() {
+        None | Some("host") => Authorisation::Host,
+        Some("simulated") => Authorisation::Simulated,
+        Some(_) => {
+            return Err(TxError::Field(ModelError::Invalid { field: "authorisation", expected: "host or simulated" }))
+        }
+    };
     let captured = card::capture(&tx.card, policy, time.local().date_naive())?;
     let transaction = Transaction {
         serial,
@@ -78,6 +88,7 @@ pub fn parse_transaction(json: &str, policy: &CardPolicy) -> Result<(Transaction
         rrn: tx.rrn.parse()?,
         operator: tx.operator.parse()?,
         card: captured.summary.clone(),
+        authorisation,
     };
     Ok((transaction, captured))
 }
@@ -106,6 +117,11 @@ mod tests {
         assert_eq!(t.amount.decimal(), "128.50");
         assert_eq!(t.card.masked_pan.last4(), "1111");
         assert!(!format!("{captured:?}").contains("4111111111111111"));
+        assert_eq!(t.authorisation, Authorisation::Host, "codes given are the host's unless said otherwise");
+        let simulated = TX.replace(r#""operator":"01""#, r#""operator":"01","authorisation":"simulated""#);
+        assert_eq!(parse_transaction(&simulated, &test_cards()).unwrap().0.authorisation, Authorisation::Simulated);
+        let bad = TX.replace(r#""operator":"01""#, r#""operator":"01","authorisation":"bank""#);
+        assert!(parse_transaction(&bad, &test_cards()).unwrap_err().to_string().contains("authorisation"));
     }
 
     #[test]

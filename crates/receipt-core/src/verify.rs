@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use crate::claims::{self, ClaimsError, ReceiptClaims};
 use crate::identity::PosCertificate;
+use crate::model::{Authorisation, SIMULATED_NOTICE};
 use crate::render::canvas::Canvas;
 use crate::render::decode::{self, Inspected, Refusal, Scanned};
 use crate::render::png::Decoded;
@@ -82,6 +83,9 @@ pub struct ReceiptSummary {
     pub rrn: String,
     pub auth_code: String,
     pub record_hash: String,
+    /// Who approved the sale: `host`, `simulated` (no payment was authorised) or `unstated`
+    /// (a receipt made before receipts said so).
+    pub authorisation: String,
 }
 
 impl From<&ReceiptClaims> for ReceiptSummary {
@@ -101,6 +105,7 @@ impl From<&ReceiptClaims> for ReceiptSummary {
             rrn: c.rrn.to_string(),
             auth_code: c.auth_code.to_string(),
             record_hash: crate::identity::hex(&c.record_hash),
+            authorisation: c.authorisation.word().to_owned(),
         }
     }
 }
@@ -283,6 +288,10 @@ fn verify_signed(
 ) -> Verification {
     let claims = signed.claims.clone();
     let cert: &PosCertificate = &signed.certificate;
+    let mut warnings = Vec::new();
+    if claims.authorisation == Authorisation::Simulated {
+        warnings.push(simulated_warning());
+    }
     let mut v = Verification {
         verdict: Verdict::Unverifiable,
         feature: 255,
@@ -297,7 +306,7 @@ fn verify_signed(
         reason: String::new(),
         time_basis: TimeBasis::TerminalClaim,
         judged_at: None,
-        warnings: Vec::new(),
+        warnings,
         claims: Some(claims.clone()),
         certificate: None,
     };
@@ -342,6 +351,14 @@ fn verify_signed(
         }
     }
     v
+}
+
+/// What a verifier says of a receipt whose signed data states a simulated authorisation.
+pub fn simulated_warning() -> String {
+    format!(
+        "{SIMULATED_NOTICE}: the signed data says a simulator approved this sale, not the acquirer's host; \
+         it records no real payment"
+    )
 }
 
 /// The first printed field the claims state differently from the certificate that signed them:

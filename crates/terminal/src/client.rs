@@ -37,7 +37,7 @@ impl ClientError {
     /// later receipts go on): the platform's receipt-specific codes, and a 413 (the envelope is
     /// larger than the platform's body limit, answered by the HTTP layer with no code of ours).
     pub fn is_permanent(&self) -> bool {
-        const RECEIPT_CODES: [&str; 9] = [
+        const RECEIPT_CODES: [&str; 10] = [
             "conflict",
             "not_authentic",
             "malformed",
@@ -47,6 +47,7 @@ impl ClientError {
             "unbound",
             "signer_unknown",
             "unverifiable",
+            "test_feature",
         ];
         matches!(self, Self::Refused { status: 413, .. })
             || matches!(self, Self::Refused { code, .. } if RECEIPT_CODES.contains(&code.as_str()))

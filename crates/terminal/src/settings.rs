@@ -1,10 +1,12 @@
 //! The terminal's own settings, `TDIR/terminal.toml`: what it accepts from the card reader, the
 //! slip width, the font and the currency keyed in. Read and checked once, with an error naming
-//! the file and the key; the rest of the terminal gets typed values.
+//! the file and the key; the rest of the terminal gets typed values. Whether the terminal is a
+//! test terminal is not a setting: its certificate says so (see [`TerminalSettings::policy`]).
 
 use std::path::{Path, PathBuf};
 
 use ereceipt_core::card::CardPolicy;
+use ereceipt_core::identity::TerminalMode;
 use ereceipt_core::model::Currency;
 use ereceipt_core::render::slip::SlipWidth;
 use serde::{Deserialize, Serialize};
@@ -25,6 +27,13 @@ pub enum SettingsError {
     Invalid { path: PathBuf, detail: String },
     #[error("{path} already exists")]
     Exists { path: PathBuf },
+    /// The file asks for clear tracks, but the certificate says this is a production terminal.
+    #[error(
+        "{path} sets test_cards = true, but this terminal's certificate says it is a production terminal: \
+         clear card tracks are for terminals the platform registered as test terminals \
+         (ereceipt platform terminal add --test); remove test_cards from {path}"
+    )]
+    TestCardsOnProduction { path: PathBuf },
     #[error(transparent)]
     Write(#[from] DeviceError),
 }
@@ -33,10 +42,11 @@ pub enum SettingsError {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TerminalSettings {
-    /// Accept clear magnetic-stripe tracks (test cards only). Production terminals take the
-    /// output of an encrypting (SRED) reader only.
-    #[serde(default)]
-    pub test_cards: bool,
+    /// Clear magnetic-stripe tracks (test cards). Only a test terminal (its certificate says so)
+    /// takes them, unless this says `false`; on a production terminal `true` is an error.
+    /// Production terminals take the output of an encrypting (SRED) reader only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_cards: Option<bool>,
     /// Accept a swipe of a chip card (fallback).
     #[serde(default)]
     pub allow_chip_fallback: bool,
@@ -97,13 +107,22 @@ mod currency_code {
 
 impl TerminalSettings {
     /// Settings for a new terminal: CNY, the system's CJK font.
-    pub fn new(test_cards: bool, slip_width: SlipWidth) -> Self {
-        Self { test_cards, allow_chip_fallback: false, slip_width, font: None, currency: default_currency() }
+    pub fn new(slip_width: SlipWidth) -> Self {
+        Self { test_cards: None, allow_chip_fallback: false, slip_width, font: None, currency: default_currency() }
     }
 
-    /// What the card reader's input may be.
-    pub fn policy(&self) -> CardPolicy {
-        CardPolicy { accept_clear_tracks: self.test_cards, allow_chip_fallback: self.allow_chip_fallback }
+    /// What the card reader's input may be on a terminal of `mode` (from its certificate, never
+    /// from this file): clear tracks on a test terminal only. The file can refuse them on a test
+    /// terminal; asking for them on a production terminal is an error, not a silent downgrade, so
+    /// the operator learns that the edit does nothing.
+    pub fn policy(&self, mode: TerminalMode, tdir: &Path) -> Result<CardPolicy, SettingsError> {
+        if self.test_cards == Some(true) && !mode.is_test() {
+            return Err(SettingsError::TestCardsOnProduction { path: tdir.join(TERMINAL_SETTINGS) });
+        }
+        Ok(CardPolicy {
+            accept_clear_tracks: mode.is_test() && self.test_cards != Some(false),
+            allow_chip_fallback: self.allow_chip_fallback,
+        })
     }
 
     /// Reads `TDIR/terminal.toml`.
@@ -123,7 +142,7 @@ impl TerminalSettings {
         let body =
             toml::to_string(self).map_err(|e| SettingsError::Invalid { path: path.clone(), detail: e.to_string() })?;
         let text = format!(
-            "# ereceipt terminal settings\n# test_cards: accept clear tracks (test cards only); production takes SRED reader output.\n{body}"
+            "# ereceipt terminal settings\n# Production or test terminal is not set here: the terminal's certificate says it, as the\n# platform registered it. Production terminals take SRED reader output only; a test terminal\n# takes clear test-card tracks unless test_cards = false.\n{body}"
         );
         write_atomic(&path, text.as_bytes(), false)?;
         Ok(())
@@ -137,13 +156,10 @@ mod tests {
     #[test]
     fn settings_round_trip_and_bad_values_name_the_key() {
         let dir = tempfile::tempdir().unwrap();
-        TerminalSettings::new(true, SlipWidth::W384).write(dir.path()).unwrap();
+        TerminalSettings::new(SlipWidth::W384).write(dir.path()).unwrap();
         let s = TerminalSettings::load(dir.path()).unwrap();
-        assert_eq!((s.test_cards, s.slip_width, s.currency.code()), (true, SlipWidth::W384, "CNY"));
-        assert!(matches!(
-            TerminalSettings::new(false, SlipWidth::W576).write(dir.path()),
-            Err(SettingsError::Exists { .. })
-        ));
+        assert_eq!((s.test_cards, s.slip_width, s.currency.code()), (None, SlipWidth::W384, "CNY"));
+        assert!(matches!(TerminalSettings::new(SlipWidth::W576).write(dir.path()), Err(SettingsError::Exists { .. })));
         for (text, named) in [
             ("slip_width = 500\n", "slip width 500"),
             ("currency = \"XYZ\"\n", "currency \"XYZ\""),
@@ -155,6 +171,29 @@ mod tests {
         }
         std::fs::write(dir.path().join(TERMINAL_SETTINGS), "").unwrap();
         let s = TerminalSettings::load(dir.path()).unwrap();
-        assert_eq!((s.test_cards, s.slip_width, s.currency.code()), (false, SlipWidth::W576, "CNY"));
+        assert_eq!((s.test_cards, s.slip_width, s.currency.code()), (None, SlipWidth::W576, "CNY"));
+    }
+
+    /// M8: clear tracks follow the certificate's mode. `test_cards = true` edited into a
+    /// production terminal's file is an error naming the file, never clear tracks.
+    #[test]
+    fn clear_tracks_follow_the_certificate_and_an_edit_cannot_enable_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let policy = |text: &str, mode| {
+            std::fs::write(dir.path().join(TERMINAL_SETTINGS), text).unwrap();
+            TerminalSettings::load(dir.path()).unwrap().policy(mode, dir.path())
+        };
+        let e = policy("test_cards = true\n", TerminalMode::Production).unwrap_err();
+        assert!(matches!(e, SettingsError::TestCardsOnProduction { .. }), "{e}");
+        assert!(e.to_string().contains("production terminal") && e.to_string().contains("terminal.toml"), "{e}");
+        for (text, mode, clear) in [
+            ("", TerminalMode::Production, false),
+            ("test_cards = false\n", TerminalMode::Production, false),
+            ("", TerminalMode::Test, true),
+            ("test_cards = true\n", TerminalMode::Test, true),
+            ("test_cards = false\n", TerminalMode::Test, false),
+        ] {
+            assert_eq!(policy(text, mode).unwrap().accept_clear_tracks, clear, "{text:?} on {mode}");
+        }
     }
 }

@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock};
 use chrono::Utc;
 use ereceipt_core::card::CardPolicy;
 use ereceipt_core::compose::ComposedReceipt;
-use ereceipt_core::identity::Signer;
+use ereceipt_core::identity::{Signer, TerminalMode};
 use ereceipt_core::render::slip::{Fonts, SlipWidth};
 use ereceipt_core::samples;
 use ereceipt_core::txjson::parse_transaction;
@@ -173,15 +173,35 @@ impl TestPlatform {
         self.register_for(terminal_id, "104110070110001", "Harbour Books 海港书店").await
     }
 
-    /// Registers a terminal of the given merchant; returns its enrolment token.
+    /// Registers a test terminal of the given merchant (the harness sells with clear test-card
+    /// tracks, which only test terminals may); returns its enrolment token.
     pub async fn register_for(&self, terminal_id: &str, merchant_id: &str, merchant_name: &str) -> String {
+        self.register_in(terminal_id, merchant_id, merchant_name, TerminalMode::Test).await
+    }
+
+    /// Registers a terminal of the given merchant in `mode`; returns its enrolment token.
+    pub async fn register_in(
+        &self,
+        terminal_id: &str,
+        merchant_id: &str,
+        merchant_name: &str,
+        mode: TerminalMode,
+    ) -> String {
         let reg = Registration {
             terminal_id: terminal_id.into(),
             merchant_id: merchant_id.into(),
             merchant_name: merchant_name.into(),
             location: "1 Quay St, Hong Kong; geo:22.2855,114.1577".into(),
+            mode,
         };
         terminals::register(&self.state.store, &self.state.keys, &reg, 24, Utc::now()).await.unwrap().token
+    }
+
+    /// A registered and enrolled production terminal.
+    pub async fn production_terminal(&self, terminal_id: &str) -> TestTerminal {
+        let token =
+            self.register_in(terminal_id, "104110070110001", "Harbour Books 海港书店", TerminalMode::Production).await;
+        self.enrolled(&token).await
     }
 
     pub fn admin_token(&self) -> String {
@@ -289,10 +309,22 @@ impl TestTerminal {
 
     /// A sale stamped `at`, whatever the clock says (what a thief with the key can do).
     pub async fn sale_dated(&mut self, at: chrono::DateTime<Utc>, delivery: Option<&str>) -> ComposedReceipt {
+        self.sale_edited(at, delivery, |_| {}).await
+    }
+
+    /// A sale whose transaction `edit` changes before it is signed (what a modified terminal
+    /// can sign: the platform must judge it by the terminal's certificate, not by its claims).
+    pub async fn sale_edited(
+        &mut self,
+        at: chrono::DateTime<Utc>,
+        delivery: Option<&str>,
+        edit: impl FnOnce(&mut ereceipt_core::model::Transaction),
+    ) -> ComposedReceipt {
         self.seed += 1;
         let time = at.with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap()).to_rfc3339();
         let policy = CardPolicy { accept_clear_tracks: true, allow_chip_fallback: false };
-        let (tx, _) = parse_transaction(&samples::transaction_json(self.seed, &time), &policy).unwrap();
+        let (mut tx, _) = parse_transaction(&samples::transaction_json(self.seed, &time), &policy).unwrap();
+        edit(&mut tx);
         let signer = Signer::new(&self.device.identity().unwrap()).unwrap();
         let delivery = delivery.map(str::to_owned);
         record_sale(

@@ -18,6 +18,7 @@ mod pull;
 mod refusals;
 mod replaced;
 mod revocation_race;
+mod test_mode;
 mod ui;
 mod verify_limits;
 mod web;

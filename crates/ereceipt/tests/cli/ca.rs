@@ -71,10 +71,11 @@ fn ca_issue_writes_a_terminal_directory() {
     assert_owner_only(&tdir.join("terminal.key"));
     assert_eq!(fs::read(tdir.join("ca.pem")).unwrap(), fs::read(ca.join("ca.pem")).unwrap());
     let settings = fs::read_to_string(tdir.join("terminal.toml")).unwrap();
-    assert!(settings.contains("test_cards = true"), "{settings}");
+    // The mode is the certificate's, not a setting (M8).
+    assert!(!settings.contains("test_cards ="), "{settings}");
     assert!(settings.contains("slip_width = 384"), "{settings}");
     assert!(run.stdout.contains("POS00001") && run.stdout.contains("898440358120001"), "{run}");
-    assert!(run.stdout.contains("test cards accepted"), "{run}");
+    assert!(run.stdout.contains("test terminal: test cards accepted"), "{run}");
 }
 
 #[test]
@@ -85,8 +86,44 @@ fn ca_issue_without_test_cards_says_nothing_of_test_cards() {
     let run = issue_terminal(&ca, &tdir, 576, false);
     run.assert_ok();
     assert!(!run.stdout.contains("test cards"), "{run}");
+    assert!(run.stdout.contains("production terminal"), "{run}");
     let settings = fs::read_to_string(tdir.join("terminal.toml")).unwrap();
-    assert!(settings.contains("test_cards = false"), "{settings}");
+    assert!(!settings.contains("test_cards ="), "{settings}");
+}
+
+/// `terminal ui --data-dir TDIR` on a loopback port of its own.
+fn terminal_ui(tdir: &Path) -> Run {
+    ereceipt([
+        OsStr::new("terminal"),
+        "ui".as_ref(),
+        "--data-dir".as_ref(),
+        tdir.as_os_str(),
+        "--listen".as_ref(),
+        "127.0.0.1:0".as_ref(),
+    ])
+}
+
+/// M8: the touch UI's authoriser is a simulator, so it does not start on a production terminal
+/// (its certificate says so), with a message saying why and what to do; `test_cards = true`
+/// edited into its settings is refused by name. A test terminal gets past that check (and then
+/// stops here only because it never enrolled with a platform).
+#[test]
+fn the_touch_ui_refuses_to_start_on_a_production_terminal() {
+    let tmp = TempDir::new().unwrap();
+    let ca = init_ca(&tmp.path().join("ca"));
+    let prod = tmp.path().join("production");
+    issue_terminal(&ca, &prod, 576, false).assert_ok();
+    let run = terminal_ui(&prod);
+    run.assert_exit(3);
+    run.assert_error(&["POS00001 is a production terminal", "simulator", "no link to a real acquirer host", "--test"]);
+    fs::write(prod.join("terminal.toml"), "test_cards = true\n").unwrap();
+    terminal_ui(&prod).assert_exit(3).assert_error(&["terminal.toml", "test_cards = true", "production terminal"]);
+
+    let test = tmp.path().join("test");
+    issue_terminal(&ca, &test, 576, true).assert_ok();
+    let run = terminal_ui(&test);
+    run.assert_exit(3);
+    assert!(!run.stderr.contains("production terminal"), "{run}");
 }
 
 /// `ca issue` with one option replaced; the run must be refused and create no directory.

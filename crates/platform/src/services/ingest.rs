@@ -8,7 +8,7 @@ use ereceipt_core::claims::ReceiptClaims;
 use ereceipt_core::digest::sha256;
 use ereceipt_core::encoding::decode_record;
 use ereceipt_core::identity::PosCertificate;
-use ereceipt_core::model::{DeliveryChoice, ReceiptRecord, TerminalInfo};
+use ereceipt_core::model::{Authorisation, DeliveryChoice, ReceiptRecord, TerminalInfo};
 use ereceipt_core::upload::{Acknowledgement, Envelope};
 use ereceipt_core::verify::{verify_image_with, Stored, TimeFacts, Verdict};
 
@@ -55,6 +55,13 @@ pub enum Refusal {
     /// The receipt was signed by a certificate of the CA that the platform never issued.
     #[error("receipt {receipt_id} was signed with certificate {serial}, which this platform never issued")]
     SignerUnknown { receipt_id: String, serial: String },
+    /// A production terminal's receipt carries what only test terminals may make: clear card
+    /// tracks or a simulated (or unstated) authorisation. The mode is the certificates' (the
+    /// CA wrote the registration's), never the receipt's own claim.
+    #[error(
+        "receipt {receipt_id} is refused: terminal {terminal} is a production terminal and the receipt carries {what}"
+    )]
+    TestFeature { receipt_id: String, terminal: String, what: &'static str },
     /// A different receipt is already stored under this id.
     #[error("a different receipt is already stored as {0}")]
     Conflict(String),
@@ -83,6 +90,7 @@ impl Refusal {
             Self::Unbound { .. } => "unbound",
             Self::SignerRevoked(_) => "signer_revoked",
             Self::SignerUnknown { .. } => "signer_unknown",
+            Self::TestFeature { .. } => "test_feature",
             Self::Conflict(_) => "conflict",
             Self::Unverifiable => "unverifiable",
             Self::Unavailable(_) => "unavailable",
@@ -170,6 +178,7 @@ pub fn open_and_verify(
         )));
     }
     bind(&record, record_hash, &claims, &image_signer, &signer, client)?;
+    production_rules(&record, &image_signer, client)?;
     let signer = image_signer;
     // The terminal validated the choice; one that still does not parse is dropped (logged), since
     // refusing the receipt would lose it from the platform.
@@ -226,6 +235,33 @@ fn bind(
     Ok(())
 }
 
+/// What a production terminal's receipt may not carry (M8). The terminal is a test terminal only
+/// when both the certificate that signed the receipt and the uploading one say so: the CA wrote
+/// the registration's mode into them, and the receipt's own fields cannot change it.
+fn production_rules(record: &ReceiptRecord, signer: &PosCertificate, client: &PosCertificate) -> Result<(), Refusal> {
+    if signer.mode.is_test() && client.mode.is_test() {
+        return Ok(());
+    }
+    let tx = &record.transaction;
+    let what = if !tx.card.encrypted_reader {
+        "clear (unencrypted) card-track data, which only test terminals may read; production terminals take an \
+         encrypting (SRED) reader's output"
+    } else {
+        match tx.authorisation {
+            Authorisation::Host => return Ok(()),
+            Authorisation::Simulated => "a simulated authorisation: no acquirer approved the sale",
+            Authorisation::Unstated => {
+                "no statement of who authorised the sale (a version 1 record): update the terminal's software"
+            }
+        }
+    };
+    Err(Refusal::TestFeature {
+        receipt_id: record.id.to_string(),
+        terminal: record.terminal.terminal_id.to_string(),
+        what,
+    })
+}
+
 /// The first field of a terminal's identity that differs, by name.
 fn terminal_mismatch(a: &TerminalInfo, b: &TerminalInfo) -> Option<&'static str> {
     if a.terminal_id != b.terminal_id {
@@ -243,7 +279,7 @@ fn terminal_mismatch(a: &TerminalInfo, b: &TerminalInfo) -> Option<&'static str>
 
 /// The first claim that differs, by name.
 fn claims_mismatch(a: &ReceiptClaims, b: &ReceiptClaims) -> Option<&'static str> {
-    let fields: [(&'static str, bool); 13] = [
+    let fields: [(&'static str, bool); 14] = [
         ("receipt id", a.id == b.id),
         ("terminal id", a.terminal_id == b.terminal_id),
         ("merchant id", a.merchant_id == b.merchant_id),
@@ -257,6 +293,7 @@ fn claims_mismatch(a: &ReceiptClaims, b: &ReceiptClaims) -> Option<&'static str>
         ("RRN", a.rrn == b.rrn),
         ("authorisation code", a.auth_code == b.auth_code),
         ("record hash", a.record_hash == b.record_hash),
+        ("authorisation", a.authorisation == b.authorisation),
     ];
     fields.into_iter().find(|(_, same)| !same).map(|(name, _)| name)
 }

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Duration, Utc};
 use ereceipt_core::contract::{ChainHead, ResumePoint};
 use ereceipt_core::enrolment::{self, EnrolmentToken};
-use ereceipt_core::identity::{CertError, PosCertificate};
+use ereceipt_core::identity::{CertError, PosCertificate, TerminalMode};
 use ereceipt_core::model::{Location, MerchantId, MerchantName, TerminalId, TerminalInfo};
 use serde::{Deserialize, Serialize};
 
@@ -61,6 +61,11 @@ pub struct Registration {
     pub merchant_id: String,
     pub merchant_name: String,
     pub location: String,
+    /// `production` (the default) or `test`: a test terminal may read clear test-card tracks
+    /// and sell with the simulated acquirer; production ones may not (ingest refuses such
+    /// receipts). Written into every certificate of the terminal; it cannot be changed later.
+    #[serde(default)]
+    pub mode: TerminalMode,
 }
 
 impl Registration {
@@ -108,6 +113,7 @@ pub async fn register(
         merchant_id: info.merchant_id.to_string(),
         merchant_name: info.merchant_name.to_string(),
         location: info.location.to_string(),
+        mode: reg.mode,
     };
     let new_token = NewToken {
         terminal_id: terminal.terminal_id.clone(),
@@ -151,6 +157,7 @@ fn info_of(row: &TerminalRow) -> Result<TerminalInfo, TerminalError> {
         merchant_id: row.merchant_id.clone(),
         merchant_name: row.merchant_name.clone(),
         location: row.location.clone(),
+        mode: row.mode,
     }
     .info()
 }
@@ -177,7 +184,8 @@ async fn issue(
     now: DateTime<Utc>,
     batch: i64,
 ) -> Result<Vec<u8>, TerminalError> {
-    let der = enrolment::sign_csr(&keys.ca, csr_der, &info_of(row)?, now, validity_days)?;
+    // The mode is the registration's, never the CSR's: the terminal cannot choose it.
+    let der = enrolment::sign_csr(&keys.ca, csr_der, &info_of(row)?, row.mode, now, validity_days)?;
     let cert = PosCertificate::parse(&der)?;
     store
         .record_certificate(

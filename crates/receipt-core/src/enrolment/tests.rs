@@ -17,7 +17,7 @@ fn a_signed_csr_carries_the_registered_identity_and_the_terminals_own_key() {
     let ca = create_ca("Test CA", now).unwrap();
     let key = generate_key().unwrap();
     let csr = create_csr(&key, "i-claim-to-be-someone-else").unwrap();
-    let der = sign_csr(&ca, &csr, &info(), now, 30).unwrap();
+    let der = sign_csr(&ca, &csr, &info(), TerminalMode::Production, now, 30).unwrap();
     let cert = PosCertificate::parse(&der).unwrap();
     assert_eq!(cert.terminal, info(), "identity comes from the registration, not the CSR subject");
     cert.verify_issued_by(&ca.cert_der, now.timestamp()).unwrap();
@@ -27,6 +27,25 @@ fn a_signed_csr_carries_the_registered_identity_and_the_terminals_own_key() {
     cert.verify(b"hello", &sig).unwrap();
 }
 
+/// The mode is the registration's, written by the CA: a test terminal's certificate says so,
+/// any other (a production one, one made before modes existed) reads as production.
+#[test]
+fn the_certificate_carries_the_registered_mode() {
+    let now = Utc::now();
+    let ca = create_ca("Test CA", now).unwrap();
+    let key = generate_key().unwrap();
+    let csr = create_csr(&key, "test").unwrap();
+    for mode in [TerminalMode::Test, TerminalMode::Production] {
+        let cert = PosCertificate::parse(&sign_csr(&ca, &csr, &info(), mode, now, 30).unwrap()).unwrap();
+        assert_eq!(cert.mode, mode);
+        cert.verify_issued_by(&ca.cert_der, now.timestamp()).unwrap();
+    }
+    let offline = crate::identity::issue_terminal(&ca, &info(), now, 30).unwrap();
+    assert_eq!(PosCertificate::parse(&offline.cert_der).unwrap().mode, TerminalMode::Production);
+    let test = crate::identity::issue_terminal_in(&ca, &info(), TerminalMode::Test, now, 30).unwrap();
+    assert_eq!(PosCertificate::parse(&test.cert_der).unwrap().mode, TerminalMode::Test);
+}
+
 #[test]
 fn a_csr_with_a_broken_signature_or_garbage_is_refused() {
     let now = Utc::now();
@@ -34,9 +53,9 @@ fn a_csr_with_a_broken_signature_or_garbage_is_refused() {
     let mut csr = create_csr(&generate_key().unwrap(), "x").unwrap();
     let n = csr.len();
     csr[n - 3] ^= 0x55; // inside the signature
-    let err = sign_csr(&ca, &csr, &info(), now, 30).unwrap_err();
+    let err = sign_csr(&ca, &csr, &info(), TerminalMode::Production, now, 30).unwrap_err();
     assert!(err.to_string().contains("certificate signing request"), "{err}");
-    let err = sign_csr(&ca, b"not a csr", &info(), now, 30).unwrap_err();
+    let err = sign_csr(&ca, b"not a csr", &info(), TerminalMode::Production, now, 30).unwrap_err();
     assert!(err.to_string().contains("certificate signing request"), "{err}");
 }
 

@@ -14,7 +14,7 @@ pub use money::{Currency, Money, MoneyLayout, MAX_MINOR};
 pub use receipt::{ChainLink, ReceiptRecord};
 pub use terminal::{Location, MerchantName, TerminalInfo};
 pub use time::{LocalTime, TimeLayout};
-pub use transaction::{Transaction, TransactionType};
+pub use transaction::{Authorisation, Transaction, TransactionType, SIMULATED_NOTICE, SIMULATED_NOTICE_ZH};
 
 /// A value that does not fit its field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

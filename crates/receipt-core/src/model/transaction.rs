@@ -53,6 +53,50 @@ impl fmt::Display for TransactionType {
     }
 }
 
+/// Who approved the sale: what the slip's authorisation code and RRN are worth. Signed in the
+/// record (and in the QR claims), so a simulated approval cannot pass for a real one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Authorisation {
+    /// The acquirer's host approved it (the codes are the host's).
+    Host,
+    /// A simulator approved it (demo and test terminals): no payment was authorised.
+    Simulated,
+    /// Not stated: a record of version 1, made before records said so. This build never makes
+    /// one; the platform refuses it from production terminals.
+    Unstated,
+}
+
+impl Authorisation {
+    /// The code in the canonical record and the QR claims; `None` for [`Self::Unstated`],
+    /// which is the field's absence.
+    pub fn code(self) -> Option<&'static str> {
+        match self {
+            Self::Host => Some("HOST"),
+            Self::Simulated => Some("SIMULATED"),
+            Self::Unstated => None,
+        }
+    }
+
+    /// Parses a stated code (`HOST` or `SIMULATED`).
+    pub fn from_code(code: &str) -> Option<Self> {
+        [Self::Host, Self::Simulated].into_iter().find(|a| a.code() == Some(code))
+    }
+
+    /// How verifiers and the API name it: `host`, `simulated` or `unstated`.
+    pub fn word(self) -> &'static str {
+        match self {
+            Self::Host => "host",
+            Self::Simulated => "simulated",
+            Self::Unstated => "unstated",
+        }
+    }
+}
+
+/// What simulated slips print and verifiers say of them.
+pub const SIMULATED_NOTICE: &str = "SIMULATED, NOT AUTHORISED";
+/// The notice in Chinese, printed above the English one.
+pub const SIMULATED_NOTICE_ZH: &str = "模拟交易 未经授权";
+
 /// One card transaction, without any sensitive card data: the card appears only as the
 /// PCI-safe summary (brand, BIN + last 4, name, entry mode).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -67,4 +111,6 @@ pub struct Transaction {
     pub rrn: Rrn,
     pub operator: OperatorId,
     pub card: CardSummary,
+    /// Who approved it.
+    pub authorisation: Authorisation,
 }

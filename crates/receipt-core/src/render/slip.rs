@@ -57,6 +57,9 @@ pub struct SlipView {
     /// Which copy this is, e.g. 持卡人存根 / CARDHOLDER COPY.
     pub copy_zh: String,
     pub copy_en: String,
+    /// Lines printed large under the heading and again above the amount, e.g. a simulated
+    /// sale's 模拟交易 未经授权 / SIMULATED, NOT AUTHORISED. Empty on a real sale's slip.
+    pub notice: Vec<String>,
 }
 
 /// A QR code symbol as a module matrix, without its quiet zone.
@@ -156,6 +159,12 @@ pub fn compose_slip(
     s.centered("UnionPay POS SALES SLIP", sc.subtitle)?;
     s.centered(&bilingual(&view.copy_zh, &view.copy_en), body)?;
     s.dashed_rule();
+    if !view.notice.is_empty() {
+        for line in &view.notice {
+            s.centered(line, big)?;
+        }
+        s.dashed_rule();
+    }
 
     s.label("商户名称 MERCHANT NAME")?;
     s.paragraph(&view.merchant_name, big, Align::Left)?;
@@ -185,6 +194,9 @@ pub fn compose_slip(
     let mut amount = sc.amount;
     while amount.size > big.size && fonts.measure_styled(&view.amount, amount)? > s.content_width() {
         amount.size -= 2;
+    }
+    for line in &view.notice {
+        s.centered(line, big)?;
     }
     s.field("金额 AMOUNT", &view.amount, amount)?;
     s.field("备注 REFERENCE", &view.receipt_id, body)?;

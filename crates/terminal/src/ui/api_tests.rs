@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock};
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use chrono::Utc;
-use ereceipt_core::identity::{create_ca, fingerprint_der, issue_terminal};
+use ereceipt_core::identity::{create_ca, fingerprint_der, issue_terminal_in, TerminalMode};
 use ereceipt_core::model::TerminalInfo;
 use ereceipt_core::render::slip::{Fonts, SlipWidth};
 use ereceipt_core::signature::CaptureConfig;
@@ -29,8 +29,13 @@ fn fonts() -> Arc<Fonts> {
         .clone()
 }
 
-/// An enrolled-looking terminal whose platform is unreachable (uploads are never tried here).
+/// An enrolled-looking test terminal whose platform is unreachable (uploads are never tried here).
 fn device(dir: &std::path::Path) -> Device {
+    device_in(dir, TerminalMode::Test)
+}
+
+/// [`device`] registered in `mode`.
+fn device_in(dir: &std::path::Path, mode: TerminalMode) -> Device {
     let now = Utc::now();
     let ca = create_ca("UI test CA", now).expect("CA");
     let info = TerminalInfo {
@@ -39,7 +44,7 @@ fn device(dir: &std::path::Path) -> Device {
         merchant_name: "深圳湾咖啡 Shenzhen Bay Coffee".parse().expect("name"),
         location: "深圳市南山区科苑路15号; geo:22.5431,113.9365".parse().expect("location"),
     };
-    let id = issue_terminal(&ca, &info, now, 30).expect("terminal certificate");
+    let id = issue_terminal_in(&ca, &info, mode, now, 30).expect("terminal certificate");
     let link = PlatformLink {
         url: "https://127.0.0.1:9".into(),
         info: PlatformInfo {
@@ -70,6 +75,52 @@ async fn ui(demo: bool) -> Ui {
     outbox.set_resume(&point, 0).await.expect("resume point");
     outbox.close().await;
     ui_on(dir, device, demo).await
+}
+
+/// A host authoriser that is not a simulator (what an acquirer SDK would plug in).
+struct HostAuthoriser;
+
+impl Authoriser for HostAuthoriser {
+    fn info(&self) -> AuthoriserInfo {
+        AuthoriserInfo { name: "a host".into(), simulator: false }
+    }
+    fn authorise<'a>(&'a self, _: AuthorisationRequest<'a>) -> AuthoriseFuture<'a> {
+        Box::pin(async { Err(AuthorisationError::Unavailable("not in this test".into())) })
+    }
+}
+
+/// M8: on a production terminal the UI refuses the simulator (outside the demo) and clear
+/// tracks, whatever it is configured with; a real authoriser without clear tracks starts.
+#[tokio::test]
+async fn a_production_terminal_refuses_the_simulator_and_clear_tracks() {
+    let attempt = |authoriser: Arc<dyn Authoriser>, clear: bool, demo: bool| async move {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = UiConfig {
+            device: device_in(dir.path(), TerminalMode::Production),
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            demo,
+            policy: ereceipt_core::card::CardPolicy { accept_clear_tracks: clear, allow_chip_fallback: false },
+            width: SlipWidth::W384,
+            fonts: fonts(),
+            currency: "CNY".parse().expect("CNY"),
+            operator: "01".parse().expect("operator"),
+            authoriser,
+            capture: CaptureConfig::default(),
+        };
+        UiApp::build(config).await.map(|_| ())
+    };
+    let e = attempt(Arc::new(SimulatedAuthoriser), false, false).await.expect_err("simulator refused");
+    assert!(matches!(e, UiStartError::SimulatorOnProduction { .. }), "{e}");
+    assert!(
+        e.to_string().contains("POS00077 is a production terminal")
+            && e.to_string().contains("no link to a real acquirer host"),
+        "{e}"
+    );
+    let e = attempt(Arc::new(HostAuthoriser), true, false).await.expect_err("clear tracks refused");
+    assert!(matches!(e, UiStartError::ClearTracksOnProduction { .. }), "{e}");
+    let e = attempt(Arc::new(SimulatedAuthoriser), true, true).await.expect_err("not even in the demo");
+    assert!(matches!(e, UiStartError::ClearTracksOnProduction { .. }), "{e}");
+    attempt(Arc::new(HostAuthoriser), false, false).await.expect("a real authoriser and a SRED reader start");
 }
 
 async fn ui_on(dir: tempfile::TempDir, device: Device, demo: bool) -> Ui {
@@ -200,6 +251,10 @@ async fn a_sale_goes_from_keypad_to_a_stored_receipt() {
     let ca = Device::new(ui._dir.path()).ca_der().expect("CA");
     let verdict = ereceipt_core::verify::verify_image(&png, &ca);
     assert_eq!(verdict.verdict, ereceipt_core::verify::Verdict::Authentic, "{}", verdict.reason);
+    // The simulator's approval is signed into the record and named by the verifier.
+    let record = ereceipt_core::encoding::decode_record(&entry.record).expect("record");
+    assert_eq!(record.transaction.authorisation, ereceipt_core::model::Authorisation::Simulated);
+    assert_eq!(verdict.receipt.expect("summary").authorisation, "simulated");
     let (_, st) = ui.json(ui.get(&format!("/api/receipts/{receipt}"))).await;
     assert_eq!(st["state"], "queued");
 

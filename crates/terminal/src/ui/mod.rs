@@ -83,6 +83,21 @@ pub enum UiStartError {
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
+    /// A production terminal with a simulated acquirer: every sale would be "approved" without
+    /// any authorisation.
+    #[error(
+        "terminal {terminal} is a production terminal, and the authoriser is a simulator (it approves \
+         every sale, authorising nothing): production terminals may not use it. This build has no \
+         link to a real acquirer host yet, so the touch UI cannot sell on a production terminal; \
+         use a test terminal (ereceipt platform terminal add --test) or ereceipt demo"
+    )]
+    SimulatorOnProduction { terminal: String },
+    /// A production terminal told to read clear card tracks.
+    #[error(
+        "terminal {terminal} is a production terminal: it may not read clear card tracks, only an \
+         encrypting (SRED) reader's output"
+    )]
+    ClearTracksOnProduction { terminal: String },
 }
 
 /// Everything the handlers share.
@@ -113,11 +128,23 @@ pub struct UiApp {
 }
 
 impl UiApp {
-    /// Loads the terminal's identity and outbox and binds the listener.
+    /// Loads the terminal's identity and outbox and binds the listener. A production terminal
+    /// (its certificate says so) is refused the simulated authoriser, outside the demo, and clear
+    /// card tracks.
     pub async fn build(config: UiConfig) -> Result<Self, UiStartError> {
         let identity = config.device.identity()?;
         let signer = Signer::new(&identity)?;
-        let terminal = config.device.certificate()?.terminal;
+        let certificate = config.device.certificate()?;
+        if !certificate.mode.is_test() {
+            let terminal = certificate.terminal.terminal_id.to_string();
+            if config.authoriser.info().simulator && !config.demo {
+                return Err(UiStartError::SimulatorOnProduction { terminal });
+            }
+            if config.policy.accept_clear_tracks {
+                return Err(UiStartError::ClearTracksOnProduction { terminal });
+            }
+        }
+        let terminal = certificate.terminal;
         let uploader = Uploader::open(&config.device).await?;
         let listener = TcpListener::bind(config.listen)
             .await

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use chrono::Utc;
 use ereceipt_core::card::CardSummary;
-use ereceipt_core::model::{BatchNo, LocalTime, Money, Stan, Transaction, TransactionType, VoucherNo};
+use ereceipt_core::model::{Authorisation, BatchNo, LocalTime, Money, Stan, Transaction, TransactionType, VoucherNo};
 use ereceipt_core::signature::Signature;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -275,6 +275,8 @@ async fn make_receipt(
         rrn: approval.rrn,
         operator: st.operator.clone(),
         card,
+        // Signed into the record, printed on the slip: a simulator's approval is no payment.
+        authorisation: if st.authoriser.info().simulator { Authorisation::Simulated } else { Authorisation::Host },
     };
     let receipt = record_sale(outbox, &st.signer, &st.fonts, st.width, transaction, signature, Some(delivery))
         .await

@@ -2,6 +2,7 @@
 //! times and delivery choices are domain types; other times are Unix milliseconds UTC; hashes
 //! are SHA-256.
 
+use ereceipt_core::identity::TerminalMode;
 use ereceipt_core::model::{DeliveryChoice, LocalTime, Money};
 
 use crate::domain::amounts::AmountBand;
@@ -17,6 +18,8 @@ pub struct NewTerminal {
     pub merchant_name: String,
     /// Where the terminal is used, free text for the operator.
     pub location: String,
+    /// Production or test: written into its certificates, enforced at ingest.
+    pub mode: TerminalMode,
 }
 
 /// A single-use enrolment token. Only its SHA-256 is stored; the token itself goes to the terminal.
@@ -47,6 +50,8 @@ pub struct TerminalRow {
     pub revoked_at: Option<i64>,
     /// Why it was revoked.
     pub revoke_reason: Option<String>,
+    /// Production or test, as registered.
+    pub mode: TerminalMode,
 }
 
 /// A certificate the platform's CA issued to a terminal.

@@ -11,7 +11,7 @@ use super::{
 };
 
 const TERMINAL_COLUMNS: &str =
-    "terminal_id, merchant_id, merchant_name, location, created_at, revoked_at, revoke_reason";
+    "terminal_id, merchant_id, merchant_name, location, created_at, revoked_at, revoke_reason, mode";
 const CERTIFICATE_COLUMNS: &str = "serial_hex, terminal_id, fingerprint, not_before, not_after, issued_at, revoked_at";
 
 /// Where an enrolment's receipts continue, as stored: see [`Store::resume_of`].
@@ -37,14 +37,15 @@ impl Store {
         // Write first: a SQLite transaction that starts with a write takes the lock up front.
         let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query(
-            "INSERT INTO terminals (terminal_id, merchant_id, merchant_name, location, created_at) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (terminal_id) DO NOTHING",
+            "INSERT INTO terminals (terminal_id, merchant_id, merchant_name, location, created_at, mode) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (terminal_id) DO NOTHING",
         )
         .bind(&t.terminal_id)
         .bind(&t.merchant_id)
         .bind(&t.merchant_name)
         .bind(&t.location)
         .bind(now)
+        .bind(t.mode.code())
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -298,6 +299,7 @@ async fn insert_token(
 }
 
 fn terminal_from_row(row: &AnyRow) -> Result<TerminalRow, StoreError> {
+    let mode: String = column(row, "mode")?;
     Ok(TerminalRow {
         terminal_id: column(row, "terminal_id")?,
         merchant_id: column(row, "merchant_id")?,
@@ -306,6 +308,9 @@ fn terminal_from_row(row: &AnyRow) -> Result<TerminalRow, StoreError> {
         created_at: column(row, "created_at")?,
         revoked_at: column(row, "revoked_at")?,
         revoke_reason: column(row, "revoke_reason")?,
+        mode: mode
+            .parse()
+            .map_err(|_| StoreError::CorruptRow("terminals.mode is neither production nor test".into()))?,
     })
 }
 

@@ -27,6 +27,7 @@ pub(crate) async fn store_with_receipt(delivery: (&str, &str)) -> (Store, tempfi
         merchant_id: "104110070110001".into(),
         merchant_name: "海港书店 Harbour Books".into(),
         location: "1 Quay St".into(),
+        mode: ereceipt_core::identity::TerminalMode::Test,
     };
     let token = NewToken { terminal_id: "T0000501".into(), token_hash: [1; 32], expires_at: i64::MAX };
     store.add_terminal(&terminal, &token, 0).await.unwrap();

@@ -32,7 +32,7 @@ pub async fn list_terminals(_: Admin, State(st): State<SharedState>) -> Result<J
             serde_json::json!({
                 "terminal_id": t.terminal_id, "merchant_id": t.merchant_id, "merchant_name": t.merchant_name,
                 "location": t.location, "created_at": t.created_at, "revoked_at": t.revoked_at,
-                "revoke_reason": t.revoke_reason,
+                "revoke_reason": t.revoke_reason, "mode": t.mode,
             })
         })
         .collect();

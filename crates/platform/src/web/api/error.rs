@@ -147,7 +147,9 @@ impl From<Refusal> for ApiError {
             Refusal::NotPos(_) | Refusal::CertificateRefused { .. } | Refusal::WrongTerminal { .. } => {
                 StatusCode::FORBIDDEN
             }
-            Refusal::SignerRevoked(_) | Refusal::SignerUnknown { .. } => StatusCode::FORBIDDEN,
+            Refusal::SignerRevoked(_) | Refusal::SignerUnknown { .. } | Refusal::TestFeature { .. } => {
+                StatusCode::FORBIDDEN
+            }
             Refusal::Malformed(_) | Refusal::Open | Refusal::Inconsistent(_) => StatusCode::BAD_REQUEST,
             Refusal::NotAuthentic { .. } | Refusal::Unbound { .. } | Refusal::Unverifiable => {
                 StatusCode::UNPROCESSABLE_ENTITY

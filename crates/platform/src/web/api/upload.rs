@@ -59,7 +59,8 @@ pub async fn upload(
         Err(refusal) => {
             st.metrics.refuse(refusal.reason());
             tracing::warn!(terminal = terminal.as_deref().unwrap_or("-"), reason = refusal.reason(), detail = %refusal, "upload refused");
-            if let Refusal::Conflict(receipt_id) = &refusal {
+            // Kept for the operator (GET /api/v1/admin/refusals): receipts the terminal parks.
+            if let Refusal::Conflict(receipt_id) | Refusal::TestFeature { receipt_id, .. } = &refusal {
                 let note = store::Refusal {
                     at: Utc::now().timestamp_millis(),
                     terminal_id: terminal.clone().unwrap_or_default(),

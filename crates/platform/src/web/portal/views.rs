@@ -4,7 +4,9 @@
 use axum::extract::Query;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use ereceipt_core::model::{LocalTime, Money, MoneyLayout, TimeLayout};
+use ereceipt_core::model::{
+    Authorisation, LocalTime, Money, MoneyLayout, TimeLayout, SIMULATED_NOTICE, SIMULATED_NOTICE_ZH,
+};
 use ereceipt_core::verify::{Verdict, Verification};
 use maud::{html, Markup, DOCTYPE};
 use serde::Deserialize;
@@ -286,6 +288,13 @@ pub(crate) fn verdict(l: Lang, v: &Verification) -> Markup {
             strong { (text) }
             @if let Some(s) = &v.signer { p.small { (l.t("Signer: ", "签名者：")) (s.subject) } }
             @if v.verdict != Verdict::Authentic { p.small { (v.reason) } }
+            @if v.claims.as_ref().is_some_and(|c| c.authorisation == Authorisation::Simulated) {
+                p id="simulated" {
+                    strong { (SIMULATED_NOTICE_ZH) " / " (SIMULATED_NOTICE) }
+                    " " (l.t("A simulator approved this sale, not the acquirer: it records no real payment.",
+                             "此交易由模拟器批准，并非收单机构授权，不代表真实付款。"))
+                }
+            }
         }
     }
 }

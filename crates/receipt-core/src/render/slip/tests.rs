@@ -28,6 +28,7 @@ fn view() -> SlipView {
         receipt_id: "POS00001-000001-000123".into(),
         copy_zh: "持卡人存根".into(),
         copy_en: "CARDHOLDER COPY".into(),
+        notice: Vec::new(),
     }
 }
 
@@ -114,6 +115,45 @@ fn merchant_name_is_drawn_as_glyphs() {
     let b = render(&v, &fonts, SlipWidth::W576);
     let differing = a.pixels().iter().zip(b.pixels()).filter(|(p, q)| p != q).count();
     assert!(differing > 200, "{differing}");
+}
+
+/// The rows of `line` as the slip centres it in the emphasis style at `width`, cropped to its ink.
+fn centred_line(line: &str, fonts: &Fonts, width: SlipWidth) -> Vec<Vec<u8>> {
+    let sc = Scale::for_width(width);
+    let mut sheet = Sheet::new(fonts, width.pixels(), &sc);
+    sheet.centered(line, sc.emphasis).unwrap();
+    let w = sheet.canvas.width() as usize;
+    let rows: Vec<Vec<u8>> = sheet.canvas.pixels().chunks(w).map(<[u8]>::to_vec).collect();
+    let inked: Vec<usize> = (0..rows.len()).filter(|&y| rows[y].contains(&INK)).collect();
+    rows[inked[0]..=inked[inked.len() - 1]].to_vec()
+}
+
+/// How many times the rows of `block` appear, whole and in place, in `slip`.
+fn occurrences(slip: &Canvas, block: &[Vec<u8>]) -> usize {
+    let w = slip.width() as usize;
+    let rows: Vec<&[u8]> = slip.pixels().chunks(w).collect();
+    (0..=rows.len().saturating_sub(block.len()))
+        .filter(|&y| block.iter().enumerate().all(|(i, r)| rows[y + i] == r.as_slice()))
+        .count()
+}
+
+/// A simulated sale's slip says so on the image itself, in both languages, at the head and
+/// again above the amount; a real sale's slip does not.
+#[test]
+fn a_notice_is_printed_at_the_head_and_above_the_amount() {
+    let Some(fonts) = wqy() else { return };
+    for width in [SlipWidth::W576, SlipWidth::W384] {
+        let plain = render(&view(), &fonts, width);
+        let mut v = view();
+        v.notice = vec![crate::model::SIMULATED_NOTICE_ZH.into(), crate::model::SIMULATED_NOTICE.into()];
+        let marked = render(&v, &fonts, width);
+        assert_well_formed(&marked, width);
+        for line in &v.notice {
+            let block = centred_line(line, &fonts, width);
+            assert_eq!(occurrences(&marked, &block), 2, "{line} at {} px", width.pixels());
+            assert_eq!(occurrences(&plain, &block), 0, "{line} at {} px", width.pixels());
+        }
+    }
 }
 
 #[test]

@@ -97,6 +97,7 @@ pub(super) fn new_terminal(terminal_id: &str, merchant_id: &str) -> NewTerminal 
         merchant_id: merchant_id.to_owned(),
         merchant_name: format!("Shop {merchant_id}"),
         location: "Counter 1".to_owned(),
+        mode: ereceipt_core::identity::TerminalMode::Production,
     }
 }
 

@@ -9,6 +9,7 @@ use crate::infra::store::{CertificateRow, ResumeRow, Store, StoreError, Terminal
 
 behaviours!(
     adding_a_terminal_twice_is_refused,
+    a_terminal_keeps_the_mode_it_was_registered_in,
     a_token_enrols_once,
     of_eight_concurrent_enrolments_one_wins,
     expired_and_unknown_tokens_are_refused,
@@ -38,6 +39,7 @@ async fn adding_a_terminal_twice_is_refused(store: &Store) {
         created_at: 1_000,
         revoked_at: None,
         revoke_reason: None,
+        mode: ereceipt_core::identity::TerminalMode::Production,
     };
     assert_eq!(store.terminal("POS00002").await.expect("read"), Some(expected.clone()));
     // The refused registration left no token behind; the first one still works.
@@ -48,6 +50,19 @@ async fn adding_a_terminal_twice_is_refused(store: &Store) {
     let ids: Vec<String> = store.terminals().await.expect("list").into_iter().map(|t| t.terminal_id).collect();
     assert_eq!(ids, ["POS00001", "POS00002"]);
     assert_eq!(store.terminal("POS09999").await.expect("read"), None);
+}
+
+/// M8: the registration's mode is what enrolment reads back (and the CA then writes).
+async fn a_terminal_keeps_the_mode_it_was_registered_in(store: &Store) {
+    use ereceipt_core::identity::TerminalMode;
+    let mut test = new_terminal("POS00003", "M1");
+    test.mode = TerminalMode::Test;
+    store.add_terminal(&test, &token("POS00003", 4, 10_000), 1_000).await.expect("add");
+    store.add_terminal(&new_terminal("POS00004", "M1"), &token("POS00004", 5, 10_000), 1_000).await.expect("add");
+    assert_eq!(store.consume_token(&[4; 32], 2_000).await.expect("enrol").mode, TerminalMode::Test);
+    assert_eq!(store.consume_token(&[5; 32], 2_000).await.expect("enrol").mode, TerminalMode::Production);
+    let modes: Vec<_> = store.terminals().await.expect("list").into_iter().map(|t| t.mode).collect();
+    assert_eq!(modes, [TerminalMode::Test, TerminalMode::Production]);
 }
 
 async fn a_token_enrols_once(store: &Store) {
