@@ -149,7 +149,10 @@ async fn serve(dir: &Path, platform_port: u16, ui_port: u16) -> Result<()> {
     say!("  platform portal  {portal_url}/   (customers' pull login: {portal_url}/pull)");
     say!("  deliveries       {}   (emails as .eml, SMS and MMS logs)", outbox.display());
     say!("  platform CA      {}   (ereceipt verify RECEIPT.png --trust this file)", pdir.join("ca.pem").display());
-    say!("  admin API        {admin_url}   (operator certificate and key: {}/demo.pem, demo.key)", operator_dir.display());
+    say!(
+        "  admin API        {admin_url}   (operator certificate and key: {}/demo.pem, demo.key)",
+        operator_dir.display()
+    );
     say!("  staff sign-in    {portal_url}/staff/login   (merchant and acquirer users: {})", staff.display());
     say!("  data             {}", dir.display());
     say!();

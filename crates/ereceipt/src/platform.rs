@@ -11,8 +11,8 @@ use clap::{Args, Subcommand};
 use ereceipt_core::identity::TerminalMode;
 use ereceipt_platform::app::{self, App};
 use ereceipt_platform::services::chain::analyse_after;
-use ereceipt_platform::services::{staff, staff_enrolment};
 use ereceipt_platform::services::terminals::{self, Registration};
+use ereceipt_platform::services::{staff, staff_enrolment};
 use ereceipt_platform::settings::Settings;
 
 #[derive(Subcommand)]

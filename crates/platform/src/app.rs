@@ -84,10 +84,11 @@ impl App {
             .await
             .map_err(|source| StartError::Bind { addr: settings.admin_listen, source })?;
         let link_addr = portal.as_ref().and_then(|(l, _)| l.local_addr().ok()).unwrap_or(addr);
-        let portal_url = settings.delivery.portal_url.as_ref().map_or_else(
-            || format!("https://{link_addr}"),
-            |u| u.as_str().trim_end_matches('/').to_owned(),
-        );
+        let portal_url = settings
+            .delivery
+            .portal_url
+            .as_ref()
+            .map_or_else(|| format!("https://{link_addr}"), |u| u.as_str().trim_end_matches('/').to_owned());
         let channels = match crate::services::delivery::channels(
             &settings.delivery,
             &settings.outbox_dir(),

@@ -239,7 +239,12 @@ impl TestPlatform {
         if path.starts_with("/api/v1/admin") {
             self.admin.get(format!("{}{path}", self.admin_url)).send().await.unwrap()
         } else {
-            self.anonymous_client().get(format!("{}{path}", self.url)).bearer_auth(self.admin_token()).send().await.unwrap()
+            self.anonymous_client()
+                .get(format!("{}{path}", self.url))
+                .bearer_auth(self.admin_token())
+                .send()
+                .await
+                .unwrap()
         }
     }
 

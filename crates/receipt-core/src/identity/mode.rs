@@ -99,10 +99,10 @@ pub(crate) fn mode_of(cert: &X509Certificate<'_>) -> Result<TerminalMode, CertEr
     let mut mode = TerminalMode::Production;
     for ext in cert.extensions() {
         match ext.parsed_extension() {
-            ParsedExtension::CertificatePolicies(policies) => {
-                if policies.iter().any(|p| p.policy_id.as_bytes() == oid.as_slice()) {
-                    mode = TerminalMode::Test;
-                }
+            ParsedExtension::CertificatePolicies(policies)
+                if policies.iter().any(|p| p.policy_id.as_bytes() == oid.as_slice()) =>
+            {
+                mode = TerminalMode::Test;
             }
             ParsedExtension::ParseError { .. } if ext.oid.to_id_string() == "2.5.29.32" => {
                 return Err(CertError::NotPos("its certificate policies do not parse".into()));

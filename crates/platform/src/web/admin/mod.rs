@@ -23,7 +23,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/api/v1/admin/audit", get(audit_log))
         .route_layer(middleware::from_fn_with_state(state.clone(), gate::gate))
         .layer(DefaultBodyLimit::max(MAX_ADMIN_BODY))
-        .with_state(state);
+        .with_state(state.clone());
     crate::web::with_request_ids(routes, &state)
 }
 
