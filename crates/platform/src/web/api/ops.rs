@@ -8,7 +8,7 @@ use axum::Json;
 use chrono::Utc;
 use ereceipt_core::contract::{PlatformInfo, HPKE_SUITE};
 
-use super::{Admin, ApiError};
+use super::{ApiError, QueryClient};
 use crate::web::state::SharedState;
 
 pub async fn health() -> &'static str {
@@ -25,7 +25,7 @@ pub async fn ready(State(st): State<SharedState>) -> Result<&'static str, ApiErr
 
 /// Prometheus metrics, for the operator only (the admin token): counts of uploads, refusals
 /// and deliveries are not for the internet.
-pub async fn metrics(_: Admin, State(st): State<SharedState>) -> impl IntoResponse {
+pub async fn metrics(_: QueryClient, State(st): State<SharedState>) -> impl IntoResponse {
     if let Ok(n) = st.store.deliveries_pending().await {
         st.metrics.deliveries_pending.set(n);
     }
