@@ -166,9 +166,12 @@ mod tests {
         let newer = table.admit().expect("room");
         // The oldest is being answered: it is not the one closed.
         let busy = oldest.activity.serving();
+        // Waits are compared in whole milliseconds: space the events out so none tie.
+        tokio::time::sleep(Duration::from_millis(5)).await;
         let fourth = table.admit().expect("a waiting one makes room");
         assert_eq!(table.len(), 3);
         tokio::time::timeout(Duration::from_secs(1), answered.activity.closed()).await.expect("told to close");
+        tokio::time::sleep(Duration::from_millis(5)).await;
         drop(busy);
         // Once answered, the oldest has just made progress: the one waiting longest now goes.
         let fifth = table.admit().expect("room");
