@@ -58,41 +58,26 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DeviceError + '_ {
 
 /// Writes a file via a temporary name and rename, so a crash leaves the old or the new file.
 ///
-/// The temporary file is new (`.NAME.PID-N.tmp`, created exclusively, O_EXCL, with its final
-/// mode), so nothing an earlier crash left behind is ever reused with its mode: a key is never
+/// The temporary file is new (`.NAME.XXXXXX.tmp` from `tempfile`, created exclusively,
+/// O_EXCL, with its final mode), so nothing an earlier crash left behind is ever reused with its mode: a key is never
 /// written into a 0644 file. The file is synced before the rename and the directory after it,
 /// so the rename itself survives a power cut.
 pub fn write_atomic(path: &Path, contents: &[u8], private: bool) -> Result<(), DeviceError> {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(0);
     let dir = parent_dir(path);
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
+    // A fresh name created exclusively (O_EXCL) with its final mode, removed if anything fails.
+    let prefix = format!(".{name}.");
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(".tmp");
     #[cfg(unix)]
     {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(if private { 0o600 } else { 0o644 });
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(if private { 0o600 } else { 0o644 }));
     }
-    let mut attempts = 0;
-    let (tmp, mut f) = loop {
-        let tmp = dir.join(format!(".{name}.{}-{}.tmp", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed)));
-        match opts.open(&tmp) {
-            Ok(f) => break (tmp, f),
-            // Left by an earlier process with our pid: take the next name.
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempts < 100 => attempts += 1,
-            Err(e) => return Err(io(&tmp)(e)),
-        }
-    };
-    if let Err(e) = f.write_all(contents).and_then(|()| f.sync_all()) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(io(&tmp)(e));
-    }
-    drop(f);
-    if let Err(e) = std::fs::rename(&tmp, path) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(io(path)(e));
-    }
+    let mut tmp = builder.tempfile_in(dir).map_err(io(dir))?;
+    let written = tmp.write_all(contents).and_then(|()| tmp.as_file().sync_all());
+    written.map_err(|e| io(tmp.path())(e))?;
+    tmp.persist(path).map_err(|e| io(path)(e.error))?;
     sync_dir(dir)
 }
 

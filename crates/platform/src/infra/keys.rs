@@ -64,42 +64,27 @@ fn bad(path: &Path, detail: impl std::fmt::Display) -> KeysError {
 /// Writes `contents` under a temporary name and renames it into place, so a crash leaves either
 /// no file or the whole file, never an empty or half-written key.
 ///
-/// The temporary file is new (`.NAME.PID-N.tmp`, created exclusively, O_EXCL, with its final
-/// mode), so nothing an earlier crash left behind is reused with its mode: a key is never
+/// The temporary file is new (`.NAME.XXXXXX.tmp` from `tempfile`, created exclusively,
+/// O_EXCL, with its final mode), so nothing an earlier crash left behind is reused with its mode: a key is never
 /// written into a 0644 file. The file is synced before the rename and the directory after it.
 /// (The terminal's `device::write_atomic` is the same function: the two crates share only the
 /// receipt core, which does no I/O.)
 fn write_atomic(path: &Path, contents: &[u8], private: bool) -> Result<(), KeysError> {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(0);
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
+    // A fresh name created exclusively (O_EXCL) with its final mode, removed if anything fails.
+    let prefix = format!(".{name}.");
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(".tmp");
     #[cfg(unix)]
     {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(if private { 0o600 } else { 0o644 });
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(if private { 0o600 } else { 0o644 }));
     }
-    let mut attempts = 0;
-    let (tmp, mut f) = loop {
-        let tmp = dir.join(format!(".{name}.{}-{}.tmp", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed)));
-        match opts.open(&tmp) {
-            Ok(f) => break (tmp, f),
-            // Left by an earlier process with our pid: take the next name.
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempts < 100 => attempts += 1,
-            Err(e) => return Err(io(&tmp)(e)),
-        }
-    };
-    if let Err(e) = f.write_all(contents).and_then(|()| f.sync_all()) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(io(&tmp)(e));
-    }
-    drop(f);
-    if let Err(e) = std::fs::rename(&tmp, path) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(io(path)(e));
-    }
+    let mut tmp = builder.tempfile_in(dir).map_err(io(dir))?;
+    let written = tmp.write_all(contents).and_then(|()| tmp.as_file().sync_all());
+    written.map_err(|e| io(tmp.path())(e))?;
+    tmp.persist(path).map_err(|e| io(path)(e.error))?;
     #[cfg(unix)]
     std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))?;
     Ok(())
