@@ -10,6 +10,7 @@ macro_rules! say {
     }};
 }
 
+mod bundle;
 mod ca;
 mod demo;
 mod files;
@@ -62,6 +63,9 @@ enum Command {
         #[arg(long, value_name = "OUT.png")]
         annotate: Option<PathBuf>,
     },
+    /// Acquirers' retrieval bundles: check one offline.
+    #[command(subcommand)]
+    Bundle(bundle::BundleCommand),
     /// The management platform: serve, and administer terminals.
     #[command(subcommand)]
     Platform(platform::PlatformCommand),
@@ -114,6 +118,7 @@ fn main() {
         ),
         Command::Demo { dir, platform_port, ui_port } => demo::run(&dir, platform_port, ui_port).map(|()| 0),
         Command::Sample { dir, font } => sample::run(&dir, font.as_deref()).map(|()| 0),
+        Command::Bundle(c) => bundle::run(c),
         Command::Platform(c) => platform::run(c).map(|()| 0),
         Command::Terminal(c) => terminal::run(c),
         Command::Config(ConfigCommand::Example) => {

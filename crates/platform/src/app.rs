@@ -93,7 +93,7 @@ impl App {
             &settings.delivery,
             &settings.outbox_dir(),
             link_addr,
-            &keys.otp_key,
+            &keys.link_key,
         ) {
             Ok(c) => Some(Arc::new(c)),
             Err(e) => {

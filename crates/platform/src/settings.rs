@@ -162,6 +162,9 @@ batch_size = 200
 # Links in messages point here (an http or https URL). Not set: https:// and the portal
 # listener's address (portal_listen), else the main listener's.
 # portal_url = "https://receipts.example.com"
+# Days a message's link opens its receipt without a login, from when the receipt was stored;
+# after that the link asks for the code login (customers' receipts stay for the retention).
+link_days = 90
 workers = 2
 # A worker's claim on a delivery. After a crash mid-send the delivery is sent again once the
 # claim runs out; each attempt is cut off at 3/4 of it, which must exceed every channel's

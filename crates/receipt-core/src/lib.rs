@@ -3,6 +3,7 @@
 //! Pure logic: no file or network I/O, no async, no clock (time is always passed in).
 
 pub mod annotate;
+pub mod bundle;
 pub mod card;
 pub mod claims;
 pub mod compose;

@@ -242,6 +242,17 @@ pub struct Acknowledgement {
 /// The platform's acknowledgement signing key (Ed25519, PKCS#8).
 pub struct AckSigner(Ed25519KeyPair);
 
+/// What precedes a retrieval bundle's manifest in the message the acknowledgement key signs.
+pub const MANIFEST_CONTEXT: &[u8] = b"ereceipt retrieval bundle manifest v1\0";
+
+/// Whether `signature` is [`AckSigner::sign_manifest`]'s signature of `manifest` under
+/// `platform_ack_key`.
+pub fn manifest_signature_verifies(manifest: &[u8], signature: &[u8], platform_ack_key: &[u8]) -> bool {
+    let mut message = MANIFEST_CONTEXT.to_vec();
+    message.extend_from_slice(manifest);
+    UnparsedPublicKey::new(&ED25519, platform_ack_key).verify(&message, signature).is_ok()
+}
+
 impl AckSigner {
     /// A fresh key; returns it with its PKCS#8 bytes for the data directory.
     pub fn generate() -> Result<(Self, Zeroizing<Vec<u8>>), UploadError> {
@@ -257,6 +268,15 @@ impl AckSigner {
         out.copy_from_slice(self.0.public_key().as_ref());
         out
     }
+    /// Ed25519 over [`MANIFEST_CONTEXT`] ‖ `manifest`: the signature of a retrieval bundle's
+    /// `MANIFEST.txt`. The context keeps it apart from acknowledgements, whose signed body is
+    /// a CBOR map (never this text), so neither can be passed off as the other.
+    pub fn sign_manifest(&self, manifest: &[u8]) -> Vec<u8> {
+        let mut message = MANIFEST_CONTEXT.to_vec();
+        message.extend_from_slice(manifest);
+        self.0.sign(&message).as_ref().to_vec()
+    }
+
     /// The signed acknowledgement as sent to the terminal.
     pub fn sign(&self, ack: &Acknowledgement) -> Vec<u8> {
         let body = ack_body(ack);

@@ -106,7 +106,9 @@ async fn evidence_is_offered_wherever_the_receipt_can_be_downloaded() {
     assert_eq!((ack.receipt_id.as_str(), ack.record_hash), (id.as_str(), r.record_hash));
 
     // The receipt's short link (what SMS and email carry) serves it next to PNG and PDF.
-    let link = ereceipt_platform::services::links::receipt_link(&platform.state.keys.otp_key, &platform.url, &id);
+    let expires = chrono::Utc::now().timestamp_millis() + 86_400_000;
+    let link =
+        ereceipt_platform::services::links::receipt_link(&platform.state.keys.link_key, &platform.url, &id, expires);
     let token = link.split("?k=").nth(1).unwrap().to_owned();
     let http = platform.anonymous_client();
     let page = http.get(&link).send().await.unwrap().text().await.unwrap();
@@ -115,4 +117,45 @@ async fn evidence_is_offered_wherever_the_receipt_can_be_downloaded() {
         http.get(format!("{}/r/{id}/png?k={token}&download=1&format=evidence", platform.url)).send().await.unwrap();
     assert_eq!(file.status(), 200);
     assert_eq!(file.text().await.unwrap(), text);
+}
+
+/// Finding L11: a message's link opened its receipt for ever, under the key that also sealed the
+/// staff's second factors. Now it expires into the code login, and only `link.key` makes one.
+#[tokio::test]
+async fn a_message_link_expires_into_the_code_login_and_no_other_key_makes_one() {
+    use ereceipt_platform::services::links::receipt_link;
+    let platform = TestPlatform::start(Db::Sqlite).await;
+    let mut t = platform.terminal("T0000603").await;
+    let id = t.sale().await.record.id.to_string();
+    assert_eq!(t.uploader.upload_next().await.unwrap(), Step::Uploaded(id.clone()));
+    let http = platform.client_builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let keys = &platform.state.keys;
+    let now = chrono::Utc::now().timestamp_millis();
+    let get = |url: String| {
+        let http = http.clone();
+        async move { http.get(url).send().await.unwrap() }
+    };
+    let token = |link: &str| link.split("?k=").nth(1).unwrap().to_owned();
+
+    let fresh = receipt_link(&keys.link_key, &platform.url, &id, now + 86_400_000);
+    assert_eq!(get(fresh.clone()).await.status(), 200);
+    assert_eq!(get(format!("{}/r/{id}/png?k={}", platform.url, token(&fresh))).await.status(), 200);
+
+    let own = format!("/pull/receipts/{id}");
+    let expired = receipt_link(&keys.link_key, &platform.url, &id, now - 2 * 86_400_000);
+    let answer = get(expired.clone()).await;
+    assert!(answer.status().is_redirection(), "an expired link goes to the code login: {}", answer.status());
+    assert_eq!(answer.headers()["location"], own.as_str());
+    assert_eq!(get(format!("{}/r/{id}/png?k={}", platform.url, token(&expired))).await.status(), 404);
+    // The permanent 16-character tokens of earlier versions lead to the login too.
+    let legacy = get(format!("{}/r/{id}?k=AbCdEfGhIjKlMnOp", platform.url)).await;
+    assert_eq!(legacy.headers()["location"], own.as_str());
+
+    // A token made under any other key of the platform opens nothing.
+    for other in [&keys.otp_key, &keys.totp_key, &keys.csrf_key] {
+        let forged = receipt_link(other, &platform.url, &id, now + 86_400_000);
+        let page = get(forged.clone()).await;
+        assert_eq!(page.status(), 404, "a link under another key");
+        assert_eq!(get(format!("{}/r/{id}/png?k={}", platform.url, token(&forged))).await.status(), 404);
+    }
 }

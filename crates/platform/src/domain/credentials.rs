@@ -62,7 +62,7 @@ pub enum AccountError {
     #[error("usernames are 3 to 64 characters: lowercase letters, digits, '.', '_' or '-'")]
     BadUsername,
     /// A sealed TOTP secret that does not open with this platform's key.
-    #[error("the stored second-factor secret does not open with this platform's otp.key")]
+    #[error("the stored second-factor secret does not open with this platform's totp.key")]
     Unseal,
     /// The TOTP parameters were refused by the TOTP library.
     #[error("TOTP: {0}")]
@@ -182,17 +182,17 @@ pub fn check_totp(secret: &[u8], code: &str, unix_seconds: u64, last_step: i64) 
     Ok(found.filter(|&s| s > last_step))
 }
 
-fn seal_key(otp_key: &[u8]) -> Result<LessSafeKey, AccountError> {
-    let derived = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, otp_key), b"ereceipt totp seal v1");
+fn seal_key(totp_key: &[u8]) -> Result<LessSafeKey, AccountError> {
+    let derived = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, totp_key), b"ereceipt totp seal v1");
     let key = UnboundKey::new(&CHACHA20_POLY1305, derived.as_ref()).map_err(|_| AccountError::Unseal)?;
     Ok(LessSafeKey::new(key))
 }
 
 /// Seals a TOTP secret for storage: nonce ‖ ChaCha20-Poly1305(secret), bound to the username.
-pub fn seal_secret(otp_key: &[u8], username: &str, secret: &[u8]) -> Result<Vec<u8>, AccountError> {
+pub fn seal_secret(totp_key: &[u8], username: &str, secret: &[u8]) -> Result<Vec<u8>, AccountError> {
     let nonce = random::<NONCE_LEN>()?;
     let mut buf = secret.to_vec();
-    seal_key(otp_key)?
+    seal_key(totp_key)?
         .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(username.as_bytes()), &mut buf)
         .map_err(|_| AccountError::Unseal)?;
     let mut out = nonce.to_vec();
@@ -201,14 +201,14 @@ pub fn seal_secret(otp_key: &[u8], username: &str, secret: &[u8]) -> Result<Vec<
 }
 
 /// Opens what [`seal_secret`] sealed for the same username.
-pub fn open_secret(otp_key: &[u8], username: &str, sealed: &[u8]) -> Result<Vec<u8>, AccountError> {
+pub fn open_secret(totp_key: &[u8], username: &str, sealed: &[u8]) -> Result<Vec<u8>, AccountError> {
     if sealed.len() < NONCE_LEN + aead::CHACHA20_POLY1305.tag_len() {
         return Err(AccountError::Unseal);
     }
     let (nonce, body) = sealed.split_at(NONCE_LEN);
     let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| AccountError::Unseal)?;
     let mut buf = body.to_vec();
-    let plain = seal_key(otp_key)?
+    let plain = seal_key(totp_key)?
         .open_in_place(nonce, Aad::from(username.as_bytes()), &mut buf)
         .map_err(|_| AccountError::Unseal)?;
     Ok(plain.to_vec())

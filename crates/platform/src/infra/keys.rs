@@ -42,8 +42,16 @@ pub struct PlatformKeys {
     pub evidence: Vec<u8>,
     /// SHA-256 of the admin token (the token itself is not kept in memory).
     pub admin_token_hash: [u8; 32],
-    /// HMAC key under which one-time login codes are stored.
+    /// HMAC key under which one-time login codes are stored (`otp.key`).
     pub otp_key: Zeroizing<Vec<u8>>,
+    /// Seals the staff's second-factor (TOTP) secrets (`totp.key`). In a data directory made
+    /// before it existed, it starts as a copy of `otp.key`, which sealed them then.
+    pub totp_key: Zeroizing<Vec<u8>>,
+    /// Keys the portal's CSRF tokens (`csrf.key`).
+    pub csrf_key: Zeroizing<Vec<u8>>,
+    /// Keys the tokens of the links in messages (`link.key`): replacing it revokes every link
+    /// sent, and nothing else.
+    pub link_key: Zeroizing<Vec<u8>>,
 }
 
 impl PlatformKeys {
@@ -205,15 +213,31 @@ fn create_missing_then_load(
             token_hash(&read(&admin_path)?)
         }
     };
-    let otp_path = dir.join("otp.key");
-    if !otp_path.exists() {
-        write_atomic(&otp_path, format!("{}\n", random_hex()?).as_bytes(), true)?;
+    // One key per purpose, so that one can be replaced without the others: the TOTP key first,
+    // so that a directory of an earlier version, where otp.key sealed the second factors, keeps
+    // them (a new directory has no otp.key yet, and gets two random keys).
+    let totp_key = secret_key(&dir.join("totp.key"), Some(&dir.join("otp.key")))?;
+    let otp_key = secret_key(&dir.join("otp.key"), None)?;
+    let csrf_key = secret_key(&dir.join("csrf.key"), None)?;
+    let link_key = secret_key(&dir.join("link.key"), None)?;
+    Ok(PlatformKeys { ca, server, hpke, ack, evidence, admin_token_hash, otp_key, totp_key, csrf_key, link_key })
+}
+
+/// The 32-byte (or longer) hex key in `path`, made first if missing: a copy of `initial` where
+/// that file exists, random otherwise.
+fn secret_key(path: &Path, initial: Option<&Path>) -> Result<Zeroizing<Vec<u8>>, KeysError> {
+    if !path.exists() {
+        let contents = match initial.filter(|p| p.exists()) {
+            Some(from) => Zeroizing::new(read(from)?),
+            None => Zeroizing::new(format!("{}\n", random_hex()?)),
+        };
+        write_atomic(path, contents.as_bytes(), true)?;
     }
-    let otp_key = Zeroizing::new(hex::decode(read(&otp_path)?.trim()).map_err(|e| bad(&otp_path, e))?);
-    if otp_key.len() < 32 {
-        return Err(bad(&otp_path, "the key is shorter than 32 bytes"));
+    let key = Zeroizing::new(hex::decode(read(path)?.trim()).map_err(|e| bad(path, e))?);
+    if key.len() < 32 {
+        return Err(bad(path, "the key is shorter than 32 bytes"));
     }
-    Ok(PlatformKeys { ca, server, hpke, ack, evidence, admin_token_hash, otp_key })
+    Ok(key)
 }
 
 /// `evidence.pem`, issued on first start (and at the start of a data directory made before it
@@ -249,13 +273,56 @@ mod tests {
         assert_eq!(first.admin_token_hash, again.admin_token_hash);
         assert_eq!(first.evidence, again.evidence);
         #[cfg(unix)]
-        for f in ["ca.key", "server.key", "hpke.key", "ack.key", "admin.token", "otp.key"] {
+        for f in [
+            "ca.key",
+            "server.key",
+            "hpke.key",
+            "ack.key",
+            "admin.token",
+            "otp.key",
+            "totp.key",
+            "csrf.key",
+            "link.key",
+        ] {
             use std::os::unix::fs::PermissionsExt;
             let mode = std::fs::metadata(dir.path().join(f)).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o600, "{f}");
         }
         let configured = load_or_create(dir.path(), &names, Some("from-settings")).unwrap();
         assert_eq!(configured.admin_token_hash, token_hash("from-settings"));
+    }
+
+    /// Finding L11: one key sealed the second factors and keyed CSRF, login codes and links, so
+    /// revoking the links (a new key) signed every staff member out of their second factor.
+    #[test]
+    fn each_secret_has_its_own_key_and_an_earlier_directory_keeps_its_second_factors() {
+        let dir = tempfile::tempdir().unwrap();
+        let names = vec!["localhost".to_string()];
+        let keys = load_or_create(dir.path(), &names, None).unwrap();
+        let all = [&keys.otp_key, &keys.totp_key, &keys.csrf_key, &keys.link_key];
+        for (i, a) in all.iter().enumerate() {
+            for b in &all[i + 1..] {
+                assert_ne!(a.as_slice(), b.as_slice(), "two purposes share a key");
+            }
+        }
+        // Revoking every link leaves the second factors, CSRF and login codes alone.
+        std::fs::remove_file(dir.path().join("link.key")).unwrap();
+        let again = load_or_create(dir.path(), &names, None).unwrap();
+        assert_ne!(again.link_key.as_slice(), keys.link_key.as_slice());
+        assert_eq!(again.totp_key.as_slice(), keys.totp_key.as_slice());
+        assert_eq!(again.csrf_key.as_slice(), keys.csrf_key.as_slice());
+        assert_eq!(again.otp_key.as_slice(), keys.otp_key.as_slice());
+
+        // A directory of an earlier version: otp.key only, which sealed the TOTP secrets.
+        let old = tempfile::tempdir().unwrap();
+        load_or_create(old.path(), &names, None).unwrap();
+        for f in ["totp.key", "csrf.key", "link.key"] {
+            std::fs::remove_file(old.path().join(f)).unwrap();
+        }
+        let before = std::fs::read_to_string(old.path().join("otp.key")).unwrap();
+        let upgraded = load_or_create(old.path(), &names, None).unwrap();
+        assert_eq!(hex::encode(upgraded.totp_key.as_slice()), before.trim(), "sealed secrets still open");
+        assert_ne!(upgraded.link_key.as_slice(), upgraded.otp_key.as_slice());
     }
 
     #[test]
@@ -336,7 +403,17 @@ mod tests {
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         }
         load_or_create(dir.path(), &["localhost".into()], None).unwrap();
-        for f in ["ca.key", "server.key", "hpke.key", "ack.key", "admin.token", "otp.key"] {
+        for f in [
+            "ca.key",
+            "server.key",
+            "hpke.key",
+            "ack.key",
+            "admin.token",
+            "otp.key",
+            "totp.key",
+            "csrf.key",
+            "link.key",
+        ] {
             let mode = std::fs::metadata(dir.path().join(f)).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o600, "{f}");
         }

@@ -34,8 +34,11 @@ pub struct Channels {
     /// Base URL of the portal, for the link in messages.
     pub portal_url: String,
     /// Key of the link tokens that let a message's holder open its receipt
-    /// ([`crate::services::links::receipt_link`]); the platform's `otp.key`.
+    /// ([`crate::services::links::receipt_link`]); the platform's `link.key`.
     pub link_key: zeroize::Zeroizing<Vec<u8>>,
+    /// Days a message's link opens its receipt, counted from when the receipt was stored
+    /// (`delivery.link_days`), so every attempt of a delivery sends the same link.
+    pub link_days: u32,
     /// How long a worker's claim on a delivery lasts (`delivery.lease_seconds`); each attempt
     /// is cut off at [`attempt_limit`] of it.
     pub lease: Duration,
@@ -112,6 +115,7 @@ pub fn channels(
         mms,
         portal_url,
         link_key: zeroize::Zeroizing::new(link_key.to_vec()),
+        link_days: d.link_days,
         lease: d.lease(),
         sms_reports: std::sync::Mutex::new(sms_reports),
     })
@@ -150,7 +154,12 @@ async fn receipt_message(store: &Store, d: &DeliveryRow, channels: &Channels) ->
         merchant_name: r.merchant_name.clone(),
         amount: r.amount.format(MoneyLayout::Message),
         time_local: r.time.format(TimeLayout::Message),
-        link: crate::services::links::receipt_link(&channels.link_key, &channels.portal_url, &r.receipt_id),
+        link: crate::services::links::receipt_link(
+            &channels.link_key,
+            &channels.portal_url,
+            &r.receipt_id,
+            r.received_at.saturating_add(i64::from(channels.link_days) * 86_400_000),
+        ),
         png,
         recipient: d.recipient.clone(),
     })))

@@ -111,7 +111,7 @@ impl Minted {
             .await
             .map_err(|e| AccountError::Hash(e.to_string()))??;
         let secret = credentials::new_totp_secret()?;
-        let sealed = credentials::seal_secret(&keys.otp_key, username, &secret)?;
+        let sealed = credentials::seal_secret(&keys.totp_key, username, &secret)?;
         Ok(Self { generated, hash, secret, sealed })
     }
 

@@ -86,7 +86,7 @@ pub async fn enrol(
         .await
         .map_err(|e| AccountError::Hash(e.to_string()))??;
     let secret = credentials::new_totp_secret()?;
-    let sealed = credentials::seal_secret(&keys.otp_key, &username, &secret)?;
+    let sealed = credentials::seal_secret(&keys.totp_key, &username, &secret)?;
     let hash = hex::encode(token_hash(token));
     if !store.finish_staff_reset(&hash, &username, now.timestamp_millis(), &phc, &sealed).await? {
         return Err(EnrolmentError::NotValid);

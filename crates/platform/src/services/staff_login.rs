@@ -49,7 +49,8 @@ impl PasswordGate {
 /// What a sign-in is checked with.
 pub struct SignIn<'a> {
     pub store: &'a Store,
-    pub otp_key: &'a [u8],
+    /// Opens the sealed TOTP secrets (`totp.key`).
+    pub totp_key: &'a [u8],
     pub gate: &'a PasswordGate,
 }
 
@@ -81,7 +82,7 @@ pub async fn sign_in(
         return Ok(None);
     };
     let password_ok = s.gate.verify(account.password_hash.clone(), password.to_owned()).await;
-    let step = match credentials::open_secret(s.otp_key, &account.username, &account.totp_sealed) {
+    let step = match credentials::open_secret(s.totp_key, &account.username, &account.totp_sealed) {
         Ok(secret) => credentials::check_totp(
             &secret,
             code.trim(),

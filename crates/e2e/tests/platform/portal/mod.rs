@@ -202,7 +202,9 @@ async fn a_message_link_opens_that_receipt_without_login_and_nothing_else() {
     let other = t.sale_to(Some("email:li.na@example.com")).await;
     upload_all(&mut t).await;
     let id = r.record.id.to_string();
-    let link = ereceipt_platform::services::links::receipt_link(&platform.state.keys.otp_key, &platform.url, &id);
+    let expires = chrono::Utc::now().timestamp_millis() + 90 * 86_400_000;
+    let link =
+        ereceipt_platform::services::links::receipt_link(&platform.state.keys.link_key, &platform.url, &id, expires);
     let path = link.trim_start_matches(&platform.url).to_owned();
     let token = path.split("?k=").nth(1).unwrap().to_owned();
 
@@ -219,7 +221,7 @@ async fn a_message_link_opens_that_receipt_without_login_and_nothing_else() {
     let other_id = other.record.id.to_string();
     assert_eq!(web.get(&format!("/r/{other_id}?k={token}")).await.status, 404);
     assert_eq!(web.get(&format!("/r/{other_id}/png?k={token}")).await.status, 404);
-    assert_eq!(web.get(&format!("/r/{id}?k=AAAAAAAAAAAAAAAA")).await.status, 404);
+    assert_eq!(web.get(&format!("/r/{id}?k=AQAAAAAAAAAAAAAAAAAA")).await.status, 404);
     assert_eq!(web.get(&format!("/r/{id}/png")).await.status, 404);
     let p = web.get(&format!("/r/{id}")).await;
     assert_eq!(p.location().as_deref(), Some(format!("/pull/receipts/{id}").as_str()), "no token: the login");

@@ -259,6 +259,66 @@ async fn the_acquirer_finds_a_receipt_by_rrn_and_downloads_the_retrieval_bundle(
         let sum = hex::encode(sha256(&file(name)));
         assert!(manifest.contains(&format!("{sum}  {name}")), "{name} in the manifest: {manifest}");
     }
+    bundle_signature_checks_with_openssl(&platform, &zip.bytes, &id);
+}
+
+/// Finding L13: the manifest was a plain list of sums, so an edited bundle with a recomputed
+/// manifest passed. Its signature (`MANIFEST.sig`) is checked here by openssl, independently of
+/// the platform's code: the evidence certificate chains to the CA, and its Ed25519 key verifies
+/// the manifest; then an edited image with a recomputed manifest fails the project's check.
+fn bundle_signature_checks_with_openssl(platform: &TestPlatform, zip: &[u8], id: &str) {
+    use std::collections::BTreeMap;
+    use std::process::Command;
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip.to_vec())).unwrap();
+    let mut files = BTreeMap::new();
+    for i in 0..archive.len() {
+        let mut f = archive.by_index(i).unwrap();
+        let name = f.name().strip_prefix(&format!("{id}/")).expect("every file in the receipt's folder").to_owned();
+        let mut bytes = Vec::new();
+        f.read_to_end(&mut bytes).unwrap();
+        files.insert(name, bytes);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl").current_dir(dir.path()).args(args).output().expect("the openssl CLI runs");
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    std::fs::copy(platform.dir.path().join("ca.pem"), dir.path().join("ca.pem")).unwrap();
+    std::fs::write(dir.path().join("evidence.txt"), &files["evidence.txt"]).unwrap();
+    openssl(&["x509", "-in", "evidence.txt", "-out", "evidence-cert.pem"]);
+    openssl(&["verify", "-CAfile", "ca.pem", "-purpose", "any", "evidence-cert.pem"]);
+    openssl(&["x509", "-in", "evidence-cert.pem", "-pubkey", "-noout", "-out", "ack-pub.pem"]);
+    let sig_text = String::from_utf8(files["MANIFEST.sig"].clone()).unwrap();
+    let sig_b64 = sig_text.lines().find_map(|l| l.strip_prefix("signature: ")).expect("a signature line");
+    let sig = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, sig_b64).unwrap();
+    std::fs::write(dir.path().join("manifest.sig"), &sig).unwrap();
+    let mut message = b"ereceipt retrieval bundle manifest v1\0".to_vec();
+    message.extend_from_slice(&files["MANIFEST.txt"]);
+    std::fs::write(dir.path().join("message.bin"), &message).unwrap();
+    let verified = openssl(&[
+        "pkeyutl",
+        "-verify",
+        "-pubin",
+        "-inkey",
+        "ack-pub.pem",
+        "-rawin",
+        "-in",
+        "message.bin",
+        "-sigfile",
+        "manifest.sig",
+    ]);
+    assert!(verified.contains("Signature Verified Successfully"), "{verified}");
+
+    let ca = platform.ca_der();
+    assert_eq!(ereceipt_core::bundle::check(&files, &ca).unwrap().acknowledgement.receipt_id, id);
+    // The review's attack: another image, and the manifest recomputed to match it.
+    let manifest = String::from_utf8(files["MANIFEST.txt"].clone()).unwrap();
+    let old_sum = hex::encode(sha256(&files["receipt.png"]));
+    files.insert("receipt.png".into(), b"another picture".to_vec());
+    let new_sum = hex::encode(sha256(b"another picture"));
+    files.insert("MANIFEST.txt".into(), manifest.replace(&old_sum, &new_sum).into_bytes());
+    assert_eq!(ereceipt_core::bundle::check(&files, &ca), Err(ereceipt_core::bundle::BundleError::Signature));
 }
 
 #[tokio::test]

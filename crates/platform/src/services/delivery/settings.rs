@@ -21,6 +21,9 @@ pub struct DeliverySettings {
     /// portal is served on.
     #[serde(default, deserialize_with = "setting::optional_web_url")]
     pub portal_url: Option<Url>,
+    /// Days a message's link opens its receipt without a login (from when the receipt was
+    /// stored); later the link asks for the code login. 1 to 3650.
+    pub link_days: u32,
     /// Delivery workers in this process.
     pub workers: usize,
     /// How long a worker's claim on a delivery lasts. A worker that dies mid-send holds the
@@ -54,6 +57,9 @@ impl DeliverySettings {
     /// A lease too short for the channels' own timeouts would cut off attempts that are still
     /// working.
     pub(crate) fn check(&self) -> Result<(), String> {
+        if !(1..=3650).contains(&self.link_days) {
+            return Err(format!("delivery.link_days = {} is not between 1 and 3650", self.link_days));
+        }
         if self.lease_seconds < 2 {
             return Err(format!("delivery.lease_seconds = {} is below 2", self.lease_seconds));
         }

@@ -68,6 +68,7 @@ pub(super) fn channels(smtp: &SmtpSettings, outbox: &std::path::Path) -> Channel
         mms: Box::new(LocalOutbox::mms(outbox)),
         portal_url: "https://receipts.example".into(),
         link_key: zeroize::Zeroizing::new(b"test link key".to_vec()),
+        link_days: 90,
         lease: std::time::Duration::from_secs(120),
         sms_reports: std::sync::Mutex::new(None),
     }

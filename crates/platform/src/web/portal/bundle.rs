@@ -1,11 +1,13 @@
 //! The acquirer's chargeback retrieval bundle: one ZIP with the receipt image, the signed record
 //! (canonical CBOR and readable JSON), the signature time series, the chain proof, the delivery
-//! history, the verification verdict, the platform's evidence file, and a manifest of SHA-256
-//! sums. Pure: built from data.
+//! history, the verification verdict, the platform's evidence file, a manifest of SHA-256 sums
+//! and its signature by the acknowledgement key (`ereceipt_core::bundle`, which also checks it:
+//! `ereceipt bundle verify`). Pure: built from data.
 
 use std::io::{Cursor, Write};
 
 use chrono::{Datelike, Timelike};
+use ereceipt_core::bundle;
 use ereceipt_core::digest::sha256;
 use ereceipt_core::encoding::{decode_record, EncodingError};
 use serde_json::{json, Value};
@@ -38,8 +40,9 @@ pub(crate) struct BundleInput<'a> {
     pub deliveries: Vec<Value>,
     /// Receipts at sequence − 1 and + 1 of the same terminal.
     pub neighbours: (Vec<ChainEntry>, Vec<ChainEntry>),
-    /// The platform's acknowledgement-signing public key (Ed25519).
-    pub ack_public_key: [u8; 32],
+    /// The platform's acknowledgement key: its public half goes in chain.json, and it signs
+    /// the manifest.
+    pub ack: &'a ereceipt_core::upload::AckSigner,
     /// When the bundle is made (Unix ms).
     pub made_at: i64,
 }
@@ -98,7 +101,7 @@ fn chain_json(input: &BundleInput<'_>) -> Value {
         "next_links_match": next_ok,
         "first_in_chain": r.sequence == Some(1),
         "acknowledgement_base64": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &r.ack),
-        "ack_public_key_hex": hex::encode(input.ack_public_key),
+        "ack_public_key_hex": hex::encode(input.ack.public_key()),
         "received_at": crate::web::support::json::rfc3339(r.received_at, 0),
     })
 }
@@ -167,9 +170,11 @@ pub(crate) fn build(input: &BundleInput<'_>) -> Result<Vec<u8>, BundleError> {
     if let Some(stamp) = stamp {
         options = options.last_modified_time(stamp);
     }
+    let signature = ereceipt_core::bundle::signature_file(input.ack, manifest.as_bytes());
     let mut zip = ZipWriter::new(Cursor::new(Vec::new()));
     let z = BundleError::Zip;
-    for (name, bytes) in files.iter().map(|(n, b)| (*n, b.as_slice())).chain([("MANIFEST.txt", manifest.as_bytes())]) {
+    let last = [(bundle::MANIFEST, manifest.as_bytes()), (bundle::MANIFEST_SIGNATURE, signature.as_bytes())];
+    for (name, bytes) in files.iter().map(|(n, b)| (*n, b.as_slice())).chain(last) {
         zip.start_file(format!("{}/{name}", r.receipt_id), options).map_err(z)?;
         zip.write_all(bytes).map_err(|e| BundleError::Zip(e.into()))?;
     }

@@ -6,6 +6,7 @@ use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
+use chrono::Utc;
 use ereceipt_core::model::PhoneNumber;
 use maud::html;
 use serde::Deserialize;
@@ -15,6 +16,7 @@ use super::views::{self, csrf_field, layout, notice, DeliveryDetail, DetailPage,
 use super::{check_post, see_other, session_subject, CsrfForm, Ctx, Lang, PageError};
 use crate::infra::tls::Peer;
 use crate::services::customer_login::{check_login_code, send_login_code, CodeRefused};
+use crate::services::links::{check_link_token, LinkToken};
 use crate::web::state::SharedState;
 use crate::web::support::session::CUSTOMER as KIND;
 use crate::web::support::{login_status, Customer, NoFields, CUSTOMER_COOKIE};
@@ -196,9 +198,12 @@ pub async fn short_link(
     let own_page = format!("/pull/receipts/{}", views::urlencode(&id));
     let Some(token) = q.k.as_deref() else { return Ok(Redirect::to(&own_page).into_response()) };
     let ctx = ctx.at(&format!("/r/{}?k={token}", views::urlencode(&id)));
-    let stored = match crate::services::links::link_token_matches(&st.keys.otp_key, &id, token) {
-        true => st.store.receipt(&id).await?,
-        false => None,
+    let now = Utc::now().timestamp_millis();
+    let stored = match check_link_token(&st.keys.link_key, &id, token, now) {
+        LinkToken::Valid => st.store.receipt(&id).await?,
+        // An expired link still leads to the receipt, through the code login.
+        LinkToken::Expired => return Ok(Redirect::to(&own_page).into_response()),
+        LinkToken::Invalid => None,
     };
     let Some(r) = stored else { return Ok(views::not_found(&ctx, &Viewer::Anonymous)) };
     let l = ctx.lang;
@@ -222,7 +227,8 @@ pub async fn short_link_image(
     Path(id): Path<String>,
     Query(q): Query<DownloadQuery>,
 ) -> Result<Response, PageError> {
-    let ok = q.k.as_deref().is_some_and(|k| crate::services::links::link_token_matches(&st.keys.otp_key, &id, k));
+    let now = Utc::now().timestamp_millis();
+    let ok = q.k.as_deref().is_some_and(|k| check_link_token(&st.keys.link_key, &id, k, now) == LinkToken::Valid);
     if !ok {
         return Ok(StatusCode::NOT_FOUND.into_response());
     }

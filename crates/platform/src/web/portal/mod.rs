@@ -145,7 +145,7 @@ impl Ctx {
                 (c.clone(), Some(c))
             }
         };
-        let csrf = csrf_token(&st.keys.otp_key, &csrf_cookie, session_cookies(headers).as_deref());
+        let csrf = csrf_token(&st.keys.csrf_key, &csrf_cookie, session_cookies(headers).as_deref());
         Ctx { lang: Lang::of(headers), csrf, new_csrf_cookie, path: path.to_owned() }
     }
 

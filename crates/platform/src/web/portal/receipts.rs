@@ -146,7 +146,7 @@ async fn bundle_of(st: &SharedState, r: &StoredReceipt) -> Result<Vec<u8>, Respo
         evidence: &evidence,
         deliveries,
         neighbours,
-        ack_public_key: st.keys.ack.public_key(),
+        ack: &st.keys.ack,
         made_at: Utc::now().timestamp_millis(),
     };
     bundle::build(&input).map_err(|e| {

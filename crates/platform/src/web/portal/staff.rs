@@ -118,7 +118,7 @@ pub async fn login(
         crate::web::support::retry_after(&mut r, secs);
         return Ok(r);
     }
-    let login = SignIn { store: &st.store, otp_key: &st.keys.otp_key, gate: &st.password_gate };
+    let login = SignIn { store: &st.store, totp_key: &st.keys.totp_key, gate: &st.password_gate };
     match sign_in(&login, &f.username, &f.password, &f.code, now).await? {
         Some(account) => {
             let session = super::new_session(&st, STAFF_COOKIE, KIND, &account.username, &headers).await?;

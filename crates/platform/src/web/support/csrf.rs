@@ -96,7 +96,7 @@ fn check_token(st: &SharedState, headers: &HeaderMap, form_token: &str) -> Resul
     let Some(csrf_cookie) = cookie(headers, CSRF_COOKIE) else {
         return Err(Forbidden("the form expired; reload the page and try again"));
     };
-    let expected = csrf_token(&st.keys.otp_key, &csrf_cookie, session_cookies(headers).as_deref());
+    let expected = csrf_token(&st.keys.csrf_key, &csrf_cookie, session_cookies(headers).as_deref());
     if constant_time_eq(expected.as_bytes(), form_token.as_bytes()) {
         Ok(())
     } else {

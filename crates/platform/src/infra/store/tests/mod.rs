@@ -11,6 +11,7 @@ mod lookups;
 mod receipts;
 mod retention;
 mod search;
+mod sessions;
 mod terminals;
 
 use std::sync::LazyLock;
