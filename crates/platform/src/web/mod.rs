@@ -13,7 +13,7 @@ pub(crate) mod support;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::HeaderName;
-use axum::Router;
+use axum::{Extension, Router};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
@@ -21,12 +21,15 @@ use state::SharedState;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Everything the main listener serves: the whole API, the browser endpoints and the portal.
+/// Everything the main listener serves: the whole API, the browser endpoints and the portal;
+/// the OpenAPI document is made here, once.
 pub fn router(state: SharedState) -> Router {
     let max_upload = state.settings.max_upload_bytes;
+    let openapi = api::openapi::served(&state.settings.admin_listen.to_string());
     let all = api::routes(max_upload)
         .merge(api::browser_routes().layer(DefaultBodyLimit::max(max_upload)))
         .merge(portal::routes().layer(DefaultBodyLimit::max(portal::MAX_VERIFY_BYTES)))
+        .layer(Extension(openapi))
         .with_state(state.clone());
     with_request_ids(all, &state)
 }

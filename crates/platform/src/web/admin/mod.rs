@@ -6,11 +6,14 @@ mod gate;
 
 use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::middleware;
-use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::services::staff_enrolment::EnrolmentError;
+use crate::web::api::schemas::{AuditList, ErrorBody};
 use crate::web::api::{self, Admin, ApiError};
 use crate::web::state::SharedState;
 
@@ -19,20 +22,41 @@ const MAX_ADMIN_BODY: usize = 64 * 1024;
 
 /// Everything the admin listener serves.
 pub fn router(state: SharedState) -> Router {
-    let routes = api::admin_routes()
-        .route("/api/v1/admin/audit", get(audit_log))
+    let routes = Router::from(api())
         .route_layer(middleware::from_fn_with_state(state.clone(), gate::gate))
         .layer(DefaultBodyLimit::max(MAX_ADMIN_BODY))
         .with_state(state.clone());
     crate::web::with_request_ids(routes, &state)
 }
 
-#[derive(Debug, Deserialize)]
+/// The admin API with its OpenAPI entries (the gate is layered on in [`router`]).
+pub(crate) fn api() -> OpenApiRouter<SharedState> {
+    api::admin_routes().routes(routes!(audit_log))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Limit {
+    /// How many, newest first (100 unless told, 1 to 1000).
     limit: Option<i64>,
 }
 
-/// `GET /api/v1/admin/audit?limit=N`: the newest audit records (100 unless told, at most 1000).
+/// The newest audit records
+///
+/// `GET /api/v1/admin/audit?limit=N`: operator, action, target, time, outcome and client
+/// address of each request to the admin listener, let through or refused.
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/audit",
+    tag = "admin",
+    params(Limit),
+    security(("operatorCertificate" = [])),
+    responses(
+        (status = 200, description = "the newest audit records", body = AuditList),
+        (status = 401, description = "no operator client certificate", body = ErrorBody),
+        (status = 403, description = "the certificate is not a recorded, unrevoked operator's", body = ErrorBody),
+    )
+)]
 async fn audit_log(
     _: Admin,
     State(st): State<SharedState>,

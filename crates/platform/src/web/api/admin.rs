@@ -8,12 +8,30 @@ use axum::Json;
 use chrono::Utc;
 use serde::Deserialize;
 
+use utoipa::{IntoParams, ToSchema};
+
+use super::schemas::{self, ErrorBody};
 use super::{Admin, ApiError};
 use crate::services::chain::{analyse_after, ChainReport};
 use crate::services::retention;
 use crate::services::terminals::{self, IssuedToken, Registration};
 use crate::web::state::SharedState;
 
+/// Register a terminal
+///
+/// The answer holds its single-use enrolment token.
+#[utoipa::path(post, path = "/api/v1/admin/terminals", tag = "admin",
+    security(("operatorCertificate" = [])),
+    request_body = schemas::Registration,
+    responses(
+        (status = 201, description = "registered; the enrolment token", body = schemas::IssuedToken),
+        (status = 409, description = "terminal id taken", body = ErrorBody),
+        (status = 413, description = "body too large", body = ErrorBody),
+        (status = 422, description = "a field is invalid (named in the message)", body = ErrorBody),
+        (status = 401, description = "no operator client certificate", body = ErrorBody),
+        (status = 403, description = "the certificate is not a recorded, unrevoked operator's", body = ErrorBody),
+        (status = 503, description = "storage unavailable; retry", body = ErrorBody),
+    ))]
 pub async fn add_terminal(
     _: Admin,
     State(st): State<SharedState>,
@@ -24,6 +42,15 @@ pub async fn add_terminal(
     Ok((StatusCode::CREATED, Json(issued)))
 }
 
+/// List terminals
+#[utoipa::path(get, path = "/api/v1/admin/terminals", tag = "admin",
+    security(("operatorCertificate" = [])),
+    responses(
+        (status = 200, description = "every registered terminal", body = schemas::TerminalList),
+        (status = 401, description = "no operator client certificate", body = ErrorBody),
+        (status = 403, description = "the certificate is not a recorded, unrevoked operator's", body = ErrorBody),
+        (status = 503, description = "storage unavailable; retry", body = ErrorBody),
+    ))]
 pub async fn list_terminals(_: Admin, State(st): State<SharedState>) -> Result<Json<serde_json::Value>, ApiError> {
     let rows = st.store.terminals().await?;
     let list: Vec<_> = rows
@@ -39,6 +66,20 @@ pub async fn list_terminals(_: Admin, State(st): State<SharedState>) -> Result<J
     Ok(Json(serde_json::json!({ "terminals": list })))
 }
 
+/// A fresh enrolment token
+///
+/// For the terminal's next device; earlier unused tokens stop working.
+#[utoipa::path(post, path = "/api/v1/admin/terminals/{id}/token", tag = "admin",
+    security(("operatorCertificate" = [])),
+    params(("id" = String, Path, description = "Terminal id")),
+    responses(
+        (status = 200, description = "the token", body = schemas::IssuedToken),
+        (status = 403, description = "the terminal is revoked", body = ErrorBody),
+        (status = 404, description = "unknown terminal", body = ErrorBody),
+        (status = 401, description = "no operator client certificate", body = ErrorBody),
+        (status = 403, description = "the certificate is not a recorded, unrevoked operator's", body = ErrorBody),
+        (status = 503, description = "storage unavailable; retry", body = ErrorBody),
+    ))]
 pub async fn new_token(
     _: Admin,
     State(st): State<SharedState>,
@@ -47,12 +88,25 @@ pub async fn new_token(
     Ok(Json(terminals::reissue_token(&st.store, &st.keys, &id, st.settings.enrolment_token_hours, Utc::now()).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct RevokeBody {
+    /// Why, kept with the terminal and in the CRL's log.
     #[serde(default)]
     reason: String,
 }
 
+/// Revoke a terminal and its certificates
+#[utoipa::path(post, path = "/api/v1/admin/terminals/{id}/revoke", tag = "admin",
+    security(("operatorCertificate" = [])),
+    params(("id" = String, Path, description = "Terminal id")),
+    request_body(content = Option<RevokeBody>, description = "optional"),
+    responses(
+        (status = 200, description = "revoked", body = schemas::Revoked),
+        (status = 404, description = "unknown terminal", body = ErrorBody),
+        (status = 401, description = "no operator client certificate", body = ErrorBody),
+        (status = 403, description = "the certificate is not a recorded, unrevoked operator's", body = ErrorBody),
+        (status = 503, description = "storage unavailable; retry", body = ErrorBody),
+    ))]
 pub async fn revoke(
     _: Admin,
     State(st): State<SharedState>,
@@ -65,6 +119,19 @@ pub async fn revoke(
     Ok(Json(serde_json::json!({ "terminal_id": id, "certificates_revoked": n })))
 }
 
+/// Hash-chain report
+///
+/// Gaps, duplicates, broken links, reorderings, batches, and where a purge under retention ended.
+#[utoipa::path(get, path = "/api/v1/admin/terminals/{id}/chain", tag = "admin",
+    security(("operatorCertificate" = [])),
+    params(("id" = String, Path, description = "Terminal id")),
+    responses(
+        (status = 200, description = "the report", body = schemas::ChainReport),
+        (status = 404, description = "unknown terminal", body = ErrorBody),
+        (status = 401, description = "no operator client certificate", body = ErrorBody),
+        (status = 403, description = "the certificate is not a recorded, unrevoked operator's", body = ErrorBody),
+        (status = 503, description = "storage unavailable; retry", body = ErrorBody),
+    ))]
 pub async fn chain(
     _: Admin,
     State(st): State<SharedState>,
@@ -77,11 +144,25 @@ pub async fn chain(
     Ok(Json(analyse_after(&st.store.chain(&id).await?, floor.as_ref())))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Limit {
+    /// How many, newest first (100 unless told, 1 to 1000).
     limit: Option<i64>,
 }
 
+/// Recent refused uploads
+///
+/// Conflicting receipts and test features from production terminals: receipts the terminal parks.
+#[utoipa::path(get, path = "/api/v1/admin/refusals", tag = "admin",
+    security(("operatorCertificate" = [])),
+    params(Limit),
+    responses(
+        (status = 200, description = "the refusals", body = schemas::RefusalList),
+        (status = 401, description = "no operator client certificate", body = ErrorBody),
+        (status = 403, description = "the certificate is not a recorded, unrevoked operator's", body = ErrorBody),
+        (status = 503, description = "storage unavailable; retry", body = ErrorBody),
+    ))]
 pub async fn refusals(
     _: Admin,
     State(st): State<SharedState>,
@@ -95,7 +176,18 @@ pub async fn refusals(
     Ok(Json(serde_json::json!({ "refusals": list })))
 }
 
-/// `GET /api/v1/admin/purges?limit=N`: the latest retention purge runs, newest first.
+/// The latest retention purge runs
+///
+/// Newest first: the cutoff and what each deleted.
+#[utoipa::path(get, path = "/api/v1/admin/purges", tag = "admin",
+    security(("operatorCertificate" = [])),
+    params(Limit),
+    responses(
+        (status = 200, description = "the purge runs", body = schemas::PurgeList),
+        (status = 401, description = "no operator client certificate", body = ErrorBody),
+        (status = 403, description = "the certificate is not a recorded, unrevoked operator's", body = ErrorBody),
+        (status = 503, description = "storage unavailable; retry", body = ErrorBody),
+    ))]
 pub async fn purges(
     _: Admin,
     State(st): State<SharedState>,
@@ -105,9 +197,11 @@ pub async fn purges(
     Ok(Json(serde_json::json!({ "purges": runs })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HoldBody {
+    /// Why, e.g. the dispute's case number.
+    #[schema(min_length = 1, max_length = 200)]
     reason: String,
 }
 
@@ -115,8 +209,22 @@ fn hold_json(h: &crate::infra::store::Hold) -> serde_json::Value {
     serde_json::json!({ "receipt_id": h.receipt_id, "held_by": h.held_by, "reason": h.reason, "held_at": h.held_at })
 }
 
-/// `POST /api/v1/admin/receipts/{id}/hold` `{"reason": …}`: a legal hold (dispute); the receipt
-/// is never purged while held.
+/// Put a receipt on legal hold
+///
+/// For a dispute: the receipt is never purged while held. Holding a held receipt answers the
+/// first hold.
+#[utoipa::path(post, path = "/api/v1/admin/receipts/{id}/hold", tag = "admin",
+    security(("operatorCertificate" = [])),
+    params(("id" = String, Path, description = "Receipt id TERMINAL-BATCH-SERIAL")),
+    request_body = HoldBody,
+    responses(
+        (status = 200, description = "the hold", body = schemas::HoldView),
+        (status = 404, description = "no such receipt", body = ErrorBody),
+        (status = 422, description = "reason empty or too long", body = ErrorBody),
+        (status = 401, description = "no operator client certificate", body = ErrorBody),
+        (status = 403, description = "the certificate is not a recorded, unrevoked operator's", body = ErrorBody),
+        (status = 503, description = "storage unavailable; retry", body = ErrorBody),
+    ))]
 pub async fn hold(
     _: Admin,
     State(st): State<SharedState>,
@@ -127,7 +235,17 @@ pub async fn hold(
     Ok(Json(hold_json(&h)))
 }
 
-/// `GET /api/v1/admin/receipts/{id}/hold`: the hold, 404 when the receipt is not held.
+/// The receipt's legal hold
+#[utoipa::path(get, path = "/api/v1/admin/receipts/{id}/hold", tag = "admin",
+    security(("operatorCertificate" = [])),
+    params(("id" = String, Path, description = "Receipt id TERMINAL-BATCH-SERIAL")),
+    responses(
+        (status = 200, description = "the hold", body = schemas::HoldView),
+        (status = 404, description = "not held", body = ErrorBody),
+        (status = 401, description = "no operator client certificate", body = ErrorBody),
+        (status = 403, description = "the certificate is not a recorded, unrevoked operator's", body = ErrorBody),
+        (status = 503, description = "storage unavailable; retry", body = ErrorBody),
+    ))]
 pub async fn hold_of(
     _: Admin,
     State(st): State<SharedState>,
@@ -137,14 +255,39 @@ pub async fn hold_of(
     Ok(Json(hold_json(&h)))
 }
 
-/// `DELETE /api/v1/admin/receipts/{id}/hold`: releases it.
+/// Release the hold
+#[utoipa::path(delete, path = "/api/v1/admin/receipts/{id}/hold", tag = "admin",
+    security(("operatorCertificate" = [])),
+    params(("id" = String, Path, description = "Receipt id TERMINAL-BATCH-SERIAL")),
+    responses(
+        (status = 204, description = "released"),
+        (status = 404, description = "not held", body = ErrorBody),
+        (status = 401, description = "no operator client certificate", body = ErrorBody),
+        (status = 403, description = "the certificate is not a recorded, unrevoked operator's", body = ErrorBody),
+        (status = 503, description = "storage unavailable; retry", body = ErrorBody),
+    ))]
 pub async fn release(_: Admin, State(st): State<SharedState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     retention::release(&st.store, &id, "admin-api").await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `POST /api/v1/admin/users`: a merchant or acquirer portal user; the answer holds the
-/// password (when generated) and the TOTP secret, shown this once.
+/// Create a portal user
+///
+/// Merchant staff or the acquirer; the answer holds the password (when generated) and the TOTP
+/// secret, shown this once.
+#[utoipa::path(post, path = "/api/v1/admin/users", tag = "admin",
+    security(("operatorCertificate" = [])),
+    request_body = schemas::NewUser,
+    responses(
+        (status = 201, description = "created", body = schemas::Credentials),
+        (status = 409, description = "the username is taken", body = ErrorBody),
+        (status = 413, description = "body too large", body = ErrorBody),
+        (status = 422, description = "a field is invalid (named in the message), or the password is too short",
+            body = ErrorBody),
+        (status = 401, description = "no operator client certificate", body = ErrorBody),
+        (status = 403, description = "the certificate is not a recorded, unrevoked operator's", body = ErrorBody),
+        (status = 503, description = "storage unavailable; retry", body = ErrorBody),
+    ))]
 pub async fn add_user(
     _: Admin,
     State(st): State<SharedState>,
@@ -155,14 +298,32 @@ pub async fn add_user(
     Ok((StatusCode::CREATED, Json(c)))
 }
 
-/// `GET /api/v1/admin/users`.
+/// Portal users with their lock state (no secrets)
+#[utoipa::path(get, path = "/api/v1/admin/users", tag = "admin",
+    security(("operatorCertificate" = [])),
+    responses(
+        (status = 200, description = "the users", body = schemas::UserList),
+        (status = 401, description = "no operator client certificate", body = ErrorBody),
+        (status = 403, description = "the certificate is not a recorded, unrevoked operator's", body = ErrorBody),
+        (status = 503, description = "storage unavailable; retry", body = ErrorBody),
+    ))]
 pub async fn list_users(_: Admin, State(st): State<SharedState>) -> Result<Json<serde_json::Value>, ApiError> {
     let now = Utc::now().timestamp_millis();
     let users: Vec<_> = st.store.accounts().await?.iter().map(|a| crate::services::staff::describe(a, now)).collect();
     Ok(Json(serde_json::json!({ "users": users })))
 }
 
-/// `POST /api/v1/admin/users/{name}/unlock`: lifts a lockout.
+/// Lift a lockout after too many failed sign-ins
+#[utoipa::path(post, path = "/api/v1/admin/users/{name}/unlock", tag = "admin",
+    security(("operatorCertificate" = [])),
+    params(("name" = String, Path, description = "The user's username")),
+    responses(
+        (status = 204, description = "unlocked"),
+        (status = 404, description = "no such user", body = ErrorBody),
+        (status = 401, description = "no operator client certificate", body = ErrorBody),
+        (status = 403, description = "the certificate is not a recorded, unrevoked operator's", body = ErrorBody),
+        (status = 503, description = "storage unavailable; retry", body = ErrorBody),
+    ))]
 pub async fn unlock_user(
     _: Admin,
     State(st): State<SharedState>,
@@ -175,7 +336,19 @@ pub async fn unlock_user(
     }
 }
 
-/// `POST /api/v1/admin/users/{name}/disable`: signs the user out and refuses further sign-ins.
+/// Disable a user
+///
+/// Signs the user out and refuses further sign-ins.
+#[utoipa::path(post, path = "/api/v1/admin/users/{name}/disable", tag = "admin",
+    security(("operatorCertificate" = [])),
+    params(("name" = String, Path, description = "The user's username")),
+    responses(
+        (status = 204, description = "disabled"),
+        (status = 404, description = "no active user", body = ErrorBody),
+        (status = 401, description = "no operator client certificate", body = ErrorBody),
+        (status = 403, description = "the certificate is not a recorded, unrevoked operator's", body = ErrorBody),
+        (status = 503, description = "storage unavailable; retry", body = ErrorBody),
+    ))]
 pub async fn disable_user(
     _: Admin,
     State(st): State<SharedState>,
@@ -188,9 +361,21 @@ pub async fn disable_user(
     }
 }
 
-/// `POST /api/v1/admin/users/{name}/reset`: the user's password and authenticator stop working
-/// and their sessions end; the answer is a one-time enrolment link (24 h) for the user, with
-/// which they set a new password and get a new TOTP secret. No secret of the user's is in it.
+/// Reset a user's credentials
+///
+/// The user's password and authenticator stop working and their sessions end; the answer is a
+/// one-time enrolment link (24 h) for the user, with which they set a new password and get a
+/// new TOTP secret. No secret of the user's is in it.
+#[utoipa::path(post, path = "/api/v1/admin/users/{name}/reset", tag = "admin",
+    security(("operatorCertificate" = [])),
+    params(("name" = String, Path, description = "The user's username")),
+    responses(
+        (status = 200, description = "the enrolment link", body = schemas::EnrolmentLink),
+        (status = 404, description = "no active user", body = ErrorBody),
+        (status = 401, description = "no operator client certificate", body = ErrorBody),
+        (status = 403, description = "the certificate is not a recorded, unrevoked operator's", body = ErrorBody),
+        (status = 503, description = "storage unavailable; retry", body = ErrorBody),
+    ))]
 pub async fn reset_user(
     _: Admin,
     State(st): State<SharedState>,

@@ -15,6 +15,7 @@ use chrono::Utc;
 use ereceipt_core::enrolment::est::{encode_certs_only, PKCS7_CERTS_ONLY};
 use ereceipt_core::identity::pem_decode;
 
+use super::schemas::ErrorBody;
 use super::{bearer, ApiError};
 use crate::infra::tls::ClientCert;
 use crate::services::terminals;
@@ -30,6 +31,13 @@ fn certs_only(certs: &[&[u8]]) -> Result<impl IntoResponse, ApiError> {
     ))
 }
 
+/// The platform CA certificate
+///
+/// RFC 7030 §4.1.3: base64 certs-only PKCS#7 holding the CA (`Content-Transfer-Encoding: base64`).
+#[utoipa::path(get, path = "/.well-known/est/cacerts", tag = "enrolment", responses(
+    (status = 200, description = "base64 certs-only PKCS#7 holding the CA", body = String,
+        content_type = "application/pkcs7-mime; smime-type=certs-only"),
+))]
 pub async fn cacerts(State(st): State<SharedState>) -> Result<impl IntoResponse, ApiError> {
     certs_only(&[&st.keys.ca.cert_der])
 }
@@ -45,6 +53,24 @@ fn csr_der(body: &[u8]) -> Result<Vec<u8>, ApiError> {
         .map_err(|e| ApiError::bad_request(format!("CSR is not base64: {e}")))
 }
 
+/// First enrolment
+///
+/// A PKCS#10 CSR (base64 DER as EST sends it, or PEM) with the enrolment token's secret as
+/// bearer token; the token is used up.
+#[utoipa::path(post, path = "/.well-known/est/simpleenroll", tag = "enrolment",
+    security(("enrolmentToken" = [])),
+    request_body(description = "PKCS#10 CSR, base64 DER or PEM", content(
+        (String = "application/pkcs10"),
+    )),
+    responses(
+        (status = 200, description = "base64 certs-only PKCS#7 holding the issued certificate", body = String,
+            content_type = "application/pkcs7-mime; smime-type=certs-only"),
+        (status = 400, description = "bad CSR", body = ErrorBody),
+        (status = 401, description = "no token", body = ErrorBody),
+        (status = 403, description = "token unknown, used or expired; terminal revoked", body = ErrorBody),
+        (status = 413, description = "body too large", body = ErrorBody),
+        (status = 503, description = "storage unavailable; retry", body = ErrorBody),
+    ))]
 pub async fn simple_enroll(
     State(st): State<SharedState>,
     headers: HeaderMap,
@@ -59,6 +85,23 @@ pub async fn simple_enroll(
     certs_only(&[&der])
 }
 
+/// Renewal
+///
+/// A PKCS#10 CSR for the terminal's next certificate, authenticated by its current one (mutual TLS).
+#[utoipa::path(post, path = "/.well-known/est/simplereenroll", tag = "enrolment",
+    security(("terminalCertificate" = [])),
+    request_body(description = "PKCS#10 CSR, base64 DER or PEM", content(
+        (String = "application/pkcs10"),
+    )),
+    responses(
+        (status = 200, description = "base64 certs-only PKCS#7 holding the new certificate", body = String,
+            content_type = "application/pkcs7-mime; smime-type=certs-only"),
+        (status = 400, description = "bad CSR", body = ErrorBody),
+        (status = 401, description = "no client certificate", body = ErrorBody),
+        (status = 403, description = "not a POS certificate of this platform, or revoked", body = ErrorBody),
+        (status = 413, description = "body too large", body = ErrorBody),
+        (status = 503, description = "storage unavailable; retry", body = ErrorBody),
+    ))]
 pub async fn simple_reenroll(
     State(st): State<SharedState>,
     Extension(ClientCert(client)): Extension<ClientCert>,

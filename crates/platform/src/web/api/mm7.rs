@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use ereceipt_core::digest::sha256;
 
+use super::schemas::ErrorBody;
 use super::ApiError;
 use crate::domain::login_codes::hashes_match;
 use crate::infra::delivery::mm7::report::{self, ReportError, Status, SUCCESS};
@@ -39,11 +40,35 @@ fn soap(status: StatusCode, xml: Vec<u8>) -> Response {
     (status, [(header::CONTENT_TYPE, "text/xml; charset=utf-8")], xml).into_response()
 }
 
-/// Takes a DeliveryReportReq. Answers: 200 with a DeliveryReportRsp (1000) when a delivery was
+/// MM7 (3GPP TS 23.140) VASP endpoint: a delivery report
+///
+/// The MMSC posts a DeliveryReportReq about an MMS the platform submitted; the delivery with
+/// that MessageID becomes delivered (Retrieved) or failed (Rejected, Expired), or the report is
+/// added to its history (Indeterminate, Forwarded, …). Answers: 200 with a DeliveryReportRsp (1000) when a delivery was
 /// updated; a SOAP Fault with a VASPErrorRsp otherwise: 400 for a body that is not a readable
 /// DeliveryReportReq (2007, 4004), 500 for an unknown MessageID (2005), another recipient (2002)
 /// or another request type (4003); 401 without the configured credentials; 404 when no report
 /// credentials are configured.
+#[utoipa::path(post, path = "/api/v1/mm7", tag = "mm7",
+    security(("mmscBasic" = [])),
+    request_body(description = "text/xml: a SOAP 1.1 envelope with mm7:TransactionID in the Header and a \
+        DeliveryReportReq (MM7Version, MessageID, Recipient, Date, MMStatus, StatusText) in the Body; \
+        multipart/related: SOAP with attachments, the envelope as the first part",
+        content((String = "text/xml"), (String = "multipart/related"))),
+    responses(
+        (status = 200, description = "DeliveryReportRsp with StatusCode 1000 and the request's TransactionID",
+            body = String, content_type = "text/xml; charset=utf-8"),
+        (status = 400, description = "not a readable DeliveryReportReq: malformed XML or not a SOAP envelope (2007 \
+            Message format corrupt), a required element missing (4004 Validation error); a SOAP 1.1 Fault with a \
+            VASPErrorRsp whose faultstring says what and where", body = String, content_type = "text/xml; charset=utf-8"),
+        (status = 401, description = "missing or wrong MMSC credentials (WWW-Authenticate: Basic)", body = ErrorBody),
+        (status = 404, description = "delivery reports are off (no report credentials configured)", body = ErrorBody),
+        (status = 413, description = "body too large", body = String, content_type = "text/plain"),
+        (status = 500, description = "a SOAP 1.1 Fault with a VASPErrorRsp: unknown MessageID (2005 Message ID Not \
+            found), a report for another recipient (2002 Address Error), another MM7 request (4003 Unsupported \
+            operation), or storage failure (3000 Server Error, faultcode Server: send again); nothing is changed",
+            body = String, content_type = "text/xml; charset=utf-8"),
+    ))]
 pub async fn vasp(State(st): State<SharedState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
     let mm7 = st.settings.delivery.mm7.as_ref();
     let user = mm7.and_then(|m| m.report_username.as_deref());

@@ -9,8 +9,10 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use ereceipt_core::model::PhoneNumber;
 use serde::Deserialize;
+use utoipa::ToSchema;
 
 use super::query::{receipt_png, ReceiptView};
+use super::schemas::{self, ErrorBody};
 use super::ApiError;
 use crate::infra::store::StoreError;
 use crate::infra::tls::Peer;
@@ -35,13 +37,29 @@ fn phone(s: &str) -> Result<PhoneNumber, ApiError> {
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct CodeRequest {
+    /// E.164.
+    #[schema(example = "+8613800138000")]
     phone: String,
 }
 
-/// Sends a login code when the number has receipts. The answer — status, body, and the work
-/// behind it — is the same either way, so the endpoint does not tell who has receipts (M3).
+/// Send a one-time login code by SMS
+///
+/// Sent when the number has receipts. The answer — status, body, and the work behind it — is
+/// the same either way, so the endpoint does not tell who has receipts.
+#[utoipa::path(post, path = "/api/v1/pull/code", tag = "pull",
+    request_body = CodeRequest,
+    responses(
+        (status = 202, description = "sent if the number has receipts", body = schemas::CodeSent),
+        (status = 400, description = "not JSON of this shape", body = String, content_type = "text/plain"),
+        (status = 403, description = "foreign origin", body = ErrorBody),
+        (status = 415, description = "not application/json", body = String, content_type = "text/plain"),
+        (status = 422, description = "not an E.164 number", body = ErrorBody),
+        (status = 429, description = "too many codes for this number, client or network (Retry-After)",
+            body = ErrorBody),
+        (status = 503, description = "SMS is not configured, or storage is unavailable", body = ErrorBody),
+    ))]
 pub async fn request_code(
     State(st): State<SharedState>,
     Extension(Peer(peer)): Extension<Peer>,
@@ -68,12 +86,31 @@ pub async fn request_code(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct LoginRequest {
+    /// E.164, as the code was asked for.
     phone: String,
+    /// The code from the SMS.
+    #[schema(example = "042917")]
     code: String,
 }
 
+/// Log in with the code
+///
+/// Sets a `Secure; HttpOnly; SameSite=Strict` session cookie, a new one at every login.
+#[utoipa::path(post, path = "/api/v1/pull/login", tag = "pull",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "logged in; Set-Cookie holds the session", body = schemas::LoggedIn),
+        (status = 400, description = "not JSON of this shape", body = String, content_type = "text/plain"),
+        (status = 401, description = "wrong (tries left), expired or used code", body = ErrorBody),
+        (status = 403, description = "foreign origin", body = ErrorBody),
+        (status = 415, description = "not application/json", body = String, content_type = "text/plain"),
+        (status = 422, description = "not an E.164 number", body = ErrorBody),
+        (status = 429, description = "locked after too many wrong tries, or too many from this network",
+            body = ErrorBody),
+        (status = 503, description = "storage unavailable; retry", body = ErrorBody),
+    ))]
 pub async fn login(
     State(st): State<SharedState>,
     Extension(Peer(peer)): Extension<Peer>,
@@ -109,14 +146,32 @@ impl SignedOut for NoSession {
 /// The customer of a pull request.
 type Customer = crate::web::support::Customer<NoSession>;
 
+/// The receipts sent to the logged-in number
+#[utoipa::path(get, path = "/api/v1/pull/receipts", tag = "pull",
+    security(("pullSession" = [])),
+    responses(
+        (status = 200, description = "the receipts", body = schemas::PullReceipts),
+        (status = 401, description = "not logged in, or the session ended", body = ErrorBody),
+        (status = 503, description = "storage unavailable; retry", body = ErrorBody),
+    ))]
 pub async fn receipts(who: Customer, State(st): State<SharedState>) -> Result<Json<serde_json::Value>, ApiError> {
     let items: Vec<ReceiptView> =
         st.store.receipts_for_phone(who.phone()).await?.into_iter().map(ReceiptView::from).collect();
     Ok(Json(serde_json::json!({ "items": items })))
 }
 
-/// The image of one of the customer's receipts; any other id is "not found", whether it
-/// exists or not.
+/// Download one of the logged-in number's receipts
+///
+/// Any other id is "not found", whether it exists or not.
+#[utoipa::path(get, path = "/api/v1/pull/receipts/{id}/image", tag = "pull",
+    security(("pullSession" = [])),
+    params(("id" = String, Path, description = "Receipt id TERMINAL-BATCH-SERIAL")),
+    responses(
+        (status = 200, description = "PNG, as an attachment", body = schemas::Binary, content_type = "image/png"),
+        (status = 401, description = "not logged in, or the session ended", body = ErrorBody),
+        (status = 404, description = "not one of this number's receipts", body = ErrorBody),
+        (status = 503, description = "storage unavailable; retry", body = ErrorBody),
+    ))]
 pub async fn image(
     who: Customer,
     State(st): State<SharedState>,
@@ -133,6 +188,14 @@ pub async fn image(
     ))
 }
 
+/// End the session
+#[utoipa::path(post, path = "/api/v1/pull/logout", tag = "pull",
+    security(("pullSession" = [])),
+    responses(
+        (status = 204, description = "ended (also without a session); Set-Cookie clears it"),
+        (status = 403, description = "foreign origin", body = ErrorBody),
+        (status = 503, description = "storage unavailable; retry", body = ErrorBody),
+    ))]
 pub async fn logout(State(st): State<SharedState>, headers: HeaderMap) -> Result<Response, ApiError> {
     same_origin(&headers)?;
     let mut r = StatusCode::NO_CONTENT.into_response();

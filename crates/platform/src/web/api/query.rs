@@ -8,7 +8,9 @@ use axum::Json;
 use bytes::Bytes;
 use chrono::DateTime;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
+use super::schemas::{self, ErrorBody};
 use super::{ApiError, QueryClient};
 use crate::infra::store::{ReceiptQuery, StoredReceipt};
 use crate::services::verification::gate::Busy;
@@ -17,26 +19,41 @@ use crate::web::support::json::{deliveries_json, rfc3339};
 use crate::web::support::{busy_status, ReceiptScope};
 
 /// Search parameters; times are RFC 3339, amounts minor units.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct SearchParams {
     merchant_id: Option<String>,
     terminal_id: Option<String>,
+    /// RFC 3339, inclusive.
+    #[param(format = DateTime)]
     from: Option<String>,
+    /// RFC 3339, exclusive.
+    #[param(format = DateTime)]
     to: Option<String>,
+    /// Minor units, inclusive.
     min_amount: Option<i64>,
+    /// Minor units, inclusive.
     max_amount: Option<i64>,
+    /// ISO 4217, e.g. `HKD`.
     currency: Option<String>,
     serial: Option<i64>,
+    /// Retrieval reference number.
     rrn: Option<String>,
+    /// The card's last four digits.
+    #[param(pattern = "^[0-9]{4}$")]
     last4: Option<String>,
+    /// 1 to 200, 50 unless told.
     limit: Option<i64>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
 /// One receipt as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Receipt)]
 pub(crate) struct ReceiptView {
+    /// `TERMINAL-BATCH-SERIAL`.
     id: String,
     terminal_id: String,
     merchant_id: String,
@@ -51,10 +68,15 @@ pub(crate) struct ReceiptView {
     auth_code: String,
     card: String,
     card_brand: String,
+    /// The receipt's place in its terminal's hash chain; null for an unchained receipt.
     sequence: Option<i64>,
+    /// SHA-256 of the canonical record, hex.
     record_hash: String,
+    /// When the platform stored it (RFC 3339).
     received_at: String,
+    /// Path of its image.
     image: String,
+    /// Path of its canonical CBOR record.
     record: String,
 }
 
@@ -92,6 +114,18 @@ fn parse_time(field: &str, v: Option<&str>) -> Result<Option<i64>, ApiError> {
     .transpose()
 }
 
+/// Search receipts
+///
+/// Newest first, keyset paging.
+#[utoipa::path(get, path = "/api/v1/receipts", tag = "query",
+    security(("queryToken" = [])),
+    params(SearchParams),
+    responses(
+        (status = 200, description = "a page", body = schemas::ReceiptPage),
+        (status = 400, description = "bad parameter", body = ErrorBody),
+        (status = 401, description = "no or wrong query token", body = ErrorBody),
+        (status = 503, description = "storage unavailable; retry", body = ErrorBody),
+    ))]
 pub async fn search(
     _: QueryClient,
     State(st): State<SharedState>,
@@ -122,7 +156,18 @@ pub async fn search(
     Ok(Json(serde_json::json!({ "items": items, "next_cursor": page.next_cursor })))
 }
 
-/// One receipt, with its delivery choice and every delivery's state and history.
+/// One receipt
+///
+/// With its delivery choice and every delivery's state and history.
+#[utoipa::path(get, path = "/api/v1/receipts/{id}", tag = "query",
+    security(("queryToken" = [])),
+    params(("id" = String, Path, description = "Receipt id TERMINAL-BATCH-SERIAL")),
+    responses(
+        (status = 200, description = "the receipt", body = schemas::ReceiptDetail),
+        (status = 401, description = "no or wrong query token", body = ErrorBody),
+        (status = 404, description = "unknown id", body = ErrorBody),
+        (status = 503, description = "storage unavailable; retry", body = ErrorBody),
+    ))]
 pub async fn receipt(
     _: QueryClient,
     State(st): State<SharedState>,
@@ -140,6 +185,16 @@ pub async fn receipt(
     Ok(Json(view))
 }
 
+/// The watermarked receipt image
+#[utoipa::path(get, path = "/api/v1/receipts/{id}/image", tag = "query",
+    security(("queryToken" = [])),
+    params(("id" = String, Path, description = "Receipt id TERMINAL-BATCH-SERIAL")),
+    responses(
+        (status = 200, description = "PNG", body = schemas::Binary, content_type = "image/png"),
+        (status = 401, description = "no or wrong query token", body = ErrorBody),
+        (status = 404, description = "unknown id", body = ErrorBody),
+        (status = 503, description = "storage unavailable; retry", body = ErrorBody),
+    ))]
 pub async fn image(
     _: QueryClient,
     State(st): State<SharedState>,
@@ -157,6 +212,16 @@ pub(crate) async fn receipt_png(st: &SharedState, scope: &ReceiptScope, id: &str
     st.store.receipt_image(id).await?.ok_or_else(missing)
 }
 
+/// The canonical CBOR record
+#[utoipa::path(get, path = "/api/v1/receipts/{id}/record", tag = "query",
+    security(("queryToken" = [])),
+    params(("id" = String, Path, description = "Receipt id TERMINAL-BATCH-SERIAL")),
+    responses(
+        (status = 200, description = "CBOR", body = schemas::Binary, content_type = "application/cbor"),
+        (status = 401, description = "no or wrong query token", body = ErrorBody),
+        (status = 404, description = "unknown id", body = ErrorBody),
+        (status = 503, description = "storage unavailable; retry", body = ErrorBody),
+    ))]
 pub async fn record(
     _: QueryClient,
     State(st): State<SharedState>,
@@ -166,7 +231,20 @@ pub async fn record(
     Ok(([(header::CONTENT_TYPE, "application/cbor")], r.record))
 }
 
-/// The platform's evidence that it stored a receipt (see `ereceipt_core::evidence`).
+/// The platform's evidence file
+///
+/// Its signed acknowledgement (receipt id, record hash, stored-at time) and the CA-issued
+/// evidence certificate of its key, for `ereceipt verify --evidence` (see `ereceipt_core::evidence`).
+#[utoipa::path(get, path = "/api/v1/receipts/{id}/evidence", tag = "query",
+    security(("queryToken" = [])),
+    params(("id" = String, Path, description = "Receipt id TERMINAL-BATCH-SERIAL")),
+    responses(
+        (status = 200, description = "evidence file (text, format `ereceipt-evidence: 1`)", body = String,
+            content_type = "text/plain; charset=utf-8"),
+        (status = 401, description = "no or wrong query token", body = ErrorBody),
+        (status = 404, description = "unknown id", body = ErrorBody),
+        (status = 503, description = "storage unavailable; retry", body = ErrorBody),
+    ))]
 pub async fn evidence(
     _: QueryClient,
     State(st): State<SharedState>,
@@ -178,8 +256,26 @@ pub async fn evidence(
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text))
 }
 
-/// Same JSON as `ereceipt verify --json` plus `platform` (whether the platform holds this
-/// receipt), with the signer judged at the platform's stored time.
+/// Verify a receipt image (PNG or JPEG); public
+///
+/// The verdict of `ereceipt verify --json` with the signer judged at the time the platform
+/// stored the receipt (a revoked signer is authentic only for receipts stored before the
+/// revocation), plus `platform`: whether the platform holds this receipt (same id and record
+/// hash), when it stored it, and whether the file is a faithful copy of the stored original. A
+/// few verifications run at once per client address and per core in total; more per network
+/// in a while are refused.
+#[utoipa::path(post, path = "/api/v1/verify", tag = "verification",
+    request_body(description = "the image file", content(
+        (schemas::Binary = "application/octet-stream"), (schemas::Binary = "image/png"), (schemas::Binary = "image/jpeg"),
+    )),
+    responses(
+        (status = 200, description = "the verification", body = schemas::Verification),
+        (status = 413, description = "too large", body = String, content_type = "text/plain"),
+        (status = 429, description = "this client or network already runs its share of verifications (Retry-After)",
+            body = ErrorBody),
+        (status = 503, description = "the platform runs as many verifications as it allows (Retry-After), or \
+            storage is unavailable", body = ErrorBody),
+    ))]
 pub async fn verify(
     State(st): State<SharedState>,
     axum::Extension(crate::infra::tls::Peer(peer)): axum::Extension<crate::infra::tls::Peer>,

@@ -6,6 +6,7 @@ use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use ereceipt_core::contract::{DeliveryProgress, TerminalReceipt};
 
+use super::schemas::{self, ErrorBody};
 use super::ApiError;
 use crate::infra::tls::ClientCert;
 use crate::services::ingest::{self, Refusal};
@@ -15,8 +16,21 @@ fn utc(ms: i64) -> String {
     DateTime::<Utc>::from_timestamp_millis(ms).map(|t| t.to_rfc3339()).unwrap_or_default()
 }
 
+/// A terminal reads the delivery state of one of its own receipts
+///
 /// The receipt's storage time, the customer's channel, and each delivery's state. Another
 /// terminal's receipt is answered as not found, like an unknown id; recipients are not shown.
+#[utoipa::path(get, path = "/api/v1/terminal/receipts/{id}", tag = "terminal",
+    security(("terminalCertificate" = [])),
+    params(("id" = String, Path, description = "Receipt id TERMINAL-BATCH-SERIAL")),
+    responses(
+        (status = 200, description = "stored; the customer's channel and each delivery's state",
+            body = schemas::TerminalReceipt),
+        (status = 401, description = "no client certificate", body = ErrorBody),
+        (status = 403, description = "not a POS certificate of this platform, or revoked", body = ErrorBody),
+        (status = 404, description = "no such receipt from this terminal", body = ErrorBody),
+        (status = 503, description = "storage unavailable; retry", body = ErrorBody),
+    ))]
 pub async fn receipt(
     State(st): State<SharedState>,
     Extension(ClientCert(client)): Extension<ClientCert>,

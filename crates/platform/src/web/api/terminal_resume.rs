@@ -6,13 +6,26 @@ use axum::extract::State;
 use axum::{Extension, Json};
 use ereceipt_core::contract::ResumePoint;
 
+use super::schemas::{self, ErrorBody};
 use super::ApiError;
 use crate::infra::tls::ClientCert;
 use crate::services::ingest::{self, Refusal};
 use crate::services::terminals;
 use crate::web::state::SharedState;
 
-/// The resume point of the enrolment the client certificate belongs to.
+/// Where this enrolment's receipts continue
+///
+/// The resume point of the enrolment the client certificate belongs to: its batch, the highest
+/// serial the platform holds there, and the head of the terminal's hash chain.
+#[utoipa::path(get, path = "/api/v1/terminal/resume", tag = "terminal",
+    security(("terminalCertificate" = [])),
+    responses(
+        (status = 200, description = "the resume point", body = schemas::ResumePoint),
+        (status = 401, description = "no client certificate", body = ErrorBody),
+        (status = 403, description = "the client certificate is not a POS certificate, not issued by this \
+            platform, or revoked", body = ErrorBody),
+        (status = 503, description = "storage unavailable; retry", body = ErrorBody),
+    ))]
 pub async fn resume(
     State(st): State<SharedState>,
     Extension(ClientCert(client)): Extension<ClientCert>,

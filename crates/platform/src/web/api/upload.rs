@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use chrono::Utc;
 
+use super::schemas::{self, ErrorBody};
 use super::ApiError;
 use crate::infra::store;
 use crate::infra::tls::ClientCert;
@@ -23,6 +24,28 @@ impl Drop for InFlight {
     }
 }
 
+/// Upload one receipt
+///
+/// A CBOR HPKE envelope `{1: terminal id, 2: receipt id, 3: enc, 4: ciphertext}` sealed to the
+/// platform's HPKE key, over mutual TLS with the terminal's certificate; the answer is the
+/// platform-signed acknowledgement.
+#[utoipa::path(post, path = "/api/v1/receipts", tag = "terminal",
+    security(("terminalCertificate" = [])),
+    request_body(description = "the sealed envelope", content((schemas::Binary = "application/cbor"))),
+    responses(
+        (status = 201, description = "stored; the body is the platform-signed acknowledgement", body = schemas::Binary,
+            content_type = "application/cbor"),
+        (status = 200, description = "already stored; the same acknowledgement", body = schemas::Binary,
+            content_type = "application/cbor"),
+        (status = 400, description = "malformed or unopenable envelope, inconsistent record", body = ErrorBody),
+        (status = 401, description = "no client certificate", body = ErrorBody),
+        (status = 403, description = "certificate unknown or revoked, wrong terminal, signer revoked or unknown, \
+            a test feature from a production terminal", body = ErrorBody),
+        (status = 409, description = "a different receipt is stored under this id", body = ErrorBody),
+        (status = 413, description = "body too large", body = String, content_type = "text/plain"),
+        (status = 422, description = "image not authentic, not bound to the record, or unverifiable", body = ErrorBody),
+        (status = 503, description = "storage unavailable; retry", body = ErrorBody),
+    ))]
 pub async fn upload(
     State(st): State<SharedState>,
     PosClient(client): PosClient,
