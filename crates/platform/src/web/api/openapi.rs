@@ -115,7 +115,55 @@ pub(crate) fn document(admin_listen: &str) -> Document {
         item.servers = Some(vec![server.clone()]);
     }
     doc.merge(admin);
+    unique_operation_ids(&mut doc);
     doc
+}
+
+/// utoipa names an operation after its handler function, and handlers of different modules
+/// share names (`image`, `list` …); OpenAPI wants every operationId unique, so a shared name
+/// becomes the method and path (`get_api_v1_receipts_id_image`).
+fn unique_operation_ids(doc: &mut Document) {
+    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for item in doc.paths.paths.values() {
+        for op in operations(item) {
+            if let Some(id) = &op.operation_id {
+                *seen.entry(id.clone()).or_default() += 1;
+            }
+        }
+    }
+    for (path, item) in doc.paths.paths.iter_mut() {
+        for (method, op) in operations_mut(item) {
+            if op.operation_id.as_ref().is_some_and(|id| seen.get(id).copied().unwrap_or(0) > 1) {
+                let words: String =
+                    path.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect::<String>();
+                let words = words.split('_').filter(|w| !w.is_empty()).collect::<Vec<_>>().join("_");
+                op.operation_id = Some(format!("{method}_{words}"));
+            }
+        }
+    }
+}
+
+fn operations(item: &utoipa::openapi::PathItem) -> impl Iterator<Item = &utoipa::openapi::path::Operation> {
+    [&item.get, &item.put, &item.post, &item.delete, &item.options, &item.head, &item.patch, &item.trace]
+        .into_iter()
+        .flatten()
+}
+
+fn operations_mut(
+    item: &mut utoipa::openapi::PathItem,
+) -> impl Iterator<Item = (&'static str, &mut utoipa::openapi::path::Operation)> {
+    [
+        ("get", &mut item.get),
+        ("put", &mut item.put),
+        ("post", &mut item.post),
+        ("delete", &mut item.delete),
+        ("options", &mut item.options),
+        ("head", &mut item.head),
+        ("patch", &mut item.patch),
+        ("trace", &mut item.trace),
+    ]
+    .into_iter()
+    .filter_map(|(m, op)| op.as_mut().map(|op| (m, op)))
 }
 
 /// [`document`] as the JSON the platform serves.

@@ -122,7 +122,7 @@ fn every_reference_and_security_requirement_resolves() {
         let name = r.strip_prefix("#/components/schemas/").unwrap_or_else(|| panic!("unexpected $ref {r}"));
         assert!(schemas.get(name).is_some(), "$ref {r} names no schema");
     }
-    for (path, method) in operations(&doc["paths"]) {
+    for (method, path) in operations(&doc["paths"]) {
         let op = &doc["paths"][&path][&method];
         for requirement in op["security"].as_array().into_iter().flatten() {
             for scheme in requirement.as_object().into_iter().flatten().map(|(k, _)| k) {
@@ -134,6 +134,19 @@ fn every_reference_and_security_requirement_resolves() {
     assert_eq!(schemes["terminalCertificate"]["type"], "mutualTLS");
     assert_eq!(schemes["operatorCertificate"]["type"], "mutualTLS");
     assert_eq!(schemes["queryToken"]["scheme"], "bearer");
+}
+
+/// The validator refuses a document whose operationIds repeat (handlers of different modules
+/// share names such as `image`).
+#[test]
+fn every_operation_id_is_unique() {
+    let doc = doc();
+    let mut ids = BTreeSet::new();
+    for (method, path) in operations(&doc["paths"]) {
+        let id = doc["paths"][&path][&method]["operationId"].as_str().unwrap_or_default().to_owned();
+        assert!(!id.is_empty(), "{method} {path} has no operationId");
+        assert!(ids.insert(id.clone()), "operationId {id} repeats ({method} {path})");
+    }
 }
 
 fn collect_refs(v: &Value, out: &mut Vec<String>) {
