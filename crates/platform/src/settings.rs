@@ -359,6 +359,25 @@ mod tests {
         }
     }
 
+    /// Security review L5: a link in clear to an SMSC or MMSC on another host is refused when
+    /// the settings load, naming the section and the way out.
+    #[test]
+    fn plaintext_to_an_smsc_or_mmsc_on_another_host_is_refused_at_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let load = |toml: &str| {
+            std::fs::write(dir.path().join("platform.toml"), toml).unwrap();
+            Settings::load_with_env(dir.path(), [])
+        };
+        let mm7 = "[platform.delivery.mm7]\nurl = \"http://mmsc.example.net/mm7\"\nvasp_id = \"v\"\n";
+        let err = load(mm7).unwrap_err().to_string();
+        assert!(err.contains("mm7") && err.contains("http://") && err.contains("insecure_plaintext"), "{err}");
+        let smpp = "[platform.delivery.smpp]\nhost = \"smsc.example.net\"\nport = 2775\nsystem_id = \"e\"\n\
+                    password = \"p\"\nsystem_type = \"\"\nsource_addr = \"10690000\"\nenquire_link_secs = 30\n\
+                    timeout_secs = 10\nregistered_delivery = true\ntls = \"none\"\n";
+        let err = load(smpp).unwrap_err().to_string();
+        assert!(err.contains("smpp") && err.contains("smsc.example.net") && err.contains("insecure_plaintext"), "{err}");
+    }
+
     #[test]
     fn a_bad_value_names_the_key() {
         let dir = tempfile::tempdir().unwrap();

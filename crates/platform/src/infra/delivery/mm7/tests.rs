@@ -232,6 +232,21 @@ fn settings_have_defaults_and_refuse_unknown_keys() {
     }
 }
 
+/// Security review L5: `http://` to an MMSC on another host would carry the Basic credentials,
+/// the customer's number and the receipt in clear.
+#[test]
+fn plain_http_to_an_mmsc_on_another_host_is_refused() {
+    let mut s = settings("http://mmsc.example.net/mm7".into());
+    s.username = Some("vasp01".into());
+    s.password = Some(crate::infra::secret::Secret("s3cret".into()));
+    match MmsSender::new(&s) {
+        Err(SendError::Permanent(m)) => {
+            assert!(m.contains("http://") && m.contains("insecure_plaintext"), "{m}");
+        }
+        other => panic!("plain HTTP to mmsc.example.net accepted: {other:?}"),
+    }
+}
+
 #[test]
 fn bad_settings_are_refused_up_front() {
     let refuse = |s: Mm7Settings| match MmsSender::new(&s) {

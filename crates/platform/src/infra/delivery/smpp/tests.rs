@@ -7,7 +7,9 @@ use rusmpp::{CommandId, CommandStatus};
 use tokio::time::Instant;
 
 use super::*;
+use crate::infra::delivery::LoginCode;
 use ereceipt_test_peers::smsc::{reassemble, Smsc};
+use ereceipt_test_peers::tap::Tap;
 
 const SYSTEM_ID: &str = "ereceipt";
 const PASSWORD: &str = "s3cret";
@@ -242,6 +244,39 @@ async fn delivery_receipts_arrive_on_a_transceiver_bind() {
     assert_eq!(binds, vec![CommandId::BindTransmitter, CommandId::BindTransceiver], "re-bound to receive");
     smsc.wait_for("receipts acknowledged", |log| log.receipt_answers.len() == ids.len()).await;
     assert!(smsc.with(|log| log.receipt_answers.iter().all(|s| *s == CommandStatus::EsmeRok)));
+}
+
+fn login_code(code: &str) -> Message {
+    Message::LoginCode(LoginCode {
+        delivery_id: "login.7".into(),
+        recipient: "+8613800138000".into(),
+        code: code.into(),
+        link: "https://r.example.cn/pull".into(),
+    })
+}
+
+/// How the digits of a code look on the wire in a UCS-2 SMS (the login text is Chinese).
+fn ucs2(text: &str) -> Vec<u8> {
+    text.encode_utf16().flat_map(u16::to_be_bytes).collect()
+}
+
+/// Security review L5: what an eavesdropper between the platform and the SMSC sees. Settings
+/// that say nothing about TLS must not give away the bind password or a login code.
+#[tokio::test]
+async fn settings_silent_on_tls_never_put_the_password_or_a_login_code_on_the_wire() {
+    let smsc = Smsc::start(SYSTEM_ID, PASSWORD).await;
+    let tap = Tap::start(smsc.addr).await;
+    let s: SmppSettings = serde_json::from_value(serde_json::json!({
+        "host": "127.0.0.1", "port": tap.addr.port(), "system_id": SYSTEM_ID, "password": PASSWORD,
+        "system_type": "", "source_addr": "EReceipt", "enquire_link_secs": 0, "timeout_secs": 5,
+        "registered_delivery": false
+    }))
+    .unwrap();
+    let sender = SmsSender::new(&s);
+    let _ = Sender::send(&sender, &login_code("493817")).await;
+    assert!(!tap.client_bytes().is_empty(), "the sender connected through the tap");
+    assert!(!tap.saw(PASSWORD.as_bytes()), "the bind password crossed the network in clear");
+    assert!(!tap.saw(&ucs2("493817")) && !tap.saw(b"493817"), "the login code crossed the network in clear");
 }
 
 #[test]
