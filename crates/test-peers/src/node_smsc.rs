@@ -144,7 +144,9 @@ impl NodeSmsc {
 /// The texts of the submits, parts of a concatenated message (8-bit reference UDH) joined in
 /// order, as node-smpp decoded them.
 pub fn texts(submits: &[Value]) -> Vec<String> {
-    let mut texts: Vec<(Option<u64>, Vec<(u64, String)>)> = Vec::new();
+    /// A message's concatenation reference (none: a single SMS) and its numbered parts so far.
+    type Parts = (Option<u64>, Vec<(u64, String)>);
+    let mut texts: Vec<Parts> = Vec::new();
     for s in submits {
         let message = s["message"].as_str().unwrap().to_string();
         let concat = s["udh"].as_array().unwrap().iter().find(|ie| ie[0] == 0 && ie[1] == 3).cloned();
