@@ -181,7 +181,14 @@ email_from = "ereceipt <receipts@localhost>"
 # timeout_secs = 30
 # [platform.delivery.smpp]
 # host = "smsc.example.net"
-# port = 2775
+# port = 3550
+# tls = "required"            # SMPP over TLS (the default), the certificate checked against the
+#                             # built-in roots and extra_ca_pem; "none" is plain TCP, allowed only
+#                             # to a loopback host (a local stunnel) unless insecure_plaintext
+# extra_ca_pem = "/etc/ereceipt/smsc-ca.pem"  # the SMSC's private CA (PEM file), if it has one
+# server_name = "smsc.example.net"  # the name its certificate carries, when it is not host
+# insecure_plaintext = false  # true allows tls = "none" to another host: the bind password,
+#                             # login codes and receipt links then cross the network in clear
 # system_id = "ereceipt"
 # password = "…"
 # system_type = ""
@@ -190,7 +197,10 @@ email_from = "ereceipt <receipts@localhost>"
 # timeout_secs = 10
 # registered_delivery = true
 # [platform.delivery.mm7]
-# url = "https://mmsc.example.net/mm7"
+# url = "https://mmsc.example.net/mm7"  # http:// only to a loopback host, unless insecure_plaintext
+# extra_ca_pem = "/etc/ereceipt/mmsc-ca.pem"  # the MMSC's private CA (PEM file), if it has one
+# insecure_plaintext = false  # true allows http:// to another host: the Basic credentials, the
+#                             # customers' numbers and their receipts then cross it in clear
 # vasp_id = "ereceipt"
 # vas_id = "receipts"
 # sender_address = "10690000"
@@ -260,6 +270,13 @@ impl Settings {
         s.data_dir = data_dir.to_path_buf();
         s.portal_files()?;
         s.delivery.check().map_err(SettingsError::Invalid)?;
+        // Security review L5: no link in clear to an SMSC or MMSC on another host unless asked for.
+        if let Some(smpp) = &s.delivery.smpp {
+            smpp.check().map_err(|e| SettingsError::Invalid(format!("delivery.smpp: {e}")))?;
+        }
+        if let Some(mm7) = &s.delivery.mm7 {
+            mm7.check().map_err(|e| SettingsError::Invalid(format!("delivery.mm7: {e}")))?;
+        }
         if s.argon2_concurrency == 0 {
             return Err(SettingsError::Invalid("argon2_concurrency: at least 1".into()));
         }
@@ -360,6 +377,28 @@ mod tests {
             let err = Settings::load_with_env(dir.path(), env(key, value)).unwrap_err().to_string();
             assert!(err.contains(named), "{key}={value:?}: {err}");
         }
+    }
+
+    /// Security review L5: a link in clear to an SMSC or MMSC on another host is refused when
+    /// the settings load, naming the section and the way out.
+    #[test]
+    fn plaintext_to_an_smsc_or_mmsc_on_another_host_is_refused_at_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let load = |toml: &str| {
+            std::fs::write(dir.path().join("platform.toml"), toml).unwrap();
+            Settings::load_with_env(dir.path(), [])
+        };
+        let mm7 = "[platform.delivery.mm7]\nurl = \"http://mmsc.example.net/mm7\"\nvasp_id = \"v\"\n";
+        let err = load(mm7).unwrap_err().to_string();
+        assert!(err.contains("mm7") && err.contains("http://") && err.contains("insecure_plaintext"), "{err}");
+        let smpp = "[platform.delivery.smpp]\nhost = \"smsc.example.net\"\nport = 2775\nsystem_id = \"e\"\n\
+                    password = \"p\"\nsystem_type = \"\"\nsource_addr = \"10690000\"\nenquire_link_secs = 30\n\
+                    timeout_secs = 10\nregistered_delivery = true\ntls = \"none\"\n";
+        let err = load(smpp).unwrap_err().to_string();
+        assert!(
+            err.contains("smpp") && err.contains("smsc.example.net") && err.contains("insecure_plaintext"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! A small SMSC for tests, on the same SMPP codec: checks the account at bind, answers
-//! enquire_link, records and answers every submit_sm as scripted, sends receipts, drops links.
+//! enquire_link, records and answers every submit_sm as scripted, sends receipts, drops links;
+//! over plain TCP or TLS.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -16,8 +17,10 @@ use rusmpp::types::{COctetString, OctetString};
 use rusmpp::udhs::{Udh, UdhValue};
 use rusmpp::values::EsmClass;
 use rusmpp::{Command, CommandId, CommandStatus, Pdu};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
+use tokio_rustls::TlsAcceptor;
 use tokio_util::codec::Framed;
 
 /// One submit_sm as the SMSC decoded it.
@@ -50,6 +53,8 @@ pub struct Log {
     pub unbinds: usize,
     /// deliver_sm_resp statuses for the receipts sent.
     pub receipt_answers: Vec<CommandStatus>,
+    /// TLS handshakes that failed (the client refused the certificate, or spoke no TLS).
+    pub failed_handshakes: usize,
     /// Statuses for the next submits, in order; accepted once empty.
     pub answers: VecDeque<CommandStatus>,
     /// Send a DELIVRD receipt for each accepted submit that asked for one, on a transceiver bind.
@@ -75,6 +80,12 @@ pub struct Smsc {
 impl Smsc {
     /// Listens on 127.0.0.1 (bound before this returns) for the account `system_id`/`password`.
     pub async fn start(system_id: &str, password: &str) -> Smsc {
+        Self::start_with(system_id, password, None).await
+    }
+
+    /// As [`Smsc::start`], speaking TLS with `tls` when given (SMPP over TLS: the handshake
+    /// first, then the same PDUs).
+    pub async fn start_with(system_id: &str, password: &str, tls: Option<Arc<rustls::ServerConfig>>) -> Smsc {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let shared = Arc::new(Shared {
@@ -85,9 +96,19 @@ impl Smsc {
             drop_all: watch::channel(0).0,
         });
         let serving = shared.clone();
+        let acceptor = tls.map(TlsAcceptor::from);
         tokio::spawn(async move {
             while let Ok((tcp, _)) = listener.accept().await {
-                tokio::spawn(serve(serving.clone(), tcp));
+                let shared = serving.clone();
+                match acceptor.clone() {
+                    None => drop(tokio::spawn(serve(shared, tcp))),
+                    Some(acceptor) => drop(tokio::spawn(async move {
+                        match acceptor.accept(tcp).await {
+                            Ok(tls) => serve(shared, tls).await,
+                            Err(_) => record(&shared, |log| log.failed_handshakes += 1),
+                        }
+                    })),
+                }
             }
         });
         Smsc { addr, shared }
@@ -125,8 +146,8 @@ fn record(shared: &Shared, f: impl FnOnce(&mut Log)) {
     shared.changed.notify_waiters();
 }
 
-async fn serve(shared: Arc<Shared>, tcp: TcpStream) {
-    let mut framed = Framed::new(tcp, CommandCodec::new());
+async fn serve(shared: Arc<Shared>, stream: impl AsyncRead + AsyncWrite + Unpin) {
+    let mut framed = Framed::new(stream, CommandCodec::new());
     let mut dropped = shared.drop_all.subscribe();
     let mut bound: Option<CommandId> = None;
     let mut sequence = 0x1000;

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use ereceipt_core::compose::ComposedReceipt;
 use ereceipt_platform::infra::delivery::mm7::{parse_submit_rsp, Mm7Settings, SubmitRsp};
-use ereceipt_platform::infra::delivery::smpp::SmppSettings;
+use ereceipt_platform::infra::delivery::smpp::{SmppSettings, SmppTls};
 use ereceipt_platform::infra::store::{DeliveryEvent, DeliveryRow};
 use ereceipt_platform::settings::Secret;
 use ereceipt_terminal::sync::Step;
@@ -34,6 +34,10 @@ async fn platform(smsc: &Smsc, mmsc: &Mmsc) -> TestPlatform {
             enquire_link_secs: 0,
             timeout_secs: 5,
             registered_delivery: true,
+            tls: SmppTls::None,
+            extra_ca_pem: None,
+            server_name: None,
+            insecure_plaintext: false,
         });
         s.delivery.mm7 = Some(Mm7Settings {
             url: mmsc_url.parse().expect("the MMSC's URL"),
@@ -48,6 +52,7 @@ async fn platform(smsc: &Smsc, mmsc: &Mmsc) -> TestPlatform {
             namespace: NS.into(),
             timeout_secs: 10,
             extra_ca_pem: None,
+            insecure_plaintext: false,
         });
     })
     .await

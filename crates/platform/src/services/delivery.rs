@@ -15,7 +15,7 @@ use crate::domain::delivery::DeliveryState;
 use crate::infra::delivery::email::{sender_mailbox, EmailSender, EmailSetupError};
 use crate::infra::delivery::local::LocalOutbox;
 use crate::infra::delivery::mm7::MmsSender;
-use crate::infra::delivery::smpp::{DeliveryReport, SmsSender};
+use crate::infra::delivery::smpp::{DeliveryReport, SmppSetupError, SmsSender};
 use crate::infra::delivery::{Accepted, Channel, Message, ReceiptMessage, SendError, Sender};
 use crate::infra::store::{DeliveryRow, Store, StoreError};
 
@@ -73,6 +73,10 @@ pub enum ChannelsError {
     /// The `[delivery.smtp]` section cannot work (bad sender, CA file, TLS or AUTH settings).
     #[error("smtp: {0}")]
     Smtp(#[source] EmailSetupError),
+    /// The `[delivery.smpp]` section cannot work or would be unsafe (plain TCP away from
+    /// loopback, CA file).
+    #[error("smpp: {0}")]
+    Smpp(#[source] SmppSetupError),
     /// The `[delivery.mm7]` section cannot work (URL scheme, VASP id, CA certificates).
     #[error("mm7: {0}")]
     Mm7(#[source] SendError),
@@ -96,7 +100,7 @@ pub fn channels(
     let mut sms_reports = None;
     let sms: Box<dyn Sender> = match &d.smpp {
         Some(s) => {
-            let sender = SmsSender::new(s);
+            let sender = SmsSender::new(s).map_err(ChannelsError::Smpp)?;
             if s.registered_delivery {
                 // Makes the session bind as a transceiver, so the receipts can come back.
                 sms_reports = Some(sender.delivery_reports());

@@ -14,6 +14,7 @@ use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, Tls, Tls
 use lettre::transport::smtp::extension::ClientId;
 use lettre::transport::smtp::response::{Category, Response};
 
+use super::tls::is_loopback;
 use super::{not_carried, Accepted, Channel, Message, ReceiptMessage, SendError, Sender, Sending};
 use crate::infra::secret::Secret;
 use crate::infra::setting;
@@ -204,15 +205,6 @@ fn tls_parameters(s: &SmtpSettings) -> Result<TlsParameters, EmailSetupError> {
         builder = builder.add_root_certificate(Certificate::from_pem(&pem).map_err(|e| ca_error(&e))?);
     }
     builder.build_rustls().map_err(EmailSetupError::Tls)
-}
-
-fn is_loopback(host: &str) -> bool {
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// 5xx is final for this message, except the x3x codes of RFC 4954 (530 authentication

@@ -7,14 +7,12 @@ mod response;
 #[cfg(test)]
 mod tests;
 
-use std::sync::Arc;
+use std::path::PathBuf;
 use std::time::Duration;
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::CertificateDer;
 use url::Url;
 
-use super::{not_carried, Accepted, Channel, Message, ReceiptMessage, SendError, Sender, Sending};
+use super::{not_carried, tls, Accepted, Channel, Message, ReceiptMessage, SendError, Sender, Sending};
 use crate::infra::secret::Secret;
 use crate::infra::setting;
 
@@ -28,7 +26,8 @@ const MAX_ANSWER_BYTES: usize = 64 * 1024;
 #[derive(Clone, Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Mm7Settings {
-    /// The MMSC's MM7 endpoint, `https://…` (or `http://` on a private link).
+    /// The MMSC's MM7 endpoint, `https://…`; `http://` only to a loopback host (a local TLS
+    /// proxy) or with `insecure_plaintext`.
     #[serde(deserialize_with = "setting::web_url")]
     pub url: Url,
     /// The VASP id the operator gave (SenderIdentification/VASPID).
@@ -59,10 +58,33 @@ pub struct Mm7Settings {
     /// Limit on one submission, connection to answer.
     #[serde(default = "default_timeout_secs")]
     pub timeout_secs: u64,
-    /// PEM certificates trusted besides the public roots (an operator's private CA).
-    #[serde(default, deserialize_with = "setting::text")]
-    pub extra_ca_pem: Option<String>,
+    /// A PEM file of CA certificates trusted besides the built-in web PKI roots (an operator's
+    /// private CA, the tests' CA).
+    #[serde(default, deserialize_with = "setting::path")]
+    pub extra_ca_pem: Option<PathBuf>,
+    /// Allows an `http://` URL to a host that is not loopback. The Basic credentials, the
+    /// customers' numbers and their receipts then cross the network readable by anyone on the path.
+    #[serde(default)]
+    pub insecure_plaintext: bool,
 }
+
+impl Mm7Settings {
+    /// Refuses a URL that is not http(s), and `http://` away from loopback without the opt-out.
+    /// Reads no file: the CA file is read by [`MmsSender::new`].
+    pub fn check(&self) -> Result<(), String> {
+        let host = self.url.host_str().unwrap_or_default();
+        match self.url.scheme() {
+            "https" if self.insecure_plaintext => Err("insecure_plaintext = true goes only with an http:// url".into()),
+            "https" => Ok(()),
+            "http" => tls::plaintext_allowed(host, self.insecure_plaintext, EXPOSED)
+                .map_err(|e| format!("url {:?} is http://: {e}", self.url.as_str())),
+            _ => Err(format!("url {:?} is not http(s)", self.url.as_str())),
+        }
+    }
+}
+
+/// What MM7 over plain HTTP exposes, for the refusal.
+const EXPOSED: &str = "the HTTP Basic credentials, the customers' numbers and their receipts";
 
 fn default_mm7_version() -> String {
     "6.8.0".into()
@@ -88,15 +110,21 @@ impl MmsSender {
     /// A sender for `s`; a bad URL or certificate is a permanent error (no message can go).
     pub fn new(s: &Mm7Settings) -> Result<Self, SendError> {
         let bad = |what: String| SendError::Permanent(format!("MM7 settings: {what}"));
-        // The loader parses the URL; settings made in code may still name another scheme.
+        // The loader checks the same; settings made in code are checked here.
+        s.check().map_err(bad)?;
         let url = s.url.clone();
-        if !matches!(url.scheme(), "https" | "http") {
-            return Err(bad(format!("url {:?} is not http(s)", s.url.as_str())));
-        }
         if s.vasp_id.is_empty() {
             return Err(bad("vasp_id is empty".into()));
         }
-        let tls = tls_config(s.extra_ca_pem.as_deref()).map_err(bad)?;
+        if url.scheme() == "http" && !tls::is_loopback(url.host_str().unwrap_or_default()) {
+            tracing::warn!(
+                url = %url,
+                "MM7 over plain HTTP to a host that is not loopback (insecure_plaintext = true): the \
+                 credentials, numbers and receipts can be read on the way"
+            );
+        }
+        let mut tls = tls::client_config(s.extra_ca_pem.as_deref()).map_err(bad)?;
+        tls.alpn_protocols = vec![b"http/1.1".to_vec()];
         let http = reqwest::Client::builder()
             .use_preconfigured_tls(tls)
             .timeout(Duration::from_secs(s.timeout_secs.max(1)))
@@ -225,28 +253,4 @@ fn http_refusal(status: reqwest::StatusCode, body: &[u8]) -> SendError {
     } else {
         SendError::Permanent(msg)
     }
-}
-
-/// Public roots plus `extra_ca_pem`, with the ring provider (the workspace builds no other).
-fn tls_config(extra_ca_pem: Option<&str>) -> Result<rustls::ClientConfig, String> {
-    let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
-    if let Some(pem) = extra_ca_pem {
-        let mut added = 0;
-        for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
-            let cert = cert.map_err(|e| format!("extra_ca_pem: {e}"))?;
-            roots.add(cert).map_err(|e| format!("extra_ca_pem: {e}"))?;
-            added += 1;
-        }
-        if added == 0 {
-            return Err("extra_ca_pem holds no certificate".into());
-        }
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS: {e}"))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(config)
 }

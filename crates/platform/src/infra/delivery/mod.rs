@@ -10,6 +10,7 @@ pub mod local;
 pub mod mm7;
 pub mod reports;
 pub mod smpp;
+mod tls;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -4,10 +4,12 @@
 mod receipt;
 mod segment;
 mod session;
+mod settings;
 #[cfg(test)]
 mod tests;
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rusmpp::pdus::SubmitSm;
@@ -18,33 +20,12 @@ use rusmpp::{CommandStatus, Pdu};
 use tokio::sync::{mpsc, Mutex};
 use tokio::time::Instant;
 
-use super::{Accepted, Message, ReceiptMessage, SendError, Sender, Sending};
-use crate::infra::secret::Secret;
+use super::{tls, Accepted, Message, ReceiptMessage, SendError, Sender, Sending};
 pub use receipt::{parse_receipt_text, DeliveryReport, ReceiptText, ReportState};
 pub use segment::{segments, Coding, Segment, MAX_SEGMENTS};
-use session::{BindMode, Lost, OpenError, Peer, Session};
-
-/// How to reach the SMSC.
-#[derive(Clone, Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SmppSettings {
-    pub host: String,
-    pub port: u16,
-    /// Account name at the SMSC (15 characters at most).
-    pub system_id: String,
-    /// 8 characters at most (SMPP 3.4).
-    pub password: Secret,
-    /// Often empty; some SMSCs route by it.
-    pub system_type: String,
-    /// Sender shown on the handset: an alphanumeric id ("EReceipt"), a short code or a "+" number.
-    pub source_addr: String,
-    /// Idle seconds before an enquire_link checks the link; 0 sends none.
-    pub enquire_link_secs: u64,
-    /// Seconds to wait for connect, bind and each response.
-    pub timeout_secs: u64,
-    /// Ask the SMSC for a delivery receipt of every segment.
-    pub registered_delivery: bool,
-}
+use session::{BindMode, Lost, OpenError, Peer, Session, TlsLink};
+use settings::server_name;
+pub use settings::{SmppSettings, SmppSetupError, SmppTls};
 
 /// How long to hold back after the SMSC says it is overloaded.
 #[derive(Clone, Copy, Debug)]
@@ -97,8 +78,26 @@ pub struct SmsSender {
 }
 
 impl SmsSender {
-    /// A sender that binds on its first send.
-    pub fn new(s: &SmppSettings) -> Self {
+    /// Checks the settings ([`SmppSettings::check`]) and reads the CA file; binds on its first send.
+    pub fn new(s: &SmppSettings) -> Result<Self, SmppSetupError> {
+        s.check().map_err(SmppSetupError::Invalid)?;
+        let tls = match s.tls {
+            SmppTls::Required => {
+                let config = tls::client_config(s.extra_ca_pem.as_deref()).map_err(SmppSetupError::Tls)?;
+                let name = server_name(s).map_err(SmppSetupError::Invalid)?;
+                Some(TlsLink::new(Arc::new(config), name))
+            }
+            SmppTls::None => {
+                if !tls::is_loopback(&s.host) {
+                    tracing::warn!(
+                        host = %s.host,
+                        "SMPP in clear to a host that is not loopback (insecure_plaintext = true): \
+                         the bind password, login codes and receipt links can be read on the way"
+                    );
+                }
+                None
+            }
+        };
         let peer = Peer {
             host: s.host.clone(),
             port: s.port,
@@ -107,15 +106,16 @@ impl SmsSender {
             system_type: s.system_type.clone(),
             enquire_link: (s.enquire_link_secs > 0).then(|| Duration::from_secs(s.enquire_link_secs)),
             timeout: Duration::from_secs(s.timeout_secs.max(1)),
+            tls,
         };
-        SmsSender {
+        Ok(SmsSender {
             peer,
             source_addr: s.source_addr.clone(),
             registered_delivery: s.registered_delivery,
             backoff: Backoff::default(),
             state: Mutex::new(State { session: None, resume_at: None, progress: VecDeque::new() }),
             reports: std::sync::Mutex::new(None),
-        }
+        })
     }
 
     /// Replaces the default pauses after throttling and a full queue.
@@ -241,6 +241,7 @@ impl SmsSender {
             state.session = None;
             let session = Session::open(&self.peer, mode, reports).await.map_err(|e| match e {
                 OpenError::Network(e) => SendError::Temporary(format!("SMSC unreachable: {e}")),
+                OpenError::Tls(e) => SendError::Temporary(format!("SMSC TLS: {e}")),
                 OpenError::Refused(status) => SendError::Temporary(format!("bind refused: {}", status_name(status))),
                 OpenError::Settings(e) => SendError::Temporary(format!("SMPP settings: {e}")),
             })?;

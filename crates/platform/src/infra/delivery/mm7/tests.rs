@@ -4,12 +4,11 @@
 mod answers;
 mod reports;
 
-use std::sync::Arc;
-
 use base64::Engine as _;
 
 use super::*;
 use ereceipt_test_peers::mmsc::{Mmsc, Script};
+use ereceipt_test_peers::tls::TestPki;
 
 const NS: &str = "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4";
 
@@ -50,6 +49,7 @@ fn settings(url: String) -> Mm7Settings {
         namespace: NS.into(),
         timeout_secs: 5,
         extra_ca_pem: None,
+        insecure_plaintext: false,
     }
 }
 
@@ -179,23 +179,39 @@ async fn basic_auth_is_sent_when_configured() {
 
 #[tokio::test]
 async fn https_trusts_the_extra_ca_and_nothing_unknown() {
-    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
-    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let tls = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![cert.cert.der().clone()], key)
-        .unwrap();
-    let mmsc = Mmsc::start_with(NS, Script::Rsp(1000, "Success"), Some(Arc::new(tls))).await;
-    let mut s = settings(mmsc.url("https"));
+    let pki = TestPki::new("MMSC test CA", &["localhost"]);
+    let mmsc = Mmsc::start_with(NS, Script::Rsp(1000, "Success"), Some(pki.server_config(&[b"http/1.1"]))).await;
+    let url = format!("https://localhost:{}/mm7", mmsc.addr.port());
+    let mut s = settings(url);
     let err = MmsSender::new(&s).unwrap().send(&outgoing()).await.unwrap_err();
-    assert!(matches!(&err, SendError::Temporary(m) if m.contains("certificate")), "{err:?}");
-    s.extra_ca_pem = Some(cert.cert.pem());
+    assert!(matches!(&err, SendError::Temporary(m) if m.contains("UnknownIssuer")), "{err:?}");
+    s.extra_ca_pem = Some(pki.ca_pem.clone());
     let accepted = MmsSender::new(&s).unwrap().send(&outgoing()).await.unwrap();
     assert_eq!(accepted.peer_id.as_deref(), Some("mmsc-4711"));
     assert_eq!(mmsc.received().len(), 1, "the untrusted attempt never got to send");
+}
+
+/// Security review L5: the MMSC's certificate must come from a trusted CA and name the URL's
+/// host; either failure is a clear, retried refusal and nothing is sent.
+#[tokio::test]
+async fn a_certificate_from_another_ca_or_for_another_name_is_refused_by_name() {
+    let pki = TestPki::new("MMSC test CA", &["mmsc.test"]);
+    let stranger = TestPki::new("Another CA", &["localhost"]);
+    let mmsc = Mmsc::start_with(NS, Script::Rsp(1000, "Success"), Some(pki.server_config(&[b"http/1.1"]))).await;
+    let port = mmsc.addr.port();
+    let mut s = settings(format!("https://localhost:{port}/mm7"));
+    s.username = Some("vasp01".into());
+    s.password = Some(crate::infra::secret::Secret("s3cret".into()));
+    s.extra_ca_pem = Some(pki.ca_pem.clone());
+    let err = MmsSender::new(&s).unwrap().send(&outgoing()).await.unwrap_err();
+    assert!(
+        matches!(&err, SendError::Temporary(m) if m.contains("MMSC localhost") && m.contains("not valid for name")),
+        "{err:?}"
+    );
+    s.extra_ca_pem = Some(stranger.ca_pem.clone());
+    let err = MmsSender::new(&s).unwrap().send(&outgoing()).await.unwrap_err();
+    assert!(matches!(&err, SendError::Temporary(m) if m.contains("UnknownIssuer")), "{err:?}");
+    assert!(mmsc.received().is_empty(), "no SubmitReq (nor the credentials) went out");
 }
 
 #[tokio::test]
@@ -217,6 +233,7 @@ fn settings_have_defaults_and_refuse_unknown_keys() {
     }))
     .unwrap();
     assert_eq!((s.mm7_version.as_str(), s.namespace.as_str(), s.timeout_secs), ("6.8.0", NS, 30));
+    assert!(!s.insecure_plaintext && s.extra_ca_pem.is_none());
     let typo = serde_json::from_value::<Mm7Settings>(serde_json::json!({
         "url": "https://mmsc.example/mm7", "vasp_id": "v", "vaspid": "v"
     }));
@@ -232,6 +249,29 @@ fn settings_have_defaults_and_refuse_unknown_keys() {
     }
 }
 
+/// Security review L5: `http://` to an MMSC on another host would carry the Basic credentials,
+/// the customer's number and the receipt in clear.
+#[test]
+fn plain_http_to_an_mmsc_on_another_host_is_refused() {
+    let mut s = settings("http://mmsc.example.net/mm7".into());
+    s.username = Some("vasp01".into());
+    s.password = Some(crate::infra::secret::Secret("s3cret".into()));
+    match MmsSender::new(&s) {
+        Err(SendError::Permanent(m)) => {
+            assert!(m.contains("http://") && m.contains("insecure_plaintext"), "{m}");
+        }
+        other => panic!("plain HTTP to mmsc.example.net accepted: {other:?}"),
+    }
+    s.insecure_plaintext = true;
+    assert!(MmsSender::new(&s).is_ok(), "the opt-out, named in the settings");
+    s.url = "https://mmsc.example.net/mm7".parse().unwrap();
+    let err = s.check().unwrap_err();
+    assert!(err.contains("insecure_plaintext = true goes only with an http:// url"), "{err}");
+    for loopback in ["http://127.0.0.1:9/mm7", "http://localhost/mm7", "http://[::1]:8080/mm7"] {
+        assert!(settings(loopback.into()).check().is_ok(), "{loopback}");
+    }
+}
+
 #[test]
 fn bad_settings_are_refused_up_front() {
     let refuse = |s: Mm7Settings| match MmsSender::new(&s) {
@@ -240,8 +280,8 @@ fn bad_settings_are_refused_up_front() {
     };
     assert!(refuse(settings("ftp://mmsc.example/mm7".into())).contains("not http"));
     let mut s = settings("https://mmsc.example/mm7".into());
-    s.extra_ca_pem = Some("no certificate here".into());
-    assert!(refuse(s.clone()).contains("extra_ca_pem"));
+    s.extra_ca_pem = Some("/nonexistent/mmsc-ca.pem".into());
+    assert!(refuse(s.clone()).contains("extra_ca_pem /nonexistent/mmsc-ca.pem"));
     s.extra_ca_pem = None;
     s.vasp_id = String::new();
     assert!(refuse(s).contains("vasp_id"));

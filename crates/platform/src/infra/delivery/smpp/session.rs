@@ -1,7 +1,9 @@
-//! One bound SMPP session: a task owns the TCP connection, matches responses to requests by
-//! sequence number, answers the SMSC's enquire_link and deliver_sm, and keeps the link alive.
+//! One bound SMPP session: a task owns the connection (TLS over TCP, or plain TCP), matches
+//! responses to requests by sequence number, answers the SMSC's enquire_link and deliver_sm,
+//! and keeps the link alive.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -10,13 +12,17 @@ use rusmpp::tokio_codec::CommandCodec;
 use rusmpp::types::COctetString;
 use rusmpp::values::{InterfaceVersion, Npi, Ton};
 use rusmpp::{Command, CommandId, CommandStatus, Pdu};
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
+use tokio_rustls::TlsConnector;
 use tokio_util::codec::Framed;
 
 use super::receipt::{self, DeliveryReport};
 use super::status_name;
+use crate::infra::delivery::tls::describe;
 
 /// How the session binds: transmitter only sends; transceiver also receives delivery receipts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,13 +42,43 @@ pub(super) struct Peer {
     /// Idle time before an enquire_link; `None` never sends one.
     pub enquire_link: Option<Duration>,
     pub timeout: Duration,
+    /// TLS from the first byte; `None` is plain TCP.
+    pub tls: Option<TlsLink>,
 }
+
+/// How to start TLS on a new connection: the client configuration and the name the SMSC's
+/// certificate must carry.
+#[derive(Clone)]
+pub(super) struct TlsLink {
+    connector: TlsConnector,
+    name: ServerName<'static>,
+}
+
+impl TlsLink {
+    pub fn new(config: Arc<rustls::ClientConfig>, name: ServerName<'static>) -> Self {
+        TlsLink { connector: TlsConnector::from(config), name }
+    }
+}
+
+impl std::fmt::Debug for TlsLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsLink").field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+/// What a session can run over: a TCP stream, or TLS on one.
+pub(super) trait Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Stream for S {}
 
 /// Why a session could not be opened.
 #[derive(Debug)]
 pub(super) enum OpenError {
     /// Could not connect, or the connection broke or timed out before the bind answer.
     Network(String),
+    /// The TLS handshake failed: the SMSC's certificate is not trusted or not for its name, or
+    /// the SMSC speaks no TLS.
+    Tls(String),
     /// The SMSC answered the bind with an error status.
     Refused(CommandStatus),
     /// A setting cannot be put in a bind PDU (too long, not ASCII).
@@ -58,7 +94,7 @@ pub(super) enum Lost {
     Timeout,
 }
 
-type Framing = Framed<TcpStream, CommandCodec>;
+type Framing<S> = Framed<S, CommandCodec>;
 
 struct Call {
     pdu: Pdu,
@@ -74,22 +110,43 @@ pub(super) struct Session {
 }
 
 impl Session {
-    /// Connects and binds, then leaves the connection to a task.
+    /// Connects (and starts TLS when asked for) and binds, then leaves the connection to a task.
     pub async fn open(
         peer: &Peer,
         mode: BindMode,
         reports: Option<mpsc::Sender<DeliveryReport>>,
     ) -> Result<Self, OpenError> {
-        let bind = bind_pdu(peer, mode)?;
+        let request = bind_pdu(peer, mode)?;
         let addr = (peer.host.as_str(), peer.port);
+        let at = format!("{}:{}", peer.host, peer.port);
         let tcp = match tokio::time::timeout(peer.timeout, TcpStream::connect(addr)).await {
             Ok(Ok(tcp)) => tcp,
-            Ok(Err(e)) => return Err(OpenError::Network(format!("connect {}:{}: {e}", peer.host, peer.port))),
-            Err(_) => return Err(OpenError::Network(format!("connect {}:{}: timed out", peer.host, peer.port))),
+            Ok(Err(e)) => return Err(OpenError::Network(format!("connect {at}: {e}"))),
+            Err(_) => return Err(OpenError::Network(format!("connect {at}: timed out"))),
         };
-        let mut framed = Framed::new(tcp, CommandCodec::new());
+        let Some(tls) = &peer.tls else {
+            return Self::bind(peer, mode, reports, request, tcp).await;
+        };
+        let handshake = tls.connector.connect(tls.name.clone(), tcp);
+        let stream = match tokio::time::timeout(peer.timeout, handshake).await {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(e)) => return Err(OpenError::Tls(format!("{at} (as {}): {}", tls.name.to_str(), describe(&e)))),
+            Err(_) => return Err(OpenError::Tls(format!("{at}: no TLS handshake within {:?}", peer.timeout))),
+        };
+        Self::bind(peer, mode, reports, request, stream).await
+    }
+
+    /// Binds on a connected stream, then leaves it to a task.
+    async fn bind(
+        peer: &Peer,
+        mode: BindMode,
+        reports: Option<mpsc::Sender<DeliveryReport>>,
+        request: Pdu,
+        stream: impl Stream,
+    ) -> Result<Self, OpenError> {
+        let mut framed = Framed::new(stream, CommandCodec::new());
         let lost = |e: &dyn std::fmt::Display| OpenError::Network(format!("bind: {e}"));
-        framed.send(Command::new(CommandStatus::EsmeRok, 1, bind)).await.map_err(|e| lost(&e))?;
+        framed.send(Command::new(CommandStatus::EsmeRok, 1, request)).await.map_err(|e| lost(&e))?;
         let answer = tokio::time::timeout(peer.timeout, async {
             while let Some(incoming) = framed.next().await {
                 let command = incoming.map_err(|e| lost(&e))?;
@@ -103,7 +160,7 @@ impl Session {
         if answer.status() != CommandStatus::EsmeRok {
             return Err(OpenError::Refused(answer.status()));
         }
-        tracing::info!(host = %peer.host, port = peer.port, ?mode, "SMPP session bound");
+        tracing::info!(host = %peer.host, port = peer.port, ?mode, tls = peer.tls.is_some(), "SMPP session bound");
         let (calls, queue) = mpsc::channel(8);
         let link = Link { enquire_link: peer.enquire_link, timeout: peer.timeout, reports: reports.clone() };
         tokio::spawn(link.run(framed, queue));
@@ -185,7 +242,7 @@ enum Next {
 }
 
 impl Link {
-    async fn run(self, mut framed: Framing, mut calls: mpsc::Receiver<Call>) {
+    async fn run(self, mut framed: Framing<impl Stream>, mut calls: mpsc::Receiver<Call>) {
         let mut sequence: u32 = 1;
         let mut next_sequence = move || {
             // 0x00000001..=0x7FFFFFFF (SMPP 3.4 §3.2); 1 was the bind.
@@ -259,7 +316,7 @@ impl Link {
     }
 
     /// Answers a request from the SMSC.
-    async fn answer(&self, framed: &mut Framing, command: Command) -> Next {
+    async fn answer(&self, framed: &mut Framing<impl Stream>, command: Command) -> Next {
         let seq = command.sequence_number();
         let (status, pdu, next) = match command.pdu() {
             Some(Pdu::EnquireLink) => (CommandStatus::EsmeRok, Pdu::EnquireLinkResp, Next::Go),
@@ -296,7 +353,7 @@ impl Link {
     }
 
     /// Says goodbye; waits a moment for unbind_resp so the SMSC does not see a dropped link.
-    async fn unbind(&self, framed: &mut Framing, seq: u32) {
+    async fn unbind(&self, framed: &mut Framing<impl Stream>, seq: u32) {
         if framed.send(Command::new(CommandStatus::EsmeRok, seq, Pdu::Unbind)).await.is_err() {
             return;
         }

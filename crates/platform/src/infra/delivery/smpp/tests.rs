@@ -1,5 +1,7 @@
 //! The sender against the test SMSC on loopback: segmentation as the SMSC sees it, throttling,
-//! refusals, binds, keep-alive, re-binding and delivery receipts.
+//! refusals, binds, keep-alive, re-binding and delivery receipts; TLS in `tls`.
+
+mod tls;
 
 use std::time::Duration;
 
@@ -7,15 +9,24 @@ use rusmpp::{CommandId, CommandStatus};
 use tokio::time::Instant;
 
 use super::*;
+use crate::infra::delivery::LoginCode;
+use crate::infra::secret::Secret;
 use ereceipt_test_peers::smsc::{reassemble, Smsc};
+use ereceipt_test_peers::tap::Tap;
 
 const SYSTEM_ID: &str = "ereceipt";
 const PASSWORD: &str = "s3cret";
 
+/// Plain TCP to the stand-in SMSC on loopback.
 fn settings(smsc: &Smsc) -> SmppSettings {
+    settings_at(smsc.addr.port())
+}
+
+/// Plain TCP to port `port` of 127.0.0.1.
+fn settings_at(port: u16) -> SmppSettings {
     SmppSettings {
-        host: smsc.addr.ip().to_string(),
-        port: smsc.addr.port(),
+        host: "127.0.0.1".into(),
+        port,
         system_id: SYSTEM_ID.into(),
         password: Secret(PASSWORD.into()),
         system_type: String::new(),
@@ -23,6 +34,10 @@ fn settings(smsc: &Smsc) -> SmppSettings {
         enquire_link_secs: 0,
         timeout_secs: 5,
         registered_delivery: true,
+        tls: SmppTls::None,
+        extra_ca_pem: None,
+        server_name: None,
+        insecure_plaintext: false,
     }
 }
 
@@ -44,7 +59,7 @@ const LONG_MERCHANT: &str = "上海市浦东新区陆家嘴环路一千号国金
 #[tokio::test]
 async fn chinese_long_text_goes_as_ucs2_parts_the_smsc_reassembles() {
     let smsc = Smsc::start(SYSTEM_ID, PASSWORD).await;
-    let sender = SmsSender::new(&settings(&smsc));
+    let sender = SmsSender::new(&settings(&smsc)).unwrap();
     let out = outgoing(LONG_MERCHANT);
     let text = SmsSender::text(&out);
     assert!(text.contains(LONG_MERCHANT) && text.contains("CNY 128.50") && text.contains(&out.link));
@@ -71,7 +86,7 @@ async fn chinese_long_text_goes_as_ucs2_parts_the_smsc_reassembles() {
 #[tokio::test]
 async fn ascii_text_goes_as_one_gsm_sms() {
     let smsc = Smsc::start(SYSTEM_ID, PASSWORD).await;
-    let sender = SmsSender::new(&settings(&smsc));
+    let sender = SmsSender::new(&settings(&smsc)).unwrap();
     let text = "Your receipt: https://r.example.cn/r/AbCdEf12 {CNY 12.00}";
     sender.send_text("d-2", "8613800138000", text).await.unwrap();
     let submits = smsc.with(|log| log.submits.clone());
@@ -92,7 +107,7 @@ async fn throttling_is_temporary_and_the_next_send_waits_out_the_pause() {
     let smsc = Smsc::start(SYSTEM_ID, PASSWORD).await;
     let pause = Duration::from_millis(300);
     let backoff = Backoff { throttled: pause, queue_full: Duration::from_secs(60) };
-    let sender = SmsSender::new(&settings(&smsc)).with_backoff(backoff);
+    let sender = SmsSender::new(&settings(&smsc)).unwrap().with_backoff(backoff);
     smsc.with(|log| log.answers.push_back(CommandStatus::EsmeRthrottled));
 
     let err = sender.send_text("d-1", "+8613800138000", "hello").await.unwrap_err();
@@ -118,7 +133,7 @@ async fn a_full_queue_is_temporary_and_the_next_send_waits_out_the_pause_and_del
     let smsc = Smsc::start(SYSTEM_ID, PASSWORD).await;
     let pause = Duration::from_millis(300);
     let backoff = Backoff { throttled: Duration::from_secs(60), queue_full: pause };
-    let sender = SmsSender::new(&settings(&smsc)).with_backoff(backoff);
+    let sender = SmsSender::new(&settings(&smsc)).unwrap().with_backoff(backoff);
     smsc.with(|log| log.answers.push_back(CommandStatus::EsmeRmsgqful));
 
     let err = sender.send_text("d-1", "+8613800138000", "hello").await.unwrap_err();
@@ -137,7 +152,7 @@ async fn a_full_queue_is_temporary_and_the_next_send_waits_out_the_pause_and_del
 async fn a_message_refused_midway_is_resumed_without_repeating_parts() {
     let smsc = Smsc::start(SYSTEM_ID, PASSWORD).await;
     let backoff = Backoff { throttled: Duration::ZERO, queue_full: Duration::ZERO };
-    let sender = SmsSender::new(&settings(&smsc)).with_backoff(backoff);
+    let sender = SmsSender::new(&settings(&smsc)).unwrap().with_backoff(backoff);
     let out = outgoing(&LONG_MERCHANT.repeat(2));
     smsc.with(|log| log.answers.extend([CommandStatus::EsmeRok, CommandStatus::EsmeRmsgqful]));
 
@@ -156,7 +171,7 @@ async fn a_message_refused_midway_is_resumed_without_repeating_parts() {
 #[tokio::test]
 async fn a_bad_number_is_permanent() {
     let smsc = Smsc::start(SYSTEM_ID, PASSWORD).await;
-    let sender = SmsSender::new(&settings(&smsc));
+    let sender = SmsSender::new(&settings(&smsc)).unwrap();
     smsc.with(|log| log.answers.push_back(CommandStatus::EsmeRinvdstadr));
     let err = sender.send(&outgoing("Shop")).await.unwrap_err();
     assert_eq!(err, SendError::Permanent("ESME_RINVDSTADR (0x0000000b)".into()));
@@ -170,7 +185,7 @@ async fn a_bad_number_is_permanent() {
 #[tokio::test]
 async fn a_wrong_password_is_refused_at_bind() {
     let smsc = Smsc::start(SYSTEM_ID, "other").await;
-    let sender = SmsSender::new(&settings(&smsc));
+    let sender = SmsSender::new(&settings(&smsc)).unwrap();
     let err = sender.send(&outgoing("Shop")).await.unwrap_err();
     assert!(matches!(&err, SendError::Temporary(m) if m.contains("bind refused: ESME_RINVPASWD")), "{err}");
     assert_eq!(smsc.with(|log| (log.refused_binds, log.submits.len())), (1, 0));
@@ -183,7 +198,7 @@ async fn a_server_that_is_down_is_temporary() {
     drop(listener);
     let mut s = settings(&Smsc::start(SYSTEM_ID, PASSWORD).await);
     s.port = addr.port();
-    let err = SmsSender::new(&s).send(&outgoing("Shop")).await.unwrap_err();
+    let err = SmsSender::new(&s).unwrap().send(&outgoing("Shop")).await.unwrap_err();
     assert!(matches!(&err, SendError::Temporary(m) if m.contains("SMSC unreachable")), "{err}");
 }
 
@@ -192,7 +207,7 @@ async fn an_idle_session_sends_enquire_link_and_stays_bound() {
     let smsc = Smsc::start(SYSTEM_ID, PASSWORD).await;
     let mut s = settings(&smsc);
     s.enquire_link_secs = 1;
-    let sender = SmsSender::new(&s);
+    let sender = SmsSender::new(&s).unwrap();
     sender.send(&outgoing("Shop")).await.unwrap();
     smsc.wait_for("an enquire_link", |log| log.enquire_links >= 1).await;
     sender.send(&outgoing("Shop")).await.unwrap();
@@ -202,7 +217,7 @@ async fn an_idle_session_sends_enquire_link_and_stays_bound() {
 #[tokio::test]
 async fn the_session_binds_again_after_the_smsc_drops_it_and_unbinds_when_dropped() {
     let smsc = Smsc::start(SYSTEM_ID, PASSWORD).await;
-    let sender = SmsSender::new(&settings(&smsc));
+    let sender = SmsSender::new(&settings(&smsc)).unwrap();
     sender.send(&outgoing("Shop")).await.unwrap();
     smsc.drop_connections();
     sender.send(&outgoing("Shop")).await.unwrap();
@@ -225,7 +240,7 @@ async fn the_session_binds_again_after_the_smsc_drops_it_and_unbinds_when_droppe
 async fn delivery_receipts_arrive_on_a_transceiver_bind() {
     let smsc = Smsc::start(SYSTEM_ID, PASSWORD).await;
     smsc.with(|log| log.receipts = true);
-    let sender = SmsSender::new(&settings(&smsc));
+    let sender = SmsSender::new(&settings(&smsc)).unwrap();
     sender.send_text("d-0", "+8613800138000", "before").await.unwrap();
     let mut reports = sender.delivery_reports();
     let accepted = sender.send(&outgoing(LONG_MERCHANT)).await.unwrap();
@@ -242,6 +257,40 @@ async fn delivery_receipts_arrive_on_a_transceiver_bind() {
     assert_eq!(binds, vec![CommandId::BindTransmitter, CommandId::BindTransceiver], "re-bound to receive");
     smsc.wait_for("receipts acknowledged", |log| log.receipt_answers.len() == ids.len()).await;
     assert!(smsc.with(|log| log.receipt_answers.iter().all(|s| *s == CommandStatus::EsmeRok)));
+}
+
+pub(super) fn login_code(code: &str) -> Message {
+    Message::LoginCode(LoginCode {
+        delivery_id: "login.7".into(),
+        recipient: "+8613800138000".into(),
+        code: code.into(),
+        link: "https://r.example.cn/pull".into(),
+    })
+}
+
+/// How the digits of a code look on the wire in a UCS-2 SMS (the login text is Chinese).
+pub(super) fn ucs2(text: &str) -> Vec<u8> {
+    text.encode_utf16().flat_map(u16::to_be_bytes).collect()
+}
+
+/// Security review L5: what an eavesdropper between the platform and the SMSC sees. Settings
+/// that say nothing about TLS must not give away the bind password or a login code.
+#[tokio::test]
+async fn settings_silent_on_tls_never_put_the_password_or_a_login_code_on_the_wire() {
+    let smsc = Smsc::start(SYSTEM_ID, PASSWORD).await;
+    let tap = Tap::start(smsc.addr).await;
+    let s: SmppSettings = serde_json::from_value(serde_json::json!({
+        "host": "127.0.0.1", "port": tap.addr.port(), "system_id": SYSTEM_ID, "password": PASSWORD,
+        "system_type": "", "source_addr": "EReceipt", "enquire_link_secs": 0, "timeout_secs": 5,
+        "registered_delivery": false
+    }))
+    .unwrap();
+    let sender = SmsSender::new(&s).unwrap();
+    let result = Sender::send(&sender, &login_code("493817")).await;
+    assert!(matches!(&result, Err(SendError::Temporary(m)) if m.contains("SMSC TLS")), "{result:?}");
+    assert!(!tap.client_bytes().is_empty(), "the sender connected through the tap");
+    assert!(!tap.saw(PASSWORD.as_bytes()), "the bind password crossed the network in clear");
+    assert!(!tap.saw(&ucs2("493817")) && !tap.saw(b"493817"), "the login code crossed the network in clear");
 }
 
 #[test]

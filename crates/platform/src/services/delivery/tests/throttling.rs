@@ -9,7 +9,7 @@ use super::super::{try_execute_task, Step};
 use super::{channels, store_with_receipt};
 use crate::infra::delivery::email::tests::settings;
 use crate::infra::delivery::email::TlsMode;
-use crate::infra::delivery::smpp::{Backoff, SmppSettings, SmsSender};
+use crate::infra::delivery::smpp::{Backoff, SmppSettings, SmppTls, SmsSender};
 use crate::infra::secret::Secret;
 use ereceipt_test_peers::smsc::{reassemble, Smsc};
 
@@ -27,11 +27,15 @@ async fn smsc_throttling_and_a_full_queue_back_off_then_deliver_once() {
         enquire_link_secs: 0,
         timeout_secs: 5,
         registered_delivery: false,
+        tls: SmppTls::None,
+        extra_ca_pem: None,
+        server_name: None,
+        insecure_plaintext: false,
     };
     let pauses = Backoff { throttled: Duration::from_millis(400), queue_full: Duration::from_millis(300) };
     let (store, dir, _) = store_with_receipt(("sms", "+8613800138000")).await;
     let mut ch = channels(&settings(25, TlsMode::None), dir.path());
-    ch.sms = Box::new(SmsSender::new(&smpp).with_backoff(pauses));
+    ch.sms = Box::new(SmsSender::new(&smpp).unwrap().with_backoff(pauses));
 
     let mut refusals = Vec::new();
     for _ in 0..2 {
