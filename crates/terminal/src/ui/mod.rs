@@ -18,6 +18,8 @@ mod swipe;
 
 #[cfg(test)]
 mod api_tests;
+#[cfg(test)]
+mod crash_tests;
 
 use std::collections::HashMap;
 use std::future::Future;

@@ -22,7 +22,7 @@ use super::{amount, status, swipe, Shared};
 use crate::sale::record_sale;
 
 /// Sales open at once (a cashier has one; a forgotten tab should not grow memory).
-const MAX_OPEN_SALES: usize = 8;
+pub(super) const MAX_OPEN_SALES: usize = 8;
 
 /// One sale in progress. Holds no card number: only the masked summary the receipt keeps.
 pub(crate) struct SaleSession {
