@@ -260,3 +260,77 @@ async fn a_refused_receipt_puts_an_alert_on_the_page() {
     let _ = stop.send(());
     served.await.unwrap();
 }
+
+/// An approval whose receipt was never made (the UI was killed while the cardholder signed)
+/// keeps a visible alert on the page until the operator reverses it (security review L4).
+#[tokio::test]
+async fn an_approval_without_a_receipt_puts_an_alert_on_the_page_until_reversed() {
+    use ereceipt_terminal::outbox::{new_request_id, NewAuthorisation};
+    use ereceipt_terminal::ui::{reverse_authorisation, Authoriser};
+
+    let platform = TestPlatform::start(crate::helpers::Db::Sqlite).await;
+    let terminal = platform.terminal("T0000903").await;
+    let outbox = &terminal.uploader.outbox;
+    // What the UI journalled before it died: the request, then the approval.
+    let request = NewAuthorisation {
+        request_id: new_request_id(),
+        amount: ereceipt_core::model::Money::new(4_200, "CNY".parse().unwrap()).unwrap(),
+        masked_pan: "622202*********3446".parse().unwrap(),
+        time: "2026-12-02T10:15:00+08:00".parse().unwrap(),
+        terminal_id: "T0000903".parse().unwrap(),
+        merchant_id: "898440358120001".parse().unwrap(),
+        authoriser: SimulatedAuthoriser.info().name,
+        simulated: true,
+    };
+    outbox.authorisation_requested(&request, 0).await.unwrap();
+    outbox
+        .authorisation_approved(&request.request_id, &"A1B2C3".parse().unwrap(), &"632914123456".parse().unwrap(), 0)
+        .await
+        .unwrap();
+    let ui = UiApp::build(UiConfig {
+        device: terminal.device.clone(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        demo: true,
+        policy: CardPolicy { accept_clear_tracks: true, allow_chip_fallback: false },
+        width: SlipWidth::W576,
+        fonts: fonts(),
+        currency: "CNY".parse().unwrap(),
+        operator: "01".parse().unwrap(),
+        authoriser: Arc::new(SimulatedAuthoriser),
+        capture: CaptureConfig::default(),
+    })
+    .await
+    .unwrap();
+    let ui_url = ui.url();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = tokio::spawn(ui.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
+
+    let options = BrowserOptions { width: 360, height: 640, lang: Some("en-US".into()), ..BrowserOptions::default() };
+    let b = Browser::start(options).await.unwrap();
+    b.goto(&ui_url).await.unwrap();
+    b.wait_for("body[data-ready=true]", WAIT).await.unwrap();
+    b.wait_for("#authorisation-alert:not([hidden])", WAIT).await.unwrap();
+    let title =
+        b.wait_for_text("#authorisation-title", "1 card payment(s) authorised without a receipt", WAIT).await.unwrap();
+    let alert = b.text("#authorisation-alert").await.unwrap();
+    for needle in
+        [request.request_id.as_str(), "CNY 42.00", "3446", "A1B2C3", "approved, no receipt", "tell the operator"]
+    {
+        assert!(alert.contains(needle), "{needle} in {title}: {alert}");
+    }
+    let shown =
+        "const r = document.getElementById('authorisation-alert').getBoundingClientRect(); return r.height > 0;";
+    assert_eq!(b.execute(shown, vec![]).await.unwrap().as_bool(), Some(true), "the alert takes space on screen");
+    b.screenshot(screenshots().join("terminal-authorisation.png")).await.unwrap();
+    b.click("#lang-toggle").await.unwrap();
+    b.wait_for_text("#authorisation-title", "已授权但没有签购单", WAIT).await.unwrap();
+
+    // The operator reverses it; the page's next status poll (every 10 s) takes the alert down.
+    reverse_authorisation(outbox, &SimulatedAuthoriser, &request.request_id, false, || 0).await.unwrap();
+    b.wait_for("#authorisation-alert[hidden]", WAIT).await.unwrap();
+    b.close().await.unwrap();
+    let _ = stop.send(());
+    served.await.unwrap();
+}

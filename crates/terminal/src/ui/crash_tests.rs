@@ -51,7 +51,7 @@ fn a_kill_between_approval_and_receipt_leaves_the_approval_on_record() {
     child.wait().unwrap();
     let code = code.expect("the child reported no approval");
 
-    runtime.block_on(async {
+    runtime.block_on(async move {
         let device = Device::new(dir.path());
         let ui = ui_on(dir, device, false).await;
         let (status, summary) = ui.json(ui.get("/api/outbox")).await;
