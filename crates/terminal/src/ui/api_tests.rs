@@ -464,6 +464,58 @@ async fn a_full_sale_table_never_drops_an_approved_sale() {
     assert!(refused["message_zh"].as_str().is_some_and(|m| !m.is_empty()), "{refused}");
 }
 
+/// The way out of a full table: the cashier cancels an approved sale, which voids it through
+/// the authoriser first; a sale the operator reversed meanwhile gets no receipt and no longer
+/// holds a place.
+#[tokio::test]
+async fn a_cancelled_sale_is_voided_and_a_reversed_one_gets_no_receipt() {
+    let ui = ui(false).await;
+    let outbox = &ui.app.state.uploader.outbox;
+    let mut sales = Vec::new();
+    for _ in 0..sales::MAX_OPEN_SALES {
+        sales.push(approved_sale(&ui, "600").await.0);
+    }
+    let (status, _) = ui.json(ui.post("/api/sales", json!({"amount": "500"}))).await;
+    assert_eq!(status, StatusCode::CONFLICT, "the table is full of approved sales");
+    let journalled = outbox.open_authorisations().await.expect("journal");
+    assert_eq!(journalled.len(), sales::MAX_OPEN_SALES, "each approval is on record");
+
+    let (status, cancelled) = ui.json(ui.post(&format!("/api/sales/{}/cancel", sales[0]), json!({}))).await;
+    assert_eq!(status, StatusCode::OK, "{cancelled}");
+    assert_eq!(cancelled["state"], "voided", "{cancelled}");
+    let id = cancelled["authorisation"].as_str().expect("authorisation id");
+    let row = outbox.authorisation(id).await.expect("journal").expect("row");
+    assert_eq!((row.state, row.reversal_attempts), (crate::outbox::AuthorisationState::Voided, 1));
+    assert!(row.reversal_ack.is_some(), "the simulator's acknowledgement is kept");
+    let (status, started) = ui.json(ui.post("/api/sales", json!({"amount": "500"}))).await;
+    assert_eq!(status, StatusCode::OK, "the void made room: {started}");
+    let pull = json!({"channel": "pull", "to": "+85291234567"});
+    let (status, _) = ui.json(ui.post(&format!("/api/sales/{}/complete", sales[0]), pull)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "a cancelled sale is gone");
+
+    // The operator reverses an approved sale while its cardholder signs (the CLI's path).
+    let open = outbox.open_authorisations().await.expect("journal");
+    let approved = open.iter().find(|a| a.amount.decimal() == "6.00").expect("an open approval");
+    let reversed = reverse_authorisation(outbox, &SimulatedAuthoriser, &approved.request_id, false, || 0).await;
+    assert!(matches!(reversed, Ok(ReversalOutcome::Reversed(_))), "{reversed:?}");
+    let held = ui
+        .app
+        .state
+        .sales
+        .lock()
+        .expect("sales")
+        .iter()
+        .find(|(_, s)| s.authorisation.as_deref() == Some(approved.request_id.as_str()))
+        .map(|(k, _)| k.clone())
+        .expect("its sale is still open");
+    let (status, refused) = sign_and_complete(&ui, &held).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+    assert_eq!(refused["error"], "reversed", "{refused}");
+    assert_eq!(outbox.status().await.expect("status").pending, 0, "no receipt was stored");
+    let (status, _) = ui.json(ui.post("/api/sales", json!({"amount": "500"}))).await;
+    assert_eq!(status, StatusCode::OK, "the reversed sale no longer holds a place");
+}
+
 /// Security review L4: an approved sale whose tab is closed and whose UI stops (the phone
 /// restarts it) is still known afterwards, and the page's status raises an alert for it.
 #[tokio::test]

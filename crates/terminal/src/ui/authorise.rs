@@ -161,5 +161,18 @@ mod tests {
         assert_eq!(a.auth_code.as_str().len(), 6);
         let info = SimulatedAuthoriser.info();
         assert!(info.simulator && info.name.contains("Simulated"));
+
+        let reversal = ReversalRequest {
+            request_id: "0123456789abcdef0123456789abcdef",
+            amount: Money::new(12850, "CNY".parse().expect("CNY")).expect("money"),
+            terminal_id: &terminal,
+            merchant_id: &merchant,
+            time,
+            approval: Some(a),
+            reason: ReversalReason::NoReceipt,
+            attempt: 2,
+        };
+        let ack = SimulatedAuthoriser.reverse(reversal).await.expect("acknowledged");
+        assert!(ack.reference.contains("0123456789abcdef0123456789abcdef") && ack.reference.ends_with("#2"), "{ack:?}");
     }
 }
