@@ -1,5 +1,6 @@
 //! `ereceipt terminal …`: the phone POS from the command line: enrol with a platform, make a
-//! sale (stored in the outbox, then uploaded), sync, renew and show the outbox.
+//! sale (stored in the outbox, then uploaded), sync, renew, show the outbox, and list and
+//! reverse authorisations that got no receipt.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -15,10 +16,10 @@ use ereceipt_core::signature::{CaptureConfig, Signature};
 use ereceipt_core::txjson::parse_transaction;
 use ereceipt_terminal::device::Device;
 use ereceipt_terminal::enrol;
-use ereceipt_terminal::outbox::{EntryState, Outbox};
+use ereceipt_terminal::outbox::{AuthorisationRecord, EntryState, Outbox};
 use ereceipt_terminal::sale::record_sale;
 use ereceipt_terminal::sync::Uploader;
-use ereceipt_terminal::ui::{SimulatedAuthoriser, UiApp, UiConfig};
+use ereceipt_terminal::ui::{reverse_authorisation, ReversalOutcome, SimulatedAuthoriser, UiApp, UiConfig};
 
 use crate::files::{self, TerminalSettings};
 use crate::platform::runtime;
@@ -86,6 +87,21 @@ pub enum TerminalCommand {
         #[arg(long)]
         json: bool,
     },
+    /// List the card authorisations that need the operator (security review L4): approved
+    /// without a receipt (the terminal stopped or the tab was closed before the receipt),
+    /// requested without an answer, and reversals not acknowledged yet. Money may be held on
+    /// the cardholder's account for them: reverse each with `authorisations reverse ID`.
+    ///
+    /// Exit 0: none. 6: some are listed.
+    #[command(subcommand_negates_reqs = true, args_conflicts_with_subcommands = true)]
+    Authorisations {
+        #[arg(long, required = true)]
+        data_dir: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+        #[command(subcommand)]
+        action: Option<AuthorisationAction>,
+    },
     /// Renew the terminal certificate with a fresh key (authenticated by the current one).
     Renew {
         #[arg(long)]
@@ -109,6 +125,27 @@ pub enum TerminalCommand {
     },
 }
 
+#[derive(Subcommand)]
+pub enum AuthorisationAction {
+    /// Reverse one authorisation: journalled as reversing before it is sent, reversed once the
+    /// authoriser acknowledged it. This build's authoriser is the simulator, so only its
+    /// authorisations can be reversed here.
+    ///
+    /// Exit 0: reversed. 4: not acknowledged; it stays reversing: run the command again.
+    Reverse {
+        /// The authorisation's id, as `ereceipt terminal authorisations` lists it.
+        id: String,
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
+}
+
+/// `terminal authorisations`: some authorisations need the operator.
+const EXIT_OPEN_AUTHORISATIONS: i32 = 6;
+/// `terminal authorisations reverse`: journalled as reversing, not acknowledged yet (4, as a
+/// queued sale).
+const EXIT_QUEUED: i32 = 4;
+
 pub fn run(cmd: TerminalCommand) -> Result<i32> {
     crate::platform::init_logs(false);
     runtime()?.block_on(async move {
@@ -124,6 +161,13 @@ pub fn run(cmd: TerminalCommand) -> Result<i32> {
             }
             TerminalCommand::Sync { data_dir, wait, now } => sync(&data_dir, wait, now).await,
             TerminalCommand::Status { data_dir, json } => status(&data_dir, json).await.map(|()| 0),
+            TerminalCommand::Authorisations { action: Some(AuthorisationAction::Reverse { id, data_dir }), .. } => {
+                reverse(&data_dir, &id).await
+            }
+            TerminalCommand::Authorisations { data_dir, json, action: None } => {
+                let data_dir = data_dir.context("--data-dir is required")?;
+                authorisations(&data_dir, json).await
+            }
             TerminalCommand::Ui { data_dir, listen, insecure_lan } => {
                 if !listen.ip().is_loopback() && !insecure_lan {
                     anyhow::bail!(
@@ -132,6 +176,11 @@ pub fn run(cmd: TerminalCommand) -> Result<i32> {
                     );
                 }
                 let app = ui_app(&data_dir, listen, false).await?;
+                let open = app.open_authorisations().await?;
+                if !open.is_empty() {
+                    say!("WARNING: {} authorisation(s) without a receipt (see the alert on the page):", open.len());
+                    say_authorisations(&open, &data_dir);
+                }
                 say!("terminal UI on {} (open this address: it carries the UI's token)", app.url());
                 say!("data directory {}", data_dir.display());
                 app.run_until_stopped(crate::platform::shutdown_signal()).await;
@@ -329,6 +378,10 @@ async fn status(dir: &Path, json: bool) -> Result<()> {
     say!("pending    {}", st.pending);
     say!("uploaded   {}", st.acked);
     say!("refused    {}", st.refused);
+    let open = outbox.open_authorisations().await?.len();
+    if open > 0 {
+        say!("authorisations without a receipt {open}: see ereceipt terminal authorisations");
+    }
     if let Some(t) = st.oldest_pending_at {
         say!("oldest pending since {}", ts(t));
     }
@@ -343,4 +396,85 @@ async fn status(dir: &Path, json: bool) -> Result<()> {
         say!("  #{:<6} {} {:9} attempts {}{why}", e.sequence, e.receipt_id, e.state.to_string(), e.attempts);
     }
     Ok(())
+}
+
+async fn authorisations(dir: &Path, json: bool) -> Result<i32> {
+    let outbox = Outbox::open(&Device::new(dir).outbox_path()).await?;
+    let open = outbox.open_authorisations().await?;
+    if json {
+        let list: Vec<_> = open
+            .iter()
+            .map(|a| {
+                serde_json::json!({"id": a.request_id, "state": a.state.as_str(), "amount": a.amount.decimal(),
+                    "currency": a.amount.currency().code(), "card": a.card(), "time": a.time.rfc3339(),
+                    "auth_code": a.auth_code.as_ref().map(|c| c.as_str()), "rrn": a.rrn.as_ref().map(|r| r.as_str()),
+                    "authoriser": a.authoriser, "simulated": a.simulated,
+                    "reversal": a.reversal.map(|r| r.as_str()), "reversal_attempts": a.reversal_attempts,
+                    "error": a.answer})
+            })
+            .collect();
+        say!("{}", serde_json::json!({ "open": list }));
+    } else if open.is_empty() {
+        say!("no authorisation needs attention");
+    } else {
+        say!(
+            "{} authorisation(s) need the operator: money may be held on the cardholder's account without a receipt",
+            open.len()
+        );
+        say_authorisations(&open, dir);
+    }
+    Ok(if open.is_empty() { 0 } else { EXIT_OPEN_AUTHORISATIONS })
+}
+
+/// One line per authorisation, then how to reverse them.
+fn say_authorisations(open: &[AuthorisationRecord], dir: &Path) {
+    for a in open {
+        let what = match a.state.as_str() {
+            "approved" => "approved, no receipt",
+            "requested" => "requested, no answer",
+            _ => "reversal not acknowledged",
+        };
+        let codes = match (&a.auth_code, &a.rrn) {
+            (Some(c), Some(r)) => format!(", auth code {}, RRN {}", c.as_str(), r.as_str()),
+            _ => String::new(),
+        };
+        let simulated = if a.simulated { " (simulator)" } else { "" };
+        let error = a.answer.as_deref().filter(|_| a.reversal.is_some()).map(|e| format!(" — {e}")).unwrap_or_default();
+        say!(
+            "  {}  {what}: {} {} on {}{codes}, {}{simulated}{error}",
+            a.request_id,
+            a.amount.currency().code(),
+            a.amount.decimal(),
+            a.card(),
+            a.time.rfc3339()
+        );
+    }
+    say!("reverse each with: ereceipt terminal authorisations reverse ID --data-dir {}", dir.display());
+}
+
+/// Exit 0: reversed (acknowledged); 4: journalled as reversing, not acknowledged.
+async fn reverse(dir: &Path, id: &str) -> Result<i32> {
+    let outbox = Outbox::open(&Device::new(dir).outbox_path()).await?;
+    let now = || Utc::now().timestamp_millis();
+    let outcome = reverse_authorisation(&outbox, &SimulatedAuthoriser, id, false, now)
+        .await
+        .with_context(|| format!("authorisations reverse {id}"))?;
+    match outcome {
+        ReversalOutcome::Reversed(a) => {
+            say!(
+                "authorisation {id} {}: {} {} on {}; acknowledged: {}",
+                a.state,
+                a.amount.currency().code(),
+                a.amount.decimal(),
+                a.card(),
+                a.reversal_ack.as_deref().unwrap_or("")
+            );
+            Ok(0)
+        }
+        ReversalOutcome::Pending { error, .. } => {
+            say!("the reversal of {id} was NOT acknowledged: {error}");
+            say!("it is kept as reversing: run this command again");
+            Ok(EXIT_QUEUED)
+        }
+    }
 }

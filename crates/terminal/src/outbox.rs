@@ -9,6 +9,7 @@
 
 mod backoff;
 mod entry;
+mod journal;
 mod resume;
 
 use std::path::Path;
@@ -19,6 +20,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 pub use backoff::{backoff_ms, BACKOFF_BASE_MS, BACKOFF_CAP_MS};
 pub use entry::{Entry, EntryState, EntrySummary, NewEntry, NextLink, OutboxStatus};
 use entry::{EntryRow, SummaryRow, ENTRY_COLUMNS, SUMMARY_COLUMNS};
+pub use journal::{new_request_id, AuthorisationRecord, AuthorisationState, NewAuthorisation, ReversalReason};
 pub use resume::{Resume, MAX_BATCH};
 
 /// Receipt serials run 1..=MAX_SERIAL, then start again at 1.
@@ -48,9 +50,13 @@ pub enum OutboxError {
     /// the SHA-256 of the record, empty receipt id or acknowledgement). Nothing was changed.
     #[error("outbox refused the entry: {0}")]
     Invalid(String),
-    /// No receipt with this id is in the outbox.
-    #[error("no receipt {0} in the outbox")]
+    /// No receipt (or authorisation) with this id is in the outbox.
+    #[error("no receipt or authorisation {0} in the outbox")]
     NotFound(String),
+    /// The authorisation is not in a state that allows this step (a receipt for a reversed
+    /// authorisation, a reversal of a completed one…). Nothing was changed.
+    #[error("{0}")]
+    Authorisation(String),
 }
 
 impl From<sqlx::Error> for OutboxError {
@@ -112,10 +118,20 @@ impl Outbox {
     /// later) + 1, what [`Outbox::next_link`] returned, else
     /// [`OutboxError::Conflict`]: this is what keeps two sales from sharing a link.
     pub async fn store(&self, r: &NewEntry, now_ms: i64) -> Result<(), OutboxError> {
+        self.store_sale(r, None, now_ms).await
+    }
+
+    /// [`Outbox::store`], and with `authorisation` marks that journalled authorisation
+    /// `completed` by this receipt in the same transaction (security review L4): the receipt is
+    /// stored if and only if its approval is recorded as completed. An authorisation that is not
+    /// `approved` (reversed meanwhile, or already completed) is [`OutboxError::Authorisation`],
+    /// and nothing is stored.
+    pub async fn store_sale(&self, r: &NewEntry, authorisation: Option<&str>, now_ms: i64) -> Result<(), OutboxError> {
         check_new(r)?;
         let sequence = db_sequence(r.sequence)?;
-        // One statement, so "is it the next link?" and the insert cannot be split by another
-        // writer; the primary key and the unique receipt id are the backstop.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        // "Is it the next link?" and the insert are one statement; the primary key and the
+        // unique receipt id are the backstop.
         let inserted = sqlx::query(
             "INSERT INTO outbox_entries \
                  (sequence, receipt_id, record_hash, record, png, serial, delivery, state, attempts, \
@@ -133,16 +149,22 @@ impl Outbox {
         .bind(&r.delivery)
         .bind(now_ms)
         .bind(i64::from(r.batch))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(|e| match OutboxError::from(e) {
             OutboxError::Conflict(_) => OutboxError::Conflict(format!("receipt {} is already stored", r.receipt_id)),
             other => other,
         })?;
         if inserted.rows_affected() == 1 {
+            if let Some(request_id) = authorisation {
+                // On an error the transaction is dropped, which rolls the receipt back too.
+                journal::complete_in(&mut tx, request_id, &r.receipt_id, now_ms).await?;
+            }
+            tx.commit().await?;
             tracing::debug!(receipt_id = %r.receipt_id, sequence = r.sequence, "receipt stored in the outbox");
             return Ok(());
         }
+        tx.rollback().await?;
         let head = self.next_link().await?.sequence - 1;
         Err(OutboxError::Conflict(if r.sequence <= head {
             format!("sequence {} is already stored", r.sequence)
@@ -369,3 +391,6 @@ mod tests;
 
 #[cfg(test)]
 mod crash_tests;
+
+#[cfg(test)]
+mod journal_tests;

@@ -36,6 +36,14 @@ impl From<OutboxError> for SaleError {
     }
 }
 
+/// What a receipt is composed with: the terminal's signing identity and the slip's fonts and width.
+#[derive(Clone, Copy)]
+pub struct Composer<'a> {
+    pub signer: &'a Signer,
+    pub fonts: &'a Fonts,
+    pub width: SlipWidth,
+}
+
 /// Composes the receipt of `transaction` as the next link of the terminal's chain, with the
 /// terminal's own batch and serial number (they replace the ones given: the receipt id is
 /// `TERMINAL-BATCH-SERIAL` and only the outbox knows which are free), and stores it in the outbox.
@@ -44,18 +52,32 @@ pub async fn record_sale(
     signer: &Signer,
     fonts: &Fonts,
     width: SlipWidth,
+    transaction: Transaction,
+    signature: Signature,
+    delivery: Option<String>,
+) -> Result<ComposedReceipt, SaleError> {
+    record_authorised_sale(outbox, Composer { signer, fonts, width }, transaction, signature, delivery, None).await
+}
+
+/// [`record_sale`] of a sale whose approval the outbox journalled as `authorisation`: the
+/// receipt is stored and the authorisation marked completed in one transaction, and neither
+/// happens if the authorisation is no longer approved (reversed meanwhile).
+pub async fn record_authorised_sale(
+    outbox: &Outbox,
+    composer: Composer<'_>,
     mut transaction: Transaction,
     signature: Signature,
     delivery: Option<String>,
+    authorisation: Option<&str>,
 ) -> Result<ComposedReceipt, SaleError> {
     let link = outbox.next_link().await?;
     transaction.serial = Stan::new(link.serial).map_err(|e| SaleError::Serial(e.to_string()))?;
     transaction.batch = BatchNo::new(link.batch).map_err(|e| SaleError::Serial(e.to_string()))?;
     let chain = Some(ChainLink { sequence: link.sequence, previous: link.previous });
-    let record = build_record(Sale { transaction, signature, chain }, signer)?;
-    let receipt = compose_receipt(record, signer, fonts, width)?;
+    let record = build_record(Sale { transaction, signature, chain }, composer.signer)?;
+    let receipt = compose_receipt(record, composer.signer, composer.fonts, composer.width)?;
     outbox
-        .store(
+        .store_sale(
             &NewEntry {
                 receipt_id: receipt.record.id.to_string(),
                 sequence: link.sequence,
@@ -66,6 +88,7 @@ pub async fn record_sale(
                 serial: link.serial,
                 delivery,
             },
+            authorisation,
             Utc::now().timestamp_millis(),
         )
         .await?;

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod annotate;
+mod authorisations;
 mod bundle;
 mod ca;
 mod create;

@@ -30,7 +30,7 @@ fn fonts() -> Arc<Fonts> {
 }
 
 /// An enrolled-looking test terminal whose platform is unreachable (uploads are never tried here).
-fn device(dir: &std::path::Path) -> Device {
+pub(super) fn device(dir: &std::path::Path) -> Device {
     device_in(dir, TerminalMode::Test)
 }
 
@@ -60,21 +60,29 @@ fn device_in(dir: &std::path::Path, mode: TerminalMode) -> Device {
     d
 }
 
-struct Ui {
-    _dir: tempfile::TempDir,
-    app: UiApp,
+pub(super) struct Ui {
+    /// The data directory; `tmp` removes it when the test ends (a child process has none).
+    pub path: std::path::PathBuf,
+    pub tmp: Option<tempfile::TempDir>,
+    pub app: UiApp,
     host: String,
 }
 
 async fn ui(demo: bool) -> Ui {
     let dir = tempfile::tempdir().expect("tempdir");
-    let device = device(dir.path());
-    // What enrolment leaves behind: the platform's resume point (this enrolment sells in batch 4).
+    let device = enrolled(dir.path()).await;
+    ui_on(dir, device, demo).await
+}
+
+/// [`device`] with what enrolment leaves behind: the platform's resume point (this enrolment
+/// sells in batch 4).
+pub(super) async fn enrolled(dir: &std::path::Path) -> Device {
+    let device = device(dir);
     let outbox = crate::outbox::Outbox::open(&device.outbox_path()).await.expect("outbox");
     let point = ereceipt_core::contract::ResumePoint { batch: 4, last_serial: 0, head: None };
     outbox.set_resume(&point, 0).await.expect("resume point");
     outbox.close().await;
-    ui_on(dir, device, demo).await
+    device
 }
 
 /// A host authoriser that is not a simulator (what an acquirer SDK would plug in).
@@ -85,6 +93,9 @@ impl Authoriser for HostAuthoriser {
         AuthoriserInfo { name: "a host".into(), simulator: false }
     }
     fn authorise<'a>(&'a self, _: AuthorisationRequest<'a>) -> AuthoriseFuture<'a> {
+        Box::pin(async { Err(AuthorisationError::Unavailable("not in this test".into())) })
+    }
+    fn reverse<'a>(&'a self, _: ReversalRequest<'a>) -> ReverseFuture<'a> {
         Box::pin(async { Err(AuthorisationError::Unavailable("not in this test".into())) })
     }
 }
@@ -123,8 +134,23 @@ async fn a_production_terminal_refuses_the_simulator_and_clear_tracks() {
     attempt(Arc::new(HostAuthoriser), false, false).await.expect("a real authoriser and a SRED reader start");
 }
 
-async fn ui_on(dir: tempfile::TempDir, device: Device, demo: bool) -> Ui {
-    let config = UiConfig {
+pub(super) async fn ui_on(dir: tempfile::TempDir, device: Device, demo: bool) -> Ui {
+    let mut ui = ui_in(device, demo).await;
+    ui.tmp = Some(dir);
+    ui
+}
+
+/// The UI of `device`, whose directory the caller removes.
+pub(super) async fn ui_in(device: Device, demo: bool) -> Ui {
+    let path = device.path("");
+    let app = UiApp::build(config(device, demo)).await.expect("UI starts");
+    let host = app.local_addr().to_string();
+    Ui { path, tmp: None, app, host }
+}
+
+/// The test UI's settings: test cards, the simulator, a short idle time.
+pub(super) fn config(device: Device, demo: bool) -> UiConfig {
+    UiConfig {
         device,
         listen: "127.0.0.1:0".parse().expect("addr"),
         demo,
@@ -136,20 +162,17 @@ async fn ui_on(dir: tempfile::TempDir, device: Device, demo: bool) -> Ui {
         authoriser: Arc::new(SimulatedAuthoriser),
         // Short, so the test need not wait 2.5 s; the rule itself is the core's.
         capture: CaptureConfig { idle_ms: 300, ..CaptureConfig::default() },
-    };
-    let app = UiApp::build(config).await.expect("UI starts");
-    let host = app.local_addr().to_string();
-    Ui { _dir: dir, app, host }
+    }
 }
 
 impl Ui {
-    async fn send(&self, req: Request<Body>) -> (StatusCode, Vec<u8>, axum::http::HeaderMap) {
+    pub(super) async fn send(&self, req: Request<Body>) -> (StatusCode, Vec<u8>, axum::http::HeaderMap) {
         let resp = router(self.app.state.clone()).oneshot(req).await.expect("infallible");
         let (parts, body) = resp.into_parts();
         (parts.status, body.collect().await.expect("body").to_bytes().to_vec(), parts.headers)
     }
 
-    fn post(&self, path: &str, body: Value) -> Request<Body> {
+    pub(super) fn post(&self, path: &str, body: Value) -> Request<Body> {
         Request::post(path)
             .header(header::HOST, &self.host)
             .header(header::ORIGIN, format!("http://{}", self.host))
@@ -159,7 +182,7 @@ impl Ui {
             .expect("request")
     }
 
-    fn get(&self, path: &str) -> Request<Body> {
+    pub(super) fn get(&self, path: &str) -> Request<Body> {
         Request::get(path)
             .header(header::HOST, &self.host)
             .header(TOKEN_HEADER, self.app.state.guard.token())
@@ -167,14 +190,14 @@ impl Ui {
             .expect("request")
     }
 
-    async fn json(&self, req: Request<Body>) -> (StatusCode, Value) {
+    pub(super) async fn json(&self, req: Request<Body>) -> (StatusCode, Value) {
         let (status, body, _) = self.send(req).await;
         (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
     }
 }
 
 /// A signature that ended 500 ms ago on the page's clock (30 points, a wave 230 px wide).
-fn signed_batch() -> Value {
+pub(super) fn signed_batch() -> Value {
     let now = Utc::now().timestamp_millis() as f64;
     let events: Vec<Value> = (0..30)
         .map(|i| {
@@ -248,7 +271,7 @@ async fn a_sale_goes_from_keypad_to_a_stored_receipt() {
     let (status, png, headers) = ui.send(ui.get(&format!("/api/receipts/{receipt}/image"))).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(headers[header::CONTENT_TYPE], "image/png");
-    let ca = Device::new(ui._dir.path()).ca_der().expect("CA");
+    let ca = Device::new(&ui.path).ca_der().expect("CA");
     let verdict = ereceipt_core::verify::verify_image(&png, &ca);
     assert_eq!(verdict.verdict, ereceipt_core::verify::Verdict::Authentic, "{}", verdict.reason);
     // The simulator's approval is signed into the record and named by the verifier.
@@ -347,7 +370,7 @@ async fn a_refused_receipt_raises_the_outbox_alert() {
     assert_eq!(status, StatusCode::OK);
     assert!(String::from_utf8(page).expect("utf-8").contains(r#"id="refused-alert""#), "the page has the alert");
     let (_, quiet) = ui.json(ui.get("/api/outbox")).await;
-    assert_eq!(quiet, json!({"pending": 0, "refused": 0, "refused_receipts": []}));
+    assert_eq!(quiet, json!({"pending": 0, "refused": 0, "refused_receipts": [], "authorisations": []}));
 
     // A receipt the platform refused for good (as the uploader parks a 409).
     let outbox = &ui.app.state.uploader.outbox;
@@ -370,7 +393,10 @@ async fn a_refused_receipt_raises_the_outbox_alert() {
 
     let (status, alert) = ui.json(ui.get("/api/outbox")).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(alert, json!({"pending": 0, "refused": 1, "refused_receipts": [{"id": id, "error": why}]}));
+    assert_eq!(
+        alert,
+        json!({"pending": 0, "refused": 1, "refused_receipts": [{"id": id, "error": why}], "authorisations": []})
+    );
     let (_, st) = ui.json(ui.get(&format!("/api/receipts/{id}"))).await;
     assert_eq!(st, json!({"state": "refused", "error": why}));
 }
@@ -385,4 +411,150 @@ async fn no_sale_starts_while_a_lost_outbox_cannot_learn_where_it_continues() {
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{refused}");
     assert_eq!(refused["error"], "no_resume_point", "{refused}");
     assert!(ui.app.state.sales.lock().expect("sales").is_empty(), "no sale was opened");
+}
+
+/// Starts a sale of `amount` (minor units) and has the test card approved; returns the sale id
+/// and the card step's answer.
+pub(super) async fn approved_sale(ui: &Ui, amount: &str) -> (String, Value) {
+    let (status, started) = ui.json(ui.post("/api/sales", json!({ "amount": amount }))).await;
+    assert_eq!(status, StatusCode::OK, "{started}");
+    let sale = started["sale"].as_str().expect("sale id").to_owned();
+    let swipe = test_card_swipe(Utc::now().date_naive());
+    let (status, carded) = ui.json(ui.post(&format!("/api/sales/{sale}/card"), json!({"swipe": swipe.as_str()}))).await;
+    assert_eq!(status, StatusCode::OK, "{carded}");
+    (sale, carded)
+}
+
+/// Signs and completes `sale` (email delivery); returns the answer.
+async fn sign_and_complete(ui: &Ui, sale: &str) -> (StatusCode, Value) {
+    let (status, pad) = ui.json(ui.post(&format!("/api/sales/{sale}/signature"), signed_batch())).await;
+    assert_eq!(status, StatusCode::OK, "{pad}");
+    ui.json(ui.post(&format!("/api/sales/{sale}/complete"), json!({"channel": "email", "to": "li.na@example.com"})))
+        .await
+}
+
+/// Security review L4: the sale table is bounded, but a full table never drops an approved sale
+/// without its receipt. Unapproved sales make room; when every open sale is approved, a new
+/// one is refused with a message naming them.
+#[tokio::test]
+async fn a_full_sale_table_never_drops_an_approved_sale() {
+    let ui = ui(false).await;
+    let (first, _) = approved_sale(&ui, "1000").await;
+    for _ in 0..2 * sales::MAX_OPEN_SALES {
+        let (status, started) = ui.json(ui.post("/api/sales", json!({"amount": "200"}))).await;
+        assert_eq!(status, StatusCode::OK, "an unapproved sale makes room: {started}");
+    }
+    let (status, done) = sign_and_complete(&ui, &first).await;
+    assert_eq!(status, StatusCode::OK, "the approved sale outlived the crowd: {done}");
+    assert!(done["receipt"].is_string(), "{done}");
+
+    let mut codes = Vec::new();
+    for i in 0..sales::MAX_OPEN_SALES {
+        let (_, carded) = approved_sale(&ui, &format!("{}", 300 + i)).await;
+        codes.push(carded["approval"]["auth_code"].as_str().expect("auth code").to_owned());
+    }
+    let (status, refused) = ui.json(ui.post("/api/sales", json!({"amount": "500"}))).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+    assert_eq!(refused["error"], "open_approved_sales", "{refused}");
+    let message = refused["message_en"].as_str().expect("message");
+    for code in &codes {
+        assert!(message.contains(code.as_str()), "the refusal names approval {code}: {message}");
+    }
+    assert!(message.contains("3.00"), "and its amount: {message}");
+    assert!(refused["message_zh"].as_str().is_some_and(|m| !m.is_empty()), "{refused}");
+}
+
+/// The way out of a full table: the cashier cancels an approved sale, which voids it through
+/// the authoriser first; a sale the operator reversed meanwhile gets no receipt and no longer
+/// holds a place.
+#[tokio::test]
+async fn a_cancelled_sale_is_voided_and_a_reversed_one_gets_no_receipt() {
+    let ui = ui(false).await;
+    let outbox = &ui.app.state.uploader.outbox;
+    let mut sales = Vec::new();
+    for _ in 0..sales::MAX_OPEN_SALES {
+        sales.push(approved_sale(&ui, "600").await.0);
+    }
+    let (status, _) = ui.json(ui.post("/api/sales", json!({"amount": "500"}))).await;
+    assert_eq!(status, StatusCode::CONFLICT, "the table is full of approved sales");
+    let journalled = outbox.open_authorisations().await.expect("journal");
+    assert_eq!(journalled.len(), sales::MAX_OPEN_SALES, "each approval is on record");
+
+    let (status, cancelled) = ui.json(ui.post(&format!("/api/sales/{}/cancel", sales[0]), json!({}))).await;
+    assert_eq!(status, StatusCode::OK, "{cancelled}");
+    assert_eq!(cancelled["state"], "voided", "{cancelled}");
+    let id = cancelled["authorisation"].as_str().expect("authorisation id");
+    let row = outbox.authorisation(id).await.expect("journal").expect("row");
+    assert_eq!((row.state, row.reversal_attempts), (crate::outbox::AuthorisationState::Voided, 1));
+    assert!(row.reversal_ack.is_some(), "the simulator's acknowledgement is kept");
+    let (status, started) = ui.json(ui.post("/api/sales", json!({"amount": "500"}))).await;
+    assert_eq!(status, StatusCode::OK, "the void made room: {started}");
+    let pull = json!({"channel": "pull", "to": "+85291234567"});
+    let (status, _) = ui.json(ui.post(&format!("/api/sales/{}/complete", sales[0]), pull)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "a cancelled sale is gone");
+
+    // The operator reverses an approved sale while its cardholder signs (the CLI's path).
+    let open = outbox.open_authorisations().await.expect("journal");
+    let approved = open.iter().find(|a| a.amount.decimal() == "6.00").expect("an open approval");
+    let reversed = reverse_authorisation(outbox, &SimulatedAuthoriser, &approved.request_id, false, || 0).await;
+    assert!(matches!(reversed, Ok(ReversalOutcome::Reversed(_))), "{reversed:?}");
+    let held = ui
+        .app
+        .state
+        .sales
+        .lock()
+        .expect("sales")
+        .iter()
+        .find(|(_, s)| s.authorisation.as_deref() == Some(approved.request_id.as_str()))
+        .map(|(k, _)| k.clone())
+        .expect("its sale is still open");
+    let (status, refused) = sign_and_complete(&ui, &held).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+    assert_eq!(refused["error"], "reversed", "{refused}");
+    assert_eq!(outbox.status().await.expect("status").pending, 0, "no receipt was stored");
+    let (status, _) = ui.json(ui.post("/api/sales", json!({"amount": "500"}))).await;
+    assert_eq!(status, StatusCode::OK, "the reversed sale no longer holds a place");
+}
+
+/// Security review L4: an approved sale whose tab is closed and whose UI stops (the phone
+/// restarts it) is still known afterwards, and the page's status raises an alert for it.
+#[tokio::test]
+async fn an_approval_without_a_receipt_survives_a_restart_and_raises_the_alert() {
+    let ui = ui(false).await;
+    let (_, page, _) = ui.send(ui.get("/")).await;
+    assert!(String::from_utf8(page).expect("utf-8").contains(r#"id="authorisation-alert""#), "the page has the alert");
+    let (_, quiet) = ui.json(ui.get("/api/outbox")).await;
+    assert_eq!(quiet["authorisations"], json!([]), "nothing open yet: {quiet}");
+    let (sale, carded) = approved_sale(&ui, "4200").await;
+
+    // The tab is closed and the UI stops before the receipt: the sale in memory is gone.
+    let Ui { path, tmp, app, .. } = ui;
+    drop(app);
+    let ui = ui_on(tmp.expect("temp dir"), Device::new(&path), false).await;
+    let (status, _) = ui
+        .json(ui.post(&format!("/api/sales/{sale}/complete"), json!({"channel": "pull", "to": "+85291234567"})))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "the sale itself cannot be finished after a restart");
+
+    let (status, summary) = ui.json(ui.get("/api/outbox")).await;
+    assert_eq!(status, StatusCode::OK);
+    let open = summary["authorisations"].as_array().unwrap_or_else(|| panic!("no authorisations in {summary}"));
+    assert_eq!(open.len(), 1, "{summary}");
+    let a = &open[0];
+    assert_eq!(a["state"], "approved", "{a}");
+    assert_eq!(a["auth_code"], carded["approval"]["auth_code"], "{a}");
+    assert_eq!(a["rrn"], carded["approval"]["rrn"], "{a}");
+    assert_eq!((a["amount"].as_str(), a["currency"].as_str()), (Some("42.00"), Some("CNY")), "{a}");
+    assert_eq!(a["card"], "UnionPay *** **** **** **** 3446", "{a}");
+    assert!(a["id"].as_str().is_some_and(|id| id.len() == 32), "{a}");
+    assert_eq!(summary["pending"], 0, "no receipt was made");
+
+    // The journal holds no card number or track (PCI DSS): only the masked summary.
+    let pan = swipe::TEST_CARD_PAN;
+    for file in ["outbox.db", "outbox.db-wal"] {
+        let bytes = std::fs::read(path.join(file)).unwrap_or_default();
+        for secret in [pan, &pan[6..15], "1011234567890"] {
+            assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()), "{file} holds {secret}");
+        }
+    }
 }

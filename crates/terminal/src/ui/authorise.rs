@@ -1,11 +1,14 @@
-//! Authorisation of a card sale. Real deployments plug in their acquirer's SDK behind the
-//! [`Authoriser`] trait; the built-in [`SimulatedAuthoriser`] is a SIMULATOR that approves all.
+//! Authorisation of a card sale, and the reversal of one that got no receipt. Real deployments
+//! plug in their acquirer's SDK behind the [`Authoriser`] trait; the built-in
+//! [`SimulatedAuthoriser`] is a SIMULATOR that approves all.
 
 use std::future::Future;
 use std::pin::Pin;
 
 use ereceipt_core::card::{AuthorisationData, CardSummary};
 use ereceipt_core::model::{AuthCode, LocalTime, MerchantId, Money, Rrn, TerminalId};
+
+use crate::outbox::ReversalReason;
 
 /// What the acquirer is asked to approve. `card_data` is the full track or the encrypting
 /// reader's ciphertext: for the authorisation message only, never stored or logged.
@@ -34,7 +37,9 @@ pub enum AuthorisationError {
     /// The issuer or acquirer declined (response code and its text).
     #[error("declined ({code}): {message}")]
     Declined { code: String, message: String },
-    /// The acquirer could not be reached; the sale may be tried again.
+    /// No answer: the acquirer could not be reached, or did not answer in time. The request
+    /// may have reached it, so the journal keeps it as unanswered until it is reversed; the
+    /// sale may be tried again.
     #[error("authorisation unavailable: {0}")]
     Unavailable(String),
 }
@@ -46,8 +51,36 @@ pub struct AuthoriserInfo {
     pub simulator: bool,
 }
 
+/// The reversal (ISO 8583 0400/0420) of a journalled request: the money it may hold on the
+/// cardholder's account is released. Already persisted as `reversing` when this is sent; the
+/// same request id and data go out again on every retry, so the acquirer can match duplicates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReversalRequest<'a> {
+    /// The journal's id of the original request.
+    pub request_id: &'a str,
+    pub amount: Money,
+    pub terminal_id: &'a TerminalId,
+    pub merchant_id: &'a MerchantId,
+    /// The original request's time.
+    pub time: LocalTime,
+    /// The original approval, when one was received (none for an unanswered request).
+    pub approval: Option<Approval>,
+    pub reason: ReversalReason,
+    /// 1 for the first attempt, then counting the retries.
+    pub attempt: u32,
+}
+
+/// The acquirer's acknowledgement of a reversal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReversalAck {
+    /// What the acquirer answered to name it (kept in the journal).
+    pub reference: String,
+}
+
 /// A boxed future, so authorisers can be chosen at run time (`Arc<dyn Authoriser>`).
 pub type AuthoriseFuture<'a> = Pin<Box<dyn Future<Output = Result<Approval, AuthorisationError>> + Send + 'a>>;
+/// What [`Authoriser::reverse`] returns.
+pub type ReverseFuture<'a> = Pin<Box<dyn Future<Output = Result<ReversalAck, AuthorisationError>> + Send + 'a>>;
 
 /// The acquirer link. Implement this with the acquirer's SDK for a real terminal.
 pub trait Authoriser: Send + Sync {
@@ -55,6 +88,10 @@ pub trait Authoriser: Send + Sync {
     fn info(&self) -> AuthoriserInfo;
     /// Asks for approval of one sale.
     fn authorise<'a>(&'a self, request: AuthorisationRequest<'a>) -> AuthoriseFuture<'a>;
+    /// Reverses an earlier request (approved without a receipt, unanswered, or cancelled by
+    /// the cashier). `Ok` only once the acquirer acknowledged it; on an error the journal keeps
+    /// the reversal as `reversing`, to be sent again.
+    fn reverse<'a>(&'a self, reversal: ReversalRequest<'a>) -> ReverseFuture<'a>;
 }
 
 /// A SIMULATOR, not an acquirer: approves every sale and makes up an authorisation code and an
@@ -72,6 +109,16 @@ impl Authoriser for SimulatedAuthoriser {
 
     fn authorise<'a>(&'a self, request: AuthorisationRequest<'a>) -> AuthoriseFuture<'a> {
         Box::pin(async move { simulate(&request) })
+    }
+
+    /// There is no host to tell: the simulator acknowledges at once, and the journal records
+    /// the reversal with this acknowledgement.
+    fn reverse<'a>(&'a self, reversal: ReversalRequest<'a>) -> ReverseFuture<'a> {
+        Box::pin(async move {
+            tracing::info!(request = reversal.request_id, reason = %reversal.reason, attempt = reversal.attempt,
+                "simulator: reversal recorded");
+            Ok(ReversalAck { reference: format!("simulated reversal {} #{}", reversal.request_id, reversal.attempt) })
+        })
     }
 }
 
@@ -114,5 +161,18 @@ mod tests {
         assert_eq!(a.auth_code.as_str().len(), 6);
         let info = SimulatedAuthoriser.info();
         assert!(info.simulator && info.name.contains("Simulated"));
+
+        let reversal = ReversalRequest {
+            request_id: "0123456789abcdef0123456789abcdef",
+            amount: Money::new(12850, "CNY".parse().expect("CNY")).expect("money"),
+            terminal_id: &terminal,
+            merchant_id: &merchant,
+            time,
+            approval: Some(a),
+            reason: ReversalReason::NoReceipt,
+            attempt: 2,
+        };
+        let ack = SimulatedAuthoriser.reverse(reversal).await.expect("acknowledged");
+        assert!(ack.reference.contains("0123456789abcdef0123456789abcdef") && ack.reference.ends_with("#2"), "{ack:?}");
     }
 }

@@ -8,9 +8,11 @@
 mod amount;
 mod assets;
 mod authorise;
+mod card;
 mod delivery;
 mod error;
 mod guard;
+mod reversal;
 mod sales;
 mod signing;
 mod status;
@@ -18,6 +20,8 @@ mod swipe;
 
 #[cfg(test)]
 mod api_tests;
+#[cfg(test)]
+mod crash_tests;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -36,17 +40,19 @@ use tokio::sync::Notify;
 
 pub use amount::parse_amount;
 pub use authorise::{
-    Approval, AuthorisationError, AuthorisationRequest, AuthoriseFuture, Authoriser, AuthoriserInfo,
-    SimulatedAuthoriser,
+    Approval, AuthorisationError, AuthorisationRequest, AuthoriseFuture, Authoriser, AuthoriserInfo, ReversalAck,
+    ReversalRequest, ReverseFuture, SimulatedAuthoriser,
 };
 pub use delivery::{parse_delivery, DeliveryForm};
 pub use error::UiError;
 pub use guard::{Guard, Refused, CSP, TOKEN_HEADER};
+pub use reversal::{reverse_authorisation, ReversalError, ReversalOutcome};
 pub use signing::{PadState, PointerBatch, PointerEvent, PointerKind, SigningSession};
-pub use status::{OutboxSummary, ReceiptStatus, RefusedReceipt};
+pub use status::{OpenAuthorisation, OutboxSummary, ReceiptStatus, RefusedReceipt};
 pub use swipe::{read_card, test_card_swipe, TEST_CARD_PAN};
 
 use crate::device::{Device, DeviceError};
+use crate::outbox::{AuthorisationRecord, OutboxError};
 use crate::sync::{SyncError, Uploader};
 
 /// How the UI runs; the `ereceipt` binary fills it from `terminal.toml` and the command line.
@@ -146,6 +152,17 @@ impl UiApp {
         }
         let terminal = certificate.terminal;
         let uploader = Uploader::open(&config.device).await?;
+        // What a crash or a closed tab left behind (security review L4): said at every start,
+        // and shown on the page until reversed.
+        match uploader.outbox.open_authorisations().await {
+            Ok(open) if !open.is_empty() => {
+                let ids: Vec<&str> = open.iter().map(|a| a.request_id.as_str()).collect();
+                tracing::warn!(count = open.len(), ids = ?ids,
+                    "authorisations without a receipt: reverse them (ereceipt terminal authorisations)");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "the authorisation journal cannot be read"),
+        }
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|source| UiStartError::Bind { addr: config.listen, source })?;
@@ -167,6 +184,12 @@ impl UiApp {
             sales: Mutex::new(HashMap::new()),
         });
         Ok(Self { listener, state })
+    }
+
+    /// The journalled authorisations that need someone to act: requested without an answer,
+    /// approved without a receipt, reversals not acknowledged (security review L4).
+    pub async fn open_authorisations(&self) -> Result<Vec<AuthorisationRecord>, OutboxError> {
+        self.state.uploader.outbox.open_authorisations().await
     }
 
     /// The bound address.
@@ -201,10 +224,11 @@ fn router(state: Shared) -> Router {
         .route("/assets/{name}", get(assets::asset))
         .route("/api/config", get(sales::config))
         .route("/api/sales", post(sales::start))
-        .route("/api/sales/{id}/card", post(sales::card))
+        .route("/api/sales/{id}/card", post(card::card))
         .route("/api/sales/{id}/signature", post(sales::signature))
         .route("/api/sales/{id}/signature/clear", post(sales::clear_signature))
         .route("/api/sales/{id}/complete", post(sales::complete))
+        .route("/api/sales/{id}/cancel", post(card::cancel))
         .route("/api/delivery", post(sales::validate_delivery))
         .route("/api/outbox", get(status::outbox))
         .route("/api/receipts/{id}", get(status::receipt))

@@ -1,5 +1,6 @@
-//! The sale as the page walks through it: amount, card and authorisation, signature, delivery
-//! choice, then the receipt composed and stored by `record_sale` (the CLI's path too).
+//! The sale as the page walks through it: amount, card and authorisation (in `card`),
+//! signature, delivery choice, then the receipt composed and stored with its authorisation's
+//! completion by `record_authorised_sale` (the CLI's `record_sale` path too).
 
 use std::time::Instant;
 
@@ -12,33 +13,62 @@ use ereceipt_core::model::{Authorisation, BatchNo, LocalTime, Money, Stan, Trans
 use ereceipt_core::signature::Signature;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use zeroize::Zeroizing;
 
-use super::authorise::{Approval, AuthorisationError, AuthorisationRequest};
+use super::authorise::Approval;
 use super::delivery::{parse_delivery, DeliveryForm};
 use super::error::UiError;
 use super::signing::{PadState, PointerBatch, SigningSession};
-use super::{amount, status, swipe, Shared};
-use crate::sale::record_sale;
+use super::{amount, status, Shared};
+use crate::outbox::{AuthorisationState, OutboxError};
+use crate::sale::{record_authorised_sale, Composer, SaleError};
 
-/// Sales open at once (a cashier has one; a forgotten tab should not grow memory).
-const MAX_OPEN_SALES: usize = 8;
+/// Sales open at once (a cashier has one; a forgotten tab should not grow memory). A full table
+/// makes room by dropping the oldest sale that holds no authorisation, never an approved one.
+pub(super) const MAX_OPEN_SALES: usize = 8;
 
 /// One sale in progress. Holds no card number: only the masked summary the receipt keeps.
 pub(crate) struct SaleSession {
     started: Instant,
-    amount: Money,
-    card: Option<(CardSummary, Approval, LocalTime)>,
+    pub(super) amount: Money,
+    /// The journalled request of this sale while it is asked and once approved, until the
+    /// receipt is made: while set, the sale is never dropped to make room.
+    pub(super) authorisation: Option<String>,
+    pub(super) card: Option<(CardSummary, Approval, LocalTime)>,
     signing: SigningSession,
-    receipt_id: Option<String>,
-    completing: bool,
+    pub(super) receipt_id: Option<String>,
+    pub(super) completing: bool,
 }
 
-fn now_ms() -> i64 {
+impl SaleSession {
+    /// An approval (or a request in flight) whose receipt is not made.
+    pub(super) fn holds_authorisation(&self) -> bool {
+        self.authorisation.is_some() && self.receipt_id.is_none()
+    }
+
+    /// How the refusal of a new sale names it.
+    fn describe(&self) -> String {
+        let amount = format!("{} {}", self.amount.currency().code(), self.amount.decimal());
+        match (&self.card, &self.authorisation) {
+            (Some((card, approval, _)), Some(request)) => format!(
+                "{amount} on card {}, auth code {} (authorisation {request})",
+                card.masked_pan.last4(),
+                approval.auth_code.as_str()
+            ),
+            (_, Some(request)) => format!("{amount} being authorised (authorisation {request})"),
+            _ => amount,
+        }
+    }
+}
+
+pub(super) fn now_ms() -> i64 {
     Utc::now().timestamp_millis()
 }
 
-fn with_sale<T>(st: &Shared, id: &str, f: impl FnOnce(&mut SaleSession) -> Result<T, UiError>) -> Result<T, UiError> {
+pub(super) fn with_sale<T>(
+    st: &Shared,
+    id: &str,
+    f: impl FnOnce(&mut SaleSession) -> Result<T, UiError>,
+) -> Result<T, UiError> {
     let mut sales = st.sales.lock().map_err(|_| UiError::internal("sale table poisoned"))?;
     let sale = sales.get_mut(id).ok_or_else(|| UiError::not_found("such sale"))?;
     f(sale)
@@ -87,91 +117,49 @@ pub async fn start(State(st): State<Shared>, Json(form): Json<StartForm>) -> Res
         rand::thread_rng().fill_bytes(&mut b);
         hex::encode(b)
     };
+    if st.sales.lock().map_err(|_| UiError::internal("sale table poisoned"))?.len() >= MAX_OPEN_SALES {
+        forget_reversed(&st).await?;
+    }
     let mut sales = st.sales.lock().map_err(|_| UiError::internal("sale table poisoned"))?;
     while sales.len() >= MAX_OPEN_SALES {
-        let oldest = sales.iter().min_by_key(|(_, s)| s.started).map(|(k, _)| k.clone());
-        match oldest {
-            Some(k) => sales.remove(&k),
-            None => break,
+        let oldest = sales
+            .iter()
+            .filter(|(_, s)| !s.holds_authorisation())
+            .min_by_key(|(_, s)| s.started)
+            .map(|(k, _)| k.clone());
+        let Some(k) = oldest else {
+            let mut open: Vec<&SaleSession> = sales.values().collect();
+            open.sort_by_key(|s| s.started);
+            let named: Vec<String> = open.iter().map(|s| s.describe()).collect();
+            return Err(UiError::new(
+                StatusCode::CONFLICT,
+                "open_approved_sales",
+                format!(
+                    "{} card sales are authorised and have no receipt yet: {}. Finish them (signature and \
+                     delivery choice) or cancel them before starting another sale",
+                    named.len(),
+                    named.join("; ")
+                ),
+                format!("有 {} 笔已授权交易尚未生成签购单，请先完成或取消这些交易，再开始新交易", named.len()),
+            ));
         };
+        sales.remove(&k);
     }
     let signing = SigningSession::new(st.capture.clone());
     sales.insert(
         id.clone(),
-        SaleSession { started: Instant::now(), amount, card: None, signing, receipt_id: None, completing: false },
+        SaleSession {
+            started: Instant::now(),
+            amount,
+            authorisation: None,
+            card: None,
+            signing,
+            receipt_id: None,
+            completing: false,
+        },
     );
     Ok(Json(json!({"sale": id, "amount": amount.decimal(), "currency": amount.currency().code(),
         "symbol": amount.currency().symbol()})))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CardForm {
-    /// What the reader typed (keyboard wedge or MagTek output).
-    #[serde(default)]
-    swipe: Option<String>,
-    /// The demo's test-card button.
-    #[serde(default)]
-    test_card: bool,
-}
-
-/// Reads the card and asks the authoriser; only the masked summary and the codes are kept.
-pub async fn card(
-    State(st): State<Shared>,
-    Path(id): Path<String>,
-    Json(form): Json<CardForm>,
-) -> Result<Json<Value>, UiError> {
-    let amount = with_sale(&st, &id, |s| match s.card {
-        Some(_) => Err(UiError::out_of_order("the card was already read for this sale", "本笔交易已读卡")),
-        None => Ok(s.amount),
-    })?;
-    let offset = chrono::Local::now().offset().local_minus_utc() / 60;
-    let time = LocalTime::new(Utc::now().timestamp(), i16::try_from(offset).unwrap_or(0))
-        .map_err(|e| UiError::internal(format!("clock: {e}")))?;
-    let date = time.local().date_naive();
-    let raw = match (form.swipe, form.test_card) {
-        (Some(s), false) => Zeroizing::new(s),
-        (None, true) if st.demo => swipe::test_card_swipe(date),
-        (None, true) => {
-            return Err(UiError::new(
-                StatusCode::FORBIDDEN,
-                "not_demo",
-                "the test card exists only in demo mode",
-                "测试卡仅在演示模式下可用",
-            ))
-        }
-        _ => return Err(UiError::invalid("card", "card: swipe the card", "请刷卡")),
-    };
-    let captured = swipe::read_card(raw, &st.policy, date)?;
-    let request = AuthorisationRequest {
-        amount,
-        card: &captured.summary,
-        card_data: &captured.authorisation,
-        terminal_id: &st.terminal.terminal_id,
-        merchant_id: &st.terminal.merchant_id,
-        time,
-    };
-    let approval = st.authoriser.authorise(request).await.map_err(|e| match &e {
-        AuthorisationError::Declined { .. } => {
-            UiError::new(StatusCode::UNPROCESSABLE_ENTITY, "declined", e.to_string(), "交易被拒绝")
-        }
-        _ => {
-            UiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.to_string(), "无法连接收单机构，请稍后重试")
-        }
-    })?;
-    let summary = captured.summary.clone();
-    drop(captured); // the card number and tracks are wiped here
-    let view = json!({
-        "card": {"brand": summary.brand.name(), "brand_zh": summary.brand.name_zh(),
-                 "number": summary.masked_pan.for_receipt(), "name": summary.cardholder_name},
-        "approval": {"auth_code": approval.auth_code.as_str(), "rrn": approval.rrn.as_str()},
-        "authoriser": st.authoriser.info(),
-    });
-    with_sale(&st, &id, |s| {
-        s.card = Some((summary, approval, time));
-        Ok(())
-    })?;
-    Ok(Json(view))
 }
 
 /// A batch of pointer events (or an empty poll); answers with the pad's state.
@@ -220,7 +208,7 @@ pub async fn complete(
         if s.completing {
             return Err(UiError::out_of_order("the receipt is being made", "正在生成签购单"));
         }
-        let Some((card, approval, time)) = s.card.clone() else {
+        let (Some((card, approval, time)), Some(request_id)) = (s.card.clone(), s.authorisation.clone()) else {
             return Err(UiError::out_of_order("the card must be approved first", "请先刷卡并获得授权"));
         };
         let signature: Signature = s
@@ -228,17 +216,20 @@ pub async fn complete(
             .signature(now_ms())
             .ok_or_else(|| UiError::out_of_order("the cardholder has not finished signing", "持卡人尚未完成签名"))?;
         s.completing = true;
-        Ok(Ok((s.amount, card, approval, time, signature)))
+        Ok(Ok(Approved { amount: s.amount, card, approval, time, signature, request_id }))
     })?;
-    let (amount, card, approval, time, signature) = match taken {
+    let approved = match taken {
         Ok(parts) => parts,
         Err(receipt_id) => return Ok(Json(json!({"receipt": receipt_id}))),
     };
-    let made = make_receipt(&st, amount, card, approval, time, signature, choice.to_string()).await;
+    let made = make_receipt(&st, approved, choice.to_string()).await;
     with_sale(&st, &id, |s| {
         s.completing = false;
-        if let Ok(r) = &made {
-            s.receipt_id = Some(r.clone());
+        match &made {
+            Ok(r) => s.receipt_id = Some(r.clone()),
+            // Reversed meanwhile: this sale can never have its receipt.
+            Err(e) if e.error == "reversed" => s.authorisation = None,
+            Err(_) => {}
         }
         Ok(())
     })?;
@@ -249,15 +240,18 @@ pub async fn complete(
     Ok(Json(json!({"receipt": receipt_id, "status": state})))
 }
 
-async fn make_receipt(
-    st: &Shared,
+/// An approved, signed sale, taken for its receipt.
+struct Approved {
     amount: Money,
     card: CardSummary,
     approval: Approval,
     time: LocalTime,
     signature: Signature,
-    delivery: String,
-) -> Result<String, UiError> {
+    /// Its journalled authorisation, completed with the receipt.
+    request_id: String,
+}
+
+async fn make_receipt(st: &Shared, sale: Approved, delivery: String) -> Result<String, UiError> {
     let outbox = &st.uploader.outbox;
     // The voucher number is the serial by convention; record_sale assigns the same batch and
     // serial (the outbox's, continuing from the platform's resume point).
@@ -269,25 +263,52 @@ async fn make_receipt(
         batch: BatchNo::new(link.batch).map_err(UiError::internal)?,
         voucher: VoucherNo::new(serial).map_err(UiError::internal)?,
         kind: TransactionType::Sale,
-        amount,
-        time,
-        auth_code: approval.auth_code,
-        rrn: approval.rrn,
+        amount: sale.amount,
+        time: sale.time,
+        auth_code: sale.approval.auth_code,
+        rrn: sale.approval.rrn,
         operator: st.operator.clone(),
-        card,
+        card: sale.card,
         // Signed into the record, printed on the slip: a simulator's approval is no payment.
         authorisation: if st.authoriser.info().simulator { Authorisation::Simulated } else { Authorisation::Host },
     };
-    let receipt = record_sale(outbox, &st.signer, &st.fonts, st.width, transaction, signature, Some(delivery))
-        .await
-        .map_err(|e| match e {
-            crate::sale::SaleError::Compose(c) => UiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "compose",
-                format!("the receipt could not be made: {c}"),
-                "签购单生成失败",
-            ),
-            other => UiError::internal(other),
-        })?;
+    let composer = Composer { signer: &st.signer, fonts: &st.fonts, width: st.width };
+    let receipt =
+        record_authorised_sale(outbox, composer, transaction, sale.signature, Some(delivery), Some(&sale.request_id))
+            .await
+            .map_err(|e| match e {
+                SaleError::Compose(c) => UiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "compose",
+                    format!("the receipt could not be made: {c}"),
+                    "签购单生成失败",
+                ),
+                SaleError::Outbox(OutboxError::Authorisation(m)) => UiError::new(
+                    StatusCode::CONFLICT,
+                    "reversed",
+                    format!("no receipt was made: {m}"),
+                    "该授权已被撤销，未生成签购单",
+                ),
+                other => UiError::internal(other),
+            })?;
     Ok(receipt.record.id.to_string())
+}
+
+/// Drops sales whose authorisation is no longer open in the journal (the operator reversed it
+/// with `ereceipt terminal authorisations reverse`): they can never have their receipt.
+async fn forget_reversed(st: &Shared) -> Result<(), UiError> {
+    let held: Vec<String> = {
+        let sales = st.sales.lock().map_err(|_| UiError::internal("sale table poisoned"))?;
+        sales.values().filter(|s| s.holds_authorisation()).filter_map(|s| s.authorisation.clone()).collect()
+    };
+    let mut gone = Vec::new();
+    for request_id in held {
+        let state = st.uploader.outbox.authorisation(&request_id).await.map_err(UiError::internal)?.map(|a| a.state);
+        if !matches!(state, Some(AuthorisationState::Requested | AuthorisationState::Approved)) {
+            gone.push(request_id);
+        }
+    }
+    let mut sales = st.sales.lock().map_err(|_| UiError::internal("sale table poisoned"))?;
+    sales.retain(|_, s| !(s.holds_authorisation() && s.authorisation.as_ref().is_some_and(|r| gone.contains(r))));
+    Ok(())
 }

@@ -1,7 +1,7 @@
 //! Where a receipt is: queued on the terminal (offline or waiting its turn), uploaded, or
 //! delivered to the customer as the platform reports over mutual TLS; the outbox summary behind
-//! the page's alert for refused receipts; and the background uploader that drains the outbox
-//! while the UI runs.
+//! the page's alerts for refused receipts and for authorisations without a receipt; and the
+//! background uploader that drains the outbox while the UI runs.
 
 use std::time::Duration;
 
@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use super::error::UiError;
 use super::Shared;
-use crate::outbox::EntryState;
+use crate::outbox::{AuthorisationRecord, EntryState};
 
 /// A receipt's state as the result screen shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -89,6 +89,47 @@ pub struct OutboxSummary {
     pub refused: u64,
     /// The newest refused receipts, with the platform's reason.
     pub refused_receipts: Vec<RefusedReceipt>,
+    /// Security review L4: journalled authorisations no open sale of this UI holds (a crash,
+    /// a restart, a closed tab, an unanswered request) and not reversed yet: money may be held
+    /// on the cardholder's account with no receipt. The page keeps an alert up for them.
+    pub authorisations: Vec<OpenAuthorisation>,
+}
+
+/// One authorisation in [`OutboxSummary::authorisations`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OpenAuthorisation {
+    /// The journal's request id, as `ereceipt terminal authorisations reverse` takes it.
+    pub id: String,
+    /// `requested` (no answer), `approved` (no receipt) or `reversing` (not acknowledged).
+    pub state: String,
+    /// Decimal, in `currency`.
+    pub amount: String,
+    pub currency: String,
+    /// Brand and masked number, as the slip prints them.
+    pub card: String,
+    /// The terminal's time of the request (RFC 3339).
+    pub time: String,
+    pub auth_code: Option<String>,
+    pub rrn: Option<String>,
+    /// The last reversal attempt's error, if any.
+    pub error: Option<String>,
+}
+
+impl From<AuthorisationRecord> for OpenAuthorisation {
+    fn from(a: AuthorisationRecord) -> Self {
+        let error = if a.state == crate::outbox::AuthorisationState::Reversing { a.answer.clone() } else { None };
+        OpenAuthorisation {
+            card: a.card(),
+            state: a.state.to_string(),
+            amount: a.amount.decimal(),
+            currency: a.amount.currency().code().to_owned(),
+            time: a.time.rfc3339(),
+            auth_code: a.auth_code.map(|c| c.as_str().to_owned()),
+            rrn: a.rrn.map(|r| r.as_str().to_owned()),
+            error,
+            id: a.request_id,
+        }
+    }
 }
 
 /// One refused receipt in [`OutboxSummary`].
@@ -98,17 +139,29 @@ pub struct RefusedReceipt {
     pub error: String,
 }
 
-/// `GET /api/outbox`: pending and refused counts and the newest refused receipts.
+/// `GET /api/outbox`: pending and refused counts, the newest refused receipts, and the
+/// authorisations without a receipt.
 pub async fn outbox(State(st): State<Shared>) -> Result<Json<OutboxSummary>, UiError> {
     let outbox = &st.uploader.outbox;
     let status = outbox.status().await.map_err(UiError::internal)?;
     let refused = outbox.refused(REFUSED_LISTED).await.map_err(UiError::internal)?;
+    let open = outbox.open_authorisations().await.map_err(UiError::internal)?;
+    // A sale in progress holds its own (being asked, or approved and being signed).
+    let held: Vec<String> = {
+        let sales = st.sales.lock().map_err(|_| UiError::internal("sale table poisoned"))?;
+        sales.values().filter(|s| s.holds_authorisation()).filter_map(|s| s.authorisation.clone()).collect()
+    };
     Ok(Json(OutboxSummary {
         pending: status.pending,
         refused: status.refused,
         refused_receipts: refused
             .into_iter()
             .map(|e| RefusedReceipt { id: e.receipt_id, error: e.last_error.unwrap_or_default() })
+            .collect(),
+        authorisations: open
+            .into_iter()
+            .filter(|a| !held.contains(&a.request_id))
+            .map(OpenAuthorisation::from)
             .collect(),
     }))
 }

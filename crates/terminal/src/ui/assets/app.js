@@ -43,6 +43,7 @@
     if (sale && sale.approval) fillSignFacts();
     if (sale && sale.receipt) renderStatus(sale.status);
     renderOutbox();
+    renderAuthorisations();
   }
 
   function message(err) {
@@ -118,7 +119,7 @@
   let swipeTimer = null;
   let swiping = false;
   function swipeKey(e) {
-    if (e.key === "Escape") { e.preventDefault(); cancelSale(); return; }
+    if (e.key === "Escape") { e.preventDefault(); cancelSale("swipe-error"); return; }
     if (swiping) { e.preventDefault(); return; }
     if (e.key === "Enter") {
       if (!swipeBuffer) return; // a focused button's Enter
@@ -154,8 +155,21 @@
       showError("swipe-error", e);
     } finally { swiping = false; }
   }
-  function cancelSale() { sale = null; digits = ""; renderAmount(); show("amount"); }
-  $("swipe-cancel").addEventListener("click", cancelSale);
+  // The server forgets the sale; an approved one is voided first (it keeps its journal row
+  // until the acquirer acknowledged the void, and the alert shows it meanwhile).
+  async function cancelSale(errorId) {
+    if (sale) {
+      try { await api("POST", "/api/sales/" + sale.id + "/cancel"); }
+      catch (e) {
+        if (e.error !== "not_found") {
+          if (errorId) { showError(errorId, e); checkOutbox(); }
+          if (e.error !== "void_pending") return;
+        }
+      }
+    }
+    sale = null; digits = ""; renderAmount(); show("amount");
+  }
+  $("swipe-cancel").addEventListener("click", () => cancelSale("swipe-error"));
   $("test-card").addEventListener("click", () => submitSwipe(true));
 
   // ---- signature ---------------------------------------------------------------------
@@ -282,6 +296,7 @@
     } catch (e) { showError("sign-error", e); }
   }
   $("sign-clear").addEventListener("click", clearSignature);
+  $("sign-cancel").addEventListener("click", () => { clearTimeout(pollTimer); cancelSale("sign-error"); });
 
   // ---- delivery choice -----------------------------------------------------------------
   function channel() { return document.querySelector('input[name="channel"]:checked').value; }
@@ -389,8 +404,23 @@
     }));
     box.hidden = false;
   }
+  function renderAuthorisations() {
+    const o = outboxState;
+    const box = $("authorisation-alert");
+    const open = (o && o.authorisations) || [];
+    if (!open.length) { box.hidden = true; return; }
+    $("authorisation-title").textContent = t("alert_auth", { n: open.length });
+    $("authorisation-detail").textContent = t("alert_auth_detail");
+    $("authorisation-list").replaceChildren(...open.map((a) => {
+      const li = document.createElement("li");
+      const codes = a.auth_code ? " · " + t("f_auth") + " " + a.auth_code + " · RRN " + a.rrn : "";
+      li.textContent = a.currency + " " + a.amount + " · " + a.card + codes + " · " + t("auth_" + a.state) + " · " + a.id;
+      return li;
+    }));
+    box.hidden = false;
+  }
   async function checkOutbox() {
-    try { outboxState = await api("GET", "/api/outbox"); renderOutbox(); } catch (_) { /* keep the last alert */ }
+    try { outboxState = await api("GET", "/api/outbox"); renderOutbox(); renderAuthorisations(); } catch (_) { /* keep the last alert */ }
   }
   setInterval(checkOutbox, 10000);
 

@@ -54,6 +54,12 @@ window.EReceiptText = {
     st_refused_detail: "The customer will not get this receipt from the platform: tell the operator. Reason: {e}",
     alert_refused: "{n} receipt(s) refused by the platform",
     alert_refused_detail: "They are kept on this terminal but never sent again, and the customers do not get them: tell the operator (ereceipt terminal status).",
+    alert_auth: "{n} card payment(s) authorised without a receipt",
+    alert_auth_detail: "The money may be held on the cardholders' accounts and no receipt was made: tell the operator, who reverses them (ereceipt terminal authorisations).",
+    auth_approved: "approved, no receipt",
+    auth_requested: "no answer from the acquirer",
+    auth_reversing: "reversal not acknowledged",
+    cancel_sale: "Cancel sale",
     network: "The terminal service did not answer: {e}",
     ch_name_sms: "SMS", ch_name_mms: "MMS", ch_name_email: "email", ch_name_pull: "download"
   },
@@ -109,6 +115,12 @@ window.EReceiptText = {
     st_refused_detail: "顾客不会从平台收到这张签购单，请通知管理员。原因：{e}",
     alert_refused: "{n} 张签购单被平台拒收",
     alert_refused_detail: "签购单保存在本终端，但不会再发送，顾客也收不到：请通知管理员（ereceipt terminal status）。",
+    alert_auth: "{n} 笔刷卡交易已授权但没有签购单",
+    alert_auth_detail: "持卡人账户中的款项可能已被冻结，且未生成签购单：请通知管理员撤销（ereceipt terminal authorisations）。",
+    auth_approved: "已授权，无签购单",
+    auth_requested: "收单机构未应答",
+    auth_reversing: "撤销未获确认",
+    cancel_sale: "取消交易",
     network: "终端服务无响应：{e}",
     ch_name_sms: "短信", ch_name_mms: "彩信", ch_name_email: "电子邮件", ch_name_pull: "下载"
   }

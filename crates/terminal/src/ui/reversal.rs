@@ -1,0 +1,83 @@
+//! Reversing a journalled authorisation (security review L4): persisted as `reversing` before
+//! the authoriser is asked, `reversed` (or `voided`) only once it acknowledged. The UI's cancel
+//! and `ereceipt terminal authorisations reverse` both come here.
+
+use super::authorise::{Approval, Authoriser, ReversalRequest};
+use crate::outbox::{AuthorisationRecord, Outbox, OutboxError};
+
+/// How a reversal attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReversalOutcome {
+    /// Acknowledged: the row is `reversed` or `voided`.
+    Reversed(AuthorisationRecord),
+    /// Not acknowledged (the acquirer could not be reached…): the row stays `reversing`, with
+    /// this error, and the reversal must be sent again.
+    Pending { record: AuthorisationRecord, error: String },
+}
+
+/// Why a reversal was not even tried. Nothing was changed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReversalError {
+    /// Unknown id, nothing to reverse (completed, declined, already reversed), or the outbox failed.
+    #[error("{0}")]
+    Outbox(#[from] OutboxError),
+    /// The authorisation was asked of another authoriser; only that one can reverse it.
+    #[error(
+        "authorisation {request_id} was asked of {asked:?}, and this terminal's authoriser is {here:?}: \
+         reverse it through that acquirer; nothing was changed"
+    )]
+    OtherAuthoriser { request_id: String, asked: String, here: String },
+}
+
+/// Reverses `request_id` through `authoriser`; `cancelled` makes an approved sale's reversal a
+/// void (the cashier cancelled it). A `reversing` row is sent again.
+pub async fn reverse_authorisation(
+    outbox: &Outbox,
+    authoriser: &dyn Authoriser,
+    request_id: &str,
+    cancelled: bool,
+    now_ms: impl Fn() -> i64,
+) -> Result<ReversalOutcome, ReversalError> {
+    let here = authoriser.info();
+    let row = outbox.authorisation(request_id).await?.ok_or_else(|| OutboxError::NotFound(request_id.to_owned()))?;
+    if row.authoriser != here.name || row.simulated != here.simulator {
+        return Err(ReversalError::OtherAuthoriser {
+            request_id: request_id.to_owned(),
+            asked: row.authoriser,
+            here: here.name,
+        });
+    }
+    let row = outbox.authorisation_reversing(request_id, cancelled, now_ms()).await?;
+    let reason =
+        row.reversal.ok_or_else(|| OutboxError::Corrupt(format!("reversing {request_id} without a reason")))?;
+    let approval = match (&row.auth_code, &row.rrn) {
+        (Some(auth_code), Some(rrn)) => Some(Approval { auth_code: auth_code.clone(), rrn: rrn.clone() }),
+        _ => None,
+    };
+    let request = ReversalRequest {
+        request_id,
+        amount: row.amount,
+        terminal_id: &row.terminal_id,
+        merchant_id: &row.merchant_id,
+        time: row.time,
+        approval,
+        reason,
+        attempt: row.reversal_attempts,
+    };
+    match authoriser.reverse(request).await {
+        Ok(ack) => {
+            let record = outbox.authorisation_reversed(request_id, &ack.reference, now_ms()).await?;
+            tracing::info!(request = request_id, state = %record.state, "authorisation reversed");
+            Ok(ReversalOutcome::Reversed(record))
+        }
+        Err(e) => {
+            let error = e.to_string();
+            outbox.authorisation_reversal_failed(request_id, &error, now_ms()).await?;
+            tracing::warn!(request = request_id, error, "reversal not acknowledged; it must be sent again");
+            let record =
+                outbox.authorisation(request_id).await?.ok_or_else(|| OutboxError::NotFound(request_id.to_owned()))?;
+            Ok(ReversalOutcome::Pending { record, error })
+        }
+    }
+}
