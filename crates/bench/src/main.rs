@@ -2,6 +2,7 @@
 //! HPKE open, signature + chain + watermark verification, store, signed acknowledgement) from
 //! N concurrent enrolled terminals against an in-process platform on loopback. Kept out of the
 //! `ereceipt` binary: operators do not need it, and it brings its own throwaway PostgreSQL.
+//! `ereceipt-bench reliability`: the real `ereceipt` processes under faults (docs/reliability.md).
 
 /// `println!` that never panics on a closed stdout (`ereceipt-bench upload | head -3`).
 macro_rules! say {
@@ -12,6 +13,7 @@ macro_rules! say {
 }
 
 mod load;
+mod reliability;
 mod report;
 mod setup;
 
@@ -29,13 +31,20 @@ struct Cli {
 enum BenchCommand {
     /// Upload M receipts from each of N terminals; report receipts/s and latency percentiles.
     Upload(setup::UploadArgs),
+    /// Faults against the real `ereceipt` processes: slow connections, SIGKILLs, a PostgreSQL
+    /// restart, a full disk. Exits 1 if an invariant broke (a lost or doubled receipt, an
+    /// unresponsive listener).
+    Reliability(reliability::ReliabilityArgs),
 }
 
 fn main() {
-    let BenchCommand::Upload(args) = Cli::parse().command;
-    if let Err(e) = run(args) {
+    let (outcome, code) = match Cli::parse().command {
+        BenchCommand::Upload(args) => (run(args), 3),
+        BenchCommand::Reliability(args) => (reliability::run(args), 1),
+    };
+    if let Err(e) = outcome {
         eprintln!("error: {e:#}");
-        std::process::exit(3);
+        std::process::exit(code);
     }
 }
 

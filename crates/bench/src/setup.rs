@@ -202,7 +202,7 @@ fn smtp_relay(relay: &str) -> Result<SmtpSettings> {
 }
 
 /// The first font of the usual system paths that exists (the `ereceipt` binary's default).
-fn load_fonts() -> Result<Fonts> {
+pub(crate) fn load_fonts() -> Result<Fonts> {
     for (path, index) in DEFAULT_FONT_PATHS {
         if let Ok(bytes) = std::fs::read(path) {
             return Fonts::from_bytes(vec![(path.to_string(), bytes, *index)])
@@ -213,7 +213,7 @@ fn load_fonts() -> Result<Fonts> {
 }
 
 /// `m` receipts of one terminal, chained from sequence 1, each with its receipt id.
-fn compose_many(
+pub(crate) fn compose_many(
     identity: &CertifiedKey,
     fonts: &Fonts,
     m: usize,
