@@ -8,21 +8,16 @@
 use std::path::Path;
 use std::process::Command;
 
-/// The `ereceipt` binary beside this crate's, built first so the run drives current code
-/// (integration tests only get their own package's binaries from cargo).
+/// The `ereceipt` binary beside this crate's. `cargo test --workspace` (what scripts/test runs)
+/// builds it in the same run, for the CLI's own tests; a nested `cargo build` here would wait on
+/// the build lock and, with another package selection, rebuild the product crates.
 fn ereceipt_binary() -> std::path::PathBuf {
-    let bench = Path::new(env!("CARGO_BIN_EXE_ereceipt-bench"));
-    let release = bench.components().any(|c| c.as_os_str() == "release");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut build = Command::new(cargo);
-    build.args(["build", "--quiet", "-p", "ereceipt", "--bin", "ereceipt"]);
-    if release {
-        build.arg("--release");
-    }
-    let status = build.status().expect("run cargo build -p ereceipt");
-    assert!(status.success(), "cargo build -p ereceipt failed");
-    let bin = bench.with_file_name("ereceipt");
-    assert!(bin.is_file(), "no {} after the build", bin.display());
+    let bin = Path::new(env!("CARGO_BIN_EXE_ereceipt-bench")).with_file_name("ereceipt");
+    assert!(
+        bin.is_file(),
+        "no {}: run this test with the workspace (cargo test --workspace --release), which builds it",
+        bin.display()
+    );
     bin
 }
 
