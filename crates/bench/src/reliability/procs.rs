@@ -128,7 +128,6 @@ pub fn finish(slot: &Mutex<Option<Running>>, limit: Duration) -> Result<Ran> {
                     hung,
                     stdout: fs::read_to_string(&r.out).unwrap_or_default(),
                     stderr: fs::read_to_string(&r.err).unwrap_or_default(),
-                    elapsed: r.started.elapsed(),
                 };
                 let _ = fs::remove_file(&r.out);
                 let _ = fs::remove_file(&r.err);
@@ -148,7 +147,6 @@ pub struct Ran {
     pub hung: bool,
     pub stdout: String,
     pub stderr: String,
-    pub elapsed: Duration,
 }
 
 impl Ran {
@@ -171,7 +169,7 @@ impl Ran {
 
 /// A loopback address that was free a moment ago, for a server that must come back on it.
 pub fn free_addr() -> Result<SocketAddr> {
-    Ok(TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).context("a free port")?)
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).context("a free port")
 }
 
 /// A `platform serve` process on fixed ports (kept across restarts, so terminals find it where
