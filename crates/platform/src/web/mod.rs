@@ -25,7 +25,8 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// the OpenAPI document is made here, once.
 pub fn router(state: SharedState) -> Router {
     let max_upload = state.settings.max_upload_bytes;
-    let openapi = api::openapi::served(&state.settings.admin_listen.to_string());
+    // The admin API's part comes from here, the parent of both: `api` does not depend on `admin`.
+    let openapi = api::openapi::served(&state.settings.admin_listen.to_string(), admin::api().split_for_parts().1);
     let all = api::routes(max_upload)
         .merge(api::browser_routes().layer(DefaultBodyLimit::max(max_upload)))
         .merge(portal::routes().layer(DefaultBodyLimit::max(portal::MAX_VERIFY_BYTES)))

@@ -387,12 +387,13 @@ impl Outbox {
         row.map(AuthorisationRecord::try_from).transpose()
     }
 
-    /// The authorisations that need someone to act, oldest first: requested without an answer,
+    /// The authorisations that need someone to act, oldest first (in the order they were asked
+    /// when the terminal times are equal): requested without an answer,
     /// approved without a receipt, and reversals not yet acknowledged.
     pub async fn open_authorisations(&self) -> Result<Vec<AuthorisationRecord>, OutboxError> {
         let sql = format!(
             "SELECT {COLUMNS} FROM authorisations WHERE state IN ('requested', 'approved', 'reversing') \
-             ORDER BY requested_at, request_id"
+             ORDER BY requested_at, rowid"
         );
         let rows: Vec<Row> = sqlx::query_as(&sql).fetch_all(&self.pool).await?;
         rows.into_iter().map(AuthorisationRecord::try_from).collect()

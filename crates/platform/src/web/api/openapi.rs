@@ -105,11 +105,10 @@ pub(crate) struct OpenApiJson(pub bytes::Bytes);
 /// The whole API: the main listener's routes, the browser routes both listeners serve, and the
 /// admin listener's routes, whose paths carry that listener as their server (`admin_listen`,
 /// the address operators reach it at).
-pub(crate) fn document(admin_listen: &str) -> Document {
+pub(crate) fn document(admin_listen: &str, mut admin: Document) -> Document {
     let mut doc = ApiDoc::openapi();
     doc.merge(super::main_api().split_for_parts().1);
     doc.merge(super::browser_api().split_for_parts().1);
-    let mut admin = crate::web::admin::api().split_for_parts().1;
     let server = admin_server(admin_listen);
     for item in admin.paths.paths.values_mut() {
         item.servers = Some(vec![server.clone()]);
@@ -167,8 +166,8 @@ fn operations_mut(
 }
 
 /// [`document`] as the JSON the platform serves.
-pub(crate) fn served(admin_listen: &str) -> OpenApiJson {
-    let json = document(admin_listen).to_pretty_json().unwrap_or_else(|e| {
+pub(crate) fn served(admin_listen: &str, admin: Document) -> OpenApiJson {
+    let json = document(admin_listen, admin).to_pretty_json().unwrap_or_else(|e| {
         // Serialising a document of strings and maps cannot fail; say so if it ever does.
         tracing::error!(error = %e, "the OpenAPI document could not be serialised");
         String::from("{}")

@@ -7,15 +7,16 @@ use axum::response::IntoResponse;
 use axum::Json;
 use bytes::Bytes;
 use chrono::DateTime;
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use serde::Deserialize;
+use utoipa::IntoParams;
 
+pub(crate) use super::schemas::ReceiptView;
 use super::schemas::{self, ErrorBody};
 use super::{ApiError, QueryClient};
-use crate::infra::store::{ReceiptQuery, StoredReceipt};
+use crate::infra::store::ReceiptQuery;
 use crate::services::verification::gate::Busy;
 use crate::web::state::SharedState;
-use crate::web::support::json::{deliveries_json, rfc3339};
+use crate::web::support::json::deliveries_json;
 use crate::web::support::{busy_status, ReceiptScope};
 
 /// Search parameters; times are RFC 3339, amounts minor units.
@@ -47,62 +48,6 @@ pub struct SearchParams {
     limit: Option<i64>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
-}
-
-/// One receipt as the API shows it.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = Receipt)]
-pub(crate) struct ReceiptView {
-    /// `TERMINAL-BATCH-SERIAL`.
-    id: String,
-    terminal_id: String,
-    merchant_id: String,
-    merchant_name: String,
-    batch: i64,
-    serial: i64,
-    amount_minor: i64,
-    currency: String,
-    /// Local time of the sale with the terminal's offset.
-    time: String,
-    rrn: String,
-    auth_code: String,
-    card: String,
-    card_brand: String,
-    /// The receipt's place in its terminal's hash chain; null for an unchained receipt.
-    sequence: Option<i64>,
-    /// SHA-256 of the canonical record, hex.
-    record_hash: String,
-    /// When the platform stored it (RFC 3339).
-    received_at: String,
-    /// Path of its image.
-    image: String,
-    /// Path of its canonical CBOR record.
-    record: String,
-}
-
-impl From<StoredReceipt> for ReceiptView {
-    fn from(r: StoredReceipt) -> Self {
-        Self {
-            image: format!("/api/v1/receipts/{}/image", r.receipt_id),
-            record: format!("/api/v1/receipts/{}/record", r.receipt_id),
-            time: r.time.rfc3339(),
-            received_at: rfc3339(r.received_at, 0),
-            record_hash: hex::encode(r.record_hash),
-            id: r.receipt_id,
-            terminal_id: r.terminal_id,
-            merchant_id: r.merchant_id,
-            merchant_name: r.merchant_name,
-            batch: r.batch,
-            serial: r.serial,
-            amount_minor: i64::try_from(r.amount.minor()).unwrap_or(i64::MAX),
-            currency: r.amount.currency().code().to_owned(),
-            rrn: r.rrn,
-            auth_code: r.auth_code,
-            card: r.card_masked,
-            card_brand: r.card_brand,
-            sequence: r.sequence,
-        }
-    }
 }
 
 fn parse_time(field: &str, v: Option<&str>) -> Result<Option<i64>, ApiError> {

@@ -386,7 +386,7 @@ pub struct AuditList {
 /// `GET /api/v1/receipts`: a page, newest first.
 #[derive(ToSchema)]
 pub struct ReceiptPage {
-    items: Vec<super::query::ReceiptView>,
+    items: Vec<ReceiptView>,
     /// Pass as `cursor` for the next page; null on the last one.
     next_cursor: Option<String>,
 }
@@ -395,7 +395,7 @@ pub struct ReceiptPage {
 #[derive(ToSchema)]
 pub struct ReceiptDetail {
     #[serde(flatten)]
-    receipt: super::query::ReceiptView,
+    receipt: ReceiptView,
     /// The delivery choice as the customer made it, e.g. `sms:+8613800138000`; null if none.
     delivery: Option<String>,
     deliveries: Vec<Delivery>,
@@ -427,7 +427,7 @@ pub struct DeliveryEvent {
 /// `GET /api/v1/pull/receipts`.
 #[derive(ToSchema)]
 pub struct PullReceipts {
-    items: Vec<super::query::ReceiptView>,
+    items: Vec<ReceiptView>,
 }
 
 /// `POST /api/v1/pull/code`: the same answer whether the number has receipts or not.
@@ -446,3 +446,59 @@ pub struct LoggedIn {
 #[derive(ToSchema)]
 #[schema(value_type = String, format = Binary)]
 pub struct Binary(Vec<u8>);
+
+/// One receipt as the API shows it.
+#[derive(Debug, serde::Serialize, ToSchema)]
+#[schema(as = Receipt)]
+pub(crate) struct ReceiptView {
+    /// `TERMINAL-BATCH-SERIAL`.
+    id: String,
+    terminal_id: String,
+    merchant_id: String,
+    merchant_name: String,
+    batch: i64,
+    serial: i64,
+    amount_minor: i64,
+    currency: String,
+    /// Local time of the sale with the terminal's offset.
+    time: String,
+    rrn: String,
+    auth_code: String,
+    card: String,
+    card_brand: String,
+    /// The receipt's place in its terminal's hash chain; null for an unchained receipt.
+    sequence: Option<i64>,
+    /// SHA-256 of the canonical record, hex.
+    record_hash: String,
+    /// When the platform stored it (RFC 3339).
+    received_at: String,
+    /// Path of its image.
+    image: String,
+    /// Path of its canonical CBOR record.
+    record: String,
+}
+
+impl From<crate::infra::store::StoredReceipt> for ReceiptView {
+    fn from(r: crate::infra::store::StoredReceipt) -> Self {
+        Self {
+            image: format!("/api/v1/receipts/{}/image", r.receipt_id),
+            record: format!("/api/v1/receipts/{}/record", r.receipt_id),
+            time: r.time.rfc3339(),
+            received_at: crate::web::support::json::rfc3339(r.received_at, 0),
+            record_hash: hex::encode(r.record_hash),
+            id: r.receipt_id,
+            terminal_id: r.terminal_id,
+            merchant_id: r.merchant_id,
+            merchant_name: r.merchant_name,
+            batch: r.batch,
+            serial: r.serial,
+            amount_minor: i64::try_from(r.amount.minor()).unwrap_or(i64::MAX),
+            currency: r.amount.currency().code().to_owned(),
+            rrn: r.rrn,
+            auth_code: r.auth_code,
+            card: r.card_masked,
+            card_brand: r.card_brand,
+            sequence: r.sequence,
+        }
+    }
+}

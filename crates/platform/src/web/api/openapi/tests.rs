@@ -23,7 +23,8 @@ use crate::services::verification::{OnlineVerification, PlatformRecord};
 const METHODS: [&str; 8] = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
 
 fn doc() -> Value {
-    serde_json::to_value(document("127.0.0.1:8444")).expect("the document serialises")
+    let admin = crate::web::admin::api().split_for_parts().1;
+    serde_json::to_value(document("127.0.0.1:8444", admin)).expect("the document serialises")
 }
 
 /// (method, path) of every operation in `paths`.
