@@ -260,6 +260,10 @@ fn evidence_certificate(dir: &Path, ca: &CertifiedKey, ack: &AckSigner) -> Resul
 mod tests {
     use super::*;
 
+    /// Every file of the data directory that holds a secret: readable by the owner only.
+    const PRIVATE_FILES: [&str; 9] =
+        ["ca.key", "server.key", "hpke.key", "ack.key", "admin.token", "otp.key", "totp.key", "csrf.key", "link.key"];
+
     #[test]
     fn made_once_then_reloaded_unchanged_with_private_files_0600() {
         let dir = tempfile::tempdir().unwrap();
@@ -273,17 +277,7 @@ mod tests {
         assert_eq!(first.admin_token_hash, again.admin_token_hash);
         assert_eq!(first.evidence, again.evidence);
         #[cfg(unix)]
-        for f in [
-            "ca.key",
-            "server.key",
-            "hpke.key",
-            "ack.key",
-            "admin.token",
-            "otp.key",
-            "totp.key",
-            "csrf.key",
-            "link.key",
-        ] {
+        for f in PRIVATE_FILES {
             use std::os::unix::fs::PermissionsExt;
             let mode = std::fs::metadata(dir.path().join(f)).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o600, "{f}");
@@ -403,17 +397,7 @@ mod tests {
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         }
         load_or_create(dir.path(), &["localhost".into()], None).unwrap();
-        for f in [
-            "ca.key",
-            "server.key",
-            "hpke.key",
-            "ack.key",
-            "admin.token",
-            "otp.key",
-            "totp.key",
-            "csrf.key",
-            "link.key",
-        ] {
+        for f in PRIVATE_FILES {
             let mode = std::fs::metadata(dir.path().join(f)).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o600, "{f}");
         }
