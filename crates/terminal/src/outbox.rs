@@ -91,7 +91,11 @@ impl Outbox {
             .synchronous(SqliteSynchronous::Full)
             // The uploader and a sale may write at once, possibly from two processes.
             .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .after_release(|conn, _meta| Box::pin(fit_for_reuse(conn)))
+            .connect_with(options)
+            .await?;
         let mut migrator = sqlx::migrate!("./migrations/outbox");
         // Other parts of the terminal may keep their own tables (and migrations) in this file.
         migrator.set_ignore_missing(true);
@@ -351,6 +355,24 @@ impl Outbox {
 }
 
 /// The state and failed attempts of a receipt, read on `conn` (so inside its transaction).
+/// Whether a connection going back into the pool is outside any transaction; one that is not
+/// is closed. When a COMMIT fails for a full disk, SQLite has
+/// already ended the transaction; sqlx's ROLLBACK then fails and it goes on counting the
+/// transaction as open, so every later sale on that connection failed ("begin_with at non-zero
+/// transaction depth") until the terminal restarted, even with space back. The platform's store
+/// has the same check, where the consequence was worse (its `sqlite_fit_for_reuse`).
+async fn fit_for_reuse(conn: &mut sqlx::SqliteConnection) -> Result<bool, sqlx::Error> {
+    use sqlx::Connection;
+    if conn.is_in_transaction() {
+        conn.ping().await?; // runs the ROLLBACK a dropped transaction queued
+        if conn.is_in_transaction() {
+            tracing::warn!("an outbox connection lost track of its transaction (a failed COMMIT); closing it");
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 async fn state_in(conn: &mut sqlx::SqliteConnection, receipt_id: &str) -> Result<(EntryState, u32), OutboxError> {
     let sql = format!("SELECT {SUMMARY_COLUMNS} FROM outbox_entries WHERE receipt_id = ?1");
     let row: Option<SummaryRow> = sqlx::query_as(&sql).bind(receipt_id).fetch_optional(&mut *conn).await?;

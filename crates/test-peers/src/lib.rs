@@ -1,7 +1,7 @@
 //! Independent peers for ereceipt's tests and benchmarks, kept out of the product: a real SMTP
 //! server (aiosmtpd), a real SMSC over TLS (node-smpp), an SMSC and an MMSC stand-in on
-//! loopback (plain or TLS, with a CA of their own), a wiretap, and a throwaway PostgreSQL
-//! cluster. None of them uses ereceipt code, so none can share a mistake with what it checks.
+//! loopback (plain or TLS, with a CA of their own), a wiretap, a throwaway PostgreSQL
+//! cluster, and a small filesystem to fill up. None of them uses ereceipt code, so none can share a mistake with what it checks.
 
 // The protocol peers fail the test loudly on anything that breaks the protocol: that is their
 // job. The PostgreSQL cluster reports errors instead, as the benchmark uses it too.
@@ -10,6 +10,7 @@ pub mod mmsc;
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 pub mod node_smsc;
 pub mod pg_cluster;
+pub mod small_fs;
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 pub mod smsc;
 #[allow(clippy::unwrap_used, clippy::expect_used)]

@@ -3,13 +3,12 @@
 //! fail with a clear error and store nothing half-written (`PRAGMA integrity_check` while full
 //! and after); once the filler is removed the terminals' backlog drains.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
+use ereceipt_test_peers::small_fs::SmallFs;
 use sqlx::Connection;
 use tokio::runtime::Runtime;
 
@@ -20,62 +19,6 @@ use super::ReliabilityArgs;
 
 /// The small filesystem: big enough for the platform's keys, database and a few receipts.
 const SIZE_MB: u64 = 32;
-
-/// A mounted filesystem, unmounted when dropped.
-struct Mount {
-    dir: PathBuf,
-    how: String,
-}
-
-impl Mount {
-    /// tmpfs of [`SIZE_MB`] at `dir`, else an ext4 loop file of that size.
-    fn small(dir: &Path, image: &Path) -> Result<Mount> {
-        std::fs::create_dir_all(dir)?;
-        let size = format!("size={SIZE_MB}m");
-        let tmpfs = Command::new("mount").args(["-t", "tmpfs", "-o", &size, "tmpfs"]).arg(dir).output()?;
-        if tmpfs.status.success() {
-            return Ok(Mount {
-                dir: dir.to_owned(),
-                how: format!("tmpfs of {SIZE_MB} MiB (mount -t tmpfs -o {size})"),
-            });
-        }
-        let why_tmpfs = String::from_utf8_lossy(&tmpfs.stderr).trim().to_owned();
-        let made = Command::new("truncate").args(["-s", &format!("{SIZE_MB}M")]).arg(image).status()?.success()
-            && Command::new("mkfs.ext4").args(["-q", "-F"]).arg(image).status()?.success();
-        let looped = made && Command::new("mount").args(["-o", "loop"]).arg(image).arg(dir).status()?.success();
-        if !looped {
-            bail!("cannot mount a small filesystem: tmpfs said {why_tmpfs:?}, and the ext4 loop file failed too");
-        }
-        Ok(Mount { dir: dir.to_owned(), how: format!("ext4 loop file of {SIZE_MB} MiB (tmpfs: {why_tmpfs})") })
-    }
-}
-
-impl Drop for Mount {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
-    }
-}
-
-/// Writes zeros to `path` until the filesystem is full; returns the bytes written.
-fn fill(path: &Path) -> Result<u64> {
-    let mut f = std::fs::File::create(path)?;
-    let block = vec![0u8; 64 * 1024];
-    let mut written = 0u64;
-    loop {
-        match f.write(&block) {
-            Ok(0) => break,
-            Ok(n) => written += n as u64,
-            Err(e) if e.raw_os_error() == Some(28) => break,
-            Err(e) => return Err(e).context("fill the disk"),
-        }
-    }
-    // Single bytes into the last partial block.
-    while f.write(&block[..1]).is_ok_and(|n| n == 1) {
-        written += 1;
-    }
-    let _ = f.sync_all();
-    Ok(written)
-}
 
 /// `PRAGMA integrity_check` and the receipt count of the SQLite file, opened read-only.
 fn check_sqlite(rt: &Runtime, db: &Path) -> Result<(String, i64)> {
@@ -93,9 +36,9 @@ pub fn run(rt: &Runtime, bin: &Bin, args: &ReliabilityArgs) -> Result<Vec<String
     let n = 2;
     say!("disk: the SQLite platform's data directory fills up while {n} terminals sell {receipts} receipts (an email each)");
     let tmp = tempfile::tempdir().context("temp dir")?;
-    let mount = Mount::small(&tmp.path().join("mnt"), &tmp.path().join("disk.img"))?;
-    say!("  filesystem   {}", mount.how);
-    let data = mount.dir.join("platform");
+    let mount = SmallFs::mount_at(&tmp.path().join("mnt"), &tmp.path().join("disk.img"), SIZE_MB)?;
+    say!("  filesystem   {}", mount.how());
+    let data = mount.dir().join("platform");
     let mut platform = Platform::start(bin, &data, None, &tmp.path().join("serve.log"))?;
     let terminals: Vec<Terminal> = (0..n)
         .map(|i| {
@@ -108,8 +51,8 @@ pub fn run(rt: &Runtime, bin: &Bin, args: &ReliabilityArgs) -> Result<Vec<String
     for t in &terminals {
         t.sell(bin, &inputs, Some("email:before@example.com"), false)?;
     }
-    let filler = mount.dir.join("filler");
-    let filled = fill(&filler)?;
+    let filler = mount.dir().join("filler");
+    let filled = mount.fill("filler")?;
     say!("  filled       {:.1} MiB of filler: the filesystem is full", filled as f64 / 1048576.0);
 
     let tally = Mutex::new(Tally::default());

@@ -419,3 +419,38 @@ async fn debug_output_shows_sizes_not_contents() {
     let shown = format!("{:?}", outbox.entry("r1").await.unwrap().unwrap());
     assert!(shown.contains("png: <15 bytes>") && shown.contains("receipt_id: \"r1\""), "{shown}");
 }
+
+/// A sale on a full disk fails with the disk named, stores nothing, and once space is back the
+/// next sales store on every connection of the pool (they used to fail until a restart: sqlx
+/// still counted the transaction that SQLite had ended when its COMMIT failed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_fails_the_sale_and_sales_store_again_when_space_is_back() {
+    let fs = ereceipt_test_peers::small_fs::SmallFs::mount(4).expect("a small filesystem to fill");
+    let outbox = Outbox::open(&fs.dir().join("outbox.db")).await.unwrap();
+    sell(&outbox, "r1", 1_000).await;
+    fs.fill("filler").expect("fill the disk");
+    let mut refused = 0;
+    for k in 2..6 {
+        let mut entry = compose(outbox.next_link().await.unwrap(), &format!("r{k}"));
+        entry.png = vec![u8::try_from(k).unwrap(); 300_000];
+        match outbox.store(&entry, 2_000).await {
+            Ok(()) => {}
+            Err(e) => {
+                assert!(e.to_string().contains("full"), "the error names the full disk: {e}");
+                refused += 1;
+            }
+        }
+    }
+    assert!(refused > 0, "the disk was not full: every sale stored");
+    let stored_while_full = outbox.status().await.unwrap().pending;
+    std::fs::remove_file(fs.dir().join("filler")).unwrap();
+    for k in 10..18 {
+        let entry = compose(outbox.next_link().await.unwrap(), &format!("r{k}"));
+        outbox.store(&entry, 3_000).await.unwrap_or_else(|e| panic!("space is back, r{k}: {e}"));
+    }
+    assert_eq!(outbox.status().await.unwrap().pending, stored_while_full + 8);
+    // Another process sees the same.
+    outbox.close().await;
+    let reopened = Outbox::open(&fs.dir().join("outbox.db")).await.unwrap();
+    assert_eq!(reopened.status().await.unwrap().pending, stored_while_full + 8);
+}

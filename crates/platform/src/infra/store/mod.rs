@@ -51,6 +51,34 @@ const POSTGRES_POOL_SIZE: u32 = 10;
 const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; \
                               PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;";
 
+/// Whether a SQLite connection going back into the pool has no transaction open; one that has
+/// is closed (which rolls back whatever it holds).
+///
+/// SQLite ends a transaction by itself when a statement or the COMMIT fails with `SQLITE_FULL`
+/// or `SQLITE_IOERR` (a full disk). sqlx 0.8 does not notice: its ROLLBACK then fails ("no
+/// transaction is active") and it keeps counting the transaction as open, so on that connection
+/// the next `begin()` becomes a SAVEPOINT and the next commit a RELEASE. When that RELEASE fails
+/// too, SQLite keeps the transaction, sqlx's ROLLBACK TO leaves it open, and from then on every
+/// "commit" on the connection releases a savepoint inside a transaction that never commits: the
+/// platform acknowledged receipts that no other connection ever saw and that vanished with the
+/// process (R1 in docs/security.md; the reliability run's `disk` scenario found it, the store
+/// test `full_disk` shows it).
+async fn sqlite_fit_for_reuse(conn: &mut sqlx::AnyConnection) -> Result<bool, sqlx::Error> {
+    use sqlx::Connection;
+    // The common case costs nothing: sqlx counts no transaction (one that committed or rolled
+    // back). Otherwise run the ROLLBACK a dropped transaction queued, and look again: a count
+    // that stays up is the lost transaction above, and a failed ROLLBACK is the only way to it.
+    if !conn.is_in_transaction() {
+        return Ok(true);
+    }
+    conn.ping().await?;
+    if conn.is_in_transaction() {
+        tracing::warn!("a SQLite connection lost track of its transaction (a failed COMMIT or ROLLBACK); closing it");
+        return Ok(false);
+    }
+    Ok(true)
+}
+
 /// Which database a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -166,9 +194,11 @@ impl Store {
             Backend::Sqlite => {
                 let url = sqlite_url(url);
                 let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-                let options = AnyPoolOptions::new().after_connect(|conn, _meta| {
-                    Box::pin(async move { conn.execute(SQLITE_PRAGMAS).await.map(|_| ()) })
-                });
+                let options = AnyPoolOptions::new()
+                    .after_connect(|conn, _meta| {
+                        Box::pin(async move { conn.execute(SQLITE_PRAGMAS).await.map(|_| ()) })
+                    })
+                    .after_release(|conn, _meta| Box::pin(sqlite_fit_for_reuse(conn)));
                 // Every connection to `:memory:` is its own database: keep exactly one, forever.
                 let options = if in_memory {
                     options.max_connections(1).min_connections(1).idle_timeout(None).max_lifetime(None)

@@ -342,6 +342,15 @@ async fn commit_group(pool: &AnyPool, group: Vec<Job>) {
                 let _ = sqlx::query("RELEASE one_receipt").execute(&mut *tx).await;
             }
         }
+        // After any failure but a receipt's own (an unknown terminal: SQLite undoes just that
+        // statement), SQLite may have rolled back the whole transaction by itself (a full disk
+        // does): going on would write the rest outside any transaction. So the whole group
+        // fails, and its terminals send again.
+        if let Err(e) = &outcome {
+            if !matches!(e, StoreError::UnknownTerminal(_)) {
+                return fail_all(group, e);
+            }
+        }
         outcomes.push(outcome);
     }
     if let Err(e) = tx.commit().await {

@@ -4,7 +4,10 @@ use std::sync::Arc;
 
 use tokio::sync::Barrier;
 
-use super::{assert_err, behaviours, receipt, register, sha256};
+use ereceipt_test_peers::small_fs::SmallFs;
+use sqlx::Connection;
+
+use super::{assert_err, behaviours, choice, receipt, register, sha256};
 use crate::infra::store::{Backend, NewReceipt, Refusal, Store, StoreError, StoreOutcome, StoredReceipt};
 
 behaviours!(
@@ -219,4 +222,72 @@ async fn data_survives_reopening(store: &Store, url: &str) {
     assert_eq!(reopened.terminal("POS00001").await.expect("read").map(|t| t.merchant_id), Some("M1".to_owned()));
     assert_eq!(reopened.store_receipt(&r).await.expect("retry"), StoreOutcome::Duplicate(r.ack.clone()));
     reopened.close().await;
+}
+
+/// R1: on a full disk SQLite ends a transaction by itself when its COMMIT fails. The store must
+/// then acknowledge only receipts it committed, and must not go on writing later ones into a
+/// transaction that never commits (sqlx lost count of it, and the platform acknowledged receipts
+/// that were gone when it stopped). Every receipt answered `Stored` is in the file as another
+/// process sees it, those refused were refused for the full disk, and once space is back
+/// receipts are stored again. SQLite only: the group commit and the auto-rollback are SQLite's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_disk() {
+    let fs = SmallFs::mount(4).expect("a small filesystem to fill");
+    let db = fs.dir().join("store.db");
+    let store = Store::connect(&format!("sqlite:{}", db.display())).await.expect("open");
+    register(&store, "POS00001", "M1").await;
+    let upload = |serial: i64, image_bytes: usize| {
+        let mut r = receipt("POS00001", serial, 1_700_000_000_000 + serial * 1_000, 100);
+        r.png = vec![u8::try_from(serial % 251).unwrap_or(0); image_bytes];
+        r.delivery = Some(choice("email", &format!("buyer{serial}@example.com")));
+        r
+    };
+    let mut acknowledged = Vec::new();
+    for serial in 1..=2 {
+        let r = upload(serial, 1_000);
+        assert!(matches!(store.store_receipt(&r).await, Ok(StoreOutcome::Stored(_))), "room to spare");
+        acknowledged.push(r.receipt_id);
+    }
+    fs.fill("filler").expect("fill the disk");
+    let mut refused = 0;
+    // One at a time and then several at once, so a group commit holds more than one.
+    for round in 0..3 {
+        let mut tasks = tokio::task::JoinSet::new();
+        for k in 0..(1 + round * 3) {
+            let r = upload(10 + round * 10 + k, 40_000);
+            let store = store.clone();
+            tasks.spawn(async move { (r.receipt_id.clone(), store.store_receipt(&r).await) });
+        }
+        while let Some(joined) = tasks.join_next().await {
+            match joined.expect("task") {
+                (id, Ok(StoreOutcome::Stored(_))) => acknowledged.push(id),
+                (_, Err(e)) => {
+                    assert!(e.to_string().contains("full"), "refused for the full disk: {e}");
+                    refused += 1;
+                }
+                (id, other) => panic!("{id}: {other:?}"),
+            }
+        }
+    }
+    assert!(refused > 0, "the disk was not full: nothing was refused");
+    std::fs::remove_file(fs.dir().join("filler")).expect("give the space back");
+    for serial in 100..=103 {
+        let r = upload(serial, 40_000);
+        let outcome = store.store_receipt(&r).await;
+        assert!(matches!(outcome, Ok(StoreOutcome::Stored(_))), "space is back: {outcome:?}");
+        acknowledged.push(r.receipt_id);
+    }
+    // What another process finds in the file.
+    let mut other =
+        sqlx::sqlite::SqliteConnection::connect(&format!("sqlite://{}?mode=ro", db.display())).await.expect("open");
+    let in_file: Vec<String> =
+        sqlx::query_scalar("SELECT receipt_id FROM receipts").fetch_all(&mut other).await.expect("read");
+    let jobs: Vec<String> =
+        sqlx::query_scalar("SELECT receipt_id FROM deliveries").fetch_all(&mut other).await.expect("read");
+    for id in &acknowledged {
+        assert!(in_file.contains(id), "{id} was acknowledged but is not in the file ({} are)", in_file.len());
+        assert!(jobs.contains(id), "{id} was acknowledged but has no delivery job");
+    }
+    assert_eq!(in_file.len(), acknowledged.len(), "only acknowledged receipts are stored");
+    store.close().await;
 }
