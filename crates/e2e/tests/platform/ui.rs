@@ -260,3 +260,88 @@ async fn a_refused_receipt_puts_an_alert_on_the_page() {
     let _ = stop.send(());
     served.await.unwrap();
 }
+
+/// Security review L4, as the cashier sees it: a card payment approved by the acquirer whose
+/// receipt was never made (the phone restarted mid-sale, as the journal found it) puts an alert
+/// on the page naming the amount, the masked card, the approval and what to do; once the
+/// operator reverses it (what `ereceipt terminal authorisations reverse` runs), the alert goes.
+#[tokio::test]
+async fn an_approval_without_a_receipt_puts_an_alert_on_the_page_until_reversed() {
+    use ereceipt_terminal::outbox::{new_request_id, NewAuthorisation};
+    use ereceipt_terminal::ui::{reverse_authorisation, Authoriser, ReversalOutcome};
+
+    let platform = TestPlatform::start(crate::helpers::Db::Sqlite).await;
+    let terminal = platform.terminal("T0000903").await;
+    let outbox = terminal.uploader.outbox.clone();
+    let request_id = new_request_id();
+    let asked = NewAuthorisation {
+        request_id: request_id.clone(),
+        amount: ereceipt_core::model::Money::new(4200, "CNY".parse().unwrap()).unwrap(),
+        masked_pan: "622202*********3446".parse().unwrap(),
+        time: "2026-12-02T10:15:00+08:00".parse().unwrap(),
+        terminal_id: terminal.terminal_id().parse().unwrap(),
+        merchant_id: "104110070110001".parse().unwrap(),
+        authoriser: SimulatedAuthoriser.info().name,
+        simulated: true,
+    };
+    outbox.authorisation_requested(&asked, 1_000).await.unwrap();
+    outbox
+        .authorisation_approved(&request_id, &"A1B2C3".parse().unwrap(), &"123456789012".parse().unwrap(), 2_000)
+        .await
+        .unwrap();
+    let ui = UiApp::build(UiConfig {
+        device: terminal.device.clone(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        demo: true,
+        policy: CardPolicy { accept_clear_tracks: true, allow_chip_fallback: false },
+        width: SlipWidth::W576,
+        fonts: fonts(),
+        currency: "CNY".parse().unwrap(),
+        operator: "01".parse().unwrap(),
+        authoriser: Arc::new(SimulatedAuthoriser),
+        capture: CaptureConfig::default(),
+    })
+    .await
+    .unwrap();
+    let ui_url = ui.url();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = tokio::spawn(ui.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
+
+    let options = BrowserOptions { width: 360, height: 640, lang: Some("en-US".into()), ..BrowserOptions::default() };
+    let b = Browser::start(options).await.unwrap();
+    b.goto(&ui_url).await.unwrap();
+    b.wait_for("body[data-ready=true]", WAIT).await.unwrap();
+    b.wait_for("#authorisation-alert:not([hidden])", WAIT).await.unwrap();
+    b.wait_for_text("#authorisation-title", "1 card payment(s) authorised without a receipt", WAIT).await.unwrap();
+    let alert = b.text("#authorisation-alert").await.unwrap();
+    for shown in ["CNY 42.00", "3446", "A1B2C3", "123456789012", "approved, no receipt", &request_id] {
+        assert!(alert.contains(shown), "the alert shows {shown:?}: {alert}");
+    }
+    assert!(alert.contains("ereceipt terminal authorisations"), "it says what to do: {alert}");
+    assert!(!alert.contains("622202"), "a cashier's screen shows the last four digits only: {alert}");
+    let shown = "const r = document.getElementById('authorisation-alert').getBoundingClientRect(); \
+                 return r.height > 0 && r.top < window.innerHeight;";
+    assert_eq!(b.execute(shown, vec![]).await.unwrap().as_bool(), Some(true), "the alert is on screen");
+    // It stays on the amount screen, where the cashier starts the next sale.
+    b.wait_for("#screen-amount:not([hidden])", WAIT).await.unwrap();
+    b.screenshot(screenshots().join("terminal-authorisation.png")).await.unwrap();
+    b.click("#lang-toggle").await.unwrap();
+    b.wait_for_text("#authorisation-title", "已授权但没有签购单", WAIT).await.unwrap();
+
+    // The operator reverses it; the page, reloaded, no longer shows the alert.
+    let outcome = reverse_authorisation(&outbox, &SimulatedAuthoriser, &request_id, false, || 3_000).await.unwrap();
+    assert!(matches!(outcome, ReversalOutcome::Reversed(_)), "{outcome:?}");
+    b.goto(&ui_url).await.unwrap();
+    b.wait_for("body[data-ready=true]", WAIT).await.unwrap();
+    let hidden = "return document.getElementById('authorisation-alert').hidden;";
+    let deadline = Instant::now() + WAIT;
+    while b.execute(hidden, vec![]).await.unwrap().as_bool() != Some(true) {
+        assert!(Instant::now() < deadline, "the alert stays after the reversal");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    b.close().await.unwrap();
+    let _ = stop.send(());
+    served.await.unwrap();
+}
