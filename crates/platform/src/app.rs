@@ -179,13 +179,21 @@ impl App {
             stop_rx.clone(),
         )));
         let router = crate::web::router(self.state.clone());
-        let max_connections = self.state.settings.listener.max_connections;
+        // One connection table per listener: each has its own caps.
+        let settings = &self.state.settings;
+        let table = || {
+            crate::infra::listener::ConnTable::new(
+                settings.listener.max_connections,
+                settings.listener.max_connections_per_client,
+                settings.trusted_proxies.clone(),
+            )
+        };
         let (down_tx, down_rx) = tokio::sync::watch::channel(false);
         let portal = self.portal.map(|(listener, config)| {
             tracing::info!(addr = ?listener.local_addr().ok(), "portal serving");
             let mut down = down_rx.clone();
             let router = crate::web::portal_router(self.state.clone());
-            tokio::spawn(tls::serve(listener, config, router, max_connections, async move {
+            tokio::spawn(tls::serve(listener, config, router, table(), async move {
                 let _ = down.wait_for(|stopped| *stopped).await;
             }))
         });
@@ -193,11 +201,11 @@ impl App {
         let admin = {
             let mut down = down_rx.clone();
             let router = crate::web::admin::router(self.state.clone());
-            tokio::spawn(tls::serve(self.admin, self.tls.clone(), router, max_connections, async move {
+            tokio::spawn(tls::serve(self.admin, self.tls.clone(), router, table(), async move {
                 let _ = down.wait_for(|stopped| *stopped).await;
             }))
         };
-        tls::serve(self.listener, self.tls, router, max_connections, async {
+        tls::serve(self.listener, self.tls, router, table(), async {
             shutdown.await;
             let _ = down_tx.send(true);
         })

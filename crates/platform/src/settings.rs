@@ -134,6 +134,10 @@ argon2_concurrency = 4
 # waited longest on its client (TLS handshake, headers, a slow body, idle keep-alive), never one
 # whose request is being answered: slow clients cannot lock terminals or browsers out.
 max_connections = 1024
+# Of those, what one client (an IPv4 address or an IPv6 /64) may hold; beyond it its new
+# connections are closed at once, before TLS, so one host cannot push everyone else out.
+# trusted_proxies are not counted. Terminals behind one NAT share their address: raise it there.
+max_connections_per_client = 256
 # Every request is answered within this, or 408.
 request_timeout_secs = 60
 # A request body may take body_grace_secs, plus one second per min_body_bytes_per_sec bytes

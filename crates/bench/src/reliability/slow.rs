@@ -23,6 +23,10 @@ use super::procs::{Bin, Platform};
 use super::terminal::{self, COMMAND_LIMIT};
 use super::{quantile, ReliabilityArgs};
 
+/// Where the attack comes from: another loopback address than the terminals and probes
+/// (127.0.0.1), as another host would; Linux routes all of 127.0.0.0/8 to loopback.
+const ATTACKER: std::net::Ipv4Addr = std::net::Ipv4Addr::new(127, 0, 0, 2);
+
 /// Uploads per second per terminal.
 const RATE: f64 = 4.0;
 /// Seconds between the bytes an attacking connection sends.
@@ -171,7 +175,7 @@ pub fn run(rt: &Runtime, bin: &Bin, args: &ReliabilityArgs) -> Result<Vec<String
     let (uploads, health, admin) = outcome?;
     let mut broken = Vec::new();
     say!(
-        "  attack       peak {} slow connections open at once (the cap is 1024 per listener); the platform closed {} of them, {} connects failed",
+        "  attack       from {ATTACKER}: peak {} slow connections open at once (caps: 1024 per listener, 256 per client); the platform closed {} of them, {} connects failed",
         counts.peak.load(Ordering::Relaxed),
         counts.closed_by_server.load(Ordering::Relaxed),
         counts.refused.load(Ordering::Relaxed)
@@ -263,7 +267,7 @@ async fn attacker(
     const HEADERS: &[u8] =
         b"GET /healthz HTTP/1.1\r\nHost: platform\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
     while !*stop.borrow() {
-        let tcp = match tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(addr)).await {
+        let tcp = match tokio::time::timeout(Duration::from_secs(5), connect_from(ATTACKER, addr)).await {
             Ok(Ok(s)) => s,
             _ => {
                 attack.refused.fetch_add(1, Ordering::Relaxed);
@@ -292,6 +296,13 @@ async fn attacker(
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
+}
+
+/// A TCP connection to `addr` from `from`.
+async fn connect_from(from: std::net::Ipv4Addr, addr: std::net::SocketAddr) -> std::io::Result<TcpStream> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind((from, 0).into())?;
+    socket.connect(addr).await
 }
 
 /// Sends `bytes` one per [`DRIP`] (then the last one again and again), watching for the server

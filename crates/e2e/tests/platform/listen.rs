@@ -167,3 +167,47 @@ async fn an_upload_without_a_client_certificate_is_refused_before_its_body_is_re
     assert!(started.elapsed() < Duration::from_secs(3), "refused after {:?}", started.elapsed());
     trickle.abort();
 }
+
+/// A TCP connection to `url`'s listener from the loopback address `from` (Linux routes all of
+/// 127.0.0.0/8 to loopback, so 127.0.0.2 is another client of a listener on 127.0.0.1).
+async fn tcp_from(from: [u8; 4], url: &str) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(std::net::SocketAddr::from((from, 0))).unwrap();
+    socket.connect(url.trim_start_matches("https://").parse().unwrap()).await.unwrap()
+}
+
+/// One host cannot take the whole table: beyond `max_connections_per_client` its new
+/// connections are closed at once, before TLS, without pushing out anyone else's; a terminal on
+/// another address uploads, and the host's own slow connections stay open (nothing evicted).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_host_holds_at_most_its_share_of_connections_and_others_still_get_in() {
+    const PER_CLIENT: usize = 4;
+    let platform = TestPlatform::start_with(|s| {
+        s.listener.max_connections = 8;
+        s.listener.max_connections_per_client = PER_CLIENT;
+    })
+    .await;
+    let mut t = platform.terminal("T0000911").await;
+    let sale = t.sale().await;
+    // The attacker, from 127.0.0.2: its share of idle connections (TCP only, no ClientHello).
+    let mut held = Vec::new();
+    for _ in 0..PER_CLIENT {
+        held.push(tcp_from([127, 0, 0, 2], &platform.url).await);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Its next connections are closed at once, before any TLS.
+    for _ in 0..10 {
+        let mut over = tcp_from([127, 0, 0, 2], &platform.url).await;
+        let closed = read_until_closed(&mut over, Duration::from_secs(2)).await;
+        assert_eq!(closed.as_deref(), Some(""), "closed at once, without a byte of TLS");
+    }
+    // A terminal from 127.0.0.1 uploads, and a health check is served.
+    let upload = tokio::time::timeout(Duration::from_secs(10), t.uploader.upload_next()).await;
+    assert_eq!(upload.expect("in time").unwrap(), Step::Uploaded(sale.record.id.to_string()));
+    let health = platform.anonymous_client().get(format!("{}/healthz", platform.url)).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    // The attacker's refused attempts pushed nothing out: its held connections are still open.
+    for tcp in &mut held {
+        assert_eq!(read_until_closed(tcp, Duration::from_millis(100)).await, None, "a held connection was closed");
+    }
+}

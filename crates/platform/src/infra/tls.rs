@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -102,18 +103,22 @@ pub fn portal_config(
 }
 
 /// Serves `router` over TLS on `listener` until `shutdown` completes, then lets open requests
-/// finish (up to 10 s). At most `max_connections` are open at once ([`ConnTable`]); each
-/// request finds its connection's [`Activity`] in its extensions.
+/// finish (up to 10 s). `table` decides which connections stay open ([`ConnTable`]); each
+/// request finds its connection's [`Activity`] in its extensions. Connections closed by the
+/// table are logged as a count every 10 s, not one line each (an attack would flood the log).
 pub async fn serve(
     listener: TcpListener,
     config: Arc<ServerConfig>,
     router: Router,
-    max_connections: usize,
+    table: Arc<ConnTable>,
     shutdown: impl Future<Output = ()> + Send,
 ) {
     let acceptor = TlsAcceptor::from(config);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let table = ConnTable::new(max_connections);
+    let addr = listener.local_addr().ok();
+    let mut report = tokio::time::interval(Duration::from_secs(10));
+    report.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut reported = (0, 0, 0);
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -126,9 +131,12 @@ pub async fn serve(
                         continue;
                     }
                 };
-                let Some(admitted) = table.admit() else {
-                    tracing::warn!(%peer, max_connections, "every open connection is being answered; closing a new one");
-                    continue;
+                let admitted = match table.admit(peer.ip()) {
+                    Ok(admitted) => admitted,
+                    Err(why) => {
+                        tracing::debug!(%peer, ?why, "connection closed at once");
+                        continue;
+                    }
                 };
                 let _ = tcp.set_nodelay(true);
                 let acceptor = acceptor.clone();
@@ -139,11 +147,29 @@ pub async fn serve(
                     tokio::select! {
                         () = serve_connection(tcp, peer, acceptor, router, watcher, activity.clone()) => {}
                         () = activity.closed() => {
-                            tracing::info!(%peer, "connection closed to make room: it waited longest on its client");
+                            tracing::debug!(%peer, "connection closed to make room: it waited longest on its client");
                         }
                     }
                     drop(admitted);
                 });
+            }
+            _ = report.tick() => {
+                let now = (
+                    table.refused_client.load(Ordering::Relaxed),
+                    table.refused_busy.load(Ordering::Relaxed),
+                    table.evicted.load(Ordering::Relaxed),
+                );
+                if now != reported {
+                    tracing::warn!(
+                        listener = ?addr,
+                        over_client_cap = now.0 - reported.0,
+                        all_busy = now.1 - reported.1,
+                        closed_to_make_room = now.2 - reported.2,
+                        open = table.len(),
+                        "connections closed by the listener's caps in the last 10 s"
+                    );
+                    reported = now;
+                }
             }
             () = &mut shutdown => break,
         }
@@ -169,7 +195,7 @@ async fn serve_connection(
             return;
         }
         Err(_) => {
-            tracing::info!(%peer, "TLS handshake timed out");
+            tracing::debug!(%peer, "TLS handshake timed out");
             return;
         }
     };
