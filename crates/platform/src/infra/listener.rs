@@ -22,7 +22,8 @@ pub struct ListenerLimits {
     /// Of those, what one client may hold: an IPv4 address, or an IPv6 /64 (one subscriber's
     /// prefix). Beyond it a new connection from that client is closed at once, before any TLS,
     /// so one host cannot fill the table and push everyone else's connections out. Connections
-    /// from `trusted_proxies` (a load balancer's addresses) are not counted.
+    /// from `trusted_proxies` (a load balancer's addresses) are not counted. Above
+    /// `max_connections` it is `max_connections`.
     pub max_connections_per_client: usize,
     /// A request must be answered within this, its body included (else 408).
     pub request_timeout_secs: u64,
@@ -40,8 +41,8 @@ impl ListenerLimits {
         if self.max_connections < 2 {
             return Err("listener.max_connections must be at least 2".into());
         }
-        if self.max_connections_per_client == 0 || self.max_connections_per_client > self.max_connections {
-            return Err("listener.max_connections_per_client must be between 1 and max_connections".into());
+        if self.max_connections_per_client == 0 {
+            return Err("listener.max_connections_per_client must be at least 1".into());
         }
         if self.request_timeout_secs == 0 || self.min_body_bytes_per_sec == 0 {
             return Err("listener.request_timeout_secs and min_body_bytes_per_sec must be above 0".into());
