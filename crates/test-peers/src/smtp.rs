@@ -9,7 +9,12 @@ use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-const AIOSMTPD: &str = "aiosmtpd==1.4.6";
+/// The PyPI packages the Python peers import (aiosmtpd for `smtp_server.py`, pyiso8583 and
+/// pycryptodome for `iso_host.py`), all in the one venv; `scripts/install-deps` pins the same.
+pub const PEER_PINS: &[&str] = &["aiosmtpd==1.4.6", "pyiso8583==4.0.1", "pycryptodome==4.4.0"];
+/// Exits 0 when every `name==version` argument is installed at that version.
+const PINNED: &str = "import sys\nfrom importlib.metadata import version\n\
+    sys.exit(any(version(n) != v for n, v in (p.split('==') for p in sys.argv[1:])))";
 /// The environment variable naming the venv directory (`scripts/test` sets it to the one
 /// `scripts/install-deps` fills: `target/test-venv` of the workspace).
 pub const VENV_VAR: &str = "EReceipt_TEST_VENV";
@@ -26,13 +31,14 @@ pub fn venv_dir() -> PathBuf {
     workspace.join("target/test-venv")
 }
 
-/// The venv's python with aiosmtpd, made on first use (`scripts/install-deps` makes it too).
-/// A file lock keeps concurrent tests and test processes from building it twice.
+/// The venv's python with every [`PEER_PINS`] package, made or topped up on first use
+/// (`scripts/install-deps` does it too). A file lock keeps concurrent tests and test processes
+/// from building it twice.
 pub fn venv_python() -> PathBuf {
     let venv = venv_dir();
     let python = venv.join("bin/python");
     let ready = |p: &Path| {
-        Command::new(p).args(["-c", "import aiosmtpd"]).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+        Command::new(p).args(["-c", PINNED]).args(PEER_PINS).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
     };
     if ready(&python) {
         return python;
@@ -43,15 +49,19 @@ pub fn venv_python() -> PathBuf {
     let lock = File::create(venv.with_extension("lock")).unwrap();
     lock.lock().unwrap();
     if !ready(&python) {
-        let venv_made = Command::new("python3").arg("-m").arg("venv").arg("--clear").arg(&venv).status();
-        assert!(
-            venv_made.is_ok_and(|s| s.success()),
-            "could not make {venv:?}: the SMTP tests need python3 with venv (Debian: apt-get install python3-venv)"
-        );
+        // A venv that lacks only a pin is topped up, not cleared: it holds install-deps' other pins.
+        if !python.is_file() {
+            let venv_made = Command::new("python3").arg("-m").arg("venv").arg("--clear").arg(&venv).status();
+            assert!(
+                venv_made.is_ok_and(|s| s.success()),
+                "could not make {venv:?}: the Python peers need python3 with venv (Debian: apt-get install python3-venv)"
+            );
+        }
         let installed = Command::new(&python)
-            .args(["-m", "pip", "install", "--disable-pip-version-check", "-q", AIOSMTPD])
+            .args(["-m", "pip", "install", "--disable-pip-version-check", "-q"])
+            .args(PEER_PINS)
             .status();
-        assert!(installed.is_ok_and(|s| s.success()), "pip install {AIOSMTPD} into {venv:?} failed");
+        assert!(installed.is_ok_and(|s| s.success()), "pip install {PEER_PINS:?} into {venv:?} failed");
     }
     python
 }
