@@ -454,8 +454,12 @@ class Host:
         async def send():
             if delay:
                 await asyncio.sleep(delay)
-            self.journal.write(dir="out", conn=conn, mac=mac_out, scenario=scenario,
+            # A late answer may find the client gone; the line says so rather than vanish.
+            gone = True if writer.is_closing() else None
+            self.journal.write(dir="out", conn=conn, mac=mac_out, scenario=scenario, undelivered=gone,
                                **(describe(sent) if scenario != "garbage" else {"mti": None}))
+            if gone:
+                return
             async with lock:
                 try:
                     writer.write(out)
