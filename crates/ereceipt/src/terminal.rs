@@ -19,7 +19,7 @@ use ereceipt_terminal::enrol;
 use ereceipt_terminal::outbox::{AuthorisationRecord, EntryState, Outbox};
 use ereceipt_terminal::sale::record_sale;
 use ereceipt_terminal::sync::Uploader;
-use ereceipt_terminal::ui::{reverse_authorisation, ReversalOutcome, SimulatedAuthoriser, UiApp, UiConfig};
+use ereceipt_terminal::ui::{reverse_authorisation, ReversalOutcome, UiApp, UiConfig};
 
 use crate::files::{self, TerminalSettings};
 use crate::platform::runtime;
@@ -110,8 +110,9 @@ pub enum TerminalCommand {
     /// Serve the touch UI for cashier and cardholder (amount, swipe, signature, delivery
     /// choice, receipt) on a loopback address; sales are stored and uploaded as with `sale`.
     ///
-    /// Its authoriser is a simulator (this build has no acquirer host link), so it starts on
-    /// test terminals only: on a production terminal it refuses to start (exit 3).
+    /// Its authoriser is the acquirer's ISO 8583 host of the `[host]` table in terminal.toml;
+    /// without one, a simulator, which starts on test terminals only: on a production terminal
+    /// it refuses to start (exit 3). Reversals a previous run left are sent at start.
     Ui {
         #[arg(long)]
         data_dir: PathBuf,
@@ -128,8 +129,8 @@ pub enum TerminalCommand {
 #[derive(Subcommand)]
 pub enum AuthorisationAction {
     /// Reverse one authorisation: journalled as reversing before it is sent, reversed once the
-    /// authoriser acknowledged it. This build's authoriser is the simulator, so only its
-    /// authorisations can be reversed here.
+    /// authoriser acknowledged it. It goes to the authoriser `terminal.toml` names (the `[host]`
+    /// table, or else the simulator), which must be the one that was asked.
     ///
     /// Exit 0: reversed. 4: not acknowledged; it stays reversing: run the command again.
     Reverse {
@@ -195,8 +196,8 @@ pub fn run(cmd: TerminalCommand) -> Result<i32> {
     })
 }
 
-/// The touch UI of the terminal in `dir`, bound to `listen`, with the simulated authoriser
-/// (a real deployment links its acquirer's SDK through `ereceipt_terminal::ui::Authoriser`).
+/// The touch UI of the terminal in `dir`, bound to `listen`, authorising through the host of
+/// `terminal.toml`'s `[host]` table, or the simulator without one.
 /// A production terminal (its certificate says so) refuses the simulator outside the demo,
 /// and clear tracks whatever `terminal.toml` says.
 pub async fn ui_app(dir: &Path, listen: SocketAddr, demo: bool) -> Result<UiApp> {
@@ -212,7 +213,7 @@ pub async fn ui_app(dir: &Path, listen: SocketAddr, demo: bool) -> Result<UiApp>
         fonts: Arc::new(files::load_fonts(settings.font.as_deref())?),
         currency: settings.currency,
         operator: "01".parse()?,
-        authoriser: Arc::new(SimulatedAuthoriser),
+        authoriser: settings.authoriser(dir)?,
         capture: CaptureConfig::default(),
     };
     UiApp::build(config).await.with_context(|| format!("terminal UI in {}", dir.display()))
@@ -454,9 +455,10 @@ fn say_authorisations(open: &[AuthorisationRecord], dir: &Path) {
 
 /// Exit 0: reversed (acknowledged); 4: journalled as reversing, not acknowledged.
 async fn reverse(dir: &Path, id: &str) -> Result<i32> {
+    let authoriser = TerminalSettings::load(dir)?.authoriser(dir)?;
     let outbox = Outbox::open(&Device::new(dir).outbox_path()).await?;
     let now = || Utc::now().timestamp_millis();
-    let outcome = reverse_authorisation(&outbox, &SimulatedAuthoriser, id, false, now)
+    let outcome = reverse_authorisation(&outbox, authoriser.as_ref(), id, false, now)
         .await
         .with_context(|| format!("authorisations reverse {id}"))?;
     match outcome {

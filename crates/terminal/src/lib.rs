@@ -1,9 +1,11 @@
 //! The terminal side (T1-T8 as the phone sees them): online enrolment, the durable local
 //! outbox, sales composed into chained receipts, and store-and-forward upload over mutual TLS.
 
+pub mod authorisation;
 pub mod client;
 pub mod device;
 pub mod enrol;
+pub mod host;
 pub mod outbox;
 pub mod sale;
 pub mod settings;

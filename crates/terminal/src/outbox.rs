@@ -11,6 +11,7 @@ mod backoff;
 mod entry;
 mod journal;
 mod resume;
+mod trace;
 
 use std::path::Path;
 use std::time::Duration;
@@ -22,6 +23,7 @@ pub use entry::{Entry, EntryState, EntrySummary, NewEntry, NextLink, OutboxStatu
 use entry::{EntryRow, SummaryRow, ENTRY_COLUMNS, SUMMARY_COLUMNS};
 pub use journal::{new_request_id, AuthorisationRecord, AuthorisationState, NewAuthorisation, ReversalReason};
 pub use resume::{Resume, MAX_BATCH};
+pub use trace::Trace;
 
 /// Receipt serials run 1..=MAX_SERIAL, then start again at 1.
 pub const MAX_SERIAL: u32 = 999_999;

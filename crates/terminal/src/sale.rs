@@ -4,7 +4,7 @@
 use chrono::Utc;
 use ereceipt_core::compose::{build_record, compose_receipt, ComposeError, ComposedReceipt, Sale};
 use ereceipt_core::identity::Signer;
-use ereceipt_core::model::{BatchNo, ChainLink, Stan, Transaction};
+use ereceipt_core::model::{BatchNo, ChainLink, Stan, Transaction, VoucherNo};
 use ereceipt_core::render::slip::{Fonts, SlipWidth};
 use ereceipt_core::signature::Signature;
 
@@ -71,8 +71,18 @@ pub async fn record_authorised_sale(
     authorisation: Option<&str>,
 ) -> Result<ComposedReceipt, SaleError> {
     let link = outbox.next_link().await?;
-    transaction.serial = Stan::new(link.serial).map_err(|e| SaleError::Serial(e.to_string()))?;
-    transaction.batch = BatchNo::new(link.batch).map_err(|e| SaleError::Serial(e.to_string()))?;
+    // A journalled request carries the trace the host saw: the receipt's serial, voucher and
+    // batch are that one (rows from before the host link have none, and take the chain's).
+    let journalled = match authorisation {
+        Some(id) => outbox.authorisation(id).await?.and_then(|row| row.trace),
+        None => None,
+    };
+    let (batch, serial) = journalled.map_or((link.batch, link.serial), |t| (t.batch, t.trace));
+    transaction.serial = Stan::new(serial).map_err(|e| SaleError::Serial(e.to_string()))?;
+    transaction.batch = BatchNo::new(batch).map_err(|e| SaleError::Serial(e.to_string()))?;
+    if journalled.is_some() {
+        transaction.voucher = VoucherNo::new(serial).map_err(|e| SaleError::Serial(e.to_string()))?;
+    }
     let chain = Some(ChainLink { sequence: link.sequence, previous: link.previous });
     let record = build_record(Sale { transaction, signature, chain }, composer.signer)?;
     let receipt = compose_receipt(record, composer.signer, composer.fonts, composer.width)?;
@@ -84,8 +94,8 @@ pub async fn record_authorised_sale(
                 record_hash: receipt.record_hash,
                 record: receipt.record_bytes.clone(),
                 png: receipt.png.clone(),
-                batch: link.batch,
-                serial: link.serial,
+                batch,
+                serial,
                 delivery,
             },
             authorisation,

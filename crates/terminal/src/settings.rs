@@ -59,7 +59,13 @@ pub struct TerminalSettings {
     /// The currency amounts are keyed in on the touch UI (ISO 4217).
     #[serde(default = "default_currency", with = "currency_code")]
     pub currency: Currency,
+    /// The acquirer's host; without it the terminal uses the labelled simulator (test
+    /// terminals only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<HostSettings>,
 }
+
+pub use crate::host::HostSettings;
 
 fn default_width() -> SlipWidth {
     SlipWidth::W576
@@ -108,7 +114,14 @@ mod currency_code {
 impl TerminalSettings {
     /// Settings for a new terminal: CNY, the system's CJK font.
     pub fn new(slip_width: SlipWidth) -> Self {
-        Self { test_cards: None, allow_chip_fallback: false, slip_width, font: None, currency: default_currency() }
+        Self {
+            test_cards: None,
+            allow_chip_fallback: false,
+            slip_width,
+            font: None,
+            currency: default_currency(),
+            host: None,
+        }
     }
 
     /// What the card reader's input may be on a terminal of `mode` (from its certificate, never
@@ -123,6 +136,20 @@ impl TerminalSettings {
             accept_clear_tracks: mode.is_test() && self.test_cards != Some(false),
             allow_chip_fallback: self.allow_chip_fallback,
         })
+    }
+
+    /// The acquirer link: the ISO 8583 host of `[host]`, or else the labelled simulator (which
+    /// the touch UI refuses on a production terminal).
+    pub fn authoriser(&self, tdir: &Path) -> Result<std::sync::Arc<dyn crate::host::Authoriser>, SettingsError> {
+        match &self.host {
+            None => Ok(std::sync::Arc::new(crate::host::SimulatedAuthoriser)),
+            Some(h) => {
+                let config = h
+                    .config()
+                    .map_err(|detail| SettingsError::Invalid { path: tdir.join(TERMINAL_SETTINGS), detail })?;
+                Ok(std::sync::Arc::new(crate::host::Iso8583Authoriser::new(config)))
+            }
+        }
     }
 
     /// Reads `TDIR/terminal.toml`.

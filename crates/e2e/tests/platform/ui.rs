@@ -283,6 +283,7 @@ async fn an_approval_without_a_receipt_puts_an_alert_on_the_page_until_reversed(
         merchant_id: "104110070110001".parse().unwrap(),
         authoriser: SimulatedAuthoriser.info().name,
         simulated: true,
+        operator: "01".parse().unwrap(),
     };
     outbox.authorisation_requested(&asked, 1_000).await.unwrap();
     outbox

@@ -44,6 +44,7 @@ fn request(minor: u64, authoriser: &str, simulated: bool) -> NewAuthorisation {
         merchant_id: "898440358120001".parse().expect("merchant"),
         authoriser: authoriser.to_owned(),
         simulated,
+        operator: "01".parse().expect("operator"),
     }
 }
 

@@ -115,7 +115,7 @@ fn the_touch_ui_refuses_to_start_on_a_production_terminal() {
     issue_terminal(&ca, &prod, 576, false).assert_ok();
     let run = terminal_ui(&prod);
     run.assert_exit(3);
-    run.assert_error(&["POS00001 is a production terminal", "simulator", "no link to a real acquirer host", "--test"]);
+    run.assert_error(&["POS00001 is a production terminal", "simulator", "[host] table of terminal.toml", "--test"]);
     fs::write(prod.join("terminal.toml"), "test_cards = true\n").unwrap();
     terminal_ui(&prod).assert_exit(3).assert_error(&["terminal.toml", "test_cards = true", "production terminal"]);
 

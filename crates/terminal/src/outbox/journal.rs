@@ -2,7 +2,7 @@
 //! acquirer is asked and followed through its answer to the receipt or a reversal, so that an
 //! approval whose receipt was never made (crash, closed tab) is found again and reversed.
 //!
-//! States: `requested` → `approved` | `declined`; `approved` → `completed` (in the transaction
+//! States: `requested` → `approved` | `declined` | `failed` (never sent); `approved` → `completed` (in the transaction
 //! that stores its receipt: [`Outbox::store_sale`]); `requested` | `approved` → `reversing`
 //! (persisted before the reversal is sent) → `reversed`, or `voided` for a cashier's
 //! cancellation, only once the acquirer acknowledged it. Only the masked card number is kept.
@@ -10,8 +10,9 @@
 use std::fmt;
 
 use ereceipt_core::card::MaskedPan;
-use ereceipt_core::model::{AuthCode, LocalTime, MerchantId, Money, Rrn, TerminalId};
+use ereceipt_core::model::{AuthCode, LocalTime, MerchantId, Money, OperatorId, Rrn, TerminalId};
 
+use super::trace::{allocate_in, Trace};
 use super::{Outbox, OutboxError, MAX_ERROR_CHARS};
 
 /// A request about to be sent to the authoriser.
@@ -30,6 +31,8 @@ pub struct NewAuthorisation {
     pub authoriser: String,
     /// True when the authoriser is a simulator: nothing real was authorised.
     pub simulated: bool,
+    /// The cashier signed in (ISO 8583 field 63 in UnionPay's layout).
+    pub operator: OperatorId,
 }
 
 /// Where an authorisation is.
@@ -41,6 +44,8 @@ pub enum AuthorisationState {
     Approved,
     /// Declined by the issuer or acquirer.
     Declined,
+    /// Never reached the acquirer (no connection, a card it cannot take): nothing to reverse.
+    Failed,
     /// Its receipt is stored in the outbox.
     Completed,
     /// A reversal is on its way to the acquirer, or must be sent again.
@@ -53,10 +58,11 @@ pub enum AuthorisationState {
 }
 
 impl AuthorisationState {
-    const ALL: [AuthorisationState; 7] = [
+    const ALL: [AuthorisationState; 8] = [
         AuthorisationState::Requested,
         AuthorisationState::Approved,
         AuthorisationState::Declined,
+        AuthorisationState::Failed,
         AuthorisationState::Completed,
         AuthorisationState::Reversing,
         AuthorisationState::Reversed,
@@ -68,6 +74,7 @@ impl AuthorisationState {
             AuthorisationState::Requested => "requested",
             AuthorisationState::Approved => "approved",
             AuthorisationState::Declined => "declined",
+            AuthorisationState::Failed => "failed",
             AuthorisationState::Completed => "completed",
             AuthorisationState::Reversing => "reversing",
             AuthorisationState::Reversed => "reversed",
@@ -101,6 +108,9 @@ pub enum ReversalReason {
     NoReceipt,
     /// Sent, but no answer was received: the acquirer may have approved it.
     NoAnswer,
+    /// An answer came but cannot be trusted (unreadable, a mandatory field missing, a wrong
+    /// MAC): the acquirer may have approved it.
+    BadAnswer,
     /// The cashier cancelled the approved sale before its receipt (a void).
     Cancelled,
 }
@@ -110,12 +120,13 @@ impl ReversalReason {
         match self {
             ReversalReason::NoReceipt => "no_receipt",
             ReversalReason::NoAnswer => "no_answer",
+            ReversalReason::BadAnswer => "bad_answer",
             ReversalReason::Cancelled => "cancelled",
         }
     }
 
     fn from_db(s: &str) -> Result<Self, OutboxError> {
-        [ReversalReason::NoReceipt, ReversalReason::NoAnswer, ReversalReason::Cancelled]
+        [ReversalReason::NoReceipt, ReversalReason::NoAnswer, ReversalReason::BadAnswer, ReversalReason::Cancelled]
             .into_iter()
             .find(|r| r.as_str() == s)
             .ok_or_else(|| OutboxError::Corrupt(format!("reversal reason {s:?}")))
@@ -156,6 +167,11 @@ pub struct AuthorisationRecord {
     /// Epoch ms of the request and of the last change.
     pub requested_at: i64,
     pub updated_at: i64,
+    /// The trace (field 11) and batch the request was sent with; `None` on rows journalled
+    /// before the host link existed.
+    pub trace: Option<Trace>,
+    /// The cashier who asked; `None` on rows journalled before the host link existed.
+    pub operator: Option<String>,
 }
 
 impl AuthorisationRecord {
@@ -175,7 +191,7 @@ pub fn new_request_id() -> String {
 
 const COLUMNS: &str = "request_id, state, amount_minor, currency, masked_pan, terminal_time, terminal_id, \
      merchant_id, authoriser, simulated, auth_code, rrn, answer, receipt_id, reversal, reversal_attempts, \
-     reversal_ack, requested_at, updated_at";
+     reversal_ack, requested_at, updated_at, batch, trace, operator";
 
 #[derive(sqlx::FromRow)]
 struct Row {
@@ -198,6 +214,9 @@ struct Row {
     reversal_ack: Option<String>,
     requested_at: i64,
     updated_at: i64,
+    batch: Option<i64>,
+    trace: Option<i64>,
+    operator: Option<String>,
 }
 
 impl TryFrom<Row> for AuthorisationRecord {
@@ -207,7 +226,16 @@ impl TryFrom<Row> for AuthorisationRecord {
         let bad = |what: &str, e: &dyn fmt::Display| OutboxError::Corrupt(format!("authorisation {what}: {e}"));
         let minor = u64::try_from(r.amount_minor).map_err(|e| bad("amount", &e))?;
         let currency = r.currency.parse().map_err(|e| bad("currency", &e))?;
+        let trace = match (r.batch, r.trace) {
+            (Some(batch), Some(trace)) => Some(Trace {
+                batch: u32::try_from(batch).map_err(|e| bad("batch", &e))?,
+                trace: u32::try_from(trace).map_err(|e| bad("trace", &e))?,
+            }),
+            _ => None,
+        };
         Ok(AuthorisationRecord {
+            trace,
+            operator: r.operator,
             state: AuthorisationState::from_db(&r.state)?,
             amount: Money::new(minor, currency).map_err(|e| bad("amount", &e))?,
             masked_pan: r.masked_pan.parse().map_err(|e| bad("card", &e))?,
@@ -235,18 +263,21 @@ fn short(text: &str) -> String {
 }
 
 impl Outbox {
-    /// Journals a request before it is sent: nothing may be authorised that has no row. An id
-    /// already used is [`OutboxError::Conflict`].
-    pub async fn authorisation_requested(&self, a: &NewAuthorisation, now_ms: i64) -> Result<(), OutboxError> {
+    /// Journals a request before it is sent: nothing may be authorised that has no row. Its trace
+    /// number and batch are allocated in the same transaction and returned: the request, its
+    /// reversal and its receipt all carry them. An id already used is [`OutboxError::Conflict`].
+    pub async fn authorisation_requested(&self, a: &NewAuthorisation, now_ms: i64) -> Result<Trace, OutboxError> {
         if a.request_id.len() != 32 || !a.request_id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
             return Err(OutboxError::Invalid("an authorisation request id is 32 lowercase hex digits".into()));
         }
         let minor = i64::try_from(a.amount.minor())
             .map_err(|_| OutboxError::Invalid(format!("amount {} is too large", a.amount)))?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let trace = allocate_in(&mut tx).await?;
         sqlx::query(
             "INSERT INTO authorisations (request_id, state, amount_minor, currency, masked_pan, terminal_time, \
-                 terminal_id, merchant_id, authoriser, simulated, requested_at, updated_at) \
-             VALUES (?1, 'requested', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
+                 terminal_id, merchant_id, authoriser, simulated, requested_at, updated_at, batch, trace, operator) \
+             VALUES (?1, 'requested', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13)",
         )
         .bind(&a.request_id)
         .bind(minor)
@@ -258,9 +289,13 @@ impl Outbox {
         .bind(&a.authoriser)
         .bind(i64::from(a.simulated))
         .bind(now_ms)
-        .execute(&self.pool)
+        .bind(i64::from(trace.batch))
+        .bind(i64::from(trace.trace))
+        .bind(a.operator.as_str())
+        .execute(&mut *tx)
         .await?;
-        Ok(())
+        tx.commit().await?;
+        Ok(trace)
     }
 
     /// Records the approval of a `requested` authorisation.
@@ -296,6 +331,36 @@ impl Outbox {
         .execute(&self.pool)
         .await?;
         self.changed(request_id, done.rows_affected(), "declined").await
+    }
+
+    /// Records that a `requested` authorisation never reached the acquirer (no connection, a card
+    /// this link cannot send): nothing is held, so nothing is reversed.
+    pub async fn authorisation_failed(&self, request_id: &str, why: &str, now_ms: i64) -> Result<(), OutboxError> {
+        let done = sqlx::query(
+            "UPDATE authorisations SET state = 'failed', answer = ?1, updated_at = ?2 \
+             WHERE request_id = ?3 AND state = 'requested'",
+        )
+        .bind(short(why))
+        .bind(now_ms)
+        .bind(request_id)
+        .execute(&self.pool)
+        .await?;
+        self.changed(request_id, done.rows_affected(), "failed").await
+    }
+
+    /// Records that a `requested` authorisation got an answer that cannot be trusted: it is
+    /// `reversing` (reason `bad_answer`, no attempt yet) before the reversal is sent.
+    pub async fn authorisation_unreadable(&self, request_id: &str, why: &str, now_ms: i64) -> Result<(), OutboxError> {
+        let done = sqlx::query(
+            "UPDATE authorisations SET state = 'reversing', reversal = 'bad_answer', answer = ?1, updated_at = ?2 \
+             WHERE request_id = ?3 AND state = 'requested'",
+        )
+        .bind(short(why))
+        .bind(now_ms)
+        .bind(request_id)
+        .execute(&self.pool)
+        .await?;
+        self.changed(request_id, done.rows_affected(), "reversing").await
     }
 
     /// Starts a reversal attempt and persists it before anything is sent: a `requested` row is

@@ -21,6 +21,7 @@ fn request(amount_minor: u64) -> NewAuthorisation {
         merchant_id: "898440358120001".parse().unwrap(),
         authoriser: "Simulated acquirer".into(),
         simulated: true,
+        operator: "01".parse().unwrap(),
     }
 }
 

@@ -93,18 +93,7 @@ impl Outbox {
 
     /// The stored resume point, if any.
     pub async fn resume(&self) -> Result<Option<Resume>, OutboxError> {
-        let row: Option<(i64, i64, i64, Vec<u8>)> =
-            sqlx::query_as("SELECT batch, last_serial, sequence, record_hash FROM outbox_resume WHERE id = 1")
-                .fetch_optional(&self.pool)
-                .await?;
-        let Some((batch, last_serial, sequence, hash)) = row else { return Ok(None) };
-        let corrupt = |what: &str, v: i64| OutboxError::Corrupt(format!("resume point {what} {v}"));
-        Ok(Some(Resume {
-            batch: u32::try_from(batch).map_err(|_| corrupt("batch", batch))?,
-            last_serial: u32::try_from(last_serial).map_err(|_| corrupt("serial", last_serial))?,
-            sequence: u64::try_from(sequence).map_err(|_| corrupt("sequence", sequence))?,
-            record_hash: entry::hash(&hash)?,
-        }))
+        resume_on(&mut *self.pool.acquire().await?).await
     }
 
     /// True when the outbox knows nothing of where its receipts continue: no receipt and no
@@ -123,19 +112,39 @@ impl Outbox {
 
     /// The outbox's own last receipt.
     pub(super) async fn own_head(&self) -> Result<Option<Head>, OutboxError> {
-        let head: Option<(i64, Vec<u8>, i64, i64)> = sqlx::query_as(
-            "SELECT sequence, record_hash, batch, serial FROM outbox_entries ORDER BY sequence DESC LIMIT 1",
-        )
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some((sequence, hash, batch, serial)) = head else { return Ok(None) };
-        Ok(Some(Head {
-            sequence: entry::sequence(sequence)?,
-            record_hash: entry::hash(&hash)?,
-            batch: u32::try_from(batch).map_err(|_| OutboxError::Corrupt(format!("batch {batch}")))?,
-            serial: entry::serial(serial)?,
-        }))
+        own_head_on(&mut *self.pool.acquire().await?).await
     }
+}
+
+/// The stored resume point, read on `conn` (so inside its transaction, if any).
+pub(super) async fn resume_on(conn: &mut sqlx::SqliteConnection) -> Result<Option<Resume>, OutboxError> {
+    let row: Option<(i64, i64, i64, Vec<u8>)> =
+        sqlx::query_as("SELECT batch, last_serial, sequence, record_hash FROM outbox_resume WHERE id = 1")
+            .fetch_optional(&mut *conn)
+            .await?;
+    let Some((batch, last_serial, sequence, hash)) = row else { return Ok(None) };
+    let corrupt = |what: &str, v: i64| OutboxError::Corrupt(format!("resume point {what} {v}"));
+    Ok(Some(Resume {
+        batch: u32::try_from(batch).map_err(|_| corrupt("batch", batch))?,
+        last_serial: u32::try_from(last_serial).map_err(|_| corrupt("serial", last_serial))?,
+        sequence: u64::try_from(sequence).map_err(|_| corrupt("sequence", sequence))?,
+        record_hash: entry::hash(&hash)?,
+    }))
+}
+
+/// The outbox's last stored receipt, read on `conn`.
+pub(super) async fn own_head_on(conn: &mut sqlx::SqliteConnection) -> Result<Option<Head>, OutboxError> {
+    let head: Option<(i64, Vec<u8>, i64, i64)> =
+        sqlx::query_as("SELECT sequence, record_hash, batch, serial FROM outbox_entries ORDER BY sequence DESC LIMIT 1")
+            .fetch_optional(&mut *conn)
+            .await?;
+    let Some((sequence, hash, batch, serial)) = head else { return Ok(None) };
+    Ok(Some(Head {
+        sequence: entry::sequence(sequence)?,
+        record_hash: entry::hash(&hash)?,
+        batch: u32::try_from(batch).map_err(|_| OutboxError::Corrupt(format!("batch {batch}")))?,
+        serial: entry::serial(serial)?,
+    }))
 }
 
 #[cfg(test)]

@@ -124,7 +124,7 @@ async fn a_production_terminal_refuses_the_simulator_and_clear_tracks() {
     assert!(matches!(e, UiStartError::SimulatorOnProduction { .. }), "{e}");
     assert!(
         e.to_string().contains("POS00077 is a production terminal")
-            && e.to_string().contains("no link to a real acquirer host"),
+            && e.to_string().contains("[host] table of terminal.toml"),
         "{e}"
     );
     let e = attempt(Arc::new(HostAuthoriser), true, false).await.expect_err("clear tracks refused");

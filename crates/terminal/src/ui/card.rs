@@ -6,17 +6,16 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::Utc;
-use ereceipt_core::card::CardSummary;
 use ereceipt_core::model::{LocalTime, Money};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
-use super::authorise::{Approval, AuthorisationError, AuthorisationRequest};
 use super::error::UiError;
-use super::reversal::{reverse_authorisation, ReversalError, ReversalOutcome};
-use super::sales::{now_ms, with_sale};
+use super::sales::{now_ms, with_sale, Authorised};
 use super::{swipe, Shared};
+use crate::authorisation::{self, reverse_authorisation, Payment, Refusal, ReversalError, ReversalOutcome};
+use crate::host::AuthorisationError;
 use crate::outbox::{new_request_id, NewAuthorisation, OutboxError};
 
 #[derive(Deserialize)]
@@ -49,24 +48,25 @@ pub async fn card(
     let asked = authorise_card(&st, &id, &request_id, amount, form).await;
     with_sale(&st, &id, |s| {
         match &asked {
-            Ok((summary, approval, time, _)) => s.card = Some((summary.clone(), approval.clone(), *time)),
+            Ok((authorised, _)) => s.card = Some(authorised.clone()),
             // Declined, unanswered (journalled as such) or never asked: the sale may try again.
             Err(_) => s.authorisation = None,
         }
         Ok(())
     })?;
-    let (_, _, _, view) = asked?;
+    let (_, view) = asked?;
     Ok(Json(view))
 }
 
-/// Reads the card, journals the request, asks the authoriser and journals its answer.
+/// Reads the card and has the authorisation service journal the request, ask the authoriser
+/// and journal its answer (reversing at once what got no usable answer).
 async fn authorise_card(
     st: &Shared,
     id: &str,
     request_id: &str,
     amount: Money,
     form: CardForm,
-) -> Result<(CardSummary, Approval, LocalTime, Value), UiError> {
+) -> Result<(Authorised, Value), UiError> {
     let offset = chrono::Local::now().offset().local_minus_utc() / 60;
     let time = LocalTime::new(Utc::now().timestamp(), i16::try_from(offset).unwrap_or(0))
         .map_err(|e| UiError::internal(format!("clock: {e}")))?;
@@ -86,7 +86,6 @@ async fn authorise_card(
     };
     let captured = swipe::read_card(raw, &st.policy, date)?;
     let info = st.authoriser.info();
-    let outbox = &st.uploader.outbox;
     // Security review L4: on record before the authoriser is asked, so no approval exists
     // without a row, whatever happens to this process afterwards.
     let journalled = NewAuthorisation {
@@ -98,54 +97,66 @@ async fn authorise_card(
         merchant_id: st.terminal.merchant_id.clone(),
         authoriser: info.name.clone(),
         simulated: info.simulator,
+        operator: st.operator.clone(),
     };
-    outbox.authorisation_requested(&journalled, now_ms()).await.map_err(UiError::internal)?;
-    let request = AuthorisationRequest {
-        amount,
-        card: &captured.summary,
-        card_data: &captured.authorisation,
-        terminal_id: &st.terminal.terminal_id,
-        merchant_id: &st.terminal.merchant_id,
-        time,
-    };
-    let answer = st.authoriser.authorise(request).await;
+    let payment = Payment { journalled: &journalled, card: &captured.summary, card_data: &captured.authorisation };
+    let answer = authorisation::authorise(&st.uploader.outbox, st.authoriser.as_ref(), payment, now_ms).await;
     let summary = captured.summary.clone();
     drop(captured); // the card number and tracks are wiped here
-    let approval = match answer {
-        Ok(approval) => approval,
-        Err(e @ AuthorisationError::Declined { .. }) => {
-            if let Err(j) = outbox.authorisation_declined(request_id, &e.to_string(), now_ms()).await {
-                tracing::error!(sale = id, request = request_id, error = %j, "the decline could not be journalled");
-            }
-            return Err(UiError::new(StatusCode::UNPROCESSABLE_ENTITY, "declined", e.to_string(), "交易被拒绝"));
-        }
-        Err(e) => {
-            // No answer: the journal keeps the request as unanswered, shown until reversed.
-            tracing::warn!(sale = id, request = request_id, error = %e, "authorisation unanswered");
-            return Err(UiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                e.to_string(),
-                "无法连接收单机构，请稍后重试",
-            ));
-        }
-    };
-    outbox.authorisation_approved(request_id, &approval.auth_code, &approval.rrn, now_ms()).await.map_err(|e| {
-        match e {
-            // Reversed (by the operator) while the answer was awaited.
-            OutboxError::Authorisation(m) => {
-                UiError::new(StatusCode::CONFLICT, "reversed", m, "该授权已被撤销，请重新交易")
-            }
-            other => UiError::internal(other),
-        }
+    let (approval, trace) = answer.map_err(|refusal| {
+        tracing::warn!(sale = id, request = request_id, error = %refusal, "card not approved");
+        refused(refusal)
     })?;
     let view = json!({
         "card": {"brand": summary.brand.name(), "brand_zh": summary.brand.name_zh(),
                  "number": summary.masked_pan.for_receipt(), "name": summary.cardholder_name},
         "approval": {"auth_code": approval.auth_code.as_str(), "rrn": approval.rrn.as_str()},
+        "trace": format!("{:06}", trace.trace),
         "authoriser": info,
     });
-    Ok((summary, approval, time, view))
+    Ok((Authorised { card: summary, approval, time, trace }, view))
+}
+
+/// The cashier's words for a refusal, in both languages.
+fn refused(refusal: Refusal) -> UiError {
+    match refusal {
+        Refusal::Declined(AuthorisationError::Declined { code, message, message_zh }) => UiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "declined",
+            format!("declined ({code}): {message}"),
+            format!("交易被拒绝（{code}）：{message_zh}"),
+        ),
+        Refusal::Declined(e) => UiError::new(StatusCode::UNPROCESSABLE_ENTITY, "declined", e.to_string(), "交易被拒绝"),
+        Refusal::NotSent(e) => UiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            format!("{e}; nothing was charged: try again"),
+            "无法连接收单机构，未扣款，请稍后重试",
+        ),
+        e @ Refusal::NoAnswer { reversal: None, .. } => UiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no_answer_reversed",
+            format!("{e}: nothing was charged; try again"),
+            "收单机构无应答，已自动冲正，未扣款，请重试",
+        ),
+        e @ Refusal::NoAnswer { .. } => UiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no_answer_reversing",
+            e.to_string(),
+            "收单机构无应答，冲正尚未确认，将自动重发冲正",
+        ),
+        e @ Refusal::ReversalPending { .. } => UiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "reversal_pending",
+            e.to_string(),
+            "有一笔冲正尚未被收单机构确认，确认前不能交易",
+        ),
+        // Reversed (by the operator) while the answer was awaited.
+        Refusal::Outbox(OutboxError::Authorisation(m)) => {
+            UiError::new(StatusCode::CONFLICT, "reversed", m, "该授权已被撤销，请重新交易")
+        }
+        Refusal::Outbox(e) => UiError::internal(e),
+    }
 }
 
 /// `POST /api/sales/{id}/cancel`: the cashier abandons the sale. An approved one is voided

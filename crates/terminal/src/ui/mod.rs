@@ -7,12 +7,10 @@
 
 mod amount;
 mod assets;
-mod authorise;
 mod card;
 mod delivery;
 mod error;
 mod guard;
-mod reversal;
 mod sales;
 mod signing;
 mod status;
@@ -39,14 +37,14 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
 pub use amount::parse_amount;
-pub use authorise::{
+pub use crate::authorisation::{reverse_authorisation, ReversalError, ReversalOutcome};
+pub use crate::host::{
     Approval, AuthorisationError, AuthorisationRequest, AuthoriseFuture, Authoriser, AuthoriserInfo, ReversalAck,
     ReversalRequest, ReverseFuture, SimulatedAuthoriser,
 };
 pub use delivery::{parse_delivery, DeliveryForm};
 pub use error::UiError;
 pub use guard::{Guard, Refused, CSP, TOKEN_HEADER};
-pub use reversal::{reverse_authorisation, ReversalError, ReversalOutcome};
 pub use signing::{PadState, PointerBatch, PointerEvent, PointerKind, SigningSession};
 pub use status::{OpenAuthorisation, OutboxSummary, ReceiptStatus, RefusedReceipt};
 pub use swipe::{read_card, test_card_swipe, TEST_CARD_PAN};
@@ -93,9 +91,9 @@ pub enum UiStartError {
     /// any authorisation.
     #[error(
         "terminal {terminal} is a production terminal, and the authoriser is a simulator (it approves \
-         every sale, authorising nothing): production terminals may not use it. This build has no \
-         link to a real acquirer host yet, so the touch UI cannot sell on a production terminal; \
-         use a test terminal (ereceipt platform terminal add --test) or ereceipt demo"
+         every sale, authorising nothing): production terminals may not use it. Configure the \
+         acquirer's ISO 8583 host in the [host] table of terminal.toml, or use a test terminal \
+         (ereceipt platform terminal add --test) or ereceipt demo"
     )]
     SimulatorOnProduction { terminal: String },
     /// A production terminal told to read clear card tracks.
@@ -205,15 +203,32 @@ impl UiApp {
         format!("http://{}/#token={}", self.local_addr(), self.state.guard.token())
     }
 
-    /// Serves until `shutdown` completes; uploads pending receipts in the background meanwhile.
+    /// Serves until `shutdown` completes; uploads pending receipts in the background meanwhile,
+    /// and sends the reversals the journal holds: at once for what a previous run left
+    /// unanswered, then again until the host acknowledges each.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) {
         let uploads = tokio::spawn(status::upload_loop(self.state.clone()));
+        let reversals = tokio::spawn(reversals(self.state.clone()));
         let app = router(self.state);
         if let Err(e) = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await {
             tracing::error!(error = %e, "terminal UI server stopped");
         }
         uploads.abort();
+        reversals.abort();
     }
+}
+
+/// Every request still `requested` when this process starts was asked by a process that is
+/// gone: reversed at once. After that, a request counts as unanswered only long after the
+/// link's own timeout, so one still being asked is never reversed under it.
+async fn reversals(st: Shared) {
+    let now = sales::now_ms;
+    let outbox = st.uploader.outbox.clone();
+    if let Err(e) = crate::authorisation::recover(&outbox, st.authoriser.as_ref(), now(), now).await {
+        tracing::error!(error = %e, "the authorisation journal cannot be read");
+    }
+    let grace = st.authoriser.longest_wait() + std::time::Duration::from_secs(30);
+    crate::authorisation::reversal_loop(outbox, st.authoriser.clone(), grace).await;
 }
 
 /// The page, its assets and the API, behind the guard.

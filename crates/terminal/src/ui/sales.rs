@@ -14,12 +14,12 @@ use ereceipt_core::signature::Signature;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::authorise::Approval;
 use super::delivery::{parse_delivery, DeliveryForm};
 use super::error::UiError;
 use super::signing::{PadState, PointerBatch, SigningSession};
 use super::{amount, status, Shared};
-use crate::outbox::{AuthorisationState, OutboxError};
+use crate::host::Approval;
+use crate::outbox::{AuthorisationState, OutboxError, Trace};
 use crate::sale::{record_authorised_sale, Composer, SaleError};
 
 /// Sales open at once (a cashier has one; a forgotten tab should not grow memory). A full table
@@ -33,10 +33,20 @@ pub(crate) struct SaleSession {
     /// The journalled request of this sale while it is asked and once approved, until the
     /// receipt is made: while set, the sale is never dropped to make room.
     pub(super) authorisation: Option<String>,
-    pub(super) card: Option<(CardSummary, Approval, LocalTime)>,
+    pub(super) card: Option<Authorised>,
     signing: SigningSession,
     pub(super) receipt_id: Option<String>,
     pub(super) completing: bool,
+}
+
+/// The card step's result: the approved card, with the trace its request was sent with.
+#[derive(Clone)]
+pub(super) struct Authorised {
+    pub card: CardSummary,
+    pub approval: Approval,
+    pub time: LocalTime,
+    /// Field 11 and the batch: the receipt's serial, voucher number and batch.
+    pub trace: Trace,
 }
 
 impl SaleSession {
@@ -49,10 +59,10 @@ impl SaleSession {
     fn describe(&self) -> String {
         let amount = format!("{} {}", self.amount.currency().code(), self.amount.decimal());
         match (&self.card, &self.authorisation) {
-            (Some((card, approval, _)), Some(request)) => format!(
+            (Some(a), Some(request)) => format!(
                 "{amount} on card {}, auth code {} (authorisation {request})",
-                card.masked_pan.last4(),
-                approval.auth_code.as_str()
+                a.card.masked_pan.last4(),
+                a.approval.auth_code.as_str()
             ),
             (_, Some(request)) => format!("{amount} being authorised (authorisation {request})"),
             _ => amount,
@@ -208,7 +218,9 @@ pub async fn complete(
         if s.completing {
             return Err(UiError::out_of_order("the receipt is being made", "正在生成签购单"));
         }
-        let (Some((card, approval, time)), Some(request_id)) = (s.card.clone(), s.authorisation.clone()) else {
+        let (Some(Authorised { card, approval, time, trace }), Some(request_id)) =
+            (s.card.clone(), s.authorisation.clone())
+        else {
             return Err(UiError::out_of_order("the card must be approved first", "请先刷卡并获得授权"));
         };
         let signature: Signature = s
@@ -216,7 +228,7 @@ pub async fn complete(
             .signature(now_ms())
             .ok_or_else(|| UiError::out_of_order("the cardholder has not finished signing", "持卡人尚未完成签名"))?;
         s.completing = true;
-        Ok(Ok(Approved { amount: s.amount, card, approval, time, signature, request_id }))
+        Ok(Ok(Approved { amount: s.amount, card, approval, time, trace, signature, request_id }))
     })?;
     let approved = match taken {
         Ok(parts) => parts,
@@ -246,6 +258,7 @@ struct Approved {
     card: CardSummary,
     approval: Approval,
     time: LocalTime,
+    trace: Trace,
     signature: Signature,
     /// Its journalled authorisation, completed with the receipt.
     request_id: String,
@@ -253,15 +266,12 @@ struct Approved {
 
 async fn make_receipt(st: &Shared, sale: Approved, delivery: String) -> Result<String, UiError> {
     let outbox = &st.uploader.outbox;
-    // The voucher number is the serial by convention; record_sale assigns the same batch and
-    // serial (the outbox's, continuing from the platform's resume point).
-    let link = outbox.next_link().await.map_err(UiError::internal)?;
-    let serial = link.serial;
-    let stan = Stan::new(serial).map_err(UiError::internal)?;
+    // Serial, voucher number and batch are the trace the host saw (allocated when the request
+    // was journalled); record_authorised_sale takes the same from the journal.
     let transaction = Transaction {
-        serial: stan,
-        batch: BatchNo::new(link.batch).map_err(UiError::internal)?,
-        voucher: VoucherNo::new(serial).map_err(UiError::internal)?,
+        serial: Stan::new(sale.trace.trace).map_err(UiError::internal)?,
+        batch: BatchNo::new(sale.trace.batch).map_err(UiError::internal)?,
+        voucher: VoucherNo::new(sale.trace.trace).map_err(UiError::internal)?,
         kind: TransactionType::Sale,
         amount: sale.amount,
         time: sale.time,

@@ -1,8 +1,10 @@
 //! Reversing a journalled authorisation (security review L4): persisted as `reversing` before
-//! the authoriser is asked, `reversed` (or `voided`) only once it acknowledged. The UI's cancel
-//! and `ereceipt terminal authorisations reverse` both come here.
+//! the authoriser is asked, `reversed` (or `voided`) only once it acknowledged. The UI's cancel,
+//! a missing or unusable answer, the retry loop and `ereceipt terminal authorisations reverse`
+//! all come here.
 
-use super::authorise::{Approval, Authoriser, ReversalRequest};
+use super::sign_in;
+use crate::host::{Approval, AuthorisationError, Authoriser, ReversalRequest};
 use crate::outbox::{AuthorisationRecord, Outbox, OutboxError};
 
 /// How a reversal attempt ended.
@@ -61,11 +63,23 @@ pub async fn reverse_authorisation(
         terminal_id: &row.terminal_id,
         merchant_id: &row.merchant_id,
         time: row.time,
+        trace: row.trace,
+        operator: row.operator.as_deref(),
         approval,
         reason,
         attempt: row.reversal_attempts,
     };
-    match authoriser.reverse(request).await {
+    let mut answer = authoriser.reverse(request.clone()).await;
+    // After a restart the link has no working keys yet: it signs in, and the reversal goes
+    // out at once, before anything else.
+    if let Err(AuthorisationError::SignInRequired(why)) = &answer {
+        tracing::info!(request = request_id, why, "signing in to the host before the reversal");
+        answer = match sign_in(outbox, authoriser, &row.terminal_id, &row.merchant_id, row.operator.as_deref()).await {
+            Ok(()) => authoriser.reverse(request).await,
+            Err(e) => Err(e),
+        };
+    }
+    match answer {
         Ok(ack) => {
             let record = outbox.authorisation_reversed(request_id, &ack.reference, now_ms()).await?;
             tracing::info!(request = request_id, state = %record.state, "authorisation reversed");

@@ -1,14 +1,14 @@
-//! Authorisation of a card sale, and the reversal of one that got no receipt. Real deployments
-//! plug in their acquirer's SDK behind the [`Authoriser`] trait; the built-in
-//! [`SimulatedAuthoriser`] is a SIMULATOR that approves all.
+//! The acquirer link as the terminal sees it: authorise a card sale, reverse one that got no
+//! receipt or no usable answer, sign in. Implemented by the ISO 8583 host link
+//! ([`super::Iso8583Authoriser`]) and by [`SimulatedAuthoriser`], a SIMULATOR that approves all.
 
 use std::future::Future;
 use std::pin::Pin;
 
 use ereceipt_core::card::{AuthorisationData, CardSummary};
-use ereceipt_core::model::{AuthCode, LocalTime, MerchantId, Money, Rrn, TerminalId};
+use ereceipt_core::model::{AuthCode, LocalTime, MerchantId, Money, OperatorId, Rrn, TerminalId};
 
-use crate::outbox::ReversalReason;
+use crate::outbox::{ReversalReason, Trace};
 
 /// What the acquirer is asked to approve. `card_data` is the full track or the encrypting
 /// reader's ciphertext: for the authorisation message only, never stored or logged.
@@ -19,6 +19,10 @@ pub struct AuthorisationRequest<'a> {
     pub terminal_id: &'a TerminalId,
     pub merchant_id: &'a MerchantId,
     pub time: LocalTime,
+    /// Allocated when the request was journalled (field 11 and 60.2): the slip prints it.
+    pub trace: Trace,
+    /// The cashier (field 63).
+    pub operator: &'a OperatorId,
 }
 
 /// The acquirer's approval: the codes printed on the slip.
@@ -34,14 +38,26 @@ pub struct Approval {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum AuthorisationError {
-    /// The issuer or acquirer declined (response code and its text).
+    /// The issuer or acquirer declined: its response code and the cashier's text, in English
+    /// and in Chinese.
     #[error("declined ({code}): {message}")]
-    Declined { code: String, message: String },
-    /// No answer: the acquirer could not be reached, or did not answer in time. The request
-    /// may have reached it, so the journal keeps it as unanswered until it is reversed; the
-    /// sale may be tried again.
-    #[error("authorisation unavailable: {0}")]
+    Declined { code: String, message: String, message_zh: String },
+    /// The request never left the terminal (no connection to the host, a card this link cannot
+    /// send): nothing can be held on the card, nothing is reversed.
+    #[error("not sent to the acquirer: {0}")]
+    NotSent(String),
+    /// Sent, but no answer in time (or the connection dropped): the acquirer may have approved
+    /// it, so it is reversed.
+    #[error("no answer from the acquirer: {0}")]
     Unavailable(String),
+    /// An answer came that cannot be trusted (unreadable, a mandatory field missing, a wrong
+    /// MAC, another message's answer): reversed like a missing one.
+    #[error("the acquirer's answer cannot be used: {0}")]
+    BadAnswer(String),
+    /// The link must sign in to the host first (no working keys yet, or the host asked for a
+    /// new sign-in); nothing was sent.
+    #[error("the terminal must sign in to the acquirer first: {0}")]
+    SignInRequired(String),
 }
 
 /// How the UI names the authoriser; a simulator is labelled as one on every screen.
@@ -63,6 +79,10 @@ pub struct ReversalRequest<'a> {
     pub merchant_id: &'a MerchantId,
     /// The original request's time.
     pub time: LocalTime,
+    /// The original request's trace and batch (`None` for rows from before the host link).
+    pub trace: Option<Trace>,
+    /// The cashier of the original request, when journalled.
+    pub operator: Option<&'a str>,
     /// The original approval, when one was received (none for an unanswered request).
     pub approval: Option<Approval>,
     pub reason: ReversalReason,
@@ -81,6 +101,25 @@ pub struct ReversalAck {
 pub type AuthoriseFuture<'a> = Pin<Box<dyn Future<Output = Result<Approval, AuthorisationError>> + Send + 'a>>;
 /// What [`Authoriser::reverse`] returns.
 pub type ReverseFuture<'a> = Pin<Box<dyn Future<Output = Result<ReversalAck, AuthorisationError>> + Send + 'a>>;
+/// What [`Authoriser::sign_in`] returns.
+pub type SignInFuture<'a> = Pin<Box<dyn Future<Output = Result<SignInAnswer, AuthorisationError>> + Send + 'a>>;
+
+/// A sign-in to the host (ISO 8583 0800): it hands the terminal its working keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignInRequest<'a> {
+    /// A trace of its own ([`crate::outbox::Outbox::allocate_trace`]).
+    pub trace: Trace,
+    pub operator: &'a OperatorId,
+    pub terminal_id: &'a TerminalId,
+    pub merchant_id: &'a MerchantId,
+}
+
+/// The host's answer to a sign-in.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SignInAnswer {
+    /// The batch the host says the terminal is in (field 60.2), when it says one.
+    pub host_batch: Option<u32>,
+}
 
 /// The acquirer link. Implement this with the acquirer's SDK for a real terminal.
 pub trait Authoriser: Send + Sync {
@@ -92,6 +131,16 @@ pub trait Authoriser: Send + Sync {
     /// the cashier). `Ok` only once the acquirer acknowledged it; on an error the journal keeps
     /// the reversal as `reversing`, to be sent again.
     fn reverse<'a>(&'a self, reversal: ReversalRequest<'a>) -> ReverseFuture<'a>;
+    /// The longest a request may wait for its answer (connection and answer timeouts): a
+    /// request journalled longer ago than this, and still unanswered, will get none.
+    fn longest_wait(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(30)
+    }
+    /// Signs in to the host; asked when a request answered
+    /// [`AuthorisationError::SignInRequired`]. A link without sign-in has nothing to do.
+    fn sign_in<'a>(&'a self, _request: SignInRequest<'a>) -> SignInFuture<'a> {
+        Box::pin(async { Ok(SignInAnswer::default()) })
+    }
 }
 
 /// A SIMULATOR, not an acquirer: approves every sale and makes up an authorisation code and an
@@ -155,6 +204,8 @@ mod tests {
             terminal_id: &terminal,
             merchant_id: &merchant,
             time,
+            trace: Trace { batch: 1, trace: 7 },
+            operator: &"01".parse().expect("operator"),
         };
         let a = SimulatedAuthoriser.authorise(request).await.expect("approved");
         assert!(a.rrn.as_str().starts_with("632914"), "year digit, day 329, hour 14: {}", a.rrn.as_str());
@@ -168,6 +219,8 @@ mod tests {
             terminal_id: &terminal,
             merchant_id: &merchant,
             time,
+            trace: Some(Trace { batch: 1, trace: 7 }),
+            operator: Some("01"),
             approval: Some(a),
             reason: ReversalReason::NoReceipt,
             attempt: 2,

@@ -1,0 +1,191 @@
+//! Which fields each host message carries and what an answer must hold, for the UnionPay-style
+//! profile (docs/host-link.md): pure, so every rule is tested without a socket.
+
+use chrono::{Datelike, Timelike};
+use ereceipt_core::card::AuthorisationData;
+use ereceipt_core::model::{LocalTime, Money};
+
+use super::authoriser::{Approval, AuthorisationError, AuthorisationRequest, ReversalRequest, SignInRequest};
+use super::codec::{Message, Mti};
+use super::codes;
+use crate::outbox::{ReversalReason, Trace};
+
+/// Field 3 and 60.1 of a sale (消费).
+const SALE_PROCESSING: &str = "000000";
+const SALE_TYPE: &str = "22";
+/// Field 22: magnetic stripe read, no PIN (the terminal has no PIN pad).
+const ENTRY_SWIPE_NO_PIN: &str = "022";
+/// Field 25: a normal presentment.
+const CONDITION_NORMAL: &str = "00";
+
+/// The message type a request is answered with (0200 → 0210).
+pub(super) fn answer_mti(request: Mti) -> Result<Mti, AuthorisationError> {
+    let n: u16 = request.as_str().parse().map_err(|_| bad_request("MTI"))?;
+    Mti::new(&format!("{:04}", n + 10)).map_err(|_| bad_request("MTI"))
+}
+
+fn bad_request(what: &str) -> AuthorisationError {
+    AuthorisationError::NotSent(format!("the request's {what} cannot be encoded"))
+}
+
+fn mti(s: &str) -> Result<Mti, AuthorisationError> {
+    Mti::new(s).map_err(|_| bad_request("MTI"))
+}
+
+/// 60: type, batch, network management code.
+fn field60(kind: &str, batch: u32, network: &str) -> String {
+    format!("{kind}{batch:06}{network}")
+}
+
+fn amount(m: Money) -> Result<String, AuthorisationError> {
+    if m.minor() > 999_999_999_999 {
+        return Err(AuthorisationError::NotSent(format!("amount {m} does not fit ISO 8583 field 4")));
+    }
+    Ok(format!("{:012}", m.minor()))
+}
+
+fn local_time(message: &mut Message, time: LocalTime) {
+    let t = time.local();
+    message.set_digits(12, format!("{:02}{:02}{:02}", t.hour(), t.minute(), t.second()));
+    message.set_digits(13, format!("{:02}{:02}", t.month(), t.day()));
+}
+
+/// The operator as field 63 carries it: three characters, space padded.
+fn operator(op: &str) -> String {
+    format!("{op:<3}")
+}
+
+/// A sale (0200). Clear card data goes as track 2 in field 35 (and the PAN in field 2 when
+/// `send_pan`); an encrypting reader's output needs the acquirer's own field, which this
+/// profile does not define, so it is refused before anything is sent.
+pub(super) fn sale(r: &AuthorisationRequest<'_>, send_pan: bool) -> Result<Message, AuthorisationError> {
+    let mut m = Message::new(mti("0200")?);
+    m.set_digits(3, SALE_PROCESSING).set_digits(4, amount(r.amount)?).set_digits(11, format!("{:06}", r.trace.trace));
+    local_time(&mut m, r.time);
+    m.set_digits(22, ENTRY_SWIPE_NO_PIN).set_digits(25, CONDITION_NORMAL);
+    match r.card_data {
+        AuthorisationData::Clear { pan, track2: Some(track2), .. } => {
+            if send_pan {
+                m.set_digits(2, pan.expose_digits());
+            }
+            m.set_digits(35, track2.expose());
+        }
+        AuthorisationData::Clear { track2: None, .. } => {
+            return Err(AuthorisationError::NotSent(
+                "the card's track 2 was not read, and this host profile authorises by track 2: swipe again".into(),
+            ))
+        }
+        _ => {
+            return Err(AuthorisationError::NotSent(
+                "this host profile sends clear track 2 (field 35); an encrypting reader's output needs the \
+                 acquirer's own field for it, which is not configured"
+                    .into(),
+            ))
+        }
+    }
+    m.set_text(41, r.terminal_id.as_str()).set_text(42, r.merchant_id.as_str());
+    m.set_text(49, format!("{:03}", r.amount.currency().numeric()));
+    m.set_digits(60, field60(SALE_TYPE, r.trace.batch, "000"));
+    m.set_text(63, operator(r.operator.as_str()));
+    Ok(m)
+}
+
+/// Field 39 of a reversal: why it is sent.
+pub(super) fn reversal_code(reason: ReversalReason) -> &'static str {
+    match reason {
+        ReversalReason::NoAnswer => "98",
+        ReversalReason::BadAnswer => "A0",
+        ReversalReason::NoReceipt | ReversalReason::Cancelled => "06",
+    }
+}
+
+/// The reversal (0400) of a journalled sale: the original's trace, amount and batch, and its
+/// authorisation code when it was approved. No card data: the journal keeps none.
+pub(super) fn reversal(r: &ReversalRequest<'_>, trace: Trace) -> Result<Message, AuthorisationError> {
+    let mut m = Message::new(mti("0400")?);
+    m.set_digits(3, SALE_PROCESSING).set_digits(4, amount(r.amount)?).set_digits(11, format!("{:06}", trace.trace));
+    m.set_digits(22, ENTRY_SWIPE_NO_PIN).set_digits(25, CONDITION_NORMAL);
+    if let Some(a) = &r.approval {
+        m.set_text(38, a.auth_code.as_str());
+    }
+    m.set_text(39, reversal_code(r.reason));
+    m.set_text(41, r.terminal_id.as_str()).set_text(42, r.merchant_id.as_str());
+    m.set_text(49, format!("{:03}", r.amount.currency().numeric()));
+    m.set_digits(60, field60(SALE_TYPE, trace.batch, "000"));
+    m.set_text(63, operator(r.operator.unwrap_or("01")));
+    Ok(m)
+}
+
+/// The sign-in (0800): `double_keys` asks for double-length working keys (60.3 = 003).
+pub(super) fn sign_in(r: &SignInRequest<'_>, double_keys: bool) -> Result<Message, AuthorisationError> {
+    let mut m = Message::new(mti("0800")?);
+    m.set_digits(11, format!("{:06}", r.trace.trace));
+    m.set_text(41, r.terminal_id.as_str()).set_text(42, r.merchant_id.as_str());
+    m.set_digits(60, field60("00", r.trace.batch, if double_keys { "003" } else { "001" }));
+    m.set_text(63, operator(r.operator.as_str()));
+    Ok(m)
+}
+
+/// An answer must be to this request: its type, and the trace, terminal and (when present)
+/// amount repeated.
+pub(super) fn check_answer_to(answer: &Message, request: &Message) -> Result<(), AuthorisationError> {
+    let expected = answer_mti(request.mti)?;
+    if answer.mti != expected {
+        return Err(bad(format!("a {} answered the {}, expecting {expected}", answer.mti, request.mti)));
+    }
+    for field in [11u8, 41, 4] {
+        let (asked, got) = (value(request, field), value(answer, field));
+        if field == 4 && got.is_none() {
+            continue;
+        }
+        if asked != got {
+            return Err(bad(format!(
+                "field {field} of the answer is {:?}, the request's is {:?}",
+                got.unwrap_or_default(),
+                asked.unwrap_or_default()
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn value(m: &Message, field: u8) -> Option<&str> {
+    m.digits(field).or_else(|| m.text(field))
+}
+
+fn bad(why: String) -> AuthorisationError {
+    AuthorisationError::BadAnswer(why)
+}
+
+/// Field 39, which every answer must carry.
+pub(super) fn response_code(answer: &Message) -> Result<&str, AuthorisationError> {
+    answer.text(39).ok_or_else(|| bad("the answer has no response code (field 39)".into()))
+}
+
+/// A decline with the cashier's texts for `code`.
+pub(super) fn declined(code: &str) -> AuthorisationError {
+    let info = codes::ResponseTable::unionpay().describe(code);
+    AuthorisationError::Declined { code: code.to_owned(), message: info.en.into_owned(), message_zh: info.zh.into_owned() }
+}
+
+/// True when `code` means the terminal must sign in again (batch out of step, MAC failed).
+pub(super) fn needs_sign_in(code: &str) -> bool {
+    codes::ResponseTable::unionpay().describe(code).reason == Some(codes::DeclineReason::SignInAgain)
+}
+
+/// The approval of a sale's answer: 39 = 00 with an authorisation code and an RRN.
+pub(super) fn approval(answer: &Message) -> Result<Approval, AuthorisationError> {
+    let code = response_code(answer)?;
+    if code != "00" {
+        return Err(declined(code));
+    }
+    let auth = answer.text(38).ok_or_else(|| bad("an approval without an authorisation code (field 38)".into()))?;
+    let rrn = answer.text(37).ok_or_else(|| bad("an approval without a reference number (field 37)".into()))?;
+    Ok(Approval {
+        auth_code: auth.trim().parse().map_err(|e| bad(format!("field 38 {auth:?}: {e}")))?,
+        rrn: rrn.parse().map_err(|e| bad(format!("field 37 {rrn:?}: {e}")))?,
+    })
+}
+
+#[cfg(test)]
+mod tests;
