@@ -4,6 +4,7 @@
 pub mod client;
 pub mod device;
 pub mod enrol;
+pub mod host;
 pub mod outbox;
 pub mod sale;
 pub mod settings;
