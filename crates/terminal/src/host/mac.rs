@@ -60,6 +60,7 @@ pub enum MacError {
 /// The MAC of `mab` (see [`mab`]) under `key`.
 pub fn compute(algorithm: MacAlgorithm, key: &[u8], mab: &[u8]) -> Result<[u8; 8], MacError> {
     let need = algorithm.key_len();
+    // Checked before the key length: `None` needs no key, and `key[..8]` below must exist.
     if algorithm == MacAlgorithm::None {
         return Err(MacError::Disabled);
     }
@@ -70,7 +71,7 @@ pub fn compute(algorithm: MacAlgorithm, key: &[u8], mab: &[u8]) -> Result<[u8; 8
     Ok(match algorithm {
         MacAlgorithm::None => return Err(MacError::Disabled),
         MacAlgorithm::UnionPayEcb => {
-            let r = blocks(mab).fold([0u8; 8], |acc, b| xor(acc, b));
+            let r = blocks(mab).fold([0u8; 8], xor);
             let hex = hex_upper(r);
             let (h1, h2) = split16(hex);
             let e1 = encrypt(&k1, h1);

@@ -73,6 +73,28 @@ fn sale_packs_to_the_hand_computed_bytes_and_back() {
 }
 
 #[test]
+fn sealed_sale_carries_the_mac_computed_outside_this_code() {
+    use crate::host::mac::{mab, seal, verify, MacAlgorithm};
+    // MACs of SALE_HEX minus field 64 (89 bytes), computed with a Python script over
+    // `openssl enc -des-ecb` / `-des-ede-ecb`, following wire.md's steps.
+    let layout = Layout::unionpay();
+    let k8 = unhex("0123456789ABCDEF");
+    let k16 = unhex("0123456789ABCDEFFEDCBA9876543210");
+    for (alg, key, expected) in
+        [(MacAlgorithm::UnionPayEcb, &k8, b"E0B07CA2".to_vec()), (MacAlgorithm::X919, &k16, unhex("F5292AF3748649AB"))]
+    {
+        let mut m = sale();
+        m.set_bytes(64, [0; 8]);
+        let mut packed = pack(&m, &layout).expect("pack");
+        assert_eq!(mab(&packed).len(), 89);
+        seal(alg, key, &mut packed).expect("seal");
+        let back = unpack(&packed, &layout).expect("unpack");
+        assert_eq!(back.bytes(64), Some(&expected[..]), "{alg:?}");
+        assert_eq!(verify(alg, key, mab(&packed), &expected), Ok(()));
+    }
+}
+
+#[test]
 fn pan_pads_with_f_card_sequence_is_right_aligned() {
     let layout = Layout::unionpay();
     let mut m = Message::new(mti("0200"));
