@@ -136,10 +136,8 @@ pub(crate) async fn sign_in(
     merchant_id: &MerchantId,
     operator: Option<&str>,
 ) -> Result<(), AuthorisationError> {
-    let operator: OperatorId = operator
-        .unwrap_or("01")
-        .parse()
-        .map_err(|e| AuthorisationError::NotSent(format!("sign-in: operator: {e}")))?;
+    let operator: OperatorId =
+        operator.unwrap_or("01").parse().map_err(|e| AuthorisationError::NotSent(format!("sign-in: operator: {e}")))?;
     let trace = outbox.allocate_trace().await.map_err(|e| AuthorisationError::NotSent(format!("sign-in: {e}")))?;
     let answer = authoriser.sign_in(SignInRequest { trace, operator: &operator, terminal_id, merchant_id }).await?;
     if let Some(batch) = answer.host_batch.filter(|b| *b != trace.batch) {

@@ -1,8 +1,9 @@
 //! Fault tests of the real processes: the platform SIGKILLed mid-stream and restarted, a terminal
 //! dying between storing a receipt and uploading it, two platforms on one PostgreSQL database,
-//! the platform killed mid-delivery.
+//! the platform killed mid-delivery, the terminal killed while its acquirer's host is asked.
 
 mod delivery;
+mod host;
 mod procs;
 mod refused;
 

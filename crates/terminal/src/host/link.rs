@@ -149,7 +149,12 @@ impl Iso8583Authoriser {
         let address = &self.config.address;
         let stream = tokio::time::timeout(self.config.connect_timeout, TcpStream::connect(address))
             .await
-            .map_err(|_| Exchange::NotSent(format!("host {address} did not accept a connection within {:?}", self.config.connect_timeout)))?
+            .map_err(|_| {
+                Exchange::NotSent(format!(
+                    "host {address} did not accept a connection within {:?}",
+                    self.config.connect_timeout
+                ))
+            })?
             .map_err(|e| Exchange::NotSent(format!("host {address} cannot be reached: {e}")))?;
         let _ = stream.set_nodelay(true);
         let timeout = self.config.answer_timeout;
@@ -172,7 +177,11 @@ impl Iso8583Authoriser {
             _ => lost(e),
         })?;
         // A length that cannot be right is an answer we cannot read: the caller reverses.
-        let len = self.config.framing.length_of(&header).map_err(|e| Exchange::NoAnswer(format!("unreadable answer: {e}")))?;
+        let len = self
+            .config
+            .framing
+            .length_of(&header)
+            .map_err(|e| Exchange::NoAnswer(format!("unreadable answer: {e}")))?;
         let mut payload = vec![0u8; len];
         stream.read_exact(&mut payload).await.map_err(lost)?;
         Ok(payload)
@@ -255,9 +264,9 @@ impl Authoriser for Iso8583Authoriser {
             if code != "00" {
                 return Err(messages::declined(code));
             }
-            let field62 = answer
-                .bytes(62)
-                .ok_or_else(|| AuthorisationError::BadAnswer("the sign-in answer carries no working keys (field 62)".into()))?;
+            let field62 = answer.bytes(62).ok_or_else(|| {
+                AuthorisationError::BadAnswer("the sign-in answer carries no working keys (field 62)".into())
+            })?;
             let keys = WorkingKeys::from_field62(&self.config.master_key, field62)
                 .map_err(|e| AuthorisationError::BadAnswer(format!("the sign-in's working keys: {e}")))?;
             let host_batch = answer.digits(60).and_then(|f| f.get(2..8)).and_then(|b| b.parse().ok());

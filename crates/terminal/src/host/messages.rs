@@ -165,7 +165,11 @@ pub(super) fn response_code(answer: &Message) -> Result<&str, AuthorisationError
 /// A decline with the cashier's texts for `code`.
 pub(super) fn declined(code: &str) -> AuthorisationError {
     let info = codes::ResponseTable::unionpay().describe(code);
-    AuthorisationError::Declined { code: code.to_owned(), message: info.en.into_owned(), message_zh: info.zh.into_owned() }
+    AuthorisationError::Declined {
+        code: code.to_owned(),
+        message: info.en.into_owned(),
+        message_zh: info.zh.into_owned(),
+    }
 }
 
 /// True when `code` means the terminal must sign in again (batch out of step, MAC failed).

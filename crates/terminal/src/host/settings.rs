@@ -108,7 +108,10 @@ impl HostSettings {
         };
         let tpdu = match self.tpdu.as_str() {
             "" => None,
-            t => Some(tpdu(t).ok_or_else(|| key("tpdu", &format!("{t:?} is not 60 + destination + source in 10 hex digits")))?),
+            t => Some(
+                tpdu(t)
+                    .ok_or_else(|| key("tpdu", &format!("{t:?} is not 60 + destination + source in 10 hex digits")))?,
+            ),
         };
         let app_header = hex::decode(&self.app_header).map_err(|e| key("app_header", &e))?;
         let mac = match self.mac.as_str() {
@@ -147,7 +150,9 @@ impl HostSettings {
 fn tpdu(text: &str) -> Option<Tpdu> {
     let bytes = hex::decode(text).ok()?;
     match bytes.as_slice() {
-        [0x60, d1, d2, s1, s2] => Some(Tpdu { dest: u16::from_be_bytes([*d1, *d2]), src: u16::from_be_bytes([*s1, *s2]) }),
+        [0x60, d1, d2, s1, s2] => {
+            Some(Tpdu { dest: u16::from_be_bytes([*d1, *d2]), src: u16::from_be_bytes([*s1, *s2]) })
+        }
         _ => None,
     }
 }

@@ -134,10 +134,11 @@ pub(super) async fn resume_on(conn: &mut sqlx::SqliteConnection) -> Result<Optio
 
 /// The outbox's last stored receipt, read on `conn`.
 pub(super) async fn own_head_on(conn: &mut sqlx::SqliteConnection) -> Result<Option<Head>, OutboxError> {
-    let head: Option<(i64, Vec<u8>, i64, i64)> =
-        sqlx::query_as("SELECT sequence, record_hash, batch, serial FROM outbox_entries ORDER BY sequence DESC LIMIT 1")
-            .fetch_optional(&mut *conn)
-            .await?;
+    let head: Option<(i64, Vec<u8>, i64, i64)> = sqlx::query_as(
+        "SELECT sequence, record_hash, batch, serial FROM outbox_entries ORDER BY sequence DESC LIMIT 1",
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
     let Some((sequence, hash, batch, serial)) = head else { return Ok(None) };
     Ok(Some(Head {
         sequence: entry::sequence(sequence)?,

@@ -17,7 +17,9 @@ impl Trace {
     fn next(self) -> Result<Trace, OutboxError> {
         if self.trace >= MAX_SERIAL {
             if self.batch >= MAX_BATCH {
-                return Err(OutboxError::Invalid(format!("every batch up to {MAX_BATCH} is used: enrol a new terminal id")));
+                return Err(OutboxError::Invalid(format!(
+                    "every batch up to {MAX_BATCH} is used: enrol a new terminal id"
+                )));
             }
             return Ok(Trace { batch: self.batch + 1, trace: 1 });
         }

@@ -36,12 +36,12 @@ use ereceipt_core::signature::CaptureConfig;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
-pub use amount::parse_amount;
 pub use crate::authorisation::{reverse_authorisation, ReversalError, ReversalOutcome};
 pub use crate::host::{
     Approval, AuthorisationError, AuthorisationRequest, AuthoriseFuture, Authoriser, AuthoriserInfo, ReversalAck,
     ReversalRequest, ReverseFuture, SimulatedAuthoriser,
 };
+pub use amount::parse_amount;
 pub use delivery::{parse_delivery, DeliveryForm};
 pub use error::UiError;
 pub use guard::{Guard, Refused, CSP, TOKEN_HEADER};

@@ -44,7 +44,11 @@ impl Rig {
         Iso8583Authoriser::new(s.config().expect("settings"))
     }
 
-    async fn pay(&self, link: &dyn Authoriser, minor: u64) -> (String, Result<ereceipt_terminal::host::Approval, Refusal>) {
+    async fn pay(
+        &self,
+        link: &dyn Authoriser,
+        minor: u64,
+    ) -> (String, Result<ereceipt_terminal::host::Approval, Refusal>) {
         let card = card();
         let request = journalled(link, minor, &card);
         let payment = Payment { journalled: &request, card: &card.summary, card_data: &card.authorisation };
@@ -218,7 +222,9 @@ async fn a_request_cut_off_by_a_crash_is_reversed_at_the_next_start() {
         let payment = Payment { journalled: &request, card: &card.summary, card_data: &card.authorisation };
         let asking = authorise(&rig.outbox, &link, payment, now);
         tokio::pin!(asking);
-        let seen = rig.host.wait_journal(|j| j.iter().any(|l| l["dir"] == "in" && l["mti"] == "0200"), Duration::from_secs(10));
+        let seen = rig
+            .host
+            .wait_journal(|j| j.iter().any(|l| l["dir"] == "in" && l["mti"] == "0200"), Duration::from_secs(10));
         tokio::select! {
             _ = &mut asking => panic!("the silent host answered"),
             _ = seen => {}

@@ -164,13 +164,24 @@ impl Bg {
         (run, status)
     }
 
-    fn read(&self) -> Run {
+    /// What it printed so far (it may still be running).
+    pub fn read(&self) -> Run {
         Run {
             args: self.args.clone(),
             code: None,
             stdout: fs::read_to_string(&self.stdout).unwrap_or_default(),
             stderr: fs::read_to_string(&self.stderr).unwrap_or_default(),
         }
+    }
+}
+
+impl Bg {
+    /// SIGKILL, as a crash or the OOM killer would; returns once the process is gone.
+    pub fn kill(mut self) {
+        let mut child = self.child.take().expect("still running");
+        let _ = child.kill();
+        let status = child.wait().expect("wait for ereceipt");
+        assert_eq!(status.signal(), Some(9), "ereceipt {} should die of SIGKILL ({status})", self.args);
     }
 }
 

@@ -18,8 +18,9 @@ fn cny(minor: u64) -> Money {
 #[test]
 fn a_sale_carries_the_profiles_fields_and_the_track_but_no_pan_unless_asked() {
     let policy = CardPolicy { accept_clear_tracks: true, allow_chip_fallback: false };
-    let card = capture(&CardInput::track2(";6222020200112233446=29121011234567890?"), &policy, time().local().date_naive())
-        .expect("card");
+    let card =
+        capture(&CardInput::track2(";6222020200112233446=29121011234567890?"), &policy, time().local().date_naive())
+            .expect("card");
     let (tid, mid, op) = ids();
     let request = AuthorisationRequest {
         amount: cny(12_850),
@@ -47,7 +48,10 @@ fn a_sale_carries_the_profiles_fields_and_the_track_but_no_pan_unless_asked() {
         assert_eq!(m.digits(field), Some(value), "field {field}");
     }
     assert_eq!(m.digits(35), Some("6222020200112233446=29121011234567890"));
-    assert_eq!((m.text(41), m.text(42), m.text(49), m.text(63)), (Some("POS00001"), Some("898440358120001"), Some("156"), Some("7  ")));
+    assert_eq!(
+        (m.text(41), m.text(42), m.text(49), m.text(63)),
+        (Some("POS00001"), Some("898440358120001"), Some("156"), Some("7  "))
+    );
     assert!(!m.contains(2) && !m.contains(64), "no PAN unless send_pan; the MAC is the link's");
     assert_eq!(sale(&request, true).expect("sale").digits(2), Some("6222020200112233446"));
 }
@@ -76,7 +80,11 @@ fn a_reversal_repeats_the_original_and_says_why() {
         };
         let m = reversal(&r, Trace { batch: 1, trace: 42 }).expect("reversal");
         assert_eq!(m.mti.as_str(), "0400");
-        assert_eq!((m.digits(11), m.digits(4), m.text(39)), (Some("000042"), Some("000000000500"), Some(code)), "{reason}");
+        assert_eq!(
+            (m.digits(11), m.digits(4), m.text(39)),
+            (Some("000042"), Some("000000000500"), Some(code)),
+            "{reason}"
+        );
         assert_eq!(m.text(38), approved.as_ref().map(|a| a.auth_code.as_str()), "{reason}");
         assert!(!m.contains(35) && !m.contains(2), "a reversal carries no card data");
     }
@@ -121,7 +129,10 @@ fn an_answer_must_be_to_this_request_and_an_approval_must_carry_its_codes() {
     match approval(&answer(&[(39, "51")], "0210")) {
         Err(AuthorisationError::Declined { code, message, message_zh }) => {
             assert_eq!(code, "51");
-            assert!(message.to_lowercase().contains("insufficient") && message_zh.contains("余额不足"), "{message} {message_zh}");
+            assert!(
+                message.to_lowercase().contains("insufficient") && message_zh.contains("余额不足"),
+                "{message} {message_zh}"
+            );
         }
         other => panic!("{other:?}"),
     }

@@ -1,0 +1,130 @@
+//! `ereceipt terminal ui` SIGKILLed while the acquirer's host holds its request unanswered: the
+//! next start signs in and reverses it, exactly once, and no receipt is ever made for it.
+
+use std::ffi::OsString;
+use std::fs;
+use std::time::Duration;
+
+use ereceipt_terminal::outbox::{AuthorisationState, Outbox, ReversalReason};
+use ereceipt_test_peers::iso_host::IsoHost;
+use serde_json::{json, Value};
+use tempfile::TempDir;
+
+use super::procs::{poll_until, spawn, Bg, Serve};
+use super::{enrol, runtime, Terminal};
+use crate::helpers::ereceipt;
+
+/// The host's default terminal master key (`iso_host.py --tmk`).
+const TMK: &str = "0123456789ABCDEFFEDCBA9876543210";
+/// What a keyboard-wedge reader types for the test card.
+const SWIPE: &str = ";6222020200112233446=29121011234567890?";
+
+/// The UI of `t`, started; returns it with its launch URL once printed.
+fn start_ui(out: &std::path::Path, t: &Terminal) -> (Bg, String) {
+    let args: Vec<OsString> = vec![
+        "terminal".into(),
+        "ui".into(),
+        "--data-dir".into(),
+        t.dir.clone().into(),
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+    ];
+    let ui = spawn(out, args, &[]);
+    let mut url = String::new();
+    poll_until(Duration::from_secs(30), "the terminal UI prints its URL", || {
+        let run = ui.read();
+        match run.stdout.lines().find_map(|l| l.strip_prefix("terminal UI on ")) {
+            Some(line) => {
+                url = line.split_whitespace().next().unwrap_or_default().to_owned();
+                true
+            }
+            None => false,
+        }
+    });
+    (ui, url)
+}
+
+/// A POST to the UI's API from its own page.
+async fn post(http: &reqwest::Client, url: &str, path: &str, body: Value) -> reqwest::Result<reqwest::Response> {
+    let (base, token) = url.split_once("/#token=").expect("launch URL");
+    http.post(format!("{base}{path}"))
+        .header("origin", base)
+        .header("x-ereceipt-ui-token", token)
+        .json(&body)
+        .send()
+        .await
+}
+
+fn has(journal: &[Value], dir: &str, mti: &str) -> Vec<Value> {
+    journal.iter().filter(|l| l["dir"] == dir && l["mti"] == mti).cloned().collect()
+}
+
+#[test]
+fn terminal_killed_between_request_and_answer_reverses_it_at_the_next_start() {
+    let tmp = TempDir::new().expect("temp dir");
+    let data = tmp.path().join("platform");
+    let serve = Serve::start(&data, "127.0.0.1:0".parse().expect("addr"), None, &tmp.path().join("serve.log"));
+    let t = enrol(&data, None, &serve.url(), "T0000061", &tmp.path().join("terminal"));
+    let rt = runtime();
+    let host = rt.block_on(IsoHost::start(&[]));
+    let settings = t.dir.join("terminal.toml");
+    let mut toml = fs::read_to_string(&settings).expect("terminal.toml");
+    toml.push_str(&format!(
+        "\n[host]\naddress = \"127.0.0.1:{}\"\nanswer_timeout_ms = 60000\nmaster_key = \"{TMK}\"\n",
+        host.port()
+    ));
+    fs::write(&settings, toml).expect("write terminal.toml");
+
+    let (ui, url) = start_ui(tmp.path(), &t);
+    // reqwest wants a TLS provider even for plain HTTP.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::new();
+    // …98: the host reads the sale and never answers.
+    let sale: Value = rt.block_on(async {
+        post(&http, &url, "/api/sales", json!({"amount": "10098"})).await.expect("start").json().await.expect("json")
+    });
+    let sale_id = sale["sale"].as_str().expect("sale id").to_owned();
+    let asking = {
+        let (http, url, path) = (http.clone(), url.clone(), format!("/api/sales/{sale_id}/card"));
+        rt.spawn(async move { post(&http, &url, &path, json!({"swipe": SWIPE})).await })
+    };
+    let seen = rt.block_on(host.wait_journal(|j| !has(j, "in", "0200").is_empty(), Duration::from_secs(30)));
+    let trace = has(&seen, "in", "0200")[0]["11"].as_str().expect("trace").to_owned();
+    ui.kill();
+    rt.block_on(async { assert!(asking.await.expect("task").is_err(), "the UI died before answering") });
+
+    let outbox = rt.block_on(Outbox::open(&t.dir.join("outbox.db"))).expect("outbox");
+    let open = rt.block_on(outbox.open_authorisations()).expect("journal");
+    assert_eq!(open.len(), 1, "{open:?}");
+    assert_eq!(open[0].state, AuthorisationState::Requested);
+    let id = open[0].request_id.clone();
+
+    // The next start signs in again and reverses it before anything else.
+    let (ui, _) = start_ui(tmp.path(), &t);
+    let journal = rt.block_on(
+        host.wait_journal(|j| has(j, "out", "0410").iter().any(|l| l["11"] == trace.as_str()), Duration::from_secs(60)),
+    );
+    ui.kill();
+    let acked = has(&journal, "out", "0410");
+    assert_eq!(acked.len(), 1, "exactly one reversal: {journal:?}");
+    assert_eq!(acked[0]["39"], "00", "the host held the sale and reversed it");
+    assert_eq!(has(&journal, "in", "0800").len(), 2, "each start signed in");
+    let row = rt.block_on(outbox.authorisation(&id)).expect("journal").expect("row");
+    assert_eq!((row.state, row.reversal), (AuthorisationState::Reversed, Some(ReversalReason::NoAnswer)));
+    assert!(row.receipt_id.is_none());
+    let status = ereceipt([
+        OsString::from("terminal"),
+        "status".into(),
+        "--data-dir".into(),
+        t.dir.clone().into(),
+        "--json".into(),
+    ]);
+    status.assert_ok();
+    let st: Value = serde_json::from_str(&status.stdout).expect("status json");
+    assert_eq!(st["pending"].as_u64(), Some(0), "no receipt was made for it: {st}");
+    assert!(
+        ereceipt([OsString::from("terminal"), "authorisations".into(), "--data-dir".into(), t.dir.clone().into()]).code
+            == Some(0),
+        "no authorisation is left open"
+    );
+}
