@@ -3,6 +3,7 @@
 //! N concurrent enrolled terminals against an in-process platform on loopback. Kept out of the
 //! `ereceipt` binary: operators do not need it, and it brings its own throwaway PostgreSQL.
 //! `ereceipt-bench reliability`: the real `ereceipt` processes under faults (docs/reliability.md).
+//! `ereceipt-bench host`: card authorisations through the ISO 8583 link (docs/host-link.md).
 
 /// `println!` that never panics on a closed stdout (`ereceipt-bench upload | head -3`).
 macro_rules! say {
@@ -12,6 +13,7 @@ macro_rules! say {
     }};
 }
 
+mod host;
 mod load;
 mod reliability;
 mod report;
@@ -35,12 +37,16 @@ enum BenchCommand {
     /// restart, a full disk. Exits 1 if an invariant broke (a lost or doubled receipt, an
     /// unresponsive listener).
     Reliability(reliability::ReliabilityArgs),
+    /// Card authorisations through the terminal's ISO 8583 link against the independent test
+    /// host; reports throughput and round-trip percentiles.
+    Host(host::HostArgs),
 }
 
 fn main() {
     let (outcome, code) = match Cli::parse().command {
         BenchCommand::Upload(args) => (run(args), 3),
         BenchCommand::Reliability(args) => (reliability::run(args), 1),
+        BenchCommand::Host(args) => (host::run(args), 3),
     };
     if let Err(e) = outcome {
         eprintln!("error: {e:#}");
