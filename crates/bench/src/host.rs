@@ -84,7 +84,8 @@ fn ms(d: Duration) -> f64 {
 async fn one(outbox: &Outbox, link: &Iso8583Authoriser) -> Result<()> {
     let policy = CardPolicy { accept_clear_tracks: true, allow_chip_fallback: false };
     let time = LocalTime::new(chrono::Utc::now().timestamp(), 480)?;
-    let card = capture(&CardInput::track2(";6222020200112233446=29121011234567890?"), &policy, time.local().date_naive())?;
+    let card =
+        capture(&CardInput::track2(";6222020200112233446=29121011234567890?"), &policy, time.local().date_naive())?;
     let info = link.info();
     let journalled = NewAuthorisation {
         request_id: new_request_id(),

@@ -215,6 +215,7 @@ pub async fn ui_app(dir: &Path, listen: SocketAddr, demo: bool) -> Result<UiApp>
         operator: "01".parse()?,
         authoriser: settings.authoriser(dir)?,
         capture: CaptureConfig::default(),
+        zone: settings.zone(dir)?,
     };
     UiApp::build(config).await.with_context(|| format!("terminal UI in {}", dir.display()))
 }

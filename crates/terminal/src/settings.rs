@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use ereceipt_core::card::CardPolicy;
 use ereceipt_core::identity::TerminalMode;
-use ereceipt_core::model::Currency;
+use ereceipt_core::model::{Currency, LocalTime, ModelError};
 use ereceipt_core::render::slip::SlipWidth;
 use serde::{Deserialize, Serialize};
 
@@ -59,6 +59,11 @@ pub struct TerminalSettings {
     /// The currency amounts are keyed in on the touch UI (ISO 4217).
     #[serde(default = "default_currency", with = "currency_code")]
     pub currency: Currency,
+    /// The IANA time zone the slip's time is printed in (`Asia/Shanghai`). Default: the one
+    /// zone of the terminal's currency where it has one (CNY, HKD, MOP, TWD, JPY, KRW, SGD),
+    /// else the machine's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
     /// The acquirer's host; without it the terminal uses the labelled simulator (test
     /// terminals only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -120,6 +125,7 @@ impl TerminalSettings {
             slip_width,
             font: None,
             currency: default_currency(),
+            time_zone: None,
             host: None,
         }
     }
@@ -152,6 +158,22 @@ impl TerminalSettings {
         }
     }
 
+    /// The zone the terminal's clock is read in: `time_zone`, or the default (see the field).
+    /// A name that is not an IANA zone is an error naming the key.
+    pub fn zone(&self, tdir: &Path) -> Result<TerminalZone, SettingsError> {
+        let named = match &self.time_zone {
+            Some(name) => Some(name.as_str()),
+            None => zone_of_currency(self.currency),
+        };
+        match named {
+            None => Ok(TerminalZone::Machine),
+            Some(name) => name.parse::<chrono_tz::Tz>().map(TerminalZone::Iana).map_err(|_| SettingsError::Invalid {
+                path: tdir.join(TERMINAL_SETTINGS),
+                detail: format!("time_zone {name:?} is not an IANA time zone (e.g. \"Asia/Shanghai\")"),
+            }),
+        }
+    }
+
     /// Reads `TDIR/terminal.toml`.
     pub fn load(tdir: &Path) -> Result<Self, SettingsError> {
         let path = tdir.join(TERMINAL_SETTINGS);
@@ -174,6 +196,43 @@ impl TerminalSettings {
         write_atomic(&path, text.as_bytes(), false)?;
         Ok(())
     }
+}
+
+/// The zone a terminal's local time is in: what the slip prints, and what the host link sends
+/// in fields 12 and 13.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TerminalZone {
+    /// An IANA zone (with its daylight-saving rules).
+    Iana(chrono_tz::Tz),
+    /// The machine's zone, for a currency used in several zones and no `time_zone` set.
+    Machine,
+}
+
+impl TerminalZone {
+    /// The instant `utc` with this zone's offset at that instant, for the slip.
+    pub fn local_time(self, utc: chrono::DateTime<chrono::Utc>) -> Result<LocalTime, ModelError> {
+        use chrono::{Offset, TimeZone};
+        let seconds = match self {
+            TerminalZone::Iana(tz) => tz.offset_from_utc_datetime(&utc.naive_utc()).fix().local_minus_utc(),
+            TerminalZone::Machine => chrono::Local.offset_from_utc_datetime(&utc.naive_utc()).local_minus_utc(),
+        };
+        // Offsets are whole minutes in every zone in use (and at most ±14 h).
+        LocalTime::new(utc.timestamp(), i16::try_from(seconds / 60).unwrap_or(0))
+    }
+}
+
+/// The one IANA zone of a currency's country, where it has one.
+fn zone_of_currency(currency: Currency) -> Option<&'static str> {
+    Some(match currency.code() {
+        "CNY" => "Asia/Shanghai",
+        "HKD" => "Asia/Hong_Kong",
+        "MOP" => "Asia/Macau",
+        "TWD" => "Asia/Taipei",
+        "JPY" => "Asia/Tokyo",
+        "KRW" => "Asia/Seoul",
+        "SGD" => "Asia/Singapore",
+        _ => return None,
+    })
 }
 
 #[cfg(test)]
@@ -222,5 +281,27 @@ mod tests {
         ] {
             assert_eq!(policy(text, mode).unwrap().accept_clear_tracks, clear, "{text:?} on {mode}");
         }
+    }
+
+    /// The slip's time is the configured zone's, whatever the machine's clock zone; daylight
+    /// saving follows the zone's rules; a bad name is refused by key.
+    #[test]
+    fn the_time_zone_is_a_setting_with_a_default_from_the_currency() {
+        let dir = tempfile::tempdir().unwrap();
+        let zone = |text: &str| {
+            std::fs::write(dir.path().join(TERMINAL_SETTINGS), text).unwrap();
+            TerminalSettings::load(dir.path()).unwrap().zone(dir.path())
+        };
+        let instant = chrono::DateTime::parse_from_rfc3339("2026-07-01T02:30:00Z").unwrap().to_utc();
+        let at = |z: TerminalZone| z.local_time(instant).unwrap().rfc3339();
+        assert_eq!(at(zone("").unwrap()), "2026-07-01T10:30:00+08:00", "CNY: China's one zone");
+        assert_eq!(at(zone("currency = \"JPY\"\n").unwrap()), "2026-07-01T11:30:00+09:00");
+        assert_eq!(at(zone("time_zone = \"Europe/London\"\n").unwrap()), "2026-07-01T03:30:00+01:00", "summer time");
+        let winter = chrono::DateTime::parse_from_rfc3339("2026-12-01T02:30:00Z").unwrap().to_utc();
+        let london = zone("time_zone = \"Europe/London\"\n").unwrap();
+        assert_eq!(london.local_time(winter).unwrap().rfc3339(), "2026-12-01T02:30:00+00:00");
+        assert_eq!(zone("currency = \"EUR\"\n").unwrap(), TerminalZone::Machine, "EUR spans zones");
+        let e = zone("time_zone = \"Mars/Olympus\"\n").unwrap_err().to_string();
+        assert!(e.contains("time_zone") && e.contains("Mars/Olympus") && e.contains("terminal.toml"), "{e}");
     }
 }

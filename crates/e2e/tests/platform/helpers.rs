@@ -40,6 +40,24 @@ fn postgres_url() -> String {
     cluster.create_database(&format!("api_{}_{n}", std::process::id())).unwrap()
 }
 
+/// The touch UI as the demo runs it for `device`: clear test cards, the simulator, CNY in
+/// China's zone, operator 01, on a free loopback port.
+pub fn demo_ui(device: Device) -> ereceipt_terminal::ui::UiConfig {
+    ereceipt_terminal::ui::UiConfig {
+        device,
+        listen: "127.0.0.1:0".parse().unwrap(),
+        demo: true,
+        policy: CardPolicy { accept_clear_tracks: true, allow_chip_fallback: false },
+        width: SlipWidth::W576,
+        fonts: fonts(),
+        currency: "CNY".parse().unwrap(),
+        operator: "01".parse().unwrap(),
+        authoriser: Arc::new(ereceipt_terminal::ui::SimulatedAuthoriser),
+        capture: ereceipt_core::signature::CaptureConfig::default(),
+        zone: ereceipt_terminal::settings::TerminalZone::Iana("Asia/Shanghai".parse().unwrap()),
+    }
+}
+
 pub fn fonts() -> Arc<Fonts> {
     static FONTS: OnceLock<Arc<Fonts>> = OnceLock::new();
     FONTS

@@ -13,7 +13,7 @@ use ereceipt_terminal::settings::{SettingsError, TerminalSettings, TERMINAL_SETT
 use ereceipt_terminal::sync::Step;
 use ereceipt_terminal::ui::{SimulatedAuthoriser, UiApp, UiConfig, UiStartError};
 
-use crate::helpers::{fonts, Db, TestPlatform, TestTerminal};
+use crate::helpers::{demo_ui, Db, TestPlatform, TestTerminal};
 
 /// Uploads the next receipt and returns the platform's refusal of it.
 async fn refusal(t: &TestTerminal, id: &str) -> String {
@@ -43,19 +43,7 @@ async fn a_production_terminal_with_test_cards_edited_in_neither_reads_clear_tra
     let e = TerminalSettings::load(&dir).unwrap().policy(cert.mode, &dir).unwrap_err();
     assert!(matches!(e, SettingsError::TestCardsOnProduction { .. }), "{e}");
     // A UI told to read clear tracks anyway does not start (so no wedge swipe is read).
-    let ui = UiApp::build(UiConfig {
-        device: t.device.clone(),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        demo: true,
-        policy: ereceipt_core::card::CardPolicy { accept_clear_tracks: true, allow_chip_fallback: false },
-        width: SlipWidth::W576,
-        fonts: fonts(),
-        currency: "CNY".parse().unwrap(),
-        operator: "01".parse().unwrap(),
-        authoriser: Arc::new(SimulatedAuthoriser),
-        capture: CaptureConfig::default(),
-    })
-    .await;
+    let ui = UiApp::build(demo_ui(t.device.clone())).await;
     assert!(matches!(ui, Err(UiStartError::ClearTracksOnProduction { .. })), "the UI must not start");
 
     // A clear-track receipt signed anyway: refused (403), nothing stored, the operator told.

@@ -18,7 +18,7 @@ use ereceipt_test_peers::smtp::SmtpServer;
 use ereceipt_testkit::{Browser, BrowserOptions, PointerKind};
 use mail_parser::{MessageParser, MimeHeaders};
 
-use crate::helpers::{fonts, TestPlatform};
+use crate::helpers::{demo_ui, TestPlatform};
 use crate::pull::texted_code;
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -93,20 +93,7 @@ async fn a_cashier_sells_in_the_browser_and_the_customer_gets_an_authentic_recei
     })
     .await;
     let terminal = platform.terminal("T0000901").await;
-    let ui = UiApp::build(UiConfig {
-        device: terminal.device.clone(),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        demo: true,
-        policy: CardPolicy { accept_clear_tracks: true, allow_chip_fallback: false },
-        width: SlipWidth::W576,
-        fonts: fonts(),
-        currency: "CNY".parse().unwrap(),
-        operator: "01".parse().unwrap(),
-        authoriser: Arc::new(SimulatedAuthoriser),
-        capture: CaptureConfig::default(),
-    })
-    .await
-    .unwrap();
+    let ui = UiApp::build(demo_ui(terminal.device.clone())).await.unwrap();
     let ui_url = ui.url();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let served = tokio::spawn(ui.run_until_stopped(async {
@@ -222,20 +209,7 @@ async fn a_refused_receipt_puts_an_alert_on_the_page() {
     let why = "platform refused (409, conflict): a different receipt is already stored as ".to_owned() + &refused;
     // What the uploader does with a 409: park the receipt for good.
     terminal.uploader.outbox.mark_failed(&refused, &why, true, 0).await.unwrap();
-    let ui = UiApp::build(UiConfig {
-        device: terminal.device.clone(),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        demo: true,
-        policy: CardPolicy { accept_clear_tracks: true, allow_chip_fallback: false },
-        width: SlipWidth::W576,
-        fonts: fonts(),
-        currency: "CNY".parse().unwrap(),
-        operator: "01".parse().unwrap(),
-        authoriser: Arc::new(SimulatedAuthoriser),
-        capture: CaptureConfig::default(),
-    })
-    .await
-    .unwrap();
+    let ui = UiApp::build(demo_ui(terminal.device.clone())).await.unwrap();
     let ui_url = ui.url();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let served = tokio::spawn(ui.run_until_stopped(async {
@@ -290,20 +264,7 @@ async fn an_approval_without_a_receipt_puts_an_alert_on_the_page_until_reversed(
         .authorisation_approved(&request_id, &"A1B2C3".parse().unwrap(), &"123456789012".parse().unwrap(), 2_000)
         .await
         .unwrap();
-    let ui = UiApp::build(UiConfig {
-        device: terminal.device.clone(),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        demo: true,
-        policy: CardPolicy { accept_clear_tracks: true, allow_chip_fallback: false },
-        width: SlipWidth::W576,
-        fonts: fonts(),
-        currency: "CNY".parse().unwrap(),
-        operator: "01".parse().unwrap(),
-        authoriser: Arc::new(SimulatedAuthoriser),
-        capture: CaptureConfig::default(),
-    })
-    .await
-    .unwrap();
+    let ui = UiApp::build(demo_ui(terminal.device.clone())).await.unwrap();
     let ui_url = ui.url();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let served = tokio::spawn(ui.run_until_stopped(async {

@@ -117,6 +117,7 @@ async fn a_production_terminal_refuses_the_simulator_and_clear_tracks() {
             operator: "01".parse().expect("operator"),
             authoriser,
             capture: CaptureConfig::default(),
+            zone: crate::settings::TerminalZone::Iana(chrono_tz::Asia::Shanghai),
         };
         UiApp::build(config).await.map(|_| ())
     };
@@ -162,6 +163,8 @@ pub(super) fn config(device: Device, demo: bool) -> UiConfig {
         authoriser: Arc::new(SimulatedAuthoriser),
         // Short, so the test need not wait 2.5 s; the rule itself is the core's.
         capture: CaptureConfig { idle_ms: 300, ..CaptureConfig::default() },
+        // Not the machine's zone (UTC on CI): the slip must show this one.
+        zone: crate::settings::TerminalZone::Iana(chrono_tz::Asia::Shanghai),
     }
 }
 
@@ -278,6 +281,8 @@ async fn a_sale_goes_from_keypad_to_a_stored_receipt() {
     let record = ereceipt_core::encoding::decode_record(&entry.record).expect("record");
     assert_eq!(record.transaction.authorisation, ereceipt_core::model::Authorisation::Simulated);
     assert_eq!(verdict.receipt.expect("summary").authorisation, "simulated");
+    // The slip's time is in the terminal's configured zone, not the machine's.
+    assert_eq!(record.transaction.time.offset_minutes(), 480, "{}", record.transaction.time.rfc3339());
     let (_, st) = ui.json(ui.get(&format!("/api/receipts/{receipt}"))).await;
     assert_eq!(st["state"], "queued");
 

@@ -6,7 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::Utc;
-use ereceipt_core::model::{LocalTime, Money};
+use ereceipt_core::model::Money;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use zeroize::Zeroizing;
@@ -67,9 +67,7 @@ async fn authorise_card(
     amount: Money,
     form: CardForm,
 ) -> Result<(Authorised, Value), UiError> {
-    let offset = chrono::Local::now().offset().local_minus_utc() / 60;
-    let time = LocalTime::new(Utc::now().timestamp(), i16::try_from(offset).unwrap_or(0))
-        .map_err(|e| UiError::internal(format!("clock: {e}")))?;
+    let time = st.zone.local_time(Utc::now()).map_err(|e| UiError::internal(format!("clock: {e}")))?;
     let date = time.local().date_naive();
     let raw = match (form.swipe, form.test_card) {
         (Some(s), false) => Zeroizing::new(s),

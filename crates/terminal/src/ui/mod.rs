@@ -51,6 +51,7 @@ pub use swipe::{read_card, test_card_swipe, TEST_CARD_PAN};
 
 use crate::device::{Device, DeviceError};
 use crate::outbox::{AuthorisationRecord, OutboxError};
+use crate::settings::TerminalZone;
 use crate::sync::{SyncError, Uploader};
 
 /// How the UI runs; the `ereceipt` binary fills it from `terminal.toml` and the command line.
@@ -69,6 +70,8 @@ pub struct UiConfig {
     pub operator: OperatorId,
     pub authoriser: Arc<dyn Authoriser>,
     pub capture: CaptureConfig,
+    /// The zone the slip's time is in (`terminal.toml`'s `time_zone`), not the machine's.
+    pub zone: TerminalZone,
 }
 
 /// Why the UI could not start.
@@ -114,6 +117,7 @@ pub(crate) struct UiState {
     pub operator: OperatorId,
     pub authoriser: Arc<dyn Authoriser>,
     pub capture: CaptureConfig,
+    pub zone: TerminalZone,
     pub signer: Signer,
     pub terminal: TerminalInfo,
     pub uploader: Uploader,
@@ -174,6 +178,7 @@ impl UiApp {
             operator: config.operator,
             authoriser: config.authoriser,
             capture: config.capture,
+            zone: config.zone,
             signer,
             terminal,
             uploader,
