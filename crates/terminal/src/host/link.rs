@@ -38,6 +38,8 @@ pub struct Iso8583Config {
     pub master_key: MasterKey,
     /// Also send the PAN in field 2 (some acquirers want it beside track 2).
     pub send_pan: bool,
+    /// The binary field an encrypting reader's KSN and encrypted track 2 go in.
+    pub encrypted_card_field: u8,
 }
 
 impl fmt::Debug for Iso8583Config {
@@ -221,7 +223,9 @@ impl Authoriser for Iso8583Authoriser {
     fn authorise<'a>(&'a self, request: AuthorisationRequest<'a>) -> AuthoriseFuture<'a> {
         Box::pin(async move {
             let keys = self.mac_key()?;
-            let message = messages::sale(&request, self.config.send_pan)?;
+            let card =
+                messages::CardFields { send_pan: self.config.send_pan, encrypted: self.config.encrypted_card_field };
+            let message = messages::sale(&request, card)?;
             let answer = self.ask(message, keys.as_ref()).await?;
             messages::approval(&answer).map_err(|e| match e {
                 AuthorisationError::Declined { code, .. } => self.declined(&code),

@@ -55,17 +55,26 @@ fn operator(op: &str) -> String {
     format!("{op:<3}")
 }
 
-/// A sale (0200). Clear card data goes as track 2 in field 35 (and the PAN in field 2 when
-/// `send_pan`); an encrypting reader's output needs the acquirer's own field, which this
-/// profile does not define, so it is refused before anything is sent.
-pub(super) fn sale(r: &AuthorisationRequest<'_>, send_pan: bool) -> Result<Message, AuthorisationError> {
+/// Where card data goes in a sale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct CardFields {
+    /// Also send the PAN in field 2 beside a clear track 2.
+    pub send_pan: bool,
+    /// The binary field an encrypting reader's output goes in: the reader's key serial number
+    /// (10 bytes) followed by its encrypted track 2, for the acquirer to decrypt.
+    pub encrypted: u8,
+}
+
+/// A sale (0200). A clear track 2 (test terminals) goes in field 35, and the PAN in field 2
+/// when asked; an encrypting reader's output in the `encrypted` field, untouched.
+pub(super) fn sale(r: &AuthorisationRequest<'_>, card: CardFields) -> Result<Message, AuthorisationError> {
     let mut m = Message::new(mti("0200")?);
     m.set_digits(3, SALE_PROCESSING).set_digits(4, amount(r.amount)?).set_digits(11, format!("{:06}", r.trace.trace));
     local_time(&mut m, r.time);
     m.set_digits(22, ENTRY_SWIPE_NO_PIN).set_digits(25, CONDITION_NORMAL);
     match r.card_data {
         AuthorisationData::Clear { pan, track2: Some(track2), .. } => {
-            if send_pan {
+            if card.send_pan {
                 m.set_digits(2, pan.expose_digits());
             }
             m.set_digits(35, track2.expose());
@@ -75,12 +84,16 @@ pub(super) fn sale(r: &AuthorisationRequest<'_>, send_pan: bool) -> Result<Messa
                 "the card's track 2 was not read, and this host profile authorises by track 2: swipe again".into(),
             ))
         }
-        _ => {
+        AuthorisationData::Encrypted { ciphertext, .. } if ciphertext.is_empty() => {
             return Err(AuthorisationError::NotSent(
-                "this host profile sends clear track 2 (field 35); an encrypting reader's output needs the \
-                 acquirer's own field for it, which is not configured"
-                    .into(),
+                "the reader could not read track 2, which this host profile authorises by: swipe again".into(),
             ))
+        }
+        AuthorisationData::Encrypted { ksn, ciphertext, .. } => {
+            let mut data = Vec::with_capacity(ksn.len() + ciphertext.len());
+            data.extend_from_slice(ksn);
+            data.extend_from_slice(ciphertext);
+            m.set_bytes(card.encrypted, data);
         }
     }
     m.set_text(41, r.terminal_id.as_str()).set_text(42, r.merchant_id.as_str());

@@ -44,6 +44,10 @@ pub struct HostSettings {
     /// Also send the PAN in field 2.
     #[serde(default)]
     pub send_pan: bool,
+    /// The field (a binary LLL field of the layout: 55 or 62) an encrypting reader's key
+    /// serial number and encrypted track 2 go in, for the acquirer to decrypt.
+    #[serde(default = "default_encrypted_field")]
+    pub encrypted_card_field: u8,
 }
 
 impl fmt::Debug for HostSettings {
@@ -74,6 +78,9 @@ fn default_app_header() -> String {
 fn default_mac() -> String {
     "ecb".into()
 }
+fn default_encrypted_field() -> u8 {
+    62
+}
 fn default_mac_mtis() -> Vec<String> {
     DEFAULT_MAC_MTIS.iter().map(|m| (*m).to_owned()).collect()
 }
@@ -92,6 +99,7 @@ impl HostSettings {
             mac_mtis: default_mac_mtis(),
             master_key: master_key_hex.into(),
             send_pan: false,
+            encrypted_card_field: default_encrypted_field(),
         }
     }
 
@@ -124,6 +132,9 @@ impl HostSettings {
         if let Some(bad) = self.mac_mtis.iter().find(|m| m.len() != 4 || !m.bytes().all(|b| b.is_ascii_digit())) {
             return Err(key("mac_mtis", &format!("{bad:?} is not a 4-digit message type")));
         }
+        if !matches!(self.encrypted_card_field, 55 | 62) {
+            return Err(key("encrypted_card_field", &format!("{} is not 55 or 62", self.encrypted_card_field)));
+        }
         let master_key = MasterKey::from_hex(&self.master_key).map_err(|e| key("master_key", &e))?;
         let ms = |v: u64, k: &str| {
             if (1..=600_000).contains(&v) {
@@ -142,6 +153,7 @@ impl HostSettings {
             mac_mtis: self.mac_mtis.clone(),
             master_key,
             send_pan: self.send_pan,
+            encrypted_card_field: self.encrypted_card_field,
         })
     }
 }

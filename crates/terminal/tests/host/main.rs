@@ -277,3 +277,41 @@ async fn x9_19_macs_with_double_length_keys_work_too() {
     rig.pay(&link, 2_000).await.1.expect("approved");
     assert_eq!(field(&rig.lines("in", "0200")[0], "mac"), "ok");
 }
+
+/// A production terminal reads only an encrypting (SRED) reader: its key serial number and
+/// encrypted track 2 go to the host untouched in field 62, and no clear card data at all.
+#[tokio::test]
+async fn an_encrypting_readers_output_goes_to_the_host_as_it_came() {
+    let rig = Rig::new(&[]).await;
+    let link = rig.link(|_| {});
+    let hex = |bytes: usize, seed: u8| -> String {
+        (0..bytes).map(|i| format!("{:02X}", (i as u8).wrapping_mul(37).wrapping_add(seed))).collect()
+    };
+    // MagneSafe V5 keyboard output, laid out as its manual says (made-up, undecryptable hex).
+    let raw = [
+        "%B622202*********3446^ZHANG/SAN^2912*******************?;622202*********3446=2912****************?".to_owned(),
+        "0600".into(),
+        hex(64, 1),
+        hex(32, 2),
+        String::new(),
+        "61403000".into(),
+        hex(56, 3),
+        "B1CBB65090413AA".into(),
+        hex(8, 4),
+        "9011880B1CBB65000001".into(),
+        "38A7".into(),
+        String::new(),
+        "0000".into(),
+    ]
+    .join("|")
+        + "\r";
+    let policy = CardPolicy { accept_clear_tracks: false, allow_chip_fallback: false };
+    let card = capture(&CardInput::magtek(raw), &policy, local_time().local().date_naive()).expect("SRED card");
+    let request = journalled(&link, 6_600, &card);
+    let payment = Payment { journalled: &request, card: &card.summary, card_data: &card.authorisation };
+    authorise(&rig.outbox, &link, payment, now).await.expect("approved");
+    let sale = &rig.lines("in", "0200")[0];
+    assert_eq!(sale["lengths"]["62"], 10 + 32, "KSN + encrypted track 2: {sale}");
+    assert!(sale["lengths"].get("35").is_none() && sale["lengths"].get("2").is_none(), "no clear card data: {sale}");
+    assert_eq!(field(sale, "mac"), "ok");
+}

@@ -32,7 +32,8 @@ fn a_sale_carries_the_profiles_fields_and_the_track_but_no_pan_unless_asked() {
         trace: Trace { batch: 3, trace: 123 },
         operator: &op,
     };
-    let m = sale(&request, false).expect("sale");
+    let clear = CardFields { send_pan: false, encrypted: 62 };
+    let m = sale(&request, clear).expect("sale");
     assert_eq!(m.mti.as_str(), "0200");
     let want = [
         (3, "000000"),
@@ -53,7 +54,27 @@ fn a_sale_carries_the_profiles_fields_and_the_track_but_no_pan_unless_asked() {
         (Some("POS00001"), Some("898440358120001"), Some("156"), Some("7  "))
     );
     assert!(!m.contains(2) && !m.contains(64), "no PAN unless send_pan; the MAC is the link's");
-    assert_eq!(sale(&request, true).expect("sale").digits(2), Some("6222020200112233446"));
+    assert_eq!(
+        sale(&request, CardFields { send_pan: true, ..clear }).expect("sale").digits(2),
+        Some("6222020200112233446")
+    );
+
+    // An encrypting reader's output: its KSN and encrypted track 2, untouched, in the binary
+    // field; no clear track or PAN anywhere.
+    let enc = ereceipt_core::card::AuthorisationData::Encrypted {
+        format: ereceipt_core::card::MAGTEK_FORMAT,
+        ksn: vec![0x90; 10],
+        ciphertext: vec![0xC7; 32],
+        track1_ciphertext: vec![0xA1; 64],
+        magneprint: vec![],
+        magneprint_status: String::new(),
+        device_serial: "B1CBB65090413AA".into(),
+    };
+    let m = sale(&AuthorisationRequest { card_data: &enc, ..request }, CardFields { send_pan: true, encrypted: 62 })
+        .expect("sale");
+    let field62 = m.bytes(62).expect("field 62");
+    assert_eq!((&field62[..10], &field62[10..]), (&[0x90u8; 10][..], &[0xC7u8; 32][..]));
+    assert!(!m.contains(35) && !m.contains(2));
 }
 
 #[test]
