@@ -150,9 +150,20 @@ impl TerminalSettings {
         match &self.host {
             None => Ok(std::sync::Arc::new(crate::host::SimulatedAuthoriser)),
             Some(h) => {
-                let config = h
-                    .config()
-                    .map_err(|detail| SettingsError::Invalid { path: tdir.join(TERMINAL_SETTINGS), detail })?;
+                let path = tdir.join(TERMINAL_SETTINGS);
+                let config = h.config().map_err(|detail| SettingsError::Invalid { path: path.clone(), detail })?;
+                // The master key decrypts every working key: like an SSH key, the file that
+                // holds it is the owner's alone.
+                if let Some(mode) = others_may_read(&path) {
+                    return Err(SettingsError::Invalid {
+                        detail: format!(
+                            "it holds the host's master key (host.master_key) and other users may read it \
+                             (mode {mode:o}): chmod 600 {}",
+                            path.display()
+                        ),
+                        path,
+                    });
+                }
                 Ok(std::sync::Arc::new(crate::host::Iso8583Authoriser::new(config)))
             }
         }
@@ -196,6 +207,13 @@ impl TerminalSettings {
         write_atomic(&path, text.as_bytes(), false)?;
         Ok(())
     }
+}
+
+/// The file's permission bits when group or others may read it.
+fn others_may_read(path: &Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+    (mode & 0o044 != 0).then_some(mode)
 }
 
 /// The zone a terminal's local time is in: what the slip prints, and what the host link sends

@@ -212,7 +212,9 @@ impl Iso8583Authoriser {
 
 impl Authoriser for Iso8583Authoriser {
     fn info(&self) -> AuthoriserInfo {
-        AuthoriserInfo { name: format!("ISO 8583 host {}", self.config.address), simulator: false }
+        // Not the address: the journal routes each reversal to the authoriser of the same name,
+        // and a host that moves to a new address must still get the reversals it is owed.
+        AuthoriserInfo { name: "ISO 8583 acquirer host".into(), simulator: false }
     }
 
     fn longest_wait(&self) -> Duration {

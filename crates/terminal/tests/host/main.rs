@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use ereceipt_core::card::{capture, CapturedCard, CardInput, CardPolicy};
 use ereceipt_core::model::{LocalTime, Money};
-use ereceipt_terminal::authorisation::{authorise, recover, Payment, Refusal};
+use ereceipt_terminal::authorisation::{authorise, recover, reverse_authorisation, Payment, Refusal, ReversalOutcome};
 use ereceipt_terminal::host::{AuthorisationError, Authoriser, HostSettings, Iso8583Authoriser};
 use ereceipt_terminal::outbox::{new_request_id, AuthorisationState, NewAuthorisation, Outbox, ReversalReason};
 use ereceipt_test_peers::iso_host::IsoHost;
@@ -314,4 +314,25 @@ async fn an_encrypting_readers_output_goes_to_the_host_as_it_came() {
     assert_eq!(sale["lengths"]["62"], 10 + 32, "KSN + encrypted track 2: {sale}");
     assert!(sale["lengths"].get("35").is_none() && sale["lengths"].get("2").is_none(), "no clear card data: {sale}");
     assert_eq!(field(sale, "mac"), "ok");
+}
+
+/// The cashier cancels an approved sale before its receipt: the void goes to the host as a
+/// reversal carrying the approval's code and reason 06, and the row ends `voided`.
+#[tokio::test]
+async fn a_cancelled_approval_is_reversed_with_its_authorisation_code() {
+    let rig = Rig::new(&[]).await;
+    let link = rig.link(|_| {});
+    let (id, answer) = rig.pay(&link, 7_700).await;
+    let approval = answer.expect("approved");
+    // A new process (new link, no keys; the host moved): the reversal still goes to it.
+    let moved = rig.link(|s| s.address = format!("localhost:{}", rig.host.port()));
+    let outcome = reverse_authorisation(&rig.outbox, &moved, &id, true, now).await.expect("reversal sent");
+    assert!(
+        matches!(outcome, ReversalOutcome::Reversed(ref r) if r.state == AuthorisationState::Voided),
+        "{outcome:?}"
+    );
+    let sent = rig.lines("in", "0400");
+    assert_eq!(sent.len(), 1);
+    assert_eq!((field(&sent[0], "38"), field(&sent[0], "39")), (approval.auth_code.as_str(), "06"));
+    assert_eq!(field(&rig.lines("out", "0410")[0], "39"), "00");
 }

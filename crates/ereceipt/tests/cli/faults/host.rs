@@ -74,6 +74,10 @@ fn terminal_killed_between_request_and_answer_reverses_it_at_the_next_start() {
         host.port()
     ));
     fs::write(&settings, toml).expect("write terminal.toml");
+    // It holds the master key now: readable by its owner only, or the UI refuses to start.
+    let refused = ereceipt([OsString::from("terminal"), "ui".into(), "--data-dir".into(), t.dir.clone().into()]);
+    refused.assert_exit(3).assert_error(&["host.master_key", "chmod 600"]);
+    fs::set_permissions(&settings, std::os::unix::fs::PermissionsExt::from_mode(0o600)).expect("chmod");
 
     let (ui, url) = start_ui(tmp.path(), &t);
     // reqwest wants a TLS provider even for plain HTTP.
