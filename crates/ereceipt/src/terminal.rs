@@ -212,7 +212,8 @@ pub async fn ui_app(dir: &Path, listen: SocketAddr, demo: bool) -> Result<UiApp>
         width: settings.slip_width,
         fonts: Arc::new(files::load_fonts(settings.font.as_deref())?),
         currency: settings.currency,
-        operator: "01".parse()?,
+        // The demo's cashier is signed in; elsewhere the cashier signs in on the page.
+        operator: if demo { Some("01".parse()?) } else { None },
         authoriser: settings.authoriser(dir)?,
         capture: CaptureConfig::default(),
         zone: settings.zone(dir)?,

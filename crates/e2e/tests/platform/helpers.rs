@@ -51,7 +51,7 @@ pub fn demo_ui(device: Device) -> ereceipt_terminal::ui::UiConfig {
         width: SlipWidth::W576,
         fonts: fonts(),
         currency: "CNY".parse().unwrap(),
-        operator: "01".parse().unwrap(),
+        operator: Some("01".parse().unwrap()),
         authoriser: Arc::new(ereceipt_terminal::ui::SimulatedAuthoriser),
         capture: ereceipt_core::signature::CaptureConfig::default(),
         zone: ereceipt_terminal::settings::TerminalZone::Iana("Asia/Shanghai".parse().unwrap()),

@@ -307,3 +307,42 @@ async fn an_approval_without_a_receipt_puts_an_alert_on_the_page_until_reversed(
     let _ = stop.send(());
     served.await.unwrap();
 }
+
+/// 签到 in the browser: a UI with nobody signed in opens on the sign-in screen; a bad number is
+/// refused with the server's reason; signing in reaches the keypad with the operator in the
+/// header (in both languages); signing out goes back to the sign-in screen.
+#[tokio::test]
+async fn a_cashier_signs_in_with_an_operator_number_before_the_keypad() {
+    let platform = TestPlatform::start(crate::helpers::Db::Sqlite).await;
+    let terminal = platform.terminal("T0000904").await;
+    let ui = UiApp::build(UiConfig { operator: None, ..demo_ui(terminal.device.clone()) }).await.unwrap();
+    let ui_url = ui.url();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = tokio::spawn(ui.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
+    let options = BrowserOptions { width: 360, height: 640, lang: Some("en-US".into()), ..BrowserOptions::default() };
+    let b = Browser::start(options).await.unwrap();
+    b.goto(&ui_url).await.unwrap();
+    b.wait_for("body[data-ready=true]", WAIT).await.unwrap();
+    b.wait_for_text("#operator-title", "Operator sign-in", WAIT).await.unwrap();
+    b.screenshot(screenshots().join("terminal-operator.png")).await.unwrap();
+    let visible = |id: &str| format!("return !document.getElementById('{id}').hidden;");
+    assert_eq!(b.execute(&visible("screen-amount"), vec![]).await.unwrap().as_bool(), Some(false), "no keypad yet");
+
+    b.fill("#operator", "0 2").await.unwrap();
+    b.click("#operator-sign-in").await.unwrap();
+    b.wait_for_text("#operator-error", "operator number", WAIT).await.unwrap();
+    b.fill("#operator", "02").await.unwrap();
+    b.click("#operator-sign-in").await.unwrap();
+    b.wait_for_text("#operator-line", "Operator 02", WAIT).await.unwrap();
+    assert_eq!(b.execute(&visible("screen-amount"), vec![]).await.unwrap().as_bool(), Some(true), "the keypad");
+    b.click("#lang-toggle").await.unwrap();
+    b.wait_for_text("#operator-line", "操作员 02", WAIT).await.unwrap();
+    b.click("#sign-out").await.unwrap();
+    b.wait_for_text("#operator-title", "操作员签到", WAIT).await.unwrap();
+    assert_eq!(b.execute(&visible("operator-line"), vec![]).await.unwrap().as_bool(), Some(false));
+    b.close().await.unwrap();
+    let _ = stop.send(());
+    served.await.unwrap();
+}

@@ -114,7 +114,7 @@ async fn a_production_terminal_refuses_the_simulator_and_clear_tracks() {
             width: SlipWidth::W384,
             fonts: fonts(),
             currency: "CNY".parse().expect("CNY"),
-            operator: "01".parse().expect("operator"),
+            operator: Some("01".parse().expect("operator")),
             authoriser,
             capture: CaptureConfig::default(),
             zone: crate::settings::TerminalZone::Iana(chrono_tz::Asia::Shanghai),
@@ -159,7 +159,7 @@ pub(super) fn config(device: Device, demo: bool) -> UiConfig {
         width: SlipWidth::W384,
         fonts: fonts(),
         currency: "CNY".parse().expect("CNY"),
-        operator: "01".parse().expect("operator"),
+        operator: Some("01".parse().expect("operator")),
         authoriser: Arc::new(SimulatedAuthoriser),
         // Short, so the test need not wait 2.5 s; the rule itself is the core's.
         capture: CaptureConfig { idle_ms: 300, ..CaptureConfig::default() },
@@ -562,4 +562,51 @@ async fn an_approval_without_a_receipt_survives_a_restart_and_raises_the_alert()
             assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()), "{file} holds {secret}");
         }
     }
+}
+
+/// 签到: without a signed-in operator no sale starts; the operator who signs in is on the
+/// receipt and in the journal; after sign-out, no sale again.
+#[tokio::test]
+async fn an_operator_signs_in_before_selling_and_is_named_on_the_receipt() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let device = enrolled(dir.path()).await;
+    let path = device.path("");
+    let app = UiApp::build(UiConfig { operator: None, ..config(device, false) }).await.expect("UI starts");
+    let host = app.local_addr().to_string();
+    let ui = Ui { path, tmp: Some(dir), app, host };
+    let (_, cfg) = ui.json(ui.get("/api/config")).await;
+    assert_eq!(cfg["operator"], Value::Null);
+    let (status, refused) = ui.json(ui.post("/api/sales", json!({"amount": "100"}))).await;
+    assert_eq!((status, refused["error"].as_str()), (StatusCode::CONFLICT, Some("sign_in_required")), "{refused}");
+
+    let (status, bad) = ui.json(ui.post("/api/operator", json!({"operator": "0 2"}))).await;
+    assert_eq!((status, bad["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("operator")), "{bad}");
+    let (status, signed) = ui.json(ui.post("/api/operator", json!({"operator": "02"}))).await;
+    assert_eq!((status, signed["operator"].as_str()), (StatusCode::OK, Some("02")), "{signed}");
+    let (_, cfg) = ui.json(ui.get("/api/config")).await;
+    assert_eq!(cfg["operator"], "02");
+
+    let (sale, _) = approved_sale(&ui, "2600").await;
+    let row = ui.app.state.uploader.outbox.open_authorisations().await.expect("journal");
+    assert_eq!(row[0].operator.as_deref(), Some("02"), "the journal names the operator");
+    ui.json(ui.post(&format!("/api/sales/{sale}/signature"), signed_batch())).await;
+    let (status, done) = ui
+        .json(ui.post(&format!("/api/sales/{sale}/complete"), json!({"channel": "pull", "to": "+85291234567"})))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    let receipt = done["receipt"].as_str().expect("receipt");
+    let entry = ui.app.state.uploader.outbox.entry(receipt).await.expect("outbox").expect("stored");
+    let record = ereceipt_core::encoding::decode_record(&entry.record).expect("record");
+    assert_eq!(record.transaction.operator.as_str(), "02", "the receipt names the operator");
+
+    let delete = Request::delete("/api/operator")
+        .header(header::HOST, &ui.host)
+        .header(header::ORIGIN, format!("http://{}", ui.host))
+        .header(TOKEN_HEADER, ui.app.state.guard.token())
+        .body(Body::empty())
+        .expect("req");
+    let (status, _) = ui.json(delete).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, refused) = ui.json(ui.post("/api/sales", json!({"amount": "100"}))).await;
+    assert_eq!((status, refused["error"].as_str()), (StatusCode::CONFLICT, Some("sign_in_required")), "{refused}");
 }

@@ -6,7 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::Utc;
-use ereceipt_core::model::Money;
+use ereceipt_core::model::{Money, OperatorId};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use zeroize::Zeroizing;
@@ -37,15 +37,15 @@ pub async fn card(
 ) -> Result<Json<Value>, UiError> {
     let request_id = new_request_id();
     // Claimed under the lock: a second card for the same sale is refused while this one is asked.
-    let amount = with_sale(&st, &id, |s| match (&s.card, &s.authorisation) {
+    let (amount, operator) = with_sale(&st, &id, |s| match (&s.card, &s.authorisation) {
         (Some(_), _) => Err(UiError::out_of_order("the card was already read for this sale", "本笔交易已读卡")),
         (None, Some(_)) => Err(UiError::out_of_order("the card is being authorised", "正在授权，请稍候")),
         (None, None) => {
             s.authorisation = Some(request_id.clone());
-            Ok(s.amount)
+            Ok((s.amount, s.operator.clone()))
         }
     })?;
-    let asked = authorise_card(&st, &id, &request_id, amount, form).await;
+    let asked = authorise_card(&st, &id, &request_id, (amount, operator), form).await;
     with_sale(&st, &id, |s| {
         match &asked {
             Ok((authorised, _)) => s.card = Some(authorised.clone()),
@@ -64,7 +64,7 @@ async fn authorise_card(
     st: &Shared,
     id: &str,
     request_id: &str,
-    amount: Money,
+    (amount, operator): (Money, OperatorId),
     form: CardForm,
 ) -> Result<(Authorised, Value), UiError> {
     let time = st.zone.local_time(Utc::now()).map_err(|e| UiError::internal(format!("clock: {e}")))?;
@@ -95,7 +95,7 @@ async fn authorise_card(
         merchant_id: st.terminal.merchant_id.clone(),
         authoriser: info.name.clone(),
         simulated: info.simulator,
-        operator: st.operator.clone(),
+        operator,
     };
     let payment = Payment { journalled: &journalled, card: &captured.summary, card_data: &captured.authorisation };
     let answer = authorisation::authorise(&st.uploader.outbox, st.authoriser.as_ref(), payment, now_ms).await;

@@ -11,6 +11,7 @@ mod card;
 mod delivery;
 mod error;
 mod guard;
+mod operator;
 mod sales;
 mod signing;
 mod status;
@@ -67,7 +68,9 @@ pub struct UiConfig {
     pub fonts: Arc<Fonts>,
     /// The currency amounts are keyed in.
     pub currency: Currency,
-    pub operator: OperatorId,
+    /// The operator signed in when the UI starts (the demo's); `None`: the cashier signs in
+    /// with an operator number first.
+    pub operator: Option<OperatorId>,
     pub authoriser: Arc<dyn Authoriser>,
     pub capture: CaptureConfig,
     /// The zone the slip's time is in (`terminal.toml`'s `time_zone`), not the machine's.
@@ -114,7 +117,8 @@ pub(crate) struct UiState {
     pub width: SlipWidth,
     pub fonts: Arc<Fonts>,
     pub currency: Currency,
-    pub operator: OperatorId,
+    /// The operator signed in now: every sale started is theirs.
+    pub operator: Mutex<Option<OperatorId>>,
     pub authoriser: Arc<dyn Authoriser>,
     pub capture: CaptureConfig,
     pub zone: TerminalZone,
@@ -175,7 +179,7 @@ impl UiApp {
             width: config.width,
             fonts: config.fonts,
             currency: config.currency,
-            operator: config.operator,
+            operator: Mutex::new(config.operator),
             authoriser: config.authoriser,
             capture: config.capture,
             zone: config.zone,
@@ -243,6 +247,7 @@ fn router(state: Shared) -> Router {
         .route("/", get(assets::index))
         .route("/assets/{name}", get(assets::asset))
         .route("/api/config", get(sales::config))
+        .route("/api/operator", post(operator::sign_in).delete(operator::sign_out))
         .route("/api/sales", post(sales::start))
         .route("/api/sales/{id}/card", post(card::card))
         .route("/api/sales/{id}/signature", post(sales::signature))

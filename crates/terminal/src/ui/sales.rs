@@ -9,7 +9,9 @@ use axum::http::StatusCode;
 use axum::Json;
 use chrono::Utc;
 use ereceipt_core::card::CardSummary;
-use ereceipt_core::model::{Authorisation, BatchNo, LocalTime, Money, Stan, Transaction, TransactionType, VoucherNo};
+use ereceipt_core::model::{
+    Authorisation, BatchNo, LocalTime, Money, OperatorId, Stan, Transaction, TransactionType, VoucherNo,
+};
 use ereceipt_core::signature::Signature;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -30,6 +32,8 @@ pub(super) const MAX_OPEN_SALES: usize = 8;
 pub(crate) struct SaleSession {
     started: Instant,
     pub(super) amount: Money,
+    /// Who started it: its receipt and journal row name them.
+    pub(super) operator: OperatorId,
     /// The journalled request of this sale while it is asked and once approved, until the
     /// receipt is made: while set, the sale is never dropped to make room.
     pub(super) authorisation: Option<String>,
@@ -98,6 +102,7 @@ pub async fn config(State(st): State<Shared>) -> Json<Value> {
         "idle_ms": st.capture.idle_ms,
         "authoriser": st.authoriser.info(),
         "test_cards": st.policy.accept_clear_tracks,
+        "operator": st.operator.lock().ok().and_then(|o| o.as_ref().map(|o| o.as_str().to_owned())),
     }))
 }
 
@@ -111,6 +116,7 @@ pub struct StartForm {
 /// Starts a sale for the amount keyed in.
 pub async fn start(State(st): State<Shared>, Json(form): Json<StartForm>) -> Result<Json<Value>, UiError> {
     let amount = amount::parse_amount(&form.amount, st.currency)?;
+    let operator = super::operator::current(&st)?;
     // Before any card is authorised: an outbox that does not know where its receipt ids and
     // chain continue (it was lost) would make receipts the platform refuses as duplicates.
     if let Err(e) = st.uploader.ensure_resume().await {
@@ -161,6 +167,7 @@ pub async fn start(State(st): State<Shared>, Json(form): Json<StartForm>) -> Res
         SaleSession {
             started: Instant::now(),
             amount,
+            operator,
             authorisation: None,
             card: None,
             signing,
@@ -228,7 +235,8 @@ pub async fn complete(
             .signature(now_ms())
             .ok_or_else(|| UiError::out_of_order("the cardholder has not finished signing", "持卡人尚未完成签名"))?;
         s.completing = true;
-        Ok(Ok(Approved { amount: s.amount, card, approval, time, trace, signature, request_id }))
+        let operator = s.operator.clone();
+        Ok(Ok(Approved { amount: s.amount, operator, card, approval, time, trace, signature, request_id }))
     })?;
     let approved = match taken {
         Ok(parts) => parts,
@@ -255,6 +263,7 @@ pub async fn complete(
 /// An approved, signed sale, taken for its receipt.
 struct Approved {
     amount: Money,
+    operator: OperatorId,
     card: CardSummary,
     approval: Approval,
     time: LocalTime,
@@ -277,7 +286,7 @@ async fn make_receipt(st: &Shared, sale: Approved, delivery: String) -> Result<S
         time: sale.time,
         auth_code: sale.approval.auth_code,
         rrn: sale.approval.rrn,
-        operator: st.operator.clone(),
+        operator: sale.operator,
         card: sale.card,
         // Signed into the record, printed on the slip: a simulator's approval is no payment.
         authorisation: if st.authoriser.info().simulator { Authorisation::Simulated } else { Authorisation::Host },

@@ -83,6 +83,10 @@ fn terminal_killed_between_request_and_answer_reverses_it_at_the_next_start() {
     // reqwest wants a TLS provider even for plain HTTP.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let http = reqwest::Client::new();
+    // 签到: the cashier signs in (the host is told, and hands out the working keys).
+    let signed =
+        rt.block_on(async { post(&http, &url, "/api/operator", json!({"operator": "01"})).await.expect("sign in") });
+    assert!(signed.status().is_success(), "{}", signed.status());
     // …98: the host reads the sale and never answers.
     let sale: Value = rt.block_on(async {
         post(&http, &url, "/api/sales", json!({"amount": "10098"})).await.expect("start").json().await.expect("json")

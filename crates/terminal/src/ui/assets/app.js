@@ -44,6 +44,7 @@
     if (sale && sale.receipt) renderStatus(sale.status);
     renderOutbox();
     renderAuthorisations();
+    renderOperator();
   }
 
   function message(err) {
@@ -78,10 +79,40 @@
     if (screen === "result" && name !== "result") stopStatusPolling();
     screen = name;
     document.querySelectorAll(".screen").forEach((s) => { s.hidden = s.id !== "screen-" + name; });
+    renderOperator();
     const title = document.querySelector("#screen-" + name + " h1");
     if (title) title.focus();
     if (name === "sign") sizePad();
+    if (name === "operator") $("operator").focus();
   }
+
+  // ---- operator sign-in (签到) and sign-out (签退) ---------------------------------------
+  function renderOperator() {
+    const op = config && config.operator;
+    $("operator-line").hidden = !op;
+    if (op) $("operator-line").textContent = t("operator_line", { op });
+    // Signing out is for between sales.
+    $("sign-out").hidden = !op || !(screen === "amount" || screen === "result");
+  }
+  function needSignIn(err) {
+    if (config) config.operator = null;
+    showError("operator-error", err);
+    show("operator");
+  }
+  $("operator-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    showError("operator-error", null);
+    try {
+      const r = await api("POST", "/api/operator", { operator: $("operator").value.trim() });
+      config.operator = r.operator;
+      digits = ""; renderAmount(); show("amount");
+    } catch (err) { showError("operator-error", err); }
+  });
+  $("sign-out").addEventListener("click", async () => {
+    try { await api("DELETE", "/api/operator"); } catch (_) { /* signed out here either way */ }
+    sale = null; digits = ""; renderAmount(); $("operator").value = "";
+    needSignIn(null);
+  });
 
   // ---- amount -------------------------------------------------------------------------
   let digits = "";
@@ -108,7 +139,10 @@
       $("swipe-status").textContent = t("swipe_waiting");
       showError("swipe-error", null);
       show("swipe");
-    } catch (e) { showError("amount-error", e); }
+    } catch (e) {
+      if (e && e.error === "sign_in_required") { needSignIn(e); return; }
+      showError("amount-error", e);
+    }
   }
   document.querySelectorAll("[data-key]").forEach((b) => b.addEventListener("click", () => key(b.dataset.key)));
   $("amount-clear").addEventListener("click", () => { digits = ""; renderAmount(); });
@@ -459,7 +493,7 @@
     } catch (e) { showError("amount-error", e); }
     await checkOutbox();
     renderAmount();
-    show("amount");
+    show(config && !config.operator ? "operator" : "amount");
     document.body.dataset.ready = "true";
   })();
 })();

@@ -4,6 +4,12 @@
 window.EReceiptText = {
   en: {
     lang_button: "中文",
+    operator_title: "Operator sign-in",
+    operator_label: "Operator number",
+    operator_hint: "The operator number your acquirer gave you (1 to 4 letters or digits). Signing in also signs the terminal in to the acquirer.",
+    sign_in: "Sign in",
+    sign_out: "Sign out",
+    operator_line: "Operator {op}",
     demo_banner: "DEMO · test cards · simulated acquirer",
     amount_title: "Amount",
     key_back: "Delete",
@@ -65,6 +71,12 @@ window.EReceiptText = {
   },
   zh: {
     lang_button: "EN",
+    operator_title: "操作员签到",
+    operator_label: "操作员号",
+    operator_hint: "请输入收单机构分配的操作员号（1至4位字母或数字）。签到时终端同时向收单机构签到。",
+    sign_in: "签到",
+    sign_out: "签退",
+    operator_line: "操作员 {op}",
     demo_banner: "演示模式 · 测试卡 · 模拟收单",
     amount_title: "金额",
     key_back: "删除",
