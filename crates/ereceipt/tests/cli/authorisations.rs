@@ -52,6 +52,8 @@ fn request(minor: u64, authoriser: &str, simulated: bool) -> NewAuthorisation {
 fn authorisations_without_a_receipt_are_listed_and_reversed() {
     let tmp = TempDir::new().expect("temp dir");
     let dir = tmp.path();
+    // Every terminal directory has its settings; without a [host] table they name the simulator.
+    std::fs::write(dir.join("terminal.toml"), "").expect("terminal.toml");
     let quiet = authorisations(dir, &[]);
     quiet.assert_ok();
     assert!(quiet.stdout.contains("no authorisation needs attention"), "{quiet}");
