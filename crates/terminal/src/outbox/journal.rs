@@ -258,6 +258,14 @@ impl TryFrom<Row> for AuthorisationRecord {
     }
 }
 
+/// How a `requested` authorisation was answered, other than by an approval.
+#[derive(Clone, Copy)]
+enum Answered {
+    Declined,
+    Failed,
+    Unreadable,
+}
+
 fn short(text: &str) -> String {
     text.chars().take(MAX_ERROR_CHARS).collect()
 }
@@ -321,46 +329,33 @@ impl Outbox {
 
     /// Records the decline of a `requested` authorisation, with its code and text.
     pub async fn authorisation_declined(&self, request_id: &str, answer: &str, now_ms: i64) -> Result<(), OutboxError> {
-        let done = sqlx::query(
-            "UPDATE authorisations SET state = 'declined', answer = ?1, updated_at = ?2 \
-             WHERE request_id = ?3 AND state = 'requested'",
-        )
-        .bind(short(answer))
-        .bind(now_ms)
-        .bind(request_id)
-        .execute(&self.pool)
-        .await?;
-        self.changed(request_id, done.rows_affected(), "declined").await
+        self.answered(request_id, Answered::Declined, answer, now_ms).await
     }
 
     /// Records that a `requested` authorisation never reached the acquirer (no connection, a card
     /// this link cannot send): nothing is held, so nothing is reversed.
     pub async fn authorisation_failed(&self, request_id: &str, why: &str, now_ms: i64) -> Result<(), OutboxError> {
-        let done = sqlx::query(
-            "UPDATE authorisations SET state = 'failed', answer = ?1, updated_at = ?2 \
-             WHERE request_id = ?3 AND state = 'requested'",
-        )
-        .bind(short(why))
-        .bind(now_ms)
-        .bind(request_id)
-        .execute(&self.pool)
-        .await?;
-        self.changed(request_id, done.rows_affected(), "failed").await
+        self.answered(request_id, Answered::Failed, why, now_ms).await
     }
 
     /// Records that a `requested` authorisation got an answer that cannot be trusted: it is
     /// `reversing` (reason `bad_answer`, no attempt yet) before the reversal is sent.
     pub async fn authorisation_unreadable(&self, request_id: &str, why: &str, now_ms: i64) -> Result<(), OutboxError> {
-        let done = sqlx::query(
-            "UPDATE authorisations SET state = 'reversing', reversal = 'bad_answer', answer = ?1, updated_at = ?2 \
-             WHERE request_id = ?3 AND state = 'requested'",
-        )
-        .bind(short(why))
-        .bind(now_ms)
-        .bind(request_id)
-        .execute(&self.pool)
-        .await?;
-        self.changed(request_id, done.rows_affected(), "reversing").await
+        self.answered(request_id, Answered::Unreadable, why, now_ms).await
+    }
+
+    /// Moves a `requested` row to the end `how` names, keeping `text` as its answer.
+    async fn answered(&self, request_id: &str, how: Answered, text: &str, now_ms: i64) -> Result<(), OutboxError> {
+        let (set, to) = match how {
+            Answered::Declined => ("state = 'declined'", "declined"),
+            Answered::Failed => ("state = 'failed'", "failed"),
+            Answered::Unreadable => ("state = 'reversing', reversal = 'bad_answer'", "reversing"),
+        };
+        let sql = format!(
+            "UPDATE authorisations SET {set}, answer = ?1, updated_at = ?2 WHERE request_id = ?3 AND state = 'requested'"
+        );
+        let done = sqlx::query(&sql).bind(short(text)).bind(now_ms).bind(request_id).execute(&self.pool).await?;
+        self.changed(request_id, done.rows_affected(), to).await
     }
 
     /// Starts a reversal attempt and persists it before anything is sent: a `requested` row is
