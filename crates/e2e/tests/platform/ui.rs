@@ -32,6 +32,34 @@ fn wave(x0: f64, width: f64) -> Vec<(f64, f64)> {
     (0..=40).map(|i| (x0 + width * f64::from(i) / 40.0, 100.0 + 45.0 * (f64::from(i) * 0.45).sin())).collect()
 }
 
+/// A touch UI served on loopback with a phone-sized Chromium (360×640, English) to drive it.
+struct OpenUi {
+    browser: Browser,
+    url: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    served: tokio::task::JoinHandle<()>,
+}
+
+async fn open_ui(config: UiConfig) -> OpenUi {
+    let ui = UiApp::build(config).await.unwrap();
+    let url = ui.url();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = tokio::spawn(ui.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
+    let options = BrowserOptions { width: 360, height: 640, lang: Some("en-US".into()), ..BrowserOptions::default() };
+    OpenUi { browser: Browser::start(options).await.unwrap(), url, stop, served }
+}
+
+impl OpenUi {
+    /// Closes the browser, then stops the UI and waits until it has.
+    async fn finish(self) {
+        self.browser.close().await.unwrap();
+        let _ = self.stop.send(());
+        self.served.await.unwrap();
+    }
+}
+
 /// Keys in an amount (on the keypad with `shots`, else on the keyboard), swipes the test card as
 /// a wedge reader types it, signs, and waits for the server to finish the signature; `shots`
 /// also saves the screenshots.
@@ -93,15 +121,8 @@ async fn a_cashier_sells_in_the_browser_and_the_customer_gets_an_authentic_recei
     })
     .await;
     let terminal = platform.terminal("T0000901").await;
-    let ui = UiApp::build(demo_ui(terminal.device.clone())).await.unwrap();
-    let ui_url = ui.url();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let served = tokio::spawn(ui.run_until_stopped(async {
-        let _ = stopped.await;
-    }));
-
-    let options = BrowserOptions { width: 360, height: 640, lang: Some("en-US".into()), ..BrowserOptions::default() };
-    let b = Browser::start(options).await.unwrap();
+    let ui = open_ui(demo_ui(terminal.device.clone())).await;
+    let (b, ui_url) = (&ui.browser, ui.url.clone());
     sell_and_sign(&b, &ui_url, "12850", true).await;
     let shot = |name: &str| screenshots().join(format!("terminal-{name}.png"));
 
@@ -164,7 +185,6 @@ async fn a_cashier_sells_in_the_browser_and_the_customer_gets_an_authentic_recei
     b.click("#send").await.unwrap();
     b.wait_for_text("#result-state", "ready to download", WAIT).await.unwrap();
     let pull_id = b.text("#result-id").await.unwrap();
-    b.close().await.unwrap();
 
     let http = platform.anonymous_client();
     let url = |p: &str| format!("{}{p}", platform.url);
@@ -195,8 +215,7 @@ async fn a_cashier_sells_in_the_browser_and_the_customer_gets_an_authentic_recei
         .unwrap();
     assert_eq!(verify_image(&image, &platform.ca_der()).verdict, Verdict::Authentic);
 
-    let _ = stop.send(());
-    served.await.unwrap();
+    ui.finish().await;
 }
 
 /// A receipt the platform refused keeps a visible alert on the page (security review H1): the
@@ -209,15 +228,8 @@ async fn a_refused_receipt_puts_an_alert_on_the_page() {
     let why = "platform refused (409, conflict): a different receipt is already stored as ".to_owned() + &refused;
     // What the uploader does with a 409: park the receipt for good.
     terminal.uploader.outbox.mark_failed(&refused, &why, true, 0).await.unwrap();
-    let ui = UiApp::build(demo_ui(terminal.device.clone())).await.unwrap();
-    let ui_url = ui.url();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let served = tokio::spawn(ui.run_until_stopped(async {
-        let _ = stopped.await;
-    }));
-
-    let options = BrowserOptions { width: 360, height: 640, lang: Some("en-US".into()), ..BrowserOptions::default() };
-    let b = Browser::start(options).await.unwrap();
+    let ui = open_ui(demo_ui(terminal.device.clone())).await;
+    let (b, ui_url) = (&ui.browser, ui.url.clone());
     b.goto(&ui_url).await.unwrap();
     b.wait_for("body[data-ready=true]", WAIT).await.unwrap();
     b.wait_for("#refused-alert:not([hidden])", WAIT).await.unwrap();
@@ -230,9 +242,7 @@ async fn a_refused_receipt_puts_an_alert_on_the_page() {
     b.screenshot(screenshots().join("terminal-refused.png")).await.unwrap();
     b.click("#lang-toggle").await.unwrap();
     b.wait_for_text("#refused-title", "被平台拒收", WAIT).await.unwrap();
-    b.close().await.unwrap();
-    let _ = stop.send(());
-    served.await.unwrap();
+    ui.finish().await;
 }
 
 /// Security review L4, as the cashier sees it: a card payment approved by the acquirer whose
@@ -264,15 +274,8 @@ async fn an_approval_without_a_receipt_puts_an_alert_on_the_page_until_reversed(
         .authorisation_approved(&request_id, &"A1B2C3".parse().unwrap(), &"123456789012".parse().unwrap(), 2_000)
         .await
         .unwrap();
-    let ui = UiApp::build(demo_ui(terminal.device.clone())).await.unwrap();
-    let ui_url = ui.url();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let served = tokio::spawn(ui.run_until_stopped(async {
-        let _ = stopped.await;
-    }));
-
-    let options = BrowserOptions { width: 360, height: 640, lang: Some("en-US".into()), ..BrowserOptions::default() };
-    let b = Browser::start(options).await.unwrap();
+    let ui = open_ui(demo_ui(terminal.device.clone())).await;
+    let (b, ui_url) = (&ui.browser, ui.url.clone());
     b.goto(&ui_url).await.unwrap();
     b.wait_for("body[data-ready=true]", WAIT).await.unwrap();
     b.wait_for("#authorisation-alert:not([hidden])", WAIT).await.unwrap();
@@ -303,9 +306,7 @@ async fn an_approval_without_a_receipt_puts_an_alert_on_the_page_until_reversed(
         assert!(Instant::now() < deadline, "the alert stays after the reversal");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    b.close().await.unwrap();
-    let _ = stop.send(());
-    served.await.unwrap();
+    ui.finish().await;
 }
 
 /// 签到 in the browser: a UI with nobody signed in opens on the sign-in screen; a bad number is
@@ -315,14 +316,8 @@ async fn an_approval_without_a_receipt_puts_an_alert_on_the_page_until_reversed(
 async fn a_cashier_signs_in_with_an_operator_number_before_the_keypad() {
     let platform = TestPlatform::start(crate::helpers::Db::Sqlite).await;
     let terminal = platform.terminal("T0000904").await;
-    let ui = UiApp::build(UiConfig { operator: None, ..demo_ui(terminal.device.clone()) }).await.unwrap();
-    let ui_url = ui.url();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let served = tokio::spawn(ui.run_until_stopped(async {
-        let _ = stopped.await;
-    }));
-    let options = BrowserOptions { width: 360, height: 640, lang: Some("en-US".into()), ..BrowserOptions::default() };
-    let b = Browser::start(options).await.unwrap();
+    let ui = open_ui(UiConfig { operator: None, ..demo_ui(terminal.device.clone()) }).await;
+    let (b, ui_url) = (&ui.browser, ui.url.clone());
     b.goto(&ui_url).await.unwrap();
     b.wait_for("body[data-ready=true]", WAIT).await.unwrap();
     b.wait_for_text("#operator-title", "Operator sign-in", WAIT).await.unwrap();
@@ -342,7 +337,5 @@ async fn a_cashier_signs_in_with_an_operator_number_before_the_keypad() {
     b.click("#sign-out").await.unwrap();
     b.wait_for_text("#operator-title", "操作员签到", WAIT).await.unwrap();
     assert_eq!(b.execute(&visible("operator-line"), vec![]).await.unwrap().as_bool(), Some(false));
-    b.close().await.unwrap();
-    let _ = stop.send(());
-    served.await.unwrap();
+    ui.finish().await;
 }
