@@ -80,6 +80,10 @@ impl From<sqlx::migrate::MigrateError> for OutboxError {
 #[derive(Clone, Debug)]
 pub struct Outbox {
     pool: SqlitePool,
+    /// Queues this process's journal writers: SQLite lets one write at a time, and a writer
+    /// that finds the lock taken sleeps in its busy handler (1 ms up to 100 ms at a go), so
+    /// several sales in flight waited far longer than their writes take.
+    journal_writer: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Outbox {
@@ -102,7 +106,7 @@ impl Outbox {
         // Other parts of the terminal may keep their own tables (and migrations) in this file.
         migrator.set_ignore_missing(true);
         migrator.run(&pool).await?;
-        Ok(Outbox { pool })
+        Ok(Outbox { pool, journal_writer: Default::default() })
     }
 
     /// Waits for open connections to finish and closes them. Dropping the handle is also safe:

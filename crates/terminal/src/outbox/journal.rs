@@ -280,6 +280,7 @@ impl Outbox {
         }
         let minor = i64::try_from(a.amount.minor())
             .map_err(|_| OutboxError::Invalid(format!("amount {} is too large", a.amount)))?;
+        let _queued = self.journal_writer.lock().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let trace = allocate_in(&mut tx).await?;
         sqlx::query(
@@ -314,6 +315,7 @@ impl Outbox {
         rrn: &Rrn,
         now_ms: i64,
     ) -> Result<(), OutboxError> {
+        let queued = self.journal_writer.lock().await;
         let done = sqlx::query(
             "UPDATE authorisations SET state = 'approved', auth_code = ?1, rrn = ?2, updated_at = ?3 \
              WHERE request_id = ?4 AND state = 'requested'",
@@ -324,6 +326,7 @@ impl Outbox {
         .bind(request_id)
         .execute(&self.pool)
         .await?;
+        drop(queued);
         self.changed(request_id, done.rows_affected(), "approved").await
     }
 
@@ -354,7 +357,9 @@ impl Outbox {
         let sql = format!(
             "UPDATE authorisations SET {set}, answer = ?1, updated_at = ?2 WHERE request_id = ?3 AND state = 'requested'"
         );
+        let queued = self.journal_writer.lock().await;
         let done = sqlx::query(&sql).bind(short(text)).bind(now_ms).bind(request_id).execute(&self.pool).await?;
+        drop(queued);
         self.changed(request_id, done.rows_affected(), to).await
     }
 
