@@ -80,10 +80,11 @@ impl From<sqlx::migrate::MigrateError> for OutboxError {
 #[derive(Clone, Debug)]
 pub struct Outbox {
     pool: SqlitePool,
-    /// Queues this process's journal writers: SQLite lets one write at a time, and a writer
-    /// that finds the lock taken sleeps in its busy handler (1 ms up to 100 ms at a go), so
-    /// several sales in flight waited far longer than their writes take.
-    journal_writer: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// Queues this process's writers (sales, the journal, the uploader): SQLite lets one write
+    /// at a time, and a writer that finds the lock taken sleeps in its busy handler (1 ms up to
+    /// 100 ms at a go), so writers in flight waited far longer than their writes take. Another
+    /// process (the CLI) still meets the busy handler, as before.
+    writer: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Outbox {
@@ -106,7 +107,7 @@ impl Outbox {
         // Other parts of the terminal may keep their own tables (and migrations) in this file.
         migrator.set_ignore_missing(true);
         migrator.run(&pool).await?;
-        Ok(Outbox { pool, journal_writer: Default::default() })
+        Ok(Outbox { pool, writer: Default::default() })
     }
 
     /// Waits for open connections to finish and closes them. Dropping the handle is also safe:
@@ -137,6 +138,7 @@ impl Outbox {
     /// `approved` (reversed meanwhile, or already completed) is [`OutboxError::Authorisation`],
     /// and nothing is stored.
     pub async fn store_sale(&self, r: &NewEntry, authorisation: Option<&str>, now_ms: i64) -> Result<(), OutboxError> {
+        let _queued = self.writer.lock().await;
         check_new(r)?;
         let sequence = db_sequence(r.sequence)?;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
@@ -210,6 +212,7 @@ impl Outbox {
         if ack.is_empty() {
             return Err(OutboxError::Invalid("an empty acknowledgement".into()));
         }
+        let queued = self.writer.lock().await;
         let done = sqlx::query(
             "UPDATE outbox_entries SET state = 'acked', ack = ?1, acked_at = ?2, \
              delivery = CASE WHEN instr(delivery, ':') > 0 THEN substr(delivery, 1, instr(delivery, ':') - 1) \
@@ -221,6 +224,8 @@ impl Outbox {
         .bind(receipt_id)
         .execute(&self.pool)
         .await?;
+        // Released before prune_images, which queues for it again.
+        drop(queued);
         if done.rows_affected() == 0 {
             // Either acknowledged before (fine) or unknown.
             self.state_of(receipt_id).await?;
@@ -243,6 +248,7 @@ impl Outbox {
         permanent: bool,
         now_ms: i64,
     ) -> Result<(), OutboxError> {
+        let _queued = self.writer.lock().await;
         let error: String = error.chars().take(MAX_ERROR_CHARS).collect();
         // IMMEDIATE takes the write lock up front, so the attempts read here are the ones updated.
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
@@ -281,6 +287,7 @@ impl Outbox {
     /// back). Returns how many receipts are pending. Refused receipts stay refused; the attempt
     /// count is kept, so a receipt that fails again backs off from where it was.
     pub async fn retry_now(&self, now_ms: i64) -> Result<u64, OutboxError> {
+        let _queued = self.writer.lock().await;
         let done =
             sqlx::query("UPDATE outbox_entries SET next_attempt_at = MIN(next_attempt_at, ?1) WHERE state = 'pending'")
                 .bind(now_ms)
@@ -344,6 +351,7 @@ impl Outbox {
     /// Drops the images of receipts acknowledged more than [`IMAGE_RETENTION_MS`] before
     /// `now_ms` (the record, its hash and the acknowledgement are kept). Returns how many.
     pub async fn prune_images(&self, now_ms: i64) -> Result<u64, OutboxError> {
+        let _queued = self.writer.lock().await;
         let done = sqlx::query(
             "UPDATE outbox_entries SET png = NULL \
              WHERE state = 'acked' AND png IS NOT NULL AND acked_at < ?1",

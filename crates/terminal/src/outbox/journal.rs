@@ -280,7 +280,7 @@ impl Outbox {
         }
         let minor = i64::try_from(a.amount.minor())
             .map_err(|_| OutboxError::Invalid(format!("amount {} is too large", a.amount)))?;
-        let _queued = self.journal_writer.lock().await;
+        let _queued = self.writer.lock().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let trace = allocate_in(&mut tx).await?;
         sqlx::query(
@@ -315,7 +315,7 @@ impl Outbox {
         rrn: &Rrn,
         now_ms: i64,
     ) -> Result<(), OutboxError> {
-        let queued = self.journal_writer.lock().await;
+        let queued = self.writer.lock().await;
         let done = sqlx::query(
             "UPDATE authorisations SET state = 'approved', auth_code = ?1, rrn = ?2, updated_at = ?3 \
              WHERE request_id = ?4 AND state = 'requested'",
@@ -357,7 +357,7 @@ impl Outbox {
         let sql = format!(
             "UPDATE authorisations SET {set}, answer = ?1, updated_at = ?2 WHERE request_id = ?3 AND state = 'requested'"
         );
-        let queued = self.journal_writer.lock().await;
+        let queued = self.writer.lock().await;
         let done = sqlx::query(&sql).bind(short(text)).bind(now_ms).bind(request_id).execute(&self.pool).await?;
         drop(queued);
         self.changed(request_id, done.rows_affected(), to).await
@@ -374,6 +374,7 @@ impl Outbox {
         cancelled: bool,
         now_ms: i64,
     ) -> Result<AuthorisationRecord, OutboxError> {
+        let _queued = self.writer.lock().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let row = record_in(&mut tx, request_id).await?;
         let reason = match (row.state, row.reversal) {
@@ -410,6 +411,7 @@ impl Outbox {
         ack: &str,
         now_ms: i64,
     ) -> Result<AuthorisationRecord, OutboxError> {
+        let _queued = self.writer.lock().await;
         if ack.is_empty() {
             return Err(OutboxError::Invalid("an empty reversal acknowledgement".into()));
         }
@@ -434,6 +436,7 @@ impl Outbox {
         error: &str,
         now_ms: i64,
     ) -> Result<(), OutboxError> {
+        let _queued = self.writer.lock().await;
         let done = sqlx::query(
             "UPDATE authorisations SET answer = ?1, updated_at = ?2 WHERE request_id = ?3 AND state = 'reversing'",
         )

@@ -73,6 +73,7 @@ impl Outbox {
     /// Keeps where this enrolment's receipts continue (replacing an earlier point). Call it
     /// before the first sale of an enrolment; [`Outbox::next_link`] then never goes below it.
     pub async fn set_resume(&self, point: &ResumePoint, now_ms: i64) -> Result<(), OutboxError> {
+        let _queued = self.writer.lock().await;
         let r = Resume::try_from(point)?;
         sqlx::query(
             "INSERT INTO outbox_resume (id, batch, last_serial, sequence, record_hash, fetched_at) \

@@ -30,6 +30,7 @@ impl Trace {
 impl Outbox {
     /// Hands out the next trace, for a message that has no journal row (the host sign-in).
     pub async fn allocate_trace(&self) -> Result<Trace, OutboxError> {
+        let _queued = self.writer.lock().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let trace = allocate_in(&mut tx).await?;
         tx.commit().await?;
