@@ -3,14 +3,12 @@
 
 use std::ffi::OsStr;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::smtp::venv_python;
+use crate::smtp::start_script;
 
 /// A running `iso_host.py`; killed on drop. Its journal lives in a temporary folder of its own.
 pub struct IsoHost {
@@ -25,23 +23,11 @@ impl IsoHost {
     /// it prints only once bound, so no polling or sleeping is needed.
     pub async fn start(args: &[&OsStr]) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/iso_host.py");
-        let mut child = tokio::process::Command::new(venv_python())
-            .arg(script)
-            .args(["--port", "0", "--journal"])
-            .arg(dir.path().join("host.jsonl"))
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let line = tokio::time::timeout(Duration::from_secs(60), BufReader::new(stdout).lines().next_line())
-            .await
-            .expect("iso_host.py starts within a minute")
-            .unwrap()
-            .expect("iso_host.py prints its port");
+        let journal = dir.path().join("host.jsonl");
+        let mut script_args: Vec<&OsStr> =
+            vec!["--port".as_ref(), "0".as_ref(), "--journal".as_ref(), journal.as_os_str()];
+        script_args.extend_from_slice(args);
+        let (child, line) = start_script("iso_host.py", &script_args).await;
         let port = line.strip_prefix("LISTENING ").and_then(|p| p.trim().parse().ok());
         Self { _child: child, port: port.unwrap_or_else(|| panic!("iso_host.py said {line:?}")), dir }
     }
@@ -138,8 +124,8 @@ mod tests {
     /// workspace's tests run it.
     #[test]
     fn iso_host_selftest_passes() {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/iso_host_selftest.py");
-        let out = std::process::Command::new(venv_python()).arg(script).output().unwrap();
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/iso_host_selftest.py");
+        let out = std::process::Command::new(crate::smtp::venv_python()).arg(script).output().unwrap();
         assert!(
             out.status.success(),
             "iso_host_selftest.py failed:\n{}{}",

@@ -79,23 +79,9 @@ impl SmtpServer {
     /// bound, so no polling or sleeping is needed).
     pub async fn start(args: &[&OsStr]) -> Self {
         let maildir = tempfile::tempdir().unwrap();
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/smtp_server.py");
-        let mut child = tokio::process::Command::new(venv_python())
-            .arg(script)
-            .arg("--maildir")
-            .arg(maildir.path())
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let line = tokio::time::timeout(Duration::from_secs(60), BufReader::new(stdout).lines().next_line())
-            .await
-            .expect("smtp_server.py starts within a minute")
-            .unwrap()
-            .expect("smtp_server.py prints its port");
+        let mut script_args: Vec<&OsStr> = vec!["--maildir".as_ref(), maildir.path().as_os_str()];
+        script_args.extend_from_slice(args);
+        let (child, line) = start_script("smtp_server.py", &script_args).await;
         Self { _child: child, port: line.trim().parse().unwrap(), maildir }
     }
 
@@ -125,4 +111,25 @@ impl SmtpServer {
     pub fn held(&self) -> usize {
         self.files("held").len()
     }
+}
+
+/// Runs `src/NAME` with the venv's python and `args`, and returns it with the first line it
+/// prints (the peers print their port only once bound, so nobody polls or sleeps). Killed on drop.
+pub(crate) async fn start_script(name: &str, args: &[&OsStr]) -> (tokio::process::Child, String) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("src").join(name);
+    let mut child = tokio::process::Command::new(venv_python())
+        .arg(script)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let line = tokio::time::timeout(Duration::from_secs(60), BufReader::new(stdout).lines().next_line())
+        .await
+        .unwrap_or_else(|_| panic!("{name} starts within a minute"))
+        .unwrap()
+        .unwrap_or_else(|| panic!("{name} prints its port"));
+    (child, line)
 }
