@@ -2,16 +2,12 @@
 //! platform's registration, carried in its certificate; a production terminal's clear-track or
 //! simulated receipts are refused at ingest, and its settings file cannot turn clear tracks on.
 
-use std::sync::Arc;
-
 use chrono::Utc;
 use ereceipt_core::identity::TerminalMode;
 use ereceipt_core::model::Authorisation;
-use ereceipt_core::render::slip::SlipWidth;
-use ereceipt_core::signature::CaptureConfig;
 use ereceipt_terminal::settings::{SettingsError, TerminalSettings, TERMINAL_SETTINGS};
 use ereceipt_terminal::sync::Step;
-use ereceipt_terminal::ui::{SimulatedAuthoriser, UiApp, UiConfig, UiStartError};
+use ereceipt_terminal::ui::{UiApp, UiStartError};
 
 use crate::helpers::{demo_ui, Db, TestPlatform, TestTerminal};
 

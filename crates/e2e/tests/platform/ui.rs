@@ -5,12 +5,8 @@
 //! sale made the same way is listed through the pull login. Saves the README's screenshots (see `helpers::screenshot_dir`).
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ereceipt_core::card::CardPolicy;
-use ereceipt_core::render::slip::SlipWidth;
-use ereceipt_core::signature::CaptureConfig;
 use ereceipt_core::verify::{verify_image, Verdict};
 use ereceipt_platform::infra::delivery::email::{SmtpSettings, TlsMode};
 use ereceipt_terminal::ui::{SimulatedAuthoriser, UiApp, UiConfig, TEST_CARD_PAN};
@@ -123,7 +119,7 @@ async fn a_cashier_sells_in_the_browser_and_the_customer_gets_an_authentic_recei
     let terminal = platform.terminal("T0000901").await;
     let ui = open_ui(demo_ui(terminal.device.clone())).await;
     let (b, ui_url) = (&ui.browser, ui.url.clone());
-    sell_and_sign(&b, &ui_url, "12850", true).await;
+    sell_and_sign(b, &ui_url, "12850", true).await;
     let shot = |name: &str| screenshots().join(format!("terminal-{name}.png"));
 
     // Delivery choice: a wrong address is named inline, in the CLI's words.
@@ -179,7 +175,7 @@ async fn a_cashier_sells_in_the_browser_and_the_customer_gets_an_authentic_recei
 
     // A second sale in the browser, this time "download later": a login code by SMS, then the
     // customer finds it (and only it: the email receipt went to an address, not this number).
-    sell_and_sign(&b, &ui_url, "12850", false).await;
+    sell_and_sign(b, &ui_url, "12850", false).await;
     b.click("input[name=channel][value=pull]").await.unwrap();
     b.fill("#recipient", "+86 137 0013 7000").await.unwrap();
     b.click("#send").await.unwrap();
