@@ -292,6 +292,7 @@ fn decode_transaction(v: &Value, version: u64) -> Result<Transaction, EncodingEr
         operator: m.text(10, "transaction.operator")?.parse()?,
         card,
         authorisation,
+        original: None,
     })
 }
 

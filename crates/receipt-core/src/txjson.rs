@@ -89,6 +89,7 @@ pub fn parse_transaction(json: &str, policy: &CardPolicy) -> Result<(Transaction
         operator: tx.operator.parse()?,
         card: captured.summary.clone(),
         authorisation,
+        original: None,
     };
     Ok((transaction, captured))
 }

@@ -3,6 +3,7 @@
 mod delivery;
 mod ids;
 mod money;
+mod original;
 mod receipt;
 mod terminal;
 mod time;
@@ -11,10 +12,11 @@ mod transaction;
 pub use delivery::{DeliveryChoice, Email, PhoneNumber};
 pub use ids::{AuthCode, BatchNo, MerchantId, OperatorId, ReceiptId, Rrn, Stan, TerminalId, VoucherNo};
 pub use money::{Currency, Money, MoneyLayout, MAX_MINOR};
+pub use original::OriginalRef;
 pub use receipt::{ChainLink, ReceiptRecord};
 pub use terminal::{Location, MerchantName, TerminalInfo};
 pub use time::{LocalTime, TimeLayout};
-pub use transaction::{Authorisation, Transaction, TransactionType, SIMULATED_NOTICE, SIMULATED_NOTICE_ZH};
+pub use transaction::{Authorisation, Direction, Transaction, TransactionType, SIMULATED_NOTICE, SIMULATED_NOTICE_ZH};
 
 /// A value that does not fit its field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

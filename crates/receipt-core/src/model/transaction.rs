@@ -12,7 +12,19 @@ pub enum TransactionType {
     Sale,
     Void,
     Refund,
+    PreAuth,
     PreAuthCompletion,
+}
+
+/// Which way a transaction moves the cardholder's money.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// Charged: a sale, a completion.
+    Debit,
+    /// Given back: a void, a refund.
+    Credit,
+    /// Held, not charged: a pre-authorisation.
+    Hold,
 }
 
 impl TransactionType {
@@ -22,6 +34,7 @@ impl TransactionType {
             Self::Sale => "SALE",
             Self::Void => "VOID",
             Self::Refund => "REFUND",
+            Self::PreAuth => "PRE-AUTH",
             Self::PreAuthCompletion => "PRE-AUTH COMPLETION",
         }
     }
@@ -32,15 +45,29 @@ impl TransactionType {
             Self::Sale => "消费",
             Self::Void => "消费撤销",
             Self::Refund => "退货",
+            Self::PreAuth => "预授权",
             Self::PreAuthCompletion => "预授权完成",
         }
+    }
+
+    pub fn direction(self) -> Direction {
+        match self {
+            Self::Sale | Self::PreAuthCompletion => Direction::Debit,
+            Self::Void | Self::Refund => Direction::Credit,
+            Self::PreAuth => Direction::Hold,
+        }
+    }
+
+    /// A void, a refund and a completion name their original.
+    pub fn needs_original(self) -> bool {
+        matches!(self, Self::Void | Self::Refund | Self::PreAuthCompletion)
     }
 }
 
 impl FromStr for TransactionType {
     type Err = ModelError;
     fn from_str(s: &str) -> Result<Self, ModelError> {
-        [Self::Sale, Self::Void, Self::Refund, Self::PreAuthCompletion]
+        [Self::Sale, Self::Void, Self::Refund, Self::PreAuth, Self::PreAuthCompletion]
             .into_iter()
             .find(|t| t.code() == s)
             .ok_or(ModelError::Invalid { field: "type", expected: "SALE, VOID, REFUND or PRE-AUTH COMPLETION" })
@@ -113,4 +140,6 @@ pub struct Transaction {
     pub card: CardSummary,
     /// Who approved it.
     pub authorisation: Authorisation,
+    /// What a void, refund or completion refers to.
+    pub original: Option<super::OriginalRef>,
 }

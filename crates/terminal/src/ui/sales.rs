@@ -290,6 +290,7 @@ async fn make_receipt(st: &Shared, sale: Approved, delivery: String) -> Result<S
         card: sale.card,
         // Signed into the record, printed on the slip: a simulator's approval is no payment.
         authorisation: if st.authoriser.info().simulator { Authorisation::Simulated } else { Authorisation::Host },
+        original: None,
     };
     let composer = Composer { signer: &st.signer, fonts: &st.fonts, width: st.width };
     let receipt =
