@@ -97,6 +97,7 @@ async fn one(outbox: &Outbox, link: &Iso8583Authoriser) -> Result<()> {
         authoriser: info.name,
         simulated: false,
         operator: "01".parse()?,
+        operation: ereceipt_terminal::outbox::Operation::sale(),
     };
     let payment = Payment { journalled: &journalled, card: &card.summary, card_data: &card.authorisation };
     authorise(outbox, link, payment, || chrono::Utc::now().timestamp_millis()).await.map_err(anyhow::Error::msg)?;

@@ -2,6 +2,8 @@
 //! journal, ask, journal the answer, and reverse at once what got no usable answer. The touch
 //! UI and the CLI call this; [`recovery`] finds and finishes what a crash left open.
 
+mod advice;
+mod operations;
 mod recovery;
 mod reversal;
 
@@ -11,6 +13,8 @@ use ereceipt_core::model::{MerchantId, OperatorId, TerminalId};
 use crate::host::{Approval, AuthorisationError, AuthorisationRequest, Authoriser, SignInRequest};
 use crate::outbox::{NewAuthorisation, Outbox, OutboxError, Trace};
 
+pub use advice::{resend_advice, AdviceOutcome};
+pub use operations::{prepare, Asked};
 pub use recovery::{recover, reversal_loop, Recovered};
 pub use reversal::{reverse_authorisation, ReversalError, ReversalOutcome};
 
@@ -28,6 +32,11 @@ pub enum Refusal {
     /// acknowledged it already, or it is kept to be sent again.
     #[error("{error}; {}", match reversal { Some(e) => format!("its reversal is not acknowledged yet ({e}) and will be sent again"), None => "it was reversed".to_owned() })]
     NoAnswer { error: AuthorisationError, request_id: String, reversal: Option<String> },
+    /// A refund's advice was sent and no usable answer came: it is kept `advising` and sent
+    /// again until the host acknowledges it (a refund is never reversed); its receipt can be
+    /// made once it is.
+    #[error("{error}; the refund is kept and sent again until the host acknowledges it (authorisation {request_id})")]
+    AdvicePending { error: AuthorisationError, request_id: String },
     /// An earlier reversal is still not acknowledged: the host must have it before a new
     /// payment (UnionPay's rule), and it could not be sent now.
     #[error("authorisation {request_id} is still being reversed and the acquirer has not acknowledged it ({error}): no new payment until it has")]
@@ -65,6 +74,7 @@ pub async fn authorise(
         time: a.time,
         trace,
         operator: &a.operator,
+        operation: &a.operation,
     };
     let mut answer = authoriser.authorise(request(trace)).await;
     if let Err(AuthorisationError::SignInRequired(why)) = &answer {
@@ -89,6 +99,11 @@ pub async fn authorise(
         Err(e @ (AuthorisationError::NotSent(_) | AuthorisationError::SignInRequired(_))) => {
             outbox.authorisation_failed(id, &e.to_string(), now_ms()).await?;
             Err(Refusal::NotSent(e))
+        }
+        Err(error) if a.operation.is_advice() => {
+            outbox.authorisation_advice_unanswered(id, &error.to_string(), now_ms()).await?;
+            tracing::warn!(request = id, error = %error, "refund advice without a usable answer: sent again later");
+            Err(Refusal::AdvicePending { error, request_id: id.to_owned() })
         }
         Err(error) => {
             if let AuthorisationError::BadAnswer(why) = &error {

@@ -10,6 +10,8 @@
 mod backoff;
 mod entry;
 mod journal;
+mod operation;
+mod originals;
 mod resume;
 mod trace;
 
@@ -22,6 +24,8 @@ pub use backoff::{backoff_ms, BACKOFF_BASE_MS, BACKOFF_CAP_MS};
 pub use entry::{Entry, EntryState, EntrySummary, NewEntry, NextLink, OutboxStatus};
 use entry::{EntryRow, SummaryRow, ENTRY_COLUMNS, SUMMARY_COLUMNS};
 pub use journal::{new_request_id, AuthorisationRecord, AuthorisationState, NewAuthorisation, ReversalReason};
+pub use operation::Operation;
+pub use originals::{completion_limit, Refundable, COMPLETION_TOLERANCE_PERCENT};
 pub use resume::{Resume, MAX_BATCH};
 pub use trace::Trace;
 
@@ -59,6 +63,10 @@ pub enum OutboxError {
     /// authorisation, a reversal of a completed one…). Nothing was changed.
     #[error("{0}")]
     Authorisation(String),
+    /// The original a void, refund or completion names cannot take it (not found on this
+    /// terminal, already voided, settled, the amount above what remains). Nothing was sent.
+    #[error("{0}")]
+    Original(String),
 }
 
 impl From<sqlx::Error> for OutboxError {

@@ -4,11 +4,13 @@
 use chrono::Utc;
 use ereceipt_core::compose::{build_record, compose_receipt, ComposeError, ComposedReceipt, Sale};
 use ereceipt_core::identity::Signer;
-use ereceipt_core::model::{BatchNo, ChainLink, Stan, Transaction, VoucherNo};
+use ereceipt_core::card::CardSummary;
+use ereceipt_core::model::{Authorisation, BatchNo, ChainLink, LocalTime, Money, OperatorId, Stan, Transaction, VoucherNo};
 use ereceipt_core::render::slip::{Fonts, SlipWidth};
 use ereceipt_core::signature::Signature;
 
-use crate::outbox::{NewEntry, Outbox, OutboxError};
+use crate::host::Approval;
+use crate::outbox::{NewEntry, Operation, Outbox, OutboxError, Trace};
 
 /// Why a sale could not be recorded.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +36,40 @@ impl From<OutboxError> for SaleError {
     fn from(e: OutboxError) -> Self {
         Self::Outbox(e)
     }
+}
+
+/// An approved journalled request, as its receipt records it.
+pub struct ApprovedRequest<'a> {
+    pub operation: &'a Operation,
+    pub amount: Money,
+    /// The terminal's time when it asked.
+    pub time: LocalTime,
+    /// The trace the host saw: the receipt's serial, voucher number and batch.
+    pub trace: Trace,
+    pub approval: Approval,
+    pub operator: OperatorId,
+    pub card: CardSummary,
+    /// A simulator approved it (signed into the record, printed on the slip).
+    pub simulated: bool,
+}
+
+/// The transaction of `r`'s receipt: its kind and original, its trace as serial and voucher.
+pub fn approved_transaction(r: ApprovedRequest<'_>) -> Result<Transaction, SaleError> {
+    let serial = |e: ereceipt_core::model::ModelError| SaleError::Serial(e.to_string());
+    Ok(Transaction {
+        serial: Stan::new(r.trace.trace).map_err(serial)?,
+        batch: BatchNo::new(r.trace.batch).map_err(serial)?,
+        voucher: VoucherNo::new(r.trace.trace).map_err(serial)?,
+        kind: r.operation.kind,
+        amount: r.amount,
+        time: r.time,
+        auth_code: r.approval.auth_code,
+        rrn: r.approval.rrn,
+        operator: r.operator,
+        card: r.card,
+        authorisation: if r.simulated { Authorisation::Simulated } else { Authorisation::Host },
+        original: r.operation.original.clone(),
+    })
 }
 
 /// What a receipt is composed with: the terminal's signing identity and the slip's fonts and width.

@@ -264,6 +264,7 @@ async fn an_approval_without_a_receipt_puts_an_alert_on_the_page_until_reversed(
         authoriser: SimulatedAuthoriser.info().name,
         simulated: true,
         operator: "01".parse().unwrap(),
+        operation: ereceipt_terminal::outbox::Operation::sale(),
     };
     outbox.authorisation_requested(&asked, 1_000).await.unwrap();
     outbox

@@ -45,6 +45,7 @@ fn request(minor: u64, authoriser: &str, simulated: bool) -> NewAuthorisation {
         authoriser: authoriser.to_owned(),
         simulated,
         operator: "01".parse().expect("operator"),
+        operation: ereceipt_terminal::outbox::Operation::sale(),
     }
 }
 

@@ -1,8 +1,10 @@
 //! What a crash or a dead link left open, finished: requests that never got an answer are
-//! reversed, reversals not yet acknowledged are sent again, at start and then until they are.
+//! reversed (refunds advised again), reversals and advices not yet acknowledged are sent
+//! again, at start and then until they are.
 
 use std::time::Duration;
 
+use super::advice::{resend_advice, AdviceOutcome};
 use super::reversal::{reverse_authorisation, ReversalOutcome};
 use crate::host::Authoriser;
 use crate::outbox::{AuthorisationState, Outbox, OutboxError};
@@ -18,6 +20,8 @@ pub struct Recovered {
     pub reversed: usize,
     /// Sent (or not even sent) and still not acknowledged: tried again later.
     pub pending: usize,
+    /// Refund advices the host acknowledged (or refused) in this pass.
+    pub advised: usize,
 }
 
 /// One pass over the journal: every `requested` row asked before `stale_before_ms` (its answer
@@ -35,10 +39,25 @@ pub async fn recover(
     for row in outbox.open_authorisations().await? {
         let due = match row.state {
             AuthorisationState::Requested => row.requested_at < stale_before_ms,
-            AuthorisationState::Reversing => true,
+            AuthorisationState::Reversing | AuthorisationState::Advising => true,
             _ => false,
         };
         if !due || row.authoriser != here.name || row.simulated != here.simulator {
+            continue;
+        }
+        // A refund is never reversed: its advice goes out again.
+        if row.operation.is_advice() {
+            match resend_advice(outbox, authoriser, &row.request_id, &now_ms).await {
+                Ok(AdviceOutcome::Acknowledged(_) | AdviceOutcome::Declined(_)) => done.advised += 1,
+                Ok(AdviceOutcome::Pending { .. }) => done.pending += 1,
+                Err(super::ReversalError::Outbox(OutboxError::Authorisation(m))) => {
+                    tracing::debug!(request = row.request_id, m, "no longer open")
+                }
+                Err(e) => {
+                    tracing::warn!(request = row.request_id, error = %e, "advice not sent");
+                    done.pending += 1;
+                }
+            }
             continue;
         }
         match reverse_authorisation(outbox, authoriser, &row.request_id, false, &now_ms).await {

@@ -65,6 +65,7 @@ pub async fn reverse_authorisation(
         time: row.time,
         trace: row.trace,
         operator: row.operator.as_deref(),
+        operation: &row.operation,
         approval,
         reason,
         attempt: row.reversal_attempts,

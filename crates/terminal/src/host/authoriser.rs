@@ -8,9 +8,10 @@ use std::pin::Pin;
 use ereceipt_core::card::{AuthorisationData, CardSummary};
 use ereceipt_core::model::{AuthCode, LocalTime, MerchantId, Money, OperatorId, Rrn, TerminalId};
 
-use crate::outbox::{ReversalReason, Trace};
+use crate::outbox::{Operation, ReversalReason, Trace};
 
-/// What the acquirer is asked to approve. `card_data` is the full track or the encrypting
+/// What the acquirer is asked to approve: a sale, a pre-authorisation, or a void, refund or
+/// completion of the original the operation names. `card_data` is the full track or the encrypting
 /// reader's ciphertext: for the authorisation message only, never stored or logged.
 pub struct AuthorisationRequest<'a> {
     pub amount: Money,
@@ -23,6 +24,7 @@ pub struct AuthorisationRequest<'a> {
     pub trace: Trace,
     /// The cashier (field 63).
     pub operator: &'a OperatorId,
+    pub operation: &'a Operation,
 }
 
 /// The acquirer's approval: the codes printed on the slip.
@@ -83,10 +85,30 @@ pub struct ReversalRequest<'a> {
     pub trace: Option<Trace>,
     /// The cashier of the original request, when journalled.
     pub operator: Option<&'a str>,
+    /// What the reversed request asked (its fields are repeated).
+    pub operation: &'a Operation,
     /// The original approval, when one was received (none for an unanswered request).
     pub approval: Option<Approval>,
     pub reason: ReversalReason,
     /// 1 for the first attempt, then counting the retries.
+    pub attempt: u32,
+}
+
+/// A refund's advice (0220) sent again from its journal row, because the first sending got no
+/// usable answer: the same trace and fields, and no card data (the terminal keeps none; the
+/// host finds the original by its reference number and date).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdviceRequest<'a> {
+    /// The journal's id of the refund.
+    pub request_id: &'a str,
+    pub amount: Money,
+    pub terminal_id: &'a TerminalId,
+    pub merchant_id: &'a MerchantId,
+    pub time: LocalTime,
+    pub trace: Trace,
+    pub operator: Option<&'a str>,
+    pub operation: &'a Operation,
+    /// 1 for the first sending again, then counting.
     pub attempt: u32,
 }
 
@@ -131,6 +153,9 @@ pub trait Authoriser: Send + Sync {
     /// the cashier). `Ok` only once the acquirer acknowledged it; on an error the journal keeps
     /// the reversal as `reversing`, to be sent again.
     fn reverse<'a>(&'a self, reversal: ReversalRequest<'a>) -> ReverseFuture<'a>;
+    /// Sends a refund's advice again ([`AdviceRequest`]); `Ok` with the host's codes once it
+    /// acknowledged it.
+    fn advise_again<'a>(&'a self, advice: AdviceRequest<'a>) -> AuthoriseFuture<'a>;
     /// The longest a request may wait for its answer (connection and answer timeouts): a
     /// request journalled longer ago than this, and still unanswered, will get none.
     fn longest_wait(&self) -> std::time::Duration {
@@ -157,7 +182,11 @@ impl Authoriser for SimulatedAuthoriser {
     }
 
     fn authorise<'a>(&'a self, request: AuthorisationRequest<'a>) -> AuthoriseFuture<'a> {
-        Box::pin(async move { simulate(&request) })
+        Box::pin(async move { made_up_codes(request.time) })
+    }
+
+    fn advise_again<'a>(&'a self, advice: AdviceRequest<'a>) -> AuthoriseFuture<'a> {
+        Box::pin(async move { made_up_codes(advice.time) })
     }
 
     /// There is no host to tell: the simulator acknowledges at once, and the journal records
@@ -171,13 +200,13 @@ impl Authoriser for SimulatedAuthoriser {
     }
 }
 
-fn simulate(request: &AuthorisationRequest<'_>) -> Result<Approval, AuthorisationError> {
+fn made_up_codes(time: LocalTime) -> Result<Approval, AuthorisationError> {
     use chrono::{Datelike, Timelike};
     use rand::Rng;
     const CODE: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ0123456789";
     let mut rng = rand::thread_rng();
     let auth: String = (0..6).map(|_| char::from(CODE[rng.gen_range(0..CODE.len())])).collect();
-    let t = request.time.local();
+    let t = time.local();
     let rrn = format!("{}{:03}{:02}{:06}", t.year() % 10, t.ordinal(), t.hour(), rng.gen_range(0..1_000_000));
     let bad = |e: ereceipt_core::model::ModelError| AuthorisationError::Unavailable(format!("simulator: {e}"));
     Ok(Approval { auth_code: auth.parse().map_err(bad)?, rrn: rrn.parse().map_err(bad)? })
@@ -206,6 +235,7 @@ mod tests {
             time,
             trace: Trace { batch: 1, trace: 7 },
             operator: &"01".parse().expect("operator"),
+            operation: &Operation::sale(),
         };
         let a = SimulatedAuthoriser.authorise(request).await.expect("approved");
         assert!(a.rrn.as_str().starts_with("632914"), "year digit, day 329, hour 14: {}", a.rrn.as_str());
@@ -221,6 +251,7 @@ mod tests {
             time,
             trace: Some(Trace { batch: 1, trace: 7 }),
             operator: Some("01"),
+            operation: &Operation::sale(),
             approval: Some(a),
             reason: ReversalReason::NoReceipt,
             attempt: 2,

@@ -10,7 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::authoriser::{
-    AuthorisationError, AuthorisationRequest, AuthoriseFuture, Authoriser, AuthoriserInfo, ReversalAck,
+    AdviceRequest, AuthorisationError, AuthorisationRequest, AuthoriseFuture, Authoriser, AuthoriserInfo, ReversalAck,
     ReversalRequest, ReverseFuture, SignInAnswer, SignInFuture, SignInRequest,
 };
 use super::codec::{pack, unpack, Message};
@@ -227,7 +227,19 @@ impl Authoriser for Iso8583Authoriser {
             let keys = self.mac_key()?;
             let card =
                 messages::CardFields { send_pan: self.config.send_pan, encrypted: self.config.encrypted_card_field };
-            let message = messages::sale(&request, card)?;
+            let message = messages::financial(&request, card)?;
+            let answer = self.ask(message, keys.as_ref()).await?;
+            messages::approval(&answer).map_err(|e| match e {
+                AuthorisationError::Declined { code, .. } => self.declined(&code),
+                other => other,
+            })
+        })
+    }
+
+    fn advise_again<'a>(&'a self, advice: AdviceRequest<'a>) -> AuthoriseFuture<'a> {
+        Box::pin(async move {
+            let keys = self.mac_key()?;
+            let message = messages::advice_again(&advice)?;
             let answer = self.ask(message, keys.as_ref()).await?;
             messages::approval(&answer).map_err(|e| match e {
                 AuthorisationError::Declined { code, .. } => self.declined(&code),

@@ -1,22 +1,81 @@
 //! Which fields each host message carries and what an answer must hold, for the UnionPay-style
 //! profile (docs/host-link.md): pure, so every rule is tested without a socket.
 
-use chrono::{Datelike, Timelike};
+use chrono::{Datelike, NaiveDate, Timelike};
 use ereceipt_core::card::AuthorisationData;
-use ereceipt_core::model::{LocalTime, Money};
+use ereceipt_core::model::{LocalTime, Money, TransactionType};
 
-use super::authoriser::{Approval, AuthorisationError, AuthorisationRequest, ReversalRequest, SignInRequest};
+use super::authoriser::{
+    AdviceRequest, Approval, AuthorisationError, AuthorisationRequest, ReversalRequest, SignInRequest,
+};
 use super::codec::{Message, Mti};
 use super::codes;
-use crate::outbox::{ReversalReason, Trace};
+use crate::outbox::{Operation, ReversalReason, Trace};
 
-/// Field 3 and 60.1 of a sale (消费).
-const SALE_PROCESSING: &str = "000000";
-const SALE_TYPE: &str = "22";
 /// Field 22: magnetic stripe read, no PIN (the terminal has no PIN pad).
 const ENTRY_SWIPE_NO_PIN: &str = "022";
-/// Field 25: a normal presentment.
-const CONDITION_NORMAL: &str = "00";
+
+/// How the profile's table (docs/host-link.md) sends one kind of operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Profile {
+    pub mti: &'static str,
+    /// Field 3, the processing code.
+    pub processing: &'static str,
+    /// Field 25: `00` a normal presentment, `06` a pre-authorisation's family.
+    pub condition: &'static str,
+    /// Field 60.1, the message's type.
+    pub type_code: &'static str,
+}
+
+/// The message an operation is sent as: sale 0200 `000000`/`00`/22; pre-auth 0100
+/// `030000`/`06`/10; completion 0200 `000000`/`06`/20; void 0200 `200000`, `00`/23 of a sale or
+/// `06`/21 of a completion; refund (an advice) 0220 `200000`/`00`/25.
+pub(super) fn profile(op: &Operation) -> Profile {
+    let p = |mti, processing, condition, type_code| Profile { mti, processing, condition, type_code };
+    match (op.kind, op.voids) {
+        (TransactionType::PreAuth, _) => p("0100", "030000", "06", "10"),
+        (TransactionType::PreAuthCompletion, _) => p("0200", "000000", "06", "20"),
+        (TransactionType::Void, Some(TransactionType::PreAuthCompletion)) => p("0200", "200000", "06", "21"),
+        (TransactionType::Void, _) => p("0200", "200000", "00", "23"),
+        (TransactionType::Refund, _) => p("0220", "200000", "00", "25"),
+        (TransactionType::Sale, _) => p("0200", "000000", "00", "22"),
+    }
+}
+
+/// Field 61: the original's batch, trace and local date (MMDD), zeros where not known.
+fn field61(batch: Option<u32>, trace: Option<u32>, date: NaiveDate) -> String {
+    format!("{:06}{:06}{:02}{:02}", batch.unwrap_or(0), trace.unwrap_or(0), date.month(), date.day())
+}
+
+/// Fields 37, 38 and 61 naming the original: a void names all of it, a refund its RRN and
+/// date, a completion the pre-authorisation's code and date.
+fn original_fields(m: &mut Message, op: &Operation) {
+    let Some(o) = &op.original else { return };
+    match op.kind {
+        TransactionType::Void => {
+            if let Some(rrn) = &o.rrn {
+                m.set_text(37, rrn.as_str());
+            }
+            if let Some(code) = &o.auth_code {
+                m.set_text(38, code.as_str());
+            }
+            m.set_digits(61, field61(o.batch.map(|b| b.value()), o.voucher.map(|v| v.value()), o.date));
+        }
+        TransactionType::Refund => {
+            if let Some(rrn) = &o.rrn {
+                m.set_text(37, rrn.as_str());
+            }
+            m.set_digits(61, field61(None, None, o.date));
+        }
+        TransactionType::PreAuthCompletion => {
+            if let Some(code) = &o.auth_code {
+                m.set_text(38, code.as_str());
+            }
+            m.set_digits(61, field61(None, None, o.date));
+        }
+        TransactionType::Sale | TransactionType::PreAuth => {}
+    }
+}
 
 /// The message type a request is answered with (0200 → 0210).
 pub(super) fn answer_mti(request: Mti) -> Result<Mti, AuthorisationError> {
@@ -65,13 +124,17 @@ pub(super) struct CardFields {
     pub encrypted: u8,
 }
 
-/// A sale (0200). A clear track 2 (test terminals) goes in field 35, and the PAN in field 2
-/// when asked; an encrypting reader's output in the `encrypted` field, untouched.
-pub(super) fn sale(r: &AuthorisationRequest<'_>, card: CardFields) -> Result<Message, AuthorisationError> {
-    let mut m = Message::new(mti("0200")?);
-    m.set_digits(3, SALE_PROCESSING).set_digits(4, amount(r.amount)?).set_digits(11, format!("{:06}", r.trace.trace));
+/// A financial request: sale, pre-authorisation, completion, void or refund (as [`profile`]
+/// says), with the original's fields. A clear track 2 (test terminals) goes in field 35, and
+/// the PAN in field 2 when asked; an encrypting reader's output in the `encrypted` field,
+/// untouched.
+pub(super) fn financial(r: &AuthorisationRequest<'_>, card: CardFields) -> Result<Message, AuthorisationError> {
+    let p = profile(r.operation);
+    let mut m = Message::new(mti(p.mti)?);
+    m.set_digits(3, p.processing).set_digits(4, amount(r.amount)?).set_digits(11, format!("{:06}", r.trace.trace));
     local_time(&mut m, r.time);
-    m.set_digits(22, ENTRY_SWIPE_NO_PIN).set_digits(25, CONDITION_NORMAL);
+    m.set_digits(22, ENTRY_SWIPE_NO_PIN).set_digits(25, p.condition);
+    original_fields(&mut m, r.operation);
     match r.card_data {
         AuthorisationData::Clear { pan, track2: Some(track2), .. } => {
             if card.send_pan {
@@ -98,8 +161,27 @@ pub(super) fn sale(r: &AuthorisationRequest<'_>, card: CardFields) -> Result<Mes
     }
     m.set_text(41, r.terminal_id.as_str()).set_text(42, r.merchant_id.as_str());
     m.set_text(49, format!("{:03}", r.amount.currency().numeric()));
-    m.set_digits(60, field60(SALE_TYPE, r.trace.batch, "000"));
+    m.set_digits(60, field60(p.type_code, r.trace.batch, "000"));
     m.set_text(63, operator(r.operator.as_str()));
+    Ok(m)
+}
+
+/// A refund's advice sent again (0220): the first sending's fields from the journal, without
+/// card data.
+pub(super) fn advice_again(r: &AdviceRequest<'_>) -> Result<Message, AuthorisationError> {
+    if !r.operation.is_advice() {
+        return Err(AuthorisationError::NotSent(format!("a {} is not an advice", r.operation.kind)));
+    }
+    let p = profile(r.operation);
+    let mut m = Message::new(mti(p.mti)?);
+    m.set_digits(3, p.processing).set_digits(4, amount(r.amount)?).set_digits(11, format!("{:06}", r.trace.trace));
+    local_time(&mut m, r.time);
+    m.set_digits(22, ENTRY_SWIPE_NO_PIN).set_digits(25, p.condition);
+    original_fields(&mut m, r.operation);
+    m.set_text(41, r.terminal_id.as_str()).set_text(42, r.merchant_id.as_str());
+    m.set_text(49, format!("{:03}", r.amount.currency().numeric()));
+    m.set_digits(60, field60(p.type_code, r.trace.batch, "000"));
+    m.set_text(63, operator(r.operator.unwrap_or("01")));
     Ok(m)
 }
 
@@ -112,19 +194,25 @@ pub(super) fn reversal_code(reason: ReversalReason) -> &'static str {
     }
 }
 
-/// The reversal (0400) of a journalled sale: the original's trace, amount and batch, and its
-/// authorisation code when it was approved. No card data: the journal keeps none.
+/// The reversal (0400) of a journalled request: the original's processing code, trace, amount
+/// and batch, the fields that named its own original, and its authorisation code when it was
+/// approved. No card data: the journal keeps none. A refund is never reversed.
 pub(super) fn reversal(r: &ReversalRequest<'_>, trace: Trace) -> Result<Message, AuthorisationError> {
+    if r.operation.is_advice() {
+        return Err(AuthorisationError::NotSent("a refund is an advice, never reversed".into()));
+    }
+    let p = profile(r.operation);
     let mut m = Message::new(mti("0400")?);
-    m.set_digits(3, SALE_PROCESSING).set_digits(4, amount(r.amount)?).set_digits(11, format!("{:06}", trace.trace));
-    m.set_digits(22, ENTRY_SWIPE_NO_PIN).set_digits(25, CONDITION_NORMAL);
+    m.set_digits(3, p.processing).set_digits(4, amount(r.amount)?).set_digits(11, format!("{:06}", trace.trace));
+    m.set_digits(22, ENTRY_SWIPE_NO_PIN).set_digits(25, p.condition);
+    original_fields(&mut m, r.operation);
     if let Some(a) = &r.approval {
         m.set_text(38, a.auth_code.as_str());
     }
     m.set_text(39, reversal_code(r.reason));
     m.set_text(41, r.terminal_id.as_str()).set_text(42, r.merchant_id.as_str());
     m.set_text(49, format!("{:03}", r.amount.currency().numeric()));
-    m.set_digits(60, field60(SALE_TYPE, trace.batch, "000"));
+    m.set_digits(60, field60(p.type_code, trace.batch, "000"));
     m.set_text(63, operator(r.operator.unwrap_or("01")));
     Ok(m)
 }

@@ -14,7 +14,7 @@ mod messages;
 mod settings;
 
 pub use authoriser::{
-    Approval, AuthorisationError, AuthorisationRequest, AuthoriseFuture, Authoriser, AuthoriserInfo, ReversalAck,
+    AdviceRequest, Approval, AuthorisationError, AuthorisationRequest, AuthoriseFuture, Authoriser, AuthoriserInfo, ReversalAck,
     ReversalRequest, ReverseFuture, SignInAnswer, SignInFuture, SignInRequest, SimulatedAuthoriser,
 };
 pub use link::{Iso8583Authoriser, Iso8583Config, DEFAULT_MAC_MTIS};

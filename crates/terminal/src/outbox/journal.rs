@@ -10,8 +10,9 @@
 use std::fmt;
 
 use ereceipt_core::card::MaskedPan;
-use ereceipt_core::model::{AuthCode, LocalTime, MerchantId, Money, OperatorId, Rrn, TerminalId};
+use ereceipt_core::model::{AuthCode, LocalTime, MerchantId, Money, OperatorId, OriginalRef, Rrn, TerminalId};
 
+use super::operation::Operation;
 use super::trace::{allocate_in, Trace};
 use super::{Outbox, OutboxError, MAX_ERROR_CHARS};
 
@@ -33,6 +34,9 @@ pub struct NewAuthorisation {
     pub simulated: bool,
     /// The cashier signed in (ISO 8583 field 63 in UnionPay's layout).
     pub operator: OperatorId,
+    /// What is asked: a sale, a pre-authorisation, or a void, refund or completion of an
+    /// original.
+    pub operation: Operation,
 }
 
 /// Where an authorisation is.
@@ -55,10 +59,12 @@ pub enum AuthorisationState {
     Reversed,
     /// The acquirer acknowledged the void of a sale the cashier cancelled.
     Voided,
+    /// A refund's advice was sent and not acknowledged: it is sent again (never reversed).
+    Advising,
 }
 
 impl AuthorisationState {
-    const ALL: [AuthorisationState; 8] = [
+    const ALL: [AuthorisationState; 9] = [
         AuthorisationState::Requested,
         AuthorisationState::Approved,
         AuthorisationState::Declined,
@@ -67,6 +73,7 @@ impl AuthorisationState {
         AuthorisationState::Reversing,
         AuthorisationState::Reversed,
         AuthorisationState::Voided,
+        AuthorisationState::Advising,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -79,12 +86,20 @@ impl AuthorisationState {
             AuthorisationState::Reversing => "reversing",
             AuthorisationState::Reversed => "reversed",
             AuthorisationState::Voided => "voided",
+            AuthorisationState::Advising => "advising",
         }
     }
 
-    /// Needs someone to act: money may be held on the cardholder's account with no receipt.
+    /// Needs someone to act: money may be held on the cardholder's account with no receipt,
+    /// or a refund's advice is still owed to the host.
     pub fn is_open(self) -> bool {
-        matches!(self, AuthorisationState::Requested | AuthorisationState::Approved | AuthorisationState::Reversing)
+        matches!(
+            self,
+            AuthorisationState::Requested
+                | AuthorisationState::Approved
+                | AuthorisationState::Reversing
+                | AuthorisationState::Advising
+        )
     }
 
     fn from_db(s: &str) -> Result<Self, OutboxError> {
@@ -172,6 +187,10 @@ pub struct AuthorisationRecord {
     pub trace: Option<Trace>,
     /// The cashier who asked; `None` on rows journalled before the host link existed.
     pub operator: Option<String>,
+    /// What was asked (a sale on rows from before operations existed).
+    pub operation: Operation,
+    /// Sends of a refund's advice after the first.
+    pub advice_attempts: u32,
 }
 
 impl AuthorisationRecord {
@@ -191,7 +210,8 @@ pub fn new_request_id() -> String {
 
 const COLUMNS: &str = "request_id, state, amount_minor, currency, masked_pan, terminal_time, terminal_id, \
      merchant_id, authoriser, simulated, auth_code, rrn, answer, receipt_id, reversal, reversal_attempts, \
-     reversal_ack, requested_at, updated_at, batch, trace, operator";
+     reversal_ack, requested_at, updated_at, batch, trace, operator, kind, original_receipt_id, original_batch, \
+     original_voucher, original_rrn, original_auth_code, original_date, original_kind, advice_attempts";
 
 #[derive(sqlx::FromRow)]
 struct Row {
@@ -217,6 +237,15 @@ struct Row {
     batch: Option<i64>,
     trace: Option<i64>,
     operator: Option<String>,
+    kind: String,
+    original_receipt_id: Option<String>,
+    original_batch: Option<i64>,
+    original_voucher: Option<i64>,
+    original_rrn: Option<String>,
+    original_auth_code: Option<String>,
+    original_date: Option<String>,
+    original_kind: Option<String>,
+    advice_attempts: i64,
 }
 
 impl TryFrom<Row> for AuthorisationRecord {
@@ -233,7 +262,36 @@ impl TryFrom<Row> for AuthorisationRecord {
             }),
             _ => None,
         };
+        let number = |v: Option<i64>, what: &str| v.map(|n| u32::try_from(n).map_err(|e| bad(what, &e))).transpose();
+        let original = match r.original_date.as_deref() {
+            None => None,
+            Some(date) => Some(OriginalRef {
+                receipt_id: r.original_receipt_id.map(|i| i.parse()).transpose().map_err(|e| bad("original", &e))?,
+                batch: number(r.original_batch, "original batch")?
+                    .map(ereceipt_core::model::BatchNo::new)
+                    .transpose()
+                    .map_err(|e| bad("original batch", &e))?,
+                voucher: number(r.original_voucher, "original voucher")?
+                    .map(ereceipt_core::model::VoucherNo::new)
+                    .transpose()
+                    .map_err(|e| bad("original voucher", &e))?,
+                rrn: r.original_rrn.map(|c| c.parse()).transpose().map_err(|e| bad("original rrn", &e))?,
+                auth_code: r
+                    .original_auth_code
+                    .map(|c| c.parse())
+                    .transpose()
+                    .map_err(|e| bad("original auth code", &e))?,
+                date: date.parse().map_err(|e| bad("original date", &e))?,
+            }),
+        };
+        let operation = Operation {
+            kind: r.kind.parse().map_err(|e| bad("kind", &e))?,
+            original,
+            voids: r.original_kind.map(|k| k.parse()).transpose().map_err(|e| bad("original kind", &e))?,
+        };
         Ok(AuthorisationRecord {
+            operation,
+            advice_attempts: u32::try_from(r.advice_attempts).map_err(|e| bad("advice attempts", &e))?,
             trace,
             operator: r.operator,
             state: AuthorisationState::from_db(&r.state)?,
@@ -264,6 +322,8 @@ enum Answered {
     Declined,
     Failed,
     Unreadable,
+    /// A refund's advice sent without an answer.
+    Unanswered,
 }
 
 fn short(text: &str) -> String {
@@ -280,13 +340,18 @@ impl Outbox {
         }
         let minor = i64::try_from(a.amount.minor())
             .map_err(|_| OutboxError::Invalid(format!("amount {} is too large", a.amount)))?;
+        a.operation.check()?;
+        let original = a.operation.original.as_ref();
         let _queued = self.writer.lock().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let trace = allocate_in(&mut tx).await?;
         sqlx::query(
             "INSERT INTO authorisations (request_id, state, amount_minor, currency, masked_pan, terminal_time, \
-                 terminal_id, merchant_id, authoriser, simulated, requested_at, updated_at, batch, trace, operator) \
-             VALUES (?1, 'requested', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13)",
+                 terminal_id, merchant_id, authoriser, simulated, requested_at, updated_at, batch, trace, operator, \
+                 kind, original_receipt_id, original_batch, original_voucher, original_rrn, original_auth_code, \
+                 original_date, original_kind) \
+             VALUES (?1, 'requested', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
+                 ?18, ?19, ?20, ?21)",
         )
         .bind(&a.request_id)
         .bind(minor)
@@ -301,13 +366,22 @@ impl Outbox {
         .bind(i64::from(trace.batch))
         .bind(i64::from(trace.trace))
         .bind(a.operator.as_str())
+        .bind(a.operation.kind.code())
+        .bind(original.and_then(|o| o.receipt_id.as_ref()).map(|r| r.to_string()))
+        .bind(original.and_then(|o| o.batch).map(|b| i64::from(b.value())))
+        .bind(original.and_then(|o| o.voucher).map(|v| i64::from(v.value())))
+        .bind(original.and_then(|o| o.rrn.as_ref()).map(|r| r.as_str().to_owned()))
+        .bind(original.and_then(|o| o.auth_code.as_ref()).map(|c| c.as_str().to_owned()))
+        .bind(original.map(|o| o.date.format("%Y-%m-%d").to_string()))
+        .bind(a.operation.voids.map(|k| k.code()))
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
         Ok(trace)
     }
 
-    /// Records the approval of a `requested` authorisation.
+    /// Records the approval of a `requested` authorisation (or the acknowledgement of a refund's
+    /// advice sent again).
     pub async fn authorisation_approved(
         &self,
         request_id: &str,
@@ -318,7 +392,7 @@ impl Outbox {
         let queued = self.writer.lock().await;
         let done = sqlx::query(
             "UPDATE authorisations SET state = 'approved', auth_code = ?1, rrn = ?2, updated_at = ?3 \
-             WHERE request_id = ?4 AND state = 'requested'",
+             WHERE request_id = ?4 AND state IN ('requested', 'advising')",
         )
         .bind(auth_code.as_str())
         .bind(rrn.as_str())
@@ -347,15 +421,86 @@ impl Outbox {
         self.answered(request_id, Answered::Unreadable, why, now_ms).await
     }
 
+    /// Records that a refund's advice got no answer (or one that cannot be trusted): it is
+    /// `advising`, to be sent again until the host acknowledges it. Never reversed.
+    pub async fn authorisation_advice_unanswered(
+        &self,
+        request_id: &str,
+        why: &str,
+        now_ms: i64,
+    ) -> Result<(), OutboxError> {
+        self.answered(request_id, Answered::Unanswered, why, now_ms).await
+    }
+
+    /// Starts sending an `advising` refund's advice again, counted and persisted before it is
+    /// sent; returns the row the message is built from.
+    pub async fn authorisation_advice_resending(
+        &self,
+        request_id: &str,
+        now_ms: i64,
+    ) -> Result<AuthorisationRecord, OutboxError> {
+        let _queued = self.writer.lock().await;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let done = sqlx::query(
+            "UPDATE authorisations SET advice_attempts = advice_attempts + 1, updated_at = ?1 \
+             WHERE request_id = ?2 AND state = 'advising'",
+        )
+        .bind(now_ms)
+        .bind(request_id)
+        .execute(&mut *tx)
+        .await?;
+        let row = record_in(&mut tx, request_id).await?;
+        tx.commit().await?;
+        if done.rows_affected() != 1 {
+            return Err(OutboxError::Authorisation(format!(
+                "authorisation {request_id} is {}: no advice is owed for it",
+                row.state
+            )));
+        }
+        Ok(row)
+    }
+
+    /// Records a resent advice that was not acknowledged; the row stays `advising`.
+    pub async fn authorisation_advice_failed(
+        &self,
+        request_id: &str,
+        error: &str,
+        now_ms: i64,
+    ) -> Result<(), OutboxError> {
+        let queued = self.writer.lock().await;
+        let done = sqlx::query(
+            "UPDATE authorisations SET answer = ?1, updated_at = ?2 WHERE request_id = ?3 AND state = 'advising'",
+        )
+        .bind(short(error))
+        .bind(now_ms)
+        .bind(request_id)
+        .execute(&self.pool)
+        .await?;
+        drop(queued);
+        self.changed(request_id, done.rows_affected(), "still advising").await
+    }
+
     /// Moves a `requested` row to the end `how` names, keeping `text` as its answer.
     async fn answered(&self, request_id: &str, how: Answered, text: &str, now_ms: i64) -> Result<(), OutboxError> {
         let (set, to) = match how {
             Answered::Declined => ("state = 'declined'", "declined"),
             Answered::Failed => ("state = 'failed'", "failed"),
-            Answered::Unreadable => ("state = 'reversing', reversal = 'bad_answer'", "reversing"),
+            // A refund is never reversed: its advice is sent again.
+            Answered::Unreadable => (
+                "state = CASE kind WHEN 'REFUND' THEN 'advising' ELSE 'reversing' END, \
+                 reversal = CASE kind WHEN 'REFUND' THEN NULL ELSE 'bad_answer' END",
+                "reversing",
+            ),
+            Answered::Unanswered => ("state = 'advising'", "advising"),
+        };
+        // A refund's advice sent again is answered from `advising`: a decline ends it, a
+        // failure to send or an unreadable answer leaves it `advising`.
+        let from = match how {
+            Answered::Declined => "('requested', 'advising')",
+            Answered::Failed | Answered::Unreadable | Answered::Unanswered => "('requested')",
         };
         let sql = format!(
-            "UPDATE authorisations SET {set}, answer = ?1, updated_at = ?2 WHERE request_id = ?3 AND state = 'requested'"
+            "UPDATE authorisations SET {set}, answer = ?1, updated_at = ?2 WHERE request_id = ?3 AND state IN {from}"
         );
         let queued = self.writer.lock().await;
         let done = sqlx::query(&sql).bind(short(text)).bind(now_ms).bind(request_id).execute(&self.pool).await?;
@@ -377,6 +522,12 @@ impl Outbox {
         let _queued = self.writer.lock().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let row = record_in(&mut tx, request_id).await?;
+        if row.operation.is_advice() {
+            return Err(OutboxError::Authorisation(format!(
+                "authorisation {request_id} is a refund, which is never reversed: its advice is sent again until \
+                 the host acknowledges it"
+            )));
+        }
         let reason = match (row.state, row.reversal) {
             (AuthorisationState::Requested, _) if !cancelled => ReversalReason::NoAnswer,
             (AuthorisationState::Approved, _) if cancelled => ReversalReason::Cancelled,
@@ -460,7 +611,7 @@ impl Outbox {
     /// approved without a receipt, and reversals not yet acknowledged.
     pub async fn open_authorisations(&self) -> Result<Vec<AuthorisationRecord>, OutboxError> {
         let sql = format!(
-            "SELECT {COLUMNS} FROM authorisations WHERE state IN ('requested', 'approved', 'reversing') \
+            "SELECT {COLUMNS} FROM authorisations WHERE state IN ('requested', 'approved', 'reversing', 'advising') \
              ORDER BY requested_at, rowid"
         );
         let rows: Vec<Row> = sqlx::query_as(&sql).fetch_all(&self.pool).await?;
@@ -475,6 +626,24 @@ impl Outbox {
         let row = self.authorisation(request_id).await?.ok_or_else(|| OutboxError::NotFound(request_id.to_owned()))?;
         Err(OutboxError::Authorisation(format!("authorisation {request_id} is {}; it cannot become {to}", row.state)))
     }
+}
+
+/// The rows matching `condition` (an SQL condition over the journal's columns, with `?1`…
+/// bound to `args` in order).
+pub(super) async fn rows_where<T>(
+    pool: &sqlx::SqlitePool,
+    condition: &str,
+    args: &[T],
+) -> Result<Vec<AuthorisationRecord>, OutboxError>
+where
+    T: for<'a> sqlx::Encode<'a, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite> + Clone + Send + 'static,
+{
+    let sql = format!("SELECT {COLUMNS} FROM authorisations WHERE {condition}");
+    let mut query = sqlx::query_as::<_, Row>(&sql);
+    for a in args {
+        query = query.bind(a.clone());
+    }
+    query.fetch_all(pool).await?.into_iter().map(AuthorisationRecord::try_from).collect()
 }
 
 /// The row of `request_id`, read on `conn` (so inside its transaction).

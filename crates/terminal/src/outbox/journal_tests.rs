@@ -22,6 +22,7 @@ fn request(amount_minor: u64) -> NewAuthorisation {
         authoriser: "Simulated acquirer".into(),
         simulated: true,
         operator: "01".parse().unwrap(),
+        operation: crate::outbox::Operation::sale(),
     }
 }
 

@@ -36,12 +36,33 @@ impl Outbox {
         tx.commit().await?;
         Ok(trace)
     }
+
+    /// The open batch: the one the next request is journalled in (it advances at settlement,
+    /// and after trace 999999).
+    pub async fn open_batch(&self) -> Result<u32, OutboxError> {
+        let mut conn = self.pool.acquire().await?;
+        Ok(next_in(&mut conn).await?.batch)
+    }
 }
 
 /// The next trace, taken inside the caller's write transaction (so the request that uses it
 /// is journalled with it, or neither happens): above the counter, the outbox's last receipt
 /// and the platform's resume point.
 pub(super) async fn allocate_in(conn: &mut sqlx::SqliteConnection) -> Result<Trace, OutboxError> {
+    let next = next_in(&mut *conn).await?;
+    sqlx::query(
+        "INSERT INTO trace_counter (id, batch, trace) VALUES (1, ?1, ?2) \
+         ON CONFLICT (id) DO UPDATE SET batch = excluded.batch, trace = excluded.trace",
+    )
+    .bind(i64::from(next.batch))
+    .bind(i64::from(next.trace))
+    .execute(&mut *conn)
+    .await?;
+    Ok(next)
+}
+
+/// The trace [`allocate_in`] would hand out next, without taking it.
+pub(super) async fn next_in(conn: &mut sqlx::SqliteConnection) -> Result<Trace, OutboxError> {
     // The chain's next link says where receipt ids continue (own head or resume point).
     let link = resume::follow(resume::own_head_on(&mut *conn).await?, resume::resume_on(&mut *conn).await?)?;
     let from_link = Trace { batch: link.batch, trace: link.serial };
@@ -58,14 +79,5 @@ pub(super) async fn allocate_in(conn: &mut sqlx::SqliteConnection) -> Result<Tra
             Some(last.next()?)
         }
     };
-    let next = after_counter.map_or(from_link, |c| c.max(from_link));
-    sqlx::query(
-        "INSERT INTO trace_counter (id, batch, trace) VALUES (1, ?1, ?2) \
-         ON CONFLICT (id) DO UPDATE SET batch = excluded.batch, trace = excluded.trace",
-    )
-    .bind(i64::from(next.batch))
-    .bind(i64::from(next.trace))
-    .execute(&mut *conn)
-    .await?;
-    Ok(next)
+    Ok(after_counter.map_or(from_link, |c| c.max(from_link)))
 }

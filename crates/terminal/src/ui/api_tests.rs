@@ -98,6 +98,9 @@ impl Authoriser for HostAuthoriser {
     fn reverse<'a>(&'a self, _: ReversalRequest<'a>) -> ReverseFuture<'a> {
         Box::pin(async { Err(AuthorisationError::Unavailable("not in this test".into())) })
     }
+    fn advise_again<'a>(&'a self, _: crate::host::AdviceRequest<'a>) -> AuthoriseFuture<'a> {
+        Box::pin(async { Err(AuthorisationError::Unavailable("not in this test".into())) })
+    }
 }
 
 /// M8: on a production terminal the UI refuses the simulator (outside the demo) and clear

@@ -96,6 +96,7 @@ async fn authorise_card(
         authoriser: info.name.clone(),
         simulated: info.simulator,
         operator,
+        operation: crate::outbox::Operation::sale(),
     };
     let payment = Payment { journalled: &journalled, card: &captured.summary, card_data: &captured.authorisation };
     let answer = authorisation::authorise(&st.uploader.outbox, st.authoriser.as_ref(), payment, now_ms).await;
@@ -143,12 +144,21 @@ fn refused(refusal: Refusal) -> UiError {
             e.to_string(),
             "收单机构无应答，冲正尚未确认，将自动重发冲正",
         ),
+        e @ Refusal::AdvicePending { .. } => UiError::new(
+            StatusCode::ACCEPTED,
+            "advice_pending",
+            e.to_string(),
+            "退货已发送，收单机构尚未确认，将自动重发",
+        ),
         e @ Refusal::ReversalPending { .. } => UiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "reversal_pending",
             e.to_string(),
             "有一笔冲正尚未被收单机构确认，确认前不能交易",
         ),
+        Refusal::Outbox(OutboxError::Original(m)) => {
+            UiError::new(StatusCode::UNPROCESSABLE_ENTITY, "original", m, "原交易不可用于此交易")
+        }
         // Reversed (by the operator) while the answer was awaited.
         Refusal::Outbox(OutboxError::Authorisation(m)) => {
             UiError::new(StatusCode::CONFLICT, "reversed", m, "该授权已被撤销，请重新交易")

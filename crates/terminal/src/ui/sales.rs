@@ -9,9 +9,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use chrono::Utc;
 use ereceipt_core::card::CardSummary;
-use ereceipt_core::model::{
-    Authorisation, BatchNo, LocalTime, Money, OperatorId, Stan, Transaction, TransactionType, VoucherNo,
-};
+use ereceipt_core::model::{LocalTime, Money, OperatorId};
 use ereceipt_core::signature::Signature;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -21,8 +19,8 @@ use super::error::UiError;
 use super::signing::{PadState, PointerBatch, SigningSession};
 use super::{amount, status, Shared};
 use crate::host::Approval;
-use crate::outbox::{AuthorisationState, OutboxError, Trace};
-use crate::sale::{record_authorised_sale, Composer, SaleError};
+use crate::outbox::{AuthorisationState, Operation, OutboxError, Trace};
+use crate::sale::{approved_transaction, record_authorised_sale, ApprovedRequest, Composer, SaleError};
 
 /// Sales open at once (a cashier has one; a forgotten tab should not grow memory). A full table
 /// makes room by dropping the oldest sale that holds no authorisation, never an approved one.
@@ -277,21 +275,17 @@ async fn make_receipt(st: &Shared, sale: Approved, delivery: String) -> Result<S
     let outbox = &st.uploader.outbox;
     // Serial, voucher number and batch are the trace the host saw (allocated when the request
     // was journalled); record_authorised_sale takes the same from the journal.
-    let transaction = Transaction {
-        serial: Stan::new(sale.trace.trace).map_err(UiError::internal)?,
-        batch: BatchNo::new(sale.trace.batch).map_err(UiError::internal)?,
-        voucher: VoucherNo::new(sale.trace.trace).map_err(UiError::internal)?,
-        kind: TransactionType::Sale,
+    let transaction = approved_transaction(ApprovedRequest {
+        operation: &Operation::sale(),
         amount: sale.amount,
         time: sale.time,
-        auth_code: sale.approval.auth_code,
-        rrn: sale.approval.rrn,
+        trace: sale.trace,
+        approval: sale.approval,
         operator: sale.operator,
         card: sale.card,
-        // Signed into the record, printed on the slip: a simulator's approval is no payment.
-        authorisation: if st.authoriser.info().simulator { Authorisation::Simulated } else { Authorisation::Host },
-        original: None,
-    };
+        simulated: st.authoriser.info().simulator,
+    })
+    .map_err(UiError::internal)?;
     let composer = Composer { signer: &st.signer, fonts: &st.fonts, width: st.width };
     let receipt =
         record_authorised_sale(outbox, composer, transaction, sale.signature, Some(delivery), Some(&sale.request_id))

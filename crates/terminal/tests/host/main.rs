@@ -88,6 +88,7 @@ fn journalled(link: &dyn Authoriser, minor: u64, card: &CapturedCard) -> NewAuth
         authoriser: info.name,
         simulated: info.simulator,
         operator: "01".parse().unwrap(),
+        operation: ereceipt_terminal::outbox::Operation::sale(),
     }
 }
 

@@ -31,9 +31,10 @@ fn a_sale_carries_the_profiles_fields_and_the_track_but_no_pan_unless_asked() {
         time: time(),
         trace: Trace { batch: 3, trace: 123 },
         operator: &op,
+        operation: &Operation::sale(),
     };
     let clear = CardFields { send_pan: false, encrypted: 62 };
-    let m = sale(&request, clear).expect("sale");
+    let m = financial(&request, clear).expect("sale");
     assert_eq!(m.mti.as_str(), "0200");
     let want = [
         (3, "000000"),
@@ -55,7 +56,7 @@ fn a_sale_carries_the_profiles_fields_and_the_track_but_no_pan_unless_asked() {
     );
     assert!(!m.contains(2) && !m.contains(64), "no PAN unless send_pan; the MAC is the link's");
     assert_eq!(
-        sale(&request, CardFields { send_pan: true, ..clear }).expect("sale").digits(2),
+        financial(&request, CardFields { send_pan: true, ..clear }).expect("sale").digits(2),
         Some("6222020200112233446")
     );
 
@@ -70,8 +71,9 @@ fn a_sale_carries_the_profiles_fields_and_the_track_but_no_pan_unless_asked() {
         magneprint_status: String::new(),
         device_serial: "B1CBB65090413AA".into(),
     };
-    let m = sale(&AuthorisationRequest { card_data: &enc, ..request }, CardFields { send_pan: true, encrypted: 62 })
-        .expect("sale");
+    let m =
+        financial(&AuthorisationRequest { card_data: &enc, ..request }, CardFields { send_pan: true, encrypted: 62 })
+            .expect("sale");
     let field62 = m.bytes(62).expect("field 62");
     assert_eq!((&field62[..10], &field62[10..]), (&[0x90u8; 10][..], &[0xC7u8; 32][..]));
     assert!(!m.contains(35) && !m.contains(2));
@@ -95,6 +97,7 @@ fn a_reversal_repeats_the_original_and_says_why() {
             time: time(),
             trace: Some(Trace { batch: 1, trace: 42 }),
             operator: Some("01"),
+            operation: &Operation::sale(),
             approval: approved.clone(),
             reason,
             attempt: 2,
@@ -107,6 +110,138 @@ fn a_reversal_repeats_the_original_and_says_why() {
             "{reason}"
         );
         assert_eq!(m.text(38), approved.as_ref().map(|a| a.auth_code.as_str()), "{reason}");
+        assert!(!m.contains(35) && !m.contains(2), "a reversal carries no card data");
+    }
+}
+
+fn original(voucher: u32) -> ereceipt_core::model::OriginalRef {
+    ereceipt_core::model::OriginalRef {
+        receipt_id: Some("POS00001-000003-000120".parse().expect("id")),
+        batch: Some(3.try_into().expect("batch")),
+        voucher: Some(voucher.try_into().expect("voucher")),
+        rrn: Some("632914123456".parse().expect("rrn")),
+        auth_code: Some("A1B2C3".parse().expect("auth")),
+        date: chrono::NaiveDate::from_ymd_opt(2026, 11, 24).expect("date"),
+    }
+}
+
+/// Every operation as the profile's table (docs/host-link.md) sends it: type, processing code,
+/// condition, 60.1 and the fields naming the original; its reversal repeats them.
+#[test]
+fn each_operation_is_sent_as_the_profile_says_and_its_reversal_repeats_it() {
+    let policy = CardPolicy { accept_clear_tracks: true, allow_chip_fallback: false };
+    let card =
+        capture(&CardInput::track2(";6222020200112233446=29121011234567890?"), &policy, time().local().date_naive())
+            .expect("card");
+    let (tid, mid, op) = ids();
+    let full = original(120);
+    let refund_of = ereceipt_core::model::OriginalRef {
+        receipt_id: None,
+        batch: None,
+        voucher: None,
+        auth_code: None,
+        ..full.clone()
+    };
+    let completion_of =
+        ereceipt_core::model::OriginalRef { receipt_id: None, batch: None, voucher: None, rrn: None, ..full.clone() };
+    let operation = |kind, original: Option<&ereceipt_core::model::OriginalRef>, voids| Operation {
+        kind,
+        original: original.cloned(),
+        voids,
+    };
+    use TransactionType::*;
+    let cases = [
+        (operation(Sale, None, None), "0200", "000000", "00", "22", None, None, None),
+        (operation(PreAuth, None, None), "0100", "030000", "06", "10", None, None, None),
+        (
+            operation(PreAuthCompletion, Some(&completion_of), None),
+            "0200",
+            "000000",
+            "06",
+            "20",
+            None,
+            Some("A1B2C3"),
+            Some("0000000000001124"),
+        ),
+        (
+            operation(Void, Some(&full), Some(Sale)),
+            "0200",
+            "200000",
+            "00",
+            "23",
+            Some("632914123456"),
+            Some("A1B2C3"),
+            Some("0000030001201124"),
+        ),
+        (
+            operation(Void, Some(&full), Some(PreAuthCompletion)),
+            "0200",
+            "200000",
+            "06",
+            "21",
+            Some("632914123456"),
+            Some("A1B2C3"),
+            Some("0000030001201124"),
+        ),
+        (
+            operation(Refund, Some(&refund_of), None),
+            "0220",
+            "200000",
+            "00",
+            "25",
+            Some("632914123456"),
+            None,
+            Some("0000000000001124"),
+        ),
+    ];
+    for (operation, mti, processing, condition, type_code, f37, f38, f61) in cases {
+        operation.check().expect("a valid operation");
+        let request = AuthorisationRequest {
+            amount: cny(12_850),
+            card: &card.summary,
+            card_data: &card.authorisation,
+            terminal_id: &tid,
+            merchant_id: &mid,
+            time: time(),
+            trace: Trace { batch: 3, trace: 123 },
+            operator: &op,
+            operation: &operation,
+        };
+        let m = financial(&request, CardFields { send_pan: false, encrypted: 62 }).expect("message");
+        let kind = operation.kind;
+        assert_eq!(m.mti.as_str(), mti, "{kind}");
+        assert_eq!((m.digits(3), m.digits(25)), (Some(processing), Some(condition)), "{kind}");
+        assert_eq!(m.digits(60), Some(format!("{type_code}000003000").as_str()), "{kind}");
+        assert_eq!((m.text(37), m.text(38), m.digits(61)), (f37, f38, f61), "{kind}");
+        assert!(m.contains(35), "{kind} carries the card");
+
+        let r = ReversalRequest {
+            request_id: "0123456789abcdef0123456789abcdef",
+            amount: cny(12_850),
+            terminal_id: &tid,
+            merchant_id: &mid,
+            time: time(),
+            trace: Some(Trace { batch: 3, trace: 123 }),
+            operator: Some("01"),
+            operation: &operation,
+            approval: None,
+            reason: ReversalReason::NoAnswer,
+            attempt: 1,
+        };
+        let reversed = reversal(&r, Trace { batch: 3, trace: 123 });
+        if kind == Refund {
+            assert!(matches!(reversed, Err(AuthorisationError::NotSent(_))), "a refund is never reversed");
+            continue;
+        }
+        let m = reversed.expect("reversal");
+        assert_eq!(m.mti.as_str(), "0400", "{kind}");
+        assert_eq!(
+            (m.digits(3), m.digits(25), m.digits(11)),
+            (Some(processing), Some(condition), Some("000123")),
+            "{kind}"
+        );
+        assert_eq!(m.digits(60), Some(format!("{type_code}000003000").as_str()), "{kind}");
+        assert_eq!((m.text(37), m.text(38), m.digits(61)), (f37, f38, f61), "{kind}");
         assert!(!m.contains(35) && !m.contains(2), "a reversal carries no card data");
     }
 }
