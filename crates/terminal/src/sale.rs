@@ -2,10 +2,12 @@
 //! chained receipt stored durably in the outbox before any upload is tried.
 
 use chrono::Utc;
+use ereceipt_core::card::CardSummary;
 use ereceipt_core::compose::{build_record, compose_receipt, ComposeError, ComposedReceipt, Sale};
 use ereceipt_core::identity::Signer;
-use ereceipt_core::card::CardSummary;
-use ereceipt_core::model::{Authorisation, BatchNo, ChainLink, LocalTime, Money, OperatorId, Stan, Transaction, VoucherNo};
+use ereceipt_core::model::{
+    Authorisation, BatchNo, ChainLink, LocalTime, Money, OperatorId, Stan, Transaction, VoucherNo,
+};
 use ereceipt_core::render::slip::{Fonts, SlipWidth};
 use ereceipt_core::signature::Signature;
 

@@ -7,7 +7,9 @@
 use chrono::NaiveDate;
 use ereceipt_core::model::{AuthCode, BatchNo, Money, OriginalRef, Rrn, TransactionType, VoucherNo};
 
-use crate::outbox::{completion_limit, AuthorisationRecord, Operation, Outbox, OutboxError, COMPLETION_TOLERANCE_PERCENT};
+use crate::outbox::{
+    completion_limit, AuthorisationRecord, Operation, Outbox, OutboxError, COMPLETION_TOLERANCE_PERCENT,
+};
 
 /// What the cashier asked for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -91,7 +93,14 @@ pub async fn prepare(outbox: &Outbox, asked: &Asked) -> Result<(Operation, Money
                 }
                 // Made on another terminal, or before this outbox: the host and the platform
                 // check it.
-                None => OriginalRef { receipt_id: None, batch: None, voucher: None, rrn: Some(rrn.clone()), auth_code: None, date: *date },
+                None => OriginalRef {
+                    receipt_id: None,
+                    batch: None,
+                    voucher: None,
+                    rrn: Some(rrn.clone()),
+                    auth_code: None,
+                    date: *date,
+                },
             };
             Ok((Operation { kind: TransactionType::Refund, original: Some(reference), voids: None }, *amount))
         }
@@ -107,12 +116,12 @@ pub async fn prepare(outbox: &Outbox, asked: &Asked) -> Result<(Operation, Money
                     row.amount
                 )));
             }
-            let operation = Operation {
-                kind: TransactionType::PreAuthCompletion,
-                original: Some(reference(&row)?),
-                voids: None,
-            };
+            let operation =
+                Operation { kind: TransactionType::PreAuthCompletion, original: Some(reference(&row)?), voids: None };
             Ok((operation, *amount))
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -14,8 +14,8 @@ mod messages;
 mod settings;
 
 pub use authoriser::{
-    AdviceRequest, Approval, AuthorisationError, AuthorisationRequest, AuthoriseFuture, Authoriser, AuthoriserInfo, ReversalAck,
-    ReversalRequest, ReverseFuture, SignInAnswer, SignInFuture, SignInRequest, SimulatedAuthoriser,
+    AdviceRequest, Approval, AuthorisationError, AuthorisationRequest, AuthoriseFuture, Authoriser, AuthoriserInfo,
+    ReversalAck, ReversalRequest, ReverseFuture, SignInAnswer, SignInFuture, SignInRequest, SimulatedAuthoriser,
 };
 pub use link::{Iso8583Authoriser, Iso8583Config, DEFAULT_MAC_MTIS};
 pub use settings::HostSettings;

@@ -117,8 +117,8 @@ fn a_reversal_repeats_the_original_and_says_why() {
 fn original(voucher: u32) -> ereceipt_core::model::OriginalRef {
     ereceipt_core::model::OriginalRef {
         receipt_id: Some("POS00001-000003-000120".parse().expect("id")),
-        batch: Some(3.try_into().expect("batch")),
-        voucher: Some(voucher.try_into().expect("voucher")),
+        batch: Some(ereceipt_core::model::BatchNo::new(3).expect("batch")),
+        voucher: Some(ereceipt_core::model::VoucherNo::new(voucher).expect("voucher")),
         rrn: Some("632914123456".parse().expect("rrn")),
         auth_code: Some("A1B2C3".parse().expect("auth")),
         date: chrono::NaiveDate::from_ymd_opt(2026, 11, 24).expect("date"),
