@@ -61,7 +61,7 @@ impl Outbox {
         let later = rows_where(
             &self.pool,
             &format!("original_receipt_id = ?1 AND kind = 'VOID' AND state IN {LIVE}"),
-            &[receipt.clone()],
+            std::slice::from_ref(&receipt),
         )
         .await?;
         if let Some(v) = later.first() {
@@ -109,7 +109,7 @@ impl Outbox {
         let voids = rows_where(
             &self.pool,
             &format!("original_receipt_id = ?1 AND kind = 'VOID' AND state IN {LIVE}"),
-            &[receipt.clone()],
+            std::slice::from_ref(&receipt),
         )
         .await?;
         if !voids.is_empty() {
