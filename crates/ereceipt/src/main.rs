@@ -12,6 +12,7 @@ macro_rules! say {
 
 mod bundle;
 mod ca;
+mod cashier;
 mod demo;
 mod files;
 mod platform;

@@ -67,6 +67,61 @@ pub enum TerminalCommand {
         #[arg(long, value_name = "CHOICE")]
         deliver: Option<String>,
     },
+    /// A sale authorised through the acquirer link (terminal.toml's `[host]`, or the labelled
+    /// simulator on a test terminal), signed, stored and uploaded. Exit 0: uploaded; 4: queued;
+    /// 5: refused by the platform; 3: declined or not sent (nothing stored).
+    Sell {
+        /// In the terminal's currency, as typed: 128.50.
+        #[arg(long)]
+        amount: String,
+        #[command(flatten)]
+        presented: crate::cashier::Presented,
+    },
+    /// 预授权: hold an amount on the card (completed later with `complete`). Exit codes as `sell`.
+    PreAuth {
+        #[arg(long)]
+        amount: String,
+        #[command(flatten)]
+        presented: crate::cashier::Presented,
+    },
+    /// 消费撤销: void a sale or completion of the open batch by its voucher number, for its
+    /// whole amount, once. A settled sale is refunded instead. Exit codes as `sell`.
+    Void {
+        /// The voucher number (凭证号) on its slip.
+        #[arg(long)]
+        voucher: u32,
+        #[command(flatten)]
+        presented: crate::cashier::Presented,
+    },
+    /// 退货: give back part or all of an earlier sale, named by its reference number and date,
+    /// never more than remains of it as far as this terminal knows. A refund is an advice to the
+    /// host: without an answer it is kept and sent again (exit 4), never reversed.
+    Refund {
+        /// The sale's reference number (参考号, RRN).
+        #[arg(long)]
+        rrn: String,
+        /// The sale's date on its slip, YYYY-MM-DD.
+        #[arg(long, value_parser = crate::cashier::parse_date)]
+        date: chrono::NaiveDate,
+        #[arg(long)]
+        amount: String,
+        #[command(flatten)]
+        presented: crate::cashier::Presented,
+    },
+    /// 预授权完成: charge a pre-authorisation of this terminal, named by its authorisation code
+    /// and date, at most its amount plus 15%, once. Exit codes as `sell`.
+    Complete {
+        /// The pre-authorisation's authorisation code (授权码).
+        #[arg(long)]
+        auth_code: String,
+        /// The pre-authorisation's date, YYYY-MM-DD.
+        #[arg(long, value_parser = crate::cashier::parse_date)]
+        date: chrono::NaiveDate,
+        #[arg(long)]
+        amount: String,
+        #[command(flatten)]
+        presented: crate::cashier::Presented,
+    },
     /// Upload what is pending. With --wait, keep retrying (with backoff) up to SECONDS.
     ///
     /// Exit 0: nothing pending. 4: receipts still pending. 5: the platform refused a receipt in
@@ -145,7 +200,7 @@ pub enum AuthorisationAction {
 const EXIT_OPEN_AUTHORISATIONS: i32 = 6;
 /// `terminal authorisations reverse`: journalled as reversing, not acknowledged yet (4, as a
 /// queued sale).
-const EXIT_QUEUED: i32 = 4;
+pub(crate) const EXIT_QUEUED: i32 = 4;
 
 pub fn run(cmd: TerminalCommand) -> Result<i32> {
     crate::platform::init_logs(false);
@@ -159,6 +214,21 @@ pub fn run(cmd: TerminalCommand) -> Result<i32> {
                     .map(|d| d.parse::<DeliveryChoice>().with_context(|| format!("--deliver {d}")))
                     .transpose()?;
                 sale(&data_dir, &transaction, &signature, out.as_deref(), offline, deliver).await
+            }
+            TerminalCommand::Sell { amount, presented } => {
+                crate::cashier::run(crate::cashier::Wanted::Sale { amount }, presented).await
+            }
+            TerminalCommand::PreAuth { amount, presented } => {
+                crate::cashier::run(crate::cashier::Wanted::PreAuth { amount }, presented).await
+            }
+            TerminalCommand::Void { voucher, presented } => {
+                crate::cashier::run(crate::cashier::Wanted::Void { voucher }, presented).await
+            }
+            TerminalCommand::Refund { rrn, date, amount, presented } => {
+                crate::cashier::run(crate::cashier::Wanted::Refund { rrn, date, amount }, presented).await
+            }
+            TerminalCommand::Complete { auth_code, date, amount, presented } => {
+                crate::cashier::run(crate::cashier::Wanted::Completion { auth_code, date, amount }, presented).await
             }
             TerminalCommand::Sync { data_dir, wait, now } => sync(&data_dir, wait, now).await,
             TerminalCommand::Status { data_dir, json } => status(&data_dir, json).await.map(|()| 0),
@@ -291,6 +361,17 @@ async fn sale(
     )?;
     let delivery = deliver.as_ref().map(ToString::to_string);
     let receipt = record_sale(&uploader.outbox, &signer, &fonts, width, transaction, signature, delivery).await?;
+    stored(&uploader, &receipt, out, offline).await
+}
+
+/// After a receipt is stored: its image written to `out`, then uploaded unless `offline`.
+/// Exit 0: uploaded; 4: queued; 5: refused by the platform for good.
+pub(crate) async fn stored(
+    uploader: &Uploader,
+    receipt: &ereceipt_core::compose::ComposedReceipt,
+    out: Option<&Path>,
+    offline: bool,
+) -> Result<i32> {
     let id = receipt.record.id.to_string();
     say!("receipt {id} stored in the outbox ({} bytes)", receipt.png.len());
     if let Some(out) = out {

@@ -2,6 +2,7 @@
 //! dying between storing a receipt and uploading it, two platforms on one PostgreSQL database,
 //! the platform killed mid-delivery, the terminal killed while its acquirer's host is asked.
 
+mod cashier;
 mod delivery;
 mod host;
 mod procs;

@@ -79,6 +79,14 @@ pub async fn prepare(outbox: &Outbox, asked: &Asked) -> Result<(Operation, Money
             let reference = match outbox.refundable(rrn, *date).await? {
                 Some(known) => {
                     same_currency(*amount, &known.original)?;
+                    if known.remaining_minor == 0 {
+                        return Err(original(format!(
+                            "nothing remains refundable of the transaction with reference number {}: all of {} \
+                             is refunded",
+                            rrn.as_str(),
+                            known.original.amount
+                        )));
+                    }
                     if amount.minor() > known.remaining_minor {
                         let remaining = Money::new(known.remaining_minor, amount.currency())
                             .map_err(|e| OutboxError::Corrupt(e.to_string()))?;

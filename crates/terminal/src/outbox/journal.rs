@@ -599,6 +599,12 @@ impl Outbox {
         self.changed(request_id, done.rows_affected(), "still reversing").await
     }
 
+    /// How many requests the journal holds, in any state.
+    pub async fn authorisation_count(&self) -> Result<u64, OutboxError> {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM authorisations").fetch_one(&self.pool).await?;
+        u64::try_from(n).map_err(|_| OutboxError::Corrupt(format!("{n} authorisations")))
+    }
+
     /// The journal row of `request_id`, whatever its state.
     pub async fn authorisation(&self, request_id: &str) -> Result<Option<AuthorisationRecord>, OutboxError> {
         let sql = format!("SELECT {COLUMNS} FROM authorisations WHERE request_id = ?1");

@@ -1,0 +1,118 @@
+//! A cashier's operations from the command line on a test terminal (the labelled simulator
+//! approves): sell, void, refund in parts, pre-authorise and complete, each its own receipt
+//! uploaded to a real platform; and every request the terminal's own checks must refuse (a
+//! second void, a refund above what remains, a completion above 115% or of no pre-auth) refused
+//! with its reason, nothing sent and nothing stored.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use ereceipt_terminal::outbox::Outbox;
+use tempfile::TempDir;
+
+use super::procs::Serve;
+use super::{enrol, runtime, Terminal};
+use crate::helpers::{ereceipt, signature, Run};
+
+const SWIPE: &str = ";6222020200112233446=29121011234567890?";
+
+struct Till {
+    t: Terminal,
+    card: PathBuf,
+    signature: PathBuf,
+}
+
+impl Till {
+    fn run(&self, operation: &str, args: &[&str]) -> Run {
+        let mut all: Vec<OsString> =
+            vec!["terminal".into(), operation.into(), "--data-dir".into(), self.t.dir.clone().into()];
+        all.extend(["--card".into(), self.card.clone().into(), "--signature".into(), self.signature.clone().into()]);
+        all.extend(args.iter().map(OsString::from));
+        ereceipt(all)
+    }
+
+    /// Runs an operation that must be approved and uploaded; returns its voucher, RRN and
+    /// authorisation code as printed.
+    fn approved(&self, operation: &str, args: &[&str]) -> (String, String, String) {
+        let run = self.run(operation, args);
+        run.assert_ok();
+        let line = run.stdout.lines().find(|l| l.contains(" approved: ")).unwrap_or_else(|| panic!("{run}"));
+        assert!(line.contains("SIMULATED"), "a simulated approval says so: {line}");
+        let after =
+            |key: &str| line.split(key).nth(1).and_then(|s| s.split([',', ' ']).next()).unwrap_or_default().to_owned();
+        (after("voucher "), after("RRN "), after("auth code "))
+    }
+
+    /// Runs an operation that the terminal's checks refuse, and returns its message.
+    fn refused(&self, operation: &str, args: &[&str], fragments: &[&str]) {
+        let before = self.counts();
+        self.run(operation, args).assert_exit(3).assert_error(fragments);
+        assert_eq!(self.counts(), before, "{operation} {args:?}: nothing journalled, nothing stored");
+    }
+
+    /// (journal rows, outbox receipts).
+    fn counts(&self) -> (u64, u64) {
+        runtime().block_on(async {
+            let outbox = Outbox::open(&self.t.dir.join("outbox.db")).await.expect("outbox");
+            let journal = outbox.authorisation_count().await.expect("journal");
+            let status = outbox.status().await.expect("status");
+            outbox.close().await;
+            (journal, status.pending + status.acked + status.refused)
+        })
+    }
+}
+
+/// Today on the terminal's clock (its zone is Asia/Shanghai for a CNY terminal).
+fn today() -> String {
+    (chrono::Utc::now() + chrono::Duration::hours(8)).format("%Y-%m-%d").to_string()
+}
+
+#[test]
+fn a_cashier_sells_voids_refunds_pre_authorises_and_completes_from_the_command_line() {
+    let tmp = TempDir::new().expect("temp dir");
+    let data = tmp.path().join("platform");
+    let serve = Serve::start(&data, "127.0.0.1:0".parse().expect("addr"), None, &tmp.path().join("serve.log"));
+    let t = enrol(&data, None, &serve.url(), "T0000071", &tmp.path().join("terminal"));
+    let card = tmp.path().join("card.json");
+    std::fs::write(&card, serde_json::json!({ "track2": SWIPE }).to_string()).expect("card");
+    let sig = tmp.path().join("signature.json");
+    std::fs::write(&sig, signature().to_string()).expect("signature");
+    let till = Till { t, card, signature: sig };
+    let day = today();
+
+    // 消费 then 消费撤销 of it, once.
+    let (sale, _, _) = till.approved("sell", &["--amount", "100.00"]);
+    let (void, _, _) = till.approved("void", &["--voucher", &sale]);
+    assert_ne!(void, sale, "the void is a receipt of its own, with its own voucher");
+    till.refused("void", &["--voucher", &sale], &["already voided", "nothing was sent"]);
+    till.refused("void", &["--voucher", "999999"], &["not in the open batch"]);
+    till.refused("void", &["--voucher", &void], &["VOID", "sale or a completion"]);
+
+    // 退货 in parts, never above what remains; a voided sale has nothing left.
+    let (second, rrn, _) = till.approved("sell", &["--amount", "200.00"]);
+    till.approved("refund", &["--rrn", &rrn, "--date", &day, "--amount", "50.00"]);
+    till.refused("refund", &["--rrn", &rrn, "--date", &day, "--amount", "150.01"], &["above what remains", "150.00"]);
+    till.approved("refund", &["--rrn", &rrn, "--date", &day, "--amount", "150.00"]);
+    till.refused("refund", &["--rrn", &rrn, "--date", &day, "--amount", "0.01"], &["nothing remains refundable"]);
+    till.refused("void", &["--voucher", &second], &["refund"]);
+    till.refused("refund", &["--rrn", &rrn, "--date", "2020-01-01", "--amount", "1.00"], &["was made on", &day]);
+
+    // 预授权 and 预授权完成 within 115%, once.
+    let (_, _, code) = till.approved("pre-auth", &["--amount", "300.00"]);
+    till.refused("complete", &["--auth-code", &code, "--date", &day, "--amount", "345.01"], &["15%", "345.00"]);
+    let (completion, _, _) = till.approved("complete", &["--auth-code", &code, "--date", &day, "--amount", "345.00"]);
+    till.refused("complete", &["--auth-code", &code, "--date", &day, "--amount", "1.00"], &["already completed"]);
+    till.refused("complete", &["--auth-code", "ZZZZZZ", "--date", &day, "--amount", "1.00"], &["no pre-authorisation"]);
+    // A completion may be voided, as a sale may.
+    till.approved("void", &["--voucher", &completion]);
+
+    // Every approved operation is a receipt of its own, uploaded; its journal row says what
+    // it was.
+    runtime().block_on(async {
+        let outbox = Outbox::open(&till.t.dir.join("outbox.db")).await.expect("outbox");
+        let status = outbox.status().await.expect("status");
+        assert_eq!((status.acked, status.pending, status.refused), (8, 0, 0), "{status:?}");
+        assert!(outbox.open_authorisations().await.expect("open").is_empty());
+        outbox.close().await;
+    });
+}
