@@ -613,3 +613,60 @@ async fn an_operator_signs_in_before_selling_and_is_named_on_the_receipt() {
     let (status, refused) = ui.json(ui.post("/api/sales", json!({"amount": "100"}))).await;
     assert_eq!((status, refused["error"].as_str()), (StatusCode::CONFLICT, Some("sign_in_required")), "{refused}");
 }
+
+/// Starts an operation with `body`, swipes, signs and completes it: (started, carded, record).
+async fn through_the_page(ui: &Ui, body: Value) -> (Value, Value, ereceipt_core::model::ReceiptRecord) {
+    let (status, started) = ui.json(ui.post("/api/sales", body)).await;
+    assert_eq!(status, StatusCode::OK, "{started}");
+    let sale = started["sale"].as_str().expect("sale id").to_owned();
+    let swipe = test_card_swipe(Utc::now().date_naive());
+    let (status, carded) = ui.json(ui.post(&format!("/api/sales/{sale}/card"), json!({"swipe": swipe.as_str()}))).await;
+    assert_eq!(status, StatusCode::OK, "{carded}");
+    let (status, done) = sign_and_complete(ui, &sale).await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    let receipt = done["receipt"].as_str().expect("receipt").to_owned();
+    let entry = ui.app.state.uploader.outbox.entry(&receipt).await.expect("outbox").expect("stored");
+    (started, carded, ereceipt_core::encoding::decode_record(&entry.record).expect("record"))
+}
+
+/// The page's operations: a void by voucher (its original's whole amount, once), a refund of
+/// part of a sale by its RRN and date; each a receipt of its own whose record names its kind
+/// and original; the terminal's refusals name the field or the reason, and store nothing.
+#[tokio::test]
+async fn a_sale_is_voided_and_another_refunded_in_part_through_the_page() {
+    let ui = ui(false).await;
+    let outbox = &ui.app.state.uploader.outbox;
+    let (_, first, sale) = through_the_page(&ui, json!({"amount": "10000"})).await;
+    let voucher = first["trace"].as_str().expect("trace").to_owned();
+    let (started, _, void) = through_the_page(&ui, json!({"operation": "void", "voucher": voucher})).await;
+    assert_eq!(started["amount"], "100.00", "a void takes its original's amount");
+    assert_eq!(started["operation"]["kind"], "VOID");
+    assert_eq!(started["operation"]["original"]["voucher"], voucher.as_str());
+    assert_eq!(void.transaction.kind, ereceipt_core::model::TransactionType::Void);
+    let original = void.transaction.original.clone().expect("the void names its original");
+    assert_eq!(original.receipt_id, Some(sale.id.clone()));
+    assert_eq!(original.rrn, Some(sale.transaction.rrn.clone()));
+    assert_eq!(original.auth_code, Some(sale.transaction.auth_code.clone()));
+
+    let before = outbox.authorisation_count().await.expect("count");
+    let (status, again) = ui.json(ui.post("/api/sales", json!({"operation": "void", "voucher": voucher}))).await;
+    assert_eq!((status, again["error"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("original")), "{again}");
+    assert!(again["message_en"].as_str().is_some_and(|m| m.contains("already voided")), "{again}");
+    let (status, bad) =
+        ui.json(ui.post("/api/sales", json!({"operation": "refund", "rrn": "x", "amount": "100"}))).await;
+    assert_eq!((status, bad["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("rrn")), "{bad}");
+    assert_eq!(outbox.authorisation_count().await.expect("count"), before, "nothing journalled");
+
+    let (_, _, second) = through_the_page(&ui, json!({"amount": "20000"})).await;
+    let rrn = second.transaction.rrn.as_str().to_owned();
+    let date = second.transaction.time.local().date_naive().to_string();
+    let (started, _, refund) =
+        through_the_page(&ui, json!({"operation": "refund", "rrn": rrn, "date": date, "amount": "5000"})).await;
+    assert_eq!((started["amount"].as_str(), started["operation"]["kind"].as_str()), (Some("50.00"), Some("REFUND")));
+    assert_eq!(refund.transaction.original.as_ref().and_then(|o| o.rrn.clone()), Some(second.transaction.rrn.clone()));
+    let (status, over) = ui
+        .json(ui.post("/api/sales", json!({"operation": "refund", "rrn": rrn, "date": date, "amount": "15001"})))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{over}");
+    assert!(over["message_en"].as_str().is_some_and(|m| m.contains("above what remains")), "{over}");
+}

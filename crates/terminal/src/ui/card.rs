@@ -6,7 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::Utc;
-use ereceipt_core::model::{Money, OperatorId};
+use ereceipt_core::model::OperatorId;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use zeroize::Zeroizing;
@@ -14,9 +14,11 @@ use zeroize::Zeroizing;
 use super::error::UiError;
 use super::sales::{now_ms, with_sale, Authorised};
 use super::{swipe, Shared};
-use crate::authorisation::{self, reverse_authorisation, Payment, Refusal, ReversalError, ReversalOutcome};
+use crate::authorisation::{
+    self, prepare, reverse_authorisation, Asked, Payment, Refusal, ReversalError, ReversalOutcome,
+};
 use crate::host::AuthorisationError;
-use crate::outbox::{new_request_id, NewAuthorisation, OutboxError};
+use crate::outbox::{new_request_id, NewAuthorisation, Operation, OutboxError};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -37,24 +39,27 @@ pub async fn card(
 ) -> Result<Json<Value>, UiError> {
     let request_id = new_request_id();
     // Claimed under the lock: a second card for the same sale is refused while this one is asked.
-    let (amount, operator) = with_sale(&st, &id, |s| match (&s.card, &s.authorisation) {
+    let (asked_for, operator) = with_sale(&st, &id, |s| match (&s.card, &s.authorisation) {
         (Some(_), _) => Err(UiError::out_of_order("the card was already read for this sale", "本笔交易已读卡")),
         (None, Some(_)) => Err(UiError::out_of_order("the card is being authorised", "正在授权，请稍候")),
         (None, None) => {
             s.authorisation = Some(request_id.clone());
-            Ok((s.amount, s.operator.clone()))
+            Ok((s.asked.clone(), s.operator.clone()))
         }
     })?;
-    let asked = authorise_card(&st, &id, &request_id, (amount, operator), form).await;
+    let asked = authorise_card(&st, &id, &request_id, (&asked_for, operator), form).await;
     with_sale(&st, &id, |s| {
         match &asked {
-            Ok((authorised, _)) => s.card = Some(authorised.clone()),
+            Ok((authorised, _, operation)) => {
+                s.card = Some(authorised.clone());
+                s.operation = operation.clone();
+            }
             // Declined, unanswered (journalled as such) or never asked: the sale may try again.
             Err(_) => s.authorisation = None,
         }
         Ok(())
     })?;
-    let (_, view) = asked?;
+    let (_, view, _) = asked?;
     Ok(Json(view))
 }
 
@@ -64,9 +69,12 @@ async fn authorise_card(
     st: &Shared,
     id: &str,
     request_id: &str,
-    (amount, operator): (Money, OperatorId),
+    (asked, operator): (&Asked, OperatorId),
     form: CardForm,
-) -> Result<(Authorised, Value), UiError> {
+) -> Result<(Authorised, Value, Operation), UiError> {
+    // Checked again here, just before it is journalled: another tab may have voided or
+    // refunded the same original since the sale started.
+    let (operation, amount) = prepare(&st.uploader.outbox, asked).await.map_err(original_refused)?;
     let time = st.zone.local_time(Utc::now()).map_err(|e| UiError::internal(format!("clock: {e}")))?;
     let date = time.local().date_naive();
     let raw = match (form.swipe, form.test_card) {
@@ -96,7 +104,7 @@ async fn authorise_card(
         authoriser: info.name.clone(),
         simulated: info.simulator,
         operator,
-        operation: crate::outbox::Operation::sale(),
+        operation: operation.clone(),
     };
     let payment = Payment { journalled: &journalled, card: &captured.summary, card_data: &captured.authorisation };
     let answer = authorisation::authorise(&st.uploader.outbox, st.authoriser.as_ref(), payment, now_ms).await;
@@ -112,8 +120,19 @@ async fn authorise_card(
         "approval": {"auth_code": approval.auth_code.as_str(), "rrn": approval.rrn.as_str()},
         "trace": format!("{:06}", trace.trace),
         "authoriser": info,
+        "operation": super::sales::operation_view(&operation),
     });
-    Ok((Authorised { card: summary, approval, time, trace }, view))
+    Ok((Authorised { card: summary, approval, time, trace }, view, operation))
+}
+
+/// The terminal's own refusal of an original (not found, already voided, above what remains).
+pub(super) fn original_refused(e: OutboxError) -> UiError {
+    match e {
+        OutboxError::Original(m) => {
+            UiError::new(StatusCode::UNPROCESSABLE_ENTITY, "original", m, "原交易不可用于此交易")
+        }
+        other => UiError::internal(other),
+    }
 }
 
 /// The cashier's words for a refusal, in both languages.

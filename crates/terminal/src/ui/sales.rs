@@ -18,6 +18,7 @@ use super::delivery::{parse_delivery, DeliveryForm};
 use super::error::UiError;
 use super::signing::{PadState, PointerBatch, SigningSession};
 use super::{amount, status, Shared};
+use crate::authorisation::{prepare, Asked};
 use crate::host::Approval;
 use crate::outbox::{AuthorisationState, Operation, OutboxError, Trace};
 use crate::sale::{approved_transaction, record_authorised_sale, ApprovedRequest, Composer, SaleError};
@@ -30,6 +31,11 @@ pub(super) const MAX_OPEN_SALES: usize = 8;
 pub(crate) struct SaleSession {
     started: Instant,
     pub(super) amount: Money,
+    /// What the cashier asked: a sale, a pre-authorisation, or a void, refund or completion
+    /// (checked again against the journal when the card is read).
+    pub(super) asked: Asked,
+    /// The operation as last checked: its receipt's kind and original.
+    pub(super) operation: Operation,
     /// Who started it: its receipt and journal row name them.
     pub(super) operator: OperatorId,
     /// The journalled request of this sale while it is asked and once approved, until the
@@ -107,13 +113,106 @@ pub async fn config(State(st): State<Shared>) -> Json<Value> {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StartForm {
-    /// The keypad's digits, in minor units.
-    amount: String,
+    /// The keypad's digits, in minor units (not for a void: it takes its original's).
+    #[serde(default)]
+    amount: Option<String>,
+    /// `sale` (the default), `pre-auth`, `void`, `refund` or `completion`.
+    #[serde(default)]
+    operation: Option<String>,
+    /// A void's original: its voucher number.
+    #[serde(default)]
+    voucher: Option<String>,
+    /// A refund's original: its reference number and date.
+    #[serde(default)]
+    rrn: Option<String>,
+    /// A refund's or completion's original date, YYYY-MM-DD.
+    #[serde(default)]
+    date: Option<String>,
+    /// A completion's pre-authorisation code.
+    #[serde(default)]
+    auth_code: Option<String>,
 }
 
-/// Starts a sale for the amount keyed in.
+/// What the form asks, each field checked and named when wrong.
+fn asked(form: &StartForm, st: &Shared) -> Result<Asked, UiError> {
+    let amount = || match &form.amount {
+        Some(a) => amount::parse_amount(a, st.currency),
+        None => Err(UiError::invalid("amount", "amount: key in the amount", "请输入金额")),
+    };
+    let text = |v: &Option<String>, field: &'static str, en: &'static str, zh: &'static str| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .ok_or_else(|| UiError::invalid(field, en, zh))
+    };
+    let date = || -> Result<chrono::NaiveDate, UiError> {
+        text(&form.date, "date", "date: the original's date on its slip (YYYY-MM-DD)", "请输入原交易日期")?
+            .parse()
+            .map_err(|_| {
+                UiError::invalid(
+                    "date",
+                    "date: the original's date on its slip (YYYY-MM-DD)",
+                    "原交易日期格式为 YYYY-MM-DD",
+                )
+            })
+    };
+    match form.operation.as_deref().unwrap_or("sale") {
+        "sale" => Ok(Asked::Sale { amount: amount()? }),
+        "pre-auth" => Ok(Asked::PreAuth { amount: amount()? }),
+        "void" => {
+            let v =
+                text(&form.voucher, "voucher", "voucher: the voucher number on the slip to void", "请输入原凭证号")?;
+            let voucher = v
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=999_999).contains(n))
+                .ok_or_else(|| UiError::invalid("voucher", "voucher: up to 6 digits", "凭证号为最多 6 位数字"))?;
+            Ok(Asked::Void { voucher })
+        }
+        "refund" => {
+            let rrn = text(&form.rrn, "rrn", "rrn: the reference number on the sale's slip", "请输入原参考号")?;
+            Ok(Asked::Refund {
+                rrn: rrn.parse().map_err(|_| UiError::invalid("rrn", "rrn: 12 letters or digits", "参考号为 12 位"))?,
+                date: date()?,
+                amount: amount()?,
+            })
+        }
+        "completion" => {
+            let code = text(&form.auth_code, "auth_code", "auth_code: the pre-authorisation's code", "请输入原授权码")?;
+            Ok(Asked::Completion {
+                auth_code: code
+                    .parse()
+                    .map_err(|_| UiError::invalid("auth_code", "auth_code: 6 letters or digits", "授权码为 6 位"))?,
+                date: date()?,
+                amount: amount()?,
+            })
+        }
+        _ => {
+            Err(UiError::invalid("operation", "operation: sale, pre-auth, void, refund or completion", "交易类型无效"))
+        }
+    }
+}
+
+/// The page's view of an operation and its original.
+pub(super) fn operation_view(op: &Operation) -> Value {
+    let o = op.original.as_ref();
+    json!({
+        "kind": op.kind.code(),
+        "kind_zh": op.kind.name_zh(),
+        "original": o.map(|o| json!({
+            "voucher": o.voucher.map(|v| format!("{:06}", v.value())),
+            "rrn": o.rrn.as_ref().map(|r| r.as_str().to_owned()),
+            "auth_code": o.auth_code.as_ref().map(|c| c.as_str().to_owned()),
+            "date": o.date.to_string(),
+        })),
+    })
+}
+
+/// Starts a sale (or another operation) for the amount keyed in: the original of a void,
+/// refund or completion is checked against the journal at once, and again at the card.
 pub async fn start(State(st): State<Shared>, Json(form): Json<StartForm>) -> Result<Json<Value>, UiError> {
-    let amount = amount::parse_amount(&form.amount, st.currency)?;
+    let asked = asked(&form, &st)?;
     let operator = super::operator::current(&st)?;
     // Before any card is authorised: an outbox that does not know where its receipt ids and
     // chain continue (it was lost) would make receipts the platform refuses as duplicates.
@@ -131,6 +230,7 @@ pub async fn start(State(st): State<Shared>, Json(form): Json<StartForm>) -> Res
         rand::thread_rng().fill_bytes(&mut b);
         hex::encode(b)
     };
+    let (operation, amount) = prepare(&st.uploader.outbox, &asked).await.map_err(super::card::original_refused)?;
     if st.sales.lock().map_err(|_| UiError::internal("sale table poisoned"))?.len() >= MAX_OPEN_SALES {
         forget_reversed(&st).await?;
     }
@@ -165,6 +265,8 @@ pub async fn start(State(st): State<Shared>, Json(form): Json<StartForm>) -> Res
         SaleSession {
             started: Instant::now(),
             amount,
+            asked,
+            operation: operation.clone(),
             operator,
             authorisation: None,
             card: None,
@@ -174,7 +276,7 @@ pub async fn start(State(st): State<Shared>, Json(form): Json<StartForm>) -> Res
         },
     );
     Ok(Json(json!({"sale": id, "amount": amount.decimal(), "currency": amount.currency().code(),
-        "symbol": amount.currency().symbol()})))
+        "symbol": amount.currency().symbol(), "operation": operation_view(&operation)})))
 }
 
 /// A batch of pointer events (or an empty poll); answers with the pad's state.
@@ -234,7 +336,8 @@ pub async fn complete(
             .ok_or_else(|| UiError::out_of_order("the cardholder has not finished signing", "持卡人尚未完成签名"))?;
         s.completing = true;
         let operator = s.operator.clone();
-        Ok(Ok(Approved { amount: s.amount, operator, card, approval, time, trace, signature, request_id }))
+        let operation = s.operation.clone();
+        Ok(Ok(Approved { amount: s.amount, operation, operator, card, approval, time, trace, signature, request_id }))
     })?;
     let approved = match taken {
         Ok(parts) => parts,
@@ -261,6 +364,7 @@ pub async fn complete(
 /// An approved, signed sale, taken for its receipt.
 struct Approved {
     amount: Money,
+    operation: Operation,
     operator: OperatorId,
     card: CardSummary,
     approval: Approval,
@@ -276,7 +380,7 @@ async fn make_receipt(st: &Shared, sale: Approved, delivery: String) -> Result<S
     // Serial, voucher number and batch are the trace the host saw (allocated when the request
     // was journalled); record_authorised_sale takes the same from the journal.
     let transaction = approved_transaction(ApprovedRequest {
-        operation: &Operation::sale(),
+        operation: &sale.operation,
         amount: sale.amount,
         time: sale.time,
         trace: sale.trace,

@@ -45,6 +45,8 @@
     renderOutbox();
     renderAuthorisations();
     renderOperator();
+    renderOperation();
+    if (sale && sale.operation && screen === "swipe") $("swipe-amount").textContent = opLine(sale.operation) + " · " + sale.symbol + " " + sale.amount + " " + sale.currency;
   }
 
   function message(err) {
@@ -130,12 +132,56 @@
     else if (digits.length < 12) digits = (digits + k).replace(/^0+/, "").slice(0, 12);
     renderAmount();
   }
+  // ---- the operation: sale, void (by voucher), refund (RRN + date), pre-auth, completion --
+  function operation() { return document.querySelector('input[name="operation"]:checked').value; }
+  function renderOperation() {
+    const op = operation();
+    $("original-fields").hidden = !(op === "void" || op === "refund" || op === "completion");
+    document.querySelectorAll("#original-fields [data-for]").forEach((p) => { p.hidden = !p.dataset.for.split(" ").includes(op); });
+    // A void takes its original's whole amount: no keypad.
+    const keyed = op !== "void";
+    document.querySelector("#screen-amount .keypad").hidden = !keyed;
+    $("amount-display").hidden = !keyed;
+    $("amount-clear").hidden = !keyed;
+    $("amount-next").textContent = t("go_" + op);
+  }
+  document.querySelectorAll('input[name="operation"]').forEach((r) => r.addEventListener("change", () => { showError("amount-error", null); renderOperation(); }));
+  function opLine(o) {
+    if (!o) return "";
+    let line = (lang === "zh" ? o.kind_zh : o.kind);
+    const g = o.original;
+    if (g) {
+      const parts = [];
+      if (g.voucher) parts.push(t("f_orig_voucher") + " " + g.voucher);
+      if (g.rrn) parts.push(t("f_orig_rrn") + " " + g.rrn);
+      if (g.auth_code) parts.push(t("f_orig_auth") + " " + g.auth_code);
+      parts.push(g.date);
+      line += " · " + parts.join(" · ");
+    }
+    return line;
+  }
+  function startBody() {
+    const op = operation();
+    const body = { operation: op };
+    if (op !== "void") body.amount = digits;
+    if (op === "void") body.voucher = $("orig-voucher").value.trim();
+    if (op === "refund") body.rrn = $("orig-rrn").value.trim();
+    if (op === "completion") body.auth_code = $("orig-auth").value.trim().toUpperCase();
+    if (op === "refund" || op === "completion") body.date = $("orig-date").value;
+    return body;
+  }
+  function resetOperation() {
+    document.querySelector('input[name="operation"][value="sale"]').checked = true;
+    ["orig-voucher", "orig-rrn", "orig-auth", "orig-date"].forEach((id) => { $(id).value = ""; });
+    renderOperation();
+  }
+
   async function charge() {
-    if (!digits) { showError("amount-error", { message_en: TEXT.en.amount_zero, message_zh: TEXT.zh.amount_zero }); return; }
+    if (!digits && operation() !== "void") { showError("amount-error", { message_en: TEXT.en.amount_zero, message_zh: TEXT.zh.amount_zero }); return; }
     try {
-      const r = await api("POST", "/api/sales", { amount: digits });
-      sale = { id: r.sale, amount: r.amount, symbol: r.symbol, currency: r.currency };
-      $("swipe-amount").textContent = r.symbol + " " + r.amount + " " + r.currency;
+      const r = await api("POST", "/api/sales", startBody());
+      sale = { id: r.sale, amount: r.amount, symbol: r.symbol, currency: r.currency, operation: r.operation };
+      $("swipe-amount").textContent = opLine(r.operation) + " · " + r.symbol + " " + r.amount + " " + r.currency;
       $("swipe-status").textContent = t("swipe_waiting");
       showError("swipe-error", null);
       show("swipe");
@@ -181,6 +227,7 @@
       const r = await api("POST", "/api/sales/" + sale.id + "/card", testCard ? { test_card: true } : { swipe: raw });
       sale.card = r.card;
       sale.approval = r.approval;
+      sale.operation = r.operation || sale.operation;
       sale.authoriser = r.authoriser;
       fillSignFacts();
       startSigning();
@@ -201,7 +248,7 @@
         }
       }
     }
-    sale = null; digits = ""; renderAmount(); show("amount");
+    sale = null; digits = ""; renderAmount(); resetOperation(); show("amount");
   }
   $("swipe-cancel").addEventListener("click", () => cancelSale("swipe-error"));
   $("test-card").addEventListener("click", () => submitSwipe(true));
@@ -219,7 +266,9 @@
   let clearOnNextDown = false;
 
   function fillSignFacts() {
-    $("sign-amount").textContent = sale.symbol + " " + sale.amount;
+    $("sign-operation").textContent = opLine(sale.operation);
+    const credit = sale.operation && (sale.operation.kind === "VOID" || sale.operation.kind === "REFUND");
+    $("sign-amount").textContent = (credit ? "-" : "") + sale.symbol + " " + sale.amount;
     const last4 = sale.card.number.split(" ").pop();
     $("sign-card").textContent = (lang === "zh" ? sale.card.brand_zh : sale.card.brand) + " •••• " + last4;
     $("sign-auth").textContent = sale.approval.auth_code;
@@ -458,12 +507,17 @@
   }
   setInterval(checkOutbox, 10000);
 
-  $("new-sale").addEventListener("click", () => { sale = null; digits = ""; renderAmount(); show("amount"); });
+  $("new-sale").addEventListener("click", () => { sale = null; digits = ""; renderAmount(); resetOperation(); show("amount"); });
 
   // ---- keyboard ------------------------------------------------------------------------
   document.addEventListener("keydown", (e) => {
     if (screen === "swipe") { swipeKey(e); return; }
     if (screen === "amount") {
+      // Typing into the original's fields is typing, not the keypad.
+      if (e.target instanceof HTMLInputElement && e.target.type !== "radio") {
+        if (e.key === "Enter") { e.preventDefault(); charge(); }
+        return;
+      }
       if (/^[0-9]$/.test(e.key)) { e.preventDefault(); key(e.key); }
       else if (e.key === "Backspace") { e.preventDefault(); key("back"); }
       else if (e.key === "Escape") { digits = ""; renderAmount(); }
