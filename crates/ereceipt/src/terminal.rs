@@ -493,6 +493,7 @@ async fn authorisations(dir: &Path, json: bool) -> Result<i32> {
                     "currency": a.amount.currency().code(), "card": a.card(), "time": a.time.rfc3339(),
                     "auth_code": a.auth_code.as_ref().map(|c| c.as_str()), "rrn": a.rrn.as_ref().map(|r| r.as_str()),
                     "authoriser": a.authoriser, "simulated": a.simulated,
+                    "kind": a.operation.kind.code(), "advice_attempts": a.advice_attempts,
                     "reversal": a.reversal.map(|r| r.as_str()), "reversal_attempts": a.reversal_attempts,
                     "error": a.answer})
             })
@@ -513,10 +514,18 @@ async fn authorisations(dir: &Path, json: bool) -> Result<i32> {
 /// One line per authorisation, then how to reverse them.
 fn say_authorisations(open: &[AuthorisationRecord], dir: &Path) {
     for a in open {
+        let refund = a.operation.is_advice();
         let what = match a.state.as_str() {
+            "approved" if refund => "refund acknowledged, no receipt (never reversed)",
             "approved" => "approved, no receipt",
             "requested" => "requested, no answer",
+            "advising" => "refund advice not acknowledged (sent again)",
             _ => "reversal not acknowledged",
+        };
+        let kind = if a.operation.kind == ereceipt_core::model::TransactionType::Sale {
+            String::new()
+        } else {
+            format!("{} ", a.operation.kind)
         };
         let codes = match (&a.auth_code, &a.rrn) {
             (Some(c), Some(r)) => format!(", auth code {}, RRN {}", c.as_str(), r.as_str()),
@@ -525,7 +534,7 @@ fn say_authorisations(open: &[AuthorisationRecord], dir: &Path) {
         let simulated = if a.simulated { " (simulator)" } else { "" };
         let error = a.answer.as_deref().filter(|_| a.reversal.is_some()).map(|e| format!(" — {e}")).unwrap_or_default();
         say!(
-            "  {}  {what}: {} {} on {}{codes}, {}{simulated}{error}",
+            "  {}  {kind}{what}: {} {} on {}{codes}, {}{simulated}{error}",
             a.request_id,
             a.amount.currency().code(),
             a.amount.decimal(),
