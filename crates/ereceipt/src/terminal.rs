@@ -122,6 +122,20 @@ pub enum TerminalCommand {
         #[command(flatten)]
         presented: crate::cashier::Presented,
     },
+    /// Resend a stored receipt to a new address (the customer asks again, or gave a wrong one):
+    /// one more delivery of the same signed receipt, by the platform. At most 5 deliveries a
+    /// receipt. Exit 0: queued on the platform; 4: the receipt is not uploaded yet (sync first);
+    /// 3: refused (not this terminal's receipt, a pull choice, the limit reached).
+    Resend {
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// The receipt id (TERMINAL-BATCH-SERIAL).
+        #[arg(long)]
+        receipt: String,
+        /// sms:+86…, mms:+86… or email:….
+        #[arg(long, value_name = "CHOICE")]
+        deliver: String,
+    },
     /// Upload what is pending. With --wait, keep retrying (with backoff) up to SECONDS.
     ///
     /// Exit 0: nothing pending. 4: receipts still pending. 5: the platform refused a receipt in
@@ -230,6 +244,7 @@ pub fn run(cmd: TerminalCommand) -> Result<i32> {
             TerminalCommand::Complete { auth_code, date, amount, presented } => {
                 crate::cashier::run(crate::cashier::Wanted::Completion { auth_code, date, amount }, presented).await
             }
+            TerminalCommand::Resend { data_dir, receipt, deliver } => resend(&data_dir, &receipt, &deliver).await,
             TerminalCommand::Sync { data_dir, wait, now } => sync(&data_dir, wait, now).await,
             TerminalCommand::Status { data_dir, json } => status(&data_dir, json).await.map(|()| 0),
             TerminalCommand::Authorisations { action: Some(AuthorisationAction::Reverse { id, data_dir }), .. } => {
@@ -407,6 +422,22 @@ pub(crate) async fn stored(
 
 /// `terminal sale` and `terminal sync`: the platform refused a receipt for good.
 const EXIT_REFUSED: i32 = 5;
+
+async fn resend(dir: &Path, id: &str, deliver: &str) -> Result<i32> {
+    let choice: DeliveryChoice = deliver.parse().with_context(|| format!("--deliver {deliver}"))?;
+    let uploader = Uploader::open(&Device::new(dir)).await?;
+    match uploader.outbox.entry(id).await? {
+        None => anyhow::bail!("no receipt {id} on this terminal"),
+        Some(e) if e.state != EntryState::Acked => {
+            say!("receipt {id} is {} on this terminal, not uploaded yet: it can be resent once it is (ereceipt terminal sync)", e.state);
+            return Ok(EXIT_QUEUED);
+        }
+        Some(_) => {}
+    }
+    let resent = uploader.client().resend(id, &choice.to_string()).await.with_context(|| format!("resend {id}"))?;
+    say!("receipt {id} queued for {} to {} (delivery {})", resent.channel, choice.recipient(), resent.delivery_id);
+    Ok(0)
+}
 
 async fn sync(dir: &Path, wait: Option<u64>, now: bool) -> Result<i32> {
     let uploader = Uploader::open(&Device::new(dir)).await?;

@@ -279,6 +279,27 @@ impl PlatformClient {
         }
         resp.json().await.map(Some).map_err(|e| ClientError::Protocol(format!("receipt deliveries: {e}")))
     }
+
+    /// Resends one of this terminal's stored receipts to a new address (mutual TLS): one more
+    /// delivery of the same receipt. `deliver` is a delivery choice (`sms:+86…`, `email:…`).
+    pub async fn resend(
+        &self,
+        receipt_id: &str,
+        deliver: &str,
+    ) -> Result<ereceipt_core::contract::Resent, ClientError> {
+        let resp = self
+            .http
+            .post(format!("{}/api/v1/terminal/receipts/{receipt_id}/deliveries", self.base))
+            .json(&ereceipt_core::contract::Resend { deliver: deliver.to_owned() })
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .map_err(unreachable)?;
+        if !resp.status().is_success() {
+            return Err(refused(resp).await);
+        }
+        resp.json().await.map_err(|e| ClientError::Protocol(format!("resend: {e}")))
+    }
 }
 
 #[cfg(test)]

@@ -38,6 +38,23 @@ pub struct PlatformInfo {
     pub max_upload_bytes: Option<u64>,
 }
 
+/// `POST /api/v1/terminal/receipts/{id}/deliveries`: the terminal resends one of its stored
+/// receipts to a new address (the cashier's resend), as a delivery choice `sms:+86…`,
+/// `mms:+86…` or `email:…`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Resend {
+    pub deliver: String,
+}
+
+/// The answer to a [`Resend`]: the delivery queued (202).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Resent {
+    pub delivery_id: String,
+    /// `sms`, `mms` or `email`.
+    pub channel: String,
+}
+
 /// `GET /api/v1/terminal/receipts/{id}`: a stored receipt as the platform reports it to the
 /// terminal that sent it. Recipients are never part of it.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]

@@ -82,6 +82,29 @@ fn a_cashier_sells_voids_refunds_pre_authorises_and_completes_from_the_command_l
 
     // 消费 then 消费撤销 of it, once.
     let (sale, _, _) = till.approved("sell", &["--amount", "100.00"]);
+
+    // 重发: the stored receipt resent to new addresses by the platform, at most 5 deliveries;
+    // a pull choice is not sent.
+    let id = format!("T0000071-000001-{sale}");
+    let resend = |to: &str| {
+        ereceipt([
+            OsString::from("terminal"),
+            "resend".into(),
+            "--data-dir".into(),
+            till.t.dir.clone().into(),
+            "--receipt".into(),
+            id.clone().into(),
+            "--deliver".into(),
+            to.into(),
+        ])
+    };
+    for n in 1..=5 {
+        let run = resend(&format!("email:li.na{n}@example.com"));
+        run.assert_ok();
+        assert!(run.stdout.contains("queued for email") && run.stdout.contains(&format!(".email.{n}")), "{run}");
+    }
+    resend("email:again@example.com").assert_exit(3).assert_error(&["5 deliveries already"]);
+    resend("pull:+8613700137000").assert_exit(3).assert_error(&["pull"]);
     let (void, _, _) = till.approved("void", &["--voucher", &sale]);
     assert_ne!(void, sale, "the void is a receipt of its own, with its own voucher");
     till.refused("void", &["--voucher", &sale], &["already voided", "nothing was sent"]);

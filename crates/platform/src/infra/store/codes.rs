@@ -116,13 +116,14 @@ impl Store {
             .ok_or_else(|| StoreError::CorruptRow(format!("login code {code_id} neither usable nor settled")))
     }
 
-    /// Whether any receipt's customer chose delivery to `phone`: one index probe, the same work
+    /// Whether any receipt's customer chose delivery to `phone`, or was resent to it: index probes, the same work
     /// whatever the answer (the code request must not tell who has receipts, M3).
     pub async fn has_receipts_for_phone(&self, phone: &str) -> Result<bool, StoreError> {
         // EXISTS as a count of at most one row: a BIGINT on both backends (EXISTS itself is a
         // boolean on PostgreSQL and an integer on SQLite). No receipt column is read.
         let found: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM (SELECT 1 FROM receipts WHERE delivery_to = $1 LIMIT 1) AS any_receipt",
+            "SELECT COUNT(*) FROM (SELECT 1 FROM receipts WHERE delivery_to = $1 \
+             UNION ALL SELECT 1 FROM deliveries WHERE recipient = $1 LIMIT 1) AS any_receipt",
         )
         .bind(phone)
         .fetch_one(&self.pool)
@@ -130,10 +131,13 @@ impl Store {
         Ok(found > 0)
     }
 
-    /// Every receipt whose customer chose delivery to `phone` (any channel), newest first.
+    /// Every receipt whose customer chose delivery to `phone` (any channel), or that was resent
+    /// to it, newest first.
     pub async fn receipts_for_phone(&self, phone: &str) -> Result<Vec<StoredReceipt>, StoreError> {
         let sql = format!(
-            "SELECT {RECEIPT_COLUMNS} FROM receipts WHERE delivery_to = $1 ORDER BY tx_time DESC, receipt_id DESC"
+            "SELECT {RECEIPT_COLUMNS} FROM receipts WHERE delivery_to = $1 \
+             OR receipt_id IN (SELECT receipt_id FROM deliveries WHERE recipient = $1) \
+             ORDER BY tx_time DESC, receipt_id DESC"
         );
         let rows = sqlx::query(&sql).bind(phone).fetch_all(&self.pool).await?;
         rows.iter().map(receipt_from_row).collect()

@@ -83,6 +83,19 @@ fn row_of(row: &AnyRow) -> Result<DeliveryRow, StoreError> {
     })
 }
 
+/// Most deliveries one receipt may have, its first and its resends together: a terminal cannot
+/// make the platform a bulk sender of one receipt.
+pub const MAX_DELIVERIES_PER_RECEIPT: i64 = 5;
+
+/// What [`Store::resend`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resend {
+    /// Queued as this delivery.
+    Queued { delivery_id: String },
+    /// The receipt has [`MAX_DELIVERIES_PER_RECEIPT`] deliveries already: nothing was queued.
+    Limit,
+}
+
 /// Queues a delivery inside the caller's transaction (the one storing the receipt).
 pub(super) async fn enqueue(
     conn: &mut AnyConnection,
@@ -91,12 +104,22 @@ pub(super) async fn enqueue(
     recipient: &str,
     now: i64,
 ) -> Result<(), StoreError> {
-    let id = format!("{receipt_id}.{channel}");
+    enqueue_as(conn, &format!("{receipt_id}.{channel}"), receipt_id, channel, recipient, now).await
+}
+
+async fn enqueue_as(
+    conn: &mut AnyConnection,
+    id: &str,
+    receipt_id: &str,
+    channel: Channel,
+    recipient: &str,
+    now: i64,
+) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO deliveries (delivery_id, receipt_id, channel, recipient, state, attempts, next_attempt_at, \
          created_at, updated_at, give_up_at) VALUES ($1, $2, $3, $4, 'queued', 0, $5, $5, $5, $6)",
     )
-    .bind(&id)
+    .bind(id)
     .bind(receipt_id)
     .bind(channel.as_str())
     .bind(recipient)
@@ -104,7 +127,7 @@ pub(super) async fn enqueue(
     .bind(now + RETRY_HORIZON_MS)
     .execute(&mut *conn)
     .await?;
-    event(conn, &id, now, DeliveryStep::Queued, "").await
+    event(conn, id, now, DeliveryStep::Queued, "").await
 }
 
 async fn event(
@@ -125,6 +148,31 @@ async fn event(
 }
 
 impl Store {
+    /// Queues one more delivery of the stored receipt `receipt_id` (its terminal resends it to a
+    /// new address), as `{receipt_id}.{channel}.{n}`, unless it has
+    /// [`MAX_DELIVERIES_PER_RECEIPT`] already. The caller checked that the receipt is the
+    /// terminal's own.
+    pub async fn resend(
+        &self,
+        receipt_id: &str,
+        channel: Channel,
+        recipient: &str,
+        now: i64,
+    ) -> Result<Resend, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE receipt_id = $1")
+            .bind(receipt_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        if n >= MAX_DELIVERIES_PER_RECEIPT {
+            return Ok(Resend::Limit);
+        }
+        let id = format!("{receipt_id}.{channel}.{}", n + 1);
+        enqueue_as(&mut tx, &id, receipt_id, channel, recipient, now).await?;
+        tx.commit().await?;
+        Ok(Resend::Queued { delivery_id: id })
+    }
+
     /// Claims the oldest due delivery for `worker` for `lease_ms`: a queued one whose time has
     /// come, or one whose previous worker's lease ran out (it died mid-send). Exactly one of
     /// several concurrent workers, in any process, gets a given row.

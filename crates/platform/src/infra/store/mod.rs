@@ -30,7 +30,7 @@ use sqlx::{Any, AnyPool, Decode, Executor, Row, Type};
 
 pub use accounts::{AccountRow, NewAccount};
 pub use admin::{AuditRow, NewAudit, OperatorRow};
-pub use deliveries::{DeliveryEvent, DeliveryRow, RETRY_HORIZON_MS};
+pub use deliveries::{DeliveryEvent, DeliveryRow, Resend, MAX_DELIVERIES_PER_RECEIPT, RETRY_HORIZON_MS};
 pub use limits::Counted;
 pub use model::{
     CertificateRow, ChainEntry, NewReceipt, NewTerminal, NewToken, Page, ReceiptQuery, Refusal, StoreOutcome,

@@ -53,6 +53,7 @@ pub(crate) fn main_api() -> OpenApiRouter<SharedState> {
         .routes(routes!(query::record))
         .routes(routes!(query::evidence))
         .routes(routes!(terminal_receipts::receipt))
+        .routes(routes!(terminal_receipts::resend))
         .routes(routes!(terminal_resume::resume))
         .routes(routes!(mm7::vasp))
         // Not operations: a 404 naming the admin listener, for any method (see UNDOCUMENTED).

@@ -69,6 +69,22 @@ pub struct TerminalReceipt {
     deliveries: Vec<DeliveryProgress>,
 }
 
+/// `POST /api/v1/terminal/receipts/{id}/deliveries` (`ereceipt_core::contract::Resend`).
+#[derive(ToSchema)]
+pub struct Resend {
+    /// The new address as a delivery choice: `sms:+8613800138000`, `mms:+86…` or
+    /// `email:name@example.com` (a pull receipt is found with a login code instead).
+    deliver: String,
+}
+
+/// The delivery a resend queued (`ereceipt_core::contract::Resent`).
+#[derive(ToSchema)]
+pub struct Resent {
+    delivery_id: String,
+    /// `sms`, `mms` or `email`.
+    channel: String,
+}
+
 /// One delivery of a receipt, as its terminal sees it (no recipient).
 #[derive(ToSchema)]
 pub struct DeliveryProgress {

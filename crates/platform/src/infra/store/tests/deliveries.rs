@@ -9,7 +9,8 @@ behaviours!(
     an_expired_lease_is_taken_over_and_the_history_says_so,
     concurrent_claims_get_each_delivery_once,
     reports_match_whole_ids_on_their_own_channel,
-    report_matching_uses_the_peer_id_index;
+    report_matching_uses_the_peer_id_index,
+    resends_queue_up_to_a_limit_and_reach_the_new_number;
     url: a_process_whose_clock_runs_ahead_does_not_steal_a_live_lease,
 );
 
@@ -188,4 +189,28 @@ async fn report_matching_uses_the_peer_id_index(store: &Store) {
         .collect();
     let plan = plan.join("\n");
     assert!(plan.contains("delivery_peer_ids_lookup"), "the report lookup does not use the index:\n{plan}");
+}
+
+async fn resends_queue_up_to_a_limit_and_reach_the_new_number(store: &Store) {
+    queued(store, "email", "li.na@example.com", 1).await;
+    let id = "POS00001-000001-000001";
+    let now = chrono::Utc::now().timestamp_millis();
+    assert!(store.receipts_for_phone("+8613700137000").await.expect("list").is_empty());
+    assert!(!store.has_receipts_for_phone("+8613700137000").await.expect("probe"));
+    let first = store.resend(id, Channel::Sms, "+8613700137000", now).await.expect("resend");
+    assert_eq!(first, crate::infra::store::Resend::Queued { delivery_id: format!("{id}.sms.2") });
+    let listed = store.receipts_for_phone("+8613700137000").await.expect("list");
+    assert_eq!(listed.iter().map(|r| r.receipt_id.as_str()).collect::<Vec<_>>(), [id], "the new number sees it");
+    assert!(store.has_receipts_for_phone("+8613700137000").await.expect("probe"));
+    for n in 3..=crate::infra::store::MAX_DELIVERIES_PER_RECEIPT {
+        let r = store.resend(id, Channel::Email, "other@example.com", now).await.expect("resend");
+        assert_eq!(r, crate::infra::store::Resend::Queued { delivery_id: format!("{id}.email.{n}") });
+    }
+    assert_eq!(
+        store.resend(id, Channel::Sms, "+8613700137001", now).await.expect("resend"),
+        crate::infra::store::Resend::Limit
+    );
+    let deliveries = store.deliveries_of(id).await.expect("deliveries");
+    assert_eq!(deliveries.len() as i64, crate::infra::store::MAX_DELIVERIES_PER_RECEIPT, "nothing past the limit");
+    assert!(deliveries.iter().all(|(d, _)| d.state.as_str() == "queued"));
 }

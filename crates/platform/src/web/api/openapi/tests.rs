@@ -239,6 +239,14 @@ fn the_described_bodies_have_the_fields_the_types_serialise() {
         }),
     );
     assert_eq!(enum_values(&doc, "DeliveryState"), json_strings(&DeliveryState::ALL));
+    check("Resend", v(&ereceipt_core::contract::Resend { deliver: "email:li.na@example.com".into() }));
+    check(
+        "Resent",
+        v(&ereceipt_core::contract::Resent {
+            delivery_id: "T0000001-000001-000001.email.2".into(),
+            channel: "email".into(),
+        }),
+    );
 
     let record =
         PlatformRecord { holds: true, stored_at: Some(at.to_rfc3339()), faithful_copy: Some(true), note: "".into() };
