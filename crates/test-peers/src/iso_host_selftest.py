@@ -447,7 +447,8 @@ async def x919_host(port, jpath):
     p.close()
     lines = journal(jpath)
     check(any(x.get("error") == "length header not digits" for x in lines), "journal: bad ascii length")
-    check(any(x.get("scenario") == "silent-reversal" for x in lines), "journal: silent reversal")
+    check(any(x.get("scenario") == "silent" and x.get("kind") == "reversal" for x in lines),
+          "journal: the silent reversal is kind reversal, scenario silent")
 
 
 async def plain_host(port):
