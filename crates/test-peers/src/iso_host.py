@@ -18,8 +18,9 @@ With --journal FILE each message in and out and each framing or decode error is 
 its safe fields (48 and 61 among them), `kind` (sale, preauth, completion, void, refund,
 reversal, settlement, sign-in), `scenario`, `ledger` (what the ledger made of it: "recorded",
 "voided", "completed", "refund 1 of 000123: 30.00 of 128.50", "settled: balanced", a refusal's
-reason...) and, for a 0500, `host_48`: the totals the host counted. Card data (fields 2, 35, 36, 52, 55) and key material (62) are never written, only lengths;
-the PAN appears as its last four digits.
+reason...) and, for a 0500, `host_48`: the totals the host counted. Card data (fields 2, 35,
+36, 52, 55) and key material (62) are never written, only lengths; the PAN appears as its last
+four digits.
 """
 
 import argparse

@@ -132,8 +132,10 @@ class Ledger:
         return rec
 
     def refused(self, kind, doc):
-        """Keeps a request answered A0, declined, so that a reversal of it still finds it."""
-        self._record(kind, doc, organisation(doc) or DOMESTIC, False)
+        """Keeps a request answered A0, declined, so that a reversal of it still finds it (but
+        never in place of one booked under the same key, such as an acknowledged refund)."""
+        if key_of(doc) not in self.records:
+            self._record(kind, doc, organisation(doc) or DOMESTIC, False)
 
     def request(self, kind, doc, rrn, auth, decline=None):
         """Checks a sale, pre-auth, completion, void or refund by the host rules and books it.
@@ -240,7 +242,8 @@ class Ledger:
         if rec is None:
             return "25", "no-original"
         if rec.type60 != doc.get("60", "")[:2]:
-            return "25", f"no-original: 60.1 {doc.get('60', '')[:2]}, the original's is {rec.type60}"
+            return "25", (f"no-original: 60.1 {doc.get('60', '')[:2]}, "
+                          f"the original's is {rec.type60}")
         if rec.kind == "refund":
             return "12", "not reversible: a refund"
         if rec.reversed:
@@ -280,7 +283,8 @@ class Ledger:
             halves.append(theirs[i:i + 30] + ("1" if same else "2"))
         self.settled.add((tid, batch))
         balanced = all(h.endswith("1") for h in halves)
-        return "00", "settled: balanced" if balanced else "settled: not balanced", "".join(halves), ours
+        note = "settled: balanced" if balanced else "settled: not balanced"
+        return "00", note, "".join(halves), ours
 
 
 def _no_original(doc):

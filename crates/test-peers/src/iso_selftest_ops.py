@@ -125,7 +125,8 @@ async def completions(port):
           "pre-auth approval carries 37, 38, its 11 and 63 CUP")
     check(mac_ok(a, t.mak), "0110 MAC verifies (0100/0110 are in the default MAC list)")
     wrong = "%06d" % ((int(a[38]) + 1) % 1000000)
-    check((await t.completion(pre, 10000, auth=wrong)).code == "25", "completion with another 38: 25")
+    check((await t.completion(pre, 10000, auth=wrong)).code == "25",
+          "completion with another 38: 25")
     check((await t.completion(pre, 10000, date="0101")).code == "25",
           "completion with another 61.3 date: 25")
     c = await t.completion(pre, 11500)
@@ -139,11 +140,13 @@ async def completions(port):
     v = await t.void(c2, op=VOID_COMPLETION)
     check(v.code == "00" and v.answer[3] == "200000" and v.answer[25] == "06",
           "void of a completion (60.1 21, 25 06): approved")
-    check((await t.void(c2, op=VOID_SALE)).code == "25", "a sale void (60.1 23) of a completion: 25")
+    check((await t.void(c2, op=VOID_SALE)).code == "25",
+          "a sale void (60.1 23) of a completion: 25")
     pre3 = await t.do(PREAUTH, 5000)
     c3 = await t.completion(pre3, 5000)
     r = await t.reverse(c3)
-    check(r["mti"] == "0410" and r.get(39) == "00" and mac_ok(r, t.mak), "reversal of a completion: 00")
+    check(r["mti"] == "0410" and r.get(39) == "00" and mac_ok(r, t.mak),
+          "reversal of a completion: 00")
     check((await t.completion(pre3, 5000)).code == "00",
           "the reversed completion's pre-auth is completed again")
     pre4 = await t.do(PREAUTH, 5000)
@@ -157,7 +160,8 @@ async def voids(port):
     t = await till(port, "POS00024")
     s = await t.do(SALE, 12850, "VIS")
     check(s.code == "00" and s.answer[63] == "VIS", "sale by a Visa track: approved, 63 VIS")
-    check((await t.void(s, amount=12800)).code == "64", "void for another amount than the sale's: 64")
+    check((await t.void(s, amount=12800)).code == "64",
+          "void for another amount than the sale's: 64")
     wrong = "%06d" % ((int(s.answer[38]) + 1) % 1000000)
     check((await t.void(s, auth=wrong)).code == "25", "void quoting another 38: 25")
     check((await t.void(s, trace="999999")).code == "25", "void of an unknown trace: 25")
@@ -190,7 +194,8 @@ async def refunds(port):
           "refund advice 0220 of 30.00: 0230 with 39 00, 3 200000 and its 4")
     check(a[37] != s.answer[37] and len(a[38]) == 6 and a[63] == "CUP" and mac_ok(a, t.mak),
           "0230: a new 37, a 38, 63 CUP and a good MAC (0220/0230 in the default list)")
-    check((await t.refund(s, 10000)).code == "13", "refund above what remains (100.00 of 98.50): 13")
+    check((await t.refund(s, 10000)).code == "13",
+          "refund above what remains (100.00 of 98.50): 13")
     again = await t.send(REFUND, r1.fields)
     check(again.code == "00" and again.answer[37] == a[37] and again.answer[38] == a[38],
           "the same 0220 again: 00 with the first answer's 37 and 38")
@@ -274,7 +279,8 @@ async def operations_host(port, jpath):
     check(any(n.startswith("amount differs") for n in notes)
           and any(n.startswith("batch 000001 settled") for n in notes),
           "journal: the 64 and 12 refusals say why")
-    void = [x for x in lines if x["dir"] == "in" and x.get("kind") == "void" and x.get("41") == "POS00024"]
+    void = [x for x in lines
+            if x["dir"] == "in" and x.get("kind") == "void" and x.get("41") == "POS00024"]
     check(void and all(len(x["61"]) == 16 for x in void), "journal: a void's 61 is journalled")
     settle = [x for x in lines if x.get("mti") in ("0500", "0510") and x.get("41") == "POS00021"]
     check(len(settle[0]["48"]) == 62 and settle[0]["host_48"] == settle[0]["48"]
@@ -291,7 +297,8 @@ async def faults_host(port, jpath):
 
     async def void_fault():
         s = await t.do(SALE, 1094)
-        check(39 not in s.answer and len(s.answer[38]) == 6, "after the fault, cents 94 apply again")
+        check(39 not in s.answer and len(s.answer[38]) == 6,
+              "after the fault, cents 94 apply again")
         v = await t.void(s, answered=False)
         check(v.answer is None, "--fault void:silent:1: the void gets no answer")
         check((await t.reverse(v)).get(39) == "00", "the unanswered void's reversal: 00")
@@ -307,7 +314,8 @@ async def faults_host(port, jpath):
         again = await u.send(REFUND, r1.fields)
         check(again.code == "00" and 64 not in again.answer,
               "--fault refund:silent:1: the resent 0220 answered 00, no MAC (0230 off the list)")
-        check((await u.refund(s, 3010)).code == "13", "the unanswered refund counted once: 30.10 is 13")
+        check((await u.refund(s, 3010)).code == "13",
+              "the unanswered refund counted once: 30.10 is 13")
         check((await u.refund(s, 3000)).code == "00", "and 30.00 is approved")
         _, st = await u.settle((5000, 1, 5000, 2), (0, 0, 0, 0))
         check(st[48][30] == "1", "settlement counts the resent refund once")
