@@ -196,9 +196,12 @@ async def refunds(port):
           "0230: a new 37, a 38, 63 CUP and a good MAC (0220/0230 in the default list)")
     check((await t.refund(s, 10000)).code == "13",
           "refund above what remains (100.00 of 98.50): 13")
+    tampered = bytearray(pack("0220", r1.fields, t.mak))
+    tampered[-1] ^= 1
+    check((await t.peer.ask(bytes(tampered))).get(39) == "A0", "the same 0220 with a bad MAC: A0")
     again = await t.send(REFUND, r1.fields)
     check(again.code == "00" and again.answer[37] == a[37] and again.answer[38] == a[38],
-          "the same 0220 again: 00 with the first answer's 37 and 38")
+          "the same 0220 again (after the A0 too): 00 with the first answer's 37 and 38")
     bare = {n: v for n, v in r1.fields.items() if n != 35}
     check((await t.send(REFUND, bare)).code == "00", "the same 0220 again without card data: 00")
     check((await t.refund(s, 9850)).code == "00", "refund of the exact remainder 98.50: approved")
