@@ -1,19 +1,26 @@
 """An independent ISO 8583 acquirer host for the terminal's tests (wire profile "unionpay").
 
 Decodes and encodes with PyPI pyiso8583 (a spec dict written from the profile's field table,
-never from the Rust codec) and does DES/3DES with pycryptodome. Binds 127.0.0.1, prints
-`LISTENING <port>` once bound, then serves many connections, several messages on each.
+never from the Rust codec) and does DES/3DES with pycryptodome, both in iso_host_wire.py. Binds
+127.0.0.1, prints `LISTENING <port>` once bound, then serves many connections, several messages
+on each.
 
 Sign-in (0800) hands out working keys (PIK, MAK) under the TMK in field 62 with check values.
-Sales and pre-auths (0200/0100) are answered by the cents of field 4 (the scenarios of the
-profile: decline codes, 98 silent, 97 drop, 96 late, 95 garbage, 94 no 39, 93 bad MAC), and
-all are kept in a ledger by terminal id (41), batch (60.2) and trace (11) that reversals
-(0400) look up. A bad or missing request MAC, or no key for the terminal, is answered 39 = A0
-without field 64.
+Sales, pre-auths, completions, voids, refund advices (0220), reversals (0400) and settlements
+(0500) are checked by the host rules of iso_host_ledger.py, which keeps every one by terminal id
+(41), batch (60.2) and trace (11). How the host answers (its scenario) comes from `--fault
+KIND:SCENARIO:N` for the first N messages of a kind, else, for sales, pre-auths, completions and
+refunds, from the cents of field 4: decline codes, 98 silent, 97 drop, 96 late, 95 garbage, 94
+no 39, 93 bad MAC. A bad or missing request MAC, or no key for the terminal, is answered
+39 = A0 without field 64; a request that breaks the message table, 39 = 30.
 
-With --journal FILE each message in and out and each framing or decode error is one JSON line.
-Card data (fields 2, 35, 36, 52, 55) and key material (62) are never written, only lengths;
-the PAN appears as its last four digits.
+With --journal FILE each message in and out and each framing or decode error is one JSON line:
+its safe fields (48 and 61 among them), `kind` (sale, preauth, completion, void, refund,
+reversal, settlement, sign-in), `scenario`, `ledger` (what the ledger made of it: "recorded",
+"voided", "completed", "refund 1 of 000123: 30.00 of 128.50", "settled: balanced", a refusal's
+reason...) and, for a 0500, `host_48`: the totals the host counted. Card data (fields 2, 35,
+36, 52, 55) and key material (62) are never written, only lengths; the PAN appears as its last
+four digits.
 """
 
 import argparse
@@ -24,148 +31,27 @@ import os
 import struct
 import sys
 
-import iso8583
-from Crypto.Cipher import DES
+sys.dont_write_bytecode = True  # no __pycache__ beside the sources for the import below
+
+import iso8583  # noqa: E402
+
+from iso_host_ledger import Ledger, classify  # noqa: E402
+from iso_host_wire import (SPEC, NUMERIC, TRACKS, FrameError, kcv, mac_ecb, mac_x919,  # noqa: E402
+                           odd_parity, tdes_enc)
 
 MAX_FRAME = 4096
-DEFAULT_MAC_MTIS = "0100,0110,0200,0210,0220,0230,0400,0410"
+DEFAULT_MAC_MTIS = "0100,0110,0200,0210,0220,0230,0400,0410,0500,0510"
 DECLINES = {"01", "03", "04", "05", "12", "13", "14", "22", "25", "30", "33", "41", "43", "51",
             "54", "55", "61", "77"}
 FAULTS = {"98": "silent", "97": "drop", "96": "late", "95": "garbage", "94": "no-39",
           "93": "bad-mac"}
+KINDS = ("sale", "preauth", "completion", "void", "refund", "reversal", "settlement")
+# The kinds whose amount is the cashier's to choose, so its cents may pick the scenario.
+CENTS_KINDS = {"sale", "preauth", "completion", "refund"}
+CODE_CHARS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 SENSITIVE = ("2", "35", "36", "52", "55", "62")
-JOURNALLED = ("3", "4", "11", "12", "13", "15", "22", "25", "37", "38", "39", "41", "42", "49",
-              "60", "61", "63")
-
-
-def _n(length, pad=None, var=0):
-    """A numeric (BCD) field: `length` digits, a BCD length prefix of `var` bytes counting digits."""
-    spec = {"data_enc": "b", "len_enc": "bcd", "len_type": var, "max_len": length,
-            "len_count": "nibbles"}
-    if pad == "left":
-        spec["left_pad"] = "0"
-    elif pad is not None:
-        spec["right_pad"] = pad
-    return spec
-
-
-def _text(length, var=0):
-    """An an/ans field: ASCII, a BCD length prefix of `var` bytes counting bytes."""
-    return {"data_enc": "ascii", "len_enc": "bcd", "len_type": var, "max_len": length}
-
-
-def _binary(length, var=0):
-    """A b field (hex string in pyiso8583), a BCD length prefix of `var` bytes counting bytes."""
-    return {"data_enc": "b", "len_enc": "bcd", "len_type": var, "max_len": length}
-
-
-# The profile's field table (wire.md "Field formats"), in pyiso8583's terms: len_type is the
-# number of prefix bytes (LL = 1 BCD byte, LLL = 2), n/z lengths count nibbles.
-SPEC = {
-    "h": {"data_enc": "b", "len_enc": "b", "len_type": 0, "max_len": 0},
-    "t": {"data_enc": "b", "len_enc": "b", "len_type": 0, "max_len": 2},
-    "p": {"data_enc": "b", "len_enc": "b", "len_type": 0, "max_len": 8},
-    "2": _n(19, "F", 1),
-    "3": _n(6),
-    "4": _n(12),
-    "11": _n(6),
-    "12": _n(6),
-    "13": _n(4),
-    "14": _n(4),
-    "15": _n(4),
-    "22": _n(3, "0"),
-    "23": _n(3, "left"),
-    "25": _n(2),
-    "26": _n(2),
-    "32": _n(11, "0", 1),
-    "35": _n(37, "0", 1),
-    "36": _n(104, "0", 2),
-    "37": _text(12),
-    "38": _text(6),
-    "39": _text(2),
-    "41": _text(8),
-    "42": _text(15),
-    "44": _text(25, 1),
-    "48": _n(322, "0", 2),
-    "49": _text(3),
-    "52": _binary(8),
-    "53": _n(16),
-    "55": _binary(255, 2),
-    "60": _n(17, "0", 2),
-    "61": _n(29, "0", 2),
-    "62": _binary(512, 2),
-    "63": _text(163, 2),
-    "64": _binary(8),
-}
-# Fields whose decoded hex must be decimal digits (z fields also allow D, the '=' separator).
-NUMERIC = {k for k, v in SPEC.items() if v.get("len_count") == "nibbles"} - {"35", "36"}
-TRACKS = {"35", "36"}
-
-
-class FrameError(Exception):
-    """The message could not be read; `field` names where (pyiso8583's field key or ours)."""
-
-    def __init__(self, field, reason):
-        super().__init__(f"{reason}: field {field}")
-        self.field = field
-        self.reason = reason
-
-
-# --- DES, 3DES (2-key EDE) and the two MACs, from the profile's steps -------------------------
-
-def des_enc(key, block):
-    return DES.new(key, DES.MODE_ECB).encrypt(block)
-
-
-def des_dec(key, block):
-    return DES.new(key, DES.MODE_ECB).decrypt(block)
-
-
-def tdes_enc(key16, data):
-    # EDE by hand: pycryptodome's DES3 refuses K1 == K2, which a forced test key may be.
-    k1, k2 = key16[:8], key16[8:16]
-    return b"".join(des_enc(k1, des_dec(k2, des_enc(k1, data[i:i + 8])))
-                    for i in range(0, len(data), 8))
-
-
-def encipher(key, data):
-    return des_enc(key, data) if len(key) == 8 else tdes_enc(key, data)
-
-
-def kcv(key):
-    return encipher(key, bytes(8))[:4]
-
-
-def _zero_pad(data):
-    return data + bytes(-len(data) % 8)
-
-
-def _xor(a, b):
-    return bytes(x ^ y for x, y in zip(a, b))
-
-
-def mac_ecb(mak, mab):
-    r = bytes(8)
-    padded = _zero_pad(mab)
-    for i in range(0, len(padded), 8):
-        r = _xor(r, padded[i:i + 8])
-    hexed = r.hex().upper().encode()
-    e1 = des_enc(mak[:8], hexed[:8])
-    e2 = des_enc(mak[:8], _xor(e1, hexed[8:]))
-    return e2.hex().upper().encode()[:8]
-
-
-def mac_x919(mak, mab):
-    k1, k2 = mak[:8], mak[8:16]
-    c = bytes(8)
-    padded = _zero_pad(mab)
-    for i in range(0, len(padded), 8):
-        c = des_enc(k1, _xor(c, padded[i:i + 8]))
-    return des_enc(k1, des_dec(k2, c))
-
-
-def odd_parity(key):
-    return bytes((b & 0xFE) | (1 - bin(b & 0xFE).count("1") % 2) for b in key)
+JOURNALLED = ("3", "4", "11", "12", "13", "15", "22", "25", "37", "38", "39", "41", "42", "48",
+              "49", "60", "61", "63")
 
 
 # --- The host -------------------------------------------------------------------------------
@@ -208,8 +94,13 @@ class Host:
         self.app_header_len = len(bytes.fromhex(opts.app_header))
         self.mac_mtis = {m for m in opts.mac_mtis.split(",") if m}
         self.keys = {}  # terminal id -> MAK
-        self.ledger = {}  # (41, 60.2, 11) -> record
-        self.reversals_seen = 0
+        self.ledger = Ledger()
+        # kind -> [[scenario, decline code or None, messages left], ...], used up in order.
+        self.faults = {}
+        for kind, scenario, code, count in opts.fault + [
+                ("reversal", "silent", None, opts.silent_reversals)]:
+            self.faults.setdefault(kind, []).append([scenario, code, count])
+        self.auth_codes = set()
         self.connections = 0
         self.rrn = 0
 
@@ -343,6 +234,14 @@ class Host:
                         + kcv(mak)).hex().upper()
         return answer, "sign-in"
 
+    def new_auth(self):
+        """A fresh auth code (38), never one handed out before, so a completion finds one pre-auth."""
+        while True:
+            code = "%06d" % (int.from_bytes(os.urandom(3), "big") % 1000000)
+            if code not in self.auth_codes:
+                self.auth_codes.add(code)
+                return code
+
     def answer_fields(self, doc, mti):
         now = datetime.datetime.now()
         return {"t": mti, "3": doc.get("3"), "4": doc.get("4"), "11": doc.get("11"),
@@ -351,31 +250,39 @@ class Host:
                 "37": self.next_rrn(), "41": doc.get("41"), "42": doc.get("42"), "49": doc.get("49"),
                 "60": doc.get("60")}
 
-    def ledger_key(self, doc):
-        return (doc.get("41"), doc.get("60", "")[2:8], doc.get("11"))
+    def scenario(self, kind, doc):
+        """(scenario, decline code or None): a --fault still unused for the kind, else the cents."""
+        for entry in self.faults.get(kind, ()):
+            if entry[2] > 0:
+                entry[2] -= 1
+                return entry[0], entry[1]
+        if kind in CENTS_KINDS:
+            cents = doc.get("4", "00")[-2:]
+            if cents in DECLINES:
+                return "decline", cents
+            return FAULTS.get(cents, "approve"), None
+        return "approve", None
 
-    def financial(self, doc, mac):
-        """(answer, scenario, ledger note); answer None for the faults that send nothing."""
+    def operation(self, kind, doc, mac, problem):
+        """(answer, scenario, ledger note) for a sale, pre-auth, completion, void or refund."""
         answer = self.answer_fields(doc, "%04d" % (int(doc["t"]) + 10))
-        cents = doc.get("4", "00")[-2:]
-        scenario = "decline" if cents in DECLINES else FAULTS.get(cents, "approve")
-        record = {"amount": doc.get("4"), "scenario": scenario, "mac": mac, "reversed": False,
-                  "38": None}
-        self.ledger[self.ledger_key(doc)] = record
         refused = self.refusal(doc, mac)
         if refused:
+            self.ledger.refused(kind, doc)
             answer["39"] = "A0"
             return answer, refused, "recorded"
-        if scenario == "decline":
-            answer["39"] = cents
-        else:
-            answer["39"] = "00"
-            answer["38"] = "%06d" % (int.from_bytes(os.urandom(3), "big") % 1000000)
-            record["38"] = answer["38"]
-        answer["63"] = "CUP"
+        if problem:
+            answer["39"] = "30"
+            return answer, "format", "format: " + problem
+        scenario, decline = self.scenario(kind, doc)
+        out = self.ledger.request(kind, doc, answer["37"], self.new_auth(), decline)
+        answer["39"] = out.code
+        if out.code == "00":
+            answer["37"], answer["38"] = out.rrn, out.auth
+        answer["63"] = out.org
         if scenario == "no-39":
             del answer["39"]
-        return answer, scenario, "recorded"
+        return answer, scenario, out.note
 
     def reversal(self, doc, mac):
         answer = self.answer_fields(doc, "0410")
@@ -383,14 +290,36 @@ class Host:
         if refused:
             answer["39"] = "A0"
             return answer, refused, None
-        record = self.ledger.get(self.ledger_key(doc))
-        if record is None:
-            answer["39"] = "25"
-            return answer, "reversal", "no-original"
-        note = "already-reversed" if record["reversed"] else "reversed"
-        record["reversed"] = True
-        answer["39"] = "00"
-        return answer, "reversal", note
+        scenario, decline = self.scenario("reversal", doc)
+        if decline:
+            answer["39"] = decline
+            return answer, scenario, "declined " + decline
+        answer["39"], note = self.ledger.reverse(doc)
+        if scenario == "no-39":
+            del answer["39"]
+        return answer, "reversal" if scenario == "approve" else scenario, note
+
+    def settlement(self, doc, mac, problem):
+        """(answer, scenario, note, the host's own 48) for a 0500."""
+        now = datetime.datetime.now()
+        answer = {"t": "0510", "11": doc.get("11"), "12": now.strftime("%H%M%S"),
+                  "13": now.strftime("%m%d"), "15": now.strftime("%m%d"), "41": doc.get("41"),
+                  "42": doc.get("42"), "49": doc.get("49"), "60": doc.get("60")}
+        refused = self.refusal(doc, mac)
+        if refused:
+            answer["39"] = "A0"
+            return answer, refused, None, None
+        if problem:
+            answer["39"] = "30"
+            return answer, "format", "format: " + problem, None
+        scenario, decline = self.scenario("settlement", doc)
+        if decline:
+            answer["39"] = decline
+            return answer, scenario, "declined " + decline, None
+        answer["39"], note, answer["48"], ours = self.ledger.settle(doc)
+        if scenario == "no-39":
+            del answer["39"]
+        return answer, scenario, note, ours
 
     # Connections
 
@@ -420,23 +349,22 @@ class Host:
     async def handle(self, conn, tpdu, header, doc, raw, writer, lock):
         """Answers one message; False when the connection is to be closed."""
         mac = self.check_mac(doc, raw)
-        mti, ledger, delay, corrupt = doc["t"], None, 0, False
-        if mti == "0800":
+        ledger, delay, corrupt, ours = None, 0, False, None
+        kind, problem = classify(doc)
+        if kind == "sign-in":
             answer, scenario = self.sign_in(doc)
-        elif mti in ("0100", "0200"):
-            answer, scenario, ledger = self.financial(doc, mac)
-        elif mti == "0400" and self.reversals_seen < self.opts.silent_reversals:
-            self.reversals_seen += 1
-            answer, scenario = None, "silent-reversal"
-        elif mti == "0400":
-            self.reversals_seen += 1
+        elif kind == "reversal":
             answer, scenario, ledger = self.reversal(doc, mac)
+        elif kind == "settlement":
+            answer, scenario, ledger, ours = self.settlement(doc, mac, problem)
+        elif kind is not None:
+            answer, scenario, ledger = self.operation(kind, doc, mac, problem)
         else:
-            answer = {"t": "%04d" % (int(mti) + 10), "11": doc.get("11"), "39": "40",
-                      "41": doc.get("41"), "42": doc.get("42")}
-            scenario = "unsupported"
-        self.journal.write(dir="in", conn=conn, mac=mac, scenario=scenario, ledger=ledger,
-                           **describe(doc))
+            answer = {"t": "%04d" % (int(doc["t"]) + 10), "11": doc.get("11"),
+                      "39": "30" if problem else "40", "41": doc.get("41"), "42": doc.get("42")}
+            scenario, ledger = ("format", "format: " + problem) if problem else ("unsupported", None)
+        self.journal.write(dir="in", conn=conn, mac=mac, scenario=scenario, kind=kind,
+                           ledger=ledger, host_48=ours, **describe(doc))
         if scenario == "drop":
             return False
         if answer is None or scenario == "silent":
@@ -456,7 +384,8 @@ class Host:
                 await asyncio.sleep(delay)
             # A late answer may find the client gone; the line says so rather than vanish.
             gone = True if writer.is_closing() else None
-            self.journal.write(dir="out", conn=conn, mac=mac_out, scenario=scenario, undelivered=gone,
+            self.journal.write(dir="out", conn=conn, mac=mac_out, scenario=scenario, kind=kind,
+                               ledger=ledger, undelivered=gone,
                                **(describe(sent) if scenario != "garbage" else {"mti": None}))
             if gone:
                 return
@@ -474,6 +403,21 @@ class Host:
         return True
 
 
+def fault(text):
+    """`KIND:SCENARIO:N` -> (kind, scenario, decline code or None, N) for --fault."""
+    parts = text.split(":")
+    if len(parts) != 3 or parts[0] not in KINDS or not parts[2].isdigit():
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not KIND:SCENARIO:N (KIND one of {', '.join(KINDS)})")
+    kind, scenario, count = parts
+    if scenario in FAULTS.values():
+        return kind, scenario, None, int(count)
+    if len(scenario) == 2 and all(c in CODE_CHARS for c in scenario) and scenario != "00":
+        return kind, "decline", scenario, int(count)
+    raise argparse.ArgumentTypeError(
+        f"scenario {scenario!r} is none of {', '.join(FAULTS.values())} nor a two-character code")
+
+
 def options(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--port", type=int, default=0)
@@ -483,7 +427,13 @@ def options(argv):
     p.add_argument("--mac", choices=("ecb", "x919", "none"), default="ecb")
     p.add_argument("--mac-mtis", default=DEFAULT_MAC_MTIS)
     p.add_argument("--delay-ms", type=int, default=5000, help="scenario 96's delay")
-    p.add_argument("--silent-reversals", type=int, default=0, metavar="N")
+    p.add_argument("--silent-reversals", type=int, default=0, metavar="N",
+                   help="the same as --fault reversal:silent:N (after any --fault reversal:...)")
+    p.add_argument("--fault", type=fault, action="append", default=[], metavar="KIND:SCENARIO:N",
+                   help="the first N messages of KIND (sale, preauth, completion, void, refund, "
+                        "reversal, settlement) get SCENARIO (silent, drop, late, garbage, no-39, "
+                        "bad-mac, or a two-character decline code) whatever their cents; "
+                        "repeatable, several for one kind are used up in order")
     p.add_argument("--batch", type=int, help="force 60.2 in the 0810")
     p.add_argument("--app-header", default="603100310000", help='hex; "" for none')
     p.add_argument("--length-header", choices=("binary", "ascii"), default="binary")

@@ -18,9 +18,10 @@ pub struct IsoHost {
 }
 
 impl IsoHost {
-    /// Starts the host with `args` (see `iso_host.py --help`: `--mac`, `--mak`, `--batch`,
-    /// `--silent-reversals N`, `--delay-ms` …) and waits for its `LISTENING <port>` line, which
-    /// it prints only once bound, so no polling or sleeping is needed.
+    /// Starts the host with `args` (see `iso_host.py --help` and docs/host-link.md "Tests":
+    /// `--mac`, `--mak`, `--batch`, `--fault KIND:SCENARIO:N`, `--silent-reversals N`,
+    /// `--delay-ms` …) and waits for its `LISTENING <port>` line, which it prints only once
+    /// bound, so no polling or sleeping is needed.
     pub async fn start(args: &[&OsStr]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let journal = dir.path().join("host.jsonl");
@@ -42,7 +43,8 @@ impl IsoHost {
         (Ipv4Addr::LOCALHOST, self.port).into()
     }
 
-    /// The journal file (one JSON object a line: see `iso_host.py`).
+    /// The journal file (one JSON object a line, with each message's `kind`, `scenario` and
+    /// `ledger` note: see `iso_host.py`).
     pub fn journal_path(&self) -> PathBuf {
         self.dir.path().join("host.jsonl")
     }
