@@ -15,6 +15,8 @@ use ereceipt_terminal::outbox::{new_request_id, AuthorisationState, NewAuthorisa
 use ereceipt_test_peers::iso_host::IsoHost;
 use serde_json::Value;
 
+mod operations;
+
 /// The host's default terminal master key (iso_host.py `--tmk`).
 const TMK: &str = "0123456789ABCDEFFEDCBA9876543210";
 const TRACK2: &str = ";6222020200112233446=29121011234567890?";
