@@ -6,6 +6,7 @@ mod advice;
 mod operations;
 mod recovery;
 mod reversal;
+mod settlement;
 
 use ereceipt_core::card::{AuthorisationData, CardSummary};
 use ereceipt_core::model::{MerchantId, OperatorId, TerminalId};
@@ -17,6 +18,7 @@ pub use advice::{resend_advice, AdviceOutcome};
 pub use operations::{prepare, Asked};
 pub use recovery::{recover, reversal_loop, Recovered};
 pub use reversal::{reverse_authorisation, ReversalError, ReversalOutcome};
+pub use settlement::{settle, SettleError, Settled, Till};
 
 /// Why a payment was not approved, as the cashier must hear it.
 #[derive(Debug, thiserror::Error)]

@@ -13,6 +13,7 @@ mod journal;
 mod operation;
 mod originals;
 mod resume;
+mod settlement;
 mod trace;
 
 use std::path::Path;
@@ -27,6 +28,7 @@ pub use journal::{new_request_id, AuthorisationRecord, AuthorisationState, NewAu
 pub use operation::Operation;
 pub use originals::{completion_limit, Refundable, COMPLETION_TOLERANCE_PERCENT};
 pub use resume::{Resume, MAX_BATCH};
+pub use settlement::{BatchTotals, SettlementRecord, Side};
 pub use trace::Trace;
 
 /// Receipt serials run 1..=MAX_SERIAL, then start again at 1.

@@ -8,7 +8,7 @@ use std::pin::Pin;
 use ereceipt_core::card::{AuthorisationData, CardSummary};
 use ereceipt_core::model::{AuthCode, LocalTime, MerchantId, Money, OperatorId, Rrn, TerminalId};
 
-use crate::outbox::{Operation, ReversalReason, Trace};
+use crate::outbox::{BatchTotals, Operation, ReversalReason, Trace};
 
 /// What the acquirer is asked to approve: a sale, a pre-authorisation, or a void, refund or
 /// completion of the original the operation names. `card_data` is the full track or the encrypting
@@ -112,6 +112,31 @@ pub struct AdviceRequest<'a> {
     pub attempt: u32,
 }
 
+/// The settlement (结算, 0500) of a batch: its totals, for the host to compare with its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SettlementRequest<'a> {
+    /// A trace of its own, in the batch being settled.
+    pub trace: Trace,
+    pub totals: &'a BatchTotals,
+    pub currency: ereceipt_core::model::Currency,
+    pub operator: &'a OperatorId,
+    pub terminal_id: &'a TerminalId,
+    pub merchant_id: &'a MerchantId,
+}
+
+/// The host's answer to a settlement: whether its totals equal the terminal's, per card group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettlementAnswer {
+    /// Field 48 as sent and as answered (62 digits each).
+    pub sent: String,
+    pub answer: String,
+    pub domestic_balanced: bool,
+    pub foreign_balanced: bool,
+}
+
+/// What [`Authoriser::settle`] returns.
+pub type SettleFuture<'a> = Pin<Box<dyn Future<Output = Result<SettlementAnswer, AuthorisationError>> + Send + 'a>>;
+
 /// The acquirer's acknowledgement of a reversal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReversalAck {
@@ -156,6 +181,11 @@ pub trait Authoriser: Send + Sync {
     /// Sends a refund's advice again ([`AdviceRequest`]); `Ok` with the host's codes once it
     /// acknowledged it.
     fn advise_again<'a>(&'a self, advice: AdviceRequest<'a>) -> AuthoriseFuture<'a>;
+    /// Settles a batch with the host (0500). A link without settlement says so; nothing is
+    /// closed then.
+    fn settle<'a>(&'a self, _request: SettlementRequest<'a>) -> SettleFuture<'a> {
+        Box::pin(async { Err(AuthorisationError::NotSent("this acquirer link does not settle batches".into())) })
+    }
     /// The longest a request may wait for its answer (connection and answer timeouts): a
     /// request journalled longer ago than this, and still unanswered, will get none.
     fn longest_wait(&self) -> std::time::Duration {
@@ -187,6 +217,15 @@ impl Authoriser for SimulatedAuthoriser {
 
     fn advise_again<'a>(&'a self, advice: AdviceRequest<'a>) -> AuthoriseFuture<'a> {
         Box::pin(async move { made_up_codes(advice.time) })
+    }
+
+    /// The simulator holds no totals of its own: it says the batch balances.
+    fn settle<'a>(&'a self, request: SettlementRequest<'a>) -> SettleFuture<'a> {
+        Box::pin(async move {
+            let sent = super::messages::field48(request.totals, '0')?;
+            let answer = super::messages::field48(request.totals, '1')?;
+            Ok(SettlementAnswer { sent, answer, domestic_balanced: true, foreign_balanced: true })
+        })
     }
 
     /// There is no host to tell: the simulator acknowledges at once, and the journal records

@@ -11,7 +11,7 @@ use tokio::net::TcpStream;
 
 use super::authoriser::{
     AdviceRequest, AuthorisationError, AuthorisationRequest, AuthoriseFuture, Authoriser, AuthoriserInfo, ReversalAck,
-    ReversalRequest, ReverseFuture, SignInAnswer, SignInFuture, SignInRequest,
+    ReversalRequest, ReverseFuture, SettleFuture, SettlementRequest, SignInAnswer, SignInFuture, SignInRequest,
 };
 use super::codec::{pack, unpack, Message};
 use super::frame::Framing;
@@ -55,7 +55,8 @@ impl fmt::Debug for Iso8583Config {
 }
 
 /// MTIs that carry a MAC unless the settings say otherwise.
-pub const DEFAULT_MAC_MTIS: [&str; 8] = ["0100", "0110", "0200", "0210", "0220", "0230", "0400", "0410"];
+pub const DEFAULT_MAC_MTIS: [&str; 10] =
+    ["0100", "0110", "0200", "0210", "0220", "0230", "0400", "0410", "0500", "0510"];
 
 /// The acquirer link over ISO 8583. Signs in when it has no working keys (after a start, or when
 /// the host asked for a new sign-in), and reports [`AuthorisationError::SignInRequired`] until
@@ -242,6 +243,19 @@ impl Authoriser for Iso8583Authoriser {
             let message = messages::advice_again(&advice)?;
             let answer = self.ask(message, keys.as_ref()).await?;
             messages::approval(&answer).map_err(|e| match e {
+                AuthorisationError::Declined { code, .. } => self.declined(&code),
+                other => other,
+            })
+        })
+    }
+
+    fn settle<'a>(&'a self, request: SettlementRequest<'a>) -> SettleFuture<'a> {
+        Box::pin(async move {
+            let keys = self.mac_key()?;
+            let message = messages::settlement(&request)?;
+            let sent = messages::field48(request.totals, '0')?;
+            let answer = self.ask(message, keys.as_ref()).await?;
+            messages::settlement_answer(&answer, sent).map_err(|e| match e {
                 AuthorisationError::Declined { code, .. } => self.declined(&code),
                 other => other,
             })

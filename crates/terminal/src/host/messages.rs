@@ -6,11 +6,12 @@ use ereceipt_core::card::AuthorisationData;
 use ereceipt_core::model::{LocalTime, Money, TransactionType};
 
 use super::authoriser::{
-    AdviceRequest, Approval, AuthorisationError, AuthorisationRequest, ReversalRequest, SignInRequest,
+    AdviceRequest, Approval, AuthorisationError, AuthorisationRequest, ReversalRequest, SettlementAnswer,
+    SettlementRequest, SignInRequest,
 };
 use super::codec::{Message, Mti};
 use super::codes;
-use crate::outbox::{Operation, ReversalReason, Trace};
+use crate::outbox::{BatchTotals, Operation, ReversalReason, Side, Trace};
 
 /// Field 22: magnetic stripe read, no PIN (the terminal has no PIN pad).
 const ENTRY_SWIPE_NO_PIN: &str = "022";
@@ -183,6 +184,62 @@ pub(super) fn advice_again(r: &AdviceRequest<'_>) -> Result<Message, Authorisati
     m.set_digits(60, field60(p.type_code, r.trace.batch, "000"));
     m.set_text(63, operator(r.operator.unwrap_or("01")));
     Ok(m)
+}
+
+/// Field 48 of a settlement: for domestic (UnionPay) then foreign cards, debit amount n12,
+/// debit count n3, credit amount n12, credit count n3 and the reconciliation code `code`
+/// (`0` from the terminal; the host answers `1` balanced or `2` not): 62 digits.
+pub(super) fn field48(t: &BatchTotals, code: char) -> Result<String, AuthorisationError> {
+    let side = |s: &Side| -> Result<String, AuthorisationError> {
+        if s.debit_minor > 999_999_999_999
+            || s.credit_minor > 999_999_999_999
+            || s.debit_count > 999
+            || s.credit_count > 999
+        {
+            return Err(AuthorisationError::NotSent(format!(
+                "batch {:06}: its totals do not fit field 48 (at most 999 of each and 999999999999 in minor units)",
+                t.batch
+            )));
+        }
+        Ok(format!("{:012}{:03}{:012}{:03}{code}", s.debit_minor, s.debit_count, s.credit_minor, s.credit_count))
+    };
+    Ok(format!("{}{}", side(&t.domestic)?, side(&t.foreign)?))
+}
+
+/// The settlement (0500) of a batch: 11, 41, 42, 48, 49, 60 (`00` + batch + `201`), 63.
+pub(super) fn settlement(r: &SettlementRequest<'_>) -> Result<Message, AuthorisationError> {
+    let mut m = Message::new(mti("0500")?);
+    m.set_digits(11, format!("{:06}", r.trace.trace));
+    m.set_text(41, r.terminal_id.as_str()).set_text(42, r.merchant_id.as_str());
+    m.set_digits(48, field48(r.totals, '0')?);
+    m.set_text(49, format!("{:03}", r.currency.numeric()));
+    m.set_digits(60, field60("00", r.trace.batch, "201"));
+    m.set_text(63, operator(r.operator.as_str()));
+    Ok(m)
+}
+
+/// The host's answer to a settlement: 39 = 00 and field 48 of 62 digits whose reconciliation
+/// codes (its 31st and 62nd digits) say per card group whether the totals balanced.
+pub(super) fn settlement_answer(answer: &Message, sent: String) -> Result<SettlementAnswer, AuthorisationError> {
+    let code = response_code(answer)?;
+    if code != "00" {
+        return Err(declined(code));
+    }
+    let f48 = answer.digits(48).ok_or_else(|| bad("the settlement's answer has no totals (field 48)".into()))?;
+    let codes = (f48.len() == 62).then(|| (f48.as_bytes()[30], f48.as_bytes()[61]));
+    let balanced = |c: u8| match c {
+        b'1' => Ok(true),
+        b'2' => Ok(false),
+        other => Err(bad(format!("field 48's reconciliation code {:?} is neither 1 nor 2", char::from(other)))),
+    };
+    let (d, f) =
+        codes.ok_or_else(|| bad(format!("field 48 of the settlement's answer has {} digits, not 62", f48.len())))?;
+    Ok(SettlementAnswer {
+        sent,
+        answer: f48.to_owned(),
+        domestic_balanced: balanced(d)?,
+        foreign_balanced: balanced(f)?,
+    })
 }
 
 /// Field 39 of a reversal: why it is sent.

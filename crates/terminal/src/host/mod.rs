@@ -15,7 +15,8 @@ mod settings;
 
 pub use authoriser::{
     AdviceRequest, Approval, AuthorisationError, AuthorisationRequest, AuthoriseFuture, Authoriser, AuthoriserInfo,
-    ReversalAck, ReversalRequest, ReverseFuture, SignInAnswer, SignInFuture, SignInRequest, SimulatedAuthoriser,
+    ReversalAck, ReversalRequest, ReverseFuture, SettleFuture, SettlementAnswer, SettlementRequest, SignInAnswer,
+    SignInFuture, SignInRequest, SimulatedAuthoriser,
 };
 pub use link::{Iso8583Authoriser, Iso8583Config, DEFAULT_MAC_MTIS};
 pub use settings::HostSettings;

@@ -187,3 +187,71 @@ async fn a_refund_without_an_answer_is_sent_again_without_the_card_and_never_rev
     assert!(rig.lines("in", "0400").is_empty(), "a refund is never reversed");
     assert!(rig.outbox.authorisation_reversing(&id, false, now()).await.is_err());
 }
+
+#[tokio::test]
+async fn a_settlement_balances_with_the_host_closes_the_batch_and_says_when_it_does_not() {
+    use ereceipt_terminal::authorisation::{settle, SettleError, Till};
+    let rig = Rig::new(&[]).await;
+    let link = rig.link(|_| {});
+    let (operator, terminal, merchant) =
+        ("01".parse().unwrap(), "POS00001".parse().unwrap(), "898440358120001".parse().unwrap());
+    let till = || Till {
+        operator: &operator,
+        terminal_id: &terminal,
+        merchant_id: &merchant,
+        currency: "CNY".parse().unwrap(),
+    };
+    let (_, first, ok) = rig.ask(&link, Asked::Sale { amount: cny(10_000) }).await;
+    ok.expect("sale");
+    let (_, _, ok) = rig.ask(&link, Asked::Sale { amount: cny(20_000) }).await;
+    let second = ok.expect("sale");
+    rig.ask(&link, Asked::Void { voucher: first.trace }).await.2.expect("void");
+    rig.ask(&link, Asked::Refund { rrn: second.rrn.clone(), date: today(), amount: cny(5_000) })
+        .await
+        .2
+        .expect("refund");
+    let (_, _, ok) = rig.ask(&link, Asked::PreAuth { amount: cny(30_000) }).await;
+    let hold = ok.expect("pre-auth");
+    let completion = Asked::Completion { auth_code: hold.auth_code, date: today(), amount: cny(31_000) };
+    let (_, done, ok) = rig.ask(&link, completion).await;
+    ok.expect("completion");
+
+    let settled = settle(&rig.outbox, &link, till(), now).await.expect("settled");
+    let d = settled.totals.domestic;
+    assert_eq!((d.debit_count, d.debit_minor, d.credit_count, d.credit_minor), (2, 51_000, 1, 5_000), "{settled:?}");
+    assert_eq!((settled.totals.voids, settled.totals.foreign), (1, Default::default()));
+    assert!(settled.answer.domestic_balanced && settled.answer.foreign_balanced, "{settled:?}");
+    let s = &rig.received("settlement")[0];
+    assert_eq!((field(s, "mti"), field(s, "48")), ("0500", settled.answer.sent.as_str()));
+    assert!(field(s, "60").starts_with(&format!("00{:06}", first.batch)) && field(s, "60").ends_with("201"), "{s}");
+    assert_eq!(field(s, "ledger"), "settled: balanced", "{s}");
+    assert_eq!(settled.next_batch, first.batch + 1, "the next request opens the next batch");
+    let recorded = rig.outbox.settlement(first.batch).await.unwrap().expect("recorded");
+    assert!(recorded.domestic_balanced && recorded.totals == settled.answer.sent);
+
+    // A settled sale is not voided (it is refunded instead); the next sale is in the new batch.
+    let refused = prepare(&rig.outbox, &Asked::Void { voucher: done.trace }).await.unwrap_err();
+    assert!(refused.to_string().contains("settled") && refused.to_string().contains("refund it instead"), "{refused}");
+    let (_, next, ok) = rig.ask(&link, Asked::Sale { amount: cny(1_000) }).await;
+    ok.expect("sale in the new batch");
+    assert_eq!((next.batch, next.trace), (first.batch + 1, 1));
+
+    // A receipt this terminal holds that the host never approved: the host's totals differ.
+    let card = card();
+    let mut ghost = journalled(&link, 7_700, &card);
+    ghost.operation = ereceipt_terminal::outbox::Operation::sale();
+    let trace = rig.outbox.authorisation_requested(&ghost, now()).await.unwrap();
+    rig.outbox
+        .authorisation_approved(&ghost.request_id, &"G1G2G3".parse().unwrap(), &"632914999000".parse().unwrap(), now())
+        .await
+        .unwrap();
+    rig.store_receipt(&ghost.request_id, trace).await;
+    let off = settle(&rig.outbox, &link, till(), now).await.expect("settled, not balanced");
+    assert!(!off.answer.domestic_balanced && off.answer.foreign_balanced, "{off:?}");
+    assert_eq!(field(&rig.received("settlement")[1], "ledger"), "settled: not balanced");
+
+    // Nothing settles while a request is open at the host.
+    let pending = journalled(&link, 500, &card);
+    rig.outbox.authorisation_requested(&pending, now()).await.unwrap();
+    assert!(matches!(settle(&rig.outbox, &link, till(), now).await, Err(SettleError::Open { open: 1, .. })));
+}
