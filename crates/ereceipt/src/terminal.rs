@@ -136,6 +136,19 @@ pub enum TerminalCommand {
         #[arg(long, value_name = "CHOICE")]
         deliver: String,
     },
+    /// 结算: settle the open batch with the acquirer's host: its totals per card group (domestic
+    /// UnionPay cards, foreign cards: sales and completions less voided ones, refunds) are
+    /// compared with the host's, and the batch is closed: its sales can no longer be voided
+    /// (refund them), and the next request opens the next batch. Nothing may be open at the
+    /// host first (see `terminal authorisations`). Exit 0: settled and balanced; 7: settled,
+    /// NOT balanced (the host's totals differ: call the acquirer); 3: not settled.
+    Settle {
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// The cashier's operator number.
+        #[arg(long, default_value = "01")]
+        operator: String,
+    },
     /// Upload what is pending. With --wait, keep retrying (with backoff) up to SECONDS.
     ///
     /// Exit 0: nothing pending. 4: receipts still pending. 5: the platform refused a receipt in
@@ -244,6 +257,7 @@ pub fn run(cmd: TerminalCommand) -> Result<i32> {
             TerminalCommand::Complete { auth_code, date, amount, presented } => {
                 crate::cashier::run(crate::cashier::Wanted::Completion { auth_code, date, amount }, presented).await
             }
+            TerminalCommand::Settle { data_dir, operator } => settle(&data_dir, &operator).await,
             TerminalCommand::Resend { data_dir, receipt, deliver } => resend(&data_dir, &receipt, &deliver).await,
             TerminalCommand::Sync { data_dir, wait, now } => sync(&data_dir, wait, now).await,
             TerminalCommand::Status { data_dir, json } => status(&data_dir, json).await.map(|()| 0),
@@ -422,6 +436,46 @@ pub(crate) async fn stored(
 
 /// `terminal sale` and `terminal sync`: the platform refused a receipt for good.
 const EXIT_REFUSED: i32 = 5;
+
+/// `terminal settle`: settled, but the host's totals differ from the terminal's.
+const EXIT_NOT_BALANCED: i32 = 7;
+
+async fn settle(dir: &Path, operator: &str) -> Result<i32> {
+    use ereceipt_terminal::authorisation::{settle, Till};
+    let settings = TerminalSettings::load(dir)?;
+    let authoriser = settings.authoriser(dir)?;
+    let device = Device::new(dir);
+    let cert = device.certificate().with_context(|| format!("terminal certificate in {}", dir.display()))?;
+    let operator: ereceipt_core::model::OperatorId =
+        operator.parse().with_context(|| format!("--operator {operator}"))?;
+    let outbox = Outbox::open(&device.outbox_path()).await?;
+    let till = Till {
+        operator: &operator,
+        terminal_id: &cert.terminal.terminal_id,
+        merchant_id: &cert.terminal.merchant_id,
+        currency: settings.currency,
+    };
+    let now = || Utc::now().timestamp_millis();
+    let done = settle(&outbox, authoriser.as_ref(), till, now).await?;
+    let money = |minor: u64| {
+        ereceipt_core::model::Money::new(minor, settings.currency).map(|m| m.decimal()).unwrap_or_else(|_| "0".into())
+    };
+    say!("batch {:06} settled with {}", done.totals.batch, authoriser.info().name);
+    for (name, side, ok) in [
+        ("domestic (UnionPay) 内卡", done.totals.domestic, done.answer.domestic_balanced),
+        ("foreign 外卡", done.totals.foreign, done.answer.foreign_balanced),
+    ] {
+        let count = |n: u64, minor: u64| if n == 0 { "none".to_owned() } else { format!("{n} × {}", money(minor)) };
+        say!(
+            "  {name}: debit {}, credit {}: {}",
+            count(side.debit_count, side.debit_minor),
+            count(side.credit_count, side.credit_minor),
+            if ok { "balanced 对账平" } else { "NOT balanced 对账不平" }
+        );
+    }
+    say!("  voids {}; the next batch is {:06}", done.totals.voids, done.next_batch);
+    Ok(if done.answer.domestic_balanced && done.answer.foreign_balanced { 0 } else { EXIT_NOT_BALANCED })
+}
 
 async fn resend(dir: &Path, id: &str, deliver: &str) -> Result<i32> {
     let choice: DeliveryChoice = deliver.parse().with_context(|| format!("--deliver {deliver}"))?;

@@ -129,6 +129,21 @@ fn a_cashier_sells_voids_refunds_pre_authorises_and_completes_from_the_command_l
     // A completion may be voided, as a sale may.
     till.approved("void", &["--voucher", &completion]);
 
+    // 结算: the voided sale and completion leave the totals; the simulator balances the batch;
+    // afterwards its sales are refunded, not voided.
+    let settled =
+        ereceipt([OsString::from("terminal"), "settle".into(), "--data-dir".into(), till.t.dir.clone().into()]);
+    settled.assert_ok();
+    assert!(
+        settled.stdout.contains("batch 000001 settled") && settled.stdout.contains("debit 1 × 200.00"),
+        "{settled}"
+    );
+    assert!(
+        settled.stdout.contains("credit 2 × 200.00") && settled.stdout.contains("voids 2; the next batch is 000002"),
+        "{settled}"
+    );
+    till.refused("void", &["--voucher", &second], &["settled", "refund it instead"]);
+
     // Every approved operation is a receipt of its own, uploaded; its journal row says what
     // it was.
     runtime().block_on(async {
