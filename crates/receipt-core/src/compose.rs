@@ -262,6 +262,22 @@ mod tests {
         assert!(!real.warnings.iter().any(|w| w.contains(SIMULATED_NOTICE)), "{:?}", real.warnings);
     }
 
+    /// The golden sale's record (version 2, no original) is these bytes: a new record version
+    /// must leave the records of plain sales exactly as they were.
+    #[test]
+    fn the_golden_sale_record_is_version_2_with_a_fixed_hash() {
+        let receipt = golden_receipt();
+        assert_eq!(receipt.record_bytes.len(), GOLDEN_RECORD_LEN);
+        assert_eq!(crate::identity::hex(&receipt.record_hash), GOLDEN_RECORD_HASH);
+        let v = crate::encoding::decode_record(&receipt.record_bytes).unwrap();
+        assert_eq!(v, receipt.record);
+        // A map of six entries (no chain link), key 0 (the version) = 2.
+        assert_eq!(&receipt.record_bytes[..3], &[0xa6, 0x00, 0x02]);
+    }
+
+    const GOLDEN_RECORD_LEN: usize = 2190;
+    const GOLDEN_RECORD_HASH: &str = "3abc4a3c6415127fc0ca3e761b963c22b6349e9c3b8ec12177c9946727581385";
+
     #[test]
     fn a_retried_sale_gets_the_same_receipt_id() {
         let a = golden_receipt();
