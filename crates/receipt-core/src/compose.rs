@@ -26,6 +26,9 @@ pub enum ComposeError {
     /// never verify.
     #[error("the sale's time {time} is outside the terminal certificate's validity ({not_before} to {not_after})")]
     OutsideValidity { time: String, not_before: String, not_after: String },
+    /// The transaction's original does not fit its kind (a refund without the original's RRN).
+    #[error("transaction: {0}")]
+    Original(crate::model::ModelError),
     /// The slip cannot be drawn (e.g. a missing font glyph).
     #[error(transparent)]
     Render(#[from] crate::render::slip::RenderError),
@@ -70,6 +73,7 @@ pub struct Sale {
 
 /// Builds the record of a sale signed by `signer`'s terminal.
 pub fn build_record(sale: Sale, signer: &Signer) -> Result<ReceiptRecord, ComposeError> {
+    sale.transaction.check_original().map_err(ComposeError::Original)?;
     sale.signature.check(&SignatureRules::default())?;
     let cert = signer.certificate();
     let at = sale.transaction.time.utc_seconds();

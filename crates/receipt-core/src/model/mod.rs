@@ -35,3 +35,14 @@ pub enum ModelError {
     #[error("{field}: not allowed on a {kind}")]
     NotAllowed { field: &'static str, kind: &'static str },
 }
+
+impl ModelError {
+    /// The same error said of `field`, the part of a larger value it was found in (an
+    /// original's `original.rrn` rather than the transaction's own `rrn`).
+    pub fn of_field(self, field: &'static str) -> Self {
+        match self {
+            Self::Invalid { expected, .. } => Self::Invalid { field, expected },
+            other => other,
+        }
+    }
+}

@@ -22,7 +22,24 @@ pub struct OriginalRef {
     pub date: NaiveDate,
 }
 
+/// How records, QR claims and transaction JSON write the date.
+const DATE_FORMAT: &str = "%Y-%m-%d";
+
 impl OriginalRef {
+    /// The date as records, QR claims and transaction JSON write it: `YYYY-MM-DD`.
+    pub fn date_text(&self) -> String {
+        self.date.format(DATE_FORMAT).to_string()
+    }
+
+    /// Parses a date written as [`Self::date_text`] writes it, and only so (one text per date,
+    /// so a record re-encodes to its own bytes).
+    pub fn parse_date(text: &str) -> Result<NaiveDate, ModelError> {
+        NaiveDate::parse_from_str(text, DATE_FORMAT)
+            .ok()
+            .filter(|d| d.format(DATE_FORMAT).to_string() == text)
+            .ok_or(ModelError::Invalid { field: "original.date", expected: "a date YYYY-MM-DD" })
+    }
+
     /// One line naming the parts present, as verifiers and the command line show it:
     /// `voucher 000123 · RRN 332914567890 · auth A1B2C3 · 2026-11-25` (plus the batch and the
     /// receipt id when known).
@@ -43,7 +60,7 @@ impl OriginalRef {
         if let Some(a) = &self.auth_code {
             parts.push(format!("auth {a}"));
         }
-        parts.push(self.date.format("%Y-%m-%d").to_string());
+        parts.push(self.date_text());
         parts.join(" · ")
     }
 }
@@ -160,5 +177,15 @@ mod tests {
             "receipt POS00001-000001-000123 · batch 000001 · voucher 000123 · RRN 332914567890 · auth A1B2C3 · 2026-11-25"
         );
         assert_eq!(only(true, false).summary(), "RRN 332914567890 · 2026-11-25");
+    }
+
+    #[test]
+    fn the_date_has_one_text() {
+        assert_eq!(full().date_text(), "2026-11-25");
+        assert_eq!(OriginalRef::parse_date("2026-11-25").unwrap(), full().date);
+        for bad in ["2026-11-5", "2026-02-30", "26-11-25", "2026/11/25", "+2026-11-25", " 2026-11-25", ""] {
+            let e = OriginalRef::parse_date(bad).unwrap_err().to_string();
+            assert!(e.starts_with("original.date is not valid"), "{bad:?}: {e}");
+        }
     }
 }

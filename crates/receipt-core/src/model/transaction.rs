@@ -71,7 +71,10 @@ impl FromStr for TransactionType {
         [Self::Sale, Self::Void, Self::Refund, Self::PreAuth, Self::PreAuthCompletion]
             .into_iter()
             .find(|t| t.code() == s)
-            .ok_or(ModelError::Invalid { field: "type", expected: "SALE, VOID, REFUND, PRE-AUTH or PRE-AUTH COMPLETION" })
+            .ok_or(ModelError::Invalid {
+                field: "type",
+                expected: "SALE, VOID, REFUND, PRE-AUTH or PRE-AUTH COMPLETION",
+            })
     }
 }
 
