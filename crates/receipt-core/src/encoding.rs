@@ -13,7 +13,7 @@ use crate::signature::{Signature, SignaturePoint, Stroke};
 
 use crate::digest::sha256;
 
-mod original;
+pub(crate) mod original;
 
 /// Version of the record layout; bumped on any incompatible change. Version 2 states who
 /// authorised the sale (transaction key 16), so that a reader that cannot tell a simulated sale
