@@ -6,8 +6,8 @@ use crate::digest::sha256;
 use crate::encoding::encode_record;
 use crate::identity::Signer;
 use crate::model::{
-    Authorisation, ChainLink, MoneyLayout, ReceiptId, ReceiptRecord, TimeLayout, Transaction, SIMULATED_NOTICE,
-    SIMULATED_NOTICE_ZH,
+    Authorisation, ChainLink, Direction, MoneyLayout, ReceiptId, ReceiptRecord, TimeLayout, Transaction,
+    SIMULATED_NOTICE, SIMULATED_NOTICE_ZH,
 };
 use crate::render::canvas::Canvas;
 use crate::render::slip::{compose_slip, Fonts, SlipView, SlipWidth};
@@ -99,6 +99,7 @@ pub fn build_record(sale: Sale, signer: &Signer) -> Result<ReceiptRecord, Compos
 /// The slip's text, formatted for printing.
 pub fn slip_view(r: &ReceiptRecord) -> SlipView {
     let t = &r.transaction;
+    let original = t.original.as_ref();
     SlipView {
         merchant_name: r.terminal.merchant_name.to_string(),
         merchant_id: r.terminal.merchant_id.to_string(),
@@ -119,7 +120,12 @@ pub fn slip_view(r: &ReceiptRecord) -> SlipView {
         rrn: t.rrn.to_string(),
         auth_code: t.auth_code.to_string(),
         date_time: t.time.format(TimeLayout::Slip),
-        amount: t.amount.format(MoneyLayout::Slip),
+        original_voucher: original.and_then(|o| o.voucher).map(|v| v.to_string()),
+        original_rrn: original.and_then(|o| o.rrn.as_ref()).map(|r| r.to_string()),
+        original_auth_code: original.and_then(|o| o.auth_code.as_ref()).map(|a| a.to_string()),
+        original_date: original.map(|o| o.slip_date()),
+        amount: t.amount.format_signed(MoneyLayout::Slip, t.kind.direction()),
+        hold: t.kind.direction() == Direction::Hold,
         receipt_id: r.id.to_string(),
         copy_zh: "持卡人存根".into(),
         copy_en: "CARDHOLDER COPY".into(),
@@ -157,15 +163,15 @@ mod tests {
     use crate::txjson::parse_transaction;
     use crate::verify::{verify_image, Verdict};
 
-    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+    pub(super) const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 
-    fn fonts() -> Fonts {
+    pub(super) fn fonts() -> Fonts {
         let path = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc";
         let bytes = std::fs::read(path).unwrap_or_else(|_| panic!("{path} missing: run scripts/install-deps"));
         Fonts::from_bytes(vec![("wqy-microhei".into(), bytes, 0)]).unwrap()
     }
 
-    fn fixture(name: &str) -> String {
+    pub(super) fn fixture(name: &str) -> String {
         std::fs::read_to_string(format!("{FIXTURES}/{name}")).unwrap()
     }
 
@@ -312,3 +318,6 @@ mod tests {
         assert!(matches!(build_record(sale, &signer), Err(ComposeError::Signature(_))));
     }
 }
+
+#[cfg(test)]
+mod kind_tests;

@@ -31,6 +31,11 @@ impl OriginalRef {
         self.date.format(DATE_FORMAT).to_string()
     }
 
+    /// The date as slips print it: `2026/11/24`, the date of their `DATE/TIME` line.
+    pub fn slip_date(&self) -> String {
+        self.date.format("%Y/%m/%d").to_string()
+    }
+
     /// Parses a date written as [`Self::date_text`] writes it, and only so (one text per date,
     /// so a record re-encodes to its own bytes).
     pub fn parse_date(text: &str) -> Result<NaiveDate, ModelError> {
