@@ -11,8 +11,8 @@ use coset::{iana, CborSerializable, CoseSign1, CoseSign1Builder, HeaderBuilder, 
 use crate::encoding::{int, text, uint, EncodingError, MapBuilder, MapReader};
 use crate::identity::{CertError, PosCertificate, Signer};
 use crate::model::{
-    AuthCode, Authorisation, BatchNo, Currency, LocalTime, MerchantId, MerchantName, Money, ReceiptId, ReceiptRecord,
-    Rrn, Stan, TerminalId, TransactionType,
+    AuthCode, Authorisation, BatchNo, Currency, LocalTime, MerchantId, MerchantName, Money, OriginalRef, ReceiptId,
+    ReceiptRecord, Rrn, Stan, TerminalId, TransactionType,
 };
 
 /// The prefix that marks an ereceipt QR payload, version 1.
@@ -77,6 +77,9 @@ pub struct ReceiptClaims {
     /// Who approved the sale (key 16; absent, and so [`Authorisation::Unstated`], in the QR
     /// codes of version 1 records).
     pub authorisation: Authorisation,
+    /// What a void, refund or completion refers to (key 17, the record's map of it), so an
+    /// offline verifier sees "REFUND of RRN …"; absent on a sale and a pre-authorisation.
+    pub original: Option<OriginalRef>,
 }
 
 impl ReceiptClaims {
@@ -97,6 +100,7 @@ impl ReceiptClaims {
             auth_code: t.auth_code.clone(),
             record_hash,
             authorisation: t.authorisation,
+            original: t.original.clone(),
         }
     }
 
@@ -118,6 +122,7 @@ impl ReceiptClaims {
             .put(14, text(self.auth_code.as_str()))
             .put(15, Value::Bytes(self.record_hash.to_vec()))
             .put(16, self.authorisation.code().map(text))
+            .put(17, self.original.as_ref().map(crate::encoding::original::value))
             .build()
     }
 
@@ -148,6 +153,7 @@ impl ReceiptClaims {
                     v.as_text().and_then(Authorisation::from_code).ok_or(EncodingError::Field("authorisation"))?
                 }
             },
+            original: m.opt(17).map(crate::encoding::original::decode).transpose()?,
         })
     }
 }
@@ -250,6 +256,23 @@ mod tests {
             auth_code: "A1B2C3".parse().unwrap(),
             record_hash: [7; 32],
             authorisation: Authorisation::Simulated,
+            original: None,
+        }
+    }
+
+    /// A refund's claims, naming all of its original.
+    fn refund_claims() -> ReceiptClaims {
+        ReceiptClaims {
+            kind: TransactionType::Refund,
+            original: Some(OriginalRef {
+                receipt_id: Some("POS00001-000001-000042".parse().unwrap()),
+                batch: Some("000001".parse().unwrap()),
+                voucher: Some("000042".parse().unwrap()),
+                rrn: Some("332914500042".parse().unwrap()),
+                auth_code: Some("Z9Y8X7".parse().unwrap()),
+                date: chrono::NaiveDate::from_ymd_opt(2026, 11, 24).unwrap(),
+            }),
+            ..claims(12850)
         }
     }
 
@@ -262,6 +285,23 @@ mod tests {
         let opened = open(&text).unwrap();
         assert_eq!(opened.claims, claims(12850));
         assert_eq!(opened.certificate, *s.certificate());
+    }
+
+    #[test]
+    fn the_original_travels_in_the_qr_and_a_sale_carries_none() {
+        let s = signer();
+        let refund = refund_claims();
+        let text = seal(&refund, &s).unwrap();
+        assert!(text.len() < 1400, "fits a QR code comfortably: {}", text.len());
+        assert_eq!(open(&text).unwrap().claims, refund);
+        let sale = crate::encoding::to_bytes(&claims(12850).to_value());
+        let m = crate::encoding::from_bytes(&sale).unwrap();
+        assert!(MapReader::new(&m, "claims").unwrap().opt(17).is_none(), "a sale's claims are as they were");
+        let partial = ReceiptClaims {
+            original: refund.original.clone().map(|o| OriginalRef { receipt_id: None, batch: None, ..o }),
+            ..refund.clone()
+        };
+        assert_eq!(open(&seal(&partial, &s).unwrap()).unwrap().claims, partial);
     }
 
     #[test]

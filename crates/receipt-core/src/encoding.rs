@@ -7,19 +7,26 @@ use ciborium::Value;
 use crate::card::{CardBrand, CardSummary, EntryMode, MaskedPan};
 use crate::model::{
     Authorisation, ChainLink, Currency, LocalTime, Location, ModelError, Money, ReceiptId, ReceiptRecord, TerminalInfo,
-    Transaction,
+    Transaction, TransactionType,
 };
 use crate::signature::{Signature, SignaturePoint, Stroke};
 
 use crate::digest::sha256;
 
+pub(crate) mod original;
+
 /// Version of the record layout; bumped on any incompatible change. Version 2 states who
 /// authorised the sale (transaction key 16), so that a reader that cannot tell a simulated sale
-/// from a real one refuses the record instead of misreading it. Version 1 records still decode
-/// (as [`Authorisation::Unstated`]) and re-encode to their own bytes.
-pub const RECORD_VERSION: u64 = 2;
+/// from a real one refuses the record instead of misreading it. Version 3 names the original
+/// of a void, refund or completion (transaction key 17) and can hold a PRE-AUTH, so that a
+/// reader that knows neither refuses the record instead of taking it for a sale. Each record
+/// is written in the oldest version that holds it: a sale stays version 2, byte for byte, and
+/// version 1 and 2 records still decode and re-encode to their own bytes.
+pub const RECORD_VERSION: u64 = 3;
 /// The version before records stated their authorisation.
 const RECORD_VERSION_1: u64 = 1;
+/// The version before records named an original.
+const RECORD_VERSION_2: u64 = 2;
 
 /// A record that cannot be decoded.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +44,11 @@ pub enum EncodingError {
     /// The record was written by a newer version.
     #[error("receipt record version {0} is not supported (this build reads versions 1 to {RECORD_VERSION})")]
     Version(u64),
+    /// The record's version cannot hold what it carries (an original before version 3), or
+    /// the record is of a version its content is never written in (a plain sale as version 3):
+    /// it would not re-encode to its own bytes.
+    #[error("receipt record: {what} cannot be in a version {version} record")]
+    NotInVersion { what: &'static str, version: u64 },
 }
 
 // The wrapped errors are shown in the message, so they are not also exposed as `source()`:
@@ -130,13 +142,22 @@ pub fn record_hash(r: &ReceiptRecord) -> [u8; 32] {
     sha256(&encode_record(r))
 }
 
+/// The oldest version that holds `t`: 3 for an original or a PRE-AUTH, else 1 when the
+/// authorisation is unstated, else 2. (A VOID, REFUND or COMPLETION without an original is a
+/// record of version 1 or 2, made before records named one.)
+fn version_of(t: &Transaction) -> u64 {
+    if t.original.is_some() || t.kind == TransactionType::PreAuth {
+        RECORD_VERSION
+    } else if t.authorisation == Authorisation::Unstated {
+        RECORD_VERSION_1
+    } else {
+        RECORD_VERSION_2
+    }
+}
+
 fn record_value(r: &ReceiptRecord) -> Value {
-    let version = match r.transaction.authorisation {
-        Authorisation::Unstated => RECORD_VERSION_1,
-        _ => RECORD_VERSION,
-    };
     MapBuilder::new()
-        .put(0, uint(version))
+        .put(0, uint(version_of(&r.transaction)))
         .put(1, text(r.id.as_str()))
         .put(2, terminal_value(&r.terminal))
         .put(3, transaction_value(&r.transaction))
@@ -180,6 +201,7 @@ fn transaction_value(t: &Transaction) -> Value {
         .put(14, Value::Bool(t.card.encrypted_reader))
         .put(15, t.card.cardholder_name.as_deref().map(text))
         .put(16, t.authorisation.code().map(text))
+        .put(17, t.original.as_ref().map(original::value))
         .build()
 }
 
@@ -250,7 +272,22 @@ fn decode_terminal(v: &Value) -> Result<TerminalInfo, EncodingError> {
     })
 }
 
+/// Decodes the transaction map of a record of `version`, and checks that the version is the
+/// one the transaction is written in.
 fn decode_transaction(v: &Value, version: u64) -> Result<Transaction, EncodingError> {
+    let t = decode_transaction_fields(v, version)?;
+    if version == RECORD_VERSION {
+        t.check_original()?;
+    } else if t.kind == TransactionType::PreAuth {
+        return Err(EncodingError::NotInVersion { what: "a PRE-AUTH", version });
+    }
+    if version_of(&t) != version {
+        return Err(EncodingError::NotInVersion { what: "a SALE without an original", version });
+    }
+    Ok(t)
+}
+
+fn decode_transaction_fields(v: &Value, version: u64) -> Result<Transaction, EncodingError> {
     let m = MapReader::new(v, "transaction")?;
     // Version 1 never states it; version 2 always does.
     let authorisation = if version == RECORD_VERSION_1 {
@@ -261,6 +298,13 @@ fn decode_transaction(v: &Value, version: u64) -> Result<Transaction, EncodingEr
     } else {
         Authorisation::from_code(m.text(16, "transaction.authorisation")?)
             .ok_or(EncodingError::Field("transaction.authorisation"))?
+    };
+    let original = match m.opt(17) {
+        None => None,
+        Some(_) if version < RECORD_VERSION => {
+            return Err(EncodingError::NotInVersion { what: "an original (transaction key 17)", version })
+        }
+        Some(o) => Some(original::decode(o)?),
     };
     let currency: Currency = m.text(5, "transaction.currency")?.parse()?;
     let masked: MaskedPan =
@@ -292,7 +336,7 @@ fn decode_transaction(v: &Value, version: u64) -> Result<Transaction, EncodingEr
         operator: m.text(10, "transaction.operator")?.parse()?,
         card,
         authorisation,
-        original: None,
+        original,
     })
 }
 
@@ -322,3 +366,6 @@ fn decode_signature(v: &Value) -> Result<Signature, EncodingError> {
 pub fn expected_id(r: &ReceiptRecord) -> ReceiptId {
     ReceiptId::derive(&r.terminal.terminal_id, r.transaction.batch, r.transaction.serial)
 }
+
+#[cfg(test)]
+mod tests;

@@ -4,12 +4,17 @@
 //!   "auth_code":"A1B2C3","rrn":"332914567890","operator":"01"}`.
 //! Parsing captures the card (T1) and yields the PCI-safe transaction plus the sensitive
 //! authorisation data, which the caller passes on and drops. `"authorisation"` says who approved
-//! the codes given: `"host"` (the acquirer's host, the default) or `"simulated"`.
+//! the codes given: `"host"` (the acquirer's host, the default) or `"simulated"`. `"type"` is
+//! `SALE`, `VOID`, `REFUND`, `PRE-AUTH` or `PRE-AUTH COMPLETION`; a void, refund or completion
+//! names its original: `"original":{"receipt_id":"POS00001-000001-000123","batch":"000001",
+//! "voucher":"000123","rrn":"332914567890","auth_code":"A1B2C3","date":"2026-11-25"}` (only
+//! the date is always required; a void needs all but the receipt id, a refund the RRN, a
+//! completion the authorisation code).
 
 use serde::Deserialize;
 
 use crate::card::{self, CapturedCard, CardError, CardInput, CardPolicy};
-use crate::model::{Authorisation, Currency, LocalTime, ModelError, Money, Transaction, VoucherNo};
+use crate::model::{Authorisation, Currency, LocalTime, ModelError, Money, OriginalRef, Transaction, VoucherNo};
 
 /// Why a transaction JSON cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +63,44 @@ struct TxJson {
     operator: String,
     #[serde(default)]
     authorisation: Option<String>,
+    #[serde(default)]
+    original: Option<OriginalJson>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OriginalJson {
+    #[serde(default)]
+    receipt_id: Option<String>,
+    #[serde(default)]
+    batch: Option<String>,
+    #[serde(default)]
+    voucher: Option<String>,
+    #[serde(default)]
+    rrn: Option<String>,
+    #[serde(default)]
+    auth_code: Option<String>,
+    date: String,
+}
+
+impl OriginalJson {
+    /// The original, each part's error naming it as `original.<part>`.
+    fn parse(&self) -> Result<OriginalRef, ModelError> {
+        fn part<T: std::str::FromStr<Err = ModelError>>(
+            v: &Option<String>,
+            field: &'static str,
+        ) -> Result<Option<T>, ModelError> {
+            v.as_deref().map(|s| s.parse().map_err(|e: ModelError| e.of_field(field))).transpose()
+        }
+        Ok(OriginalRef {
+            receipt_id: part(&self.receipt_id, "original.receipt_id")?,
+            batch: part(&self.batch, "original.batch")?,
+            voucher: part(&self.voucher, "original.voucher")?,
+            rrn: part(&self.rrn, "original.rrn")?,
+            auth_code: part(&self.auth_code, "original.auth_code")?,
+            date: OriginalRef::parse_date(&self.date)?,
+        })
+    }
 }
 
 /// Parses a transaction JSON and captures its card under `policy`.
@@ -89,8 +132,9 @@ pub fn parse_transaction(json: &str, policy: &CardPolicy) -> Result<(Transaction
         operator: tx.operator.parse()?,
         card: captured.summary.clone(),
         authorisation,
-        original: None,
+        original: tx.original.as_ref().map(OriginalJson::parse).transpose()?,
     };
+    transaction.check_original()?;
     Ok((transaction, captured))
 }
 
@@ -139,6 +183,68 @@ mod tests {
         assert!(parse_transaction(&bad, &test_cards()).unwrap_err().to_string().contains("time"));
         let extra = TX.replace(r#""operator":"01""#, r#""operator":"01","tip":5"#);
         assert!(parse_transaction(&extra, &test_cards()).unwrap_err().to_string().contains("tip"));
+    }
+
+    fn with(kind: &str, original: &str) -> String {
+        let tx = TX.replace(r#""type":"SALE""#, &format!(r#""type":"{kind}""#));
+        if original.is_empty() {
+            tx
+        } else {
+            tx.replace(r#""operator":"01""#, &format!(r#""operator":"01","original":{original}"#))
+        }
+    }
+
+    #[test]
+    fn voids_refunds_pre_auths_and_completions_parse_with_their_original() {
+        let full = r#"{"receipt_id":"POS00001-000001-000042","batch":"000001","voucher":"000042","rrn":"332914500042","auth_code":"Z9Y8X7","date":"2026-11-24"}"#;
+        let (t, _) = parse_transaction(&with("VOID", full), &test_cards()).unwrap();
+        let o = t.original.unwrap();
+        assert_eq!(t.kind, crate::model::TransactionType::Void);
+        assert_eq!(o.summary(), "receipt POS00001-000001-000042 · batch 000001 · voucher 000042 · RRN 332914500042 · auth Z9Y8X7 · 2026-11-24");
+        let (t, _) =
+            parse_transaction(&with("REFUND", r#"{"rrn":"332914500042","date":"2026-11-24"}"#), &test_cards()).unwrap();
+        assert_eq!(t.original.unwrap().summary(), "RRN 332914500042 · 2026-11-24");
+        let completion = with("PRE-AUTH COMPLETION", r#"{"auth_code":"Z9Y8X7","date":"2026-11-24"}"#);
+        assert!(parse_transaction(&completion, &test_cards()).unwrap().0.original.is_some());
+        let (t, _) = parse_transaction(&with("PRE-AUTH", ""), &test_cards()).unwrap();
+        assert_eq!((t.kind, t.original), (crate::model::TransactionType::PreAuth, None));
+    }
+
+    #[test]
+    fn an_original_that_does_not_fit_the_kind_is_refused_naming_the_part() {
+        let error = |kind: &str, original: &str| {
+            parse_transaction(&with(kind, original), &test_cards()).unwrap_err().to_string()
+        };
+        let refund = r#"{"rrn":"332914500042","date":"2026-11-24"}"#;
+        assert_eq!(
+            error("REFUND", r#"{"date":"2026-11-24"}"#),
+            "transaction JSON: original.rrn: required for a REFUND"
+        );
+        assert_eq!(error("REFUND", ""), "transaction JSON: original: required for a REFUND");
+        assert_eq!(error("VOID", refund), "transaction JSON: original.batch: required for a VOID");
+        assert_eq!(
+            error("PRE-AUTH COMPLETION", refund),
+            "transaction JSON: original.auth_code: required for a PRE-AUTH COMPLETION"
+        );
+        assert_eq!(error("SALE", refund), "transaction JSON: original: not allowed on a SALE");
+        assert_eq!(error("PRE-AUTH", refund), "transaction JSON: original: not allowed on a PRE-AUTH");
+        let bad = |original: &str| error("REFUND", original);
+        assert!(
+            bad(r#"{"rrn":"3329145","date":"2026-11-24"}"#).starts_with("transaction JSON: original.rrn is not valid")
+        );
+        assert!(bad(r#"{"rrn":"332914500042","date":"24/11/2026"}"#)
+            .starts_with("transaction JSON: original.date is not valid"));
+        assert!(bad(r#"{"rrn":"332914500042","batch":"1","date":"2026-11-24"}"#)
+            .starts_with("transaction JSON: original.batch is not valid"));
+        assert!(bad(r#"{"rrn":"332914500042","voucher":"x","date":"2026-11-24"}"#).contains("original.voucher"));
+        assert!(bad(r#"{"rrn":"332914500042","auth_code":"A","date":"2026-11-24"}"#).contains("original.auth_code"));
+        assert!(bad(r#"{"rrn":"332914500042","receipt_id":"X","date":"2026-11-24"}"#).contains("original.receipt_id"));
+        assert!(bad(r#"{"rrn":"332914500042"}"#).contains("date"), "the date is required");
+        assert!(
+            bad(r#"{"rrn":"332914500042","date":"2026-11-24","amount":1}"#).contains("amount"),
+            "unknown fields are refused"
+        );
+        assert!(error("PREAUTH", "").contains("PRE-AUTH COMPLETION"), "the error lists the types");
     }
 
     #[test]

@@ -279,7 +279,7 @@ fn terminal_mismatch(a: &TerminalInfo, b: &TerminalInfo) -> Option<&'static str>
 
 /// The first claim that differs, by name.
 fn claims_mismatch(a: &ReceiptClaims, b: &ReceiptClaims) -> Option<&'static str> {
-    let fields: [(&'static str, bool); 14] = [
+    let fields: [(&'static str, bool); 15] = [
         ("receipt id", a.id == b.id),
         ("terminal id", a.terminal_id == b.terminal_id),
         ("merchant id", a.merchant_id == b.merchant_id),
@@ -294,6 +294,7 @@ fn claims_mismatch(a: &ReceiptClaims, b: &ReceiptClaims) -> Option<&'static str>
         ("authorisation code", a.auth_code == b.auth_code),
         ("record hash", a.record_hash == b.record_hash),
         ("authorisation", a.authorisation == b.authorisation),
+        ("original", a.original == b.original),
     ];
     fields.into_iter().find(|(_, same)| !same).map(|(name, _)| name)
 }
@@ -385,18 +386,4 @@ pub async fn store(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::Refusal;
-
-    #[tokio::test]
-    async fn a_verifier_panic_is_the_receipts_refusal_and_a_cancelled_task_may_be_retried() {
-        let panicked = tokio::task::spawn_blocking(|| panic!("a bug met by one image")).await;
-        let refusal = Refusal::from(panicked.expect_err("it panicked"));
-        assert_eq!(refusal.reason(), "unverifiable", "answered 422 with this code: the terminal parks it");
-
-        let task = tokio::spawn(std::future::pending::<()>());
-        task.abort();
-        let cancelled = Refusal::from(task.await.expect_err("cancelled"));
-        assert_eq!(cancelled.reason(), "unavailable");
-    }
-}
+mod tests;

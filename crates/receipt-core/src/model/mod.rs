@@ -26,4 +26,23 @@ pub enum ModelError {
     /// kept: a card number keyed into the wrong field must not reach logs, the CLI or the API.
     #[error("{field} is not valid (expected {expected})")]
     Invalid { field: &'static str, expected: &'static str },
+    /// A transaction of `kind` (its code) lacks `field`, which that kind must name (a refund
+    /// without its original's RRN).
+    #[error("{field}: required for a {kind}")]
+    Missing { field: &'static str, kind: &'static str },
+    /// A transaction of `kind` carries `field`, which that kind may not have (a sale with an
+    /// original).
+    #[error("{field}: not allowed on a {kind}")]
+    NotAllowed { field: &'static str, kind: &'static str },
+}
+
+impl ModelError {
+    /// The same error said of `field`, the part of a larger value it was found in (an
+    /// original's `original.rrn` rather than the transaction's own `rrn`).
+    pub fn of_field(self, field: &'static str) -> Self {
+        match self {
+            Self::Invalid { expected, .. } => Self::Invalid { field, expected },
+            other => other,
+        }
+    }
 }

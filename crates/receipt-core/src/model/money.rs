@@ -4,7 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use super::ModelError;
+use super::{Direction, ModelError};
 
 /// (alphabetic code, numeric code, minor-unit exponent) for the currencies a terminal may use.
 const CURRENCIES: &[(&str, u16, u8)] = &[
@@ -117,13 +117,25 @@ impl Money {
 
     /// The amount written for `layout`.
     pub fn format(self, layout: MoneyLayout) -> String {
+        self.format_signed(layout, Direction::Debit)
+    }
+
+    /// The amount written for `layout` with the sign of `direction`: given back (a void, a
+    /// refund) it is negative, `RMB -128.50`, as UnionPay slips print it; charged or held it
+    /// is written as [`Self::format`] writes it. The amount itself stays positive: the sign is
+    /// presentation, the transaction's kind says which way the money went.
+    pub fn format_signed(self, layout: MoneyLayout, direction: Direction) -> String {
         let code = self.currency.code();
+        let sign = match direction {
+            Direction::Credit => "-",
+            Direction::Debit | Direction::Hold => "",
+        };
         match layout {
-            MoneyLayout::CodeFirst => format!("{code} {}", self.digits(true)),
-            MoneyLayout::CodeLast => format!("{} {code}", self.digits(true)),
-            MoneyLayout::Message => format!("{code} {}", self.digits(false)),
+            MoneyLayout::CodeFirst => format!("{code} {sign}{}", self.digits(true)),
+            MoneyLayout::CodeLast => format!("{sign}{} {code}", self.digits(true)),
+            MoneyLayout::Message => format!("{code} {sign}{}", self.digits(false)),
             // Chinese slips print the renminbi as RMB, its customary Latin abbreviation.
-            MoneyLayout::Slip => format!("{} {}", if code == "CNY" { "RMB" } else { code }, self.digits(true)),
+            MoneyLayout::Slip => format!("{} {sign}{}", if code == "CNY" { "RMB" } else { code }, self.digits(true)),
         }
     }
 
@@ -250,6 +262,20 @@ mod tests {
             assert_eq!(m.format(MoneyLayout::Message), message);
             assert_eq!(m.format(MoneyLayout::Slip), slip);
         }
+    }
+
+    #[test]
+    fn money_given_back_is_written_negative_in_every_layout() {
+        let m = Money::new(174_355, Currency::CNY).unwrap();
+        let layouts = [MoneyLayout::CodeFirst, MoneyLayout::CodeLast, MoneyLayout::Message, MoneyLayout::Slip];
+        let credit: Vec<_> = layouts.iter().map(|&l| m.format_signed(l, Direction::Credit)).collect();
+        assert_eq!(credit, ["CNY -1,743.55", "-1,743.55 CNY", "CNY -1743.55", "RMB -1,743.55"]);
+        for l in layouts {
+            assert_eq!(m.format_signed(l, Direction::Debit), m.format(l));
+            assert_eq!(m.format_signed(l, Direction::Hold), m.format(l), "a hold is not money given back");
+        }
+        let jpy = Money::new(1_500, "JPY".parse().unwrap()).unwrap();
+        assert_eq!(jpy.format_signed(MoneyLayout::Slip, Direction::Credit), "JPY -1,500");
     }
 
     #[test]

@@ -50,6 +50,7 @@ impl TransactionType {
         }
     }
 
+    /// Which way the amount moves: what the slip's sign and the platform's net follow.
     pub fn direction(self) -> Direction {
         match self {
             Self::Sale | Self::PreAuthCompletion => Direction::Debit,
@@ -70,7 +71,10 @@ impl FromStr for TransactionType {
         [Self::Sale, Self::Void, Self::Refund, Self::PreAuth, Self::PreAuthCompletion]
             .into_iter()
             .find(|t| t.code() == s)
-            .ok_or(ModelError::Invalid { field: "type", expected: "SALE, VOID, REFUND or PRE-AUTH COMPLETION" })
+            .ok_or(ModelError::Invalid {
+                field: "type",
+                expected: "SALE, VOID, REFUND, PRE-AUTH or PRE-AUTH COMPLETION",
+            })
     }
 }
 
@@ -140,6 +144,59 @@ pub struct Transaction {
     pub card: CardSummary,
     /// Who approved it.
     pub authorisation: Authorisation,
-    /// What a void, refund or completion refers to.
+    /// What a void, refund or completion refers to; `None` for a sale and a pre-authorisation
+    /// (and for the VOID, REFUND and COMPLETION records of versions 1 and 2, made before
+    /// receipts named their original). See [`Transaction::check_original`].
     pub original: Option<super::OriginalRef>,
+}
+
+impl Transaction {
+    /// Whether the original fits the kind: none on a sale or a pre-authorisation; a void names
+    /// its original's batch, voucher, RRN and authorisation code, a refund its RRN, a completion
+    /// the pre-authorisation's code. The error names the missing (or forbidden) part.
+    pub fn check_original(&self) -> Result<(), ModelError> {
+        super::original::check(self.kind, self.original.as_ref())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALL: [TransactionType; 5] = [
+        TransactionType::Sale,
+        TransactionType::Void,
+        TransactionType::Refund,
+        TransactionType::PreAuth,
+        TransactionType::PreAuthCompletion,
+    ];
+
+    #[test]
+    fn every_kind_parses_from_its_code_and_is_named_in_both_languages() {
+        let named: Vec<_> = ALL.iter().map(|k| (k.code(), k.name_zh())).collect();
+        assert_eq!(
+            named,
+            [
+                ("SALE", "消费"),
+                ("VOID", "消费撤销"),
+                ("REFUND", "退货"),
+                ("PRE-AUTH", "预授权"),
+                ("PRE-AUTH COMPLETION", "预授权完成")
+            ]
+        );
+        for k in ALL {
+            assert_eq!(k.code().parse::<TransactionType>().ok(), Some(k));
+        }
+        let e = "PREAUTH".parse::<TransactionType>().unwrap_err().to_string();
+        for k in ALL {
+            assert!(e.contains(k.code()), "{e}");
+        }
+    }
+
+    #[test]
+    fn voids_and_refunds_give_back_a_pre_authorisation_holds() {
+        let d: Vec<_> = ALL.iter().map(|k| (k.direction(), k.needs_original())).collect();
+        use Direction::{Credit, Debit, Hold};
+        assert_eq!(d, [(Debit, false), (Credit, true), (Credit, true), (Hold, false), (Debit, true)]);
+    }
 }

@@ -1,9 +1,12 @@
 //! Lays out a UnionPay-style sales slip (签购单) at thermal-printer width: bilingual field
 //! titles, large amount, the cardholder's signature and a verification QR code, all bilevel.
 
-use crate::render::canvas::{Canvas, INK, PAPER};
-use crate::render::text::{Align, TextStyle};
+use crate::render::canvas::Canvas;
+use crate::render::text::Align;
 pub use crate::render::text::{Fonts, RenderError, DEFAULT_FONT_PATHS};
+
+mod sheet;
+use sheet::{Scale, Sheet};
 
 /// Paper width of the slip in printer dots (203 dpi).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -51,8 +54,17 @@ pub struct SlipView {
     pub auth_code: String,
     /// e.g. `2026/11/25 14:03:11 UTC+08:00`.
     pub date_time: String,
-    /// e.g. `RMB 128.50`.
+    /// The original's parts a void, refund or completion prints (原凭证号, 原参考号, 原授权码,
+    /// 原交易日期), each `None` when the receipt does not know it or has no original.
+    pub original_voucher: Option<String>,
+    pub original_rrn: Option<String>,
+    pub original_auth_code: Option<String>,
+    /// e.g. `2026/11/24`.
+    pub original_date: Option<String>,
+    /// e.g. `RMB 128.50`, or `RMB -128.50` for money given back (a void, a refund).
     pub amount: String,
+    /// The amount is held, not charged (a pre-authorisation): titled 预授权金额 PRE-AUTH AMOUNT.
+    pub hold: bool,
     pub receipt_id: String,
     /// Which copy this is, e.g. 持卡人存根 / CARDHOLDER COPY.
     pub copy_zh: String,
@@ -69,76 +81,6 @@ pub struct QrModules {
     pub size: usize,
     /// `size * size` modules, row-major, `true` = dark.
     pub dark: Vec<bool>,
-}
-
-/// Modules of blank paper around the QR symbol, as the QR standard asks.
-const QR_QUIET: usize = 4;
-/// Module sizes tried, largest first; smaller modules would not survive photos and JPEG.
-const QR_MODULE_PX: [usize; 2] = [3, 2];
-
-/// Sizes and spacing for one paper width.
-struct Scale {
-    margin_x: i64,
-    margin_y: i64,
-    title: TextStyle,
-    subtitle: TextStyle,
-    body: TextStyle,
-    emphasis: TextStyle,
-    amount: TextStyle,
-    small: TextStyle,
-    signature_h: u32,
-    /// Dash length, gap and thickness of separator lines.
-    dash: (i64, i64, i64),
-    /// Blank space above and below a separator.
-    rule_gap: i64,
-    /// QR module sizes to try, largest first.
-    qr_module_px: &'static [usize],
-}
-
-/// The watermark travels in blank 8-row bands of the JPEG grid; every text line starts on
-/// the grid and leaves one whole blank band below it, so a slip has room for the mark.
-const BAND: i64 = 8;
-
-/// `y` rounded up to the band grid.
-fn on_grid(y: i64) -> i64 {
-    (y + BAND - 1).div_euclid(BAND) * BAND
-}
-
-impl Scale {
-    fn for_width(width: SlipWidth) -> Self {
-        match width {
-            SlipWidth::W576 => Scale {
-                margin_x: 20,
-                margin_y: 24,
-                title: TextStyle::bold(32),
-                subtitle: TextStyle::bold(24),
-                body: TextStyle::regular(22),
-                emphasis: TextStyle::bold(30),
-                amount: TextStyle::bold(48),
-                small: TextStyle::regular(18),
-                signature_h: 168,
-                dash: (10, 6, 2),
-                rule_gap: 5,
-                qr_module_px: &QR_MODULE_PX,
-            },
-            SlipWidth::W384 => Scale {
-                margin_x: 18,
-                margin_y: 24,
-                title: TextStyle::bold(26),
-                subtitle: TextStyle::bold(18),
-                body: TextStyle::regular(18),
-                emphasis: TextStyle::bold(24),
-                amount: TextStyle::bold(36),
-                small: TextStyle::regular(16),
-                signature_h: 128,
-                dash: (8, 5, 2),
-                rule_gap: 5,
-                // 3-px modules would span the whole 58 mm paper and leave no blank band
-                // beside the code for the watermark.
-                qr_module_px: &[2],
-            },
-        }
-    }
 }
 
 /// Draws the slip. `signature` is called once with the signature box size and must return a
@@ -181,13 +123,9 @@ pub fn compose_slip(
     if let Some(holder) = &view.cardholder {
         s.field("持卡人 CARDHOLDER", holder, body)?;
     }
-    s.field("交易类型 TRANS TYPE", &bilingual(&view.kind_zh, &view.kind_en), big)?;
-    s.field("批次号 BATCH NO.", &view.batch, body)?;
-    s.field("凭证号 VOUCHER NO.", &view.voucher, body)?;
-    s.field("流水号 TRACE NO.", &view.trace, body)?;
-    s.field("参考号 REF. NO.", &view.rrn, body)?;
-    s.field("授权码 AUTH NO.", &view.auth_code, body)?;
-    s.field("日期时间 DATE/TIME", &view.date_time, body)?;
+    for f in transaction_fields(view) {
+        s.field(f.title, &f.value, if f.emphasis { big } else { body })?;
+    }
     s.dashed_rule();
 
     // The amount must stay on one line: shrink huge amounts rather than wrap them.
@@ -198,7 +136,7 @@ pub fn compose_slip(
     for line in &view.notice {
         s.centered(line, big)?;
     }
-    s.field("金额 AMOUNT", &view.amount, amount)?;
+    s.field(amount_title(view), &view.amount, amount)?;
     s.field("备注 REFERENCE", &view.receipt_id, body)?;
     s.label("持卡人签名 CARDHOLDER SIGNATURE")?;
     s.signature(signature)?;
@@ -212,195 +150,54 @@ pub fn compose_slip(
     Ok(s.finish())
 }
 
+/// A line of the slip: a title on the left, its value on the right.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SlipField {
+    pub title: &'static str,
+    pub value: String,
+    /// Printed large (the transaction type).
+    pub emphasis: bool,
+}
+
+/// The transaction's lines as the slip prints them, in order: the type, batch, voucher, trace,
+/// RRN and authorisation code, then the parts of the original present (原凭证号 ORIG VOUCHER,
+/// 原参考号 ORIG RRN, 原授权码 ORIG AUTH CODE, 原交易日期 ORIG DATE), then the date and time.
+pub fn transaction_fields(view: &SlipView) -> Vec<SlipField> {
+    let field = |title, value: &str| SlipField { title, value: value.to_owned(), emphasis: false };
+    let mut fields = vec![
+        SlipField { title: "交易类型 TRANS TYPE", value: bilingual(&view.kind_zh, &view.kind_en), emphasis: true },
+        field("批次号 BATCH NO.", &view.batch),
+        field("凭证号 VOUCHER NO.", &view.voucher),
+        field("流水号 TRACE NO.", &view.trace),
+        field("参考号 REF. NO.", &view.rrn),
+        field("授权码 AUTH NO.", &view.auth_code),
+    ];
+    let original = [
+        ("原凭证号 ORIG VOUCHER", &view.original_voucher),
+        ("原参考号 ORIG RRN", &view.original_rrn),
+        ("原授权码 ORIG AUTH CODE", &view.original_auth_code),
+        ("原交易日期 ORIG DATE", &view.original_date),
+    ];
+    fields.extend(original.into_iter().filter_map(|(title, v)| v.as_deref().map(|v| field(title, v))));
+    fields.push(field("日期时间 DATE/TIME", &view.date_time));
+    fields
+}
+
+/// The title of the amount: 金额 AMOUNT, or 预授权金额 PRE-AUTH AMOUNT for a hold.
+pub fn amount_title(view: &SlipView) -> &'static str {
+    if view.hold {
+        "预授权金额 PRE-AUTH AMOUNT"
+    } else {
+        "金额 AMOUNT"
+    }
+}
+
 /// "中文 English", or just one of them when the other is empty.
 fn bilingual(zh: &str, en: &str) -> String {
     match (zh.is_empty(), en.is_empty()) {
         (false, false) => format!("{zh} {en}"),
         (true, _) => en.to_string(),
         (false, true) => zh.to_string(),
-    }
-}
-
-/// A canvas that grows downwards as lines are added below a cursor.
-struct Sheet<'a> {
-    fonts: &'a Fonts,
-    sc: &'a Scale,
-    canvas: Canvas,
-    left: i64,
-    right: i64,
-    /// Top of the next line.
-    y: i64,
-}
-
-impl<'a> Sheet<'a> {
-    fn new(fonts: &'a Fonts, width: u32, sc: &'a Scale) -> Self {
-        let left = sc.margin_x;
-        let right = i64::from(width) - sc.margin_x;
-        Sheet { fonts, sc, canvas: Canvas::new(width, 1536), left, right, y: sc.margin_y }
-    }
-
-    fn content_width(&self) -> u32 {
-        (self.right - self.left).max(0) as u32
-    }
-
-    /// Makes sure rows up to `self.y + h` exist.
-    fn reserve(&mut self, h: i64) {
-        let need = (self.y + h).max(0) as u32;
-        if need <= self.canvas.height() {
-            return;
-        }
-        let (w, old_h) = (self.canvas.width(), self.canvas.height());
-        let new_h = need.max(old_h * 3 / 2).next_multiple_of(64);
-        let mut pixels = std::mem::replace(&mut self.canvas, Canvas::new(0, 0)).into_pixels();
-        pixels.resize(w as usize * new_h as usize, PAPER);
-        self.canvas = Canvas::from_pixels(w, new_h, pixels).unwrap_or_else(|| Canvas::new(w, new_h));
-    }
-
-    /// Distance from the top of a line box to its baseline, and the line box height. Sized on
-    /// the em square (ideographs fill ~0.9 em above the baseline, descenders ~0.2 em below)
-    /// rather than the font's line metrics, which leave far more air than thermal paper can
-    /// afford.
-    fn line_box(&self, style: TextStyle) -> (i64, i64) {
-        let size = style.size;
-        let (above, below, leading) = ((size * 9).div_ceil(10), (size * 2).div_ceil(9), size / 16);
-        let (above, below, leading) = (i64::from(above), i64::from(below), i64::from(leading));
-        (above + leading / 2, above + below + leading)
-    }
-
-    /// One line of text; the caller has made sure it fits.
-    fn line(&mut self, s: &str, style: TextStyle, align: Align) -> Result<(), RenderError> {
-        let (base, height) = self.line_box(style);
-        self.reserve(height);
-        let y = self.y + base;
-        self.fonts.draw_aligned(&mut self.canvas, self.left, self.right, y, s, style, align)?;
-        self.advance(height);
-        Ok(())
-    }
-
-    /// Text wrapped to the content width.
-    fn paragraph(&mut self, s: &str, style: TextStyle, align: Align) -> Result<(), RenderError> {
-        for line in self.fonts.wrap(s, style, self.content_width())? {
-            self.line(&line, style, align)?;
-        }
-        Ok(())
-    }
-
-    fn centered(&mut self, s: &str, style: TextStyle) -> Result<(), RenderError> {
-        self.paragraph(s, style, Align::Center)
-    }
-
-    /// A field title on its own line.
-    fn label(&mut self, title: &str) -> Result<(), RenderError> {
-        self.paragraph(title, self.sc.body, Align::Left)
-    }
-
-    /// Title on the left and value on the right of the same line when both fit, otherwise the
-    /// value right-aligned under the title (wrapped and left-aligned if longer than a line).
-    fn field(&mut self, title: &str, value: &str, style: TextStyle) -> Result<(), RenderError> {
-        let label_style = self.sc.body;
-        let label_w = i64::from(self.fonts.measure_styled(title, label_style)?);
-        let value_w = i64::from(self.fonts.measure_styled(value, style)?);
-        let min_gap = i64::from(label_style.size / 2);
-        if label_w + min_gap + value_w > self.right - self.left {
-            self.label(title)?;
-            let align = if value_w > self.right - self.left { Align::Left } else { Align::Right };
-            return self.paragraph(value, style, align);
-        }
-        let (label_base, label_h) = self.line_box(label_style);
-        let (value_base, value_h) = self.line_box(style);
-        let base = label_base.max(value_base);
-        let height = base + (label_h - label_base).max(value_h - value_base);
-        self.reserve(height);
-        let baseline = self.y + base;
-        let (left, right) = (self.left, self.right);
-        self.fonts.draw(&mut self.canvas, left, baseline, title, label_style)?;
-        self.fonts.draw_aligned(&mut self.canvas, left, right, baseline, value, style, Align::Right)?;
-        self.advance(height);
-        Ok(())
-    }
-
-    /// Moves below a line of `height` to the next grid row, leaving one blank band.
-    fn advance(&mut self, height: i64) {
-        self.y = on_grid(self.y + height) + BAND;
-    }
-
-    /// A dashed line across the content width with some space around it.
-    fn dashed_rule(&mut self) {
-        let (dash, gap, thick) = self.sc.dash;
-        let gap_y = self.sc.rule_gap;
-        self.reserve(2 * gap_y + thick);
-        let y = self.y + gap_y;
-        let mut x = self.left;
-        while x < self.right {
-            let w = dash.min(self.right - x);
-            self.canvas.fill_rect(x, y, w, thick, INK);
-            x += dash + gap;
-        }
-        self.y = on_grid(self.y + 2 * gap_y + thick);
-    }
-
-    /// The signature box (content width × the scale's height), then a 2-px rule under it.
-    fn signature(&mut self, signature: &dyn Fn(u32, u32) -> Canvas) -> Result<(), RenderError> {
-        let (w, h) = (self.content_width(), self.sc.signature_h);
-        self.reserve(i64::from(h) + 2 + self.sc.rule_gap);
-        let sig = signature(w, h);
-        // Copy by hand rather than blit: clip to the box and force pure ink, whatever the
-        // callback returned, so the slip stays bilevel.
-        for sy in 0..i64::from(h.min(sig.height())) {
-            for sx in 0..i64::from(w.min(sig.width())) {
-                if sig.get(sx, sy).is_some_and(|v| v < 128) {
-                    self.canvas.set(self.left + sx, self.y + sy, INK);
-                }
-            }
-        }
-        self.y += i64::from(h);
-        self.canvas.fill_rect(self.left, self.y, i64::from(w), 2, INK);
-        self.y += 2 + self.sc.rule_gap;
-        Ok(())
-    }
-
-    /// The QR symbol centred, with a quiet zone of four modules, at the largest module size
-    /// that fits the content width.
-    fn qr(&mut self, qr: &QrModules) -> Result<(), RenderError> {
-        if qr.size == 0 || qr.dark.len() != qr.size * qr.size {
-            return Err(RenderError::BadQr(format!(
-                "size {} needs {} modules, got {}",
-                qr.size,
-                qr.size.saturating_mul(qr.size),
-                qr.dark.len()
-            )));
-        }
-        let avail = self.content_width() as usize;
-        let span = qr.size + 2 * QR_QUIET;
-        let Some(m) = self.sc.qr_module_px.iter().copied().find(|m| span * m <= avail) else {
-            return Err(RenderError::TooLarge(format!(
-                "a QR code of {} modules needs {} px with its quiet zone, the slip has {avail}",
-                qr.size,
-                span * QR_MODULE_PX[QR_MODULE_PX.len() - 1]
-            )));
-        };
-        let total = (span * m) as i64;
-        self.reserve(total);
-        let x0 = self.left + (self.right - self.left - total) / 2 + (QR_QUIET * m) as i64;
-        let y0 = self.y + (QR_QUIET * m) as i64;
-        let m_px = m as i64;
-        for (i, _) in qr.dark.iter().enumerate().filter(|(_, &d)| d) {
-            let (row, col) = ((i / qr.size) as i64, (i % qr.size) as i64);
-            self.canvas.fill_rect(x0 + col * m_px, y0 + row * m_px, m_px, m_px, INK);
-        }
-        self.y += total;
-        Ok(())
-    }
-
-    /// Leaves the bottom margin below the last inked row (not below the last line box, whose
-    /// descender room is usually blank) and crops, or pads with paper, to a multiple of 64 rows.
-    fn finish(self) -> Canvas {
-        let w = self.canvas.width();
-        let mut pixels = self.canvas.into_pixels();
-        let used = pixels.chunks(w.max(1) as usize).rposition(|row| row.contains(&INK)).map_or(0, |r| r + 1);
-        let height = ((used as i64 + self.sc.margin_y).max(1) as u32).next_multiple_of(64);
-        pixels.resize(w as usize * height as usize, PAPER);
-        Canvas::from_pixels(w, height, pixels).unwrap_or_else(|| Canvas::new(w, height))
     }
 }
 

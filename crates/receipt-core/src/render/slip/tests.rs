@@ -1,6 +1,7 @@
 //! Layout tests: bilevel, sized, deterministic, real glyphs, QR modules.
 
 use super::*;
+use crate::render::canvas::{INK, PAPER};
 use crate::render::text::tests::wqy;
 
 fn view() -> SlipView {
@@ -24,7 +25,12 @@ fn view() -> SlipView {
         rrn: "614014303311".into(),
         auth_code: "A1B2C3".into(),
         date_time: "2026/11/25 14:03:11 UTC+08:00".into(),
+        original_voucher: None,
+        original_rrn: None,
+        original_auth_code: None,
+        original_date: None,
         amount: "RMB 128.50".into(),
+        hold: false,
         receipt_id: "POS00001-000001-000123".into(),
         copy_zh: "持卡人存根".into(),
         copy_en: "CARDHOLDER COPY".into(),
