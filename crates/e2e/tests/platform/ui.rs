@@ -76,6 +76,13 @@ async fn sell_and_sign(b: &Browser, ui_url: &str, digits: &str, shots: bool) {
         b.wait_for_text("#amount-display", "128.50", WAIT).await.unwrap();
         b.send_keys_to_page("\n").await.unwrap();
     }
+    swipe_and_sign(b, shots).await;
+}
+
+/// From the swipe screen: the test card swiped as a keyboard-wedge reader types it, a signature
+/// drawn, the server's idle rule finishing it; ends on the delivery choice.
+async fn swipe_and_sign(b: &Browser, shots: bool) {
+    let shot = |name: &str| screenshots().join(format!("terminal-{name}.png"));
     b.wait_for_text("#swipe-status", "Waiting for the card reader", WAIT).await.unwrap();
     if shots {
         b.screenshot(shot("swipe")).await.unwrap();
@@ -334,5 +341,78 @@ async fn a_cashier_signs_in_with_an_operator_number_before_the_keypad() {
     b.click("#sign-out").await.unwrap();
     b.wait_for_text("#operator-title", "操作员签到", WAIT).await.unwrap();
     assert_eq!(b.execute(&visible("operator-line"), vec![]).await.unwrap().as_bool(), Some(false));
+    ui.finish().await;
+}
+
+/// 消费撤销 and 退货 in the browser: the cashier picks the operation above the keypad and keys
+/// the original (a voucher; an RRN and date); the swipe and signature screens name it, the
+/// void's amount shows negative, and each ends in a receipt of its kind naming its original.
+/// A second void of the same sale is refused on the keypad screen with the reason.
+#[tokio::test]
+async fn a_cashier_voids_a_sale_and_refunds_part_of_another_in_the_browser() {
+    let platform = TestPlatform::start(crate::helpers::Db::Sqlite).await;
+    let terminal = platform.terminal("T0000905").await;
+    let outbox = &terminal.uploader.outbox;
+    let ui = open_ui(demo_ui(terminal.device.clone())).await;
+    let (b, ui_url) = (&ui.browser, ui.url.clone());
+    let finish = |to: &'static str| async move {
+        b.click("input[name=channel][value=pull]").await.unwrap();
+        b.fill("#recipient", to).await.unwrap();
+        b.click("#send").await.unwrap();
+        b.wait_for_text("#result-state", "ready to download", WAIT).await.unwrap();
+        let id = b.text("#result-id").await.unwrap().trim().to_owned();
+        let entry = outbox.entry(&id).await.unwrap().expect("stored");
+        ereceipt_core::encoding::decode_record(&entry.record).unwrap()
+    };
+
+    sell_and_sign(b, &ui_url, "12850", false).await;
+    let sale = finish("+86 137 0013 7001").await;
+    let voucher = format!("{:06}", sale.transaction.voucher.value());
+
+    b.click("#new-sale").await.unwrap();
+    b.click("input[name=operation][value=void]").await.unwrap();
+    b.fill("#orig-voucher", &voucher).await.unwrap();
+    b.wait_for_text("#amount-next", "Void", WAIT).await.unwrap();
+    b.screenshot(screenshots().join("terminal-void.png")).await.unwrap();
+    b.click("#amount-next").await.unwrap();
+    let line = b.wait_for_text("#swipe-amount", "VOID", WAIT).await.unwrap();
+    assert!(line.contains(&voucher) && line.contains("128.50"), "the swipe screen names the original: {line}");
+    swipe_and_sign(b, false).await;
+    let void = finish("+86 137 0013 7001").await;
+    assert_eq!(void.transaction.kind, ereceipt_core::model::TransactionType::Void);
+    assert_eq!(void.transaction.amount, sale.transaction.amount, "a void takes its original's amount");
+    let original = void.transaction.original.clone().expect("names its original");
+    assert_eq!((original.receipt_id, original.rrn), (Some(sale.id.clone()), Some(sale.transaction.rrn.clone())));
+
+    // The same sale again: refused where the cashier keyed it, with the reason.
+    b.click("#new-sale").await.unwrap();
+    b.click("input[name=operation][value=void]").await.unwrap();
+    b.fill("#orig-voucher", &voucher).await.unwrap();
+    b.click("#amount-next").await.unwrap();
+    b.wait_for_text("#amount-error", "already voided", WAIT).await.unwrap();
+
+    // 退货 of part of another sale, by its reference number and date.
+    b.goto(&ui_url).await.unwrap();
+    sell_and_sign(b, &ui_url, "12850", false).await;
+    let second = finish("+86 137 0013 7002").await;
+    b.click("#new-sale").await.unwrap();
+    b.click("input[name=operation][value=refund]").await.unwrap();
+    b.fill("#orig-rrn", second.transaction.rrn.as_str()).await.unwrap();
+    let date = second.transaction.time.local().date_naive();
+    b.execute(&format!("document.getElementById('orig-date').value = '{date}';"), vec![]).await.unwrap();
+    for d in "3000".chars() {
+        b.click(&format!("[data-key='{d}']")).await.unwrap();
+    }
+    b.click("#amount-next").await.unwrap();
+    b.wait_for_text("#swipe-amount", "REFUND", WAIT).await.unwrap();
+    swipe_and_sign(b, false).await;
+    // (The signature screen is behind the delivery choice now: read what it showed.)
+    let shown = b.execute("return document.getElementById('sign-amount').textContent;", vec![]).await.unwrap();
+    let sign_amount = shown.as_str().unwrap_or_default().to_owned();
+    assert!(sign_amount.starts_with('-') && sign_amount.contains("30.00"), "a refund shows negative: {sign_amount}");
+    let refund = finish("+86 137 0013 7002").await;
+    assert_eq!(refund.transaction.kind, ereceipt_core::model::TransactionType::Refund);
+    assert_eq!(refund.transaction.amount.minor(), 3_000);
+    assert_eq!(refund.transaction.original.and_then(|o| o.rrn), Some(second.transaction.rrn.clone()));
     ui.finish().await;
 }
