@@ -6,6 +6,7 @@ use anyhow::{Context, Result};
 use clap::Subcommand;
 use ereceipt_core::compose::{build_record, compose_receipt, Sale};
 use ereceipt_core::identity::Signer;
+use ereceipt_core::model::MoneyLayout;
 use ereceipt_core::render::png;
 use ereceipt_core::signature::{Signature, SignatureRules};
 use ereceipt_core::txjson::parse_transaction;
@@ -100,7 +101,10 @@ fn show(image: &Path, json: bool) -> Result<()> {
     say!("merchant     {} ({})", c.merchant_name, c.merchant_id);
     say!("terminal     {}", c.terminal_id);
     say!("type         {} {}", c.kind.code(), c.kind.name_zh());
-    say!("amount       {}", c.amount);
+    if let Some(o) = &c.original {
+        say!("original     {}", o.summary());
+    }
+    say!("amount       {}", c.amount.format_signed(MoneyLayout::CodeFirst, c.kind.direction()));
     say!("time         {}", c.time);
     say!("card         {}", summary.pan_masked);
     say!("batch/serial {}/{}", c.batch, c.serial);

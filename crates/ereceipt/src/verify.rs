@@ -103,6 +103,13 @@ fn print_text(v: &Verification) {
     say!("feature value {} (threshold {})", v.feature, v.threshold);
     if let Some(r) = &v.receipt {
         say!("receipt {} — {} {} minor units {} at {}", r.id, r.merchant_name, r.amount_minor, r.currency, r.time);
+        // A sale's lines are as they always were; any other kind says what it is and refers to.
+        if r.kind != ereceipt_core::model::TransactionType::Sale.code() {
+            say!("type {}", r.kind);
+        }
+        if let Some(o) = &r.original {
+            say!("original {}", o.summary);
+        }
     }
     if let Some(c) = &v.claims {
         say!("authorised {}", crate::receipt::authorised(c.authorisation));

@@ -13,7 +13,9 @@ use crate::render::png::Decoded;
 use crate::render::qr;
 use crate::watermark::{self, Extraction, Region, Tolerance, TAG_BLOCK, THRESHOLD};
 
+mod summary;
 mod time;
+pub use summary::{OriginalSummary, ReceiptSummary, SignerInfo};
 pub use time::{judge_time, Stored, TimeBasis, TimeFacts};
 
 /// Receipt widths in pixels: 80 mm and 58 mm thermal paper at 203 dpi.
@@ -53,59 +55,6 @@ impl Verdict {
             Self::Tampered => "TAMPERED",
             Self::Unverifiable => "UNVERIFIABLE",
             Self::Unconfirmed => "UNCONFIRMED",
-        }
-    }
-}
-
-/// The signer as its certificate names it.
-#[derive(Clone, Debug, Serialize)]
-pub struct SignerInfo {
-    pub subject: String,
-    pub issuer: String,
-    pub serial: String,
-}
-
-/// The receipt fields a verifier shows (from the signed QR data).
-#[derive(Clone, Debug, Serialize)]
-pub struct ReceiptSummary {
-    pub id: String,
-    pub terminal_id: String,
-    pub merchant_id: String,
-    pub merchant_name: String,
-    pub serial: String,
-    pub batch: String,
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub amount_minor: u64,
-    pub currency: String,
-    pub time: String,
-    pub pan_masked: String,
-    pub rrn: String,
-    pub auth_code: String,
-    pub record_hash: String,
-    /// Who approved the sale: `host`, `simulated` (no payment was authorised) or `unstated`
-    /// (a receipt made before receipts said so).
-    pub authorisation: String,
-}
-
-impl From<&ReceiptClaims> for ReceiptSummary {
-    fn from(c: &ReceiptClaims) -> Self {
-        Self {
-            id: c.id.to_string(),
-            terminal_id: c.terminal_id.to_string(),
-            merchant_id: c.merchant_id.to_string(),
-            merchant_name: c.merchant_name.to_string(),
-            serial: c.serial.to_string(),
-            batch: c.batch.to_string(),
-            kind: c.kind.code().to_owned(),
-            amount_minor: c.amount.minor(),
-            currency: c.amount.currency().code().to_owned(),
-            time: c.time.rfc3339(),
-            pan_masked: format!("**** **** **** {}", c.pan_last4),
-            rrn: c.rrn.to_string(),
-            auth_code: c.auth_code.to_string(),
-            record_hash: crate::identity::hex(&c.record_hash),
-            authorisation: c.authorisation.word().to_owned(),
         }
     }
 }

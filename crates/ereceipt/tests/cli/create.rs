@@ -70,6 +70,33 @@ fn receipt_at_384_px_is_created_shown_and_verified() {
     create_show_verify(384);
 }
 
+/// A refund's receipt names its original: `receipt show` prints it on one line with the amount
+/// given back, `verify` says the type and the original, in text and JSON.
+#[test]
+fn a_refund_receipt_shows_and_verifies_with_its_original() {
+    let setup = Setup::with(576, true);
+    let mut tx = transaction();
+    tx["type"] = json!("REFUND");
+    tx["original"] = json!({"rrn": "332914500042", "date": "2026-11-24"});
+    let (run, png) = setup.create("refund", &tx, &signature());
+    run.assert_ok();
+    let shown = show(&png, false);
+    shown.assert_ok();
+    for line in ["type         REFUND 退货", "original     RRN 332914500042 · 2026-11-24", "amount       CNY -128.50"]
+    {
+        assert!(shown.stdout.lines().any(|l| l == line), "show should print {line:?}:\n{shown}");
+    }
+    assert_eq!(show(&png, true).json()["original"]["rrn"], "332914500042");
+    let verified = ereceipt([OsStr::new("verify"), png.as_os_str(), "--trust".as_ref(), setup.trust().as_os_str()]);
+    verified.assert_exit(0);
+    for line in ["type REFUND", "original RRN 332914500042 · 2026-11-24"] {
+        assert!(verified.stdout.lines().any(|l| l == line), "verify should print {line:?}:\n{verified}");
+    }
+    // A refund that does not name the original's RRN is refused, naming it.
+    tx["original"] = json!({"date": "2026-11-24"});
+    refused(&setup, &tx, &signature(), &["original.rrn", "REFUND"]);
+}
+
 /// The run must be refused with `fragments` in its one-line message, write no receipt, and
 /// leak no card data anywhere.
 fn refused(setup: &Setup, tx: &Value, sig: &Value, fragments: &[&str]) -> Run {

@@ -85,7 +85,26 @@ fn every_kind_verifies_and_its_qr_names_the_original() {
         assert_eq!((claims.kind, &claims.original), (kind, &original_for(kind)), "{kind}");
         assert_eq!(v.receipt.as_ref().unwrap().kind, kind.code());
         assert_eq!(crate::encoding::decode_record(&r.record_bytes).unwrap(), r.record, "{kind}");
+        let report = serde_json::to_value(v.receipt.as_ref().unwrap()).unwrap();
+        assert_eq!(report.get("original").is_some(), kind.needs_original(), "{kind}: {report}");
     }
+}
+
+#[test]
+fn the_verifiers_report_names_the_original() {
+    let anchor = crate::identity::pem_decode(&fixture("ca.pem"), "CERTIFICATE").unwrap();
+    let v = verify_image(&receipt(TransactionType::Void, original_for(TransactionType::Void)).png, &anchor);
+    let o = v.receipt.unwrap().original.unwrap();
+    assert_eq!(
+        o.summary,
+        "receipt POS00001-000001-000123 · batch 000001 · voucher 000123 · RRN 332914567890 · auth A1B2C3 · 2026-11-30"
+    );
+    let refund = receipt(TransactionType::Refund, original_for(TransactionType::Refund));
+    let report = serde_json::to_value(verify_image(&refund.png, &anchor).receipt.unwrap()).unwrap();
+    assert_eq!(
+        report["original"],
+        serde_json::json!({"rrn": "332914567890", "date": "2026-11-30", "summary": "RRN 332914567890 · 2026-11-30"})
+    );
 }
 
 #[test]

@@ -149,7 +149,8 @@ mod tests {
         assert!(check(Void, Some(&full())).is_ok());
         let without_id = OriginalRef { receipt_id: None, ..full() };
         assert!(check(Void, Some(&without_id)).is_ok(), "the receipt id is optional");
-        let cases: [(&str, fn(&mut OriginalRef)); 4] = [
+        type Strip = fn(&mut OriginalRef);
+        let cases: [(&str, Strip); 4] = [
             ("original.batch", |o| o.batch = None),
             ("original.voucher", |o| o.voucher = None),
             ("original.rrn", |o| o.rrn = None),
