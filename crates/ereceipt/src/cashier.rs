@@ -141,7 +141,7 @@ pub async fn run(wanted: Wanted, p: Presented) -> Result<i32> {
         Err(e @ Refusal::AdvicePending { .. }) => {
             say!("{kind} NOT acknowledged yet: {e}");
             say!("see ereceipt terminal authorisations --data-dir {}", dir.display());
-            return Ok(crate::terminal::EXIT_QUEUED);
+            return Ok(crate::stored::EXIT_QUEUED);
         }
         Err(Refusal::Declined(ereceipt_terminal::host::AuthorisationError::Declined { code, message, message_zh })) => {
             anyhow::bail!("{kind} declined ({code}): {message} / {message_zh}; nothing was stored")
@@ -176,7 +176,7 @@ pub async fn run(wanted: Wanted, p: Presented) -> Result<i32> {
         Some(&journalled.request_id),
     )
     .await?;
-    crate::terminal::stored(&uploader, &receipt, p.out.as_deref(), p.offline).await
+    crate::stored::stored(&uploader, &receipt, p.out.as_deref(), p.offline).await
 }
 
 /// `--date` of an original: `YYYY-MM-DD`.

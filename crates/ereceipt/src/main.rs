@@ -18,6 +18,7 @@ mod files;
 mod platform;
 mod receipt;
 mod sample;
+mod stored;
 mod terminal;
 mod verify;
 

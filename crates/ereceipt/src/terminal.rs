@@ -23,6 +23,7 @@ use ereceipt_terminal::ui::{reverse_authorisation, ReversalOutcome, UiApp, UiCon
 
 use crate::files::{self, TerminalSettings};
 use crate::platform::runtime;
+use crate::stored::{EXIT_QUEUED, EXIT_REFUSED};
 
 #[derive(Subcommand)]
 pub enum TerminalCommand {
@@ -225,9 +226,6 @@ pub enum AuthorisationAction {
 
 /// `terminal authorisations`: some authorisations need the operator.
 const EXIT_OPEN_AUTHORISATIONS: i32 = 6;
-/// `terminal authorisations reverse`: journalled as reversing, not acknowledged yet (4, as a
-/// queued sale).
-pub(crate) const EXIT_QUEUED: i32 = 4;
 
 pub fn run(cmd: TerminalCommand) -> Result<i32> {
     crate::platform::init_logs(false);
@@ -390,52 +388,8 @@ async fn sale(
     )?;
     let delivery = deliver.as_ref().map(ToString::to_string);
     let receipt = record_sale(&uploader.outbox, &signer, &fonts, width, transaction, signature, delivery).await?;
-    stored(&uploader, &receipt, out, offline).await
+    crate::stored::stored(&uploader, &receipt, out, offline).await
 }
-
-/// After a receipt is stored: its image written to `out`, then uploaded unless `offline`.
-/// Exit 0: uploaded; 4: queued; 5: refused by the platform for good.
-pub(crate) async fn stored(
-    uploader: &Uploader,
-    receipt: &ereceipt_core::compose::ComposedReceipt,
-    out: Option<&Path>,
-    offline: bool,
-) -> Result<i32> {
-    let id = receipt.record.id.to_string();
-    say!("receipt {id} stored in the outbox ({} bytes)", receipt.png.len());
-    if let Some(out) = out {
-        files::write_replace(out, &receipt.png)?;
-        say!("image: {}", out.display());
-    }
-    if std::env::var_os("EReceipt_TEST_ABORT_AFTER_STORE").is_some() {
-        // Fault injection for the crash tests: die like kill -9 between storing and uploading.
-        std::process::abort();
-    }
-    if offline {
-        say!("queued (offline)");
-        return Ok(4);
-    }
-    let report = uploader.drain_due().await?;
-    let entry = uploader.outbox.entry(&id).await?;
-    match entry {
-        Some(e) if e.state == EntryState::Acked => {
-            say!("uploaded to {} and acknowledged", uploader.platform_url());
-            Ok(0)
-        }
-        Some(e) if e.state == EntryState::Refused => {
-            say!("REFUSED by the platform: {}", e.last_error.as_deref().unwrap_or("no reason given"));
-            say!("the receipt is kept on this terminal but will not be sent again, and the customer does not get it from the platform: tell the operator (ereceipt terminal status)");
-            Ok(EXIT_REFUSED)
-        }
-        _ => {
-            say!("queued: {}", report.last_error.unwrap_or_else(|| "waiting for older receipts".into()));
-            Ok(4)
-        }
-    }
-}
-
-/// `terminal sale` and `terminal sync`: the platform refused a receipt for good.
-const EXIT_REFUSED: i32 = 5;
 
 /// `terminal settle`: settled, but the host's totals differ from the terminal's.
 const EXIT_NOT_BALANCED: i32 = 7;

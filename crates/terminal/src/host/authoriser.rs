@@ -62,6 +62,12 @@ pub enum AuthorisationError {
     SignInRequired(String),
 }
 
+impl From<super::totals::TotalsTooLarge> for AuthorisationError {
+    fn from(e: super::totals::TotalsTooLarge) -> Self {
+        Self::NotSent(e.to_string())
+    }
+}
+
 /// How the UI names the authoriser; a simulator is labelled as one on every screen.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct AuthoriserInfo {
@@ -222,8 +228,8 @@ impl Authoriser for SimulatedAuthoriser {
     /// The simulator holds no totals of its own: it says the batch balances.
     fn settle<'a>(&'a self, request: SettlementRequest<'a>) -> SettleFuture<'a> {
         Box::pin(async move {
-            let sent = super::messages::field48(request.totals, '0')?;
-            let answer = super::messages::field48(request.totals, '1')?;
+            let sent = super::totals::field48(request.totals, '0')?;
+            let answer = super::totals::field48(request.totals, '1')?;
             Ok(SettlementAnswer { sent, answer, domestic_balanced: true, foreign_balanced: true })
         })
     }

@@ -253,7 +253,7 @@ impl Authoriser for Iso8583Authoriser {
         Box::pin(async move {
             let keys = self.mac_key()?;
             let message = messages::settlement(&request)?;
-            let sent = messages::field48(request.totals, '0')?;
+            let sent = super::totals::field48(request.totals, '0')?;
             let answer = self.ask(message, keys.as_ref()).await?;
             messages::settlement_answer(&answer, sent).map_err(|e| match e {
                 AuthorisationError::Declined { code, .. } => self.declined(&code),

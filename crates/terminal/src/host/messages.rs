@@ -11,7 +11,7 @@ use super::authoriser::{
 };
 use super::codec::{Message, Mti};
 use super::codes;
-use crate::outbox::{BatchTotals, Operation, ReversalReason, Side, Trace};
+use crate::outbox::{Operation, ReversalReason, Trace};
 
 /// Field 22: magnetic stripe read, no PIN (the terminal has no PIN pad).
 const ENTRY_SWIPE_NO_PIN: &str = "022";
@@ -186,32 +186,12 @@ pub(super) fn advice_again(r: &AdviceRequest<'_>) -> Result<Message, Authorisati
     Ok(m)
 }
 
-/// Field 48 of a settlement: for domestic (UnionPay) then foreign cards, debit amount n12,
-/// debit count n3, credit amount n12, credit count n3 and the reconciliation code `code`
-/// (`0` from the terminal; the host answers `1` balanced or `2` not): 62 digits.
-pub(super) fn field48(t: &BatchTotals, code: char) -> Result<String, AuthorisationError> {
-    let side = |s: &Side| -> Result<String, AuthorisationError> {
-        if s.debit_minor > 999_999_999_999
-            || s.credit_minor > 999_999_999_999
-            || s.debit_count > 999
-            || s.credit_count > 999
-        {
-            return Err(AuthorisationError::NotSent(format!(
-                "batch {:06}: its totals do not fit field 48 (at most 999 of each and 999999999999 in minor units)",
-                t.batch
-            )));
-        }
-        Ok(format!("{:012}{:03}{:012}{:03}{code}", s.debit_minor, s.debit_count, s.credit_minor, s.credit_count))
-    };
-    Ok(format!("{}{}", side(&t.domestic)?, side(&t.foreign)?))
-}
-
 /// The settlement (0500) of a batch: 11, 41, 42, 48, 49, 60 (`00` + batch + `201`), 63.
 pub(super) fn settlement(r: &SettlementRequest<'_>) -> Result<Message, AuthorisationError> {
     let mut m = Message::new(mti("0500")?);
     m.set_digits(11, format!("{:06}", r.trace.trace));
     m.set_text(41, r.terminal_id.as_str()).set_text(42, r.merchant_id.as_str());
-    m.set_digits(48, field48(r.totals, '0')?);
+    m.set_digits(48, super::totals::field48(r.totals, '0')?);
     m.set_text(49, format!("{:03}", r.currency.numeric()));
     m.set_digits(60, field60("00", r.trace.batch, "201"));
     m.set_text(63, operator(r.operator.as_str()));

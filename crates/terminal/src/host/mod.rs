@@ -12,6 +12,7 @@ mod link;
 pub mod mac;
 mod messages;
 mod settings;
+mod totals;
 
 pub use authoriser::{
     AdviceRequest, Approval, AuthorisationError, AuthorisationRequest, AuthoriseFuture, Authoriser, AuthoriserInfo,

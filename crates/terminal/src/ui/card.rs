@@ -74,7 +74,7 @@ async fn authorise_card(
 ) -> Result<(Authorised, Value, Operation), UiError> {
     // Checked again here, just before it is journalled: another tab may have voided or
     // refunded the same original since the sale started.
-    let (operation, amount) = prepare(&st.uploader.outbox, asked).await.map_err(original_refused)?;
+    let (operation, amount) = prepare(&st.uploader.outbox, asked).await.map_err(UiError::original)?;
     let time = st.zone.local_time(Utc::now()).map_err(|e| UiError::internal(format!("clock: {e}")))?;
     let date = time.local().date_naive();
     let raw = match (form.swipe, form.test_card) {
@@ -123,16 +123,6 @@ async fn authorise_card(
         "operation": super::sales::operation_view(&operation),
     });
     Ok((Authorised { card: summary, approval, time, trace }, view, operation))
-}
-
-/// The terminal's own refusal of an original (not found, already voided, above what remains).
-pub(super) fn original_refused(e: OutboxError) -> UiError {
-    match e {
-        OutboxError::Original(m) => {
-            UiError::new(StatusCode::UNPROCESSABLE_ENTITY, "original", m, "原交易不可用于此交易")
-        }
-        other => UiError::internal(other),
-    }
 }
 
 /// The cashier's words for a refusal, in both languages.

@@ -20,6 +20,17 @@ pub struct UiError {
 }
 
 impl UiError {
+    /// The terminal's own refusal of an original (not found, already voided, above what
+    /// remains): the reason, as the journal check named it.
+    pub(super) fn original(e: crate::outbox::OutboxError) -> Self {
+        match e {
+            crate::outbox::OutboxError::Original(m) => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "original", m, "原交易不可用于此交易")
+            }
+            other => Self::internal(other),
+        }
+    }
+
     pub fn new(status: StatusCode, error: &'static str, en: impl Into<String>, zh: impl Into<String>) -> Self {
         Self { status, error, field: None, message_en: en.into(), message_zh: zh.into() }
     }

@@ -230,7 +230,7 @@ pub async fn start(State(st): State<Shared>, Json(form): Json<StartForm>) -> Res
         rand::thread_rng().fill_bytes(&mut b);
         hex::encode(b)
     };
-    let (operation, amount) = prepare(&st.uploader.outbox, &asked).await.map_err(super::card::original_refused)?;
+    let (operation, amount) = prepare(&st.uploader.outbox, &asked).await.map_err(UiError::original)?;
     if st.sales.lock().map_err(|_| UiError::internal("sale table poisoned"))?.len() >= MAX_OPEN_SALES {
         forget_reversed(&st).await?;
     }
