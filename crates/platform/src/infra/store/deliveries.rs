@@ -160,15 +160,26 @@ impl Store {
         now: i64,
     ) -> Result<Resend, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE receipt_id = $1")
-            .bind(receipt_id)
-            .fetch_one(&mut *tx)
-            .await?;
-        if n >= MAX_DELIVERIES_PER_RECEIPT {
-            return Ok(Resend::Limit);
-        }
-        let id = format!("{receipt_id}.{channel}.{}", n + 1);
-        enqueue_as(&mut tx, &id, receipt_id, channel, recipient, now).await?;
+        // One statement that writes first: a transaction that reads and then writes would have
+        // to upgrade its SQLite lock, which fails at once (not after the busy timeout) when a
+        // delivery worker wrote in between. The count and the limit are in the same statement.
+        let id: Option<String> = sqlx::query_scalar(
+            "INSERT INTO deliveries (delivery_id, receipt_id, channel, recipient, state, attempts, \
+                 next_attempt_at, created_at, updated_at, give_up_at) \
+             SELECT $1 || '.' || $2 || '.' || CAST(n + 1 AS TEXT), $1, $2, $3, 'queued', 0, $4, $4, $4, $5 \
+             FROM (SELECT COUNT(*) AS n FROM deliveries WHERE receipt_id = $1) AS existing WHERE n < $6 \
+             RETURNING delivery_id",
+        )
+        .bind(receipt_id)
+        .bind(channel.as_str())
+        .bind(recipient)
+        .bind(now)
+        .bind(now + RETRY_HORIZON_MS)
+        .bind(MAX_DELIVERIES_PER_RECEIPT)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(id) = id else { return Ok(Resend::Limit) };
+        event(&mut tx, &id, now, DeliveryStep::Queued, "").await?;
         tx.commit().await?;
         Ok(Resend::Queued { delivery_id: id })
     }
