@@ -13,7 +13,7 @@ use crate::render::canvas::Canvas;
 use crate::render::slip::{compose_slip, Fonts, SlipView, SlipWidth};
 use crate::render::{png, qr};
 use crate::signature::{self, Signature, SignatureRejected, SignatureRules, StrokeStyle};
-use crate::watermark::{self, WatermarkError};
+use crate::watermark::{self, Print, WatermarkError};
 
 /// Why a receipt cannot be composed.
 #[derive(Debug, thiserror::Error)]
@@ -133,6 +133,7 @@ pub fn slip_view(r: &ReceiptRecord) -> SlipView {
             Authorisation::Simulated => vec![SIMULATED_NOTICE_ZH.into(), SIMULATED_NOTICE.into()],
             Authorisation::Host | Authorisation::Unstated => Vec::new(),
         },
+        duplicate: false,
     }
 }
 
@@ -143,14 +144,36 @@ pub fn compose_receipt(
     fonts: &Fonts,
     width: SlipWidth,
 ) -> Result<ComposedReceipt, ComposeError> {
+    compose_print(record, signer, fonts, width, Print::Original)
+}
+
+/// A reprint of `record`'s receipt (重打印凭证 / DUPLICATE): the same record, hash and QR
+/// claims, a new image under the banner, whose watermark says it is a duplicate copy.
+pub fn compose_duplicate(
+    record: ReceiptRecord,
+    signer: &Signer,
+    fonts: &Fonts,
+    width: SlipWidth,
+) -> Result<ComposedReceipt, ComposeError> {
+    compose_print(record, signer, fonts, width, Print::Duplicate)
+}
+
+fn compose_print(
+    record: ReceiptRecord,
+    signer: &Signer,
+    fonts: &Fonts,
+    width: SlipWidth,
+    print: Print,
+) -> Result<ComposedReceipt, ComposeError> {
     let record_bytes = encode_record(&record);
     let record_hash = sha256(&record_bytes);
     let qr_text = claims::seal(&ReceiptClaims::of(&record, record_hash), signer)?;
     let modules = qr::modules(&qr_text)?;
     let style = StrokeStyle::default();
     let draw_signature = |w: u32, h: u32| signature::render(&record.signature, w, h, &style);
-    let mut image = compose_slip(&slip_view(&record), fonts, width, &draw_signature, &modules)?;
-    watermark::embed(&mut image, &record_hash, signer)?;
+    let view = SlipView { duplicate: print == Print::Duplicate, ..slip_view(&record) };
+    let mut image = compose_slip(&view, fonts, width, &draw_signature, &modules)?;
+    watermark::embed_print(&mut image, &record_hash, signer, print)?;
     let png = png::encode(&image, Some(&qr_text))?;
     Ok(ComposedReceipt { record, record_bytes, record_hash, qr_text, image, png })
 }
@@ -319,5 +342,7 @@ mod tests {
     }
 }
 
+#[cfg(test)]
+mod duplicate_tests;
 #[cfg(test)]
 mod kind_tests;

@@ -75,6 +75,10 @@ pub struct Verification {
     pub judged_at: Option<String>,
     /// What the verdict does not cover, or facts that qualify it.
     pub warnings: Vec<String>,
+    /// The image is a duplicate copy (重打印凭证, a reprint over the same signed record), as its
+    /// watermark's signature says; only ever true of an authentic image. Left out when false.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub duplicate: bool,
     /// Claims as decoded, for callers that need typed fields.
     #[serde(skip)]
     pub claims: Option<ReceiptClaims>,
@@ -97,6 +101,7 @@ impl Verification {
             time_basis: TimeBasis::TerminalClaim,
             judged_at: None,
             warnings: Vec::new(),
+            duplicate: false,
             claims: None,
             certificate: None,
         }
@@ -256,6 +261,7 @@ fn verify_signed(
         time_basis: TimeBasis::TerminalClaim,
         judged_at: None,
         warnings,
+        duplicate: false,
         claims: Some(claims.clone()),
         certificate: None,
     };
@@ -289,6 +295,10 @@ fn verify_signed(
                     "signature valid; feature value {} is within the threshold {}",
                     inspection.feature, inspection.threshold
                 );
+                if inspection.duplicate {
+                    v.duplicate = true;
+                    v.warnings.push(duplicate_warning());
+                }
             } else {
                 v.verdict = Verdict::Tampered;
                 v.reason = if inspection.regions.is_empty() {
@@ -300,6 +310,13 @@ fn verify_signed(
         }
     }
     v
+}
+
+/// What a verifier says of a duplicate copy.
+pub fn duplicate_warning() -> String {
+    "DUPLICATE (重打印凭证): this image is a reprint of the receipt, signed by its terminal over the same \
+     record; it is not a second receipt"
+        .to_owned()
 }
 
 /// What a verifier says of a receipt whose signed data states a simulated authorisation.

@@ -43,6 +43,19 @@ const TAG_BITS: usize = 12;
 const SPARE_PERCENT: usize = 15;
 const MIN_SPARE: usize = 8;
 
+/// Which print of a receipt an image is. The watermark's signature says it (it is signed under
+/// its own domain), so a verifier tells a reprint from the first print, and no one without the
+/// terminal's key can turn one into the other: the reprint's banner is content like any other.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Print {
+    /// The receipt as first printed.
+    #[default]
+    Original,
+    /// A reprint (重打印凭证 / DUPLICATE): a new image over the same signed record, never a
+    /// second receipt.
+    Duplicate,
+}
+
 /// Why a watermark cannot be embedded.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -91,6 +104,8 @@ pub struct Inspection {
     pub threshold: u8,
     /// Blocks whose tag no longer matches or whose pixels exceed the tolerance.
     pub regions: Vec<Region>,
+    /// The valid signature says the image is a duplicate copy ([`Print::Duplicate`]).
+    pub duplicate: bool,
 }
 
 impl Inspection {
@@ -130,8 +145,11 @@ fn unpack_tags(bytes: &[u8], n: usize) -> Vec<u16> {
         .collect()
 }
 
-fn signed_message(plan: &Plan, record_hash: &[u8; 32], content: &[u8; 32], tags: &[u8]) -> Vec<u8> {
-    let mut m = b"ereceipt/watermark/v1\0".to_vec();
+fn signed_message(plan: &Plan, record_hash: &[u8; 32], content: &[u8; 32], tags: &[u8], print: Print) -> Vec<u8> {
+    let mut m = match print {
+        Print::Original => b"ereceipt/watermark/v1\0".to_vec(),
+        Print::Duplicate => b"ereceipt/watermark/v1/duplicate\0".to_vec(),
+    };
     m.extend_from_slice(record_hash);
     m.extend_from_slice(&plan.width.to_be_bytes());
     m.extend_from_slice(&plan.height.to_be_bytes());
@@ -140,9 +158,33 @@ fn signed_message(plan: &Plan, record_hash: &[u8; 32], content: &[u8; 32], tags:
     m
 }
 
+/// The print whose signature `signature` is over the content, or `None` when it is neither's.
+fn signed_print(
+    plan: &Plan,
+    record_hash: &[u8; 32],
+    content: &[u8; 32],
+    tags: &[u8],
+    signature: &[u8],
+    cert: &PosCertificate,
+) -> Option<Print> {
+    [Print::Original, Print::Duplicate]
+        .into_iter()
+        .find(|&p| cert.verify(&signed_message(plan, record_hash, content, tags, p), signature).is_ok())
+}
+
 /// Embeds the watermark into a bilevel rendering of the receipt whose canonical record hashes
 /// to `record_hash`, signing with the terminal's key.
 pub fn embed(img: &mut Canvas, record_hash: &[u8; 32], signer: &Signer) -> Result<(), WatermarkError> {
+    embed_print(img, record_hash, signer, Print::Original)
+}
+
+/// [`embed`] for a given print: a duplicate copy's mark says it is one.
+pub fn embed_print(
+    img: &mut Canvas,
+    record_hash: &[u8; 32],
+    signer: &Signer,
+    print: Print,
+) -> Result<(), WatermarkError> {
     if let Some(i) = first_grey(img.pixels()) {
         return Err(WatermarkError::NotBilevel(i));
     }
@@ -165,7 +207,7 @@ pub fn embed(img: &mut Canvas, record_hash: &[u8; 32], signer: &Signer) -> Resul
         return Err(WatermarkError::Capacity { have, need });
     }
     let tag_bytes = pack_tags(&content.tags(&plan, record_hash));
-    let signature = signer.sign(&signed_message(&plan, record_hash, &content.hash(), &tag_bytes));
+    let signature = signer.sign(&signed_message(&plan, record_hash, &content.hash(), &tag_bytes, print));
     let payload: Vec<u8> = signature.iter().chain(&tag_bytes).copied().collect();
 
     let mut coded: Vec<Vec<u8>> = Vec::with_capacity(plan.codewords.len());
@@ -314,7 +356,8 @@ fn read_mark(
     let tags_read = unpack_tags(tag_bytes, plan.tags);
     let tags_now = content.tags(plan, record_hash);
     let digest = content.hash();
-    let signature_valid = cert.verify(&signed_message(plan, record_hash, &digest, tag_bytes), signature).is_ok();
+    let print = signed_print(plan, record_hash, &digest, tag_bytes, signature, cert);
+    let signature_valid = print.is_some();
 
     // The expected image is the authenticated bilevel content plus the re-embedded carrier:
     // paper is expected at white, or lowered in the units whose carrier bit is 1.
@@ -341,7 +384,8 @@ fn read_mark(
     if !signature_valid {
         feature = 255;
     }
-    Extraction::Read(Inspection { signature_valid, feature, threshold, regions })
+    let duplicate = print == Some(Print::Duplicate);
+    Extraction::Read(Inspection { signature_valid, feature, threshold, regions, duplicate })
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use crate::render::slip::{amount_title, transaction_fields};
 use crate::txjson::parse_transaction;
 use crate::verify::{verify_image, Verdict};
 
-fn signer() -> Signer {
+pub(super) fn signer() -> Signer {
     Signer::new(&CertifiedKey::from_pem(&fixture("terminal.pem"), &fixture("terminal.key")).unwrap()).unwrap()
 }
 
@@ -31,7 +31,7 @@ fn original() -> OriginalRef {
 
 /// What a receipt of `kind` knows of its original: all of it for a void, the RRN and date for
 /// a refund keyed in by them, the authorisation code and date for a completion.
-fn original_for(kind: TransactionType) -> Option<OriginalRef> {
+pub(super) fn original_for(kind: TransactionType) -> Option<OriginalRef> {
     let o = original();
     match kind {
         TransactionType::Sale | TransactionType::PreAuth => None,
@@ -46,7 +46,7 @@ fn original_for(kind: TransactionType) -> Option<OriginalRef> {
 }
 
 /// The golden transaction as a `kind` of serial 000124, naming `original`.
-fn receipt(kind: TransactionType, original: Option<OriginalRef>) -> ComposedReceipt {
+pub(super) fn receipt(kind: TransactionType, original: Option<OriginalRef>) -> ComposedReceipt {
     let signer = signer();
     let policy = CardPolicy { accept_clear_tracks: true, allow_chip_fallback: false };
     let json = fixture("transaction.json").replace("000123", "000124");
@@ -58,7 +58,7 @@ fn receipt(kind: TransactionType, original: Option<OriginalRef>) -> ComposedRece
     compose_receipt(record, &signer, &fonts(), SlipWidth::W576).unwrap()
 }
 
-const KINDS: [TransactionType; 5] = [
+pub(super) const KINDS: [TransactionType; 5] = [
     TransactionType::Sale,
     TransactionType::Void,
     TransactionType::Refund,

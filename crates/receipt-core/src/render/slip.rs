@@ -72,7 +72,12 @@ pub struct SlipView {
     /// Lines printed large under the heading and again above the amount, e.g. a simulated
     /// sale's 模拟交易 未经授权 / SIMULATED, NOT AUTHORISED. Empty on a real sale's slip.
     pub notice: Vec<String>,
+    /// A reprint: the banner 重打印凭证 / DUPLICATE is printed large under the heading.
+    pub duplicate: bool,
 }
+
+/// The banner of a reprint, in both languages.
+pub const DUPLICATE_BANNER: [&str; 2] = ["重打印凭证", "DUPLICATE"];
 
 /// A QR code symbol as a module matrix, without its quiet zone.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -101,6 +106,12 @@ pub fn compose_slip(
     s.centered("UnionPay POS SALES SLIP", sc.subtitle)?;
     s.centered(&bilingual(&view.copy_zh, &view.copy_en), body)?;
     s.dashed_rule();
+    if view.duplicate {
+        for line in DUPLICATE_BANNER {
+            s.centered(line, big)?;
+        }
+        s.dashed_rule();
+    }
     if !view.notice.is_empty() {
         for line in &view.notice {
             s.centered(line, big)?;

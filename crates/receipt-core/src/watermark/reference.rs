@@ -108,7 +108,8 @@ pub(super) fn extract(img: &Canvas, record_hash: &[u8; 32], cert: &PosCertificat
     let tags_read = unpack_tags(tag_bytes, plan.tags);
     let tags_now = tags(&plan, &content, record_hash);
     let digest = content_hash(&content);
-    let signature_valid = cert.verify(&signed_message(&plan, record_hash, &digest, tag_bytes), signature).is_ok();
+    let print = signed_print(&plan, record_hash, &digest, tag_bytes, signature, cert);
+    let signature_valid = print.is_some();
     let mut expected = content.clone();
     let w = plan.width as usize;
     for (g, &(j, s)) in order.iter().enumerate() {
@@ -137,7 +138,8 @@ pub(super) fn extract(img: &Canvas, record_hash: &[u8; 32], cert: &PosCertificat
     if !signature_valid {
         feature = 255;
     }
-    Extraction::Read(Inspection { signature_valid, feature, threshold: 0, regions })
+    let duplicate = print == Some(Print::Duplicate);
+    Extraction::Read(Inspection { signature_valid, feature, threshold: 0, regions, duplicate })
 }
 
 /// The JPEG score (see [`JpegModel::score`]) of each localisation block: the largest over its

@@ -35,6 +35,7 @@ fn view() -> SlipView {
         copy_zh: "持卡人存根".into(),
         copy_en: "CARDHOLDER COPY".into(),
         notice: Vec::new(),
+        duplicate: false,
     }
 }
 
@@ -159,6 +160,23 @@ fn a_notice_is_printed_at_the_head_and_above_the_amount() {
             assert_eq!(occurrences(&marked, &block), 2, "{line} at {} px", width.pixels());
             assert_eq!(occurrences(&plain, &block), 0, "{line} at {} px", width.pixels());
         }
+    }
+}
+
+/// A reprint's slip carries the banner 重打印凭证 / DUPLICATE once, under the heading.
+#[test]
+fn a_duplicate_is_bannered_under_the_heading() {
+    let Some(fonts) = wqy() else { return };
+    for width in [SlipWidth::W576, SlipWidth::W384] {
+        let plain = render(&view(), &fonts, width);
+        let marked = render(&SlipView { duplicate: true, ..view() }, &fonts, width);
+        assert_well_formed(&marked, width);
+        for line in DUPLICATE_BANNER {
+            let block = centred_line(line, &fonts, width);
+            assert_eq!(occurrences(&marked, &block), 1, "{line} at {} px", width.pixels());
+            assert_eq!(occurrences(&plain, &block), 0, "{line} at {} px", width.pixels());
+        }
+        assert!(marked.height() >= plain.height());
     }
 }
 
