@@ -88,14 +88,14 @@ pub async fn receipt(
         (status = 403, description = "not a POS certificate of this platform, or revoked", body = ErrorBody),
         (status = 404, description = "no such receipt from this terminal", body = ErrorBody),
         (status = 409, description = "the receipt has 5 deliveries already", body = ErrorBody),
-        (status = 422, description = "not a delivery choice, or a pull choice", body = ErrorBody),
+        (status = 422, description = "not JSON of this shape, not a delivery choice, or a pull choice", body = ErrorBody),
         (status = 503, description = "storage unavailable; retry", body = ErrorBody),
     ))]
 pub async fn resend(
     State(st): State<SharedState>,
     Extension(ClientCert(client)): Extension<ClientCert>,
     Path(id): Path<String>,
-    Json(body): Json<Resend>,
+    body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<Resent>), ApiError> {
     let client = match client {
         None => return Err(Refusal::NoClientCertificate.into()),
@@ -104,6 +104,8 @@ pub async fn resend(
     };
     ingest::check_client(&st.store, &client).await?;
     let invalid = |m: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", m);
+    // Read after the certificate: a stranger learns nothing of what the body should be.
+    let body: Resend = serde_json::from_slice(&body).map_err(|e| invalid(format!("body: {e}")))?;
     let choice: DeliveryChoice = body.deliver.parse().map_err(|e| invalid(format!("deliver: {e}")))?;
     let channel = Channel::pushing(&choice).ok_or_else(|| {
         invalid("deliver: a pull receipt is not sent; the customer finds it with a login code by SMS".into())
