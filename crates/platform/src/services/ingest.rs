@@ -307,6 +307,21 @@ pub struct Accepted {
     pub delivery_queued: bool,
 }
 
+/// The terminal behind a request's client certificate (the terminal API's `ClientCert`): one
+/// was offered, it is a POS certificate of this platform, issued here and not revoked.
+pub async fn known_terminal(
+    store: &Store,
+    client: Option<Result<std::sync::Arc<PosCertificate>, String>>,
+) -> Result<std::sync::Arc<PosCertificate>, Refusal> {
+    let client = match client {
+        None => return Err(Refusal::NoClientCertificate),
+        Some(Err(e)) => return Err(Refusal::NotPos(e)),
+        Some(Ok(c)) => c,
+    };
+    check_client(store, &client).await?;
+    Ok(client)
+}
+
 /// Checks the client's certificate against the platform's records (issued by us, not revoked).
 #[tracing::instrument(skip_all, fields(terminal = %client.terminal.terminal_id, serial = %client.serial))]
 pub async fn check_client(store: &Store, client: &PosCertificate) -> Result<(), Refusal> {

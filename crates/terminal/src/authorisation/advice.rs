@@ -26,15 +26,7 @@ pub async fn resend_advice(
     request_id: &str,
     now_ms: impl Fn() -> i64,
 ) -> Result<AdviceOutcome, ReversalError> {
-    let here = authoriser.info();
-    let row = outbox.authorisation(request_id).await?.ok_or_else(|| OutboxError::NotFound(request_id.to_owned()))?;
-    if row.authoriser != here.name || row.simulated != here.simulator {
-        return Err(ReversalError::OtherAuthoriser {
-            request_id: request_id.to_owned(),
-            asked: row.authoriser,
-            here: here.name,
-        });
-    }
+    let row = super::reversal::asked_of(outbox, authoriser, request_id).await?;
     if row.state == AuthorisationState::Requested {
         outbox.authorisation_advice_unanswered(request_id, "no answer before the terminal stopped", now_ms()).await?;
     }

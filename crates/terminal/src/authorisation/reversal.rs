@@ -41,15 +41,7 @@ pub async fn reverse_authorisation(
     cancelled: bool,
     now_ms: impl Fn() -> i64,
 ) -> Result<ReversalOutcome, ReversalError> {
-    let here = authoriser.info();
-    let row = outbox.authorisation(request_id).await?.ok_or_else(|| OutboxError::NotFound(request_id.to_owned()))?;
-    if row.authoriser != here.name || row.simulated != here.simulator {
-        return Err(ReversalError::OtherAuthoriser {
-            request_id: request_id.to_owned(),
-            asked: row.authoriser,
-            here: here.name,
-        });
-    }
+    asked_of(outbox, authoriser, request_id).await?;
     let row = outbox.authorisation_reversing(request_id, cancelled, now_ms()).await?;
     let reason =
         row.reversal.ok_or_else(|| OutboxError::Corrupt(format!("reversing {request_id} without a reason")))?;
@@ -95,4 +87,23 @@ pub async fn reverse_authorisation(
             Ok(ReversalOutcome::Pending { record, error })
         }
     }
+}
+
+/// The journal row of `request_id`, which only the authoriser it was asked of may reverse or
+/// advise again.
+pub(super) async fn asked_of(
+    outbox: &Outbox,
+    authoriser: &dyn Authoriser,
+    request_id: &str,
+) -> Result<AuthorisationRecord, ReversalError> {
+    let here = authoriser.info();
+    let row = outbox.authorisation(request_id).await?.ok_or_else(|| OutboxError::NotFound(request_id.to_owned()))?;
+    if row.authoriser != here.name || row.simulated != here.simulator {
+        return Err(ReversalError::OtherAuthoriser {
+            request_id: request_id.to_owned(),
+            asked: row.authoriser,
+            here: here.name,
+        });
+    }
+    Ok(row)
 }

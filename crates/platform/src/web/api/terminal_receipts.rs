@@ -14,7 +14,7 @@ use super::ApiError;
 use crate::domain::delivery::Channel;
 use crate::infra::store::{self, MAX_DELIVERIES_PER_RECEIPT};
 use crate::infra::tls::ClientCert;
-use crate::services::ingest::{self, Refusal};
+use crate::services::ingest;
 use crate::web::state::SharedState;
 
 fn utc(ms: i64) -> String {
@@ -41,12 +41,7 @@ pub async fn receipt(
     Extension(ClientCert(client)): Extension<ClientCert>,
     Path(id): Path<String>,
 ) -> Result<Json<TerminalReceipt>, ApiError> {
-    let client = match client {
-        None => return Err(Refusal::NoClientCertificate.into()),
-        Some(Err(e)) => return Err(Refusal::NotPos(e).into()),
-        Some(Ok(c)) => c,
-    };
-    ingest::check_client(&st.store, &client).await?;
+    let client = ingest::known_terminal(&st.store, client).await?;
     let not_found = || ApiError::not_found(format!("no receipt {id} from this terminal"));
     let r = st.store.receipt(&id).await?.ok_or_else(not_found)?;
     if r.terminal_id != client.terminal.terminal_id.as_str() {
@@ -97,12 +92,7 @@ pub async fn resend(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<Resent>), ApiError> {
-    let client = match client {
-        None => return Err(Refusal::NoClientCertificate.into()),
-        Some(Err(e)) => return Err(Refusal::NotPos(e).into()),
-        Some(Ok(c)) => c,
-    };
-    ingest::check_client(&st.store, &client).await?;
+    let client = ingest::known_terminal(&st.store, client).await?;
     let invalid = |m: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", m);
     // Read after the certificate: a stranger learns nothing of what the body should be.
     let body: Resend = serde_json::from_slice(&body).map_err(|e| invalid(format!("body: {e}")))?;

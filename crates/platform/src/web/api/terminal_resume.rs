@@ -9,7 +9,7 @@ use ereceipt_core::contract::ResumePoint;
 use super::schemas::{self, ErrorBody};
 use super::ApiError;
 use crate::infra::tls::ClientCert;
-use crate::services::ingest::{self, Refusal};
+use crate::services::ingest;
 use crate::services::terminals;
 use crate::web::state::SharedState;
 
@@ -30,12 +30,7 @@ pub async fn resume(
     State(st): State<SharedState>,
     Extension(ClientCert(client)): Extension<ClientCert>,
 ) -> Result<Json<ResumePoint>, ApiError> {
-    let client = match client {
-        None => return Err(Refusal::NoClientCertificate.into()),
-        Some(Err(e)) => return Err(Refusal::NotPos(e).into()),
-        Some(Ok(c)) => c,
-    };
-    ingest::check_client(&st.store, &client).await?;
+    let client = ingest::known_terminal(&st.store, client).await?;
     let point = terminals::resume(&st.store, &client).await?;
     tracing::info!(terminal = %client.terminal.terminal_id, batch = point.batch, last_serial = point.last_serial,
         head = point.head.as_ref().map(|h| h.sequence), "terminal resume point");
