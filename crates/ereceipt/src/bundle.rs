@@ -9,19 +9,20 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use clap::Subcommand;
-use ereceipt_core::bundle::{check, BundleError};
+use ereceipt_core::bundle::{check, BundleError, LINKED};
 use ereceipt_core::identity::pem_decode;
 use ereceipt_core::verify::{verify_image_with, Stored, TimeFacts};
 
 use crate::files;
 
-/// More files than a bundle has (eleven today) mean it is not one.
-const MAX_FILES: usize = 64;
+/// More files than a bundle has mean it is not one: twelve of its own, and three for each linked
+/// receipt (a sale refunded in many parts has dozens).
+const MAX_FILES: usize = 512;
 
 #[derive(Subcommand)]
 pub enum BundleCommand {
     /// Check a retrieval bundle (`bundle.zip` from the acquirer portal): exit 0 intact and the
-    /// receipt authentic, 1 altered (the bundle or the receipt), 2 unverifiable (not from the
+    /// receipt and its linked receipts (`linked/`) authentic, 1 altered (the bundle or the receipt), 2 unverifiable (not from the
     /// trusted platform, or not a bundle), 4 unconfirmed; 3: the command itself failed.
     Verify {
         /// The ZIP as downloaded.
@@ -103,5 +104,19 @@ fn verify(bundle: &Path, trust: &Path) -> Result<i32> {
     };
     let v = verify_image_with(png, &anchor, &TimeFacts { stored: Stored::from(ack), revocations: None });
     say!("receipt.png: {}: {}", v.verdict.word(), v.reason);
-    Ok(v.verdict.exit_code())
+    let mut code = v.verdict.exit_code();
+    // The linked receipts (original, voids, refunds, completions), each with its own evidence.
+    for linked in &checked.linked {
+        let name = format!("{LINKED}/{}/receipt.png", linked.receipt_id);
+        let Some(png) = contents.get(&name) else {
+            say!("ALTERED: {name} is missing");
+            return Ok(1);
+        };
+        let v = verify_image_with(png, &anchor, &TimeFacts { stored: Stored::from(linked), revocations: None });
+        say!("{name}: {}: {}", v.verdict.word(), v.reason);
+        if code == 0 {
+            code = v.verdict.exit_code();
+        }
+    }
+    Ok(code)
 }

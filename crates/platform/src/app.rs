@@ -56,6 +56,7 @@ pub async fn open(settings: &Settings) -> Result<(PlatformKeys, Store), StartErr
     let admin_token = settings.admin_token.as_ref().map(|t| t.0.as_str());
     let keys = keys::load_or_create(&settings.data_dir, &settings.server_names, admin_token)?;
     let store = Store::connect(&settings.database_url()).await?;
+    crate::services::lineage::backfill(&store).await?;
     Ok((keys, store))
 }
 

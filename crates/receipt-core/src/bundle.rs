@@ -25,6 +25,9 @@ pub const MANIFEST: &str = "MANIFEST.txt";
 pub const MANIFEST_SIGNATURE: &str = "MANIFEST.sig";
 pub const EVIDENCE: &str = "evidence.txt";
 pub const RECORD: &str = "record.cbor";
+/// The folder of the receipts linked to the bundle's receipt (its original, its voids, refunds
+/// and completions): `linked/ID/` holds each one's image, record and evidence file.
+pub const LINKED: &str = "linked";
 /// The first line of `MANIFEST.sig`; the number is the format version.
 pub const SIGNATURE_HEADER: &str = "ereceipt-manifest-signature: 1";
 
@@ -86,6 +89,9 @@ pub struct CheckedBundle {
     pub files: Vec<String>,
     /// The platform's acknowledgement of the receipt (from evidence.txt).
     pub acknowledgement: Acknowledgement,
+    /// The platform's acknowledgement of each linked receipt (from `linked/ID/evidence.txt`),
+    /// each checked against its record, in the order of their ids.
+    pub linked: Vec<Acknowledgement>,
 }
 
 /// `HEX  NAME` lines after the header lines, in order.
@@ -165,7 +171,35 @@ pub fn check(files: &BTreeMap<String, Vec<u8>>, ca_der: &[u8]) -> Result<Checked
     if sha256(record) != acknowledgement.record_hash {
         return Err(BundleError::Record(acknowledgement.receipt_id.clone()));
     }
-    Ok(CheckedBundle { files: entries.into_iter().map(|(_, n)| n).collect(), acknowledgement })
+    let linked = check_linked(files, ca_der)?;
+    Ok(CheckedBundle { files: entries.into_iter().map(|(_, n)| n).collect(), acknowledgement, linked })
+}
+
+/// The acknowledgements of the linked receipts: each folder's evidence comes from the trusted
+/// platform, names that folder's receipt and that record.
+fn check_linked(files: &BTreeMap<String, Vec<u8>>, ca_der: &[u8]) -> Result<Vec<Acknowledgement>, BundleError> {
+    let prefix = format!("{LINKED}/");
+    let mut ids: Vec<&str> = files
+        .keys()
+        .filter_map(|n| n.strip_prefix(&prefix))
+        .filter_map(|rest| rest.split_once('/'))
+        .map(|(id, _)| id)
+        .collect();
+    ids.dedup();
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        let part = |name: &str| {
+            let path = format!("{prefix}{id}/{name}");
+            files.get(&path).ok_or(BundleError::Missing(path))
+        };
+        let evidence = EvidenceFile::parse(part(EVIDENCE)?).map_err(BundleError::Evidence)?;
+        let ack = evidence.verify(ca_der).map_err(BundleError::Evidence)?;
+        if ack.receipt_id != id || sha256(part(RECORD)?) != ack.record_hash {
+            return Err(BundleError::Record(format!("{prefix}{id}")));
+        }
+        out.push(ack);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -277,6 +311,55 @@ mod tests {
             format!("{SIGNATURE_HEADER}\r\nsignature: {}\r\n", base64::engine::general_purpose::STANDARD.encode(sig));
         files.insert(MANIFEST_SIGNATURE.to_owned(), text.into_bytes());
         assert_eq!(check(&files, &ca.cert_der), Err(BundleError::Signature));
+    }
+
+    /// A bundle with a linked receipt (a refund of the sale): its evidence is checked against its
+    /// own record, and a linked record swapped for another (manifest re-made by the forger) or
+    /// put under another receipt's folder is refused.
+    #[test]
+    fn linked_receipts_are_checked_against_their_own_evidence() {
+        let (ca, signer, mut files) = bundle();
+        files.remove(MANIFEST);
+        files.remove(MANIFEST_SIGNATURE);
+        let refund = b"the refund's signed record".to_vec();
+        let ack = Acknowledgement {
+            receipt_id: "T1-000001-000002".into(),
+            record_hash: sha256(&refund),
+            sequence: Some(2),
+            stored_at_ms: Utc::now().timestamp_millis(),
+        };
+        let evidence = EvidenceFile {
+            signed_ack: signer.sign(&ack),
+            certificate: issue_certificate(&ca, signer.public_key()).unwrap(),
+        };
+        let dir = "linked/T1-000001-000002";
+        files.insert(format!("{dir}/{RECORD}"), refund);
+        files.insert(format!("{dir}/receipt.png"), b"refund png".to_vec());
+        files.insert(format!("{dir}/{EVIDENCE}"), evidence.to_text().unwrap().into_bytes());
+        let signed = |files: &BTreeMap<String, Vec<u8>>| {
+            let mut out = files.clone();
+            let manifest = manifest_of(files);
+            out.insert(MANIFEST_SIGNATURE.to_owned(), signature_file(&signer, &manifest).into_bytes());
+            out.insert(MANIFEST.to_owned(), manifest);
+            out
+        };
+        let checked = check(&signed(&files), &ca.cert_der).unwrap();
+        assert_eq!(checked.linked.len(), 1);
+        assert_eq!(checked.linked[0].receipt_id, "T1-000001-000002");
+
+        // Signed by the platform (a forger with its key is not the case here): still, a linked
+        // record other than the acknowledged one is named.
+        let mut swapped = files.clone();
+        swapped.insert(format!("{dir}/{RECORD}"), b"another record".to_vec());
+        assert_eq!(check(&signed(&swapped), &ca.cert_der), Err(BundleError::Record(dir.into())));
+        let mut moved = BTreeMap::new();
+        for (k, v) in &files {
+            moved.insert(k.replace("T1-000001-000002", "T1-000001-000003"), v.clone());
+        }
+        assert_eq!(check(&signed(&moved), &ca.cert_der), Err(BundleError::Record("linked/T1-000001-000003".into())));
+        let mut no_evidence = files;
+        no_evidence.remove(&format!("{dir}/{EVIDENCE}"));
+        assert_eq!(check(&signed(&no_evidence), &ca.cert_der), Err(BundleError::Missing(format!("{dir}/{EVIDENCE}"))));
     }
 
     #[test]

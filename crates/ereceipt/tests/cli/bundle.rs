@@ -171,3 +171,40 @@ fn a_bundle_of_another_platform_is_unverifiable_and_a_non_bundle_an_error() {
     let run = verify(&s, &not_zip);
     run.assert_error(&["is not a ZIP archive"]);
 }
+
+/// A disputed sale's bundle carries its linked receipts (voids, refunds) under `linked/ID/`, each
+/// with its own evidence: each is verified and named; one that does not verify decides the exit.
+#[test]
+fn linked_receipts_in_a_bundle_are_each_verified() {
+    let s = sample();
+    let mut files = s.files.clone();
+    files.push(("lineage.json".to_owned(), b"{}".to_vec()));
+    for (name, bytes) in &s.files {
+        files.push((format!("linked/{}/{name}", s.id), bytes.clone()));
+    }
+    let zip = s.dir.join("linked.zip");
+    write_zip(&zip, &s.id, &files, &manifest(&s.id, &files), &s.signer);
+    let run = verify(&s, &zip);
+    run.assert_exit(0);
+    assert!(run.stdout.contains(&format!("linked/{}/receipt.png: AUTHENTIC", s.id)), "{run}");
+
+    // The platform signed a bundle whose linked image is not a receipt (the store was damaged):
+    // the bundle is intact, the linked receipt is not authentic, and the exit says so.
+    let mut damaged = files.clone();
+    let png = damaged.iter_mut().find(|(n, _)| n == &format!("linked/{}/receipt.png", s.id)).unwrap();
+    png.1 = b"not an image".to_vec();
+    write_zip(&zip, &s.id, &damaged, &manifest(&s.id, &damaged), &s.signer);
+    let run = verify(&s, &zip);
+    assert_ne!(run.code(), 0, "{run}");
+    assert!(run.stdout.contains("receipt.png: AUTHENTIC"), "the disputed receipt itself: {run}");
+    assert!(run.stdout.contains(&format!("linked/{}/receipt.png: UNVERIFIABLE", s.id)), "{run}");
+
+    // A linked record other than the one its evidence acknowledges is an alteration.
+    let mut swapped = files;
+    let record = swapped.iter_mut().find(|(n, _)| n == &format!("linked/{}/record.cbor", s.id)).unwrap();
+    record.1 = b"another record".to_vec();
+    write_zip(&zip, &s.id, &swapped, &manifest(&s.id, &swapped), &s.signer);
+    let run = verify(&s, &zip);
+    run.assert_exit(1);
+    assert!(run.stdout.contains(&format!("linked/{}", s.id)), "{run}");
+}

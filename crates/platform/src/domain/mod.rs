@@ -7,4 +7,5 @@ pub mod amounts;
 pub mod credentials;
 pub mod delivery;
 pub mod limits;
+pub mod lineage;
 pub mod login_codes;

@@ -391,6 +391,7 @@ pub async fn store(
         received_at: now.timestamp_millis(),
         ack,
         delivery: opened.delivery.clone(),
+        lineage: crate::services::lineage::of_record(r),
     };
     let push = new.delivery.as_ref().and_then(Channel::pushing).is_some();
     match store.store_receipt(&new).await.map_err(unavailable)? {

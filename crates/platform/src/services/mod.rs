@@ -7,6 +7,7 @@ pub mod crl;
 pub mod customer_login;
 pub mod delivery;
 pub mod ingest;
+pub mod lineage;
 pub mod links;
 pub mod operators;
 pub mod retention;

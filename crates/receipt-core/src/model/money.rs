@@ -112,7 +112,7 @@ impl Money {
 
     /// The amount as a decimal string without symbol, e.g. `1,234.50` (JPY: `1,500`).
     pub fn decimal(self) -> String {
-        self.digits(true)
+        digits(self.currency, self.minor, true)
     }
 
     /// The amount written for `layout`.
@@ -125,30 +125,47 @@ impl Money {
     /// is written as [`Self::format`] writes it. The amount itself stays positive: the sign is
     /// presentation, the transaction's kind says which way the money went.
     pub fn format_signed(self, layout: MoneyLayout, direction: Direction) -> String {
-        let code = self.currency.code();
         let sign = match direction {
             Direction::Credit => "-",
             Direction::Debit | Direction::Hold => "",
         };
-        match layout {
-            MoneyLayout::CodeFirst => format!("{code} {sign}{}", self.digits(true)),
-            MoneyLayout::CodeLast => format!("{sign}{} {code}", self.digits(true)),
-            MoneyLayout::Message => format!("{code} {sign}{}", self.digits(false)),
-            // Chinese slips print the renminbi as RMB, its customary Latin abbreviation.
-            MoneyLayout::Slip => format!("{} {sign}{}", if code == "CNY" { "RMB" } else { code }, self.digits(true)),
-        }
+        write(self.currency, self.minor, sign, layout)
     }
+}
 
-    /// The decimal digits by the currency's exponent, with or without thousands separators.
-    fn digits(self, grouped: bool) -> String {
-        let whole = |n: u64| if grouped { group(n) } else { n.to_string() };
-        let e = u32::from(self.currency.exponent());
-        if e == 0 {
-            return whole(self.minor);
-        }
-        let unit = 10u64.pow(e);
-        format!("{}.{:0width$}", whole(self.minor / unit), self.minor % unit, width = e as usize)
+impl Currency {
+    /// A signed sum in minor units written for `layout`, as [`Money::format_signed`] writes
+    /// an amount: `-50.00 CNY`, `0.00 CNY`. For what is not one transaction's amount and may be
+    /// zero or negative: a sale's net after its refunds, a batch's total.
+    pub fn format_sum(self, minor: i64, layout: MoneyLayout) -> String {
+        write(self, minor.unsigned_abs(), if minor < 0 { "-" } else { "" }, layout)
     }
+}
+
+/// The one place amounts become text: `minor` units of `currency` with `sign`, for `layout`.
+fn write(currency: Currency, minor: u64, sign: &str, layout: MoneyLayout) -> String {
+    let code = currency.code();
+    match layout {
+        MoneyLayout::CodeFirst => format!("{code} {sign}{}", digits(currency, minor, true)),
+        MoneyLayout::CodeLast => format!("{sign}{} {code}", digits(currency, minor, true)),
+        MoneyLayout::Message => format!("{code} {sign}{}", digits(currency, minor, false)),
+        // Chinese slips print the renminbi as RMB, its customary Latin abbreviation.
+        MoneyLayout::Slip => {
+            format!("{} {sign}{}", if code == "CNY" { "RMB" } else { code }, digits(currency, minor, true))
+        }
+    }
+}
+
+/// The decimal digits of `minor` by the currency's exponent, with or without thousands
+/// separators.
+fn digits(currency: Currency, minor: u64, grouped: bool) -> String {
+    let whole = |n: u64| if grouped { group(n) } else { n.to_string() };
+    let e = u32::from(currency.exponent());
+    if e == 0 {
+        return whole(minor);
+    }
+    let unit = 10u64.pow(e);
+    format!("{}.{:0width$}", whole(minor / unit), minor % unit, width = e as usize)
 }
 
 /// How an amount is written. One formatter ([`Money::format`]) serves every layout, so an
@@ -276,6 +293,22 @@ mod tests {
         }
         let jpy = Money::new(1_500, "JPY".parse().unwrap()).unwrap();
         assert_eq!(jpy.format_signed(MoneyLayout::Slip, Direction::Credit), "JPY -1,500");
+    }
+
+    #[test]
+    fn a_sum_may_be_zero_or_negative_and_reads_like_an_amount() {
+        let cny = Currency::CNY;
+        assert_eq!(cny.format_sum(0, MoneyLayout::CodeLast), "0.00 CNY");
+        assert_eq!(cny.format_sum(-5_000, MoneyLayout::CodeLast), "-50.00 CNY");
+        assert_eq!(cny.format_sum(123_456_789, MoneyLayout::CodeLast), "1,234,567.89 CNY");
+        let m = Money::new(12_850, cny).unwrap();
+        for l in [MoneyLayout::CodeFirst, MoneyLayout::CodeLast, MoneyLayout::Message, MoneyLayout::Slip] {
+            assert_eq!(cny.format_sum(12_850, l), m.format(l));
+            assert_eq!(cny.format_sum(-12_850, l), m.format_signed(l, Direction::Credit));
+        }
+        let jpy: Currency = "JPY".parse().unwrap();
+        assert_eq!(jpy.format_sum(-1_500, MoneyLayout::CodeLast), "-1,500 JPY");
+        assert_eq!(cny.format_sum(i64::MIN, MoneyLayout::CodeLast), "-92,233,720,368,547,758.08 CNY");
     }
 
     #[test]

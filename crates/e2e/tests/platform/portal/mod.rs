@@ -5,6 +5,7 @@
 
 mod browser;
 mod hold;
+mod lineage;
 mod listener;
 mod picture;
 pub mod staff;

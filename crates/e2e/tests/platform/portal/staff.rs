@@ -52,7 +52,7 @@ pub async fn add_user(platform: &TestPlatform, body: serde_json::Value) -> (Stri
     (c["password"].as_str().unwrap().to_owned(), Authenticator { secret, accepted: 0, shown: 0 })
 }
 
-async fn sign_in(web: &mut Web, user: &str, password: &str, code: &str) -> Page {
+pub async fn sign_in(web: &mut Web, user: &str, password: &str, code: &str) -> Page {
     web.get("/staff/login").await;
     web.post("/staff/login", &[("username", user), ("password", password), ("code", code)]).await
 }
@@ -403,6 +403,10 @@ async fn a_large_export_streams_every_match_across_pages() {
                 signer_serial: "00".into(),
                 received_at: t0,
                 ack: Vec::new(),
+                lineage: ereceipt_platform::infra::store::ReceiptLineage::sale(
+                    serial,
+                    ereceipt_core::model::LocalTime::new(t0 / 1000 - serial, 480).unwrap(),
+                ),
             };
             platform.state.store.store_receipt(&r).await.unwrap();
         }

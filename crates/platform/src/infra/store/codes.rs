@@ -131,6 +131,20 @@ impl Store {
         Ok(found > 0)
     }
 
+    /// Whether receipt `receipt_id` was sent to `phone`: the customer's choice at the sale, or a
+    /// resend to it.
+    pub async fn was_sent_to(&self, receipt_id: &str, phone: &str) -> Result<bool, StoreError> {
+        let found: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM receipts WHERE receipt_id = $1 AND delivery_to = $2 \
+             UNION ALL SELECT 1 FROM deliveries WHERE receipt_id = $1 AND recipient = $2 LIMIT 1) AS sent",
+        )
+        .bind(receipt_id)
+        .bind(phone)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(found > 0)
+    }
+
     /// Every receipt whose customer chose delivery to `phone` (any channel), or that was resent
     /// to it, newest first.
     pub async fn receipts_for_phone(&self, phone: &str) -> Result<Vec<StoredReceipt>, StoreError> {

@@ -13,6 +13,7 @@ mod codes;
 mod decode;
 mod deliveries;
 mod limits;
+mod lineage;
 mod lookups;
 mod model;
 mod receipts;
@@ -33,8 +34,8 @@ pub use admin::{AuditRow, NewAudit, OperatorRow};
 pub use deliveries::{DeliveryEvent, DeliveryRow, Resend, MAX_DELIVERIES_PER_RECEIPT, RETRY_HORIZON_MS};
 pub use limits::Counted;
 pub use model::{
-    CertificateRow, ChainEntry, NewReceipt, NewTerminal, NewToken, Page, ReceiptQuery, Refusal, StoreOutcome,
-    StoredReceipt, TerminalRow,
+    CertificateRow, ChainEntry, Family, NewReceipt, NewTerminal, NewToken, Page, ReceiptLineage, ReceiptQuery, Refusal,
+    StoreOutcome, StoredLink, StoredReceipt, TerminalRow,
 };
 pub use retention::{ChainFloor, Hold, PurgeRun, PurgedBatch, MAX_BATCH as MAX_PURGE_BATCH};
 pub use sessions::{SESSION_IDLE_MS, SESSION_MAX_MS, SESSION_TOUCH_MS};

@@ -3,9 +3,10 @@
 //! are SHA-256.
 
 use ereceipt_core::identity::TerminalMode;
-use ereceipt_core::model::{DeliveryChoice, LocalTime, Money};
+use ereceipt_core::model::{DeliveryChoice, LocalTime, Money, TransactionType};
 
 use crate::domain::amounts::AmountBand;
+use crate::domain::lineage::{self, LinkState, Named, Problem};
 
 /// A terminal as a merchant administrator registers it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,6 +130,46 @@ pub struct NewReceipt {
     pub received_at: i64,
     /// The signed acknowledgement returned to the terminal, replayed for duplicates.
     pub ack: Vec<u8>,
+    /// What the receipt is and what it names as its original: the platform links it at once.
+    pub lineage: ReceiptLineage,
+}
+
+/// What a receipt's record says of its kind and of its original, kept in columns so that the
+/// platform can link it and search by it without decoding records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiptLineage {
+    pub kind: TransactionType,
+    /// The voucher number (凭证号) the slip printed.
+    pub voucher: i64,
+    /// `YYYY-MM-DD` on the terminal's wall clock.
+    pub local_date: String,
+    /// What a void, refund or completion names (none on a sale or pre-authorisation, and none
+    /// on the VOID or REFUND records of versions 1 and 2, which named nothing).
+    pub named: Option<Named>,
+}
+
+impl ReceiptLineage {
+    /// A sale with this voucher number at `time`: names no original.
+    pub fn sale(voucher: i64, time: LocalTime) -> Self {
+        Self {
+            kind: TransactionType::Sale,
+            voucher,
+            local_date: time.local().date_naive().format("%Y-%m-%d").to_string(),
+            named: None,
+        }
+    }
+}
+
+/// A void's, refund's or completion's link to its original, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredLink {
+    pub state: LinkState,
+    /// Why it is a mismatch.
+    pub problem: Option<Problem>,
+    /// The original, once found (a pending child has none).
+    pub linked_to: Option<String>,
+    /// What the child's record named.
+    pub named: Named,
 }
 
 /// What [`Store::store_receipt`](super::Store::store_receipt) did.
@@ -192,6 +233,33 @@ pub struct StoredReceipt {
     pub ingest_seq: i64,
     /// The customer's delivery choice.
     pub delivery: Option<DeliveryChoice>,
+    /// Sale, void, refund, pre-authorisation or completion.
+    pub kind: TransactionType,
+    /// A void's, refund's or completion's link to its original.
+    pub link: Option<StoredLink>,
+    /// On a sale or completion: what its verified voids and refunds gave back, minor units.
+    pub given_back_minor: u64,
+}
+
+impl StoredReceipt {
+    /// What the receipt adds to the merchant's turnover: minus on a void or refund, nothing on
+    /// a pre-authorisation.
+    pub fn signed_minor(&self) -> i64 {
+        lineage::signed_minor(self.kind, self.amount.minor())
+    }
+
+    /// A sale's or completion's amount less what its verified voids and refunds gave back.
+    pub fn net_minor(&self) -> Option<i64> {
+        lineage::net_minor(self.kind, self.amount.minor(), self.given_back_minor)
+    }
+}
+
+/// A receipt with the receipts linked to it: its original (when it has one) and the voids,
+/// refunds and completions that name it, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Family {
+    pub original: Option<StoredReceipt>,
+    pub children: Vec<StoredReceipt>,
 }
 
 /// Search criteria; every `Some` narrows the result.

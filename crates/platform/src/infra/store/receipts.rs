@@ -20,7 +20,8 @@ use super::{
 pub(super) const RECEIPT_COLUMNS: &str = "receipt_id, terminal_id, merchant_id, merchant_name, batch, serial, \
      sequence, previous_hash, record_hash, record, amount_minor, currency, tx_time, tx_offset_minutes, rrn, \
      auth_code, card_masked, card_last4, card_brand, signer_serial, received_at, ack, ingest_seq, \
-     delivery_channel, delivery_to";
+     delivery_channel, delivery_to, kind, original_receipt_id, original_rrn, original_auth_code, original_date, \
+     original_batch, original_voucher, linked_to, link_state, link_problem, given_back_minor";
 
 impl Store {
     /// Stores a receipt atomically.
@@ -134,6 +135,9 @@ pub(super) fn receipt_from_row(row: &AnyRow) -> Result<StoredReceipt, StoreError
         ack: column(row, "ack")?,
         ingest_seq: column(row, "ingest_seq")?,
         delivery: decode::delivery_choice(column(row, "delivery_channel")?, column(row, "delivery_to")?)?,
+        kind: super::lineage::kind(column(row, "kind")?)?,
+        link: super::lineage::link_from_row(row)?,
+        given_back_minor: super::lineage::given_back(column(row, "given_back_minor")?)?,
     })
 }
 
@@ -143,9 +147,11 @@ async fn insert_receipt(conn: &mut AnyConnection, r: &NewReceipt) -> Result<Stor
         "INSERT INTO receipts (receipt_id, terminal_id, merchant_id, merchant_name, batch, serial, sequence, \
          previous_hash, record_hash, amount_minor, currency, tx_time, tx_offset_minutes, rrn, auth_code, \
          card_masked, card_last4, card_brand, signer_serial, received_at, ack, record, png, delivery_channel, \
-         delivery_to) \
+         delivery_to, kind, voucher, local_date, original_receipt_id, original_rrn, original_auth_code, \
+         original_date, original_batch, original_voucher, link_state) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
-         $21, $22, $23, $24, $25) ON CONFLICT (receipt_id) DO NOTHING",
+         $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35) \
+         ON CONFLICT (receipt_id) DO NOTHING",
     )
     .bind(&r.receipt_id)
     .bind(&r.terminal_id)
@@ -171,15 +177,15 @@ async fn insert_receipt(conn: &mut AnyConnection, r: &NewReceipt) -> Result<Stor
     .bind(r.record.as_slice())
     .bind(r.png.as_slice())
     .bind(r.delivery.as_ref().map(|d| d.channel()))
-    .bind(r.delivery.as_ref().map(|d| d.recipient()))
-    .execute(&mut *conn)
-    .await;
+    .bind(r.delivery.as_ref().map(|d| d.recipient()));
+    let result = super::lineage::bind_lineage(result, &r.lineage).execute(&mut *conn).await;
     let inserted = match result {
         Ok(done) => done.rows_affected(),
         Err(e) if is_foreign_key_violation(&e) => return Err(StoreError::UnknownTerminal(r.terminal_id.clone())),
         Err(e) => return Err(e.into()),
     };
     if inserted > 0 {
+        super::lineage::link_inserted(conn, &r.receipt_id, &r.merchant_id, &r.lineage).await?;
         if let Some(choice) = &r.delivery {
             if let Some(channel) = Channel::pushing(choice) {
                 super::deliveries::enqueue(conn, &r.receipt_id, channel, choice.recipient(), r.received_at).await?;

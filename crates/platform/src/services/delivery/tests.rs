@@ -56,6 +56,7 @@ pub(crate) async fn store_with_receipt(delivery: (&str, &str)) -> (Store, tempfi
         received_at: chrono::Utc::now().timestamp_millis(),
         ack: b"ack".to_vec(),
         delivery: Some(choice),
+        lineage: crate::infra::store::ReceiptLineage::sale(1, LocalTime::new(1_764_050_591, 480).unwrap()),
     };
     assert!(matches!(store.store_receipt(&r).await.unwrap(), StoreOutcome::Stored(_)));
     (store, dir, png)

@@ -1,7 +1,8 @@
 //! The acquirer's chargeback retrieval bundle: one ZIP with the receipt image, the signed record
 //! (canonical CBOR and readable JSON), the signature time series, the chain proof, the delivery
 //! history, the verification verdict, the platform's evidence file, a manifest of SHA-256 sums
-//! and its signature by the acknowledgement key (`ereceipt_core::bundle`, which also checks it:
+//! and its signature by the acknowledgement key; and the receipts linked to it (its original, its
+//! voids, refunds and completions) under `linked/ID/`, with `lineage.json` saying how they relate (`ereceipt_core::bundle`, which also checks it:
 //! `ereceipt bundle verify`). Pure: built from data.
 
 use std::io::{Cursor, Write};
@@ -14,7 +15,7 @@ use serde_json::{json, Value};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};
 
-use crate::infra::store::{ChainEntry, StoredReceipt};
+use crate::infra::store::{ChainEntry, Family, StoredReceipt};
 use crate::services::verification::OnlineVerification;
 
 /// Why a bundle could not be made.
@@ -45,6 +46,53 @@ pub(crate) struct BundleInput<'a> {
     pub ack: &'a ereceipt_core::upload::AckSigner,
     /// When the bundle is made (Unix ms).
     pub made_at: i64,
+    /// The receipt's original and the voids, refunds and completions linked to it.
+    pub family: &'a Family,
+    /// Of each receipt in `family`: its stored image and its evidence file, by receipt id.
+    pub linked: Vec<Linked>,
+}
+
+/// A receipt of the family in the bundle, under `linked/ID/`: each verifies on its own.
+pub(crate) struct Linked {
+    pub receipt_id: String,
+    pub png: Vec<u8>,
+    pub record: Vec<u8>,
+    pub evidence: String,
+}
+
+/// How the receipts in `linked/` relate to this one, and the net.
+fn lineage_json(input: &BundleInput<'_>) -> Value {
+    let r = input.receipt;
+    let one = |c: &StoredReceipt| {
+        json!({
+            "receipt_id": c.receipt_id,
+            "type": c.kind.code(),
+            "amount_minor": c.amount.minor(),
+            "signed_amount_minor": c.signed_minor(),
+            "currency": c.amount.currency().code(),
+            "time_local": c.time.rfc3339(),
+            "link_state": c.link.as_ref().map(|k| k.state.as_str()),
+            "link_problem": c.link.as_ref().and_then(|k| k.problem).map(|p| p.code()),
+            "folder": format!("linked/{}/", c.receipt_id),
+        })
+    };
+    json!({
+        "explanation": "A void, refund or completion names its original; the platform links it when it holds \
+            the original and checks that it is the same merchant and that the amounts are consistent \
+            (link_state verified), or says why not (mismatch, with link_problem) or that the original is not \
+            held (pending). net_minor is this sale's or completion's amount less its verified voids and refunds. \
+            Each linked receipt is in linked/ID/ with its image, signed record and evidence file.",
+        "receipt_id": r.receipt_id,
+        "type": r.kind.code(),
+        "signed_amount_minor": r.signed_minor(),
+        "currency": r.amount.currency().code(),
+        "link_state": r.link.as_ref().map(|k| k.state.as_str()),
+        "link_problem": r.link.as_ref().and_then(|k| k.problem).map(|p| p.code()),
+        "original": input.family.original.as_ref().map(one),
+        "linked": input.family.children.iter().map(one).collect::<Vec<_>>(),
+        "given_back_minor": r.given_back_minor,
+        "net_minor": r.net_minor(),
+    })
 }
 
 /// `x,y` in CSS pixels, time from the first point and as an instant, pressure 0..1.
@@ -135,17 +183,24 @@ pub(crate) fn build(input: &BundleInput<'_>) -> Result<Vec<u8>, BundleError> {
             "duration_ms": sig.duration_ms(),
         },
     });
-    let files: Vec<(&str, Vec<u8>)> = vec![
-        ("receipt.png", input.png.to_vec()),
-        ("record.cbor", r.record.clone()),
-        ("record.json", pretty(&record_json)),
-        ("signature.csv", signature_csv(sig.started_at_ms, &sig.strokes).into_bytes()),
-        ("signer-certificate.der", record.certificate.clone()),
-        ("chain.json", pretty(&chain_json(input))),
-        ("deliveries.json", pretty(&json!({ "deliveries": input.deliveries }))),
-        ("verification.json", serde_json::to_vec_pretty(input.verification).unwrap_or_default()),
-        ("evidence.txt", input.evidence.as_bytes().to_vec()),
+    let mut files: Vec<(String, Vec<u8>)> = vec![
+        ("receipt.png".into(), input.png.to_vec()),
+        ("record.cbor".into(), r.record.clone()),
+        ("record.json".into(), pretty(&record_json)),
+        ("signature.csv".into(), signature_csv(sig.started_at_ms, &sig.strokes).into_bytes()),
+        ("signer-certificate.der".into(), record.certificate.clone()),
+        ("chain.json".into(), pretty(&chain_json(input))),
+        ("deliveries.json".into(), pretty(&json!({ "deliveries": input.deliveries }))),
+        ("verification.json".into(), serde_json::to_vec_pretty(input.verification).unwrap_or_default()),
+        ("evidence.txt".into(), input.evidence.as_bytes().to_vec()),
+        ("lineage.json".into(), pretty(&lineage_json(input))),
     ];
+    for l in &input.linked {
+        let dir = format!("{}/{}", bundle::LINKED, l.receipt_id);
+        files.push((format!("{dir}/receipt.png"), l.png.clone()));
+        files.push((format!("{dir}/{}", bundle::RECORD), l.record.clone()));
+        files.push((format!("{dir}/{}", bundle::EVIDENCE), l.evidence.as_bytes().to_vec()));
+    }
     let mut manifest = format!(
         "ereceipt retrieval bundle for {}\r\nmade {}\r\nSHA-256 of each file:\r\n",
         r.receipt_id,
@@ -174,7 +229,7 @@ pub(crate) fn build(input: &BundleInput<'_>) -> Result<Vec<u8>, BundleError> {
     let mut zip = ZipWriter::new(Cursor::new(Vec::new()));
     let z = BundleError::Zip;
     let last = [(bundle::MANIFEST, manifest.as_bytes()), (bundle::MANIFEST_SIGNATURE, signature.as_bytes())];
-    for (name, bytes) in files.iter().map(|(n, b)| (*n, b.as_slice())).chain(last) {
+    for (name, bytes) in files.iter().map(|(n, b)| (n.as_str(), b.as_slice())).chain(last) {
         zip.start_file(format!("{}/{name}", r.receipt_id), options).map_err(z)?;
         zip.write_all(bytes).map_err(|e| BundleError::Zip(e.into()))?;
     }

@@ -238,7 +238,7 @@ fn cell(s: &str) -> String {
 }
 
 /// The CSV's first line, after a byte order mark so spreadsheets read Chinese right.
-const CSV_HEADER: &str = "\u{feff}receipt_id,time_local,time_utc,terminal_id,batch,serial,amount,currency,amount_minor,card,card_brand,rrn,auth_code,delivery_channel,delivery_state\r\n";
+const CSV_HEADER: &str = "\u{feff}receipt_id,time_local,time_utc,terminal_id,batch,serial,amount,currency,amount_minor,card,card_brand,rrn,auth_code,delivery_channel,delivery_state,type,signed_amount_minor,original_receipt_id,link_state,link_problem,net_minor\r\n";
 
 /// The CSV lines of `items`, with their delivery channel and state.
 fn csv_rows(items: &[StoredReceipt], deliveries: &[Option<(&str, Option<DeliveryState>)>]) -> String {
@@ -261,11 +261,24 @@ fn csv_rows(items: &[StoredReceipt], deliveries: &[Option<(&str, Option<Delivery
             cell(&r.auth_code),
             cell(channel),
             cell(state.map_or("", DeliveryState::as_str)),
+            cell(r.kind.code()),
+            r.signed_minor().to_string(),
+            cell(original_of(r).unwrap_or_default()),
+            cell(r.link.as_ref().map_or("", |k| k.state.as_str())),
+            cell(r.link.as_ref().and_then(|k| k.problem).map_or("", |p| p.code())),
+            r.net_minor().map(|n| n.to_string()).unwrap_or_default(),
         ];
         out.push_str(&row.join(","));
         out.push_str("\r\n");
     }
     out
+}
+
+/// The original a receipt is linked to, or the one its record names while the platform does
+/// not hold it.
+fn original_of(r: &StoredReceipt) -> Option<&str> {
+    let k = r.link.as_ref()?;
+    k.linked_to.as_deref().or(k.named.receipt_id.as_deref())
 }
 
 /// `GET /merchant/receipts.csv`: every match of the search, streamed a page at a time.

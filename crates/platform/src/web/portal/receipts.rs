@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use maud::{html, Markup};
 
-use super::bundle::{self, BundleInput};
+use super::bundle::{self, BundleInput, Linked};
 use super::guards::Signed;
 use super::views::{self, urlencode, DeliveryDetail, DetailPage, DownloadQuery};
 use super::{Ctx, Lang, PageError};
@@ -71,12 +71,15 @@ pub async fn detail<V: Viewing>(
     let ctx = ctx.at(&path);
     let Some(r) = who.scope.receipt(&st.store, &id).await? else { return Ok(views::not_found(&ctx, &who.viewer)) };
     let (detail, links, title) = presentation(&who.scope, ctx.lang, &path, &r);
+    let family = who.scope.family(&st.store, &r).await?;
+    let at = base(&who.scope);
+    let lineage = views::lineage(ctx.lang, &r, &family, |x| format!("{at}/{}", urlencode(&x.receipt_id)));
     let extra = if matches!(who.scope, ReceiptScope::Any) {
         // The acquirer sees and sets the legal hold that keeps a disputed receipt.
         let hold = super::hold::section(&st, &ctx, &path, &r.receipt_id).await?;
-        html! { (links) (hold) }
+        html! { (lineage) (links) (hold) }
     } else {
-        links
+        html! { (lineage) (links) }
     };
     let page =
         DetailPage { ctx: &ctx, viewer: &who.viewer, image_url: format!("{path}/png"), detail, extra, title: &title };
@@ -139,6 +142,16 @@ async fn bundle_of(st: &SharedState, r: &StoredReceipt) -> Result<Vec<u8>, Respo
         Some(seq) => st.store.chain_neighbours(&r.terminal_id, seq).await.map_err(unavailable)?,
         None => (Vec::new(), Vec::new()),
     };
+    let family = st.store.family(r).await.map_err(unavailable)?;
+    let mut linked = Vec::new();
+    for member in family.original.iter().chain(family.children.iter()) {
+        let png = st.store.receipt_image(&member.receipt_id).await.map_err(unavailable)?.unwrap_or_default();
+        let evidence = crate::services::verification::evidence_text(&st.keys, member).map_err(|e| {
+            tracing::error!(receipt = %member.receipt_id, error = %e, "evidence failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "the evidence cannot be made").into_response()
+        })?;
+        linked.push(Linked { receipt_id: member.receipt_id.clone(), png, record: member.record.clone(), evidence });
+    }
     let input = BundleInput {
         receipt: r,
         png: &png,
@@ -148,6 +161,8 @@ async fn bundle_of(st: &SharedState, r: &StoredReceipt) -> Result<Vec<u8>, Respo
         neighbours,
         ack: &st.keys.ack,
         made_at: Utc::now().timestamp_millis(),
+        family: &family,
+        linked,
     };
     bundle::build(&input).map_err(|e| {
         tracing::error!(receipt = %id, error = %e, "retrieval bundle failed");

@@ -5,7 +5,8 @@ use axum::extract::Query;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ereceipt_core::model::{
-    Authorisation, LocalTime, Money, MoneyLayout, TimeLayout, SIMULATED_NOTICE, SIMULATED_NOTICE_ZH,
+    Authorisation, Currency, LocalTime, Money, MoneyLayout, TimeLayout, TransactionType, SIMULATED_NOTICE,
+    SIMULATED_NOTICE_ZH,
 };
 use ereceipt_core::verify::{Verdict, Verification};
 use maud::{html, Markup, DOCTYPE};
@@ -13,7 +14,8 @@ use serde::Deserialize;
 
 use super::{cookie_header, Ctx, Lang, PageError};
 use crate::domain::delivery::{Channel, DeliveryState, DeliveryStep};
-use crate::infra::store::{DeliveryEvent, DeliveryRow, StoredReceipt};
+use crate::domain::lineage::LinkState;
+use crate::infra::store::{DeliveryEvent, DeliveryRow, Family, StoredReceipt};
 use crate::web::state::SharedState;
 use crate::web::support::cookies::LANG_COOKIE;
 use crate::web::support::safe_next;
@@ -136,6 +138,35 @@ pub(crate) fn money(m: Money) -> String {
     m.format(MoneyLayout::CodeLast)
 }
 
+/// A receipt's amount with the sign of its kind: a void or refund is written negative.
+pub(crate) fn signed_money(r: &StoredReceipt) -> String {
+    r.amount.format_signed(MoneyLayout::CodeLast, r.kind.direction())
+}
+
+/// A sum that may be zero or negative (a net), in the layout of [`money`].
+pub(crate) fn sum(minor: i64, currency: Currency) -> String {
+    currency.format_sum(minor, MoneyLayout::CodeLast)
+}
+
+/// The transaction's kind as the portal names it.
+pub(crate) fn kind_name(l: Lang, k: TransactionType) -> &'static str {
+    match l {
+        Lang::Zh => k.name_zh(),
+        Lang::En => match k {
+            TransactionType::Sale => "Sale",
+            TransactionType::Void => "Void",
+            TransactionType::Refund => "Refund",
+            TransactionType::PreAuth => "Pre-authorisation",
+            TransactionType::PreAuthCompletion => "Completion",
+        },
+    }
+}
+
+/// What a sale's or completion's voids and refunds left of it, when something was given back.
+fn net_after_returns(r: &StoredReceipt) -> Option<i64> {
+    (r.given_back_minor > 0).then(|| r.net_minor()).flatten()
+}
+
 /// The sale's time as the terminal showed it, as every portal page and the CSV export write it:
 /// `2026-11-26 10:15:00 +08:00`.
 pub(crate) fn local_time(t: LocalTime) -> String {
@@ -158,6 +189,7 @@ pub(crate) fn receipt_table(l: Lang, items: &[StoredReceipt], link: impl Fn(&Sto
                 table.receipts {
                     thead { tr {
                         th { (l.t("Time", "时间")) }
+                        th { (l.t("Type", "类型")) }
                         th { (l.t("Merchant", "商户")) }
                         th.num { (l.t("Amount", "金额")) }
                         th { (l.t("Card", "卡号")) }
@@ -168,8 +200,14 @@ pub(crate) fn receipt_table(l: Lang, items: &[StoredReceipt], link: impl Fn(&Sto
                         @for r in items {
                             tr {
                                 td data-label=(l.t("Time", "时间")) { a href=(link(r)) { (local_time(r.time)) } }
+                                td data-label=(l.t("Type", "类型")) { (kind_name(l, r.kind)) }
                                 td data-label=(l.t("Merchant", "商户")) { (r.merchant_name) }
-                                td.num data-label=(l.t("Amount", "金额")) { strong { (money(r.amount)) } }
+                                td.num data-label=(l.t("Amount", "金额")) {
+                                    strong { (signed_money(r)) }
+                                    @if let Some(net) = net_after_returns(r) {
+                                        br; span.small.net { (l.t("net ", "净额 ")) (sum(net, r.amount.currency())) }
+                                    }
+                                }
                                 td data-label=(l.t("Card", "卡号")) { (r.card_masked) }
                                 td data-label=(l.t("Terminal / serial", "终端 / 凭证号")) { (r.terminal_id) " / " (format!("{:06}", r.serial)) }
                                 td data-label="RRN" { (r.rrn) }
@@ -179,6 +217,72 @@ pub(crate) fn receipt_table(l: Lang, items: &[StoredReceipt], link: impl Fn(&Sto
                 }
             }
         }
+    }
+}
+
+/// A receipt's links: the original a void, refund or completion names (and whether the
+/// platform could check it), the voids, refunds and completions that name this one, and what is
+/// left of a sale once they are taken off. Each linked receipt links to `link(receipt)`.
+pub(crate) fn lineage(l: Lang, r: &StoredReceipt, family: &Family, link: impl Fn(&StoredReceipt) -> String) -> Markup {
+    if r.link.is_none() && family.children.is_empty() {
+        return html! {};
+    }
+    html! {
+        section.lineage id="lineage" {
+            h2 { (l.t("Linked receipts", "关联交易")) }
+            @if let Some(k) = &r.link {
+                p id="link-state" data-state=(k.state.as_str()) data-problem=(k.problem.map_or("", |p| p.code())) {
+                    @match k.state {
+                        LinkState::Verified => { (l.t("Checked against its original: same merchant, amounts consistent.", "已与原交易核对：同一商户，金额相符。")) }
+                        LinkState::Pending => { (l.t("Its original is not on record at the platform (yet): the link will be checked when it arrives.", "平台尚未收到原交易，收到后将核对关联。")) }
+                        LinkState::Mismatch => {
+                            strong { (l.t("Does not match its original: ", "与原交易不符：")) }
+                            (k.problem.map_or("", |p| { let (en, zh) = p.describe(); l.t(en, zh) }))
+                        }
+                    }
+                }
+                @if let Some(o) = &family.original {
+                    p { (l.t("Original: ", "原交易：")) a.original href=(link(o)) { (kind_name(l, o.kind)) " " (local_time(o.time)) " " (signed_money(o)) } " " code { (o.receipt_id) } }
+                }
+            }
+            @if !family.children.is_empty() {
+                table.receipts.children {
+                    thead { tr {
+                        th { (l.t("Time", "时间")) }
+                        th { (l.t("Type", "类型")) }
+                        th.num { (l.t("Amount", "金额")) }
+                        th { (l.t("Link", "关联")) }
+                    } }
+                    tbody {
+                        @for c in &family.children {
+                            tr data-receipt=(c.receipt_id) {
+                                td data-label=(l.t("Time", "时间")) { a href=(link(c)) { (local_time(c.time)) } }
+                                td data-label=(l.t("Type", "类型")) { (kind_name(l, c.kind)) }
+                                td.num data-label=(l.t("Amount", "金额")) { (signed_money(c)) }
+                                td data-label=(l.t("Link", "关联")) { (link_state_name(l, c)) }
+                            }
+                        }
+                    }
+                }
+            }
+            @if let Some(net) = r.net_minor().filter(|_| !family.children.is_empty() || r.given_back_minor > 0) {
+                p.net id="net" data-minor=(net) { strong { (l.t("Net: ", "净额：")) (sum(net, r.amount.currency())) } }
+            }
+        }
+    }
+}
+
+fn link_state_name(l: Lang, c: &StoredReceipt) -> String {
+    match c.link.as_ref() {
+        Some(k) if k.state == LinkState::Mismatch => {
+            let why = k.problem.map_or("", |p| {
+                let (en, zh) = p.describe();
+                l.t(en, zh)
+            });
+            format!("{}{why}", l.t("mismatch: ", "不符："))
+        }
+        Some(k) if k.state == LinkState::Pending => l.t("pending", "待核对").to_owned(),
+        _ => l.t("verified", "已核对").to_owned(),
     }
 }
 
@@ -220,7 +324,8 @@ pub(crate) fn receipt_detail(
             div.facts {
                 dl {
                     dt { (l.t("Merchant", "商户")) } dd { (r.merchant_name) " (" (r.merchant_id) ")" }
-                    dt { (l.t("Amount", "金额")) } dd.amount { (money(r.amount)) }
+                    dt { (l.t("Type", "类型")) } dd.kind { (kind_name(l, r.kind)) }
+                    dt { (l.t("Amount", "金额")) } dd.amount { (signed_money(r)) }
                     dt { (l.t("Time", "时间")) } dd { (local_time(r.time)) }
                     dt { (l.t("Card", "卡号")) } dd { (r.card_masked) " " (r.card_brand) }
                     dt { (l.t("Terminal", "终端")) } dd { (r.terminal_id) }

@@ -2,7 +2,7 @@
 //! their number, merchant staff their merchant's, the acquirer and the admin API all. One scope
 //! value lets one set of receipt handlers serve every role.
 
-use crate::infra::store::{Store, StoreError, StoredReceipt};
+use crate::infra::store::{Family, Store, StoreError, StoredReceipt};
 
 /// The receipts a viewer may see.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,15 +26,42 @@ impl ReceiptScope {
     }
 
     /// The receipt `id` if it exists and is within the scope; `None` either way otherwise, so
-    /// a viewer never learns whether a receipt outside their scope exists.
+    /// a viewer never learns whether a receipt outside their scope exists. A customer also sees
+    /// a receipt resent to their number (the list of their receipts has it too).
     pub(crate) async fn receipt(&self, store: &Store, id: &str) -> Result<Option<StoredReceipt>, StoreError> {
-        Ok(store.receipt(id).await?.filter(|r| self.admits(r)))
+        let Some(r) = store.receipt(id).await? else { return Ok(None) };
+        Ok(self.sees(store, &r).await?.then_some(r))
+    }
+
+    async fn sees(&self, store: &Store, r: &StoredReceipt) -> Result<bool, StoreError> {
+        Ok(match self {
+            ReceiptScope::Phone(phone) => self.admits(r) || store.was_sent_to(&r.receipt_id, phone).await?,
+            _ => self.admits(r),
+        })
+    }
+
+    /// `r`'s original and linked receipts, as far as the scope sees them: a customer the ones
+    /// sent to their number, merchant staff their merchant's (links never cross merchants).
+    pub(crate) async fn family(&self, store: &Store, r: &StoredReceipt) -> Result<Family, StoreError> {
+        let all = store.family(r).await?;
+        let original = match all.original {
+            Some(o) if self.sees(store, &o).await? => Some(o),
+            _ => None,
+        };
+        let mut children = Vec::with_capacity(all.children.len());
+        for c in all.children {
+            if self.sees(store, &c).await? {
+                children.push(c);
+            }
+        }
+        Ok(Family { original, children })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::ReceiptScope;
+    use crate::domain::delivery::Channel;
     use crate::services::delivery::tests::store_with_receipt;
 
     const PHONE: &str = "+8613900139000";
@@ -64,5 +91,21 @@ mod tests {
         assert!(ReceiptScope::Phone("+8613800138000".into()).receipt(&store, id).await.expect("store").is_none());
         assert!(ReceiptScope::Merchant("104110070110002".into()).receipt(&store, id).await.expect("store").is_none());
         assert!(ReceiptScope::Any.receipt(&store, "T0000501-000001-000099").await.expect("store").is_none());
+    }
+
+    /// A receipt the terminal resent to another number is that customer's too: their list has
+    /// it, and so must its page (it used to be listed and then "not found").
+    #[tokio::test]
+    async fn a_customer_sees_a_receipt_resent_to_their_number() {
+        let (store, _dir, _) = store_with_receipt(("sms", PHONE)).await;
+        let id = "T0000501-000001-000001";
+        let other = "+8613800138000";
+        let before = ReceiptScope::Phone(other.into());
+        assert!(before.receipt(&store, id).await.expect("store").is_none(), "not sent to the other number yet");
+        store.resend(id, Channel::Sms, other, 1_800_000_000_000).await.expect("resend");
+        assert!(store.receipts_for_phone(other).await.expect("list").iter().any(|r| r.receipt_id == id));
+        assert!(before.receipt(&store, id).await.expect("store").is_some(), "the page of a listed receipt");
+        let third = ReceiptScope::Phone("+8613700137000".into());
+        assert!(third.receipt(&store, id).await.expect("store").is_none(), "nobody else");
     }
 }

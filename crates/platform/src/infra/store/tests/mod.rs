@@ -7,6 +7,7 @@ mod codes;
 mod decoding;
 mod deliveries;
 mod limits;
+mod lineage;
 mod lookups;
 mod receipts;
 mod retention;
@@ -18,7 +19,7 @@ use std::sync::LazyLock;
 
 use tempfile::TempDir;
 
-use super::{NewReceipt, NewTerminal, NewToken, Store, StoreError};
+use super::{NewReceipt, NewTerminal, NewToken, ReceiptLineage, Store, StoreError};
 use ereceipt_core::model::{DeliveryChoice, LocalTime, Money};
 use ereceipt_test_peers::pg_cluster::TempCluster;
 
@@ -158,6 +159,7 @@ pub(super) fn receipt(terminal_id: &str, serial: i64, tx_time: i64, amount_minor
         signer_serial: "0a1b2c".to_owned(),
         received_at: tx_time + 5_000,
         ack: format!("ack of {receipt_id}").into_bytes(),
+        lineage: ReceiptLineage::sale(serial, at(tx_time, 480)),
         receipt_id,
     }
 }

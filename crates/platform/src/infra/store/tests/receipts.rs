@@ -45,6 +45,9 @@ fn stored(r: &NewReceipt, ingest_seq: i64) -> StoredReceipt {
         ack: r.ack.clone(),
         ingest_seq,
         delivery: r.delivery.clone(),
+        kind: r.lineage.kind,
+        link: None,
+        given_back_minor: 0,
     }
 }
 
