@@ -10,6 +10,7 @@ pub mod ingest;
 pub mod links;
 pub mod operators;
 pub mod retention;
+pub mod settlement;
 pub mod staff;
 pub mod staff_enrolment;
 pub mod staff_login;

@@ -12,6 +12,7 @@ mod receipts;
 mod retention;
 mod search;
 mod sessions;
+mod settlements;
 mod terminals;
 
 use std::sync::LazyLock;
