@@ -152,3 +152,6 @@ async fn reconcile_with(store: &Store, slip: &SettlementSlip) -> Result<Reconcil
     }
     Ok(reconcile(slip, &held))
 }
+
+#[cfg(test)]
+mod tests;
