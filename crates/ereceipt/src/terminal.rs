@@ -17,7 +17,7 @@ use ereceipt_core::txjson::parse_transaction;
 use ereceipt_terminal::device::Device;
 use ereceipt_terminal::enrol;
 use ereceipt_terminal::outbox::{AuthorisationRecord, EntryState, Outbox};
-use ereceipt_terminal::sale::record_sale;
+use ereceipt_terminal::sale::{record_sale, Composer};
 use ereceipt_terminal::sync::Uploader;
 use ereceipt_terminal::ui::{reverse_authorisation, ReversalOutcome, UiApp, UiConfig};
 
@@ -143,12 +143,19 @@ pub enum TerminalCommand {
     /// (refund them), and the next request opens the next batch. Nothing may be open at the
     /// host first (see `terminal authorisations`). Exit 0: settled and balanced; 7: settled,
     /// NOT balanced (the host's totals differ: call the acquirer); 3: not settled.
+    ///
+    /// The batch's settlement slip (结算单: counts and totals per kind and card brand, signed and
+    /// watermarked like a receipt) is stored and uploaded by `terminal sync`, which prints the
+    /// platform's reconciliation.
     Settle {
         #[arg(long)]
         data_dir: PathBuf,
         /// The cashier's operator number.
         #[arg(long, default_value = "01")]
         operator: String,
+        /// Also write the settlement slip's PNG here.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
     },
     /// Upload what is pending. With --wait, keep retrying (with backoff) up to SECONDS.
     ///
@@ -255,7 +262,7 @@ pub fn run(cmd: TerminalCommand) -> Result<i32> {
             TerminalCommand::Complete { auth_code, date, amount, presented } => {
                 crate::cashier::run(crate::cashier::Wanted::Completion { auth_code, date, amount }, presented).await
             }
-            TerminalCommand::Settle { data_dir, operator } => settle(&data_dir, &operator).await,
+            TerminalCommand::Settle { data_dir, operator, out } => settle(&data_dir, &operator, out.as_deref()).await,
             TerminalCommand::Resend { data_dir, receipt, deliver } => resend(&data_dir, &receipt, &deliver).await,
             TerminalCommand::Sync { data_dir, wait, now } => sync(&data_dir, wait, now).await,
             TerminalCommand::Status { data_dir, json } => status(&data_dir, json).await.map(|()| 0),
@@ -394,12 +401,18 @@ async fn sale(
 /// `terminal settle`: settled, but the host's totals differ from the terminal's.
 const EXIT_NOT_BALANCED: i32 = 7;
 
-async fn settle(dir: &Path, operator: &str) -> Result<i32> {
+async fn settle(dir: &Path, operator: &str, out: Option<&Path>) -> Result<i32> {
     use ereceipt_terminal::authorisation::{settle, Till};
+    use ereceipt_terminal::slip::{record_settlement_slip, SlipFacts};
     let settings = TerminalSettings::load(dir)?;
     let authoriser = settings.authoriser(dir)?;
     let device = Device::new(dir);
     let cert = device.certificate().with_context(|| format!("terminal certificate in {}", dir.display()))?;
+    // What the slip needs is loaded before the batch is closed, so a missing font or key
+    // refuses the settlement rather than leaving a settled batch without its slip.
+    let signer = Signer::new(&device.identity()?).context("terminal identity")?;
+    let fonts = files::load_fonts(settings.font.as_deref())?;
+    let zone = settings.zone(dir)?;
     let operator: ereceipt_core::model::OperatorId =
         operator.parse().with_context(|| format!("--operator {operator}"))?;
     let outbox = Outbox::open(&device.outbox_path()).await?;
@@ -428,6 +441,28 @@ async fn settle(dir: &Path, operator: &str) -> Result<i32> {
         );
     }
     say!("  voids {}; the next batch is {:06}", done.totals.voids, done.next_batch);
+    let facts = SlipFacts {
+        batch: done.totals.batch,
+        operator: &operator,
+        settled_at: zone.local_time(Utc::now())?,
+        host: ereceipt_core::model::HostAnswer {
+            domestic_balanced: done.answer.domestic_balanced,
+            foreign_balanced: done.answer.foreign_balanced,
+        },
+    };
+    let composer = Composer { signer: &signer, fonts: &fonts, width: settings.slip_width };
+    let slip = record_settlement_slip(&outbox, composer, facts)
+        .await
+        .with_context(|| format!("batch {:06} is settled, but its settlement slip was not made", done.totals.batch))?;
+    say!(
+        "settlement slip 结算单 of batch {:06}: {} receipt line(s), queued for upload (ereceipt terminal sync)",
+        done.totals.batch,
+        slip.slip.lines().len()
+    );
+    if let Some(path) = out {
+        files::write_replace(path, &slip.png)?;
+        say!("  written to {}", path.display());
+    }
     Ok(if done.answer.domestic_balanced && done.answer.foreign_balanced { 0 } else { EXIT_NOT_BALANCED })
 }
 
@@ -458,6 +493,13 @@ async fn sync(dir: &Path, wait: Option<u64>, now: bool) -> Result<i32> {
     };
     let st = uploader.outbox.status().await?;
     say!("uploaded {}, refused {}, still pending {}", report.uploaded, report.refused, st.pending);
+    for (batch, r) in &report.slips {
+        let verdict = if r.balanced { "balanced 对账平" } else { "NOT balanced 对账不平" };
+        say!("settlement slip of batch {batch:06} uploaded; the platform's reconciliation: {verdict}");
+        for d in &r.differences {
+            say!("  {}", d.text);
+        }
+    }
     if let Some(e) = report.last_error.or(st.last_error) {
         if st.pending > 0 {
             say!("last error: {e}");

@@ -27,7 +27,7 @@ const MAX_INFLATED: u64 = 16 * 1024;
 #[non_exhaustive]
 pub enum ClaimsError {
     /// The text does not start with the ereceipt prefix.
-    #[error("not an ereceipt QR payload (expected the prefix {PREFIX})")]
+    #[error("not an ereceipt QR payload of this kind (receipts start {PREFIX}, settlement slips ES1:)")]
     Prefix,
     /// Base45, zlib or COSE framing is broken.
     #[error("QR payload is damaged: {0}")]
@@ -170,26 +170,55 @@ pub struct SignedClaims {
 
 /// Signs the claims and returns the QR text (`ER1:` + Base45).
 pub fn seal(claims: &ReceiptClaims, signer: &Signer) -> Result<String, ClaimsError> {
-    let payload = crate::encoding::to_bytes(&claims.to_value());
+    seal_payload(&crate::encoding::to_bytes(&claims.to_value()), signer, &RECEIPT_DOMAIN)
+}
+
+/// Decodes QR text and verifies its COSE signature with the certificate it carries.
+pub fn open(qr_text: &str) -> Result<SignedClaims, ClaimsError> {
+    let opened = open_payload(qr_text, &RECEIPT_DOMAIN)?;
+    let claims = ReceiptClaims::from_value(&crate::encoding::from_bytes(&opened.payload)?)?;
+    Ok(SignedClaims { claims, certificate: opened.certificate, cose: opened.cose })
+}
+
+/// What a signed QR payload is of: its text prefix and the COSE external data its signature
+/// also covers. Receipts sign with none (as they always have), other documents with their own
+/// name, so a signature made for one kind of document never verifies as another's.
+pub(crate) struct Domain {
+    pub(crate) prefix: &'static str,
+    pub(crate) external_aad: &'static [u8],
+}
+
+const RECEIPT_DOMAIN: Domain = Domain { prefix: PREFIX, external_aad: b"" };
+
+/// A COSE payload whose signature verified with the certificate it carries.
+pub(crate) struct Opened {
+    pub(crate) payload: Vec<u8>,
+    pub(crate) certificate: PosCertificate,
+    pub(crate) cose: Vec<u8>,
+}
+
+/// Signs `payload` as a COSE_Sign1 (EdDSA, the signer's certificate in `x5chain`) of `domain`
+/// and returns the QR text: the domain's prefix + Base45 of the zlib-compressed COSE bytes.
+pub(crate) fn seal_payload(payload: &[u8], signer: &Signer, domain: &Domain) -> Result<String, ClaimsError> {
     let protected = HeaderBuilder::new()
         .algorithm(iana::Algorithm::EdDSA)
         .value(X5CHAIN, Value::Bytes(signer.certificate().der.clone()))
         .build();
     let sign1 = CoseSign1Builder::new()
         .protected(protected)
-        .payload(payload)
-        .create_signature(b"", |tbs| signer.sign(tbs).to_vec())
+        .payload(payload.to_vec())
+        .create_signature(domain.external_aad, |tbs| signer.sign(tbs).to_vec())
         .build();
     let cose = sign1.to_tagged_vec().map_err(|e| ClaimsError::Framing(e.to_string()))?;
     let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
     z.write_all(&cose).map_err(|e| ClaimsError::Framing(e.to_string()))?;
     let zipped = z.finish().map_err(|e| ClaimsError::Framing(e.to_string()))?;
-    Ok(format!("{PREFIX}{}", base45::encode(&zipped)))
+    Ok(format!("{}{}", domain.prefix, base45::encode(&zipped)))
 }
 
-/// Decodes QR text and verifies its COSE signature with the certificate it carries.
-pub fn open(qr_text: &str) -> Result<SignedClaims, ClaimsError> {
-    let body = qr_text.trim().strip_prefix(PREFIX).ok_or(ClaimsError::Prefix)?;
+/// Decodes QR text of `domain` and verifies its COSE signature with the certificate it carries.
+pub(crate) fn open_payload(qr_text: &str, domain: &Domain) -> Result<Opened, ClaimsError> {
+    let body = qr_text.trim().strip_prefix(domain.prefix).ok_or(ClaimsError::Prefix)?;
     let zipped = base45::decode(body).map_err(|e| ClaimsError::Framing(format!("Base45: {e}")))?;
     let mut cose = Vec::new();
     flate2::read::ZlibDecoder::new(zipped.as_slice())
@@ -214,10 +243,11 @@ pub fn open(qr_text: &str) -> Result<SignedClaims, ClaimsError> {
         .and_then(|(_, v)| v.as_bytes())
         .ok_or_else(|| ClaimsError::Framing("no x5chain certificate in the protected header".into()))?;
     let certificate = PosCertificate::parse(der)?;
-    sign1.verify_signature(b"", |sig, data| certificate.verify(data, sig)).map_err(|_| ClaimsError::Signature)?;
-    let payload = sign1.payload.as_deref().ok_or_else(|| ClaimsError::Framing("COSE payload is empty".into()))?;
-    let claims = ReceiptClaims::from_value(&crate::encoding::from_bytes(payload)?)?;
-    Ok(SignedClaims { claims, certificate, cose })
+    sign1
+        .verify_signature(domain.external_aad, |sig, data| certificate.verify(data, sig))
+        .map_err(|_| ClaimsError::Signature)?;
+    let payload = sign1.payload.ok_or_else(|| ClaimsError::Framing("COSE payload is empty".into()))?;
+    Ok(Opened { payload, certificate, cose })
 }
 
 #[cfg(test)]

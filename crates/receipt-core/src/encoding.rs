@@ -14,6 +14,8 @@ use crate::signature::{Signature, SignaturePoint, Stroke};
 use crate::digest::sha256;
 
 pub(crate) mod original;
+mod settlement;
+pub use settlement::{decode_settlement, encode_settlement, SETTLEMENT_VERSION};
 
 /// Version of the record layout; bumped on any incompatible change. Version 2 states who
 /// authorised the sale (transaction key 16), so that a reader that cannot tell a simulated sale

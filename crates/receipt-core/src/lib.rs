@@ -1,5 +1,6 @@
 //! The receipt core shared by the terminal and the platform: card capture, signature capture,
-//! the canonical receipt record, rendering, signing, the watermark and offline verification.
+//! the canonical receipt record, rendering, signing, the watermark and offline verification,
+//! and the signed settlement slip.
 //! Pure logic: no file or network I/O, no async, no clock (time is always passed in).
 
 pub mod annotate;
@@ -18,6 +19,7 @@ mod prng;
 pub mod render;
 pub mod revocation;
 pub mod samples;
+pub mod settlement;
 pub mod signature;
 pub mod txjson;
 pub mod upload;

@@ -54,7 +54,13 @@ pub enum Print {
     /// A reprint (重打印凭证 / DUPLICATE): a new image over the same signed record, never a
     /// second receipt.
     Duplicate,
+    /// A settlement slip (结算单): not a receipt at all, signed under its own domain so that
+    /// neither can ever pass for the other.
+    Settlement,
 }
+
+/// The prints a receipt image may be.
+pub const RECEIPT_PRINTS: [Print; 2] = [Print::Original, Print::Duplicate];
 
 /// Why a watermark cannot be embedded.
 #[derive(Debug, thiserror::Error)]
@@ -149,6 +155,7 @@ fn signed_message(plan: &Plan, record_hash: &[u8; 32], content: &[u8; 32], tags:
     let mut m = match print {
         Print::Original => b"ereceipt/watermark/v1\0".to_vec(),
         Print::Duplicate => b"ereceipt/watermark/v1/duplicate\0".to_vec(),
+        Print::Settlement => b"ereceipt/watermark/v1/settlement\0".to_vec(),
     };
     m.extend_from_slice(record_hash);
     m.extend_from_slice(&plan.width.to_be_bytes());
@@ -158,7 +165,8 @@ fn signed_message(plan: &Plan, record_hash: &[u8; 32], content: &[u8; 32], tags:
     m
 }
 
-/// The print whose signature `signature` is over the content, or `None` when it is neither's.
+/// The print of `prints` whose signature `signature` is over the content, or `None` when it is
+/// none of theirs.
 fn signed_print(
     plan: &Plan,
     record_hash: &[u8; 32],
@@ -166,9 +174,11 @@ fn signed_print(
     tags: &[u8],
     signature: &[u8],
     cert: &PosCertificate,
+    prints: &[Print],
 ) -> Option<Print> {
-    [Print::Original, Print::Duplicate]
-        .into_iter()
+    prints
+        .iter()
+        .copied()
         .find(|&p| cert.verify(&signed_message(plan, record_hash, content, tags, p), signature).is_ok())
 }
 
@@ -268,13 +278,25 @@ pub fn binarise(img: &Canvas) -> Canvas {
 /// against the record hash and the terminal's certificate, measuring the pixels against the
 /// tolerance of the format they came in.
 pub fn extract(img: &Canvas, record_hash: &[u8; 32], cert: &PosCertificate, tolerance: &Tolerance) -> Extraction {
+    extract_prints(img, record_hash, cert, tolerance, &RECEIPT_PRINTS)
+}
+
+/// [`extract`] of an image that may only be one of `prints` (a settlement slip's mark is valid
+/// only as [`Print::Settlement`], a receipt's only as one of [`RECEIPT_PRINTS`]).
+pub fn extract_prints(
+    img: &Canvas,
+    record_hash: &[u8; 32],
+    cert: &PosCertificate,
+    tolerance: &Tolerance,
+    prints: &[Print],
+) -> Extraction {
     let Some(plan) = Plan::new(img.width(), img.height(), record_hash) else {
         return Extraction::Absent;
     };
     // Everything below reads the binarised content through `content`, and grey levels only
     // through the unit sums and the final deviation pass.
     let (content, sums) = Content::with_unit_sums(img);
-    read_mark(&plan, &content, &sums, record_hash, cert, tolerance.threshold(), |paper| match *tolerance {
+    read_mark(&plan, &content, &sums, record_hash, cert, tolerance.threshold(), prints, |paper| match *tolerance {
         Tolerance::Exact => scan::block_deviations(img, &plan, paper),
         Tolerance::Jpeg { luma_table } => {
             scan::block_jpeg_scores(img, &content, &plan, paper, &tolerance::JpegModel::new(&luma_table))
@@ -290,13 +312,15 @@ pub fn extract_lossless(scan: LosslessScan, record_hash: &[u8; 32], cert: &PosCe
     };
     let content = Content::from_ink(scan.width, scan.height, scan.ink);
     let threshold = Tolerance::Exact.threshold();
-    read_mark(&plan, &content, &scan.sums, record_hash, cert, threshold, |paper| {
+    read_mark(&plan, &content, &scan.sums, record_hash, cert, threshold, &RECEIPT_PRINTS, |paper| {
         scan::unit_deviations(&scan.levels, &plan, paper)
     })
 }
 
 /// Reads the mark from the content and unit sums, and checks it; `deviations` gives each
 /// localisation block's feature value given the expected paper level of every unit.
+// The two callers differ in every argument but the prints; a struct would only rename them.
+#[allow(clippy::too_many_arguments)]
 fn read_mark(
     plan: &Plan,
     content: &Content,
@@ -304,6 +328,7 @@ fn read_mark(
     record_hash: &[u8; 32],
     cert: &PosCertificate,
     threshold: u8,
+    prints: &[Print],
     deviations: impl FnOnce(&[u8]) -> Vec<u8>,
 ) -> Extraction {
     let blank = content.blank_strips(plan);
@@ -356,7 +381,7 @@ fn read_mark(
     let tags_read = unpack_tags(tag_bytes, plan.tags);
     let tags_now = content.tags(plan, record_hash);
     let digest = content.hash();
-    let print = signed_print(plan, record_hash, &digest, tag_bytes, signature, cert);
+    let print = signed_print(plan, record_hash, &digest, tag_bytes, signature, cert, prints);
     let signature_valid = print.is_some();
 
     // The expected image is the authenticated bilevel content plus the re-embedded carrier:

@@ -244,6 +244,25 @@ impl PlatformClient {
         Ok(resp.bytes().await.map_err(unreachable)?.to_vec())
     }
 
+    /// Uploads a settlement slip (its PNG, mutual TLS); returns the platform's reconciliation.
+    pub async fn upload_settlement(
+        &self,
+        png: Vec<u8>,
+    ) -> Result<ereceipt_core::contract::SettlementStored, ClientError> {
+        let resp = self
+            .http
+            .post(format!("{}/api/v1/terminal/settlements", self.base))
+            .header("content-type", "image/png")
+            .body(png)
+            .send()
+            .await
+            .map_err(unreachable)?;
+        if !resp.status().is_success() {
+            return Err(refused(resp).await);
+        }
+        resp.json().await.map_err(|e| ClientError::Protocol(format!("settlement answer: {e}")))
+    }
+
     /// Where this enrolment's receipts continue (mutual TLS): its batch, the highest serial the
     /// platform holds there, and the head of the terminal's chain on the platform.
     pub async fn resume(&self) -> Result<ereceipt_core::contract::ResumePoint, ClientError> {

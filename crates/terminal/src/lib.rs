@@ -9,5 +9,6 @@ pub mod host;
 pub mod outbox;
 pub mod sale;
 pub mod settings;
+pub mod slip;
 pub mod sync;
 pub mod ui;

@@ -14,6 +14,7 @@ mod operation;
 mod originals;
 mod resume;
 mod settlement;
+mod slips;
 mod trace;
 
 use std::path::Path;
@@ -29,6 +30,7 @@ pub use operation::Operation;
 pub use originals::{completion_limit, Refundable, COMPLETION_TOLERANCE_PERCENT};
 pub use resume::{Resume, MAX_BATCH};
 pub use settlement::{BatchTotals, SettlementRecord, Side};
+pub use slips::{NewSlip, StoredSlip};
 pub use trace::Trace;
 
 /// Receipt serials run 1..=MAX_SERIAL, then start again at 1.

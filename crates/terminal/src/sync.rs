@@ -150,12 +150,54 @@ impl Uploader {
         })
     }
 
-    /// Uploads due receipts until none is due or one fails (the rest then wait their turn).
+    /// Uploads the oldest due settlement slip, if any: after the receipts, so that the
+    /// platform reconciles it against all of them (it reconciles again when one comes late).
+    pub async fn upload_next_slip(&self) -> Result<Option<SlipStep>, SyncError> {
+        let now = Utc::now().timestamp_millis();
+        let Some(slip) = self.outbox.next_due_slip(now).await? else { return Ok(None) };
+        let result = self.client.upload_settlement(slip.png).await;
+        let now = Utc::now().timestamp_millis();
+        match result {
+            Ok(stored) if stored.slip_hash == hex::encode(slip.slip_hash) => {
+                let reconciliation = serde_json::to_string(&stored.reconciliation).unwrap_or_default();
+                self.outbox.mark_slip_acked(slip.batch, &reconciliation, now).await?;
+                Ok(Some(SlipStep::Uploaded { batch: slip.batch, reconciliation: stored.reconciliation }))
+            }
+            Ok(_) => {
+                let error = "the platform answered for another slip".to_owned();
+                self.outbox.mark_slip_failed(slip.batch, &error, false, now).await?;
+                Ok(Some(SlipStep::Failed { batch: slip.batch, error }))
+            }
+            Err(e) => {
+                self.outbox.mark_slip_failed(slip.batch, &e.to_string(), e.is_permanent(), now).await?;
+                tracing::info!(batch = slip.batch, error = %e, "settlement slip upload failed");
+                Ok(Some(SlipStep::Failed { batch: slip.batch, error: e.to_string() }))
+            }
+        }
+    }
+
+    /// Uploads due receipts until none is due or one fails (the rest then wait their turn),
+    /// then, with every receipt uploaded, the due settlement slips.
     pub async fn drain_due(&self) -> Result<DrainReport, SyncError> {
         let mut report = DrainReport::default();
         loop {
             match self.upload_next().await? {
-                Step::Idle => return Ok(report),
+                Step::Idle => {
+                    if self.outbox.status().await?.pending == 0 {
+                        while let Some(step) = self.upload_next_slip().await? {
+                            match step {
+                                SlipStep::Uploaded { batch, reconciliation } => {
+                                    report.slips.push((batch, reconciliation))
+                                }
+                                SlipStep::Failed { error, .. } => {
+                                    report.last_error = Some(error);
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                    return Ok(report);
+                }
                 Step::Uploaded(_) => report.uploaded += 1,
                 Step::Refused { .. } => report.refused += 1,
                 Step::Failed { error, .. } => {
@@ -173,6 +215,7 @@ impl Uploader {
             let r = self.drain_due().await?;
             total.uploaded += r.uploaded;
             total.refused += r.refused;
+            total.slips.extend(r.slips);
             if r.last_error.is_some() {
                 total.last_error = r.last_error;
             }
@@ -193,10 +236,21 @@ impl Uploader {
     }
 }
 
+/// What one settlement slip upload did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SlipStep {
+    /// The platform stored the slip of `batch` and reconciled it.
+    Uploaded { batch: u32, reconciliation: ereceipt_core::contract::Reconciliation },
+    /// The upload failed (retried after a backoff unless the platform refused the slip).
+    Failed { batch: u32, error: String },
+}
+
 /// What a drain did.
 #[derive(Debug, Default)]
 pub struct DrainReport {
     pub uploaded: u64,
     pub refused: u64,
+    /// Settlement slips uploaded: each batch and the platform's reconciliation of it.
+    pub slips: Vec<(u32, ereceipt_core::contract::Reconciliation)>,
     pub last_error: Option<String>,
 }

@@ -395,7 +395,13 @@ pub async fn store(
     };
     let push = new.delivery.as_ref().and_then(Channel::pushing).is_some();
     match store.store_receipt(&new).await.map_err(unavailable)? {
-        StoreOutcome::Stored(ack) => Ok(Accepted { ack, created: true, delivery_queued: push }),
+        StoreOutcome::Stored(ack) => {
+            // A late receipt of a settled batch: that batch's slip is reconciled again.
+            if let Err(e) = super::settlement::reconcile_again(store, &new.terminal_id, new.batch, now).await {
+                tracing::warn!(error = %e, "the batch's settlement could not be reconciled again");
+            }
+            Ok(Accepted { ack, created: true, delivery_queued: push })
+        }
         StoreOutcome::Duplicate(ack) => Ok(Accepted { ack, created: false, delivery_queued: false }),
         StoreOutcome::Conflict { .. } => Err(Refusal::Conflict(new.receipt_id)),
     }

@@ -11,6 +11,7 @@ pub mod lineage;
 pub mod links;
 pub mod operators;
 pub mod retention;
+pub mod settlement;
 pub mod staff;
 pub mod staff_enrolment;
 pub mod staff_login;

@@ -8,8 +8,10 @@
 //! The sealed upload itself and its acknowledgement are CBOR and live in [`crate::upload`].
 
 mod resume;
+mod settlement;
 
 pub use resume::{ChainHead, ResumePoint};
+pub use settlement::{Difference, DifferenceIssue, Reconciliation, SettlementStored};
 
 use std::fmt;
 use std::str::FromStr;

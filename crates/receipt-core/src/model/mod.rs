@@ -5,15 +5,17 @@ mod ids;
 mod money;
 mod original;
 mod receipt;
+mod settlement;
 mod terminal;
 mod time;
 mod transaction;
 
 pub use delivery::{DeliveryChoice, Email, PhoneNumber};
 pub use ids::{AuthCode, BatchNo, MerchantId, OperatorId, ReceiptId, Rrn, Stan, TerminalId, VoucherNo};
-pub use money::{Currency, Money, MoneyLayout, MAX_MINOR};
+pub use money::{Currency, Money, MoneyLayout, Total, MAX_MINOR};
 pub use original::OriginalRef;
 pub use receipt::{ChainLink, ReceiptRecord};
+pub use settlement::{HostAnswer, LineTally, SettlementLine, SettlementSlip, SlipParts, SETTLEMENT_KINDS};
 pub use terminal::{Location, MerchantName, TerminalInfo};
 pub use time::{LocalTime, TimeLayout};
 pub use transaction::{Authorisation, Direction, Transaction, TransactionType, SIMULATED_NOTICE, SIMULATED_NOTICE_ZH};

@@ -142,6 +142,46 @@ impl Currency {
     }
 }
 
+/// A sum of amounts in one currency, as a settlement counts them: zero is a total (a batch
+/// without refunds), and a net total is negative when more was given back than charged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Total {
+    minor: i128,
+    currency: Currency,
+}
+
+impl Total {
+    pub fn zero(currency: Currency) -> Self {
+        Self { minor: 0, currency }
+    }
+
+    /// `minor` units of `currency`, of either sign.
+    pub fn new(minor: i128, currency: Currency) -> Self {
+        Self { minor, currency }
+    }
+
+    pub fn minor(self) -> i128 {
+        self.minor
+    }
+
+    pub fn currency(self) -> Currency {
+        self.currency
+    }
+
+    /// This total with `minor` more units (fewer when negative).
+    pub fn plus(self, minor: i128) -> Self {
+        Self { minor: self.minor.saturating_add(minor), ..self }
+    }
+
+    /// The total written for `layout` as [`Money::format`] writes an amount, with a minus sign
+    /// when negative: `RMB 1,234.50`, `RMB -50.00`, `RMB 0.00`.
+    pub fn format(self, layout: MoneyLayout) -> String {
+        let sign = if self.minor < 0 { "-" } else { "" };
+        let magnitude = u64::try_from(self.minor.unsigned_abs()).unwrap_or(u64::MAX);
+        write(self.currency, magnitude, sign, layout)
+    }
+}
+
 /// The one place amounts become text: `minor` units of `currency` with `sign`, for `layout`.
 fn write(currency: Currency, minor: u64, sign: &str, layout: MoneyLayout) -> String {
     let code = currency.code();
@@ -241,6 +281,17 @@ mod tests {
         let jpy: Currency = "JPY".parse().unwrap();
         assert_eq!(Money::new(1500, jpy).unwrap().decimal(), "1,500");
         assert_eq!(cny.numeric(), 156);
+    }
+
+    #[test]
+    fn totals_are_written_like_amounts_with_zero_and_a_sign() {
+        let cny: Currency = "CNY".parse().unwrap();
+        assert_eq!(Total::zero(cny).format(MoneyLayout::Slip), "RMB 0.00");
+        assert_eq!(Total::new(-5000, cny).format(MoneyLayout::Slip), "RMB -50.00");
+        assert_eq!(Total::new(123456789, cny).format(MoneyLayout::CodeLast), "1,234,567.89 CNY");
+        let jpy: Currency = "JPY".parse().unwrap();
+        assert_eq!(Total::new(-1500, jpy).plus(500).format(MoneyLayout::CodeFirst), "JPY -1,000");
+        assert_eq!(Total::new(1_000_000, cny).format(MoneyLayout::Message), "CNY 10000.00");
     }
 
     #[test]

@@ -5,7 +5,9 @@ use crate::render::canvas::Canvas;
 use crate::render::text::Align;
 pub use crate::render::text::{Fonts, RenderError, DEFAULT_FONT_PATHS};
 
+mod settlement;
 mod sheet;
+pub use settlement::{compose_settlement_slip, CurrencySection, KindRow, SettlementView, SETTLEMENT_TITLE};
 use sheet::{Scale, Sheet};
 
 /// Paper width of the slip in printer dots (203 dpi).

@@ -108,7 +108,7 @@ pub(super) fn extract(img: &Canvas, record_hash: &[u8; 32], cert: &PosCertificat
     let tags_read = unpack_tags(tag_bytes, plan.tags);
     let tags_now = tags(&plan, &content, record_hash);
     let digest = content_hash(&content);
-    let print = signed_print(&plan, record_hash, &digest, tag_bytes, signature, cert);
+    let print = signed_print(&plan, record_hash, &digest, tag_bytes, signature, cert, &super::RECEIPT_PRINTS);
     let signature_valid = print.is_some();
     let mut expected = content.clone();
     let w = plan.width as usize;

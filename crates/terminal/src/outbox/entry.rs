@@ -58,7 +58,7 @@ impl EntryState {
         }
     }
 
-    fn from_db(s: &str) -> Result<Self, OutboxError> {
+    pub(super) fn from_db(s: &str) -> Result<Self, OutboxError> {
         match s {
             "pending" => Ok(EntryState::Pending),
             "acked" => Ok(EntryState::Acked),

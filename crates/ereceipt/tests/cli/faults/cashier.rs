@@ -131,8 +131,15 @@ fn a_cashier_sells_voids_refunds_pre_authorises_and_completes_from_the_command_l
 
     // 结算: the voided sale and completion leave the totals; the simulator balances the batch;
     // afterwards its sales are refunded, not voided.
-    let settled =
-        ereceipt([OsString::from("terminal"), "settle".into(), "--data-dir".into(), till.t.dir.clone().into()]);
+    let slip_png = till.t.dir.join("slip.png");
+    let settled = ereceipt([
+        OsString::from("terminal"),
+        "settle".into(),
+        "--data-dir".into(),
+        till.t.dir.clone().into(),
+        "--out".into(),
+        slip_png.clone().into(),
+    ]);
     settled.assert_ok();
     assert!(
         settled.stdout.contains("batch 000001 settled") && settled.stdout.contains("debit 1 × 200.00"),
@@ -143,6 +150,37 @@ fn a_cashier_sells_voids_refunds_pre_authorises_and_completes_from_the_command_l
         "{settled}"
     );
     till.refused("void", &["--voucher", &second], &["settled", "refund it instead"]);
+
+    // 结算单: the slip counts every receipt of the batch by kind (the voided ones and their
+    // voids too), signed and watermarked by the terminal, verifiable with the platform's CA.
+    assert!(settled.stdout.contains("settlement slip 结算单 of batch 000001"), "{settled}");
+    let png = std::fs::read(&slip_png).expect("the slip's PNG");
+    let ca = ereceipt_terminal::device::Device::new(&till.t.dir).ca_der().expect("CA");
+    let slip = ereceipt_core::settlement::verify_settlement(&png, &ca).expect("the slip verifies").slip;
+    let cny = "CNY".parse().expect("CNY");
+    let kind = |code: &str| slip.kind_total(code.parse().expect("kind"), cny);
+    let minor = |(n, total): (u64, ereceipt_core::model::Total)| (n, total.minor());
+    assert_eq!(minor(kind("SALE")), (2, 30000));
+    assert_eq!(minor(kind("VOID")), (2, 44500));
+    assert_eq!(minor(kind("REFUND")), (2, 20000));
+    assert_eq!(minor(kind("PRE-AUTH")), (1, 30000));
+    assert_eq!(minor(kind("PRE-AUTH COMPLETION")), (1, 34500));
+    assert_eq!(slip.net_total(cny).minor(), 0, "300 + 345 charged, 445 voided, 200 refunded");
+    assert!(slip.host.balanced() && slip.batch.value() == 1);
+    // Uploaded after the receipts, the platform reconciles it against the 8 it holds.
+    let synced = ereceipt([OsString::from("terminal"), "sync".into(), "--data-dir".into(), till.t.dir.clone().into()]);
+    synced.assert_ok();
+    assert!(
+        synced.stdout.contains("settlement slip of batch 000001 uploaded; the platform's reconciliation: balanced"),
+        "{synced}"
+    );
+    runtime().block_on(async {
+        let outbox = Outbox::open(&till.t.dir.join("outbox.db")).await.expect("outbox");
+        let stored = outbox.slip(1).await.expect("slip").expect("stored");
+        assert_eq!(stored.state, ereceipt_terminal::outbox::EntryState::Acked);
+        assert_eq!(stored.png, png);
+        outbox.close().await;
+    });
 
     // Every approved operation is a receipt of its own, uploaded; its journal row says what
     // it was.

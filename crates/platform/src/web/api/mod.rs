@@ -11,6 +11,7 @@ mod ops;
 pub(crate) mod pull;
 pub(crate) mod query;
 pub(crate) mod schemas;
+mod settlements;
 mod terminal_receipts;
 mod terminal_resume;
 mod upload;
@@ -55,6 +56,7 @@ pub(crate) fn main_api() -> OpenApiRouter<SharedState> {
         .routes(routes!(terminal_receipts::receipt))
         .routes(routes!(terminal_receipts::resend))
         .routes(routes!(terminal_resume::resume))
+        .routes(routes!(settlements::upload_settlement))
         .routes(routes!(mm7::vasp))
         // Not operations: a 404 naming the admin listener, for any method (see UNDOCUMENTED).
         .route("/api/v1/admin", any(moved))

@@ -13,6 +13,7 @@ mod receipts;
 mod retention;
 mod search;
 mod sessions;
+mod settlements;
 mod terminals;
 
 use std::sync::LazyLock;

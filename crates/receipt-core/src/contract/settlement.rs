@@ -1,0 +1,50 @@
+//! `POST /api/v1/terminal/settlements`: what the platform answers when it stores a terminal's
+//! settlement slip, its reconciliation against the receipts it holds of that batch.
+
+use serde::{Deserialize, Serialize};
+
+/// The answer to a settlement slip's upload (201 when new, 200 when the platform had it).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SettlementStored {
+    pub terminal_id: String,
+    pub batch: u32,
+    /// SHA-256 of the slip's canonical bytes, lowercase hex.
+    pub slip_hash: String,
+    pub reconciliation: Reconciliation,
+}
+
+/// The slip's counts and totals per kind and currency against the receipts the platform holds
+/// of the batch. Run again whenever a late receipt of the batch arrives.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Reconciliation {
+    /// No difference.
+    pub balanced: bool,
+    pub differences: Vec<Difference>,
+}
+
+/// One kind and currency whose count or total differs.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Difference {
+    /// The transaction kind's code (`SALE`, `VOID`, `REFUND`, `PRE-AUTH`, `PRE-AUTH COMPLETION`).
+    pub kind: String,
+    pub currency: String,
+    pub issue: DifferenceIssue,
+    pub slip_count: u64,
+    pub slip_minor: u64,
+    pub platform_count: u64,
+    pub platform_minor: u64,
+    /// For people, e.g. `REFUND: 1 receipt missing (slip 1 × CNY 50.00, platform 0 × CNY 0.00)`.
+    pub text: String,
+}
+
+/// What kind of difference it is.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum DifferenceIssue {
+    /// The slip counts more receipts than the platform holds.
+    MissingReceipts,
+    /// The platform holds receipts the slip does not count.
+    ExtraReceipts,
+    /// The counts agree, the totals do not.
+    TotalDiffers,
+}
