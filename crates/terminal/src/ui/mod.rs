@@ -12,6 +12,7 @@ mod delivery;
 mod error;
 mod guard;
 mod operator;
+mod reprint;
 mod sales;
 mod signing;
 mod status;
@@ -21,6 +22,8 @@ mod swipe;
 mod api_tests;
 #[cfg(test)]
 mod crash_tests;
+#[cfg(test)]
+mod reprint_tests;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -258,6 +261,9 @@ fn router(state: Shared) -> Router {
         .route("/api/outbox", get(status::outbox))
         .route("/api/receipts/{id}", get(status::receipt))
         .route("/api/receipts/{id}/image", get(status::image))
+        .route("/api/reprint", get(reprint::list))
+        .route("/api/reprint/{id}/image", get(reprint::image))
+        .route("/api/reprint/{id}/resend", post(reprint::resend))
         .layer(axum::extract::DefaultBodyLimit::max(256 * 1024))
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(guard, guard::protect))
