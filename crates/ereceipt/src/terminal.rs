@@ -528,7 +528,22 @@ async fn status(dir: &Path, json: bool) -> Result<()> {
 
 async fn authorisations(dir: &Path, json: bool) -> Result<i32> {
     let outbox = Outbox::open(&Device::new(dir).outbox_path()).await?;
-    let open = outbox.open_authorisations().await?;
+    let mut open = outbox.open_authorisations().await?;
+    // A refund acknowledged late whose receipt parts are kept gets its receipt from the
+    // terminal's next pass: nothing for the operator to do.
+    let mut waiting = Vec::new();
+    for a in &open {
+        if a.operation.is_advice()
+            && a.state.as_str() == "approved"
+            && outbox.keeps_receipt_parts(&a.request_id).await?
+        {
+            waiting.push(a.request_id.clone());
+        }
+    }
+    open.retain(|a| !waiting.contains(&a.request_id));
+    for id in waiting.iter().filter(|_| !json) {
+        say!("refund {id} acknowledged late: its receipt is made by the terminal's next pass (terminal ui)");
+    }
     if json {
         let list: Vec<_> = open
             .iter()

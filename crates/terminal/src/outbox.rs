@@ -10,6 +10,7 @@
 mod backoff;
 mod entry;
 mod journal;
+mod late;
 mod operation;
 mod originals;
 mod records;
@@ -26,6 +27,7 @@ pub use backoff::{backoff_ms, BACKOFF_BASE_MS, BACKOFF_CAP_MS};
 pub use entry::{Entry, EntryState, EntrySummary, NewEntry, NextLink, OutboxStatus};
 use entry::{EntryRow, SummaryRow, ENTRY_COLUMNS, SUMMARY_COLUMNS};
 pub use journal::{new_request_id, AuthorisationRecord, AuthorisationState, NewAuthorisation, ReversalReason};
+pub use late::{LateRefund, ReceiptParts};
 pub use operation::Operation;
 pub use originals::{completion_limit, Refundable, COMPLETION_TOLERANCE_PERCENT};
 pub use records::StoredRecord;

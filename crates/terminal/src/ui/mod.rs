@@ -236,11 +236,14 @@ impl UiApp {
 async fn reversals(st: Shared) {
     let now = sales::now_ms;
     let outbox = st.uploader.outbox.clone();
-    if let Err(e) = crate::authorisation::recover(&outbox, st.authoriser.as_ref(), now(), now).await {
+    let composer = crate::sale::Composer { signer: &st.signer, fonts: &st.fonts, width: st.width };
+    if let Err(e) =
+        crate::authorisation::recover_with_receipts(&outbox, st.authoriser.as_ref(), composer, now(), now).await
+    {
         tracing::error!(error = %e, "the authorisation journal cannot be read");
     }
     let grace = st.authoriser.longest_wait() + std::time::Duration::from_secs(30);
-    crate::authorisation::reversal_loop(outbox, st.authoriser.clone(), grace).await;
+    crate::authorisation::reversal_loop(outbox, st.authoriser.clone(), grace, Some(composer)).await;
 }
 
 /// The page, its assets and the API, behind the guard.
