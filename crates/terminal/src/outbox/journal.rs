@@ -12,7 +12,6 @@ use std::fmt;
 use ereceipt_core::card::MaskedPan;
 use ereceipt_core::model::{AuthCode, LocalTime, MerchantId, Money, OperatorId, OriginalRef, Rrn, TerminalId};
 
-use super::late::ReceiptParts;
 use super::operation::Operation;
 use super::trace::{allocate_in, Trace};
 use super::{Outbox, OutboxError, MAX_ERROR_CHARS};
@@ -336,28 +335,17 @@ impl Outbox {
     /// number and batch are allocated in the same transaction and returned: the request, its
     /// reversal and its receipt all carry them. An id already used is [`OutboxError::Conflict`].
     pub async fn authorisation_requested(&self, a: &NewAuthorisation, now_ms: i64) -> Result<Trace, OutboxError> {
-        self.authorisation_requested_keeping(a, None, now_ms).await
+        self.requested_with(a, None, now_ms).await
     }
 
-    /// [`Outbox::authorisation_requested`] that also keeps, in the same row and transaction,
-    /// what a refund's receipt is made of when its advice is acknowledged only later
-    /// ([`Outbox::late_refunds_due`]). Only a refund keeps them.
-    pub async fn authorisation_requested_keeping(
+    /// Journals `a` with `parts` (a refund's receipt parts as JSON, already checked by
+    /// [`Outbox::authorisation_requested_keeping`]) in the same row.
+    pub(super) async fn requested_with(
         &self,
         a: &NewAuthorisation,
-        parts: Option<&ReceiptParts>,
+        parts: Option<String>,
         now_ms: i64,
     ) -> Result<Trace, OutboxError> {
-        let parts = match parts {
-            Some(_) if !a.operation.is_advice() => {
-                return Err(OutboxError::Invalid(format!(
-                    "only a refund keeps its receipt's parts in the journal, not a {}",
-                    a.operation.kind
-                )))
-            }
-            Some(p) => Some(p.to_json()?),
-            None => None,
-        };
         if a.request_id.len() != 32 || !a.request_id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
             return Err(OutboxError::Invalid("an authorisation request id is 32 lowercase hex digits".into()));
         }

@@ -6,7 +6,8 @@ use ereceipt_core::card::CardSummary;
 use ereceipt_core::signature::Signature;
 use serde::{Deserialize, Serialize};
 
-use super::journal::{rows_where, AuthorisationRecord};
+use super::journal::{rows_where, AuthorisationRecord, NewAuthorisation};
+use super::trace::Trace;
 use super::{Outbox, OutboxError};
 
 /// The card as the receipt prints it (brand, masked number, name, entry mode: never a full
@@ -20,7 +21,7 @@ pub struct ReceiptParts {
 }
 
 impl ReceiptParts {
-    pub(super) fn to_json(&self) -> Result<String, OutboxError> {
+    fn to_json(&self) -> Result<String, OutboxError> {
         serde_json::to_string(self).map_err(|e| OutboxError::Invalid(format!("receipt parts: {e}")))
     }
 }
@@ -33,6 +34,28 @@ pub struct LateRefund {
 }
 
 impl Outbox {
+    /// [`Outbox::authorisation_requested`] that also keeps, in the same row and transaction,
+    /// what a refund's receipt is made of when its advice is acknowledged only later
+    /// ([`Outbox::late_refunds_due`]). Only a refund keeps them.
+    pub async fn authorisation_requested_keeping(
+        &self,
+        a: &NewAuthorisation,
+        parts: Option<&ReceiptParts>,
+        now_ms: i64,
+    ) -> Result<Trace, OutboxError> {
+        let parts = match parts {
+            Some(_) if !a.operation.is_advice() => {
+                return Err(OutboxError::Invalid(format!(
+                    "only a refund keeps its receipt's parts in the journal, not a {}",
+                    a.operation.kind
+                )))
+            }
+            Some(p) => Some(p.to_json()?),
+            None => None,
+        };
+        self.requested_with(a, parts, now_ms).await
+    }
+
     /// Refunds the host acknowledged that have no receipt yet and kept their receipt's parts:
     /// those acknowledged by an advice sent again (their session is over), and any other
     /// acknowledged before `stale_before_ms` (its session stopped before the receipt). A refund
