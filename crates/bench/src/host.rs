@@ -99,7 +99,8 @@ async fn one(outbox: &Outbox, link: &Iso8583Authoriser) -> Result<()> {
         operator: "01".parse()?,
         operation: ereceipt_terminal::outbox::Operation::sale(),
     };
-    let payment = Payment { journalled: &journalled, card: &card.summary, card_data: &card.authorisation };
+    let payment =
+        Payment { journalled: &journalled, card: &card.summary, card_data: &card.authorisation, receipt_parts: None };
     authorise(outbox, link, payment, || chrono::Utc::now().timestamp_millis()).await.map_err(anyhow::Error::msg)?;
     Ok(())
 }

@@ -14,7 +14,7 @@ use ereceipt_core::model::{Currency, DeliveryChoice, Money, OperatorId};
 use ereceipt_core::signature::Signature;
 use ereceipt_terminal::authorisation::{authorise, prepare, Asked, Payment, Refusal};
 use ereceipt_terminal::device::Device;
-use ereceipt_terminal::outbox::{new_request_id, NewAuthorisation};
+use ereceipt_terminal::outbox::{new_request_id, NewAuthorisation, ReceiptParts};
 use ereceipt_terminal::sale::{approved_transaction, record_authorised_sale, ApprovedRequest, Composer};
 use ereceipt_terminal::sync::Uploader;
 
@@ -131,7 +131,19 @@ pub async fn run(wanted: Wanted, p: Presented) -> Result<i32> {
         operation: operation.clone(),
     };
     let now = || Utc::now().timestamp_millis();
-    let payment = Payment { journalled: &journalled, card: &card.summary, card_data: &card.authorisation };
+    // A refund's receipt parts are kept with its journal row before the advice goes out: if the
+    // host acknowledges it only later, the terminal still makes its receipt (gap 1 of issue 13).
+    let parts = operation.is_advice().then(|| ReceiptParts {
+        card: card.summary.clone(),
+        signature: signature.clone(),
+        delivery: deliver.as_ref().map(ToString::to_string),
+    });
+    let payment = Payment {
+        journalled: &journalled,
+        card: &card.summary,
+        card_data: &card.authorisation,
+        receipt_parts: parts.as_ref(),
+    };
     let answer = authorise(outbox, authoriser.as_ref(), payment, now).await;
     let summary = card.summary.clone();
     drop(card); // the card number and tracks are wiped here
@@ -140,6 +152,7 @@ pub async fn run(wanted: Wanted, p: Presented) -> Result<i32> {
         Ok(approved) => approved,
         Err(e @ Refusal::AdvicePending { .. }) => {
             say!("{kind} NOT acknowledged yet: {e}");
+            say!("its receipt is made and sent when the host acknowledges it (the terminal UI's background pass sends the advice again)");
             say!("see ereceipt terminal authorisations --data-dir {}", dir.display());
             return Ok(crate::stored::EXIT_QUEUED);
         }

@@ -17,6 +17,7 @@ mod demo;
 mod files;
 mod platform;
 mod receipt;
+mod reprint;
 mod sample;
 mod stored;
 mod terminal;

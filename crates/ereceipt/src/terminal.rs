@@ -137,6 +137,22 @@ pub enum TerminalCommand {
         #[arg(long, value_name = "CHOICE")]
         deliver: String,
     },
+    /// 重打印: write a duplicate copy of a stored receipt (the last one, or any this terminal
+    /// holds, by id): a new image under the 重打印凭证 / DUPLICATE banner over the same signed
+    /// record, sealed by the terminal's current certificate; `ereceipt verify` says AUTHENTIC and
+    /// DUPLICATE. Nothing is stored or sent: it is not a second receipt. Exit 0: written; 3: no
+    /// such receipt, or the certificate was renewed since in a way no duplicate could verify
+    /// (resend it instead).
+    Reprint {
+        /// The receipt id (TERMINAL-BATCH-SERIAL); without it, the terminal's last receipt.
+        #[arg(value_name = "ID")]
+        receipt: Option<String>,
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Where to write the duplicate (PNG).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// 结算: settle the open batch with the acquirer's host: its totals per card group (domestic
     /// UnionPay cards, foreign cards: sales and completions less voided ones, refunds) are
     /// compared with the host's, and the batch is closed: its sales can no longer be voided
@@ -263,7 +279,12 @@ pub fn run(cmd: TerminalCommand) -> Result<i32> {
                 crate::cashier::run(crate::cashier::Wanted::Completion { auth_code, date, amount }, presented).await
             }
             TerminalCommand::Settle { data_dir, operator, out } => settle(&data_dir, &operator, out.as_deref()).await,
-            TerminalCommand::Resend { data_dir, receipt, deliver } => resend(&data_dir, &receipt, &deliver).await,
+            TerminalCommand::Resend { data_dir, receipt, deliver } => {
+                crate::reprint::resend(&data_dir, &receipt, &deliver).await
+            }
+            TerminalCommand::Reprint { receipt, data_dir, out } => {
+                crate::reprint::reprint(&data_dir, receipt.as_deref(), &out).await
+            }
             TerminalCommand::Sync { data_dir, wait, now } => sync(&data_dir, wait, now).await,
             TerminalCommand::Status { data_dir, json } => status(&data_dir, json).await.map(|()| 0),
             TerminalCommand::Authorisations { action: Some(AuthorisationAction::Reverse { id, data_dir }), .. } => {
@@ -466,22 +487,6 @@ async fn settle(dir: &Path, operator: &str, out: Option<&Path>) -> Result<i32> {
     Ok(if done.answer.domestic_balanced && done.answer.foreign_balanced { 0 } else { EXIT_NOT_BALANCED })
 }
 
-async fn resend(dir: &Path, id: &str, deliver: &str) -> Result<i32> {
-    let choice: DeliveryChoice = deliver.parse().with_context(|| format!("--deliver {deliver}"))?;
-    let uploader = Uploader::open(&Device::new(dir)).await?;
-    match uploader.outbox.entry(id).await? {
-        None => anyhow::bail!("no receipt {id} on this terminal"),
-        Some(e) if e.state != EntryState::Acked => {
-            say!("receipt {id} is {} on this terminal, not uploaded yet: it can be resent once it is (ereceipt terminal sync)", e.state);
-            return Ok(EXIT_QUEUED);
-        }
-        Some(_) => {}
-    }
-    let resent = uploader.client().resend(id, &choice.to_string()).await.with_context(|| format!("resend {id}"))?;
-    say!("receipt {id} queued for {} to {} (delivery {})", resent.channel, choice.recipient(), resent.delivery_id);
-    Ok(0)
-}
-
 async fn sync(dir: &Path, wait: Option<u64>, now: bool) -> Result<i32> {
     let uploader = Uploader::open(&Device::new(dir)).await?;
     if now {
@@ -565,7 +570,22 @@ async fn status(dir: &Path, json: bool) -> Result<()> {
 
 async fn authorisations(dir: &Path, json: bool) -> Result<i32> {
     let outbox = Outbox::open(&Device::new(dir).outbox_path()).await?;
-    let open = outbox.open_authorisations().await?;
+    let mut open = outbox.open_authorisations().await?;
+    // A refund acknowledged late whose receipt parts are kept gets its receipt from the
+    // terminal's next pass: nothing for the operator to do.
+    let mut waiting = Vec::new();
+    for a in &open {
+        if a.operation.is_advice()
+            && a.state.as_str() == "approved"
+            && outbox.keeps_receipt_parts(&a.request_id).await?
+        {
+            waiting.push(a.request_id.clone());
+        }
+    }
+    open.retain(|a| !waiting.contains(&a.request_id));
+    for id in waiting.iter().filter(|_| !json) {
+        say!("refund {id} acknowledged late: its receipt is made by the terminal's next pass (terminal ui)");
+    }
     if json {
         let list: Vec<_> = open
             .iter()

@@ -12,11 +12,11 @@ use ereceipt_core::card::{AuthorisationData, CardSummary};
 use ereceipt_core::model::{MerchantId, OperatorId, TerminalId};
 
 use crate::host::{Approval, AuthorisationError, AuthorisationRequest, Authoriser, SignInRequest};
-use crate::outbox::{NewAuthorisation, Outbox, OutboxError, Trace};
+use crate::outbox::{NewAuthorisation, Outbox, OutboxError, ReceiptParts, Trace};
 
 pub use advice::{resend_advice, AdviceOutcome};
 pub use operations::{prepare, Asked};
-pub use recovery::{recover, reversal_loop, Recovered};
+pub use recovery::{recover, recover_with_receipts, reversal_loop, Recovered};
 pub use reversal::{reverse_authorisation, ReversalError, ReversalOutcome};
 pub use settlement::{settle, SettleError, Settled, Till};
 
@@ -53,6 +53,11 @@ pub struct Payment<'a> {
     pub journalled: &'a NewAuthorisation,
     pub card: &'a CardSummary,
     pub card_data: &'a AuthorisationData,
+    /// A refund's receipt parts (the card as printed, the signature, the delivery choice), kept
+    /// with its journal row before the advice first goes out, so that its receipt can be made
+    /// when the host acknowledges the advice only later ([`recover_with_receipts`]). `None`:
+    /// the caller makes the receipt itself or not at all.
+    pub receipt_parts: Option<&'a ReceiptParts>,
 }
 
 /// Sends every reversal still waiting, then journals the request (allocating its trace), asks
@@ -66,7 +71,7 @@ pub async fn authorise(
 ) -> Result<(Approval, Trace), Refusal> {
     pending_reversals_first(outbox, authoriser, &now_ms).await?;
     let a = payment.journalled;
-    let trace = outbox.authorisation_requested(a, now_ms()).await?;
+    let trace = outbox.authorisation_requested_keeping(a, payment.receipt_parts, now_ms()).await?;
     let request = |trace| AuthorisationRequest {
         amount: a.amount,
         card: payment.card,

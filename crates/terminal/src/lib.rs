@@ -7,6 +7,8 @@ pub mod device;
 pub mod enrol;
 pub mod host;
 pub mod outbox;
+pub mod reprint;
+pub mod resend;
 pub mod sale;
 pub mod settings;
 pub mod slip;

@@ -142,3 +142,63 @@ pub async fn record_authorised_sale(
         .await?;
     Ok(receipt)
 }
+
+/// Makes the receipt of every refund the host acknowledged late (see
+/// [`Outbox::late_refunds_due`]) from its journal row and the parts kept with it, stores it in
+/// the outbox (pending upload, with the customer's delivery choice) and marks the refund
+/// completed, in one transaction each. Returns the receipts made; a refund whose receipt cannot
+/// be made is logged and left for the next pass.
+pub async fn finish_late_refunds(
+    outbox: &Outbox,
+    composer: Composer<'_>,
+    stale_before_ms: i64,
+) -> Result<Vec<ComposedReceipt>, OutboxError> {
+    let mut made = Vec::new();
+    for late in outbox.late_refunds_due(stale_before_ms).await? {
+        let id = late.row.request_id.clone();
+        match late_receipt(outbox, composer, late).await {
+            Ok(receipt) => {
+                tracing::info!(request = id, receipt = %receipt.record.id, "receipt of a refund acknowledged late");
+                made.push(receipt);
+            }
+            Err(e) => {
+                tracing::warn!(request = id, error = %e, "the receipt of a refund acknowledged late is not made yet")
+            }
+        }
+    }
+    Ok(made)
+}
+
+async fn late_receipt(
+    outbox: &Outbox,
+    composer: Composer<'_>,
+    late: crate::outbox::LateRefund,
+) -> Result<ComposedReceipt, SaleError> {
+    let row = &late.row;
+    let corrupt = |what: &str| SaleError::Outbox(OutboxError::Corrupt(format!("refund {}: {what}", row.request_id)));
+    let (Some(auth_code), Some(rrn)) = (row.auth_code.clone(), row.rrn.clone()) else {
+        return Err(corrupt("acknowledged without an auth code and RRN"));
+    };
+    let trace = row.trace.ok_or_else(|| corrupt("without a trace"))?;
+    let operator: OperatorId =
+        row.operator.as_deref().unwrap_or("01").parse().map_err(|_| corrupt("its operator is not valid"))?;
+    let transaction = approved_transaction(ApprovedRequest {
+        operation: &row.operation,
+        amount: row.amount,
+        time: row.time,
+        trace,
+        approval: Approval { auth_code, rrn },
+        operator,
+        card: late.parts.card,
+        simulated: row.simulated,
+    })?;
+    record_authorised_sale(
+        outbox,
+        composer,
+        transaction,
+        late.parts.signature,
+        late.parts.delivery,
+        Some(&row.request_id),
+    )
+    .await
+}

@@ -1,7 +1,7 @@
 //! Uploads the platform must refuse with a clear error, storing nothing.
 
 use chrono::{Duration, Utc};
-use ereceipt_core::compose::{build_record, compose_receipt, Sale};
+use ereceipt_core::compose::{build_record, compose_duplicate, compose_receipt, Sale};
 use ereceipt_core::identity::{create_ca, issue_terminal, CertifiedKey, Signer};
 use ereceipt_core::model::ChainLink;
 use ereceipt_core::render::slip::SlipWidth;
@@ -130,6 +130,41 @@ async fn tampered_foreign_oversize_and_altered_replays_are_refused() {
     let refusals = platform.state.store.refusals(10).await.unwrap();
     assert_eq!(refusals.len(), 1);
     assert_eq!(refusals[0].receipt_id, first.record.id.to_string());
+}
+
+/// A DUPLICATE copy (重打印凭证) of a receipt is authentic, but it is a reprint: uploaded as the
+/// receipt's own image it is refused (422, the reason naming the duplicate) and nothing is
+/// stored; the receipt itself, uploaded afterwards, is accepted.
+#[tokio::test]
+async fn a_duplicate_copy_uploaded_as_the_receipt_is_refused_and_nothing_stored() {
+    let platform = TestPlatform::start(Db::Sqlite).await;
+    let mut t = platform.terminal("T0000306").await;
+    let r = t.sale().await;
+    let signer = Signer::new(&t.device.identity().unwrap()).unwrap();
+    let dup = compose_duplicate(r.record.clone(), &signer, &fonts(), SlipWidth::W576).unwrap();
+    assert_eq!(dup.record_hash, r.record_hash, "the same signed record");
+    let id = r.record.id.to_string();
+    let seal = |png: &[u8]| {
+        Envelope::seal(
+            &Payload { record: r.record_bytes.clone(), png: png.to_vec(), delivery: None },
+            &t.terminal_id(),
+            &id,
+            &platform.state.keys.hpke.public_bytes(),
+        )
+        .unwrap()
+        .to_bytes()
+    };
+    let identity = t.device.identity().unwrap();
+    let (status, code, msg) =
+        refused_code(client(&platform, Some(&identity)).upload(seal(&dup.png)).await.unwrap_err());
+    assert_eq!(status, 422, "{code}: {msg}");
+    assert!(msg.contains("duplicate") && msg.contains(&id), "{msg}");
+    assert_eq!(platform.state.store.receipt_count().await.unwrap(), 0, "nothing stored");
+    assert!(platform.state.store.receipt(&id).await.unwrap().is_none());
+
+    client(&platform, Some(&identity)).upload(seal(&r.png)).await.expect("the receipt itself is accepted");
+    let stored = platform.state.store.receipt(&id).await.unwrap().expect("stored");
+    assert_eq!(stored.record_hash, r.record_hash);
 }
 
 #[tokio::test]

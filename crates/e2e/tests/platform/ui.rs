@@ -414,5 +414,39 @@ async fn a_cashier_voids_a_sale_and_refunds_part_of_another_in_the_browser() {
     assert_eq!(refund.transaction.kind, ereceipt_core::model::TransactionType::Refund);
     assert_eq!(refund.transaction.amount.minor(), 3_000);
     assert_eq!(refund.transaction.original.and_then(|o| o.rrn), Some(second.transaction.rrn.clone()));
+
+    // 重打印 / 重发: the open batch newest first; the first sale's duplicate shown; resent to a
+    // new email address by the platform.
+    b.click("#new-sale").await.unwrap();
+    b.click("#reprint-open").await.unwrap();
+    b.wait_for_text("#reprint-batch", "4 receipt(s)", WAIT).await.unwrap();
+    let listed = b
+        .execute(
+            "return [...document.querySelectorAll('#reprint-list button')].map(b => b.dataset.receipt + ' ' + b.textContent);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let lines: Vec<String> =
+        listed.as_array().unwrap().iter().map(|l| l.as_str().unwrap_or_default().to_owned()).collect();
+    let ids: Vec<String> = lines.iter().map(|l| l.split(' ').next().unwrap_or_default().to_owned()).collect();
+    let expected: Vec<String> = [&refund.id, &second.id, &void.id, &sale.id].iter().map(|i| i.to_string()).collect();
+    assert_eq!(ids, expected, "newest first: {lines:?}");
+    assert!(lines[0].contains("REFUND") && lines[0].contains("-30.00"), "{}", lines[0]);
+    assert!(lines[3].contains("SALE") && lines[3].contains(&voucher), "{}", lines[3]);
+    b.click(&format!("#reprint-list button[data-receipt='{}']", sale.id)).await.unwrap();
+    b.wait_for_text("#reprint-id", sale.id.as_str(), WAIT).await.unwrap();
+    b.wait_for(&format!("#reprint-image[data-loaded='{}']", sale.id), WAIT).await.unwrap();
+    let width = b.execute("return document.getElementById('reprint-image').naturalWidth;", vec![]).await.unwrap();
+    assert!(width.as_u64().is_some_and(|w| w >= 384), "the duplicate slip is shown: {width}");
+    let src = b.attr("#reprint-image", "src").await.unwrap().unwrap_or_default();
+    assert!(src.contains(&format!("/api/reprint/{}/image", sale.id)), "{src}");
+    b.execute("document.getElementById('reprint-id').scrollIntoView();", vec![]).await.unwrap();
+    b.screenshot(screenshots().join("terminal-reprint.png")).await.unwrap();
+    b.click("input[name=resend-channel][value=email]").await.unwrap();
+    b.fill("#resend-to", "li.na.again@example.com").await.unwrap();
+    b.click("#resend").await.unwrap();
+    let queued = b.wait_for_text("#resend-status", "Queued for email", WAIT).await.unwrap();
+    assert!(queued.contains("li.na.again@example.com"), "{queued}");
     ui.finish().await;
 }

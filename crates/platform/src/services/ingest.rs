@@ -168,6 +168,17 @@ pub fn open_and_verify(
         };
         return Err(Refusal::NotAuthentic { receipt_id: record.id.to_string(), verdict, reason: v.reason });
     }
+    if v.duplicate {
+        // A reprint is authentic, but it is a copy marked 重打印凭证 / DUPLICATE: stored as the
+        // receipt's own image it would be delivered, shown and bundled as the original.
+        return Err(Refusal::Unbound {
+            receipt_id: record.id.to_string(),
+            field: "image",
+            detail: "is a duplicate copy (重打印凭证 / DUPLICATE), not the receipt's original image: \
+                     upload the receipt as it was composed"
+                .into(),
+        });
+    }
     let (Some(claims), Some(image_signer)) = (v.claims, v.certificate) else {
         return Err(Refusal::Inconsistent(format!("the image of {} carries no signed claims", record.id)));
     };

@@ -8,6 +8,7 @@ use super::advice::{resend_advice, AdviceOutcome};
 use super::reversal::{reverse_authorisation, ReversalOutcome};
 use crate::host::Authoriser;
 use crate::outbox::{AuthorisationState, Outbox, OutboxError};
+use crate::sale::{finish_late_refunds, Composer};
 
 /// How often the loop tries again while a reversal waits, and when nothing does.
 const RETRY_PENDING: Duration = Duration::from_secs(5);
@@ -22,6 +23,8 @@ pub struct Recovered {
     pub pending: usize,
     /// Refund advices the host acknowledged (or refused) in this pass.
     pub advised: usize,
+    /// Receipts made of refunds acknowledged late ([`recover_with_receipts`] only).
+    pub late_receipts: usize,
 }
 
 /// One pass over the journal: every `requested` row asked before `stale_before_ms` (its answer
@@ -74,8 +77,27 @@ pub async fn recover(
         }
     }
     if done != Recovered::default() {
-        tracing::info!(reversed = done.reversed, pending = done.pending, "reversals sent");
+        tracing::info!(
+            reversed = done.reversed,
+            pending = done.pending,
+            advised = done.advised,
+            "reversals and advices sent"
+        );
     }
+    Ok(done)
+}
+
+/// [`recover`], then the receipt of every refund acknowledged late (in this pass or an earlier
+/// one) made from the parts its journal row kept, and stored for upload.
+pub async fn recover_with_receipts(
+    outbox: &Outbox,
+    authoriser: &dyn Authoriser,
+    composer: Composer<'_>,
+    stale_before_ms: i64,
+    now_ms: impl Fn() -> i64,
+) -> Result<Recovered, OutboxError> {
+    let mut done = recover(outbox, authoriser, stale_before_ms, now_ms).await?;
+    done.late_receipts = finish_late_refunds(outbox, composer, stale_before_ms).await?.len();
     Ok(done)
 }
 
@@ -83,11 +105,23 @@ pub async fn recover(
 /// otherwise. A request counts as unanswered once `answer_grace` has passed since it was asked
 /// (longer than the link's own timeout, so a request still waiting for its answer is never
 /// reversed under it).
-pub async fn reversal_loop(outbox: Outbox, authoriser: std::sync::Arc<dyn Authoriser>, answer_grace: Duration) {
+/// With a `composer`, each pass also makes the receipts of refunds acknowledged late
+/// ([`recover_with_receipts`]).
+pub async fn reversal_loop(
+    outbox: Outbox,
+    authoriser: std::sync::Arc<dyn Authoriser>,
+    answer_grace: Duration,
+    composer: Option<Composer<'_>>,
+) {
     let grace_ms = i64::try_from(answer_grace.as_millis()).unwrap_or(i64::MAX);
     let now = || chrono::Utc::now().timestamp_millis();
     loop {
-        let wait = match recover(&outbox, authoriser.as_ref(), now().saturating_sub(grace_ms), now).await {
+        let stale = now().saturating_sub(grace_ms);
+        let pass = match composer {
+            Some(c) => recover_with_receipts(&outbox, authoriser.as_ref(), c, stale, now).await,
+            None => recover(&outbox, authoriser.as_ref(), stale, now).await,
+        };
+        let wait = match pass {
             Ok(r) if r.pending > 0 => RETRY_PENDING,
             Ok(_) => IDLE,
             Err(e) => {

@@ -335,6 +335,17 @@ impl Outbox {
     /// number and batch are allocated in the same transaction and returned: the request, its
     /// reversal and its receipt all carry them. An id already used is [`OutboxError::Conflict`].
     pub async fn authorisation_requested(&self, a: &NewAuthorisation, now_ms: i64) -> Result<Trace, OutboxError> {
+        self.requested_with(a, None, now_ms).await
+    }
+
+    /// Journals `a` with `parts` (a refund's receipt parts as JSON, already checked by
+    /// [`Outbox::authorisation_requested_keeping`]) in the same row.
+    pub(super) async fn requested_with(
+        &self,
+        a: &NewAuthorisation,
+        parts: Option<String>,
+        now_ms: i64,
+    ) -> Result<Trace, OutboxError> {
         if a.request_id.len() != 32 || !a.request_id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
             return Err(OutboxError::Invalid("an authorisation request id is 32 lowercase hex digits".into()));
         }
@@ -349,9 +360,9 @@ impl Outbox {
             "INSERT INTO authorisations (request_id, state, amount_minor, currency, masked_pan, terminal_time, \
                  terminal_id, merchant_id, authoriser, simulated, requested_at, updated_at, batch, trace, operator, \
                  kind, original_receipt_id, original_batch, original_voucher, original_rrn, original_auth_code, \
-                 original_date, original_kind) \
+                 original_date, original_kind, receipt_parts) \
              VALUES (?1, 'requested', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
-                 ?18, ?19, ?20, ?21)",
+                 ?18, ?19, ?20, ?21, ?22)",
         )
         .bind(&a.request_id)
         .bind(minor)
@@ -374,6 +385,7 @@ impl Outbox {
         .bind(original.and_then(|o| o.auth_code.as_ref()).map(|c| c.as_str().to_owned()))
         .bind(original.map(|o| o.date.format("%Y-%m-%d").to_string()))
         .bind(a.operation.voids.map(|k| k.code()))
+        .bind(parts)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -483,7 +495,8 @@ impl Outbox {
     /// Moves a `requested` row to the end `how` names, keeping `text` as its answer.
     async fn answered(&self, request_id: &str, how: Answered, text: &str, now_ms: i64) -> Result<(), OutboxError> {
         let (set, to) = match how {
-            Answered::Declined => ("state = 'declined'", "declined"),
+            // A declined refund gave nothing back: its receipt's parts are not kept.
+            Answered::Declined => ("state = 'declined', receipt_parts = NULL", "declined"),
             Answered::Failed => ("state = 'failed'", "failed"),
             // A refund is never reversed: its advice is sent again.
             Answered::Unreadable => (
@@ -668,7 +681,7 @@ pub(super) async fn complete_in(
     now_ms: i64,
 ) -> Result<(), OutboxError> {
     let done = sqlx::query(
-        "UPDATE authorisations SET state = 'completed', receipt_id = ?1, updated_at = ?2 \
+        "UPDATE authorisations SET state = 'completed', receipt_id = ?1, receipt_parts = NULL, updated_at = ?2 \
          WHERE request_id = ?3 AND state = 'approved'",
     )
     .bind(receipt_id)

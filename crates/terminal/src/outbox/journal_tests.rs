@@ -205,3 +205,67 @@ async fn open_authorisations_survive_a_reopen_oldest_first() {
     assert_eq!(open_ids(&open), [first.request_id.as_str(), second.as_str()]);
     assert_eq!((open[0].state, open[1].state), (AuthorisationState::Requested, AuthorisationState::Approved));
 }
+
+/// A refund's receipt parts (gap 1 of issue 13): only a refund keeps them, in the row written
+/// before its advice goes out; it is due once acknowledged by an advice sent again (or once
+/// stale), and the parts go when its receipt is stored or it is declined.
+#[tokio::test]
+async fn only_a_refund_keeps_its_receipt_parts_until_its_receipt_or_its_decline() {
+    use ereceipt_core::model::{OriginalRef, TransactionType};
+    let (_dir, outbox) = fresh().await;
+    let parts = ReceiptParts {
+        card: ereceipt_core::card::CardSummary {
+            brand: ereceipt_core::card::CardBrand::UnionPay,
+            masked_pan: "622202*********3446".parse().unwrap(),
+            cardholder_name: None,
+            entry_mode: ereceipt_core::card::EntryMode::MagneticStripe,
+            encrypted_reader: false,
+        },
+        signature: ereceipt_core::samples::signature(5),
+        delivery: Some("sms:+8613800138000".into()),
+    };
+    let sale = request(5_000);
+    let refused = outbox.authorisation_requested_keeping(&sale, Some(&parts), 1_000).await;
+    assert!(matches!(refused, Err(OutboxError::Invalid(ref m)) if m.contains("only a refund")), "{refused:?}");
+    assert_eq!(outbox.authorisation_count().await.unwrap(), 0, "nothing journalled");
+
+    let refund = |n: u64| {
+        let mut r = request(n);
+        r.operation = Operation {
+            kind: TransactionType::Refund,
+            original: Some(OriginalRef {
+                receipt_id: None,
+                batch: None,
+                voucher: None,
+                rrn: Some("632914000001".parse().unwrap()),
+                auth_code: None,
+                date: "2026-12-01".parse().unwrap(),
+            }),
+            voids: None,
+        };
+        r
+    };
+    let (late, declined) = (refund(1_000), refund(2_000));
+    for r in [&late, &declined] {
+        outbox.authorisation_requested_keeping(r, Some(&parts), 1_000).await.unwrap();
+        outbox.authorisation_advice_unanswered(&r.request_id, "no answer", 1_100).await.unwrap();
+        assert!(outbox.keeps_receipt_parts(&r.request_id).await.unwrap());
+    }
+    assert!(outbox.late_refunds_due(0).await.unwrap().is_empty(), "not acknowledged yet");
+
+    outbox.authorisation_advice_resending(&late.request_id, 2_000).await.unwrap();
+    outbox
+        .authorisation_approved(&late.request_id, &"A1B2C3".parse().unwrap(), &"632914123456".parse().unwrap(), 2_100)
+        .await
+        .unwrap();
+    outbox.authorisation_declined(&declined.request_id, "25 no such sale", 2_100).await.unwrap();
+    assert!(!outbox.keeps_receipt_parts(&declined.request_id).await.unwrap(), "a declined refund keeps nothing");
+    let due = outbox.late_refunds_due(0).await.unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!((due[0].row.request_id.as_str(), &due[0].parts), (late.request_id.as_str(), &parts));
+
+    let entry = compose(outbox.next_link().await.unwrap(), "POS00001-000001-000001");
+    outbox.store_sale(&entry, Some(&late.request_id), 3_000).await.unwrap();
+    assert!(!outbox.keeps_receipt_parts(&late.request_id).await.unwrap(), "gone with the receipt stored");
+    assert!(outbox.late_refunds_due(i64::MAX).await.unwrap().is_empty());
+}

@@ -68,7 +68,7 @@ pub(super) struct Ui {
     host: String,
 }
 
-async fn ui(demo: bool) -> Ui {
+pub(super) async fn ui(demo: bool) -> Ui {
     let dir = tempfile::tempdir().expect("tempdir");
     let device = enrolled(dir.path()).await;
     ui_on(dir, device, demo).await
@@ -615,7 +615,7 @@ async fn an_operator_signs_in_before_selling_and_is_named_on_the_receipt() {
 }
 
 /// Starts an operation with `body`, swipes, signs and completes it: (started, carded, record).
-async fn through_the_page(ui: &Ui, body: Value) -> (Value, Value, ereceipt_core::model::ReceiptRecord) {
+pub(super) async fn through_the_page(ui: &Ui, body: Value) -> (Value, Value, ereceipt_core::model::ReceiptRecord) {
     let (status, started) = ui.json(ui.post("/api/sales", body)).await;
     assert_eq!(status, StatusCode::OK, "{started}");
     let sale = started["sale"].as_str().expect("sale id").to_owned();

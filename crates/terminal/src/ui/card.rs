@@ -106,7 +106,12 @@ async fn authorise_card(
         operator,
         operation: operation.clone(),
     };
-    let payment = Payment { journalled: &journalled, card: &captured.summary, card_data: &captured.authorisation };
+    let payment = Payment {
+        journalled: &journalled,
+        card: &captured.summary,
+        card_data: &captured.authorisation,
+        receipt_parts: None,
+    };
     let answer = authorisation::authorise(&st.uploader.outbox, st.authoriser.as_ref(), payment, now_ms).await;
     let summary = captured.summary.clone();
     drop(captured); // the card number and tracks are wiped here

@@ -12,6 +12,7 @@ mod delivery;
 mod error;
 mod guard;
 mod operator;
+mod reprint;
 mod sales;
 mod signing;
 mod status;
@@ -21,6 +22,8 @@ mod swipe;
 mod api_tests;
 #[cfg(test)]
 mod crash_tests;
+#[cfg(test)]
+mod reprint_tests;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -233,11 +236,14 @@ impl UiApp {
 async fn reversals(st: Shared) {
     let now = sales::now_ms;
     let outbox = st.uploader.outbox.clone();
-    if let Err(e) = crate::authorisation::recover(&outbox, st.authoriser.as_ref(), now(), now).await {
+    let composer = crate::sale::Composer { signer: &st.signer, fonts: &st.fonts, width: st.width };
+    if let Err(e) =
+        crate::authorisation::recover_with_receipts(&outbox, st.authoriser.as_ref(), composer, now(), now).await
+    {
         tracing::error!(error = %e, "the authorisation journal cannot be read");
     }
     let grace = st.authoriser.longest_wait() + std::time::Duration::from_secs(30);
-    crate::authorisation::reversal_loop(outbox, st.authoriser.clone(), grace).await;
+    crate::authorisation::reversal_loop(outbox, st.authoriser.clone(), grace, Some(composer)).await;
 }
 
 /// The page, its assets and the API, behind the guard.
@@ -258,6 +264,9 @@ fn router(state: Shared) -> Router {
         .route("/api/outbox", get(status::outbox))
         .route("/api/receipts/{id}", get(status::receipt))
         .route("/api/receipts/{id}/image", get(status::image))
+        .route("/api/reprint", get(reprint::list))
+        .route("/api/reprint/{id}/image", get(reprint::image))
+        .route("/api/reprint/{id}/resend", post(reprint::resend))
         .layer(axum::extract::DefaultBodyLimit::max(256 * 1024))
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(guard, guard::protect))

@@ -53,7 +53,8 @@ impl Rig {
     ) -> (String, Result<ereceipt_terminal::host::Approval, Refusal>) {
         let card = card();
         let request = journalled(link, minor, &card);
-        let payment = Payment { journalled: &request, card: &card.summary, card_data: &card.authorisation };
+        let payment =
+            Payment { journalled: &request, card: &card.summary, card_data: &card.authorisation, receipt_parts: None };
         let answer = authorise(&self.outbox, link, payment, now).await.map(|(approval, _)| approval);
         (request.request_id, answer)
     }
@@ -222,7 +223,8 @@ async fn a_request_cut_off_by_a_crash_is_reversed_at_the_next_start() {
     let request = journalled(&link, 40_098, &card);
     let id = request.request_id.clone();
     {
-        let payment = Payment { journalled: &request, card: &card.summary, card_data: &card.authorisation };
+        let payment =
+            Payment { journalled: &request, card: &card.summary, card_data: &card.authorisation, receipt_parts: None };
         let asking = authorise(&rig.outbox, &link, payment, now);
         tokio::pin!(asking);
         let seen = rig
@@ -311,7 +313,8 @@ async fn an_encrypting_readers_output_goes_to_the_host_as_it_came() {
     let policy = CardPolicy { accept_clear_tracks: false, allow_chip_fallback: false };
     let card = capture(&CardInput::magtek(raw), &policy, local_time().local().date_naive()).expect("SRED card");
     let request = journalled(&link, 6_600, &card);
-    let payment = Payment { journalled: &request, card: &card.summary, card_data: &card.authorisation };
+    let payment =
+        Payment { journalled: &request, card: &card.summary, card_data: &card.authorisation, receipt_parts: None };
     authorise(&rig.outbox, &link, payment, now).await.expect("approved");
     let sale = &rig.lines("in", "0200")[0];
     assert_eq!(sale["lengths"]["62"], 10 + 32, "KSN + encrypted track 2: {sale}");

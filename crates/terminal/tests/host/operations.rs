@@ -4,10 +4,13 @@
 //! reversed (its sale voidable again), a refund without an answer sent again and never reversed.
 
 use chrono::NaiveDate;
+use ereceipt_core::identity::{create_ca, issue_terminal, CertifiedKey, Signer};
 use ereceipt_core::model::{Money, TransactionType};
-use ereceipt_terminal::authorisation::{authorise, prepare, recover, Asked, Payment, Refusal};
+use ereceipt_core::render::slip::{Fonts, SlipWidth};
+use ereceipt_terminal::authorisation::{authorise, prepare, recover_with_receipts, Asked, Payment, Recovered, Refusal};
 use ereceipt_terminal::host::{Approval, AuthorisationError, Authoriser};
-use ereceipt_terminal::outbox::{AuthorisationState, NewEntry, Trace};
+use ereceipt_terminal::outbox::{AuthorisationState, NewEntry, ReceiptParts, Trace};
+use ereceipt_terminal::sale::Composer;
 
 use super::{card, field, journalled, now, Rig};
 
@@ -19,11 +22,32 @@ impl Rig {
     /// Asks for `asked` after the terminal's own checks; on approval stores a receipt for it, as
     /// the UI or CLI would, so that it can be an original. Returns its request id, trace and answer.
     async fn ask(&self, link: &dyn Authoriser, asked: Asked) -> (String, Trace, Result<Approval, Refusal>) {
+        self.ask_keeping(link, asked, false).await
+    }
+
+    /// [`Rig::ask`]; with `keep`, the journal row keeps the receipt's parts (the card as
+    /// printed, a signature, a delivery choice), as the CLI keeps a refund's.
+    async fn ask_keeping(
+        &self,
+        link: &dyn Authoriser,
+        asked: Asked,
+        keep: bool,
+    ) -> (String, Trace, Result<Approval, Refusal>) {
         let (operation, amount) = prepare(&self.outbox, &asked).await.expect("the terminal's checks");
         let card = card();
         let mut request = journalled(link, amount.minor(), &card);
         request.operation = operation;
-        let payment = Payment { journalled: &request, card: &card.summary, card_data: &card.authorisation };
+        let parts = ReceiptParts {
+            card: card.summary.clone(),
+            signature: ereceipt_core::samples::signature(3),
+            delivery: Some("email:li.na@example.com".into()),
+        };
+        let payment = Payment {
+            journalled: &request,
+            card: &card.summary,
+            card_data: &card.authorisation,
+            receipt_parts: keep.then_some(&parts),
+        };
         let answer = authorise(&self.outbox, link, payment, now).await;
         let row = self.outbox.authorisation(&request.request_id).await.unwrap().unwrap();
         let trace = row.trace.unwrap();
@@ -58,6 +82,30 @@ impl Rig {
     fn received(&self, kind: &str) -> Vec<serde_json::Value> {
         self.host.journal().into_iter().filter(|l| l["dir"] == "in" && l["kind"] == kind).collect()
     }
+}
+
+/// One CA for the test process, so that a receipt's signer can be checked against it.
+fn issuing_ca() -> &'static CertifiedKey {
+    static CA: std::sync::OnceLock<CertifiedKey> = std::sync::OnceLock::new();
+    CA.get_or_init(|| create_ca("host test CA", chrono::Utc::now() - chrono::Duration::days(1)).unwrap())
+}
+
+/// The signer of terminal POS00001 (the journalled rows' terminal and merchant).
+fn signer() -> Signer {
+    let info = ereceipt_core::model::TerminalInfo {
+        terminal_id: "POS00001".parse().unwrap(),
+        merchant_id: "898440358120001".parse().unwrap(),
+        merchant_name: "深圳湾咖啡".parse().unwrap(),
+        location: "深圳市南山区".parse().unwrap(),
+    };
+    let now = chrono::Utc::now() - chrono::Duration::hours(1);
+    Signer::new(&issue_terminal(issuing_ca(), &info, now, 10).unwrap()).unwrap()
+}
+
+fn fonts() -> Fonts {
+    let bytes =
+        std::fs::read("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc").expect("the CJK font (scripts/install-deps)");
+    Fonts::from_bytes(vec![("wqy-microhei".into(), bytes, 0)]).unwrap()
 }
 
 fn today() -> NaiveDate {
@@ -164,16 +212,38 @@ async fn a_refund_without_an_answer_is_sent_again_without_the_card_and_never_rev
     let (_, _, approved) = rig.ask(&link, Asked::Sale { amount: cny(12_800) }).await;
     let sale = approved.expect("sale");
     let asked = Asked::Refund { rrn: sale.rrn.clone(), date: today(), amount: cny(2_800) };
-    let (id, _, answer) = rig.ask(&link, asked).await;
+    let (id, trace, answer) = rig.ask_keeping(&link, asked, true).await;
     assert!(matches!(answer, Err(Refusal::AdvicePending { .. })), "{answer:?}");
     let row = rig.outbox.authorisation(&id).await.unwrap().unwrap();
     assert_eq!((row.state, row.operation.kind), (AuthorisationState::Advising, TransactionType::Refund));
+    let receipts = rig.outbox.status().await.unwrap().pending;
 
-    // The background pass sends the same advice again: answered, counted once, no reversal.
-    let done = recover(&rig.outbox, &link, now(), now).await.unwrap();
-    assert_eq!((done.advised, done.pending), (1, 0), "{done:?}");
+    // The background pass sends the same advice again: answered, counted once, no reversal;
+    // the refund's receipt is made from the parts its row kept (its session is long over).
+    let (signer, fonts) = (signer(), fonts());
+    let composer = Composer { signer: &signer, fonts: &fonts, width: SlipWidth::W384 };
+    let done = recover_with_receipts(&rig.outbox, &link, composer, now(), now).await.unwrap();
+    assert_eq!((done.advised, done.pending, done.late_receipts), (1, 0, 1), "{done:?}");
     let row = rig.outbox.authorisation(&id).await.unwrap().unwrap();
-    assert_eq!((row.state, row.advice_attempts), (AuthorisationState::Approved, 1));
+    assert_eq!((row.state, row.advice_attempts), (AuthorisationState::Completed, 1));
+    assert!(!rig.outbox.keeps_receipt_parts(&id).await.unwrap(), "the parts are not kept once the receipt is");
+    let receipt_id = row.receipt_id.expect("its receipt");
+    assert_eq!(receipt_id, format!("POS00001-{:06}-{:06}", trace.batch, trace.trace), "the trace the host saw");
+    assert_eq!(rig.outbox.status().await.unwrap().pending, receipts + 1, "exactly one receipt more");
+    let entry = rig.outbox.entry(&receipt_id).await.unwrap().expect("in the outbox");
+    assert_eq!(entry.delivery.as_deref(), Some("email:li.na@example.com"), "sent as the customer chose");
+    let record = ereceipt_core::encoding::decode_record(&entry.record).unwrap();
+    let t = &record.transaction;
+    assert_eq!((t.kind, t.amount, t.rrn.clone()), (TransactionType::Refund, cny(2_800), row.rrn.clone().unwrap()));
+    assert_eq!(t.original.as_ref().and_then(|o| o.rrn.clone()), Some(sale.rrn.clone()), "names its sale");
+    assert_eq!(record.signature, ereceipt_core::samples::signature(3), "the signature kept before the advice");
+    let ca = issuing_ca();
+    let verdict = ereceipt_core::verify::verify_image(&entry.png, &ca.cert_der);
+    assert_eq!(verdict.verdict, ereceipt_core::verify::Verdict::Authentic, "{}", verdict.reason);
+    // Made once: the next pass finds nothing to make.
+    let again = recover_with_receipts(&rig.outbox, &link, composer, now(), now).await.unwrap();
+    assert_eq!(again, Recovered::default());
+    assert_eq!(rig.outbox.status().await.unwrap().pending, receipts + 1);
     let sent = rig.received("refund");
     assert_eq!(sent.len(), 2, "sent twice");
     assert_eq!(field(&sent[0], "11"), field(&sent[1], "11"), "the same trace");

@@ -5,14 +5,14 @@
 //! with its reason, nothing sent and nothing stored.
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use ereceipt_terminal::outbox::Outbox;
 use tempfile::TempDir;
 
 use super::procs::Serve;
 use super::{enrol, runtime, Terminal};
-use crate::helpers::{ereceipt, signature, Run};
+use crate::helpers::{ereceipt, signature, verify_json, Run};
 
 const SWIPE: &str = ";6222020200112233446=29121011234567890?";
 
@@ -48,6 +48,43 @@ impl Till {
         let before = self.counts();
         self.run(operation, args).assert_exit(3).assert_error(fragments);
         assert_eq!(self.counts(), before, "{operation} {args:?}: nothing journalled, nothing stored");
+    }
+
+    /// `terminal reprint [ID] --out OUT`.
+    fn reprint(&self, id: Option<&str>, out: &Path) -> Run {
+        let mut all: Vec<OsString> = vec!["terminal".into(), "reprint".into()];
+        all.extend(id.map(OsString::from));
+        all.extend(["--data-dir".into(), self.t.dir.clone().into(), "--out".into(), out.into()]);
+        ereceipt(all)
+    }
+
+    /// Reprints `id` (the last receipt when `asked` is `None`) and checks the duplicate: written,
+    /// AUTHENTIC and DUPLICATE to `ereceipt verify`, over the stored record of `expected`.
+    fn reprints(&self, expected: &str, asked: Option<&str>) {
+        let out = self.t.dir.join(format!("dup-{expected}.png"));
+        let run = self.reprint(asked, &out);
+        run.assert_ok();
+        assert!(run.stdout.contains("DUPLICATE") && run.stdout.contains(expected), "{run}");
+        let verified = verify_json(&out, &self.t.dir.join("ca.pem"));
+        verified.assert_ok();
+        let v = verified.json();
+        assert_eq!((v["verdict"].as_str(), v["duplicate"].as_bool()), (Some("authentic"), Some(true)), "{verified}");
+        assert_eq!(v["receipt"]["id"], expected, "{verified}");
+        let stored = runtime().block_on(async {
+            let outbox = Outbox::open(&self.t.dir.join("outbox.db")).await.expect("outbox");
+            let entry = outbox.entry(expected).await.expect("entry").expect("stored");
+            outbox.close().await;
+            entry.record_hash
+        });
+        assert_eq!(v["receipt"]["record_hash"], hex::encode(stored), "the same signed record: {verified}");
+        let words = ereceipt([
+            OsString::from("verify"),
+            out.clone().into(),
+            "--trust".into(),
+            self.t.dir.join("ca.pem").into(),
+        ]);
+        words.assert_ok();
+        assert!(words.stdout.contains("AUTHENTIC") && words.stdout.contains("DUPLICATE"), "{words}");
     }
 
     /// (journal rows, outbox receipts).
@@ -110,6 +147,16 @@ fn a_cashier_sells_voids_refunds_pre_authorises_and_completes_from_the_command_l
     till.refused("void", &["--voucher", &sale], &["already voided", "nothing was sent"]);
     till.refused("void", &["--voucher", "999999"], &["not in the open batch"]);
     till.refused("void", &["--voucher", &void], &["VOID", "sale or a completion"]);
+
+    // 重打印: the last receipt (the void) and the sale by its id, each a DUPLICATE image over
+    // the same signed record that `ereceipt verify` calls authentic; nothing stored.
+    till.reprints(&format!("T0000071-000001-{void}"), None);
+    till.reprints(&id, Some(&id));
+    let before = till.counts();
+    let unknown = "T0000071-000001-999999";
+    till.reprint(Some(unknown), &tmp.path().join("unknown.png")).assert_exit(3).assert_error(&["no receipt", unknown]);
+    assert!(!tmp.path().join("unknown.png").exists(), "no image for an unknown receipt");
+    assert_eq!(till.counts(), before, "a reprint journals and stores nothing");
 
     // 退货 in parts, never above what remains; a voided sale has nothing left.
     let (second, rrn, _) = till.approved("sell", &["--amount", "200.00"]);

@@ -39,6 +39,8 @@
     document.querySelectorAll("[data-i18n-alt]").forEach((el) => el.setAttribute("alt", t(el.dataset.i18nAlt)));
     $("lang-toggle").textContent = t("lang_button");
     updateRecipientLabel();
+    updateResendLabel();
+    renderReprint();
     for (const [id, err] of Object.entries(lastError)) showError(id, err);
     if (sale && sale.approval) fillSignFacts();
     if (sale && sale.receipt) renderStatus(sale.status);
@@ -95,6 +97,7 @@
     if (op) $("operator-line").textContent = t("operator_line", { op });
     // Signing out is for between sales.
     $("sign-out").hidden = !op || !(screen === "amount" || screen === "result");
+    $("reprint-open").hidden = !op || !(screen === "amount" || screen === "result");
   }
   function needSignIn(err) {
     if (config) config.operator = null;
@@ -509,6 +512,101 @@
 
   $("new-sale").addEventListener("click", () => { sale = null; digits = ""; renderAmount(); resetOperation(); show("amount"); });
 
+  // ---- reprint (重打印) and resend (重发): the open batch's receipts, newest first -----------
+  let reprint = null; // {list, chosen}
+  function lineButton(r, label) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.dataset.receipt = r.id;
+    b.setAttribute("aria-pressed", String(!!(reprint && reprint.chosen === r.id)));
+    const kind = document.createElement("span");
+    kind.textContent = (label ? label + " · " : "") + (lang === "zh" ? r.kind_zh : r.kind);
+    const amount = document.createElement("span");
+    amount.className = "line-amount";
+    amount.textContent = r.amount;
+    const facts = document.createElement("span");
+    facts.className = "line-facts";
+    facts.textContent = r.time + " · " + t("voucher") + " " + r.voucher;
+    b.append(kind, amount, facts);
+    b.addEventListener("click", () => chooseReprint(r.id));
+    const li = document.createElement("li");
+    li.append(b);
+    return li;
+  }
+  function renderReprint() {
+    if (!reprint || !reprint.list) return;
+    const l = reprint.list;
+    $("reprint-batch").textContent = l.receipts.length
+      ? t("reprint_batch", { batch: l.open_batch, n: l.receipts.length })
+      : t("reprint_empty", { batch: l.open_batch });
+    const items = l.receipts.map((r) => lineButton(r));
+    // The last receipt may be in a batch already settled: it is offered first all the same.
+    if (l.last && !l.receipts.some((r) => r.id === l.last.id)) items.unshift(lineButton(l.last, t("reprint_last", { batch: l.last.batch })));
+    $("reprint-list").replaceChildren(...items);
+  }
+  async function openReprint() {
+    reprint = { list: null, chosen: null };
+    $("reprint-chosen").hidden = true;
+    $("reprint-list").replaceChildren();
+    $("reprint-batch").textContent = "";
+    showError("reprint-error", null);
+    show("reprint");
+    try { reprint.list = await api("GET", "/api/reprint"); renderReprint(); }
+    catch (e) { showError("reprint-error", e); }
+  }
+  function chooseReprint(id) {
+    reprint.chosen = id;
+    showError("reprint-error", null);
+    showError("resend-error", null);
+    $("resend-status").textContent = "";
+    delete $("resend-status").dataset.state;
+    $("reprint-id").textContent = id;
+    const img = $("reprint-image");
+    delete img.dataset.loaded;
+    img.onload = () => { img.dataset.loaded = id; };
+    img.onerror = async () => {
+      // The image's refusal (an unknown receipt, a renewed certificate) comes as JSON.
+      try { await api("GET", "/api/reprint/" + encodeURIComponent(id) + "/image"); } catch (e) { showError("reprint-error", e); }
+      $("reprint-chosen").hidden = true;
+    };
+    img.src = "/api/reprint/" + encodeURIComponent(id) + "/image?token=" + encodeURIComponent(TOKEN);
+    $("reprint-chosen").hidden = false;
+    renderReprint();
+  }
+  function resendChannel() { return document.querySelector('input[name="resend-channel"]:checked').value; }
+  function updateResendLabel() {
+    const email = resendChannel() === "email";
+    $("resend-to-label").textContent = t(email ? "to_email" : "to_phone");
+    $("resend-to").setAttribute("inputmode", email ? "email" : "tel");
+    $("resend-to").setAttribute("placeholder", email ? "name@example.com" : "+8613800138000");
+  }
+  document.querySelectorAll('input[name="resend-channel"]').forEach((r) => r.addEventListener("change", updateResendLabel));
+  $("resend-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    if (!reprint || !reprint.chosen) return;
+    const button = $("resend");
+    const status = $("resend-status");
+    button.disabled = true;
+    showError("resend-error", null);
+    $("resend-to").removeAttribute("aria-invalid");
+    status.textContent = t("resend_sending");
+    delete status.dataset.state;
+    try {
+      const ch = resendChannel();
+      const r = await api("POST", "/api/reprint/" + encodeURIComponent(reprint.chosen) + "/resend", { channel: ch, to: $("resend-to").value });
+      status.dataset.state = r.outcome;
+      status.textContent = r.outcome === "queued"
+        ? t("resend_queued", { channel: t("ch_name_" + r.channel), to: r.to, delivery: r.delivery })
+        : t("resend_not_uploaded", { state: r.state });
+    } catch (err) {
+      status.textContent = "";
+      showError("resend-error", err);
+      if (err.field) $("resend-to").setAttribute("aria-invalid", "true");
+    } finally { button.disabled = false; }
+  });
+  $("reprint-open").addEventListener("click", openReprint);
+  $("reprint-back").addEventListener("click", () => { reprint = null; show("amount"); });
+
   // ---- keyboard ------------------------------------------------------------------------
   document.addEventListener("keydown", (e) => {
     if (screen === "swipe") { swipeKey(e); return; }
@@ -524,6 +622,7 @@
       else if (e.key === "Enter" && !(e.target instanceof HTMLButtonElement)) { e.preventDefault(); charge(); }
       return;
     }
+    if (screen === "reprint" && e.key === "Escape") { e.preventDefault(); $("reprint-back").click(); return; }
     if (screen === "sign" && e.key === "Escape") { e.preventDefault(); clearSignature(); return; }
     if (screen === "deliver" && e.key === "Escape") { e.preventDefault(); $("sign-again").click(); return; }
     if (screen === "result" && e.key === "Enter" && !(e.target instanceof HTMLButtonElement)) { $("new-sale").click(); }

@@ -86,7 +86,21 @@ window.EReceiptText = {
     auth_reversing: "reversal not acknowledged",
     cancel_sale: "Cancel sale",
     network: "The terminal service did not answer: {e}",
-    ch_name_sms: "SMS", ch_name_mms: "MMS", ch_name_email: "email", ch_name_pull: "download"
+    ch_name_sms: "SMS", ch_name_mms: "MMS", ch_name_email: "email", ch_name_pull: "download",
+    reprint_button: "Reprint",
+    reprint_title: "Reprint / resend",
+    reprint_batch: "Open batch {batch}: {n} receipt(s), newest first. Tap one to show its duplicate.",
+    reprint_empty: "Open batch {batch} has no receipts yet.",
+    reprint_last: "Last receipt (batch {batch})",
+    reprint_alt: "The duplicate copy of the receipt",
+    reprint_hint: "A reprint is a copy marked DUPLICATE over the same signed receipt, never a second receipt.",
+    resend_legend: "Send it again to",
+    resend: "Resend",
+    resend_sending: "Asking the platform…",
+    resend_queued: "Queued for {channel} to {to} (delivery {delivery}).",
+    resend_not_uploaded: "Not uploaded yet ({state}): it can be resent once the platform has it.",
+    voucher: "voucher",
+    back: "Back"
   },
   zh: {
     op_legend: "交易类型",
@@ -172,6 +186,20 @@ window.EReceiptText = {
     auth_reversing: "撤销未获确认",
     cancel_sale: "取消交易",
     network: "终端服务无响应：{e}",
-    ch_name_sms: "短信", ch_name_mms: "彩信", ch_name_email: "电子邮件", ch_name_pull: "下载"
+    ch_name_sms: "短信", ch_name_mms: "彩信", ch_name_email: "电子邮件", ch_name_pull: "下载",
+    reprint_button: "重打印",
+    reprint_title: "重打印 / 重发",
+    reprint_batch: "当前批次 {batch}：{n} 笔，最新在前。点选一笔显示其重打印凭证。",
+    reprint_empty: "当前批次 {batch} 尚无签购单。",
+    reprint_last: "最后一笔（批次 {batch}）",
+    reprint_alt: "签购单的重打印凭证",
+    reprint_hint: "重打印凭证是同一张已签名签购单的副本，标有“重打印凭证 / DUPLICATE”，不是第二张签购单。",
+    resend_legend: "重新发送到",
+    resend: "重发",
+    resend_sending: "正在请求平台…",
+    resend_queued: "已排队以{channel}发送至 {to}（投递 {delivery}）。",
+    resend_not_uploaded: "尚未上传（{state}）：平台收到后即可重发。",
+    voucher: "凭证号",
+    back: "返回"
   }
 };
