@@ -16,7 +16,7 @@ use ereceipt_core::signature::{CaptureConfig, Signature};
 use ereceipt_core::txjson::parse_transaction;
 use ereceipt_terminal::device::Device;
 use ereceipt_terminal::enrol;
-use ereceipt_terminal::outbox::{AuthorisationRecord, EntryState, Outbox};
+use ereceipt_terminal::outbox::{AuthorisationRecord, Outbox};
 use ereceipt_terminal::sale::{record_sale, Composer};
 use ereceipt_terminal::sync::Uploader;
 use ereceipt_terminal::ui::{reverse_authorisation, ReversalOutcome, UiApp, UiConfig};

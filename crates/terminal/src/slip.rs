@@ -66,7 +66,7 @@ pub async fn record_settlement_slip(
     composer: Composer<'_>,
     facts: SlipFacts<'_>,
 ) -> Result<ComposedSettlement, SlipError> {
-    let records = outbox.batch_records(facts.batch).await?;
+    let records = outbox.settlement_records(facts.batch).await?;
     let slip = slip_of(&records, composer.signer.certificate().terminal.clone(), &facts)?;
     let composed = compose_settlement(slip, composer.signer, composer.fonts, composer.width)?;
     outbox

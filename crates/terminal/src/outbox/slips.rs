@@ -53,7 +53,7 @@ fn slip_of(row: SlipRow) -> Result<StoredSlip, OutboxError> {
 
 impl Outbox {
     /// The records of every receipt of `batch` this terminal made, in chain order.
-    pub async fn batch_records(&self, batch: u32) -> Result<Vec<ReceiptRecord>, OutboxError> {
+    pub async fn settlement_records(&self, batch: u32) -> Result<Vec<ReceiptRecord>, OutboxError> {
         // Receipt ids are TERMINAL-BATCH-SERIAL: the batch is the middle part.
         let pattern = format!("%-{batch:06}-%");
         let rows: Vec<(Vec<u8>,)> =

@@ -73,6 +73,7 @@ fn new_receipt(r: &ReceiptRecord) -> NewReceipt {
         signer_serial: "00".into(),
         received_at: 1,
         ack: b"ack".to_vec(),
+        lineage: crate::services::lineage::of_record(r),
     }
 }
 
