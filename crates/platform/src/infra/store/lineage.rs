@@ -11,9 +11,8 @@ use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
 use sqlx::{Any, AnyConnection};
 
-use super::{column, decode, receipts, ReceiptLineage, Store, StoreError, StoredLink, StoredReceipt};
+use super::{column, decode, ReceiptLineage, Store, StoreError, StoredLink};
 use crate::domain::lineage::{judge, Facts, LinkState, Named, Problem};
-use crate::infra::store::Family;
 
 /// What the rules need of a receipt, in [`facts_from_row`]'s terms.
 const FACT_COLUMNS: &str = "receipt_id, kind, terminal_id, batch, COALESCE(voucher, serial) AS voucher, \
@@ -236,19 +235,6 @@ pub struct Unclassified {
 }
 
 impl Store {
-    /// The receipt `id` with its original and the receipts that name it (oldest first).
-    pub async fn family(&self, r: &StoredReceipt) -> Result<Family, StoreError> {
-        let original = match r.link.as_ref().and_then(|l| l.linked_to.as_deref()) {
-            Some(o) => self.receipt(o).await?,
-            None => None,
-        };
-        let sql =
-            format!("SELECT {} FROM receipts WHERE linked_to = $1 ORDER BY ingest_seq", receipts::RECEIPT_COLUMNS);
-        let rows = sqlx::query(&sql).bind(&r.receipt_id).fetch_all(&self.pool).await?;
-        let children = rows.iter().map(receipts::receipt_from_row).collect::<Result<Vec<_>, _>>()?;
-        Ok(Family { original, children })
-    }
-
     /// Up to `limit` receipts without a kind after arrival `after`, in arrival order.
     pub async fn unclassified(&self, after: i64, limit: i64) -> Result<Vec<Unclassified>, StoreError> {
         let rows = sqlx::query(

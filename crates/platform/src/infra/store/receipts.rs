@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::domain::delivery::Channel;
 
 use super::{
-    column, decode, hash_column, is_foreign_key_violation, ChainEntry, NewReceipt, Refusal, Store, StoreError,
+    column, decode, hash_column, is_foreign_key_violation, ChainEntry, Family, NewReceipt, Refusal, Store, StoreError,
     StoreOutcome, StoredReceipt,
 };
 
@@ -378,6 +378,20 @@ pub(super) fn chain_entry_from_row(row: &sqlx::any::AnyRow) -> Result<ChainEntry
         ingest_seq: column(row, "ingest_seq")?,
         received_at: column(row, "received_at")?,
     })
+}
+
+impl Store {
+    /// The receipt `id` with its original and the receipts that name it (oldest first).
+    pub async fn family(&self, r: &StoredReceipt) -> Result<Family, StoreError> {
+        let original = match r.link.as_ref().and_then(|l| l.linked_to.as_deref()) {
+            Some(o) => self.receipt(o).await?,
+            None => None,
+        };
+        let sql = format!("SELECT {} FROM receipts WHERE linked_to = $1 ORDER BY ingest_seq", RECEIPT_COLUMNS);
+        let rows = sqlx::query(&sql).bind(&r.receipt_id).fetch_all(&self.pool).await?;
+        let children = rows.iter().map(receipt_from_row).collect::<Result<Vec<_>, _>>()?;
+        Ok(Family { original, children })
+    }
 }
 
 #[cfg(test)]
