@@ -274,11 +274,7 @@ impl Outbox {
             return Ok(());
         }
         let attempts = attempts.saturating_add(1);
-        let (state, next) = if permanent {
-            (EntryState::Refused, now_ms)
-        } else {
-            (EntryState::Pending, now_ms.saturating_add(backoff_ms(attempts, rand::random::<f64>())))
-        };
+        let (state, next) = backoff::after_failure(permanent, attempts, now_ms);
         sqlx::query(
             "UPDATE outbox_entries SET state = ?1, attempts = ?2, last_error = ?3, next_attempt_at = ?4 \
              WHERE receipt_id = ?5",

@@ -1,6 +1,8 @@
 //! When a failed upload is tried again: capped exponential backoff with jitter, so a fleet of
 //! terminals coming back online does not hit the platform in lockstep.
 
+use super::entry::EntryState;
+
 /// The delay after the first failed attempt.
 pub const BACKOFF_BASE_MS: i64 = 1_000;
 /// No delay is longer than this, however many attempts failed.
@@ -19,6 +21,16 @@ pub fn backoff_ms(attempts: u32, jitter: f64) -> i64 {
     let half = base / 2;
     // The product is at most `base - half`, so the cast cannot truncate anything but the fraction.
     half + (jitter * (base - half) as f64) as i64
+}
+
+/// What a failed upload leaves: parked as refused when `permanent` (the platform refused it),
+/// otherwise pending again after a jittered [`backoff_ms`] for `attempts` failures.
+pub(super) fn after_failure(permanent: bool, attempts: u32, now_ms: i64) -> (EntryState, i64) {
+    if permanent {
+        (EntryState::Refused, now_ms)
+    } else {
+        (EntryState::Pending, now_ms.saturating_add(backoff_ms(attempts, rand::random::<f64>())))
+    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 use ereceipt_core::encoding::decode_record;
 use ereceipt_core::model::ReceiptRecord;
 
-use super::backoff::backoff_ms;
+use super::backoff::after_failure;
 use super::entry::EntryState;
 use super::{Outbox, OutboxError, MAX_ERROR_CHARS};
 
@@ -148,11 +148,7 @@ impl Outbox {
                 .await?;
         let Some((attempts,)) = attempts else { return Ok(()) };
         let attempts = u32::try_from(attempts).unwrap_or(u32::MAX).saturating_add(1);
-        let (state, next) = if permanent {
-            (EntryState::Refused, now_ms)
-        } else {
-            (EntryState::Pending, now_ms.saturating_add(backoff_ms(attempts, rand::random::<f64>())))
-        };
+        let (state, next) = after_failure(permanent, attempts, now_ms);
         sqlx::query(
             "UPDATE settlement_slips SET state = ?1, attempts = ?2, last_error = ?3, next_attempt_at = ?4 \
              WHERE batch = ?5 AND state = 'pending'",

@@ -264,26 +264,12 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let mut done = 0;
         for (id, merchant_id, l) in items {
-            let n = l.named.as_ref();
-            let updated = sqlx::query(
+            let update = sqlx::query(
                 "UPDATE receipts SET kind = $1, voucher = $2, local_date = $3, original_receipt_id = $4, \
                  original_rrn = $5, original_auth_code = $6, original_date = $7, original_batch = $8, \
                  original_voucher = $9, link_state = $10 WHERE receipt_id = $11 AND kind IS NULL",
-            )
-            .bind(l.kind.code())
-            .bind(l.voucher)
-            .bind(l.local_date.as_str())
-            .bind(n.and_then(|n| n.receipt_id.as_deref()))
-            .bind(n.and_then(|n| n.rrn.as_deref()))
-            .bind(n.and_then(|n| n.auth_code.as_deref()))
-            .bind(n.map(|n| n.date.as_str()))
-            .bind(n.and_then(|n| n.batch))
-            .bind(n.and_then(|n| n.voucher))
-            .bind(links(l).then_some(LinkState::Pending.as_str()))
-            .bind(id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+            );
+            let updated = bind_lineage(update, l).bind(id).execute(&mut *tx).await?.rows_affected();
             if updated > 0 {
                 link_inserted(&mut tx, id, merchant_id, l).await?;
                 done += 1;

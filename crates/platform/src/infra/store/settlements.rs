@@ -4,7 +4,7 @@
 use super::{column, hash_column, is_foreign_key_violation, Store, StoreError};
 
 /// A verified settlement slip to store, with its first reconciliation.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewSettlement {
     pub terminal_id: String,
     pub batch: i64,
@@ -30,22 +30,8 @@ pub struct Reconciled {
     pub at: i64,
 }
 
-/// A stored settlement slip.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SettlementRow {
-    pub terminal_id: String,
-    pub batch: i64,
-    pub merchant_id: String,
-    pub slip_hash: [u8; 32],
-    pub slip: Vec<u8>,
-    pub png: Vec<u8>,
-    pub signer_serial: String,
-    pub settled_at: i64,
-    pub settled_offset_minutes: i64,
-    pub host_balanced: bool,
-    pub received_at: i64,
-    pub reconciled: Reconciled,
-}
+/// A stored settlement slip: what was stored, with its latest reconciliation.
+pub type SettlementRow = NewSettlement;
 
 /// What storing a slip did.
 #[derive(Clone, Debug, PartialEq, Eq)]
