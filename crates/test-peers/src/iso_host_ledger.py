@@ -160,6 +160,11 @@ class Ledger:
             rec.original = original.key
         if kind == "void":
             original.voided_by = rec.key
+            pre = self.records.get(original.original) if original.kind == "completion" else None
+            if pre is not None and pre.completed_by == original.key:
+                # 预授权完成撤销: the hold is back; the pre-auth may be completed again.
+                pre.completed_by = None
+                note = f"voided; pre-auth {pre.trace} completable again"
         elif kind == "completion":
             original.completed_by = rec.key
         elif kind == "refund":
@@ -194,6 +199,8 @@ class Ledger:
             return None, "25", f"no-original: the {want} was not approved or was reversed"
         if (orig.rrn, orig.auth) != (doc["37"], doc["38"]):
             return None, "25", "no-original: 37 or 38 differs from the original's"
+        if orig.date != f61[12:16]:
+            return None, "25", f"no-original: 61.3 {f61[12:16]} is not the original's date {orig.date}"
         if orig.voided_by is not None:
             return None, "94", "already voided"
         amount = int(doc["4"])
@@ -248,10 +255,15 @@ class Ledger:
             return "12", "not reversible: a refund"
         if rec.reversed:
             return "00", "already-reversed"
+        if (rec.tid, rec.batch) in self.settled:
+            return "12", f"not reversible: batch {rec.batch} settled"
         rec.reversed = True
         orig = self.records.get(rec.original) if rec.original else None
         if rec.kind == "void" and orig is not None and orig.voided_by == rec.key:
             orig.voided_by = None
+            pre = self.records.get(orig.original) if orig.kind == "completion" else None
+            if pre is not None and pre.completed_by is None:
+                pre.completed_by = orig.key  # the completion stands again, and holds its pre-auth
             return "00", f"reversed; {orig.kind} {orig.trace} voidable again"
         if rec.kind == "completion" and orig is not None and orig.completed_by == rec.key:
             orig.completed_by = None

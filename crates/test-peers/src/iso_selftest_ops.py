@@ -80,10 +80,11 @@ class Till:
             35: pre.fields[35], 38: (auth or pre.answer[38]).encode(),
             61: n61("000000000000" + date)})
 
-    async def void(self, orig, amount=None, op=VOID_SALE, auth=None, answered=True, trace=None):
+    async def void(self, orig, amount=None, op=VOID_SALE, auth=None, answered=True, trace=None,
+                   date=None):
         a = orig.answer
         extra = {35: orig.fields[35], 37: a[37].encode(), 38: (auth or a[38]).encode(),
-                 61: n61(orig.fields[60][2:].hex()[2:8] + (trace or orig.trace) + a[13])}
+                 61: n61(orig.fields[60][2:].hex()[2:8] + (trace or orig.trace) + (date or a[13]))}
         return await self.do(op, orig.amount if amount is None else amount, None, extra, answered)
 
     async def refund(self, orig, amount, date=None, rrn=None, answered=True):
@@ -142,6 +143,13 @@ async def completions(port):
           "void of a completion (60.1 21, 25 06): approved")
     check((await t.void(c2, op=VOID_SALE)).code == "25",
           "a sale void (60.1 23) of a completion: 25")
+    c2b = await t.completion(pre2, 20000)
+    check(c2b.code == "00", "the voided completion's pre-auth is completed again (预授权完成撤销)")
+    v2 = await t.void(c2b, op=VOID_COMPLETION)
+    check(v2.code == "00" and (await t.reverse(v2)).get(39) == "00",
+          "void of the second completion, then its reversal: both 00")
+    check((await t.completion(pre2, 100)).code == "94",
+          "the void's reversal restores the completion: a third completion is 94")
     pre3 = await t.do(PREAUTH, 5000)
     c3 = await t.completion(pre3, 5000)
     r = await t.reverse(c3)
@@ -165,6 +173,7 @@ async def voids(port):
     wrong = "%06d" % ((int(s.answer[38]) + 1) % 1000000)
     check((await t.void(s, auth=wrong)).code == "25", "void quoting another 38: 25")
     check((await t.void(s, trace="999999")).code == "25", "void of an unknown trace: 25")
+    check((await t.void(s, date="0101")).code == "25", "void quoting another 61.3 date: 25")
     check((await t.void(s, op=VOID_COMPLETION)).code == "25", "completion void of a sale: 25")
     v = await t.void(s)
     a = v.answer
@@ -247,6 +256,7 @@ async def settlements(port):
     check(mac_ok(s, t.mak), "0510 MAC verifies (0500/0510 in the default MAC list)")
     t.batch = "000002"
     check((await t.void(a)).code == "12", "void of a sale of a settled batch: 12")
+    check((await t.reverse(a)).get(39) == "12", "reversal of a sale of a settled batch: 12")
     u = await t.settle((0, 0, 0, 0), (0, 0, 0, 0), mac=False)
     check(u[1][39] == "A0" and 64 not in u[1], "0500 without a MAC: A0")
     t.peer.close()

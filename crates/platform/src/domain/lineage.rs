@@ -7,7 +7,8 @@
 //! beyond it), of the kind the child may follow, in the same currency, with the reference
 //! numbers the child printed, and the amounts add up: a void takes back its original whole and
 //! once, refunds never total more than the original less what is already given back, a
-//! completion charges at most its pre-authorisation plus 15%, once. A child whose original is
+//! completion charges at most its pre-authorisation plus 15%, once (a voided completion gives the
+//! hold back: `siblings` are the children not voided since). A child whose original is
 //! not (yet) held is pending; a later upload of the original links it.
 
 use ereceipt_core::model::{Currency, Direction, TransactionType};

@@ -129,7 +129,7 @@ impl Outbox {
     }
 
     /// This terminal's pre-authorisation with code `auth_code` made on `date`, not completed
-    /// yet, which a completion of at most its amount plus [`COMPLETION_TOLERANCE_PERCENT`] may
+    /// yet (or whose completion was voided), which a completion of at most its amount plus [`COMPLETION_TOLERANCE_PERCENT`] may
     /// take. Anything else is [`OutboxError::Original`] naming why.
     pub async fn completable(&self, auth_code: &AuthCode, date: NaiveDate) -> Result<AuthorisationRecord, OutboxError> {
         let code = auth_code.as_str();
@@ -150,7 +150,24 @@ impl Outbox {
             &[code.to_owned(), day],
         )
         .await?;
-        if let Some(c) = done.first() {
+        // A completion voided since (预授权完成撤销) gives the hold back: it no longer counts.
+        let mut standing = None;
+        for c in done {
+            let receipt = c.receipt_id.clone().unwrap_or_default();
+            let voided = !receipt.is_empty()
+                && !rows_where(
+                    &self.pool,
+                    &format!("original_receipt_id = ?1 AND kind = 'VOID' AND state IN {LIVE}"),
+                    std::slice::from_ref(&receipt),
+                )
+                .await?
+                .is_empty();
+            if !voided {
+                standing = Some(c);
+                break;
+            }
+        }
+        if let Some(c) = standing {
             return Err(original(format!(
                 "the pre-authorisation {code} of {date} is already completed{}",
                 c.trace.map(|t| format!(" (voucher {:06})", t.trace)).unwrap_or_default()

@@ -125,9 +125,12 @@ async fn link_child(conn: &mut AnyConnection, child_id: &str) -> Result<(), Stor
     let siblings = match &original {
         None => Vec::new(),
         Some(o) => {
+            // A sibling voided since no longer counts: a voided completion (预授权完成撤销)
+            // gives its pre-authorisation's hold back.
             let sql = format!(
-                "SELECT {FACT_COLUMNS} FROM receipts WHERE linked_to = $1 AND link_state = 'verified' \
-                 AND receipt_id <> $2 ORDER BY ingest_seq"
+                "SELECT {FACT_COLUMNS} FROM receipts s WHERE linked_to = $1 AND link_state = 'verified' \
+                 AND receipt_id <> $2 AND NOT EXISTS (SELECT 1 FROM receipts v WHERE v.linked_to = s.receipt_id \
+                 AND v.kind = 'VOID' AND v.link_state = 'verified') ORDER BY ingest_seq"
             );
             let rows = sqlx::query(&sql).bind(&o.receipt_id).bind(child_id).fetch_all(&mut *conn).await?;
             rows.iter().map(facts_from_row).collect::<Result<Vec<_>, _>>()?

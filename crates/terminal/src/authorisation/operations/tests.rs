@@ -199,8 +199,12 @@ async fn a_completion_takes_this_terminals_pre_authorisation_once_within_its_tol
     let (_, completion) = done(&outbox, op, amount, "632914000008", "P1P2P3").await;
     assert!(refused(prepare(&outbox, &ask(100)).await.unwrap_err()).contains("already completed"));
     // A completion may be voided, as a sale may.
-    let (void, _) = prepare(&outbox, &Asked::Void { voucher: completion.trace }).await.unwrap();
+    let (void, void_amount) = prepare(&outbox, &Asked::Void { voucher: completion.trace }).await.unwrap();
     assert_eq!(void.voids, Some(TransactionType::PreAuthCompletion));
+    // 预授权完成撤销 gives the hold back: the pre-authorisation may be completed again.
+    done(&outbox, void, void_amount, "632914000009", "P1P2P3").await;
+    let (again, _) = prepare(&outbox, &ask(9_000)).await.unwrap();
+    assert_eq!(again.original.and_then(|o| o.voucher).map(|v| v.value()), Some(pre.trace));
     // A pre-authorisation is not voided as a sale.
     assert!(refused(prepare(&outbox, &Asked::Void { voucher: pre.trace }).await.unwrap_err()).contains("PRE-AUTH"));
 }

@@ -169,6 +169,7 @@ async fn a_completion_links_to_its_pre_authorisation_by_code_and_date(store: &St
     let second = of_kind("POS00001", MERCHANT, 3, 100, TransactionType::PreAuthCompletion, Some(named.clone()));
     put(store, &second).await;
     assert_eq!(link_of(store, &second.receipt_id).await.1, Some(Problem::AlreadyCompleted));
+    let named_again = named.clone();
     let wrong_day = Named { date: "2020-01-01".into(), ..named };
     let stray = of_kind("POS00001", MERCHANT, 4, 100, TransactionType::PreAuthCompletion, Some(wrong_day));
     put(store, &stray).await;
@@ -181,6 +182,10 @@ async fn a_completion_links_to_its_pre_authorisation_by_code_and_date(store: &St
     assert_eq!(link_of(store, &void.receipt_id).await.0, LinkState::Verified);
     let charged = store.receipt(&completion.receipt_id).await.expect("read").expect("stored");
     assert_eq!(charged.net_minor(), Some(0));
+    // 预授权完成撤销 gives the hold back: a new completion of the pre-authorisation stands.
+    let anew = of_kind("POS00001", MERCHANT, 6, 9_000, TransactionType::PreAuthCompletion, Some(named_again));
+    put(store, &anew).await;
+    assert_eq!(link_of(store, &anew.receipt_id).await, (LinkState::Verified, None, Some(pre_auth.receipt_id.clone())));
 }
 
 async fn concurrent_refunds_never_give_back_more_than_the_sale(store: &Store) {
