@@ -152,7 +152,11 @@ pub async fn run(wanted: Wanted, p: Presented) -> Result<i32> {
         Ok(approved) => approved,
         Err(e @ Refusal::AdvicePending { .. }) => {
             say!("{kind} NOT acknowledged yet: {e}");
-            say!("its receipt is made and sent when the host acknowledges it (the terminal UI's background pass sends the advice again)");
+            say!(
+                "its receipt is made and sent when the host acknowledges it: the terminal UI's background pass \
+                 sends the advice again, or run ereceipt terminal authorisations recover --data-dir {}",
+                dir.display()
+            );
             say!("see ereceipt terminal authorisations --data-dir {}", dir.display());
             return Ok(crate::stored::EXIT_QUEUED);
         }

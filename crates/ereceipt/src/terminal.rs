@@ -245,6 +245,18 @@ pub enum AuthorisationAction {
         #[arg(long)]
         data_dir: PathBuf,
     },
+    /// The pass the touch UI runs in the background, once: every request left unanswered
+    /// (asked longer ago than the host link's timeout plus 30 s) is reversed, every reversal
+    /// and refund advice not acknowledged yet is sent again, and a refund the host acknowledged
+    /// late gets its receipt (queued for upload) from the parts its journal kept. For a terminal
+    /// run from the CLI or a cron job, where no UI runs the pass.
+    ///
+    /// Exit 0: nothing is left open. 6: something still needs the operator or another pass
+    /// (listed, as `terminal authorisations` lists them).
+    Recover {
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
 }
 
 /// `terminal authorisations`: some authorisations need the operator.
@@ -289,6 +301,9 @@ pub fn run(cmd: TerminalCommand) -> Result<i32> {
             TerminalCommand::Status { data_dir, json } => status(&data_dir, json).await.map(|()| 0),
             TerminalCommand::Authorisations { action: Some(AuthorisationAction::Reverse { id, data_dir }), .. } => {
                 reverse(&data_dir, &id).await
+            }
+            TerminalCommand::Authorisations { action: Some(AuthorisationAction::Recover { data_dir }), .. } => {
+                recover(&data_dir).await
             }
             TerminalCommand::Authorisations { data_dir, json, action: None } => {
                 let data_dir = data_dir.context("--data-dir is required")?;
@@ -644,6 +659,45 @@ fn say_authorisations(open: &[AuthorisationRecord], dir: &Path) {
         );
     }
     say!("reverse each with: ereceipt terminal authorisations reverse ID --data-dir {}", dir.display());
+}
+
+/// `terminal authorisations recover`: one background pass. Exit 0: nothing left open; 6: what
+/// is left, listed.
+async fn recover(dir: &Path) -> Result<i32> {
+    use ereceipt_terminal::authorisation::recover_with_receipts;
+    let settings = TerminalSettings::load(dir)?;
+    let authoriser = settings.authoriser(dir)?;
+    let device = Device::new(dir);
+    let signer = Signer::new(&device.identity()?).context("terminal identity")?;
+    let fonts = files::load_fonts(settings.font.as_deref())?;
+    let composer = Composer { signer: &signer, fonts: &fonts, width: settings.slip_width };
+    let outbox = Outbox::open(&device.outbox_path()).await?;
+    // A request younger than this may still be waiting for its answer in another process (the
+    // touch UI): it is left alone, as the UI's own pass leaves it.
+    let grace = authoriser.longest_wait() + std::time::Duration::from_secs(30);
+    let stale_before = Utc::now().timestamp_millis() - i64::try_from(grace.as_millis()).unwrap_or(i64::MAX);
+    let now = || Utc::now().timestamp_millis();
+    let done = recover_with_receipts(&outbox, authoriser.as_ref(), composer, stale_before, now)
+        .await
+        .context("authorisations recover")?;
+    say!(
+        "reversed {}, refund advices answered {}, late refund receipts made {}, still not acknowledged {}",
+        done.reversed,
+        done.advised,
+        done.late_receipts,
+        done.pending
+    );
+    if done.late_receipts > 0 {
+        say!("the new receipts are queued for upload: ereceipt terminal sync --data-dir {}", dir.display());
+    }
+    let open = outbox.open_authorisations().await?;
+    if open.is_empty() {
+        say!("no authorisation needs attention");
+        return Ok(0);
+    }
+    say!("{} authorisation(s) still open:", open.len());
+    say_authorisations(&open, dir);
+    Ok(EXIT_OPEN_AUTHORISATIONS)
 }
 
 /// Exit 0: reversed (acknowledged); 4: journalled as reversing, not acknowledged.

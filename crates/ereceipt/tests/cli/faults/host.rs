@@ -136,3 +136,87 @@ fn terminal_killed_between_request_and_answer_reverses_it_at_the_next_start() {
         "no authorisation is left open"
     );
 }
+
+/// A terminal run from the CLI (no touch UI, so no background pass): a refund whose advice
+/// (0220) gets no answer leaves the cashier without a receipt; `terminal authorisations recover`
+/// sends the advice again, the host acknowledges it, and the refund's receipt is made exactly
+/// once, from the signature and delivery choice kept before the first advice went out, and
+/// uploaded by `terminal sync`. Nothing is ever reversed.
+#[test]
+fn a_refund_left_unanswered_gets_its_receipt_from_authorisations_recover() {
+    let tmp = TempDir::new().expect("temp dir");
+    let data = tmp.path().join("platform");
+    let serve = Serve::start(&data, "127.0.0.1:0".parse().expect("addr"), None, &tmp.path().join("serve.log"));
+    let t = enrol(&data, None, &serve.url(), "T0000062", &tmp.path().join("terminal"));
+    let rt = runtime();
+    let host = rt.block_on(IsoHost::start(&["--fault".as_ref(), "refund:silent:1".as_ref()]));
+    let settings = t.dir.join("terminal.toml");
+    let mut toml = fs::read_to_string(&settings).expect("terminal.toml");
+    toml.push_str(&format!(
+        "\n[host]\naddress = \"127.0.0.1:{}\"\nanswer_timeout_ms = 1500\nmaster_key = \"{TMK}\"\n",
+        host.port()
+    ));
+    fs::write(&settings, toml).expect("write terminal.toml");
+    fs::set_permissions(&settings, std::os::unix::fs::PermissionsExt::from_mode(0o600)).expect("chmod");
+    let card = tmp.path().join("card.json");
+    fs::write(&card, json!({ "track2": SWIPE }).to_string()).expect("card");
+    let sig = tmp.path().join("signature.json");
+    fs::write(&sig, crate::helpers::signature().to_string()).expect("signature");
+    let cashier = |op: &str, args: &[&str]| {
+        let mut all: Vec<OsString> = vec!["terminal".into(), op.into(), "--data-dir".into(), t.dir.clone().into()];
+        all.extend(["--card".into(), card.clone().into(), "--signature".into(), sig.clone().into()]);
+        all.extend(args.iter().map(OsString::from));
+        ereceipt(all)
+    };
+    let dir_args = |cmd: &[&str]| {
+        let mut all: Vec<OsString> = cmd.iter().map(OsString::from).collect();
+        all.extend(["--data-dir".into(), t.dir.clone().into()]);
+        ereceipt(all)
+    };
+
+    let sale = cashier("sell", &["--amount", "100.00"]);
+    sale.assert_ok();
+    let rrn = sale.stdout.split("RRN ").nth(1).and_then(|s| s.split([',', ' ']).next()).expect("RRN").to_owned();
+    let day = (chrono::Utc::now() + chrono::Duration::hours(8)).format("%Y-%m-%d").to_string();
+    let refund = cashier(
+        "refund",
+        &["--rrn", &rrn, "--date", &day, "--amount", "30.00", "--deliver", "email:li.na@example.com", "--offline"],
+    );
+    refund.assert_exit(4);
+    assert!(refund.stdout.contains("NOT acknowledged") && refund.stdout.contains("authorisations recover"), "{refund}");
+    let receipts = |outbox: &Outbox| {
+        rt.block_on(async {
+            let st = outbox.status().await.expect("status");
+            st.pending + st.acked
+        })
+    };
+    let outbox = rt.block_on(Outbox::open(&t.dir.join("outbox.db"))).expect("outbox");
+    assert_eq!(receipts(&outbox), 1, "the sale's receipt only");
+    dir_args(&["terminal", "authorisations"]).assert_exit(6);
+
+    let recovered = dir_args(&["terminal", "authorisations", "recover"]);
+    recovered.assert_ok();
+    assert!(recovered.stdout.contains("late refund receipts made 1"), "{recovered}");
+    assert!(recovered.stdout.contains("no authorisation needs attention"), "{recovered}");
+    assert_eq!(receipts(&outbox), 2, "the refund's receipt, once");
+    let again = dir_args(&["terminal", "authorisations", "recover"]);
+    again.assert_ok();
+    assert!(again.stdout.contains("late refund receipts made 0"), "{again}");
+    assert_eq!(receipts(&outbox), 2, "a second pass makes nothing");
+
+    let journal = host.journal();
+    assert_eq!(has(&journal, "in", "0220").len(), 2, "the advice, then once again: {journal:?}");
+    assert_eq!(has(&journal, "out", "0230").len(), 1, "acknowledged once");
+    assert!(has(&journal, "in", "0400").is_empty(), "a refund is never reversed");
+
+    dir_args(&["terminal", "sync"]).assert_ok();
+    let entries = rt.block_on(outbox.entries(10)).expect("entries");
+    let made = entries.iter().find(|e| e.sequence == 2).expect("the refund's receipt");
+    let entry = rt.block_on(outbox.entry(&made.receipt_id)).expect("entry").expect("stored");
+    let record = ereceipt_core::encoding::decode_record(&entry.record).expect("record");
+    assert_eq!(record.transaction.kind, ereceipt_core::model::TransactionType::Refund);
+    assert_eq!(record.transaction.amount.minor(), 3_000);
+    assert_eq!(record.transaction.original.and_then(|o| o.rrn).map(|r| r.as_str().to_owned()), Some(rrn));
+    assert_eq!(entry.delivery.as_deref(), Some("email"), "the customer's choice was kept");
+    assert_eq!(rt.block_on(outbox.status()).expect("status").acked, 2, "both uploaded");
+}
