@@ -187,3 +187,38 @@ async fn a_slip_of_another_terminal_or_an_unknown_signer_is_refused() {
 async fn store_settlement(s: &Store, verified: VerifiedSettlement, png: Vec<u8>) -> Settled {
     store(s, verified, png, Utc::now()).await.expect("stored")
 }
+
+#[tokio::test]
+async fn a_gap_in_the_chain_and_another_brand_are_named() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = Store::connect(&format!("sqlite:{}", dir.path().join("s.db").display())).await.expect("store");
+    let ca = create_ca("test CA", Utc::now()).expect("CA");
+    let signer = registered(&db, &ca, "T0000034").await;
+    let sales: Vec<ReceiptRecord> = (11..14).map(|seed| sale(&signer, seed)).collect();
+    let chained = |r: &ReceiptRecord, sequence: i64| NewReceipt { sequence: Some(sequence), ..new_receipt(r) };
+    // The first and the third of the batch arrive; the second is chained between them.
+    db.store_receipt(&chained(&sales[0], 1)).await.expect("first");
+    db.store_receipt(&chained(&sales[2], 3)).await.expect("third");
+    let png = slip_png(&signer, &sales);
+    let verified = verify(&ca.cert_der, signer.certificate(), &png).expect("verifies");
+    let r = store_settlement(&db, verified, png.clone()).await.answer.reconciliation;
+    assert!(!r.balanced);
+    assert_eq!(r.missing.len(), 1, "{r:?}");
+    assert_eq!((r.missing[0].sequence, r.missing[0].place), (2, ereceipt_core::contract::MissingPlace::Between));
+    assert_eq!(r.differences.len(), 1, "{r:?}");
+    assert_eq!(r.differences[0].brand, sales[1].transaction.card.brand.code());
+    // Stored as answered: the page reads the named receipt back.
+    let row = db.settlement("T0000034", 1).await.expect("read").expect("stored");
+    assert_eq!(reconciliation_of(&row.reconciled), r);
+
+    // The late one arrives, its brand column saying another brand than the slip counted it
+    // under: the count per kind agrees, the brands do not.
+    let mut late = chained(&sales[1], 2);
+    let other = if sales[1].transaction.card.brand == ereceipt_core::card::CardBrand::Visa { "jcb" } else { "visa" };
+    other.clone_into(&mut late.card_brand);
+    db.store_receipt(&late).await.expect("late");
+    let again = reconcile_again(&db, "T0000034", 1, Utc::now()).await.expect("reconciled").expect("a slip");
+    assert!(again.missing.is_empty(), "{again:?}");
+    let brands: Vec<&str> = again.differences.iter().map(|d| d.brand.as_str()).collect();
+    assert!(brands.contains(&other) && brands.len() == 2, "{again:?}");
+}
