@@ -42,7 +42,7 @@ pub struct Difference {
     pub slip_minor: u64,
     pub platform_count: u64,
     pub platform_minor: u64,
-    /// For people, e.g. `REFUND: 1 receipt missing (slip 1 × CNY 50.00, platform 0 × CNY 0.00)`.
+    /// For people, e.g. `REFUND UnionPay: 1 receipt(s) missing (slip 1 × CNY 50.00, platform 0 × CNY 0.00)`.
     pub text: String,
 }
 

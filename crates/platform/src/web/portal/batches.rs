@@ -205,13 +205,15 @@ fn amount(minor: u64, currency: &str) -> String {
 
 /// One difference in words: what, then the slip's and the platform's counts and totals.
 fn difference_words(l: Lang, d: &Difference) -> Markup {
-    let what = match d.issue {
-        DifferenceIssue::MissingReceipts => l.t("receipts missing on the platform", "平台缺少签购单"),
-        DifferenceIssue::ExtraReceipts => l.t("receipts the slip does not count", "结算单未计入的签购单"),
-        DifferenceIssue::TotalDiffers => l.t("the totals differ", "金额不符"),
+    let (code, what) = match d.issue {
+        DifferenceIssue::MissingReceipts => {
+            ("missing_receipts", l.t("receipts missing on the platform", "平台缺少签购单"))
+        }
+        DifferenceIssue::ExtraReceipts => ("extra_receipts", l.t("receipts the slip does not count", "结算单未计入的签购单")),
+        DifferenceIssue::TotalDiffers => ("total_differs", l.t("the totals differ", "金额不符")),
     };
     html! {
-        li data-kind=(d.kind) data-brand=(d.brand) data-currency=(d.currency) data-issue=(serde_json::to_value(d.issue).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()) {
+        li data-kind=(d.kind) data-brand=(d.brand) data-currency=(d.currency) data-issue=(code) {
             strong { (kind_of(l, &d.kind)) " " (brand_of(l, &d.brand)) " " (d.currency) } ": " (what) ". "
             (l.t("Slip", "结算单")) " " (d.slip_count) " × " (amount(d.slip_minor, &d.currency)) ", "
             (l.t("platform", "平台")) " " (d.platform_count) " × " (amount(d.platform_minor, &d.currency)) "."
