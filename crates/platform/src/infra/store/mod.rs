@@ -23,7 +23,7 @@ mod sessions;
 mod settlements;
 mod terminals;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::time::Duration;
 
