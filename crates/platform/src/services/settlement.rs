@@ -3,14 +3,16 @@
 //! against the receipts held of that terminal and batch; again whenever a late one arrives.
 
 use chrono::{DateTime, Utc};
+use ereceipt_core::card::CardBrand;
 use ereceipt_core::contract::{Reconciliation, SettlementStored};
 use ereceipt_core::encoding::decode_record;
 use ereceipt_core::identity::PosCertificate;
-use ereceipt_core::card::CardBrand;
 use ereceipt_core::model::SettlementSlip;
 use ereceipt_core::settlement::{reconcile, verify_settlement, HeldReceipt, SettlementRefused, VerifiedSettlement};
 
-use crate::infra::store::{NewSettlement, Reconciled, SettlementOutcome, SettlementRow, Store, StoreError, StoredReceipt};
+use crate::infra::store::{
+    NewSettlement, Reconciled, SettlementOutcome, SettlementRow, Store, StoreError, StoredReceipt,
+};
 
 /// Why a settlement slip was refused.
 #[derive(Debug, thiserror::Error)]
@@ -188,8 +190,9 @@ pub struct SettledBatch {
 }
 
 fn settled(row: SettlementRow) -> Result<SettledBatch, StoreError> {
-    let slip = ereceipt_core::encoding::decode_settlement(&row.slip)
-        .map_err(|e| StoreError::CorruptRow(format!("settlement slip of {} batch {}: {e}", row.terminal_id, row.batch)))?;
+    let slip = ereceipt_core::encoding::decode_settlement(&row.slip).map_err(|e| {
+        StoreError::CorruptRow(format!("settlement slip of {} batch {}: {e}", row.terminal_id, row.batch))
+    })?;
     let reconciliation = reconciliation_of(&row.reconciled);
     Ok(SettledBatch { row, slip, reconciliation })
 }

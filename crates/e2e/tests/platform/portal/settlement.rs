@@ -71,9 +71,12 @@ async fn a_batch_page_names_a_withheld_receipt_until_it_arrives() {
     let batch = format!("{:06}", a.record.transaction.batch.value());
     let page_path = format!("/merchant/batches/T0001331/{batch}");
 
-    let mut web =
-        staff(&platform, "books13s", serde_json::json!({"username": "books13s", "role": "merchant", "merchant_id": MERCHANT}))
-            .await;
+    let mut web = staff(
+        &platform,
+        "books13s",
+        serde_json::json!({"username": "books13s", "role": "merchant", "merchant_id": MERCHANT}),
+    )
+    .await;
     let search = web.get("/merchant/receipts").await.text();
     assert!(search.contains("id=\"batches-link\"") && search.contains("href=\"/merchant/batches\""), "{search}");
     let list = web.get("/merchant/batches").await;
@@ -102,9 +105,12 @@ async fn a_batch_page_names_a_withheld_receipt_until_it_arrives() {
     assert_eq!(image.bytes, png, "the stored slip, byte for byte");
 
     // Another merchant's staff: not found, page and image alike; not listed.
-    let mut other =
-        staff(&platform, "other13s", serde_json::json!({"username": "other13s", "role": "merchant", "merchant_id": OTHER}))
-            .await;
+    let mut other = staff(
+        &platform,
+        "other13s",
+        serde_json::json!({"username": "other13s", "role": "merchant", "merchant_id": OTHER}),
+    )
+    .await;
     assert_eq!(other.get(&page_path).await.status, 404);
     assert_eq!(other.get(&format!("{page_path}/png")).await.status, 404);
     assert!(!other.get("/merchant/batches").await.text().contains("T0001331"));

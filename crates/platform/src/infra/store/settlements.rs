@@ -168,7 +168,9 @@ impl Store {
         );
         let rows = sqlx::query(&sql).bind(terminal_id).bind(batch).fetch_all(&self.pool).await?;
         rows.iter()
-            .map(|r| Ok(BatchReceipt { receipt: receipt_from_row(r)?, kind_known: column::<i64>(r, "kind_known")? != 0 }))
+            .map(|r| {
+                Ok(BatchReceipt { receipt: receipt_from_row(r)?, kind_known: column::<i64>(r, "kind_known")? != 0 })
+            })
             .collect()
     }
 

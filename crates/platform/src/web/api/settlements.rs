@@ -176,7 +176,8 @@ mod tests {
             platform_minor: 0,
             text: "REFUND: 1 receipt(s) missing".into(),
         };
-        let missing = MissingReceipt { sequence: 3, receipt_id: None, place: ereceipt_core::contract::MissingPlace::AfterLast };
+        let missing =
+            MissingReceipt { sequence: 3, receipt_id: None, place: ereceipt_core::contract::MissingPlace::AfterLast };
         let reconciliation =
             Reconciliation { balanced: false, differences: vec![difference.clone()], missing: vec![missing.clone()] };
         let answer = SettlementStored {

@@ -209,7 +209,9 @@ fn difference_words(l: Lang, d: &Difference) -> Markup {
         DifferenceIssue::MissingReceipts => {
             ("missing_receipts", l.t("receipts missing on the platform", "平台缺少签购单"))
         }
-        DifferenceIssue::ExtraReceipts => ("extra_receipts", l.t("receipts the slip does not count", "结算单未计入的签购单")),
+        DifferenceIssue::ExtraReceipts => {
+            ("extra_receipts", l.t("receipts the slip does not count", "结算单未计入的签购单"))
+        }
         DifferenceIssue::TotalDiffers => ("total_differs", l.t("the totals differ", "金额不符")),
     };
     html! {
