@@ -4,7 +4,7 @@
 //! verifies as a settlement, nor a settlement as a receipt), and verified back to the slip.
 
 mod reconcile;
-pub use reconcile::reconcile;
+pub use reconcile::{reconcile, HeldReceipt};
 
 use crate::claims::{self, ClaimsError, Domain};
 use crate::digest::sha256;

@@ -3,13 +3,16 @@
 //! against the receipts held of that terminal and batch; again whenever a late one arrives.
 
 use chrono::{DateTime, Utc};
+use ereceipt_core::card::CardBrand;
 use ereceipt_core::contract::{Reconciliation, SettlementStored};
 use ereceipt_core::encoding::decode_record;
 use ereceipt_core::identity::PosCertificate;
-use ereceipt_core::model::{Money, SettlementSlip, TransactionType};
-use ereceipt_core::settlement::{reconcile, verify_settlement, SettlementRefused, VerifiedSettlement};
+use ereceipt_core::model::SettlementSlip;
+use ereceipt_core::settlement::{reconcile, verify_settlement, HeldReceipt, SettlementRefused, VerifiedSettlement};
 
-use crate::infra::store::{NewSettlement, Reconciled, SettlementOutcome, Store, StoreError};
+use crate::infra::store::{
+    NewSettlement, Reconciled, SettlementOutcome, SettlementRow, Store, StoreError, StoredReceipt,
+};
 
 /// Why a settlement slip was refused.
 #[derive(Debug, thiserror::Error)]
@@ -125,32 +128,95 @@ pub async fn reconcile_again(
     Ok(Some(reconciliation))
 }
 
-/// The reconciliation of a stored slip as the store keeps it, read back.
+/// The reconciliation of a stored slip as the store keeps it, read back (an older row keeps
+/// only the array of differences).
 pub fn reconciliation_of(reconciled: &Reconciled) -> Reconciliation {
-    Reconciliation {
+    serde_json::from_str::<Reconciliation>(&reconciled.differences).unwrap_or_else(|_| Reconciliation {
         balanced: reconciled.balanced,
         differences: serde_json::from_str(&reconciled.differences).unwrap_or_default(),
-    }
+        missing: Vec::new(),
+    })
 }
 
 fn stored_form(r: &Reconciliation, now: DateTime<Utc>) -> Reconciled {
     Reconciled {
         balanced: r.balanced,
-        differences: serde_json::to_string(&r.differences).unwrap_or_else(|_| "[]".into()),
+        differences: serde_json::to_string(r).unwrap_or_else(|_| "[]".into()),
         at: now.timestamp_millis(),
     }
 }
 
-/// `slip` against the receipts the platform holds of its terminal and batch: each one's kind
-/// and amount from its stored record.
+/// `slip` against the receipts the platform holds of its terminal and batch: each one's kind,
+/// brand and amount from its columns (its record only where the kind column is not filled in
+/// yet, or the brand column holds a code this build does not know), and the terminal's chain
+/// after the batch's last held receipt.
 async fn reconcile_with(store: &Store, slip: &SettlementSlip) -> Result<Reconciliation, StoreError> {
-    let records = store.batch_records(slip.terminal.terminal_id.as_str(), slip.batch.value().into()).await?;
-    let mut held: Vec<(TransactionType, Money)> = Vec::with_capacity(records.len());
-    for bytes in records {
-        let r = decode_record(&bytes).map_err(|e| StoreError::CorruptRow(format!("stored receipt record: {e}")))?;
-        held.push((r.transaction.kind, r.transaction.amount));
+    let terminal_id = slip.terminal.terminal_id.as_str();
+    let rows = store.batch_receipts(terminal_id, slip.batch.value().into()).await?;
+    let mut held: Vec<HeldReceipt> = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let r = &row.receipt;
+        let (kind, brand) = match (row.kind_known, CardBrand::from_code(&r.card_brand)) {
+            (true, Some(brand)) => (r.kind, brand),
+            _ => {
+                let rec = decode_record(&r.record)
+                    .map_err(|e| StoreError::CorruptRow(format!("stored record of {}: {e}", r.receipt_id)))?;
+                (rec.transaction.kind, rec.transaction.card.brand)
+            }
+        };
+        held.push(HeldReceipt {
+            kind,
+            brand,
+            amount: r.amount,
+            serial: u32::try_from(r.serial).unwrap_or(0),
+            sequence: r.sequence.and_then(|s| u64::try_from(s).ok()),
+        });
     }
-    Ok(reconcile(slip, &held))
+    let last = rows.iter().filter_map(|b| b.receipt.sequence).max();
+    let next = match last {
+        Some(last) => store.next_sequence_after(terminal_id, last).await?.and_then(|n| u64::try_from(n).ok()),
+        None => None,
+    };
+    Ok(reconcile(slip, &held, next))
+}
+
+/// A settled batch as the portal shows it: the stored slip, what it states, and the
+/// platform's latest reconciliation of it.
+#[derive(Clone, Debug)]
+pub struct SettledBatch {
+    pub row: SettlementRow,
+    pub slip: SettlementSlip,
+    pub reconciliation: Reconciliation,
+}
+
+fn settled(row: SettlementRow) -> Result<SettledBatch, StoreError> {
+    let slip = ereceipt_core::encoding::decode_settlement(&row.slip).map_err(|e| {
+        StoreError::CorruptRow(format!("settlement slip of {} batch {}: {e}", row.terminal_id, row.batch))
+    })?;
+    let reconciliation = reconciliation_of(&row.reconciled);
+    Ok(SettledBatch { row, slip, reconciliation })
+}
+
+/// The settled batches of `merchant_id`, newest first, at most `limit`.
+pub async fn merchant_batches(store: &Store, merchant_id: &str, limit: i64) -> Result<Vec<SettledBatch>, StoreError> {
+    store.merchant_settlements(merchant_id, limit).await?.into_iter().map(settled).collect()
+}
+
+/// The settled batch `batch` of `terminal_id` with the receipts held of it, if there is one
+/// and it is of `merchant_id` (`None`: any merchant's, for the acquirer). Another merchant's
+/// batch is `None`, as one that does not exist.
+pub async fn batch(
+    store: &Store,
+    merchant_id: Option<&str>,
+    terminal_id: &str,
+    batch: u32,
+) -> Result<Option<(SettledBatch, Vec<StoredReceipt>)>, StoreError> {
+    let Some(row) = store.settlement(terminal_id, batch.into()).await? else { return Ok(None) };
+    if merchant_id.is_some_and(|m| m != row.merchant_id) {
+        return Ok(None);
+    }
+    let receipts = store.batch_receipts(terminal_id, batch.into()).await?.into_iter().map(|b| b.receipt).collect();
+    Ok(Some((settled(row)?, receipts)))
 }
 
 #[cfg(test)]

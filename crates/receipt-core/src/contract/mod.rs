@@ -11,7 +11,7 @@ mod resume;
 mod settlement;
 
 pub use resume::{ChainHead, ResumePoint};
-pub use settlement::{Difference, DifferenceIssue, Reconciliation, SettlementStored};
+pub use settlement::{Difference, DifferenceIssue, MissingPlace, MissingReceipt, Reconciliation, SettlementStored};
 
 use std::fmt;
 use std::str::FromStr;

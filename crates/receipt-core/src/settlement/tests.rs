@@ -1,5 +1,6 @@
 use super::*;
 use crate::card::CardBrand;
+use crate::contract::{MissingPlace, MissingReceipt};
 use crate::identity::CertifiedKey;
 use crate::model::{HostAnswer, LineTally, Money, SlipParts, TransactionType};
 use crate::render::canvas::INK;
@@ -172,43 +173,116 @@ fn an_empty_batch_has_a_slip_too() {
     assert!(verify_settlement(&c.png, &anchor()).unwrap().slip.lines().is_empty());
 }
 
+/// The receipts of `slip(.., 51000, ..)`, chained 1..=6 with trace numbers 101..=106.
+fn held() -> Vec<HeldReceipt> {
+    let cny = "CNY".parse().unwrap();
+    let usd = "USD".parse().unwrap();
+    let m = |minor, c| Money::new(minor, c).unwrap();
+    [
+        (TransactionType::Sale, CardBrand::UnionPay, m(51000, cny)),
+        (TransactionType::Sale, CardBrand::UnionPay, m(51000, cny)),
+        (TransactionType::Sale, CardBrand::Visa, m(2000, usd)),
+        (TransactionType::Sale, CardBrand::UnionPay, m(1200, cny)),
+        (TransactionType::Void, CardBrand::UnionPay, m(1200, cny)),
+        (TransactionType::Refund, CardBrand::UnionPay, m(5000, cny)),
+    ]
+    .into_iter()
+    .zip(1u32..)
+    .map(|((kind, brand, amount), i)| HeldReceipt { kind, brand, amount, serial: 100 + i, sequence: Some(i.into()) })
+    .collect()
+}
+
 #[test]
 fn reconciliation_names_a_missing_receipt_and_a_total_that_differs() {
     let s = slip(&signer(), 51000, true);
     let cny = "CNY".parse().unwrap();
     let usd = "USD".parse().unwrap();
     let m = |minor, c| Money::new(minor, c).unwrap();
-    let all = vec![
-        (TransactionType::Sale, m(51000, cny)),
-        (TransactionType::Sale, m(51000, cny)),
-        (TransactionType::Sale, m(2000, usd)),
-        (TransactionType::Sale, m(1200, cny)),
-        (TransactionType::Void, m(1200, cny)),
-        (TransactionType::Refund, m(5000, cny)),
-    ];
-    let r = reconcile(&s, &all);
-    assert!(r.balanced && r.differences.is_empty(), "{r:?}");
-    // The refund's receipt never arrived.
-    let r = reconcile(&s, &all[..5]);
+    let all = held();
+    let r = reconcile(&s, &all, None);
+    assert!(r.balanced && r.differences.is_empty() && r.missing.is_empty(), "{r:?}");
+    // The refund's receipt (the last of the batch) never arrived.
+    let r = reconcile(&s, &all[..5], None);
     assert!(!r.balanced);
     assert_eq!(r.differences.len(), 1);
     let d = &r.differences[0];
     assert_eq!(
-        (d.kind.as_str(), d.issue, d.slip_count, d.platform_count),
-        ("REFUND", crate::contract::DifferenceIssue::MissingReceipts, 1, 0)
+        (d.kind.as_str(), d.brand.as_str(), d.issue, d.slip_count, d.platform_count),
+        ("REFUND", "unionpay", crate::contract::DifferenceIssue::MissingReceipts, 1, 0)
     );
-    assert_eq!(d.text, "REFUND: 1 receipt(s) missing (slip 1 × CNY 50.00, platform 0 × CNY 0.00)");
+    assert_eq!(d.text, "REFUND UnionPay: 1 receipt(s) missing (slip 1 × CNY 50.00, platform 0 × CNY 0.00)");
+    assert_eq!(
+        r.missing,
+        [MissingReceipt { sequence: 6, receipt_id: None, place: MissingPlace::AfterLast }],
+        "named after the last held one"
+    );
     // A sale of another amount: same count, another total.
     let mut other = all.clone();
-    other[1] = (TransactionType::Sale, m(41000, cny));
-    let r = reconcile(&s, &other);
+    other[1].amount = m(41000, cny);
+    let r = reconcile(&s, &other, None);
     assert_eq!(r.differences.len(), 1);
     assert_eq!(r.differences[0].issue, crate::contract::DifferenceIssue::TotalDiffers);
     assert_eq!((r.differences[0].slip_minor, r.differences[0].platform_minor), (103200, 93200));
+    assert!(r.missing.is_empty());
     // A receipt the slip does not count.
     let mut extra = all.clone();
-    extra.push((TransactionType::PreAuth, m(100, usd)));
-    let r = reconcile(&s, &extra);
+    extra.push(HeldReceipt {
+        kind: TransactionType::PreAuth,
+        brand: CardBrand::Visa,
+        amount: m(100, usd),
+        serial: 107,
+        sequence: Some(7),
+    });
+    let r = reconcile(&s, &extra, None);
     assert_eq!(r.differences[0].issue, crate::contract::DifferenceIssue::ExtraReceipts);
     assert_eq!(r.differences[0].currency, "USD");
+}
+
+#[test]
+fn a_sale_counted_under_another_brand_is_two_differences() {
+    let s = slip(&signer(), 51000, true);
+    let mut all = held();
+    // Same count and total per kind and currency; only the brand tells.
+    all[0].brand = CardBrand::Mastercard;
+    let r = reconcile(&s, &all, None);
+    assert!(!r.balanced);
+    let brands: Vec<(&str, crate::contract::DifferenceIssue)> =
+        r.differences.iter().map(|d| (d.brand.as_str(), d.issue)).collect();
+    assert_eq!(
+        brands,
+        [
+            ("unionpay", crate::contract::DifferenceIssue::MissingReceipts),
+            ("mastercard", crate::contract::DifferenceIssue::ExtraReceipts)
+        ]
+    );
+}
+
+#[test]
+fn a_gap_between_held_receipts_is_named_with_its_id_when_trace_numbers_tell() {
+    let s = slip(&signer(), 51000, true);
+    let all = held();
+    let mut without_third: Vec<HeldReceipt> = all.clone();
+    without_third.remove(2);
+    let r = reconcile(&s, &without_third, None);
+    let terminal = &s.terminal.terminal_id;
+    assert_eq!(
+        r.missing,
+        [MissingReceipt {
+            sequence: 3,
+            receipt_id: Some(format!("{terminal}-000001-000103")),
+            place: MissingPlace::Between
+        }]
+    );
+    // A trace number skipped (a declined transaction) between the neighbours: no id.
+    let mut skipped = without_third.clone();
+    for h in skipped.iter_mut().skip(2) {
+        h.serial += 1;
+    }
+    let r = reconcile(&s, &skipped, None);
+    assert_eq!(r.missing.len(), 1);
+    assert_eq!((r.missing[0].sequence, r.missing[0].receipt_id.as_deref()), (3, None));
+    // After the last held one, no more are named than the chain leaves room for before the
+    // next batch's first receipt.
+    let r = reconcile(&s, &all[..4], Some(6));
+    assert_eq!(r.missing.iter().map(|m| m.sequence).collect::<Vec<_>>(), [5]);
 }

@@ -8,6 +8,7 @@ mod hold;
 mod lineage;
 mod listener;
 mod picture;
+mod settlement;
 pub mod staff;
 
 use ereceipt_terminal::sync::Step;

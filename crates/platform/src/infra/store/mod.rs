@@ -23,7 +23,7 @@ mod sessions;
 mod settlements;
 mod terminals;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::time::Duration;
 
@@ -40,7 +40,7 @@ pub use model::{
 };
 pub use retention::{ChainFloor, Hold, PurgeRun, PurgedBatch, MAX_BATCH as MAX_PURGE_BATCH};
 pub use sessions::{SESSION_IDLE_MS, SESSION_MAX_MS, SESSION_TOUCH_MS};
-pub use settlements::{NewSettlement, Reconciled, SettlementOutcome, SettlementRow};
+pub use settlements::{BatchReceipt, NewSettlement, Reconciled, SettlementOutcome, SettlementRow};
 pub use terminals::ResumeRow;
 
 /// Connections per SQLite pool: readers run in parallel under WAL, writers queue on the file lock.

@@ -1,7 +1,8 @@
 //! Settlement slips (结算单): one per terminal and batch, stored once with the platform's
 //! reconciliation of it, which is replaced each time the batch is reconciled again.
 
-use super::{column, hash_column, is_foreign_key_violation, Store, StoreError};
+use super::receipts::{receipt_from_row, RECEIPT_COLUMNS};
+use super::{column, hash_column, is_foreign_key_violation, Store, StoreError, StoredReceipt};
 
 /// A verified settlement slip to store, with its first reconciliation.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,9 +26,18 @@ pub struct NewSettlement {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Reconciled {
     pub balanced: bool,
-    /// A JSON array of `ereceipt_core::contract::Difference`.
+    /// JSON: the `ereceipt_core::contract::Reconciliation` (before the platform named missing
+    /// receipts, an array of its differences only).
     pub differences: String,
     pub at: i64,
+}
+
+/// A receipt of a settled batch, as the batch pages and the reconciliation read it.
+#[derive(Clone, Debug)]
+pub struct BatchReceipt {
+    pub receipt: StoredReceipt,
+    /// Whether its `kind` column is filled in (see [`Store::batch_receipts`]).
+    pub kind_known: bool,
 }
 
 /// A stored settlement slip: what was stored, with its latest reconciliation.
@@ -148,13 +158,31 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// The canonical records of every receipt of `terminal_id`'s `batch` the platform holds.
-    pub async fn batch_records(&self, terminal_id: &str, batch: i64) -> Result<Vec<Vec<u8>>, StoreError> {
-        let rows = sqlx::query("SELECT record FROM receipts WHERE terminal_id = $1 AND batch = $2 ORDER BY receipt_id")
-            .bind(terminal_id)
-            .bind(batch)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(|r| column(r, "record")).collect()
+    /// Every receipt of `terminal_id`'s `batch` the platform holds, by serial, each with
+    /// whether its kind column is filled in (a receipt stored before migration 0015 and not yet
+    /// classified reads as a sale; the reconciliation reads such a one's record instead).
+    pub async fn batch_receipts(&self, terminal_id: &str, batch: i64) -> Result<Vec<BatchReceipt>, StoreError> {
+        let sql = format!(
+            "SELECT {RECEIPT_COLUMNS}, CASE WHEN kind IS NULL THEN 0 ELSE 1 END AS kind_known FROM receipts \
+             WHERE terminal_id = $1 AND batch = $2 ORDER BY serial, receipt_id"
+        );
+        let rows = sqlx::query(&sql).bind(terminal_id).bind(batch).fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(BatchReceipt { receipt: receipt_from_row(r)?, kind_known: column::<i64>(r, "kind_known")? != 0 })
+            })
+            .collect()
+    }
+
+    /// The lowest sequence number held of `terminal_id` above `sequence`: where the next run of
+    /// its chain the platform holds starts.
+    pub async fn next_sequence_after(&self, terminal_id: &str, sequence: i64) -> Result<Option<i64>, StoreError> {
+        let next: Option<i64> =
+            sqlx::query_scalar("SELECT MIN(sequence) FROM receipts WHERE terminal_id = $1 AND sequence > $2")
+                .bind(terminal_id)
+                .bind(sequence)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(next)
     }
 }

@@ -1,6 +1,7 @@
-//! A slip from a terminal of this platform, on a real SQLite store: stored with the difference
-//! a missing receipt makes, reconciled again (balanced) when that receipt arrives late; a slip of
-//! another terminal and one whose signer the platform never issued are refused.
+//! A slip from a terminal of this platform, on real SQLite and PostgreSQL stores: stored with
+//! the difference a missing receipt makes, reconciled again (balanced) when that receipt arrives
+//! late; a gap in the chain named, a receipt under another brand a difference per brand; a slip
+//! of another terminal and one whose signer the platform never issued are refused.
 
 use chrono::{Duration, Utc};
 use ereceipt_core::card::CardPolicy;
@@ -13,6 +14,11 @@ use ereceipt_core::settlement::compose_settlement;
 
 use super::*;
 use crate::infra::store::{CertificateRow, NewReceipt, NewTerminal, NewToken};
+
+crate::infra::store::tests::behaviours!(
+    a_missing_receipt_is_a_difference_until_it_arrives_late,
+    a_gap_in_the_chain_and_another_brand_are_named,
+);
 
 fn fonts() -> Fonts {
     let path = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc";
@@ -128,18 +134,15 @@ async fn registered(store: &Store, ca: &CertifiedKey, terminal_id: &str) -> Sign
     signer
 }
 
-#[tokio::test]
-async fn a_missing_receipt_is_a_difference_until_it_arrives_late() {
-    let dir = tempfile::tempdir().expect("dir");
-    let db = Store::connect(&format!("sqlite:{}", dir.path().join("s.db").display())).await.expect("store");
+async fn a_missing_receipt_is_a_difference_until_it_arrives_late(db: &Store) {
     let ca = create_ca("test CA", Utc::now()).expect("CA");
-    let signer = registered(&db, &ca, "T0000031").await;
+    let signer = registered(db, &ca, "T0000031").await;
     let (a, b) = (sale(&signer, 1), sale(&signer, 2));
     db.store_receipt(&new_receipt(&a)).await.expect("receipt a");
     let png = slip_png(&signer, &[a.clone(), b.clone()]);
 
     let verified = verify(&ca.cert_der, signer.certificate(), &png).expect("verifies");
-    let settled = store_settlement(&db, verified, png.clone()).await;
+    let settled = store_settlement(db, verified, png.clone()).await;
     assert!(settled.created);
     let r = &settled.answer.reconciliation;
     assert!(!r.balanced);
@@ -152,15 +155,15 @@ async fn a_missing_receipt_is_a_difference_until_it_arrives_late() {
 
     // The late receipt: its arrival reconciles the batch again, now balanced, and it is kept.
     db.store_receipt(&new_receipt(&b)).await.expect("receipt b");
-    let again = reconcile_again(&db, "T0000031", 1, Utc::now()).await.expect("reconciled").expect("a slip");
+    let again = reconcile_again(db, "T0000031", 1, Utc::now()).await.expect("reconciled").expect("a slip");
     assert!(again.balanced && again.differences.is_empty(), "{again:?}");
     let row = db.settlement("T0000031", 1).await.expect("read").expect("stored");
     assert_eq!(reconciliation_of(&row.reconciled), again);
     // The same slip again: 200, not a second one.
     let verified = verify(&ca.cert_der, signer.certificate(), &png).expect("verifies");
-    assert!(!store_settlement(&db, verified, png).await.created);
+    assert!(!store_settlement(db, verified, png).await.created);
     // No slip, nothing to reconcile.
-    assert!(reconcile_again(&db, "T0000031", 2, Utc::now()).await.expect("read").is_none());
+    assert!(reconcile_again(db, "T0000031", 2, Utc::now()).await.expect("read").is_none());
 }
 
 #[tokio::test]
@@ -186,4 +189,36 @@ async fn a_slip_of_another_terminal_or_an_unknown_signer_is_refused() {
 
 async fn store_settlement(s: &Store, verified: VerifiedSettlement, png: Vec<u8>) -> Settled {
     store(s, verified, png, Utc::now()).await.expect("stored")
+}
+
+async fn a_gap_in_the_chain_and_another_brand_are_named(db: &Store) {
+    let ca = create_ca("test CA", Utc::now()).expect("CA");
+    let signer = registered(db, &ca, "T0000034").await;
+    let sales: Vec<ReceiptRecord> = (11..14).map(|seed| sale(&signer, seed)).collect();
+    let chained = |r: &ReceiptRecord, sequence: i64| NewReceipt { sequence: Some(sequence), ..new_receipt(r) };
+    // The first and the third of the batch arrive; the second is chained between them.
+    db.store_receipt(&chained(&sales[0], 1)).await.expect("first");
+    db.store_receipt(&chained(&sales[2], 3)).await.expect("third");
+    let png = slip_png(&signer, &sales);
+    let verified = verify(&ca.cert_der, signer.certificate(), &png).expect("verifies");
+    let r = store_settlement(db, verified, png.clone()).await.answer.reconciliation;
+    assert!(!r.balanced);
+    assert_eq!(r.missing.len(), 1, "{r:?}");
+    assert_eq!((r.missing[0].sequence, r.missing[0].place), (2, ereceipt_core::contract::MissingPlace::Between));
+    assert_eq!(r.differences.len(), 1, "{r:?}");
+    assert_eq!(r.differences[0].brand, sales[1].transaction.card.brand.code());
+    // Stored as answered: the page reads the named receipt back.
+    let row = db.settlement("T0000034", 1).await.expect("read").expect("stored");
+    assert_eq!(reconciliation_of(&row.reconciled), r);
+
+    // The late one arrives, its brand column saying another brand than the slip counted it
+    // under: the count per kind agrees, the brands do not.
+    let mut late = chained(&sales[1], 2);
+    let other = if sales[1].transaction.card.brand == ereceipt_core::card::CardBrand::Visa { "jcb" } else { "visa" };
+    other.clone_into(&mut late.card_brand);
+    db.store_receipt(&late).await.expect("late");
+    let again = reconcile_again(db, "T0000034", 1, Utc::now()).await.expect("reconciled").expect("a slip");
+    assert!(again.missing.is_empty(), "{again:?}");
+    let brands: Vec<&str> = again.differences.iter().map(|d| d.brand.as_str()).collect();
+    assert!(brands.contains(&other) && brands.len() == 2, "{again:?}");
 }

@@ -77,23 +77,50 @@ pub struct SettlementAnswer {
     reconciliation: ReconciliationView,
 }
 
-/// The slip's counts and totals per kind and currency against the receipts held of the batch.
+/// The slip's counts and totals per kind, card brand and currency against the receipts held of
+/// the batch, and the receipts the terminal's hash chain shows missing.
 #[derive(ToSchema)]
 #[schema(as = Reconciliation)]
 #[allow(dead_code)]
 pub struct ReconciliationView {
-    /// No difference.
+    /// No difference and no receipt missing.
     balanced: bool,
     differences: Vec<DifferenceView>,
+    missing: Vec<MissingView>,
 }
 
-/// One kind and currency whose count or total differs.
+/// A receipt of the batch the platform does not hold, found in the terminal's hash chain.
+#[derive(ToSchema)]
+#[schema(as = MissingReceipt)]
+#[allow(dead_code)]
+pub struct MissingView {
+    /// Its sequence number in the terminal's chain.
+    sequence: u64,
+    /// Its id (`TERMINAL-BATCH-SERIAL`), where the neighbours' trace numbers make it certain.
+    receipt_id: Option<String>,
+    place: MissingPlace,
+}
+
+/// `between`: between two held receipts of the batch (certainly one of its receipts);
+/// `after_last`: after its last held receipt, one of those the slip counts beyond the held ones.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum MissingPlace {
+    Between,
+    AfterLast,
+}
+
+/// One kind, card brand and currency whose count or total differs.
 #[derive(ToSchema)]
 #[schema(as = ReconciliationDifference)]
 #[allow(dead_code)]
 pub struct DifferenceView {
     /// `SALE`, `VOID`, `REFUND`, `PRE-AUTH` or `PRE-AUTH COMPLETION`.
     kind: String,
+    /// The card brand's code (`unionpay`, `visa`, `mastercard`, `amex`, `jcb`, `discover`,
+    /// `diners`, `unknown`).
+    brand: String,
     currency: String,
     issue: DifferenceIssue,
     slip_count: u64,
@@ -117,7 +144,7 @@ pub enum DifferenceIssue {
 mod tests {
     use std::collections::BTreeSet;
 
-    use ereceipt_core::contract::{Difference, DifferenceIssue as Issue, Reconciliation};
+    use ereceipt_core::contract::{Difference, DifferenceIssue as Issue, MissingReceipt, Reconciliation};
     use serde_json::Value;
 
     use super::*;
@@ -140,6 +167,7 @@ mod tests {
         let doc = serde_json::to_value(super::super::openapi::document("127.0.0.1:8444", admin)).expect("document");
         let difference = Difference {
             kind: "REFUND".into(),
+            brand: "unionpay".into(),
             currency: "CNY".into(),
             issue: Issue::MissingReceipts,
             slip_count: 1,
@@ -148,7 +176,10 @@ mod tests {
             platform_minor: 0,
             text: "REFUND: 1 receipt(s) missing".into(),
         };
-        let reconciliation = Reconciliation { balanced: false, differences: vec![difference.clone()] };
+        let missing =
+            MissingReceipt { sequence: 3, receipt_id: None, place: ereceipt_core::contract::MissingPlace::AfterLast };
+        let reconciliation =
+            Reconciliation { balanced: false, differences: vec![difference.clone()], missing: vec![missing.clone()] };
         let answer = SettlementStored {
             terminal_id: "T0000001".into(),
             batch: 1,
@@ -158,6 +189,7 @@ mod tests {
         assert_eq!(properties(&doc, "SettlementAnswer"), fields(&answer));
         assert_eq!(properties(&doc, "Reconciliation"), fields(&reconciliation));
         assert_eq!(properties(&doc, "ReconciliationDifference"), fields(&difference));
+        assert_eq!(properties(&doc, "MissingReceipt"), fields(&missing));
         let described: BTreeSet<String> = doc["components"]["schemas"]["DifferenceIssue"]["enum"]
             .as_array()
             .into_iter()

@@ -226,7 +226,10 @@ pub async fn search(
             )
         }
     };
-    let body = html! { (search_form(l, "/merchant/receipts", &f, Some(&csv))) (results) };
+    let body = html! {
+        p.nav { a href="/merchant/batches" id="batches-link" { (l.t("Batches", "结算批次")) } }
+        (search_form(l, "/merchant/receipts", &f, Some(&csv))) (results)
+    };
     let title = l.t("Receipts", "签购单查询");
     Ok(ctx.page(status, views::layout(&ctx, &viewer(&who.account), title, body)))
 }

@@ -6,6 +6,7 @@
 //! `Secure; HttpOnly; SameSite=Strict` cookies, rotated at login, ended at logout or idle time.
 
 mod acquirer;
+mod batches;
 mod bundle;
 mod consumer;
 mod enrol;
@@ -72,16 +73,19 @@ fn pull_routes() -> Router<SharedState> {
         .route("/pull/receipts/{id}/png", get(receipts::image::<Customer<Refused>>))
 }
 
-/// Merchant staff's pages (their merchant's receipts).
+/// Merchant staff's pages (their merchant's receipts and settled batches).
 fn merchant_routes() -> Router<SharedState> {
     Router::new()
         .route("/merchant/receipts", get(merchant::search))
         .route("/merchant/receipts.csv", get(merchant::export_csv))
         .route("/merchant/receipts/{id}", get(receipts::detail::<Merchant<ToLogin>>))
         .route("/merchant/receipts/{id}/png", get(receipts::image::<Merchant<ToStart>>))
+        .route("/merchant/batches", get(batches::list))
+        .route("/merchant/batches/{terminal}/{batch}", get(batches::detail::<Merchant<ToLogin>>))
+        .route("/merchant/batches/{terminal}/{batch}/png", get(batches::image::<Merchant<ToStart>>))
 }
 
-/// The acquirer's pages (every receipt, the retrieval bundle, and legal holds).
+/// The acquirer's pages (every receipt, the retrieval bundle, legal holds, any settled batch).
 fn acquirer_routes() -> Router<SharedState> {
     Router::new()
         .route("/acquirer", get(acquirer::find))
@@ -90,6 +94,8 @@ fn acquirer_routes() -> Router<SharedState> {
         .route("/acquirer/receipts/{id}/bundle.zip", get(receipts::bundle::<Acquirer<ToStart>>))
         .route("/acquirer/receipts/{id}/hold", post(hold::place))
         .route("/acquirer/receipts/{id}/release", post(hold::release))
+        .route("/acquirer/batches/{terminal}/{batch}", get(batches::detail::<Acquirer<ToLogin>>))
+        .route("/acquirer/batches/{terminal}/{batch}/png", get(batches::image::<Acquirer<ToStart>>))
 }
 
 /// The portal's content security policy: this origin's stylesheet and images, nothing else.

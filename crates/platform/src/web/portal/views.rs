@@ -272,7 +272,7 @@ pub(crate) fn lineage(l: Lang, r: &StoredReceipt, family: &Family, link: impl Fn
     }
 }
 
-fn link_state_name(l: Lang, c: &StoredReceipt) -> String {
+pub(crate) fn link_state_name(l: Lang, c: &StoredReceipt) -> String {
     match c.link.as_ref() {
         Some(k) if k.state == LinkState::Mismatch => {
             let why = k.problem.map_or("", |p| {

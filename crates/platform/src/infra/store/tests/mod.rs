@@ -29,14 +29,14 @@ static CLUSTER: LazyLock<Result<TempCluster, String>> =
     LazyLock::new(|| TempCluster::start().map_err(|e| e.to_string()));
 
 /// A store to test, and how to reach its database again.
-pub(super) struct Fixture {
+pub(crate) struct Fixture {
     pub store: Store,
     pub url: String,
     /// Holds the SQLite file's directory until the test ends.
     _dir: Option<TempDir>,
 }
 
-pub(super) async fn sqlite_fixture() -> Fixture {
+pub(crate) async fn sqlite_fixture() -> Fixture {
     let dir = tempfile::tempdir().expect("temp dir");
     // A plain `sqlite:` URL without `mode=rwc`: connect must create the file.
     let url = format!("sqlite:{}", dir.path().join("store.db").display());
@@ -44,7 +44,7 @@ pub(super) async fn sqlite_fixture() -> Fixture {
     Fixture { store, url, _dir: Some(dir) }
 }
 
-pub(super) async fn postgres_fixture(test: &str) -> Fixture {
+pub(crate) async fn postgres_fixture(test: &str) -> Fixture {
     let cluster = match &*CLUSTER {
         Ok(cluster) => cluster,
         Err(e) => panic!("cannot run the PostgreSQL half of the store tests: {e}"),
@@ -92,7 +92,7 @@ macro_rules! behaviours {
         }
     };
 }
-pub(super) use behaviours;
+pub(crate) use behaviours;
 
 pub(super) fn new_terminal(terminal_id: &str, merchant_id: &str) -> NewTerminal {
     NewTerminal {

@@ -5,7 +5,7 @@
 use super::{behaviours, receipt, register};
 use crate::infra::store::{NewSettlement, Reconciled, SettlementOutcome, Store};
 
-behaviours!(a_slip_is_stored_once_per_terminal_and_batch, a_reconciliation_is_replaced_and_receipts_are_read,);
+behaviours!(a_slip_is_stored_once_per_terminal_and_batch, a_reconciliation_is_replaced_and_a_batch_is_read,);
 
 fn slip(terminal_id: &str, batch: i64, byte: u8) -> NewSettlement {
     NewSettlement {
@@ -42,17 +42,23 @@ async fn a_slip_is_stored_once_per_terminal_and_batch(store: &Store) {
     assert_eq!(listed.iter().map(|r| r.batch).collect::<Vec<_>>(), [2, 1], "newest first");
 }
 
-async fn a_reconciliation_is_replaced_and_receipts_are_read(store: &Store) {
+async fn a_reconciliation_is_replaced_and_a_batch_is_read(store: &Store) {
     register(store, "T0000002", "M-T0000002").await;
     store.store_settlement(&slip("T0000002", 1, 3)).await.expect("store");
     let late = Reconciled { balanced: false, differences: r#"[{"kind":"SALE"}]"#.into(), at: 1_700_000_009_000 };
     assert!(store.set_reconciliation("T0000002", 1, &late).await.expect("update"));
     assert!(!store.set_reconciliation("T0000002", 7, &late).await.expect("no slip"));
     assert_eq!(store.settlement("T0000002", 1).await.expect("read").expect("stored").reconciled, late);
-    for serial in [2, 1] {
+    for serial in [2, 1, 5] {
         store.store_receipt(&receipt("T0000002", serial, 1_700_000_000_000, 100)).await.expect("receipt");
     }
-    let records = store.batch_records("T0000002", 1).await.expect("records");
-    assert_eq!(records, [b"record of T0000002-000001-000001".to_vec(), b"record of T0000002-000001-000002".to_vec()]);
-    assert!(store.batch_records("T0000002", 2).await.expect("records").is_empty());
+    let held = store.batch_receipts("T0000002", 1).await.expect("receipts");
+    let ids: Vec<&str> = held.iter().map(|b| b.receipt.receipt_id.as_str()).collect();
+    assert_eq!(ids, ["T0000002-000001-000001", "T0000002-000001-000002", "T0000002-000001-000005"]);
+    assert!(held.iter().all(|b| b.kind_known), "stored with their kind");
+    assert_eq!(held[0].receipt.record, b"record of T0000002-000001-000001".to_vec());
+    assert!(store.batch_receipts("T0000002", 2).await.expect("receipts").is_empty());
+    // Where the chain the platform holds goes on after a sequence number.
+    assert_eq!(store.next_sequence_after("T0000002", 2).await.expect("next"), Some(5));
+    assert_eq!(store.next_sequence_after("T0000002", 5).await.expect("next"), None);
 }
