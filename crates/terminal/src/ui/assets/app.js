@@ -41,6 +41,7 @@
     updateRecipientLabel();
     updateResendLabel();
     renderReprint();
+    renderSettle();
     for (const [id, err] of Object.entries(lastError)) showError(id, err);
     if (sale && sale.approval) fillSignFacts();
     if (sale && sale.receipt) renderStatus(sale.status);
@@ -81,6 +82,7 @@
   function show(name) {
     if (screen === "swipe" && name !== "swipe") swipeBuffer = "";
     if (screen === "result" && name !== "result") stopStatusPolling();
+    if (screen === "settle" && name !== "settle") stopSettlePolling();
     screen = name;
     document.querySelectorAll(".screen").forEach((s) => { s.hidden = s.id !== "screen-" + name; });
     renderOperator();
@@ -98,6 +100,7 @@
     // Signing out is for between sales.
     $("sign-out").hidden = !op || !(screen === "amount" || screen === "result");
     $("reprint-open").hidden = !op || !(screen === "amount" || screen === "result");
+    $("settle-open").hidden = !op || !(screen === "amount" || screen === "result");
   }
   function needSignIn(err) {
     if (config) config.operator = null;
@@ -607,6 +610,109 @@
   $("reprint-open").addEventListener("click", openReprint);
   $("reprint-back").addEventListener("click", () => { reprint = null; show("amount"); });
 
+  // ---- settlement (结算): the open batch's lines, closing it with the host, its slip --------
+  let settle = null; // {preview, done, upload}
+  let settlePoll = null;
+  function stopSettlePolling() { if (settlePoll) { clearTimeout(settlePoll); settlePoll = null; } }
+  function settleRow(l) {
+    const tr = document.createElement("tr");
+    tr.dataset.kind = l.kind;
+    tr.dataset.brand = l.brand;
+    tr.dataset.currency = l.currency;
+    const cells = [lang === "zh" ? l.kind_zh : l.kind, lang === "zh" ? l.brand_zh : l.brand, String(l.count), l.total];
+    cells.forEach((text, i) => {
+      const td = document.createElement("td");
+      td.textContent = text;
+      if (i >= 2) td.className = "num";
+      tr.appendChild(td);
+    });
+    return tr;
+  }
+  function renderSettle() {
+    if (!settle) return;
+    const d = settle.done;
+    const lines = d ? d.lines : (settle.preview ? settle.preview.lines : []);
+    $("settle-body").replaceChildren(...lines.map(settleRow));
+    if (d) {
+      $("settle-batch").textContent = t("settle_done_batch", { batch: d.batch, next: d.next_batch });
+      $("settle-state").textContent = t(d.balanced ? "settle_balanced" : "settle_not_balanced");
+      $("settle-state").dataset.balanced = String(d.balanced);
+    } else if (settle.preview) {
+      const p = settle.preview;
+      $("settle-batch").textContent = p.lines.length
+        ? t("settle_batch", { batch: p.batch, n: p.lines.length })
+        : t("settle_empty", { batch: p.batch });
+    }
+    const u = settle.upload;
+    const up = $("settle-upload");
+    if (!u) { up.textContent = ""; delete up.dataset.state; return; }
+    up.dataset.state = u.state;
+    if (u.state === "uploaded" && u.reconciliation) {
+      const n = u.reconciliation.differences.length;
+      up.textContent = u.reconciliation.balanced && n === 0
+        ? t("settle_uploaded_balanced")
+        : t("settle_uploaded_differences", { n }) + (n ? ": " + u.reconciliation.differences.map((x) => x.text).join("; ") : "");
+    } else if (u.state === "refused") up.textContent = t("settle_refused", { e: u.error || "" });
+    else up.textContent = t("settle_queued");
+  }
+  async function openSettle() {
+    settle = { preview: null, done: null, upload: null };
+    stopSettlePolling();
+    $("settle-body").replaceChildren();
+    $("settle-batch").textContent = "";
+    $("settle-state").textContent = "";
+    delete $("settle-state").dataset.balanced;
+    $("settle-upload").textContent = "";
+    $("settle-slip").hidden = true;
+    $("settle-confirm").hidden = false;
+    $("settle-confirm").disabled = true;
+    delete $("settle-image").dataset.loaded;
+    showError("settle-error", null);
+    show("settle");
+    try {
+      settle.preview = await api("GET", "/api/settlement");
+      $("settle-confirm").disabled = false;
+      renderSettle();
+    } catch (e) { showError("settle-error", e); }
+  }
+  async function pollSettlement(batch) {
+    settlePoll = null;
+    if (!settle || !settle.done || settle.done.batch !== batch || screen !== "settle") return;
+    try {
+      settle.upload = await api("GET", "/api/settlements/" + batch);
+      renderSettle();
+      if (settle.upload.state === "uploaded" || settle.upload.state === "refused") return;
+    } catch (_) { /* asked again below */ }
+    settlePoll = setTimeout(() => pollSettlement(batch), 1000);
+  }
+  $("settle-confirm").addEventListener("click", async () => {
+    if (!settle || settle.done) return;
+    const button = $("settle-confirm");
+    button.disabled = true;
+    showError("settle-error", null);
+    $("settle-state").textContent = t("settle_sending");
+    try {
+      const d = await api("POST", "/api/settlement");
+      settle.done = d;
+      settle.upload = { state: "queued" };
+      button.hidden = true;
+      const img = $("settle-image");
+      delete img.dataset.loaded;
+      img.onload = () => { img.dataset.loaded = d.batch; };
+      img.src = "/api/settlements/" + d.batch + "/image?token=" + encodeURIComponent(TOKEN);
+      $("settle-slip").hidden = false;
+      renderSettle();
+      pollSettlement(d.batch);
+    } catch (err) {
+      $("settle-state").textContent = "";
+      button.disabled = false;
+      showError("settle-error", err);
+      if (err && err.error === "open_authorisations") checkOutbox();
+    }
+  });
+  $("settle-open").addEventListener("click", openSettle);
+  $("settle-back").addEventListener("click", () => { settle = null; stopSettlePolling(); show("amount"); });
+
   // ---- keyboard ------------------------------------------------------------------------
   document.addEventListener("keydown", (e) => {
     if (screen === "swipe") { swipeKey(e); return; }
@@ -623,6 +729,7 @@
       return;
     }
     if (screen === "reprint" && e.key === "Escape") { e.preventDefault(); $("reprint-back").click(); return; }
+    if (screen === "settle" && e.key === "Escape") { e.preventDefault(); $("settle-back").click(); return; }
     if (screen === "sign" && e.key === "Escape") { e.preventDefault(); clearSignature(); return; }
     if (screen === "deliver" && e.key === "Escape") { e.preventDefault(); $("sign-again").click(); return; }
     if (screen === "result" && e.key === "Enter" && !(e.target instanceof HTMLButtonElement)) { $("new-sale").click(); }
