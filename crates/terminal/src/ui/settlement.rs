@@ -124,9 +124,7 @@ pub struct SlipStatus {
 }
 
 fn batch_of(batch: &str) -> Result<u32, UiError> {
-    batch.parse().map_err(|_| {
-        UiError::invalid("batch", format!("{batch:?} is not a batch number"), "批次号应为数字")
-    })
+    batch.parse().map_err(|_| UiError::invalid("batch", format!("{batch:?} is not a batch number"), "批次号应为数字"))
 }
 
 /// `GET /api/settlements/{batch}`: the slip's upload state and the platform's reconciliation.

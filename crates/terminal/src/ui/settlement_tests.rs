@@ -25,7 +25,9 @@ async fn the_settle_screen_previews_settles_and_opens_the_next_batch() {
     let lines = p["lines"].as_array().expect("lines");
     let kinds: Vec<(&str, u64, &str)> = lines
         .iter()
-        .map(|l| (l["kind"].as_str().unwrap_or(""), l["count"].as_u64().unwrap_or(0), l["total"].as_str().unwrap_or("")))
+        .map(|l| {
+            (l["kind"].as_str().unwrap_or(""), l["count"].as_u64().unwrap_or(0), l["total"].as_str().unwrap_or(""))
+        })
         .collect();
     assert_eq!(kinds, [("SALE", 2, "RMB 125.50"), ("VOID", 1, "RMB 100.00")], "the slip's lines, in its order");
     assert_eq!(lines[0]["kind_zh"], "消费");
@@ -82,7 +84,9 @@ async fn settling_is_refused_while_an_authorisation_is_open_or_nobody_is_signed_
     let (status, e) = ui.json(ui.post("/api/settlement", json!({}))).await;
     assert_eq!((status, e["error"].as_str()), (StatusCode::CONFLICT, Some("open_authorisations")), "{e}");
     assert!(
-        e["message_en"].as_str().is_some_and(|m| m.contains("batch 000004") && m.contains("1 authorisation(s) are open")),
+        e["message_en"]
+            .as_str()
+            .is_some_and(|m| m.contains("batch 000004") && m.contains("1 authorisation(s) are open")),
         "{e}"
     );
     assert!(e["message_zh"].as_str().is_some_and(|m| m.contains("1 笔授权")), "{e}");

@@ -43,8 +43,8 @@
     renderReprint();
     renderSettle();
     for (const [id, err] of Object.entries(lastError)) showError(id, err);
-    if (sale && sale.approval) fillSignFacts();
-    if (sale && sale.receipt) renderStatus(sale.status);
+    if (sale && sale.card) fillSignFacts();
+    if (sale && sale.status) renderStatus(sale.status);
     renderOutbox();
     renderAuthorisations();
     renderOperator();
@@ -232,7 +232,7 @@
     try {
       const r = await api("POST", "/api/sales/" + sale.id + "/card", testCard ? { test_card: true } : { swipe: raw });
       sale.card = r.card;
-      sale.approval = r.approval;
+      sale.approval = r.approval || null;
       sale.operation = r.operation || sale.operation;
       sale.authoriser = r.authoriser;
       fillSignFacts();
@@ -277,8 +277,11 @@
     $("sign-amount").textContent = (credit ? "-" : "") + sale.symbol + " " + sale.amount;
     const last4 = sale.card.number.split(" ").pop();
     $("sign-card").textContent = (lang === "zh" ? sale.card.brand_zh : sale.card.brand) + " •••• " + last4;
-    $("sign-auth").textContent = sale.approval.auth_code;
-    $("sign-rrn").textContent = sale.approval.rrn;
+    // A refund's advice goes out after the signature: its codes come on the receipt.
+    $("sign-codes").hidden = !sale.approval;
+    $("sign-advice").hidden = !!sale.approval;
+    $("sign-auth").textContent = sale.approval ? sale.approval.auth_code : "";
+    $("sign-rrn").textContent = sale.approval ? sale.approval.rrn : "";
     const note = $("authoriser-note");
     note.hidden = !sale.authoriser.simulator;
     note.textContent = t("simulator_note");
@@ -426,8 +429,9 @@
     try {
       const r = await api("POST", "/api/sales/" + sale.id + "/complete", { channel: channel(), to: $("recipient").value });
       showError("recipient-error", null);
-      sale.receipt = r.receipt;
       sale.channel = channel();
+      if (r.state === "advice_pending") { showAdvicePending(r); return; }
+      sale.receipt = r.receipt;
       showResult(r.status);
     } catch (err) {
       showError("recipient-error", err);
@@ -449,8 +453,25 @@
     show("result");
     pollStatus();
   }
+  // A refund sent and not acknowledged yet: the terminal sends it again and makes its receipt
+  // when the host acknowledges it; nothing more for the cashier to do.
+  function showAdvicePending(r) {
+    sale.receipt = null;
+    sale.status = { state: "advice_pending", authorisation: r.authorisation };
+    $("result-id").textContent = r.authorisation;
+    $("receipt-image").removeAttribute("src");
+    renderStatus(sale.status);
+    show("result");
+  }
   function renderStatus(s) {
     if (!s) return;
+    if (s.state === "advice_pending") {
+      sale.status = s;
+      $("result-state").textContent = t("st_advice_pending");
+      $("result-state").dataset.state = s.state;
+      $("result-detail").textContent = t("st_advice_pending_detail");
+      return;
+    }
     sale.status = s;
     const el = $("result-state");
     const ch = t("ch_name_" + (s.channel || sale.channel || "email"));
