@@ -7,20 +7,18 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::Utc;
-use ereceipt_core::card::{CapturedCard, CardSummary};
-use ereceipt_core::model::{LocalTime, Money, OperatorId};
+use ereceipt_core::card::CardSummary;
+use ereceipt_core::model::OperatorId;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
 use super::error::UiError;
-use super::sales::{now_ms, with_sale, Authorised};
+use super::refusal::{journal_row, refused};
+use super::sales::{now_ms, with_sale, Authorised, HeldRefund};
 use super::{swipe, Shared};
-use crate::authorisation::{
-    self, prepare, reverse_authorisation, Asked, Payment, Refusal, ReversalError, ReversalOutcome,
-};
-use crate::host::AuthorisationError;
-use crate::outbox::{new_request_id, NewAuthorisation, Operation, OutboxError, ReceiptParts};
+use crate::authorisation::{self, prepare, reverse_authorisation, Asked, Payment, ReversalError, ReversalOutcome};
+use crate::outbox::{new_request_id, Operation, OutboxError};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -85,75 +83,6 @@ enum CardOutcome {
     Approved(Authorised),
     /// A refund's card, read and checked but not sent: its advice goes at `complete`.
     Held(HeldRefund),
-}
-
-/// A refund's card kept in this process's memory only, from the swipe until the cardholder
-/// has signed and chosen a delivery: the advice then goes out with the receipt parts kept
-/// first (so a late acknowledgement still makes the receipt). Dropping it (the advice sent,
-/// the sale cancelled or forgotten) wipes the card number and tracks.
-pub(crate) struct HeldRefund {
-    captured: CapturedCard,
-}
-
-impl HeldRefund {
-    /// The card as the slip prints it.
-    pub(super) fn summary(&self) -> &CardSummary {
-        &self.captured.summary
-    }
-}
-
-/// A refund's advice sent: the host's codes and the trace it saw, or its refusal (202
-/// `advice_pending` when no usable answer came: the receipt follows from the background pass).
-pub(super) async fn send_advice(
-    st: &Shared,
-    id: &str,
-    request_id: &str,
-    (asked, operator): (&Asked, OperatorId),
-    held: HeldRefund,
-    parts: &ReceiptParts,
-) -> Result<(Authorised, Operation, Money), UiError> {
-    let (operation, amount) = prepare(&st.uploader.outbox, asked).await.map_err(UiError::original)?;
-    let time = st.zone.local_time(Utc::now()).map_err(|e| UiError::internal(format!("clock: {e}")))?;
-    let captured = held.captured;
-    let journalled = journal_row(st, request_id, (amount, time), &captured, operator, &operation);
-    let payment = Payment {
-        journalled: &journalled,
-        card: &captured.summary,
-        card_data: &captured.authorisation,
-        receipt_parts: Some(parts),
-    };
-    let answer = authorisation::authorise(&st.uploader.outbox, st.authoriser.as_ref(), payment, now_ms).await;
-    let summary = captured.summary.clone();
-    drop(captured); // the card number and tracks are wiped here
-    let (approval, trace) = answer.map_err(|refusal| {
-        tracing::warn!(sale = id, request = request_id, error = %refusal, "refund not acknowledged");
-        refused(refusal)
-    })?;
-    Ok((Authorised { card: summary, approval, time, trace }, operation, amount))
-}
-
-/// The journal row of a request, on record before the authoriser is asked.
-fn journal_row(
-    st: &Shared,
-    request_id: &str,
-    (amount, time): (Money, LocalTime),
-    captured: &CapturedCard,
-    operator: OperatorId,
-    operation: &Operation,
-) -> NewAuthorisation {
-    let info = st.authoriser.info();
-    NewAuthorisation {
-        request_id: request_id.to_owned(),
-        amount,
-        masked_pan: captured.summary.masked_pan.clone(),
-        time,
-        terminal_id: st.terminal.terminal_id.clone(),
-        merchant_id: st.terminal.merchant_id.clone(),
-        authoriser: info.name,
-        simulated: info.simulator,
-        operator,
-        operation: operation.clone(),
-    }
 }
 
 fn card_view(summary: &CardSummary) -> Value {
@@ -225,57 +154,6 @@ async fn authorise_card(
         "operation": super::sales::operation_view(&operation),
     });
     Ok((CardOutcome::Approved(Authorised { card: summary, approval, time, trace }), view, operation))
-}
-
-/// The cashier's words for a refusal, in both languages.
-fn refused(refusal: Refusal) -> UiError {
-    match refusal {
-        Refusal::Declined(AuthorisationError::Declined { code, message, message_zh }) => UiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "declined",
-            format!("declined ({code}): {message}"),
-            format!("交易被拒绝（{code}）：{message_zh}"),
-        ),
-        Refusal::Declined(e) => UiError::new(StatusCode::UNPROCESSABLE_ENTITY, "declined", e.to_string(), "交易被拒绝"),
-        Refusal::NotSent(e) => UiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            format!("{e}; nothing was charged: try again"),
-            "无法连接收单机构，未扣款，请稍后重试",
-        ),
-        e @ Refusal::NoAnswer { reversal: None, .. } => UiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "no_answer_reversed",
-            format!("{e}: nothing was charged; try again"),
-            "收单机构无应答，已自动冲正，未扣款，请重试",
-        ),
-        e @ Refusal::NoAnswer { .. } => UiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "no_answer_reversing",
-            e.to_string(),
-            "收单机构无应答，冲正尚未确认，将自动重发冲正",
-        ),
-        e @ Refusal::AdvicePending { .. } => UiError::new(
-            StatusCode::ACCEPTED,
-            "advice_pending",
-            e.to_string(),
-            "退货已发送，收单机构尚未确认，将自动重发",
-        ),
-        e @ Refusal::ReversalPending { .. } => UiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "reversal_pending",
-            e.to_string(),
-            "有一笔冲正尚未被收单机构确认，确认前不能交易",
-        ),
-        Refusal::Outbox(OutboxError::Original(m)) => {
-            UiError::new(StatusCode::UNPROCESSABLE_ENTITY, "original", m, "原交易不可用于此交易")
-        }
-        // Reversed (by the operator) while the answer was awaited.
-        Refusal::Outbox(OutboxError::Authorisation(m)) => {
-            UiError::new(StatusCode::CONFLICT, "reversed", m, "该授权已被撤销，请重新交易")
-        }
-        Refusal::Outbox(e) => UiError::internal(e),
-    }
 }
 
 /// `POST /api/sales/{id}/cancel`: the cashier abandons the sale. An approved one is voided

@@ -12,6 +12,7 @@ mod delivery;
 mod error;
 mod guard;
 mod operator;
+mod refusal;
 mod reprint;
 mod sales;
 mod settlement;

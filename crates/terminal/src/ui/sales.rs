@@ -16,12 +16,15 @@ use serde_json::{json, Value};
 
 use super::delivery::{parse_delivery, DeliveryForm};
 use super::error::UiError;
+use super::refusal::{journal_row, refused};
 use super::signing::{PadState, PointerBatch, SigningSession};
 use super::{amount, status, Shared};
+use crate::authorisation::{self as authorisation, Payment};
 use crate::authorisation::{prepare, Asked};
 use crate::host::Approval;
 use crate::outbox::{AuthorisationState, Operation, OutboxError, ReceiptParts, Trace};
 use crate::sale::{approved_transaction, record_authorised_sale, ApprovedRequest, Composer, SaleError};
+use ereceipt_core::card::CapturedCard;
 
 /// Sales open at once (a cashier has one; a forgotten tab should not grow memory). A full table
 /// makes room by dropping the oldest sale that holds no authorisation, never an approved one.
@@ -44,7 +47,7 @@ pub(crate) struct SaleSession {
     pub(super) card: Option<Authorised>,
     /// A refund's card, read but not sent: its advice goes out at `complete`, after the
     /// signature. Memory only; wiped when taken, cancelled or the sale forgotten.
-    pub(super) held: Option<super::card::HeldRefund>,
+    pub(super) held: Option<HeldRefund>,
     /// A refund whose advice got no usable answer at `complete`: its journalled request. The
     /// receipt comes from the background pass once the host acknowledges the advice.
     pub(super) advice_pending: Option<String>,
@@ -388,7 +391,7 @@ pub async fn complete(
                 signature: signature.clone(),
                 delivery: Some(choice.to_string()),
             };
-            let sent = super::card::send_advice(&st, &id, &request_id, (&asked, operator.clone()), held, &parts).await;
+            let sent = send_advice(&st, &id, &request_id, (&asked, operator.clone()), held, &parts).await;
             match sent {
                 Ok((Authorised { card, approval, time, trace }, operation, amount)) => {
                     Approved { amount, operation, operator, card, approval, time, trace, signature, request_id }
@@ -453,13 +456,52 @@ enum Taken {
     /// An approved, signed sale.
     Approved(Approved),
     /// A refund's held card and signature: its advice goes out now.
-    Advice {
-        held: super::card::HeldRefund,
-        request_id: String,
-        signature: Signature,
-        asked: Asked,
-        operator: OperatorId,
-    },
+    Advice { held: HeldRefund, request_id: String, signature: Signature, asked: Asked, operator: OperatorId },
+}
+
+/// A refund's card kept in this process's memory only, from the swipe until the cardholder
+/// has signed and chosen a delivery: the advice then goes out with the receipt parts kept
+/// first (so a late acknowledgement still makes the receipt). Dropping it (the advice sent,
+/// the sale cancelled or forgotten) wipes the card number and tracks.
+pub(crate) struct HeldRefund {
+    pub(super) captured: CapturedCard,
+}
+
+impl HeldRefund {
+    /// The card as the slip prints it.
+    pub(super) fn summary(&self) -> &CardSummary {
+        &self.captured.summary
+    }
+}
+
+/// A refund's advice sent: the host's codes and the trace it saw, or its refusal (202
+/// `advice_pending` when no usable answer came: the receipt follows from the background pass).
+pub(super) async fn send_advice(
+    st: &Shared,
+    id: &str,
+    request_id: &str,
+    (asked, operator): (&Asked, OperatorId),
+    held: HeldRefund,
+    parts: &ReceiptParts,
+) -> Result<(Authorised, Operation, Money), UiError> {
+    let (operation, amount) = prepare(&st.uploader.outbox, asked).await.map_err(UiError::original)?;
+    let time = st.zone.local_time(Utc::now()).map_err(|e| UiError::internal(format!("clock: {e}")))?;
+    let captured = held.captured;
+    let journalled = journal_row(st, request_id, (amount, time), &captured, operator, &operation);
+    let payment = Payment {
+        journalled: &journalled,
+        card: &captured.summary,
+        card_data: &captured.authorisation,
+        receipt_parts: Some(parts),
+    };
+    let answer = authorisation::authorise(&st.uploader.outbox, st.authoriser.as_ref(), payment, now_ms).await;
+    let summary = captured.summary.clone();
+    drop(captured); // the card number and tracks are wiped here
+    let (approval, trace) = answer.map_err(|refusal| {
+        tracing::warn!(sale = id, request = request_id, error = %refusal, "refund not acknowledged");
+        refused(refusal)
+    })?;
+    Ok((Authorised { card: summary, approval, time, trace }, operation, amount))
 }
 
 /// An approved, signed sale, taken for its receipt.
