@@ -438,8 +438,8 @@ async fn sale(
 const EXIT_NOT_BALANCED: i32 = 7;
 
 async fn settle(dir: &Path, operator: &str, out: Option<&Path>) -> Result<i32> {
-    use ereceipt_terminal::authorisation::{settle, Till};
-    use ereceipt_terminal::slip::{record_settlement_slip, SlipFacts};
+    use ereceipt_terminal::authorisation::Till;
+    use ereceipt_terminal::slip::close_batch;
     let settings = TerminalSettings::load(dir)?;
     let authoriser = settings.authoriser(dir)?;
     let device = Device::new(dir);
@@ -458,8 +458,9 @@ async fn settle(dir: &Path, operator: &str, out: Option<&Path>) -> Result<i32> {
         merchant_id: &cert.terminal.merchant_id,
         currency: settings.currency,
     };
-    let now = || Utc::now().timestamp_millis();
-    let done = settle(&outbox, authoriser.as_ref(), till, now).await?;
+    let composer = Composer { signer: &signer, fonts: &fonts, width: settings.slip_width };
+    let closed = close_batch(&outbox, authoriser.as_ref(), till, composer, zone).await?;
+    let done = &closed.settled;
     let money = |minor: u64| {
         ereceipt_core::model::Money::new(minor, settings.currency).map(|m| m.decimal()).unwrap_or_else(|_| "0".into())
     };
@@ -477,29 +478,16 @@ async fn settle(dir: &Path, operator: &str, out: Option<&Path>) -> Result<i32> {
         );
     }
     say!("  voids {}; the next batch is {:06}", done.totals.voids, done.next_batch);
-    let facts = SlipFacts {
-        batch: done.totals.batch,
-        operator: &operator,
-        settled_at: zone.local_time(Utc::now())?,
-        host: ereceipt_core::model::HostAnswer {
-            domestic_balanced: done.answer.domestic_balanced,
-            foreign_balanced: done.answer.foreign_balanced,
-        },
-    };
-    let composer = Composer { signer: &signer, fonts: &fonts, width: settings.slip_width };
-    let slip = record_settlement_slip(&outbox, composer, facts)
-        .await
-        .with_context(|| format!("batch {:06} is settled, but its settlement slip was not made", done.totals.batch))?;
     say!(
         "settlement slip 结算单 of batch {:06}: {} receipt line(s), queued for upload (ereceipt terminal sync)",
         done.totals.batch,
-        slip.slip.lines().len()
+        closed.slip.slip.lines().len()
     );
     if let Some(path) = out {
-        files::write_replace(path, &slip.png)?;
+        files::write_replace(path, &closed.slip.png)?;
         say!("  written to {}", path.display());
     }
-    Ok(if done.answer.domestic_balanced && done.answer.foreign_balanced { 0 } else { EXIT_NOT_BALANCED })
+    Ok(if closed.balanced() { 0 } else { EXIT_NOT_BALANCED })
 }
 
 async fn sync(dir: &Path, wait: Option<u64>, now: bool) -> Result<i32> {

@@ -448,5 +448,31 @@ async fn a_cashier_voids_a_sale_and_refunds_part_of_another_in_the_browser() {
     b.click("#resend").await.unwrap();
     let queued = b.wait_for_text("#resend-status", "Queued for email", WAIT).await.unwrap();
     assert!(queued.contains("li.na.again@example.com"), "{queued}");
+
+    // 结算: the open batch's lines as the slip will print them; settled with the host; the
+    // signed slip shown; uploaded by the background uploader and reconciled by the platform.
+    b.click("#reprint-back").await.unwrap();
+    b.click("#settle-open").await.unwrap();
+    let batch = format!("{:06}", sale.transaction.batch.value());
+    b.wait_for_text("#settle-batch", &format!("batch {batch}"), WAIT).await.unwrap();
+    let rows = b
+        .execute(
+            "return [...document.querySelectorAll('#settle-lines tr[data-kind]')].map(r => r.dataset.kind + ' ' + r.textContent);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let rows: Vec<String> =
+        rows.as_array().unwrap().iter().map(|r| r.as_str().unwrap_or_default().to_owned()).collect();
+    assert!(rows.iter().any(|r| r.starts_with("SALE") && r.contains("257.00")), "two sales: {rows:?}");
+    assert!(rows.iter().any(|r| r.starts_with("REFUND") && r.contains("30.00")), "{rows:?}");
+    b.click("#settle-confirm").await.unwrap();
+    let state = b.wait_for_text("#settle-state", "Settled", WAIT).await.unwrap();
+    assert!(state.contains("balanced") && !state.contains("NOT"), "the simulator balances: {state}");
+    b.wait_for(&format!("#settle-image[data-loaded='{batch}']"), WAIT).await.unwrap();
+    b.wait_for_text("#settle-upload", "Uploaded: platform reconciliation balanced", WAIT).await.unwrap();
+    b.screenshot(screenshots().join("terminal-settle.png")).await.unwrap();
+    let next = format!("{:06}", sale.transaction.batch.value() + 1);
+    b.wait_for_text("#settle-batch", &format!("batch {next}"), WAIT).await.unwrap();
     ui.finish().await;
 }

@@ -161,7 +161,10 @@ impl LineTally {
         }
     }
 
+    /// The lines in canonical order (kind, brand, currency), as a slip lists them.
     pub fn into_lines(self) -> Vec<SettlementLine> {
-        self.0
+        let mut lines = self.0;
+        lines.sort_by_key(line_key);
+        lines
     }
 }

@@ -115,6 +115,15 @@ impl Outbox {
         row.map(slip_of).transpose()
     }
 
+    /// When the next pending slip is due, if one is pending.
+    pub async fn next_slip_attempt(&self) -> Result<Option<i64>, OutboxError> {
+        let (next,): (Option<i64>,) =
+            sqlx::query_as("SELECT MIN(next_attempt_at) FROM settlement_slips WHERE state = 'pending'")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(next)
+    }
+
     /// Records that the platform stored the slip of `batch`, with its reconciliation (JSON).
     pub async fn mark_slip_acked(&self, batch: u32, reconciliation: &str, now_ms: i64) -> Result<(), OutboxError> {
         let _queued = self.writer.lock().await;

@@ -670,3 +670,99 @@ async fn a_sale_is_voided_and_another_refunded_in_part_through_the_page() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{over}");
     assert!(over["message_en"].as_str().is_some_and(|m| m.contains("above what remains")), "{over}");
 }
+
+/// The simulator, except that the first refund advice gets no usable answer (a silent host);
+/// sent again, it is acknowledged.
+#[derive(Default)]
+struct SilentFirstAdvice {
+    silenced: std::sync::atomic::AtomicBool,
+}
+
+impl Authoriser for SilentFirstAdvice {
+    fn info(&self) -> AuthoriserInfo {
+        SimulatedAuthoriser.info()
+    }
+    fn authorise<'a>(&'a self, request: AuthorisationRequest<'a>) -> AuthoriseFuture<'a> {
+        let refund = request.operation.kind == ereceipt_core::model::TransactionType::Refund;
+        if refund && !self.silenced.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return Box::pin(async { Err(AuthorisationError::Unavailable("no answer to the 0220".into())) });
+        }
+        SimulatedAuthoriser.authorise(request)
+    }
+    fn reverse<'a>(&'a self, reversal: ReversalRequest<'a>) -> ReverseFuture<'a> {
+        SimulatedAuthoriser.reverse(reversal)
+    }
+    fn advise_again<'a>(&'a self, advice: crate::host::AdviceRequest<'a>) -> AuthoriseFuture<'a> {
+        SimulatedAuthoriser.advise_again(advice)
+    }
+}
+
+/// Issue 13: a refund through the page keeps its receipt parts. The card waits in memory for
+/// the signature (nothing journalled or sent at the card step); the advice goes out at
+/// complete with the parts kept first; unanswered, the page is told 202 `advice_pending`,
+/// and the recovery pass that sends it again makes exactly one receipt of it.
+#[tokio::test]
+async fn a_ui_refund_without_an_answer_gets_one_receipt_from_the_recovery_pass() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let device = enrolled(dir.path()).await;
+    let app = UiApp::build(UiConfig { authoriser: Arc::new(SilentFirstAdvice::default()), ..config(device, false) })
+        .await
+        .expect("UI starts");
+    let host = app.local_addr().to_string();
+    let ui = Ui { path: dir.path().to_owned(), tmp: Some(dir), app, host };
+    let outbox = &ui.app.state.uploader.outbox;
+    let (_, _, sale) = through_the_page(&ui, json!({"amount": "20000"})).await;
+    let rrn = sale.transaction.rrn.as_str().to_owned();
+    let date = sale.transaction.time.local().date_naive().to_string();
+
+    let (status, started) = ui
+        .json(ui.post("/api/sales", json!({"operation": "refund", "rrn": rrn, "date": date, "amount": "5000"})))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{started}");
+    let id = started["sale"].as_str().expect("sale id").to_owned();
+    let journal = outbox.authorisation_count().await.expect("journal");
+    let swipe = test_card_swipe(Utc::now().date_naive());
+    let (status, carded) = ui.json(ui.post(&format!("/api/sales/{id}/card"), json!({"swipe": swipe.as_str()}))).await;
+    assert_eq!(status, StatusCode::OK, "{carded}");
+    assert_eq!(carded["advice"], "after_signature", "{carded}");
+    assert!(carded["approval"].is_null(), "no codes before the advice: {carded}");
+    assert_eq!(carded["card"]["number"], "*** **** **** **** 3446");
+    assert_eq!(outbox.authorisation_count().await.expect("journal"), journal, "nothing journalled or sent yet");
+    let (status, again) = ui.json(ui.post(&format!("/api/sales/{id}/card"), json!({"swipe": swipe.as_str()}))).await;
+    assert_eq!(status, StatusCode::CONFLICT, "one card per refund: {again}");
+
+    let receipts = outbox.status().await.expect("status").pending;
+    let (status, pending) = sign_and_complete(&ui, &id).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{pending}");
+    assert_eq!(pending["state"], "advice_pending");
+    assert!(pending["message_en"].as_str().is_some_and(|m| m.contains("receipt follows")), "{pending}");
+    let request_id = pending["authorisation"].as_str().expect("request").to_owned();
+    assert_eq!(outbox.status().await.expect("status").pending, receipts, "no receipt without the acknowledgement");
+    let (status, twice) = ui
+        .json(ui.post(&format!("/api/sales/{id}/complete"), json!({"channel": "email", "to": "li.na@example.com"})))
+        .await;
+    assert_eq!((status, twice["authorisation"].as_str()), (StatusCode::ACCEPTED, Some(request_id.as_str())), "{twice}");
+    assert_eq!(outbox.authorisation_count().await.expect("journal"), journal + 1, "one advice, not two");
+
+    // The UI's background pass (start-up and reversal loop): the advice sent again, acknowledged.
+    let st = &ui.app.state;
+    let composer = crate::sale::Composer { signer: &st.signer, fonts: &st.fonts, width: st.width };
+    let now = || Utc::now().timestamp_millis();
+    let pass = crate::authorisation::recover_with_receipts(outbox, st.authoriser.as_ref(), composer, now(), now).await;
+    assert_eq!(pass.expect("pass").late_receipts, 1);
+    let row = outbox.authorisation(&request_id).await.expect("journal").expect("row");
+    assert_eq!(row.state, crate::outbox::AuthorisationState::Completed);
+    let receipt = row.receipt_id.expect("its receipt");
+    let entry = outbox.entry(&receipt).await.expect("outbox").expect("stored");
+    assert_eq!(entry.delivery.as_deref(), Some("email:li.na@example.com"), "the customer's choice, kept");
+    let record = ereceipt_core::encoding::decode_record(&entry.record).expect("record");
+    assert_eq!(record.transaction.kind, ereceipt_core::model::TransactionType::Refund);
+    assert_eq!(record.transaction.amount.minor(), 5_000);
+    assert_eq!(record.transaction.original.and_then(|o| o.rrn), Some(sale.transaction.rrn.clone()));
+    let ca = Device::new(&ui.path).ca_der().expect("CA");
+    let verdict = ereceipt_core::verify::verify_image(&entry.png, &ca);
+    assert_eq!(verdict.verdict, ereceipt_core::verify::Verdict::Authentic, "{}", verdict.reason);
+    let pass = crate::authorisation::recover_with_receipts(outbox, st.authoriser.as_ref(), composer, now(), now).await;
+    assert_eq!(pass.expect("pass").late_receipts, 0, "made once");
+    assert_eq!(outbox.status().await.expect("status").pending, receipts + 1, "exactly one receipt more");
+}

@@ -1,24 +1,24 @@
 //! The card step of a sale: the swipe read, the request journalled, the authoriser asked and
-//! its answer journalled (security review L4); and the cashier's cancel, which voids an
-//! approved sale before it is forgotten.
+//! its answer journalled (security review L4); a refund's card is held in memory instead and
+//! its advice sent once the cardholder has signed (`send_advice`, from `complete`); and the
+//! cashier's cancel, which voids an approved sale before it is forgotten.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::Utc;
+use ereceipt_core::card::CardSummary;
 use ereceipt_core::model::OperatorId;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
 use super::error::UiError;
-use super::sales::{now_ms, with_sale, Authorised};
+use super::refusal::{journal_row, refused};
+use super::sales::{now_ms, with_sale, Authorised, HeldRefund};
 use super::{swipe, Shared};
-use crate::authorisation::{
-    self, prepare, reverse_authorisation, Asked, Payment, Refusal, ReversalError, ReversalOutcome,
-};
-use crate::host::AuthorisationError;
-use crate::outbox::{new_request_id, NewAuthorisation, Operation, OutboxError};
+use crate::authorisation::{self, prepare, reverse_authorisation, Asked, Payment, ReversalError, ReversalOutcome};
+use crate::outbox::{new_request_id, Operation, OutboxError};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -41,6 +41,9 @@ pub async fn card(
     // Claimed under the lock: a second card for the same sale is refused while this one is asked.
     let (asked_for, operator) = with_sale(&st, &id, |s| match (&s.card, &s.authorisation) {
         (Some(_), _) => Err(UiError::out_of_order("the card was already read for this sale", "本笔交易已读卡")),
+        _ if s.held.is_some() => {
+            Err(UiError::out_of_order("the card was already read for this sale", "本笔交易已读卡"))
+        }
         (None, Some(_)) => Err(UiError::out_of_order("the card is being authorised", "正在授权，请稍候")),
         (None, None) => {
             s.authorisation = Some(request_id.clone());
@@ -48,19 +51,43 @@ pub async fn card(
         }
     })?;
     let asked = authorise_card(&st, &id, &request_id, (&asked_for, operator), form).await;
-    with_sale(&st, &id, |s| {
-        match &asked {
-            Ok((authorised, _, operation)) => {
-                s.card = Some(authorised.clone());
-                s.operation = operation.clone();
-            }
+    let (outcome, view, operation) = match asked {
+        Ok(done) => done,
+        Err(e) => {
             // Declined, unanswered (journalled as such) or never asked: the sale may try again.
-            Err(_) => s.authorisation = None,
+            with_sale(&st, &id, |s| {
+                s.authorisation = None;
+                Ok(())
+            })?;
+            return Err(e);
+        }
+    };
+    with_sale(&st, &id, move |s| {
+        s.operation = operation;
+        match outcome {
+            CardOutcome::Approved(authorised) => s.card = Some(authorised),
+            // Nothing journalled yet: the advice goes out once the cardholder has signed.
+            CardOutcome::Held(held) => {
+                s.authorisation = None;
+                s.held = Some(held);
+            }
         }
         Ok(())
     })?;
-    let (_, view, _) = asked?;
     Ok(Json(view))
+}
+
+/// What the card step gave.
+enum CardOutcome {
+    /// Authorised by the host (a sale, void, pre-authorisation, completion).
+    Approved(Authorised),
+    /// A refund's card, read and checked but not sent: its advice goes at `complete`.
+    Held(HeldRefund),
+}
+
+fn card_view(summary: &CardSummary) -> Value {
+    json!({"brand": summary.brand.name(), "brand_zh": summary.brand.name_zh(),
+           "number": summary.masked_pan.for_receipt(), "name": summary.cardholder_name})
 }
 
 /// Reads the card and has the authorisation service journal the request, ask the authoriser
@@ -71,7 +98,7 @@ async fn authorise_card(
     request_id: &str,
     (asked, operator): (&Asked, OperatorId),
     form: CardForm,
-) -> Result<(Authorised, Value, Operation), UiError> {
+) -> Result<(CardOutcome, Value, Operation), UiError> {
     // Checked again here, just before it is journalled: another tab may have voided or
     // refunded the same original since the sale started.
     let (operation, amount) = prepare(&st.uploader.outbox, asked).await.map_err(UiError::original)?;
@@ -92,20 +119,20 @@ async fn authorise_card(
     };
     let captured = swipe::read_card(raw, &st.policy, date)?;
     let info = st.authoriser.info();
+    if operation.is_advice() {
+        // The rule "signature before the advice": the refund's receipt parts must be kept with
+        // its journal row before it goes out, so the card waits in memory for the signature.
+        let view = json!({
+            "card": card_view(&captured.summary),
+            "advice": "after_signature",
+            "authoriser": info,
+            "operation": super::sales::operation_view(&operation),
+        });
+        return Ok((CardOutcome::Held(HeldRefund { captured }), view, operation));
+    }
     // Security review L4: on record before the authoriser is asked, so no approval exists
     // without a row, whatever happens to this process afterwards.
-    let journalled = NewAuthorisation {
-        request_id: request_id.to_owned(),
-        amount,
-        masked_pan: captured.summary.masked_pan.clone(),
-        time,
-        terminal_id: st.terminal.terminal_id.clone(),
-        merchant_id: st.terminal.merchant_id.clone(),
-        authoriser: info.name.clone(),
-        simulated: info.simulator,
-        operator,
-        operation: operation.clone(),
-    };
+    let journalled = journal_row(st, request_id, (amount, time), &captured, operator, &operation);
     let payment = Payment {
         journalled: &journalled,
         card: &captured.summary,
@@ -120,65 +147,13 @@ async fn authorise_card(
         refused(refusal)
     })?;
     let view = json!({
-        "card": {"brand": summary.brand.name(), "brand_zh": summary.brand.name_zh(),
-                 "number": summary.masked_pan.for_receipt(), "name": summary.cardholder_name},
+        "card": card_view(&summary),
         "approval": {"auth_code": approval.auth_code.as_str(), "rrn": approval.rrn.as_str()},
         "trace": format!("{:06}", trace.trace),
         "authoriser": info,
         "operation": super::sales::operation_view(&operation),
     });
-    Ok((Authorised { card: summary, approval, time, trace }, view, operation))
-}
-
-/// The cashier's words for a refusal, in both languages.
-fn refused(refusal: Refusal) -> UiError {
-    match refusal {
-        Refusal::Declined(AuthorisationError::Declined { code, message, message_zh }) => UiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "declined",
-            format!("declined ({code}): {message}"),
-            format!("交易被拒绝（{code}）：{message_zh}"),
-        ),
-        Refusal::Declined(e) => UiError::new(StatusCode::UNPROCESSABLE_ENTITY, "declined", e.to_string(), "交易被拒绝"),
-        Refusal::NotSent(e) => UiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            format!("{e}; nothing was charged: try again"),
-            "无法连接收单机构，未扣款，请稍后重试",
-        ),
-        e @ Refusal::NoAnswer { reversal: None, .. } => UiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "no_answer_reversed",
-            format!("{e}: nothing was charged; try again"),
-            "收单机构无应答，已自动冲正，未扣款，请重试",
-        ),
-        e @ Refusal::NoAnswer { .. } => UiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "no_answer_reversing",
-            e.to_string(),
-            "收单机构无应答，冲正尚未确认，将自动重发冲正",
-        ),
-        e @ Refusal::AdvicePending { .. } => UiError::new(
-            StatusCode::ACCEPTED,
-            "advice_pending",
-            e.to_string(),
-            "退货已发送，收单机构尚未确认，将自动重发",
-        ),
-        e @ Refusal::ReversalPending { .. } => UiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "reversal_pending",
-            e.to_string(),
-            "有一笔冲正尚未被收单机构确认，确认前不能交易",
-        ),
-        Refusal::Outbox(OutboxError::Original(m)) => {
-            UiError::new(StatusCode::UNPROCESSABLE_ENTITY, "original", m, "原交易不可用于此交易")
-        }
-        // Reversed (by the operator) while the answer was awaited.
-        Refusal::Outbox(OutboxError::Authorisation(m)) => {
-            UiError::new(StatusCode::CONFLICT, "reversed", m, "该授权已被撤销，请重新交易")
-        }
-        Refusal::Outbox(e) => UiError::internal(e),
-    }
+    Ok((CardOutcome::Approved(Authorised { card: summary, approval, time, trace }), view, operation))
 }
 
 /// `POST /api/sales/{id}/cancel`: the cashier abandons the sale. An approved one is voided

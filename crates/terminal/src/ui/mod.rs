@@ -12,8 +12,10 @@ mod delivery;
 mod error;
 mod guard;
 mod operator;
+mod refusal;
 mod reprint;
 mod sales;
+mod settlement;
 mod signing;
 mod status;
 mod swipe;
@@ -24,6 +26,8 @@ mod api_tests;
 mod crash_tests;
 #[cfg(test)]
 mod reprint_tests;
+#[cfg(test)]
+mod settlement_tests;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -267,6 +271,9 @@ fn router(state: Shared) -> Router {
         .route("/api/reprint", get(reprint::list))
         .route("/api/reprint/{id}/image", get(reprint::image))
         .route("/api/reprint/{id}/resend", post(reprint::resend))
+        .route("/api/settlement", get(settlement::preview).post(settlement::settle))
+        .route("/api/settlements/{batch}", get(settlement::status))
+        .route("/api/settlements/{batch}/image", get(settlement::image))
         .layer(axum::extract::DefaultBodyLimit::max(256 * 1024))
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(guard, guard::protect))

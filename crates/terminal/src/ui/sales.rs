@@ -16,12 +16,15 @@ use serde_json::{json, Value};
 
 use super::delivery::{parse_delivery, DeliveryForm};
 use super::error::UiError;
+use super::refusal::{journal_row, refused};
 use super::signing::{PadState, PointerBatch, SigningSession};
 use super::{amount, status, Shared};
+use crate::authorisation::{self as authorisation, Payment};
 use crate::authorisation::{prepare, Asked};
 use crate::host::Approval;
-use crate::outbox::{AuthorisationState, Operation, OutboxError, Trace};
+use crate::outbox::{AuthorisationState, Operation, OutboxError, ReceiptParts, Trace};
 use crate::sale::{approved_transaction, record_authorised_sale, ApprovedRequest, Composer, SaleError};
+use ereceipt_core::card::CapturedCard;
 
 /// Sales open at once (a cashier has one; a forgotten tab should not grow memory). A full table
 /// makes room by dropping the oldest sale that holds no authorisation, never an approved one.
@@ -42,6 +45,12 @@ pub(crate) struct SaleSession {
     /// receipt is made: while set, the sale is never dropped to make room.
     pub(super) authorisation: Option<String>,
     pub(super) card: Option<Authorised>,
+    /// A refund's card, read but not sent: its advice goes out at `complete`, after the
+    /// signature. Memory only; wiped when taken, cancelled or the sale forgotten.
+    pub(super) held: Option<HeldRefund>,
+    /// A refund whose advice got no usable answer at `complete`: its journalled request. The
+    /// receipt comes from the background pass once the host acknowledges the advice.
+    pub(super) advice_pending: Option<String>,
     signing: SigningSession,
     pub(super) receipt_id: Option<String>,
     pub(super) completing: bool,
@@ -270,6 +279,8 @@ pub async fn start(State(st): State<Shared>, Json(form): Json<StartForm>) -> Res
             operator,
             authorisation: None,
             card: None,
+            held: None,
+            advice_pending: None,
             signing,
             receipt_id: None,
             completing: false,
@@ -286,7 +297,7 @@ pub async fn signature(
     Json(batch): Json<PointerBatch>,
 ) -> Result<Json<PadState>, UiError> {
     with_sale(&st, &id, |s| {
-        if s.card.is_none() {
+        if s.card.is_none() && s.held.is_none() {
             return Err(UiError::out_of_order("the card must be approved before signing", "请先刷卡并获得授权"));
         }
         s.signing.apply(&batch, now_ms()).map(Json)
@@ -311,37 +322,99 @@ pub async fn validate_delivery(Json(form): Json<DeliveryForm>) -> Result<Json<Va
 }
 
 /// The customer's choice made: compose, sign, watermark and store the receipt, then let the
-/// uploader take it. Completing twice gives the same receipt.
+/// uploader take it. Completing twice gives the same receipt. A refund's advice goes out here,
+/// its receipt parts kept first: acknowledged, its receipt is made as a sale's; without a
+/// usable answer, 202 `advice_pending` (the receipt follows when the host acknowledges it).
 pub async fn complete(
     State(st): State<Shared>,
     Path(id): Path<String>,
     Json(form): Json<DeliveryForm>,
-) -> Result<Json<Value>, UiError> {
+) -> Result<(StatusCode, Json<Value>), UiError> {
     let choice = parse_delivery(&form)?;
     let taken = with_sale(&st, &id, |s| {
         if let Some(r) = &s.receipt_id {
-            return Ok(Err(r.clone()));
+            return Ok(Taken::Made(r.clone()));
+        }
+        if let Some(request_id) = &s.advice_pending {
+            return Ok(Taken::Pending(request_id.clone()));
         }
         if s.completing {
             return Err(UiError::out_of_order("the receipt is being made", "正在生成签购单"));
+        }
+        let signed = |s: &mut SaleSession| {
+            s.signing
+                .signature(now_ms())
+                .ok_or_else(|| UiError::out_of_order("the cardholder has not finished signing", "持卡人尚未完成签名"))
+        };
+        if s.held.is_some() {
+            let signature = signed(s)?;
+            let held = s.held.take().ok_or_else(|| UiError::internal("refund card gone"))?;
+            let request_id = crate::outbox::new_request_id();
+            s.completing = true;
+            s.authorisation = Some(request_id.clone());
+            return Ok(Taken::Advice {
+                held,
+                request_id,
+                signature,
+                asked: s.asked.clone(),
+                operator: s.operator.clone(),
+            });
         }
         let (Some(Authorised { card, approval, time, trace }), Some(request_id)) =
             (s.card.clone(), s.authorisation.clone())
         else {
             return Err(UiError::out_of_order("the card must be approved first", "请先刷卡并获得授权"));
         };
-        let signature: Signature = s
-            .signing
-            .signature(now_ms())
-            .ok_or_else(|| UiError::out_of_order("the cardholder has not finished signing", "持卡人尚未完成签名"))?;
+        let signature = signed(s)?;
         s.completing = true;
         let operator = s.operator.clone();
         let operation = s.operation.clone();
-        Ok(Ok(Approved { amount: s.amount, operation, operator, card, approval, time, trace, signature, request_id }))
+        Ok(Taken::Approved(Approved {
+            amount: s.amount,
+            operation,
+            operator,
+            card,
+            approval,
+            time,
+            trace,
+            signature,
+            request_id,
+        }))
     })?;
     let approved = match taken {
-        Ok(parts) => parts,
-        Err(receipt_id) => return Ok(Json(json!({"receipt": receipt_id}))),
+        Taken::Approved(parts) => parts,
+        Taken::Made(receipt_id) => return Ok((StatusCode::OK, Json(json!({"receipt": receipt_id})))),
+        Taken::Pending(request_id) => return Ok(advice_pending(&request_id)),
+        Taken::Advice { held, request_id, signature, asked, operator } => {
+            let parts = ReceiptParts {
+                card: held.summary().clone(),
+                signature: signature.clone(),
+                delivery: Some(choice.to_string()),
+            };
+            let sent = send_advice(&st, &id, &request_id, (&asked, operator.clone()), held, &parts).await;
+            match sent {
+                Ok((Authorised { card, approval, time, trace }, operation, amount)) => {
+                    Approved { amount, operation, operator, card, approval, time, trace, signature, request_id }
+                }
+                Err(e) => {
+                    let pending = e.error == "advice_pending";
+                    with_sale(&st, &id, |s| {
+                        s.completing = false;
+                        s.authorisation = None;
+                        if pending {
+                            s.advice_pending = Some(request_id.clone());
+                        }
+                        Ok(())
+                    })?;
+                    if pending {
+                        // Sent again by the background pass, which makes the receipt.
+                        st.upload_wake.notify_one();
+                        return Ok(advice_pending(&request_id));
+                    }
+                    return Err(e);
+                }
+            }
+        }
     };
     let made = make_receipt(&st, approved, choice.to_string()).await;
     with_sale(&st, &id, |s| {
@@ -358,7 +431,77 @@ pub async fn complete(
     st.upload_wake.notify_one();
     tracing::info!(receipt = %receipt_id, channel = choice.channel(), "sale recorded");
     let state = status::local_status(&st, &receipt_id).await?;
-    Ok(Json(json!({"receipt": receipt_id, "status": state})))
+    Ok((StatusCode::OK, Json(json!({"receipt": receipt_id, "status": state}))))
+}
+
+/// 202: the refund was sent and not acknowledged yet; the receipt follows when it is.
+fn advice_pending(request_id: &str) -> (StatusCode, Json<Value>) {
+    (
+        StatusCode::ACCEPTED,
+        Json(json!({
+            "state": "advice_pending",
+            "authorisation": request_id,
+            "message_en": "refund sent to the acquirer; the receipt follows when it acknowledges",
+            "message_zh": "退货已发送至收单机构，确认后即生成签购单",
+        })),
+    )
+}
+
+/// What `complete` took from the sale under its lock.
+enum Taken {
+    /// The receipt is already made.
+    Made(String),
+    /// A refund whose advice is awaiting the host's acknowledgement.
+    Pending(String),
+    /// An approved, signed sale.
+    Approved(Approved),
+    /// A refund's held card and signature: its advice goes out now.
+    Advice { held: HeldRefund, request_id: String, signature: Signature, asked: Asked, operator: OperatorId },
+}
+
+/// A refund's card kept in this process's memory only, from the swipe until the cardholder
+/// has signed and chosen a delivery: the advice then goes out with the receipt parts kept
+/// first (so a late acknowledgement still makes the receipt). Dropping it (the advice sent,
+/// the sale cancelled or forgotten) wipes the card number and tracks.
+pub(crate) struct HeldRefund {
+    pub(super) captured: CapturedCard,
+}
+
+impl HeldRefund {
+    /// The card as the slip prints it.
+    pub(super) fn summary(&self) -> &CardSummary {
+        &self.captured.summary
+    }
+}
+
+/// A refund's advice sent: the host's codes and the trace it saw, or its refusal (202
+/// `advice_pending` when no usable answer came: the receipt follows from the background pass).
+pub(super) async fn send_advice(
+    st: &Shared,
+    id: &str,
+    request_id: &str,
+    (asked, operator): (&Asked, OperatorId),
+    held: HeldRefund,
+    parts: &ReceiptParts,
+) -> Result<(Authorised, Operation, Money), UiError> {
+    let (operation, amount) = prepare(&st.uploader.outbox, asked).await.map_err(UiError::original)?;
+    let time = st.zone.local_time(Utc::now()).map_err(|e| UiError::internal(format!("clock: {e}")))?;
+    let captured = held.captured;
+    let journalled = journal_row(st, request_id, (amount, time), &captured, operator, &operation);
+    let payment = Payment {
+        journalled: &journalled,
+        card: &captured.summary,
+        card_data: &captured.authorisation,
+        receipt_parts: Some(parts),
+    };
+    let answer = authorisation::authorise(&st.uploader.outbox, st.authoriser.as_ref(), payment, now_ms).await;
+    let summary = captured.summary.clone();
+    drop(captured); // the card number and tracks are wiped here
+    let (approval, trace) = answer.map_err(|refusal| {
+        tracing::warn!(sale = id, request = request_id, error = %refusal, "refund not acknowledged");
+        refused(refusal)
+    })?;
+    Ok((Authorised { card: summary, approval, time, trace }, operation, amount))
 }
 
 /// An approved, signed sale, taken for its receipt.

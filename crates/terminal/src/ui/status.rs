@@ -173,8 +173,8 @@ pub async fn image(State(st): State<Shared>, Path(id): Path<String>) -> Result<i
     Ok(([(header::CONTENT_TYPE, "image/png")], png))
 }
 
-/// Drains the outbox whenever a sale wakes it, and retries pending receipts when their backoff
-/// ends, until the task is aborted.
+/// Drains the outbox (receipts, then settlement slips) whenever a sale or a settlement wakes
+/// it, and retries pending ones when their backoff ends, until the task is aborted.
 pub(crate) async fn upload_loop(st: Shared) {
     loop {
         match st.uploader.drain_due().await {
@@ -184,11 +184,15 @@ pub(crate) async fn upload_loop(st: Shared) {
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "upload step failed"),
         }
+        let now = Utc::now().timestamp_millis();
         let wait_ms = match st.uploader.outbox.status().await {
-            Ok(s) if s.pending > 0 => {
-                s.next_attempt_at.map_or(1_000, |t| (t - Utc::now().timestamp_millis()).clamp(50, 30_000))
-            }
-            _ => 60_000,
+            Ok(s) if s.pending > 0 => s.next_attempt_at.map_or(1_000, |t| (t - now).clamp(50, 30_000)),
+            // Settlement slips go once every receipt is up: a failed one is retried when due.
+            Ok(_) => match st.uploader.outbox.next_slip_attempt().await {
+                Ok(Some(t)) => (t - now).clamp(50, 60_000),
+                _ => 60_000,
+            },
+            Err(_) => 60_000,
         };
         let wait = Duration::from_millis(u64::try_from(wait_ms).unwrap_or(1_000));
         tokio::select! {

@@ -41,9 +41,10 @@
     updateRecipientLabel();
     updateResendLabel();
     renderReprint();
+    renderSettle();
     for (const [id, err] of Object.entries(lastError)) showError(id, err);
-    if (sale && sale.approval) fillSignFacts();
-    if (sale && sale.receipt) renderStatus(sale.status);
+    if (sale && sale.card) fillSignFacts();
+    if (sale && sale.status) renderStatus(sale.status);
     renderOutbox();
     renderAuthorisations();
     renderOperator();
@@ -81,6 +82,7 @@
   function show(name) {
     if (screen === "swipe" && name !== "swipe") swipeBuffer = "";
     if (screen === "result" && name !== "result") stopStatusPolling();
+    if (screen === "settle" && name !== "settle") stopSettlePolling();
     screen = name;
     document.querySelectorAll(".screen").forEach((s) => { s.hidden = s.id !== "screen-" + name; });
     renderOperator();
@@ -98,6 +100,7 @@
     // Signing out is for between sales.
     $("sign-out").hidden = !op || !(screen === "amount" || screen === "result");
     $("reprint-open").hidden = !op || !(screen === "amount" || screen === "result");
+    $("settle-open").hidden = !op || !(screen === "amount" || screen === "result");
   }
   function needSignIn(err) {
     if (config) config.operator = null;
@@ -229,7 +232,7 @@
     try {
       const r = await api("POST", "/api/sales/" + sale.id + "/card", testCard ? { test_card: true } : { swipe: raw });
       sale.card = r.card;
-      sale.approval = r.approval;
+      sale.approval = r.approval || null;
       sale.operation = r.operation || sale.operation;
       sale.authoriser = r.authoriser;
       fillSignFacts();
@@ -274,8 +277,11 @@
     $("sign-amount").textContent = (credit ? "-" : "") + sale.symbol + " " + sale.amount;
     const last4 = sale.card.number.split(" ").pop();
     $("sign-card").textContent = (lang === "zh" ? sale.card.brand_zh : sale.card.brand) + " •••• " + last4;
-    $("sign-auth").textContent = sale.approval.auth_code;
-    $("sign-rrn").textContent = sale.approval.rrn;
+    // A refund's advice goes out after the signature: its codes come on the receipt.
+    $("sign-codes").hidden = !sale.approval;
+    $("sign-advice").hidden = !!sale.approval;
+    $("sign-auth").textContent = sale.approval ? sale.approval.auth_code : "";
+    $("sign-rrn").textContent = sale.approval ? sale.approval.rrn : "";
     const note = $("authoriser-note");
     note.hidden = !sale.authoriser.simulator;
     note.textContent = t("simulator_note");
@@ -423,8 +429,9 @@
     try {
       const r = await api("POST", "/api/sales/" + sale.id + "/complete", { channel: channel(), to: $("recipient").value });
       showError("recipient-error", null);
-      sale.receipt = r.receipt;
       sale.channel = channel();
+      if (r.state === "advice_pending") { showAdvicePending(r); return; }
+      sale.receipt = r.receipt;
       showResult(r.status);
     } catch (err) {
       showError("recipient-error", err);
@@ -446,8 +453,25 @@
     show("result");
     pollStatus();
   }
+  // A refund sent and not acknowledged yet: the terminal sends it again and makes its receipt
+  // when the host acknowledges it; nothing more for the cashier to do.
+  function showAdvicePending(r) {
+    sale.receipt = null;
+    sale.status = { state: "advice_pending", authorisation: r.authorisation };
+    $("result-id").textContent = r.authorisation;
+    $("receipt-image").removeAttribute("src");
+    renderStatus(sale.status);
+    show("result");
+  }
   function renderStatus(s) {
     if (!s) return;
+    if (s.state === "advice_pending") {
+      sale.status = s;
+      $("result-state").textContent = t("st_advice_pending");
+      $("result-state").dataset.state = s.state;
+      $("result-detail").textContent = t("st_advice_pending_detail");
+      return;
+    }
     sale.status = s;
     const el = $("result-state");
     const ch = t("ch_name_" + (s.channel || sale.channel || "email"));
@@ -607,6 +631,109 @@
   $("reprint-open").addEventListener("click", openReprint);
   $("reprint-back").addEventListener("click", () => { reprint = null; show("amount"); });
 
+  // ---- settlement (结算): the open batch's lines, closing it with the host, its slip --------
+  let settle = null; // {preview, done, upload}
+  let settlePoll = null;
+  function stopSettlePolling() { if (settlePoll) { clearTimeout(settlePoll); settlePoll = null; } }
+  function settleRow(l) {
+    const tr = document.createElement("tr");
+    tr.dataset.kind = l.kind;
+    tr.dataset.brand = l.brand;
+    tr.dataset.currency = l.currency;
+    const cells = [lang === "zh" ? l.kind_zh : l.kind, lang === "zh" ? l.brand_zh : l.brand, String(l.count), l.total];
+    cells.forEach((text, i) => {
+      const td = document.createElement("td");
+      td.textContent = text;
+      if (i >= 2) td.className = "num";
+      tr.appendChild(td);
+    });
+    return tr;
+  }
+  function renderSettle() {
+    if (!settle) return;
+    const d = settle.done;
+    const lines = d ? d.lines : (settle.preview ? settle.preview.lines : []);
+    $("settle-body").replaceChildren(...lines.map(settleRow));
+    if (d) {
+      $("settle-batch").textContent = t("settle_done_batch", { batch: d.batch, next: d.next_batch });
+      $("settle-state").textContent = t(d.balanced ? "settle_balanced" : "settle_not_balanced");
+      $("settle-state").dataset.balanced = String(d.balanced);
+    } else if (settle.preview) {
+      const p = settle.preview;
+      $("settle-batch").textContent = p.lines.length
+        ? t("settle_batch", { batch: p.batch, n: p.lines.length })
+        : t("settle_empty", { batch: p.batch });
+    }
+    const u = settle.upload;
+    const up = $("settle-upload");
+    if (!u) { up.textContent = ""; delete up.dataset.state; return; }
+    up.dataset.state = u.state;
+    if (u.state === "uploaded" && u.reconciliation) {
+      const n = u.reconciliation.differences.length;
+      up.textContent = u.reconciliation.balanced && n === 0
+        ? t("settle_uploaded_balanced")
+        : t("settle_uploaded_differences", { n }) + (n ? ": " + u.reconciliation.differences.map((x) => x.text).join("; ") : "");
+    } else if (u.state === "refused") up.textContent = t("settle_refused", { e: u.error || "" });
+    else up.textContent = t("settle_queued");
+  }
+  async function openSettle() {
+    settle = { preview: null, done: null, upload: null };
+    stopSettlePolling();
+    $("settle-body").replaceChildren();
+    $("settle-batch").textContent = "";
+    $("settle-state").textContent = "";
+    delete $("settle-state").dataset.balanced;
+    $("settle-upload").textContent = "";
+    $("settle-slip").hidden = true;
+    $("settle-confirm").hidden = false;
+    $("settle-confirm").disabled = true;
+    delete $("settle-image").dataset.loaded;
+    showError("settle-error", null);
+    show("settle");
+    try {
+      settle.preview = await api("GET", "/api/settlement");
+      $("settle-confirm").disabled = false;
+      renderSettle();
+    } catch (e) { showError("settle-error", e); }
+  }
+  async function pollSettlement(batch) {
+    settlePoll = null;
+    if (!settle || !settle.done || settle.done.batch !== batch || screen !== "settle") return;
+    try {
+      settle.upload = await api("GET", "/api/settlements/" + batch);
+      renderSettle();
+      if (settle.upload.state === "uploaded" || settle.upload.state === "refused") return;
+    } catch (_) { /* asked again below */ }
+    settlePoll = setTimeout(() => pollSettlement(batch), 1000);
+  }
+  $("settle-confirm").addEventListener("click", async () => {
+    if (!settle || settle.done) return;
+    const button = $("settle-confirm");
+    button.disabled = true;
+    showError("settle-error", null);
+    $("settle-state").textContent = t("settle_sending");
+    try {
+      const d = await api("POST", "/api/settlement");
+      settle.done = d;
+      settle.upload = { state: "queued" };
+      button.hidden = true;
+      const img = $("settle-image");
+      delete img.dataset.loaded;
+      img.onload = () => { img.dataset.loaded = d.batch; };
+      img.src = "/api/settlements/" + d.batch + "/image?token=" + encodeURIComponent(TOKEN);
+      $("settle-slip").hidden = false;
+      renderSettle();
+      pollSettlement(d.batch);
+    } catch (err) {
+      $("settle-state").textContent = "";
+      button.disabled = false;
+      showError("settle-error", err);
+      if (err && err.error === "open_authorisations") checkOutbox();
+    }
+  });
+  $("settle-open").addEventListener("click", openSettle);
+  $("settle-back").addEventListener("click", () => { settle = null; stopSettlePolling(); show("amount"); });
+
   // ---- keyboard ------------------------------------------------------------------------
   document.addEventListener("keydown", (e) => {
     if (screen === "swipe") { swipeKey(e); return; }
@@ -623,6 +750,7 @@
       return;
     }
     if (screen === "reprint" && e.key === "Escape") { e.preventDefault(); $("reprint-back").click(); return; }
+    if (screen === "settle" && e.key === "Escape") { e.preventDefault(); $("settle-back").click(); return; }
     if (screen === "sign" && e.key === "Escape") { e.preventDefault(); clearSignature(); return; }
     if (screen === "deliver" && e.key === "Escape") { e.preventDefault(); $("sign-again").click(); return; }
     if (screen === "result" && e.key === "Enter" && !(e.target instanceof HTMLButtonElement)) { $("new-sale").click(); }
