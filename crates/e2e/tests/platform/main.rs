@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 mod admin;
 mod binding;
+mod day;
 mod delivery;
 mod est;
 mod evidence;

@@ -17,9 +17,9 @@ use mail_parser::{MessageParser, MimeHeaders};
 use crate::helpers::{demo_ui, TestPlatform};
 use crate::pull::texted_code;
 
-const WAIT: Duration = Duration::from_secs(30);
+pub(crate) const WAIT: Duration = Duration::from_secs(30);
 
-fn screenshots() -> PathBuf {
+pub(crate) fn screenshots() -> PathBuf {
     crate::helpers::screenshot_dir()
 }
 
@@ -29,14 +29,14 @@ fn wave(x0: f64, width: f64) -> Vec<(f64, f64)> {
 }
 
 /// A touch UI served on loopback with a phone-sized Chromium (360×640, English) to drive it.
-struct OpenUi {
-    browser: Browser,
-    url: String,
+pub(crate) struct OpenUi {
+    pub(crate) browser: Browser,
+    pub(crate) url: String,
     stop: tokio::sync::oneshot::Sender<()>,
     served: tokio::task::JoinHandle<()>,
 }
 
-async fn open_ui(config: UiConfig) -> OpenUi {
+pub(crate) async fn open_ui(config: UiConfig) -> OpenUi {
     let ui = UiApp::build(config).await.unwrap();
     let url = ui.url();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -49,7 +49,7 @@ async fn open_ui(config: UiConfig) -> OpenUi {
 
 impl OpenUi {
     /// Closes the browser, then stops the UI and waits until it has.
-    async fn finish(self) {
+    pub(crate) async fn finish(self) {
         self.browser.close().await.unwrap();
         let _ = self.stop.send(());
         self.served.await.unwrap();
@@ -59,7 +59,7 @@ impl OpenUi {
 /// Keys in an amount (on the keypad with `shots`, else on the keyboard), swipes the test card as
 /// a wedge reader types it, signs, and waits for the server to finish the signature; `shots`
 /// also saves the screenshots.
-async fn sell_and_sign(b: &Browser, ui_url: &str, digits: &str, shots: bool) {
+pub(crate) async fn sell_and_sign(b: &Browser, ui_url: &str, digits: &str, shots: bool) {
     let shot = |name: &str| screenshots().join(format!("terminal-{name}.png"));
     b.goto(ui_url).await.unwrap();
     b.wait_for("body[data-ready=true]", WAIT).await.unwrap();
@@ -81,7 +81,7 @@ async fn sell_and_sign(b: &Browser, ui_url: &str, digits: &str, shots: bool) {
 
 /// From the swipe screen: the test card swiped as a keyboard-wedge reader types it, a signature
 /// drawn, the server's idle rule finishing it; ends on the delivery choice.
-async fn swipe_and_sign(b: &Browser, shots: bool) {
+pub(crate) async fn swipe_and_sign(b: &Browser, shots: bool) {
     let shot = |name: &str| screenshots().join(format!("terminal-{name}.png"));
     b.wait_for_text("#swipe-status", "Waiting for the card reader", WAIT).await.unwrap();
     if shots {
