@@ -8,10 +8,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use ereceipt_core::card::{capture, CardInput, CardPolicy};
+use ereceipt_core::identity::{CertifiedKey, Signer};
 use ereceipt_core::model::{LocalTime, Money};
+use ereceipt_core::render::slip::{Fonts, SlipWidth};
+use ereceipt_core::signature::Signature;
 use ereceipt_terminal::authorisation::{authorise, Payment};
 use ereceipt_terminal::host::{Authoriser, HostSettings, Iso8583Authoriser};
 use ereceipt_terminal::outbox::{new_request_id, NewAuthorisation, Outbox};
+use ereceipt_terminal::sale::{approved_transaction, record_authorised_sale, ApprovedRequest, Composer};
 use ereceipt_test_peers::iso_host::IsoHost;
 
 #[derive(clap::Args)]
@@ -25,6 +29,12 @@ pub struct HostArgs {
     /// `ecb` or `x9.19`.
     #[arg(long, default_value = "ecb")]
     mac: String,
+    /// The whole sale path to the receipt: after each approval, also compose the receipt
+    /// (record, render, QR, COSE signature, watermark, PNG) and store it in the outbox as the
+    /// next chain link, marking the authorisation completed (what `terminal sell` does between
+    /// the card and the upload; no signature capture, no upload).
+    #[arg(long)]
+    receipts: bool,
 }
 
 pub fn run(args: HostArgs) -> Result<()> {
@@ -44,8 +54,10 @@ async fn bench(args: HostArgs) -> Result<()> {
     let mut settings = HostSettings::new(format!("127.0.0.1:{}", host.port()), "0123456789ABCDEFFEDCBA9876543210");
     settings.mac = args.mac.clone();
     let link = Iso8583Authoriser::new(settings.config().map_err(anyhow::Error::msg)?);
+    let kit = if args.receipts { Some(Kit::load()?) } else { None };
+    let kit = kit.as_ref();
     // The first request signs in: not part of the figure.
-    one(&outbox, &link).await?;
+    one(&outbox, &link, kit).await?;
     let started = Instant::now();
     let mut times: Vec<Duration> = Vec::with_capacity(args.requests);
     let per_task = args.requests.div_ceil(args.concurrency.max(1));
@@ -56,7 +68,7 @@ async fn bench(args: HostArgs) -> Result<()> {
                 let mut t = Vec::with_capacity(per_task);
                 for _ in 0..per_task {
                     let at = Instant::now();
-                    one(&outbox, link).await?;
+                    one(&outbox, link, kit).await?;
                     t.push(at.elapsed());
                 }
                 anyhow::Ok(t)
@@ -69,8 +81,9 @@ async fn bench(args: HostArgs) -> Result<()> {
     let wall = started.elapsed();
     times.sort();
     let pct = |p: f64| times[((times.len() as f64 * p).ceil() as usize).clamp(1, times.len()) - 1];
-    say!("host link: {} authorisations, {} in flight, MAC {}", times.len(), args.concurrency, args.mac);
-    say!("  throughput  {:.0} authorisations/s", times.len() as f64 / wall.as_secs_f64());
+    let what = if args.receipts { "sales with their receipts" } else { "authorisations" };
+    say!("host link: {} {what}, {} in flight, MAC {}", times.len(), args.concurrency, args.mac);
+    say!("  throughput  {:.0} {what}/s", times.len() as f64 / wall.as_secs_f64());
     say!("  round trip  p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms", ms(pct(0.50)), ms(pct(0.99)), ms(pct(1.0)));
     say!("  (host: pyiso8583 in CPython on loopback; the terminal journals each request and answer in SQLite)");
     Ok(())
@@ -80,8 +93,32 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-/// One approved authorisation of ¥1.00 (the host approves cents 00).
-async fn one(outbox: &Outbox, link: &Iso8583Authoriser) -> Result<()> {
+/// What a receipt is made with: the receipt core's test terminal identity (POS00001 of
+/// merchant 898440358120001, the ids `one` journals), a Chinese font, a signature.
+struct Kit {
+    signer: Signer,
+    fonts: Fonts,
+    signature: Signature,
+}
+
+impl Kit {
+    fn load() -> Result<Kit> {
+        const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../receipt-core/tests/fixtures");
+        let read = |name: &str| {
+            std::fs::read_to_string(format!("{FIXTURES}/{name}")).with_context(|| format!("fixture {name}"))
+        };
+        let identity = CertifiedKey::from_pem(&read("terminal.pem")?, &read("terminal.key")?)?;
+        Ok(Kit {
+            signer: Signer::new(&identity)?,
+            fonts: crate::setup::load_fonts()?,
+            signature: Signature::from_signature_pad_json(&read("signature.json")?)?,
+        })
+    }
+}
+
+/// One approved authorisation of ¥1.00 (the host approves cents 00), and with `kit` its
+/// receipt composed and stored.
+async fn one(outbox: &Outbox, link: &Iso8583Authoriser, kit: Option<&Kit>) -> Result<()> {
     let policy = CardPolicy { accept_clear_tracks: true, allow_chip_fallback: false };
     let time = LocalTime::new(chrono::Utc::now().timestamp(), 480)?;
     let card =
@@ -101,6 +138,22 @@ async fn one(outbox: &Outbox, link: &Iso8583Authoriser) -> Result<()> {
     };
     let payment =
         Payment { journalled: &journalled, card: &card.summary, card_data: &card.authorisation, receipt_parts: None };
-    authorise(outbox, link, payment, || chrono::Utc::now().timestamp_millis()).await.map_err(anyhow::Error::msg)?;
+    let (approval, trace) =
+        authorise(outbox, link, payment, || chrono::Utc::now().timestamp_millis()).await.map_err(anyhow::Error::msg)?;
+    let Some(kit) = kit else { return Ok(()) };
+    let operation = ereceipt_terminal::outbox::Operation::sale();
+    let transaction = approved_transaction(ApprovedRequest {
+        operation: &operation,
+        amount: journalled.amount,
+        time,
+        trace,
+        approval,
+        operator: journalled.operator.clone(),
+        card: card.summary.clone(),
+        simulated: false,
+    })?;
+    let composer = Composer { signer: &kit.signer, fonts: &kit.fonts, width: SlipWidth::W576 };
+    record_authorised_sale(outbox, composer, transaction, kit.signature.clone(), None, Some(&journalled.request_id))
+        .await?;
     Ok(())
 }

@@ -101,6 +101,10 @@ pub struct Outbox {
     /// 100 ms at a go), so writers in flight waited far longer than their writes take. Another
     /// process (the CLI) still meets the busy handler, as before.
     writer: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// One receipt at a time from its chain link to its storing ([`Outbox::chain_turn`]): two
+    /// receipts composed at once would both take the same next link, and the second would fail
+    /// after its approval.
+    chain: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Outbox {
@@ -123,7 +127,7 @@ impl Outbox {
         // Other parts of the terminal may keep their own tables (and migrations) in this file.
         migrator.set_ignore_missing(true);
         migrator.run(&pool).await?;
-        Ok(Outbox { pool, writer: Default::default() })
+        Ok(Outbox { pool, writer: Default::default(), chain: Default::default() })
     }
 
     /// Waits for open connections to finish and closes them. Dropping the handle is also safe:
@@ -134,6 +138,14 @@ impl Outbox {
 
     /// The chain link, batch and serial the next sale must use: they follow the later of the last
     /// stored receipt and the resume point ([`Outbox::set_resume`]).
+    /// This process's turn to add a receipt to the chain: hold it from [`Outbox::next_link`]
+    /// until the receipt of that link is stored (or given up). Another process on the same
+    /// outbox (the CLI beside the UI) is not queued by it: its store meets
+    /// [`OutboxError::Conflict`] and takes the next link again.
+    pub async fn chain_turn(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.chain.lock().await
+    }
+
     pub async fn next_link(&self) -> Result<NextLink, OutboxError> {
         resume::follow(self.own_head().await?, self.resume().await?)
     }

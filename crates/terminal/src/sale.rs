@@ -103,6 +103,38 @@ pub async fn record_sale(
 pub async fn record_authorised_sale(
     outbox: &Outbox,
     composer: Composer<'_>,
+    transaction: Transaction,
+    signature: Signature,
+    delivery: Option<String>,
+    authorisation: Option<&str>,
+) -> Result<ComposedReceipt, SaleError> {
+    let _turn = outbox.chain_turn().await;
+    // Another process may take the link between `next_link` and the store: take the next one.
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match compose_and_store(
+            outbox,
+            composer,
+            transaction.clone(),
+            signature.clone(),
+            delivery.clone(),
+            authorisation,
+        )
+        .await
+        {
+            Err(SaleError::Outbox(OutboxError::Conflict(why))) if tries < 3 => {
+                tracing::warn!(why, "the chain link was taken by another process: composing on the next one");
+            }
+            done => return done,
+        }
+    }
+}
+
+/// One try of [`record_authorised_sale`]: the next link, the receipt composed on it, stored.
+async fn compose_and_store(
+    outbox: &Outbox,
+    composer: Composer<'_>,
     mut transaction: Transaction,
     signature: Signature,
     delivery: Option<String>,
@@ -202,3 +234,6 @@ async fn late_receipt(
     )
     .await
 }
+
+#[cfg(test)]
+mod tests;
