@@ -162,6 +162,8 @@ async fn a_cashiers_day_from_sign_in_to_settlement_reconciles_on_the_platform() 
     assert!(slip_width.as_u64().is_some_and(|w| w >= 384), "the slip image is shown: {slip_width}");
     let held = b.execute("return document.querySelectorAll('#batch-receipts tbody tr').length;", vec![]).await.unwrap();
     assert_eq!(held.as_u64(), Some(6), "the day's six receipts beside the slip");
+    let fits = b.execute("return document.documentElement.scrollWidth <= window.innerWidth;", vec![]).await.unwrap();
+    assert_eq!(fits.as_bool(), Some(true), "the batch page fits the phone's width, the slip with it");
     b.screenshot(screenshots().join("portal-batch.png")).await.unwrap();
     ui.finish().await;
 }
