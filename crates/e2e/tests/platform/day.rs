@@ -10,7 +10,7 @@ use ereceipt_terminal::ui::UiConfig;
 
 use crate::helpers::{demo_ui, Db, TestPlatform};
 use crate::portal::staff::add_user;
-use crate::ui::{open_ui, screenshots, sell_and_sign, swipe_and_sign, WAIT};
+use crate::ui::{open_ui, screenshots, sell_and_sign, settle_lines, swipe_and_sign, WAIT};
 
 const MERCHANT: &str = "104110070110013";
 
@@ -98,15 +98,7 @@ async fn a_cashiers_day_from_sign_in_to_settlement_reconciles_on_the_platform() 
     b.click("#settle-open").await.unwrap();
     let batch = first.transaction.batch.value();
     b.wait_for_text("#settle-batch", &format!("batch {batch:06}"), WAIT).await.unwrap();
-    let lines = b
-        .execute(
-            "return [...document.querySelectorAll('#settle-lines tr[data-kind]')].map(r => r.dataset.kind + ' ' + r.textContent);",
-            vec![],
-        )
-        .await
-        .unwrap();
-    let lines: Vec<String> =
-        lines.as_array().unwrap().iter().map(|r| r.as_str().unwrap_or_default().to_owned()).collect();
+    let lines = settle_lines(b).await;
     let line = |kind: &str, total: &str| lines.iter().any(|l| l.starts_with(&format!("{kind} ")) && l.contains(total));
     assert!(line("SALE", "257.00"), "two sales: {lines:?}");
     assert!(line("VOID", "128.50") && line("REFUND", "30.00"), "{lines:?}");

@@ -106,6 +106,18 @@ pub(crate) async fn swipe_and_sign(b: &Browser, shots: bool) {
     b.wait_for_text("#deliver-title", "How would you like your receipt", WAIT).await.unwrap();
 }
 
+/// The 结算 screen's lines as shown, each `KIND text of the row`.
+pub(crate) async fn settle_lines(b: &Browser) -> Vec<String> {
+    let rows = b
+        .execute(
+            "return [...document.querySelectorAll('#settle-lines tr[data-kind]')].map(r => r.dataset.kind + ' ' + r.textContent);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    rows.as_array().unwrap().iter().map(|r| r.as_str().unwrap_or_default().to_owned()).collect()
+}
+
 #[tokio::test]
 async fn a_cashier_sells_in_the_browser_and_the_customer_gets_an_authentic_receipt() {
     let smtp = SmtpServer::start(&[]).await;
@@ -455,15 +467,7 @@ async fn a_cashier_voids_a_sale_and_refunds_part_of_another_in_the_browser() {
     b.click("#settle-open").await.unwrap();
     let batch = format!("{:06}", sale.transaction.batch.value());
     b.wait_for_text("#settle-batch", &format!("batch {batch}"), WAIT).await.unwrap();
-    let rows = b
-        .execute(
-            "return [...document.querySelectorAll('#settle-lines tr[data-kind]')].map(r => r.dataset.kind + ' ' + r.textContent);",
-            vec![],
-        )
-        .await
-        .unwrap();
-    let rows: Vec<String> =
-        rows.as_array().unwrap().iter().map(|r| r.as_str().unwrap_or_default().to_owned()).collect();
+    let rows = settle_lines(b).await;
     assert!(rows.iter().any(|r| r.starts_with("SALE") && r.contains("257.00")), "two sales: {rows:?}");
     assert!(rows.iter().any(|r| r.starts_with("REFUND") && r.contains("30.00")), "{rows:?}");
     b.click("#settle-confirm").await.unwrap();

@@ -14,10 +14,10 @@ use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
 use super::error::UiError;
-use super::refusal::{journal_row, refused};
+use super::refusal::{ask, journal_row};
 use super::sales::{now_ms, with_sale, Authorised, HeldRefund};
 use super::{swipe, Shared};
-use crate::authorisation::{self, prepare, reverse_authorisation, Asked, Payment, ReversalError, ReversalOutcome};
+use crate::authorisation::{prepare, reverse_authorisation, Asked, ReversalError, ReversalOutcome};
 use crate::outbox::{new_request_id, Operation, OutboxError};
 
 #[derive(Deserialize)]
@@ -133,19 +133,7 @@ async fn authorise_card(
     // Security review L4: on record before the authoriser is asked, so no approval exists
     // without a row, whatever happens to this process afterwards.
     let journalled = journal_row(st, request_id, (amount, time), &captured, operator, &operation);
-    let payment = Payment {
-        journalled: &journalled,
-        card: &captured.summary,
-        card_data: &captured.authorisation,
-        receipt_parts: None,
-    };
-    let answer = authorisation::authorise(&st.uploader.outbox, st.authoriser.as_ref(), payment, now_ms).await;
-    let summary = captured.summary.clone();
-    drop(captured); // the card number and tracks are wiped here
-    let (approval, trace) = answer.map_err(|refusal| {
-        tracing::warn!(sale = id, request = request_id, error = %refusal, "card not approved");
-        refused(refusal)
-    })?;
+    let (summary, approval, trace) = ask(st, (id, &journalled), captured, None, "card not approved").await?;
     let view = json!({
         "card": card_view(&summary),
         "approval": {"auth_code": approval.auth_code.as_str(), "rrn": approval.rrn.as_str()},

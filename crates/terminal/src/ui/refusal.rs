@@ -2,14 +2,15 @@
 //! card step and a refund's advice at `complete`.
 
 use axum::http::StatusCode;
-use ereceipt_core::card::CapturedCard;
+use ereceipt_core::card::{CapturedCard, CardSummary};
 use ereceipt_core::model::{LocalTime, Money, OperatorId};
 
 use super::error::UiError;
 use super::Shared;
-use crate::authorisation::Refusal;
+use crate::authorisation::{self, Payment, Refusal};
+use crate::host::Approval;
 use crate::host::AuthorisationError;
-use crate::outbox::{NewAuthorisation, Operation, OutboxError};
+use crate::outbox::{NewAuthorisation, Operation, OutboxError, ReceiptParts, Trace};
 
 /// The journal row of a request, on record before the authoriser is asked.
 pub(super) fn journal_row(
@@ -33,6 +34,28 @@ pub(super) fn journal_row(
         operator,
         operation: operation.clone(),
     }
+}
+
+/// Asks the authoriser for `journalled` with the card read, wipes the card right after, and
+/// gives the card as the slip prints it with the host's codes and trace, or the cashier's words
+/// for the refusal (logged as `refused`, e.g. "card not approved").
+pub(super) async fn ask(
+    st: &Shared,
+    (sale, journalled): (&str, &NewAuthorisation),
+    captured: CapturedCard,
+    receipt_parts: Option<&ReceiptParts>,
+    refused_as: &'static str,
+) -> Result<(CardSummary, Approval, Trace), UiError> {
+    let payment = Payment { journalled, card: &captured.summary, card_data: &captured.authorisation, receipt_parts };
+    let now_ms = || chrono::Utc::now().timestamp_millis();
+    let answer = authorisation::authorise(&st.uploader.outbox, st.authoriser.as_ref(), payment, now_ms).await;
+    let summary = captured.summary.clone();
+    drop(captured); // the card number and tracks are wiped here
+    let (approval, trace) = answer.map_err(|refusal| {
+        tracing::warn!(sale, request = journalled.request_id, error = %refusal, "{refused_as}");
+        refused(refusal)
+    })?;
+    Ok((summary, approval, trace))
 }
 
 /// The cashier's words for a refusal, in both languages.

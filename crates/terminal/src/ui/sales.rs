@@ -16,10 +16,9 @@ use serde_json::{json, Value};
 
 use super::delivery::{parse_delivery, DeliveryForm};
 use super::error::UiError;
-use super::refusal::{journal_row, refused};
+use super::refusal::{ask, journal_row};
 use super::signing::{PadState, PointerBatch, SigningSession};
 use super::{amount, status, Shared};
-use crate::authorisation::{self as authorisation, Payment};
 use crate::authorisation::{prepare, Asked};
 use crate::host::Approval;
 use crate::outbox::{AuthorisationState, Operation, OutboxError, ReceiptParts, Trace};
@@ -488,19 +487,8 @@ pub(super) async fn send_advice(
     let time = st.zone.local_time(Utc::now()).map_err(|e| UiError::internal(format!("clock: {e}")))?;
     let captured = held.captured;
     let journalled = journal_row(st, request_id, (amount, time), &captured, operator, &operation);
-    let payment = Payment {
-        journalled: &journalled,
-        card: &captured.summary,
-        card_data: &captured.authorisation,
-        receipt_parts: Some(parts),
-    };
-    let answer = authorisation::authorise(&st.uploader.outbox, st.authoriser.as_ref(), payment, now_ms).await;
-    let summary = captured.summary.clone();
-    drop(captured); // the card number and tracks are wiped here
-    let (approval, trace) = answer.map_err(|refusal| {
-        tracing::warn!(sale = id, request = request_id, error = %refusal, "refund not acknowledged");
-        refused(refusal)
-    })?;
+    let (summary, approval, trace) =
+        ask(st, (id, &journalled), captured, Some(parts), "refund not acknowledged").await?;
     Ok((Authorised { card: summary, approval, time, trace }, operation, amount))
 }
 
