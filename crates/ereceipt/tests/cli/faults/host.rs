@@ -112,12 +112,21 @@ fn terminal_killed_between_request_and_answer_reverses_it_at_the_next_start() {
     let journal = rt.block_on(
         host.wait_journal(|j| has(j, "out", "0410").iter().any(|l| l["11"] == trace.as_str()), Duration::from_secs(60)),
     );
+    // The host has sent its 0410; the terminal records it a moment later. Kill it only once the
+    // journal says so, or the kill races the terminal's own bookkeeping.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let row = loop {
+        let row = rt.block_on(outbox.authorisation(&id)).expect("journal").expect("row");
+        if row.state == AuthorisationState::Reversed || std::time::Instant::now() > deadline {
+            break row;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
     ui.kill();
     let acked = has(&journal, "out", "0410");
     assert_eq!(acked.len(), 1, "exactly one reversal: {journal:?}");
     assert_eq!(acked[0]["39"], "00", "the host held the sale and reversed it");
     assert_eq!(has(&journal, "in", "0800").len(), 2, "each start signed in");
-    let row = rt.block_on(outbox.authorisation(&id)).expect("journal").expect("row");
     assert_eq!((row.state, row.reversal), (AuthorisationState::Reversed, Some(ReversalReason::NoAnswer)));
     assert!(row.receipt_id.is_none());
     let status = ereceipt([
