@@ -4,10 +4,11 @@
 use std::ffi::OsStr;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::journal::Journal;
 use crate::smtp::start_script;
 
 /// A running `iso_host.py`; killed on drop. Its journal lives in a temporary folder of its own.
@@ -51,23 +52,17 @@ impl IsoHost {
 
     /// Every journal line written so far; a last line still being written is left out.
     pub fn journal(&self) -> Vec<Value> {
-        let text = std::fs::read_to_string(self.journal_path()).unwrap_or_default();
-        let whole = text.rfind('\n').map_or("", |end| &text[..end]);
-        whole.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+        self.log().lines()
     }
 
     /// Reads the journal every 20 ms until `pred` holds for it (e.g. "a 0400 for trace 000123
     /// was answered"), and returns it; panics with the journal after `timeout`.
     pub async fn wait_journal(&self, pred: impl Fn(&[Value]) -> bool, timeout: Duration) -> Vec<Value> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let lines = self.journal();
-            if pred(&lines) {
-                return lines;
-            }
-            assert!(Instant::now() < deadline, "iso_host journal did not reach the state in {timeout:?}: {lines:#?}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        self.log().wait(pred, timeout).await
+    }
+
+    fn log(&self) -> Journal {
+        Journal::new(&self.journal_path(), "iso_host")
     }
 }
 

@@ -9,10 +9,14 @@
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 pub mod iso_host;
 #[allow(clippy::unwrap_used, clippy::expect_used)]
+pub mod journal;
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 pub mod mmsc;
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 pub mod node_smsc;
 pub mod pg_cluster;
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+pub mod sgip;
 pub mod small_fs;
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 pub mod smsc;
