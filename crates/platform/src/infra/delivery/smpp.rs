@@ -19,10 +19,10 @@ use rusmpp::{CommandStatus, Pdu};
 use tokio::sync::{mpsc, Mutex};
 use tokio::time::Instant;
 
-use super::{tls, Accepted, Message, ReceiptMessage, SendError, Sender, Sending};
-pub use receipt::{parse_receipt_text, DeliveryReport, ReceiptText, ReportState};
 use super::segment::{delivery_hash, reference};
 pub use super::segment::{segments, Coding, Segment, MAX_SEGMENTS};
+use super::{tls, Accepted, Message, ReceiptMessage, SendError, Sender, Sending};
+pub use receipt::{parse_receipt_text, DeliveryReport, ReceiptText, ReportState};
 use session::{BindMode, Lost, OpenError, Peer, Session, TlsLink};
 use settings::server_name;
 pub use settings::{SmppSettings, SmppSetupError, SmppTls};

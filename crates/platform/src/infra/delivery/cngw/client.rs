@@ -130,7 +130,8 @@ impl<P: Protocol> GatewayClient<P> {
         let mut paused = Duration::ZERO;
         while let Some(segment) = parts.get(ids.len()) {
             let number = u8::try_from(ids.len() + 1).unwrap_or(u8::MAX);
-            let part = Part { dest: &dest, source: &self.source, udh: segment.udh, payload: &segment.payload, total, number };
+            let part =
+                Part { dest: &dest, source: &self.source, udh: segment.udh, payload: &segment.payload, total, number };
             let body = self.protocol.submit(&part).map_err(|e| SendError::Permanent(format!("{}: {e}", P::NAME)))?;
             let outcome = self.submit(body).await;
             let (session_was_fresh, answer) = match outcome {
@@ -169,7 +170,9 @@ impl<P: Protocol> GatewayClient<P> {
                         }
                     }
                 }
-                Ok(frame) => Lost::Broken(format!("{} gateway answered a Submit with command {:#010x}", P::NAME, frame.command)),
+                Ok(frame) => {
+                    Lost::Broken(format!("{} gateway answered a Submit with command {:#010x}", P::NAME, frame.command))
+                }
                 Err(lost) => lost,
             };
             self.drop_session().await;
@@ -229,7 +232,9 @@ impl<P: Protocol> GatewayClient<P> {
         let session = Session::open(&self.peer, self.protocol.clone(), reports).await.map_err(|e| match e {
             OpenError::Network(e) => SendError::Temporary(format!("{} gateway unreachable: {e}", P::NAME)),
             OpenError::Tls(e) => SendError::Temporary(format!("{} gateway TLS: {e}", P::NAME)),
-            OpenError::Refused(StatusKind::Permanent, name) => SendError::Permanent(format!("{} login refused: {name}", P::NAME)),
+            OpenError::Refused(StatusKind::Permanent, name) => {
+                SendError::Permanent(format!("{} login refused: {name}", P::NAME))
+            }
             OpenError::Refused(_, name) => SendError::Temporary(format!("{} login refused: {name}", P::NAME)),
             OpenError::Settings(e) => SendError::Permanent(format!("{} settings: {e}", P::NAME)),
         })?;

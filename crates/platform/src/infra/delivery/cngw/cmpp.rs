@@ -216,7 +216,8 @@ mod tests {
         let login = Login { account: "900001", secret: "888888", timestamp: 1_021_080_510, receive: true };
         let body = cmpp().login(&login).unwrap();
         let frame = frame_bytes(&Frame { command: Cmpp::LOGIN, sequence: 0x17, body });
-        let want = hex::decode("00000027000000010000001739303030303190d00c1d517abd0b4f65f6bcf8535d16303cdc73be").unwrap();
+        let want =
+            hex::decode("00000027000000010000001739303030303190d00c1d517abd0b4f65f6bcf8535d16303cdc73be").unwrap();
         assert_eq!(frame, want);
     }
 
@@ -224,7 +225,8 @@ mod tests {
     /// 13500002696, sequence 0x17, 204 octets.
     #[test]
     fn submit_matches_the_go_sms_protocol_vector() {
-        let part = Part { dest: "13500002696", source: "900001", udh: None, payload: b"go submit", total: 1, number: 1 };
+        let part =
+            Part { dest: "13500002696", source: "900001", udh: None, payload: b"go submit", total: 1, number: 1 };
         let frame = frame_bytes(&Frame { command: Cmpp::SUBMIT, sequence: 0x17, body: cmpp().submit(&part).unwrap() });
         let mut want = vec![0, 0, 0, 204, 0, 0, 0, 4, 0, 0, 0, 23, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1];
         want.extend(b"test\0\0\0\0\0\0");
@@ -251,10 +253,15 @@ mod tests {
     #[test]
     fn a_long_part_sets_udhi_and_the_part_numbers() {
         let udh = [5, 0, 3, 7, 3, 3];
-        let part = Part { dest: "13800138000", source: "1065", udh: Some(udh), payload: &[0x65, 0x36], total: 3, number: 3 };
+        let part =
+            Part { dest: "13800138000", source: "1065", udh: Some(udh), payload: &[0x65, 0x36], total: 3, number: 3 };
         let body = cmpp().submit(&part).unwrap();
         assert_eq!(&body[8..10], [3, 3], "Pk_total, Pk_number");
-        assert_eq!(&body[10 + 2 + 10 + 1 + 32..10 + 2 + 10 + 1 + 32 + 4], [0, 0, 1, 8], "Fee_terminal_type, TP_pId, TP_udhi, Msg_Fmt");
+        assert_eq!(
+            &body[10 + 2 + 10 + 1 + 32..10 + 2 + 10 + 1 + 32 + 4],
+            [0, 0, 1, 8],
+            "Fee_terminal_type, TP_pId, TP_udhi, Msg_Fmt"
+        );
         let content = &body[body.len() - 20 - 8..body.len() - 20];
         assert_eq!(content, [5, 0, 3, 7, 3, 3, 0x65, 0x36]);
     }

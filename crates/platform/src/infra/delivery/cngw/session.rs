@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 use tokio_util::codec::Framed;
 
-use super::protocol::{timestamp_now, Frame, FrameCodec, Login, Protocol, StatusKind, RESPONSE};
+use super::protocol::{timestamp_now, Frame, FrameCodec, FrameError, Login, Protocol, StatusKind, RESPONSE};
 use crate::infra::delivery::smpp::DeliveryReport;
 use crate::infra::delivery::tls::describe;
 
@@ -209,6 +209,10 @@ impl<P: Protocol> Link<P> {
                 incoming = framed.next() => {
                     let frame = match incoming {
                         Some(Ok(frame)) => frame,
+                        Some(Err(FrameError::Io(e))) => {
+                            tracing::info!(protocol = P::NAME, error = %e, "gateway link broke");
+                            return;
+                        }
                         Some(Err(e)) => {
                             let why = format!("{} gateway sent a malformed frame: {e}", P::NAME);
                             tracing::warn!("{why}; closing the link");

@@ -230,12 +230,20 @@ mod tests {
     #[test]
     fn submit_matches_the_go_sms_protocol_vector() {
         let codec = Smgp { msg_format: 15, ..smgp() };
-        let part =
-            Part { dest: "17600000000", source: "10690001111", udh: None, payload: b"hello test msg", total: 1, number: 1 };
+        let part = Part {
+            dest: "17600000000",
+            source: "10690001111",
+            udh: None,
+            payload: b"hello test msg",
+            total: 1,
+            number: 1,
+        };
         let frame = frame_bytes(&Frame { command: Smgp::SUBMIT, sequence: 1234, body: codec.submit(&part).unwrap() });
         let mut want = vec![0, 0, 0, 0xa1, 0, 0, 0, 2, 0, 0, 4, 0xd2, 6, 1, 2];
         want.extend(b"serviceId\0");
-        want.extend(b"0\00\0\0\0\0\00\0\0\0\0");
+        want.extend(b"0\0"); // FeeType (2)
+        want.extend(b"0\0\0\0\0\0"); // FeeCode (6)
+        want.extend(b"0\0\0\0\0\0"); // FixedFee (6)
         want.push(15);
         want.extend([0u8; 34]);
         want.extend(b"10690001111");
@@ -252,7 +260,8 @@ mod tests {
     #[test]
     fn a_long_part_carries_udhi_and_the_part_numbers_as_tlvs() {
         let udh = [5, 0, 3, 0x2A, 3, 2];
-        let part = Part { dest: "13300000000", source: "1065", udh: Some(udh), payload: &[0x65, 0x36], total: 3, number: 2 };
+        let part =
+            Part { dest: "13300000000", source: "1065", udh: Some(udh), payload: &[0x65, 0x36], total: 3, number: 2 };
         let body = smgp().submit(&part).unwrap();
         assert_eq!(body[13 + 2 + 6 + 6], 8, "MsgFormat 8, UCS-2");
         let tlvs = &body[body.len() - 15..];

@@ -35,7 +35,11 @@ fn client<P: Protocol>(make: Make<P>, gw: &CarrierGateway, carrier: Carrier) -> 
 
 /// 150 Chinese characters: three UCS-2 parts of at most 67.
 fn long_text() -> String {
-    "【电子签购单】上海浦东国金中心星巴克咖啡 CNY 128.50 卡号尾号1234 收据号POS1-0001-000123 ".repeat(4).chars().take(150).collect()
+    "【电子签购单】上海浦东国金中心星巴克咖啡 CNY 128.50 卡号尾号1234 收据号POS1-0001-000123 "
+        .repeat(4)
+        .chars()
+        .take(150)
+        .collect()
 }
 
 fn taken(journal: &[Value]) -> Vec<&Value> {
@@ -226,11 +230,8 @@ async fn smgp_keepalive_goes_both_ways_and_drop_says_exit() {
 #[tokio::test]
 async fn cmpp_link_without_active_test_answers_is_dropped() {
     let gw = gateway(Carrier::Cmpp, &["--silent", "--no-report"]).await;
-    let settings = GatewaySettings {
-        active_test_secs: 1,
-        timeout_secs: 1,
-        ..loopback(gw.port(), account(Carrier::Cmpp), SECRET)
-    };
+    let settings =
+        GatewaySettings { active_test_secs: 1, timeout_secs: 1, ..loopback(gw.port(), account(Carrier::Cmpp), SECRET) };
     let sender = GatewayClient::cmpp(&settings).unwrap();
     sender.send_text("d-s", "+8613800138000", "a").await.unwrap();
     let journal = gw.wait_journal(|j| j.iter().any(|l| l["cmd"] == "closed"), WAIT).await;
