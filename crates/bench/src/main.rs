@@ -4,6 +4,7 @@
 //! `ereceipt` binary: operators do not need it, and it brings its own throwaway PostgreSQL.
 //! `ereceipt-bench reliability`: the real `ereceipt` processes under faults (docs/reliability.md).
 //! `ereceipt-bench host`: card authorisations through the ISO 8583 link (docs/host-link.md).
+//! `ereceipt-bench gateway`: SMS submits through the SMGP / CMPP clients (docs/delivery.md).
 
 /// `println!` that never panics on a closed stdout (`ereceipt-bench upload | head -3`).
 macro_rules! say {
@@ -13,6 +14,7 @@ macro_rules! say {
     }};
 }
 
+mod gateway;
 mod host;
 mod load;
 mod reliability;
@@ -40,6 +42,9 @@ enum BenchCommand {
     /// Card authorisations through the terminal's ISO 8583 link against the independent test
     /// host; reports throughput and round-trip percentiles.
     Host(host::HostArgs),
+    /// SMS submits through the SMGP 3.0 or CMPP 3.0 client against the independent test
+    /// gateway: submits/s with the window open, and text → Submit_Resp percentiles at a rate.
+    Gateway(gateway::GatewayArgs),
 }
 
 fn main() {
@@ -47,6 +52,7 @@ fn main() {
         BenchCommand::Upload(args) => (run(args), 3),
         BenchCommand::Reliability(args) => (reliability::run(args), 1),
         BenchCommand::Host(args) => (host::run(args), 3),
+        BenchCommand::Gateway(args) => (gateway::run(args), 3),
     };
     if let Err(e) = outcome {
         eprintln!("error: {e:#}");

@@ -215,6 +215,25 @@ email_from = "ereceipt <receipts@localhost>"
 # mm7_version = "6.8.0"
 # namespace = "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-6-MM7-1-4"
 # timeout_secs = 30
+# [platform.delivery.smgp]     # China Telecom's SMGP 3.0 gateway; [platform.delivery.cmpp] takes
+#                             # the same keys for China Mobile's CMPP 3.0 (see docs/delivery.md)
+# host = "smgw.example.cn"
+# port = 8890
+# tls = "required"            # as for SMPP: "none" only to a loopback host unless insecure_plaintext
+# account = "ereceipt"        # SMGP ClientID (8 characters); CMPP Source_Addr (the 6-digit SP code)
+# secret = "…"                # the login authenticator's shared secret
+# service_id = "ERECEIPT"     # the service code filed with the carrier
+# source_number = "106900001234"  # SP access number + extension, shown on the handset
+# fee_type = "00"             # not set: free ("00" SMGP, "01" CMPP)
+# fee_code = "0"
+# fixed_fee = "0"             # SMGP only
+# fee_user_type = 2           # CMPP only: 2 = the SP pays
+# charge_number = ""
+# need_report = true
+# window = 16                 # submits awaiting their answer at once
+# submits_per_second = 100    # the contracted rate; 0 = no pacing
+# timeout_secs = 10
+# active_test_secs = 30
 "#;
 
 impl Settings {
@@ -280,6 +299,11 @@ impl Settings {
         }
         if let Some(mm7) = &s.delivery.mm7 {
             mm7.check().map_err(|e| SettingsError::Invalid(format!("delivery.mm7: {e}")))?;
+        }
+        for (name, gateway) in [("smgp", &s.delivery.smgp), ("cmpp", &s.delivery.cmpp)] {
+            if let Some(gateway) = gateway {
+                gateway.check().map_err(|e| SettingsError::Invalid(format!("delivery.{name}: {e}")))?;
+            }
         }
         if s.argon2_concurrency == 0 {
             return Err(SettingsError::Invalid("argon2_concurrency: at least 1".into()));

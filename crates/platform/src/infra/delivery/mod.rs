@@ -1,14 +1,16 @@
-//! Delivery to customers (P2, P3): the push channels (email over SMTP, SMS over SMPP 3.4, MMS
-//! over MM7) and the local outbox folder used when a channel has no server. Every way of sending
-//! is a [`Sender`] (lettre's `AsyncTransport` pattern): it turns one [`Message`] into one attempt
-//! with the peer and says whether the peer accepted it, refused it for now (retry later) or for
-//! good. A new way of sending is one module implementing [`Sender`]; a new channel is one more
-//! [`Channel`] arm.
+//! Delivery to customers (P2, P3): the push channels (email over SMTP, SMS over SMPP 3.4 or the
+//! carriers' SMGP 3.0 and CMPP 3.0 gateways, MMS over MM7) and the local outbox folder used when
+//! a channel has no server. Every way of sending is a [`Sender`] (lettre's `AsyncTransport`
+//! pattern): it turns one [`Message`] into one attempt with the peer and says whether the peer
+//! accepted it, refused it for now (retry later) or for good. A new way of sending is one module
+//! implementing [`Sender`]; a new channel is one more [`Channel`] arm.
 
+pub mod cngw;
 pub mod email;
 pub mod local;
 pub mod mm7;
 pub mod reports;
+pub mod segment;
 pub mod smpp;
 mod tls;
 

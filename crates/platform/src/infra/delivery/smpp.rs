@@ -2,7 +2,6 @@
 //! link, submitted with `submit_sm` on one kept-alive bound session, long texts as concatenated parts.
 
 mod receipt;
-mod segment;
 mod session;
 mod settings;
 #[cfg(test)]
@@ -20,9 +19,10 @@ use rusmpp::{CommandStatus, Pdu};
 use tokio::sync::{mpsc, Mutex};
 use tokio::time::Instant;
 
+use super::segment::{delivery_hash, reference};
+pub use super::segment::{segments, Coding, Segment, MAX_SEGMENTS};
 use super::{tls, Accepted, Message, ReceiptMessage, SendError, Sender, Sending};
 pub use receipt::{parse_receipt_text, DeliveryReport, ReceiptText, ReportState};
-pub use segment::{segments, Coding, Segment, MAX_SEGMENTS};
 use session::{BindMode, Lost, OpenError, Peer, Session, TlsLink};
 use settings::server_name;
 pub use settings::{SmppSettings, SmppSetupError, SmppTls};
@@ -352,17 +352,6 @@ fn status_name(status: CommandStatus) -> String {
         }
         None => format!("command_status {code:#010x}"),
     }
-}
-
-/// FNV-1a of the delivery id: the same on every attempt and in every process.
-fn delivery_hash(delivery_id: &str) -> u32 {
-    delivery_id.bytes().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193))
-}
-
-/// The concatenation reference of a delivery: the same on every retry, so parts of two
-/// attempts join on the handset.
-fn reference(delivery_id: &str) -> u8 {
-    delivery_hash(delivery_id).to_be_bytes().iter().fold(0, |acc, b| acc ^ b)
 }
 
 /// The `user_message_reference` of a delivery (SMPP 3.4 §5.3.2.17), the same on every attempt.

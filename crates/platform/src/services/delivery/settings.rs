@@ -35,6 +35,10 @@ pub struct DeliverySettings {
     pub smtp: Option<crate::infra::delivery::email::SmtpSettings>,
     pub smpp: Option<crate::infra::delivery::smpp::SmppSettings>,
     pub mm7: Option<crate::infra::delivery::mm7::Mm7Settings>,
+    /// China Telecom's SMGP 3.0 gateway (not wired to a channel yet: the SMS router picks it).
+    pub smgp: Option<crate::infra::delivery::cngw::GatewaySettings>,
+    /// China Mobile's CMPP 3.0 gateway (likewise).
+    pub cmpp: Option<crate::infra::delivery::cngw::GatewaySettings>,
 }
 
 /// The longest one delivery attempt may take under a claim of `lease`: 3/4 of it, leaving a
@@ -68,6 +72,8 @@ impl DeliverySettings {
             ("smtp", self.smtp.as_ref().map(|c| c.timeout_secs)),
             ("smpp", self.smpp.as_ref().map(|c| c.timeout_secs)),
             ("mm7", self.mm7.as_ref().map(|c| c.timeout_secs)),
+            ("smgp", self.smgp.as_ref().map(|c| c.timeout_secs)),
+            ("cmpp", self.cmpp.as_ref().map(|c| c.timeout_secs)),
         ];
         for (channel, secs) in timeouts {
             if let Some(secs) = secs.filter(|s| Duration::from_secs(*s) >= limit) {

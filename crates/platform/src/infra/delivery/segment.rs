@@ -1,5 +1,6 @@
 //! Cutting a text into SMS segments: GSM 7-bit when every character is in the GSM 03.38 default
 //! alphabet, UCS-2 otherwise, with a concatenation header (IEI 0x00) when one segment is not enough.
+//! SMPP uses [`segments`]; the Chinese carriers' gateways (SMGP, CMPP) take UCS-2 only, [`ucs2_segments`].
 
 use rusmpp::extra::encoding::gsm7bit::Gsm7BitUnpacked;
 use rusmpp::udhs::concatenation::ConcatenatedShortMessage8Bit;
@@ -83,7 +84,16 @@ pub const MAX_SEGMENTS: usize = 255;
 /// pair). Parts carry a concatenation header with the 8-bit `reference`. A text longer than
 /// [`MAX_SEGMENTS`] parts is cut there: callers compare the parts' `text` with the original.
 pub fn segments(text: &str, reference: u8) -> Vec<Segment> {
-    let (coding, chars) = encode(text);
+    split(encode(text), text, reference)
+}
+
+/// As [`segments`], always in UCS-2 (SMGP `MsgFormat` / CMPP `Msg_Fmt` 8): the carriers'
+/// gateways have no GSM 7-bit coding, and their ASCII format would lose any Chinese character.
+pub fn ucs2_segments(text: &str, reference: u8) -> Vec<Segment> {
+    split((Coding::Ucs2, utf16_chars(text)), text, reference)
+}
+
+fn split((coding, chars): (Coding, Vec<(char, Vec<u8>)>), text: &str, reference: u8) -> Vec<Segment> {
     let unit_octets = coding.unit_octets();
     let units: usize = chars.iter().map(|(_, b)| b.len() / unit_octets).sum();
     if units <= coding.single_limit() {
@@ -113,6 +123,17 @@ pub fn segments(text: &str, reference: u8) -> Vec<Segment> {
         .collect()
 }
 
+/// FNV-1a of the delivery id: the same on every attempt and in every process.
+pub fn delivery_hash(delivery_id: &str) -> u32 {
+    delivery_id.bytes().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193))
+}
+
+/// The concatenation reference of a delivery: the same on every retry, so parts of two
+/// attempts join on the handset.
+pub fn reference(delivery_id: &str) -> u8 {
+    delivery_hash(delivery_id).to_be_bytes().iter().fold(0, |acc, b| acc ^ b)
+}
+
 /// Each character with its encoding, in GSM 7-bit if all of them have one, else in UTF-16BE.
 fn encode(text: &str) -> (Coding, Vec<(char, Vec<u8>)>) {
     let gsm = Gsm7BitUnpacked::new();
@@ -122,15 +143,18 @@ fn encode(text: &str) -> (Coding, Vec<(char, Vec<u8>)>) {
     if let Some(chars) = in_gsm {
         return (Coding::Gsm7, chars);
     }
+    (Coding::Ucs2, utf16_chars(text))
+}
+
+/// Each character with its UTF-16BE encoding.
+fn utf16_chars(text: &str) -> Vec<(char, Vec<u8>)> {
     let mut units = [0u16; 2];
-    let chars = text
-        .chars()
+    text.chars()
         .map(|c| {
             let bytes = c.encode_utf16(&mut units).iter().flat_map(|u| u.to_be_bytes()).collect();
             (c, bytes)
         })
-        .collect();
-    (Coding::Ucs2, chars)
+        .collect()
 }
 
 #[cfg(test)]
@@ -216,6 +240,17 @@ mod tests {
             assert!(String::from_utf16(&units).is_ok(), "each part decodes alone");
         }
         assert_eq!(joined(&s), text);
+    }
+
+    #[test]
+    fn ucs2_segments_encode_even_plain_ascii_in_ucs2() {
+        let s = ucs2_segments("Hi", 0);
+        assert_eq!((s.len(), s[0].coding), (1, Coding::Ucs2));
+        assert_eq!(s[0].payload, [0x00, b'H', 0x00, b'i']);
+        let long = ucs2_segments(&"a".repeat(71), 4);
+        assert_eq!(long.len(), 2, "71 UCS-2 units need two parts of at most 67");
+        assert_eq!(long[0].udh, Some([0x05, 0x00, 0x03, 0x04, 0x02, 0x01]));
+        assert_eq!(joined(&long), "a".repeat(71));
     }
 
     #[test]
