@@ -5,10 +5,11 @@
 
 use std::ffi::OsStr;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::journal::Journal;
 use crate::smtp::start_script;
 
 /// Which gateway to start.
@@ -67,9 +68,7 @@ impl CarrierGateway {
 
     /// Every journal line written so far; a last line still being written is left out.
     pub fn journal(&self) -> Vec<Value> {
-        let text = std::fs::read_to_string(self.journal_path()).unwrap_or_default();
-        let whole = text.rfind('\n').map_or("", |end| &text[..end]);
-        whole.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+        Journal::new(&self.journal_path(), "carrier gateway").lines()
     }
 
     /// The journal lines whose `cmd` (or `event`) is `what`.
@@ -80,14 +79,6 @@ impl CarrierGateway {
     /// Reads the journal every 20 ms until `pred` holds for it, and returns it; panics with
     /// the journal after `timeout`.
     pub async fn wait_journal(&self, pred: impl Fn(&[Value]) -> bool, timeout: Duration) -> Vec<Value> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let lines = self.journal();
-            if pred(&lines) {
-                return lines;
-            }
-            assert!(Instant::now() < deadline, "gateway journal did not reach the state in {timeout:?}: {lines:#?}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        Journal::new(&self.journal_path(), "carrier gateway").wait(pred, timeout).await
     }
 }

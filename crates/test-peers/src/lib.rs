@@ -1,7 +1,7 @@
 //! Independent peers for ereceipt's tests and benchmarks, kept out of the product: a real SMTP
 //! server (aiosmtpd), a real SMSC over TLS (node-smpp), an SMSC and an MMSC stand-in on
-//! loopback (plain or TLS, with a CA of their own), SMGP 3.0 and CMPP 3.0 gateways (Python
-//! `struct`), an ISO 8583 acquirer host (pyiso8583), a wiretap, a throwaway PostgreSQL cluster,
+//! loopback (plain or TLS, with a CA of their own), SMGP 3.0, CMPP 3.0 and SGIP 1.2
+//! gateways (Python `struct`), an ISO 8583 acquirer host (pyiso8583), a wiretap, a throwaway PostgreSQL cluster,
 //! and a small filesystem to fill up. None of them uses ereceipt code, so none can share a
 //! mistake with what it checks.
 
