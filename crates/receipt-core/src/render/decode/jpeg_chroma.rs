@@ -11,13 +11,17 @@ const FAST_BITS: u32 = 10;
 /// A decoded symbol: the bits it takes with its magnitude bits (low five bits), how far it moves
 /// the coefficient index (bits 5-11: run + 1, or 16 for ZRL), whether it ends the block (an AC
 /// table's EOB) or codes a zero difference (a DC table's 0), and its magnitude bits' count
-/// (bits 16-19, what [`Bits::coded`] reads the value from).
+/// (bits 16-19, what [`Bits::coded`] reads the value from). In the fast table, where the code
+/// and its magnitude bits fit in [`FAST_BITS`], also the value itself (bits 20-31, signed),
+/// flagged [`KNOWN`].
 pub(super) type Entry = u32;
 pub(super) const ADVANCE: u32 = 5;
 pub(super) const ENDS: Entry = 1 << 12;
 /// A symbol a baseline 8-bit scan cannot hold (a category above 11, an undefined run/size).
 const INVALID: Entry = 1 << 13;
+const KNOWN: Entry = 1 << 14;
 const SIZE: u32 = 16;
+const VALUE: u32 = 20;
 
 /// One Huffman table, built the way T.81 Annex C assigns codes (as libjpeg reads them).
 pub(super) struct Table {
@@ -45,7 +49,17 @@ impl Table {
                     let shift = FAST_BITS - len;
                     let first = (code as usize) << shift;
                     let e = *entries.get(k)?;
-                    fast.get_mut(first..first + (1 << shift))?.fill(if e == INVALID { e } else { e + len as Entry });
+                    let size = e >> SIZE & 15;
+                    for (j, f) in fast.get_mut(first..first + (1 << shift))?.iter_mut().enumerate() {
+                        *f = if e == INVALID {
+                            e
+                        } else if len + size <= FAST_BITS {
+                            let bits = (j >> (shift - size)) as i32 & ((1 << size) - 1);
+                            (e + len) | KNOWN | (extend(bits, size) as u32) << VALUE
+                        } else {
+                            e + len
+                        };
+                    }
                 }
                 code += 1;
                 k += 1;
@@ -59,6 +73,16 @@ impl Table {
             code <<= 1;
         }
         (k == entries.len()).then_some(Self { fast, max_code, offset, entries })
+    }
+}
+
+/// The signed value `size` magnitude bits code (T.81's EXTEND; 0 for none).
+#[inline(always)]
+fn extend(bits: i32, size: u32) -> i32 {
+    if size > 0 && bits < 1 << (size - 1) {
+        bits - (1 << size) + 1
+    } else {
+        bits
     }
 }
 
@@ -157,12 +181,15 @@ impl<'a> Bits<'a> {
         if e & INVALID != 0 || n > self.count {
             return None;
         }
-        let s = e >> SIZE & 15;
-        // n >= 1: every code is at least one bit long.
-        let bits = (self.peek(n) as u32 & ((1 << s) - 1)) as i32;
+        let v = if e & KNOWN != 0 {
+            (e as i32) >> VALUE
+        } else {
+            let s = e >> SIZE & 15;
+            // n >= 1: every code is at least one bit long.
+            extend((self.peek(n) as u32 & ((1 << s) - 1)) as i32, s)
+        };
         self.buf <<= n;
         self.count -= n;
-        let v = if s > 0 && bits < 1 << (s - 1) { bits - (1 << s) + 1 } else { bits };
         Some((e, v))
     }
 

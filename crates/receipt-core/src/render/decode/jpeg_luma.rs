@@ -122,23 +122,24 @@ struct Plane {
 }
 
 impl Plane {
+    /// Writes the rows of `block` whose top left is (x, y), as far as they lie in the image.
+    #[inline(always)]
     fn put(&mut self, x: usize, y: usize, block: &[u8; 64]) {
         let w = 8.min(self.width.saturating_sub(x));
         for (r, row) in block.chunks_exact(8).enumerate().take(self.height.saturating_sub(y)) {
             let at = (y + r) * self.width + x;
-            if let Some(dst) = self.px.get_mut(at..at + w) {
+            // A whole row of 8 is one store; only the right edge is cut.
+            if let Some(dst) = self.px.get_mut(at..at + 8).filter(|_| w == 8) {
+                dst.copy_from_slice(row);
+            } else if let Some(dst) = self.px.get_mut(at..at + w) {
                 dst.copy_from_slice(&row[..w]);
             }
         }
     }
 
+    /// [`Self::put`] of a block of one value.
+    #[inline(always)]
     fn fill(&mut self, x: usize, y: usize, value: u8) {
-        let w = 8.min(self.width.saturating_sub(x));
-        for r in 0..8.min(self.height.saturating_sub(y)) {
-            let at = (y + r) * self.width + x;
-            if let Some(dst) = self.px.get_mut(at..at + w) {
-                dst.fill(value);
-            }
-        }
+        self.put(x, y, &[value; 64]);
     }
 }
