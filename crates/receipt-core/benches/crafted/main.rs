@@ -119,7 +119,10 @@ fn inputs() -> Vec<(String, Vec<u8>)> {
     let grey = grey_noise(576, h, 7);
     v.push(("grey noise 576x4096 as RGB JPEG q100 4:4:4".into(), rgb_jpeg(&grey, 100, S::R_4_4_4, 0)));
     v.push(("grey noise 576x4096 as RGB JPEG q100 4:2:0, RST every MCU".into(), rgb_jpeg(&grey, 100, S::R_4_2_0, 1)));
-    v.push(("8x8 black and white blocks 576x4096 as RGB JPEG q100".into(), rgb_jpeg(&dc_swings(576, h), 100, S::R_4_2_0, 0)));
+    v.push((
+        "8x8 black and white blocks 576x4096 as RGB JPEG q100".into(),
+        rgb_jpeg(&dc_swings(576, h), 100, S::R_4_2_0, 0),
+    ));
     v.push(("grey noise under a genuine receipt's tEXt".into(), png(&grey_noise(576, h, 8), Some(&payload))));
     // Fake symbols where the layout puts the code: they reach error correction.
     for (len, m, count) in [(3300, 1, 4), (3300, 3, 1), (3300, 2, 2), (1000, 2, 4), (600, 3, 3), (10, 2, 4)] {

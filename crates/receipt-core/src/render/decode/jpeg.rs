@@ -1,7 +1,8 @@
 //! JPEG pixels: after the marker walk, the luma plane is decoded (zune-jpeg, bounded by the
 //! walk's size and scan limits) and, for colour files, the chroma judged: a grey slip must
 //! decode to near-neutral pixels, so no viewer can show a colour the luma check ignores. When
-//! the entropy coding shows every chroma block empty ([`jpeg_chroma`]), only luma is decoded.
+//! the entropy coding shows every chroma block empty, only luma is decoded: by our one pass
+//! ([`jpeg_luma`]) where it takes the file, else by zune-jpeg after [`jpeg_chroma`]'s walk.
 
 use zune_core::bytestream::ZCursor;
 use zune_core::colorspace::ColorSpace;

@@ -140,6 +140,15 @@ impl Plane {
     /// [`Self::put`] of a block of one value.
     #[inline(always)]
     fn fill(&mut self, x: usize, y: usize, value: u8) {
-        self.put(x, y, &[value; 64]);
+        let row = (u64::from(value) * 0x0101_0101_0101_0101).to_ne_bytes();
+        let w = 8.min(self.width.saturating_sub(x));
+        for r in 0..8.min(self.height.saturating_sub(y)) {
+            let at = (y + r) * self.width + x;
+            if let Some(dst) = self.px.get_mut(at..at + 8).filter(|_| w == 8) {
+                dst.copy_from_slice(&row);
+            } else if let Some(dst) = self.px.get_mut(at..at + w) {
+                dst.copy_from_slice(&row[..w]);
+            }
+        }
     }
 }
