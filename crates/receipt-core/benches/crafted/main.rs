@@ -62,7 +62,7 @@ fn rgb_jpeg(c: &Canvas, quality: u8, sampling: jpeg_encoder::SamplingFactor, res
 
 /// 8×8 blocks alternating black and white: the largest DC difference in every block.
 fn dc_swings(w: u32, h: u32) -> Canvas {
-    let px = (0..w * h).map(|i| if ((i % w) / 8 + (i / w) / 8) % 2 == 0 { 0 } else { 255 }).collect();
+    let px = (0..w * h).map(|i| if ((i % w) / 8 + (i / w) / 8).is_multiple_of(2) { 0 } else { 255 }).collect();
     Canvas::from_pixels(w, h, px).expect("size")
 }
 

@@ -1,7 +1,8 @@
 //! Neutral chroma read from the entropy coding: a grey slip's chroma blocks code nothing (a DC
 //! difference of 0, then end of block), so their pixels are 128 whatever the decoder's IDCT and
 //! upsampling, and the pixel decoder can skip them. The scan's Huffman codes are walked without
-//! dequantising or transforming anything; any irregularity answers "not proven".
+//! dequantising or transforming anything; any irregularity answers "not proven". The tables and
+//! the bit reader are also what [`super::jpeg_luma`] decodes the luma blocks with.
 
 use super::jpeg_walk::{Component, Sequential};
 
@@ -157,7 +158,7 @@ impl<'a> Bits<'a> {
         if e == 0 {
             e = self.slow(t)?;
         }
-        let n = u32::from(e & 31);
+        let n = e & 31;
         if e & INVALID != 0 || n > self.count {
             return None;
         }
@@ -212,13 +213,13 @@ impl<'a> Bits<'a> {
         if first & ENDS != 0 {
             return Some(zero_dc);
         }
-        let mut k = 1 + u32::from(first >> ADVANCE & 127);
+        let mut k = 1 + (first >> ADVANCE & 127);
         while k < 64 {
             let e = self.symbol(ac)?;
             if e & ENDS != 0 {
                 return Some(false);
             }
-            k += u32::from(e >> ADVANCE & 127);
+            k += e >> ADVANCE & 127;
         }
         (k == 64).then_some(false)
     }
