@@ -1,7 +1,8 @@
 //! A load-independent measure of the PNG verification: `verify_png FILE [N]` writes the
 //! benchmark's receipt to FILE when it does not exist, else verifies FILE N times, so that
 //! `valgrind --tool=callgrind --toggle-collect='ereceipt_core::verify::examine_image'` counts
-//! the instructions of N verifications alone (docs/speed.md).
+//! the instructions of N verifications alone (docs/speed.md). A FILE ending in `.jpg` gets the
+//! JPEG benchmark's file instead: the receipt as an RGB JPEG, q75, 4:2:0.
 
 #![allow(clippy::expect_used)] // a measurement aborts on broken fixtures
 use ereceipt_core::card::CardPolicy;
@@ -32,7 +33,17 @@ fn main() {
         let sig = Signature::from_signature_pad_json(&fixture("signature.json")).expect("signature");
         let record = build_record(Sale { transaction, signature: sig, chain: None }, &signer).expect("record");
         let r = compose_receipt(record, &signer, &fonts, SlipWidth::W576).expect("compose");
-        std::fs::write(&path, &r.png).expect("write");
+        if path.ends_with(".jpg") {
+            let rgb: Vec<u8> = r.image.pixels().iter().flat_map(|&v| [v, v, v]).collect();
+            let mut jpeg = Vec::new();
+            let mut enc = jpeg_encoder::Encoder::new(&mut jpeg, 75);
+            enc.set_sampling_factor(jpeg_encoder::SamplingFactor::R_4_2_0);
+            let (w, h) = (r.image.width() as u16, r.image.height() as u16);
+            enc.encode(&rgb, w, h, jpeg_encoder::ColorType::Rgb).expect("jpeg");
+            std::fs::write(&path, jpeg).expect("write");
+        } else {
+            std::fs::write(&path, &r.png).expect("write");
+        }
         return;
     }
     let png = std::fs::read(&path).expect("read");

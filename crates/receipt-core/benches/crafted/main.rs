@@ -46,6 +46,26 @@ fn jpeg(c: &Canvas, quality: u8) -> Vec<u8> {
     out
 }
 
+/// `c` as a grey RGB JPEG (neutral chroma: what the one-pass luma decoder takes), with
+/// `sampling` and a restart interval (0 for none).
+fn rgb_jpeg(c: &Canvas, quality: u8, sampling: jpeg_encoder::SamplingFactor, restart: u16) -> Vec<u8> {
+    let rgb: Vec<u8> = c.pixels().iter().flat_map(|&v| [v, v, v]).collect();
+    let mut out = Vec::new();
+    let mut enc = jpeg_encoder::Encoder::new(&mut out, quality);
+    enc.set_sampling_factor(sampling);
+    if restart > 0 {
+        enc.set_restart_interval(restart);
+    }
+    enc.encode(&rgb, c.width() as u16, c.height() as u16, jpeg_encoder::ColorType::Rgb).expect("jpeg");
+    out
+}
+
+/// 8×8 blocks alternating black and white: the largest DC difference in every block.
+fn dc_swings(w: u32, h: u32) -> Canvas {
+    let px = (0..w * h).map(|i| if ((i % w) / 8 + (i / w) / 8).is_multiple_of(2) { 0 } else { 255 }).collect();
+    Canvas::from_pixels(w, h, px).expect("size")
+}
+
 /// The golden receipt (its QR payload is valid signed data for the fixture CA).
 fn genuine() -> (Canvas, String) {
     let font = std::fs::read("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc").expect("run scripts/install-deps");
@@ -93,6 +113,16 @@ fn inputs() -> Vec<(String, Vec<u8>)> {
     v.push(("grey noise 576x4096".into(), png(&grey_noise(576, h, 7), None)));
     v.push(("grey noise 576x4096 as JPEG q100".into(), jpeg(&grey_noise(576, h, 7), 100)));
     v.push(("binary noise 3-px cells as JPEG q75".into(), jpeg(&noise(576, h, 3, 3), 75)));
+    // The one-pass luma decoder's worst cases: every luma block full (the longest codes of the
+    // standard tables), a restart marker after every MCU, the largest DC swing in every block.
+    use jpeg_encoder::SamplingFactor as S;
+    let grey = grey_noise(576, h, 7);
+    v.push(("grey noise 576x4096 as RGB JPEG q100 4:4:4".into(), rgb_jpeg(&grey, 100, S::R_4_4_4, 0)));
+    v.push(("grey noise 576x4096 as RGB JPEG q100 4:2:0, RST every MCU".into(), rgb_jpeg(&grey, 100, S::R_4_2_0, 1)));
+    v.push((
+        "8x8 black and white blocks 576x4096 as RGB JPEG q100".into(),
+        rgb_jpeg(&dc_swings(576, h), 100, S::R_4_2_0, 0),
+    ));
     v.push(("grey noise under a genuine receipt's tEXt".into(), png(&grey_noise(576, h, 8), Some(&payload))));
     // Fake symbols where the layout puts the code: they reach error correction.
     for (len, m, count) in [(3300, 1, 4), (3300, 3, 1), (3300, 2, 2), (1000, 2, 4), (600, 3, 3), (10, 2, 4)] {

@@ -1,7 +1,8 @@
 //! JPEG pixels: after the marker walk, the luma plane is decoded (zune-jpeg, bounded by the
 //! walk's size and scan limits) and, for colour files, the chroma judged: a grey slip must
 //! decode to near-neutral pixels, so no viewer can show a colour the luma check ignores. When
-//! the entropy coding shows every chroma block empty ([`jpeg_chroma`]), only luma is decoded.
+//! the entropy coding shows every chroma block empty, only luma is decoded: by our one pass
+//! ([`jpeg_luma`]) where it takes the file, else by zune-jpeg after [`jpeg_chroma`]'s walk.
 
 use zune_core::bytestream::ZCursor;
 use zune_core::colorspace::ColorSpace;
@@ -9,6 +10,7 @@ use zune_core::options::DecoderOptions;
 use zune_jpeg::JpegDecoder;
 
 use super::jpeg_chroma;
+use super::jpeg_luma::{self, Luma};
 use super::jpeg_walk::{self, JpegFile};
 use super::refusal::Refusal;
 use super::{luma, ImageError, ImageKind, Inspected, Limits};
@@ -45,10 +47,23 @@ pub(super) fn read(bytes: &[u8], limits: Limits) -> Result<Inspected, ImageError
 /// three-component file the first pixel whose chroma a viewer would show as colour.
 ///
 /// An unrefused sequential YCbCr file whose chroma blocks all code nothing has neutral chroma
-/// everywhere (128 before and after upsampling), so its luma alone is decoded; anything else,
-/// or a luma decode that fails, takes the full decode ([`pixels_judged`]), which names the
-/// first coloured pixel and the decoder's error exactly as before.
+/// everywhere (128 before and after upsampling), so its luma alone is decoded: by our own pass
+/// ([`jpeg_luma`]) where it takes the file, else by zune-jpeg after the chroma walk. Anything
+/// else, or a luma decode that fails, takes the full decode ([`pixels_judged`]), which names
+/// the first coloured pixel and the decoder's error exactly as before.
 fn pixels(bytes: &[u8], file: &JpegFile) -> Result<(Canvas, Option<Refusal>), ImageError> {
+    if file.refusal.is_none() && file.components.len() == 3 {
+        match jpeg_luma::decode(bytes, file) {
+            Luma::Plane(canvas) => return Ok((canvas, None)),
+            Luma::ChromaCoded => return pixels_judged(bytes, file),
+            Luma::Declined => {}
+        }
+    }
+    pixels_by_zune(bytes, file)
+}
+
+/// [`pixels`] as before [`jpeg_luma`]: the chroma walk, then zune-jpeg's luma or full decode.
+fn pixels_by_zune(bytes: &[u8], file: &JpegFile) -> Result<(Canvas, Option<Refusal>), ImageError> {
     let neutral = file.refusal.is_none()
         && file.components.len() == 3
         && file
@@ -152,6 +167,10 @@ fn spread(cb: u8, cr: u8) -> i32 {
 #[cfg(test)]
 #[path = "jpeg_fast_tests.rs"]
 mod fast_tests;
+
+#[cfg(test)]
+#[path = "jpeg_luma_tests.rs"]
+mod luma_tests;
 
 #[cfg(test)]
 mod tests {

@@ -8,6 +8,8 @@
 mod exif;
 mod jpeg;
 mod jpeg_chroma;
+mod jpeg_idct;
+mod jpeg_luma;
 #[cfg(test)]
 mod jpeg_tests;
 mod jpeg_walk;
