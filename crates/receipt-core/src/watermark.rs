@@ -21,9 +21,9 @@ mod tolerance;
 use crate::identity::{PosCertificate, Signer};
 use crate::render::canvas::Canvas;
 use crate::render::decode::LosslessScan;
+pub use banded::{banded_threshold, extract_banded, Band};
 use plan::Plan;
 use scan::Content;
-pub use banded::{banded_threshold, extract_banded, Band};
 pub use tolerance::{Tolerance, FLAT_LIMIT, JPEG_THRESHOLD, PIXEL_LIMIT};
 
 /// Size of a carrier unit: one JPEG block.

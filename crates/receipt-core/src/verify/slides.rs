@@ -58,7 +58,10 @@ fn stack(slides: &[&[u8]]) -> Result<Stacked, String> {
         let canvas = canvas.ok_or_else(|| format!("slide {n}: unreadable file: no pixels"))?;
         let w = *width.get_or_insert(canvas.width());
         if canvas.width() != w {
-            return Err(format!("slide {n} is {} px wide, slide 1 is {w} px: they are not one receipt", canvas.width()));
+            return Err(format!(
+                "slide {n} is {} px wide, slide 1 is {w} px: they are not one receipt",
+                canvas.width()
+            ));
         }
         height += canvas.height();
         if height > MAX_HEIGHT {
@@ -80,8 +83,7 @@ fn stack(slides: &[&[u8]]) -> Result<Stacked, String> {
 fn examine_stacked(s: Stacked, trust_anchor: &[u8]) -> Verification {
     let kind = if s.any_jpeg { ImageKind::Jpeg } else { ImageKind::Png };
     if let Some((n, refusal)) = s.refusal {
-        let inspected =
-            Inspected { kind, payload: s.payload, canvas: Some(s.canvas), luma_table: None, refusal: None };
+        let inspected = Inspected { kind, payload: s.payload, canvas: Some(s.canvas), luma_table: None, refusal: None };
         let mut v = refused(&inspected, &refusal, trust_anchor);
         v.reason = format!("slide {n}: {}", v.reason);
         return v;
@@ -151,8 +153,7 @@ mod tests {
         let anchor = golden().1;
         let c = canvases();
         // Every slide through JPEG at its own quality, and a mix with a lossless slide.
-        let mixed: Vec<Vec<u8>> =
-            c.iter().enumerate().map(|(i, s)| jpeg(s, [95, 80, 90, 75][i % 4])).collect();
+        let mixed: Vec<Vec<u8>> = c.iter().enumerate().map(|(i, s)| jpeg(s, [95, 80, 90, 75][i % 4])).collect();
         let v = check(&mixed, &anchor);
         assert_eq!(v.verdict, Verdict::Authentic, "{}", v.reason);
         assert_eq!(v.threshold, 100);

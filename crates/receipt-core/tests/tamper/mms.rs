@@ -194,7 +194,8 @@ impl Row {
             _ => "unchanged".into(),
         };
         let some = self.outcomes.iter().filter(|o| o[0].quality.is_some()).count();
-        let q = if some > 0 && some < self.outcomes.len() { format!("{q} ({some} of {})", self.outcomes.len()) } else { q };
+        let q =
+            if some > 0 && some < self.outcomes.len() { format!("{q} ({some} of {})", self.outcomes.len()) } else { q };
         if scale < 1.0 {
             format!("{q}, scaled to {scale:.2}")
         } else {
@@ -274,11 +275,7 @@ fn mms_channel() {
         sent.iter().map(|s| s.slides[0].len()).min().unwrap(),
         sent.iter().map(|s| s.slides[0].len()).max().unwrap(),
     );
-    println!(
-        "- simulator {:.1} s, suite {:.1} s\n",
-        adapted.as_secs_f64(),
-        started.elapsed().as_secs_f64()
-    );
+    println!("- simulator {:.1} s, suite {:.1} s\n", adapted.as_secs_f64(), started.elapsed().as_secs_f64());
 
     let mut problems = Vec::new();
     for r in &rows {
@@ -288,7 +285,8 @@ fn mms_channel() {
                 problems.push(format!("{}: edited receipt {} verified as authentic", class.name, s.seed));
             }
             if r.layout == Layout::Slides && class.slides_survive && o[0].verdict != Verdict::Authentic {
-                problems.push(format!("{}: slides of receipt {} {:?}: {}", class.name, s.seed, o[0].verdict, o[0].reason));
+                problems
+                    .push(format!("{}: slides of receipt {} {:?}: {}", class.name, s.seed, o[0].verdict, o[0].reason));
             }
         }
     }

@@ -26,7 +26,8 @@ fn forge_script() -> PathBuf {
 /// The venv's python with Pillow and pyoxipng (`$EReceipt_TEST_VENV`, else the workspace's
 /// `target/test-venv`); panics saying how to install them.
 pub fn python() -> PathBuf {
-    let venv = std::env::var_os("EReceipt_TEST_VENV").map_or_else(|| workspace().join("target/test-venv"), PathBuf::from);
+    let venv =
+        std::env::var_os("EReceipt_TEST_VENV").map_or_else(|| workspace().join("target/test-venv"), PathBuf::from);
     let python = venv.join("bin/python");
     let ok = Command::new(&python).args(["-c", "import PIL, oxipng"]).output().is_ok_and(|o| o.status.success());
     assert!(ok, "{python:?} with Pillow and pyoxipng is missing: run scripts/install-deps");
