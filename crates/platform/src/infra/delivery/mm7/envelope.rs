@@ -77,9 +77,10 @@ fn submit_req(w: &mut Writer<Vec<u8>>, e: &Envelope<'_>) -> io::Result<()> {
     leaf(w, "MessageClass", "Informational")?;
     leaf(w, "DeliveryReport", "true")?;
     leaf(w, "Subject", e.subject)?;
-    // No adaptation: an MMSC that fits the whole slip into a 640×480 handset scales it to about
-    // a third (576×1400 to 197×480), far below what the QR code (3 px modules) and the watermark
-    // (8×8 blocks) survive. The slides fit that class unscaled should an MMSC adapt anyway.
+    // No adaptation: an MMSC that fits the whole slip into a 640×480 handset scales it to a
+    // third or at best under a half (576×1400 to 197×480, or 263×640 turned), far below what the
+    // QR code (3 px modules) and the watermark (8×8 blocks) survive. The slides (`content`) fit
+    // that class unscaled should an MMSC adapt anyway.
     w.create_element("Content")
         .with_attribute(("href", format!("cid:{CONTENT_ID}").as_str()))
         .with_attribute(("allowAdaptations", "false"))
