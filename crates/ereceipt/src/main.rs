@@ -46,8 +46,10 @@ enum Command {
     /// 4 unconfirmed (a signer revoked after the receipt's claimed time, without the platform's
     /// evidence); 3: the command itself failed, e.g. an unreadable --trust file.
     Verify {
-        /// The receipt image (PNG, or a JPEG as an MMS gateway recompressed it).
-        image: PathBuf,
+        /// The receipt image (PNG, or a JPEG as an MMS gateway recompressed it), or the slides
+        /// of an MMS receipt top to bottom (`verify SLIDE1 SLIDE2 …`), checked as one image.
+        #[arg(required = true, value_name = "IMAGE")]
+        images: Vec<PathBuf>,
         /// The platform's CA certificate (PEM).
         #[arg(long)]
         trust: PathBuf,
@@ -113,8 +115,8 @@ fn main() {
     let result = match cli.command {
         Command::Ca(c) => ca::run(c).map(|()| 0),
         Command::Receipt(c) => receipt::run(c).map(|()| 0),
-        Command::Verify { image, trust, evidence, crl, json, annotate } => verify::run_with(
-            &image,
+        Command::Verify { images, trust, evidence, crl, json, annotate } => verify::run_with(
+            &images,
             &verify::Trust { ca: &trust, evidence: evidence.as_deref(), crl: crl.as_deref() },
             json,
             annotate.as_deref(),

@@ -1,15 +1,17 @@
-//! `ereceipt verify`: offline verification of a receipt image, optionally with the platform's
-//! evidence (when it stored the receipt) and its CRL (which signers are revoked).
+//! `ereceipt verify`: offline verification of a receipt image (or of an MMS receipt's slides),
+//! optionally with the platform's evidence (when it stored the receipt) and its CRL (which
+//! signers are revoked).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use ereceipt_core::annotate::{annotate, AnnotateError};
 use ereceipt_core::evidence::EvidenceFile;
 use ereceipt_core::identity::pem_decode;
+use ereceipt_core::render::canvas::Canvas;
 use ereceipt_core::render::png;
 use ereceipt_core::revocation::Revocations;
-use ereceipt_core::verify::{verify_image_with, Stored, TimeBasis, TimeFacts, Verification};
+use ereceipt_core::verify::{verify_slides_with, Stored, TimeBasis, TimeFacts, Verification};
 
 use crate::files;
 
@@ -25,12 +27,13 @@ pub struct Trust<'a> {
 
 /// Verifies against the CA alone; returns the exit code (see [`run_with`]).
 pub fn run(image: &Path, ca: &Path, json: bool, annotated: Option<&Path>) -> Result<i32> {
-    run_with(image, &Trust { ca, evidence: None, crl: None }, json, annotated)
+    run_with(&[image.to_path_buf()], &Trust { ca, evidence: None, crl: None }, json, annotated)
 }
 
-/// Returns the exit code: 0 authentic, 1 tampered, 2 unverifiable, 4 unconfirmed.
-/// With `annotated`, also writes the picture of the verdict there.
-pub fn run_with(image: &Path, trust: &Trust<'_>, json: bool, annotated: Option<&Path>) -> Result<i32> {
+/// Verifies one image, or several as the slides of one receipt (top to bottom); returns the
+/// exit code: 0 authentic, 1 tampered, 2 unverifiable, 4 unconfirmed. With `annotated`, also
+/// writes the picture of the verdict there.
+pub fn run_with(images: &[PathBuf], trust: &Trust<'_>, json: bool, annotated: Option<&Path>) -> Result<i32> {
     let anchor = pem_decode(&files::read_text(trust.ca)?, "CERTIFICATE")
         .with_context(|| format!("trust anchor {}", trust.ca.display()))?;
     let revocations = match trust.crl {
@@ -54,9 +57,9 @@ pub fn run_with(image: &Path, trust: &Trust<'_>, json: bool, annotated: Option<&
         None => Stored::Unknown,
     };
     let facts = TimeFacts { stored, revocations: revocations.as_ref() };
-    let bytes = files::read_limited(image);
+    let bytes: Result<Vec<Vec<u8>>> = images.iter().map(|path| files::read_limited(path)).collect();
     let mut v = match &bytes {
-        Ok(bytes) => verify_image_with(bytes, &anchor, &facts),
+        Ok(bytes) => verify_slides_with(&bytes.iter().map(Vec::as_slice).collect::<Vec<_>>(), &anchor, &facts),
         Err(e) => Verification::unverifiable(format!("unreadable file: {e:#}")),
     };
     v.warnings.splice(0..0, evidence_warning);
@@ -71,12 +74,28 @@ pub fn run_with(image: &Path, trust: &Trust<'_>, json: bool, annotated: Option<&
     Ok(v.verdict.exit_code())
 }
 
+/// The picture of one image, or of slides stacked top to bottom.
+fn picture_of(images: &[Vec<u8>]) -> Result<Canvas, String> {
+    let mut canvases = images.iter().map(|b| png::decode(b).map(|d| d.canvas).map_err(|e| e.to_string()));
+    let first = canvases.next().ok_or("no image")??;
+    let (width, mut height, mut pixels) = (first.width(), first.height(), first.into_pixels());
+    for c in canvases {
+        let c = c?;
+        if c.width() != width {
+            return Err(format!("slides of {width} and {} px wide", c.width()));
+        }
+        height += c.height();
+        pixels.extend_from_slice(c.pixels());
+    }
+    Canvas::from_pixels(width, height, pixels).ok_or_else(|| "slides do not make one image".to_owned())
+}
+
 /// Writes the receipt with its verdict drawn on it. An image that cannot be pictured (not
 /// decodable, or of no receipt size) gets a note on stderr and no file: the verdict already
 /// says it is unverifiable. A missing font is an error, as for `receipt create`.
-fn write_annotated(bytes: Option<&[u8]>, v: &Verification, out: &Path) -> Result<()> {
-    let decoded = match bytes.map(png::decode) {
-        Some(Ok(d)) => d,
+fn write_annotated(bytes: Option<&[Vec<u8>]>, v: &Verification, out: &Path) -> Result<()> {
+    let canvas = match bytes.map(picture_of) {
+        Some(Ok(c)) => c,
         Some(Err(e)) => {
             eprintln!("no annotated picture: {e}");
             return Ok(());
@@ -87,7 +106,7 @@ fn write_annotated(bytes: Option<&[u8]>, v: &Verification, out: &Path) -> Result
         }
     };
     let fonts = files::load_fonts(None)?;
-    let picture = match annotate(&decoded.canvas, v, &fonts) {
+    let picture = match annotate(&canvas, v, &fonts) {
         Ok(p) => p,
         Err(e @ AnnotateError::Size(..)) => {
             eprintln!("no annotated picture: {e}");

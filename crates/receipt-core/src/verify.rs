@@ -13,8 +13,10 @@ use crate::render::png::Decoded;
 use crate::render::qr;
 use crate::watermark::{self, Extraction, Region, Tolerance, TAG_BLOCK, THRESHOLD};
 
+mod slides;
 mod summary;
 mod time;
+pub use slides::{examine_slides, verify_slides, verify_slides_with};
 pub use summary::{OriginalSummary, ReceiptSummary, SignerInfo};
 pub use time::{judge_time, Stored, TimeBasis, TimeFacts};
 

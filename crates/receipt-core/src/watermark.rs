@@ -12,6 +12,7 @@
 //! content predicts) that is compared with the threshold of the file's format ([`Tolerance`]:
 //! none for lossless files, the JPEG noise its own quantisation tables allow for JPEG).
 
+mod banded;
 mod erasure;
 mod plan;
 mod scan;
@@ -20,6 +21,7 @@ mod tolerance;
 use crate::identity::{PosCertificate, Signer};
 use crate::render::canvas::Canvas;
 use crate::render::decode::LosslessScan;
+pub use banded::{banded_threshold, extract_banded, Band};
 use plan::Plan;
 use scan::Content;
 pub use tolerance::{Tolerance, FLAT_LIMIT, JPEG_THRESHOLD, PIXEL_LIMIT};

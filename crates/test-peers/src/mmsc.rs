@@ -70,9 +70,20 @@ pub struct Submitted {
     pub short_code: String,
     pub number: String,
     pub subject: String,
+    /// The first text part (the first slide's).
     pub text: String,
+    /// The last image/png part (the whole receipt, after any slides).
     pub png: Vec<u8>,
     pub png_location: String,
+    /// Every image part in the order of the message: (Content-Location, bytes).
+    pub images: Vec<(String, Vec<u8>)>,
+    /// The image Content-IDs in the order the SMIL shows them.
+    pub smil_images: Vec<String>,
+    /// The Content element's allowAdaptations attribute as written, if any.
+    pub allow_adaptations: Option<String>,
+    /// The length of the MMS content part (SMIL and media, decoded): what an MMSC's size
+    /// classes count.
+    pub content_bytes: usize,
     pub authorization: Option<String>,
     pub soap_action: Option<String>,
     /// The MessageID the stand-in answered with, when it accepted the message.
@@ -328,15 +339,28 @@ fn check(ns: &str, headers: &HeaderMap, body: &[u8]) -> Result<Submitted, String
             .find(|p| p.content_type().is_some_and(|c| c.ctype() == t && c.subtype() == Some(s)))
             .ok_or(format!("no {t}/{s} part"))
     };
-    let png = of_type("image", "png")?;
-    if cid(png).is_empty() {
+    let images: Vec<_> = slides.iter().filter(|p| p.content_type().is_some_and(|c| c.ctype() == "image")).collect();
+    let png = images
+        .iter()
+        .rev()
+        .find(|p| p.content_type().and_then(|c| c.subtype()) == Some("png"))
+        .ok_or("no image/png part")?;
+    if images.iter().any(|p| cid(p).is_empty()) {
         return Err("image without Content-ID".into());
     }
     let slide_text = of_type("text", "plain")?.text_contents().ok_or("text is not text")?;
     let smil = of_type("application", "smil")?.text_contents().ok_or("SMIL is not text")?;
-    if !smil.contains(&format!("cid:{}", cid(png))) {
-        return Err("SMIL does not show the image".into());
+    // The images in the order the SMIL's <img> elements name them.
+    let smil_images: Vec<String> = smil
+        .split("<img ")
+        .skip(1)
+        .filter_map(|tag| tag.split("src=\"cid:").nth(1)?.split('"').next().map(str::to_string))
+        .collect();
+    if let Some(unshown) = images.iter().find(|p| !smil_images.contains(&cid(p))) {
+        return Err(format!("SMIL does not show the image {:?}", cid(unshown)));
     }
+    let allow_adaptations = content.attrs.iter().find(|a| a.1 == "allowAdaptations").map(|a| a.2.clone());
+    let content_bytes: usize = slides.iter().map(|p| p.contents().len()).sum();
     Ok(Submitted {
         transaction_id: tid.text.trim().to_string(),
         mm7_version: text(&format!("{req}/MM7Version"))?,
@@ -348,6 +372,13 @@ fn check(ns: &str, headers: &HeaderMap, body: &[u8]) -> Result<Submitted, String
         text: slide_text.to_string(),
         png: png.contents().to_vec(),
         png_location: png.content_location().unwrap_or_default().to_string(),
+        images: images
+            .iter()
+            .map(|p| (p.content_location().unwrap_or_default().to_string(), p.contents().to_vec()))
+            .collect(),
+        smil_images,
+        allow_adaptations,
+        content_bytes,
         authorization: hv(header::AUTHORIZATION),
         soap_action: headers.get("SOAPAction").and_then(|v| v.to_str().ok()).map(str::to_string),
         message_id: None,

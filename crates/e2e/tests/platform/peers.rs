@@ -170,7 +170,7 @@ async fn a_sale_by_sms_reaches_the_smsc_and_its_delivery_receipt_marks_it_delive
 }
 
 #[tokio::test]
-async fn a_sale_by_mms_reaches_the_mmsc_with_the_receipt_image_and_its_report_marks_it_delivered() {
+async fn a_sale_by_mms_reaches_the_mmsc_as_slides_of_the_receipt_and_its_report_marks_it_delivered() {
     let (smsc, mmsc) = peers().await;
     let platform = platform(&smsc, &mmsc).await;
     let mut t = platform.terminal("T0000702").await;
@@ -178,9 +178,14 @@ async fn a_sale_by_mms_reaches_the_mmsc_with_the_receipt_image_and_its_report_ma
 
     let got = mmsc_received(&mmsc, 1).await.remove(0);
     let stored = platform.state.store.receipt_image(&id).await.unwrap().unwrap();
-    // Not assert_eq: the bytes say nothing to a reader.
-    assert!(got.png == stored, "the attachment is byte-identical to the stored receipt image");
-    assert!(got.png == r.png, "… which is the terminal's image");
+    // The slides are the stored image's pixels, band by band (not assert_eq: the bytes say
+    // nothing to a reader), and the stored image is the terminal's.
+    let pixels = |png: &[u8]| ereceipt_core::render::png::decode(png).unwrap().canvas.into_pixels();
+    assert!(got.images.len() > 1, "{} slides", got.images.len());
+    let stacked: Vec<u8> = got.images.iter().flat_map(|(_, slide)| pixels(slide)).collect();
+    assert!(stacked == pixels(&stored), "the slides stack to the stored receipt image");
+    assert!(stored == r.png, "… which is the terminal's image");
+    assert_eq!(got.allow_adaptations.as_deref(), Some("false"));
     assert_eq!(got.number, PHONE.trim_start_matches('+'));
     assert_eq!(got.transaction_id, format!("{id}.mms"), "the delivery id is the TransactionID");
     assert!(got.subject.contains("Harbour Books 海港书店") && got.subject.contains(&amount(&r)), "{}", got.subject);

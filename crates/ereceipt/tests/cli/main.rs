@@ -15,5 +15,6 @@ mod faults;
 mod helpers;
 mod pngfile;
 mod sample;
+mod slides;
 mod users;
 mod verify;

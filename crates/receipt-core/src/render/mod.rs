@@ -8,5 +8,6 @@ pub mod canvas;
 pub mod decode;
 pub mod png;
 pub mod qr;
+pub mod slides;
 pub mod slip;
 pub mod text;

@@ -71,11 +71,13 @@ pub struct Spec {
     pub amount_minor: Option<u64>,
     /// Seed of the cardholder's signature (the receipt's own seed by default).
     pub signature_seed: u64,
+    /// A refund of an earlier sale (by its RRN) instead of the sample sale.
+    pub refund: bool,
 }
 
 impl Spec {
     pub fn corpus(seed: u64) -> Self {
-        Self { seed, amount_minor: None, signature_seed: seed }
+        Self { seed, amount_minor: None, signature_seed: seed, refund: false }
     }
     /// One in four receipts per terminal, in turn.
     pub fn terminal(&self) -> usize {
@@ -115,6 +117,10 @@ pub fn make(spec: Spec, signer: &Signer, fonts: &Fonts) -> Result<Made, String> 
     let mut tx: serde_json::Value = serde_json::from_str(&transaction_json(spec.seed)).unwrap();
     if let Some(a) = spec.amount_minor {
         tx["amount_minor"] = a.into();
+    }
+    if spec.refund {
+        tx["type"] = "REFUND".into();
+        tx["original"] = serde_json::json!({"rrn": "332914500042", "date": "2026-10-31"});
     }
     let policy = CardPolicy { accept_clear_tracks: true, allow_chip_fallback: false };
     let (transaction, _card) = txjson::parse_transaction(&tx.to_string(), &policy).unwrap();

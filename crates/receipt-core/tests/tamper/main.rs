@@ -15,6 +15,7 @@ mod attacks;
 mod benign;
 mod corpus;
 mod malicious;
+mod mms;
 mod score;
 mod tools;
 

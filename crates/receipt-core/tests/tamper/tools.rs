@@ -13,14 +13,22 @@ fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// The MMS channel simulator among the test peers.
+pub fn mms_adapt_script() -> PathBuf {
+    workspace().join("crates/test-peers/src/mms_adapt.py")
+}
+
 /// `forge.py`, beside this file.
 fn forge_script() -> PathBuf {
     workspace().join("crates/receipt-core/tests/tamper/forge.py")
 }
 
-/// The venv's python with Pillow and pyoxipng; panics saying how to install them.
+/// The venv's python with Pillow and pyoxipng (`$EReceipt_TEST_VENV`, else the workspace's
+/// `target/test-venv`); panics saying how to install them.
 pub fn python() -> PathBuf {
-    let python = workspace().join("target/test-venv/bin/python");
+    let venv =
+        std::env::var_os("EReceipt_TEST_VENV").map_or_else(|| workspace().join("target/test-venv"), PathBuf::from);
+    let python = venv.join("bin/python");
     let ok = Command::new(&python).args(["-c", "import PIL, oxipng"]).output().is_ok_and(|o| o.status.success());
     assert!(ok, "{python:?} with Pillow and pyoxipng is missing: run scripts/install-deps");
     python

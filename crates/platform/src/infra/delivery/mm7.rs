@@ -1,6 +1,8 @@
-//! MMS delivery over MM7 (3GPP TS 23.140): one SOAP SubmitReq per receipt, with the receipt image
-//! as a MIME attachment, POSTed to the operator's MMSC; its status code decides accept or retry.
+//! MMS delivery over MM7 (3GPP TS 23.140): one SOAP SubmitReq per receipt, the slip as slides
+//! and as the whole image (MIME attachments), POSTed to the operator's MMSC; its status code
+//! decides accept or retry.
 
+mod content;
 mod envelope;
 pub mod report;
 mod response;
@@ -155,7 +157,7 @@ impl MmsSender {
             tracing::error!(error = %e, "MM7 envelope could not be written");
             Vec::new()
         });
-        envelope::multipart(&soap, out)
+        envelope::multipart(&soap, &content::mms(out))
     }
 
     /// Submits `out` (its `delivery_id` is the TransactionID) and says what the MMSC made of it.

@@ -1,5 +1,6 @@
 //! The MM7 SubmitReq on the wire (3GPP TS 23.140 §8.7.1, SOAP 1.1 with attachments): the SOAP
-//! envelope, and the multipart/related body carrying it and the receipt as an MMS.
+//! envelope, and the multipart/related body carrying it and the MMS (SMIL and parts, which
+//! `content` lays out).
 
 use std::io;
 
@@ -16,7 +17,6 @@ pub(super) const SOAP_START: &str = "soap-start";
 /// Content-ID of the MMS content, named by `<Content href="cid:…">`.
 pub(super) const CONTENT_ID: &str = "receipt-content";
 const SMIL_ID: &str = "receipt.smil";
-const TEXT_ID: &str = "receipt.txt";
 /// Characters of the merchant name kept in the Subject (operators advise ≤ 40–80 in all).
 const SUBJECT_MERCHANT_CHARS: usize = 40;
 
@@ -77,9 +77,14 @@ fn submit_req(w: &mut Writer<Vec<u8>>, e: &Envelope<'_>) -> io::Result<()> {
     leaf(w, "MessageClass", "Informational")?;
     leaf(w, "DeliveryReport", "true")?;
     leaf(w, "Subject", e.subject)?;
-    // allowAdaptations is left at its default (true): the receipt's watermark is made to
-    // survive the MMSC transcoding the image for small handsets.
-    w.create_element("Content").with_attribute(("href", format!("cid:{CONTENT_ID}").as_str())).write_empty()?;
+    // No adaptation: an MMSC that fits the whole slip into a 640×480 handset scales it to a
+    // third or at best under a half (576×1400 to 197×480, or 263×640 turned), far below what the
+    // QR code (3 px modules) and the watermark (8×8 blocks) survive. The slides (`content`) fit
+    // that class unscaled should an MMSC adapt anyway.
+    w.create_element("Content")
+        .with_attribute(("href", format!("cid:{CONTENT_ID}").as_str()))
+        .with_attribute(("allowAdaptations", "false"))
+        .write_empty()?;
     Ok(())
 }
 
@@ -95,24 +100,27 @@ pub(super) fn subject(out: &ReceiptMessage) -> String {
     format!("电子签购单 Receipt: {} {}", merchant.trim(), xml_safe(&out.amount))
 }
 
-/// The text slide: merchant, amount, time and link in Chinese and English.
-pub(super) fn text_slide(out: &ReceiptMessage) -> String {
-    format!(
-        "{merchant} 电子签购单 / Card receipt\r\n金额 Amount: {amount}\r\n时间 Time: {time}\r\n查看 View: {link}\r\n",
-        merchant = xml_safe(&out.merchant_name),
-        amount = xml_safe(&out.amount),
-        time = xml_safe(&out.time_local),
-        link = xml_safe(&out.link),
-    )
+/// One part of the MMS after the SMIL: its type, its Content-ID (also its Content-Location) and
+/// its bytes.
+pub(super) struct Part {
+    pub content_type: &'static str,
+    pub id: String,
+    pub body: Vec<u8>,
+}
+
+/// The SMIL presentation and the parts it shows, in slide order.
+pub(super) struct Mms {
+    pub smil: String,
+    pub parts: Vec<Part>,
 }
 
 /// Control characters are not allowed in XML 1.0 even escaped, and mean nothing on a handset.
-fn xml_safe(s: &str) -> String {
+pub(super) fn xml_safe(s: &str) -> String {
     s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
 }
 
 /// Header-safe form of an id (Content-ID, Content-Location): no spaces, quotes or line breaks.
-fn token(s: &str) -> String {
+pub(super) fn token(s: &str) -> String {
     let t: String = s.chars().map(|c| if c.is_ascii_alphanumeric() || "-._".contains(c) { c } else { '_' }).collect();
     if t.is_empty() {
         "receipt".into()
@@ -121,41 +129,16 @@ fn token(s: &str) -> String {
     }
 }
 
-/// Content-ID (without brackets) and Content-Location of the receipt image.
-pub(super) fn image_names(out: &ReceiptMessage) -> (String, String) {
-    let name = format!("{}.png", token(&out.receipt_id));
-    (name.clone(), name)
-}
-
-/// The SMIL slide showing the image over the text, which handsets use to lay out the MMS.
-fn smil(image_id: &str) -> String {
-    format!(
-        concat!(
-            "<smil><head><layout><root-layout/>",
-            "<region id=\"Image\" top=\"0\" left=\"0\" height=\"80%\" width=\"100%\" fit=\"meet\"/>",
-            "<region id=\"Text\" top=\"80%\" left=\"0\" height=\"20%\" width=\"100%\" fit=\"scroll\"/>",
-            "</layout></head><body><par dur=\"30s\">",
-            "<img src=\"cid:{image}\" region=\"Image\"/><text src=\"cid:{text}\" region=\"Text\"/>",
-            "</par></body></smil>"
-        ),
-        image = image_id,
-        text = TEXT_ID,
-    )
-}
-
 /// The HTTP body: multipart/related (RFC 2387) with the SOAP part first, then the MMS content,
-/// itself multipart/related with SMIL, text and the PNG. Returns (Content-Type, body).
+/// itself multipart/related with the SMIL and then its parts. Returns (Content-Type, body).
 ///
-/// Text and image are base64, so the boundaries (which start with "=_", impossible in base64)
-/// can only collide with the SOAP part; they carry a digest of all parts, which no merchant
-/// name can contain.
-pub(super) fn multipart(soap: &[u8], out: &ReceiptMessage) -> (String, Vec<u8>) {
-    let text = text_slide(out);
-    let (image_id, image_location) = image_names(out);
-    let smil = smil(&image_id);
+/// Texts and images are base64, so the boundaries (which start with "=_", impossible in base64)
+/// can only collide with the SOAP or SMIL part; they carry a digest of all parts, which no
+/// merchant name can contain.
+pub(super) fn multipart(soap: &[u8], mms: &Mms) -> (String, Vec<u8>) {
     let digest = {
         let mut d = ring::digest::Context::new(&ring::digest::SHA256);
-        for part in [soap, smil.as_bytes(), text.as_bytes(), &out.png] {
+        for part in [soap, mms.smil.as_bytes()].into_iter().chain(mms.parts.iter().map(|p| p.body.as_slice())) {
             d.update(&(part.len() as u64).to_be_bytes());
             d.update(part);
         }
@@ -164,7 +147,8 @@ pub(super) fn multipart(soap: &[u8], out: &ReceiptMessage) -> (String, Vec<u8>) 
     let outer = format!("=_mm7_{digest}");
     let inner = format!("=_mms_{digest}");
 
-    let mut b = Vec::with_capacity(soap.len() + out.png.len() * 4 / 3 + 2048);
+    let payload: usize = mms.parts.iter().map(|p| p.body.len()).sum();
+    let mut b = Vec::with_capacity(soap.len() + mms.smil.len() + payload * 4 / 3 + 4096);
     head(
         &mut b,
         &outer,
@@ -188,30 +172,21 @@ pub(super) fn multipart(soap: &[u8], out: &ReceiptMessage) -> (String, Vec<u8>) 
             ("Content-Location", SMIL_ID),
         ],
     );
-    b.extend_from_slice(smil.as_bytes());
+    b.extend_from_slice(mms.smil.as_bytes());
     b.extend_from_slice(b"\r\n");
-    head(
-        &mut b,
-        &inner,
-        &[
-            ("Content-Type", "text/plain; charset=utf-8"),
-            ("Content-Transfer-Encoding", "base64"),
-            ("Content-ID", &format!("<{TEXT_ID}>")),
-            ("Content-Location", TEXT_ID),
-        ],
-    );
-    base64_lines(&mut b, text.as_bytes());
-    head(
-        &mut b,
-        &inner,
-        &[
-            ("Content-Type", "image/png"),
-            ("Content-Transfer-Encoding", "base64"),
-            ("Content-ID", &format!("<{image_id}>")),
-            ("Content-Location", &image_location),
-        ],
-    );
-    base64_lines(&mut b, &out.png);
+    for part in &mms.parts {
+        head(
+            &mut b,
+            &inner,
+            &[
+                ("Content-Type", part.content_type),
+                ("Content-Transfer-Encoding", "base64"),
+                ("Content-ID", &format!("<{}>", part.id)),
+                ("Content-Location", &part.id),
+            ],
+        );
+        base64_lines(&mut b, &part.body);
+    }
     b.extend_from_slice(format!("--{inner}--\r\n--{outer}--\r\n").as_bytes());
 
     let content_type = format!("multipart/related; boundary=\"{outer}\"; type=\"text/xml\"; start=\"<{SOAP_START}>\"");

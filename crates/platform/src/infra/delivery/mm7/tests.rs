@@ -3,6 +3,7 @@
 
 mod answers;
 mod reports;
+mod slides;
 
 use base64::Engine as _;
 
