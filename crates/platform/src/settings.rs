@@ -175,6 +175,29 @@ workers = 2
 # timeout_secs. At least 2.
 lease_seconds = 120
 email_from = "ereceipt <receipts@localhost>"
+[platform.delivery.limits]
+# Texts to one number (receipt SMS and MMS, login codes, counted together by every process);
+# a receipt over a limit is held back and sent when the window ends, a login code is refused.
+per_minute = 3
+per_hour = 10
+per_day = 50
+# [platform.delivery.routing]
+# The gateway of each carrier's numbers (by the +86 mobile prefix): "smpp" (the default, also
+# for international numbers), "smgp", "cmpp" or "sgip". Broadnet not set: China Mobile's.
+# telecom = "smgp"
+# mobile = "cmpp"
+# unicom = "sgip"
+# overrides = [{ prefix = "+8613800138000", carrier = "unicom" }]  # ported numbers or blocks
+# [platform.delivery.templates.mobile.receipt]
+# A filed template replaces the built-in one of that carrier and kind (receipt, login_code;
+# carriers telecom, mobile, unicom, default). Parameters: {merchant} {amount} {card} {time}
+# {receipt} {code} {link}; {link} only with links = true. China Mobile and Unicom default to
+# texts without links, carrying the receipt number and a pull code.
+# template_id = "SMS_123456"
+# signature = "电子签购单"
+# text = "{merchant} {amount} 卡/card {card} {time} 单号/no. {receipt} 提取码/code {code}"
+# links = false
+# long_digit_runs = false     # true lets runs of more than 8 digits through
 # [platform.delivery.smtp]
 # host = "smtp.example.com"
 # port = 587

@@ -46,7 +46,14 @@ async fn each_choice_reaches_its_outbox_once_and_pull_pushes_nothing() {
     assert_eq!(std::fs::read(&mms_png).unwrap(), mms.png, "the MMS carries the receipt image");
     let sms_log = std::fs::read_to_string(outbox.join("sms.log")).unwrap();
     assert!(sms_log.contains("+8613800138000"));
-    assert!(sms_log.contains(&format!("/r/{}", sms.record.id)), "the text links to the receipt: {sms_log}");
+    // A China Mobile number: the text names the receipt and its pull code instead of a link.
+    let code = ereceipt_platform::domain::pull_code::pull_code(
+        &platform.state.keys.link_key,
+        sms.record.id.as_str(),
+        "+8613800138000",
+    );
+    let expected = format!("单号/no. {} 提取码/code {code}", sms.record.id);
+    assert!(sms_log.contains(&expected) && !sms_log.contains("/r/"), "the link-free text: {sms_log}");
 
     // The choice is stored with the receipt; states and histories are visible per receipt.
     let store = &platform.state.store;

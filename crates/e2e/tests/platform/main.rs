@@ -16,6 +16,7 @@ mod ops;
 mod peers;
 mod portal;
 mod pull;
+mod pull_code;
 mod refusals;
 mod replaced;
 mod revocation_race;

@@ -96,11 +96,22 @@ pub enum DeliveryStep {
     Delivered,
     /// A report that is not final (deferred, forwarded …).
     Report,
+    /// Not sent yet: the number had its texts for a window ([`crate::domain::limits::SendLimits`]);
+    /// queued again for when the window ends.
+    Held,
 }
 
 impl DeliveryStep {
-    const ALL: [DeliveryStep; 7] =
-        [Self::Queued, Self::Interrupted, Self::Sent, Self::Retry, Self::Failed, Self::Delivered, Self::Report];
+    const ALL: [DeliveryStep; 8] = [
+        Self::Queued,
+        Self::Interrupted,
+        Self::Sent,
+        Self::Retry,
+        Self::Failed,
+        Self::Delivered,
+        Self::Report,
+        Self::Held,
+    ];
 
     /// The stored form.
     pub fn as_str(self) -> &'static str {
@@ -112,6 +123,7 @@ impl DeliveryStep {
             Self::Failed => "failed",
             Self::Delivered => "delivered",
             Self::Report => "report",
+            Self::Held => "held",
         }
     }
 }

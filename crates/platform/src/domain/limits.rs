@@ -35,6 +35,56 @@ pub const SIGN_INS_PER_NETWORK: Limit = Limit { scope: "staff.network", max: 30,
 /// Public verification uploads per network.
 pub const VERIFIES_PER_NETWORK: Limit = Limit { scope: "verify.network", max: 60, window_ms: MINUTE };
 
+/// `[delivery.limits]`: texts (receipt SMS and MMS, login codes) to one number, counted together
+/// in each window (carriers' defaults for verification codes, e.g. Baidu Cloud SMS: 3 a minute,
+/// 10 an hour, 50 a day per number and signature; every text here has the same signature).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SendLimits {
+    pub per_minute: i64,
+    pub per_hour: i64,
+    pub per_day: i64,
+}
+
+impl Default for SendLimits {
+    fn default() -> Self {
+        SendLimits { per_minute: 3, per_hour: 10, per_day: 50 }
+    }
+}
+
+impl SendLimits {
+    /// The three windows, shortest first, with how each is named in a held-back step.
+    pub fn limits(&self) -> [(Limit, &'static str); 3] {
+        [
+            (Limit { scope: "send.minute", max: self.per_minute, window_ms: MINUTE }, "per minute"),
+            (Limit { scope: "send.hour", max: self.per_hour, window_ms: 60 * MINUTE }, "per hour"),
+            (Limit { scope: "send.day", max: self.per_day, window_ms: DAY }, "per day"),
+        ]
+    }
+
+    /// Each at least 1.
+    pub fn check(&self) -> Result<(), String> {
+        for (limit, name) in self.limits() {
+            if limit.max < 1 {
+                return Err(format!("delivery.limits: {} = {} is below 1", name.replace(' ', "_"), limit.max));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A phone number as a delivery's history names it: country code and first digits, the last 4
+/// ("+86138…1234"), so the history does not spell the number out.
+pub fn masked_number(number: &str) -> String {
+    let chars: Vec<char> = number.chars().collect();
+    if chars.len() <= 8 {
+        return number.to_string();
+    }
+    let head: String = chars[..6].iter().collect();
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("{head}…{tail}")
+}
+
 /// Whose count a request from `ip` goes to: the IPv4 address itself (also when it arrives
 /// mapped into IPv6), or the IPv6 address's /64 prefix.
 pub fn network_of(ip: IpAddr) -> String {
@@ -87,6 +137,15 @@ mod tests {
         assert_eq!(n("192.0.2.7"), "192.0.2.7");
         assert_eq!(n("::ffff:192.0.2.7"), "192.0.2.7", "IPv4 mapped into IPv6 is the IPv4 address");
         assert_ne!(n("192.0.2.7"), n("192.0.2.8"));
+    }
+
+    #[test]
+    fn send_limits_default_to_3_10_50_and_numbers_are_masked_in_history() {
+        let l = SendLimits::default().limits();
+        assert_eq!(l.map(|(l, _)| (l.max, l.window_ms)), [(3, MINUTE), (10, 60 * MINUTE), (50, DAY)]);
+        assert!(SendLimits { per_hour: 0, ..SendLimits::default() }.check().is_err());
+        assert_eq!(masked_number("+8613800131234"), "+86138…1234");
+        assert_eq!(masked_number("+4412"), "+4412");
     }
 
     #[test]

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use ereceipt_core::model::PhoneNumber;
 
-use crate::domain::limits::{network_of, CODES_PER_NETWORK, CODES_PER_NUMBER, LOGINS_PER_NETWORK};
+use crate::domain::limits::{network_of, CODES_PER_NETWORK, CODES_PER_NUMBER, LOGINS_PER_NETWORK, LOGINS_PER_NUMBER};
 use crate::domain::login_codes::{self, LoginOutcome};
 use crate::infra::delivery::{LoginCode, Message};
 use crate::infra::store::{Counted, Store};
@@ -61,6 +61,8 @@ impl CodeTexts {
 pub struct CustomerLogin<'a> {
     pub store: &'a Store,
     pub otp_key: &'a [u8],
+    /// The key of receipt links and pull codes (`link.key`).
+    pub link_key: &'a [u8],
     /// The login texts; `None` when delivery is misconfigured (no code can be sent).
     pub texts: Option<&'a CodeTexts>,
 }
@@ -140,6 +142,12 @@ pub async fn send_login_code(
     if let Err(secs) = within(login.store, &limits, now).await? {
         return Err(CodeRefused::RateLimited(secs));
     }
+    // The number's texts of every kind (`delivery.limits`): a code held back is refused as any
+    // other limit is, so the visitor learns when to ask again.
+    let sends = texts.channels.send_limits.limits().map(|(limit, _)| (limit, phone.as_str()));
+    if let Err(secs) = within(login.store, &sends, now).await? {
+        return Err(CodeRefused::RateLimited(secs));
+    }
     let has_receipts = login.store.has_receipts_for_phone(phone.as_str()).await?;
     let code = login_codes::new_code().map_err(|e| CodeRefused::Internal(e.to_string()))?;
     let hash = login_codes::code_hash(login.otp_key, phone.as_str(), &code);
@@ -154,6 +162,66 @@ pub async fn send_login_code(
         }));
     }
     Ok(())
+}
+
+/// How long the link a pull code opens lasts: to the end of the next day (UTC).
+const PULL_LINK_MS: i64 = 86_400_000;
+
+/// Opens the receipt `receipt_id` for whoever has the pull code its SMS carried to `phone`:
+/// `Ok` with the receipt's own link path (`/r/ID?k=TOKEN`), which shows that one receipt and
+/// never the number's others. Every try counts against the client's network and, like a code
+/// login, against the number's daily cap (a right code starts that count again).
+#[tracing::instrument(skip_all, fields(client = %client))]
+pub async fn open_with_pull_code(
+    login: &CustomerLogin<'_>,
+    phone: &PhoneNumber,
+    receipt_id: &str,
+    code: &str,
+    client: IpAddr,
+) -> Result<String, LoginRefused> {
+    let unavailable = |e: crate::infra::store::StoreError| {
+        tracing::error!(error = %e, "checking a pull code failed");
+        LoginRefused::new(LoginRefusal::Unavailable, "storage", "temporarily unavailable", "服务暂时不可用")
+    };
+    let now = Utc::now().timestamp_millis();
+    let network = network_of(client);
+    if let Err(secs) = within(login.store, &[(LOGINS_PER_NETWORK, network.as_str())], now).await.map_err(unavailable)? {
+        return Err(LoginRefused::new(
+            LoginRefusal::Locked,
+            "rate_limited",
+            format!("too many login attempts from this address; try again in {secs} s"),
+            format!("此地址登录尝试过多，请 {secs} 秒后再试"),
+        ));
+    }
+    let receipt_id = receipt_id.trim();
+    if crate::domain::pull_code::normalise(code).is_none() || receipt_id.is_empty() || receipt_id.len() > 64 {
+        return Err(LoginRefused::new(
+            LoginRefusal::BadCode,
+            "malformed",
+            "the pull code is 8 letters and digits, with the receipt number from the same SMS",
+            "提取码为 8 位字母和数字，需与同一短信中的单号一起填写",
+        ));
+    }
+    let counted = login.store.count_event(LOGINS_PER_NUMBER, phone.as_str(), now).await.map_err(unavailable)?;
+    if let Counted::Limited { retry_after_ms } = counted {
+        let hours = (retry_after_ms + 3_599_999) / 3_600_000;
+        return Err(LoginRefused::new(
+            LoginRefusal::Locked,
+            "too_many_tries",
+            format!("too many wrong codes for this number; try again in {hours} h"),
+            format!("该号码验证码错误次数过多，请 {hours} 小时后再试"),
+        ));
+    }
+    if !crate::domain::pull_code::matches(login.link_key, receipt_id, phone.as_str(), code) {
+        return Err(LoginRefused::new(
+            LoginRefusal::BadCode,
+            "wrong_code",
+            "wrong pull code for this receipt and number",
+            "提取码与单号或手机号不符",
+        ));
+    }
+    login.store.reset_count(LOGINS_PER_NUMBER, phone.as_str()).await.map_err(unavailable)?;
+    Ok(crate::services::links::receipt_link(login.link_key, "", receipt_id, now + PULL_LINK_MS))
 }
 
 /// Why a code did not log in: what kind of refusal (the web edge maps it to a status), a machine
@@ -252,3 +320,6 @@ pub async fn check_login_code(
         _ => Err(LoginRefused::new(LoginRefusal::BadCode, "no_code", "ask for a code first", "请先获取验证码")),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -12,12 +12,15 @@ use rand::Rng;
 use tokio::sync::mpsc;
 
 use crate::domain::delivery::DeliveryState;
+use crate::domain::limits::{masked_number, SendLimits};
 use crate::infra::delivery::email::{sender_mailbox, EmailSender, EmailSetupError};
 use crate::infra::delivery::local::LocalOutbox;
 use crate::infra::delivery::mm7::MmsSender;
+use crate::infra::delivery::router::SmsRouter;
+use crate::infra::delivery::router::TextSender;
 use crate::infra::delivery::smpp::{DeliveryReport, SmppSetupError, SmsSender};
 use crate::infra::delivery::{Accepted, Channel, Message, ReceiptMessage, SendError, Sender};
-use crate::infra::store::{DeliveryRow, Store, StoreError};
+use crate::infra::store::{Counted, DeliveryRow, Store, StoreError};
 
 mod settings;
 #[cfg(test)]
@@ -42,9 +45,12 @@ pub struct Channels {
     /// How long a worker's claim on a delivery lasts (`delivery.lease_seconds`); each attempt
     /// is cut off at [`attempt_limit`] of it.
     pub lease: Duration,
+    /// Texts to one number per minute, hour and day (`delivery.limits`), for receipts by SMS or
+    /// MMS and for login codes alike.
+    pub send_limits: SendLimits,
     /// The SMSC's delivery receipts when they were asked for (`smpp.registered_delivery`),
     /// until the task that records them takes them.
-    sms_reports: std::sync::Mutex<Option<mpsc::Receiver<DeliveryReport>>>,
+    pub(crate) sms_reports: std::sync::Mutex<Option<mpsc::Receiver<DeliveryReport>>>,
 }
 
 impl Channels {
@@ -80,6 +86,9 @@ pub enum ChannelsError {
     /// The `[delivery.mm7]` section cannot work (URL scheme, VASP id, CA certificates).
     #[error("mm7: {0}")]
     Mm7(#[source] SendError),
+    /// `[delivery.routing]` sends a carrier to a gateway that is not set up.
+    #[error("{0}")]
+    Routing(String),
 }
 
 /// The channels as configured: servers where set, the local outbox folder `outbox` otherwise.
@@ -98,7 +107,7 @@ pub fn channels(
         None => Box::new(LocalOutbox::email(outbox, from)),
     };
     let mut sms_reports = None;
-    let sms: Box<dyn Sender> = match &d.smpp {
+    let smpp: Box<dyn TextSender> = match &d.smpp {
         Some(s) => {
             let sender = SmsSender::new(s).map_err(ChannelsError::Smpp)?;
             if s.registered_delivery {
@@ -109,6 +118,10 @@ pub fn channels(
         }
         None => Box::new(LocalOutbox::sms(outbox)),
     };
+    // The carriers' own gateways (SMGP, CMPP, SGIP) are added here with `with_gateway`.
+    let router = SmsRouter::new(smpp, d.routing.clone(), d.templates.clone());
+    router.check().map_err(ChannelsError::Routing)?;
+    let sms: Box<dyn Sender> = Box::new(router);
     let mms: Box<dyn Sender> = match &d.mm7 {
         Some(s) => Box::new(MmsSender::new(s).map_err(ChannelsError::Mm7)?),
         None => Box::new(LocalOutbox::mms(outbox)),
@@ -121,6 +134,7 @@ pub fn channels(
         link_key: zeroize::Zeroizing::new(link_key.to_vec()),
         link_days: d.link_days,
         lease: d.lease(),
+        send_limits: d.limits,
         sms_reports: std::sync::Mutex::new(sms_reports),
     })
 }
@@ -138,6 +152,8 @@ pub enum Step {
     Failed { delivery_id: String, error: String },
     /// The claim was lost meanwhile (another worker took over after the lease ran out).
     Lost(String),
+    /// Not sent: the number had its texts for a window; queued again for when it ends.
+    Held { delivery_id: String, reason: String },
 }
 
 /// Capped exponential backoff with jitter for deliveries: 10 s, 20 s, … up to 30 min.
@@ -158,6 +174,8 @@ async fn receipt_message(store: &Store, d: &DeliveryRow, channels: &Channels) ->
         merchant_name: r.merchant_name.clone(),
         amount: r.amount.format(MoneyLayout::Message),
         time_local: r.time.format(TimeLayout::Message),
+        masked_pan: r.card_masked.clone(),
+        pull_code: crate::domain::pull_code::pull_code(&channels.link_key, &r.receipt_id, &d.recipient),
         link: crate::services::links::receipt_link(
             &channels.link_key,
             &channels.portal_url,
@@ -193,8 +211,37 @@ fn cut_off(limit: Duration) -> SendError {
 /// is cut off at 3/4 of the lease counted from just before the claim, so its outcome is
 /// recorded while the claim still holds and no other worker can be sending the same message.
 /// The lease itself runs on the database's clock ([`Store::claim_delivery`]).
-#[tracing::instrument(skip_all, fields(worker = %worker, delivery = tracing::field::Empty, receipt = tracing::field::Empty))]
 pub async fn try_execute_task(store: &Store, channels: &Channels, worker: &str) -> Result<Step, StoreError> {
+    try_execute_task_at(store, channels, worker, chrono::Utc::now().timestamp_millis()).await
+}
+
+/// Counts a text to `d.recipient` at `now` against the send limits; the reason it is held back
+/// and for how long, if a window is full.
+async fn held_back(
+    store: &Store,
+    limits: &SendLimits,
+    d: &DeliveryRow,
+    now: i64,
+) -> Result<Option<(String, i64)>, StoreError> {
+    for (limit, per) in limits.limits() {
+        if let Counted::Limited { retry_after_ms } = store.count_event(limit, &d.recipient, now).await? {
+            let next = chrono::DateTime::from_timestamp_millis(now.saturating_add(retry_after_ms))
+                .map_or_else(String::new, |t| t.format("%H:%M:%S UTC").to_string());
+            let to = masked_number(&d.recipient);
+            return Ok(Some((format!("held back: {} {per} to {to}; next try {next}", limit.max), retry_after_ms)));
+        }
+    }
+    Ok(None)
+}
+
+/// [`try_execute_task`] with the time the send limits count at (tests move it on).
+#[tracing::instrument(skip_all, fields(worker = %worker, delivery = tracing::field::Empty, receipt = tracing::field::Empty))]
+pub async fn try_execute_task_at(
+    store: &Store,
+    channels: &Channels,
+    worker: &str,
+    now: i64,
+) -> Result<Step, StoreError> {
     let lease_ms = i64::try_from(channels.lease.as_millis()).unwrap_or(i64::MAX);
     let limit = attempt_limit(channels.lease);
     // Before the claim: the budget must not outlast the lease, which starts during the claim.
@@ -206,6 +253,16 @@ pub async fn try_execute_task(store: &Store, channels: &Channels, worker: &str) 
     span.record("receipt", d.receipt_id.as_str());
     if let Some(note) = d.interrupted() {
         tracing::warn!(delivery = %d.delivery_id, channel = %d.channel, %note, "resuming an interrupted delivery");
+    }
+    let texted = matches!(d.channel, Channel::Sms | Channel::Mms);
+    if texted && d.interrupted().is_none() {
+        if let Some((reason, retry_after_ms)) = held_back(store, &channels.send_limits, &d, now).await? {
+            tracing::info!(delivery = %d.delivery_id, channel = %d.channel, %reason, "delivery held back");
+            if store.delivery_held(&d.delivery_id, worker, &reason, retry_after_ms).await? {
+                return Ok(Step::Held { delivery_id: d.delivery_id, reason });
+            }
+            return Ok(Step::Lost(d.delivery_id));
+        }
     }
     let work = async {
         Ok::<_, StoreError>(match receipt_message(store, &d, channels).await? {

@@ -38,6 +38,7 @@ impl AppState {
         crate::services::customer_login::CustomerLogin {
             store: &self.store,
             otp_key: &self.keys.otp_key,
+            link_key: &self.keys.link_key,
             texts: self.login_texts.as_ref(),
         }
     }

@@ -97,11 +97,7 @@ impl LocalOutbox {
                 write_file(&path, &email::receipt_email(from, out)?.formatted())?;
                 Ok(Accepted { peer_id: None, answer: format!("written to {}", path.display()) })
             }
-            (Form::Sms, msg) => {
-                let path = self.dir.join("sms.log");
-                append_line(&path, &format!("{now}\t{id}\t{to}\t{}", msg.text().replace('\n', " ")))?;
-                Ok(Accepted { peer_id: None, answer: format!("appended to {}", path.display()) })
-            }
+            (Form::Sms, msg) => self.write_text(id, to, &msg.text()),
             (Form::Mms, Message::Receipt(out)) => {
                 let png = self.png_path(id);
                 write_file(&png, &out.png)?;
@@ -111,6 +107,39 @@ impl LocalOutbox {
             }
             (_, other) => Err(not_carried(self.channel(), other)),
         }
+    }
+}
+
+impl LocalOutbox {
+    /// One line of `sms.log`.
+    fn write_text(&self, id: &str, to: &str, text: &str) -> Result<Accepted, SendError> {
+        let now = chrono::Utc::now().to_rfc3339();
+        let path = self.dir.join("sms.log");
+        append_line(&path, &format!("{now}\t{id}\t{to}\t{}", text.replace('\n', " ")))?;
+        Ok(Accepted { peer_id: None, answer: format!("appended to {}", path.display()) })
+    }
+
+    /// What an interrupted attempt already wrote for `id` to the log `log`.
+    fn logged(&self, log: &str, id: &str) -> Option<Accepted> {
+        let path = self.dir.join(log);
+        let text = std::fs::read_to_string(&path).ok()?;
+        let found = text.lines().any(|l| l.split('\t').nth(1) == Some(id));
+        found
+            .then(|| Accepted { peer_id: None, answer: format!("already in {} (interrupted attempt)", path.display()) })
+    }
+}
+
+/// The SMS folder as a gateway of the SMS router: the line holds the text the router made.
+impl super::router::TextSender for LocalOutbox {
+    fn send_text<'a>(&'a self, delivery_id: &'a str, recipient: &'a str, text: &'a str) -> Sending<'a> {
+        Box::pin(std::future::ready(match self.form {
+            Form::Sms => self.write_text(delivery_id, recipient, text),
+            _ => Err(SendError::Permanent(format!("texts do not go by {}", self.channel()))),
+        }))
+    }
+
+    fn already_sent_text(&self, delivery_id: &str) -> Option<Accepted> {
+        matches!(self.form, Form::Sms).then(|| self.logged("sms.log", delivery_id)).flatten()
     }
 }
 
@@ -125,15 +154,7 @@ impl Sender for LocalOutbox {
     /// found by its delivery id.
     fn already_sent(&self, msg: &Message) -> Option<Accepted> {
         let id = msg.delivery_id();
-        let logged = |log: &str| {
-            let path = self.dir.join(log);
-            let text = std::fs::read_to_string(&path).ok()?;
-            let found = text.lines().any(|l| l.split('\t').nth(1) == Some(id));
-            found.then(|| Accepted {
-                peer_id: None,
-                answer: format!("already in {} (interrupted attempt)", path.display()),
-            })
-        };
+        let logged = |log: &str| self.logged(log, id);
         match self.form {
             Form::Email(_) => {
                 let path = self.eml_path(id);

@@ -3,7 +3,9 @@
 //! a channel has no server. Every way of sending is a [`Sender`] (lettre's `AsyncTransport`
 //! pattern): it turns one [`Message`] into one attempt with the peer and says whether the peer
 //! accepted it, refused it for now (retry later) or for good. A new way of sending is one module
-//! implementing [`Sender`]; a new channel is one more [`Channel`] arm.
+//! implementing [`Sender`]; a new channel is one more [`Channel`] arm. SMS go through
+//! [`router::SmsRouter`], which picks the carrier's gateway (a [`router::TextSender`]) and
+//! template by the recipient's number.
 
 pub mod cngw;
 pub mod email;
@@ -11,6 +13,7 @@ pub mod local;
 pub mod mm7;
 pub mod reports;
 pub mod segment;
+pub mod router;
 pub mod smpp;
 mod tls;
 
@@ -87,6 +90,11 @@ pub struct ReceiptMessage {
     pub amount: String,
     /// Local time of the sale as printed, e.g. "2026-11-25 14:03".
     pub time_local: String,
+    /// The card as stored, BIN and last 4 with the middle masked ("622202******3446").
+    pub masked_pan: String,
+    /// The code that, with the recipient's number, opens this receipt
+    /// ([`crate::domain::pull_code`]): what a link-free SMS carries instead of the link.
+    pub pull_code: String,
     /// Short link to the receipt in the portal.
     pub link: String,
     /// The watermarked receipt image.

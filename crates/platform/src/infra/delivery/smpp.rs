@@ -368,6 +368,12 @@ impl Sender for SmsSender {
     }
 }
 
+impl super::router::TextSender for SmsSender {
+    fn send_text<'a>(&'a self, delivery_id: &'a str, recipient: &'a str, text: &'a str) -> Sending<'a> {
+        Box::pin(SmsSender::send_text(self, delivery_id, recipient, text))
+    }
+}
+
 fn destination(recipient: &str) -> Result<(Ton, COctetString<1, 21>), SendError> {
     let (ton, digits) = match recipient.trim().strip_prefix('+') {
         Some(digits) => (Ton::International, digits),

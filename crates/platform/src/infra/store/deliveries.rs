@@ -300,6 +300,37 @@ impl Store {
         Ok(left)
     }
 
+    /// Puts a claimed delivery back unsent — only if `worker` still holds the claim — due
+    /// `retry_after_ms` from now (the database's clock): the number had its texts for a window.
+    /// Not an attempt (the claim's count is taken back) and never a failure; its history gets a
+    /// `held` step with `reason`. Returns false when the claim was lost.
+    pub async fn delivery_held(
+        &self,
+        id: &str,
+        worker: &str,
+        reason: &str,
+        retry_after_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let now = self.now_sql();
+        let mut tx = self.pool.begin().await?;
+        let sql = format!(
+            "UPDATE deliveries SET state = 'queued', next_attempt_at = {now} + $1, attempts = attempts - 1, \
+             last_answer = $2, lease_until = NULL, updated_at = {now} \
+             WHERE delivery_id = $3 AND worker = $4 AND state = 'sending' RETURNING updated_at"
+        );
+        let row =
+            sqlx::query(&sql).bind(retry_after_ms).bind(reason).bind(id).bind(worker).fetch_optional(&mut *tx).await?;
+        let held = match row {
+            Some(row) => {
+                event(&mut tx, id, column(&row, "updated_at")?, DeliveryStep::Held, reason).await?;
+                true
+            }
+            None => false,
+        };
+        tx.commit().await?;
+        Ok(held)
+    }
+
     /// A delivery report from the `channel`'s peer (an SMPP delivery receipt, an MM7
     /// DeliveryReportReq) about a sent delivery: `Some(true)` marks it `delivered`,
     /// `Some(false)` `failed`, `None` (not final yet: deferred, forwarded …) only adds the answer

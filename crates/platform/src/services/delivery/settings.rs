@@ -35,10 +35,19 @@ pub struct DeliverySettings {
     pub smtp: Option<crate::infra::delivery::email::SmtpSettings>,
     pub smpp: Option<crate::infra::delivery::smpp::SmppSettings>,
     pub mm7: Option<crate::infra::delivery::mm7::Mm7Settings>,
-    /// China Telecom's SMGP 3.0 gateway (not wired to a channel yet: the SMS router picks it).
+    /// China Telecom's SMGP 3.0 gateway; `routing` sends China Telecom's numbers to it.
     pub smgp: Option<crate::infra::delivery::cngw::GatewaySettings>,
-    /// China Mobile's CMPP 3.0 gateway (likewise).
+    /// China Mobile's CMPP 3.0 gateway (`routing.mobile`).
     pub cmpp: Option<crate::infra::delivery::cngw::GatewaySettings>,
+    /// Which gateway each carrier's numbers go through, and ported numbers.
+    #[serde(default)]
+    pub routing: crate::infra::delivery::router::RoutingSettings,
+    /// SMS texts per carrier and kind; built-in ones where not set.
+    #[serde(default)]
+    pub templates: crate::infra::delivery::router::TemplateSettings,
+    /// Texts to one number per minute, hour and day.
+    #[serde(default)]
+    pub limits: crate::domain::limits::SendLimits,
 }
 
 /// The longest one delivery attempt may take under a claim of `lease`: 3/4 of it, leaving a
@@ -67,6 +76,9 @@ impl DeliverySettings {
         if self.lease_seconds < 2 {
             return Err(format!("delivery.lease_seconds = {} is below 2", self.lease_seconds));
         }
+        self.routing.check()?;
+        self.templates.check()?;
+        self.limits.check()?;
         let limit = self.attempt_limit();
         let timeouts = [
             ("smtp", self.smtp.as_ref().map(|c| c.timeout_secs)),

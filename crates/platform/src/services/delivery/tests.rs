@@ -3,6 +3,7 @@
 //! when the server is back; a worker that died mid-send is taken over after its lease.
 
 mod interrupted;
+mod limits;
 mod stub;
 mod throttling;
 
@@ -62,7 +63,7 @@ pub(crate) async fn store_with_receipt(delivery: (&str, &str)) -> (Store, tempfi
     (store, dir, png)
 }
 
-pub(super) fn channels(smtp: &SmtpSettings, outbox: &std::path::Path) -> Channels {
+pub(crate) fn channels(smtp: &SmtpSettings, outbox: &std::path::Path) -> Channels {
     Channels {
         email: Box::new(EmailSender::new(smtp).unwrap()),
         sms: Box::new(LocalOutbox::sms(outbox)),
@@ -71,6 +72,8 @@ pub(super) fn channels(smtp: &SmtpSettings, outbox: &std::path::Path) -> Channel
         link_key: zeroize::Zeroizing::new(b"test link key".to_vec()),
         link_days: 90,
         lease: std::time::Duration::from_secs(120),
+        // Out of the way of the retry tests; the limits have their own test (`limits.rs`).
+        send_limits: crate::domain::limits::SendLimits { per_minute: 1000, per_hour: 1000, per_day: 1000 },
         sms_reports: std::sync::Mutex::new(None),
     }
 }

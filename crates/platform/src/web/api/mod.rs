@@ -98,6 +98,7 @@ pub(crate) fn browser_api() -> OpenApiRouter<SharedState> {
         .routes(routes!(query::verify))
         .routes(routes!(pull::request_code))
         .routes(routes!(pull::login))
+        .routes(routes!(pull::open_receipt))
         .routes(routes!(pull::logout))
         .routes(routes!(pull::receipts))
         .routes(routes!(pull::image))

@@ -16,7 +16,7 @@ use super::schemas::{self, ErrorBody};
 use super::ApiError;
 use crate::infra::store::StoreError;
 use crate::infra::tls::Peer;
-use crate::services::customer_login::{check_login_code, send_login_code, CodeRefused};
+use crate::services::customer_login::{check_login_code, open_with_pull_code, send_login_code, CodeRefused};
 use crate::web::state::SharedState;
 use crate::web::support::session::CUSTOMER as KIND;
 use crate::web::support::CUSTOMER_COOKIE as COOKIE;
@@ -128,6 +128,54 @@ pub async fn login(
     let mut r = Json(serde_json::json!({"phone": phone.as_str()})).into_response();
     r.headers_mut().insert(header::SET_COOKIE, session);
     Ok(r)
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct PullCodeRequest {
+    /// E.164, the number the SMS went to.
+    #[schema(example = "+8613800138000")]
+    phone: String,
+    /// The receipt number from the SMS (单号).
+    #[schema(example = "T0000501-000001-000001")]
+    receipt_id: String,
+    /// The pull code from the SMS (提取码), 8 letters and digits.
+    #[schema(example = "K7M2QX9P")]
+    code: String,
+}
+
+/// Open one receipt with the pull code of its SMS
+///
+/// A link-free SMS (carriers that refuse links) names the receipt and carries a pull code. With
+/// the number it went to, the code opens that receipt only: the answer is the receipt's own
+/// link (`/r/ID?k=TOKEN`, good to the end of the next day, UTC) and its image's; no session is
+/// made, so the number's other receipts stay closed. Wrong codes count as wrong login codes do.
+#[utoipa::path(post, path = "/api/v1/pull/receipt", tag = "pull",
+    request_body = PullCodeRequest,
+    responses(
+        (status = 200, description = "the receipt's links", body = schemas::PullOpened),
+        (status = 400, description = "not JSON of this shape", body = String, content_type = "text/plain"),
+        (status = 401, description = "wrong or malformed code for this receipt and number", body = ErrorBody),
+        (status = 403, description = "foreign origin", body = ErrorBody),
+        (status = 415, description = "not application/json", body = String, content_type = "text/plain"),
+        (status = 422, description = "not an E.164 number", body = ErrorBody),
+        (status = 429, description = "too many wrong codes for this number, or tries from this network",
+            body = ErrorBody),
+        (status = 503, description = "storage unavailable; retry", body = ErrorBody),
+    ))]
+pub async fn open_receipt(
+    State(st): State<SharedState>,
+    Extension(Peer(peer)): Extension<Peer>,
+    headers: HeaderMap,
+    Json(req): Json<PullCodeRequest>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    same_origin(&headers)?;
+    let phone = phone(&req.phone)?;
+    let client = crate::web::support::client_ip(&st, peer, &headers);
+    let link = open_with_pull_code(&st.customer_login(), &phone, &req.receipt_id, &req.code, client)
+        .await
+        .map_err(|r| ApiError::new(crate::web::support::login_status(r.kind), r.code, r.en))?;
+    let image = link.replacen("?k=", "/png?k=", 1);
+    Ok(Json(serde_json::json!({"receipt_id": req.receipt_id.trim(), "link": link, "image": image})))
 }
 
 /// A pull request without a live session: JSON 401.

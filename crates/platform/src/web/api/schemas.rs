@@ -458,6 +458,19 @@ pub struct LoggedIn {
     phone: String,
 }
 
+/// `POST /api/v1/pull/receipt`: the one receipt a pull code opens.
+#[derive(ToSchema)]
+pub struct PullOpened {
+    #[schema(example = "T0000501-000001-000001")]
+    receipt_id: String,
+    /// The receipt's page, as a message's link: `/r/ID?k=TOKEN`.
+    #[schema(example = "/r/T0000501-000001-000001?k=AQBPx2yHk3sGmZk1d0aF")]
+    link: String,
+    /// Its image: `/r/ID/png?k=TOKEN`.
+    #[schema(example = "/r/T0000501-000001-000001/png?k=AQBPx2yHk3sGmZk1d0aF")]
+    image: String,
+}
+
 /// The bytes of the media type named beside it (an image, CBOR, a CRL).
 #[derive(ToSchema)]
 #[schema(value_type = String, format = Binary)]

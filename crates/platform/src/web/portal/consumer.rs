@@ -43,6 +43,7 @@ fn phone_form(ctx: &Ctx, next: &str, phone: &str, error: Option<&str>) -> maud::
         }
         p.small { (l.t("We text a six-digit code, valid for 10 minutes, to numbers that have receipts.",
                         "若该号码有签购单，我们将发送六位验证码，10 分钟内有效。")) }
+        p { a href="/pull/receipt" id="pull-code-link" { (l.t("Have a pull code (提取码) from a receipt SMS?", "已有签购单短信中的提取码？")) } }
     }
 }
 

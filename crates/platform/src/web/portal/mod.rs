@@ -15,6 +15,7 @@ mod hold;
 mod merchant;
 mod pdf;
 mod picture;
+mod pull_code;
 mod receipts;
 mod staff;
 mod views;
@@ -68,6 +69,7 @@ fn pull_routes() -> Router<SharedState> {
         .route("/pull/code", post(consumer::send_code))
         .route("/pull/login", post(consumer::login))
         .route("/pull/logout", post(consumer::logout))
+        .route("/pull/receipt", get(pull_code::start).post(pull_code::open))
         .route("/pull/receipts", get(consumer::list))
         .route("/pull/receipts/{id}", get(receipts::detail::<Customer<ToLogin>>))
         .route("/pull/receipts/{id}/png", get(receipts::image::<Customer<Refused>>))

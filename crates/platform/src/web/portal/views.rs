@@ -442,6 +442,7 @@ fn step_name(l: Lang, s: DeliveryStep) -> &'static str {
         DeliveryStep::Failed => l.t("failed", "失败"),
         DeliveryStep::Delivered => l.t("delivered", "已送达"),
         DeliveryStep::Report => l.t("report", "状态报告"),
+        DeliveryStep::Held => l.t("not sent yet", "暂缓发送"),
     }
 }
 

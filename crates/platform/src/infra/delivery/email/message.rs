@@ -142,6 +142,8 @@ pub(super) mod tests {
             merchant_name: "<b>&\"茶餐厅'".into(),
             amount: "CNY 128.50".into(),
             time_local: "2026-11-25 14:03".into(),
+            masked_pan: "622202******3446".into(),
+            pull_code: "K7M2QX9P".into(),
             link: "https://portal.example/r/R20261125-0042?a=1&b=2".into(),
             // Not a valid PNG, but bytes of every value, which must arrive unchanged.
             png: (0..=255u8).cycle().take(5000).collect(),

@@ -30,6 +30,8 @@ fn outgoing() -> ReceiptMessage {
         merchant_name: "长城书店 Great Wall Books".into(),
         amount: "CNY 128.50".into(),
         time_local: "2026-11-25 14:03".into(),
+        masked_pan: "622202******3446".into(),
+        pull_code: "K7M2QX9P".into(),
         link: "https://r.example.cn/r/AbC123".into(),
         png: png_like(),
         recipient: "+8613800138000".into(),

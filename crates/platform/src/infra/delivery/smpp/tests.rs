@@ -48,6 +48,8 @@ fn outgoing(merchant: &str) -> ReceiptMessage {
         merchant_name: merchant.into(),
         amount: "CNY 128.50".into(),
         time_local: "2026-11-25 14:03".into(),
+        masked_pan: "622202******3446".into(),
+        pull_code: "K7M2QX9P".into(),
         link: "https://r.example.cn/r/AbCdEf12".into(),
         png: Vec::new(),
         recipient: "+8613800138000".into(),

@@ -10,7 +10,8 @@ behaviours!(
     concurrent_claims_get_each_delivery_once,
     reports_match_whole_ids_on_their_own_channel,
     report_matching_uses_the_peer_id_index,
-    resends_queue_up_to_a_limit_and_reach_the_new_number;
+    resends_queue_up_to_a_limit_and_reach_the_new_number,
+    a_held_delivery_is_queued_again_unsent_and_not_counted;
     url: a_process_whose_clock_runs_ahead_does_not_steal_a_live_lease,
 );
 
@@ -32,6 +33,25 @@ async fn queued(store: &Store, channel: &str, to: &str, n: i64) {
 async fn history(store: &Store, receipt_id: &str) -> Vec<(String, String)> {
     let deliveries = store.deliveries_of(receipt_id).await.expect("deliveries");
     deliveries[0].1.iter().map(|e| (e.state.to_string(), e.answer.clone())).collect()
+}
+
+async fn a_held_delivery_is_queued_again_unsent_and_not_counted(store: &Store) {
+    queued(store, "sms", "+8613800131234", 1).await;
+    let d = store.claim_delivery("w1", 60_000).await.expect("claim").expect("due");
+    let reason = "held back: 3 per minute to +86138…1234; next try 14:03:00 UTC";
+    assert!(!store.delivery_held(&d.delivery_id, "w2", reason, 60_000).await.expect("held"), "not w2's claim");
+    assert!(store.delivery_held(&d.delivery_id, "w1", reason, 60_000).await.expect("held"));
+    assert!(store.claim_delivery("w1", 60_000).await.expect("claim").is_none(), "not due before the window ends");
+    let (row, _) = &store.deliveries_of("POS00001-000001-000001").await.expect("deliveries")[0];
+    assert_eq!((row.state.as_str(), row.attempts), ("queued", 0), "held is not an attempt");
+    assert_eq!(row.last_answer.as_deref(), Some(reason));
+    assert_eq!(store.make_due_now().await.expect("due"), 1);
+    let again = store.claim_delivery("w1", 60_000).await.expect("claim").expect("due after the window");
+    assert_eq!((again.attempts, again.interrupted()), (1, None));
+    assert!(store.delivery_sent(&again.delivery_id, "w1", Some("M1"), "ok").await.expect("sent"));
+    let h = history(store, "POS00001-000001-000001").await;
+    assert_eq!(h.iter().map(|e| e.0.as_str()).collect::<Vec<_>>(), ["queued", "held", "sent"]);
+    assert_eq!(h[1].1, reason);
 }
 
 async fn an_expired_lease_is_taken_over_and_the_history_says_so(store: &Store) {

@@ -29,6 +29,8 @@ fn outgoing(d: &crate::infra::store::DeliveryRow, png: &[u8]) -> ReceiptMessage 
         merchant_name: "海港书店 Harbour Books".into(),
         amount: "CNY 128.50".into(),
         time_local: "2025-11-25 14:03".into(),
+        masked_pan: "622202******3446".into(),
+        pull_code: "K7M2QX9P".into(),
         link: format!("https://receipts.example/r/{}", d.receipt_id),
         png: png.to_vec(),
         recipient: d.recipient.clone(),
