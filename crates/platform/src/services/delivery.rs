@@ -13,11 +13,12 @@ use tokio::sync::mpsc;
 
 use crate::domain::delivery::DeliveryState;
 use crate::domain::limits::{masked_number, SendLimits};
+use crate::infra::delivery::cngw::{GatewayClient, GatewaySetupError};
 use crate::infra::delivery::email::{sender_mailbox, EmailSender, EmailSetupError};
 use crate::infra::delivery::local::LocalOutbox;
 use crate::infra::delivery::mm7::MmsSender;
-use crate::infra::delivery::router::SmsRouter;
 use crate::infra::delivery::router::TextSender;
+use crate::infra::delivery::router::{Gateway, SmsRouter};
 use crate::infra::delivery::smpp::{DeliveryReport, SmppSetupError, SmsSender};
 use crate::infra::delivery::{Accepted, Channel, Message, ReceiptMessage, SendError, Sender};
 use crate::infra::store::{Counted, DeliveryRow, Store, StoreError};
@@ -50,7 +51,7 @@ pub struct Channels {
     pub send_limits: SendLimits,
     /// The SMSC's delivery receipts when they were asked for (`smpp.registered_delivery`),
     /// until the task that records them takes them.
-    pub(crate) sms_reports: std::sync::Mutex<Option<mpsc::Receiver<DeliveryReport>>>,
+    pub(crate) sms_reports: std::sync::Mutex<Vec<mpsc::Receiver<DeliveryReport>>>,
 }
 
 impl Channels {
@@ -64,8 +65,8 @@ impl Channels {
     }
 
     /// The SMSC's delivery receipts, once (`None` when not asked for or already taken).
-    pub fn take_sms_reports(&self) -> Option<mpsc::Receiver<DeliveryReport>> {
-        self.sms_reports.lock().unwrap_or_else(|e| e.into_inner()).take()
+    pub fn take_sms_reports(&self) -> Vec<mpsc::Receiver<DeliveryReport>> {
+        std::mem::take(&mut *self.sms_reports.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }
 
@@ -89,6 +90,9 @@ pub enum ChannelsError {
     /// `[delivery.routing]` sends a carrier to a gateway that is not set up.
     #[error("{0}")]
     Routing(String),
+    /// A `[delivery.smgp]` or `[delivery.cmpp]` section cannot work (address, TLS, account).
+    #[error("{0}: {1}")]
+    Gateway(&'static str, #[source] GatewaySetupError),
 }
 
 /// The channels as configured: servers where set, the local outbox folder `outbox` otherwise.
@@ -106,20 +110,34 @@ pub fn channels(
         Some(s) => Box::new(EmailSender::new(s).map_err(ChannelsError::Smtp)?),
         None => Box::new(LocalOutbox::email(outbox, from)),
     };
-    let mut sms_reports = None;
+    let mut sms_reports = Vec::new();
     let smpp: Box<dyn TextSender> = match &d.smpp {
         Some(s) => {
             let sender = SmsSender::new(s).map_err(ChannelsError::Smpp)?;
             if s.registered_delivery {
                 // Makes the session bind as a transceiver, so the receipts can come back.
-                sms_reports = Some(sender.delivery_reports());
+                sms_reports.push(sender.delivery_reports());
             }
             Box::new(sender)
         }
         None => Box::new(LocalOutbox::sms(outbox)),
     };
-    // The carriers' own gateways (SMGP, CMPP, SGIP) are added here with `with_gateway`.
-    let router = SmsRouter::new(smpp, d.routing.clone(), d.templates.clone());
+    let mut router = SmsRouter::new(smpp, d.routing.clone(), d.templates.clone());
+    // The carriers' own gateways; `[delivery.routing]` says whose numbers each one takes.
+    if let Some(s) = &d.smgp {
+        let client = GatewayClient::smgp(s).map_err(|e| ChannelsError::Gateway("smgp", e))?;
+        if s.need_report {
+            sms_reports.push(client.delivery_reports());
+        }
+        router = router.with_gateway(Gateway::Smgp, Box::new(client));
+    }
+    if let Some(s) = &d.cmpp {
+        let client = GatewayClient::cmpp(s).map_err(|e| ChannelsError::Gateway("cmpp", e))?;
+        if s.need_report {
+            sms_reports.push(client.delivery_reports());
+        }
+        router = router.with_gateway(Gateway::Cmpp, Box::new(client));
+    }
     router.check().map_err(ChannelsError::Routing)?;
     let sms: Box<dyn Sender> = Box::new(router);
     let mms: Box<dyn Sender> = match &d.mm7 {

@@ -14,6 +14,7 @@ mod tests;
 pub use client::{national_number, GatewayClient, GatewaySetupError};
 pub use settings::GatewaySettings;
 
+use super::router::TextSender;
 use super::{Message, Sender, Sending};
 use cmpp::Cmpp;
 use protocol::Protocol;
@@ -58,6 +59,14 @@ impl GatewayClient<Cmpp> {
             msg_level: 1,
         };
         GatewayClient::build(codec, s)
+    }
+}
+
+/// The SMS router's way in: it picks the gateway by the number and the text by the carrier's
+/// template.
+impl<P: Protocol> TextSender for GatewayClient<P> {
+    fn send_text<'a>(&'a self, delivery_id: &'a str, recipient: &'a str, text: &'a str) -> Sending<'a> {
+        Box::pin(GatewayClient::send_text(self, delivery_id, recipient, text))
     }
 }
 

@@ -12,8 +12,8 @@ pub mod email;
 pub mod local;
 pub mod mm7;
 pub mod reports;
-pub mod segment;
 pub mod router;
+pub mod segment;
 pub mod smpp;
 mod tls;
 

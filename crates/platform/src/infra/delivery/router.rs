@@ -164,6 +164,16 @@ impl SmsRouter {
                 return Err(format!("delivery.routing: {carrier} goes to {}, which is not set up", g.as_str()));
             }
         }
+        // A gateway set up but routed to by no carrier would take nothing, silently.
+        for g in self.gateways.keys() {
+            if !Carrier::ALL.iter().any(|&c| self.routing.gateway(Route::Carrier(c)) == *g) {
+                let name = g.as_str();
+                return Err(format!(
+                    "delivery.{name} is set up but no carrier goes to it: set delivery.routing's \
+                     telecom, mobile, unicom or broadnet = \"{name}\""
+                ));
+            }
+        }
         Ok(())
     }
 

@@ -35,9 +35,10 @@ pub struct DeliverySettings {
     pub smtp: Option<crate::infra::delivery::email::SmtpSettings>,
     pub smpp: Option<crate::infra::delivery::smpp::SmppSettings>,
     pub mm7: Option<crate::infra::delivery::mm7::Mm7Settings>,
-    /// China Telecom's SMGP 3.0 gateway; `routing` sends China Telecom's numbers to it.
+    /// China Telecom's SMGP 3.0 gateway; it takes the numbers `routing` sends to it
+    /// (`telecom = "smgp"`).
     pub smgp: Option<crate::infra::delivery::cngw::GatewaySettings>,
-    /// China Mobile's CMPP 3.0 gateway (`routing.mobile`).
+    /// China Mobile's CMPP 3.0 gateway (`routing.mobile = "cmpp"`).
     pub cmpp: Option<crate::infra::delivery::cngw::GatewaySettings>,
     /// Which gateway each carrier's numbers go through, and ported numbers.
     #[serde(default)]

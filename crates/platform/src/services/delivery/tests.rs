@@ -74,7 +74,7 @@ pub(crate) fn channels(smtp: &SmtpSettings, outbox: &std::path::Path) -> Channel
         lease: std::time::Duration::from_secs(120),
         // Out of the way of the retry tests; the limits have their own test (`limits.rs`).
         send_limits: crate::domain::limits::SendLimits { per_minute: 1000, per_hour: 1000, per_day: 1000 },
-        sms_reports: std::sync::Mutex::new(None),
+        sms_reports: std::sync::Mutex::new(Vec::new()),
     }
 }
 

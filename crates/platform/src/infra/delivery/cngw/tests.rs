@@ -247,3 +247,59 @@ async fn numbers_outside_mainland_china_are_refused_before_any_connection() {
     let err = sender.send_text("d-x", "+85291234567", "hi").await.unwrap_err();
     assert!(matches!(err, SendError::Permanent(ref t) if t.contains("mainland China")), "{err:?}");
 }
+
+/// The SMS router over both real clients: a China Telecom number's receipt goes by SMGP with
+/// its link, a China Mobile number's by CMPP in the link-free template with its pull code, each
+/// gateway receiving only its own.
+#[tokio::test]
+async fn the_router_sends_telecom_numbers_by_smgp_and_mobile_ones_by_cmpp_in_their_templates() {
+    use crate::infra::delivery::router::{Gateway, RoutingSettings, SmsRouter, TemplateSettings, TextSender};
+    use crate::infra::delivery::{Accepted, Message, ReceiptMessage, Sender, Sending};
+
+    struct Nowhere;
+    impl TextSender for Nowhere {
+        fn send_text<'a>(&'a self, _: &'a str, to: &'a str, _: &'a str) -> Sending<'a> {
+            panic!("{to} went to the default route")
+        }
+    }
+    let (smgp, cmpp) = (gateway(Carrier::Smgp, &["--no-report"]).await, gateway(Carrier::Cmpp, &["--no-report"]).await);
+    let routing =
+        RoutingSettings { telecom: Some(Gateway::Smgp), mobile: Some(Gateway::Cmpp), ..RoutingSettings::default() };
+    let router = SmsRouter::new(Box::new(Nowhere), routing, TemplateSettings::default())
+        .with_gateway(Gateway::Smgp, Box::new(client(GatewayClient::smgp, &smgp, Carrier::Smgp)))
+        .with_gateway(Gateway::Cmpp, Box::new(client(GatewayClient::cmpp, &cmpp, Carrier::Cmpp)));
+    router.check().unwrap();
+    let receipt = |to: &str| {
+        Message::Receipt(ReceiptMessage {
+            delivery_id: format!("T0000501-000001-00000{}.sms", &to[to.len() - 1..]),
+            receipt_id: "T0000501-000001-000001".into(),
+            merchant_name: "海港书店".into(),
+            amount: "CNY 128.50".into(),
+            time_local: "2025-11-25 14:03".into(),
+            masked_pan: "622202******3446".into(),
+            pull_code: "K7M2QX9P".into(),
+            link: "https://receipts.example/r/T0000501-000001-000001?t=abc".into(),
+            png: Vec::new(),
+            recipient: to.into(),
+        })
+    };
+    let by_smgp: Accepted = router.send(&receipt("+8613312345671")).await.unwrap();
+    let by_cmpp: Accepted = router.send(&receipt("+8613812345672")).await.unwrap();
+    let whole = |gw: &CarrierGateway| {
+        let gw_lines = gw.journal();
+        gw_lines
+            .iter()
+            .filter(|l| l["event"] == "message")
+            .map(|l| l["text"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    smgp.wait_journal(|j| j.iter().any(|l| l["event"] == "message"), WAIT).await;
+    cmpp.wait_journal(|j| j.iter().any(|l| l["event"] == "message"), WAIT).await;
+    let (telecom, mobile) = (whole(&smgp), whole(&cmpp));
+    assert_eq!(telecom.len(), 1, "SMGP took only the Telecom number's: {telecom:?}");
+    assert!(telecom[0].contains("https://receipts.example/r/"), "Telecom keeps the link: {}", telecom[0]);
+    assert_eq!(mobile.len(), 1, "CMPP took only the Mobile number's: {mobile:?}");
+    assert!(!mobile[0].contains("http"), "China Mobile's text has no link: {}", mobile[0]);
+    assert!(mobile[0].contains("K7M2QX9P") && mobile[0].contains("622202******3446"), "{}", mobile[0]);
+    assert!(by_smgp.peer_id.is_some() && by_cmpp.peer_id.is_some(), "each gateway's message ids are kept");
+}

@@ -187,3 +187,11 @@ async fn a_message_the_template_cannot_carry_fails_for_good() {
     assert!(matches!(&e, SendError::Permanent(m) if m.contains("mobile template") && m.contains("merchant")), "{e}");
     assert!(log.lock().unwrap().is_empty(), "nothing went out");
 }
+
+#[test]
+fn a_gateway_set_up_that_no_carrier_goes_to_is_refused() {
+    let log = Log::default();
+    // CMPP is set up, but China Mobile's numbers are left on SMPP.
+    let err = router(&log, RoutingSettings::default()).check().unwrap_err();
+    assert!(err.contains("delivery.cmpp is set up but no carrier goes to it") && err.contains("= \"cmpp\""), "{err}");
+}
