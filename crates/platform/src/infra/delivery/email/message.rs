@@ -42,11 +42,9 @@ pub(super) fn compose(from: &Mailbox, out: &ReceiptMessage) -> Result<lettre::Me
         .message_id(Some(message_id(&out.delivery_id)))
         .multipart(
             MultiPart::mixed()
-                .multipart(
-                    MultiPart::alternative().singlepart(SinglePart::plain(plain_text(out, &file))).multipart(
-                        MultiPart::related().singlepart(SinglePart::html(html(out, &file, &cid))).singlepart(inline),
-                    ),
-                )
+                .multipart(MultiPart::alternative().singlepart(SinglePart::plain(plain_text(out, &file))).multipart(
+                    MultiPart::related().singlepart(SinglePart::html(html(out, &file, &cid))).singlepart(inline),
+                ))
                 .singlepart(attachment),
         )
         .map_err(|e| SendError::Permanent(format!("building the message: {e}")))
@@ -206,8 +204,13 @@ pub(super) mod tests {
         }
         assert!(page.contains("href=\"https://x.example/&quot;onmouseover=&quot;alert(1)\""), "{page}");
         let merchant = "&lt;b&gt;&amp;&quot;茶餐厅&#39;";
-        assert!(page.contains(&format!("<title>电子签购单 / Your receipt – {merchant} &lt;i&gt;CNY&lt;/i&gt; 1</title>")));
-        assert!(page.contains(&format!("alt=\"{merchant} 的签名电子签购单，金额 &lt;i&gt;CNY&lt;/i&gt; 1 /")), "{page}");
+        assert!(
+            page.contains(&format!("<title>电子签购单 / Your receipt – {merchant} &lt;i&gt;CNY&lt;/i&gt; 1</title>"))
+        );
+        assert!(
+            page.contains(&format!("alt=\"{merchant} 的签名电子签购单，金额 &lt;i&gt;CNY&lt;/i&gt; 1 /")),
+            "{page}"
+        );
         assert!(page.contains("（R&amp;1.png）"), "the file name too: {page}");
         out.link = "javascript:alert(1)".into();
         assert!(!html(&out, "R.png", "c").contains("href"), "only web addresses become links");
@@ -265,9 +268,11 @@ pub(super) mod tests {
         assert_eq!(parsed["message_id"], "<d-0001.email@ereceipt>");
         assert_eq!(parsed["mime_version"], "1.0");
 
-        let (text, related, attached) = (&root["parts"][0]["parts"][0], &root["parts"][0]["parts"][1], &root["parts"][1]);
+        let (text, related, attached) =
+            (&root["parts"][0]["parts"][0], &root["parts"][0]["parts"][1], &root["parts"][1]);
         let (html, inline) = (&related["parts"][0], &related["parts"][1]);
-        let bytes = |p: &Value| base64::engine::general_purpose::STANDARD.decode(p["base64"].as_str().unwrap()).unwrap();
+        let bytes =
+            |p: &Value| base64::engine::general_purpose::STANDARD.decode(p["base64"].as_str().unwrap()).unwrap();
         assert_eq!(attached["disposition"], "attachment");
         assert_eq!(attached["filename"], "R20261125-0042.png");
         assert_eq!(bytes(attached), out.png, "the attached PNG is the signed receipt, byte for byte");
