@@ -2,9 +2,8 @@
 //! node_modules folder that `scripts/install-deps` fills (see [`node_modules`]). It shares no
 //! code with ereceipt's SMPP client: another codec, another TLS stack (node's OpenSSL).
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,54 +13,12 @@ use tokio::sync::Notify;
 
 use crate::tls::TestPki;
 
-/// The pinned package, as `scripts/install-deps` installs it.
-pub const SMPP_PACKAGE: &str = "smpp@0.5.1";
-/// The environment variable naming the folder that holds `node_modules`, when it is not the
-/// workspace's `target/test-node` (where `scripts/install-deps` puts it).
-pub const NODE_VAR: &str = "EReceipt_TEST_NODE";
-
-/// Where the npm packages are: `$EReceipt_TEST_NODE`, or else `target/test-node` of the
-/// workspace this crate was built in.
-pub fn node_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os(NODE_VAR).filter(|d| !d.is_empty()) {
-        return PathBuf::from(dir);
-    }
-    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let workspace = crate_dir.ancestors().find(|d| d.join("Cargo.lock").is_file()).unwrap_or(crate_dir);
-    workspace.join("target/test-node")
-}
+pub use crate::node::{node_dir, NODE_VAR, SMPP_PACKAGE};
 
 /// The `node_modules` folder with [`SMPP_PACKAGE`], installed with npm on first use
-/// (`scripts/install-deps` does it too). A file lock keeps concurrent tests from installing twice.
+/// (`scripts/install-deps` does it too).
 pub fn node_modules() -> PathBuf {
-    let dir = node_dir();
-    let modules = dir.join("node_modules");
-    let version = SMPP_PACKAGE.rsplit('@').next().unwrap_or_default();
-    let ready = |m: &Path| {
-        std::fs::read_to_string(m.join("smpp/package.json"))
-            .ok()
-            .and_then(|text| serde_json::from_str::<Value>(&text).ok())
-            .is_some_and(|p| p["version"] == version)
-    };
-    if ready(&modules) {
-        return modules;
-    }
-    std::fs::create_dir_all(&dir).unwrap();
-    let lock = File::create(dir.with_extension("lock")).unwrap();
-    lock.lock().unwrap();
-    if !ready(&modules) {
-        let installed = Command::new("npm")
-            .args(["install", "--no-save", "--no-audit", "--no-fund", "--loglevel=error", "--prefix"])
-            .arg(&dir)
-            .arg(SMPP_PACKAGE)
-            .status();
-        assert!(
-            installed.is_ok_and(|s| s.success()),
-            "npm install {SMPP_PACKAGE} into {dir:?} failed: the SMPP TLS test needs node and npm \
-             (Debian: apt-get install nodejs npm; scripts/install-deps does it)"
-        );
-    }
-    modules
+    crate::node::node_modules_with(SMPP_PACKAGE)
 }
 
 /// A running `smsc.js`; killed on drop.

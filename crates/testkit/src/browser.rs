@@ -142,6 +142,23 @@ impl Browser {
         Ok(self.client.execute(js, args).await?)
     }
 
+    /// Emulates the CSS media feature `name` (e.g. `prefers-color-scheme`) as `value` (e.g.
+    /// `dark`) for the pages of this session, through the DevTools protocol
+    /// (`Emulation.setEmulatedMedia`), as DevTools' rendering panel does.
+    pub async fn emulate_media_feature(&self, name: &str, value: &str) -> Result<()> {
+        let command = json!({"cmd": "Emulation.setEmulatedMedia",
+            "params": {"features": [{"name": name, "value": value}]}});
+        self.session_command(http::Method::POST, "goog/cdp/execute", command).await?;
+        Ok(())
+    }
+
+    /// Gives the page `width` x `height` CSS pixels, e.g. a desktop width after a phone's, or
+    /// the whole height of a long page for a screenshot of all of it.
+    pub async fn resize_viewport(&self, width: u32, height: u32) -> Result<()> {
+        let (extra_width, extra_height) = self.window_frame().await?;
+        Ok(self.client.set_window_size(width + extra_width, height + extra_height).await?)
+    }
+
     /// Saves a PNG screenshot of the viewport to `path`.
     pub async fn screenshot(&self, path: impl AsRef<Path>) -> Result<()> {
         let png = self.client.screenshot().await?;
@@ -207,14 +224,20 @@ impl Browser {
     /// Grows the window by its frame so that the page itself gets `width` x `height`
     /// (`--window-size` sizes the whole window, tab strip and toolbar included).
     async fn size_viewport(&self, width: u32, height: u32) -> Result<()> {
+        let (extra_width, extra_height) = self.window_frame().await?;
+        if extra_width > 0 || extra_height > 0 {
+            self.client.set_window_size(width + extra_width, height + extra_height).await?;
+        }
+        Ok(())
+    }
+
+    /// How much wider and taller the window is than the page in it.
+    async fn window_frame(&self) -> Result<(u32, u32)> {
         const FRAME: &str = "return [window.outerWidth - window.innerWidth,
             window.outerHeight - window.innerHeight];";
         let frame = self.execute(FRAME, vec![]).await?;
         let extra = |i: usize| frame[i].as_u64().and_then(|v| u32::try_from(v).ok()).unwrap_or(0);
-        if extra(0) > 0 || extra(1) > 0 {
-            self.client.set_window_size(width + extra(0), height + extra(1)).await?;
-        }
-        Ok(())
+        Ok((extra(0), extra(1)))
     }
 
     async fn try_find(&self, css: &str) -> Result<Option<Element>> {

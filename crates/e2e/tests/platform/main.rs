@@ -7,6 +7,7 @@ mod admin;
 mod binding;
 mod day;
 mod delivery;
+mod email;
 mod est;
 mod evidence;
 mod helpers;

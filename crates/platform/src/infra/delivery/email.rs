@@ -1,6 +1,8 @@
-//! Email delivery (P2): one receipt becomes one bilingual MIME message with the receipt PNG
-//! attached, handed to an SMTP relay over STARTTLS or implicit TLS, with optional AUTH.
+//! Email delivery (P2): one receipt becomes one bilingual MIME message with the slip shown
+//! inline and the signed PNG attached, handed to an SMTP relay over STARTTLS or implicit TLS,
+//! with optional AUTH.
 
+mod body;
 mod message;
 #[cfg(test)]
 pub(crate) mod tests;

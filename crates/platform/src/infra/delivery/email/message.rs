@@ -1,22 +1,40 @@
-//! The receipt email itself: bilingual (Chinese, then English) plain text and HTML
-//! alternatives, with the receipt PNG attached; every field from the sale is escaped.
+//! The receipt email's MIME structure and headers: the two bodies (`body.rs`) with the slip
+//! shown inline as a `cid:` part, and the signed PNG attached byte for byte under its name.
 
 use lettre::message::header::ContentType;
-use lettre::message::{Attachment, Mailbox, MultiPart};
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::Address;
 
+use super::body::{html, one_line, plain_text};
 use crate::infra::delivery::{ReceiptMessage, SendError};
 
 /// The message for `out` from `from`. Its Message-ID is derived from the delivery id, so a
 /// resend after a crash is recognisable as the same message.
+///
+/// ```text
+/// multipart/mixed
+/// ├── multipart/alternative
+/// │   ├── text/plain
+/// │   └── multipart/related
+/// │       ├── text/html            <img src="cid:slip.ID@ereceipt">
+/// │       └── image/png            inline, Content-ID <slip.ID@ereceipt>
+/// └── image/png                    attachment, ID.png: the signed receipt
+/// ```
+///
+/// The related part belongs to the HTML alone (the structure Apple Mail and Thunderbird send),
+/// so a plain-text reader shows the attachment only once; the slip travels twice because
+/// Gmail and Outlook hide an image the HTML refers to from the attachments.
 pub(super) fn compose(from: &Mailbox, out: &ReceiptMessage) -> Result<lettre::Message, SendError> {
     let to: Address = out
         .recipient
         .trim()
         .parse()
         .map_err(|e| SendError::Permanent(format!("recipient {:?} is not an email address: {e}", out.recipient)))?;
-    let png = ContentType::parse("image/png").map_err(|e| SendError::Permanent(e.to_string()))?;
-    let attachment = Attachment::new(format!("{}.png", file_stem(&out.receipt_id))).body(out.png.clone(), png);
+    let png = || ContentType::parse("image/png").map_err(|e| SendError::Permanent(e.to_string()));
+    let file = format!("{}.png", file_stem(&out.receipt_id));
+    let cid = slip_content_id(&out.delivery_id);
+    let inline = Attachment::new_inline_with_name(cid.clone(), file.clone()).body(out.png.clone(), png()?);
+    let attachment = Attachment::new(file.clone()).body(out.png.clone(), png()?);
     lettre::Message::builder()
         .from(from.clone())
         .to(Mailbox::new(None, to))
@@ -24,7 +42,9 @@ pub(super) fn compose(from: &Mailbox, out: &ReceiptMessage) -> Result<lettre::Me
         .message_id(Some(message_id(&out.delivery_id)))
         .multipart(
             MultiPart::mixed()
-                .multipart(MultiPart::alternative_plain_html(plain_text(out), html(out)))
+                .multipart(MultiPart::alternative().singlepart(SinglePart::plain(plain_text(out, &file))).multipart(
+                    MultiPart::related().singlepart(SinglePart::html(html(out, &file, &cid))).singlepart(inline),
+                ))
                 .singlepart(attachment),
         )
         .map_err(|e| SendError::Permanent(format!("building the message: {e}")))
@@ -34,16 +54,26 @@ fn subject(out: &ReceiptMessage) -> String {
     one_line(&format!("电子签购单 / Your receipt – {} {}", out.merchant_name, out.amount))
 }
 
-/// `<{delivery_id}@ereceipt>` when the id is a valid dot-atom (ours are), else its bytes in
-/// hex: either way the same id always gives the same Message-ID, and distinct ids distinct ones.
-fn message_id(delivery_id: &str) -> String {
+/// `{delivery_id}@ereceipt` when the id is a valid dot-atom (ours are), else its bytes in
+/// hex: either way the same id always gives the same id, and distinct ids distinct ones.
+fn msg_id(delivery_id: &str) -> String {
     let atext = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c);
     let dot_atom = !delivery_id.is_empty() && delivery_id.split('.').all(|a| !a.is_empty() && a.chars().all(atext));
     if dot_atom {
-        format!("<{delivery_id}@ereceipt>")
+        format!("{delivery_id}@ereceipt")
     } else {
-        format!("<x{}@ereceipt>", hex::encode(delivery_id))
+        format!("x{}@ereceipt", hex::encode(delivery_id))
     }
+}
+
+/// The Message-ID header's value for a delivery.
+fn message_id(delivery_id: &str) -> String {
+    format!("<{}>", msg_id(delivery_id))
+}
+
+/// The inline slip's Content-ID (without angle brackets), which the HTML names as `cid:`.
+fn slip_content_id(delivery_id: &str) -> String {
+    format!("slip.{}", msg_id(delivery_id))
 }
 
 /// A file name without path separators or control characters.
@@ -57,82 +87,11 @@ fn file_stem(receipt_id: &str) -> String {
     }
 }
 
-/// Header text on one line: control characters (line breaks above all) become spaces.
-fn one_line(s: &str) -> String {
-    s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
-}
-
-fn plain_text(out: &ReceiptMessage) -> String {
-    let (merchant, amount, time, id, link) =
-        (one_line(&out.merchant_name), one_line(&out.amount), one_line(&out.time_local), &out.receipt_id, &out.link);
-    let file = file_stem(id);
-    format!(
-        "您好，\n\n\
-         感谢您在 {merchant} 消费。您的电子签购单附在本邮件中（{file}.png）。\n\n\
-         商户：{merchant}\n\
-         金额：{amount}\n\
-         时间：{time}\n\
-         签购单号：{id}\n\
-         查看与验证：{link}\n\n\
-         ——\n\n\
-         Hello,\n\n\
-         Thank you for your purchase at {merchant}. Your electronic receipt is attached ({file}.png).\n\n\
-         Merchant: {merchant}\n\
-         Amount: {amount}\n\
-         Time: {time}\n\
-         Receipt: {id}\n\
-         View and verify: {link}\n"
-    )
-}
-
-fn html(out: &ReceiptMessage) -> String {
-    let (merchant, amount, time, id) =
-        (escape(&out.merchant_name), escape(&out.amount), escape(&out.time_local), escape(&out.receipt_id));
-    let file = escape(&format!("{}.png", file_stem(&out.receipt_id)));
-    // Only a web address becomes a link; anything else (it never should be) stays inert text.
-    let link = if out.link.starts_with("https://") || out.link.starts_with("http://") {
-        format!("<a href=\"{0}\">{0}</a>", escape(&out.link))
-    } else {
-        escape(&out.link)
-    };
-    let rows = |labels: [&str; 5]| {
-        [(labels[0], &merchant), (labels[1], &amount), (labels[2], &time), (labels[3], &id), (labels[4], &link)]
-            .iter()
-            .map(|(label, value)| format!("<tr><th align=\"left\">{label}</th><td>{value}</td></tr>"))
-            .collect::<String>()
-    };
-    let zh = rows(["商户", "金额", "时间", "签购单号", "查看与验证"]);
-    let en = rows(["Merchant", "Amount", "Time", "Receipt", "View and verify"]);
-    format!(
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>电子签购单 / Your receipt</title></head>\n<body>\n\
-         <div lang=\"zh-CN\"><p>您好，</p><p>感谢您在 {merchant} 消费。您的电子签购单附在本邮件中（{file}）。</p>\n\
-         <table>{zh}</table></div>\n<hr>\n\
-         <div lang=\"en\"><p>Hello,</p><p>Thank you for your purchase at {merchant}. \
-         Your electronic receipt is attached ({file}).</p>\n<table>{en}</table></div>\n\
-         </body></html>\n"
-    )
-}
-
-/// Text made safe for HTML element content and quoted attribute values.
-fn escape(s: &str) -> String {
-    let mut e = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => e.push_str("&amp;"),
-            '<' => e.push_str("&lt;"),
-            '>' => e.push_str("&gt;"),
-            '"' => e.push_str("&quot;"),
-            '\'' => e.push_str("&#39;"),
-            c => e.push(c),
-        }
-    }
-    e
-}
-
 #[cfg(test)]
 pub(super) mod tests {
     use mail_parser::{MessageParser, MimeHeaders, PartType};
 
+    use super::super::body::escape;
     use super::*;
 
     pub(crate) fn sample(recipient: &str) -> ReceiptMessage {
@@ -174,7 +133,8 @@ pub(super) mod tests {
         assert_eq!(msg.to().and_then(|a| a.first()).and_then(|a| a.address()), Some(out.recipient.as_str()));
         assert!(msg.date().is_some());
 
-        // multipart/mixed [ multipart/alternative [ text/plain, text/html ], image/png ]
+        // multipart/mixed [ multipart/alternative [ text/plain, multipart/related [ text/html,
+        // image/png inline ] ], image/png attachment ]
         let root = msg.root_part();
         assert!(root.is_content_type("multipart", "mixed"));
         let top = root.sub_parts().expect("mixed has parts");
@@ -183,8 +143,12 @@ pub(super) mod tests {
         assert!(alternative.is_content_type("multipart", "alternative"));
         let alt = alternative.sub_parts().expect("alternative has parts");
         assert_eq!(alt.len(), 2);
-        let (text_part, html_part) = (&msg.parts[alt[0] as usize], &msg.parts[alt[1] as usize]);
+        let (text_part, related) = (&msg.parts[alt[0] as usize], &msg.parts[alt[1] as usize]);
         assert!(text_part.is_content_type("text", "plain"));
+        assert!(related.is_content_type("multipart", "related"));
+        let rel = related.sub_parts().expect("related has parts");
+        assert_eq!(rel.len(), 2);
+        let (html_part, inline) = (&msg.parts[rel[0] as usize], &msg.parts[rel[1] as usize]);
         assert!(html_part.is_content_type("text", "html"));
         for p in [text_part, html_part] {
             let charset = p.content_type().and_then(|c| c.attribute("charset")).map(str::to_ascii_lowercase);
@@ -206,8 +170,18 @@ pub(super) mod tests {
         }
         assert!(html.contains("商户") && html.contains("Merchant"), "both languages:\n{html}");
 
+        // The slip shown inline is the part the HTML names, and it is the signed PNG.
+        assert!(inline.is_content_type("image", "png"));
+        let cid = inline.content_id().expect("the inline slip has a Content-ID");
+        assert!(html.contains(&format!("src=\"cid:{}\"", escape(cid))), "html shows cid:{cid}:\n{html}");
+        let disposition = inline.content_disposition().expect("inline disposition");
+        assert!(disposition.ctype().eq_ignore_ascii_case("inline"), "{disposition:?}");
+        assert_eq!(inline.contents(), out.png.as_slice(), "inline slip bytes");
+
         let png = &msg.parts[top[1] as usize];
         assert!(png.is_content_type("image", "png"));
+        let disposition = png.content_disposition().expect("attachment disposition");
+        assert!(disposition.ctype().eq_ignore_ascii_case("attachment"), "{disposition:?}");
         assert_eq!(png.attachment_name(), Some(format!("{}.png", out.receipt_id).as_str()));
         assert_eq!(png.contents(), out.png.as_slice(), "attachment bytes");
     }
@@ -225,15 +199,112 @@ pub(super) mod tests {
         out.time_local = "<script>alert(1)</script>".into();
         out.receipt_id = "R&1".into();
         out.link = "https://x.example/\"onmouseover=\"alert(1)".into();
-        let page = html(&out);
+        let page = html(&out, "R&1.png", "slip.d@ereceipt");
         assert!(page.contains("&lt;b&gt;&amp;&quot;茶餐厅&#39;"), "{page}");
         for raw in ["<b>", "<i>", "<script>", "R&1", "\"onmouseover"] {
             assert!(!page.contains(raw), "{raw:?} unescaped in {page}");
         }
         assert!(page.contains("href=\"https://x.example/&quot;onmouseover=&quot;alert(1)\""), "{page}");
+        let merchant = "&lt;b&gt;&amp;&quot;茶餐厅&#39;";
+        assert!(
+            page.contains(&format!("<title>电子签购单 / Your receipt – {merchant} &lt;i&gt;CNY&lt;/i&gt; 1</title>"))
+        );
+        assert!(
+            page.contains(&format!("alt=\"{merchant} 的签名电子签购单，金额 &lt;i&gt;CNY&lt;/i&gt; 1 /")),
+            "{page}"
+        );
+        assert!(page.contains("（R&amp;1.png）"), "the file name too: {page}");
         out.link = "javascript:alert(1)".into();
-        assert!(!html(&out).contains("href"), "only web addresses become links");
+        assert!(!html(&out, "R.png", "c").contains("href"), "only web addresses become links");
         assert_receipt_email(&build(&out), &out);
+    }
+
+    #[test]
+    fn html_has_one_button_both_languages_and_dark_colours() {
+        let out = sample("customer@example.org");
+        let page = html(&out, "R20261125-0042.png", "slip.d-0001.email@ereceipt");
+        let link = escape(&out.link);
+        assert_eq!(page.matches("<a ").count(), 2, "the button and the address written out: {page}");
+        assert!(page.contains(&format!("id=\"verify\" class=\"btn\" href=\"{link}\"")), "{page}");
+        assert!(page.contains("查看并验证 / <span lang=\"en\">View and verify</span></a>"), "{page}");
+        assert!(page.starts_with("<!DOCTYPE html>\n<html lang=\"zh-CN\">"), "{page}");
+        assert!(page.contains("<meta name=\"color-scheme\" content=\"light dark\">"), "{page}");
+        assert!(page.contains("@media (prefers-color-scheme:dark){"), "{page}");
+        // Merchant and amount come before the slip, the slip before the fields.
+        let at = |needle: &str| page.find(needle).unwrap_or_else(|| panic!("{needle:?} missing"));
+        let merchant = format!("{}</h1>", escape(&out.merchant_name));
+        assert!(at(&merchant) < at("CNY 128.50</p>"), "{page}");
+        assert!(at("CNY 128.50</p>") < at("src=\"cid:slip.d-0001.email@ereceipt\""));
+        assert!(at("src=\"cid:") < at("签购单号</span>"));
+    }
+
+    /// Python's `email` (an independent parser) reads the same tree, the same Content-ID in the
+    /// HTML and in the inline part, the signed PNG byte for byte, and the content in both bodies.
+    #[test]
+    fn python_email_reads_the_tree_the_cid_and_the_exact_png() {
+        use base64::Engine as _;
+        use serde_json::Value;
+        let out = sample("customer@example.org");
+        let parsed = ereceipt_test_peers::mime::parse(&build(&out));
+        fn shape(p: &Value) -> String {
+            match p["parts"].as_array() {
+                Some(parts) => format!(
+                    "{}({})",
+                    p["type"].as_str().unwrap(),
+                    parts.iter().map(shape).collect::<Vec<_>>().join(",")
+                ),
+                None => p["type"].as_str().unwrap().to_owned(),
+            }
+        }
+        fn defects(p: &Value) -> Vec<String> {
+            let own = p["defects"].as_array().unwrap().iter().map(|d| format!("{}: {d}", p["path"]));
+            own.chain(p["parts"].as_array().into_iter().flatten().flat_map(defects)).collect()
+        }
+        let root = &parsed["root"];
+        assert_eq!(
+            shape(root),
+            "multipart/mixed(multipart/alternative(text/plain,multipart/related(text/html,image/png)),image/png)"
+        );
+        assert_eq!(defects(root), Vec::<String>::new());
+        assert_eq!(parsed["subject"], format!("电子签购单 / Your receipt – {} {}", out.merchant_name, out.amount));
+        assert_eq!(parsed["message_id"], "<d-0001.email@ereceipt>");
+        assert_eq!(parsed["mime_version"], "1.0");
+
+        let (text, related, attached) =
+            (&root["parts"][0]["parts"][0], &root["parts"][0]["parts"][1], &root["parts"][1]);
+        let (html, inline) = (&related["parts"][0], &related["parts"][1]);
+        let bytes =
+            |p: &Value| base64::engine::general_purpose::STANDARD.decode(p["base64"].as_str().unwrap()).unwrap();
+        assert_eq!(attached["disposition"], "attachment");
+        assert_eq!(attached["filename"], "R20261125-0042.png");
+        assert_eq!(bytes(attached), out.png, "the attached PNG is the signed receipt, byte for byte");
+        assert_eq!(inline["disposition"], "inline");
+        assert_eq!(bytes(inline), out.png, "the inline slip is the same image");
+
+        let cid = inline["content_id"].as_str().expect("the inline part has a Content-ID");
+        let cid = cid.strip_prefix('<').and_then(|c| c.strip_suffix('>')).expect("<...>");
+        let images = html["html"]["images"].as_array().unwrap();
+        assert_eq!(images.len(), 1, "{images:?}");
+        assert_eq!(images[0]["src"], format!("cid:{cid}"), "the HTML shows the inline part");
+        let alt = images[0]["alt"].as_str().unwrap();
+        for needle in [out.merchant_name.as_str(), out.amount.as_str(), "签名电子签购单", "Signed receipt"] {
+            assert!(alt.contains(needle), "alt text {alt:?} lacks {needle:?}");
+        }
+        assert_eq!(html["html"]["lang"], "zh-CN");
+        assert_eq!(html["html"]["title"], format!("电子签购单 / Your receipt – {} {}", out.merchant_name, out.amount));
+        assert!(html["html"]["links"].as_array().unwrap().iter().all(|l| l == out.link.as_str()), "{html}");
+
+        let (plain, seen) = (text["text"].as_str().unwrap(), html["html"]["text"].as_str().unwrap());
+        for body in [plain, seen] {
+            for needle in [&out.merchant_name, &out.amount, &out.time_local, &out.receipt_id] {
+                assert!(body.contains(needle.as_str()), "{needle:?} missing from\n{body}");
+            }
+            assert!(body.contains("查看并验证") && body.contains("View and verify"), "{body}");
+        }
+        assert!(plain.contains(&out.link), "{plain}");
+        assert!(seen.contains(&out.link), "the address is written out under the button: {seen}");
+        assert_eq!(text["charset"], "utf-8");
+        assert_eq!(html["charset"], "utf-8");
     }
 
     #[test]
