@@ -173,9 +173,10 @@ fn examine_pixels(bytes: &[u8], trust_anchor: &[u8]) -> Verification {
 /// someone reworked a genuine receipt's file; unverifiable otherwise.
 fn refused(inspected: &Inspected, refusal: &Refusal, trust_anchor: &[u8]) -> Verification {
     let reason = format!("refused: {refusal}");
-    // Damage in transit (a chunk's checksum fails) is not evidence of a forger's hand: it says
-    // nothing can be checked, whatever signed data survived.
-    if matches!(refusal, Refusal::Crc(_)) {
+    // Damage in transit (a chunk's checksum fails) and recompression too coarse to bound (an
+    // MMSC squeezing a message under 100 KB does that to a genuine receipt) are not evidence of
+    // a forger's hand: they say nothing can be checked, whatever signed data survived.
+    if matches!(refusal, Refusal::Crc(_) | Refusal::Quality { .. }) {
         return Verification::unverifiable(reason);
     }
     let Ok(signed) = claims_in(inspected.payload.as_deref(), inspected.canvas.as_ref()) else {

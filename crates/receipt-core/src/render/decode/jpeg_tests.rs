@@ -160,7 +160,8 @@ fn colour_and_coarse_quantisation_are_refused() {
         .encode(&rgb, c.width() as u16, c.height() as u16, jpeg_encoder::ColorType::Rgb)
         .unwrap();
     expect(&out, Verdict::Tampered, "colour at pixel");
-    expect(&jpeg(50), Verdict::Tampered, "coarser than quality 70");
+    // Too lossy to check is not a forger's mark: a transcoding MMSC does it to genuine receipts.
+    expect(&jpeg(50), Verdict::Unverifiable, "coarser than quality 70");
     expect(&jpeg(70), Verdict::Authentic, "within the threshold 100");
 }
 
