@@ -179,20 +179,9 @@ pub async fn open_with_pull_code(
     code: &str,
     client: IpAddr,
 ) -> Result<String, LoginRefused> {
-    let unavailable = |e: crate::infra::store::StoreError| {
-        tracing::error!(error = %e, "checking a pull code failed");
-        LoginRefused::new(LoginRefusal::Unavailable, "storage", "temporarily unavailable", "服务暂时不可用")
-    };
+    let unavailable = |e| storage_refused("pull code", e);
     let now = Utc::now().timestamp_millis();
-    let network = network_of(client);
-    if let Err(secs) = within(login.store, &[(LOGINS_PER_NETWORK, network.as_str())], now).await.map_err(unavailable)? {
-        return Err(LoginRefused::new(
-            LoginRefusal::Locked,
-            "rate_limited",
-            format!("too many login attempts from this address; try again in {secs} s"),
-            format!("此地址登录尝试过多，请 {secs} 秒后再试"),
-        ));
-    }
+    network_try(login.store, client, now).await?;
     let receipt_id = receipt_id.trim();
     if crate::domain::pull_code::normalise(code).is_none() || receipt_id.is_empty() || receipt_id.len() > 64 {
         return Err(LoginRefused::new(
@@ -251,6 +240,28 @@ impl LoginRefused {
     }
 }
 
+/// The refusal when the store fails while checking a `what` (logged; the visitor is told only
+/// that it is unavailable).
+fn storage_refused(what: &str, e: crate::infra::store::StoreError) -> LoginRefused {
+    tracing::error!(error = %e, "checking a {what} failed");
+    LoginRefused::new(LoginRefusal::Unavailable, "storage", "temporarily unavailable", "服务暂时不可用")
+}
+
+/// Counts one login try against `client`'s network, refusing it past the limit.
+async fn network_try(store: &Store, client: IpAddr, now: i64) -> Result<(), LoginRefused> {
+    let network = network_of(client);
+    let counted = within(store, &[(LOGINS_PER_NETWORK, network.as_str())], now).await;
+    if let Err(secs) = counted.map_err(|e| storage_refused("login try", e))? {
+        return Err(LoginRefused::new(
+            LoginRefusal::Locked,
+            "rate_limited",
+            format!("too many login attempts from this address; try again in {secs} s"),
+            format!("此地址登录尝试过多，请 {secs} 秒后再试"),
+        ));
+    }
+    Ok(())
+}
+
 /// Checks a login code for `phone` from `client`: `Ok` uses it up. Every try counts against the
 /// client's network first, and the store counts it against the number's daily cap.
 #[tracing::instrument(skip_all, fields(client = %client))]
@@ -260,20 +271,9 @@ pub async fn check_login_code(
     code: &str,
     client: IpAddr,
 ) -> Result<(), LoginRefused> {
-    let unavailable = |e: crate::infra::store::StoreError| {
-        tracing::error!(error = %e, "checking a login code failed");
-        LoginRefused::new(LoginRefusal::Unavailable, "storage", "temporarily unavailable", "服务暂时不可用")
-    };
+    let unavailable = |e| storage_refused("login code", e);
     let now = Utc::now().timestamp_millis();
-    let network = network_of(client);
-    if let Err(secs) = within(login.store, &[(LOGINS_PER_NETWORK, network.as_str())], now).await.map_err(unavailable)? {
-        return Err(LoginRefused::new(
-            LoginRefusal::Locked,
-            "rate_limited",
-            format!("too many login attempts from this address; try again in {secs} s"),
-            format!("此地址登录尝试过多，请 {secs} 秒后再试"),
-        ));
-    }
+    network_try(login.store, client, now).await?;
     let code = code.trim();
     if !login_codes::is_well_formed(code) {
         return Err(LoginRefused::new(

@@ -30,6 +30,29 @@ pub(crate) fn plaintext_allowed(host: &str, insecure_plaintext: bool, what: &str
     ))
 }
 
+/// The TLS keys of a link's settings (the SMSC's, a carrier gateway's), checked together: in
+/// clear only as [`plaintext_allowed`] says and without the TLS-only keys (`extra_ca_pem`,
+/// `server_name`), which would be ignored; `insecure_plaintext` only in clear.
+pub(crate) fn check_link(
+    tls_required: bool,
+    host: &str,
+    insecure_plaintext: bool,
+    tls_keys_set: bool,
+    what: &str,
+) -> Result<(), String> {
+    if tls_required {
+        if insecure_plaintext {
+            return Err("insecure_plaintext = true goes only with tls = \"none\"".into());
+        }
+        return Ok(());
+    }
+    plaintext_allowed(host, insecure_plaintext, what).map_err(|e| format!("tls = \"none\": {e}"))?;
+    if tls_keys_set {
+        return Err("extra_ca_pem and server_name apply only with tls = \"required\"".into());
+    }
+    Ok(())
+}
+
 /// A TLS client configuration (ring, TLS 1.2 and 1.3) trusting the web PKI roots and the CA
 /// certificates in `extra_ca_pem`.
 pub(crate) fn client_config(extra_ca_pem: Option<&Path>) -> Result<rustls::ClientConfig, String> {

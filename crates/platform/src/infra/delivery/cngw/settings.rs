@@ -108,20 +108,13 @@ impl GatewaySettings {
     /// Refuses plain TCP away from loopback without the opt-out, settings that cannot go in a
     /// submit, and a version this client does not speak. Reads no file.
     pub fn check(&self) -> Result<(), String> {
-        match self.tls {
-            SmppTls::None => {
-                tls::plaintext_allowed(&self.host, self.insecure_plaintext, EXPOSED)
-                    .map_err(|e| format!("tls = \"none\": {e}"))?;
-                if self.extra_ca_pem.is_some() || self.server_name.is_some() {
-                    return Err("extra_ca_pem and server_name apply only with tls = \"required\"".into());
-                }
-            }
-            SmppTls::Required => {
-                if self.insecure_plaintext {
-                    return Err("insecure_plaintext = true goes only with tls = \"none\"".into());
-                }
-            }
-        }
+        tls::check_link(
+            self.tls == SmppTls::Required,
+            &self.host,
+            self.insecure_plaintext,
+            self.extra_ca_pem.is_some() || self.server_name.is_some(),
+            EXPOSED,
+        )?;
         if self.version != "3.0" {
             return Err(format!("version = {:?}: only \"3.0\" is implemented", self.version));
         }

@@ -66,20 +66,15 @@ impl SmppSettings {
     /// Refuses plain TCP away from loopback without the opt-out, and TLS settings that would be
     /// ignored. Reads no file: the CA file is read by [`super::SmsSender::new`].
     pub fn check(&self) -> Result<(), String> {
-        match self.tls {
-            SmppTls::None => {
-                tls::plaintext_allowed(&self.host, self.insecure_plaintext, EXPOSED)
-                    .map_err(|e| format!("tls = \"none\": {e}"))?;
-                if self.extra_ca_pem.is_some() || self.server_name.is_some() {
-                    return Err("extra_ca_pem and server_name apply only with tls = \"required\"".into());
-                }
-            }
-            SmppTls::Required => {
-                if self.insecure_plaintext {
-                    return Err("insecure_plaintext = true goes only with tls = \"none\"".into());
-                }
-                server_name(self)?;
-            }
+        tls::check_link(
+            self.tls == SmppTls::Required,
+            &self.host,
+            self.insecure_plaintext,
+            self.extra_ca_pem.is_some() || self.server_name.is_some(),
+            EXPOSED,
+        )?;
+        if self.tls == SmppTls::Required {
+            server_name(self)?;
         }
         Ok(())
     }
