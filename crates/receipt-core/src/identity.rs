@@ -13,6 +13,7 @@ use zeroize::Zeroizing;
 
 use crate::model::{Location, TerminalInfo};
 
+mod checked;
 mod mode;
 pub use mode::TerminalMode;
 
@@ -259,7 +260,18 @@ impl PosCertificate {
 
     /// Checks that the CA in `ca_der` signed this certificate, whatever the time: verifiers
     /// judge expiry separately, at the time they trust (the platform's, or the signer's claim).
+    /// A pair checked before in this process is not checked again ([`checked`]).
     pub fn verify_chain(&self, ca_der: &[u8]) -> Result<(), CertError> {
+        let key = checked::key(ca_der, &self.der);
+        if checked::known(&key) {
+            return Ok(());
+        }
+        self.check_chain(ca_der)?;
+        checked::remember(key);
+        Ok(())
+    }
+
+    fn check_chain(&self, ca_der: &[u8]) -> Result<(), CertError> {
         let ca = parse_x509(ca_der)?;
         let cert = parse_x509(&self.der)?;
         let untrusted =
@@ -386,6 +398,30 @@ mod tests {
         let t2 = issue_terminal(&ca, &info(), now, 1).unwrap();
         let mixed = CertifiedKey { cert_der: t.cert_der.clone(), key_pkcs8: t2.key_pkcs8.clone() };
         assert!(matches!(Signer::new(&mixed), Err(CertError::Key(_))));
+    }
+
+    /// A chain once checked is remembered by both certificates' bytes: the same certificate
+    /// under another CA, and a copy whose CA signature was altered, are still refused after it.
+    #[test]
+    fn a_remembered_chain_covers_exactly_those_bytes() {
+        let now = Utc::now();
+        let ca = create_ca("Test Root", now).unwrap();
+        let other = create_ca("Test Root", now).unwrap();
+        let t = issue_terminal(&ca, &info(), now, 30).unwrap();
+        let cert = PosCertificate::parse(&t.cert_der).unwrap();
+        cert.verify_chain(&ca.cert_der).unwrap();
+        cert.verify_chain(&ca.cert_der).unwrap();
+        assert!(checked::known(&checked::key(&ca.cert_der, &t.cert_der)));
+        let e = cert.verify_chain(&other.cert_der).unwrap_err();
+        assert!(matches!(e, CertError::UntrustedIssuer { .. }), "{e}");
+        // The last octets of the DER are the CA's signature.
+        let mut forged = t.cert_der.clone();
+        let last = forged.len() - 1;
+        forged[last] ^= 1;
+        let forged = PosCertificate::parse(&forged).unwrap();
+        let e = forged.verify_chain(&ca.cert_der).unwrap_err();
+        assert!(matches!(e, CertError::UntrustedIssuer { .. }), "{e}");
+        assert!(!checked::known(&checked::key(&ca.cert_der, &forged.der)));
     }
 
     #[test]

@@ -26,10 +26,7 @@ impl Prng {
 
     pub fn next_byte(&mut self) -> u8 {
         if self.used == 32 {
-            let mut input = [0u8; 40];
-            input[..32].copy_from_slice(&self.seed);
-            input[32..].copy_from_slice(&self.counter.to_be_bytes());
-            self.block = sha256(&input);
+            self.block = counter_block(&self.seed, self.counter);
             self.counter += 1;
             self.used = 0;
         }
@@ -61,6 +58,27 @@ impl Prng {
     }
 }
 
+/// SHA-256 of the 40 bytes `seed ‖ counter` (big-endian): their one padded block through the
+/// block function, without a hashing context's set-up, which costs more than the block.
+fn counter_block(seed: &[u8; 32], counter: u64) -> [u8; 32] {
+    /// SHA-256's initial hash value (FIPS 180-4 §5.3.3).
+    const IV: [u32; 8] =
+        [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
+    let mut block = [0u8; 64];
+    block[..32].copy_from_slice(seed);
+    block[32..40].copy_from_slice(&counter.to_be_bytes());
+    // The padding: a 1 bit, zeros, and the message length in bits (320).
+    block[40] = 0x80;
+    block[56..].copy_from_slice(&320u64.to_be_bytes());
+    let mut state = IV;
+    sha2::compress256(&mut state, &[block.into()]);
+    let mut out = [0u8; 32];
+    for (o, w) in out.chunks_exact_mut(4).zip(state) {
+        o.copy_from_slice(&w.to_be_bytes());
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,6 +106,12 @@ mod tests {
         for _ in 0..20 {
             let w = (0..8).fold(0u64, |acc, _| (acc << 8) | u64::from(bytes.next_byte()));
             assert_eq!(words.next_u64(), w);
+        }
+        // Each block is SHA-256 of the seed and the counter, as it always was.
+        for counter in [0u64, 1, 255, 1 << 40, u64::MAX] {
+            let seed = sha256(&counter.to_le_bytes());
+            let input = [&seed[..], &counter.to_be_bytes()].concat();
+            assert_eq!(counter_block(&seed, counter), sha256(&input), "counter {counter}");
         }
         let mut p = Prng::new("t", &[]);
         let mut perm = p.permutation(1000);

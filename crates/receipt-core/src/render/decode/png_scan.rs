@@ -153,8 +153,10 @@ fn scan_rows<const B: usize>(
     let mut sums = Vec::with_capacity(units_x * ht / U);
     let mut levels = Vec::with_capacity(units_x * ht / U);
     let mut differs = vec![0u8; bytes];
-    // Neighbouring units mostly hold the same pixels (paper): their levels are worked out once.
+    // Neighbouring units mostly hold the same pixels: their levels are worked out once, and
+    // the two kinds met last are kept (a band of paper mixes white and carrier units).
     let mut last = (u64::MAX, 0u16, UnitLevels::NONE);
+    let mut before = last;
     for (band, out) in data.chunks_exact(line * U).zip(ink.chunks_exact_mut(units_x * U)) {
         let rows: [&[u8]; U] = std::array::from_fn(|r| &band[r * line + 1..][..bytes]);
         let mut out_rows = out.chunks_exact_mut(units_x);
@@ -181,8 +183,14 @@ fn scan_rows<const B: usize>(
                 })
             };
             if counts != last.0 {
-                let (sum, lv) = grey.unit(counts)?;
-                last = (counts, sum, lv);
+                let next = if counts == before.0 {
+                    before
+                } else {
+                    let (sum, lv) = grey.unit(counts)?;
+                    (counts, sum, lv)
+                };
+                before = last;
+                last = next;
             }
             sums.push(last.1);
             levels.push(last.2);
