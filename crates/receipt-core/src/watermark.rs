@@ -334,11 +334,9 @@ fn read_mark(
     deviations: impl FnOnce(&[u8]) -> Vec<u8>,
 ) -> Extraction {
     let blank = content.blank_strips(plan);
-    let units_x = (plan.width / UNIT) as usize;
-    let unit_index = |strip: usize, u: u32| {
-        let (x0, y0) = plan.strip_origin(strip);
-        (y0 / UNIT) as usize * units_x + ((x0 / UNIT) + u) as usize
-    };
+    // Strips tile each row of units from the left, so strip s holds units 8s … 8s + 7 of the
+    // row-major unit order: no division per unit.
+    let unit_index = |strip: usize, u: u32| strip * STRIP_UNITS as usize + u as usize;
     // A unit carries 1 when its mean is below paper white minus half the amplitude.
     let one_below = (UNIT * UNIT) * 255 - (UNIT * UNIT) * u32::from(AMPLITUDE) / 2;
     let order = plan.interleave();

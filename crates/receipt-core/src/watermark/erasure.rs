@@ -56,6 +56,8 @@ pub(super) struct Decoder {
     /// `r * parity`), as many rows as the longest codeword so far needed; they do not depend
     /// on the codeword's length, so the codewords of an image share them.
     remainders: Vec<(usize, Vec<u16>)>,
+    /// Per parity length: [`nibble_rows`] of its generator.
+    nibbles: Vec<(usize, Vec<u8>)>,
 }
 
 impl Decoder {
@@ -65,9 +67,14 @@ impl Decoder {
     pub(super) fn correct(&mut self, received: &[u8], erasures: &[u8], parity: usize) -> Option<Vec<u8>> {
         let k = received.len().saturating_sub(parity);
         self.extend_remainders(parity, k);
+        if !self.nibbles.iter().any(|(p, _)| *p == parity) {
+            let low = self.generators.iter().find(|(p, _)| *p == parity).map_or(&[][..], |(_, g)| &g[..]);
+            let table = nibble_rows(low);
+            self.nibbles.push((parity, table));
+        }
         let rows = self.remainders.iter().find(|(p, _)| *p == parity).map_or(&[][..], |(_, r)| &r[..]);
-        let low = self.generators.iter().find(|(p, _)| *p == parity).map_or(&[][..], |(_, g)| &g[..]);
-        if let Some(word) = solve_erasures(received, erasures, parity, low, rows) {
+        let nibbles = self.nibbles.iter().find(|(p, _)| *p == parity).map_or(&[][..], |(_, t)| &t[..]);
+        if let Some(word) = solve_erasures(received, erasures, parity, nibbles, rows) {
             return Some(word);
         }
         let decoded = reed_solomon::Decoder::new(parity).correct(received, Some(erasures)).ok()?;
@@ -124,6 +131,45 @@ impl Decoder {
     }
 }
 
+/// For the generator whose coefficients below x^parity are `low`: f · low for every nibble f
+/// (rows 0 … 15) and for every nibble times 16 (rows 16 … 31), each row from the coefficient of
+/// x^(parity-1) down to that of x^0. Any product f · low is then two rows XORed: what one step
+/// of the parity register adds, in a loop over bytes the compiler vectorises, where a product
+/// per coefficient would look two tables up for each.
+fn nibble_rows(low: &[u8]) -> Vec<u8> {
+    let p = low.len();
+    let mut table = vec![0u8; 32 * p];
+    for (r, row) in table.chunks_exact_mut(p.max(1)).enumerate() {
+        let f = if r < 16 { r as u8 } else { ((r - 16) as u8) << 4 };
+        let lf = log(f);
+        for (out, &c) in row.iter_mut().zip(low.iter().rev()) {
+            *out = exp(lf + log(c));
+        }
+    }
+    table
+}
+
+/// The parity (coefficient of x^q at q) of the first `k` symbols of `received` read as data,
+/// those in `erased` taken as 0: the remainder of data(x) · x^parity by the generator, by the
+/// shift register of systematic encoding. The register lives in a window of `buf` that moves
+/// one byte per symbol (the window at t holds its coefficients from the highest down).
+fn data_parity(received: &[u8], erased: &[bool; 256], k: usize, parity: usize, nibbles: &[u8], par: &mut [u8]) {
+    let mut buf = [0u8; 512];
+    for (t, (&d, &gone)) in received[..k].iter().zip(erased).enumerate() {
+        let f = if gone { 0 } else { d } ^ buf[t];
+        if f != 0 {
+            let lo = &nibbles[usize::from(f & 15) * parity..][..parity];
+            let hi = &nibbles[(16 + usize::from(f >> 4)) * parity..][..parity];
+            for ((b, &x), &y) in buf[t + 1..t + 1 + parity].iter_mut().zip(lo).zip(hi) {
+                *b ^= x ^ y;
+            }
+        }
+    }
+    for (q, p) in par.iter_mut().enumerate() {
+        *p = buf[k + parity - 1 - q];
+    }
+}
+
 /// The codeword that agrees with `received` everywhere except at `erasures`, when there is
 /// one. It is then unique (at most `parity` erasures on a code of distance parity + 1), so any
 /// correct decoder returns it too. `None` means "not this simple case", never "undecodable".
@@ -132,12 +178,12 @@ impl Decoder {
 /// x^(n-1-j) mod g. The known data give part of the parity; the erased data symbols solve the
 /// linear system that as many known parity symbols pose (every square submatrix of an MDS
 /// code's parity part is invertible); the full parity then follows and must match every parity
-/// symbol that was read. `low`: the generator's coefficients below x^parity; `rows`: the
+/// symbol that was read. `nibbles`: the generator's [`nibble_rows`]; `rows`: the
 /// logarithms of x^(parity + r) mod g, coefficient of x^q at `r * parity + q`, for r < k at least.
-fn solve_erasures(received: &[u8], erasures: &[u8], parity: usize, low: &[u8], rows: &[u16]) -> Option<Vec<u8>> {
+fn solve_erasures(received: &[u8], erasures: &[u8], parity: usize, nibbles: &[u8], rows: &[u16]) -> Option<Vec<u8>> {
     let n = received.len();
     let e = erasures.len();
-    if n >= 256 || n <= parity || e > parity || low.len() != parity || rows.len() < (n - parity) * parity {
+    if n >= 256 || n <= parity || e > parity || nibbles.len() != 32 * parity || rows.len() < (n - parity) * parity {
         return None;
     }
     let k = n - parity;
@@ -160,9 +206,7 @@ fn solve_erasures(received: &[u8], erasures: &[u8], parity: usize, low: &[u8], r
             *p ^= exp(ld + r);
         }
     };
-    for j in (0..k).filter(|&j| !erased[j] && received[j] != 0) {
-        add(par, j, received[j]);
-    }
+    data_parity(received, &erased, k, parity, nibbles, par);
     let unknown: Vec<usize> = (0..k).filter(|&j| erased[j]).collect();
     let mut word = received.to_vec();
     if !unknown.is_empty() {
@@ -275,9 +319,9 @@ mod tests {
             }
             let mut dec = Decoder::default();
             dec.extend_remainders(parity, data.len());
-            let low = dec.generator(parity).to_vec();
+            let nibbles = nibble_rows(dec.generator(parity));
             let rows = dec.remainders.iter().find(|(p, _)| *p == parity).map(|(_, r)| r.clone()).unwrap();
-            prop_assert_eq!(solve_erasures(&received, &erasures, parity, &low, &rows), Some(word.clone()));
+            prop_assert_eq!(solve_erasures(&received, &erasures, parity, &nibbles, &rows), Some(word.clone()));
             prop_assert_eq!(dec.correct(&received, &erasures, parity), crate_decode(&received, &erasures, parity));
             for (at, flip) in errors {
                 received[at.index(n)] ^= flip;

@@ -202,10 +202,13 @@ pub(super) fn unit_deviations(levels: &[UnitLevels], plan: &Plan, paper: &[u8]) 
     let units_x = (plan.width / UNIT) as usize;
     let per_block = TAG_BLOCK as usize / U;
     let mut worst = vec![0u8; plan.tags];
-    for (i, (l, &p)) in levels.iter().zip(paper).enumerate() {
-        let (ux, uy) = (i % units_x, i / units_x);
-        let b = &mut worst[uy / per_block * (units_x / per_block) + ux / per_block];
-        *b = (*b).max(l.deviation(p));
+    // Unit row by unit row, and eight units at a time (one block's width): no division per unit.
+    let rows = levels.chunks_exact(units_x).zip(paper.chunks_exact(units_x));
+    for (uy, (levels, paper)) in rows.enumerate() {
+        let blocks = worst.chunks_exact_mut(units_x / per_block).nth(uy / per_block).unwrap_or_default();
+        for ((b, l), p) in blocks.iter_mut().zip(levels.chunks_exact(per_block)).zip(paper.chunks_exact(per_block)) {
+            *b = l.iter().zip(p).fold(*b, |b, (l, &p)| b.max(l.deviation(p)));
+        }
     }
     worst
 }
