@@ -232,6 +232,72 @@ pub(super) fn block_jpeg_scores(
     let per_block = TAG_BLOCK as usize / U;
     let mut worst = vec![0u8; plan.tags];
     let (mut level, mut delta, mut dev, mut energy) = (vec![0u8; w], vec![0u8; w], vec![0u8; w], vec![0u32; w]);
+    let mut masks = vec![([0u8; U], false); units];
+    let mut bounds: HashMap<(u64, u8), f32, BuildHasherDefault<MaskHasher>> =
+        HashMap::with_capacity_and_hasher(4096, BuildHasherDefault::default());
+    for (uy, (band, paper)) in img.pixels().chunks_exact(w * U).zip(paper.chunks_exact(units)).enumerate() {
+        for (l, &p) in level.chunks_exact_mut(U).zip(paper) {
+            l.fill(p);
+        }
+        // Only mixed units need the squared error: it is gathered from the first mixed unit
+        // of the band to the last (none in a band of blank paper or solid ink).
+        for (u, m) in masks.iter_mut().enumerate() {
+            let mask = content.unit_mask(u, uy);
+            *m = (mask, mask.iter().any(|&b| b != 0) && mask.iter().any(|&b| b != 0xff));
+        }
+        let first = masks.iter().position(|m| m.1).unwrap_or(units);
+        let last = masks.iter().rposition(|m| m.1).map_or(first, |u| u + 1);
+        let mixed_px = first * U..last * U;
+        dev.fill(0);
+        energy[mixed_px.clone()].fill(0);
+        for row in band.chunks_exact(w) {
+            // One simple loop per quantity, each of which the compiler vectorises.
+            for ((d, &v), &l) in delta.iter_mut().zip(row).zip(&level) {
+                *d = deviation(v, l);
+            }
+            for (d, &x) in dev.iter_mut().zip(&delta) {
+                *d = (*d).max(x);
+            }
+            for (e, &x) in energy[mixed_px.clone()].iter_mut().zip(&delta[mixed_px.clone()]) {
+                *e += u32::from(u16::from(x) * u16::from(x));
+            }
+        }
+        let blocks = &mut worst[uy / per_block * blocks_x..][..blocks_x];
+        for (u, ((d, e), (&level, (m, mixed)))) in
+            dev.chunks_exact(U).zip(energy.chunks_exact(U)).zip(paper.iter().zip(&masks)).enumerate()
+        {
+            let d = d.iter().copied().fold(0, u8::max);
+            let score = if *mixed {
+                let key = (u64::from_be_bytes(*m), level);
+                let bound = *bounds.entry(key).or_insert_with(|| model.mixed_bound(m, level));
+                model.score_with(Some(bound), d, e.iter().sum())
+            } else {
+                // A flat unit's score needs only its worst deviation.
+                model.score_with(None, d, 0)
+            };
+            let b = &mut blocks[u / per_block];
+            *b = (*b).max(score);
+        }
+    }
+    worst
+}
+
+/// [`block_jpeg_scores`] as it was, every unit's squared error gathered: the oracle of the
+/// tests that the faster pass gives the same scores.
+#[cfg(test)]
+pub(super) fn block_jpeg_scores_every_unit(
+    img: &Canvas,
+    content: &Content,
+    plan: &Plan,
+    paper: &[u8],
+    model: &JpegModel,
+) -> Vec<u8> {
+    let w = img.width() as usize;
+    let units = w / U;
+    let blocks_x = w / TAG_BLOCK as usize;
+    let per_block = TAG_BLOCK as usize / U;
+    let mut worst = vec![0u8; plan.tags];
+    let (mut level, mut delta, mut dev, mut energy) = (vec![0u8; w], vec![0u8; w], vec![0u8; w], vec![0u32; w]);
     let mut bounds: HashMap<(u64, u8), f32, BuildHasherDefault<MaskHasher>> =
         HashMap::with_capacity_and_hasher(4096, BuildHasherDefault::default());
     for (uy, (band, paper)) in img.pixels().chunks_exact(w * U).zip(paper.chunks_exact(units)).enumerate() {

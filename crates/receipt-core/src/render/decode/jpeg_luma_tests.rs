@@ -122,6 +122,53 @@ proptest! {
     }
 }
 
+/// The offsets of every Huffman symbol byte in the DHT segments of `bytes`.
+fn huffman_symbols(bytes: &[u8]) -> Vec<usize> {
+    let mut at = Vec::new();
+    let mut i = 2;
+    while i + 4 <= bytes.len() && bytes[i] == 0xff {
+        let len = usize::from(u16::from_be_bytes([bytes[i + 2], bytes[i + 3]]));
+        if bytes[i + 1] == 0xc4 {
+            let (mut t, end) = (i + 4, i + 2 + len);
+            while t + 17 <= end {
+                let n: usize = bytes[t + 1..t + 17].iter().map(|&c| usize::from(c)).sum();
+                at.extend(t + 17..(t + 17 + n).min(end));
+                t += 17 + n;
+            }
+        }
+        if bytes[i + 1] == 0xda {
+            break;
+        }
+        i += 2 + len;
+    }
+    at
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    /// A Huffman table whose symbols are changed (an invalid run/size, a second end of block,
+    /// no end of block or zero difference, so no blank-block pattern): the one pass gives
+    /// zune-jpeg's pixels or error, or declines, but never answers otherwise.
+    #[test]
+    fn tables_with_changed_symbols_decode_as_zune_jpeg_does_or_are_declined(
+        sampling in 0usize..2,
+        edits in proptest::collection::vec((any::<prop::sample::Index>(), prop_oneof![
+            Just(0u8), Just(0xf0), Just(0x0b), Just(0x0c), Just(0xb0), Just(0x1a), any::<u8>()
+        ]), 1..3),
+    ) {
+        let mut bytes = encode(&grey_rgb(96, 48, None), 96, 48, 75, sampling, 0);
+        let symbols = huffman_symbols(&bytes);
+        prop_assert!(symbols.len() > 100, "four tables found");
+        for (at, b) in edits {
+            bytes[symbols[at.index(symbols.len())]] = b;
+        }
+        if let Some((ours, zunes)) = ours_and_zunes(&bytes) {
+            prop_assert_eq!(ours, zunes);
+        }
+    }
+}
+
 #[test]
 fn the_benchmarks_receipt_and_a_coloured_one() {
     let (c, _) = genuine();

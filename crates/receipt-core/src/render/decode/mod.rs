@@ -8,6 +8,7 @@
 mod exif;
 mod jpeg;
 mod jpeg_chroma;
+mod jpeg_huffman;
 mod jpeg_idct;
 mod jpeg_luma;
 #[cfg(test)]
