@@ -349,7 +349,8 @@ mod tests {
         want.extend(b"8618612345678\0\0\0\0\0\0\0\0");
         want.extend(b"12345ERECEIPT\0\0");
         want.push(1);
-        want.extend(b"0\0\0\0\0\00\0\0\0\0\0");
+        want.extend(b"0\0\0\0\0\0"); // FeeValue
+        want.extend(b"0\0\0\0\0\0"); // GivenValue
         want.extend([0, 2, 0]);
         want.extend([0u8; 32]);
         want.extend([1, 0, 1, 8, 0, 0, 0, 0, 8]);
