@@ -1,5 +1,5 @@
-//! `ereceipt-bench gateway`: SMS submits through the SMGP 3.0 or CMPP 3.0 client on one
-//! connection against the independent Python gateway on loopback: submits per second with the
+//! `ereceipt-bench gateway`: SMS submits through the SMGP 3.0, CMPP 3.0 or SGIP 1.2 client on
+//! one connection against the independent Python gateway on loopback: submits per second with the
 //! window open (closed loop), then the time from handing a text to the client to the gateway's
 //! Submit_Resp at a fixed offered rate (open loop). The gateway is CPython writing a journal
 //! line per submit, so the figures bound the client from below.
@@ -8,15 +8,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use ereceipt_platform::infra::delivery::cngw::{GatewayClient, GatewaySettings};
+use ereceipt_platform::infra::delivery::cngw::{GatewayClient, GatewaySettings, SgipSettings};
 use ereceipt_platform::infra::delivery::smpp::SmppTls;
 use ereceipt_platform::infra::secret::Secret;
 use ereceipt_test_peers::carrier_gateway::{Carrier, CarrierGateway};
+use ereceipt_test_peers::sgip::{SgipGateway, LOGIN};
 use futures_util::future::join_all;
 
 #[derive(clap::Args)]
 pub struct GatewayArgs {
-    /// `smgp` or `cmpp`.
+    /// `smgp`, `cmpp` or `sgip`.
     #[arg(long, default_value = "smgp")]
     protocol: String,
     /// Submits in the closed-loop run.
@@ -66,10 +67,57 @@ fn settings(port: u16, account: &str, window: usize) -> GatewaySettings {
     }
 }
 
-/// Either client, for the two runs.
+/// SGIP settings for the test SMG on loopback: no reports, no idle Unbind during the runs.
+fn sgip_settings(port: u16, window: usize) -> SgipSettings {
+    SgipSettings {
+        host: "127.0.0.1".into(),
+        port,
+        tls: SmppTls::None,
+        extra_ca_pem: None,
+        server_name: None,
+        insecure_plaintext: false,
+        login: LOGIN.0.into(),
+        password: Secret(LOGIN.1.into()),
+        node_id: 3_010_012_345,
+        sp_number: "106550001234".into(),
+        corp_id: "12345".into(),
+        service_type: "ERECEIPT".into(),
+        fee_type: 1,
+        fee_value: "0".into(),
+        given_value: "0".into(),
+        charge_number: "0".repeat(21),
+        need_report: false,
+        report_listen: None,
+        report_login: None,
+        report_password: None,
+        window,
+        submits_per_second: 0,
+        timeout_secs: 10,
+        idle_unbind_secs: 0,
+    }
+}
+
+/// Any of the clients, for the two runs.
 enum Client {
     Smgp(GatewayClient<ereceipt_platform::infra::delivery::cngw::smgp::Smgp>),
     Cmpp(GatewayClient<ereceipt_platform::infra::delivery::cngw::cmpp::Cmpp>),
+    Sgip(GatewayClient<ereceipt_platform::infra::delivery::cngw::sgip::Sgip>),
+}
+
+/// The gateway each client talks to.
+enum Peer {
+    Carrier(CarrierGateway),
+    Sgip(SgipGateway),
+}
+
+impl Peer {
+    /// Submits the gateway journalled.
+    fn submits(&self) -> usize {
+        match self {
+            Peer::Carrier(g) => g.lines("submit").len(),
+            Peer::Sgip(g) => g.journal().iter().filter(|l| l["dir"] == "in" && l["cmd"] == "submit").count(),
+        }
+    }
 }
 
 impl Client {
@@ -80,6 +128,7 @@ impl Client {
         let sent = match self {
             Client::Smgp(c) => c.send_text(&id, "+8613300000000", text).await,
             Client::Cmpp(c) => c.send_text(&id, "+8613800138000", text).await,
+            Client::Sgip(c) => c.send_text(&id, "+8618612345678", text).await,
         };
         sent.map_err(|e| anyhow::anyhow!("submit {i}: {e}"))?;
         Ok(started.elapsed())
@@ -87,17 +136,29 @@ impl Client {
 }
 
 async fn bench(args: GatewayArgs) -> Result<()> {
-    let (carrier, account) = match args.protocol.as_str() {
-        "smgp" => (Carrier::Smgp, "ereceipt"),
-        "cmpp" => (Carrier::Cmpp, "901234"),
-        other => bail!("--protocol {other}: use smgp or cmpp"),
+    let window = args.window.max(1);
+    let (gateway, client) = match args.protocol.as_str() {
+        "sgip" => {
+            let gateway = SgipGateway::start(&[]).await;
+            let client = Client::Sgip(GatewayClient::sgip(&sgip_settings(gateway.addr().port(), window))?);
+            (Peer::Sgip(gateway), client)
+        }
+        protocol => {
+            let (carrier, account) = match protocol {
+                "smgp" => (Carrier::Smgp, "ereceipt"),
+                "cmpp" => (Carrier::Cmpp, "901234"),
+                other => bail!("--protocol {other}: use smgp, cmpp or sgip"),
+            };
+            let gateway = CarrierGateway::start(carrier, account, "bench-secret", &["--no-report"]).await;
+            let s = settings(gateway.port(), account, window);
+            let client = match carrier {
+                Carrier::Smgp => Client::Smgp(GatewayClient::smgp(&s)?),
+                Carrier::Cmpp => Client::Cmpp(GatewayClient::cmpp(&s)?),
+            };
+            (Peer::Carrier(gateway), client)
+        }
     };
-    let gateway = CarrierGateway::start(carrier, account, "bench-secret", &["--no-report"]).await;
-    let s = settings(gateway.port(), account, args.window.max(1));
-    let client = Arc::new(match carrier {
-        Carrier::Smgp => Client::Smgp(GatewayClient::smgp(&s)?),
-        Carrier::Cmpp => Client::Cmpp(GatewayClient::cmpp(&s)?),
-    });
+    let client = Arc::new(client);
     client.send(0).await?; // the login: not part of the figures
 
     let started = Instant::now();
@@ -151,7 +212,7 @@ async fn bench(args: GatewayArgs) -> Result<()> {
         ms(0.99),
         ms(1.0)
     );
-    let taken = gateway.lines("submit").len();
+    let taken = gateway.submits();
     anyhow::ensure!(taken == args.messages + total + 1, "the gateway journalled {taken} submits");
     Ok(())
 }

@@ -4,7 +4,7 @@
 //! `ereceipt` binary: operators do not need it, and it brings its own throwaway PostgreSQL.
 //! `ereceipt-bench reliability`: the real `ereceipt` processes under faults (docs/reliability.md).
 //! `ereceipt-bench host`: card authorisations through the ISO 8583 link (docs/host-link.md).
-//! `ereceipt-bench gateway`: SMS submits through the SMGP / CMPP clients (docs/delivery.md).
+//! `ereceipt-bench gateway`: SMS submits through the SMGP / CMPP / SGIP clients (docs/delivery.md).
 
 /// `println!` that never panics on a closed stdout (`ereceipt-bench upload | head -3`).
 macro_rules! say {

@@ -156,7 +156,7 @@ impl App {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let mut workers = Vec::new();
         if let Some(channels) = &self.state.channels {
-            // One recorder per gateway that reports (the SMSC, SMGP, CMPP).
+            // One recorder per gateway that reports (the SMSC, SMGP, CMPP, SGIP's listener).
             for reports in channels.take_sms_reports() {
                 workers.push(tokio::spawn(crate::infra::delivery::reports::record_sms_reports(
                     self.state.store.clone(),

@@ -257,6 +257,28 @@ per_day = 50
 # submits_per_second = 100    # the contracted rate; 0 = no pacing
 # timeout_secs = 10
 # active_test_secs = 30
+# [platform.delivery.sgip]     # China Unicom's SMG by SGIP 1.2 (see docs/delivery.md)
+# host = "smg.example.cn"
+# port = 8801
+# tls = "required"            # as for SMPP: "none" only to a loopback host unless insecure_plaintext
+# login = "ereceipt"          # Bind's Login Name and Password (16 characters each), sent in clear
+# password = "…"              #   inside the link: keep tls or a loopback stunnel/VPN endpoint
+# node_id = 3010012345        # the SP's node number from the carrier (3, area code, corp code)
+# sp_number = "106550001234"  # SP access number + extension, shown on the handset
+# corp_id = "12345"
+# service_type = "ERECEIPT"   # the service code filed with the carrier
+# fee_type = 1                # 1 free; 0 no information fee, 2 per message, 3 monthly, 4 by the SP
+# fee_value = "0"
+# given_value = "0"
+# charge_number = "000000000000000000000"  # 21 zeros: the SP pays
+# need_report = true          # the SMG connects to report_listen to bring each part's report
+# report_listen = "0.0.0.0:8802"  # open it to the SMG's addresses only (firewall)
+# report_login = "smg"        # what the SMG must bind with there (Login Type 2)
+# report_password = "…"
+# window = 16
+# submits_per_second = 100
+# timeout_secs = 10
+# idle_unbind_secs = 30       # SGIP has no Active_Test: Unbind when idle, Bind again on the next send
 "#;
 
 impl Settings {
@@ -327,6 +349,9 @@ impl Settings {
             if let Some(gateway) = gateway {
                 gateway.check().map_err(|e| SettingsError::Invalid(format!("delivery.{name}: {e}")))?;
             }
+        }
+        if let Some(sgip) = &s.delivery.sgip {
+            sgip.check().map_err(|e| SettingsError::Invalid(format!("delivery.sgip: {e}")))?;
         }
         if s.argon2_concurrency == 0 {
             return Err(SettingsError::Invalid("argon2_concurrency: at least 1".into()));
@@ -501,5 +526,30 @@ mod tests {
             let err = Settings::load_with_env(dir.path(), env(key, value)).unwrap_err().to_string();
             assert!(err.contains(named), "{key}={value:?}: {err}");
         }
+    }
+
+    #[test]
+    fn an_sgip_section_that_cannot_work_is_refused_at_load_with_its_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let section = |extra: &str| {
+            format!(
+                "[platform.delivery.routing]\nunicom = \"sgip\"\n[platform.delivery.sgip]\nhost = \"127.0.0.1\"\n\
+                 port = 8801\ntls = \"none\"\nlogin = \"ereceipt\"\npassword = \"pw\"\nnode_id = 3010012345\n\
+                 sp_number = \"106550001234\"\nservice_type = \"ERECEIPT\"\n{extra}"
+            )
+        };
+        let load = |toml: String| {
+            std::fs::write(dir.path().join("platform.toml"), toml).unwrap();
+            Settings::load_with_env(dir.path(), [])
+        };
+        let err = load(section("corp_id = \"ABC\"\n")).unwrap_err().to_string();
+        assert!(err.contains("delivery.sgip: corp_id = \"ABC\""), "{err}");
+        let err = load(section("corp_id = \"12345\"\n")).unwrap_err().to_string();
+        assert!(err.contains("delivery.sgip: need_report = true: set report_listen"), "{err}");
+        let ok =
+            "corp_id = \"12345\"\nreport_listen = \"127.0.0.1:0\"\nreport_login = \"smg\"\nreport_password = \"x\"\n";
+        let s = load(section(ok)).unwrap();
+        let sgip = s.delivery.sgip.unwrap();
+        assert_eq!((sgip.fee_type, sgip.idle_unbind_secs, sgip.charge_number.len()), (1, 30, 21));
     }
 }

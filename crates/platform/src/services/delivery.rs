@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 
 use crate::domain::delivery::DeliveryState;
 use crate::domain::limits::{masked_number, SendLimits};
-use crate::infra::delivery::cngw::{GatewayClient, GatewaySetupError};
+use crate::infra::delivery::cngw::{GatewayClient, GatewaySetupError, ReportListener};
 use crate::infra::delivery::email::{sender_mailbox, EmailSender, EmailSetupError};
 use crate::infra::delivery::local::LocalOutbox;
 use crate::infra::delivery::mm7::MmsSender;
@@ -90,7 +90,8 @@ pub enum ChannelsError {
     /// `[delivery.routing]` sends a carrier to a gateway that is not set up.
     #[error("{0}")]
     Routing(String),
-    /// A `[delivery.smgp]` or `[delivery.cmpp]` section cannot work (address, TLS, account).
+    /// A `[delivery.smgp]`, `[delivery.cmpp]` or `[delivery.sgip]` section cannot work (address,
+    /// TLS, account), or SGIP's report listener cannot listen.
     #[error("{0}: {1}")]
     Gateway(&'static str, #[source] GatewaySetupError),
 }
@@ -137,6 +138,15 @@ pub fn channels(
             sms_reports.push(client.delivery_reports());
         }
         router = router.with_gateway(Gateway::Cmpp, Box::new(client));
+    }
+    if let Some(s) = &d.sgip {
+        let client = GatewayClient::sgip(s).map_err(|e| ChannelsError::Gateway("sgip", e))?;
+        if s.need_report {
+            // The SMG brings SGIP's reports to a listener of ours, not over the client's link.
+            let listener = ReportListener::bind(s).map_err(|e| ChannelsError::Gateway("sgip", e))?;
+            sms_reports.push(listener.spawn().map_err(|e| ChannelsError::Gateway("sgip", e))?);
+        }
+        router = router.with_gateway(Gateway::Sgip, Box::new(client));
     }
     router.check().map_err(ChannelsError::Routing)?;
     let sms: Box<dyn Sender> = Box::new(router);

@@ -1,29 +1,40 @@
-//! SMS through the Chinese carriers' own SP gateways (issue 14): SMGP 3.0 to China Telecom and
-//! CMPP 3.0 to China Mobile, one [`GatewayClient`] over a codec per protocol, each a [`Sender`]
-//! whose status reports arrive as SMPP's do, as [`DeliveryReport`](super::smpp::DeliveryReport)s.
+//! SMS through the Chinese carriers' own SP gateways (issue 14): SMGP 3.0 to China Telecom,
+//! CMPP 3.0 to China Mobile and SGIP 1.2 to China Unicom, one [`GatewayClient`] over a codec per
+//! protocol, each a [`Sender`] whose status reports arrive as SMPP's do, as
+//! [`DeliveryReport`](super::smpp::DeliveryReport)s (SGIP's through a [`ReportListener`]).
 
 mod client;
 pub mod cmpp;
 pub mod protocol;
 mod session;
 mod settings;
+pub mod sgip;
+mod sgip_listener;
+mod sgip_settings;
+#[cfg(test)]
+mod sgip_tests;
 pub mod smgp;
 #[cfg(test)]
 mod tests;
 
 pub use client::{national_number, GatewayClient, GatewaySetupError};
 pub use settings::GatewaySettings;
+pub use sgip_listener::ReportListener;
+pub use sgip_settings::SgipSettings;
 
 use super::router::TextSender;
 use super::{Message, Sender, Sending};
 use cmpp::Cmpp;
 use protocol::Protocol;
+use sgip::Sgip;
 use smgp::Smgp;
 
 /// SMS over SMGP 3.0 (China Telecom).
 pub type SmgpSender = GatewayClient<Smgp>;
 /// SMS over CMPP 3.0 (China Mobile).
 pub type CmppSender = GatewayClient<Cmpp>;
+/// SMS over SGIP 1.2 (China Unicom); its reports come to a [`ReportListener`].
+pub type SgipSender = GatewayClient<Sgip>;
 
 impl GatewayClient<Smgp> {
     /// An SMGP client for `[delivery.smgp]`: texts as UCS-2 (MsgFormat 8), MsgType 6 (MT),
@@ -59,6 +70,33 @@ impl GatewayClient<Cmpp> {
             msg_level: 1,
         };
         GatewayClient::build(codec, s)
+    }
+}
+
+impl GatewayClient<Sgip> {
+    /// An SGIP 1.2 client for `[delivery.sgip]`: texts as UCS-2 (MessageCoding 8), MessageType
+    /// 0, MorelatetoMTFlag 2 (no MO asked for it), priority 0, ReportFlag 1 when reports are
+    /// wanted; Unbind after `idle_unbind_secs` without traffic.
+    pub fn sgip(s: &SgipSettings) -> Result<Self, GatewaySetupError> {
+        s.check().map_err(GatewaySetupError::Invalid)?;
+        let codec = Sgip {
+            node_id: s.node_id,
+            charge_number: s.charge_number.clone(),
+            corp_id: s.corp_id.clone(),
+            service_type: s.service_type.clone(),
+            fee_type: s.fee_type,
+            fee_value: s.fee_value.clone(),
+            given_value: s.given_value.clone(),
+            agent_flag: 0,
+            morelateto_mt_flag: 2,
+            priority: 0,
+            report_flag: if s.need_report { 1 } else { 2 },
+        };
+        let client = GatewayClient::build(codec, &s.link())?;
+        Ok(match s.idle_unbind_secs {
+            0 => client,
+            secs => client.with_idle_unbind(std::time::Duration::from_secs(secs)),
+        })
     }
 }
 

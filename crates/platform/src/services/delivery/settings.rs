@@ -40,6 +40,9 @@ pub struct DeliverySettings {
     pub smgp: Option<crate::infra::delivery::cngw::GatewaySettings>,
     /// China Mobile's CMPP 3.0 gateway (`routing.mobile = "cmpp"`).
     pub cmpp: Option<crate::infra::delivery::cngw::GatewaySettings>,
+    /// China Unicom's SMG by SGIP 1.2 (`routing.unicom = "sgip"`), with the listener its
+    /// status reports come to.
+    pub sgip: Option<crate::infra::delivery::cngw::SgipSettings>,
     /// Which gateway each carrier's numbers go through, and ported numbers.
     #[serde(default)]
     pub routing: crate::infra::delivery::router::RoutingSettings,
@@ -87,6 +90,7 @@ impl DeliverySettings {
             ("mm7", self.mm7.as_ref().map(|c| c.timeout_secs)),
             ("smgp", self.smgp.as_ref().map(|c| c.timeout_secs)),
             ("cmpp", self.cmpp.as_ref().map(|c| c.timeout_secs)),
+            ("sgip", self.sgip.as_ref().map(|c| c.timeout_secs)),
         ];
         for (channel, secs) in timeouts {
             if let Some(secs) = secs.filter(|s| Duration::from_secs(*s) >= limit) {

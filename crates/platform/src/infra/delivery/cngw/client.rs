@@ -54,6 +54,9 @@ pub enum GatewaySetupError {
     /// The TLS client could not be set up (the CA file is unreadable or holds no certificate).
     #[error("gateway TLS: {0}")]
     Tls(String),
+    /// SGIP's report listener could not listen (address in use, not this host's).
+    #[error("gateway report listener: {0}")]
+    Listen(String),
 }
 
 impl<P: Protocol> GatewayClient<P> {
@@ -77,6 +80,8 @@ impl<P: Protocol> GatewayClient<P> {
             account: s.account.clone(),
             secret: s.secret.0.clone(),
             active_test: (s.active_test_secs > 0).then(|| Duration::from_secs(s.active_test_secs)),
+            idle_unbind: None,
+            sequence: Arc::default(),
             timeout: Duration::from_secs(s.timeout_secs),
             tls,
         };
@@ -96,6 +101,14 @@ impl<P: Protocol> GatewayClient<P> {
             reports: std::sync::Mutex::new(None),
             progress: std::sync::Mutex::new(VecDeque::new()),
         })
+    }
+
+    /// Logs out (SGIP Unbind) after `idle` without traffic, instead of keeping the link with
+    /// Active_Tests; the next send logs in again.
+    pub(super) fn with_idle_unbind(mut self, idle: Duration) -> Self {
+        self.peer.active_test = None;
+        self.peer.idle_unbind = Some(idle);
+        self
     }
 
     /// Replaces the first pause after a flow-control answer (1 s).
@@ -143,7 +156,7 @@ impl<P: Protocol> GatewayClient<P> {
             };
             let lost = match answer {
                 Ok(frame) if frame.command == P::SUBMIT | RESPONSE => {
-                    let (id, status) = self.protocol.submit_answer(&frame.body).map_err(|e| {
+                    let (id, status) = self.protocol.submit_answer(&frame).map_err(|e| {
                         SendError::Temporary(format!("{} gateway sent a malformed Submit_Resp: {e}", P::NAME))
                     })?;
                     let (kind, name) = self.protocol.status(status);

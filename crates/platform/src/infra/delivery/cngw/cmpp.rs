@@ -2,7 +2,8 @@
 //! Pk_total/Pk_number for long messages, Deliver carrying a status report, and the result table.
 
 use super::protocol::{
-    authenticator, fixed_text, need, put_fixed, u32_at, FrameError, Login, Part, Protocol, StatusKind,
+    authenticator, fixed_text, need, put_fixed, u32_at, Frame, FrameCodec, FrameError, Login, Part, Protocol,
+    StatusKind,
 };
 use crate::infra::delivery::smpp::{DeliveryReport, ReportState};
 
@@ -31,11 +32,16 @@ pub struct Cmpp {
 
 impl Protocol for Cmpp {
     const NAME: &'static str = "CMPP 3.0";
+    type Codec = FrameCodec;
     const LOGIN: u32 = 0x0000_0001;
     const SUBMIT: u32 = 0x0000_0004;
     const DELIVER: u32 = 0x0000_0005;
     const ACTIVE_TEST: u32 = 0x0000_0008;
     const EXIT: u32 = 0x0000_0002;
+
+    fn codec(&self) -> FrameCodec {
+        FrameCodec
+    }
 
     /// Source_Addr (6), AuthenticatorSource = MD5(Source_Addr + 9 NULs + secret + timestamp)
     /// (16), Version 0x30 (1), Timestamp (4).
@@ -81,7 +87,8 @@ impl Protocol for Cmpp {
 
     /// Msg_Id (8), Result (4). The Msg_Id is printed as its decimal 64-bit value, the form the
     /// status report's Msg_Id takes here too.
-    fn submit_answer(&self, body: &[u8]) -> Result<(String, u32), FrameError> {
+    fn submit_answer(&self, answer: &Frame) -> Result<(String, u32), FrameError> {
+        let body = &answer.body;
         need("Submit_Resp", body, 12)?;
         Ok((msg_id(&body[..8]), u32_at(body, 8)))
     }
@@ -192,8 +199,13 @@ pub fn connect_status(code: u32) -> (StatusKind, String) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::protocol::{frame_bytes, Frame};
+    use super::super::protocol::frame_bytes;
     use super::*;
+
+    /// A Submit_Resp frame around `body`.
+    fn resp(body: &[u8]) -> Frame {
+        Frame { command: Cmpp::SUBMIT | 0x8000_0000, sequence: 7, stamp: (0, 0), body: body.to_vec() }
+    }
 
     fn cmpp() -> Cmpp {
         Cmpp {
@@ -215,7 +227,7 @@ mod tests {
     fn connect_matches_the_go_sms_protocol_vector() {
         let login = Login { account: "900001", secret: "888888", timestamp: 1_021_080_510, receive: true };
         let body = cmpp().login(&login).unwrap();
-        let frame = frame_bytes(&Frame { command: Cmpp::LOGIN, sequence: 0x17, body });
+        let frame = frame_bytes(&Frame { command: Cmpp::LOGIN, sequence: 0x17, stamp: (0, 0), body });
         let want =
             hex::decode("00000027000000010000001739303030303190d00c1d517abd0b4f65f6bcf8535d16303cdc73be").unwrap();
         assert_eq!(frame, want);
@@ -227,7 +239,12 @@ mod tests {
     fn submit_matches_the_go_sms_protocol_vector() {
         let part =
             Part { dest: "13500002696", source: "900001", udh: None, payload: b"go submit", total: 1, number: 1 };
-        let frame = frame_bytes(&Frame { command: Cmpp::SUBMIT, sequence: 0x17, body: cmpp().submit(&part).unwrap() });
+        let frame = frame_bytes(&Frame {
+            command: Cmpp::SUBMIT,
+            sequence: 0x17,
+            stamp: (0, 0),
+            body: cmpp().submit(&part).unwrap(),
+        });
         let mut want = vec![0, 0, 0, 204, 0, 0, 0, 4, 0, 0, 0, 23, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1];
         want.extend(b"test\0\0\0\0\0\0");
         want.push(2);
@@ -270,7 +287,7 @@ mod tests {
     fn submit_resp_gives_the_msg_id_in_decimal() {
         let mut body = 0x0123_4567_89AB_CDEF_u64.to_be_bytes().to_vec();
         body.extend(8u32.to_be_bytes());
-        let (id, result) = cmpp().submit_answer(&body).unwrap();
+        let (id, result) = cmpp().submit_answer(&resp(&body)).unwrap();
         assert_eq!((id.as_str(), result), ("81985529216486895", 8));
         assert_eq!(status(result).0, StatusKind::Throttled);
     }

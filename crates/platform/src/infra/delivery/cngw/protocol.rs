@@ -1,6 +1,7 @@
-//! What SMGP 3.0 and CMPP 3.0 share on the wire, and the [`Protocol`] trait each codec fills
-//! in: a 12-byte header (length, command, sequence; responses set the top bit), fixed-width
-//! NUL-padded text fields, and an MD5 login authenticator over a MMDDHHMMSS timestamp.
+//! What the carriers' gateway protocols share on the wire, and the [`Protocol`] trait each codec
+//! fills in: a header of length, command and sequence (12 octets in SMGP 3.0 and CMPP 3.0, 20 in
+//! SGIP 1.2; responses set the top bit), fixed-width NUL-padded text fields, and the MD5 login
+//! authenticator over a MMDDHHMMSS timestamp.
 
 use bytes::{Buf, BufMut, BytesMut};
 use md5::{Digest, Md5};
@@ -19,7 +20,11 @@ pub const RESPONSE: u32 = 0x8000_0000;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Frame {
     pub command: u32,
+    /// SMGP's and CMPP's sequence id; SGIP's counter, the last of its three sequence words.
     pub sequence: u32,
+    /// SGIP's first two sequence words, the node id and the MMDDHHMMSS the command was made;
+    /// (0, 0) in SMGP and CMPP, whose header has no room for them.
+    pub stamp: (u32, u32),
     pub body: Vec<u8>,
 }
 
@@ -27,9 +32,9 @@ pub struct Frame {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum FrameError {
-    /// The length field is below the header or above [`MAX_FRAME`].
-    #[error("frame length {0} outside {HEADER}..={MAX_FRAME}")]
-    Length(u32),
+    /// The length field is below the header (the second number) or above [`MAX_FRAME`].
+    #[error("frame length {0} outside {1}..={MAX_FRAME}")]
+    Length(u32, usize),
     /// A body too short for the fields its command carries.
     #[error("{what} body of {got} octets, {need} needed")]
     Short { what: &'static str, need: usize, got: usize },
@@ -52,7 +57,7 @@ impl tokio_util::codec::Decoder for FrameCodec {
         };
         let len = usize::try_from(length).unwrap_or(usize::MAX);
         if !(HEADER..=MAX_FRAME).contains(&len) {
-            return Err(FrameError::Length(length));
+            return Err(FrameError::Length(length, HEADER));
         }
         if src.len() < len {
             src.reserve(len - src.len());
@@ -62,7 +67,7 @@ impl tokio_util::codec::Decoder for FrameCodec {
         frame.advance(4);
         let command = frame.get_u32();
         let sequence = frame.get_u32();
-        Ok(Some(Frame { command, sequence, body: frame.to_vec() }))
+        Ok(Some(Frame { command, sequence, stamp: (0, 0), body: frame.to_vec() }))
     }
 }
 
@@ -71,7 +76,8 @@ impl tokio_util::codec::Encoder<Frame> for FrameCodec {
 
     fn encode(&mut self, frame: Frame, dst: &mut BytesMut) -> Result<(), FrameError> {
         let len = HEADER + frame.body.len();
-        let length = u32::try_from(len).ok().filter(|_| len <= MAX_FRAME).ok_or(FrameError::Length(u32::MAX))?;
+        let length =
+            u32::try_from(len).ok().filter(|_| len <= MAX_FRAME).ok_or(FrameError::Length(u32::MAX, HEADER))?;
         dst.reserve(len);
         dst.put_u32(length);
         dst.put_u32(frame.command);
@@ -134,11 +140,17 @@ pub struct Login<'a> {
     pub receive: bool,
 }
 
-/// A gateway protocol: command ids, and the bodies of what the client sends and reads. Pure:
-/// no I/O, no clock (the session passes the timestamp).
+/// A gateway protocol: its framing, command ids, and the bodies of what the client sends and
+/// reads. Pure: no I/O, no clock (the session passes the timestamp).
 pub trait Protocol: Send + Sync + 'static {
     /// "SMGP 3.0", for messages and logs.
     const NAME: &'static str;
+    /// The frames on the wire ([`FrameCodec`] for the 12-octet header).
+    type Codec: tokio_util::codec::Decoder<Item = Frame, Error = FrameError>
+        + tokio_util::codec::Encoder<Frame, Error = FrameError>
+        + Send
+        + Unpin
+        + 'static;
     const LOGIN: u32;
     const SUBMIT: u32;
     const DELIVER: u32;
@@ -146,15 +158,21 @@ pub trait Protocol: Send + Sync + 'static {
     /// SMGP Exit, CMPP Terminate.
     const EXIT: u32;
 
-    /// The login (SMGP Login, CMPP Connect) body.
+    /// A codec for one connection.
+    fn codec(&self) -> Self::Codec;
+    /// The [`Frame::stamp`] of a request made at `now` (MMDDHHMMSS).
+    fn stamp(&self, _now: u32) -> (u32, u32) {
+        (0, 0)
+    }
+    /// The login (SMGP Login, CMPP Connect, SGIP Bind) body.
     fn login(&self, login: &Login<'_>) -> Result<Vec<u8>, String>;
     /// The status of a login answer (0 = logged in).
     fn login_status(&self, body: &[u8]) -> Result<u32, FrameError>;
     /// A Submit body for one part.
     fn submit(&self, part: &Part<'_>) -> Result<Vec<u8>, String>;
-    /// A Submit answer: the gateway's message id in the textual form its reports use, and the
-    /// status.
-    fn submit_answer(&self, body: &[u8]) -> Result<(String, u32), FrameError>;
+    /// A Submit answer: the message id in the textual form the reports use (the gateway's, or
+    /// in SGIP the Submit's own sequence the answer echoes), and the status.
+    fn submit_answer(&self, answer: &Frame) -> Result<(String, u32), FrameError>;
     /// A Deliver: the status report it carries (`None` for a message from a handset), and the
     /// body of the answer.
     fn deliver(&self, body: &[u8]) -> Result<(Option<DeliveryReport>, Vec<u8>), FrameError>;
@@ -224,7 +242,7 @@ mod tests {
 
     #[test]
     fn frames_split_on_their_length_and_bad_lengths_are_named() {
-        let frame = Frame { command: 4, sequence: 9, body: vec![] };
+        let frame = Frame { command: 4, sequence: 9, stamp: (0, 0), body: vec![] };
         let mut buf = BytesMut::from(&frame_bytes(&frame)[..]);
         buf.extend_from_slice(&[0, 0, 0]);
         assert_eq!(FrameCodec.decode(&mut buf).unwrap(), Some(frame));

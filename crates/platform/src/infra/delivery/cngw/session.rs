@@ -1,8 +1,10 @@
 //! One logged-in gateway connection: a task owns it (TLS over TCP, or plain TCP), matches answers
 //! to requests by sequence id, answers the gateway's Active_Test, Deliver and Exit, sends its own
-//! Active_Test when idle and drops the link after three unanswered, and says Exit when dropped.
+//! Active_Test when idle and drops the link after three unanswered (or, in SGIP, which has no
+//! Active_Test, says Unbind when idle), and says Exit when dropped.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,7 +17,7 @@ use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 use tokio_util::codec::Framed;
 
-use super::protocol::{timestamp_now, Frame, FrameCodec, FrameError, Login, Protocol, StatusKind, RESPONSE};
+use super::protocol::{timestamp_now, Frame, FrameError, Login, Protocol, StatusKind, RESPONSE};
 use crate::infra::delivery::smpp::DeliveryReport;
 use crate::infra::delivery::tls::describe;
 
@@ -31,6 +33,12 @@ pub(super) struct Peer {
     pub secret: String,
     /// Idle time before an Active_Test; `None` sends none.
     pub active_test: Option<Duration>,
+    /// Idle time before the client logs out (SGIP's Unbind) and closes; `None` stays. Only
+    /// without `active_test`.
+    pub idle_unbind: Option<Duration>,
+    /// The last sequence id used, shared by every connection of one client: SGIP's reports
+    /// name a submit by its sequence, so a fresh login must not start the count again.
+    pub sequence: Arc<AtomicU32>,
     pub timeout: Duration,
     /// TLS from the first byte; `None` is plain TCP.
     pub tls: Option<(TlsConnector, ServerName<'static>)>,
@@ -113,13 +121,14 @@ impl Session {
         body: Vec<u8>,
         stream: impl AsyncRead + AsyncWrite + Unpin + Send + 'static,
     ) -> Result<Self, OpenError> {
-        let mut framed = Framed::new(stream, FrameCodec);
+        let mut framed = Framed::new(stream, protocol.codec());
         let lost = |e: &dyn std::fmt::Display| OpenError::Network(format!("{} login: {e}", P::NAME));
-        framed.send(Frame { command: P::LOGIN, sequence: 1, body }).await.map_err(|e| lost(&e))?;
+        let (sequence, stamp) = (next_sequence(&peer.sequence), protocol.stamp(timestamp_now()));
+        framed.send(Frame { command: P::LOGIN, sequence, stamp, body }).await.map_err(|e| lost(&e))?;
         let answer = tokio::time::timeout(peer.timeout, async {
             while let Some(incoming) = framed.next().await {
                 let frame = incoming.map_err(|e| lost(&e))?;
-                if frame.command == P::LOGIN | RESPONSE && frame.sequence == 1 {
+                if frame.command == P::LOGIN | RESPONSE && frame.sequence == sequence {
                     return Ok(frame);
                 }
             }
@@ -133,7 +142,14 @@ impl Session {
         }
         tracing::info!(protocol = P::NAME, host = %peer.host, port = peer.port, tls = peer.tls.is_some(), "gateway login");
         let (calls, queue) = mpsc::channel(64);
-        let link = Link { protocol, active_test: peer.active_test, timeout: peer.timeout, reports: reports.clone() };
+        let link = Link {
+            protocol,
+            active_test: peer.active_test,
+            idle_unbind: peer.idle_unbind.filter(|_| peer.active_test.is_none()),
+            sequence: peer.sequence.clone(),
+            timeout: peer.timeout,
+            reports: reports.clone(),
+        };
         tokio::spawn(link.run(framed, queue));
         Ok(Session { calls, reports })
     }
@@ -160,10 +176,20 @@ impl Session {
     }
 }
 
+/// The next sequence id after `last`: wraps before the top bit so that no id looks like a
+/// response flag, and skips 0.
+fn next_sequence(last: &AtomicU32) -> u32 {
+    let next = |s: u32| if s >= 0x7FFF_FFFF { 1 } else { s + 1 };
+    let previous = last.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |s| Some(next(s)));
+    next(previous.unwrap_or_else(|s| s))
+}
+
 /// The connection task.
 struct Link<P> {
     protocol: Arc<P>,
     active_test: Option<Duration>,
+    idle_unbind: Option<Duration>,
+    sequence: Arc<AtomicU32>,
     timeout: Duration,
     reports: Option<mpsc::Sender<DeliveryReport>>,
 }
@@ -171,23 +197,23 @@ struct Link<P> {
 type Pending = HashMap<u32, oneshot::Sender<Result<Frame, Lost>>>;
 
 impl<P: Protocol> Link<P> {
-    async fn run<S>(self, mut framed: Framed<S, FrameCodec>, mut calls: mpsc::Receiver<Call>)
+    /// A request of ours, with the next sequence id.
+    fn request(&self, command: u32, body: Vec<u8>) -> Frame {
+        let stamp = self.protocol.stamp(timestamp_now());
+        Frame { command, sequence: next_sequence(&self.sequence), stamp, body }
+    }
+
+    async fn run<S>(self, mut framed: Framed<S, P::Codec>, mut calls: mpsc::Receiver<Call>)
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let mut sequence: u32 = 1;
-        let mut next_sequence = move || {
-            // 1 was the login; wrap before the top bit so no id looks like a response flag.
-            sequence = if sequence >= 0x7FFF_FFFF { 1 } else { sequence + 1 };
-            sequence
-        };
         let mut pending = Pending::new();
         let mut last_traffic = Instant::now();
         let mut missed = 0u32;
         let mut asked: Option<Instant> = None;
         let far = Duration::from_secs(365 * 24 * 3600);
         loop {
-            let deadline = match (asked, self.active_test) {
+            let deadline = match (asked, self.active_test.or(self.idle_unbind)) {
                 (Some(at), _) => at + self.timeout,
                 (None, Some(idle)) => last_traffic + idle,
                 (None, None) => last_traffic + far,
@@ -195,11 +221,12 @@ impl<P: Protocol> Link<P> {
             tokio::select! {
                 call = calls.recv() => {
                     let Some(call) = call else {
-                        self.exit(&mut framed, next_sequence()).await;
+                        self.exit(&mut framed).await;
                         return;
                     };
-                    let seq = next_sequence();
-                    if let Err(e) = framed.send(Frame { command: call.command, sequence: seq, body: call.body }).await {
+                    let frame = self.request(call.command, call.body);
+                    let seq = frame.sequence;
+                    if let Err(e) = framed.send(frame).await {
                         tracing::warn!(protocol = P::NAME, error = %e, "gateway link lost while sending");
                         return;
                     }
@@ -242,6 +269,17 @@ impl<P: Protocol> Link<P> {
                     }
                 }
                 () = tokio::time::sleep_until(deadline) => {
+                    if self.active_test.is_none() && self.idle_unbind.is_some() {
+                        // Callers that gave up waiting no longer count as traffic in flight.
+                        pending.retain(|_, reply| !reply.is_closed());
+                        if pending.is_empty() {
+                            tracing::info!(protocol = P::NAME, "gateway link idle; logging out");
+                            self.exit(&mut framed).await;
+                            return;
+                        }
+                        last_traffic = Instant::now();
+                        continue;
+                    }
                     if asked.is_some() {
                         missed += 1;
                         if missed >= MISSED_ACTIVE_TESTS {
@@ -249,7 +287,7 @@ impl<P: Protocol> Link<P> {
                             return;
                         }
                     }
-                    let frame = Frame { command: P::ACTIVE_TEST, sequence: next_sequence(), body: Vec::new() };
+                    let frame = self.request(P::ACTIVE_TEST, Vec::new());
                     if framed.send(frame).await.is_err() {
                         return;
                     }
@@ -260,11 +298,12 @@ impl<P: Protocol> Link<P> {
     }
 
     /// Answers a request from the gateway; `false` when the link is over.
-    async fn answer<S>(&self, framed: &mut Framed<S, FrameCodec>, frame: Frame, pending: &mut Pending) -> bool
+    async fn answer<S>(&self, framed: &mut Framed<S, P::Codec>, frame: Frame, pending: &mut Pending) -> bool
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let answer = |body| Frame { command: frame.command | RESPONSE, sequence: frame.sequence, body };
+        let answer =
+            |body| Frame { command: frame.command | RESPONSE, sequence: frame.sequence, stamp: frame.stamp, body };
         let (reply, go_on) = match frame.command {
             c if c == P::ACTIVE_TEST => (answer(self.protocol.active_test_answer()), true),
             c if c == P::EXIT => {
@@ -312,11 +351,11 @@ impl<P: Protocol> Link<P> {
     }
 
     /// Says Exit; waits a moment for its answer so the gateway does not see a dropped link.
-    async fn exit<S>(&self, framed: &mut Framed<S, FrameCodec>, seq: u32)
+    async fn exit<S>(&self, framed: &mut Framed<S, P::Codec>)
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        if framed.send(Frame { command: P::EXIT, sequence: seq, body: Vec::new() }).await.is_err() {
+        if framed.send(self.request(P::EXIT, Vec::new())).await.is_err() {
             return;
         }
         let answered = async {

@@ -2,7 +2,8 @@
 //! long-message TLVs, Deliver carrying a status report, and the status table.
 
 use super::protocol::{
-    authenticator, fixed_text, need, put_fixed, u32_at, FrameError, Login, Part, Protocol, StatusKind,
+    authenticator, fixed_text, need, put_fixed, u32_at, Frame, FrameCodec, FrameError, Login, Part, Protocol,
+    StatusKind,
 };
 use crate::infra::delivery::smpp::{parse_receipt_text, DeliveryReport, ReportState};
 
@@ -39,11 +40,16 @@ const TAG_PK_NUMBER: u16 = 0x000A;
 
 impl Protocol for Smgp {
     const NAME: &'static str = "SMGP 3.0";
+    type Codec = FrameCodec;
     const LOGIN: u32 = 0x0000_0001;
     const SUBMIT: u32 = 0x0000_0002;
     const DELIVER: u32 = 0x0000_0003;
     const ACTIVE_TEST: u32 = 0x0000_0004;
     const EXIT: u32 = 0x0000_0006;
+
+    fn codec(&self) -> FrameCodec {
+        FrameCodec
+    }
 
     /// ClientID (8), AuthenticatorClient = MD5(ClientID + 7 NULs + secret + timestamp) (16),
     /// LoginMode (1), TimeStamp (4), ClientVersion 0x30 (1).
@@ -94,7 +100,8 @@ impl Protocol for Smgp {
 
     /// MsgID (10), Status (4). The MsgID is printed as 20 hex digits (it is BCD: gateway code,
     /// MMDDHHMM, sequence), as the reports carry it.
-    fn submit_answer(&self, body: &[u8]) -> Result<(String, u32), FrameError> {
+    fn submit_answer(&self, answer: &Frame) -> Result<(String, u32), FrameError> {
+        let body = &answer.body;
         need("Submit_Resp", body, 14)?;
         Ok((hex::encode(&body[..10]), u32_at(body, 10)))
     }
@@ -195,8 +202,13 @@ pub fn status(code: u32) -> (StatusKind, String) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::protocol::{frame_bytes, Frame};
+    use super::super::protocol::frame_bytes;
     use super::*;
+
+    /// A Submit_Resp frame around `body`.
+    fn resp(body: &[u8]) -> Frame {
+        Frame { command: Smgp::SUBMIT | 0x8000_0000, sequence: 7, stamp: (0, 0), body: body.to_vec() }
+    }
 
     fn smgp() -> Smgp {
         Smgp {
@@ -217,7 +229,7 @@ mod tests {
     fn login_matches_the_go_sms_protocol_vector() {
         let login = Login { account: "testid", secret: "testauth", timestamp: 1_021_080_510, receive: false };
         let body = Smgp::login(&smgp(), &login).unwrap();
-        let frame = frame_bytes(&Frame { command: Smgp::LOGIN, sequence: 1, body });
+        let frame = frame_bytes(&Frame { command: Smgp::LOGIN, sequence: 1, stamp: (0, 0), body });
         let want = hex::decode(
             "0000002a0000000100000001746573746964000 0ca0eff036f70aa1116b8e5df1d55cf48003cdc73be30".replace(' ', ""),
         )
@@ -238,7 +250,12 @@ mod tests {
             total: 1,
             number: 1,
         };
-        let frame = frame_bytes(&Frame { command: Smgp::SUBMIT, sequence: 1234, body: codec.submit(&part).unwrap() });
+        let frame = frame_bytes(&Frame {
+            command: Smgp::SUBMIT,
+            sequence: 1234,
+            stamp: (0, 0),
+            body: codec.submit(&part).unwrap(),
+        });
         let mut want = vec![0, 0, 0, 0xa1, 0, 0, 0, 2, 0, 0, 4, 0xd2, 6, 1, 2];
         want.extend(b"serviceId\0");
         want.extend(b"0\0"); // FeeType (2)
@@ -274,8 +291,8 @@ mod tests {
     #[test]
     fn submit_resp_gives_the_msgid_as_hex() {
         let body = [1, 2, 3, 4, 5, 6, 7, 8, 9, 1, 0, 0, 0, 0];
-        assert_eq!(smgp().submit_answer(&body).unwrap(), ("01020304050607080901".into(), 0));
-        assert!(smgp().submit_answer(&body[..9]).unwrap_err().to_string().contains("Submit_Resp"));
+        assert_eq!(smgp().submit_answer(&resp(&body)).unwrap(), ("01020304050607080901".into(), 0));
+        assert!(smgp().submit_answer(&resp(&body[..9])).unwrap_err().to_string().contains("Submit_Resp"));
     }
 
     fn deliver(content: &[u8]) -> Vec<u8> {

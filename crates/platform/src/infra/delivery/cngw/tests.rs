@@ -248,11 +248,11 @@ async fn numbers_outside_mainland_china_are_refused_before_any_connection() {
     assert!(matches!(err, SendError::Permanent(ref t) if t.contains("mainland China")), "{err:?}");
 }
 
-/// The SMS router over both real clients: a China Telecom number's receipt goes by SMGP with
-/// its link, a China Mobile number's by CMPP in the link-free template with its pull code, each
-/// gateway receiving only its own.
+/// The SMS router over the three real clients: a China Telecom number's receipt goes by SMGP
+/// with its link, a China Mobile number's by CMPP and a China Unicom number's by SGIP in the
+/// link-free template with its pull code, each gateway receiving only its own.
 #[tokio::test]
-async fn the_router_sends_telecom_numbers_by_smgp_and_mobile_ones_by_cmpp_in_their_templates() {
+async fn the_router_sends_telecom_numbers_by_smgp_mobile_by_cmpp_and_unicom_by_sgip() {
     use crate::infra::delivery::router::{Gateway, RoutingSettings, SmsRouter, TemplateSettings, TextSender};
     use crate::infra::delivery::{Accepted, Message, ReceiptMessage, Sender, Sending};
 
@@ -263,11 +263,18 @@ async fn the_router_sends_telecom_numbers_by_smgp_and_mobile_ones_by_cmpp_in_the
         }
     }
     let (smgp, cmpp) = (gateway(Carrier::Smgp, &["--no-report"]).await, gateway(Carrier::Cmpp, &["--no-report"]).await);
-    let routing =
-        RoutingSettings { telecom: Some(Gateway::Smgp), mobile: Some(Gateway::Cmpp), ..RoutingSettings::default() };
+    let sgip = ereceipt_test_peers::sgip::SgipGateway::start(&[]).await;
+    let routing = RoutingSettings {
+        telecom: Some(Gateway::Smgp),
+        mobile: Some(Gateway::Cmpp),
+        unicom: Some(Gateway::Sgip),
+        ..RoutingSettings::default()
+    };
+    let sgip_settings = super::sgip_settings::tests::loopback(sgip.addr().port(), None);
     let router = SmsRouter::new(Box::new(Nowhere), routing, TemplateSettings::default())
         .with_gateway(Gateway::Smgp, Box::new(client(GatewayClient::smgp, &smgp, Carrier::Smgp)))
-        .with_gateway(Gateway::Cmpp, Box::new(client(GatewayClient::cmpp, &cmpp, Carrier::Cmpp)));
+        .with_gateway(Gateway::Cmpp, Box::new(client(GatewayClient::cmpp, &cmpp, Carrier::Cmpp)))
+        .with_gateway(Gateway::Sgip, Box::new(GatewayClient::sgip(&sgip_settings).unwrap()));
     router.check().unwrap();
     let receipt = |to: &str| {
         Message::Receipt(ReceiptMessage {
@@ -285,6 +292,7 @@ async fn the_router_sends_telecom_numbers_by_smgp_and_mobile_ones_by_cmpp_in_the
     };
     let by_smgp: Accepted = router.send(&receipt("+8613312345671")).await.unwrap();
     let by_cmpp: Accepted = router.send(&receipt("+8613812345672")).await.unwrap();
+    let by_sgip: Accepted = router.send(&receipt("+8618612345673")).await.unwrap();
     let whole = |gw: &CarrierGateway| {
         let gw_lines = gw.journal();
         gw_lines
@@ -302,4 +310,11 @@ async fn the_router_sends_telecom_numbers_by_smgp_and_mobile_ones_by_cmpp_in_the
     assert!(!mobile[0].contains("http"), "China Mobile's text has no link: {}", mobile[0]);
     assert!(mobile[0].contains("K7M2QX9P") && mobile[0].contains("622202******3446"), "{}", mobile[0]);
     assert!(by_smgp.peer_id.is_some() && by_cmpp.peer_id.is_some(), "each gateway's message ids are kept");
+    let journal = sgip.wait_journal(|j| j.iter().any(|l| l["event"] == "message"), WAIT).await;
+    let unicom: Vec<_> = journal.iter().filter(|l| l["event"] == "message").collect();
+    assert_eq!(unicom.len(), 1, "SGIP took only the Unicom number's: {unicom:?}");
+    assert_eq!(unicom[0]["user"], "8618612345673");
+    let text = unicom[0]["text"].as_str().unwrap();
+    assert!(!text.contains("http") && text.contains("K7M2QX9P"), "China Unicom's link-free text: {text}");
+    assert!(by_sgip.peer_id.as_deref().is_some_and(|id| id.starts_with("3010012345-")), "{by_sgip:?}");
 }

@@ -99,6 +99,28 @@ fn routing_to_a_gateway_that_is_not_set_up_is_refused() {
     assert_eq!(e, "delivery.routing: unicom goes to sgip, which is not set up");
 }
 
+#[tokio::test]
+async fn unicom_numbers_go_by_sgip_once_it_is_set_up() {
+    let log = Log::default();
+    let routing = RoutingSettings { unicom: Some(Gateway::Sgip), ..RoutingSettings::default() };
+    let r = router(&log, routing).with_gateway(Gateway::Sgip, Box::new(Recording("sgip", log.clone())));
+    assert_eq!(
+        r.check(),
+        Err("delivery.cmpp is set up but no carrier goes to it: set delivery.routing's \
+        telecom, mobile, unicom or broadnet = \"cmpp\""
+            .into()),
+        "the check still looks at every gateway"
+    );
+    let routing =
+        RoutingSettings { unicom: Some(Gateway::Sgip), mobile: Some(Gateway::Cmpp), ..RoutingSettings::default() };
+    let r = router(&log, routing).with_gateway(Gateway::Sgip, Box::new(Recording("sgip", log.clone())));
+    r.check().unwrap();
+    r.send(&receipt("+8618612345678")).await.unwrap();
+    r.send(&receipt("+8613012345678")).await.unwrap();
+    let went: Vec<(&str, String)> = log.lock().unwrap().iter().map(|(g, to, _)| (*g, to.clone())).collect();
+    assert_eq!(went, [("sgip", "+8618612345678".into()), ("sgip", "+8613012345678".into())]);
+}
+
 #[test]
 fn the_receipt_texts_per_carrier_are_exact_and_fit_their_sms_count() {
     let r = SmsRouter::new(
