@@ -192,7 +192,10 @@ pub(super) fn walk(bytes: &[u8], limits: Limits) -> Result<JpegFile, ImageError>
                 }
                 quant_tables(&mut w, data)?;
             }
-            0xdd => w.restart_interval = data.get(0..2).map(be16).ok_or_else(|| corrupt("short DRI"))?,
+            // Exactly two bytes, as libjpeg and zune-jpeg insist: a longer "DRI" is another
+            // segment's bytes that one edit turned into a restart interval.
+            0xdd if data.len() == 2 => w.restart_interval = be16(data),
+            0xdd => return Err(corrupt("DRI segment length is not 4")),
             0xda => {
                 let header = pos - len + 2..pos;
                 let start = pos;
