@@ -173,10 +173,11 @@ impl<'a> Bits<'a> {
         self.buf >> (64 - n)
     }
 
-    /// The next symbol's entry (its code and magnitude bits consumed), `None` for a code outside
-    /// the table, an invalid symbol or the data ending.
+    /// The next symbol's entry, not consumed: looked up (refilling first) once its code and
+    /// magnitude bits have all arrived; `None` for a code outside the table, an invalid symbol
+    /// or the data ending.
     #[inline(always)]
-    fn entry(&mut self, t: &Table) -> Option<Entry> {
+    fn look(&mut self, t: &Table) -> Option<Entry> {
         if self.count < 32 {
             self.refill();
         }
@@ -184,12 +185,20 @@ impl<'a> Bits<'a> {
         if e == 0 {
             e = slow(self.buf, t)?;
         }
-        let n = e & 31;
-        if n > self.count {
-            return None;
-        }
+        (e & 31 <= self.count).then_some(e)
+    }
+
+    #[inline(always)]
+    fn consume(&mut self, n: u32) {
         self.buf <<= n;
         self.count -= n;
+    }
+
+    /// The next symbol's entry (its code and magnitude bits consumed), `None` as [`Self::look`].
+    #[inline(always)]
+    fn entry(&mut self, t: &Table) -> Option<Entry> {
+        let e = self.look(t)?;
+        self.consume(e & 31);
         Some(e)
     }
 
@@ -197,17 +206,8 @@ impl<'a> Bits<'a> {
     /// both consumed.
     #[inline(always)]
     pub(super) fn coded(&mut self, t: &Table) -> Option<(Entry, i32)> {
-        if self.count < 32 {
-            self.refill();
-        }
-        let mut e = t.fast[(self.buf >> (64 - FAST_BITS)) as usize];
-        if e == 0 {
-            e = slow(self.buf, t)?;
-        }
+        let e = self.look(t)?;
         let n = e & 31;
-        if n > self.count {
-            return None;
-        }
         let v = if e & KNOWN != 0 {
             (e as i32) >> VALUE
         } else {
@@ -215,8 +215,7 @@ impl<'a> Bits<'a> {
             // n >= 1: every code is at least one bit long.
             extend((self.peek(n) as u32 & ((1 << s) - 1)) as i32, s)
         };
-        self.buf <<= n;
-        self.count -= n;
+        self.consume(n);
         Some((e, v))
     }
 
@@ -230,8 +229,7 @@ impl<'a> Bits<'a> {
         }
         let (code, len) = pattern;
         if len <= self.count && self.peek(len) == code {
-            self.buf <<= len;
-            self.count -= len;
+            self.consume(len);
             true
         } else {
             false
